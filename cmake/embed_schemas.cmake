@@ -1,0 +1,12 @@
+# Writes OUT: a C++ table of every DIR/*.json file, {file name, contents}.
+file(GLOB files ${DIR}/*.json)
+list(SORT files)
+set(body "// Generated from system/schemas/*.json; do not edit.\n#include <string_view>\n#include <utility>\n#include <vector>\nnamespace ingestlab {\nconst std::vector<std::pair<std::string_view, std::string_view>>& EmbeddedSchemas() {\n  static const std::vector<std::pair<std::string_view, std::string_view>> kSchemas = {\n")
+foreach(f ${files})
+  get_filename_component(name ${f} NAME)
+  file(READ ${f} content)
+  string(APPEND body "    {\"${name}\", R\"ingest_schema(${content})ingest_schema\"},\n")
+endforeach()
+string(APPEND body "  };\n  return kSchemas;\n}\n}  // namespace ingestlab\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

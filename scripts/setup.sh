@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every dependency from Debian packages and builds ingestlab into ./build.
+# Usage: scripts/setup.sh [--no-install]   (run as root, or with sudo available, for the install)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential cmake pkg-config git ca-certificates
+  nats-server libnats-dev            # NATS JetStream: the real server and the C client
+  librdkafka-dev kcat                # Kafka client (and its mock cluster); kcat for users
+  libsqlite3-dev sqlite3             # the store, and a shell to query it
+  nlohmann-json3-dev libsimdjson-dev # JSON: nlohmann for config and files, simdjson on the hot path
+  libcpp-httplib-dev                 # /healthz and /metrics
+  libyaml-cpp-dev                    # scenario files
+  catch2 libbenchmark-dev            # tests and benchmarks
+)
+
+if [[ "${1:-}" != "--no-install" ]]; then
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -q
+    $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build -j"$(nproc)"
+echo "setup: built into ./build"

@@ -1,0 +1,92 @@
+// Pipeline: the one writer between transports and the store.
+//
+// Sources (JetStreamSource, KafkaSource) Submit batches of RawMessages; the writer thread
+// decodes each message, applies the batch in ONE SQLite transaction (consecutive queued batches
+// may be merged into one transaction — group commit), and only after Commit returns calls each
+// batch's on_settled with one Settlement per message. Sources ack / commit offsets from there.
+//
+// Per message, exactly one of:
+//   applied once | skipped as duplicate or redelivery (counted) | dead-lettered (parse, schema,
+//   max_deliveries: row in dead_letters in the same transaction, then published through the
+//   transport's DeadLetterSink before the Settlement says kAck) | kRetry (transient: the source
+//   redelivers it after retry_delay_ms; RawMessage::attempts counts deliveries, and a message
+//   arriving with attempts > max_attempts is dead-lettered "max_deliveries" without applying).
+//
+// Thread-safety: Submit/TrySubmit from any thread; on_settled runs on the writer thread and must
+// not block on Submit.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "system/event.h"
+#include "system/metrics.h"
+#include "system/schema.h"
+#include "system/store.h"
+
+namespace ingestlab {
+
+enum class Verdict { kAck, kRetry };
+
+struct Settlement {
+  Verdict verdict = Verdict::kAck;
+  int64_t retry_delay_ms = 0;  // with kRetry: exponential backoff from the message's attempts
+};
+
+struct InboundBatch {
+  std::vector<RawMessage> messages;
+  // Called exactly once, on the writer thread, with settlements[i] for messages[i].
+  std::function<void(std::vector<Settlement>&&)> on_settled;
+};
+
+// Publishes a dead letter on the transport it came from: NATS "dlq.<subject>", Kafka
+// "<topic>.dlq", with headers reason, error, attempts, origin (and topic/partition/offset).
+// Must return only once the broker has the message (JetStream ack / Kafka delivery report).
+class DeadLetterSink {
+ public:
+  virtual ~DeadLetterSink() = default;
+  virtual Status Publish(const RawMessage& original, const DeadLetterRecord& record) = 0;
+};
+
+struct PipelineOptions {
+  size_t max_queue_messages = 50'000;  // Submit blocks (backpressure) above this
+  size_t max_batch_messages = 2'000;   // most messages in one transaction
+  int max_attempts = 5;                // deliveries before "max_deliveries"
+  int64_t retry_base_ms = 100;         // backoff: base * 2^(attempts-1), capped, with jitter
+  int64_t retry_max_ms = 5'000;
+  size_t max_payload_bytes = 1 << 20;  // larger messages are dead-lettered "parse"
+};
+
+class Pipeline {
+ public:
+  // store, schemas and metrics are not owned and must outlive the pipeline. dead-letter sinks
+  // are registered per transport before Start.
+  Pipeline(PipelineOptions options, Store* store, const SchemaRegistry* schemas, Metrics* metrics,
+           Clock* clock);
+  ~Pipeline();  // Stop()s
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  void SetDeadLetterSink(Transport transport, DeadLetterSink* sink);  // not owned
+  void Start();
+  // Blocks while the queue is over max_queue_messages. Returns false (and does not call
+  // on_settled) once Stop has begun.
+  bool Submit(InboundBatch batch);
+  // Like Submit but never blocks: false when full or stopping (the batch is left intact).
+  bool TrySubmit(InboundBatch& batch);
+  // Stops accepting, applies and settles everything already queued, joins the writer.
+  void Stop();
+
+  size_t queued_messages() const;
+  int64_t last_commit_unix_ms() const;  // 0 before the first commit
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ingestlab

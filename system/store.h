@@ -1,0 +1,74 @@
+// Store: the SQLite database ingestd folds events into (CONTRACT.md section 4), in WAL mode.
+//
+// Promises:
+//   - ApplyEvent records the event id in `events` and applies the event's effects in the same
+//     transaction; an id already in `events` is a duplicate and changes nothing else.
+//   - Each ApplyEvent runs inside a SAVEPOINT: an event that fails leaves the batch's other
+//     events intact.
+//   - Nothing is durable until Commit() returns OK.
+// Thread-safety: a Store is used by one thread at a time (the pipeline's writer thread).
+// Readers (HTTP, tests, users) open their own connections; WAL lets them read while it writes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "system/event.h"
+
+namespace ingestlab {
+
+struct StoreOptions {
+  std::string path;                  // database file; created with its schema if missing
+  int busy_timeout_ms = 200;         // how long a write waits for a lock before kTransient
+  bool auto_create_customers = true; // events for unknown customers create them
+  size_t summary_threshold = 500;    // descriptions longer than this get a summary
+  Clock* clock = nullptr;            // for received/committed times; nullptr = system clock
+};
+
+enum class ApplyOutcome {
+  kApplied,      // effects written
+  kDuplicate,    // id seen before from a different origin: a producer-side duplicate
+  kRedelivered,  // id seen before from the same origin: the broker delivered it again
+};
+
+struct DeadLetterRecord {
+  std::string origin;   // RawMessage::origin
+  std::string subject;  // subject or topic it arrived on
+  std::string reason;   // "parse" | "schema" | "max_deliveries"
+  std::string error;    // the Status message
+  int attempts = 1;
+  std::string payload;  // original bytes
+  Headers headers;      // original headers, kept as JSON
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Opens (and if needed creates or migrates) the database. Errors name the path.
+  static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
+
+  // REQUIRES: no transaction open. kTransient when the write lock can't be had in time.
+  virtual Status Begin() = 0;
+  // REQUIRES: Begin() succeeded. On failure the transaction is rolled back.
+  virtual Status Commit() = 0;
+  virtual void Rollback() = 0;
+
+  // REQUIRES: inside a transaction. Schema status: the event is valid JSON but semantically
+  // impossible (dead-letter "schema"); Transient: retry later (locked, or a **depends** event
+  // not yet applied); on error the event's partial effects are rolled back.
+  virtual Result<ApplyOutcome> ApplyEvent(const Event& event, const RawMessage& msg) = 0;
+
+  // REQUIRES: inside a transaction. Idempotent per origin: a second record with the same
+  // origin is ignored (returns OK).
+  virtual Status RecordDeadLetter(const DeadLetterRecord& record) = 0;
+
+  // Canonical SHA-256 over every domain table's rows in a fixed order (not events.received_at,
+  // committed_at or other timing columns): two runs that applied the same events agree.
+  virtual Result<std::string> StateDigest() = 0;
+};
+
+}  // namespace ingestlab
