@@ -25,32 +25,12 @@
 #include "common/status.h"
 #include "system/event.h"
 #include "system/metrics.h"
+#include "system/pipeline_types.h"
+#include "system/source.h"
 #include "system/schema.h"
 #include "system/store.h"
 
 namespace ingestlab {
-
-enum class Verdict { kAck, kRetry };
-
-struct Settlement {
-  Verdict verdict = Verdict::kAck;
-  int64_t retry_delay_ms = 0;  // with kRetry: exponential backoff from the message's attempts
-};
-
-struct InboundBatch {
-  std::vector<RawMessage> messages;
-  // Called exactly once, on the writer thread, with settlements[i] for messages[i].
-  std::function<void(std::vector<Settlement>&&)> on_settled;
-};
-
-// Publishes a dead letter on the transport it came from: NATS "dlq.<subject>", Kafka
-// "<topic>.dlq", with headers reason, error, attempts, origin (and topic/partition/offset).
-// Must return only once the broker has the message (JetStream ack / Kafka delivery report).
-class DeadLetterSink {
- public:
-  virtual ~DeadLetterSink() = default;
-  virtual Status Publish(const RawMessage& original, const DeadLetterRecord& record) = 0;
-};
 
 struct PipelineOptions {
   size_t max_queue_messages = 50'000;  // Submit blocks (backpressure) above this
@@ -61,7 +41,7 @@ struct PipelineOptions {
   size_t max_payload_bytes = 1 << 20;  // larger messages are dead-lettered "parse"
 };
 
-class Pipeline {
+class Pipeline final : public BatchSink {
  public:
   // store, schemas and metrics are not owned and must outlive the pipeline. dead-letter sinks
   // are registered per transport before Start.
@@ -75,9 +55,9 @@ class Pipeline {
   void Start();
   // Blocks while the queue is over max_queue_messages. Returns false (and does not call
   // on_settled) once Stop has begun.
-  bool Submit(InboundBatch batch);
+  bool Submit(InboundBatch batch) override;
   // Like Submit but never blocks: false when full or stopping (the batch is left intact).
-  bool TrySubmit(InboundBatch& batch);
+  bool TrySubmit(InboundBatch& batch) override;
   // Stops accepting, applies and settles everything already queued, joins the writer.
   void Stop();
 

@@ -1,0 +1,55 @@
+// JetStreamSource: durable pull consumers on the JetStream streams of CONTRACT.md section 2,
+// feeding a BatchSink. Only this folder touches cnats.
+//
+// - Connects to any of `urls`, reconnects forever with backoff and jitter, logs every
+//   disconnect/reconnect with timestamps and counts them (ingest_reconnects_total).
+// - Creates the streams when missing (file storage, 2-minute duplicate window); an existing
+//   stream whose subjects differ is reported as an error naming the stream, never overwritten.
+// - One durable pull consumer per stream ("<durable_prefix>-<STREAM>"), explicit ack, AckWait,
+//   server-side MaxDeliver as a safety net above the pipeline's max_attempts, and a BackOff
+//   schedule. Fetches up to fetch_batch messages (waiting at most fetch_wait_ms), submits them as
+//   one InboundBatch, acks (kAck) or NAKs with delay (kRetry) each message once settled.
+// - Its DeadLetterSink publishes to "dlq.<original subject>" on the DLQ stream with headers
+//   Ingest-Reason, Ingest-Error, Ingest-Attempts, Ingest-Origin and Nats-Msg-Id = origin.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "system/metrics.h"
+#include "system/source.h"
+
+namespace ingestlab {
+
+struct StreamSpec {
+  std::string name;                   // "BILLING"
+  std::vector<std::string> subjects;  // {"billing.>"}
+};
+
+// The streams of CONTRACT.md section 2, DLQ included.
+const std::vector<StreamSpec>& DefaultStreams();
+
+struct JetStreamOptions {
+  std::vector<std::string> urls = {"nats://127.0.0.1:4222"};
+  std::string durable_prefix = "ingestd";
+  std::vector<std::string> streams;  // consumed streams; empty = all but DLQ
+  bool create_streams = true;
+  int replicas = 0;                  // stream replicas when creating; 0 = min(3, cluster size)
+  int fetch_batch = 1000;
+  int fetch_wait_ms = 5;
+  int ack_wait_ms = 30'000;
+  int server_max_deliver = 20;       // safety net; the pipeline dead-letters before this
+  std::vector<int64_t> backoff_ms = {100, 500, 2'000, 5'000};
+};
+
+class JetStreamSource : public Source {
+ public:
+  // sink, metrics and clock are not owned and must outlive the source.
+  static Result<std::unique_ptr<JetStreamSource>> Create(JetStreamOptions options, BatchSink* sink,
+                                                         Metrics* metrics, Clock* clock);
+};
+
+}  // namespace ingestlab
