@@ -13,6 +13,8 @@ PACKAGES=(
   libcpp-httplib-dev                 # /healthz and /metrics
   libyaml-cpp-dev                    # scenario files
   catch2 libbenchmark-dev            # tests and benchmarks
+  chromium                           # renders HTML reports in the report tests
+  docker-compose                     # validates compose/ (no engine needed)
 )
 
 if [[ "${1:-}" != "--no-install" ]]; then
