@@ -418,7 +418,7 @@ Status EnvelopeDecoder::Impl::DecodeStructured(const RawMessage& msg, element ro
         msg_id != nullptr && !msg_id->empty()) {
       out->id.assign(*msg_id);
     } else {
-      out->id = Sha256Hex(msg.payload);
+      Sha256HexInto(msg.payload, &out->id);
     }
     return Status::Ok();
   }

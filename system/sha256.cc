@@ -196,14 +196,19 @@ Sha256::Digest Sha256Digest(std::string_view bytes) {
   return h.Final();
 }
 
-std::string Sha256Hex(std::string_view bytes) {
+void Sha256HexInto(std::string_view bytes, std::string* out) {
   static constexpr char kHex[] = "0123456789abcdef";
   const Sha256::Digest d = Sha256Digest(bytes);
-  std::string out(64, '0');
+  out->resize(2 * d.size());
   for (size_t i = 0; i < d.size(); ++i) {
-    out[2 * i] = kHex[d[i] >> 4];
-    out[2 * i + 1] = kHex[d[i] & 15];
+    (*out)[2 * i] = kHex[d[i] >> 4];
+    (*out)[2 * i + 1] = kHex[d[i] & 15];
   }
+}
+
+std::string Sha256Hex(std::string_view bytes) {
+  std::string out;
+  Sha256HexInto(bytes, &out);
   return out;
 }
 
