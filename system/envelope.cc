@@ -290,17 +290,20 @@ struct EnvelopeDecoder::Impl {
 
   Status ParsePayload(const RawMessage& msg, element* root);
   // Buffers for typical events; the parser grows (keeping the depth limit) up to max_bytes.
+  // simdjson counts the document itself as one level, hence kMaxDepth + 1 for kMaxDepth
+  // levels of objects and arrays.
   bool AllocateParser() {
-    return parser.allocate(std::min<size_t>(options.max_bytes, 64 * 1024), kMaxDepth) ==
+    return parser.allocate(std::min<size_t>(options.max_bytes, 64 * 1024), kParserDepth) ==
            simdjson::SUCCESS;
   }
+  static constexpr size_t kParserDepth = kMaxDepth + 1;
   Status DecodeStructured(const RawMessage& msg, element root, Event* out);
   Status DecodeBinary(const RawMessage& msg, Event* out);
 };
 
 Status EnvelopeDecoder::Impl::ParsePayload(const RawMessage& msg, element* root) {
   const std::string& payload = msg.payload;
-  if (parser.max_depth() != kMaxDepth && !AllocateParser()) {
+  if (parser.max_depth() != kParserDepth && !AllocateParser()) {
     return Status::Internal("cannot allocate the JSON parser's buffers");
   }
   const size_t needed = payload.size() + simdjson::SIMDJSON_PADDING;
@@ -327,6 +330,9 @@ Status EnvelopeDecoder::Impl::ParsePayload(const RawMessage& msg, element* root)
       return Status::Parse("payload " + std::to_string(payload.size()) + " bytes exceeds " +
                            std::to_string(options.max_bytes));
     default:
+      if (payload.size() >= 3 && std::memcmp(payload.data(), "\xEF\xBB\xBF", 3) == 0) {
+        return Status::Parse("malformed JSON: starts with a UTF-8 byte-order mark");
+      }
       if (LooksTruncated(payload)) {
         return Status::Parse("truncated JSON (" + std::to_string(payload.size()) +
                              " bytes; an object, array or string is not closed)");
