@@ -260,7 +260,8 @@ TEST_CASE("CloudEvents structured mode") {
     CHECK(d.event.data.number("amount") == 19.5);
   }
   SECTION("without time the receive time is used; without subject data.customer_id") {
-    const char json[] = R"({"specversion":"1.0","id":"e2","source":"s","type":"billing.customer.created",
+    const char json[] =
+        R"({"specversion":"1.0","id":"e2","source":"s","type":"billing.customer.created",
       "data":{"customer_id":"c9","email":"c9@example.com"}})";
     REQUIRE(d.Decode(Nats("billing.customer.created", json)).ok());
     CHECK(d.event.event_time_ms == 1765535400123);
@@ -367,8 +368,7 @@ TEST_CASE("CloudEvents binary mode on Kafka: ce_* headers, value = data") {
   }
   SECTION("a value that is not an object is rejected; bad JSON is a parse error") {
     CHECK(d.Decode(Kafka("crm.leads", "[1]", headers)).code() == Status::Code::kSchema);
-    CHECK(d.Decode(Kafka("crm.leads", R"({"lead_id":)", headers)).code() ==
-          Status::Code::kParse);
+    CHECK(d.Decode(Kafka("crm.leads", R"({"lead_id":)", headers)).code() == Status::Code::kParse);
   }
   SECTION("schema rules apply to the value: v2 score above 100") {
     const std::string bad = R"({"lead_id":"L-1","email":"lead@example.com","score":187})";
@@ -403,13 +403,16 @@ TEST_CASE("customer-event dialect") {
   }
   SECTION("event_type maps onto customer.* types and keeps the original") {
     const std::pair<const char*, const char*> mapping[] = {
-        {"purchase", "customer.purchase.recorded"}, {"support_ticket", "customer.ticket.opened"},
-        {"repair", "customer.repair.requested"},    {"contact", "customer.contact.recorded"},
-        {"profile_update", "customer.profile.updated"}, {"note", "customer.note.added"},
+        {"purchase", "customer.purchase.recorded"},
+        {"support_ticket", "customer.ticket.opened"},
+        {"repair", "customer.repair.requested"},
+        {"contact", "customer.contact.recorded"},
+        {"profile_update", "customer.profile.updated"},
+        {"note", "customer.note.added"},
         {"loyalty_points", "customer.event.recorded"}};
     for (const auto& [event_type, type] : mapping) {
-      const std::string json = std::string(R"({"customer_id":"c1","event_type":")") +
-                               event_type + R"(","timestamp":1734134400,"source_service":"x"})";
+      const std::string json = std::string(R"({"customer_id":"c1","event_type":")") + event_type +
+                               R"(","timestamp":1734134400,"source_service":"x"})";
       INFO(json);
       REQUIRE(d.Decode(Nats("customer.events.c1", json)).ok());
       CHECK(d.event.type == type);
@@ -505,7 +508,9 @@ TEST_CASE("service envelope") {
 
 TEST_CASE("malformed messages are parse errors with a useful message") {
   Decoded d;
-  auto decode = [&](std::string payload) { return d.Decode(Nats("billing.x", std::move(payload))); };
+  auto decode = [&](std::string payload) {
+    return d.Decode(Nats("billing.x", std::move(payload)));
+  };
   SECTION("truncated JSON") {
     const std::string whole = kCloudEventPurchase;
     for (size_t cut : {whole.size() - 1, whole.size() / 2, size_t{1}}) {
@@ -579,7 +584,8 @@ TEST_CASE("malformed messages are parse errors with a useful message") {
 TEST_CASE("schema validation runs after decoding") {
   Decoded d;
   SECTION("an unknown type is a schema error") {
-    const char json[] = R"({"specversion":"1.0","id":"e","source":"s","type":"billing.coupon.used"})";
+    const char json[] =
+        R"({"specversion":"1.0","id":"e","source":"s","type":"billing.coupon.used"})";
     const Status st = d.Decode(Nats("billing.coupon.used", json));
     CHECK(st.code() == Status::Code::kSchema);
     CHECK(st.message() == "no schema for type billing.coupon.used version 1");
@@ -607,7 +613,8 @@ TEST_CASE("schema validation runs after decoding") {
   SECTION("without a registry only the envelope is checked") {
     EnvelopeDecoder plain(DecoderOptions{});
     Event e;
-    const char json[] = R"({"specversion":"1.0","id":"e","source":"s","type":"billing.coupon.used"})";
+    const char json[] =
+        R"({"specversion":"1.0","id":"e","source":"s","type":"billing.coupon.used"})";
     CHECK(plain.Decode(Nats("billing.coupon.used", json), &e).ok());
     CHECK(e.type == "billing.coupon.used");
   }

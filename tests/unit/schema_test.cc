@@ -208,14 +208,14 @@ TEST_CASE("catalog rules: required fields, enums and ranges") {
                   R"({"invoice_id":"i","customer_id":"c","amount":1,)"
                   R"("due_date":"2026-01-31T12:00:00+02:00"})")
               .ok());
-    CHECK(v.Check("support.ticket.opened", 1,
-                  R"({"ticket_id":"t","customer_id":"c","title":")" + std::string(500, 'x') +
-                      R"("})")
-              .ok());
-    CHECK(v.Check("support.ticket.opened", 1,
-                  R"({"ticket_id":"t","customer_id":"c","title":")" + std::string(501, 'x') +
-                      R"("})")
-              .message() == "data.title: must be at most 500 characters long, got 501 characters");
+    CHECK(
+        v.Check("support.ticket.opened", 1,
+                R"({"ticket_id":"t","customer_id":"c","title":")" + std::string(500, 'x') + R"("})")
+            .ok());
+    CHECK(
+        v.Check("support.ticket.opened", 1,
+                R"({"ticket_id":"t","customer_id":"c","title":")" + std::string(501, 'x') + R"("})")
+            .message() == "data.title: must be at most 500 characters long, got 501 characters");
   }
   SECTION("customer.* types are lenient: every field optional") {
     for (const char* type :
