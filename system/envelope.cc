@@ -257,14 +257,15 @@ Status SchemaVersion(const std::optional<element>& e, std::string_view name, int
   *out = 1;
   if (IsNull(e)) return Status::Ok();
   std::string_view s;
-  int64_t i;
+  double d;
   if (e->get_string().get(s) == simdjson::SUCCESS) {
     if (auto v = ParseVersionText(s)) {
       *out = *v;
       return Status::Ok();
     }
-  } else if (e->get_int64().get(i) == simdjson::SUCCESS && i >= 1 && i <= 1000000) {
-    *out = static_cast<int>(i);
+  } else if (e->is_number() && e->get_double().get(d) == simdjson::SUCCESS && d >= 1 &&
+             d <= 1000000 && std::floor(d) == d) {
+    *out = static_cast<int>(d);  // 2 or 2.0
     return Status::Ok();
   }
   return FieldError(name, std::string(kVersionRule) + Describe(*e));

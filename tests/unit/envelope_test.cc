@@ -283,6 +283,13 @@ TEST_CASE("CloudEvents structured mode") {
       "schemaversion":2,"data":{"lead_id":"L1","email":"a@b.co"}})";
     REQUIRE(d.Decode(Kafka("crm.leads", v2num)).ok());
     CHECK(d.event.schema_version == 2);
+    std::string v2float = v2num;
+    v2float.replace(v2float.find("\"schemaversion\":2"), 17, R"("schemaversion":2.0)");
+    REQUIRE(d.Decode(Kafka("crm.leads", v2float)).ok());
+    CHECK(d.event.schema_version == 2);
+    std::string v_half = v2num;
+    v_half.replace(v_half.find("\"schemaversion\":2"), 17, R"("schemaversion":1.5)");
+    CHECK(d.Decode(Kafka("crm.leads", v_half)).code() == Status::Code::kSchema);
   }
   SECTION("rejections name the attribute") {
     struct Case {
