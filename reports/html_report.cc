@@ -372,6 +372,7 @@ std::string ChartsSection(const json& result) {
     chart.lines = spec.lines;
     chart.bands = bands;
     chart.min_span_s = std::isfinite(duration) ? duration : 0;
+    chart.log_scale_when_wide = std::string(spec.id) == "chart-latency";
     out += "<figure class=\"chart-box time-chart\"><figcaption>" + HtmlEscape(spec.title) +
            "</figcaption>" + reports::RenderTimeChart(chart) + "</figure>";
   }

@@ -250,6 +250,7 @@ TEST_CASE("a run report shows verdict, scenario, assertions, charts and breakdow
     CHECK(SvgById(html, "chart-rates").find("rate (events/s)") != std::string::npos);
     CHECK(SvgById(html, "chart-latency").find("latency (ms)") != std::string::npos);
     CHECK(Count(SvgById(html, "chart-latency"), "<path class=\"series\"") == 3);
+    CHECK(SvgById(html, "chart-lag").find("log scale") == std::string::npos);
     const std::string histogram = SvgById(html, "chart-latency-histogram");
     CHECK(Count(histogram, "<g class=\"bar\">") == 9);
     CHECK(histogram.find("&gt;100") != std::string::npos);
@@ -267,6 +268,16 @@ TEST_CASE("a run report shows verdict, scenario, assertions, charts and breakdow
     CHECK(offending.find("applied → absent") != std::string::npos);
     CHECK(offending.find("&quot;specversion&quot;: &quot;1.0&quot;") != std::string::npos);
   }
+}
+
+TEST_CASE("latency is drawn on a log axis only when a spike would flatten the rest") {
+  json result = SampleResult(30);  // p99 reaches 900 ms during the fault, p50 is ~3 ms
+  CHECK(SvgById(RenderRunReport(result), "chart-latency").find("latency (ms), log scale") !=
+        std::string::npos);
+  for (json& v : result["series"]["latency_p99_ms"]) v = 20.0;
+  const std::string calm = SvgById(RenderRunReport(result), "chart-latency");
+  CHECK(calm.find("log scale") == std::string::npos);
+  CHECK(calm.find(">25</text>") != std::string::npos);  // linear ticks 0, 5, ..., 25
 }
 
 TEST_CASE("every timeline fault is one shaded, labelled band in every time chart") {
