@@ -178,7 +178,7 @@ std::string ScenarioSection(const json& result) {
   fact("scenario", Cell(Field(result, "scenario")));
   fact("seed", Cell(Field(result, "seed"), 0));
   const double started = Number(Field(result, "started_at_ms"));
-  fact("started", HtmlEscape(std::isfinite(started)
+  fact("started", HtmlEscape(std::isfinite(started) && started > 0 && started < 1e15
                                  ? reports::FormatUtcTime(static_cast<int64_t>(started))
                                  : "—"));
   fact("duration", HtmlEscape(FormatDuration(Number(Field(result, "duration_s")))));

@@ -413,6 +413,22 @@ TEST_CASE("a run that errored before measuring still gets a readable report") {
   }
 }
 
+TEST_CASE("absurd numbers render without hanging, crashing or printing nan") {
+  json result = SampleResult(10);
+  result["started_at_ms"] = 1e300;
+  result["duration_s"] = -5;
+  result["series"]["t_s"] = {-1e308, 0, 1, 1e308};
+  result["series"]["lag"] = {1e308, 1.7e308, nullptr, -1e308};
+  result["series"]["latency_p50_ms"] = {1e-320, 1e308, 0, 1};
+  result["latency_histogram"] = {{"bounds_ms", {1, 2}}, {"counts", {1.7e308, 1e308, -3}}};
+  result["timeline"][0]["until_s"] = 1e308;
+  result["metrics"]["published"] = -1e308;
+  const std::string html = RenderRunReport(result);
+  CHECK(html.find("</html>") != std::string::npos);
+  CHECK(html.find("nan") == std::string::npos);
+  CHECK(html.find("inf\"") == std::string::npos);
+}
+
 TEST_CASE("the suite index lists every run, failed first, with key numbers and links") {
   auto run = [](const std::string& name, int seed, const std::string& verdict) {
     json r = SampleResult(5, 0, verdict);
