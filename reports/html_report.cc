@@ -344,22 +344,23 @@ std::string ChartsSection(const json& result) {
     const char* id;
     const char* title;
     const char* y_label;
+    const char* value_unit;
     std::vector<reports::ChartLine> lines;
   };
   const std::vector<Spec> specs = {
-      {"chart-rates", "Publish vs ingest rate", "rate (events/s)",
+      {"chart-rates", "Publish vs ingest rate", "rate (events/s)", "events/s",
        {line("publish_rate", "published/s", "#1f77b4", false),
         line("ingest_rate", "ingested/s", "#2ca02c", false)}},
-      {"chart-latency", "End-to-end latency (publish to commit)", "latency (ms)",
+      {"chart-latency", "End-to-end latency (publish to commit)", "latency (ms)", "ms",
        {line("latency_p50_ms", "p50", "#2ca02c", false),
         line("latency_p95_ms", "p95", "#ff7f0e", false),
         line("latency_p99_ms", "p99", "#d62728", false)}},
-      {"chart-lag", "Consumer lag (published, not yet applied)", "lag (events)",
+      {"chart-lag", "Consumer lag (published, not yet applied)", "lag (events)", "events",
        {line("lag", "lag", "#9467bd", false)}},
-      {"chart-failures", "Retries and dead letters", "events per second",
+      {"chart-failures", "Retries and dead letters", "events per second", "/s",
        {line("retries", "retries", "#ff7f0e", false),
         line("dead_letters", "dead letters", "#d62728", true)}},
-      {"chart-reconnects", "Reconnects (NATS and Kafka clients)", "reconnects per second",
+      {"chart-reconnects", "Reconnects (NATS and Kafka clients)", "reconnects per second", "/s",
        {line("reconnects", "reconnects", "#8c564b", false)}},
   };
   std::string out = "<section id=\"charts\"><h2>Over time</h2><div class=\"charts\">";
@@ -368,6 +369,7 @@ std::string ChartsSection(const json& result) {
     chart.id = spec.id;
     chart.title = spec.title;
     chart.y_label = spec.y_label;
+    chart.value_unit = spec.value_unit;
     chart.t_s = t;
     chart.lines = spec.lines;
     chart.bands = bands;

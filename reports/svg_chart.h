@@ -3,7 +3,9 @@
 // Charts are rendered in C++ to plain SVG markup (no script, no external references), so a
 // report reads the same in a browser, a CI artifact viewer and on paper. Every fault band is a
 // <g class="fault-band" data-fault="N"> holding a shaded rect, a label and a <title> tooltip;
-// every chart draws every band it is given, clipped to its time axis.
+// every chart draws every band it is given, clipped to its time axis. A time chart is followed
+// by a <script type="application/json" class="chart-data"> block with its samples, which the
+// report's script uses for a hover readout; the chart reads fully without it.
 // Thread-safety: pure functions; safe from any thread.
 #pragma once
 
@@ -33,6 +35,7 @@ struct TimeChart {
   std::string id;          // element id, e.g. "chart-latency"
   std::string title;       // accessible title
   std::string y_label;     // axis title with unit, e.g. "latency (ms)"
+  std::string value_unit;  // unit after a value in the hover readout, e.g. "ms"
   std::vector<double> t_s; // sample times in seconds
   std::vector<ChartLine> lines;
   std::vector<FaultBand> bands;
@@ -58,7 +61,10 @@ std::vector<size_t> DownsampleMinMax(const std::vector<double>& values, size_t m
 
 // Points per line kept in a time chart (longer series are downsampled with DownsampleMinMax).
 inline constexpr size_t kMaxPointsPerLine = 400;
+// Samples per line embedded for the hover readout (longer series are evenly strided).
+inline constexpr size_t kMaxReadoutPoints = 600;
 
+// The <svg> followed by its chart-data block.
 std::string RenderTimeChart(const TimeChart& chart);
 std::string RenderHistogram(const Histogram& histogram);
 

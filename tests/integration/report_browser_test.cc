@@ -421,6 +421,47 @@ TEST_CASE("the browser check notices an external request (the detector works)") 
   CHECK(dom.find("blocked by content policy") != std::string::npos);
 }
 
+TEST_CASE("hovering a time chart shows the values and active faults at that second") {
+  const std::string chromium = FindChromium();
+  if (chromium.empty()) {
+    WARN("skipped: chromium is not installed (apt-get install chromium; scripts/setup.sh does)");
+    return;
+  }
+  WorkDir work("hover");
+  Browser browser(chromium, work.path);
+  std::string page = RenderRunReport(BrowserSampleResult());
+  // After the report's own script: move the mouse over t = 35 s of the latency chart and
+  // record what the readout then says.
+  const std::string hover = R"js(<script>
+    (function () {
+      var svg = document.getElementById('chart-latency');
+      var r = svg.getBoundingClientRect(), scale = r.width / 960;
+      var x0 = Number(svg.getAttribute('data-x0')), x1 = Number(svg.getAttribute('data-x1'));
+      var vx = 64 + (35 - x0) / (x1 - x0) * 880;
+      svg.dispatchEvent(new MouseEvent('mousemove', {
+        clientX: r.left + vx * scale, clientY: r.top + 120 * scale, bubbles: true }));
+      var tip = svg.parentNode.querySelector('.readout');
+      document.documentElement.setAttribute('data-readout',
+          !tip ? 'none' : tip.hidden ? 'hidden' : tip.textContent);
+    })();
+  </script>)js";
+  page.insert(page.find("</body>"), hover);
+  const fs::path html = work.path / "hover.html";
+  std::ofstream(html) << page;
+  const std::string dom = browser.DumpDom(html, "hover");
+  CHECK(dom.find("data-js-errors=\"0\"") != std::string::npos);
+  std::smatch m;
+  REQUIRE(std::regex_search(dom, m, std::regex(R"re(data-readout="([^"]*)")re")));
+  const std::string readout = m[1].str();
+  INFO("readout: " << readout);
+  CHECK(readout.find("t = 35 s") != std::string::npos);
+  CHECK(readout.find("p50: 4.6") != std::string::npos);
+  CHECK(readout.find("p99: 20.4 ms") != std::string::npos);
+  CHECK(readout.find("F1 kill_ingestd") != std::string::npos);
+  CHECK(readout.find("F2") == std::string::npos);
+  browser.Screenshot(html, "hover");
+}
+
 TEST_CASE("a suite index renders in headless chromium, failed runs first") {
   const std::string chromium = FindChromium();
   if (chromium.empty()) {

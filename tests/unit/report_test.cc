@@ -270,6 +270,40 @@ TEST_CASE("a run report shows verdict, scenario, assertions, charts and breakdow
   }
 }
 
+TEST_CASE("each time chart carries its samples for the hover readout, inert as data") {
+  const std::string html = RenderRunReport(SampleResult(30));
+  for (const std::string& id : kTimeCharts) {
+    CHECK(Count(html, "<script type=\"application/json\" class=\"chart-data\" data-for=\"" +
+                          id + "\">") == 1);
+  }
+  const std::string latency_marker = "data-for=\"chart-latency\">";
+  const size_t start = html.find(latency_marker) + latency_marker.size();
+  const json data = json::parse(html.substr(start, html.find("</script>", start) - start));
+  CHECK(data["t"].size() == 30);
+  REQUIRE(data["lines"].size() == 3);
+  CHECK(data["lines"][2]["name"] == "p99");
+  CHECK(data["lines"][2]["values"][12] == 900.0);
+  CHECK(SvgById(html, "chart-latency").find("data-x0=\"0\" data-x1=\"30\"") != std::string::npos);
+
+  SECTION("a value cannot close the data block") {
+    reports::TimeChart chart;
+    chart.id = "c";
+    chart.t_s = {0, 1};
+    chart.lines = {{"</script><script>alert(1)</script>", "#000", {1, 2}, false}};
+    const std::string svg = reports::RenderTimeChart(chart);
+    CHECK(Count(svg, "</script>") == 1);
+    CHECK(svg.find("\\u003c/script>\\u003cscript>alert(1)") != std::string::npos);
+  }
+  SECTION("long series are strided to a bounded number of points") {
+    const std::string long_run = RenderRunReport(SampleResult(2000, 0));
+    const std::string lag_marker = "data-for=\"chart-lag\">";
+    const size_t at = long_run.find(lag_marker) + lag_marker.size();
+    const json lag = json::parse(long_run.substr(at, long_run.find("</script>", at) - at));
+    CHECK(lag["t"].size() <= reports::kMaxReadoutPoints);
+    CHECK(lag["t"].size() >= reports::kMaxReadoutPoints / 2);
+  }
+}
+
 TEST_CASE("latency is drawn on a log axis only when a spike would flatten the rest") {
   json result = SampleResult(30);  // p99 reaches 900 ms during the fault, p50 is ~3 ms
   CHECK(SvgById(RenderRunReport(result), "chart-latency").find("latency (ms), log scale") !=
@@ -327,8 +361,9 @@ TEST_CASE("hostile values from result.json are escaped, never interpreted") {
       Base64("</pre><script>alert(6)</script>\x01\xff tail");
   const std::string html = RenderRunReport(result);
 
-  // The only <script> elements are the two embedded assets.
-  CHECK(Count(html, "<script") == 2);
+  // The only scripts are the two embedded assets and one data block per time chart.
+  CHECK(Count(html, "<script>") == 2);
+  CHECK(Count(html, "<script") == 2 + 5);
   CHECK(html.find("<img") == std::string::npos);
   CHECK(html.find("<iframe") == std::string::npos);
   CHECK(html.find("<svg onload") == std::string::npos);
@@ -344,6 +379,7 @@ TEST_CASE("hostile values from result.json are escaped, never interpreted") {
   SECTION("suite index links and names are escaped and encoded") {
     const std::string index = RenderSuiteIndex({{"runs/\"x\" javascript:alert(7)/report.html", result}});
     CHECK(Count(index, "<script") == 2);
+    CHECK(Count(index, "<script>") == 2);
     CHECK(index.find("href=\"runs/%22x%22%20javascript%3Aalert%287%29/report.html\"") !=
           std::string::npos);
     CHECK(index.find("&lt;script&gt;alert(&quot;pwn&quot;)") != std::string::npos);
