@@ -68,9 +68,9 @@ double NiceStep(double range, int target_ticks) {
 std::string SvgOpen(const std::string& id, const std::string& title,
                     const std::string& extra_attributes = "") {
   return "<svg class=\"chart\" id=\"" + HtmlEscape(id) + "\"" + extra_attributes +
-         " viewBox=\"0 0 " + Fixed(kWidth) +
-         " " + Fixed(kHeight) + "\" preserveAspectRatio=\"xMidYMid meet\" role=\"img\" " +
-         "aria-label=\"" + HtmlEscape(title) + "\"><title>" + HtmlEscape(title) + "</title>";
+         " viewBox=\"0 0 " + Fixed(kWidth) + " " + Fixed(kHeight) +
+         "\" preserveAspectRatio=\"xMidYMid meet\" role=\"img\" " + "aria-label=\"" +
+         HtmlEscape(title) + "\"><title>" + HtmlEscape(title) + "</title>";
 }
 
 double MaxFinite(const std::vector<double>& values) {
@@ -128,8 +128,8 @@ class YScale {
     }
     for (double v : ticks) {
       const double y = Y(v);
-      out += "<line class=\"grid\" x1=\"" + Fixed(kLeft) + "\" x2=\"" +
-             Fixed(kLeft + kPlotWidth) + "\" y1=\"" + Fixed(y) + "\" y2=\"" + Fixed(y) + "\"/>";
+      out += "<line class=\"grid\" x1=\"" + Fixed(kLeft) + "\" x2=\"" + Fixed(kLeft + kPlotWidth) +
+             "\" y1=\"" + Fixed(y) + "\" y2=\"" + Fixed(y) + "\"/>";
       out += "<text class=\"tick\" x=\"" + Fixed(kLeft - 6) + "\" y=\"" + Fixed(y + 4) +
              "\" text-anchor=\"end\">" + HtmlEscape(FormatCompact(v)) + "</text>";
     }
@@ -157,7 +157,8 @@ std::string ReadoutData(const TimeChart& chart) {
     if (!Plottable(v)) return nullptr;
     return std::fabs(v) >= 1e6 ? std::round(v) : std::round(v * 1000) / 1000;
   };
-  nlohmann::json data = {{"unit", chart.value_unit}, {"t", nlohmann::json::array()},
+  nlohmann::json data = {{"unit", chart.value_unit},
+                         {"t", nlohmann::json::array()},
                          {"lines", nlohmann::json::array()}};
   for (size_t i = 0; i < n; i += stride) data["t"].push_back(rounded(chart.t_s[i]));
   for (const ChartLine& line : chart.lines) {
@@ -277,8 +278,8 @@ std::string RenderTimeChart(const TimeChart& chart) {
     const double label_x = anchor_end ? std::min(left + width, kLeft + kPlotWidth) - 3 : left + 3;
     out += "<g class=\"fault-band\" data-fault=\"" + std::to_string(band.number) +
            "\" data-from=\"" + Precise(band.from_s) + "\" data-until=\"" +
-           Precise(std::max(band.until_s, band.from_s)) + "\" data-label=\"" +
-           HtmlEscape(label) + "\"><title>" + HtmlEscape(band.tooltip) + "</title>";
+           Precise(std::max(band.until_s, band.from_s)) + "\" data-label=\"" + HtmlEscape(label) +
+           "\"><title>" + HtmlEscape(band.tooltip) + "</title>";
     out += "<rect x=\"" + Fixed(left) + "\" y=\"" + Fixed(kTop) + "\" width=\"" + Fixed(width) +
            "\" height=\"" + Fixed(kPlotHeight) + "\"/>";
     out += "<text x=\"" + Fixed(label_x) + "\" y=\"" + Fixed(label_y) + "\"" +
@@ -323,8 +324,7 @@ std::string RenderTimeChart(const TimeChart& chart) {
     out += "<line x1=\"" + Fixed(legend_x) + "\" x2=\"" + Fixed(legend_x + 20) +
            "\" y1=\"14\" y2=\"14\" stroke=\"" + HtmlEscape(line.color) + "\"" +
            (line.dashed ? " stroke-dasharray=\"6 4\"" : "") + "/>";
-    out += "<text x=\"" + Fixed(legend_x + 25) + "\" y=\"18\">" + HtmlEscape(line.name) +
-           "</text>";
+    out += "<text x=\"" + Fixed(legend_x + 25) + "\" y=\"18\">" + HtmlEscape(line.name) + "</text>";
     legend_x += 40 + 7 * static_cast<double>(line.name.size());
   }
   if (!chart.bands.empty()) {
@@ -361,8 +361,8 @@ std::string RenderHistogram(const Histogram& histogram) {
       const double height = kTop + kPlotHeight - scale.Y(count);
       const double x = kLeft + slot * static_cast<double>(i);
       const double share = total > 0 ? count / total * 100 : 0;
-      out += "<g class=\"bar\"><title>" + HtmlEscape(bucket_label(i)) + " ms: " +
-             FormatNumber(count, 0) + " events (" + FormatNumber(share, 1) + "%)</title>";
+      out += "<g class=\"bar\"><title>" + HtmlEscape(bucket_label(i)) +
+             " ms: " + FormatNumber(count, 0) + " events (" + FormatNumber(share, 1) + "%)</title>";
       out += "<rect x=\"" + Fixed(x + slot * 0.1) + "\" y=\"" + Fixed(kTop + kPlotHeight - height) +
              "\" width=\"" + Fixed(slot * 0.8) + "\" height=\"" + Fixed(height) + "\"/>";
       if (count > 0 && slot >= 28) {

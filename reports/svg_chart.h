@@ -16,30 +16,30 @@
 namespace ingestlab::reports {
 
 struct ChartLine {
-  std::string name;   // legend text
-  std::string color;  // CSS colour, e.g. "#1f77b4"
+  std::string name;            // legend text
+  std::string color;           // CSS colour, e.g. "#1f77b4"
   std::vector<double> values;  // one per time sample; NaN = no sample (the line breaks)
   bool dashed = false;
 };
 
 // A fault drawn as a shaded band across a time chart; until_s <= from_s draws a thin marker.
 struct FaultBand {
-  int number = 0;          // shown as "F<number>"
+  int number = 0;  // shown as "F<number>"
   double from_s = 0;
   double until_s = 0;
-  std::string label;       // short text on the band, e.g. "kill_ingestd"
-  std::string tooltip;     // longer text for the <title>
+  std::string label;    // short text on the band, e.g. "kill_ingestd"
+  std::string tooltip;  // longer text for the <title>
 };
 
 struct TimeChart {
-  std::string id;          // element id, e.g. "chart-latency"
-  std::string title;       // accessible title
-  std::string y_label;     // axis title with unit, e.g. "latency (ms)"
-  std::string value_unit;  // unit after a value in the hover readout, e.g. "ms"
-  std::vector<double> t_s; // sample times in seconds
+  std::string id;           // element id, e.g. "chart-latency"
+  std::string title;        // accessible title
+  std::string y_label;      // axis title with unit, e.g. "latency (ms)"
+  std::string value_unit;   // unit after a value in the hover readout, e.g. "ms"
+  std::vector<double> t_s;  // sample times in seconds
   std::vector<ChartLine> lines;
   std::vector<FaultBand> bands;
-  double min_span_s = 0;   // the x axis spans at least [0, min_span_s] (e.g. the run duration)
+  double min_span_s = 0;  // the x axis spans at least [0, min_span_s] (e.g. the run duration)
   // Switch to a logarithmic value axis when the largest value is at least kLogScaleRatio times
   // the smallest positive one (a latency spike would otherwise flatten normal latencies).
   bool log_scale_when_wide = false;
