@@ -5,7 +5,6 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
-#include <map>
 #include <set>
 
 #include "reports/html_util.h"

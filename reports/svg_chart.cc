@@ -86,6 +86,7 @@ class YScale {
  public:
   static YScale Linear(double data_max) {
     YScale s;
+    if (!(data_max > 0)) data_max = 1;  // all zero or empty: a 0..1 axis
     s.step_ = NiceStep(data_max > 0 ? data_max : 1, 4);
     s.hi_ = std::max(s.step_, std::ceil(data_max / s.step_) * s.step_);
     return s;
@@ -224,6 +225,12 @@ std::string RenderTimeChart(const TimeChart& chart) {
     if (!Plottable(t)) continue;
     x0 = std::min(x0, t);
     x1 = std::max(x1, t);
+  }
+  // Faults scheduled past the last sample (a run that ended early) still show where they were.
+  for (const FaultBand& band : chart.bands) {
+    for (double t : {band.from_s, band.until_s}) {
+      if (Plottable(t)) x1 = std::max(x1, t);
+    }
   }
   if (!(x1 > x0)) x1 = x0 + 1;
   const auto x_of = [&](double t) { return kLeft + (t - x0) / (x1 - x0) * kPlotWidth; };

@@ -39,7 +39,8 @@ struct TimeChart {
   std::vector<double> t_s;  // sample times in seconds
   std::vector<ChartLine> lines;
   std::vector<FaultBand> bands;
-  double min_span_s = 0;  // the x axis spans at least [0, min_span_s] (e.g. the run duration)
+  // The x axis spans the samples, [0, min_span_s] (e.g. the run duration) and every band.
+  double min_span_s = 0;
   // Switch to a logarithmic value axis when the largest value is at least kLogScaleRatio times
   // the smallest positive one (a latency spike would otherwise flatten normal latencies).
   bool log_scale_when_wide = false;

@@ -378,6 +378,12 @@ TEST_CASE("every timeline fault is one shaded, labelled band in every time chart
     const std::string svg = SvgById(html, "chart-lag");
     CHECK(svg.find("<rect x=\"210.7\" y=\"30.0\" width=\"73.3\"") != std::string::npos);
   }
+  SECTION("the time axis reaches faults scheduled past the last sample") {
+    json early_end = SampleResult(10, 0);
+    early_end["duration_s"] = 10;
+    const std::string page = RenderRunReport(early_end);
+    CHECK(SvgById(page, "chart-lag").find("data-x1=\"24\"") != std::string::npos);
+  }
   SECTION("charts without samples still draw every band") {
     json empty = SampleResult(0, 0, "error");
     empty["error"] = "nats-server did not start";
