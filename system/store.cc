@@ -157,10 +157,19 @@ class SqliteStore final : public Store {
     sqlite3_close_v2(db_);
   }
 
-  Status Begin() override { return Exec(kBegin, "begin transaction"); }
+  Status Begin() override {
+    INGEST_RETURN_IF_ERROR(Exec(kBegin, "begin transaction").Annotate(options_.path));
+    Status st = ctx_->BeginSearchTransaction();
+    if (!st.ok()) Rollback();
+    return st.Annotate(options_.path);
+  }
 
   Status Commit() override {
-    Status st = Exec(kCommit, "commit");
+    if (sqlite3_get_autocommit(db_) != 0) {
+      return Status::Internal(options_.path + ": commit without a transaction");
+    }
+    Status st = ctx_->FlushSearch();
+    if (st.ok()) st = Exec(kCommit, "commit");
     if (!st.ok() && sqlite3_get_autocommit(db_) == 0) Rollback();
     return st.Annotate(options_.path);
   }
@@ -179,6 +188,9 @@ class SqliteStore final : public Store {
       return Status::Schema("unknown event type '" + event.type + "'");
     }
     if (event.id.empty()) return Status::Schema(event.type + ": event id is empty");
+    if (sqlite3_get_autocommit(db_) != 0) {
+      return Status::Internal("ApplyEvent outside a transaction (call Begin first)");
+    }
     INGEST_RETURN_IF_ERROR(Exec(kSavepoint, "savepoint"));
 
     auto inserted = InsertEventRow(event, msg);
@@ -379,6 +391,9 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     return st;
   }
   sqlite3_extended_result_codes(db, 1);
+  // Triggers stay defined for every other connection; this one maintains the full-text
+  // indexes itself (ApplyContext::FlushSearch) so per-event savepoints stay cheap.
+  sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, nullptr);
   sqlite3_busy_timeout(db, options.busy_timeout_ms);
   auto fail = [&](Status st) -> Result<std::unique_ptr<Store>> {
     sqlite3_close_v2(db);

@@ -23,14 +23,18 @@ Status CustomerCreated(ApplyContext& ctx, const Event& e) {
   if (customer_id.empty()) return Status::Schema(e.type + ": data.customer_id is required");
   std::string_view email;
   INGEST_RETURN_IF_ERROR(RequireText(e, "email", &email));
-  INGEST_PREPARE(stmt, ctx, kUpsertBillingCustomer);
-  stmt->Bind(1, customer_id);
-  stmt->Bind(2, std::optional<std::string_view>(e.org_id));
-  stmt->Bind(3, email);
-  stmt->Bind(4, e.data.str("name"));
-  stmt->Bind(5, e.data.str("plan"));
-  stmt->Bind(6, e.event_time_ms);
-  return stmt->Run();
+  INGEST_RETURN_IF_ERROR(ctx.BeforeCustomerWrite(customer_id));
+  {
+    INGEST_PREPARE(stmt, ctx, kUpsertBillingCustomer);
+    stmt->Bind(1, customer_id);
+    stmt->Bind(2, std::optional<std::string_view>(e.org_id));
+    stmt->Bind(3, email);
+    stmt->Bind(4, e.data.str("name"));
+    stmt->Bind(5, e.data.str("plan"));
+    stmt->Bind(6, e.event_time_ms);
+    INGEST_RETURN_IF_ERROR(stmt->Run());
+  }
+  return ctx.AfterCustomerWrite();
 }
 
 constexpr char kInsertPurchase[] = R"sql(

@@ -137,29 +137,33 @@ Status ProfileUpdated(ApplyContext& ctx, const Event& e) {
   auto name = e.data.str("name");
   if (!name) name = e.data.str("customer_name");
   const std::optional<std::string> tags = e.data.json("tags");
-  INGEST_PREPARE(stmt, ctx, kProfileUpdate);
-  stmt->Bind(1, customer_id);
-  stmt->Bind(2, name);
-  stmt->Bind(3, e.data.str("email"));
-  stmt->Bind(4, e.data.str("phone"));
-  stmt->Bind(5, e.data.str("company"));
-  if (tags) {
-    stmt->Bind(6, std::string_view(*tags));
-  } else {
-    stmt->BindNull(6);
+  INGEST_RETURN_IF_ERROR(ctx.BeforeCustomerWrite(customer_id));
+  {
+    INGEST_PREPARE(stmt, ctx, kProfileUpdate);
+    stmt->Bind(1, customer_id);
+    stmt->Bind(2, name);
+    stmt->Bind(3, e.data.str("email"));
+    stmt->Bind(4, e.data.str("phone"));
+    stmt->Bind(5, e.data.str("company"));
+    if (tags) {
+      stmt->Bind(6, std::string_view(*tags));
+    } else {
+      stmt->BindNull(6);
+    }
+    stmt->Bind(7, e.event_time_ms);
+    INGEST_RETURN_IF_ERROR(stmt->Run());
   }
-  stmt->Bind(7, e.event_time_ms);
-  return stmt->Run();
+  return ctx.AfterCustomerWrite();
 }
 
 Status NoteAdded(ApplyContext& ctx, const Event& e) {
-  std::string_view customer_id;
-  INGEST_RETURN_IF_ERROR(Touch(ctx, e, &customer_id));
   auto note = e.data.str("note");
   if (!note || note->empty()) note = e.data.str("description");
   if (!note || note->empty()) {
     return Status::Schema(e.type + ": data.note or data.description is required");
   }
+  std::string_view customer_id;
+  INGEST_RETURN_IF_ERROR(Touch(ctx, e, &customer_id));
   return InsertKnowledge(ctx, e, customer_id, *note);
 }
 

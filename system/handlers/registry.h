@@ -37,8 +37,3 @@ std::span<const HandlerEntry> CrmHandlers();
 std::span<const HandlerEntry> CustomerHandlers();
 
 }  // namespace ingestlab::handlers
-
-// Binds `var` to the cached statement for `sql` or returns its error.
-#define INGEST_PREPARE(var, ctx, sql)   \
-  auto var = (ctx).Prepare(sql);        \
-  if (!var.ok()) return var.status()

@@ -284,11 +284,11 @@ TEST_CASE("a write lock held elsewhere makes Begin transient") {
     auto outcome = h.Apply(Purchase("e1", "p1", 1));
     CHECK(outcome.ok());
   }
-  SECTION("an apply outside a transaction is transient too, and leaves nothing") {
+  SECTION("an apply without a transaction is refused and leaves nothing") {
     const auto& te = h.fixture().Make(Purchase("e1", "p1", 1));
     auto outcome = h.store().ApplyEvent(te.event, te.msg);
     REQUIRE_FALSE(outcome.ok());
-    CHECK(outcome.status().is_transient());
+    CHECK(outcome.status().code() == Status::Code::kInternal);
     REQUIRE(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK);
     CHECK(h.Int("SELECT COUNT(*) FROM events") == 0);
   }
