@@ -78,8 +78,9 @@ namespace {
 constexpr char kUpsertCustomer[] = R"sql(
 INSERT INTO customers(customer_id, org_id, email, name, phone, company, lifetime_value,
                       created_at, updated_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7, ?7)
 ON CONFLICT(customer_id) DO UPDATE SET
+  lifetime_value = lifetime_value + excluded.lifetime_value,
   org_id = COALESCE(NULLIF(org_id, ''), excluded.org_id),
   email = COALESCE(NULLIF(email, ''), excluded.email),
   name = COALESCE(NULLIF(name, ''), excluded.name),
@@ -90,6 +91,7 @@ ON CONFLICT(customer_id) DO UPDATE SET
 
 constexpr char kFillCustomer[] = R"sql(
 UPDATE customers SET
+  lifetime_value = lifetime_value + ?8,
   org_id = COALESCE(NULLIF(org_id, ''), ?2),
   email = COALESCE(NULLIF(email, ''), ?3),
   name = COALESCE(NULLIF(name, ''), ?4),
@@ -105,7 +107,7 @@ constexpr char kAddLifetimeValue[] =
 }  // namespace
 
 Status ApplyContext::TouchCustomer(const Event& event, std::string_view customer_id,
-                                   const ProfileFields& profile) {
+                                   const ProfileFields& profile, double lifetime_value_delta) {
   if (customer_id.empty()) {
     return Status::Schema(event.type + ": customer_id is required");
   }
@@ -123,6 +125,7 @@ Status ApplyContext::TouchCustomer(const Event& event, std::string_view customer
   stmt->Bind(5, profile.phone);
   stmt->Bind(6, profile.company);
   stmt->Bind(7, event.event_time_ms);
+  stmt->Bind(8, lifetime_value_delta);
   INGEST_RETURN_IF_ERROR(stmt->Run());
   if (!create && stmt->Changes() == 0) {
     return Status::Transient("unknown customer " + std::string(customer_id));

@@ -125,8 +125,9 @@ class ApplyContext {
   // Unknown customers are created when options().auto_create_customers, else
   // Status::Transient("unknown customer X"). created_at/updated_at track the earliest/latest
   // event time that touched the customer (deterministic, independent of processing time).
+  // lifetime_value_delta is added to customers.lifetime_value in the same statement.
   Status TouchCustomer(const Event& event, std::string_view customer_id,
-                       const ProfileFields& profile);
+                       const ProfileFields& profile, double lifetime_value_delta = 0);
   // lifetime_value += delta.
   Status AddLifetimeValue(std::string_view customer_id, double delta);
 
