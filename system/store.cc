@@ -1,5 +1,8 @@
-// SqliteStore: the Store over one SQLite connection in WAL mode. See store.h for the promises,
-// store_schema.h for the tables, handlers/registry.h for the per-type effects.
+// SqliteStore: the Store over one SQLite writer connection in WAL mode, plus a second
+// connection on a background thread that only checkpoints the WAL. See store.h for the
+// promises, store_schema.h for the tables, handlers/registry.h for the per-type effects.
+// Thread-safety: as store.h (one thread at a time); the checkpoint thread shares nothing but
+// the database file and a nudge flag guarded by its mutex.
 #include "system/store.h"
 
 #include <array>

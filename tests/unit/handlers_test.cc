@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <vector>
 
 #include "system/handlers/registry.h"
 #include "tests/support/event_fixture.h"
@@ -612,5 +613,54 @@ TEST_CASE("full-text search finds tickets, customers and knowledge and follows u
     CHECK(h.Exec("INSERT INTO tickets_fts(tickets_fts) VALUES('integrity-check')").ok());
     REQUIRE(h.Exec("DELETE FROM tickets WHERE ticket_id = 't1'").ok());
     CHECK(h.Int("SELECT COUNT(*) FROM tickets_fts WHERE tickets_fts MATCH 'warp'") == 0);
+  }
+}
+
+TEST_CASE("search indexes written at commit match their tables across batches and rollbacks") {
+  StoreHarness h;
+  auto batch = [&](const std::vector<std::string>& events, bool commit) {
+    REQUIRE(h.store().Begin().ok());
+    for (const auto& json : events) {
+      const auto& te = h.fixture().Make(json);
+      REQUIRE(h.store().ApplyEvent(te.event, te.msg).ok());
+    }
+    if (commit) {
+      REQUIRE(h.store().Commit().ok());
+    } else {
+      h.store().Rollback();
+    }
+  };
+  auto ticket = [](int i, const std::string& word) {
+    return Ev("t" + std::to_string(i), "support.ticket.opened",
+              R"({"ticket_id":"tk)" + std::to_string(i) + R"(","customer_id":"c)" +
+                  std::to_string(i % 3) + R"(","title":"Ticket","description":"about )" + word +
+                  R"("})");
+  };
+  batch({ticket(1, "alpha"), ticket(2, "beta"),
+         Ev("n1", "support.note.added", R"({"customer_id":"c1","note":"gamma note"})")},
+        true);
+  batch({ticket(3, "rolledback")}, false);
+  batch({ticket(4, "delta"),
+         // An existing customer gains a name and then changes it, in one transaction.
+         Ev("p1", "customer.profile.updated", R"({"name":"Epsilon Person"})",
+            R"(,"customer_id":"c1","time_ms":10)"),
+         Ev("p2", "customer.profile.updated", R"({"name":"Zeta Person"})",
+            R"(,"customer_id":"c1","time_ms":20)")},
+        true);
+  for (const char* word : {"alpha", "beta", "delta"}) {
+    INFO(word);
+    CHECK(h.Int(std::string("SELECT COUNT(*) FROM tickets_fts WHERE tickets_fts MATCH '") + word +
+                "'") == 1);
+  }
+  CHECK(h.Int("SELECT COUNT(*) FROM tickets_fts WHERE tickets_fts MATCH 'rolledback'") == 0);
+  CHECK(h.Int("SELECT COUNT(*) FROM knowledge_fts WHERE knowledge_fts MATCH 'gamma'") == 1);
+  CHECK(h.Int("SELECT COUNT(*) FROM customers_fts WHERE customers_fts MATCH 'epsilon'") == 0);
+  CHECK(h.Text("SELECT c.customer_id FROM customers_fts JOIN customers c "
+               "ON c.rowid = customers_fts.rowid WHERE customers_fts MATCH 'zeta'") == "c1");
+  for (const char* table : {"customers_fts", "tickets_fts", "knowledge_fts"}) {
+    INFO(table);
+    CHECK(h.Exec(std::string("INSERT INTO ") + table + "(" + table +
+                 ") VALUES('integrity-check')")
+              .ok());
   }
 }
