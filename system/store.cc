@@ -13,8 +13,8 @@
 #include <thread>
 #include <unordered_set>
 
-#include <nlohmann/json.hpp>
 #include <sqlite3.h>
+#include <nlohmann/json.hpp>
 
 #include "common/log.h"
 #include "system/handlers/apply_context.h"
@@ -234,7 +234,7 @@ class SqliteStore final : public Store {
     if (sqlite3_get_autocommit(db_) == 0) Rollback();
     sqlite3_wal_hook(db_, nullptr, nullptr);
     checkpointer_.reset();
-    ctx_.reset();  // finalizes the cached statements before the connection closes
+    ctx_.reset();           // finalizes the cached statements before the connection closes
     sqlite3_close_v2(db_);  // the last connection to close checkpoints and removes the WAL
   }
 
@@ -377,8 +377,8 @@ class SqliteStore final : public Store {
   // Rolls back the whole transaction after an event failed midway; see ApplyEvent.
   void Abort(handlers::Handler handler, const Status& cause) {
     isolated_handlers_.insert(handler);
-    LOG(kWarn, "store") << options_.path << ": an event failed after writing ("
-                        << cause.ToString() << "); rolling back the transaction";
+    LOG(kWarn, "store") << options_.path << ": an event failed after writing (" << cause.ToString()
+                        << "); rolling back the transaction";
     Rollback();
     aborted_ = Status::Transient("transaction rolled back after an event failed midway: " +
                                  cause.ToString());
@@ -516,8 +516,8 @@ Status Pragma(sqlite3* db, const std::string& path, const char* sql) {
   if (rc == SQLITE_OK) return Status::Ok();
   std::string message = std::string(sql) + ": " + (err ? err : sqlite3_errstr(rc));
   sqlite3_free(err);
-  Status st = rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? Status::Transient(message)
-                                                       : Status::Io(message);
+  Status st =
+      rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? Status::Transient(message) : Status::Io(message);
   return st.Annotate("store " + path);
 }
 
@@ -575,8 +575,8 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (!st.ok()) return fail(st.Annotate("store " + options.path));
 
   sqlite3* checkpoint_db = nullptr;
-  rc = sqlite3_open_v2(options.path.c_str(), &checkpoint_db, SQLITE_OPEN_READWRITE |
-                       SQLITE_OPEN_NOMUTEX, nullptr);
+  rc = sqlite3_open_v2(options.path.c_str(), &checkpoint_db,
+                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     st = OpenError(checkpoint_db, rc, options.path, "open checkpoint connection");
     sqlite3_close_v2(checkpoint_db);

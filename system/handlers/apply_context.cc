@@ -112,8 +112,8 @@ Status ApplyContext::TouchCustomer(const Event& event, std::string_view customer
     return Status::Schema(event.type + ": customer_id is required");
   }
   auto present = [](const std::optional<std::string_view>& v) { return v && !v->empty(); };
-  const bool indexed_fields = present(profile.email) || present(profile.name) ||
-                              present(profile.company);
+  const bool indexed_fields =
+      present(profile.email) || present(profile.name) || present(profile.company);
   if (indexed_fields) INGEST_RETURN_IF_ERROR(BeforeCustomerWrite(customer_id));
   const bool create = options_.auto_create_customers;
   auto stmt = Prepare(create ? kUpsertCustomer : kFillCustomer);
@@ -323,7 +323,8 @@ Status RequireText(const Event& event, std::string_view key, std::string_view* o
 
 Status RequireNumber(const Event& event, std::string_view key, double* out) {
   auto v = event.data.number(key);
-  if (!v) return Status::Schema(event.type + ": data." + std::string(key) + " is required (number)");
+  if (!v)
+    return Status::Schema(event.type + ": data." + std::string(key) + " is required (number)");
   *out = *v;
   return Status::Ok();
 }

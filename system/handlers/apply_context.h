@@ -179,6 +179,6 @@ Status WaitingFor(std::string_view what, std::string_view id);
 }  // namespace ingestlab::handlers
 
 // Binds `var` to the cached statement for `sql` or returns its error.
-#define INGEST_PREPARE(var, ctx, sql)   \
-  auto var = (ctx).Prepare(sql);        \
+#define INGEST_PREPARE(var, ctx, sql) \
+  auto var = (ctx).Prepare(sql);      \
   if (!var.ok()) return var.status()

@@ -173,12 +173,9 @@ Status NoteAdded(ApplyContext& ctx, const Event& e) {
 }
 
 constexpr HandlerEntry kEntries[] = {
-    {"customer.purchase.recorded", PurchaseRecorded},
-    {"customer.ticket.opened", TicketOpened},
-    {"customer.repair.requested", RepairRequested},
-    {"customer.contact.recorded", TimelineOnly},
-    {"customer.profile.updated", ProfileUpdated},
-    {"customer.note.added", NoteAdded},
+    {"customer.purchase.recorded", PurchaseRecorded}, {"customer.ticket.opened", TicketOpened},
+    {"customer.repair.requested", RepairRequested},   {"customer.contact.recorded", TimelineOnly},
+    {"customer.profile.updated", ProfileUpdated},     {"customer.note.added", NoteAdded},
     {"customer.event.recorded", TimelineOnly},
 };
 

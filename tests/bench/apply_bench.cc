@@ -27,14 +27,14 @@ std::string BenchEvent(int batch, int i, int kind) {
   const std::string customer = "cust_" + std::to_string((batch * kBatchSize + i) % 5000);
   const int64_t t = 1'700'000'000'000 + (batch * kBatchSize + i) * 20;
   const std::string head = R"({"id":"evt_)" + n + R"(","source":"bench","org_id":"org_1",)" +
-                           R"("customer_id":")" + customer + R"(","time_ms":)" +
-                           std::to_string(t) + R"(,"origin":"nats:BENCH:)" + n + R"(",)";
+                           R"("customer_id":")" + customer + R"(","time_ms":)" + std::to_string(t) +
+                           R"(,"origin":"nats:BENCH:)" + n + R"(",)";
   switch (kind) {
     case 0:
     case 1:
     case 2:
-      return head + R"("type":"focus.ping","data":{"session_id":"sess_)" +
-             std::to_string(i % 50) + R"(","learner_id":")" + customer +
+      return head + R"("type":"focus.ping","data":{"session_id":"sess_)" + std::to_string(i % 50) +
+             R"(","learner_id":")" + customer +
              R"(","focused":true,"app":"reader","tab":"chapter-3"}})";
     case 3:
       return head + R"("type":"billing.purchase.completed","data":{"purchase_id":"pur_)" + n +
@@ -48,8 +48,8 @@ std::string BenchEvent(int batch, int i, int kind) {
              R"(powering on after the last firmware update. Tried a different cable.",)"
              R"("priority":"high","channel":"email"}})";
     case 5:
-      return head + R"("type":"auth.user.login.failed","data":{"email":"user)" +
-             std::to_string(i) + R"(@example.com","reason":"invalid_password"}})";
+      return head + R"("type":"auth.user.login.failed","data":{"email":"user)" + std::to_string(i) +
+             R"(@example.com","reason":"invalid_password"}})";
     case 6:
       return head + R"("type":"crm.lead.created","data":{"lead_id":"lead_)" + n +
              R"(","email":"lead@corp.example","name":"Lee Ad","company":"Corp",)"
@@ -129,8 +129,16 @@ void BM_ApplySingleTypeBatch(benchmark::State& state) {
   ApplyBatches(state, static_cast<int>(state.range(0)));
 }
 BENCHMARK(BM_ApplySingleTypeBatch)
-    ->Arg(0)->Arg(3)->Arg(4)->Arg(5)->Arg(6)->Arg(7)->Arg(9)
-    ->Iterations(kBatches / 4)->Unit(benchmark::kMillisecond)->UseRealTime();
+    ->Arg(0)
+    ->Arg(3)
+    ->Arg(4)
+    ->Arg(5)
+    ->Arg(6)
+    ->Arg(7)
+    ->Arg(9)
+    ->Iterations(kBatches / 4)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // Redeliveries: every id already in `events`; measures the duplicate-detection path.
 void BM_ApplyRedeliveredBatch(benchmark::State& state) {

@@ -23,9 +23,8 @@ namespace {
 std::string Purchase(const std::string& id, const std::string& purchase_id, double amount,
                      const std::string& origin = "") {
   return R"({"id":")" + id + R"(","type":"billing.purchase.completed","customer_id":"c1",)" +
-         (origin.empty() ? "" : R"("origin":")" + origin + R"(",)") +
-         R"("data":{"purchase_id":")" + purchase_id + R"(","amount":)" + std::to_string(amount) +
-         "}}";
+         (origin.empty() ? "" : R"("origin":")" + origin + R"(",)") + R"("data":{"purchase_id":")" +
+         purchase_id + R"(","amount":)" + std::to_string(amount) + "}}";
 }
 
 // A mixed sequence of events touching most tables, for digest comparisons.
@@ -44,7 +43,8 @@ std::vector<std::string> MixedEvents() {
                   std::to_string(i % 2) + R"(","data":{"lead_id":"L)" + n +
                   R"(","email":"lead@x.io"}})");
   }
-  out.push_back(R"({"id":"r1","type":"billing.purchase.refunded","data":{"purchase_id":"purchase_3","amount":5}})");
+  out.push_back(
+      R"({"id":"r1","type":"billing.purchase.refunded","data":{"purchase_id":"purchase_3","amount":5}})");
   return out;
 }
 
@@ -75,15 +75,32 @@ TEST_CASE("Open creates the schema in WAL mode and reopens an existing database"
   StoreHarness h;
   CHECK(h.Text("PRAGMA journal_mode") == "wal");
   CHECK(h.Int("PRAGMA user_version") == kStoreSchemaVersion);
-  for (const char* table :
-       {"events", "customers", "purchases", "invoices", "subscriptions", "tickets", "work_orders",
-        "knowledge", "users", "user_roles", "logins", "learning_sessions", "learning_activities",
-        "learner_skills", "homework", "recommendations", "focus_minutes", "crm_leads",
-        "crm_contacts", "crm_opportunities", "dead_letters", "customers_fts", "tickets_fts",
-        "knowledge_fts"}) {
+  for (const char* table : {"events",
+                            "customers",
+                            "purchases",
+                            "invoices",
+                            "subscriptions",
+                            "tickets",
+                            "work_orders",
+                            "knowledge",
+                            "users",
+                            "user_roles",
+                            "logins",
+                            "learning_sessions",
+                            "learning_activities",
+                            "learner_skills",
+                            "homework",
+                            "recommendations",
+                            "focus_minutes",
+                            "crm_leads",
+                            "crm_contacts",
+                            "crm_opportunities",
+                            "dead_letters",
+                            "customers_fts",
+                            "tickets_fts",
+                            "knowledge_fts"}) {
     INFO(table);
-    CHECK(h.Int(std::string("SELECT COUNT(*) FROM sqlite_master WHERE name='") + table + "'") ==
-          1);
+    CHECK(h.Int(std::string("SELECT COUNT(*) FROM sqlite_master WHERE name='") + table + "'") == 1);
   }
   REQUIRE(h.Apply(Purchase("e1", "p1", 5)).ok());
 
@@ -248,7 +265,8 @@ TEST_CASE("StateDigest depends on the effects, not on batching or timing") {
 
   SECTION("a different effect gives a different digest") {
     std::vector<std::string> changed = events;
-    changed.back() = R"({"id":"r1","type":"billing.purchase.refunded","data":{"purchase_id":"purchase_3","amount":6}})";
+    changed.back() =
+        R"({"id":"r1","type":"billing.purchase.refunded","data":{"purchase_id":"purchase_3","amount":6}})";
     CHECK(DigestAfter(changed, events.size()) != one_batch);
   }
   SECTION("an extra event gives a different digest") {
@@ -343,7 +361,10 @@ TEST_CASE("handlers fail before their first write") {
   StoreOptions options;
   options.auto_create_customers = false;
   StoreHarness h(options);
-  REQUIRE(h.Apply(R"({"id":"seed","type":"billing.customer.created","data":{"customer_id":"c1","email":"c1@x.io"}})").ok());
+  REQUIRE(
+      h.Apply(
+           R"({"id":"seed","type":"billing.customer.created","data":{"customer_id":"c1","email":"c1@x.io"}})")
+          .ok());
   const std::string before = *h.store().StateDigest();
   const char* failing[] = {
       R"({"id":"f1","type":"billing.purchase.completed","customer_id":"c2","data":{"purchase_id":"p","amount":1}})",
@@ -366,8 +387,7 @@ TEST_CASE("handlers fail before their first write") {
     const auto& te = h.fixture().Make(json);
     auto outcome = h.store().ApplyEvent(te.event, te.msg);
     CHECK_FALSE(outcome.ok());
-    CHECK((outcome.status().is_transient() ||
-           outcome.status().code() == Status::Code::kSchema));
+    CHECK((outcome.status().is_transient() || outcome.status().code() == Status::Code::kSchema));
   }
   REQUIRE(h.store().Commit().ok());
   CHECK(*h.store().StateDigest() == before);
