@@ -582,6 +582,16 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     sqlite3_close_v2(checkpoint_db);
     return fail(st);
   }
+  // A connection discovers WAL mode only when it first reads the file; until then a checkpoint
+  // on it is a silent no-op.
+  sqlite3_busy_timeout(checkpoint_db, options.busy_timeout_ms);
+  rc = sqlite3_exec(checkpoint_db, "SELECT COUNT(*) FROM sqlite_master", nullptr, nullptr,
+                    nullptr);
+  if (rc != SQLITE_OK) {
+    st = OpenError(checkpoint_db, rc, options.path, "read on checkpoint connection");
+    sqlite3_close_v2(checkpoint_db);
+    return fail(st);
+  }
   sqlite3_wal_autocheckpoint(db, 0);  // the Checkpointer's thread does it
   return std::unique_ptr<Store>(new SqliteStore(options, db, checkpoint_db));
 }
