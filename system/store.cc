@@ -401,8 +401,9 @@ class SqliteStore final : public Store {
       if (!st.ok()) {
         LOG(kWarn, "store") << options_.path << ": " << st.ToString();
       }
+      return cause;
     }
-    return cause;
+    return Check(cause);
   }
 
   // true = inserted (first sighting), false = the id was already there.
