@@ -480,6 +480,19 @@ TEST_CASE("customer-dialect handlers") {
     CHECK(h.Text("SELECT phone FROM customers") == "123");
     CHECK(h.Int("SELECT profile_event_time FROM customers") == 2000);
   }
+  SECTION("equal event times: the greater event id wins, in either order") {
+    const std::string a = ev("a", "customer.profile.updated", R"({"name":"From A"})", 5000);
+    const std::string b = ev("b", "customer.profile.updated", R"({"name":"From B"})", 5000);
+    SECTION("a then b") {
+      Applied(h, a);
+      Applied(h, b);
+    }
+    SECTION("b then a") {
+      Applied(h, b);
+      Applied(h, a);
+    }
+    CHECK(h.Text("SELECT name FROM customers") == "From B");
+  }
   SECTION("other events only fill empty profile fields") {
     Applied(h, ev("e1", "customer.profile.updated", R"({"name":"Set By Profile"})", 1000));
     Applied(h, ev("e2", "customer.purchase.recorded",
