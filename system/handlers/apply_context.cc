@@ -1,0 +1,345 @@
+// Shared helpers of the domain handlers. See apply_context.h.
+#include "system/handlers/apply_context.h"
+
+#include <string>
+
+#include "system/summary.h"
+
+namespace ingestlab::handlers {
+
+Status SqliteStatus(sqlite3* db, int rc, std::string_view what) {
+  std::string message(what);
+  message += ": ";
+  message += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  switch (rc & 0xFF) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Status::Transient(std::move(message));
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_READONLY:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+      return Status::Io(std::move(message));
+    default:
+      return Status::Internal(std::move(message));
+  }
+}
+
+Result<bool> Stmt::Step() {
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  sqlite3* db = sqlite3_db_handle(stmt_);
+  std::string what = "sqlite statement";
+  if (const char* sql = sqlite3_sql(stmt_)) {
+    std::string_view text(sql);
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\n')) text.remove_prefix(1);
+    what.assign(text.substr(0, std::min<size_t>(text.size(), 48)));
+  }
+  return SqliteStatus(db, rc, what);
+}
+
+Status Stmt::Run() {
+  for (;;) {
+    auto row = Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::Ok();
+  }
+}
+
+ApplyContext::~ApplyContext() {
+  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+}
+
+Result<Stmt> ApplyContext::Prepare(const char* sql) {
+  auto it = statements_.find(sql);
+  if (it != statements_.end()) return Stmt(it->second);
+  sqlite3_stmt* stmt = nullptr;
+  const int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(stmt);
+    return SqliteStatus(db_, rc, std::string("prepare ") + std::string(sql).substr(0, 60));
+  }
+  statements_.emplace(sql, stmt);
+  return Stmt(stmt);
+}
+
+std::string_view ApplyContext::CustomerOf(const Event& event) {
+  if (!event.customer_id.empty()) return event.customer_id;
+  return event.data.str("customer_id").value_or(std::string_view());
+}
+
+namespace {
+
+// Creates the customer or fills its empty profile fields. NULLIF: an empty string is "no value".
+constexpr char kUpsertCustomer[] = R"sql(
+INSERT INTO customers(customer_id, org_id, email, name, phone, company, lifetime_value,
+                      created_at, updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7, ?7)
+ON CONFLICT(customer_id) DO UPDATE SET
+  lifetime_value = lifetime_value + excluded.lifetime_value,
+  org_id = COALESCE(NULLIF(org_id, ''), excluded.org_id),
+  email = COALESCE(NULLIF(email, ''), excluded.email),
+  name = COALESCE(NULLIF(name, ''), excluded.name),
+  phone = COALESCE(NULLIF(phone, ''), excluded.phone),
+  company = COALESCE(NULLIF(company, ''), excluded.company),
+  created_at = MIN(COALESCE(created_at, excluded.created_at), excluded.created_at),
+  updated_at = MAX(COALESCE(updated_at, excluded.updated_at), excluded.updated_at))sql";
+
+constexpr char kFillCustomer[] = R"sql(
+UPDATE customers SET
+  lifetime_value = lifetime_value + ?8,
+  org_id = COALESCE(NULLIF(org_id, ''), ?2),
+  email = COALESCE(NULLIF(email, ''), ?3),
+  name = COALESCE(NULLIF(name, ''), ?4),
+  phone = COALESCE(NULLIF(phone, ''), ?5),
+  company = COALESCE(NULLIF(company, ''), ?6),
+  created_at = MIN(COALESCE(created_at, ?7), ?7),
+  updated_at = MAX(COALESCE(updated_at, ?7), ?7)
+WHERE customer_id = ?1)sql";
+
+constexpr char kAddLifetimeValue[] =
+    "UPDATE customers SET lifetime_value = lifetime_value + ?2 WHERE customer_id = ?1";
+
+}  // namespace
+
+Status ApplyContext::TouchCustomer(const Event& event, std::string_view customer_id,
+                                   const ProfileFields& profile, double lifetime_value_delta) {
+  if (customer_id.empty()) {
+    return Status::Schema(event.type + ": customer_id is required");
+  }
+  auto present = [](const std::optional<std::string_view>& v) { return v && !v->empty(); };
+  const bool indexed_fields =
+      present(profile.email) || present(profile.name) || present(profile.company);
+  if (indexed_fields) INGEST_RETURN_IF_ERROR(BeforeCustomerWrite(customer_id));
+  const bool create = options_.auto_create_customers;
+  auto stmt = Prepare(create ? kUpsertCustomer : kFillCustomer);
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, customer_id);
+  stmt->Bind(2, std::optional<std::string_view>(event.org_id));
+  stmt->Bind(3, profile.email);
+  stmt->Bind(4, profile.name);
+  stmt->Bind(5, profile.phone);
+  stmt->Bind(6, profile.company);
+  stmt->Bind(7, event.event_time_ms);
+  stmt->Bind(8, lifetime_value_delta);
+  INGEST_RETURN_IF_ERROR(stmt->Run());
+  if (!create && stmt->Changes() == 0) {
+    return Status::Transient("unknown customer " + std::string(customer_id));
+  }
+  return indexed_fields ? AfterCustomerWrite() : Status::Ok();
+}
+
+namespace {
+
+constexpr char kMaxCustomerRowid[] = "SELECT COALESCE(MAX(rowid), 0) FROM customers";
+constexpr char kMaxTicketRowid[] = "SELECT COALESCE(MAX(rowid), 0) FROM tickets";
+constexpr char kMaxKnowledgeRowid[] = "SELECT COALESCE(MAX(rowid), 0) FROM knowledge";
+
+constexpr char kIndexNewCustomers[] =
+    "INSERT INTO customers_fts(rowid, name, email, company) "
+    "SELECT rowid, name, email, company FROM customers WHERE rowid > ?1";
+constexpr char kIndexNewTickets[] =
+    "INSERT INTO tickets_fts(rowid, title, description) "
+    "SELECT rowid, title, description FROM tickets WHERE rowid > ?1";
+constexpr char kIndexNewKnowledge[] =
+    "INSERT INTO knowledge_fts(rowid, note, summary) "
+    "SELECT rowid, note, summary FROM knowledge WHERE rowid > ?1";
+
+constexpr char kCustomerSearchRow[] =
+    "SELECT rowid, name, email, company FROM customers WHERE customer_id = ?1";
+constexpr char kCustomerSearchRowById[] =
+    "SELECT name, email, company FROM customers WHERE rowid = ?1";
+constexpr char kUnindexCustomer[] =
+    "INSERT INTO customers_fts(customers_fts, rowid, name, email, company) "
+    "VALUES ('delete', ?1, ?2, ?3, ?4)";
+constexpr char kIndexCustomer[] =
+    "INSERT INTO customers_fts(rowid, name, email, company) VALUES (?1, ?2, ?3, ?4)";
+
+std::optional<std::string> TextOrNull(const Stmt& stmt, int col) {
+  if (stmt.IsNull(col)) return std::nullopt;
+  return std::string(stmt.Text(col));
+}
+
+void BindOptional(Stmt& stmt, int i, const std::optional<std::string>& v) {
+  if (v) {
+    stmt.Bind(i, std::string_view(*v));  // bound as-is: the index must see exactly the row
+  } else {
+    stmt.BindNull(i);
+  }
+}
+
+}  // namespace
+
+Status ApplyContext::BeginSearchTransaction() {
+  int64_t* marks[] = {&customers_watermark_, &tickets_watermark_, &knowledge_watermark_};
+  const char* queries[] = {kMaxCustomerRowid, kMaxTicketRowid, kMaxKnowledgeRowid};
+  for (int i = 0; i < 3; ++i) {
+    INGEST_PREPARE(stmt, *this, queries[i]);
+    auto row = stmt->Step();
+    if (!row.ok()) return row.status();
+    *marks[i] = *row ? stmt->Int(0) : 0;
+  }
+  pending_customer_rowid_ = 0;
+  return Status::Ok();
+}
+
+Status ApplyContext::FlushSearch() {
+  const std::pair<const char*, int64_t> flushes[] = {{kIndexNewCustomers, customers_watermark_},
+                                                     {kIndexNewTickets, tickets_watermark_},
+                                                     {kIndexNewKnowledge, knowledge_watermark_}};
+  for (const auto& [sql, watermark] : flushes) {
+    INGEST_PREPARE(stmt, *this, sql);
+    stmt->Bind(1, watermark);
+    INGEST_RETURN_IF_ERROR(stmt->Run());
+  }
+  return BeginSearchTransaction();  // a later Commit in the same transaction adds only newer rows
+}
+
+Status ApplyContext::BeforeCustomerWrite(std::string_view customer_id) {
+  pending_customer_rowid_ = 0;
+  INGEST_PREPARE(stmt, *this, kCustomerSearchRow);
+  stmt->Bind(1, customer_id);
+  auto row = stmt->Step();
+  if (!row.ok()) return row.status();
+  // Rows created in this transaction are indexed by FlushSearch with their final values.
+  if (!*row || stmt->Int(0) <= 0 || stmt->Int(0) > customers_watermark_) return Status::Ok();
+  pending_customer_rowid_ = stmt->Int(0);
+  pending_name_ = TextOrNull(*stmt, 1);
+  pending_email_ = TextOrNull(*stmt, 2);
+  pending_company_ = TextOrNull(*stmt, 3);
+  return Status::Ok();
+}
+
+Status ApplyContext::AfterCustomerWrite() {
+  const int64_t rowid = pending_customer_rowid_;
+  pending_customer_rowid_ = 0;
+  if (rowid == 0) return Status::Ok();
+  std::optional<std::string> name, email, company;
+  {
+    INGEST_PREPARE(stmt, *this, kCustomerSearchRowById);
+    stmt->Bind(1, rowid);
+    auto row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (*row) {
+      name = TextOrNull(*stmt, 0);
+      email = TextOrNull(*stmt, 1);
+      company = TextOrNull(*stmt, 2);
+    }
+  }
+  if (name == pending_name_ && email == pending_email_ && company == pending_company_) {
+    return Status::Ok();
+  }
+  {
+    INGEST_PREPARE(stmt, *this, kUnindexCustomer);
+    stmt->Bind(1, rowid);
+    BindOptional(*stmt, 2, pending_name_);
+    BindOptional(*stmt, 3, pending_email_);
+    BindOptional(*stmt, 4, pending_company_);
+    INGEST_RETURN_IF_ERROR(stmt->Run());
+  }
+  INGEST_PREPARE(stmt, *this, kIndexCustomer);
+  stmt->Bind(1, rowid);
+  BindOptional(*stmt, 2, name);
+  BindOptional(*stmt, 3, email);
+  BindOptional(*stmt, 4, company);
+  return stmt->Run();
+}
+
+Status ApplyContext::AddLifetimeValue(std::string_view customer_id, double delta) {
+  auto stmt = Prepare(kAddLifetimeValue);
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, customer_id);
+  stmt->Bind(2, delta);
+  return stmt->Run();
+}
+
+std::optional<std::string_view> ApplyContext::SummaryFor(std::optional<std::string_view> text) {
+  // The threshold counts characters: bytes first (never fewer than characters), then code
+  // points only for texts that might be over it.
+  if (!text || text->size() <= options_.summary_threshold) return std::nullopt;
+  size_t characters = 0;
+  for (unsigned char c : *text) characters += (c & 0xC0) != 0x80 ? 1 : 0;
+  if (characters <= options_.summary_threshold) return std::nullopt;
+  summary_ = ExtractiveSummary(*text);
+  return std::string_view(summary_);
+}
+
+std::string_view ApplyContext::DateOf(int64_t unix_ms) {
+  // Howard Hinnant's civil_from_days.
+  int64_t days = unix_ms / 86'400'000;
+  if (unix_ms % 86'400'000 < 0) --days;
+  days += 719468;
+  const int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+  const int64_t doe = days - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  const int n = snprintf(date_, sizeof(date_), "%04lld-%02lld-%02lld", static_cast<long long>(year),
+                         static_cast<long long>(month), static_cast<long long>(day));
+  return std::string_view(date_, n > 0 ? static_cast<size_t>(n) : 0);
+}
+
+namespace {
+constexpr char kInsertKnowledge[] = R"sql(
+INSERT INTO knowledge(knowledge_id, customer_id, org_id, note, summary, category, importance,
+                      tags, source_type, created_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+ON CONFLICT(knowledge_id) DO NOTHING)sql";
+}  // namespace
+
+Status InsertKnowledge(ApplyContext& ctx, const Event& event, std::string_view customer_id,
+                       std::string_view note) {
+  auto stmt = ctx.Prepare(kInsertKnowledge);
+  if (!stmt.ok()) return stmt.status();
+  const std::optional<std::string> tags = event.data.json("tags");
+  stmt->Bind(1, std::string_view(event.id));
+  stmt->Bind(2, std::optional<std::string_view>(customer_id));
+  stmt->Bind(3, std::optional<std::string_view>(event.org_id));
+  stmt->Bind(4, note);
+  stmt->Bind(5, ctx.SummaryFor(note));
+  stmt->Bind(6, event.data.str("category"));
+  stmt->Bind(7, event.data.str("importance").value_or("medium"));
+  if (tags) {
+    stmt->Bind(8, std::string_view(*tags));
+  } else {
+    stmt->BindNull(8);
+  }
+  stmt->Bind(9, std::string_view(event.type));
+  stmt->Bind(10, event.event_time_ms);
+  return stmt->Run();
+}
+
+Status RequireText(const Event& event, std::string_view key, std::string_view* out) {
+  auto v = event.data.str(key);
+  if (!v || v->empty()) {
+    return Status::Schema(event.type + ": data." + std::string(key) +
+                          " is required (non-empty string)");
+  }
+  *out = *v;
+  return Status::Ok();
+}
+
+Status RequireNumber(const Event& event, std::string_view key, double* out) {
+  auto v = event.data.number(key);
+  if (!v)
+    return Status::Schema(event.type + ": data." + std::string(key) + " is required (number)");
+  *out = *v;
+  return Status::Ok();
+}
+
+Status WaitingFor(std::string_view what, std::string_view id) {
+  std::string message = "waiting for ";
+  message += what;
+  message += ' ';
+  message += id;
+  return Status::Transient(std::move(message));
+}
+
+}  // namespace ingestlab::handlers
