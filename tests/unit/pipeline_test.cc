@@ -5,9 +5,13 @@
 // real EnvelopeDecoder.
 #include <catch2/catch.hpp>
 
+#include <sqlite3.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -19,6 +23,8 @@
 #include "common/clock.h"
 #include "system/metrics.h"
 #include "system/pipeline.h"
+#include "system/schema.h"
+#include "system/store.h"
 
 using namespace ingestlab;
 
@@ -513,4 +519,80 @@ TEST_CASE("Stop settles everything queued and then refuses new batches") {
   refused.messages.push_back(Message(CloudEvent("late"), "nats:BILLING:y"));
   CHECK_FALSE(pipeline->TrySubmit(refused));
   CHECK(refused.messages.size() == 1);
+}
+
+TEST_CASE("an I/O error from the store abandons the whole transaction and nothing is acked") {
+  Fixture f;
+  f.store.apply_hook = [](const Event& e) {
+    return e.id == "io" ? Status::Io("database or disk is full") : Status::Ok();
+  };
+  auto pipeline = f.Make();
+  pipeline->Start();
+  pipeline->Submit(f.settled.Batch({Message(CloudEvent("before"), "nats:BILLING:1"),
+                                    Message(CloudEvent("io"), "nats:BILLING:2"),
+                                    Message(CloudEvent("after"), "nats:BILLING:3")}));
+  REQUIRE(f.settled.WaitAll());
+  pipeline->Stop();
+  for (const Settlement& s : f.settled.of(0)) CHECK(s.verdict == Verdict::kRetry);
+  CHECK(f.journal.Count("rollback") == 1);
+  CHECK(f.store.commits == 0);
+  CHECK(f.store.applied_ids() == 0);
+  CHECK(f.journal.IndexOf("apply:after") == SIZE_MAX);
+}
+
+TEST_CASE("with the real SQLite store and schemas, events apply once and bad ones dead-letter") {
+  const std::string dir = (std::filesystem::temp_directory_path() /
+                           ("pipeline_test_" + std::to_string(::getpid())))
+                              .string();
+  std::filesystem::create_directories(dir);
+  ManualClock clock;
+  Metrics metrics;
+  StoreOptions store_options;
+  store_options.path = dir + "/ingest.db";
+  store_options.clock = &clock;
+  auto store = Store::Open(store_options);
+  REQUIRE(store.ok());
+  auto schemas = SchemaRegistry::LoadEmbedded();
+  REQUIRE(schemas.ok());
+  Journal journal;
+  FakeDeadLetterSink sink(&journal);
+  Settled settled;
+  {
+    Pipeline pipeline(PipelineOptions{}, store->get(), schemas->get(), &metrics, &clock);
+    pipeline.SetDeadLetterSink(Transport::kJetStream, &sink);
+    pipeline.Start();
+    std::string bad_email = CloudEvent("bad-email");
+    bad_email.replace(bad_email.find("a@example.com"), 13, "not-an-email");
+    pipeline.Submit(settled.Batch({Message(CloudEvent("r1"), "nats:BILLING:1"),
+                                   Message(CloudEvent("r1"), "nats:BILLING:1", 2),
+                                   Message(bad_email, "nats:BILLING:3"),
+                                   Message("[1,2", "nats:BILLING:4")}));
+    REQUIRE(settled.WaitAll());
+    pipeline.Stop();
+  }
+  for (const Settlement& s : settled.of(0)) CHECK(s.verdict == Verdict::kAck);
+  CHECK(CounterValue(metrics, "ingest_applied_total", {{"type", "billing.customer.created"}}) ==
+        1);
+  CHECK(CounterValue(metrics, "ingest_redeliveries_total") == 1);
+  CHECK(CounterValue(metrics, "ingest_dead_letters_total", {{"reason", "schema"}}) == 1);
+  CHECK(CounterValue(metrics, "ingest_dead_letters_total", {{"reason", "parse"}}) == 1);
+  CHECK(sink.published.size() == 2);
+
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(store_options.path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
+          SQLITE_OK);
+  auto count = [&](const char* sql) {
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+    const int64_t n = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return n;
+  };
+  CHECK(count("SELECT count(*) FROM events") == 1);
+  CHECK(count("SELECT count(*) FROM customers WHERE customer_id = 'c-1'") == 1);
+  CHECK(count("SELECT count(*) FROM dead_letters") == 2);
+  sqlite3_close(db);
+  store->reset();
+  std::filesystem::remove_all(dir);
 }
