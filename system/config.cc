@@ -94,7 +94,7 @@ const std::vector<Setting>& Settings() {
        STRING_SETTING(http_port_file)},
       {"config", "FILE", "read settings from FILE (key = value lines)", STRING_SETTING(config_file)},
       {"batch-size", "N", "most messages per broker fetch/poll [1000]", INT_SETTING(batch_size, 1)},
-      {"batch-wait-ms", "MS", "longest wait to fill a fetch [5]", INT_SETTING(batch_wait_ms, 0)},
+      {"batch-wait-ms", "MS", "longest wait to fill a fetch [5]", INT_SETTING(batch_wait_ms, 1)},
       {"max-txn-messages", "N", "most messages per SQLite transaction [4000]",
        INT_SETTING(max_txn_messages, 1)},
       {"queue-messages", "N", "messages queued for the writer before backpressure [50000]",

@@ -76,7 +76,7 @@ TEST_CASE("defaults apply when only a transport is given") {
 TEST_CASE("every setting can be given as a flag") {
   auto r = Parse({"--nats", "nats://a:1, nats://b:2", "--kafka=127.0.0.1:9092", "--db", "/tmp/x.db",
                   "--http", "127.0.0.1:0", "--http-port-file", "/tmp/port", "--batch-size", "50",
-                  "--batch-wait-ms", "0", "--max-txn-messages", "900", "--queue-messages", "7000",
+                  "--batch-wait-ms", "1", "--max-txn-messages", "900", "--queue-messages", "7000",
                   "--max-attempts", "3", "--retry-base-ms", "20", "--retry-max-ms", "900",
                   "--max-payload-bytes", "4096", "--busy-timeout-ms", "10",
                   "--summary-threshold", "80", "--auto-create-customers", "false", "--group-id",
@@ -91,7 +91,7 @@ TEST_CASE("every setting can be given as a flag") {
   CHECK(c.http == "127.0.0.1:0");
   CHECK(c.http_port_file == "/tmp/port");
   CHECK(c.batch_size == 50);
-  CHECK(c.batch_wait_ms == 0);
+  CHECK(c.batch_wait_ms == 1);
   CHECK(c.max_txn_messages == 900);
   CHECK(c.queue_messages == 7000);
   CHECK(c.max_attempts == 3);
@@ -175,7 +175,9 @@ TEST_CASE("bad values are one-line errors naming the setting and the value") {
   CHECK(Error(with({"--max-attempts", "-1"})) ==
         "--max-attempts: expected a positive integer, got \"-1\"");
   CHECK(Error(with({"--batch-wait-ms", "5ms"})) ==
-        "--batch-wait-ms: expected a non-negative integer, got \"5ms\"");
+        "--batch-wait-ms: expected a positive integer, got \"5ms\"");
+  CHECK(Error(with({"--busy-timeout-ms", "-5"})) ==
+        "--busy-timeout-ms: expected a non-negative integer, got \"-5\"");
   CHECK(Error(with({"--queue-messages", "99999999999"})) ==
         "--queue-messages: expected a positive integer, got \"99999999999\"");
   CHECK(Error(with({"--auto-create-customers", "maybe"})) ==
