@@ -161,7 +161,7 @@ Status IngestdApp::Start() {
   store_options.summary_threshold = static_cast<size_t>(c.summary_threshold);
   store_options.clock = d.clock;
   auto store = Store::Open(store_options);
-  if (!store.ok()) return store.status().Annotate("store");
+  if (!store.ok()) return store.status();  // names the path
   d.store = std::move(store.value());
 
   auto schemas = c.schemas_dir.empty() ? SchemaRegistry::LoadEmbedded()
@@ -293,7 +293,6 @@ int RunIngestd(int argc, char** argv, const SourceFactories& factories) {
   IngestdApp app(config, factories);
   const Status st = app.Start();
   if (!st.ok()) {
-    LOG(kError, "ingestd") << "start failed: " << st.ToString();
     std::cerr << "ingestd: " << st.message() << "\n";
     app.Stop();
     return st.code() == Status::Code::kInvalidArgument ? 2 : 1;
