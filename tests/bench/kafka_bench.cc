@@ -1,5 +1,5 @@
-// Kafka throughput against librdkafka's mock cluster in this process (3 brokers, crm.leads with
-// 4 partitions, 100k CloudEvents crm.lead.created v1 produced once):
+// Kafka throughput against librdkafka's mock cluster in this process (3 brokers, a topic with
+// 16 partitions, 100k CloudEvents crm.lead.created v1 produced once):
 //   BM_KafkaRawConsume — KafkaSource into a sink that settles every batch at once: the
 //                         consume + batch + commit rate of the adapter alone.
 //   BM_KafkaToSqlite   — KafkaSource → Pipeline (decoder, schemas) → SQLite Store on a temp file,
@@ -30,7 +30,9 @@
 namespace ingestlab {
 namespace {
 
-constexpr int kEvents = 100'000;
+const int kEvents = getenv("KAFKA_BENCH_EVENTS") ? atoi(getenv("KAFKA_BENCH_EVENTS")) : 100'000;
+
+constexpr const char* kTopic = "bench.crm.leads";
 
 std::string LeadCreated(int i) {
   const std::string lead = "lead-" + std::to_string(i);
@@ -44,19 +46,22 @@ std::string LeadCreated(int i) {
 // The cluster and its data, made once for every benchmark in this program.
 KafkaMockCluster* Cluster() {
   static KafkaMockCluster* cluster = [] {
-    SetLogLevel(LogLevel::kWarn);
+    if (getenv("INGEST_LOG_LEVEL") == nullptr) SetLogLevel(LogLevel::kWarn);
     KafkaClusterOptions options;
     auto c = KafkaMockCluster::Start(options);
     if (!c.ok()) {
       fprintf(stderr, "mock cluster: %s\n", c.status().ToString().c_str());
       std::abort();
     }
+    // The mock keeps about 5 MB per partition (older segments are dropped): 16 partitions hold
+    // 100k events of ~400 bytes.
+    if (!(*c)->CreateTopic(kTopic, 16, 3).ok()) std::abort();
     auto producer = KafkaTestProducer::Create((*c)->bootstrap(),
                                               {{"linger.ms", "5"}, {"batch.num.messages", "5000"}});
     if (!producer.ok()) std::abort();
     for (int i = 0; i < kEvents; ++i) {
       const std::string key = "lead-" + std::to_string(i);
-      if (!(*producer)->Produce({"crm.leads", -1, key, LeadCreated(i), {}}).ok()) std::abort();
+      if (!(*producer)->Produce({kTopic, -1, key, LeadCreated(i), {}}).ok()) std::abort();
     }
     if (!(*producer)->Flush(60'000).ok()) std::abort();
     return c.value().release();
@@ -94,7 +99,9 @@ class TimingSink final : public BatchSink {
   // Seconds from the first message in to the n-th settled; false on timeout.
   bool WaitFor(int64_t n, double* seconds) {
     std::unique_lock<std::mutex> lock(mu_);
-    if (!cv_.wait_for(lock, std::chrono::seconds(120), [&] { return settled_ >= n; })) {
+    if (!cv_.wait_for(lock, std::chrono::seconds(getenv("KAFKA_BENCH_TIMEOUT") ? atoi(getenv("KAFKA_BENCH_TIMEOUT")) : 120), [&] { return settled_ >= n; })) {
+      fprintf(stderr, "settled %lld of %lld\n", static_cast<long long>(settled_),
+              static_cast<long long>(n));
       return false;
     }
     *seconds = static_cast<double>(last_ns_ - first_ns_.load()) / 1e9;
@@ -150,7 +157,7 @@ void RunKafka(benchmark::State& state, bool with_store) {
     KafkaOptions options;
     options.bootstrap = cluster->bootstrap();
     options.group_id = "bench-" + std::to_string(::getpid()) + "-" + std::to_string(run++);
-    options.topics = {"crm.leads"};
+    options.topics = {kTopic};
     options.batch_max_messages = static_cast<int>(state.range(0));
     auto source = KafkaSource::Create(options, &sink, &metrics, &Clock::System());
     if (!source.ok()) {
