@@ -60,6 +60,10 @@ class FakeSink final : public BatchSink {
     std::lock_guard<std::mutex> lock(mu_);
     decide_ = std::move(decide);
   }
+  void set_batch_delay(std::chrono::milliseconds delay) {
+    std::lock_guard<std::mutex> lock(mu_);
+    batch_delay_ = delay;
+  }
   void set_held(bool held) {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -114,7 +118,9 @@ class FakeSink final : public BatchSink {
                    s.verdict, Clock::System().NowUnixMillis()};
         deliveries_.push_back(std::move(d));
       }
+      const auto delay = batch_delay_;
       lock.unlock();
+      if (delay.count() > 0) std::this_thread::sleep_for(delay);
       batch.on_settled(std::move(settlements));
       lock.lock();
     }
@@ -130,6 +136,7 @@ class FakeSink final : public BatchSink {
   size_t refusals_ = 0;
   bool held_ = false;
   bool stop_ = false;
+  std::chrono::milliseconds batch_delay_{0};
   Decide decide_;
   std::vector<Delivery> deliveries_;
   std::thread worker_;
@@ -337,6 +344,65 @@ TEST_CASE("kRetry redelivers from the retried offset, in order, after the delay"
   auto committed = CommittedOffsets(cluster->bootstrap(), "retry", "crm.leads");
   REQUIRE(committed.ok());
   CHECK(committed->at(0) == 60);
+}
+
+TEST_CASE("a full sink pauses the partitions; nothing is skipped or repeated", "[kafka]") {
+  auto cluster = StartCluster();
+  ProduceToPartitions(*cluster, "crm.leads", 500);
+  Metrics metrics;
+  FakeSink sink(0, /*capacity=*/150);  // room for one batch of 100 at a time
+  sink.set_batch_delay(5ms);
+  auto source = MakeSource(*cluster, "backpressure", &sink, &metrics);
+  REQUIRE(source->Start().ok());
+  REQUIRE(WaitUntil([&] { return sink.received() >= 2000; }, 30s));
+  // Lag (high watermark - position) is refreshed once a second; all consumed means 0 each.
+  CHECK(WaitUntil(
+      [&] {
+        const auto lag = source->Health().lag;
+        return lag.size() == 4 && lag.count("crm.leads/0") &&
+               std::all_of(lag.begin(), lag.end(), [](const auto& kv) { return kv.second == 0; });
+      },
+      5s));
+  source->Stop();
+
+  CHECK(sink.refusals() > 0);
+  CHECK(metrics.counter("ingest_kafka_backpressure_pauses_total", "")->value() > 0);
+  const auto deliveries = sink.deliveries();
+  CHECK(deliveries.size() == 2000);
+  // Per partition the offsets arrive exactly once each, in order, without gaps.
+  std::map<std::string, int64_t> next;
+  for (const auto& d : deliveries) {
+    const size_t last = d.origin.rfind(':');
+    const std::string partition = d.origin.substr(0, last);
+    const int64_t offset = std::stoll(d.origin.substr(last + 1));
+    INFO(d.origin);
+    CHECK(offset == next[partition]);
+    next[partition] = offset + 1;
+  }
+  CHECK(next.size() == 4);
+  auto committed = CommittedOffsets(cluster->bootstrap(), "backpressure", "crm.leads");
+  REQUIRE(committed.ok());
+  for (int p = 0; p < 4; ++p) CHECK(committed->at(p) == 500);
+}
+
+TEST_CASE("a bad librdkafka property fails Create with librdkafka's message", "[kafka]") {
+  Metrics metrics;
+  FakeSink sink;
+  KafkaOptions options;
+  options.bootstrap = "127.0.0.1:1";
+  options.properties = {{"kafka.fetch.wait.max.ms", "soon"}};
+  auto bad_value = KafkaSource::Create(options, &sink, &metrics, &Clock::System());
+  REQUIRE(!bad_value.ok());
+  CHECK(bad_value.status().message().find("fetch.wait.max.ms") != std::string::npos);
+  CHECK(bad_value.status().message().find("Invalid value") != std::string::npos);
+
+  options.properties = {{"no.such.property", "1"}};
+  auto bad_key = KafkaSource::Create(options, &sink, &metrics, &Clock::System());
+  REQUIRE(!bad_key.ok());
+  CHECK(bad_key.status().message().find("No such configuration property") != std::string::npos);
+
+  options.properties = {{"kafka.client.id", "custom"}};
+  CHECK(KafkaSource::Create(options, &sink, &metrics, &Clock::System()).ok());
 }
 
 TEST_CASE("the dead-letter sink writes to <topic>.dlq with the promised headers", "[kafka]") {
