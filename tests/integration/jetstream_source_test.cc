@@ -174,8 +174,8 @@ TEST_CASE("JetStreamSource creates the contract's streams idempotently") {
     CHECK(ci->Config->MaxDeliver == 20);
     CHECK(ci->Config->BackOffLen == 4);
     // BackOff[0] replaces AckWait on the server: no step may be shorter than ack_wait.
-    CHECK(ci->Config->AckWait == 30'000'000'000LL);
-    CHECK(ci->Config->BackOff[0] == 30'000'000'000LL);
+    CHECK(ci->Config->AckWait == 10'000'000'000LL);
+    CHECK(ci->Config->BackOff[0] == 10'000'000'000LL);
     CHECK(ci->Config->DeliverPolicy == js_DeliverAll);
   });
   CHECK(consumer_found);
