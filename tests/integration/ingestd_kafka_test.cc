@@ -182,6 +182,14 @@ TEST_CASE("ingestd folds Kafka CloudEvents into the crm tables and dead-letters 
        {"ce_type", "crm.opportunity.created"},
        {"ce_time", "2026-11-23T10:00:04Z"},
        {"ce_orgid", "org_1"}}});
+  // An update that arrives before the lead it updates (same key, same partition): retried in
+  // partition order until the create, right behind it, has been applied.
+  records.push_back(Structured(
+      "crm.leads", "L9",
+      R"({"specversion":"1.0","id":"ev-lead-9-update","source":"crm","type":"crm.lead.updated",)"
+      R"("time":"2026-11-23T10:00:09Z","orgid":"org_1","data":{"lead_id":"L9",)"
+      R"("status":"qualified","score":55}})"));
+  records.push_back(Structured("crm.leads", "L9", LeadCreatedV1("ev-lead-9", "L9")));
   // A producer-side duplicate: same id, another offset (and partition, by key).
   records.push_back(Structured("crm.leads", "L1-again", LeadCreatedV1("ev-lead-1", "L1")));
   // Malformed bytes and a schema-invalid event (no email).
@@ -194,14 +202,17 @@ TEST_CASE("ingestd folds Kafka CloudEvents into the crm tables and dead-letters 
 
   const bool settled = WaitUntil(
       [&] {
-        return QueryInt(db, "SELECT count(*) FROM events") == 5 &&
+        return QueryInt(db, "SELECT count(*) FROM events") == 7 &&
                QueryInt(db, "SELECT count(*) FROM dead_letters") == 2;
       },
       30s);
   INFO(ingestd->LogTail(4000));
   REQUIRE(settled);
 
-  CHECK(QueryInt(db, "SELECT count(*) FROM crm_leads") == 3);
+  CHECK(QueryInt(db, "SELECT count(*) FROM crm_leads") == 4);
+  CHECK(QueryText(db, "SELECT status FROM crm_leads WHERE lead_id='L9'") == "qualified");
+  CHECK(QueryInt(db, "SELECT score FROM crm_leads WHERE lead_id='L9'") == 55);
+  CHECK(QueryInt(db, "SELECT attempts FROM events WHERE event_id='ev-lead-9-update'") >= 2);
   CHECK(QueryText(db, "SELECT name FROM crm_leads WHERE lead_id='L2'") == "Ada Lovelace");
   CHECK(QueryInt(db, "SELECT score FROM crm_leads WHERE lead_id='L2'") == 87);
   CHECK(QueryText(db, "SELECT status FROM crm_leads WHERE lead_id='L3'") == "contacted");
