@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <climits>
 #include <condition_variable>
 #include <cctype>
 #include <cstring>
@@ -813,7 +814,12 @@ class KafkaSourceImpl final : public KafkaSource {
         std::lock_guard<std::mutex> lock(mu_);
         for (int i = 0; i < partitions->cnt; ++i) {
           PartitionKey key(partitions->elems[i].topic, partitions->elems[i].partition);
-          states_[key] = std::make_shared<PartitionState>(key.first, key.second);
+          auto& state = states_[key];
+          // A partition assigned again without a revoke in between keeps its state: unsent
+          // messages may still point at it.
+          if (!state || state->revoked) {
+            state = std::make_shared<PartitionState>(key.first, key.second);
+          }
         }
       }
       if (cooperative) {
@@ -892,8 +898,14 @@ class KafkaSourceImpl final : public KafkaSource {
       }
     }
     self->commits_failed_->Inc();
-    LOG(kWarn, kComponent) << "offset commit failed: " << rd_kafka_err2str(err)
-                           << "; will commit again";
+    // At most one line a second: a broker refusing commits would otherwise flood the log.
+    const int64_t now = self->clock_->NowMonoNanos();
+    if (now - self->last_commit_warning_ns_ >= 1'000'000'000) {
+      LOG(kWarn, kComponent) << "offset commit failed: " << rd_kafka_err2str(err)
+                             << "; will commit again (" << self->commits_failed_->value()
+                             << " failed commits so far)";
+      self->last_commit_warning_ns_ = now;
+    }
     // Sent targets are re-sent on the next control step.
     std::lock_guard<std::mutex> lock(self->mu_);
     for (int i = 0; offsets && i < offsets->cnt; ++i) {
@@ -1065,6 +1077,7 @@ class KafkaSourceImpl final : public KafkaSource {
   int32_t cache_partition_ = -1;
   PartitionState* cache_state_ = nullptr;
   int64_t last_lag_refresh_ns_ = 0;
+  int64_t last_commit_warning_ns_ = INT64_MIN / 2;
   std::map<std::string, BrokerSeen> brokers_;
 
   mutable std::mutex health_mu_;
