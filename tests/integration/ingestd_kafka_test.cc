@@ -393,8 +393,10 @@ TEST_CASE("two ingestd in the same group split the partitions and apply every ev
   REQUIRE(all);
   CHECK(QueryInt(db, "SELECT count(*) FROM crm_leads") == kTotal);
   CHECK(QueryInt(db, "SELECT count(*) FROM dead_letters") == 0);
-  // The newcomer took over partitions: its log says what it was assigned.
+  // The newcomer took over partitions and applied part of the stream itself.
   CHECK(ReadFileTail(second->log_path(), 100'000).find("assigned") != std::string::npos);
+  CHECK(MetricValue(dir->Sub("ingestd-b.port"), "ingest_applied_total") > 0);
+  CHECK(MetricValue(dir->Sub("ingestd-a.port"), "ingest_applied_total") > 0);
   for (auto* p : {first.get(), second.get()}) {
     p->Signal(SIGTERM);
     auto exit = p->WaitExit(15'000);
