@@ -70,9 +70,9 @@ struct Pipeline::Impl {
                                     "Events skipped: the broker delivered the same message again");
     retries = metrics->counter("ingest_retries_total", "Messages settled for redelivery later");
     for (const char* reason : {"parse", "schema", "max_deliveries"}) {
-      dead_by_reason.emplace(reason, metrics->counter("ingest_dead_letters_total",
-                                                      "Messages dead-lettered, by reason",
-                                                      {{"reason", reason}}));
+      dead_by_reason.emplace(
+          reason, metrics->counter("ingest_dead_letters_total", "Messages dead-lettered, by reason",
+                                   {{"reason", reason}}));
     }
     batch_size = metrics->histogram("ingest_batch_size", "Messages per committed transaction",
                                     Metrics::BatchSizeBounds());
@@ -132,7 +132,8 @@ struct Pipeline::Impl {
 
   int64_t RetryDelayMs(int attempts) {
     const int exponent = std::clamp(attempts - 1, 0, 30);
-    double delay = static_cast<double>(options.retry_base_ms) * static_cast<double>(1LL << exponent);
+    double delay =
+        static_cast<double>(options.retry_base_ms) * static_cast<double>(1LL << exponent);
     delay = std::min(delay, static_cast<double>(options.retry_max_ms));
     delay *= 0.8 + 0.4 * rng.NextDouble();
     return std::max<int64_t>(1, static_cast<int64_t>(delay));
@@ -267,8 +268,13 @@ struct Pipeline::Impl {
     }
 
     if (!st.ok()) {
-      LOG(kWarn, "pipeline") << "transaction of " << total << " messages failed: "
-                             << st.ToString() << "; all will be redelivered";
+      if (!st.is_transient()) {
+        std::lock_guard<std::mutex> lock(mu);
+        last_txn_error = st.ToString();
+        had_txn_error = true;
+      }
+      LOG(kWarn, "pipeline") << "transaction of " << total << " messages failed: " << st.ToString()
+                             << "; all will be redelivered";
       for (InboundBatch& batch : group) {
         std::vector<Settlement> settlements(batch.messages.size());
         for (size_t i = 0; i < batch.messages.size(); ++i) {
@@ -281,6 +287,11 @@ struct Pipeline::Impl {
     }
 
     const int64_t committed_at = clock->NowUnixMillis();
+    if (had_txn_error) {
+      std::lock_guard<std::mutex> lock(mu);
+      last_txn_error.clear();
+      had_txn_error = false;
+    }
     last_commit_ms.store(committed_at, std::memory_order_relaxed);
     last_commit_gauge->Set(static_cast<double>(committed_at));
     commit_duration->Observe(static_cast<double>(commit_ns) / 1e6);
@@ -341,8 +352,8 @@ struct Pipeline::Impl {
                              << "): " << record.error;
       return true;
     }
-    LOG(kWarn, "pipeline") << "publishing dead letter " << msg.origin << " failed: "
-                           << st.ToString() << "; will retry";
+    LOG(kWarn, "pipeline") << "publishing dead letter " << msg.origin
+                           << " failed: " << st.ToString() << "; will retry";
     return false;
   }
 
@@ -361,6 +372,8 @@ struct Pipeline::Impl {
   size_t queued = 0;
   bool stopping = false;
   bool started = false;
+  std::string last_txn_error;  // see Pipeline::last_transaction_error
+  bool had_txn_error = false;  // writer thread: last_txn_error may be non-empty
   std::thread writer;
 
   std::atomic<size_t> queued_atomic{0};
@@ -444,6 +457,11 @@ void Pipeline::Stop() {
 
 size_t Pipeline::queued_messages() const {
   return impl_->queued_atomic.load(std::memory_order_relaxed);
+}
+
+std::string Pipeline::last_transaction_error() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->last_txn_error;
 }
 
 int64_t Pipeline::last_commit_unix_ms() const {

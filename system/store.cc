@@ -28,10 +28,11 @@ using handlers::ApplyContext;
 using handlers::SqliteStatus;
 using handlers::Stmt;
 
-// FIPS 180-4 SHA-256, streaming. Private to the store: the digest is all it is used for.
-class Sha256 {
+// FIPS 180-4 SHA-256, streaming, private to the store (StateDigest is its only use; named so it
+// cannot clash with a shared ingestlab::Sha256).
+class DigestSha256 {
  public:
-  Sha256() { Reset(); }
+  DigestSha256() { Reset(); }
   void Reset() {
     state_ = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
               0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -342,7 +343,7 @@ class SqliteStore final : public Store {
   Result<std::string> StateDigest() override {
     const bool own_transaction = sqlite3_get_autocommit(db_) != 0;
     if (own_transaction) INGEST_RETURN_IF_ERROR(Exec("BEGIN", "begin digest"));
-    Sha256 sha;
+    DigestSha256 sha;
     Status st = DigestQuery(sha, "events", "SELECT event_id, type FROM events ORDER BY event_id");
     for (const DigestTable& table : DigestTables()) {
       if (!st.ok()) break;
@@ -401,8 +402,9 @@ class SqliteStore final : public Store {
       if (!st.ok()) {
         LOG(kWarn, "store") << options_.path << ": " << st.ToString();
       }
+      return cause;
     }
-    return cause;
+    return Check(cause);
   }
 
   // true = inserted (first sighting), false = the id was already there.
@@ -443,7 +445,7 @@ class SqliteStore final : public Store {
 
   // Feeds "table <name>", the column names, then every row into the hash. Values are typed and
   // length-prefixed so that no two different tables can produce the same text.
-  Status DigestQuery(Sha256& sha, std::string_view name, const std::string& sql) {
+  Status DigestQuery(DigestSha256& sha, std::string_view name, const std::string& sql) {
     sqlite3_stmt* raw = nullptr;
     int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &raw, nullptr);
     if (rc != SQLITE_OK) {
@@ -579,6 +581,16 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     st = OpenError(checkpoint_db, rc, options.path, "open checkpoint connection");
+    sqlite3_close_v2(checkpoint_db);
+    return fail(st);
+  }
+  // A connection discovers WAL mode only when it first reads the file; until then a checkpoint
+  // on it is a silent no-op.
+  sqlite3_busy_timeout(checkpoint_db, options.busy_timeout_ms);
+  rc = sqlite3_exec(checkpoint_db, "SELECT COUNT(*) FROM sqlite_master", nullptr, nullptr,
+                    nullptr);
+  if (rc != SQLITE_OK) {
+    st = OpenError(checkpoint_db, rc, options.path, "read on checkpoint connection");
     sqlite3_close_v2(checkpoint_db);
     return fail(st);
   }

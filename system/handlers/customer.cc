@@ -124,7 +124,9 @@ Status TimelineOnly(ApplyContext& ctx, const Event& e) {
 }
 
 // Last writer wins by event time: the guard on profile_event_time makes an update older than
-// the one already applied change nothing, whatever order they arrive in.
+// the one already applied change nothing, whatever order they arrive in. Equal times (the
+// dialect's timestamps are whole seconds) are broken by event id, so the outcome never depends
+// on arrival order.
 constexpr char kProfileUpdate[] = R"sql(
 UPDATE customers SET
   name = COALESCE(?2, name),
@@ -133,8 +135,10 @@ UPDATE customers SET
   company = COALESCE(?5, company),
   tags = COALESCE(?6, tags),
   profile_event_time = ?7,
+  profile_event_id = ?8,
   updated_at = MAX(COALESCE(updated_at, ?7), ?7)
-WHERE customer_id = ?1 AND (profile_event_time IS NULL OR profile_event_time <= ?7))sql";
+WHERE customer_id = ?1 AND (profile_event_time IS NULL OR profile_event_time < ?7 OR
+                            (profile_event_time = ?7 AND profile_event_id <= ?8)))sql";
 
 Status ProfileUpdated(ApplyContext& ctx, const Event& e) {
   const std::string_view customer_id = ApplyContext::CustomerOf(e);
@@ -156,6 +160,7 @@ Status ProfileUpdated(ApplyContext& ctx, const Event& e) {
       stmt->BindNull(6);
     }
     stmt->Bind(7, e.event_time_ms);
+    stmt->Bind(8, std::string_view(e.id));
     INGEST_RETURN_IF_ERROR(stmt->Run());
   }
   return ctx.AfterCustomerWrite();

@@ -480,6 +480,19 @@ TEST_CASE("customer-dialect handlers") {
     CHECK(h.Text("SELECT phone FROM customers") == "123");
     CHECK(h.Int("SELECT profile_event_time FROM customers") == 2000);
   }
+  SECTION("equal event times: the greater event id wins, in either order") {
+    const std::string a = ev("a", "customer.profile.updated", R"({"name":"From A"})", 5000);
+    const std::string b = ev("b", "customer.profile.updated", R"({"name":"From B"})", 5000);
+    SECTION("a then b") {
+      Applied(h, a);
+      Applied(h, b);
+    }
+    SECTION("b then a") {
+      Applied(h, b);
+      Applied(h, a);
+    }
+    CHECK(h.Text("SELECT name FROM customers") == "From B");
+  }
   SECTION("other events only fill empty profile fields") {
     Applied(h, ev("e1", "customer.profile.updated", R"({"name":"Set By Profile"})", 1000));
     Applied(h, ev("e2", "customer.purchase.recorded",
@@ -593,6 +606,13 @@ TEST_CASE("long descriptions get an extractive summary, short ones none") {
   CHECK(summary.size() <= 200);
   CHECK(summary.find("printer jams") != std::string::npos);
 
+  SECTION("the threshold counts characters, not bytes") {
+    std::string accented;
+    for (int i = 0; i < 300; ++i) accented += "\xc3\xa9";  // 300 characters, 600 bytes
+    Applied(h, Ev("n3", "support.note.added",
+                  R"({"customer_id":"c1","note":")" + accented + R"("})"));
+    CHECK(h.Text("SELECT summary FROM knowledge WHERE knowledge_id='n3'") == "NULL");
+  }
   SECTION("the threshold applies to 499 vs 501 characters of notes too") {
     Applied(h, Ev("n1", "support.note.added",
                   R"({"customer_id":"c1","note":")" + text_of(499) + R"("})"));
