@@ -119,7 +119,9 @@ class JetStreamSourceImpl final : public JetStreamSource {
 
   Status Connect();
   Status Setup();  // streams, consumers, subscriptions; idempotent
-  Status EnsureStream(const StreamSpec& spec, int replicas);
+  // `replicas` may be lowered (and stays lowered for the next streams) when the server has
+  // fewer peers.
+  Status EnsureStream(const StreamSpec& spec, int& replicas);
   Status EnsureConsumer(Consumer& consumer);
   int ClusterSize();
   void StartFetchThreads();
@@ -276,10 +278,10 @@ int JetStreamSourceImpl::ClusterSize() {
 
 // ---- streams and consumers ------------------------------------------------------------------
 
-Status JetStreamSourceImpl::EnsureStream(const StreamSpec& spec, int replicas) {
+Status JetStreamSourceImpl::EnsureStream(const StreamSpec& spec, int& replicas) {
   std::vector<std::string> wanted = spec.subjects;
   std::sort(wanted.begin(), wanted.end());
-  for (int attempt = 0; attempt < 3; ++attempt) {
+  for (int attempt = 0; attempt < 4; ++attempt) {
     jsStreamInfo* si = nullptr;
     jsErrCode jerr = static_cast<jsErrCode>(0);
     natsStatus s = js_GetStreamInfo(&si, js_, spec.name.c_str(), nullptr, &jerr);
@@ -323,9 +325,16 @@ Status JetStreamSourceImpl::EnsureStream(const StreamSpec& spec, int replicas) {
       return Status::Ok();
     }
     if (jerr == JSStreamReplicasNotSupportedErr && replicas > 1) {
-      LOG(kWarn, "nats") << "server is not clustered; creating " << spec.name
-                         << " with 1 replica";
+      LOG(kInfo, "nats") << "server is not clustered: streams get 1 replica";
       replicas = 1;
+      continue;
+    }
+    if ((jerr == JSClusterNoPeersErr || jerr == JSInsufficientResourcesErr) && replicas > 1 &&
+        options_.replicas == 0 && ClusterSize() < replicas) {
+      // Fewer servers than replicas (e.g. a 2-node cluster): as many as there are.
+      replicas = std::max(1, ClusterSize());
+      LOG(kWarn, "nats") << "not enough servers for more replicas; creating " << spec.name
+                         << " with " << replicas;
       continue;
     }
     if (jerr == JSStreamNameExistErr) continue;  // created concurrently: check its subjects
@@ -404,7 +413,10 @@ Status JetStreamSourceImpl::EnsureConsumer(Consumer& consumer) {
 }
 
 Status JetStreamSourceImpl::Setup() {
-  const int replicas = options_.replicas > 0 ? options_.replicas : std::min(3, ClusterSize());
+  // min(3, cluster size). The size the client learns from the server's INFO may lag a
+  // cluster that just formed, so start from 3 and let EnsureStream step down when the server
+  // says it is not clustered (or has too few peers).
+  int replicas = options_.replicas > 0 ? options_.replicas : 3;
   std::set<std::string> known;
   for (const StreamSpec& spec : DefaultStreams()) {
     known.insert(spec.name);
