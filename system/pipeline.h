@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "common/clock.h"
@@ -39,6 +40,7 @@ struct PipelineOptions {
   int64_t retry_base_ms = 100;         // backoff: base * 2^(attempts-1), capped, with jitter
   int64_t retry_max_ms = 5'000;
   size_t max_payload_bytes = 1 << 20;  // larger messages are dead-lettered "parse"
+  uint64_t jitter_seed = 1;            // seeds the retry-delay jitter (±20%)
 };
 
 class Pipeline final : public BatchSink {
@@ -63,6 +65,9 @@ class Pipeline final : public BatchSink {
 
   size_t queued_messages() const;
   int64_t last_commit_unix_ms() const;  // 0 before the first commit
+  // Why the last transaction failed when it failed for a reason other than a busy database
+  // (disk full, I/O error); empty once a transaction commits again.
+  std::string last_transaction_error() const;
 
  private:
   struct Impl;
