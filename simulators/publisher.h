@@ -88,18 +88,16 @@ class StreamPublisher final : public Publisher {
   TransportKind transport() const override { return transport_; }
   Status Publish(const std::string& subject, const std::string&, const MessageHeaders&,
                  std::string_view payload, PublishDone done) override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      std::fwrite(subject.data(), 1, subject.size(), out_);
-      std::fputc('\t', out_);
-      std::fwrite(payload.data(), 1, payload.size(), out_);
-      std::fputc('\n', out_);
-    }
+    flockfile(out_);  // whole lines, even with several publishers on one stream
+    std::fwrite(subject.data(), 1, subject.size(), out_);
+    std::fputc('\t', out_);
+    std::fwrite(payload.data(), 1, payload.size(), out_);
+    std::fputc('\n', out_);
+    funlockfile(out_);
     done(PublishOutcome{true, "", 1});
     return Status::Ok();
   }
   Status Flush(std::chrono::milliseconds) override {
-    std::lock_guard<std::mutex> lock(mu_);
     std::fflush(out_);
     return Status::Ok();
   }
@@ -108,7 +106,6 @@ class StreamPublisher final : public Publisher {
  private:
   std::FILE* out_;
   TransportKind transport_;
-  std::mutex mu_;
 };
 
 }  // namespace ingestlab::sim
