@@ -210,8 +210,8 @@ PlannedMessage MessageStream::Malformed(const GeneratedEvent& e, const PlannedMe
 PlannedMessage MessageStream::Poison(const GeneratedEvent& e, const PlannedMessage& original) {
   GeneratedEvent copy = e;
   copy.id = e.id + ".poison";
-  if (copy.data.contains("amount")) {
-    copy.data["amount"] = -std::abs(copy.data["amount"].get<double>()) - 1.0;
+  if (e.type == "billing.purchase.completed") {
+    copy.data["amount"] = -std::abs(copy.data["amount"].get<double>()) - 1.0;  // amount >= 0
   } else {
     std::string target;
     for (const auto& field : RequiredDataFields(e.type)) {
@@ -224,8 +224,10 @@ PlannedMessage MessageStream::Poison(const GeneratedEvent& e, const PlannedMessa
       // customer.* types have no required data: poison a purchase of the same customer instead.
       copy.type = "billing.purchase.completed";
       copy.data = Json{{"purchase_id", copy.id}, {"customer_id", e.customer_id}, {"amount", -5}};
-    } else {
+    } else if (copy.data[target].is_string()) {
       copy.data[target] = 12345;  // a string field given a number
+    } else {
+      copy.data[target] = "not-a-" + std::string(copy.data[target].type_name());
     }
   }
   PlannedMessage m = original;
