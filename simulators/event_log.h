@@ -47,7 +47,7 @@ struct PublishRecord {
   std::string subject;
   std::string key;
   std::map<std::string, std::string> headers;
-  std::string payload;    // raw bytes (base64 in the file)
+  std::string payload;  // raw bytes (base64 in the file)
   std::string expected;
   int64_t scheduled_ms = 0;
   int64_t published_ms = 0;
@@ -57,8 +57,8 @@ struct PublishRecord {
 
 struct FaultRecord {
   int64_t offset_ms = 0;
-  std::string action;   // "kill", "broker_down", "partition", ...
-  std::string target;   // "ingestd[0]", "nats[1]", "kafka broker 2", ...
+  std::string action;  // "kill", "broker_down", "partition", ...
+  std::string target;  // "ingestd[0]", "nats[1]", "kafka broker 2", ...
   nlohmann::json params = nlohmann::json::object();
 };
 

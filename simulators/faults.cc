@@ -13,9 +13,12 @@ struct ShareField {
   double FaultSpec::*member;
 };
 constexpr ShareField kShares[] = {
-    {"duplicate", &FaultSpec::duplicate},   {"malformed", &FaultSpec::malformed},
-    {"poison", &FaultSpec::poison},         {"out_of_order", &FaultSpec::out_of_order},
-    {"schema_mix", &FaultSpec::schema_mix}, {"oversized", &FaultSpec::oversized},
+    {"duplicate", &FaultSpec::duplicate},
+    {"malformed", &FaultSpec::malformed},
+    {"poison", &FaultSpec::poison},
+    {"out_of_order", &FaultSpec::out_of_order},
+    {"schema_mix", &FaultSpec::schema_mix},
+    {"oversized", &FaultSpec::oversized},
     {"unknown_customer", &FaultSpec::unknown_customer},
 };
 
@@ -111,8 +114,7 @@ Result<std::unique_ptr<MessageStream>> MessageStream::Create(const StreamOptions
       }
     }
   }
-  return std::unique_ptr<MessageStream>(
-      new MessageStream(options, std::move(generator).value()));
+  return std::unique_ptr<MessageStream>(new MessageStream(options, std::move(generator).value()));
 }
 
 MessageStream::MessageStream(const StreamOptions& options,

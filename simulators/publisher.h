@@ -58,9 +58,8 @@ class MemoryPublisher final : public Publisher {
   explicit MemoryPublisher(TransportKind transport = TransportKind::kJetStream)
       : transport_(transport) {}
   TransportKind transport() const override { return transport_; }
-  Status Publish(const std::string& subject, const std::string& key,
-                 const MessageHeaders& headers, std::string_view payload,
-                 PublishDone done) override {
+  Status Publish(const std::string& subject, const std::string& key, const MessageHeaders& headers,
+                 std::string_view payload, PublishDone done) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
       messages_.push_back({subject, key, headers, std::string(payload)});

@@ -56,8 +56,8 @@ TEST_CASE("every simulated message decodes as its expected outcome says") {
       Event e;
       const Status st = decoder.Decode(raw, &e);
       // A duplicate decodes like its original; ingestd tells them apart by id.
-      const std::string want = m.expected == sim::kExpectDuplicate ? sim::kExpectApplied
-                                                                   : m.expected;
+      const std::string want =
+          m.expected == sim::kExpectDuplicate ? sim::kExpectApplied : m.expected;
       INFO(service << " " << m.type << " " << m.fault << " " << st.ToString() << "\n"
                    << m.payload.substr(0, 600));
       REQUIRE(Outcome(st) == want);

@@ -558,7 +558,8 @@ TEST_CASE("encoding helpers") {
   CHECK(FormatRfc3339Millis(0) == "1970-01-01T00:00:00.000Z");
   CHECK(Sha256Hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   CHECK(Sha256Hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\x00\xff\x80", 3)}) {
+  for (const std::string& s :
+       std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\x00\xff\x80", 3)}) {
     CHECK(Base64Decode(Base64Encode(s)).value() == s);
   }
   CHECK(Base64Encode("abcd") == "YWJjZA==");
@@ -728,10 +729,10 @@ TEST_CASE("ingestlab simulate: usage, errors and dry runs") {
     }
   }
   SECTION("--print publishes nothing and is deterministic for a seed") {
-    const std::vector<std::string> args = {"all",          "--print",    "--count", "200",
-                                           "--rate",       "100000",     "--seed",  "5",
-                                           "--start-ms",   "1767225600000", "--faults",
-                                           "duplicate=0.05,malformed=0.02"};
+    const std::vector<std::string> args = {
+        "all",        "--print",       "--count",  "200",
+        "--rate",     "100000",        "--seed",   "5",
+        "--start-ms", "1767225600000", "--faults", "duplicate=0.05,malformed=0.02"};
     std::string out2, err2;
     REQUIRE(RunCli(args, &out, &err) == 0);
     REQUIRE(RunCli(args, &out2, &err2) == 0);
@@ -750,8 +751,9 @@ TEST_CASE("ingestlab simulate: usage, errors and dry runs") {
     CHECK(err.find("total") != std::string::npos);
     CHECK(out.find("billing.events\t") != std::string::npos);
     CHECK(out.find("auth.user.created\t") != std::string::npos);
-    std::vector<std::string> one = {"support", "--print", "--count", "300", "--rate", "100000",
-                                    "--start-ms", "0", "--faults", "duplicate=0.1"};
+    std::vector<std::string> one = {"support",  "--print",      "--count",    "300",
+                                    "--rate",   "100000",       "--start-ms", "0",
+                                    "--faults", "duplicate=0.1"};
     REQUIRE(RunCli(one, &out, &err) == 0);
     REQUIRE(RunCli(one, &out2, &err2) == 0);
     CHECK(out == out2);
