@@ -25,6 +25,7 @@
 #include "simulators/event_log.h"
 #include "simulators/kafka_publisher.h"
 #include "simulators/nats_publisher.h"
+#include "simulators/simulate_command.h"
 #include "simulators/simulation.h"
 
 using namespace ingestlab;
@@ -262,6 +263,44 @@ TEST_CASE("a faulted mixed stream reaches ingestd with the outcomes the simulato
   CHECK(db.dead_letters.size() == want_dead.size());  // no max_deliveries or other surprises
 
   CHECK(duplicates_counted() == static_cast<double>(want_duplicates));
+
+  // The command line against the same endpoints: every service, recorded, all acknowledged.
+  {
+    const std::string cli_log = dir + "/cli.log";
+    std::vector<std::string> args = {"simulate", "all",
+                                     "--nats",   nats.value()->urls(),
+                                     "--kafka",  kafka.value()->bootstrap(),
+                                     "--count",  "100",
+                                     "--rate",   "2000",
+                                     "--seed",   "99",
+                                     "--faults", "duplicate=0.05,poison=0.05",
+                                     "--log",    cli_log};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    std::FILE* out = std::tmpfile();
+    CHECK(sim::RunSimulateCommand(static_cast<int>(argv.size()), argv.data(), out, stderr) == 0);
+    std::fclose(out);
+    auto cli = sim::ReadEventLog(cli_log);
+    REQUIRE(cli.ok());
+    CHECK(cli->header.seed == 99);
+    CHECK(cli->publishes.size() == 500);
+    size_t acked = 0;
+    std::set<std::string> transports;
+    for (const auto& r : cli->publishes) {
+      acked += r.acked;
+      transports.insert(r.transport);
+    }
+    CHECK(acked == 500);
+    CHECK(transports == std::set<std::string>{"jetstream", "kafka"});
+
+    std::vector<std::string> one = {"simulate", "--event", "billing.purchase.completed", "--kafka",
+                                    kafka.value()->bootstrap()};
+    argv.clear();
+    for (auto& a : one) argv.push_back(a.data());
+    out = std::tmpfile();
+    CHECK(sim::RunSimulateCommand(static_cast<int>(argv.size()), argv.data(), out, stderr) == 0);
+    std::fclose(out);
+  }
 
   ingestd.value()->Stop(5000);
   std::filesystem::remove_all(dir);
