@@ -627,6 +627,22 @@ TEST_CASE("the event log round-trips and tolerates a run killed mid-write") {
   CHECK(log->faults[0].params["signal"] == "SIGKILL");
   CHECK_FALSE(log->truncated_tail);
 
+  SECTION("text fields with quotes, control bytes and invalid UTF-8 still make valid lines") {
+    const std::string odd_path = TempPath("odd.log");
+    auto odd = EventLogWriter::Create(odd_path, h).value();
+    PublishRecord q = r;
+    q.key = "a\"b\\c\n\x01 é 😀";
+    q.publish_error = std::string("bad \xC3\x28 \xED\xA0\x80 \xFF end");
+    REQUIRE(odd->Append(q).ok());
+    REQUIRE(odd->Close().ok());
+    auto back = ReadEventLog(odd_path);
+    REQUIRE(back.ok());
+    REQUIRE(back->publishes.size() == 1);
+    CHECK(back->publishes[0].key == q.key);
+    CHECK(back->publishes[0].publish_error.rfind("bad ", 0) == 0);
+    CHECK(back->publishes[0].payload == r.payload);
+    std::remove(odd_path.c_str());
+  }
   SECTION("a truncated last line is skipped") {
     std::ifstream in(path);
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
