@@ -194,6 +194,15 @@ TEST_CASE("a faulted mixed stream reaches ingestd with the outcomes the simulato
     threads.emplace_back([&, i] { results[i] = runs[i]->Run(); });
   }
   for (auto& t : threads) t.join();
+  // A payload over nats-server's max_payload is refused at publish, never silently dropped.
+  {
+    bool called = false;
+    const Status big = js.value()->Publish("support.note.added", "", {},
+                                           std::string((1 << 20) + 4096, 'x'),
+                                           [&](const sim::PublishOutcome&) { called = true; });
+    CHECK_FALSE(big.ok());
+    CHECK_FALSE(called);
+  }
   js.value()->Close();
   kp.value()->Close();
   REQUIRE(log.value()->Close().ok());
