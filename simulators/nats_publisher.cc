@@ -45,6 +45,7 @@ struct NatsPublisher::Impl {
   std::unordered_map<natsMsg*, Entry> in_flight;  // JetStream: not yet acked or failed
   std::multimap<int64_t, natsMsg*> retries;       // due (mono ms) → message we own again
   std::vector<PublishDone> unflushed;             // core NATS: published, not yet flushed
+  int callbacks_running = 0;  // done callbacks out of in_flight but not yet returned
   bool closing = false;
   std::thread retry_thread;
 
@@ -58,9 +59,14 @@ struct NatsPublisher::Impl {
       done = std::move(it->second.done);
       outcome.attempts = it->second.attempts;
       in_flight.erase(it);
+      ++callbacks_running;
+    }
+    if (done) done(outcome);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      --callbacks_running;
     }
     changed.notify_all();
-    if (done) done(outcome);
   }
 
   // Called by cnats for every async publish: PubAck (pa) or failure (pae).
@@ -259,7 +265,9 @@ Status NatsPublisher::Flush(std::chrono::milliseconds timeout) {
   Impl& d = *impl_;
   if (!d.options.jetstream) return d.FlushCore(timeout.count());
   std::unique_lock<std::mutex> lock(d.mu);
-  const bool done = d.changed.wait_for(lock, timeout, [&] { return d.in_flight.empty(); });
+  // Done when nothing is in flight and every callback has returned.
+  const bool done = d.changed.wait_for(
+      lock, timeout, [&] { return d.in_flight.empty() && d.callbacks_running == 0; });
   if (done) return Status::Ok();
   return Status::Transient(std::to_string(d.in_flight.size()) +
                            " jetstream publishes still unacknowledged after " +
