@@ -303,6 +303,24 @@ TEST_CASE("a faulted mixed stream reaches ingestd with the outcomes the simulato
     CHECK(acked == 500);
     CHECK(transports == std::set<std::string>{"jetstream", "kafka"});
 
+    // Core NATS (no PubAck): acked once a flush round trip confirms the server has them.
+    const std::string core_log = dir + "/core.log";
+    std::vector<std::string> core = {
+        "simulate", "auth", "--transport", "auth=nats", "--nats", nats.value()->urls(),
+        "--count",  "50",   "--rate",      "1000",      "--log",  core_log};
+    argv.clear();
+    for (auto& a : core) argv.push_back(a.data());
+    out = std::tmpfile();
+    CHECK(sim::RunSimulateCommand(static_cast<int>(argv.size()), argv.data(), out, stderr) == 0);
+    std::fclose(out);
+    auto core_records = sim::ReadEventLog(core_log);
+    REQUIRE(core_records.ok());
+    CHECK(core_records->publishes.size() == 50);
+    for (const auto& r : core_records->publishes) {
+      CHECK(r.transport == "nats");
+      CHECK(r.acked);
+    }
+
     std::vector<std::string> one = {"simulate", "--event", "billing.purchase.completed", "--kafka",
                                     kafka.value()->bootstrap()};
     argv.clear();
