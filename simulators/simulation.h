@@ -51,7 +51,8 @@ struct ServiceRunStats {
 
 class ServiceRun {
  public:
-  // The publisher and log (may be null) are not owned and must outlive the run.
+  // The publisher and log (may be null) are not owned and must outlive the run. Completion
+  // callbacks refer to the run, so a run must outlive its publisher's Close().
   static Result<std::unique_ptr<ServiceRun>> Create(const ServiceRunOptions& options,
                                                     Publisher* publisher, EventLogWriter* log,
                                                     Clock* clock);
