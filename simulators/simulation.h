@@ -83,6 +83,7 @@ class ServiceRun {
   int64_t start_mono_ns_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<bool> started_{false};
+  std::atomic<bool> rate_changed_{false};
 
   mutable std::mutex mu_;
   ServiceRunStats stats_;
