@@ -178,7 +178,27 @@ Result<std::unique_ptr<NatsPublisher>> NatsPublisher::Connect(const NatsPublishe
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   natsStatus s = natsOptions_Create(&impl->nats_options);
-  if (s == NATS_OK) s = natsOptions_SetURL(impl->nats_options, options.urls.c_str());
+  // A comma-separated list goes in as a server list (SetURL takes one URL).
+  std::vector<std::string> urls;
+  for (size_t pos = 0; pos <= options.urls.size();) {
+    size_t comma = options.urls.find(',', pos);
+    if (comma == std::string::npos) comma = options.urls.size();
+    std::string url = options.urls.substr(pos, comma - pos);
+    while (!url.empty() && url.front() == ' ') url.erase(url.begin());
+    while (!url.empty() && url.back() == ' ') url.pop_back();
+    if (!url.empty()) urls.push_back(std::move(url));
+    pos = comma + 1;
+  }
+  if (urls.empty()) {
+    if (impl->nats_options) natsOptions_Destroy(impl->nats_options);
+    return Status::InvalidArgument("nats: no server URL given");
+  }
+  std::vector<const char*> url_ptrs;
+  for (const auto& u : urls) url_ptrs.push_back(u.c_str());
+  if (s == NATS_OK) {
+    s = natsOptions_SetServers(impl->nats_options, url_ptrs.data(),
+                               static_cast<int>(url_ptrs.size()));
+  }
   if (s == NATS_OK) s = natsOptions_SetName(impl->nats_options, options.name.c_str());
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(impl->nats_options, -1);
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(impl->nats_options, 100);

@@ -355,7 +355,8 @@ TEST_CASE("JetStream publishes are retried until a stream exists and across a se
   REQUIRE(nats.ok());
 
   sim::NatsPublisherOptions o;
-  o.urls = nats.value()->urls();
+  // A list of URLs, the first of which has no server: the publisher connects to the other.
+  o.urls = "nats://127.0.0.1:1, " + nats.value()->urls();
   o.ack_wait_ms = 500;
   o.backoff_ms = 50;
   o.max_attempts = 40;
