@@ -573,7 +573,10 @@ void JetStreamSourceImpl::FetchLoop(size_t index) {
                                       request.data(), static_cast<int>(request.size()));
     if (s != NATS_OK) return false;
     remaining = options_.fetch_batch;
-    request_deadline_ns = clock_->NowMonoNanos() + (expires_ms + 1'000) * kNanosPerMilli;
+    // Renew a little before the server expires it, so one request is always open there: the
+    // server does not always announce an expiry (408), and waiting for one after an idle
+    // spell would delay the next messages.
+    request_deadline_ns = clock_->NowMonoNanos() + (expires_ms - 100) * kNanosPerMilli;
     return true;
   };
 
