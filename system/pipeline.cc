@@ -45,7 +45,7 @@ struct MessageResult {
   int dead_letter = -1;             // kDeadLetter: index into dead_letters_
 };
 
-const char* TransportLabel(Transport t) { return t == Transport::kKafka ? "kafka" : "jetstream"; }
+const char* TransportLabel(Transport t) { return t == Transport::kKafka ? "kafka" : "nats"; }
 
 }  // namespace
 

@@ -261,7 +261,7 @@ TEST_CASE("a batch is settled only after the transaction that applied it commits
   CHECK(f.store.applied_ids() == 2);
   CHECK(CounterValue(f.metrics, "ingest_applied_total", {{"type", "billing.customer.created"}}) ==
         2);
-  CHECK(CounterValue(f.metrics, "ingest_received_total", {{"transport", "jetstream"}}) == 2);
+  CHECK(CounterValue(f.metrics, "ingest_received_total", {{"transport", "nats"}}) == 2);
   CHECK(pipeline->last_commit_unix_ms() == f.clock.NowUnixMillis());
   CHECK(f.metrics.RenderPrometheus().find("ingest_last_commit_unix_ms") != std::string::npos);
 }
