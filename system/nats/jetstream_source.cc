@@ -560,6 +560,7 @@ void JetStreamSourceImpl::FetchLoop(size_t index) {
                               ",\"expires\":" + std::to_string(expires_ms * kNanosPerMilli) + "}";
   int64_t remaining = 0;  // messages the outstanding request may still bring
   int64_t request_deadline_ns = 0;
+  int64_t batch_deadline_ns = 0;  // when the batch being gathered must be submitted
   int64_t seen_reconnects = reconnects_.load();
   int64_t error_backoff_ms = 50;
   int consecutive_errors = 0;
@@ -572,7 +573,10 @@ void JetStreamSourceImpl::FetchLoop(size_t index) {
                                       request.data(), static_cast<int>(request.size()));
     if (s != NATS_OK) return false;
     remaining = options_.fetch_batch;
-    request_deadline_ns = clock_->NowMonoNanos() + (expires_ms + 1'000) * kNanosPerMilli;
+    // Renew a little before the server expires it, so one request is always open there: the
+    // server does not always announce an expiry (408), and waiting for one after an idle
+    // spell would delay the next messages.
+    request_deadline_ns = clock_->NowMonoNanos() + (expires_ms - 100) * kNanosPerMilli;
     return true;
   };
 
@@ -586,7 +590,17 @@ void JetStreamSourceImpl::FetchLoop(size_t index) {
       if (!send_request()) remaining = 0;
     }
     natsMsg* m = nullptr;
-    const int64_t wait_ms = pending.empty() ? 100 : options_.fetch_wait_ms;
+    // A batch is cut when it is full or its first message has waited fetch_wait_ms: at a
+    // steady trickle (10k/s) waiting for a full batch would add 100 ms of latency.
+    int64_t wait_ms = 100;
+    if (!pending.empty()) {
+      const int64_t left_ns = batch_deadline_ns - clock_->NowMonoNanos();
+      if (left_ns <= 0) {
+        if (!SubmitBatch(origin_prefix, pending)) break;
+        continue;
+      }
+      wait_ms = std::max<int64_t>(1, left_ns / kNanosPerMilli);
+    }
     natsStatus s = natsSubscription_NextMsg(&m, consumer.sub, wait_ms);
     if (s == NATS_TIMEOUT) {
       if (!pending.empty() && !SubmitBatch(origin_prefix, pending)) break;
@@ -629,6 +643,9 @@ void JetStreamSourceImpl::FetchLoop(size_t index) {
       natsMsg_Destroy(m);
       if (!pending.empty() && !SubmitBatch(origin_prefix, pending)) break;
       continue;
+    }
+    if (pending.empty()) {
+      batch_deadline_ns = clock_->NowMonoNanos() + options_.fetch_wait_ms * kNanosPerMilli;
     }
     pending.push_back(m);
     --remaining;
