@@ -163,6 +163,7 @@ class JetStreamSourceImpl final : public JetStreamSource {
   std::condition_variable cv_;  // stop requests, in_flight_ reaching zero
   std::map<std::string, int64_t> lag_;
   std::string setup_error_;
+  bool closed_ = false;  // the connection's closed callback has run
 };
 
 Status JetStreamDeadLetterSink::Publish(const RawMessage& original,
@@ -201,6 +202,10 @@ void JetStreamSourceImpl::OnClosed(natsConnection*, void* closure) {
   } else {
     LOG(kError, "nats") << "connection closed unexpectedly";
   }
+  // The last callback cnats makes: Stop() waits for it before the object may go away.
+  std::lock_guard<std::mutex> lock(self->mu_);
+  self->closed_ = true;
+  self->cv_.notify_all();
 }
 
 void JetStreamSourceImpl::OnError(natsConnection*, natsSubscription*, natsStatus err, void*) {
@@ -556,6 +561,9 @@ void JetStreamSourceImpl::Stop() {
       }
     }
     natsConnection_Close(nc_);
+    // Callbacks run on cnats's own thread: wait for the closed callback, the last one.
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(5), [this] { return closed_; });
   }
   LOG(kInfo, "nats") << "stopped";
 }
