@@ -215,6 +215,11 @@ constexpr char kDeleteEvent[] = "DELETE FROM events WHERE event_id = ?1";
 
 constexpr char kEventOrigin[] = "SELECT origin FROM events WHERE event_id = ?1";
 
+// First sighting of a duplicate message: inserted. A replay of it (same origin): ignored.
+constexpr char kInsertDuplicateOrigin[] = R"sql(
+INSERT INTO duplicate_origins(origin, event_id) VALUES (?1, ?2)
+ON CONFLICT(origin) DO NOTHING)sql";
+
 constexpr char kInsertDeadLetter[] = R"sql(
 INSERT INTO dead_letters(origin, subject, reason, error, attempts, payload, headers, dead_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -440,7 +445,15 @@ class SqliteStore final : public Store {
     if (*row && !msg.origin.empty() && stmt->Text(0) == msg.origin) {
       return ApplyOutcome::kRedelivered;
     }
-    return ApplyOutcome::kDuplicate;
+    if (msg.origin.empty()) return ApplyOutcome::kDuplicate;  // nothing to tell replays apart
+    // Another origin: a producer-side duplicate, unless this very message was already counted
+    // as one (the broker replayed it, e.g. a Kafka partition sought back after a kRetry).
+    auto remember = ctx_->Prepare(kInsertDuplicateOrigin);
+    if (!remember.ok()) return remember.status();
+    remember->Bind(1, std::string_view(msg.origin));
+    remember->Bind(2, std::string_view(event.id));
+    INGEST_RETURN_IF_ERROR(remember->Run());
+    return remember->Changes() > 0 ? ApplyOutcome::kDuplicate : ApplyOutcome::kRedelivered;
   }
 
   // Feeds "table <name>", the column names, then every row into the hash. Values are typed and

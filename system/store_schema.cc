@@ -360,8 +360,19 @@ BEGIN
 END;
 )sql";
 
+// Version 2: the origins of messages already counted as producer-side duplicates. The events row
+// keeps only the origin that applied the id, so without this a broker replay of a duplicate
+// message (Kafka seek-back after a kRetry, a lost JetStream ack) looked like a new duplicate and
+// inflated ingest_duplicates_total; with it a replayed duplicate counts as a redelivery.
+constexpr const char kSchemaV2[] = R"sql(
+CREATE TABLE duplicate_origins (
+  origin   TEXT PRIMARY KEY,
+  event_id TEXT NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 // migrations[i] moves a database from user_version i to i+1.
-constexpr const char* kMigrations[] = {kSchemaV1};
+constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kStoreSchemaVersion);
 
 Status Exec(sqlite3* db, const char* sql, const char* what) {
