@@ -69,6 +69,9 @@ struct Pipeline::Impl {
     redeliveries = metrics->counter("ingest_redeliveries_total",
                                     "Events skipped: the broker delivered the same message again");
     retries = metrics->counter("ingest_retries_total", "Messages settled for redelivery later");
+    dead_letter_publish_failures = metrics->counter(
+        "ingest_dead_letter_publish_failures_total",
+        "Dead letters the DLQ transport refused for good (kept in the dead_letters table only)");
     for (const char* reason : {"parse", "schema", "max_deliveries"}) {
       dead_by_reason.emplace(
           reason, metrics->counter("ingest_dead_letters_total", "Messages dead-lettered, by reason",
@@ -346,15 +349,43 @@ struct Pipeline::Impl {
       }
       return true;
     }
-    const Status st = sink->Publish(msg, record);
+    const Status st = msg.payload.size() > options.max_dead_letter_payload_bytes
+                          ? sink->Publish(TruncatedForDeadLetterQueue(msg), record)
+                          : sink->Publish(msg, record);
     if (st.ok()) {
       LOG(kInfo, "pipeline") << "dead-lettered " << msg.origin << " (" << record.reason
                              << "): " << record.error;
       return true;
     }
+    if (!st.is_transient()) {
+      // Retrying cannot help (the broker refuses this message as such), and a retry would hold
+      // a Kafka partition or a NATS consumer on it forever. The committed dead_letters row keeps
+      // the message; settle it.
+      dead_letter_publish_failures->Inc();
+      LOG(kError, "pipeline") << "dead letter " << msg.origin << " (" << record.reason
+                              << ") refused by the DLQ: " << st.ToString()
+                              << "; kept in the dead_letters table only";
+      return true;
+    }
     LOG(kWarn, "pipeline") << "publishing dead letter " << msg.origin
                            << " failed: " << st.ToString() << "; will retry";
     return false;
+  }
+
+  // A copy of msg whose payload fits the DLQ, marked with the original size (pipeline_types.h).
+  // Only oversized dead letters pay for this copy.
+  RawMessage TruncatedForDeadLetterQueue(const RawMessage& msg) const {
+    RawMessage truncated;
+    truncated.payload.assign(msg.payload, 0, options.max_dead_letter_payload_bytes);
+    truncated.headers = msg.headers;
+    truncated.headers.emplace_back(kPayloadTruncatedHeader, std::to_string(msg.payload.size()));
+    truncated.transport = msg.transport;
+    truncated.subject = msg.subject;
+    truncated.key = msg.key;
+    truncated.origin = msg.origin;
+    truncated.attempts = msg.attempts;
+    truncated.received_at_ms = msg.received_at_ms;
+    return truncated;
   }
 
   PipelineOptions options;
@@ -394,6 +425,7 @@ struct Pipeline::Impl {
   Counter* duplicates;
   Counter* redeliveries;
   Counter* retries;
+  Counter* dead_letter_publish_failures;
   std::unordered_map<std::string, Counter*, TransparentHash, std::equal_to<>> dead_by_reason;
   Histogram* batch_size;
   Histogram* e2e_latency;

@@ -8,7 +8,12 @@
 // Per message, exactly one of:
 //   applied once | skipped as duplicate or redelivery (counted) | dead-lettered (parse, schema,
 //   max_deliveries: row in dead_letters in the same transaction, then published through the
-//   transport's DeadLetterSink before the Settlement says kAck) | kRetry (transient: the source
+//   transport's DeadLetterSink before the Settlement says kAck; a payload over
+//   max_dead_letter_payload_bytes is published truncated with a payload_truncated header, see
+//   pipeline_types.h. A transient publish failure settles kRetry; a permanent one (the broker
+//   refuses the message itself) is not retried: the message settles kAck, the dead_letters row
+//   is its only record, and ingest_dead_letter_publish_failures_total counts it) | kRetry
+//   (transient: the source
 //   redelivers it after retry_delay_ms; RawMessage::attempts counts deliveries, and a message
 //   arriving with attempts > max_attempts is dead-lettered "max_deliveries" without applying).
 //
@@ -40,6 +45,9 @@ struct PipelineOptions {
   int64_t retry_base_ms = 100;         // backoff: base * 2^(attempts-1), capped, with jitter
   int64_t retry_max_ms = 5'000;
   size_t max_payload_bytes = 1 << 20;  // larger messages are dead-lettered "parse"
+  // Dead letters are published to the DLQ with at most this many payload bytes (NATS and Kafka
+  // refuse messages of about 1 MiB); the dead_letters table keeps the whole payload.
+  size_t max_dead_letter_payload_bytes = 512 << 10;
   uint64_t jitter_seed = 1;            // seeds the retry-delay jitter (±20%)
 };
 

@@ -25,9 +25,19 @@ struct InboundBatch {
   std::function<void(std::vector<Settlement>&&)> on_settled;
 };
 
+// A dead letter whose payload is larger than PipelineOptions::max_dead_letter_payload_bytes (a
+// message over max_payload_bytes cannot fit the DLQ transport's own limit) reaches the sink with
+// its payload cut to that size and this header on the RawMessage, valued with the original size
+// in bytes. The Kafka sink publishes the RawMessage's headers as they are; the NATS sink carries
+// the header as "Ingest-Payload-Truncated". The dead_letters row keeps the full original bytes.
+inline constexpr char kPayloadTruncatedHeader[] = "payload_truncated";
+inline constexpr char kNatsPayloadTruncatedHeader[] = "Ingest-Payload-Truncated";
+
 // Publishes a dead letter on the transport it came from: NATS "dlq.<subject>", Kafka
 // "<topic>.dlq", with headers reason, error, attempts, origin (and topic/partition/offset).
 // Must return only once the broker has the message (JetStream ack / Kafka delivery report).
+// Failures the broker may get over (unreachable, timed out) are Transient; a failure that no
+// retry can cure (the broker refuses the message as such) is any other code.
 class DeadLetterSink {
  public:
   virtual ~DeadLetterSink() = default;

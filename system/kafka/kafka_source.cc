@@ -147,6 +147,26 @@ struct Consumed {
   int64_t offset;
 };
 
+// A produce error that no retry can cure: the broker (or librdkafka) refuses the message itself.
+bool IsPermanentProduceError(rd_kafka_resp_err_t err) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Status ProduceErrorStatus(rd_kafka_resp_err_t err, std::string message) {
+  return IsPermanentProduceError(err) ? Status::InvalidArgument(std::move(message))
+                                      : Status::Transient(std::move(message));
+}
+
 class KafkaDeadLetterSink final : public DeadLetterSink {
  public:
   explicit KafkaDeadLetterSink(rd_kafka_t* producer) : producer_(producer) {}
@@ -170,9 +190,10 @@ class KafkaDeadLetterSink final : public DeadLetterSink {
       std::lock_guard<std::mutex> lock((*holder)->mu);
       (*holder)->done = true;
       if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        (*holder)->status = Status::Transient(std::string("kafka dlq: delivery to ") +
-                                              rd_kafka_topic_name(msg->rkt) +
-                                              " failed: " + rd_kafka_err2str(msg->err));
+        (*holder)->status =
+            ProduceErrorStatus(msg->err, std::string("kafka dlq: delivery to ") +
+                                             rd_kafka_topic_name(msg->rkt) +
+                                             " failed: " + rd_kafka_err2str(msg->err));
       }
     }
     delete holder;
@@ -220,7 +241,8 @@ class KafkaDeadLetterSink final : public DeadLetterSink {
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       delete holder;
       rd_kafka_headers_destroy(headers);
-      return Status::Transient("kafka dlq: produce to " + dlq_topic + ": " + rd_kafka_err2str(err));
+      return ProduceErrorStatus(err,
+                                "kafka dlq: produce to " + dlq_topic + ": " + rd_kafka_err2str(err));
     }
     // The delivery report arrives within message.timeout.ms; serve it here.
     const auto deadline =

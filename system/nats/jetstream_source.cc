@@ -875,6 +875,11 @@ Status JetStreamSourceImpl::PublishDeadLetter(const RawMessage& original,
   if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Ingest-Attempts", attempts.c_str());
   if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Ingest-Origin", origin.c_str());
   if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Nats-Msg-Id", msg_id.c_str());
+  // The pipeline truncated an oversized payload (pipeline_types.h): say so, with the full size.
+  if (const std::string* full_size = FindHeader(original.headers, kPayloadTruncatedHeader);
+      s == NATS_OK && full_size != nullptr) {
+    s = natsMsgHeader_Set(msg, kNatsPayloadTruncatedHeader, full_size->c_str());
+  }
   if (s != NATS_OK) {
     natsMsg_Destroy(msg);
     return ToStatus(s, "dead letter headers for " + subject);
@@ -889,7 +894,9 @@ Status JetStreamSourceImpl::PublishDeadLetter(const RawMessage& original,
   natsMsg_Destroy(msg);
   if (s != NATS_OK) {
     Status st = ToStatus(s, "publishing dead letter to " + subject, jerr);
-    // Whatever went wrong, the caller may retry: the message id makes it idempotent.
+    // The server refuses a message over its max_payload however often it is sent.
+    if (s == NATS_MAX_PAYLOAD) return Status::InvalidArgument(st.message());
+    // Anything else the caller may retry: the message id makes it idempotent.
     return Status::Transient(st.message());
   }
   jsPubAck_Destroy(ack);
