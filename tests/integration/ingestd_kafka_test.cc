@@ -404,3 +404,89 @@ TEST_CASE("two ingestd in the same group split the partitions and apply every ev
     CHECK(exit->code == 0);
   }
 }
+
+TEST_CASE(
+    "an oversized message reaches crm.leads.dlq truncated, and replays after a partition rewind "
+    "count as redeliveries, not duplicates",
+    "[kafka][ingestd][dlq]") {
+  auto cluster = KafkaMockCluster::Start();
+  REQUIRE(cluster.ok());
+  auto dir = TempDir::Create("ingestd-kafka-dlq");
+  REQUIRE(dir.ok());
+  const std::string db = dir->Sub("ingest.db");
+  auto ingestd = StartIngestd(**cluster, *dir, "ingestd-1");
+  const std::string port_file = dir->Sub("ingestd-1.port");
+  // The producer must accept the oversized message that ingestd then refuses.
+  auto producer = KafkaTestProducer::Create((*cluster)->bootstrap(),
+                                            {{"message.max.bytes", "4000000"}});
+  REQUIRE(producer.ok());
+
+  // One key: every record lands on the same partition, in this order.
+  const std::string key = "P";
+  std::vector<KafkaRecord> records;
+  records.push_back(Structured("crm.leads", key, LeadCreatedV1("ev-dlq-a", "LA")));
+  records.push_back(Structured("crm.leads", key, LeadCreatedV1("ev-dlq-b", "LB")));
+  // An update before its lead exists: settled kRetry, so the partition is sought back here and
+  // every later record below is delivered again after it was applied.
+  records.push_back(Structured(
+      "crm.leads", key,
+      R"({"specversion":"1.0","id":"ev-dlq-x-update","source":"crm","type":"crm.lead.updated",)"
+      R"("time":"2026-11-23T10:00:09Z","orgid":"org_1","data":{"lead_id":"LX",)"
+      R"("status":"qualified","score":55}})"));
+  // Two true duplicates: same ids as above, other offsets.
+  constexpr int kTrueDuplicates = 2;
+  records.push_back(Structured("crm.leads", key, LeadCreatedV1("ev-dlq-a", "LA")));
+  records.push_back(Structured("crm.leads", key, LeadCreatedV1("ev-dlq-b", "LB")));
+  // Over ingestd's 1 MiB max payload, and over what a Kafka producer may send by default.
+  std::string oversized = LeadCreatedV1("ev-dlq-big", "LBIG");
+  oversized.insert(oversized.find("Ann Example"), std::string(1'200'000, 'x'));
+  const size_t oversized_bytes = oversized.size();
+  records.push_back(Structured("crm.leads", key, oversized));
+  records.push_back(Structured("crm.leads", key, LeadCreatedV1("ev-dlq-x", "LX")));
+  ProduceAll(**producer, records);
+
+  // First pass: 2 duplicates; the replay from the update on re-delivers both duplicates (and the
+  // oversized message and LX), so at least 4 skips in all once the replay is through.
+  const bool settled = WaitUntil(
+      [&] {
+        return QueryInt(db, "SELECT count(*) FROM events") == 4 &&
+               QueryInt(db, "SELECT count(*) FROM dead_letters") == 1 &&
+               MetricValue(port_file, "ingest_duplicates_total") +
+                       MetricValue(port_file, "ingest_redeliveries_total") >=
+                   2 * kTrueDuplicates;
+      },
+      30s);
+  INFO(ingestd->LogTail(4000));
+  REQUIRE(settled);
+  CHECK(QueryInt(db, "SELECT attempts FROM events WHERE event_id='ev-dlq-x-update'") >= 2);
+  CHECK(QueryText(db, "SELECT status FROM crm_leads WHERE lead_id='LX'") == "qualified");
+  CHECK(MetricValue(port_file, "ingest_duplicates_total") == kTrueDuplicates);
+  CHECK(MetricValue(port_file, "ingest_redeliveries_total") >= kTrueDuplicates);
+
+  // The table keeps every byte; the DLQ gets the first 512 KiB and the original size.
+  CHECK(QueryText(db, "SELECT reason FROM dead_letters") == "parse");
+  CHECK(QueryInt(db, "SELECT length(payload) FROM dead_letters") ==
+        static_cast<int64_t>(oversized_bytes));
+  Result<std::vector<KafkaReadRecord>> leads_dlq = std::vector<KafkaReadRecord>{};
+  CHECK(WaitUntil(
+      [&] {
+        leads_dlq = ReadTopic((*cluster)->bootstrap(), "crm.leads.dlq");
+        return leads_dlq.ok() && !leads_dlq->empty();
+      },
+      10s));
+  REQUIRE(leads_dlq.ok());
+  REQUIRE(!leads_dlq->empty());
+  std::map<std::string, std::string> h(leads_dlq->front().headers.begin(),
+                                       leads_dlq->front().headers.end());
+  CHECK(h["reason"] == "parse");
+  CHECK(h["payload_truncated"] == std::to_string(oversized_bytes));
+  CHECK(leads_dlq->front().value.size() == 512u * 1024u);
+  CHECK(leads_dlq->front().value == oversized.substr(0, 512 * 1024));
+  CHECK(MetricValue(port_file, "ingest_dead_letter_publish_failures_total") == 0);
+
+  ingestd->Signal(SIGTERM);
+  auto exit = ingestd->WaitExit(15'000);
+  REQUIRE(exit.ok());
+  CHECK(exit->exited);
+  CHECK(exit->code == 0);
+}
