@@ -147,12 +147,16 @@ class FakeDeadLetterSink final : public DeadLetterSink {
   Status Publish(const RawMessage& original, const DeadLetterRecord& record) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (fail) return Status::Transient("broker unavailable");
+    if (refuse) return Status::InvalidArgument("message too large");
     journal_->Add("publish:" + original.origin);
     published.push_back(record);
+    published_messages.push_back(original);
     return Status::Ok();
   }
   std::atomic<bool> fail{false};
+  std::atomic<bool> refuse{false};  // a permanent refusal
   std::vector<DeadLetterRecord> published;
+  std::vector<RawMessage> published_messages;  // what the transport was asked to send
 
  private:
   Journal* journal_;
@@ -351,6 +355,54 @@ TEST_CASE("a dead letter that cannot be published is retried, and published on r
   REQUIRE(f.sink.published.size() == 1);
   CHECK(f.sink.published[0].attempts == 2);
   CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "parse"}}) == 1);
+}
+
+TEST_CASE("an oversized dead letter is published truncated and marked, the table keeps it all") {
+  Fixture f;
+  f.options.max_payload_bytes = 1'000;
+  f.options.max_dead_letter_payload_bytes = 100;
+  auto pipeline = f.Make();
+  pipeline->Start();
+  std::string big = CloudEvent("too-big");
+  big.insert(big.find("Ann"), std::string(2'000, 'x'));
+  pipeline->Submit(f.settled.Batch(
+      {Message(big, "nats:BILLING:8"), Message("{short garbage", "nats:BILLING:9")}));
+  REQUIRE(f.settled.WaitAll());
+  pipeline->Stop();
+
+  for (const Settlement& one : f.settled.of(0)) CHECK(one.verdict == Verdict::kAck);
+  REQUIRE(f.store.dead_letters.size() == 2);
+  REQUIRE(f.sink.published_messages.size() == 2);
+  std::map<std::string, RawMessage> sent;
+  for (const auto& m : f.sink.published_messages) sent[m.origin] = m;
+  const RawMessage& truncated = sent.at("nats:BILLING:8");
+  CHECK(truncated.payload == big.substr(0, 100));
+  const std::string* marker = FindHeader(truncated.headers, kPayloadTruncatedHeader);
+  REQUIRE(marker != nullptr);
+  CHECK(*marker == std::to_string(big.size()));
+  CHECK(FindHeader(truncated.headers, "Nats-Msg-Id") != nullptr);
+  // A small dead letter goes out as it came.
+  CHECK(sent.at("nats:BILLING:9").payload == "{short garbage");
+  CHECK(FindHeader(sent.at("nats:BILLING:9").headers, kPayloadTruncatedHeader) == nullptr);
+  std::map<std::string, DeadLetterRecord> stored;
+  for (const auto& r : f.store.dead_letters) stored[r.origin] = r;
+  CHECK(stored.at("nats:BILLING:8").payload == big);
+  CHECK(stored.at("nats:BILLING:8").reason == "parse");
+}
+
+TEST_CASE("a dead letter the DLQ refuses for good is acked, kept in the table and counted") {
+  Fixture f;
+  f.sink.refuse = true;
+  auto pipeline = f.Make();
+  pipeline->Start();
+  pipeline->Submit(f.settled.Batch({Message("garbage", "nats:BILLING:11")}));
+  REQUIRE(f.settled.WaitAll());
+  pipeline->Stop();
+  CHECK(f.settled.of(0)[0].verdict == Verdict::kAck);
+  CHECK(f.store.dead_letters.size() == 1);
+  CHECK(f.sink.published.empty());
+  CHECK(CounterValue(f.metrics, "ingest_dead_letter_publish_failures_total") == 1);
+  CHECK(CounterValue(f.metrics, "ingest_retries_total") == 0);
 }
 
 TEST_CASE("transient apply failures are retried with exponential jittered delays") {

@@ -182,6 +182,17 @@ TEST_CASE("a seen id is a redelivery from the same origin, a duplicate from anot
     CHECK(*again == ApplyOutcome::kDuplicate);
     CHECK(h.Int("SELECT COUNT(*) FROM purchases") == 1);
   }
+  SECTION("the duplicate message delivered again: a redelivery, the duplicate counted once") {
+    auto duplicate = h.Apply(Purchase("e1", "p1", 10, "kafka:billing.events:0:7"));
+    REQUIRE(duplicate.ok());
+    CHECK(*duplicate == ApplyOutcome::kDuplicate);
+    auto replayed = h.Apply(Purchase("e1", "p1", 10, "kafka:billing.events:0:7"));
+    REQUIRE(replayed.ok());
+    CHECK(*replayed == ApplyOutcome::kRedelivered);
+    auto another = h.Apply(Purchase("e1", "p1", 10, "kafka:billing.events:0:8"));
+    REQUIRE(another.ok());
+    CHECK(*another == ApplyOutcome::kDuplicate);
+  }
   CHECK(h.Int("SELECT COUNT(*) FROM events") == 1);
   CHECK(h.Text("SELECT origin FROM events") == "nats:BILLING:1");
   CHECK(h.Real("SELECT lifetime_value FROM customers") == Approx(10));
