@@ -98,6 +98,7 @@ class Ingestd {
                   "400",
                   "--name",
                   "ingestd" + std::to_string(instance_)};
+    spawn.args.insert(spawn.args.end(), extra_args.begin(), extra_args.end());
     spawn.log_path = dir_.Sub("ingestd.log");
     auto child = ChildProcess::Spawn(spawn);
     REQUIRE(child.ok());
@@ -122,6 +123,7 @@ class Ingestd {
 
   std::string db_path() const { return dir_.Sub("ingest.db"); }
   ChildProcess& process() { return *process_; }
+  std::vector<std::string> extra_args;  // appended to the command line by Start
   std::string log_tail() const { return process_ ? process_->LogTail(3000) : ""; }
 
   std::string Get(const std::string& path) {
@@ -370,6 +372,29 @@ TEST_CASE("ingestd applies NATS events once, counts duplicates, dead-letters and
   INFO(ingestd.log_tail());
   CHECK(how->exited);
   CHECK(how->code == 0);
+}
+
+TEST_CASE("a dead letter too large for the DLQ is published truncated with its original size") {
+  Env env;
+  Ingestd ingestd(env.dir, env.cluster->urls(), 1);
+  // Below the server's 1 MiB max_payload, so the oversized message can be published at all.
+  ingestd.extra_args = {"--max-payload-bytes", "600000"};
+  ingestd.Start();
+  JsTestClient client(env.cluster->urls());
+  Db db(ingestd.db_path());
+
+  std::string big = Purchase("evt-big", "p-big", 1);
+  big.insert(big.find("\"amount\":"), "\"note\":\"" + std::string(700'000, 'x') + "\",");
+  REQUIRE(client.Publish("billing.purchase.completed", big) == NATS_OK);
+  REQUIRE(WaitUntil([&] { return db.Int("SELECT count(*) FROM dead_letters") == 1; }, 10'000));
+  CHECK(db.Strings("SELECT reason FROM dead_letters") == std::vector<std::string>{"parse"});
+  CHECK(db.Int("SELECT length(payload) FROM dead_letters") == static_cast<int64_t>(big.size()));
+  REQUIRE(WaitUntil([&] { return client.StreamMessages("DLQ") == 1; }, 5000));
+  auto dead = client.LastMessage("DLQ", "dlq.billing.purchase.completed");
+  CHECK(dead.headers["Ingest-Reason"] == "parse");
+  CHECK(dead.headers["Ingest-Payload-Truncated"] == std::to_string(big.size()));
+  CHECK(dead.payload == big.substr(0, 512 * 1024));
+  CHECK(ingestd.Metric("ingest_dead_letter_publish_failures_total") == 0);
 }
 
 TEST_CASE("ingestd killed with SIGKILL mid-stream applies every event exactly once") {
