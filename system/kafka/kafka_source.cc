@@ -190,10 +190,9 @@ class KafkaDeadLetterSink final : public DeadLetterSink {
       std::lock_guard<std::mutex> lock((*holder)->mu);
       (*holder)->done = true;
       if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        (*holder)->status =
-            ProduceErrorStatus(msg->err, std::string("kafka dlq: delivery to ") +
-                                             rd_kafka_topic_name(msg->rkt) +
-                                             " failed: " + rd_kafka_err2str(msg->err));
+        (*holder)->status = ProduceErrorStatus(
+            msg->err, std::string("kafka dlq: delivery to ") + rd_kafka_topic_name(msg->rkt) +
+                          " failed: " + rd_kafka_err2str(msg->err));
       }
     }
     delete holder;
@@ -241,8 +240,8 @@ class KafkaDeadLetterSink final : public DeadLetterSink {
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       delete holder;
       rd_kafka_headers_destroy(headers);
-      return ProduceErrorStatus(err,
-                                "kafka dlq: produce to " + dlq_topic + ": " + rd_kafka_err2str(err));
+      return ProduceErrorStatus(
+          err, "kafka dlq: produce to " + dlq_topic + ": " + rd_kafka_err2str(err));
     }
     // The delivery report arrives within message.timeout.ms; serve it here.
     const auto deadline =

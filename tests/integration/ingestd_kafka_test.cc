@@ -417,8 +417,8 @@ TEST_CASE(
   auto ingestd = StartIngestd(**cluster, *dir, "ingestd-1");
   const std::string port_file = dir->Sub("ingestd-1.port");
   // The producer must accept the oversized message that ingestd then refuses.
-  auto producer = KafkaTestProducer::Create((*cluster)->bootstrap(),
-                                            {{"message.max.bytes", "4000000"}});
+  auto producer =
+      KafkaTestProducer::Create((*cluster)->bootstrap(), {{"message.max.bytes", "4000000"}});
   REQUIRE(producer.ok());
 
   // One key: every record lands on the same partition, in this order.
