@@ -39,6 +39,7 @@ struct PipelineOptions {
   int64_t retry_base_ms = 100;         // backoff: base * 2^(attempts-1), capped, with jitter
   int64_t retry_max_ms = 5'000;
   size_t max_payload_bytes = 1 << 20;  // larger messages are dead-lettered "parse"
+  uint64_t jitter_seed = 1;            // seeds the retry-delay jitter (±20%)
 };
 
 class Pipeline final : public BatchSink {

@@ -1,0 +1,334 @@
+// IngestdConfig parsing: one table of settings, read from flags, environment and file.
+// Thread-safety: pure functions.
+#include "system/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "common/log.h"
+
+namespace ingestlab {
+namespace {
+
+using Setter = Status (*)(IngestdConfig& c, const std::string& value);
+
+struct Setting {
+  const char* key;    // flag name without "--", file key, env name after INGEST_
+  const char* arg;    // placeholder in --help
+  const char* help;
+  Setter set;
+};
+
+Status ExpectedGot(const char* what, const std::string& value) {
+  return Status::InvalidArgument(std::string("expected ") + what + ", got \"" + value + "\"");
+}
+
+Status ParseInt(const std::string& v, int min, int* out) {
+  const char* what = min > 0 ? "a positive integer" : "a non-negative integer";
+  if (v.empty() || !(std::isdigit(static_cast<unsigned char>(v[0])) || v[0] == '-')) {
+    return ExpectedGot(what, v);
+  }
+  errno = 0;
+  char* end = nullptr;
+  const long long n = std::strtoll(v.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0' || n < min || n > INT_MAX) return ExpectedGot(what, v);
+  *out = static_cast<int>(n);
+  return Status::Ok();
+}
+
+Status ParseBool(const std::string& v, bool* out) {
+  std::string s = v;
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  if (s == "true" || s == "1" || s == "yes" || s == "on") {
+    *out = true;
+  } else if (s == "false" || s == "0" || s == "no" || s == "off") {
+    *out = false;
+  } else {
+    return ExpectedGot("true or false", v);
+  }
+  return Status::Ok();
+}
+
+Status NonEmpty(const std::string& v, std::string* out) {
+  if (v.empty()) return ExpectedGot("a non-empty value", v);
+  *out = v;
+  return Status::Ok();
+}
+
+Status ParseKafkaProperty(const std::string& v, IngestdConfig& c) {
+  const size_t eq = v.find('=');
+  if (eq == std::string::npos || eq == 0) return ExpectedGot("KEY=VALUE", v);
+  c.kafka_properties[v.substr(0, eq)] = v.substr(eq + 1);
+  return Status::Ok();
+}
+
+#define INT_SETTING(field, min) \
+  [](IngestdConfig& c, const std::string& v) { return ParseInt(v, min, &c.field); }
+#define STRING_SETTING(field) \
+  [](IngestdConfig& c, const std::string& v) { return NonEmpty(v, &c.field); }
+
+const std::vector<Setting>& Settings() {
+  static const std::vector<Setting> kSettings = {
+      {"nats", "URLS", "NATS server URLs, comma-separated (nats://127.0.0.1:4222)",
+       [](IngestdConfig& c, const std::string& v) {
+         c.nats_urls = SplitList(v);
+         if (c.nats_urls.empty()) return ExpectedGot("one or more URLs", v);
+         return Status::Ok();
+       }},
+      {"kafka", "BOOTSTRAP", "Kafka bootstrap servers, host:port,...", STRING_SETTING(kafka_bootstrap)},
+      {"db", "PATH", "SQLite database file (created if missing) [ingest.db]", STRING_SETTING(db_path)},
+      {"http", "HOST:PORT", "/healthz and /metrics listener; port 0 picks one [127.0.0.1:8080]",
+       [](IngestdConfig& c, const std::string& v) {
+         std::string host;
+         int port = 0;
+         INGEST_RETURN_IF_ERROR(ParseHostPort(v, &host, &port));
+         c.http = v;
+         return Status::Ok();
+       }},
+      {"http-port-file", "FILE", "write the bound HTTP port to FILE once listening",
+       STRING_SETTING(http_port_file)},
+      {"config", "FILE", "read settings from FILE (key = value lines)", STRING_SETTING(config_file)},
+      {"batch-size", "N", "most messages per broker fetch/poll [1000]", INT_SETTING(batch_size, 1)},
+      {"batch-wait-ms", "MS", "longest wait to fill a fetch [5]", INT_SETTING(batch_wait_ms, 0)},
+      {"max-txn-messages", "N", "most messages per SQLite transaction [4000]",
+       INT_SETTING(max_txn_messages, 1)},
+      {"queue-messages", "N", "messages queued for the writer before backpressure [50000]",
+       INT_SETTING(queue_messages, 1)},
+      {"max-attempts", "N", "deliveries before dead-letter max_deliveries [5]",
+       INT_SETTING(max_attempts, 1)},
+      {"retry-base-ms", "MS", "retry backoff base: base*2^(attempts-1), ±20% [100]",
+       INT_SETTING(retry_base_ms, 1)},
+      {"retry-max-ms", "MS", "retry backoff cap [5000]", INT_SETTING(retry_max_ms, 1)},
+      {"max-payload-bytes", "N", "larger messages are dead-lettered parse [1048576]",
+       INT_SETTING(max_payload_bytes, 1)},
+      {"busy-timeout-ms", "MS", "SQLite wait for the write lock [200]",
+       INT_SETTING(busy_timeout_ms, 0)},
+      {"summary-threshold", "N", "descriptions longer than N chars get a summary [500]",
+       INT_SETTING(summary_threshold, 0)},
+      {"auto-create-customers", "true|false", "events for unknown customers create them [true]",
+       [](IngestdConfig& c, const std::string& v) { return ParseBool(v, &c.auto_create_customers); }},
+      {"group-id", "ID", "Kafka consumer group [ingestd]", STRING_SETTING(group_id)},
+      {"durable", "PREFIX", "JetStream durable consumer prefix [ingestd]", STRING_SETTING(durable)},
+      {"streams", "LIST", "JetStream streams to consume [all but DLQ]",
+       [](IngestdConfig& c, const std::string& v) {
+         c.streams = SplitList(v);
+         return Status::Ok();
+       }},
+      {"topics", "LIST", "Kafka topics to consume [billing.events,crm.leads,crm.contacts,"
+                         "crm.opportunities]",
+       [](IngestdConfig& c, const std::string& v) {
+         c.topics = SplitList(v);
+         return Status::Ok();
+       }},
+      {"schemas", "DIR", "load event schemas from DIR instead of the built-in ones",
+       STRING_SETTING(schemas_dir)},
+      {"log-level", "LEVEL", "debug | info | warn | error [info]",
+       [](IngestdConfig& c, const std::string& v) {
+         LogLevel level;
+         if (!ParseLogLevel(v, &level)) return ExpectedGot("debug, info, warn or error", v);
+         c.log_level = v;
+         return Status::Ok();
+       }},
+      {"name", "NAME", "prefix of every log line [ingestd]", STRING_SETTING(name)},
+      {"kafka-property", "KEY=VALUE", "librdkafka property, repeatable (file: kafka.KEY = VALUE)",
+       [](IngestdConfig& c, const std::string& v) { return ParseKafkaProperty(v, c); }},
+  };
+  return kSettings;
+}
+
+#undef INT_SETTING
+#undef STRING_SETTING
+
+const Setting* FindSetting(const std::string& key) {
+  for (const Setting& s : Settings()) {
+    if (key == s.key) return &s;
+  }
+  return nullptr;
+}
+
+std::string EnvName(const std::string& key) {
+  std::string out = "INGEST_";
+  for (char ch : key) out += ch == '-' ? '_' : static_cast<char>(std::toupper(ch));
+  return out;
+}
+
+std::string Trim(const std::string& s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return s.substr(b, e - b);
+}
+
+// One value from one place; applied in order file, env, flags.
+struct Assignment {
+  const Setting* setting;
+  std::string value;
+  std::string where;  // "--batch-size", "INGEST_BATCH_SIZE", "ingestd.conf:3: batch-size"
+};
+
+Status Apply(IngestdConfig& config, const std::vector<Assignment>& assignments) {
+  for (const Assignment& a : assignments) {
+    const Status st = a.setting->set(config, a.value);
+    if (!st.ok()) return st.Annotate(a.where);
+  }
+  return Status::Ok();
+}
+
+Status ReadConfigFile(const std::string& path, std::vector<Assignment>* out) {
+  std::ifstream in(path);
+  if (!in) return Status::InvalidArgument("--config: cannot read \"" + path + "\"");
+  static const Setting kKafkaPassThrough = {
+      "kafka.*", "", "", [](IngestdConfig& c, const std::string& v) {
+        return ParseKafkaProperty(v, c);
+      }};
+  std::string line;
+  int line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    const size_t hash = line.find('#');
+    if (hash != std::string::npos) line.resize(hash);
+    line = Trim(line);
+    if (line.empty()) continue;
+    const std::string where = path + ":" + std::to_string(line_no);
+    const size_t eq = line.find('=');
+    if (eq == std::string::npos) {
+      return Status::InvalidArgument(where + ": expected key = value, got \"" + line + "\"");
+    }
+    std::string key = Trim(line.substr(0, eq));
+    const std::string value = Trim(line.substr(eq + 1));
+    if (key.rfind("kafka.", 0) == 0 && key.size() > 6) {
+      out->push_back({&kKafkaPassThrough, key.substr(6) + "=" + value, where + ": " + key});
+      continue;
+    }
+    std::replace(key.begin(), key.end(), '_', '-');
+    const Setting* s = FindSetting(key);
+    if (s == nullptr || key == "config" || key == "kafka-property") {
+      return Status::InvalidArgument(where + ": unknown key \"" + key + "\"");
+    }
+    out->push_back({s, value, where + ": " + key});
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::vector<std::string> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item = Trim(item);
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+Status ParseHostPort(const std::string& s, std::string* host, int* port) {
+  const size_t colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size()) {
+    return ExpectedGot("HOST:PORT", s);
+  }
+  std::string h = s.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  int p = 0;
+  if (!ParseInt(s.substr(colon + 1), 0, &p).ok() || p > 65535) {
+    return ExpectedGot("HOST:PORT with a port from 0 to 65535", s);
+  }
+  *host = h;
+  *port = p;
+  return Status::Ok();
+}
+
+Result<ParsedConfig> ParseIngestdConfig(int argc, const char* const* argv, const EnvLookup& env) {
+  ParsedConfig parsed;
+  std::vector<Assignment> flags;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      parsed.action = ConfigAction::kHelp;
+      return parsed;
+    }
+    if (arg == "--version") {
+      parsed.action = ConfigAction::kVersion;
+      return parsed;
+    }
+    if (arg.rfind("--", 0) != 0) {
+      return Status::InvalidArgument("unexpected argument \"" + arg + "\" (see --help)");
+    }
+    std::string key = arg.substr(2);
+    std::string value;
+    bool has_value = false;
+    const size_t eq = key.find('=');
+    if (eq != std::string::npos) {
+      value = key.substr(eq + 1);
+      key.resize(eq);
+      has_value = true;
+    }
+    const Setting* s = FindSetting(key);
+    if (s == nullptr) return Status::InvalidArgument("unknown flag --" + key + " (see --help)");
+    if (!has_value) {
+      if (i + 1 >= argc) return Status::InvalidArgument("--" + key + ": missing value");
+      value = argv[++i];
+    }
+    flags.push_back({s, std::move(value), "--" + key});
+  }
+
+  const EnvLookup getenv_default = [](const char* name) { return std::getenv(name); };
+  const EnvLookup& lookup = env ? env : getenv_default;
+  std::vector<Assignment> from_env;
+  for (const Setting& s : Settings()) {
+    if (std::string(s.key) == "kafka-property") continue;
+    const std::string name = EnvName(s.key);
+    if (const char* v = lookup(name.c_str())) from_env.push_back({&s, v, name});
+  }
+
+  // The config file is named by the flag, else the environment.
+  std::string config_file;
+  for (const auto* list : {&from_env, &flags}) {
+    for (const Assignment& a : *list) {
+      if (std::string(a.setting->key) == "config") config_file = a.value;
+    }
+  }
+  std::vector<Assignment> from_file;
+  if (!config_file.empty()) INGEST_RETURN_IF_ERROR(ReadConfigFile(config_file, &from_file));
+
+  INGEST_RETURN_IF_ERROR(Apply(parsed.config, from_file));
+  INGEST_RETURN_IF_ERROR(Apply(parsed.config, from_env));
+  INGEST_RETURN_IF_ERROR(Apply(parsed.config, flags));
+
+  if (parsed.config.nats_urls.empty() && parsed.config.kafka_bootstrap.empty()) {
+    return Status::InvalidArgument(
+        "no transport: give --nats URLS and/or --kafka BOOTSTRAP (or INGEST_NATS / INGEST_KAFKA)");
+  }
+  return parsed;
+}
+
+std::string IngestdUsage() {
+  std::ostringstream os;
+  os << "usage: ingestd [--nats URLS] [--kafka BOOTSTRAP] [--db PATH] [--http HOST:PORT]\n"
+        "               [--config FILE] [settings...]\n\n"
+        "Consumes events from NATS JetStream and/or Kafka and folds them idempotently into\n"
+        "SQLite. Serves GET /healthz (JSON) and GET /metrics (Prometheus) on --http.\n"
+        "At least one of --nats and --kafka is required.\n\n"
+        "Every setting is also an environment variable (INGEST_ + upper-case name, '-' -> '_')\n"
+        "and a config file key (`name = value`, '#' comments). Flags win over the environment,\n"
+        "the environment over the file. Defaults in [brackets].\n\n";
+  for (const Setting& s : Settings()) {
+    std::string left = std::string("  --") + s.key + " " + s.arg;
+    if (left.size() < 34) left.resize(34, ' ');
+    else left += "\n" + std::string(34, ' ');
+    os << left << s.help << "\n";
+  }
+  os << "  --help                          this text\n"
+        "  --version                       print the version and exit\n\n"
+        "Signals: SIGTERM/SIGINT stop fetching, commit and ack what is in flight, exit 0;\n"
+        "a second signal exits at once with status 1.\n";
+  return os.str();
+}
+
+}  // namespace ingestlab

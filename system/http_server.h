@@ -1,0 +1,73 @@
+// HttpServer: ingestd's small HTTP endpoint (GET /healthz, GET /metrics) on cpp-httplib, and the
+// renderers for what those endpoints say.
+//
+// /healthz answers JSON:
+//   {"status":"ok"|"degraded"|"unavailable",
+//    "nats":{"connected":true,"detail":"...","reconnects":0,"in_flight":0,"lag":{"BILLING":0}},
+//    "kafka":{...same...},          (a transport that is not configured is left out)
+//    "db":{"ok":true,"path":"/tmp/ingest.db"},
+//    "last_commit_unix_ms":..., "queue":N, "uptime_s":...}
+// HTTP 200 while the database is usable ("degraded" when a configured transport is not
+// connected), 503 when it is not.
+// Thread-safety: Handle before Start; Start/Stop from one controlling thread; handlers run on
+// the server's worker threads and must be thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/status.h"
+#include "system/source.h"
+
+namespace ingestlab {
+
+struct HttpReply {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+class HttpServer {
+ public:
+  HttpServer();
+  ~HttpServer();  // Stop()s
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Registers a GET route. REQUIRES: before Start.
+  void Handle(const std::string& path, std::function<HttpReply()> handler);
+  // Binds host:port (port 0 = any free port) and serves on a background thread. Errors name
+  // the address.
+  Status Start(const std::string& host, int port);
+  int port() const;  // the bound port, 0 before Start
+  // Stops serving and joins. Idempotent.
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// What /healthz reports; gathered by the caller.
+struct HealthInputs {
+  std::optional<SourceHealth> nats;   // nullopt: not configured
+  std::optional<SourceHealth> kafka;
+  bool db_ok = false;
+  std::string db_path;
+  std::string db_error;               // when !db_ok
+  int64_t last_commit_unix_ms = 0;
+  size_t queue = 0;
+  int64_t uptime_s = 0;
+};
+
+HttpReply RenderHealthz(const HealthInputs& health);
+
+// Prometheus gauges for each configured source: ingest_source_connected{transport},
+// ingest_source_reconnects{transport}, ingest_source_in_flight{transport} and
+// ingest_source_lag{transport,consumer}.
+std::string RenderSourceMetrics(const HealthInputs& health);
+
+}  // namespace ingestlab

@@ -1,0 +1,441 @@
+// Pipeline: the bounded queue in front of the single writer thread, and the writer itself.
+// See system/pipeline.h for the promises. The writer drains as many queued batches as fit in
+// max_batch_messages into one transaction (group commit), decodes and applies each message,
+// commits, and only then publishes dead letters and settles the batches.
+// Thread-safety: Submit/TrySubmit/queued_messages/last_commit_unix_ms from any thread; the
+// decoder, the store and the jitter Rng are touched only by the writer thread.
+#include "system/pipeline.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include "common/log.h"
+#include "common/rng.h"
+#include "system/envelope.h"
+
+namespace ingestlab {
+namespace {
+
+// A whole transaction that cannot get the write lock (another process holds it) is retried
+// in-process this many times, sleeping kTxnBackoffMs[i] before try i+1.
+constexpr int kTxnTries = 3;
+constexpr int64_t kTxnBackoffMs[kTxnTries - 1] = {50, 200};
+
+struct TransparentHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+enum class Outcome { kApplied, kDuplicate, kRedelivered, kDeadLetter, kRetry };
+
+// What happened to one message inside the current transaction attempt.
+struct MessageResult {
+  Outcome outcome = Outcome::kRetry;
+  Counter* type_counter = nullptr;  // kApplied: ingest_applied_total{type}
+  int64_t event_time_ms = 0;        // kApplied: for the end-to-end latency
+  int dead_letter = -1;             // kDeadLetter: index into dead_letters_
+};
+
+const char* TransportLabel(Transport t) { return t == Transport::kKafka ? "kafka" : "jetstream"; }
+
+}  // namespace
+
+struct Pipeline::Impl {
+  Impl(PipelineOptions opts, Store* st, const SchemaRegistry* reg, Metrics* m, Clock* c)
+      : options(std::move(opts)),
+        store(st),
+        schemas(reg),
+        metrics(m),
+        clock(c),
+        rng(options.jitter_seed),
+        decoder(DecoderOptions{options.max_payload_bytes, schemas}) {
+    options.max_batch_messages = std::max<size_t>(1, options.max_batch_messages);
+    options.max_queue_messages = std::max<size_t>(1, options.max_queue_messages);
+    received[0] = metrics->counter("ingest_received_total", "Messages received from a transport",
+                                   {{"transport", TransportLabel(Transport::kJetStream)}});
+    received[1] = metrics->counter("ingest_received_total", "Messages received from a transport",
+                                   {{"transport", TransportLabel(Transport::kKafka)}});
+    duplicates = metrics->counter("ingest_duplicates_total",
+                                  "Events skipped: id already applied from another origin");
+    redeliveries = metrics->counter("ingest_redeliveries_total",
+                                    "Events skipped: the broker delivered the same message again");
+    retries = metrics->counter("ingest_retries_total", "Messages settled for redelivery later");
+    for (const char* reason : {"parse", "schema", "max_deliveries"}) {
+      dead_by_reason.emplace(reason, metrics->counter("ingest_dead_letters_total",
+                                                      "Messages dead-lettered, by reason",
+                                                      {{"reason", reason}}));
+    }
+    batch_size = metrics->histogram("ingest_batch_size", "Messages per committed transaction",
+                                    Metrics::BatchSizeBounds());
+    e2e_latency = metrics->histogram("ingest_e2e_latency_ms",
+                                     "committed_at - event_time of applied events, ms",
+                                     Metrics::LatencyBoundsMs());
+    commit_duration = metrics->histogram("ingest_commit_duration_ms", "Duration of Commit(), ms",
+                                         Metrics::LatencyBoundsMs());
+    queue_gauge = metrics->gauge("ingest_queue_messages", "Messages queued for the writer");
+    last_commit_gauge =
+        metrics->gauge("ingest_last_commit_unix_ms", "Unix ms of the last successful commit");
+  }
+
+  // --- queue side (any thread) ---
+
+  bool FitsLocked(size_t n) const {
+    return queued == 0 || queued + n <= options.max_queue_messages;
+  }
+
+  void EnqueueLocked(InboundBatch&& batch) {
+    const size_t n = batch.messages.size();
+    for (const RawMessage& m : batch.messages) {
+      received[m.transport == Transport::kKafka ? 1 : 0]->Inc();
+    }
+    queued += n;
+    queued_atomic.store(queued, std::memory_order_relaxed);
+    queue_gauge->Set(static_cast<double>(queued));
+    queue.push_back(std::move(batch));
+    not_empty.notify_one();
+  }
+
+  // --- writer side ---
+
+  void WriterLoop() {
+    std::vector<InboundBatch> group;
+    for (;;) {
+      group.clear();
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        not_empty.wait(lock, [&] { return !queue.empty() || stopping; });
+        if (queue.empty()) return;  // stopping and drained
+        size_t taken = 0;
+        do {
+          taken += queue.front().messages.size();
+          group.push_back(std::move(queue.front()));
+          queue.pop_front();
+        } while (!queue.empty() &&
+                 taken + queue.front().messages.size() <= options.max_batch_messages);
+        queued -= taken;
+        queued_atomic.store(queued, std::memory_order_relaxed);
+        queue_gauge->Set(static_cast<double>(queued));
+      }
+      not_full.notify_all();
+      ProcessGroup(group);
+    }
+  }
+
+  int64_t RetryDelayMs(int attempts) {
+    const int exponent = std::clamp(attempts - 1, 0, 30);
+    double delay = static_cast<double>(options.retry_base_ms) * static_cast<double>(1LL << exponent);
+    delay = std::min(delay, static_cast<double>(options.retry_max_ms));
+    delay *= 0.8 + 0.4 * rng.NextDouble();
+    return std::max<int64_t>(1, static_cast<int64_t>(delay));
+  }
+
+  Counter* TypeCounter(std::string_view type) {
+    auto it = applied_by_type.find(type);
+    if (it != applied_by_type.end()) return it->second;
+    Counter* c = metrics->counter("ingest_applied_total", "Events applied, by type",
+                                  {{"type", std::string(type)}});
+    applied_by_type.emplace(std::string(type), c);
+    return c;
+  }
+
+  void AddDeadLetter(const RawMessage& msg, const char* reason, std::string error,
+                     MessageResult* result) {
+    DeadLetterRecord record;
+    record.origin = msg.origin;
+    record.subject = msg.subject;
+    record.reason = reason;
+    record.error = std::move(error);
+    record.attempts = msg.attempts;
+    record.payload = msg.payload;
+    record.headers = msg.headers;
+    const Status st = store->RecordDeadLetter(record);
+    if (!st.ok()) {
+      LOG(kWarn, "pipeline") << "cannot record dead letter for " << msg.origin << ": "
+                             << st.ToString() << "; will retry";
+      result->outcome = Outcome::kRetry;
+      return;
+    }
+    result->outcome = Outcome::kDeadLetter;
+    result->dead_letter = static_cast<int>(dead_letters.size());
+    dead_letters.push_back(std::move(record));
+  }
+
+  // Decodes and applies one message inside the open transaction.
+  void ProcessMessage(const RawMessage& msg, MessageResult* result) {
+    if (msg.attempts > options.max_attempts) {
+      AddDeadLetter(msg, "max_deliveries",
+                    "delivered " + std::to_string(msg.attempts) + " times, max_attempts is " +
+                        std::to_string(options.max_attempts),
+                    result);
+      return;
+    }
+    Status st = decoder.Decode(msg, &event);
+    if (!st.ok()) {
+      if (st.is_transient()) {
+        result->outcome = Outcome::kRetry;
+      } else {
+        AddDeadLetter(msg, st.code() == Status::Code::kSchema ? "schema" : "parse", st.message(),
+                      result);
+      }
+      return;
+    }
+    Result<ApplyOutcome> applied = store->ApplyEvent(event, msg);
+    if (!applied.ok()) {
+      const Status& err = applied.status();
+      switch (err.code()) {
+        case Status::Code::kSchema:
+        case Status::Code::kInvalidArgument:
+        case Status::Code::kParse:
+          AddDeadLetter(msg, "schema", err.message(), result);
+          return;
+        default:
+          if (!err.is_transient()) {
+            LOG(kWarn, "pipeline") << "apply " << event.id << " (" << msg.origin
+                                   << ") failed: " << err.ToString() << "; will retry";
+          }
+          result->outcome = Outcome::kRetry;
+          return;
+      }
+    }
+    switch (*applied) {
+      case ApplyOutcome::kApplied:
+        result->outcome = Outcome::kApplied;
+        result->type_counter = TypeCounter(event.type);
+        result->event_time_ms = event.event_time_ms;
+        return;
+      case ApplyOutcome::kDuplicate:
+        result->outcome = Outcome::kDuplicate;
+        return;
+      case ApplyOutcome::kRedelivered:
+        result->outcome = Outcome::kRedelivered;
+        return;
+    }
+  }
+
+  // One attempt at the whole transaction. Returns the Begin/Commit status; results are filled.
+  Status RunTransaction(std::vector<InboundBatch>& group, int64_t* commit_ns) {
+    dead_letters.clear();
+    results.clear();
+    INGEST_RETURN_IF_ERROR(store->Begin());
+    for (InboundBatch& batch : group) {
+      for (const RawMessage& msg : batch.messages) {
+        results.emplace_back();
+        ProcessMessage(msg, &results.back());
+      }
+    }
+    const int64_t start = clock->NowMonoNanos();
+    Status st = store->Commit();
+    *commit_ns = clock->NowMonoNanos() - start;
+    return st;
+  }
+
+  void ProcessGroup(std::vector<InboundBatch>& group) {
+    size_t total = 0;
+    for (const InboundBatch& b : group) total += b.messages.size();
+
+    Status st;
+    int64_t commit_ns = 0;
+    for (int attempt = 0; attempt < kTxnTries; ++attempt) {
+      st = RunTransaction(group, &commit_ns);
+      // A failed Begin left nothing open and a failed Commit rolled back (store.h).
+      if (st.ok() || !st.is_transient()) break;
+      if (attempt + 1 < kTxnTries) {
+        LOG(kDebug, "pipeline") << "transaction of " << total << " messages: " << st.ToString()
+                                << "; retrying in " << kTxnBackoffMs[attempt] << " ms";
+        clock->SleepFor(std::chrono::milliseconds(kTxnBackoffMs[attempt]));
+      }
+    }
+
+    if (!st.ok()) {
+      LOG(kWarn, "pipeline") << "transaction of " << total << " messages failed: "
+                             << st.ToString() << "; all will be redelivered";
+      for (InboundBatch& batch : group) {
+        std::vector<Settlement> settlements(batch.messages.size());
+        for (size_t i = 0; i < batch.messages.size(); ++i) {
+          settlements[i] = {Verdict::kRetry, RetryDelayMs(batch.messages[i].attempts)};
+        }
+        retries->Inc(static_cast<int64_t>(batch.messages.size()));
+        if (batch.on_settled) batch.on_settled(std::move(settlements));
+      }
+      return;
+    }
+
+    const int64_t committed_at = clock->NowUnixMillis();
+    last_commit_ms.store(committed_at, std::memory_order_relaxed);
+    last_commit_gauge->Set(static_cast<double>(committed_at));
+    commit_duration->Observe(static_cast<double>(commit_ns) / 1e6);
+    batch_size->Observe(static_cast<double>(total));
+
+    size_t r = 0;
+    for (InboundBatch& batch : group) {
+      std::vector<Settlement> settlements(batch.messages.size());
+      for (size_t i = 0; i < batch.messages.size(); ++i, ++r) {
+        const RawMessage& msg = batch.messages[i];
+        const MessageResult& res = results[r];
+        Settlement& s = settlements[i];
+        switch (res.outcome) {
+          case Outcome::kApplied:
+            res.type_counter->Inc();
+            e2e_latency->Observe(static_cast<double>(committed_at - res.event_time_ms));
+            break;
+          case Outcome::kDuplicate:
+            duplicates->Inc();
+            break;
+          case Outcome::kRedelivered:
+            redeliveries->Inc();
+            break;
+          case Outcome::kDeadLetter: {
+            const DeadLetterRecord& record = dead_letters[static_cast<size_t>(res.dead_letter)];
+            if (!PublishDeadLetter(msg, record)) {
+              s = {Verdict::kRetry, RetryDelayMs(msg.attempts)};
+              retries->Inc();
+            } else {
+              dead_by_reason.find(record.reason)->second->Inc();
+            }
+            break;
+          }
+          case Outcome::kRetry:
+            s = {Verdict::kRetry, RetryDelayMs(msg.attempts)};
+            retries->Inc();
+            break;
+        }
+      }
+      if (batch.on_settled) batch.on_settled(std::move(settlements));
+    }
+  }
+
+  // True once the dead letter is on the transport's DLQ (or there is no sink for it).
+  bool PublishDeadLetter(const RawMessage& msg, const DeadLetterRecord& record) {
+    DeadLetterSink* sink = sinks[msg.transport == Transport::kKafka ? 1 : 0];
+    if (sink == nullptr) {
+      if (!warned_no_sink) {
+        LOG(kWarn, "pipeline") << "no dead-letter sink for " << TransportLabel(msg.transport)
+                               << "; dead letters are kept in the dead_letters table only";
+        warned_no_sink = true;
+      }
+      return true;
+    }
+    const Status st = sink->Publish(msg, record);
+    if (st.ok()) {
+      LOG(kInfo, "pipeline") << "dead-lettered " << msg.origin << " (" << record.reason
+                             << "): " << record.error;
+      return true;
+    }
+    LOG(kWarn, "pipeline") << "publishing dead letter " << msg.origin << " failed: "
+                           << st.ToString() << "; will retry";
+    return false;
+  }
+
+  PipelineOptions options;
+  Store* store;
+  const SchemaRegistry* schemas;
+  Metrics* metrics;
+  Clock* clock;
+  DeadLetterSink* sinks[2] = {nullptr, nullptr};
+
+  // Queue state, guarded by mu.
+  std::mutex mu;
+  std::condition_variable not_empty;
+  std::condition_variable not_full;
+  std::deque<InboundBatch> queue;
+  size_t queued = 0;
+  bool stopping = false;
+  bool started = false;
+  std::thread writer;
+
+  std::atomic<size_t> queued_atomic{0};
+  std::atomic<int64_t> last_commit_ms{0};
+
+  // Writer-thread state.
+  Rng rng;
+  EnvelopeDecoder decoder;
+  Event event;
+  std::vector<MessageResult> results;
+  std::vector<DeadLetterRecord> dead_letters;
+  std::unordered_map<std::string, Counter*, TransparentHash, std::equal_to<>> applied_by_type;
+  bool warned_no_sink = false;
+
+  // Cached metric series.
+  Counter* received[2];
+  Counter* duplicates;
+  Counter* redeliveries;
+  Counter* retries;
+  std::unordered_map<std::string, Counter*, TransparentHash, std::equal_to<>> dead_by_reason;
+  Histogram* batch_size;
+  Histogram* e2e_latency;
+  Histogram* commit_duration;
+  Gauge* queue_gauge;
+  Gauge* last_commit_gauge;
+};
+
+Pipeline::Pipeline(PipelineOptions options, Store* store, const SchemaRegistry* schemas,
+                   Metrics* metrics, Clock* clock)
+    : impl_(std::make_unique<Impl>(std::move(options), store, schemas, metrics, clock)) {}
+
+Pipeline::~Pipeline() { Stop(); }
+
+void Pipeline::SetDeadLetterSink(Transport transport, DeadLetterSink* sink) {
+  impl_->sinks[transport == Transport::kKafka ? 1 : 0] = sink;
+}
+
+void Pipeline::Start() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (impl_->started || impl_->stopping) return;
+  impl_->started = true;
+  impl_->writer = std::thread([this] { impl_->WriterLoop(); });
+}
+
+bool Pipeline::Submit(InboundBatch batch) {
+  Impl& d = *impl_;
+  std::unique_lock<std::mutex> lock(d.mu);
+  d.not_full.wait(lock, [&] { return d.stopping || d.FitsLocked(batch.messages.size()); });
+  if (d.stopping) return false;
+  d.EnqueueLocked(std::move(batch));
+  return true;
+}
+
+bool Pipeline::TrySubmit(InboundBatch& batch) {
+  Impl& d = *impl_;
+  std::lock_guard<std::mutex> lock(d.mu);
+  if (d.stopping || !d.FitsLocked(batch.messages.size())) return false;
+  d.EnqueueLocked(std::move(batch));
+  return true;
+}
+
+void Pipeline::Stop() {
+  Impl& d = *impl_;
+  bool run_inline = false;
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    if (d.stopping && !d.writer.joinable()) return;
+    d.stopping = true;
+    run_inline = !d.started;
+  }
+  d.not_empty.notify_all();
+  d.not_full.notify_all();
+  if (d.writer.joinable()) {
+    d.writer.join();
+  } else if (run_inline) {
+    // Never started: still settle whatever was queued, on this thread.
+    d.WriterLoop();
+  }
+}
+
+size_t Pipeline::queued_messages() const {
+  return impl_->queued_atomic.load(std::memory_order_relaxed);
+}
+
+int64_t Pipeline::last_commit_unix_ms() const {
+  return impl_->last_commit_ms.load(std::memory_order_relaxed);
+}
+
+}  // namespace ingestlab
