@@ -7,10 +7,12 @@
 //   stream whose subjects differ is reported as an error naming the stream, never overwritten.
 // - One durable pull consumer per stream ("<durable_prefix>-<STREAM>"), explicit ack, AckWait,
 //   server-side MaxDeliver as a safety net above the pipeline's max_attempts, and a BackOff
-//   schedule. Fetches up to fetch_batch messages (waiting at most fetch_wait_ms), submits them as
+//   schedule (each step at least AckWait, since the server lets BackOff[0] replace AckWait).
+//   Fetches up to fetch_batch messages (waiting at most fetch_wait_ms), submits them as
 //   one InboundBatch, acks (kAck) or NAKs with delay (kRetry) each message once settled.
 // - Its DeadLetterSink publishes to "dlq.<original subject>" on the DLQ stream with headers
-//   Ingest-Reason, Ingest-Error, Ingest-Attempts, Ingest-Origin and Nats-Msg-Id = origin.
+//   Ingest-Reason, Ingest-Error, Ingest-Attempts, Ingest-Origin and Nats-Msg-Id = "dlq:" +
+//   origin (so a repeated dead letter is de-duplicated by the stream).
 #pragma once
 
 #include <memory>

@@ -1,0 +1,777 @@
+// JetStreamSource: streams, durable pull consumers, fetch threads, settlement acks and the
+// DLQ publisher over one cnats connection. See jetstream_source.h for the promises.
+//
+// Threads: one fetch thread per consumed stream (Fetch -> InboundBatch -> sink->Submit), a
+// monitor thread refreshing consumer lag once a second, and, when the broker is not reachable
+// at Start, a setup thread that creates streams and consumers once it is. Acks are sent from
+// the sink's writer thread inside on_settled: natsMsg_Ack is an asynchronous publish, so there
+// is no per-message round trip. Every natsMsg stays alive until its settlement has been sent.
+#include "system/nats/jetstream_source.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <nats/nats.h>
+
+#include "common/log.h"
+#include "system/nats/nats_util.h"
+
+namespace ingestlab {
+
+using nats_util::ToStatus;
+
+const std::vector<StreamSpec>& DefaultStreams() {
+  static const std::vector<StreamSpec> kStreams = {
+      {"BILLING", {"billing.>"}},
+      {"SUPPORT", {"support.>"}},
+      {"AUTH", {"auth.>"}},
+      {"LEARNING", {"learning.>", "homework.>", "recommendation.>"}},
+      {"FOCUS", {"focus.>"}},
+      {"CUSTOMER", {"customer.events.>"}},
+      {"DLQ", {"dlq.>"}},
+  };
+  return kStreams;
+}
+
+namespace {
+
+constexpr int64_t kNanosPerMilli = 1'000'000;
+constexpr int64_t kDuplicateWindowNanos = 2 * 60 * 1'000'000'000LL;
+constexpr int64_t kApiWaitMs = 5'000;
+constexpr const char* kDeadLetterStream = "DLQ";
+
+std::string JoinSubjects(const std::vector<std::string>& subjects) {
+  std::string out = "[";
+  for (size_t i = 0; i < subjects.size(); ++i) out += (i ? ", " : "") + subjects[i];
+  return out + "]";
+}
+
+// The natsMsg objects of one submitted batch, destroyed once settled (or never submitted).
+struct FetchedMessages {
+  std::vector<natsMsg*> msgs;
+  ~FetchedMessages() {
+    for (natsMsg* m : msgs) natsMsg_Destroy(m);
+  }
+};
+
+class JetStreamSourceImpl;
+
+class JetStreamDeadLetterSink final : public DeadLetterSink {
+ public:
+  explicit JetStreamDeadLetterSink(JetStreamSourceImpl* source) : source_(source) {}
+  Status Publish(const RawMessage& original, const DeadLetterRecord& record) override;
+
+ private:
+  JetStreamSourceImpl* source_;
+};
+
+class JetStreamSourceImpl final : public JetStreamSource {
+ public:
+  JetStreamSourceImpl(JetStreamOptions options, BatchSink* sink, Metrics* metrics, Clock* clock)
+      : options_(std::move(options)),
+        sink_(sink),
+        metrics_(metrics),
+        clock_(clock),
+        dead_letter_sink_(this) {
+    reconnects_counter_ = metrics_->counter("ingest_reconnects_total",
+                                            "Reconnections to a broker after a disconnect",
+                                            {{"transport", "nats"}});
+    fetched_counter_ = metrics_->counter("ingest_source_messages_total",
+                                         "Messages received from a broker",
+                                         {{"transport", "nats"}});
+    if (options_.streams.empty()) {
+      for (const StreamSpec& s : DefaultStreams()) {
+        if (s.name != kDeadLetterStream) options_.streams.push_back(s.name);
+      }
+    }
+  }
+
+  ~JetStreamSourceImpl() override {
+    Stop();
+    for (Consumer& c : consumers_) {
+      if (c.sub) natsSubscription_Destroy(c.sub);
+    }
+    if (js_) jsCtx_Destroy(js_);
+    if (nc_) natsConnection_Destroy(nc_);
+  }
+
+  Status Start() override;
+  void Stop() override;
+  DeadLetterSink* dead_letter_sink() override { return &dead_letter_sink_; }
+  SourceHealth Health() const override;
+
+  Status PublishDeadLetter(const RawMessage& original, const DeadLetterRecord& record);
+
+ private:
+  struct Consumer {
+    std::string stream;
+    std::string durable;
+    natsSubscription* sub = nullptr;
+    Gauge* pending_gauge = nullptr;
+  };
+
+  Status Connect();
+  Status Setup();  // streams, consumers, subscriptions; idempotent
+  Status EnsureStream(const StreamSpec& spec, int replicas);
+  Status EnsureConsumer(Consumer& consumer);
+  int ClusterSize();
+  void StartFetchThreads();
+  void FetchLoop(size_t index);
+  void MonitorLoop();
+  void SetupLoop();
+  bool SleepUnlessStopping(int64_t ms);
+  void Settle(FetchedMessages& fetched, const std::vector<Settlement>& settlements);
+  bool connected() const {
+    return nc_ && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
+  }
+
+  static void OnConnected(natsConnection* nc, void* closure);
+  static void OnDisconnected(natsConnection* nc, void* closure);
+  static void OnReconnected(natsConnection* nc, void* closure);
+  static void OnClosed(natsConnection* nc, void* closure);
+  static void OnError(natsConnection* nc, natsSubscription* sub, natsStatus err, void* closure);
+
+  JetStreamOptions options_;
+  BatchSink* sink_;
+  Metrics* metrics_;
+  Clock* clock_;
+  JetStreamDeadLetterSink dead_letter_sink_;
+  Counter* reconnects_counter_;
+  Counter* fetched_counter_;
+
+  natsConnection* nc_ = nullptr;
+  jsCtx* js_ = nullptr;
+  std::vector<Consumer> consumers_;
+  std::vector<std::thread> threads_;
+  std::thread setup_thread_;
+  bool started_ = false;
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> ready_{false};  // streams and consumers set up
+  std::atomic<int64_t> reconnects_{0};
+  std::atomic<int64_t> in_flight_{0};
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;  // stop requests, in_flight_ reaching zero
+  std::map<std::string, int64_t> lag_;
+  std::string setup_error_;
+};
+
+Status JetStreamDeadLetterSink::Publish(const RawMessage& original,
+                                        const DeadLetterRecord& record) {
+  return source_->PublishDeadLetter(original, record);
+}
+
+// ---- connection -----------------------------------------------------------------------------
+
+void JetStreamSourceImpl::OnConnected(natsConnection* nc, void*) {
+  char url[256] = {0};
+  natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+  LOG(kInfo, "nats") << "connected to " << url;
+}
+
+void JetStreamSourceImpl::OnDisconnected(natsConnection*, void* closure) {
+  auto* self = static_cast<JetStreamSourceImpl*>(closure);
+  if (self->stopping_) return;
+  LOG(kWarn, "nats") << "disconnected; reconnecting";
+}
+
+void JetStreamSourceImpl::OnReconnected(natsConnection* nc, void* closure) {
+  auto* self = static_cast<JetStreamSourceImpl*>(closure);
+  self->reconnects_.fetch_add(1);
+  self->reconnects_counter_->Inc();
+  char url[256] = {0};
+  natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+  LOG(kInfo, "nats") << "reconnected to " << url << " (reconnect #" << self->reconnects_.load()
+                     << ")";
+}
+
+void JetStreamSourceImpl::OnClosed(natsConnection*, void* closure) {
+  auto* self = static_cast<JetStreamSourceImpl*>(closure);
+  if (self->stopping_) {
+    LOG(kInfo, "nats") << "connection closed";
+  } else {
+    LOG(kError, "nats") << "connection closed unexpectedly";
+  }
+}
+
+void JetStreamSourceImpl::OnError(natsConnection*, natsSubscription*, natsStatus err, void*) {
+  LOG(kWarn, "nats") << "asynchronous error: " << natsStatus_GetText(err);
+}
+
+Status JetStreamSourceImpl::Connect() {
+  const std::vector<std::string> urls = nats_util::SplitUrls(options_.urls);
+  if (urls.empty()) return Status::InvalidArgument("nats: no server URLs given");
+  natsOptions* opts = nullptr;
+  natsStatus s = natsOptions_Create(&opts);
+  if (s != NATS_OK) return ToStatus(s, "creating options");
+  std::vector<const char*> servers;
+  for (const std::string& u : urls) servers.push_back(u.c_str());
+  s = natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size()));
+  if (s == NATS_OK) s = natsOptions_SetName(opts, "ingestd");
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);  // forever
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
+  if (s == NATS_OK) s = natsOptions_SetReconnectJitter(opts, 250, 1000);
+  if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 2'000);
+  if (s == NATS_OK) s = natsOptions_SetPingInterval(opts, 2'000);
+  if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts, 3);
+  // Acks sent while disconnected wait here; unacked ones are redelivered anyway.
+  if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(opts, 32 << 20);
+  if (s == NATS_OK) s = natsOptions_SetIOBufSize(opts, 256 << 10);
+  if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(opts, true, OnConnected, this);
+  if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, OnDisconnected, this);
+  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, OnReconnected, this);
+  if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, OnClosed, this);
+  if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, OnError, this);
+  if (s != NATS_OK) {
+    natsOptions_Destroy(opts);
+    return ToStatus(s, "setting options");
+  }
+  s = natsConnection_Connect(&nc_, opts);
+  natsOptions_Destroy(opts);
+  if (s == NATS_NOT_YET_CONNECTED) {
+    LOG(kWarn, "nats") << "no server reachable at " << JoinSubjects(urls)
+                       << " yet; retrying in the background";
+  } else if (s != NATS_OK) {
+    return ToStatus(s, "connecting to " + JoinSubjects(urls));
+  } else {
+    char url[256] = {0};
+    natsConnection_GetConnectedUrl(nc_, url, sizeof(url));
+    LOG(kInfo, "nats") << "connected to " << url;
+  }
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = kApiWaitMs;
+  s = natsConnection_JetStream(&js_, nc_, &jo);
+  if (s != NATS_OK) return ToStatus(s, "creating JetStream context");
+  return Status::Ok();
+}
+
+int JetStreamSourceImpl::ClusterSize() {
+  char** servers = nullptr;
+  int count = 0;
+  if (natsConnection_GetServers(nc_, &servers, &count) != NATS_OK) return 1;
+  std::set<std::string> unique;
+  for (int i = 0; i < count; ++i) {
+    std::string u = servers[i];
+    const size_t scheme = u.find("://");
+    if (scheme != std::string::npos) u = u.substr(scheme + 3);
+    if (u.rfind("localhost:", 0) == 0) u = "127.0.0.1:" + u.substr(10);
+    unique.insert(u);
+    free(servers[i]);
+  }
+  free(servers);
+  return std::max<int>(1, static_cast<int>(unique.size()));
+}
+
+// ---- streams and consumers ------------------------------------------------------------------
+
+Status JetStreamSourceImpl::EnsureStream(const StreamSpec& spec, int replicas) {
+  std::vector<std::string> wanted = spec.subjects;
+  std::sort(wanted.begin(), wanted.end());
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    jsStreamInfo* si = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetStreamInfo(&si, js_, spec.name.c_str(), nullptr, &jerr);
+    if (s == NATS_OK) {
+      std::vector<std::string> have;
+      for (int i = 0; i < si->Config->SubjectsLen; ++i) have.push_back(si->Config->Subjects[i]);
+      jsStreamInfo_Destroy(si);
+      std::vector<std::string> have_sorted = have;
+      std::sort(have_sorted.begin(), have_sorted.end());
+      if (have_sorted != wanted) {
+        return Status::InvalidArgument("nats: stream " + spec.name + " exists with subjects " +
+                                       JoinSubjects(have) + " but ingestd needs " +
+                                       JoinSubjects(spec.subjects) +
+                                       "; not changing it (fix or delete the stream)");
+      }
+      return Status::Ok();
+    }
+    if (s != NATS_NOT_FOUND && jerr != JSStreamNotFoundErr) {
+      return ToStatus(s, "looking up stream " + spec.name, jerr);
+    }
+    if (!options_.create_streams) {
+      return Status::NotFound("nats: stream " + spec.name + " does not exist (and creating "
+                              "streams is disabled)");
+    }
+    std::vector<const char*> subjects;
+    for (const std::string& subj : spec.subjects) subjects.push_back(subj.c_str());
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = spec.name.c_str();
+    cfg.Subjects = subjects.data();
+    cfg.SubjectsLen = static_cast<int>(subjects.size());
+    cfg.Storage = js_FileStorage;
+    cfg.Duplicates = kDuplicateWindowNanos;
+    cfg.Replicas = replicas;
+    jerr = static_cast<jsErrCode>(0);
+    s = js_AddStream(&si, js_, &cfg, nullptr, &jerr);
+    if (s == NATS_OK) {
+      jsStreamInfo_Destroy(si);
+      LOG(kInfo, "nats") << "created stream " << spec.name << " " << JoinSubjects(spec.subjects)
+                         << " replicas " << replicas;
+      return Status::Ok();
+    }
+    if (jerr == JSStreamReplicasNotSupportedErr && replicas > 1) {
+      LOG(kWarn, "nats") << "server is not clustered; creating " << spec.name
+                         << " with 1 replica";
+      replicas = 1;
+      continue;
+    }
+    if (jerr == JSStreamNameExistErr) continue;  // created concurrently: check its subjects
+    return ToStatus(s, "creating stream " + spec.name + " " + JoinSubjects(spec.subjects), jerr);
+  }
+  return Status::Internal("nats: stream " + spec.name + " could not be created or read");
+}
+
+Status JetStreamSourceImpl::EnsureConsumer(Consumer& consumer) {
+  // The server replaces AckWait with BackOff[0] and times every later redelivery of an unacked
+  // message by BackOff. A message may legitimately sit in the pipeline for up to ack_wait_ms,
+  // so no step is shorter than that; explicit retries use NAK-with-delay instead.
+  std::vector<int64_t> backoff_ns;
+  for (int64_t ms : options_.backoff_ms) {
+    backoff_ns.push_back(std::max<int64_t>(ms, options_.ack_wait_ms) * kNanosPerMilli);
+  }
+  jsConsumerConfig cfg;
+  jsConsumerConfig_Init(&cfg);
+  cfg.Durable = consumer.durable.c_str();
+  cfg.AckPolicy = js_AckExplicit;
+  cfg.AckWait = static_cast<int64_t>(options_.ack_wait_ms) * kNanosPerMilli;
+  cfg.MaxDeliver = options_.server_max_deliver;
+  if (!backoff_ns.empty()) {
+    cfg.BackOff = backoff_ns.data();
+    cfg.BackOffLen = static_cast<int>(backoff_ns.size());
+  }
+  cfg.DeliverPolicy = js_DeliverAll;
+  // Enough unacked messages for several fetch batches to be in the pipeline at once.
+  cfg.MaxAckPending = std::max<int64_t>(20'000, 4LL * options_.fetch_batch);
+
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetConsumerInfo(&ci, js_, consumer.stream.c_str(), consumer.durable.c_str(),
+                                    nullptr, &jerr);
+  if (s == NATS_OK) {
+    jsConsumerInfo_Destroy(ci);
+    ci = nullptr;
+    s = js_UpdateConsumer(&ci, js_, consumer.stream.c_str(), &cfg, nullptr, &jerr);
+    if (s != NATS_OK) {
+      // Keep using the consumer as it is: its position matters more than its settings.
+      LOG(kWarn, "nats") << "consumer " << consumer.stream << "/" << consumer.durable
+                         << " settings not updated: " << ToStatus(s, "update", jerr).message();
+    }
+  } else if (s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr) {
+    jerr = static_cast<jsErrCode>(0);
+    s = js_AddConsumer(&ci, js_, consumer.stream.c_str(), &cfg, nullptr, &jerr);
+    if (s != NATS_OK) {
+      return ToStatus(s, "creating consumer " + consumer.stream + "/" + consumer.durable, jerr);
+    }
+    LOG(kInfo, "nats") << "created durable consumer " << consumer.stream << "/"
+                       << consumer.durable;
+  } else {
+    return ToStatus(s, "looking up consumer " + consumer.stream + "/" + consumer.durable, jerr);
+  }
+  if (ci) jsConsumerInfo_Destroy(ci);
+
+  if (consumer.sub == nullptr) {
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = consumer.stream.c_str();
+    so.Consumer = consumer.durable.c_str();
+    jerr = static_cast<jsErrCode>(0);
+    s = js_PullSubscribe(&consumer.sub, js_, nullptr, consumer.durable.c_str(), nullptr, &so,
+                         &jerr);
+    if (s != NATS_OK) {
+      consumer.sub = nullptr;
+      return ToStatus(s, "subscribing to " + consumer.stream + "/" + consumer.durable, jerr);
+    }
+    // Fetched batches are bounded by the pipeline, not by cnats's pending limits.
+    natsSubscription_SetPendingLimits(consumer.sub, -1, -1);
+  }
+  return Status::Ok();
+}
+
+Status JetStreamSourceImpl::Setup() {
+  const int replicas = options_.replicas > 0 ? options_.replicas : std::min(3, ClusterSize());
+  std::set<std::string> known;
+  for (const StreamSpec& spec : DefaultStreams()) {
+    known.insert(spec.name);
+    const bool consumed = std::find(options_.streams.begin(), options_.streams.end(),
+                                    spec.name) != options_.streams.end();
+    if (!consumed && spec.name != kDeadLetterStream) continue;
+    INGEST_RETURN_IF_ERROR(EnsureStream(spec, replicas));
+  }
+  for (Consumer& c : consumers_) {
+    if (!known.count(c.stream)) {
+      // Not one of ours: it must exist already; we only read it.
+      jsStreamInfo* si = nullptr;
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      natsStatus s = js_GetStreamInfo(&si, js_, c.stream.c_str(), nullptr, &jerr);
+      if (s != NATS_OK) return ToStatus(s, "looking up stream " + c.stream, jerr);
+      jsStreamInfo_Destroy(si);
+    }
+    INGEST_RETURN_IF_ERROR(EnsureConsumer(c));
+  }
+  return Status::Ok();
+}
+
+// ---- lifecycle ------------------------------------------------------------------------------
+
+Status JetStreamSourceImpl::Start() {
+  if (started_) return Status::Internal("nats: source started twice");
+  started_ = true;
+  for (const std::string& stream : options_.streams) {
+    Consumer c;
+    c.stream = stream;
+    c.durable = options_.durable_prefix + "-" + stream;
+    c.pending_gauge = metrics_->gauge("ingest_source_lag", "Messages not yet delivered to ingestd",
+                                      {{"transport", "nats"}, {"consumer", stream}});
+    consumers_.push_back(std::move(c));
+  }
+  INGEST_RETURN_IF_ERROR(Connect());
+  if (connected()) {
+    Status st = Setup();
+    if (!st.ok()) {
+      if (!st.is_transient()) return st;
+      // e.g. a cluster still electing leaders: keep trying in the background.
+      LOG(kWarn, "nats") << "setup not finished yet: " << st.message() << "; retrying";
+      setup_thread_ = std::thread([this] { SetupLoop(); });
+      return Status::Ok();
+    }
+    ready_ = true;
+    StartFetchThreads();
+  } else {
+    setup_thread_ = std::thread([this] { SetupLoop(); });
+  }
+  return Status::Ok();
+}
+
+void JetStreamSourceImpl::SetupLoop() {
+  int64_t delay_ms = 100;
+  while (!stopping_) {
+    if (connected()) {
+      Status st = Setup();
+      if (st.ok()) {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          setup_error_.clear();
+        }
+        ready_ = true;
+        LOG(kInfo, "nats") << "streams and consumers ready";
+        StartFetchThreads();
+        return;
+      }
+      LogLine(st.is_transient() ? LogLevel::kWarn : LogLevel::kError, "nats",
+              "setup failed: " + st.message());
+      std::lock_guard<std::mutex> lock(mu_);
+      setup_error_ = st.message();
+    }
+    if (!SleepUnlessStopping(delay_ms)) return;
+    delay_ms = std::min<int64_t>(delay_ms * 2, 2'000);
+  }
+}
+
+void JetStreamSourceImpl::StartFetchThreads() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_) return;
+  for (size_t i = 0; i < consumers_.size(); ++i) {
+    threads_.emplace_back([this, i] { FetchLoop(i); });
+  }
+  threads_.emplace_back([this] { MonitorLoop(); });
+}
+
+bool JetStreamSourceImpl::SleepUnlessStopping(int64_t ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, std::chrono::milliseconds(ms), [this] { return stopping_.load(); });
+  return !stopping_;
+}
+
+void JetStreamSourceImpl::Stop() {
+  if (!started_ || stopping_.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);  // no sleeper misses the wake-up
+  }
+  cv_.notify_all();
+  if (setup_thread_.joinable()) setup_thread_.join();
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    threads.swap(threads_);
+  }
+  for (std::thread& t : threads) t.join();  // no more Submits after this
+  {
+    // Every submitted message is settled by the sink; wait for its acks to be sent.
+    std::unique_lock<std::mutex> lock(mu_);
+    const int64_t deadline = clock_->NowMonoNanos() + 60'000 * kNanosPerMilli;
+    while (in_flight_.load() > 0) {
+      if (cv_.wait_for(lock, std::chrono::seconds(5)) == std::cv_status::timeout) {
+        LOG(kWarn, "nats") << "stopping: " << in_flight_.load()
+                           << " messages still being processed";
+      }
+      if (clock_->NowMonoNanos() > deadline) {
+        LOG(kError, "nats") << "stopping with " << in_flight_.load()
+                            << " unsettled messages; the broker will redeliver them";
+        break;
+      }
+    }
+  }
+  if (nc_) {
+    natsStatus s = natsConnection_FlushTimeout(nc_, 5'000);
+    if (s != NATS_OK && connected()) {
+      LOG(kWarn, "nats") << ToStatus(s, "flushing acks at stop").message();
+    }
+    for (Consumer& c : consumers_) {
+      if (c.sub) {
+        natsSubscription_Unsubscribe(c.sub);  // not Drain: the durable consumer stays
+      }
+    }
+    natsConnection_Close(nc_);
+  }
+  LOG(kInfo, "nats") << "stopped";
+}
+
+// ---- delivery -------------------------------------------------------------------------------
+
+void JetStreamSourceImpl::FetchLoop(size_t index) {
+  Consumer& consumer = consumers_[index];
+  const std::string origin_prefix = "nats:" + consumer.stream + ":";
+  int64_t error_backoff_ms = 50;
+  int consecutive_errors = 0;
+  while (!stopping_) {
+    natsMsgList list = {nullptr, 0};
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    const natsStatus s = natsSubscription_Fetch(&list, consumer.sub, options_.fetch_batch,
+                                                options_.fetch_wait_ms, &jerr);
+    if (s != NATS_OK || list.Count == 0) {
+      natsMsgList_Destroy(&list);
+      if (s == NATS_TIMEOUT || s == NATS_OK) {
+        consecutive_errors = 0;
+        error_backoff_ms = 50;
+        continue;
+      }
+      // Disconnected, no responders, consumer leader moving...: wait and try again.
+      if (++consecutive_errors == 1 || consecutive_errors % 50 == 0) {
+        LOG(kWarn, "nats") << ToStatus(s, "fetching from " + consumer.stream, jerr).message()
+                           << "; retrying";
+      }
+      if (!SleepUnlessStopping(error_backoff_ms)) break;
+      error_backoff_ms = std::min<int64_t>(error_backoff_ms * 2, 1'000);
+      if (consecutive_errors % 10 == 0 && connected()) {
+        // The stream or consumer may have been lost (e.g. a broker with a fresh store).
+        Status st = EnsureConsumer(consumer);
+        if (!st.ok()) {
+          LOG(kWarn, "nats") << "re-creating consumer: " << st.message();
+        }
+      }
+      continue;
+    }
+    consecutive_errors = 0;
+    error_backoff_ms = 50;
+
+    auto fetched = std::make_shared<FetchedMessages>();
+    fetched->msgs.assign(list.Msgs, list.Msgs + list.Count);
+    free(list.Msgs);  // the messages are now owned by `fetched`
+    list.Msgs = nullptr;
+
+    InboundBatch batch;
+    batch.messages.resize(fetched->msgs.size());
+    const int64_t now_ms = clock_->NowUnixMillis();
+    for (size_t i = 0; i < fetched->msgs.size(); ++i) {
+      natsMsg* m = fetched->msgs[i];
+      RawMessage& raw = batch.messages[i];
+      raw.transport = Transport::kJetStream;
+      raw.payload.assign(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m)));
+      raw.subject = natsMsg_GetSubject(m);
+      raw.received_at_ms = now_ms;
+      uint64_t stream_seq = 0;
+      int64_t delivered = 1;
+      const char* reply = natsMsg_GetReply(m);
+      if (!reply || !nats_util::ParseAckReply(reply, &stream_seq, &delivered)) {
+        jsMsgMetaData* meta = nullptr;
+        if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+          stream_seq = meta->Sequence.Stream;
+          delivered = static_cast<int64_t>(meta->NumDelivered);
+          jsMsgMetaData_Destroy(meta);
+        }
+      }
+      raw.origin = origin_prefix + std::to_string(stream_seq);
+      raw.attempts = static_cast<int>(std::max<int64_t>(1, delivered));
+      const char** keys = nullptr;
+      int key_count = 0;
+      if (natsMsgHeader_Keys(m, &keys, &key_count) == NATS_OK) {
+        for (int k = 0; k < key_count; ++k) {
+          const char** values = nullptr;
+          int value_count = 0;
+          if (natsMsgHeader_Values(m, keys[k], &values, &value_count) == NATS_OK) {
+            for (int v = 0; v < value_count; ++v) raw.headers.emplace_back(keys[k], values[v]);
+            free(values);
+          }
+        }
+        free(keys);
+      }
+    }
+    fetched_counter_->Inc(static_cast<int64_t>(fetched->msgs.size()));
+    const int64_t count = static_cast<int64_t>(fetched->msgs.size());
+    in_flight_.fetch_add(count);
+    batch.on_settled = [this, fetched](std::vector<Settlement>&& settlements) {
+      Settle(*fetched, settlements);
+    };
+    if (!sink_->Submit(std::move(batch))) {
+      // The sink is stopping: leave the messages unacked; the broker redelivers them.
+      in_flight_.fetch_sub(count);
+      cv_.notify_all();
+      break;
+    }
+  }
+}
+
+void JetStreamSourceImpl::Settle(FetchedMessages& fetched,
+                                 const std::vector<Settlement>& settlements) {
+  const size_t n = fetched.msgs.size();
+  for (size_t i = 0; i < n; ++i) {
+    natsMsg* m = fetched.msgs[i];
+    natsStatus s;
+    if (i < settlements.size() && settlements[i].verdict == Verdict::kRetry) {
+      s = natsMsg_NakWithDelay(m, std::max<int64_t>(0, settlements[i].retry_delay_ms), nullptr);
+    } else {
+      // A missing settlement would be a sink bug; acking hides nothing since the sink
+      // promised one per message, and redelivery is the safe fallback for anything else.
+      s = i < settlements.size() ? natsMsg_Ack(m, nullptr) : natsMsg_Nak(m, nullptr);
+    }
+    if (s != NATS_OK && !stopping_) {
+      // Unacked messages are redelivered after AckWait and de-duplicated by the store.
+      LOG(kDebug, "nats") << ToStatus(s, "settling " + std::string(natsMsg_GetSubject(m)))
+                                 .message();
+    }
+  }
+  for (natsMsg* m : fetched.msgs) natsMsg_Destroy(m);
+  fetched.msgs.clear();
+  if (in_flight_.fetch_sub(static_cast<int64_t>(n)) == static_cast<int64_t>(n)) {
+    std::lock_guard<std::mutex> lock(mu_);
+    cv_.notify_all();
+  }
+}
+
+void JetStreamSourceImpl::MonitorLoop() {
+  while (SleepUnlessStopping(1'000)) {
+    if (!connected()) continue;
+    for (Consumer& c : consumers_) {
+      if (stopping_) return;
+      jsConsumerInfo* ci = nullptr;
+      jsOptions jo;
+      jsOptions_Init(&jo);
+      jo.Wait = 500;
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      const natsStatus s =
+          js_GetConsumerInfo(&ci, js_, c.stream.c_str(), c.durable.c_str(), &jo, &jerr);
+      if (s != NATS_OK) {
+        LOG(kDebug, "nats") << ToStatus(s, "consumer info " + c.durable, jerr).message();
+        continue;
+      }
+      const int64_t pending = static_cast<int64_t>(ci->NumPending);
+      jsConsumerInfo_Destroy(ci);
+      c.pending_gauge->Set(static_cast<double>(pending));
+      std::lock_guard<std::mutex> lock(mu_);
+      lag_[c.stream] = pending;
+    }
+  }
+}
+
+SourceHealth JetStreamSourceImpl::Health() const {
+  SourceHealth h;
+  h.connected = connected() && ready_;
+  h.reconnects = reconnects_.load();
+  h.in_flight = in_flight_.load();
+  char url[256] = {0};
+  if (nc_ && connected()) natsConnection_GetConnectedUrl(nc_, url, sizeof(url));
+  std::lock_guard<std::mutex> lock(mu_);
+  h.lag = lag_;
+  if (!setup_error_.empty()) {
+    h.detail = "setting up streams: " + setup_error_;
+  } else if (connected()) {
+    h.detail = std::string(ready_ ? "connected to " : "setting up streams on ") + url;
+  } else if (stopping_) {
+    h.detail = "stopped";
+  } else {
+    h.detail = "not connected; reconnecting to " + JoinSubjects(options_.urls);
+  }
+  return h;
+}
+
+// ---- dead letters ---------------------------------------------------------------------------
+
+Status JetStreamSourceImpl::PublishDeadLetter(const RawMessage& original,
+                                              const DeadLetterRecord& record) {
+  if (!js_) return Status::Transient("nats: dead letter: not connected yet");
+  const std::string& subject_in = record.subject.empty() ? original.subject : record.subject;
+  const std::string subject = "dlq." + subject_in;
+  const std::string& origin = record.origin.empty() ? original.origin : record.origin;
+  natsMsg* msg = nullptr;
+  natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, original.payload.data(),
+                                static_cast<int>(original.payload.size()));
+  if (s != NATS_OK) return ToStatus(s, "dead letter to " + subject);
+  const std::string attempts = std::to_string(record.attempts);
+  const std::string msg_id = "dlq:" + origin;
+  if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Ingest-Reason", record.reason.c_str());
+  if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Ingest-Error", record.error.c_str());
+  if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Ingest-Attempts", attempts.c_str());
+  if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Ingest-Origin", origin.c_str());
+  if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Nats-Msg-Id", msg_id.c_str());
+  if (s != NATS_OK) {
+    natsMsg_Destroy(msg);
+    return ToStatus(s, "dead letter headers for " + subject);
+  }
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = kApiWaitMs;
+  po.ExpectStream = kDeadLetterStream;
+  jsPubAck* ack = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  s = js_PublishMsg(&ack, js_, msg, &po, &jerr);
+  natsMsg_Destroy(msg);
+  if (s != NATS_OK) {
+    Status st = ToStatus(s, "publishing dead letter to " + subject, jerr);
+    // Whatever went wrong, the caller may retry: the message id makes it idempotent.
+    return Status::Transient(st.message());
+  }
+  jsPubAck_Destroy(ack);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<JetStreamSource>> JetStreamSource::Create(JetStreamOptions options,
+                                                                 BatchSink* sink,
+                                                                 Metrics* metrics, Clock* clock) {
+  if (!sink || !metrics || !clock) {
+    return Status::InvalidArgument("nats: JetStreamSource needs a sink, metrics and a clock");
+  }
+  if (options.fetch_batch <= 0 || options.fetch_wait_ms <= 0 || options.ack_wait_ms <= 0) {
+    return Status::InvalidArgument("nats: fetch_batch, fetch_wait_ms and ack_wait_ms must be "
+                                   "positive");
+  }
+  if (options.server_max_deliver != -1 &&
+      options.server_max_deliver <= static_cast<int>(options.backoff_ms.size())) {
+    return Status::InvalidArgument("nats: server_max_deliver (" +
+                                   std::to_string(options.server_max_deliver) +
+                                   ") must exceed the number of backoff steps (" +
+                                   std::to_string(options.backoff_ms.size()) + ")");
+  }
+  if (nats_util::SplitUrls(options.urls).empty()) {
+    return Status::InvalidArgument("nats: no server URLs given");
+  }
+  for (const std::string& stream : options.streams) {
+    if (stream.empty() || stream.find_first_of(". *>") != std::string::npos) {
+      return Status::InvalidArgument("nats: bad stream name '" + stream + "'");
+    }
+  }
+  return std::unique_ptr<JetStreamSource>(
+      new JetStreamSourceImpl(std::move(options), sink, metrics, clock));
+}
+
+}  // namespace ingestlab

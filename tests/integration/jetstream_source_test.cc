@@ -1,0 +1,393 @@
+// Specification of JetStreamSource against a real 1-node nats-server and a fake BatchSink that
+// records what it receives and settles it by a per-test policy (on its own "writer" thread).
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "common/clock.h"
+#include "harness/infra/nats_cluster.h"
+#include "harness/infra/ports.h"
+#include "system/nats/jetstream_source.h"
+#include "tests/integration/nats_test_util.h"
+
+using namespace ingestlab;
+using ingestlab::testing::JsTestClient;
+using ingestlab::testing::WaitUntil;
+
+namespace {
+
+struct Delivery {
+  RawMessage msg;
+  int64_t at_ms = 0;
+};
+
+// Records every delivery; settles each batch on its own thread according to `policy`
+// (nullopt = hold the batch unsettled until ReleaseHeld()).
+class FakeSink final : public BatchSink {
+ public:
+  using Policy = std::function<std::optional<Settlement>(const RawMessage&)>;
+
+  FakeSink() : worker_([this] { Run(); }) {}
+  ~FakeSink() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    worker_.join();
+  }
+
+  void SetPolicy(Policy p) {
+    std::lock_guard<std::mutex> lock(mu_);
+    policy_ = std::move(p);
+  }
+  bool Submit(InboundBatch batch) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return false;
+    queue_.push_back(std::move(batch));
+    cv_.notify_all();
+    return true;
+  }
+  bool TrySubmit(InboundBatch& batch) override { return Submit(std::move(batch)); }
+
+  std::vector<Delivery> deliveries() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return deliveries_;
+  }
+  size_t count() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return deliveries_.size();
+  }
+  void ReleaseHeld() {
+    std::vector<InboundBatch> held;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      held.swap(held_);
+    }
+    for (auto& b : held) b.on_settled(std::vector<Settlement>(b.messages.size()));
+  }
+
+ private:
+  void Run() {
+    while (true) {
+      InboundBatch batch;
+      Policy policy;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        batch = std::move(queue_.front());
+        queue_.pop_front();
+        policy = policy_;
+        const int64_t now = Clock::System().NowUnixMillis();
+        for (const RawMessage& m : batch.messages) deliveries_.push_back({m, now});
+      }
+      std::vector<Settlement> settlements;
+      bool hold = false;
+      for (const RawMessage& m : batch.messages) {
+        std::optional<Settlement> s = policy ? policy(m) : Settlement{};
+        if (!s) hold = true;
+        settlements.push_back(s.value_or(Settlement{}));
+      }
+      if (hold) {
+        std::lock_guard<std::mutex> lock(mu_);
+        held_.push_back(std::move(batch));
+        continue;
+      }
+      batch.on_settled(std::move(settlements));
+    }
+  }
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<InboundBatch> queue_;
+  std::vector<InboundBatch> held_;
+  std::vector<Delivery> deliveries_;
+  Policy policy_;
+  bool stop_ = false;
+  std::thread worker_;
+};
+
+struct Broker {
+  TempDir dir = TempDir::Create("js-source").value();
+  std::unique_ptr<NatsCluster> cluster;
+  Broker() {
+    NatsClusterOptions o;
+    o.nodes = 1;
+    o.dir = dir.path();
+    auto c = NatsCluster::Start(o);
+    REQUIRE(c.ok());
+    cluster = std::move(c).value();
+  }
+};
+
+JetStreamOptions OptionsFor(const NatsCluster& cluster) {
+  JetStreamOptions o;
+  o.urls = {cluster.urls()};
+  o.fetch_wait_ms = 20;
+  return o;
+}
+
+std::unique_ptr<JetStreamSource> MustCreate(JetStreamOptions o, FakeSink* sink, Metrics* metrics) {
+  auto src = JetStreamSource::Create(std::move(o), sink, metrics, &Clock::System());
+  REQUIRE(src.ok());
+  return std::move(src).value();
+}
+
+int64_t CounterValue(Metrics& metrics, const std::string& line_prefix) {
+  const std::string text = metrics.RenderPrometheus();
+  const size_t at = text.find(line_prefix);
+  if (at == std::string::npos) return -1;
+  return std::stoll(text.substr(at + line_prefix.size()));
+}
+
+}  // namespace
+
+TEST_CASE("JetStreamSource creates the contract's streams idempotently") {
+  Broker broker;
+  Metrics metrics;
+  FakeSink sink;
+  {
+    auto source = MustCreate(OptionsFor(*broker.cluster), &sink, &metrics);
+    REQUIRE(source->Start().ok());
+    source->Stop();
+  }
+  JsTestClient client(broker.cluster->urls());
+  for (const StreamSpec& spec : DefaultStreams()) {
+    INFO(spec.name);
+    CHECK(client.StreamSubjects(spec.name) == spec.subjects);
+    client.WithStreamInfo(spec.name, [](jsStreamInfo* si) {
+      CHECK(si->Config->Storage == js_FileStorage);
+      CHECK(si->Config->Duplicates == 120'000'000'000LL);
+      CHECK(si->Config->Replicas == 1);  // min(3, cluster size 1)
+    });
+  }
+  bool consumer_found = client.WithConsumerInfo("LEARNING", "ingestd-LEARNING",
+                                                [](jsConsumerInfo* ci) {
+    CHECK(ci->Config->AckPolicy == js_AckExplicit);
+    CHECK(ci->Config->MaxDeliver == 20);
+    CHECK(ci->Config->BackOffLen == 4);
+    // BackOff[0] replaces AckWait on the server: no step may be shorter than ack_wait.
+    CHECK(ci->Config->AckWait == 30'000'000'000LL);
+    CHECK(ci->Config->BackOff[0] == 30'000'000'000LL);
+    CHECK(ci->Config->DeliverPolicy == js_DeliverAll);
+  });
+  CHECK(consumer_found);
+  CHECK(!client.WithConsumerInfo("DLQ", "ingestd-DLQ", [](jsConsumerInfo*) {}));
+
+  SECTION("a second source starts against the existing streams and consumers") {
+    auto again = MustCreate(OptionsFor(*broker.cluster), &sink, &metrics);
+    CHECK(again->Start().ok());
+    CHECK(WaitUntil([&] { return again->Health().connected; }, 5000));
+    again->Stop();
+  }
+}
+
+TEST_CASE("JetStreamSource reports a stream whose subjects differ and leaves it alone") {
+  Broker broker;
+  JsTestClient client(broker.cluster->urls());
+  client.AddStream("BILLING", {"billing.only"});
+  Metrics metrics;
+  FakeSink sink;
+  auto source = MustCreate(OptionsFor(*broker.cluster), &sink, &metrics);
+  Status st = source->Start();
+  REQUIRE(!st.ok());
+  CHECK_THAT(st.message(), Catch::Contains("BILLING") && Catch::Contains("[billing.only]") &&
+                               Catch::Contains("[billing.>]"));
+  CHECK(client.StreamSubjects("BILLING") == std::vector<std::string>{"billing.only"});
+}
+
+TEST_CASE("JetStreamSource delivers every published message with origin, attempts, headers") {
+  Broker broker;
+  Metrics metrics;
+  FakeSink sink;
+  JetStreamOptions options = OptionsFor(*broker.cluster);
+  auto source = MustCreate(options, &sink, &metrics);
+  REQUIRE(source->Start().ok());
+
+  JsTestClient client(broker.cluster->urls());
+  constexpr int kCount = 500;
+  for (int i = 0; i < kCount; ++i) {
+    REQUIRE(client.Publish("billing.purchase.completed", "{\"n\":" + std::to_string(i) + "}",
+                           {{"Nats-Msg-Id", "evt-" + std::to_string(i)}, {"X-Trace", "t"}}) ==
+            NATS_OK);
+  }
+  REQUIRE(client.Publish("homework.question.asked", "{}") == NATS_OK);
+  REQUIRE(WaitUntil([&] { return sink.count() >= kCount + 1; }, 10'000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // nothing extra arrives
+  auto deliveries = sink.deliveries();
+  REQUIRE(deliveries.size() == kCount + 1);
+
+  std::set<std::string> origins;
+  for (const Delivery& d : deliveries) {
+    const RawMessage& m = d.msg;
+    origins.insert(m.origin);
+    CHECK(m.attempts == 1);
+    CHECK(m.transport == Transport::kJetStream);
+    CHECK(m.received_at_ms > 0);
+    if (m.subject == "homework.question.asked") {
+      CHECK(m.origin == "nats:LEARNING:1");
+      CHECK(m.headers.empty());
+      continue;
+    }
+    CHECK(m.subject == "billing.purchase.completed");
+    const std::string* id = FindHeader(m.headers, "Nats-Msg-Id");
+    REQUIRE(id != nullptr);
+    const int n = std::stoi(id->substr(4));
+    CHECK(m.payload == "{\"n\":" + std::to_string(n) + "}");
+    CHECK(m.origin == "nats:BILLING:" + std::to_string(n + 1));
+    const std::string* trace = FindHeader(m.headers, "x-trace");
+    REQUIRE(trace != nullptr);
+    CHECK(*trace == "t");
+  }
+  CHECK(origins.size() == kCount + 1);
+
+  // Acked: nothing pending or awaiting ack on the consumer; Health reports zero lag.
+  CHECK(WaitUntil(
+      [&] {
+        int64_t outstanding = -1;
+        client.WithConsumerInfo("BILLING", "ingestd-BILLING", [&](jsConsumerInfo* ci) {
+          outstanding = ci->NumAckPending + static_cast<int64_t>(ci->NumPending);
+        });
+        return outstanding == 0;
+      },
+      5000));
+  CHECK(WaitUntil(
+      [&] {
+        SourceHealth h = source->Health();
+        return h.connected && h.lag.count("BILLING") && h.lag["BILLING"] == 0 &&
+               h.in_flight == 0;
+      },
+      5000));
+  source->Stop();
+  CHECK(CounterValue(metrics, "ingest_source_messages_total{transport=\"nats\"} ") == kCount + 1);
+}
+
+TEST_CASE("JetStreamSource redelivers a kRetry message after its delay with attempts 2") {
+  Broker broker;
+  Metrics metrics;
+  FakeSink sink;
+  sink.SetPolicy([](const RawMessage& m) -> std::optional<Settlement> {
+    if (m.attempts == 1) return Settlement{Verdict::kRetry, 400};
+    return Settlement{};
+  });
+  auto source = MustCreate(OptionsFor(*broker.cluster), &sink, &metrics);
+  REQUIRE(source->Start().ok());
+  JsTestClient client(broker.cluster->urls());
+  REQUIRE(client.Publish("support.ticket.created", "{\"t\":1}") == NATS_OK);
+  REQUIRE(WaitUntil([&] { return sink.count() >= 2; }, 10'000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto d = sink.deliveries();
+  REQUIRE(d.size() == 2);  // acked on the second delivery: no third
+  CHECK(d[0].msg.attempts == 1);
+  CHECK(d[1].msg.attempts == 2);
+  CHECK(d[0].msg.origin == d[1].msg.origin);
+  CHECK(d[1].msg.payload == "{\"t\":1}");
+  CHECK(d[1].at_ms - d[0].at_ms >= 350);
+  source->Stop();
+}
+
+TEST_CASE("JetStreamSource acks only after settlement: an unsettled message comes back") {
+  Broker broker;
+  Metrics metrics;
+  FakeSink sink;
+  std::atomic<int> seen{0};
+  sink.SetPolicy([&](const RawMessage&) -> std::optional<Settlement> {
+    if (seen.fetch_add(1) == 0) return std::nullopt;  // hold the first delivery
+    return Settlement{};
+  });
+  JetStreamOptions options = OptionsFor(*broker.cluster);
+  options.ack_wait_ms = 1000;
+  options.backoff_ms = {};
+  auto source = MustCreate(options, &sink, &metrics);
+  REQUIRE(source->Start().ok());
+  JsTestClient client(broker.cluster->urls());
+  REQUIRE(client.Publish("auth.user.login.failed", "{}") == NATS_OK);
+  REQUIRE(WaitUntil([&] { return sink.count() >= 1; }, 5000));
+  CHECK(source->Health().in_flight == 1);
+  REQUIRE(WaitUntil([&] { return sink.count() >= 2; }, 5000));  // after AckWait
+  auto d = sink.deliveries();
+  CHECK(d[1].msg.attempts == 2);
+  CHECK(d[1].msg.origin == d[0].msg.origin);
+  CHECK(d[1].at_ms - d[0].at_ms >= 900);
+  sink.ReleaseHeld();
+  CHECK(WaitUntil([&] { return source->Health().in_flight == 0; }, 2000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  CHECK(sink.count() == 2);  // the ack of the second delivery stuck
+  source->Stop();
+}
+
+TEST_CASE("JetStreamSource's dead-letter sink publishes to dlq.<subject> with headers") {
+  Broker broker;
+  Metrics metrics;
+  FakeSink sink;
+  auto source = MustCreate(OptionsFor(*broker.cluster), &sink, &metrics);
+  REQUIRE(source->Start().ok());
+  RawMessage original;
+  original.payload = "{not json";
+  original.subject = "billing.purchase.completed";
+  original.origin = "nats:BILLING:7";
+  original.attempts = 1;
+  DeadLetterRecord record;
+  record.origin = original.origin;
+  record.subject = original.subject;
+  record.reason = "parse";
+  record.error = "envelope: not JSON";
+  record.attempts = 1;
+  record.payload = original.payload;
+  REQUIRE(source->dead_letter_sink()->Publish(original, record).ok());
+  REQUIRE(source->dead_letter_sink()->Publish(original, record).ok());  // idempotent
+
+  JsTestClient client(broker.cluster->urls());
+  CHECK(client.StreamMessages("DLQ") == 1);
+  auto dead = client.LastMessage("DLQ", "dlq.billing.purchase.completed");
+  CHECK(dead.sequence == 1);
+  CHECK(dead.payload == "{not json");
+  CHECK(dead.headers["Ingest-Reason"] == "parse");
+  CHECK(dead.headers["Ingest-Error"] == "envelope: not JSON");
+  CHECK(dead.headers["Ingest-Attempts"] == "1");
+  CHECK(dead.headers["Ingest-Origin"] == "nats:BILLING:7");
+  CHECK(dead.headers["Nats-Msg-Id"] == "dlq:nats:BILLING:7");
+  source->Stop();
+}
+
+TEST_CASE("JetStreamSource reconnects after nats-server restarts and keeps delivering") {
+  Broker broker;
+  Metrics metrics;
+  FakeSink sink;
+  auto source = MustCreate(OptionsFor(*broker.cluster), &sink, &metrics);
+  REQUIRE(source->Start().ok());
+  {
+    JsTestClient client(broker.cluster->urls());
+    for (int i = 0; i < 100; ++i) REQUIRE(client.Publish("focus.ping", "{}") == NATS_OK);
+  }
+  REQUIRE(WaitUntil([&] { return sink.count() >= 100; }, 10'000));
+  CHECK(source->Health().reconnects == 0);
+
+  REQUIRE(broker.cluster->Kill(0).ok());
+  CHECK(WaitUntil([&] { return !source->Health().connected; }, 5000));
+  REQUIRE(broker.cluster->Restart(0).ok());
+  CHECK(WaitUntil([&] { return source->Health().reconnects >= 1; }, 10'000));
+  CHECK(CounterValue(metrics, "ingest_reconnects_total{transport=\"nats\"} ") >= 1);
+  {
+    JsTestClient client(broker.cluster->urls());
+    for (int i = 0; i < 100; ++i) client.PublishRetrying("focus.ping", "{}");
+  }
+  std::set<std::string> origins;
+  REQUIRE(WaitUntil(
+      [&] {
+        origins.clear();
+        for (const Delivery& d : sink.deliveries()) origins.insert(d.msg.origin);
+        return origins.size() >= 200;
+      },
+      15'000));
+  CHECK(origins.count("nats:FOCUS:200") == 1);
+  source->Stop();
+  CHECK(source->Health().in_flight == 0);
+}
