@@ -1,0 +1,1064 @@
+// KafkaSource implementation (librdkafka high-level consumer) and its DeadLetterSink (an
+// idempotent producer). See kafka_source.h for the promises.
+//
+// Threads:
+//   poll thread   — the only caller of rd_kafka_consumer_poll, so rebalance, commit, error and
+//                   statistics callbacks all run here; builds batches, submits them, pauses,
+//                   seeks, resumes and commits.
+//   writer thread — the pipeline's; runs on_settled, which only updates per-partition state under
+//                   mu_ and never calls into librdkafka.
+// Per partition (PartitionState, guarded by mu_) the source keeps the offsets it submitted in
+// order with a settled flag; the committable offset is one past the longest settled prefix.
+// A kRetry bumps the partition's epoch, forgets the submissions at and after the retried offset
+// (their late settlements are ignored) and asks the poll thread to pause the partition and seek
+// it back there once the retry delay has passed.
+#include "system/kafka/kafka_source.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <unordered_map>
+
+#include "common/log.h"
+
+namespace ingestlab {
+
+const std::vector<std::string>& DefaultTopics() {
+  static const std::vector<std::string> topics = {"billing.events", "crm.leads", "crm.contacts",
+                                                  "crm.opportunities"};
+  return topics;
+}
+
+namespace {
+
+constexpr const char* kComponent = "kafka";
+constexpr int kIdlePollMs = 20;                 // poll timeout while no batch is being built
+constexpr int64_t kSettleWaitMs = 60'000;       // revoke/stop wait for in-flight batches
+constexpr int kSyncCommitTimeoutMs = 10'000;
+constexpr int64_t kLagRefreshNs = 1'000'000'000;
+constexpr int kDlqMessageTimeoutMs = 15'000;
+
+void RouteLibrdkafkaLog(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+  const char* name = rk != nullptr ? rd_kafka_name(rk) : "";
+  if (level <= 3) {
+    LOG(kWarn, kComponent) << name << " " << fac << ": " << buf;
+  } else if (level <= 5) {
+    LOG(kInfo, kComponent) << name << " " << fac << ": " << buf;
+  } else {
+    LOG(kDebug, kComponent) << name << " " << fac << ": " << buf;
+  }
+}
+
+// Applies key=value pairs to a conf, quoting librdkafka's complaint on the first bad one.
+Status ApplyProperties(rd_kafka_conf_t* conf,
+                       const std::vector<std::pair<std::string, std::string>>& properties) {
+  char errstr[512];
+  for (const auto& [key, value] : properties) {
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof(errstr)) !=
+        RD_KAFKA_CONF_OK) {
+      return Status::InvalidArgument("kafka property " + key + "=" + value + ": " + errstr);
+    }
+  }
+  return Status::Ok();
+}
+
+// "kafka.security.protocol" → "security.protocol"; other keys pass as is.
+std::string StripKafkaPrefix(const std::string& key) {
+  constexpr std::string_view kPrefix = "kafka.";
+  if (key.compare(0, kPrefix.size(), kPrefix) == 0) return key.substr(kPrefix.size());
+  return key;
+}
+
+struct PartitionState {
+  PartitionState(std::string t, int32_t p)
+      : topic(std::move(t)),
+        partition(p),
+        label(topic + "/" + std::to_string(p)),
+        origin_prefix("kafka:" + topic + ":" + std::to_string(p) + ":") {}
+
+  const std::string topic;
+  const int32_t partition;
+  const std::string label;          // "crm.leads/2"
+  const std::string origin_prefix;  // "kafka:crm.leads:2:"
+
+  // Guarded by KafkaSourceImpl::mu_.
+  struct Submitted {
+    int64_t offset;
+    bool settled;
+  };
+  std::deque<Submitted> submitted;  // current epoch, ascending offsets
+  uint32_t epoch = 0;
+  int64_t next_expected = -1;       // lowest offset accepted next (-1: any)
+  int64_t in_flight = 0;            // registered, not yet settled or dropped
+  int64_t commit_target = -1;       // offset to commit: everything below it settled
+  int64_t commit_sent = -1;         // last target handed to rd_kafka_commit
+  bool revoked = false;
+  bool rewind_requested = false;    // a kRetry: poll thread must pause and later seek back
+  bool paused_for_retry = false;
+  int64_t rewind_offset = 0;
+  int64_t resume_at_ns = 0;         // Clock mono time at which to seek back and resume
+  std::unordered_map<int64_t, int> retries;  // offset -> kRetry settlements so far
+
+  // Poll thread only.
+  int64_t lag = -1;
+
+  // Drops acknowledged entries from the front; returns true if commit_target moved.
+  bool AdvanceCommitTarget() {
+    bool moved = false;
+    while (!submitted.empty() && submitted.front().settled) {
+      commit_target = submitted.front().offset + 1;
+      submitted.pop_front();
+      moved = true;
+    }
+    if (moved && !retries.empty()) {
+      for (auto it = retries.begin(); it != retries.end();) {
+        it = it->first < commit_target ? retries.erase(it) : std::next(it);
+      }
+    }
+    return moved;
+  }
+};
+
+// What a submitted batch needs to settle: per message, its partition and offset.
+struct BatchRefs {
+  struct Ref {
+    uint32_t part;  // index into parts
+    uint32_t epoch;
+    int64_t offset;
+  };
+  std::vector<std::shared_ptr<PartitionState>> parts;
+  std::vector<Ref> refs;
+};
+
+// One message consumed but not yet registered.
+struct Consumed {
+  PartitionState* state;
+  int64_t offset;
+};
+
+class KafkaDeadLetterSink final : public DeadLetterSink {
+ public:
+  explicit KafkaDeadLetterSink(rd_kafka_t* producer) : producer_(producer) {}
+  ~KafkaDeadLetterSink() override {
+    if (producer_ != nullptr) {
+      rd_kafka_flush(producer_, 5'000);
+      rd_kafka_destroy(producer_);
+    }
+  }
+
+  struct Delivery {
+    std::mutex mu;
+    bool done = false;
+    Status status;
+  };
+
+  static void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* msg, void*) {
+    auto* holder = static_cast<std::shared_ptr<Delivery>*>(msg->_private);
+    if (holder == nullptr) return;
+    {
+      std::lock_guard<std::mutex> lock((*holder)->mu);
+      (*holder)->done = true;
+      if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        (*holder)->status =
+            Status::Transient(std::string("kafka dlq: delivery to ") +
+                              rd_kafka_topic_name(msg->rkt) + " failed: " +
+                              rd_kafka_err2str(msg->err));
+      }
+    }
+    delete holder;
+  }
+
+  Status Publish(const RawMessage& original, const DeadLetterRecord& record) override {
+    // origin "kafka:<topic>:<partition>:<offset>"; topic names cannot contain ':'.
+    std::string topic = original.subject, partition, offset;
+    const std::string& origin = original.origin.empty() ? record.origin : original.origin;
+    const size_t last = origin.rfind(':');
+    const size_t mid = last == std::string::npos || last == 0 ? std::string::npos
+                                                                : origin.rfind(':', last - 1);
+    if (mid != std::string::npos) {
+      offset = origin.substr(last + 1);
+      partition = origin.substr(mid + 1, last - mid - 1);
+      const size_t first = origin.find(':');
+      if (topic.empty() && first < mid) topic = origin.substr(first + 1, mid - first - 1);
+    }
+    if (topic.empty()) topic = record.subject;
+    if (topic.empty()) return Status::InvalidArgument("kafka dlq: no topic for origin " + origin);
+    const std::string dlq_topic = topic + ".dlq";
+
+    rd_kafka_headers_t* headers = rd_kafka_headers_new(original.headers.size() + 7);
+    auto add = [headers](const std::string& name, const std::string& value) {
+      rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), value.data(),
+                          static_cast<ssize_t>(value.size()));
+    };
+    for (const auto& [name, value] : original.headers) add(name, value);
+    add("reason", record.reason);
+    add("error", record.error);
+    add("attempts", std::to_string(record.attempts));
+    add("topic", topic);
+    add("partition", partition);
+    add("offset", offset);
+    add("origin", origin);
+
+    auto delivery = std::make_shared<Delivery>();
+    auto* holder = new std::shared_ptr<Delivery>(delivery);
+    const std::string& payload = original.payload.empty() ? record.payload : original.payload;
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        producer_, RD_KAFKA_V_TOPIC(dlq_topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_VALUE(const_cast<char*>(payload.data()), payload.size()),
+        RD_KAFKA_V_KEY(original.key.data(), original.key.size()), RD_KAFKA_V_HEADERS(headers),
+        RD_KAFKA_V_OPAQUE(holder), RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      delete holder;
+      rd_kafka_headers_destroy(headers);
+      return Status::Transient("kafka dlq: produce to " + dlq_topic + ": " +
+                               rd_kafka_err2str(err));
+    }
+    // The delivery report arrives within message.timeout.ms; serve it here.
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::milliseconds(kDlqMessageTimeoutMs + 2'000);
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(delivery->mu);
+        if (delivery->done) return delivery->status;
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        return Status::Transient("kafka dlq: no delivery report from " + dlq_topic + " for " +
+                                 origin);
+      }
+      rd_kafka_poll(producer_, 10);
+    }
+  }
+
+ private:
+  rd_kafka_t* producer_;
+};
+
+class KafkaSourceImpl final : public KafkaSource {
+ public:
+  KafkaSourceImpl(KafkaOptions options, BatchSink* sink, Metrics* metrics, Clock* clock)
+      : options_(std::move(options)), sink_(sink), metrics_(metrics), clock_(clock) {
+    const Labels kafka = {{"transport", "kafka"}};
+    reconnects_ = metrics_->counter("ingest_reconnects_total",
+                                    "Broker connections lost and re-established", kafka);
+    rebalances_ = metrics_->counter("ingest_kafka_rebalances_total",
+                                    "Kafka consumer group assignments and revocations");
+    commits_ok_ = metrics_->counter("ingest_kafka_offset_commits_total",
+                                    "Kafka offset commits by result", {{"result", "ok"}});
+    commits_failed_ = metrics_->counter("ingest_kafka_offset_commits_total",
+                                        "Kafka offset commits by result", {{"result", "error"}});
+    retries_ = metrics_->counter("ingest_kafka_partition_rewinds_total",
+                                 "Kafka partitions sought back to redeliver a retried message");
+    backpressure_ = metrics_->counter("ingest_kafka_backpressure_pauses_total",
+                                      "Times every assigned partition was paused: sink full");
+  }
+
+  ~KafkaSourceImpl() override {
+    Stop();
+    if (consumer_ != nullptr) rd_kafka_destroy(consumer_);
+  }
+
+  Status Init() {
+    if (options_.batch_max_messages < 1) {
+      return Status::InvalidArgument("kafka: batch_max_messages must be >= 1");
+    }
+    if (options_.topics.empty()) options_.topics = DefaultTopics();
+    std::vector<std::pair<std::string, std::string>> user;
+    for (const auto& [key, value] : options_.properties) user.emplace_back(StripKafkaPrefix(key), value);
+    auto has_user = [&user](const std::string& key) {
+      return std::any_of(user.begin(), user.end(), [&](const auto& kv) { return kv.first == key; });
+    };
+    if (options_.bootstrap.empty() && !has_user("bootstrap.servers") &&
+        !has_user("test.mock.num.brokers")) {
+      return Status::InvalidArgument("kafka: no bootstrap servers given");
+    }
+    if (!options_.bootstrap.empty() && !has_user("bootstrap.servers")) {
+      user.insert(user.begin(), {"bootstrap.servers", options_.bootstrap});
+    }
+    // Consumer: our defaults first, the user's properties override them.
+    std::vector<std::pair<std::string, std::string>> consumer_props = {
+        {"group.id", options_.group_id},
+        {"client.id", "ingestd"},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "earliest"},
+        {"enable.partition.eof", "false"},
+        {"fetch.wait.max.ms", "10"},
+        // A killed member's partitions move after 6 s instead of librdkafka's 45 s.
+        {"session.timeout.ms", "6000"},
+        {"heartbeat.interval.ms", "500"},
+        {"statistics.interval.ms", "1000"},
+        {"log.connection.close", "false"},
+    };
+    consumer_props.insert(consumer_props.end(), user.begin(), user.end());
+
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    Status st = ApplyProperties(conf, consumer_props);
+    if (!st.ok()) {
+      rd_kafka_conf_destroy(conf);
+      return st;
+    }
+    rd_kafka_conf_set_opaque(conf, this);
+    rd_kafka_conf_set_log_cb(conf, RouteLibrdkafkaLog);
+    rd_kafka_conf_set_rebalance_cb(conf, &KafkaSourceImpl::OnRebalance);
+    rd_kafka_conf_set_offset_commit_cb(conf, &KafkaSourceImpl::OnOffsetCommit);
+    rd_kafka_conf_set_error_cb(conf, &KafkaSourceImpl::OnError);
+    rd_kafka_conf_set_stats_cb(conf, &KafkaSourceImpl::OnStats);
+    char errstr[512];
+    consumer_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (consumer_ == nullptr) {
+      rd_kafka_conf_destroy(conf);
+      return Status::InvalidArgument(std::string("kafka consumer: ") + errstr);
+    }
+    rd_kafka_poll_set_consumer(consumer_);
+
+    // Dead-letter producer: idempotent, acks=all; consumer-only user properties are ignored by
+    // librdkafka with a warning.
+    std::vector<std::pair<std::string, std::string>> producer_props = {
+        {"client.id", "ingestd-dlq"},
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"linger.ms", "1"},
+        {"message.timeout.ms", std::to_string(kDlqMessageTimeoutMs)},
+        {"log.connection.close", "false"},
+    };
+    for (const auto& kv : user) {
+      if (kv.first != "group.id" && kv.first != "enable.auto.commit" &&
+          kv.first != "enable.auto.offset.store" && kv.first != "auto.offset.reset" &&
+          kv.first != "fetch.wait.max.ms" && kv.first != "session.timeout.ms" &&
+          kv.first != "heartbeat.interval.ms" && kv.first != "enable.partition.eof" &&
+          kv.first != "max.poll.interval.ms" && kv.first != "partition.assignment.strategy" &&
+          kv.first != "group.instance.id") {
+        producer_props.push_back(kv);
+      }
+    }
+    rd_kafka_conf_t* pconf = rd_kafka_conf_new();
+    st = ApplyProperties(pconf, producer_props);
+    if (!st.ok()) {
+      rd_kafka_conf_destroy(pconf);
+      return st.Annotate("kafka dlq producer");
+    }
+    rd_kafka_conf_set_log_cb(pconf, RouteLibrdkafkaLog);
+    rd_kafka_conf_set_dr_msg_cb(pconf, &KafkaDeadLetterSink::OnDelivery);
+    rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, sizeof(errstr));
+    if (producer == nullptr) {
+      rd_kafka_conf_destroy(pconf);
+      return Status::InvalidArgument(std::string("kafka dlq producer: ") + errstr);
+    }
+    dlq_ = std::make_unique<KafkaDeadLetterSink>(producer);
+    return Status::Ok();
+  }
+
+  Status Start() override {
+    if (started_) return Status::Ok();
+    rd_kafka_topic_partition_list_t* topics =
+        rd_kafka_topic_partition_list_new(static_cast<int>(options_.topics.size()));
+    for (const auto& t : options_.topics) {
+      rd_kafka_topic_partition_list_add(topics, t.c_str(), RD_KAFKA_PARTITION_UA);
+    }
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer_, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Status::Io(std::string("kafka: subscribe: ") + rd_kafka_err2str(err));
+    }
+    started_ = true;
+    std::string joined;
+    for (const auto& t : options_.topics) joined += (joined.empty() ? "" : ",") + t;
+    LOG(kInfo, kComponent) << "consumer group " << options_.group_id << " subscribed to "
+                           << joined << " at " << options_.bootstrap;
+    poll_thread_ = std::thread([this] { PollLoop(); });
+    return Status::Ok();
+  }
+
+  void Stop() override {
+    if (!started_ || stopped_) return;
+    stopped_ = true;
+    stop_requested_.store(true);
+    if (poll_thread_.joinable()) poll_thread_.join();
+  }
+
+  DeadLetterSink* dead_letter_sink() override { return dlq_.get(); }
+
+  SourceHealth Health() const override {
+    SourceHealth h;
+    {
+      std::lock_guard<std::mutex> lock(health_mu_);
+      h.connected = connected_;
+      h.lag = lag_;
+      h.detail = (connected_ ? "connected to " : "connecting to ") + options_.bootstrap +
+                 " as group " + options_.group_id + ", " +
+                 std::to_string(assigned_count_) + " partitions assigned";
+    }
+    h.reconnects = reconnects_->value();
+    h.in_flight = total_in_flight_.load(std::memory_order_relaxed);
+    return h;
+  }
+
+ private:
+  using PartitionKey = std::pair<std::string, int32_t>;
+
+  // --- poll thread ---
+
+  void PollLoop() {
+    while (!stop_requested_.load()) {
+      RunControl();
+      if (held_) {
+        RetryHeld();
+        continue;
+      }
+      BuildBatch();
+      if (!building_msgs_.empty()) SubmitBuilt();
+    }
+    Shutdown();
+  }
+
+  // Polls until the batch is full, batch_wait_ms after its first message, or idle.
+  void BuildBatch() {
+    // building_ may already hold messages that arrived while the sink was full.
+    int64_t deadline_ns =
+        clock_->NowMonoNanos() + int64_t{options_.batch_wait_ms} * 1'000'000;
+    while (static_cast<int>(building_msgs_.size()) < options_.batch_max_messages) {
+      int timeout_ms = kIdlePollMs;
+      if (!building_msgs_.empty()) {
+        const int64_t left_ns = deadline_ns - clock_->NowMonoNanos();
+        if (left_ns <= 0) break;
+        timeout_ms = static_cast<int>((left_ns + 999'999) / 1'000'000);
+      }
+      rd_kafka_message_t* msg = rd_kafka_consumer_poll(consumer_, timeout_ms);
+      if (msg == nullptr) {
+        if (building_msgs_.empty() || stop_requested_.load()) break;
+        continue;
+      }
+      const bool first = building_msgs_.empty();
+      Accept(msg);
+      rd_kafka_message_destroy(msg);
+      if (first && !building_msgs_.empty()) {
+        deadline_ns = clock_->NowMonoNanos() + int64_t{options_.batch_wait_ms} * 1'000'000;
+      }
+    }
+  }
+
+  PartitionState* Lookup(rd_kafka_topic_t* rkt, int32_t partition) {
+    if (rkt == cache_rkt_ && partition == cache_partition_ && cache_state_ != nullptr) {
+      return cache_state_;
+    }
+    auto it = states_.find(PartitionKey(rd_kafka_topic_name(rkt), partition));
+    if (it == states_.end()) return nullptr;
+    cache_rkt_ = rkt;
+    cache_partition_ = partition;
+    cache_state_ = it->second.get();
+    return cache_state_;
+  }
+
+  void Accept(rd_kafka_message_t* msg) {
+    if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        LOG(kWarn, kComponent) << "consume error"
+                               << (msg->rkt ? std::string(" on ") + rd_kafka_topic_name(msg->rkt)
+                                            : std::string())
+                               << ": " << rd_kafka_message_errstr(msg);
+      }
+      return;
+    }
+    PartitionState* state = Lookup(msg->rkt, msg->partition);
+    if (state == nullptr) return;  // not (or no longer) assigned to us
+    RawMessage raw;
+    raw.transport = Transport::kKafka;
+    if (msg->payload != nullptr) raw.payload.assign(static_cast<const char*>(msg->payload), msg->len);
+    if (msg->key != nullptr) raw.key.assign(static_cast<const char*>(msg->key), msg->key_len);
+    raw.subject = state->topic;
+    char digits[24];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), msg->offset);
+    (void)ec;
+    raw.origin.reserve(state->origin_prefix.size() + static_cast<size_t>(end - digits));
+    raw.origin.append(state->origin_prefix).append(digits, end);
+    rd_kafka_headers_t* headers = nullptr;
+    if (rd_kafka_message_headers(msg, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* name;
+      const void* value;
+      size_t size;
+      for (size_t i = 0;
+           rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+           ++i) {
+        raw.headers.emplace_back(
+            name, value != nullptr ? std::string(static_cast<const char*>(value), size) : "");
+      }
+    }
+    raw.received_at_ms = clock_->NowUnixMillis();
+    building_msgs_.push_back(std::move(raw));
+    building_refs_.push_back({state, msg->offset});
+  }
+
+  // Registers the built messages (dropping any whose partition is revoked, rewinding or already
+  // past them) and submits them as one batch.
+  void SubmitBuilt() {
+    auto refs = std::make_shared<BatchRefs>();
+    std::vector<RawMessage> messages;
+    messages.reserve(building_msgs_.size());
+    refs->refs.reserve(building_msgs_.size());
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      PartitionState* last = nullptr;
+      uint32_t last_index = 0;
+      for (size_t i = 0; i < building_msgs_.size(); ++i) {
+        PartitionState* ps = building_refs_[i].state;
+        const int64_t offset = building_refs_[i].offset;
+        if (ps->revoked || ps->rewind_requested || ps->paused_for_retry ||
+            offset < ps->next_expected) {
+          continue;
+        }
+        if (ps != last) {
+          auto it = std::find_if(refs->parts.begin(), refs->parts.end(),
+                                 [ps](const auto& p) { return p.get() == ps; });
+          if (it == refs->parts.end()) {
+            refs->parts.push_back(states_.at(PartitionKey(ps->topic, ps->partition)));
+            it = refs->parts.end() - 1;
+          }
+          last = ps;
+          last_index = static_cast<uint32_t>(it - refs->parts.begin());
+        }
+        ps->submitted.push_back({offset, false});
+        ps->next_expected = offset + 1;
+        ps->in_flight++;
+        auto retried = ps->retries.find(offset);
+        RawMessage& raw = building_msgs_[i];
+        raw.attempts = retried == ps->retries.end() ? 1 : 1 + retried->second;
+        refs->refs.push_back({last_index, ps->epoch, offset});
+        messages.push_back(std::move(raw));
+      }
+      total_in_flight_.fetch_add(static_cast<int64_t>(messages.size()));
+    }
+    building_msgs_.clear();
+    building_refs_.clear();
+    if (messages.empty()) return;
+    InboundBatch batch;
+    batch.messages = std::move(messages);
+    batch.on_settled = [this, refs](std::vector<Settlement>&& settlements) {
+      OnSettled(*refs, settlements);
+    };
+    if (sink_->TrySubmit(batch)) return;
+    held_ = std::make_unique<Held>(Held{std::move(batch), std::move(refs)});
+    PauseForBackpressure();
+  }
+
+  struct Held {
+    InboundBatch batch;
+    std::shared_ptr<BatchRefs> refs;
+  };
+
+  void PauseForBackpressure() {
+    if (backpressure_paused_) return;
+    backpressure_paused_ = true;
+    backpressure_->Inc();
+    rd_kafka_topic_partition_list_t* assignment = nullptr;
+    if (rd_kafka_assignment(consumer_, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_pause_partitions(consumer_, assignment);
+      rd_kafka_topic_partition_list_destroy(assignment);
+    }
+    LOG(kDebug, kComponent) << "sink full: paused every assigned partition";
+  }
+
+  void ResumeAfterBackpressure() {
+    if (!backpressure_paused_) return;
+    backpressure_paused_ = false;
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(8);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [key, ps] : states_) {
+        if (!ps->paused_for_retry && !ps->rewind_requested) {
+          rd_kafka_topic_partition_list_add(list, key.first.c_str(), key.second);
+        }
+      }
+    }
+    if (list->cnt > 0) rd_kafka_resume_partitions(consumer_, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    LOG(kDebug, kComponent) << "sink has room: resumed partitions";
+  }
+
+  // Drops messages of the held batch matching `drop` (under mu_), undoing their registration.
+  template <typename Pred>
+  void DropFromHeld(Pred drop) {
+    if (!held_) return;
+    std::vector<RawMessage>& msgs = held_->batch.messages;
+    auto& refs = held_->refs->refs;
+    size_t kept = 0;
+    int64_t dropped = 0;
+    // Undo from the back so each partition's submitted deque pops its newest entries first.
+    for (size_t i = refs.size(); i-- > 0;) {
+      PartitionState* ps = held_->refs->parts[refs[i].part].get();
+      if (!drop(*ps, refs[i])) continue;
+      ps->in_flight--;
+      dropped++;
+      if (refs[i].epoch == ps->epoch && !ps->submitted.empty() &&
+          ps->submitted.back().offset == refs[i].offset) {
+        ps->submitted.pop_back();
+        ps->next_expected = refs[i].offset;
+      }
+      refs[i].offset = -1;  // mark
+    }
+    if (dropped == 0) return;
+    for (size_t i = 0; i < refs.size(); ++i) {
+      if (refs[i].offset == -1) continue;
+      if (kept != i) {
+        msgs[kept] = std::move(msgs[i]);
+        refs[kept] = refs[i];
+      }
+      kept++;
+    }
+    msgs.resize(kept);
+    refs.resize(kept);
+    total_in_flight_.fetch_sub(dropped);
+    if (kept == 0) held_.reset();
+  }
+
+  void RetryHeld() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // Partitions rewound since registration get these messages again from the broker.
+      DropFromHeld([](const PartitionState& ps, const BatchRefs::Ref& ref) {
+        return ps.revoked || ref.epoch != ps.epoch;
+      });
+    }
+    if (!held_) {
+      ResumeAfterBackpressure();
+      return;
+    }
+    if (sink_->TrySubmit(held_->batch)) {
+      held_.reset();
+      ResumeAfterBackpressure();
+      return;
+    }
+    // Keep serving rebalances and heartbeats while paused. A message that still arrives (fetched
+    // before the pause took effect) waits for the next batch: dropping it would skip it.
+    rd_kafka_message_t* msg = rd_kafka_consumer_poll(consumer_, 2);
+    if (msg != nullptr) {
+      Accept(msg);
+      rd_kafka_message_destroy(msg);
+    }
+  }
+
+  // Rewinds, resumes, commits, lag. Called every loop iteration on the poll thread.
+  void RunControl() {
+    const int64_t now = clock_->NowMonoNanos();
+    rd_kafka_topic_partition_list_t* to_pause = nullptr;
+    rd_kafka_topic_partition_list_t* to_resume = nullptr;
+    rd_kafka_topic_partition_list_t* to_commit = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [key, ps] : states_) {
+        if (ps->rewind_requested) {
+          ps->rewind_requested = false;
+          ps->paused_for_retry = true;
+          if (!to_pause) to_pause = rd_kafka_topic_partition_list_new(4);
+          rd_kafka_topic_partition_list_add(to_pause, key.first.c_str(), key.second);
+        } else if (ps->paused_for_retry && now >= ps->resume_at_ns) {
+          ps->paused_for_retry = false;
+          if (!to_resume) to_resume = rd_kafka_topic_partition_list_new(4);
+          rd_kafka_topic_partition_list_add(to_resume, key.first.c_str(), key.second)->offset =
+              ps->rewind_offset;
+        }
+        if (ps->commit_target >= 0 && ps->commit_target != ps->commit_sent) {
+          if (!to_commit) to_commit = rd_kafka_topic_partition_list_new(8);
+          rd_kafka_topic_partition_list_add(to_commit, key.first.c_str(), key.second)->offset =
+              ps->commit_target;
+          ps->commit_sent = ps->commit_target;
+        }
+      }
+    }
+    if (to_pause) {
+      rd_kafka_pause_partitions(consumer_, to_pause);
+      rd_kafka_topic_partition_list_destroy(to_pause);
+    }
+    if (to_resume) {
+      rd_kafka_error_t* error = rd_kafka_seek_partitions(consumer_, to_resume, 5'000);
+      if (error != nullptr) {
+        LOG(kWarn, kComponent) << "seek for redelivery failed: " << rd_kafka_error_string(error);
+        rd_kafka_error_destroy(error);
+      }
+      for (int i = 0; i < to_resume->cnt; ++i) {
+        if (to_resume->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          LOG(kWarn, kComponent) << "seek " << to_resume->elems[i].topic << "/"
+                                 << to_resume->elems[i].partition << " to "
+                                 << to_resume->elems[i].offset << ": "
+                                 << rd_kafka_err2str(to_resume->elems[i].err);
+        }
+      }
+      if (!backpressure_paused_) rd_kafka_resume_partitions(consumer_, to_resume);
+      rd_kafka_topic_partition_list_destroy(to_resume);
+    }
+    if (to_commit) {
+      rd_kafka_commit(consumer_, to_commit, /*async=*/1);
+      rd_kafka_topic_partition_list_destroy(to_commit);
+    }
+    if (now - last_lag_refresh_ns_ >= kLagRefreshNs) {
+      last_lag_refresh_ns_ = now;
+      RefreshLag();
+    }
+  }
+
+  // High watermark (cached by librdkafka from fetch responses) minus our position.
+  void RefreshLag() {
+    std::map<std::string, int64_t> lag;
+    if (!states_.empty()) {
+      rd_kafka_topic_partition_list_t* list =
+          rd_kafka_topic_partition_list_new(static_cast<int>(states_.size()));
+      for (const auto& [key, ps] : states_) {
+        rd_kafka_topic_partition_list_add(list, key.first.c_str(), key.second);
+      }
+      rd_kafka_position(consumer_, list);
+      for (int i = 0; i < list->cnt; ++i) {
+        const auto& tp = list->elems[i];
+        int64_t lo = -1, hi = -1;
+        rd_kafka_get_watermark_offsets(consumer_, tp.topic, tp.partition, &lo, &hi);
+        if (hi < 0) continue;
+        int64_t position = tp.offset >= 0 ? tp.offset : lo;
+        if (position < 0) continue;
+        lag[std::string(tp.topic) + "/" + std::to_string(tp.partition)] =
+            std::max<int64_t>(0, hi - position);
+      }
+      rd_kafka_topic_partition_list_destroy(list);
+    }
+    std::lock_guard<std::mutex> lock(health_mu_);
+    lag_ = std::move(lag);
+    assigned_count_ = static_cast<int>(states_.size());
+  }
+
+  void Shutdown() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      DropFromHeld([](const PartitionState&, const BatchRefs::Ref&) { return true; });
+    }
+    building_msgs_.clear();
+    building_refs_.clear();
+    WaitSettled([](const PartitionState&) { return true; });
+    CommitSync([](const PartitionState&) { return true; });
+    LOG(kInfo, kComponent) << "closing consumer (group " << options_.group_id << ")";
+    rd_kafka_consumer_close(consumer_);  // runs the revoke callback
+    std::lock_guard<std::mutex> lock(health_mu_);
+    connected_ = false;
+  }
+
+  // Waits (bounded) until every selected partition has nothing in flight.
+  template <typename Pred>
+  void WaitSettled(Pred selected) {
+    std::unique_lock<std::mutex> lock(mu_);
+    const bool done = settled_cv_.wait_for(lock, std::chrono::milliseconds(kSettleWaitMs), [&] {
+      for (const auto& [key, ps] : states_) {
+        if (selected(*ps) && ps->in_flight > 0) return false;
+      }
+      return true;
+    });
+    if (!done) {
+      LOG(kWarn, kComponent) << "in-flight batches did not settle within " << kSettleWaitMs
+                             << " ms; committing what settled";
+    }
+  }
+
+  template <typename Pred>
+  void CommitSync(Pred selected) {
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(8);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [key, ps] : states_) {
+        if (selected(*ps) && ps->commit_target >= 0) {
+          rd_kafka_topic_partition_list_add(list, key.first.c_str(), key.second)->offset =
+              ps->commit_target;
+          ps->commit_sent = ps->commit_target;
+        }
+      }
+    }
+    if (list->cnt > 0) {
+      rd_kafka_resp_err_t err = rd_kafka_commit(consumer_, list, /*async=*/0);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        commits_ok_->Inc();
+      } else {
+        commits_failed_->Inc();
+        LOG(kWarn, kComponent) << "synchronous offset commit failed: " << rd_kafka_err2str(err);
+      }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    (void)kSyncCommitTimeoutMs;
+  }
+
+  // --- callbacks (poll thread) ---
+
+  static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+    static_cast<KafkaSourceImpl*>(opaque)->HandleRebalance(rk, err, partitions);
+  }
+
+  void HandleRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                       rd_kafka_topic_partition_list_t* partitions) {
+    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rebalances_->Inc();
+    cache_state_ = nullptr;
+    cache_rkt_ = nullptr;
+    std::string names;
+    for (int i = 0; i < partitions->cnt; ++i) {
+      names += (i ? "," : "") + std::string(partitions->elems[i].topic) + "/" +
+               std::to_string(partitions->elems[i].partition);
+    }
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      LOG(kInfo, kComponent) << "assigned " << partitions->cnt << " partitions: " << names;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (int i = 0; i < partitions->cnt; ++i) {
+          PartitionKey key(partitions->elems[i].topic, partitions->elems[i].partition);
+          states_[key] = std::make_shared<PartitionState>(key.first, key.second);
+        }
+      }
+      if (cooperative) {
+        rd_kafka_error_t* error = rd_kafka_incremental_assign(rk, partitions);
+        if (error) {
+          LOG(kWarn, kComponent) << "incremental assign: " << rd_kafka_error_string(error);
+          rd_kafka_error_destroy(error);
+        }
+      } else {
+        rd_kafka_assign(rk, partitions);
+      }
+      if (backpressure_paused_) rd_kafka_pause_partitions(rk, partitions);
+      std::lock_guard<std::mutex> lock(health_mu_);
+      connected_ = true;
+      assigned_count_ = static_cast<int>(states_.size());
+      return;
+    }
+    // Revoked (or lost): stop submitting, let in-flight batches settle, commit, let go.
+    const bool lost = err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS || rd_kafka_assignment_lost(rk);
+    LOG(kInfo, kComponent) << (lost ? "lost " : "revoked ") << partitions->cnt
+                           << " partitions: " << names;
+    std::vector<std::shared_ptr<PartitionState>> revoked;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (int i = 0; i < partitions->cnt; ++i) {
+        auto it = states_.find(PartitionKey(partitions->elems[i].topic,
+                                            partitions->elems[i].partition));
+        if (it == states_.end()) continue;
+        it->second->revoked = true;
+        revoked.push_back(it->second);
+      }
+      DropFromHeld([](const PartitionState& ps, const BatchRefs::Ref&) { return ps.revoked; });
+    }
+    // Unsent messages of those partitions are redelivered to whoever gets them next.
+    {
+      size_t kept = 0;
+      for (size_t i = 0; i < building_msgs_.size(); ++i) {
+        if (building_refs_[i].state->revoked) continue;
+        if (kept != i) {
+          building_msgs_[kept] = std::move(building_msgs_[i]);
+          building_refs_[kept] = building_refs_[i];
+        }
+        kept++;
+      }
+      building_msgs_.resize(kept);
+      building_refs_.resize(kept);
+    }
+    WaitSettled([](const PartitionState& ps) { return ps.revoked; });
+    if (!lost) CommitSync([](const PartitionState& ps) { return ps.revoked; });
+    if (cooperative) {
+      rd_kafka_error_t* error = rd_kafka_incremental_unassign(rk, partitions);
+      if (error) rd_kafka_error_destroy(error);
+    } else {
+      rd_kafka_assign(rk, nullptr);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& ps : revoked) states_.erase(PartitionKey(ps->topic, ps->partition));
+    }
+    std::lock_guard<std::mutex> lock(health_mu_);
+    assigned_count_ = static_cast<int>(states_.size());
+  }
+
+  static void OnOffsetCommit(rd_kafka_t*, rd_kafka_resp_err_t err,
+                             rd_kafka_topic_partition_list_t* offsets, void* opaque) {
+    auto* self = static_cast<KafkaSourceImpl*>(opaque);
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      bool all_ok = true;
+      for (int i = 0; offsets && i < offsets->cnt; ++i) {
+        if (offsets->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) all_ok = false;
+      }
+      if (all_ok) {
+        self->commits_ok_->Inc();
+        return;
+      }
+    }
+    self->commits_failed_->Inc();
+    LOG(kWarn, kComponent) << "offset commit failed: " << rd_kafka_err2str(err)
+                           << "; will commit again";
+    // Sent targets are re-sent on the next control step.
+    std::lock_guard<std::mutex> lock(self->mu_);
+    for (int i = 0; offsets && i < offsets->cnt; ++i) {
+      auto it = self->states_.find(
+          PartitionKey(offsets->elems[i].topic, offsets->elems[i].partition));
+      if (it != self->states_.end() && it->second->commit_sent == offsets->elems[i].offset) {
+        it->second->commit_sent = -1;
+      }
+    }
+  }
+
+  static void OnError(rd_kafka_t*, int err, const char* reason, void* opaque) {
+    auto* self = static_cast<KafkaSourceImpl*>(opaque);
+    const auto code = static_cast<rd_kafka_resp_err_t>(err);
+    if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+      std::lock_guard<std::mutex> lock(self->health_mu_);
+      self->connected_ = false;
+    }
+    LOG(kWarn, kComponent) << rd_kafka_err2name(code) << ": " << reason;
+  }
+
+  // Statistics (every statistics.interval.ms): broker states → connected, down/up transitions.
+  static int OnStats(rd_kafka_t*, char* json, size_t json_len, void* opaque) {
+    static_cast<KafkaSourceImpl*>(opaque)->HandleStats(std::string_view(json, json_len));
+    return 0;  // librdkafka frees json
+  }
+
+  void HandleStats(std::string_view json) {
+    nlohmann::json stats = nlohmann::json::parse(json.begin(), json.end(), nullptr, false);
+    if (stats.is_discarded() || !stats.contains("brokers")) return;
+    bool any_up = false;
+    for (const auto& [name, broker] : stats["brokers"].items()) {
+      const int64_t node = broker.value("nodeid", int64_t{-1});
+      if (node < 0) continue;  // bootstrap placeholder
+      const bool up = broker.value("state", std::string()) == "UP";
+      const int64_t disconnects = broker.value("disconnects", int64_t{0});
+      any_up = any_up || up;
+      BrokerSeen& seen = brokers_[name];
+      if (seen.up && !up) {
+        LOG(kWarn, kComponent) << "broker " << name << " down (state "
+                               << broker.value("state", std::string()) << ")";
+      }
+      if (up && disconnects > seen.disconnects_at_up) {
+        if (seen.ever_up) {
+          reconnects_->Inc(disconnects - seen.disconnects_at_up);
+          LOG(kInfo, kComponent) << "broker " << name << " reconnected ("
+                                 << disconnects << " disconnects so far)";
+        }
+      }
+      if (up) {
+        seen.disconnects_at_up = disconnects;
+        seen.ever_up = true;
+      }
+      seen.up = up;
+    }
+    std::lock_guard<std::mutex> lock(health_mu_);
+    connected_ = any_up;
+  }
+
+  // --- writer thread ---
+
+  void OnSettled(BatchRefs& refs, const std::vector<Settlement>& settlements) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t now = clock_->NowMonoNanos();
+    // Lowest retried offset per partition index, and the longest delay asked for.
+    std::vector<int64_t> rewind(refs.parts.size(), -1);
+    std::vector<int64_t> delay_ms(refs.parts.size(), 0);
+    const size_t n = std::min(settlements.size(), refs.refs.size());
+    for (size_t i = 0; i < refs.refs.size(); ++i) {
+      const BatchRefs::Ref& ref = refs.refs[i];
+      PartitionState& ps = *refs.parts[ref.part];
+      ps.in_flight--;
+      if (ref.epoch != ps.epoch) continue;
+      // A missing settlement (never expected) is treated as a retry: never commit past it.
+      const bool retry = i >= n || settlements[i].verdict == Verdict::kRetry;
+      if (retry) {
+        if (rewind[ref.part] < 0 || ref.offset < rewind[ref.part]) rewind[ref.part] = ref.offset;
+        if (i < n) delay_ms[ref.part] = std::max(delay_ms[ref.part], settlements[i].retry_delay_ms);
+        ps.retries[ref.offset]++;
+        continue;
+      }
+      // Find the entry; it is usually at the front.
+      auto it = std::lower_bound(
+          ps.submitted.begin(), ps.submitted.end(), ref.offset,
+          [](const PartitionState::Submitted& s, int64_t off) { return s.offset < off; });
+      if (it != ps.submitted.end() && it->offset == ref.offset) it->settled = true;
+    }
+    total_in_flight_.fetch_sub(static_cast<int64_t>(refs.refs.size()));
+    for (size_t p = 0; p < refs.parts.size(); ++p) {
+      PartitionState& ps = *refs.parts[p];
+      if (rewind[p] >= 0) {
+        const int64_t from = rewind[p];
+        while (!ps.submitted.empty() && ps.submitted.back().offset >= from) {
+          ps.submitted.pop_back();
+        }
+        ps.epoch++;
+        ps.next_expected = from;
+        ps.rewind_requested = true;
+        ps.rewind_offset = from;
+        ps.resume_at_ns = now + delay_ms[p] * 1'000'000;
+        retries_->Inc();
+      }
+      ps.AdvanceCommitTarget();
+    }
+    settled_cv_.notify_all();
+  }
+
+  struct BrokerSeen {
+    bool up = false;
+    bool ever_up = false;
+    int64_t disconnects_at_up = 0;
+  };
+
+  KafkaOptions options_;
+  BatchSink* sink_;
+  Metrics* metrics_;
+  Clock* clock_;
+  rd_kafka_t* consumer_ = nullptr;
+  std::unique_ptr<KafkaDeadLetterSink> dlq_;
+  std::thread poll_thread_;
+  bool started_ = false;
+  bool stopped_ = false;
+  std::atomic<bool> stop_requested_{false};
+
+  Counter* reconnects_;
+  Counter* rebalances_;
+  Counter* commits_ok_;
+  Counter* commits_failed_;
+  Counter* retries_;
+  Counter* backpressure_;
+
+  // Partition states: the map itself is changed only on the poll thread (rebalance callback);
+  // PartitionState fields marked "guarded" and the map's reads off the poll thread use mu_.
+  mutable std::mutex mu_;
+  std::condition_variable settled_cv_;
+  std::map<PartitionKey, std::shared_ptr<PartitionState>> states_;
+  std::atomic<int64_t> total_in_flight_{0};
+
+  // Poll thread only.
+  std::vector<RawMessage> building_msgs_;
+  std::vector<Consumed> building_refs_;
+  std::unique_ptr<Held> held_;
+  bool backpressure_paused_ = false;
+  rd_kafka_topic_t* cache_rkt_ = nullptr;
+  int32_t cache_partition_ = -1;
+  PartitionState* cache_state_ = nullptr;
+  int64_t last_lag_refresh_ns_ = 0;
+  std::map<std::string, BrokerSeen> brokers_;
+
+  mutable std::mutex health_mu_;
+  bool connected_ = false;
+  int assigned_count_ = 0;
+  std::map<std::string, int64_t> lag_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<KafkaSource>> KafkaSource::Create(KafkaOptions options, BatchSink* sink,
+                                                         Metrics* metrics, Clock* clock) {
+  if (sink == nullptr || metrics == nullptr) {
+    return Status::InvalidArgument("kafka: sink and metrics are required");
+  }
+  if (clock == nullptr) clock = &Clock::System();
+  auto source = std::make_unique<KafkaSourceImpl>(std::move(options), sink, metrics, clock);
+  Status st = source->Init();
+  if (!st.ok()) return st;
+  return std::unique_ptr<KafkaSource>(std::move(source));
+}
+
+}  // namespace ingestlab
