@@ -25,6 +25,11 @@ struct HttpServer::Impl {
 };
 
 HttpServer::HttpServer() : impl_(std::make_unique<Impl>()) {
+  // httplib's default sets SO_REUSEPORT, which lets a second ingestd bind the same port silently.
+  impl_->server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   impl_->server.set_read_timeout(5, 0);
   impl_->server.set_write_timeout(5, 0);
 }

@@ -158,6 +158,7 @@ struct Pipeline::Impl {
     record.payload = msg.payload;
     record.headers = msg.headers;
     const Status st = store->RecordDeadLetter(record);
+    if (st.code() == Status::Code::kIo) abort_status = st;
     if (!st.ok()) {
       LOG(kWarn, "pipeline") << "cannot record dead letter for " << msg.origin << ": "
                              << st.ToString() << "; will retry";
@@ -197,6 +198,11 @@ struct Pipeline::Impl {
         case Status::Code::kParse:
           AddDeadLetter(msg, "schema", err.message(), result);
           return;
+        case Status::Code::kIo:
+          // Disk full or I/O error: SQLite may have dropped the whole transaction.
+          abort_status = err;
+          result->outcome = Outcome::kRetry;
+          return;
         default:
           if (!err.is_transient()) {
             LOG(kWarn, "pipeline") << "apply " << event.id << " (" << msg.origin
@@ -225,11 +231,16 @@ struct Pipeline::Impl {
   Status RunTransaction(std::vector<InboundBatch>& group, int64_t* commit_ns) {
     dead_letters.clear();
     results.clear();
+    abort_status = Status::Ok();
     INGEST_RETURN_IF_ERROR(store->Begin());
     for (InboundBatch& batch : group) {
       for (const RawMessage& msg : batch.messages) {
         results.emplace_back();
         ProcessMessage(msg, &results.back());
+        if (!abort_status.ok()) {
+          store->Rollback();
+          return abort_status;
+        }
       }
     }
     const int64_t start = clock->NowMonoNanos();
@@ -361,6 +372,7 @@ struct Pipeline::Impl {
   Event event;
   std::vector<MessageResult> results;
   std::vector<DeadLetterRecord> dead_letters;
+  Status abort_status;  // set when the store failed in a way that spoils the transaction
   std::unordered_map<std::string, Counter*, TransparentHash, std::equal_to<>> applied_by_type;
   bool warned_no_sink = false;
 

@@ -1,0 +1,160 @@
+// ApplyContext: what a domain handler gets to write an event's effects into the store — cached
+// prepared statements, SQLite error mapping, and the helpers several domains share (customer
+// auto-creation and profile filling, required-field checks, summaries).
+//
+// Statements are cached by the address of their SQL text: handlers keep their SQL in
+// namespace-scope `constexpr char kX[]` arrays, so each statement is prepared once per
+// connection and reused for every event (no sqlite3_prepare on the hot path). Text is bound
+// with SQLITE_STATIC: bound views must outlive the statement's execution, which they do because
+// they point into the Event being applied.
+// Thread-safety: one ApplyContext per Store, used by the Store's thread only.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include <sqlite3.h>
+
+#include "common/status.h"
+#include "system/event.h"
+#include "system/store.h"
+
+namespace ingestlab::handlers {
+
+// Maps a SQLite result code to a Status: SQLITE_BUSY/SQLITE_LOCKED (any extended form) →
+// kTransient; I/O, full, read-only, corrupt and can't-open → kIo; anything else → kInternal.
+// The message is "<what>: <sqlite message>".
+Status SqliteStatus(sqlite3* db, int rc, std::string_view what);
+
+// A borrowed, cached prepared statement. Resets itself and clears its bindings when destroyed,
+// so the next user starts clean. Parameters are 1-based as in SQLite.
+class Stmt {
+ public:
+  explicit Stmt(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~Stmt() {
+    if (stmt_ != nullptr) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
+  Stmt(Stmt&& other) noexcept : stmt_(other.stmt_) { other.stmt_ = nullptr; }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  Stmt& operator=(Stmt&&) = delete;
+
+  void Bind(int i, std::string_view v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  }
+  void BindBlob(int i, std::string_view v) {
+    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  }
+  void Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  void Bind(int i, int v) { sqlite3_bind_int64(stmt_, i, v); }
+  void Bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
+  void BindNull(int i) { sqlite3_bind_null(stmt_, i); }
+  // Empty optionals bind NULL. Empty strings bind NULL too: "no value" in our tables is NULL.
+  void Bind(int i, std::optional<std::string_view> v) {
+    if (v && !v->empty()) {
+      Bind(i, *v);
+    } else {
+      BindNull(i);
+    }
+  }
+  void Bind(int i, std::optional<int64_t> v) {
+    if (v) {
+      Bind(i, *v);
+    } else {
+      BindNull(i);
+    }
+  }
+  void Bind(int i, std::optional<double> v) {
+    if (v) {
+      Bind(i, *v);
+    } else {
+      BindNull(i);
+    }
+  }
+
+  // Steps once: true = a row is available, false = done.
+  Result<bool> Step();
+  // Steps to completion, ignoring rows.
+  Status Run();
+
+  bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double Real(int col) const { return sqlite3_column_double(stmt_, col); }
+  std::string_view Text(int col) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p ? std::string_view(p, sqlite3_column_bytes(stmt_, col)) : std::string_view();
+  }
+  // Rows changed by the last Run/Step of this statement's connection.
+  int Changes() const { return sqlite3_changes(sqlite3_db_handle(stmt_)); }
+
+ private:
+  sqlite3_stmt* stmt_;
+};
+
+// Profile fields an event may carry about its customer.
+struct ProfileFields {
+  std::optional<std::string_view> email;
+  std::optional<std::string_view> name;
+  std::optional<std::string_view> phone;
+  std::optional<std::string_view> company;
+};
+
+class ApplyContext {
+ public:
+  ApplyContext(sqlite3* db, const StoreOptions& options) : db_(db), options_(options) {}
+  ~ApplyContext();  // finalizes every cached statement
+  ApplyContext(const ApplyContext&) = delete;
+  ApplyContext& operator=(const ApplyContext&) = delete;
+
+  // The cached statement for `sql`, which must be a string with static storage duration.
+  Result<Stmt> Prepare(const char* sql);
+
+  sqlite3* db() const { return db_; }
+  const StoreOptions& options() const { return options_; }
+
+  // The customer an event is about: the envelope's customer_id, else data.customer_id.
+  static std::string_view CustomerOf(const Event& event);
+
+  // Makes sure customer `customer_id` exists and fills its empty profile fields from `profile`.
+  // Unknown customers are created when options().auto_create_customers, else
+  // Status::Transient("unknown customer X"). created_at/updated_at track the earliest/latest
+  // event time that touched the customer (deterministic, independent of processing time).
+  Status TouchCustomer(const Event& event, std::string_view customer_id,
+                       const ProfileFields& profile);
+  // lifetime_value += delta.
+  Status AddLifetimeValue(std::string_view customer_id, double delta);
+
+  // A summary for `text` when it is longer than options().summary_threshold characters,
+  // else nullopt. The returned view is valid until the next call.
+  std::optional<std::string_view> SummaryFor(std::optional<std::string_view> text);
+
+  // UTC "YYYY-MM-DD" of a unix-ms time, in a buffer valid until the next call.
+  std::string_view DateOf(int64_t unix_ms);
+
+ private:
+  sqlite3* db_;
+  const StoreOptions& options_;
+  std::unordered_map<const char*, sqlite3_stmt*> statements_;
+  std::string summary_;
+  char date_[16] = {};
+};
+
+// Inserts a `knowledge` row keyed by the event id: note, summary when long, category,
+// importance (default "medium"), tags (JSON array text) from the event's data.
+Status InsertKnowledge(ApplyContext& ctx, const Event& event, std::string_view customer_id,
+                       std::string_view note);
+
+// Required-field helpers: the value, or Status::Schema("<type>: data.<key> is required ...").
+Status RequireText(const Event& event, std::string_view key, std::string_view* out);
+Status RequireNumber(const Event& event, std::string_view key, double* out);
+// Status::Transient("waiting for <what> <id>"): a **depends** event arrived before its
+// prerequisite.
+Status WaitingFor(std::string_view what, std::string_view id);
+
+}  // namespace ingestlab::handlers

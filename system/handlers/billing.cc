@@ -1,0 +1,194 @@
+// billing.* handlers: customers, purchases, refunds, invoices, subscriptions (CATALOG.md).
+#include <string>
+
+#include "system/handlers/registry.h"
+
+namespace ingestlab::handlers {
+namespace {
+
+constexpr char kUpsertBillingCustomer[] = R"sql(
+INSERT INTO customers(customer_id, org_id, email, name, plan, lifetime_value, created_at,
+                      updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)
+ON CONFLICT(customer_id) DO UPDATE SET
+  org_id = COALESCE(NULLIF(org_id, ''), excluded.org_id),
+  email = COALESCE(excluded.email, email),
+  name = COALESCE(excluded.name, name),
+  plan = COALESCE(excluded.plan, plan),
+  created_at = MIN(COALESCE(created_at, excluded.created_at), excluded.created_at),
+  updated_at = MAX(COALESCE(updated_at, excluded.updated_at), excluded.updated_at))sql";
+
+Status CustomerCreated(ApplyContext& ctx, const Event& e) {
+  std::string_view customer_id = e.data.str("customer_id").value_or(e.customer_id);
+  if (customer_id.empty()) return Status::Schema(e.type + ": data.customer_id is required");
+  std::string_view email;
+  INGEST_RETURN_IF_ERROR(RequireText(e, "email", &email));
+  INGEST_PREPARE(stmt, ctx, kUpsertBillingCustomer);
+  stmt->Bind(1, customer_id);
+  stmt->Bind(2, std::optional<std::string_view>(e.org_id));
+  stmt->Bind(3, email);
+  stmt->Bind(4, e.data.str("name"));
+  stmt->Bind(5, e.data.str("plan"));
+  stmt->Bind(6, e.event_time_ms);
+  return stmt->Run();
+}
+
+constexpr char kInsertPurchase[] = R"sql(
+INSERT INTO purchases(purchase_id, customer_id, org_id, event_id, product_name, product_sku,
+                      quantity, price, amount, currency, status, warranty_expires, purchased_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+ON CONFLICT(purchase_id) DO NOTHING)sql";
+
+Status PurchaseCompleted(ApplyContext& ctx, const Event& e) {
+  std::string_view purchase_id;
+  INGEST_RETURN_IF_ERROR(RequireText(e, "purchase_id", &purchase_id));
+  double amount = 0;
+  INGEST_RETURN_IF_ERROR(RequireNumber(e, "amount", &amount));
+  const std::string_view customer_id = ApplyContext::CustomerOf(e);
+  INGEST_RETURN_IF_ERROR(ctx.TouchCustomer(e, customer_id, {}));
+  INGEST_PREPARE(stmt, ctx, kInsertPurchase);
+  stmt->Bind(1, purchase_id);
+  stmt->Bind(2, customer_id);
+  stmt->Bind(3, std::optional<std::string_view>(e.org_id));
+  stmt->Bind(4, std::string_view(e.id));
+  stmt->Bind(5, e.data.str("product_name"));
+  stmt->Bind(6, e.data.str("product_sku"));
+  stmt->Bind(7, e.data.int64("quantity"));
+  stmt->Bind(8, e.data.number("price"));
+  stmt->Bind(9, amount);
+  stmt->Bind(10, e.data.str("currency").value_or("USD"));
+  stmt->Bind(11, std::string_view("completed"));
+  stmt->Bind(12, e.data.int64("warranty_expires"));
+  stmt->Bind(13, e.event_time_ms);
+  INGEST_RETURN_IF_ERROR(stmt->Run());
+  // A second event for the same purchase (a producer-side re-send under a new id) adds nothing.
+  if (stmt->Changes() == 0) return Status::Ok();
+  return ctx.AddLifetimeValue(customer_id, amount);
+}
+
+constexpr char kRefundPurchase[] = R"sql(
+UPDATE purchases SET
+  refunded_amount = refunded_amount + ?2,
+  status = 'refunded',
+  refund_reason = COALESCE(?3, refund_reason),
+  refunded_at = MAX(COALESCE(refunded_at, ?4), ?4)
+WHERE purchase_id = ?1
+RETURNING customer_id)sql";
+
+Status PurchaseRefunded(ApplyContext& ctx, const Event& e) {
+  std::string_view purchase_id;
+  INGEST_RETURN_IF_ERROR(RequireText(e, "purchase_id", &purchase_id));
+  double amount = 0;
+  INGEST_RETURN_IF_ERROR(RequireNumber(e, "amount", &amount));
+  std::string customer_id;
+  {
+    INGEST_PREPARE(stmt, ctx, kRefundPurchase);
+    stmt->Bind(1, purchase_id);
+    stmt->Bind(2, amount);
+    stmt->Bind(3, e.data.str("reason"));
+    stmt->Bind(4, e.event_time_ms);
+    auto row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return WaitingFor("purchase", purchase_id);
+    customer_id.assign(stmt->Text(0));
+    INGEST_RETURN_IF_ERROR(stmt->Run());
+  }
+  if (customer_id.empty()) return Status::Ok();
+  return ctx.AddLifetimeValue(customer_id, -amount);
+}
+
+constexpr char kInsertInvoice[] = R"sql(
+INSERT INTO invoices(invoice_id, customer_id, org_id, amount, currency, due_date, status,
+                     issued_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'issued', ?7)
+ON CONFLICT(invoice_id) DO NOTHING)sql";
+
+Status InvoiceIssued(ApplyContext& ctx, const Event& e) {
+  std::string_view invoice_id;
+  INGEST_RETURN_IF_ERROR(RequireText(e, "invoice_id", &invoice_id));
+  double amount = 0;
+  INGEST_RETURN_IF_ERROR(RequireNumber(e, "amount", &amount));
+  const std::string_view customer_id = ApplyContext::CustomerOf(e);
+  INGEST_RETURN_IF_ERROR(ctx.TouchCustomer(e, customer_id, {}));
+  INGEST_PREPARE(stmt, ctx, kInsertInvoice);
+  stmt->Bind(1, invoice_id);
+  stmt->Bind(2, customer_id);
+  stmt->Bind(3, std::optional<std::string_view>(e.org_id));
+  stmt->Bind(4, amount);
+  stmt->Bind(5, e.data.str("currency").value_or("USD"));
+  stmt->Bind(6, e.data.str("due_date"));
+  stmt->Bind(7, e.event_time_ms);
+  return stmt->Run();
+}
+
+constexpr char kPayInvoice[] = R"sql(
+UPDATE invoices SET status = 'paid', paid_at = ?2, paid_amount = ?3 WHERE invoice_id = ?1)sql";
+
+Status InvoicePaid(ApplyContext& ctx, const Event& e) {
+  std::string_view invoice_id;
+  INGEST_RETURN_IF_ERROR(RequireText(e, "invoice_id", &invoice_id));
+  double amount = 0;
+  INGEST_RETURN_IF_ERROR(RequireNumber(e, "amount", &amount));
+  INGEST_PREPARE(stmt, ctx, kPayInvoice);
+  stmt->Bind(1, invoice_id);
+  stmt->Bind(2, e.event_time_ms);
+  stmt->Bind(3, amount);
+  INGEST_RETURN_IF_ERROR(stmt->Run());
+  if (stmt->Changes() == 0) return WaitingFor("invoice", invoice_id);
+  return Status::Ok();
+}
+
+constexpr char kUpsertSubscription[] = R"sql(
+INSERT INTO subscriptions(subscription_id, customer_id, org_id, plan, status, started_at)
+VALUES (?1, ?2, ?3, ?4, 'active', ?5)
+ON CONFLICT(subscription_id) DO UPDATE SET
+  plan = excluded.plan,
+  started_at = MIN(COALESCE(started_at, excluded.started_at), excluded.started_at))sql";
+
+Status SubscriptionStarted(ApplyContext& ctx, const Event& e) {
+  std::string_view subscription_id, plan;
+  INGEST_RETURN_IF_ERROR(RequireText(e, "subscription_id", &subscription_id));
+  INGEST_RETURN_IF_ERROR(RequireText(e, "plan", &plan));
+  const std::string_view customer_id = ApplyContext::CustomerOf(e);
+  INGEST_RETURN_IF_ERROR(ctx.TouchCustomer(e, customer_id, {}));
+  INGEST_PREPARE(stmt, ctx, kUpsertSubscription);
+  stmt->Bind(1, subscription_id);
+  stmt->Bind(2, customer_id);
+  stmt->Bind(3, std::optional<std::string_view>(e.org_id));
+  stmt->Bind(4, plan);
+  stmt->Bind(5, e.event_time_ms);
+  return stmt->Run();
+}
+
+constexpr char kCancelSubscription[] = R"sql(
+UPDATE subscriptions SET status = 'cancelled', cancelled_at = ?2,
+  cancel_reason = COALESCE(?3, cancel_reason)
+WHERE subscription_id = ?1)sql";
+
+Status SubscriptionCancelled(ApplyContext& ctx, const Event& e) {
+  std::string_view subscription_id;
+  INGEST_RETURN_IF_ERROR(RequireText(e, "subscription_id", &subscription_id));
+  INGEST_PREPARE(stmt, ctx, kCancelSubscription);
+  stmt->Bind(1, subscription_id);
+  stmt->Bind(2, e.event_time_ms);
+  stmt->Bind(3, e.data.str("reason"));
+  INGEST_RETURN_IF_ERROR(stmt->Run());
+  if (stmt->Changes() == 0) return WaitingFor("subscription", subscription_id);
+  return Status::Ok();
+}
+
+constexpr HandlerEntry kEntries[] = {
+    {"billing.customer.created", CustomerCreated},
+    {"billing.purchase.completed", PurchaseCompleted},
+    {"billing.purchase.refunded", PurchaseRefunded},
+    {"billing.invoice.issued", InvoiceIssued},
+    {"billing.invoice.paid", InvoicePaid},
+    {"billing.subscription.started", SubscriptionStarted},
+    {"billing.subscription.cancelled", SubscriptionCancelled},
+};
+
+}  // namespace
+
+std::span<const HandlerEntry> BillingHandlers() { return kEntries; }
+
+}  // namespace ingestlab::handlers

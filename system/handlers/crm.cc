@@ -1,0 +1,238 @@
+// crm.* handlers: leads, contacts, opportunities (CATALOG.md, shared/seeds/001). Each row keeps
+// its org and event date (UTC YYYY-MM-DD), indexed together like the seed's partitioned
+// staging tables, so per-tenant date-range queries stay cheap.
+#include <string>
+
+#include "system/handlers/registry.h"
+
+namespace ingestlab::handlers {
+namespace {
+
+std::optional<std::string_view> Opt(const std::string& s) {
+  return std::optional<std::string_view>(s);
+}
+
+Status Done(const Stmt& stmt, std::string_view what, std::string_view id) {
+  if (stmt.Changes() == 0) return WaitingFor(what, id);
+  return Status::Ok();
+}
+
+constexpr char kInsertLead[] = R"sql(
+INSERT INTO crm_leads(lead_id, org_id, event_date, email, name, company, lead_source, status,
+                      score, schema_version, created_at, updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)
+ON CONFLICT(lead_id) DO NOTHING)sql";
+
+// v1 carries `name`; v2 carries first_name + last_name and a score.
+Status LeadCreated(ApplyContext& ctx, const Event& e) {
+  std::string_view lead_id, email;
+  INGEST_RETURN_IF_ERROR(RequireText(e, "lead_id", &lead_id));
+  INGEST_RETURN_IF_ERROR(RequireText(e, "email", &email));
+  std::optional<std::string_view> name = e.data.str("name");
+  std::string joined;
+  if (!name) {
+    const auto first = e.data.str("first_name");
+    const auto last = e.data.str("last_name");
+    if (first) joined.assign(*first);
+    if (last && !last->empty()) {
+      if (!joined.empty()) joined += ' ';
+      joined += *last;
+    }
+    if (!joined.empty()) name = joined;
+  }
+  INGEST_PREPARE(stmt, ctx, kInsertLead);
+  stmt->Bind(1, lead_id);
+  stmt->Bind(2, Opt(e.org_id));
+  stmt->Bind(3, ctx.DateOf(e.event_time_ms));
+  stmt->Bind(4, email);
+  stmt->Bind(5, name);
+  stmt->Bind(6, e.data.str("company"));
+  stmt->Bind(7, e.data.str("lead_source"));
+  stmt->Bind(8, e.data.str("status").value_or("new"));
+  stmt->Bind(9, e.data.int64("score"));
+  stmt->Bind(10, static_cast<int64_t>(e.schema_version));
+  stmt->Bind(11, e.event_time_ms);
+  return stmt->Run();
+}
+
+constexpr char kUpdateLead[] = R"sql(
+UPDATE crm_leads SET
+  status = CASE WHEN status = 'converted' THEN status ELSE COALESCE(?2, status) END,
+  score = COALESCE(?3, score),
+  company = COALESCE(?4, company),
+  updated_at = MAX(COALESCE(updated_at, ?5), ?5)
+WHERE lead_id = ?1)sql";
+
+Status LeadUpdated(ApplyContext& ctx, const Event& e) {
+  std::string_view lead_id;
+  INGEST_RETURN_IF_ERROR(RequireText(e, "lead_id", &lead_id));
+  INGEST_PREPARE(stmt, ctx, kUpdateLead);
+  stmt->Bind(1, lead_id);
+  stmt->Bind(2, e.data.str("status"));
+  stmt->Bind(3, e.data.int64("score"));
+  stmt->Bind(4, e.data.str("company"));
+  stmt->Bind(5, e.event_time_ms);
+  INGEST_RETURN_IF_ERROR(stmt->Run());
+  return Done(*stmt, "lead", lead_id);
+}
+
+constexpr char kConvertLead[] = R"sql(
+UPDATE crm_leads SET status = 'converted', converted_at = ?2, contact_id = ?3,
+  opportunity_id = COALESCE(?4, opportunity_id), updated_at = MAX(COALESCE(updated_at, ?2), ?2)
+WHERE lead_id = ?1)sql";
+
+Status LeadConverted(ApplyContext& ctx, const Event& e) {
+  std::string_view lead_id, contact_id;
+  INGEST_RETURN_IF_ERROR(RequireText(e, "lead_id", &lead_id));
+  INGEST_RETURN_IF_ERROR(RequireText(e, "contact_id", &contact_id));
+  INGEST_PREPARE(stmt, ctx, kConvertLead);
+  stmt->Bind(1, lead_id);
+  stmt->Bind(2, e.event_time_ms);
+  stmt->Bind(3, contact_id);
+  stmt->Bind(4, e.data.str("opportunity_id"));
+  INGEST_RETURN_IF_ERROR(stmt->Run());
+  return Done(*stmt, "lead", lead_id);
+}
+
+constexpr char kUpsertContact[] = R"sql(
+INSERT INTO crm_contacts(contact_id, org_id, event_date, email, name, phone, company, lead_id,
+                         created_at, updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+ON CONFLICT(contact_id) DO UPDATE SET
+  email = excluded.email,
+  name = COALESCE(excluded.name, name),
+  phone = COALESCE(excluded.phone, phone),
+  company = COALESCE(excluded.company, company),
+  lead_id = COALESCE(excluded.lead_id, lead_id),
+  created_at = MIN(COALESCE(created_at, excluded.created_at), excluded.created_at),
+  updated_at = MAX(COALESCE(updated_at, excluded.updated_at), excluded.updated_at))sql";
+
+Status ContactCreated(ApplyContext& ctx, const Event& e) {
+  std::string_view contact_id, email;
+  INGEST_RETURN_IF_ERROR(RequireText(e, "contact_id", &contact_id));
+  INGEST_RETURN_IF_ERROR(RequireText(e, "email", &email));
+  INGEST_PREPARE(stmt, ctx, kUpsertContact);
+  stmt->Bind(1, contact_id);
+  stmt->Bind(2, Opt(e.org_id));
+  stmt->Bind(3, ctx.DateOf(e.event_time_ms));
+  stmt->Bind(4, email);
+  stmt->Bind(5, e.data.str("name"));
+  stmt->Bind(6, e.data.str("phone"));
+  stmt->Bind(7, e.data.str("company"));
+  stmt->Bind(8, e.data.str("lead_id"));
+  stmt->Bind(9, e.event_time_ms);
+  return stmt->Run();
+}
+
+constexpr char kUpdateContact[] = R"sql(
+UPDATE crm_contacts SET
+  email = COALESCE(?2, email),
+  name = COALESCE(?3, name),
+  phone = COALESCE(?4, phone),
+  company = COALESCE(?5, company),
+  updated_at = MAX(COALESCE(updated_at, ?6), ?6)
+WHERE contact_id = ?1)sql";
+
+Status ContactUpdated(ApplyContext& ctx, const Event& e) {
+  std::string_view contact_id;
+  INGEST_RETURN_IF_ERROR(RequireText(e, "contact_id", &contact_id));
+  INGEST_PREPARE(stmt, ctx, kUpdateContact);
+  stmt->Bind(1, contact_id);
+  stmt->Bind(2, e.data.str("email"));
+  stmt->Bind(3, e.data.str("name"));
+  stmt->Bind(4, e.data.str("phone"));
+  stmt->Bind(5, e.data.str("company"));
+  stmt->Bind(6, e.event_time_ms);
+  INGEST_RETURN_IF_ERROR(stmt->Run());
+  return Done(*stmt, "contact", contact_id);
+}
+
+constexpr char kInsertOpportunity[] = R"sql(
+INSERT INTO crm_opportunities(opportunity_id, org_id, event_date, contact_id, name, amount, stage,
+                              status, created_at, updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open', ?8, ?8)
+ON CONFLICT(opportunity_id) DO NOTHING)sql";
+
+Status OpportunityCreated(ApplyContext& ctx, const Event& e) {
+  std::string_view opportunity_id, name;
+  INGEST_RETURN_IF_ERROR(RequireText(e, "opportunity_id", &opportunity_id));
+  INGEST_RETURN_IF_ERROR(RequireText(e, "name", &name));
+  INGEST_PREPARE(stmt, ctx, kInsertOpportunity);
+  stmt->Bind(1, opportunity_id);
+  stmt->Bind(2, Opt(e.org_id));
+  stmt->Bind(3, ctx.DateOf(e.event_time_ms));
+  stmt->Bind(4, e.data.str("contact_id"));
+  stmt->Bind(5, name);
+  stmt->Bind(6, e.data.number("amount"));
+  stmt->Bind(7, e.data.str("stage").value_or("prospecting"));
+  stmt->Bind(8, e.event_time_ms);
+  return stmt->Run();
+}
+
+constexpr char kUpdateOpportunity[] = R"sql(
+UPDATE crm_opportunities SET
+  amount = COALESCE(?2, amount),
+  stage = COALESCE(?3, stage),
+  updated_at = MAX(COALESCE(updated_at, ?4), ?4)
+WHERE opportunity_id = ?1)sql";
+
+Status OpportunityUpdated(ApplyContext& ctx, const Event& e) {
+  std::string_view opportunity_id;
+  INGEST_RETURN_IF_ERROR(RequireText(e, "opportunity_id", &opportunity_id));
+  INGEST_PREPARE(stmt, ctx, kUpdateOpportunity);
+  stmt->Bind(1, opportunity_id);
+  stmt->Bind(2, e.data.number("amount"));
+  stmt->Bind(3, e.data.str("stage"));
+  stmt->Bind(4, e.event_time_ms);
+  INGEST_RETURN_IF_ERROR(stmt->Run());
+  return Done(*stmt, "opportunity", opportunity_id);
+}
+
+constexpr char kCloseOpportunity[] = R"sql(
+UPDATE crm_opportunities SET
+  status = ?2,
+  amount = COALESCE(?3, amount),
+  close_reason = COALESCE(?4, close_reason),
+  closed_at = ?5,
+  updated_at = MAX(COALESCE(updated_at, ?5), ?5)
+WHERE opportunity_id = ?1)sql";
+
+Status CloseOpportunity(ApplyContext& ctx, const Event& e, std::string_view status,
+                        std::optional<double> amount, std::optional<std::string_view> reason) {
+  std::string_view opportunity_id;
+  INGEST_RETURN_IF_ERROR(RequireText(e, "opportunity_id", &opportunity_id));
+  INGEST_PREPARE(stmt, ctx, kCloseOpportunity);
+  stmt->Bind(1, opportunity_id);
+  stmt->Bind(2, status);
+  stmt->Bind(3, amount);
+  stmt->Bind(4, reason);
+  stmt->Bind(5, e.event_time_ms);
+  INGEST_RETURN_IF_ERROR(stmt->Run());
+  return Done(*stmt, "opportunity", opportunity_id);
+}
+
+Status OpportunityWon(ApplyContext& ctx, const Event& e) {
+  return CloseOpportunity(ctx, e, "won", e.data.number("amount"), std::nullopt);
+}
+
+Status OpportunityLost(ApplyContext& ctx, const Event& e) {
+  return CloseOpportunity(ctx, e, "lost", std::nullopt, e.data.str("reason"));
+}
+
+constexpr HandlerEntry kEntries[] = {
+    {"crm.lead.created", LeadCreated},
+    {"crm.lead.updated", LeadUpdated},
+    {"crm.lead.converted", LeadConverted},
+    {"crm.contact.created", ContactCreated},
+    {"crm.contact.updated", ContactUpdated},
+    {"crm.opportunity.created", OpportunityCreated},
+    {"crm.opportunity.updated", OpportunityUpdated},
+    {"crm.opportunity.won", OpportunityWon},
+    {"crm.opportunity.lost", OpportunityLost},
+};
+
+}  // namespace
+
+std::span<const HandlerEntry> CrmHandlers() { return kEntries; }
+
+}  // namespace ingestlab::handlers

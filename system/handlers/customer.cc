@@ -1,0 +1,180 @@
+// customer.* handlers: the customer-event dialect of shared/seeds/000 (CATALOG.md). Every event
+// auto-creates its customer (configurable) and fills empty profile fields from data.email,
+// data.customer_name and data.phone; customer.profile.updated overwrites them, last writer (by
+// event time) wins.
+#include <string>
+
+#include "system/handlers/registry.h"
+
+namespace ingestlab::handlers {
+namespace {
+
+std::optional<std::string_view> Opt(const std::string& s) {
+  return std::optional<std::string_view>(s);
+}
+
+ProfileFields ProfileOf(const Event& e) {
+  ProfileFields p;
+  p.email = e.data.str("email");
+  p.name = e.data.str("customer_name");
+  p.phone = e.data.str("phone");
+  p.company = e.data.str("company");
+  return p;
+}
+
+// Touches the event's customer (which the dialect always has) and returns its id.
+Status Touch(ApplyContext& ctx, const Event& e, std::string_view* customer_id) {
+  *customer_id = ApplyContext::CustomerOf(e);
+  return ctx.TouchCustomer(e, *customer_id, ProfileOf(e));
+}
+
+constexpr char kInsertPurchase[] = R"sql(
+INSERT INTO purchases(purchase_id, customer_id, org_id, event_id, product_name, product_sku,
+                      quantity, price, amount, currency, status, warranty_expires, purchased_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'USD', ?10, ?11, ?12)
+ON CONFLICT(purchase_id) DO NOTHING)sql";
+
+Status PurchaseRecorded(ApplyContext& ctx, const Event& e) {
+  std::string_view customer_id;
+  INGEST_RETURN_IF_ERROR(Touch(ctx, e, &customer_id));
+  const std::string_view purchase_id = e.data.str("purchase_id").value_or(e.id);
+  const auto quantity = e.data.int64("quantity");
+  const auto price = e.data.number("price");
+  double amount = 0;
+  if (auto total = e.data.number("total")) {
+    amount = *total;
+  } else if (price) {
+    amount = *price * static_cast<double>(quantity.value_or(1));
+  }
+  INGEST_PREPARE(stmt, ctx, kInsertPurchase);
+  stmt->Bind(1, purchase_id);
+  stmt->Bind(2, customer_id);
+  stmt->Bind(3, Opt(e.org_id));
+  stmt->Bind(4, std::string_view(e.id));
+  stmt->Bind(5, e.data.str("product_name"));
+  stmt->Bind(6, e.data.str("product_sku"));
+  stmt->Bind(7, quantity);
+  stmt->Bind(8, price);
+  stmt->Bind(9, amount);
+  stmt->Bind(10, e.data.str("status").value_or("completed"));
+  stmt->Bind(11, e.data.int64("warranty_expires"));
+  stmt->Bind(12, e.event_time_ms);
+  INGEST_RETURN_IF_ERROR(stmt->Run());
+  if (stmt->Changes() == 0 || amount == 0) return Status::Ok();
+  return ctx.AddLifetimeValue(customer_id, amount);
+}
+
+constexpr char kInsertTicket[] = R"sql(
+INSERT INTO tickets(ticket_id, customer_id, org_id, title, description, summary, priority, status,
+                    channel, opened_at, updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+ON CONFLICT(ticket_id) DO NOTHING)sql";
+
+Status TicketOpened(ApplyContext& ctx, const Event& e) {
+  std::string_view customer_id;
+  INGEST_RETURN_IF_ERROR(Touch(ctx, e, &customer_id));
+  const auto description = e.data.str("description");
+  INGEST_PREPARE(stmt, ctx, kInsertTicket);
+  stmt->Bind(1, e.data.str("ticket_id").value_or(e.id));
+  stmt->Bind(2, customer_id);
+  stmt->Bind(3, Opt(e.org_id));
+  stmt->Bind(4, e.data.str("title"));
+  stmt->Bind(5, description);
+  stmt->Bind(6, ctx.SummaryFor(description));
+  stmt->Bind(7, e.data.str("priority").value_or("medium"));
+  stmt->Bind(8, e.data.str("status").value_or("open"));
+  stmt->Bind(9, e.data.str("channel"));
+  stmt->Bind(10, e.event_time_ms);
+  return stmt->Run();
+}
+
+constexpr char kInsertWorkOrder[] = R"sql(
+INSERT INTO work_orders(work_order_id, customer_id, org_id, description, summary, priority,
+                        status, assigned_to, cost, created_at, updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+ON CONFLICT(work_order_id) DO NOTHING)sql";
+
+Status RepairRequested(ApplyContext& ctx, const Event& e) {
+  std::string_view customer_id;
+  INGEST_RETURN_IF_ERROR(Touch(ctx, e, &customer_id));
+  const auto description = e.data.str("description");
+  INGEST_PREPARE(stmt, ctx, kInsertWorkOrder);
+  stmt->Bind(1, e.data.str("work_order_id").value_or(e.id));
+  stmt->Bind(2, customer_id);
+  stmt->Bind(3, Opt(e.org_id));
+  stmt->Bind(4, description);
+  stmt->Bind(5, ctx.SummaryFor(description));
+  stmt->Bind(6, e.data.str("priority").value_or("medium"));
+  stmt->Bind(7, e.data.str("status").value_or("open"));
+  stmt->Bind(8, e.data.str("assigned_to"));
+  stmt->Bind(9, e.data.number("cost"));
+  stmt->Bind(10, e.event_time_ms);
+  return stmt->Run();
+}
+
+// Timeline-only events: the `events` row is the record; the profile may still learn fields.
+Status TimelineOnly(ApplyContext& ctx, const Event& e) {
+  std::string_view customer_id;
+  return Touch(ctx, e, &customer_id);
+}
+
+// Last writer wins by event time: the guard on profile_event_time makes an update older than
+// the one already applied change nothing, whatever order they arrive in.
+constexpr char kProfileUpdate[] = R"sql(
+UPDATE customers SET
+  name = COALESCE(?2, name),
+  email = COALESCE(?3, email),
+  phone = COALESCE(?4, phone),
+  company = COALESCE(?5, company),
+  tags = COALESCE(?6, tags),
+  profile_event_time = ?7,
+  updated_at = MAX(COALESCE(updated_at, ?7), ?7)
+WHERE customer_id = ?1 AND (profile_event_time IS NULL OR profile_event_time <= ?7))sql";
+
+Status ProfileUpdated(ApplyContext& ctx, const Event& e) {
+  const std::string_view customer_id = ApplyContext::CustomerOf(e);
+  INGEST_RETURN_IF_ERROR(ctx.TouchCustomer(e, customer_id, {}));
+  auto name = e.data.str("name");
+  if (!name) name = e.data.str("customer_name");
+  const std::optional<std::string> tags = e.data.json("tags");
+  INGEST_PREPARE(stmt, ctx, kProfileUpdate);
+  stmt->Bind(1, customer_id);
+  stmt->Bind(2, name);
+  stmt->Bind(3, e.data.str("email"));
+  stmt->Bind(4, e.data.str("phone"));
+  stmt->Bind(5, e.data.str("company"));
+  if (tags) {
+    stmt->Bind(6, std::string_view(*tags));
+  } else {
+    stmt->BindNull(6);
+  }
+  stmt->Bind(7, e.event_time_ms);
+  return stmt->Run();
+}
+
+Status NoteAdded(ApplyContext& ctx, const Event& e) {
+  std::string_view customer_id;
+  INGEST_RETURN_IF_ERROR(Touch(ctx, e, &customer_id));
+  auto note = e.data.str("note");
+  if (!note || note->empty()) note = e.data.str("description");
+  if (!note || note->empty()) {
+    return Status::Schema(e.type + ": data.note or data.description is required");
+  }
+  return InsertKnowledge(ctx, e, customer_id, *note);
+}
+
+constexpr HandlerEntry kEntries[] = {
+    {"customer.purchase.recorded", PurchaseRecorded},
+    {"customer.ticket.opened", TicketOpened},
+    {"customer.repair.requested", RepairRequested},
+    {"customer.contact.recorded", TimelineOnly},
+    {"customer.profile.updated", ProfileUpdated},
+    {"customer.note.added", NoteAdded},
+    {"customer.event.recorded", TimelineOnly},
+};
+
+}  // namespace
+
+std::span<const HandlerEntry> CustomerHandlers() { return kEntries; }
+
+}  // namespace ingestlab::handlers

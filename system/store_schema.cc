@@ -1,0 +1,449 @@
+// DDL and migrations of the store. See store_schema.h.
+#include "system/store_schema.h"
+
+#include <string>
+
+namespace ingestlab {
+namespace {
+
+// Version 1: every table of CONTRACT.md section 4. Times are unix milliseconds unless a column
+// name says otherwise (warranty_expires is unix seconds as the producers send it).
+constexpr const char kSchemaV1[] = R"sql(
+CREATE TABLE events (
+  event_id       TEXT PRIMARY KEY,
+  type           TEXT NOT NULL,
+  source         TEXT,
+  org_id         TEXT,
+  customer_id    TEXT,
+  event_time     INTEGER NOT NULL,
+  received_at    INTEGER NOT NULL,
+  committed_at   INTEGER NOT NULL,
+  attempts       INTEGER NOT NULL,
+  payload        BLOB,
+  origin         TEXT,
+  dialect        TEXT,
+  schema_version INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX events_by_customer ON events(customer_id, event_time);
+
+CREATE TABLE customers (
+  customer_id        TEXT PRIMARY KEY,
+  org_id             TEXT,
+  email              TEXT,
+  name               TEXT,
+  phone              TEXT,
+  company            TEXT,
+  plan               TEXT,
+  tags               TEXT,
+  lifetime_value     REAL NOT NULL DEFAULT 0,
+  created_at         INTEGER,
+  updated_at         INTEGER,
+  profile_event_time INTEGER
+);
+CREATE INDEX customers_by_email ON customers(email);
+
+CREATE TABLE purchases (
+  purchase_id      TEXT PRIMARY KEY,
+  customer_id      TEXT,
+  org_id           TEXT,
+  event_id         TEXT,
+  product_name     TEXT,
+  product_sku      TEXT,
+  quantity         INTEGER,
+  price            REAL,
+  amount           REAL NOT NULL DEFAULT 0,
+  currency         TEXT,
+  refunded_amount  REAL NOT NULL DEFAULT 0,
+  refund_reason    TEXT,
+  status           TEXT NOT NULL,
+  warranty_expires INTEGER,
+  purchased_at     INTEGER,
+  refunded_at      INTEGER
+);
+CREATE INDEX purchases_by_customer ON purchases(customer_id);
+
+CREATE TABLE invoices (
+  invoice_id  TEXT PRIMARY KEY,
+  customer_id TEXT,
+  org_id      TEXT,
+  amount      REAL NOT NULL DEFAULT 0,
+  currency    TEXT,
+  due_date    TEXT,
+  status      TEXT NOT NULL,
+  issued_at   INTEGER,
+  paid_at     INTEGER,
+  paid_amount REAL
+);
+CREATE INDEX invoices_by_customer ON invoices(customer_id);
+
+CREATE TABLE subscriptions (
+  subscription_id TEXT PRIMARY KEY,
+  customer_id     TEXT,
+  org_id          TEXT,
+  plan            TEXT,
+  status          TEXT NOT NULL,
+  started_at      INTEGER,
+  cancelled_at    INTEGER,
+  cancel_reason   TEXT
+);
+CREATE INDEX subscriptions_by_customer ON subscriptions(customer_id);
+
+CREATE TABLE tickets (
+  ticket_id    TEXT PRIMARY KEY,
+  customer_id  TEXT,
+  org_id       TEXT,
+  title        TEXT,
+  description  TEXT,
+  summary      TEXT,
+  priority     TEXT NOT NULL DEFAULT 'medium',
+  status       TEXT NOT NULL DEFAULT 'open',
+  channel      TEXT,
+  last_comment TEXT,
+  resolution   TEXT,
+  opened_at    INTEGER,
+  updated_at   INTEGER,
+  resolved_at  INTEGER
+);
+CREATE INDEX tickets_by_customer ON tickets(customer_id);
+
+CREATE TABLE work_orders (
+  work_order_id    TEXT PRIMARY KEY,
+  customer_id      TEXT,
+  org_id           TEXT,
+  description      TEXT,
+  summary          TEXT,
+  priority         TEXT NOT NULL DEFAULT 'medium',
+  status           TEXT NOT NULL DEFAULT 'open',
+  assigned_to      TEXT,
+  cost             REAL,
+  resolution_notes TEXT,
+  created_at       INTEGER,
+  updated_at       INTEGER
+);
+CREATE INDEX work_orders_by_customer ON work_orders(customer_id);
+
+CREATE TABLE knowledge (
+  knowledge_id TEXT PRIMARY KEY,
+  customer_id  TEXT,
+  org_id       TEXT,
+  note         TEXT NOT NULL,
+  summary      TEXT,
+  category     TEXT,
+  importance   TEXT NOT NULL DEFAULT 'medium',
+  tags         TEXT,
+  source_type  TEXT,
+  created_at   INTEGER
+);
+CREATE INDEX knowledge_by_customer ON knowledge(customer_id);
+
+CREATE TABLE users (
+  user_id            TEXT PRIMARY KEY,
+  org_id             TEXT,
+  email              TEXT,
+  first_name         TEXT,
+  last_name          TEXT,
+  status             TEXT,
+  created_at         INTEGER,
+  deleted_at         INTEGER,
+  last_login_at      INTEGER,
+  login_count        INTEGER NOT NULL DEFAULT 0,
+  failed_login_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX users_by_email ON users(email);
+
+CREATE TABLE user_roles (
+  user_id     TEXT NOT NULL,
+  role_id     TEXT NOT NULL,
+  role_name   TEXT,
+  user_email  TEXT,
+  org_id      TEXT,
+  assigned_at INTEGER,
+  PRIMARY KEY (user_id, role_id)
+);
+
+CREATE TABLE logins (
+  event_id TEXT PRIMARY KEY,
+  user_id  TEXT,
+  email    TEXT,
+  org_id   TEXT,
+  ok       INTEGER NOT NULL,
+  reason   TEXT,
+  at       INTEGER NOT NULL
+);
+CREATE INDEX logins_by_user ON logins(user_id, at);
+
+CREATE TABLE learning_sessions (
+  session_id TEXT PRIMARY KEY,
+  learner_id TEXT,
+  org_id     TEXT,
+  course     TEXT,
+  device     TEXT,
+  started_at INTEGER,
+  ended_at   INTEGER,
+  duration_s REAL
+);
+CREATE INDEX learning_sessions_by_learner ON learning_sessions(learner_id);
+
+CREATE TABLE learning_activities (
+  activity_id  TEXT PRIMARY KEY,
+  session_id   TEXT,
+  learner_id   TEXT,
+  org_id       TEXT,
+  skill        TEXT,
+  score        REAL,
+  duration_s   REAL,
+  completed_at INTEGER
+);
+CREATE INDEX learning_activities_by_session ON learning_activities(session_id);
+
+CREATE TABLE learner_skills (
+  learner_id  TEXT NOT NULL,
+  skill       TEXT NOT NULL,
+  org_id      TEXT,
+  level       INTEGER,
+  mastered_at INTEGER,
+  PRIMARY KEY (learner_id, skill)
+);
+
+CREATE TABLE homework (
+  question_id TEXT PRIMARY KEY,
+  learner_id  TEXT,
+  org_id      TEXT,
+  subject     TEXT,
+  text        TEXT,
+  answer      TEXT,
+  asked_at    INTEGER,
+  answered_at INTEGER
+);
+
+CREATE TABLE recommendations (
+  recommendation_id TEXT PRIMARY KEY,
+  learner_id        TEXT,
+  org_id            TEXT,
+  item              TEXT NOT NULL,
+  reason            TEXT,
+  created_at        INTEGER
+);
+CREATE INDEX recommendations_by_learner ON recommendations(learner_id);
+
+CREATE TABLE focus_minutes (
+  session_id    TEXT NOT NULL,
+  minute        INTEGER NOT NULL,
+  learner_id    TEXT,
+  org_id        TEXT,
+  pings         INTEGER NOT NULL DEFAULT 0,
+  focused_pings INTEGER NOT NULL DEFAULT 0,
+  idle_s        REAL NOT NULL DEFAULT 0,
+  PRIMARY KEY (session_id, minute)
+) WITHOUT ROWID;
+
+CREATE TABLE crm_leads (
+  lead_id        TEXT PRIMARY KEY,
+  org_id         TEXT,
+  event_date     TEXT NOT NULL,
+  email          TEXT,
+  name           TEXT,
+  company        TEXT,
+  lead_source    TEXT,
+  status         TEXT NOT NULL DEFAULT 'new',
+  score          INTEGER,
+  contact_id     TEXT,
+  opportunity_id TEXT,
+  schema_version INTEGER,
+  created_at     INTEGER,
+  updated_at     INTEGER,
+  converted_at   INTEGER
+);
+CREATE INDEX crm_leads_by_org_date ON crm_leads(org_id, event_date);
+
+CREATE TABLE crm_contacts (
+  contact_id TEXT PRIMARY KEY,
+  org_id     TEXT,
+  event_date TEXT NOT NULL,
+  email      TEXT,
+  name       TEXT,
+  phone      TEXT,
+  company    TEXT,
+  lead_id    TEXT,
+  created_at INTEGER,
+  updated_at INTEGER
+);
+CREATE INDEX crm_contacts_by_org_date ON crm_contacts(org_id, event_date);
+
+CREATE TABLE crm_opportunities (
+  opportunity_id TEXT PRIMARY KEY,
+  org_id         TEXT,
+  event_date     TEXT NOT NULL,
+  contact_id     TEXT,
+  name           TEXT,
+  amount         REAL,
+  stage          TEXT,
+  status         TEXT NOT NULL DEFAULT 'open',
+  close_reason   TEXT,
+  created_at     INTEGER,
+  updated_at     INTEGER,
+  closed_at      INTEGER
+);
+CREATE INDEX crm_opportunities_by_org_date ON crm_opportunities(org_id, event_date);
+
+CREATE TABLE dead_letters (
+  id       INTEGER PRIMARY KEY,
+  origin   TEXT NOT NULL UNIQUE,
+  subject  TEXT,
+  reason   TEXT NOT NULL,
+  error    TEXT,
+  attempts INTEGER NOT NULL,
+  payload  BLOB,
+  headers  TEXT,
+  dead_at  INTEGER NOT NULL
+);
+CREATE INDEX dead_letters_by_reason ON dead_letters(reason, dead_at);
+
+-- Full-text search. External-content FTS5 tables index the base tables' text columns; the
+-- triggers below keep them in step on insert, update and delete. Query with MATCH and join
+-- back on rowid (docs/tables.md).
+CREATE VIRTUAL TABLE customers_fts USING fts5(
+  name, email, company, content='customers', content_rowid='rowid');
+CREATE VIRTUAL TABLE tickets_fts USING fts5(
+  title, description, content='tickets', content_rowid='rowid');
+CREATE VIRTUAL TABLE knowledge_fts USING fts5(
+  note, summary, content='knowledge', content_rowid='rowid');
+
+CREATE TRIGGER customers_fts_insert AFTER INSERT ON customers BEGIN
+  INSERT INTO customers_fts(rowid, name, email, company)
+  VALUES (new.rowid, new.name, new.email, new.company);
+END;
+CREATE TRIGGER customers_fts_delete AFTER DELETE ON customers BEGIN
+  INSERT INTO customers_fts(customers_fts, rowid, name, email, company)
+  VALUES ('delete', old.rowid, old.name, old.email, old.company);
+END;
+CREATE TRIGGER customers_fts_update AFTER UPDATE ON customers
+WHEN old.name IS NOT new.name OR old.email IS NOT new.email OR old.company IS NOT new.company
+BEGIN
+  INSERT INTO customers_fts(customers_fts, rowid, name, email, company)
+  VALUES ('delete', old.rowid, old.name, old.email, old.company);
+  INSERT INTO customers_fts(rowid, name, email, company)
+  VALUES (new.rowid, new.name, new.email, new.company);
+END;
+
+CREATE TRIGGER tickets_fts_insert AFTER INSERT ON tickets BEGIN
+  INSERT INTO tickets_fts(rowid, title, description)
+  VALUES (new.rowid, new.title, new.description);
+END;
+CREATE TRIGGER tickets_fts_delete AFTER DELETE ON tickets BEGIN
+  INSERT INTO tickets_fts(tickets_fts, rowid, title, description)
+  VALUES ('delete', old.rowid, old.title, old.description);
+END;
+CREATE TRIGGER tickets_fts_update AFTER UPDATE ON tickets
+WHEN old.title IS NOT new.title OR old.description IS NOT new.description
+BEGIN
+  INSERT INTO tickets_fts(tickets_fts, rowid, title, description)
+  VALUES ('delete', old.rowid, old.title, old.description);
+  INSERT INTO tickets_fts(rowid, title, description)
+  VALUES (new.rowid, new.title, new.description);
+END;
+
+CREATE TRIGGER knowledge_fts_insert AFTER INSERT ON knowledge BEGIN
+  INSERT INTO knowledge_fts(rowid, note, summary) VALUES (new.rowid, new.note, new.summary);
+END;
+CREATE TRIGGER knowledge_fts_delete AFTER DELETE ON knowledge BEGIN
+  INSERT INTO knowledge_fts(knowledge_fts, rowid, note, summary)
+  VALUES ('delete', old.rowid, old.note, old.summary);
+END;
+CREATE TRIGGER knowledge_fts_update AFTER UPDATE ON knowledge
+WHEN old.note IS NOT new.note OR old.summary IS NOT new.summary
+BEGIN
+  INSERT INTO knowledge_fts(knowledge_fts, rowid, note, summary)
+  VALUES ('delete', old.rowid, old.note, old.summary);
+  INSERT INTO knowledge_fts(rowid, note, summary) VALUES (new.rowid, new.note, new.summary);
+END;
+)sql";
+
+// migrations[i] moves a database from user_version i to i+1.
+constexpr const char* kMigrations[] = {kSchemaV1};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kStoreSchemaVersion);
+
+Status Exec(sqlite3* db, const char* sql, const char* what) {
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+  if (rc == SQLITE_OK) return Status::Ok();
+  std::string message = std::string(what) + ": " + (err ? err : sqlite3_errstr(rc));
+  sqlite3_free(err);
+  if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return Status::Transient(message);
+  return Status::Io(message);
+}
+
+Result<int> UserVersion(sqlite3* db) {
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr);
+  if (rc != SQLITE_OK) return Status::Io(std::string("read user_version: ") + sqlite3_errmsg(db));
+  rc = sqlite3_step(stmt);
+  const int version = rc == SQLITE_ROW ? sqlite3_column_int(stmt, 0) : -1;
+  sqlite3_finalize(stmt);
+  if (version < 0) {
+    const std::string message = std::string("read user_version: ") + sqlite3_errmsg(db);
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return Status::Transient(message);
+    return Status::Io(message);
+  }
+  return version;
+}
+
+}  // namespace
+
+Status EnsureStoreSchema(sqlite3* db) {
+  auto version = UserVersion(db);
+  if (!version.ok()) return version.status();
+  if (*version == kStoreSchemaVersion) return Status::Ok();
+  if (*version > kStoreSchemaVersion) {
+    return Status::InvalidArgument("database schema version " + std::to_string(*version) +
+                                   " is newer than this ingestd's " +
+                                   std::to_string(kStoreSchemaVersion));
+  }
+  // IMMEDIATE: two processes opening a fresh file at once serialise here; the loser re-reads
+  // the version inside its transaction and finds nothing to do.
+  INGEST_RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE", "begin migration"));
+  auto current = UserVersion(db);
+  if (!current.ok()) {
+    Exec(db, "ROLLBACK", "rollback migration");
+    return current.status();
+  }
+  for (int v = *current; v < kStoreSchemaVersion; ++v) {
+    Status st = Exec(db, kMigrations[v], "migrate schema");
+    if (st.ok()) {
+      const std::string bump = "PRAGMA user_version = " + std::to_string(v + 1);
+      st = Exec(db, bump.c_str(), "set user_version");
+    }
+    if (!st.ok()) {
+      Exec(db, "ROLLBACK", "rollback migration");
+      return st.Annotate("schema version " + std::to_string(v) + " -> " + std::to_string(v + 1));
+    }
+  }
+  return Exec(db, "COMMIT", "commit migration");
+}
+
+const std::vector<DigestTable>& DigestTables() {
+  static const std::vector<DigestTable> tables = {
+      {"customers", "customer_id"},
+      {"purchases", "purchase_id"},
+      {"invoices", "invoice_id"},
+      {"subscriptions", "subscription_id"},
+      {"tickets", "ticket_id"},
+      {"work_orders", "work_order_id"},
+      {"knowledge", "knowledge_id"},
+      {"users", "user_id"},
+      {"user_roles", "user_id, role_id"},
+      {"logins", "event_id"},
+      {"learning_sessions", "session_id"},
+      {"learning_activities", "activity_id"},
+      {"learner_skills", "learner_id, skill"},
+      {"homework", "question_id"},
+      {"recommendations", "recommendation_id"},
+      {"focus_minutes", "session_id, minute"},
+      {"crm_leads", "lead_id"},
+      {"crm_contacts", "contact_id"},
+      {"crm_opportunities", "opportunity_id"},
+  };
+  return tables;
+}
+
+}  // namespace ingestlab

@@ -1,0 +1,31 @@
+// The SQLite schema of ingestd's store (documented for users in docs/tables.md) and its
+// migrations. The schema version lives in PRAGMA user_version; each migration step moves the
+// database from version N to N+1 inside one transaction, so a crash mid-migration leaves the
+// previous version intact.
+// Thread-safety: the functions take a connection; call them from the thread that owns it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <sqlite3.h>
+
+#include "common/status.h"
+
+namespace ingestlab {
+
+// The version a freshly created or fully migrated database reports in PRAGMA user_version.
+inline constexpr int kStoreSchemaVersion = 1;
+
+// Creates the schema if the database is empty, or migrates it up to kStoreSchemaVersion.
+// A database from a newer ingestd (user_version > kStoreSchemaVersion) is refused.
+Status EnsureStoreSchema(sqlite3* db);
+
+// The domain tables StateDigest covers, each with its primary-key ORDER BY clause.
+struct DigestTable {
+  const char* name;
+  const char* order_by;
+};
+const std::vector<DigestTable>& DigestTables();
+
+}  // namespace ingestlab

@@ -1,0 +1,598 @@
+// Specification of the Pipeline (system/pipeline.h): ack only after commit, group commit,
+// dead letters recorded in the transaction and published before the ack, retries with growing
+// jittered delays, max_deliveries, in-process retry of a busy database, backpressure, and Stop
+// draining the queue. Uses a journaling fake Store so the order of effects is observable, and the
+// real EnvelopeDecoder.
+#include <catch2/catch.hpp>
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "system/metrics.h"
+#include "system/pipeline.h"
+#include "system/schema.h"
+#include "system/store.h"
+
+using namespace ingestlab;
+
+namespace {
+
+// Every call is appended to one journal, shared with the settlement and publish callbacks, so a
+// test can check the order in which things happened across the writer thread.
+class Journal {
+ public:
+  void Add(std::string entry) {
+    std::lock_guard<std::mutex> lock(mu_);
+    entries_.push_back(std::move(entry));
+  }
+  std::vector<std::string> entries() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return entries_;
+  }
+  size_t IndexOf(const std::string& entry) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      if (entries_[i] == entry) return i;
+    }
+    return SIZE_MAX;
+  }
+  size_t Count(const std::string& entry) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t n = 0;
+    for (const auto& e : entries_) n += e == entry;
+    return n;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> entries_;
+};
+
+class FakeStore final : public Store {
+ public:
+  explicit FakeStore(Journal* journal) : journal_(journal) {}
+
+  Status Begin() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (busy_begins > 0) {
+      --busy_begins;
+      journal_->Add("begin-busy");
+      return Status::Transient("database is locked");
+    }
+    if (in_txn_) misuse = true;
+    in_txn_ = true;
+    journal_->Add("begin");
+    return Status::Ok();
+  }
+  Status Commit() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!in_txn_) misuse = true;
+    in_txn_ = false;
+    for (auto& [id, origin] : pending_ids_) ids_[id] = origin;
+    for (auto& r : pending_dead_) dead_letters.push_back(r);
+    pending_ids_.clear();
+    pending_dead_.clear();
+    ++commits;
+    journal_->Add("commit");
+    return Status::Ok();
+  }
+  void Rollback() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    in_txn_ = false;
+    pending_ids_.clear();
+    pending_dead_.clear();
+    journal_->Add("rollback");
+  }
+  Result<ApplyOutcome> ApplyEvent(const Event& event, const RawMessage& msg) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!in_txn_) misuse = true;
+    journal_->Add("apply:" + event.id);
+    if (apply_hook) {
+      Status st = apply_hook(event);
+      if (!st.ok()) return st;
+    }
+    for (auto* seen : {&ids_, &pending_ids_}) {
+      auto it = seen->find(event.id);
+      if (it != seen->end()) {
+        return it->second == msg.origin ? ApplyOutcome::kRedelivered : ApplyOutcome::kDuplicate;
+      }
+    }
+    pending_ids_[event.id] = msg.origin;
+    return ApplyOutcome::kApplied;
+  }
+  Status RecordDeadLetter(const DeadLetterRecord& record) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!in_txn_) misuse = true;
+    journal_->Add("dead:" + record.origin);
+    for (const auto& r : dead_letters) {
+      if (r.origin == record.origin) return Status::Ok();  // idempotent by origin
+    }
+    pending_dead_.push_back(record);
+    return Status::Ok();
+  }
+  Result<std::string> StateDigest() override { return Status::Internal("not used"); }
+
+  // Test controls / observations (read after the pipeline settled).
+  std::function<Status(const Event&)> apply_hook;
+  int busy_begins = 0;
+  bool misuse = false;
+  int commits = 0;
+  std::vector<DeadLetterRecord> dead_letters;
+  size_t applied_ids() const { return ids_.size(); }
+
+ private:
+  Journal* journal_;
+  std::mutex mu_;
+  bool in_txn_ = false;
+  std::map<std::string, std::string> ids_, pending_ids_;
+  std::vector<DeadLetterRecord> pending_dead_;
+};
+
+class FakeDeadLetterSink final : public DeadLetterSink {
+ public:
+  explicit FakeDeadLetterSink(Journal* journal) : journal_(journal) {}
+  Status Publish(const RawMessage& original, const DeadLetterRecord& record) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (fail) return Status::Transient("broker unavailable");
+    journal_->Add("publish:" + original.origin);
+    published.push_back(record);
+    return Status::Ok();
+  }
+  std::atomic<bool> fail{false};
+  std::vector<DeadLetterRecord> published;
+
+ private:
+  Journal* journal_;
+  std::mutex mu_;
+};
+
+std::string CloudEvent(const std::string& id) {
+  return R"({"specversion":"1.0","id":")" + id +
+         R"(","source":"billing","type":"billing.customer.created",)"
+         R"("time":"2023-11-14T22:13:20Z","subject":"c-1",)"
+         R"("data":{"customer_id":"c-1","email":"a@example.com","name":"Ann"}})";
+}
+
+RawMessage Message(const std::string& payload, const std::string& origin, int attempts = 1) {
+  RawMessage m;
+  m.payload = payload;
+  m.transport = Transport::kJetStream;
+  m.subject = "billing.customer.created";
+  m.origin = origin;
+  m.attempts = attempts;
+  m.headers = {{"Nats-Msg-Id", origin}};
+  return m;
+}
+
+// Collects the settlements of submitted batches, in submission order, on the writer thread.
+class Settled {
+ public:
+  InboundBatch Batch(std::vector<RawMessage> messages, Journal* journal = nullptr) {
+    InboundBatch b;
+    b.messages = std::move(messages);
+    const size_t slot = expected_++;
+    b.on_settled = [this, slot, journal](std::vector<Settlement>&& s) {
+      if (journal) journal->Add("settled:" + std::to_string(slot));
+      std::lock_guard<std::mutex> lock(mu_);
+      results_[slot] = std::move(s);
+      cv_.notify_all();
+    };
+    return b;
+  }
+  // Waits (bounded) until every batch made so far has settled.
+  bool WaitAll(std::chrono::seconds limit = std::chrono::seconds(5)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, limit, [&] { return results_.size() == expected_; });
+  }
+  std::vector<Settlement> of(size_t slot) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return results_.at(slot);
+  }
+  size_t count() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return results_.size();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t expected_ = 0;
+  std::map<size_t, std::vector<Settlement>> results_;
+};
+
+int64_t CounterValue(Metrics& m, const std::string& name, const Labels& labels = {}) {
+  return m.counter(name, "", labels)->value();
+}
+
+struct Fixture {
+  Journal journal;
+  FakeStore store{&journal};
+  FakeDeadLetterSink sink{&journal};
+  Metrics metrics;
+  ManualClock clock;
+  Settled settled;
+  PipelineOptions options;
+  Fixture() {
+    options.max_attempts = 5;
+    options.retry_base_ms = 100;
+    options.retry_max_ms = 5'000;
+  }
+  std::unique_ptr<Pipeline> Make() {
+    auto p = std::make_unique<Pipeline>(options, &store, nullptr, &metrics, &clock);
+    p->SetDeadLetterSink(Transport::kJetStream, &sink);
+    return p;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a batch is settled only after the transaction that applied it commits") {
+  Fixture f;
+  auto pipeline = f.Make();
+  pipeline->Start();
+  REQUIRE(pipeline->Submit(f.settled.Batch(
+      {Message(CloudEvent("e1"), "nats:BILLING:1"), Message(CloudEvent("e2"), "nats:BILLING:2")},
+      &f.journal)));
+  REQUIRE(f.settled.WaitAll());
+  pipeline->Stop();
+
+  const auto s = f.settled.of(0);
+  REQUIRE(s.size() == 2);
+  CHECK(s[0].verdict == Verdict::kAck);
+  CHECK(s[1].verdict == Verdict::kAck);
+  const size_t commit = f.journal.IndexOf("commit");
+  CHECK(f.journal.IndexOf("begin") < f.journal.IndexOf("apply:e1"));
+  CHECK(f.journal.IndexOf("apply:e2") < commit);
+  CHECK(commit < f.journal.IndexOf("settled:0"));
+  CHECK_FALSE(f.store.misuse);
+  CHECK(f.store.applied_ids() == 2);
+  CHECK(CounterValue(f.metrics, "ingest_applied_total", {{"type", "billing.customer.created"}}) ==
+        2);
+  CHECK(CounterValue(f.metrics, "ingest_received_total", {{"transport", "jetstream"}}) == 2);
+  CHECK(pipeline->last_commit_unix_ms() == f.clock.NowUnixMillis());
+  CHECK(f.metrics.RenderPrometheus().find("ingest_last_commit_unix_ms") != std::string::npos);
+}
+
+TEST_CASE("duplicates and redeliveries are skipped and counted, and still acked") {
+  Fixture f;
+  auto pipeline = f.Make();
+  pipeline->Start();
+  pipeline->Submit(f.settled.Batch({Message(CloudEvent("e1"), "nats:BILLING:1")}));
+  REQUIRE(f.settled.WaitAll());
+  pipeline->Submit(f.settled.Batch({Message(CloudEvent("e1"), "nats:BILLING:1", 2),
+                                    Message(CloudEvent("e1"), "nats:BILLING:9")}));
+  REQUIRE(f.settled.WaitAll());
+  pipeline->Stop();
+  CHECK(f.settled.of(1)[0].verdict == Verdict::kAck);
+  CHECK(f.settled.of(1)[1].verdict == Verdict::kAck);
+  CHECK(CounterValue(f.metrics, "ingest_redeliveries_total") == 1);
+  CHECK(CounterValue(f.metrics, "ingest_duplicates_total") == 1);
+  CHECK(CounterValue(f.metrics, "ingest_applied_total", {{"type", "billing.customer.created"}}) ==
+        1);
+}
+
+TEST_CASE("malformed and schema-invalid messages are dead-lettered, published, then acked") {
+  Fixture f;
+  f.store.apply_hook = [](const Event& e) {
+    return e.id == "bad-amount" ? Status::Schema("data.amount: must be >= 0, got -3")
+                                : Status::Ok();
+  };
+  auto pipeline = f.Make();
+  pipeline->Start();
+  std::string missing_source = CloudEvent("no-source");
+  missing_source.replace(missing_source.find(R"("source":"billing",)"),
+                         std::string(R"("source":"billing",)").size(), "");
+  pipeline->Submit(f.settled.Batch({Message("{not json", "nats:BILLING:1"),
+                                    Message(missing_source, "nats:BILLING:2"),
+                                    Message(CloudEvent("bad-amount"), "nats:BILLING:3", 2),
+                                    Message(CloudEvent("fine"), "nats:BILLING:4")},
+                                   &f.journal));
+  REQUIRE(f.settled.WaitAll());
+  pipeline->Stop();
+
+  const auto s = f.settled.of(0);
+  for (const Settlement& one : s) CHECK(one.verdict == Verdict::kAck);
+  REQUIRE(f.store.dead_letters.size() == 3);
+  REQUIRE(f.sink.published.size() == 3);
+  std::map<std::string, DeadLetterRecord> by_origin;
+  for (const auto& r : f.sink.published) by_origin[r.origin] = r;
+  CHECK(by_origin.at("nats:BILLING:1").reason == "parse");
+  CHECK(by_origin.at("nats:BILLING:1").payload == "{not json");
+  CHECK(by_origin.at("nats:BILLING:2").reason == "schema");
+  CHECK(by_origin.at("nats:BILLING:3").reason == "schema");
+  CHECK(by_origin.at("nats:BILLING:3").error == "data.amount: must be >= 0, got -3");
+  CHECK(by_origin.at("nats:BILLING:3").attempts == 2);
+  CHECK(by_origin.at("nats:BILLING:3").headers == Headers{{"Nats-Msg-Id", "nats:BILLING:3"}});
+  CHECK(by_origin.at("nats:BILLING:3").subject == "billing.customer.created");
+  // Recorded inside the transaction, published after the commit, acked after publishing.
+  const size_t commit = f.journal.IndexOf("commit");
+  CHECK(f.journal.IndexOf("dead:nats:BILLING:1") < commit);
+  CHECK(commit < f.journal.IndexOf("publish:nats:BILLING:1"));
+  CHECK(f.journal.IndexOf("publish:nats:BILLING:3") < f.journal.IndexOf("settled:0"));
+  CHECK(f.journal.Count("commit") == 1);
+  CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "parse"}}) == 1);
+  CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "schema"}}) == 2);
+  CHECK(f.store.applied_ids() == 1);
+}
+
+TEST_CASE("a dead letter that cannot be published is retried, and published on redelivery") {
+  Fixture f;
+  f.sink.fail = true;
+  auto pipeline = f.Make();
+  pipeline->Start();
+  pipeline->Submit(f.settled.Batch({Message("garbage", "nats:BILLING:7")}));
+  REQUIRE(f.settled.WaitAll());
+  const Settlement first = f.settled.of(0)[0];
+  CHECK(first.verdict == Verdict::kRetry);
+  CHECK(first.retry_delay_ms > 0);
+  CHECK(f.store.dead_letters.size() == 1);  // the row is committed all the same
+  CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "parse"}}) == 0);
+  CHECK(CounterValue(f.metrics, "ingest_retries_total") == 1);
+
+  f.sink.fail = false;
+  pipeline->Submit(f.settled.Batch({Message("garbage", "nats:BILLING:7", 2)}));
+  REQUIRE(f.settled.WaitAll());
+  pipeline->Stop();
+  CHECK(f.settled.of(1)[0].verdict == Verdict::kAck);
+  CHECK(f.store.dead_letters.size() == 1);  // idempotent by origin
+  REQUIRE(f.sink.published.size() == 1);
+  CHECK(f.sink.published[0].attempts == 2);
+  CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "parse"}}) == 1);
+}
+
+TEST_CASE("transient apply failures are retried with exponential jittered delays") {
+  Fixture f;
+  f.store.apply_hook = [](const Event&) { return Status::Transient("depends on an unseen event"); };
+  f.options.max_attempts = 12;
+  auto pipeline = f.Make();
+  pipeline->Start();
+  for (int attempts = 1; attempts <= 8; ++attempts) {
+    pipeline->Submit(f.settled.Batch({Message(CloudEvent("x"), "nats:BILLING:1", attempts)}));
+  }
+  REQUIRE(f.settled.WaitAll());
+  pipeline->Stop();
+
+  SECTION("each delay is base * 2^(attempts-1) within ±20%, capped at retry_max_ms") {
+    for (int attempts = 1; attempts <= 8; ++attempts) {
+      const Settlement s = f.settled.of(static_cast<size_t>(attempts - 1))[0];
+      CHECK(s.verdict == Verdict::kRetry);
+      const double nominal = std::min(5000.0, 100.0 * (1 << (attempts - 1)));
+      CHECK(s.retry_delay_ms >= static_cast<int64_t>(nominal * 0.8));
+      CHECK(s.retry_delay_ms <= static_cast<int64_t>(nominal * 1.2) + 1);
+    }
+    CHECK(CounterValue(f.metrics, "ingest_retries_total") == 8);
+    CHECK(f.store.applied_ids() == 0);
+  }
+  SECTION("the jitter varies the delays") {
+    std::set<int64_t> ratios;
+    for (int attempts = 1; attempts <= 4; ++attempts) {
+      const Settlement s = f.settled.of(static_cast<size_t>(attempts - 1))[0];
+      ratios.insert(s.retry_delay_ms * 1000 / (100 << (attempts - 1)));
+    }
+    CHECK(ratios.size() > 1);
+  }
+}
+
+TEST_CASE("a message delivered more than max_attempts times is dead-lettered max_deliveries") {
+  Fixture f;
+  auto pipeline = f.Make();
+  pipeline->Start();
+  pipeline->Submit(f.settled.Batch({Message(CloudEvent("late"), "nats:BILLING:5", 6),
+                                    Message(CloudEvent("ok"), "nats:BILLING:6", 5)}));
+  REQUIRE(f.settled.WaitAll());
+  pipeline->Stop();
+  CHECK(f.settled.of(0)[0].verdict == Verdict::kAck);
+  CHECK(f.settled.of(0)[1].verdict == Verdict::kAck);
+  REQUIRE(f.sink.published.size() == 1);
+  CHECK(f.sink.published[0].reason == "max_deliveries");
+  CHECK(f.sink.published[0].attempts == 6);
+  CHECK(f.journal.IndexOf("apply:late") == SIZE_MAX);  // never applied
+  CHECK(f.journal.IndexOf("apply:ok") != SIZE_MAX);
+  CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "max_deliveries"}}) == 1);
+}
+
+TEST_CASE("queued batches are merged into one transaction, up to max_batch_messages") {
+  Fixture f;
+  auto msgs = [](int from, int n) {
+    std::vector<RawMessage> v;
+    for (int i = from; i < from + n; ++i) {
+      v.push_back(Message(CloudEvent("g" + std::to_string(i)), "nats:BILLING:" + std::to_string(i)));
+    }
+    return v;
+  };
+
+  SECTION("batches that fit share one commit") {
+    auto pipeline = f.Make();
+    for (int b = 0; b < 4; ++b) REQUIRE(pipeline->Submit(f.settled.Batch(msgs(b * 3, 3))));
+    CHECK(pipeline->queued_messages() == 12);
+    pipeline->Start();
+    REQUIRE(f.settled.WaitAll());
+    pipeline->Stop();
+    CHECK(f.store.commits == 1);
+    auto* sizes = f.metrics.histogram("ingest_batch_size", "", Metrics::BatchSizeBounds());
+    CHECK(sizes->count() == 1);
+    CHECK(sizes->sum() == 12);
+    CHECK(pipeline->queued_messages() == 0);
+  }
+  SECTION("a transaction never takes more than max_batch_messages from several batches") {
+    f.options.max_batch_messages = 5;
+    auto pipeline = f.Make();
+    for (int b = 0; b < 4; ++b) REQUIRE(pipeline->Submit(f.settled.Batch(msgs(b * 3, 3))));
+    pipeline->Start();
+    REQUIRE(f.settled.WaitAll());
+    pipeline->Stop();
+    CHECK(f.store.commits == 4);
+    CHECK(f.store.applied_ids() == 12);
+  }
+}
+
+TEST_CASE("a busy database is retried in-process before messages are sent back") {
+  Fixture f;
+  SECTION("busy twice, then the transaction goes through") {
+    f.store.busy_begins = 2;
+    auto pipeline = f.Make();
+    pipeline->Start();
+    pipeline->Submit(f.settled.Batch({Message(CloudEvent("b1"), "nats:BILLING:1")}));
+    REQUIRE(f.settled.WaitAll());
+    pipeline->Stop();
+    CHECK(f.settled.of(0)[0].verdict == Verdict::kAck);
+    CHECK(f.journal.Count("begin-busy") == 2);
+    CHECK(f.store.applied_ids() == 1);
+  }
+  SECTION("busy every time: every message is settled kRetry, nothing acked") {
+    f.store.busy_begins = 100;
+    auto pipeline = f.Make();
+    pipeline->Start();
+    pipeline->Submit(f.settled.Batch({Message(CloudEvent("b1"), "nats:BILLING:1"),
+                                      Message(CloudEvent("b2"), "nats:BILLING:2")}));
+    REQUIRE(f.settled.WaitAll());
+    pipeline->Stop();
+    for (const Settlement& s : f.settled.of(0)) CHECK(s.verdict == Verdict::kRetry);
+    CHECK(f.journal.Count("begin-busy") == 3);
+    CHECK(f.store.commits == 0);
+  }
+}
+
+TEST_CASE("backpressure: TrySubmit refuses when full, Submit waits for room") {
+  Fixture f;
+  f.options.max_queue_messages = 4;
+  auto pipeline = f.Make();
+  auto three = [&](int base) {
+    std::vector<RawMessage> v;
+    for (int i = 0; i < 3; ++i) {
+      const std::string n = std::to_string(base + i);
+      v.push_back(Message(CloudEvent("q" + n), "nats:BILLING:" + n));
+    }
+    return v;
+  };
+  InboundBatch first = f.settled.Batch(three(0));
+  REQUIRE(pipeline->TrySubmit(first));
+  InboundBatch second = f.settled.Batch(three(3));
+  CHECK_FALSE(pipeline->TrySubmit(second));
+  CHECK(second.messages.size() == 3);  // left intact
+
+  std::atomic<bool> returned{false};
+  std::thread producer([&] {
+    pipeline->Submit(std::move(second));
+    returned = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK_FALSE(returned.load());
+  pipeline->Start();
+  producer.join();
+  CHECK(returned.load());
+  REQUIRE(f.settled.WaitAll());
+  pipeline->Stop();
+  CHECK(f.store.applied_ids() == 6);
+}
+
+TEST_CASE("Stop settles everything queued and then refuses new batches") {
+  Fixture f;
+  auto pipeline = f.Make();
+  for (int b = 0; b < 50; ++b) {
+    std::vector<RawMessage> v;
+    for (int i = 0; i < 10; ++i) {
+      const std::string n = std::to_string(b * 10 + i);
+      v.push_back(Message(CloudEvent("s" + n), "nats:BILLING:" + n));
+    }
+    REQUIRE(pipeline->Submit(f.settled.Batch(std::move(v))));
+  }
+  pipeline->Start();
+  pipeline->Stop();
+  CHECK(f.settled.count() == 50);
+  CHECK(f.store.applied_ids() == 500);
+  CHECK_FALSE(pipeline->Submit(f.settled.Batch({Message(CloudEvent("late"), "nats:BILLING:x")})));
+  InboundBatch refused;
+  refused.messages.push_back(Message(CloudEvent("late"), "nats:BILLING:y"));
+  CHECK_FALSE(pipeline->TrySubmit(refused));
+  CHECK(refused.messages.size() == 1);
+}
+
+TEST_CASE("an I/O error from the store abandons the whole transaction and nothing is acked") {
+  Fixture f;
+  f.store.apply_hook = [](const Event& e) {
+    return e.id == "io" ? Status::Io("database or disk is full") : Status::Ok();
+  };
+  auto pipeline = f.Make();
+  pipeline->Start();
+  pipeline->Submit(f.settled.Batch({Message(CloudEvent("before"), "nats:BILLING:1"),
+                                    Message(CloudEvent("io"), "nats:BILLING:2"),
+                                    Message(CloudEvent("after"), "nats:BILLING:3")}));
+  REQUIRE(f.settled.WaitAll());
+  pipeline->Stop();
+  for (const Settlement& s : f.settled.of(0)) CHECK(s.verdict == Verdict::kRetry);
+  CHECK(f.journal.Count("rollback") == 1);
+  CHECK(f.store.commits == 0);
+  CHECK(f.store.applied_ids() == 0);
+  CHECK(f.journal.IndexOf("apply:after") == SIZE_MAX);
+}
+
+TEST_CASE("with the real SQLite store and schemas, events apply once and bad ones dead-letter") {
+  const std::string dir = (std::filesystem::temp_directory_path() /
+                           ("pipeline_test_" + std::to_string(::getpid())))
+                              .string();
+  std::filesystem::create_directories(dir);
+  ManualClock clock;
+  Metrics metrics;
+  StoreOptions store_options;
+  store_options.path = dir + "/ingest.db";
+  store_options.clock = &clock;
+  auto store = Store::Open(store_options);
+  REQUIRE(store.ok());
+  auto schemas = SchemaRegistry::LoadEmbedded();
+  REQUIRE(schemas.ok());
+  Journal journal;
+  FakeDeadLetterSink sink(&journal);
+  Settled settled;
+  {
+    Pipeline pipeline(PipelineOptions{}, store->get(), schemas->get(), &metrics, &clock);
+    pipeline.SetDeadLetterSink(Transport::kJetStream, &sink);
+    pipeline.Start();
+    std::string bad_email = CloudEvent("bad-email");
+    bad_email.replace(bad_email.find("a@example.com"), 13, "not-an-email");
+    pipeline.Submit(settled.Batch({Message(CloudEvent("r1"), "nats:BILLING:1"),
+                                   Message(CloudEvent("r1"), "nats:BILLING:1", 2),
+                                   Message(bad_email, "nats:BILLING:3"),
+                                   Message("[1,2", "nats:BILLING:4")}));
+    REQUIRE(settled.WaitAll());
+    pipeline.Stop();
+  }
+  for (const Settlement& s : settled.of(0)) CHECK(s.verdict == Verdict::kAck);
+  CHECK(CounterValue(metrics, "ingest_applied_total", {{"type", "billing.customer.created"}}) ==
+        1);
+  CHECK(CounterValue(metrics, "ingest_redeliveries_total") == 1);
+  CHECK(CounterValue(metrics, "ingest_dead_letters_total", {{"reason", "schema"}}) == 1);
+  CHECK(CounterValue(metrics, "ingest_dead_letters_total", {{"reason", "parse"}}) == 1);
+  CHECK(sink.published.size() == 2);
+
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(store_options.path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
+          SQLITE_OK);
+  auto count = [&](const char* sql) {
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+    const int64_t n = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return n;
+  };
+  CHECK(count("SELECT count(*) FROM events") == 1);
+  CHECK(count("SELECT count(*) FROM customers WHERE customer_id = 'c-1'") == 1);
+  CHECK(count("SELECT count(*) FROM dead_letters") == 2);
+  sqlite3_close(db);
+  store->reset();
+  std::filesystem::remove_all(dir);
+}
