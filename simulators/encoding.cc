@@ -1,0 +1,289 @@
+// Envelope encoding and routing: see encoding.h.
+#include "simulators/encoding.h"
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+namespace ingestlab::sim {
+namespace {
+
+bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t year = static_cast<int64_t>(yoe) + era * 400;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  *d = doy - (153 * mp + 2) / 5 + 1;
+  *m = mp < 10 ? mp + 3 : mp - 9;
+  *y = year + (*m <= 2);
+}
+
+}  // namespace
+
+const char* DialectName(Dialect d) {
+  switch (d) {
+    case Dialect::kCloudEvents: return "cloudevents";
+    case Dialect::kServiceEnvelope: return "service";
+    case Dialect::kCustomerEvent: return "customer";
+  }
+  return "?";
+}
+
+const char* TransportName(TransportKind t) {
+  switch (t) {
+    case TransportKind::kJetStream: return "jetstream";
+    case TransportKind::kNats: return "nats";
+    case TransportKind::kKafka: return "kafka";
+  }
+  return "?";
+}
+
+Result<TransportKind> ParseTransport(std::string_view name) {
+  if (name == "jetstream") return TransportKind::kJetStream;
+  if (name == "nats") return TransportKind::kNats;
+  if (name == "kafka") return TransportKind::kKafka;
+  return Status::InvalidArgument("unknown transport '" + std::string(name) +
+                                 "' (expected jetstream, nats or kafka)");
+}
+
+std::optional<std::string> CustomerEventType(std::string_view type) {
+  if (type == "billing.purchase.completed") return "purchase";
+  if (type == "support.ticket.opened") return "support_ticket";
+  if (type == "support.work_order.created") return "repair";
+  if (type == "support.note.added") return "note";
+  if (type == "customer.profile.updated") return "profile_update";
+  if (type == "customer.contact.recorded") return "contact";
+  return std::nullopt;
+}
+
+bool IsCustomerDialectOnly(std::string_view type) { return StartsWith(type, "customer."); }
+
+Json EnvelopeJson(const GeneratedEvent& e, Dialect dialect, const std::string& org_id) {
+  const std::string source = e.service + "-service";
+  switch (dialect) {
+    case Dialect::kCloudEvents: {
+      Json j{{"specversion", "1.0"},
+             {"id", e.id},
+             {"source", source},
+             {"type", e.type},
+             {"time", FormatRfc3339Millis(e.event_time_ms)},
+             {"subject", e.customer_id},
+             {"orgid", org_id},
+             {"schemaversion", std::to_string(e.schema_version)},
+             {"datacontenttype", "application/json"},
+             {"data", e.data}};
+      return j;
+    }
+    case Dialect::kServiceEnvelope: {
+      // Seed 003 names auth events without the domain ("user.created" on auth.user.created).
+      std::string type = e.type;
+      if (StartsWith(type, "auth.")) type = type.substr(5);
+      Json data = e.data;
+      if (!data.contains("customer_id") && !data.contains("learner_id") &&
+          !data.contains("user_id")) {
+        data["customer_id"] = e.customer_id;
+      }
+      return Json{{"id", e.id},
+                  {"type", type},
+                  {"source", source},
+                  {"organization_id", org_id},
+                  {"timestamp", FormatRfc3339Millis(e.event_time_ms)},
+                  {"schema_version", std::to_string(e.schema_version) + ".0"},
+                  {"data", std::move(data)}};
+    }
+    case Dialect::kCustomerEvent: {
+      Json data = e.data;
+      // The dialect's field names: purchases carry price/total, notes stay notes.
+      if (e.type == "billing.purchase.completed") {
+        const double amount = data.value("amount", 0.0);
+        const int64_t quantity = data.value("quantity", int64_t{1});
+        data.erase("amount");
+        data.erase("currency");
+        data.erase("customer_id");
+        data["price"] = std::round(amount / static_cast<double>(quantity) * 100.0) / 100.0;
+        data["total"] = amount;
+        data["status"] = "completed";
+      } else {
+        data.erase("customer_id");
+      }
+      return Json{{"customer_id", e.customer_id},
+                  {"event_type", CustomerEventType(e.type).value_or("generic")},
+                  {"timestamp", e.event_time_ms / 1000},
+                  {"source_service", source},
+                  {"data", std::move(data)},
+                  {"metadata", Json{{"event_id", e.id}}}};
+    }
+  }
+  return Json::object();
+}
+
+std::string Encode(const GeneratedEvent& e, Dialect dialect, const std::string& org_id) {
+  return EnvelopeJson(e, dialect, org_id).dump();
+}
+
+Result<std::string> NatsSubject(const GeneratedEvent& e, Dialect dialect) {
+  if (dialect == Dialect::kCustomerEvent || IsCustomerDialectOnly(e.type)) {
+    const auto event_type = CustomerEventType(e.type);
+    if (!event_type) {
+      return Status::InvalidArgument("type " + e.type + " has no customer-event form");
+    }
+    return "customer.events." + e.customer_id + "." + *event_type;
+  }
+  return e.type;
+}
+
+Result<std::string> KafkaTopic(std::string_view type) {
+  if (StartsWith(type, "billing.")) return std::string("billing.events");
+  if (StartsWith(type, "crm.lead.")) return std::string("crm.leads");
+  if (StartsWith(type, "crm.contact.")) return std::string("crm.contacts");
+  if (StartsWith(type, "crm.opportunity.")) return std::string("crm.opportunities");
+  return Status::InvalidArgument("no Kafka topic for type " + std::string(type) +
+                                 " (Kafka carries billing and crm only)");
+}
+
+std::string FormatRfc3339Millis(int64_t unix_ms) {
+  int64_t days = unix_ms / 86400000;
+  int64_t rem = unix_ms % 86400000;
+  if (rem < 0) {
+    rem += 86400000;
+    --days;
+  }
+  int64_t y;
+  unsigned m, d;
+  CivilFromDays(days, &y, &m, &d);
+  const int64_t secs = rem / 1000;
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ",
+                static_cast<long long>(y), m, d, static_cast<long long>(secs / 3600),
+                static_cast<long long>(secs / 60 % 60), static_cast<long long>(secs % 60),
+                static_cast<long long>(rem % 1000));
+  return buf;
+}
+
+namespace {
+constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+}  // namespace
+
+std::string Base64Encode(std::string_view in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const uint32_t v = (static_cast<uint8_t>(in[i]) << 16) |
+                       (static_cast<uint8_t>(in[i + 1]) << 8) | static_cast<uint8_t>(in[i + 2]);
+    out += kB64[v >> 18];
+    out += kB64[(v >> 12) & 63];
+    out += kB64[(v >> 6) & 63];
+    out += kB64[v & 63];
+  }
+  if (i < in.size()) {
+    uint32_t v = static_cast<uint8_t>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<uint8_t>(in[i + 1]) << 8;
+    out += kB64[v >> 18];
+    out += kB64[(v >> 12) & 63];
+    out += i + 1 < in.size() ? kB64[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::optional<std::string> Base64Decode(std::string_view in) {
+  static const std::array<int8_t, 256> kRev = [] {
+    std::array<int8_t, 256> r{};
+    r.fill(-1);
+    for (int i = 0; i < 64; ++i) r[static_cast<uint8_t>(kB64[i])] = static_cast<int8_t>(i);
+    return r;
+  }();
+  if (in.size() % 4 != 0) return std::nullopt;
+  std::string out;
+  out.reserve(in.size() / 4 * 3);
+  for (size_t i = 0; i < in.size(); i += 4) {
+    int v[4];
+    int pad = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char c = in[i + static_cast<size_t>(k)];
+      if (c == '=' && i + 4 == in.size() && k >= 2) {
+        v[k] = 0;
+        ++pad;
+        continue;
+      }
+      if (pad) return std::nullopt;
+      v[k] = kRev[static_cast<uint8_t>(c)];
+      if (v[k] < 0) return std::nullopt;
+    }
+    const uint32_t w = (static_cast<uint32_t>(v[0]) << 18) | (static_cast<uint32_t>(v[1]) << 12) |
+                       (static_cast<uint32_t>(v[2]) << 6) | static_cast<uint32_t>(v[3]);
+    out += static_cast<char>(w >> 16);
+    if (pad < 2) out += static_cast<char>((w >> 8) & 0xff);
+    if (pad < 1) out += static_cast<char>(w & 0xff);
+  }
+  return out;
+}
+
+namespace {
+constexpr uint32_t kSha256K[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+    0xc67178f2};
+uint32_t Rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+}  // namespace
+
+std::string Sha256Hex(std::string_view bytes) {
+  uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  std::string msg(bytes);
+  const uint64_t bit_len = static_cast<uint64_t>(bytes.size()) * 8;
+  msg += static_cast<char>(0x80);
+  while (msg.size() % 64 != 56) msg += '\0';
+  for (int i = 7; i >= 0; --i) msg += static_cast<char>((bit_len >> (i * 8)) & 0xff);
+  for (size_t off = 0; off < msg.size(); off += 64) {
+    uint32_t w[64];
+    for (int i = 0; i < 16; ++i) {
+      const auto* p = reinterpret_cast<const uint8_t*>(msg.data() + off + i * 4);
+      w[i] = (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+    }
+    for (int i = 16; i < 64; ++i) {
+      const uint32_t s0 = Rotr(w[i - 15], 7) ^ Rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+      const uint32_t s1 = Rotr(w[i - 2], 17) ^ Rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+    for (int i = 0; i < 64; ++i) {
+      const uint32_t s1 = Rotr(e, 6) ^ Rotr(e, 11) ^ Rotr(e, 25);
+      const uint32_t ch = (e & f) ^ (~e & g);
+      const uint32_t t1 = hh + s1 + ch + kSha256K[i] + w[i];
+      const uint32_t s0 = Rotr(a, 2) ^ Rotr(a, 13) ^ Rotr(a, 22);
+      const uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
+      const uint32_t t2 = s0 + maj;
+      hh = g;
+      g = f;
+      f = e;
+      e = d + t1;
+      d = c;
+      c = b;
+      b = a;
+      a = t1 + t2;
+    }
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d;
+    h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+  }
+  char out[65];
+  for (int i = 0; i < 8; ++i) std::snprintf(out + i * 8, 9, "%08x", h[i]);
+  return std::string(out, 64);
+}
+
+}  // namespace ingestlab::sim

@@ -1,0 +1,94 @@
+// ServiceRun: drives one simulated service — its message stream (generator + faults), the
+// arrival scheduler, a Publisher and the event log — in real (or manual) time.
+// For each scheduled arrival it waits until the due time on the Clock, takes the next message
+// (event time = run start + scheduled offset), publishes it and records the outcome when the
+// broker answers. When the publisher cannot keep up, messages go out late (counted when later
+// than late_bound) and, at the end of a timed run, arrivals that were due but never sent are
+// counted as shortfall — never silently dropped.
+// Thread-safety: Run on one thread; SetRate, RequestStop and stats from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "simulators/event_log.h"
+#include "simulators/faults.h"
+#include "simulators/load_shape.h"
+#include "simulators/publisher.h"
+
+namespace ingestlab::sim {
+
+struct ServiceRunOptions {
+  StreamOptions stream;
+  LoadShape shape;
+  double duration_seconds = 0;  // 0 = until count or RequestStop
+  uint64_t count = 0;           // messages to send; 0 = until duration or RequestStop
+  int64_t start_unix_ms = 0;    // the virtual clock's origin for event times
+  int64_t late_bound_ms = 1000; // later than this counts as late
+  std::chrono::milliseconds flush_timeout{30000};  // wait for acks at the end
+};
+
+struct ServiceRunStats {
+  uint64_t sent = 0;         // publishes handed to the broker client
+  uint64_t acked = 0;
+  uint64_t failed = 0;       // publish completed without an ack
+  uint64_t shortfall = 0;    // due before the end but never sent
+  uint64_t late = 0;         // sent later than late_bound after their due time
+  int64_t max_lateness_ms = 0;
+  std::map<std::string, uint64_t> expected;  // expected outcome → messages sent
+  double p50_ms = 0, p99_ms = 0, max_ms = 0; // publish → ack latency
+  double elapsed_seconds = 0;
+};
+
+class ServiceRun {
+ public:
+  // The publisher and log (may be null) are not owned and must outlive the run.
+  static Result<std::unique_ptr<ServiceRun>> Create(const ServiceRunOptions& options,
+                                                    Publisher* publisher, EventLogWriter* log,
+                                                    Clock* clock);
+
+  // Runs to the end (duration, count or RequestStop), then flushes. OK even if some publishes
+  // failed (see stats); an error only for a broken setup (e.g. the log cannot be written).
+  Status Run();
+  // Changes the arrival rate from now on (the harness's rate steps).
+  void SetRate(double per_second);
+  // Ends the run early; remaining arrivals are not counted as shortfall.
+  void RequestStop() { stop_.store(true); }
+  ServiceRunStats stats() const;
+  const MessageStream& stream() const { return *stream_; }
+  const std::string& service() const { return options_.stream.service; }
+
+ private:
+  ServiceRun(const ServiceRunOptions& options, std::unique_ptr<MessageStream> stream,
+             Publisher* publisher, EventLogWriter* log, Clock* clock);
+  void Send(PlannedMessage message, int64_t scheduled_ns);
+  int64_t OffsetNanos() const { return clock_->NowMonoNanos() - start_mono_ns_; }
+
+  ServiceRunOptions options_;
+  std::unique_ptr<MessageStream> stream_;
+  ArrivalScheduler scheduler_;
+  Publisher* publisher_;
+  EventLogWriter* log_;
+  Clock* clock_;
+  int64_t start_mono_ns_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> started_{false};
+
+  mutable std::mutex mu_;
+  ServiceRunStats stats_;
+  std::vector<int64_t> latencies_us_;
+  Status log_status_;
+};
+
+// Percentile (0..100) of values, nearest rank; 0 for an empty set. Sorts the vector.
+double Percentile(std::vector<int64_t>& values, double p);
+
+}  // namespace ingestlab::sim
