@@ -116,6 +116,31 @@ size_t FirstInvalidUtf8(std::string_view s) {
   return std::string_view::npos;
 }
 
+// True if the bytes are a prefix of some JSON text whose objects, arrays or strings are still
+// open at the end: the usual shape of a message cut short (used only to explain a rejection).
+bool LooksTruncated(std::string_view s) {
+  std::string open;  // the brackets not yet closed
+  bool in_string = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      open.push_back(c);
+    } else if (c == '}' || c == ']') {
+      if (open.empty() || open.back() != (c == '}' ? '{' : '[')) return false;
+      open.pop_back();
+    }
+  }
+  return in_string || !open.empty();
+}
+
 // The root members the decoder looks at, gathered in one pass.
 struct EnvelopeFields {
   std::optional<element> specversion, id, source, type, time, subject, datacontenttype, data,
@@ -301,11 +326,11 @@ Status EnvelopeDecoder::Impl::ParsePayload(const RawMessage& msg, element* root)
     case simdjson::CAPACITY:
       return Status::Parse("payload " + std::to_string(payload.size()) + " bytes exceeds " +
                            std::to_string(options.max_bytes));
-    case simdjson::INCOMPLETE_ARRAY_OR_OBJECT:
-    case simdjson::UNCLOSED_STRING:
-      return Status::Parse("truncated JSON (" + std::to_string(payload.size()) +
-                           " bytes; an object, array or string is not closed)");
     default:
+      if (LooksTruncated(payload)) {
+        return Status::Parse("truncated JSON (" + std::to_string(payload.size()) +
+                             " bytes; an object, array or string is not closed)");
+      }
       return Status::Parse(std::string("malformed JSON: ") + simdjson::error_message(err));
   }
 }
