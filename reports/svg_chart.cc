@@ -1,0 +1,261 @@
+// Inline SVG charts (see svg_chart.h).
+#include "reports/svg_chart.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "reports/html_util.h"
+
+namespace ingestlab::reports {
+namespace {
+
+constexpr double kWidth = 960;
+constexpr double kHeight = 250;
+constexpr double kLeft = 64;
+constexpr double kRight = 16;
+constexpr double kTop = 30;
+constexpr double kBottom = 42;
+constexpr double kPlotWidth = kWidth - kLeft - kRight;
+constexpr double kPlotHeight = kHeight - kTop - kBottom;
+
+std::string Fixed(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f", v);
+  return buf;
+}
+
+// A round step (1, 2, 2.5 or 5 times a power of ten) giving about target_ticks ticks.
+double NiceStep(double range, int target_ticks) {
+  if (!(range > 0)) return 1;
+  const double raw = range / target_ticks;
+  const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+  const double normalized = raw / magnitude;
+  double step = 10;
+  if (normalized <= 1) {
+    step = 1;
+  } else if (normalized <= 2) {
+    step = 2;
+  } else if (normalized <= 2.5) {
+    step = 2.5;
+  } else if (normalized <= 5) {
+    step = 5;
+  }
+  return step * magnitude;
+}
+
+std::string SvgOpen(const std::string& id, const std::string& title) {
+  return "<svg class=\"chart\" id=\"" + HtmlEscape(id) + "\" viewBox=\"0 0 " + Fixed(kWidth) +
+         " " + Fixed(kHeight) + "\" preserveAspectRatio=\"xMidYMid meet\" role=\"img\" " +
+         "aria-label=\"" + HtmlEscape(title) + "\"><title>" + HtmlEscape(title) + "</title>";
+}
+
+// Horizontal grid lines and y tick labels from 0 to y_max; returns the markup.
+std::string YAxis(double y_max, double step, const std::string& y_label) {
+  std::string out = "<g class=\"axis y-axis\">";
+  for (double v = 0; v <= y_max + step / 2; v += step) {
+    const double y = kTop + kPlotHeight - v / y_max * kPlotHeight;
+    out += "<line class=\"grid\" x1=\"" + Fixed(kLeft) + "\" x2=\"" + Fixed(kLeft + kPlotWidth) +
+           "\" y1=\"" + Fixed(y) + "\" y2=\"" + Fixed(y) + "\"/>";
+    out += "<text class=\"tick\" x=\"" + Fixed(kLeft - 6) + "\" y=\"" + Fixed(y + 4) +
+           "\" text-anchor=\"end\">" + HtmlEscape(FormatCompact(v)) + "</text>";
+  }
+  const double mid = kTop + kPlotHeight / 2;
+  out += "<text class=\"axis-title\" transform=\"translate(14 " + Fixed(mid) +
+         ") rotate(-90)\" text-anchor=\"middle\">" + HtmlEscape(y_label) + "</text></g>";
+  return out;
+}
+
+double MaxFinite(const std::vector<double>& values) {
+  double m = 0;
+  for (double v : values) {
+    if (std::isfinite(v)) m = std::max(m, v);
+  }
+  return m;
+}
+
+}  // namespace
+
+std::vector<size_t> DownsampleMinMax(const std::vector<double>& values, size_t max_points) {
+  std::vector<size_t> keep;
+  const size_t n = values.size();
+  if (n <= max_points) {
+    keep.resize(n);
+    for (size_t i = 0; i < n; ++i) keep[i] = i;
+    return keep;
+  }
+  // The first and last samples are kept; the rest fall into buckets of two kept points each.
+  const size_t buckets = (max_points - 2) / 2;
+  keep.push_back(0);
+  const double per_bucket = static_cast<double>(n - 2) / static_cast<double>(buckets);
+  for (size_t b = 0; b < buckets; ++b) {
+    const size_t begin = 1 + static_cast<size_t>(std::floor(b * per_bucket));
+    const size_t end = std::min(n - 1, 1 + static_cast<size_t>(std::floor((b + 1) * per_bucket)));
+    if (begin >= end) continue;
+    size_t lo = end, hi = end;
+    for (size_t i = begin; i < end; ++i) {
+      if (!std::isfinite(values[i])) continue;
+      if (lo == end || values[i] < values[lo]) lo = i;
+      if (hi == end || values[i] > values[hi]) hi = i;
+    }
+    if (lo == end) {
+      keep.push_back(begin);  // a bucket without samples: keep one gap so the line breaks
+      continue;
+    }
+    keep.push_back(std::min(lo, hi));
+    if (lo != hi) keep.push_back(std::max(lo, hi));
+  }
+  keep.push_back(n - 1);
+  return keep;
+}
+
+std::string RenderTimeChart(const TimeChart& chart) {
+  // X domain: the samples, stretched to cover [0, min_span_s].
+  double x0 = 0, x1 = chart.min_span_s;
+  if (!chart.t_s.empty()) {
+    x0 = std::min(x0, chart.t_s.front());
+    x1 = std::max(x1, chart.t_s.back());
+  }
+  if (!(x1 > x0)) x1 = x0 + 1;
+  const auto x_of = [&](double t) { return kLeft + (t - x0) / (x1 - x0) * kPlotWidth; };
+
+  double data_max = 0;
+  for (const ChartLine& line : chart.lines) data_max = std::max(data_max, MaxFinite(line.values));
+  const double y_step = NiceStep(data_max > 0 ? data_max : 1, 4);
+  const double y_max = std::max(y_step, std::ceil(data_max / y_step) * y_step);
+  const auto y_of = [&](double v) { return kTop + kPlotHeight - v / y_max * kPlotHeight; };
+
+  std::string out = SvgOpen(chart.id, chart.title);
+  out += YAxis(y_max, y_step, chart.y_label);
+
+  // X ticks in seconds.
+  const double x_step = NiceStep(x1 - x0, 8);
+  out += "<g class=\"axis x-axis\">";
+  for (double t = std::ceil(x0 / x_step) * x_step; t <= x1 + x_step / 1000; t += x_step) {
+    const double x = x_of(t);
+    out += "<line class=\"tick-mark\" x1=\"" + Fixed(x) + "\" x2=\"" + Fixed(x) + "\" y1=\"" +
+           Fixed(kTop + kPlotHeight) + "\" y2=\"" + Fixed(kTop + kPlotHeight + 4) + "\"/>";
+    out += "<text class=\"tick\" x=\"" + Fixed(x) + "\" y=\"" + Fixed(kTop + kPlotHeight + 16) +
+           "\" text-anchor=\"middle\">" + HtmlEscape(FormatCompact(t)) + "</text>";
+  }
+  out += "<text class=\"axis-title\" x=\"" + Fixed(kLeft + kPlotWidth / 2) + "\" y=\"" +
+         Fixed(kHeight - 6) + "\" text-anchor=\"middle\">time since start (s)</text></g>";
+
+  // Fault bands under the lines, every one drawn even when outside the sampled span.
+  out += "<g class=\"fault-bands\">";
+  for (size_t i = 0; i < chart.bands.size(); ++i) {
+    const FaultBand& band = chart.bands[i];
+    const double from = std::clamp(band.from_s, x0, x1);
+    const double until = std::clamp(std::max(band.until_s, band.from_s), x0, x1);
+    const double left = x_of(from);
+    const double width = std::max(2.0, x_of(until) - left);
+    const std::string label = "F" + std::to_string(band.number) + " " + band.label;
+    const double label_y = kTop + 11 + static_cast<double>(i % 3) * 12;
+    const bool anchor_end = left + 8 + 6.5 * static_cast<double>(label.size()) > kLeft + kPlotWidth;
+    const double label_x = anchor_end ? std::min(left + width, kLeft + kPlotWidth) - 3 : left + 3;
+    out += "<g class=\"fault-band\" data-fault=\"" + std::to_string(band.number) + "\"><title>" +
+           HtmlEscape(band.tooltip) + "</title>";
+    out += "<rect x=\"" + Fixed(left) + "\" y=\"" + Fixed(kTop) + "\" width=\"" + Fixed(width) +
+           "\" height=\"" + Fixed(kPlotHeight) + "\"/>";
+    out += "<text x=\"" + Fixed(label_x) + "\" y=\"" + Fixed(label_y) + "\"" +
+           (anchor_end ? " text-anchor=\"end\"" : "") + ">" + HtmlEscape(label) + "</text></g>";
+  }
+  out += "</g>";
+
+  // Lines.
+  bool any_sample = false;
+  out += "<g class=\"lines\">";
+  for (const ChartLine& line : chart.lines) {
+    const size_t n = std::min(line.values.size(), chart.t_s.size());
+    std::vector<double> values(line.values.begin(), line.values.begin() + n);
+    std::string path;
+    bool pen_down = false;
+    for (size_t i : DownsampleMinMax(values, kMaxPointsPerLine)) {
+      if (!std::isfinite(values[i]) || !std::isfinite(chart.t_s[i])) {
+        pen_down = false;
+        continue;
+      }
+      any_sample = true;
+      path += pen_down ? "L" : "M";
+      path += Fixed(x_of(chart.t_s[i])) + " " + Fixed(y_of(values[i]));
+      pen_down = true;
+    }
+    out += "<path class=\"series\" data-series=\"" + HtmlEscape(line.name) + "\" d=\"" + path +
+           "\" stroke=\"" + HtmlEscape(line.color) + "\"" +
+           (line.dashed ? " stroke-dasharray=\"6 4\"" : "") + "/>";
+  }
+  out += "</g>";
+  if (!any_sample) {
+    out += "<text class=\"no-data\" x=\"" + Fixed(kLeft + kPlotWidth / 2) + "\" y=\"" +
+           Fixed(kTop + kPlotHeight / 2) + "\" text-anchor=\"middle\">no samples recorded</text>";
+  }
+
+  // Plot frame and legend.
+  out += "<rect class=\"frame\" x=\"" + Fixed(kLeft) + "\" y=\"" + Fixed(kTop) + "\" width=\"" +
+         Fixed(kPlotWidth) + "\" height=\"" + Fixed(kPlotHeight) + "\"/>";
+  out += "<g class=\"legend\">";
+  double legend_x = kLeft;
+  for (const ChartLine& line : chart.lines) {
+    out += "<line x1=\"" + Fixed(legend_x) + "\" x2=\"" + Fixed(legend_x + 20) +
+           "\" y1=\"14\" y2=\"14\" stroke=\"" + HtmlEscape(line.color) + "\"" +
+           (line.dashed ? " stroke-dasharray=\"6 4\"" : "") + "/>";
+    out += "<text x=\"" + Fixed(legend_x + 25) + "\" y=\"18\">" + HtmlEscape(line.name) +
+           "</text>";
+    legend_x += 40 + 7 * static_cast<double>(line.name.size());
+  }
+  if (!chart.bands.empty()) {
+    out += "<rect class=\"legend-fault\" x=\"" + Fixed(legend_x) +
+           "\" y=\"7\" width=\"16\" height=\"12\"/><text x=\"" + Fixed(legend_x + 21) +
+           "\" y=\"18\">fault (see timeline)</text>";
+  }
+  out += "</g></svg>";
+  return out;
+}
+
+std::string RenderHistogram(const Histogram& histogram) {
+  const size_t n = histogram.counts.size();
+  std::string out = SvgOpen(histogram.id, histogram.title);
+  double total = 0;
+  for (double c : histogram.counts) total += std::isfinite(c) ? c : 0;
+  const double data_max = MaxFinite(histogram.counts);
+  const double y_step = NiceStep(data_max > 0 ? data_max : 1, 4);
+  const double y_max = std::max(y_step, std::ceil(data_max / y_step) * y_step);
+  out += YAxis(y_max, y_step, "events");
+
+  const auto bucket_label = [&](size_t i) -> std::string {
+    if (i < histogram.bounds_ms.size()) return "≤" + FormatCompact(histogram.bounds_ms[i]);
+    if (histogram.bounds_ms.empty()) return "all";
+    return ">" + FormatCompact(histogram.bounds_ms.back());
+  };
+  out += "<g class=\"bars\">";
+  if (n > 0) {
+    const double slot = kPlotWidth / static_cast<double>(n);
+    const size_t label_every = (n + 15) / 16;
+    for (size_t i = 0; i < n; ++i) {
+      const double count = std::isfinite(histogram.counts[i]) ? histogram.counts[i] : 0;
+      const double height = count / y_max * kPlotHeight;
+      const double x = kLeft + slot * static_cast<double>(i);
+      const double share = total > 0 ? count / total * 100 : 0;
+      out += "<g class=\"bar\"><title>" + HtmlEscape(bucket_label(i)) + " ms: " +
+             FormatNumber(count, 0) + " events (" + FormatNumber(share, 1) + "%)</title>";
+      out += "<rect x=\"" + Fixed(x + slot * 0.1) + "\" y=\"" + Fixed(kTop + kPlotHeight - height) +
+             "\" width=\"" + Fixed(slot * 0.8) + "\" height=\"" + Fixed(height) + "\"/></g>";
+      if (i % label_every == 0) {
+        out += "<text class=\"tick\" x=\"" + Fixed(x + slot / 2) + "\" y=\"" +
+               Fixed(kTop + kPlotHeight + 16) + "\" text-anchor=\"middle\">" +
+               HtmlEscape(bucket_label(i)) + "</text>";
+      }
+    }
+  } else {
+    out += "<text class=\"no-data\" x=\"" + Fixed(kLeft + kPlotWidth / 2) + "\" y=\"" +
+           Fixed(kTop + kPlotHeight / 2) + "\" text-anchor=\"middle\">no latencies recorded</text>";
+  }
+  out += "</g><text class=\"axis-title\" x=\"" + Fixed(kLeft + kPlotWidth / 2) + "\" y=\"" +
+         Fixed(kHeight - 6) + "\" text-anchor=\"middle\">end-to-end latency bucket (ms)</text>";
+  out += "<rect class=\"frame\" x=\"" + Fixed(kLeft) + "\" y=\"" + Fixed(kTop) + "\" width=\"" +
+         Fixed(kPlotWidth) + "\" height=\"" + Fixed(kPlotHeight) + "\"/></svg>";
+  return out;
+}
+
+}  // namespace ingestlab::reports

@@ -1,0 +1,60 @@
+// Inline SVG charts for the HTML reports: time series with fault bands, and a histogram.
+//
+// Charts are rendered in C++ to plain SVG markup (no script, no external references), so a
+// report reads the same in a browser, a CI artifact viewer and on paper. Every fault band is a
+// <g class="fault-band" data-fault="N"> holding a shaded rect, a label and a <title> tooltip;
+// every chart draws every band it is given, clipped to its time axis.
+// Thread-safety: pure functions; safe from any thread.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace ingestlab::reports {
+
+struct ChartLine {
+  std::string name;   // legend text
+  std::string color;  // CSS colour, e.g. "#1f77b4"
+  std::vector<double> values;  // one per time sample; NaN = no sample (the line breaks)
+  bool dashed = false;
+};
+
+// A fault drawn as a shaded band across a time chart; until_s <= from_s draws a thin marker.
+struct FaultBand {
+  int number = 0;          // shown as "F<number>"
+  double from_s = 0;
+  double until_s = 0;
+  std::string label;       // short text on the band, e.g. "kill_ingestd"
+  std::string tooltip;     // longer text for the <title>
+};
+
+struct TimeChart {
+  std::string id;          // element id, e.g. "chart-latency"
+  std::string title;       // accessible title
+  std::string y_label;     // axis title with unit, e.g. "latency (ms)"
+  std::vector<double> t_s; // sample times in seconds
+  std::vector<ChartLine> lines;
+  std::vector<FaultBand> bands;
+  double min_span_s = 0;   // the x axis spans at least [0, min_span_s] (e.g. the run duration)
+};
+
+struct Histogram {
+  std::string id;
+  std::string title;
+  std::vector<double> bounds_ms;  // upper bounds of the buckets
+  std::vector<double> counts;     // bounds_ms.size() + 1 entries; the last is "above"
+};
+
+// Indices of the samples to keep so at most max_points remain: per bucket of samples the
+// minimum and the maximum (in time order), so spikes and dips survive downsampling.
+// Returns all indices when values.size() <= max_points. REQUIRES: max_points >= 4.
+std::vector<size_t> DownsampleMinMax(const std::vector<double>& values, size_t max_points);
+
+// Points per line kept in a time chart (longer series are downsampled with DownsampleMinMax).
+inline constexpr size_t kMaxPointsPerLine = 400;
+
+std::string RenderTimeChart(const TimeChart& chart);
+std::string RenderHistogram(const Histogram& histogram);
+
+}  // namespace ingestlab::reports

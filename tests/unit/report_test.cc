@@ -1,0 +1,538 @@
+// Specification of the HTML reports: sections, assertion rows, fault bands in every chart,
+// escaping of hostile values, size bounds, suite ordering and the `report` command's errors.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "reports/html_report.h"
+#include "reports/html_util.h"
+#include "reports/report_command.h"
+#include "reports/svg_chart.h"
+
+using namespace ingestlab;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string Base64(const std::string& bytes) {
+  static const char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    const uint32_t v = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
+    for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
+  }
+  if (i + 1 == bytes.size()) {
+    const uint32_t v = uint8_t(bytes[i]) << 16;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == bytes.size()) {
+    const uint32_t v = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+// A result.json as `ingestlab run` writes it (format 1): `samples` one-second samples, two
+// faults, three assertions of which no_loss fails, and `offending` missing events.
+json SampleResult(int samples, int offending = 2, const std::string& verdict = "fail") {
+  json series = {{"t_s", json::array()},          {"publish_rate", json::array()},
+                 {"ingest_rate", json::array()},  {"lag", json::array()},
+                 {"latency_p50_ms", json::array()}, {"latency_p95_ms", json::array()},
+                 {"latency_p99_ms", json::array()}, {"retries", json::array()},
+                 {"dead_letters", json::array()}, {"reconnects", json::array()}};
+  for (int i = 0; i < samples; ++i) {
+    const bool down = i >= 10 && i < 15;
+    series["t_s"].push_back(i);
+    series["publish_rate"].push_back(400 + (i % 7) * 3.25);
+    series["ingest_rate"].push_back(down ? 0.0 : 398.5 + (i % 5));
+    series["lag"].push_back(down ? 400.0 * (i - 9) : 12.0 + i % 3);
+    series["latency_p50_ms"].push_back(3.1 + (i % 4) * 0.1);
+    series["latency_p95_ms"].push_back(8.2 + (i % 4) * 0.3);
+    series["latency_p99_ms"].push_back(down ? 900.0 : 14.0 + (i % 6));
+    series["retries"].push_back(i == 15 ? 5 : 0);
+    series["dead_letters"].push_back(i % 20 == 3 ? 2 : 0);
+    series["reconnects"].push_back(i == 16 ? 2 : 0);
+  }
+  json events = json::array();
+  for (int i = 0; i < offending; ++i) {
+    events.push_back({{"event_id", "billing-1-" + std::to_string(40 + i)},
+                      {"problem", "missing"},
+                      {"expected", "applied"},
+                      {"observed", "absent"},
+                      {"service", "billing"},
+                      {"type", "billing.purchase.completed"},
+                      {"subject", "billing.purchase.completed"},
+                      {"payload_b64", Base64("{\"specversion\":\"1.0\",\"id\":\"billing-1-" +
+                                             std::to_string(40 + i) +
+                                             "\",\"type\":\"billing.purchase.completed\"}")}});
+  }
+  return {
+      {"format", 1},
+      {"scenario", "kill-ingestd"},
+      {"description", "ingestd is killed with SIGKILL mid-stream and restarted"},
+      {"seed", 7},
+      {"verdict", verdict},
+      {"error", ""},
+      {"started_at_ms", 1763900000000LL},
+      {"duration_s", samples},
+      {"command", "ingestlab run scenarios/kill_ingestd.yaml --seed 7"},
+      {"versions", {{"ingestlab", "0.1.0"}, {"git_commit", "abc123"}, {"nats_server", "2.9.10"},
+                    {"librdkafka", "2.0.2"}}},
+      {"topology", {{"nats_nodes", 1}, {"kafka_brokers", 3}, {"ingestd", 1}}},
+      {"assertions",
+       {{{"name", "no loss"}, {"kind", "no_loss"}, {"passed", false}, {"measured", offending},
+         {"threshold", 0}, {"op", "<="}, {"unit", "events"},
+         {"detail", "12000 acked: 11998 applied, 2 missing"}},
+        {{"name", "exactly once"}, {"kind", "exactly_once"}, {"passed", true}, {"measured", 0},
+         {"threshold", 0}, {"op", "<="}, {"unit", "events"}, {"detail", "0 applied twice"}},
+        {{"name", "latency p99"}, {"kind", "latency"}, {"passed", true}, {"measured", 14.0},
+         {"threshold", 25}, {"op", "<="}, {"unit", "ms"}, {"detail", ""}}}},
+      {"metrics",
+       {{"published", 12000}, {"acked", 12000}, {"publish_failed", 0}, {"shortfall", 0},
+        {"applied", 11998}, {"duplicates", 150}, {"redeliveries", 3},
+        {"dead_letters", {{"parse", 20}, {"schema", 30}, {"max_deliveries", 0}}},
+        {"latency_ms", {{"p50", 3.1}, {"p95", 8.2}, {"p99", 14.0}, {"max", 40.5}}},
+        {"throughput_eps", 400.0}, {"retries", 5}, {"reconnects", 2},
+        {"per_service",
+         {{"billing", {{"published", 3000}, {"applied", 2998}, {"dead_letters", 10}, {"p99_ms", 12.0}}},
+          {"auth", {{"published", 9000}, {"applied", 9000}, {"dead_letters", 40}, {"p99_ms", 15.5}}}}},
+        {"per_type",
+         {{"billing.purchase.completed", {{"applied", 900}, {"p50_ms", 3.0}, {"p99_ms", 11.0}}},
+          {"auth.user.login.failed", {{"applied", 300}, {"p50_ms", 2.5}, {"p99_ms", 9.0}}},
+          {"focus.session.started", {{"applied", 8000}, {"p50_ms", 2.0}, {"p99_ms", 7.0}}}}}}},
+      {"timeline",
+       {{{"at_s", 10.0}, {"until_s", 15.0}, {"action", "kill_ingestd"}, {"target", "ingestd-0"},
+         {"params", json::object()}},
+        {{"at_s", 20.0}, {"until_s", 24.0}, {"action", "kafka_broker_down"}, {"target", "broker-2"},
+         {"params", {{"broker", 2}}}}}},
+      {"series", series},
+      {"latency_histogram",
+       {{"bounds_ms", {0.5, 1, 2, 5, 10, 25, 50, 100}}, {"counts", {10, 200, 3000, 6000, 2500, 200, 80, 8, 2}}}},
+      {"offending_events", events},
+      {"state_digest", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}};
+}
+
+size_t Count(const std::string& haystack, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = haystack.find(needle); at != std::string::npos;
+       at = haystack.find(needle, at + needle.size())) {
+    ++n;
+  }
+  return n;
+}
+
+// The markup of the <svg> element with this id.
+std::string SvgById(const std::string& html, const std::string& id) {
+  const size_t start = html.find("<svg class=\"chart\" id=\"" + id + "\"");
+  if (start == std::string::npos) return "";
+  const size_t end = html.find("</svg>", start);
+  return html.substr(start, end - start);
+}
+
+// The markup of the <section> with this id.
+std::string SectionById(const std::string& html, const std::string& id) {
+  const size_t start = html.find("<section id=\"" + id + "\"");
+  if (start == std::string::npos) return "";
+  return html.substr(start, html.find("</section>", start) - start);
+}
+
+const std::vector<std::string> kTimeCharts = {"chart-rates", "chart-latency", "chart-lag",
+                                              "chart-failures", "chart-reconnects"};
+
+fs::path TempDir(const std::string& name) {
+  static int counter = 0;
+  fs::path dir = fs::temp_directory_path() /
+                 ("ingestlab-report-test-" + std::to_string(getpid()) + "-" +
+                  std::to_string(++counter) + "-" + name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+void WriteText(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path) << text;
+}
+
+std::string ReadText(const fs::path& path) {
+  std::ifstream file(path);
+  std::ostringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+struct CommandOutcome {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+CommandOutcome RunCommand(std::vector<std::string> args) {
+  args.insert(args.begin(), "report");
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  std::ostringstream out, err;
+  std::streambuf* old_out = std::cout.rdbuf(out.rdbuf());
+  std::streambuf* old_err = std::cerr.rdbuf(err.rdbuf());
+  const int code = RunReportCommand(static_cast<int>(argv.size()), argv.data());
+  std::cout.rdbuf(old_out);
+  std::cerr.rdbuf(old_err);
+  return {code, out.str(), err.str()};
+}
+
+}  // namespace
+
+TEST_CASE("a run report shows verdict, scenario, assertions, charts and breakdowns") {
+  const json result = SampleResult(30);
+  const std::string html = RenderRunReport(result);
+
+  SECTION("it is one HTML document with inline style and script and no network reference") {
+    CHECK(html.rfind("<!DOCTYPE html>", 0) == 0);
+    CHECK(html.find("<style>") != std::string::npos);
+    CHECK(html.find("Content-Security-Policy") != std::string::npos);
+    CHECK_FALSE(std::regex_search(html, std::regex(R"((src|href)\s*=\s*"?(https?:)?//)")));
+    CHECK(html.find("url(http") == std::string::npos);
+    CHECK(html.find("@import") == std::string::npos);
+    CHECK(html.find("@media print") != std::string::npos);
+  }
+  SECTION("the verdict banner says which assertions failed") {
+    const std::string banner = SectionById(html, "verdict");
+    CHECK(banner.find("class=\"verdict fail\"") != std::string::npos);
+    CHECK(banner.find("FAIL") != std::string::npos);
+    CHECK(banner.find("1 of 3 assertions failed: no loss") != std::string::npos);
+  }
+  SECTION("the scenario header has seed, duration, topology, versions and the command") {
+    const std::string header = SectionById(html, "scenario");
+    CHECK(header.find("<dt>seed</dt><dd>7</dd>") != std::string::npos);
+    CHECK(header.find("30.0 s") == std::string::npos);  // FormatNumber drops trailing zeros
+    CHECK(header.find("<dd>30 s</dd>") != std::string::npos);
+    CHECK(header.find("kafka_brokers 3") != std::string::npos);
+    CHECK(header.find("nats_server 2.9.10") != std::string::npos);
+    CHECK(header.find("2025-11-23 12:13:20 UTC") != std::string::npos);
+    CHECK(header.find("ingestlab run scenarios/kill_ingestd.yaml --seed 7") != std::string::npos);
+  }
+  SECTION("the assertion table has one row per assertion, failed rows highlighted") {
+    const std::string table = SectionById(html, "assertions");
+    CHECK(Count(table, "<tr class=\"assertion ") == 3);
+    CHECK(Count(table, "<tr class=\"assertion failed\"") == 1);
+    CHECK(table.find("<tr class=\"assertion failed\" data-kind=\"no_loss\">") != std::string::npos);
+    CHECK(table.find("≤ 25 ms") != std::string::npos);
+    CHECK(table.find("14 ms") != std::string::npos);
+    CHECK(table.find("12000 acked: 11998 applied, 2 missing") != std::string::npos);
+  }
+  SECTION("every time chart and the histogram are inline SVG with axes, units and legends") {
+    for (const std::string& id : kTimeCharts) {
+      const std::string svg = SvgById(html, id);
+      INFO(id);
+      REQUIRE_FALSE(svg.empty());
+      CHECK(svg.find("time since start (s)") != std::string::npos);
+      CHECK(svg.find("class=\"legend\"") != std::string::npos);
+      CHECK(Count(svg, "<path class=\"series\"") >= 1);
+      CHECK(svg.find("no samples recorded") == std::string::npos);
+    }
+    CHECK(SvgById(html, "chart-rates").find("rate (events/s)") != std::string::npos);
+    CHECK(SvgById(html, "chart-latency").find("latency (ms)") != std::string::npos);
+    CHECK(Count(SvgById(html, "chart-latency"), "<path class=\"series\"") == 3);
+    const std::string histogram = SvgById(html, "chart-latency-histogram");
+    CHECK(Count(histogram, "<g class=\"bar\">") == 9);
+    CHECK(histogram.find("&gt;100") != std::string::npos);
+  }
+  SECTION("per-service, per-type and dead-letter tables have a row per entry") {
+    CHECK(Count(SectionById(html, "services"), "<tr><td") == 2);
+    CHECK(Count(SectionById(html, "types"), "<tr><td") == 3);
+    CHECK(SectionById(html, "types").find("p99 (ms)") != std::string::npos);
+    CHECK(Count(SectionById(html, "dead-letters"), "<tr><td") == 3);
+  }
+  SECTION("offending events show the decoded payload and what happened") {
+    const std::string offending = SectionById(html, "offending");
+    CHECK(Count(offending, "<tr class=\"offending-event") == 2);
+    CHECK(offending.find("billing-1-41") != std::string::npos);
+    CHECK(offending.find("applied → absent") != std::string::npos);
+    CHECK(offending.find("&quot;specversion&quot;: &quot;1.0&quot;") != std::string::npos);
+  }
+}
+
+TEST_CASE("every timeline fault is one shaded, labelled band in every time chart") {
+  json result = SampleResult(60);
+  result["timeline"].push_back({{"at_s", 40.0}, {"action", "nats_restart"}, {"target", "nats-0"},
+                                {"params", json::object()}});  // no until_s: an instant
+  const std::string html = RenderRunReport(result);
+  for (const std::string& id : kTimeCharts) {
+    const std::string svg = SvgById(html, id);
+    INFO(id);
+    CHECK(Count(svg, "<g class=\"fault-band\"") == 3);
+    CHECK(svg.find("data-fault=\"1\"") != std::string::npos);
+    CHECK(svg.find("F1 kill_ingestd") != std::string::npos);
+    CHECK(svg.find("F2 kafka_broker_down") != std::string::npos);
+    CHECK(svg.find("F3 nats_restart") != std::string::npos);
+  }
+  CHECK(Count(SvgById(html, "chart-latency-histogram"), "fault-band") == 0);
+  CHECK(Count(SectionById(html, "timeline"), "<tr class=\"fault\">") == 3);
+
+  SECTION("a band spans its fault's time on the axis") {
+    // 60 s over a 880-unit plot starting at x=64: 10 s -> 210.7, 15 s -> 284.0 (width 73.3).
+    const std::string svg = SvgById(html, "chart-lag");
+    CHECK(svg.find("<rect x=\"210.7\" y=\"30.0\" width=\"73.3\"") != std::string::npos);
+  }
+  SECTION("charts without samples still draw every band") {
+    json empty = SampleResult(0, 0, "error");
+    empty["error"] = "nats-server did not start";
+    const std::string page = RenderRunReport(empty);
+    for (const std::string& id : kTimeCharts) {
+      CHECK(Count(SvgById(page, id), "<g class=\"fault-band\"") == 2);
+      CHECK(SvgById(page, id).find("no samples recorded") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("hostile values from result.json are escaped, never interpreted") {
+  json result = SampleResult(20, 1);
+  const std::string hostile = "<script>alert(\"pwn\")</script>";
+  result["scenario"] = hostile;
+  result["description"] = "\"><img src=x onerror=alert(1)>";
+  result["command"] = "ingestlab run '<b>x</b>'";
+  result["assertions"][0]["name"] = "<iframe src=javascript:alert(2)>";
+  result["timeline"][0]["action"] = "<svg onload=alert(3)>";
+  result["metrics"]["per_type"]["</td><script>alert(4)</script>"] = {{"applied", 1}};
+  result["offending_events"][0]["event_id"] = "id\"onmouseover=\"alert(5)";
+  result["offending_events"][0]["payload_b64"] =
+      Base64("</pre><script>alert(6)</script>\x01\xff tail");
+  const std::string html = RenderRunReport(result);
+
+  // The only <script> elements are the two embedded assets.
+  CHECK(Count(html, "<script") == 2);
+  CHECK(html.find("<img") == std::string::npos);
+  CHECK(html.find("<iframe") == std::string::npos);
+  CHECK(html.find("<svg onload") == std::string::npos);
+  CHECK(html.find("\"onmouseover") == std::string::npos);
+  CHECK(html.find("<b>x</b>") == std::string::npos);
+  CHECK(html.find("&lt;script&gt;alert(&quot;pwn&quot;)&lt;/script&gt;") != std::string::npos);
+  CHECK(html.find("<title>FAIL · &lt;script&gt;") != std::string::npos);
+  CHECK(html.find("F1 &lt;svg onload=alert(3)&gt;") != std::string::npos);
+  SECTION("a payload is decoded, non-text bytes shown as \\xNN, then escaped") {
+    CHECK(html.find("&lt;/pre&gt;&lt;script&gt;alert(6)&lt;/script&gt;\\x01\\xff tail") !=
+          std::string::npos);
+  }
+  SECTION("suite index links and names are escaped and encoded") {
+    const std::string index = RenderSuiteIndex({{"runs/\"x\" javascript:alert(7)/report.html", result}});
+    CHECK(Count(index, "<script") == 2);
+    CHECK(index.find("href=\"runs/%22x%22%20javascript%3Aalert%287%29/report.html\"") !=
+          std::string::npos);
+    CHECK(index.find("&lt;script&gt;alert(&quot;pwn&quot;)") != std::string::npos);
+  }
+}
+
+TEST_CASE("a long run's report stays small: series are downsampled") {
+  const json result = SampleResult(600, 100);
+  const std::string html = RenderRunReport(result);
+  INFO("report size " << html.size() << " bytes");
+  CHECK(html.size() < 300 * 1024);
+  for (const std::string& id : kTimeCharts) {
+    const std::string svg = SvgById(html, id);
+    const std::string first_path = svg.substr(svg.find("<path class=\"series\""));
+    const std::string d = first_path.substr(0, first_path.find("/>"));
+    CHECK(Count(d, "L") + 1 <= reports::kMaxPointsPerLine);
+  }
+  SECTION("downsampling keeps every spike") {
+    std::vector<double> values(5000, 1.0);
+    values[1234] = 99;
+    values[4321] = -5;
+    const std::vector<size_t> kept = reports::DownsampleMinMax(values, 200);
+    CHECK(kept.size() <= 200);
+    CHECK(std::find(kept.begin(), kept.end(), 1234u) != kept.end());
+    CHECK(std::find(kept.begin(), kept.end(), 4321u) != kept.end());
+    CHECK(std::is_sorted(kept.begin(), kept.end()));
+    CHECK(kept.front() == 0);
+    CHECK(kept.back() == 4999);
+  }
+  SECTION("long payloads are cut with a note") {
+    json big = SampleResult(10, 1);
+    big["offending_events"][0]["payload_b64"] = Base64(std::string(100000, 'a'));
+    const std::string page = RenderRunReport(big);
+    CHECK(page.size() < 100 * 1024);
+    CHECK(page.find("more bytes of 100000 not shown") != std::string::npos);
+  }
+}
+
+TEST_CASE("a run that errored before measuring still gets a readable report") {
+  const json minimal = {{"format", 1}, {"scenario", "smoke"}, {"seed", 1}, {"verdict", "error"},
+                        {"error", "nats-server exited with status 1 before becoming ready"}};
+  REQUIRE(ValidateResult(minimal).ok());
+  const std::string html = RenderRunReport(minimal);
+  CHECK(SectionById(html, "verdict").find("class=\"verdict error\"") != std::string::npos);
+  CHECK(html.find("nats-server exited with status 1 before becoming ready") != std::string::npos);
+  CHECK(html.find("No assertions were checked.") != std::string::npos);
+  CHECK(html.find("No faults were injected.") != std::string::npos);
+  CHECK(Count(html, "<svg class=\"chart\"") == 6);
+
+  SECTION("mistyped fields show as absent instead of failing") {
+    json odd = minimal;
+    odd["metrics"] = {{"published", "many"}, {"latency_ms", 5}, {"per_service", {1, 2}}};
+    odd["series"] = {{"t_s", "soon"}, {"lag", {1, "x", nullptr, 4}}};
+    odd["timeline"] = {{{"at_s", "ten"}}};
+    const std::string page = RenderRunReport(odd);
+    CHECK(page.find("</html>") != std::string::npos);
+    CHECK(Count(SvgById(page, "chart-lag"), "<g class=\"fault-band\"") == 1);
+  }
+  SECTION("results that are not run results are rejected with the reason") {
+    CHECK(ValidateResult(json::array()).message() == "result is not a JSON object");
+    CHECK(ValidateResult({{"scenario", "x"}}).message() == "missing string field 'verdict'");
+    CHECK(ValidateResult({{"scenario", "x"}, {"verdict", "maybe"}}).message().find("maybe") !=
+          std::string::npos);
+    CHECK(ValidateResult({{"format", 2}, {"scenario", "x"}, {"verdict", "pass"}})
+              .message()
+              .find("unsupported result format 2") != std::string::npos);
+  }
+}
+
+TEST_CASE("the suite index lists every run, failed first, with key numbers and links") {
+  auto run = [](const std::string& name, int seed, const std::string& verdict) {
+    json r = SampleResult(5, 0, verdict);
+    r["scenario"] = name;
+    r["seed"] = seed;
+    if (verdict == "pass") {
+      for (json& a : r["assertions"]) a["passed"] = true;
+    }
+    if (verdict == "error") r["error"] = "kafka mock cluster did not start";
+    return r;
+  };
+  const std::vector<std::pair<std::string, json>> runs = {
+      {"smoke-1/report.html", run("smoke", 1, "pass")},
+      {"kill-3/report.html", run("kill", 3, "fail")},
+      {"broker-1/report.html", run("broker", 1, "error")},
+      {"alpha-2/report.html", run("alpha", 2, "pass")},
+      {"kill-1/report.html", run("kill", 1, "fail")},
+  };
+  const std::string html = RenderSuiteIndex(runs);
+  std::vector<std::string> order;
+  const std::regex row(R"re(<tr class="run[^"]*" data-verdict="(\w+)">.*?<a href="([^"]+)">)re");
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), row); it != std::sregex_iterator();
+       ++it) {
+    order.push_back((*it)[1].str() + " " + (*it)[2].str());
+  }
+  CHECK(order == std::vector<std::string>{"fail kill-1/report.html", "fail kill-3/report.html",
+                                          "error broker-1/report.html",
+                                          "pass alpha-2/report.html", "pass smoke-1/report.html"});
+  CHECK(SectionById(html, "verdict").find("2 passed, 2 failed, 1 could not run") !=
+        std::string::npos);
+  CHECK(html.find("kafka mock cluster did not start") != std::string::npos);
+  CHECK(Count(html, "<tr class=\"run failed\"") == 2);
+  CHECK(html.find("data-value=\"12000\">12,000</td>") != std::string::npos);  // published
+  CHECK(html.find(">14</td>") != std::string::npos);                         // p99
+}
+
+TEST_CASE("the report command writes reports and refuses bad input with one clear line") {
+  const fs::path dir = TempDir("command");
+  const fs::path run_a = dir / "out" / "kill-ingestd-7";
+  const fs::path run_b = dir / "out" / "smoke-1";
+  WriteText(run_a / "result.json", SampleResult(20).dump());
+  json passing = SampleResult(20, 0, "pass");
+  passing["scenario"] = "smoke";
+  WriteText(run_b / "result.json", passing.dump());
+
+  SECTION("--help prints usage and exits 0") {
+    const CommandOutcome r = RunCommand({"--help"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("usage: ingestlab report RUN_DIR... -o FILE.html") != std::string::npos);
+  }
+  SECTION("bad usage exits 2 with one line") {
+    for (const auto& args : std::vector<std::vector<std::string>>{
+             {}, {run_a.string()}, {"--bogus", run_a.string(), "-o", "x.html"}, {run_a.string(), "-o"}}) {
+      const CommandOutcome r = RunCommand(args);
+      CHECK(r.exit_code == 2);
+      CHECK(Count(r.err, "\n") == 1);
+      CHECK(r.err.rfind("ingestlab report: ", 0) == 0);
+    }
+    CHECK(RunCommand({run_a.string()}).err.find("-o FILE.html") != std::string::npos);
+  }
+  SECTION("a missing result.json is named") {
+    fs::create_directories(dir / "empty-run");
+    const CommandOutcome r = RunCommand({(dir / "empty-run").string(), "-o", (dir / "x.html").string()});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find((dir / "empty-run" / "result.json").string() + ": no such file") !=
+          std::string::npos);
+    CHECK_FALSE(fs::exists(dir / "x.html"));
+  }
+  SECTION("an invalid result.json is named with what is wrong") {
+    WriteText(dir / "broken" / "result.json", "{\"scenario\": \"x\", ");
+    CommandOutcome r = RunCommand({(dir / "broken").string(), "-o", (dir / "x.html").string()});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find((dir / "broken" / "result.json").string() + ": not valid JSON") !=
+          std::string::npos);
+    WriteText(dir / "wrong" / "result.json", "{\"scenario\": \"x\"}");
+    r = RunCommand({(dir / "wrong").string(), "-o", (dir / "x.html").string()});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("result.json: not a result.json: missing string field 'verdict'") !=
+          std::string::npos);
+  }
+  SECTION("an unwritable output exits 1") {
+    const CommandOutcome r =
+        RunCommand({run_a.string(), "-o", (dir / "no" / "such" / "dir" / "r.html").string()});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("cannot open") != std::string::npos);
+  }
+  SECTION("one run directory writes that run's report") {
+    const CommandOutcome r = RunCommand({run_a.string(), "-o", (dir / "run.html").string()});
+    CHECK(r.exit_code == 0);
+    const std::string html = ReadText(dir / "run.html");
+    CHECK(html.find("<h1>kill-ingestd <small>seed 7</small></h1>") != std::string::npos);
+    CHECK(Count(html, "<tr class=\"assertion ") == 3);
+  }
+  SECTION("several run directories write a suite index linking each run's report") {
+    const CommandOutcome r =
+        RunCommand({run_b.string(), run_a.string(), "-o", (dir / "suite.html").string()});
+    CHECK(r.exit_code == 0);
+    CHECK(fs::exists(run_a / "report.html"));
+    CHECK(fs::exists(run_b / "report.html"));
+    const std::string index = ReadText(dir / "suite.html");
+    const size_t failed_at = index.find("href=\"out/kill-ingestd-7/report.html\"");
+    const size_t passed_at = index.find("href=\"out/smoke-1/report.html\"");
+    CHECK(failed_at != std::string::npos);
+    CHECK(passed_at != std::string::npos);
+    CHECK(failed_at < passed_at);
+  }
+  SECTION("a folder of run directories stands for all of them") {
+    const CommandOutcome r = RunCommand({(dir / "out").string(), "-o", (dir / "all.html").string()});
+    CHECK(r.exit_code == 0);
+    CHECK(Count(ReadText(dir / "all.html"), "<tr class=\"run") == 2);
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("text helpers decode, make printable, format and encode") {
+  using namespace ingestlab::reports;
+  CHECK(Base64Decode("aGVsbG8=").value() == "hello");
+  CHECK(Base64Decode("aGVsbG8").value() == "hello");
+  CHECK(Base64Decode("aGV s\nbG8=").value() == "hello");
+  CHECK(Base64Decode("_-8").value() == "\xff\xef");
+  CHECK_FALSE(Base64Decode("a*b").has_value());
+  CHECK_FALSE(Base64Decode("aGVs=bG8").has_value());
+  CHECK(PrintableText("ok\tline\n\x02\xc3\xa9\xe2\x82") == "ok\tline\n\\x02é\\xe2\\x82");
+  CHECK(HtmlEscape("<a href='x'>&\"</a>") ==
+        "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
+  CHECK(UrlEncodePath("a b/c:d.html") == "a%20b/c%3Ad.html");
+  CHECK(FormatNumber(12000, 0) == "12,000");
+  CHECK(FormatNumber(-1234567.5, 1) == "-1,234,567.5");
+  CHECK(FormatNumber(3.10, 2) == "3.1");
+  CHECK(FormatCompact(12500) == "12.5k");
+  CHECK(FormatDuration(125) == "2 min 5 s");
+  CHECK(DisplayPayload(Base64("{\"a\":1}"), 100) == "{\n  \"a\": 1\n}");
+  CHECK(DisplayPayload("not base64!", 100).rfind("(not base64)", 0) == 0);
+}
