@@ -1,6 +1,8 @@
 // Scenario parsing: YAML → Scenario, with file:line errors naming the offending key.
 #include "harness/scenario.h"
 
+#include "simulators/load_shape.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -16,11 +18,10 @@
 namespace ingestlab {
 namespace {
 
-const std::set<std::string> kServiceNames = {"billing", "support",  "auth", "learning",
-                                             "crm",     "customer", "all"};
+const std::set<std::string> kServiceNames = {"billing", "support", "auth",
+                                             "learning", "crm",    "all"};
 const std::set<std::string> kTransports = {"nats", "kafka"};
-const std::set<std::string> kShapes = {"constant", "ramp", "spike", "sine", "poisson"};
-const std::set<std::string> kDialects = {"cloudevents", "service", "customer", "binary"};
+const std::set<std::string> kDialects = {"cloudevents", "service", "customer"};
 
 // Throws nothing: every check returns a Status carrying "<path>:<line>: ".
 class Parser {
@@ -257,7 +258,7 @@ class Parser {
     if (!nv.ok()) return nv.status();
     if (!kServiceNames.count(*nv)) {
       return Error(name, "unknown service '" + *nv +
-                             "' (billing, support, auth, learning, crm, customer, all)");
+                             "' (billing, support, auth, learning, crm, all)");
     }
     svc->name = *nv;
     svc->transport = svc->name == "crm" ? "kafka" : "nats";
@@ -277,8 +278,10 @@ class Parser {
     if (auto sh = n["shape"]) {
       auto v = String(sh, "shape");
       if (!v.ok()) return v.status();
-      if (!kShapes.count(*v)) {
-        return Error(sh, "unknown shape '" + *v + "' (constant, ramp, spike, sine, poisson)");
+      auto shape = sim::LoadShape::Parse(*v, svc->rate, 60);
+      if (!shape.ok()) {
+        return Error(sh, "bad shape '" + *v + "': " + shape.status().message() +
+                             " (constant, poisson, ramp:FROM:TO[:D], spike:PEAK:AT:LEN)");
       }
       svc->shape = *v;
     }
@@ -594,8 +597,8 @@ const std::vector<std::string>& KnownTimelineActions() {
 
 const std::vector<std::string>& KnownFaultNames() {
   static const std::vector<std::string> kFaults = {
-      "duplicate", "malformed", "schema_invalid", "unknown_type", "orphan",
-      "out_of_order", "late", "oversized"};
+      "duplicate",  "malformed",        "poison", "out_of_order",
+      "schema_mix", "unknown_customer", "oversized", "orphan"};
   return kFaults;
 }
 

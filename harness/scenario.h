@@ -35,12 +35,15 @@ struct TopologySpec {
 };
 
 struct ServiceSpec {
-  std::string name;       // billing | support | auth | learning | crm | customer | all
+  std::string name;       // billing | support | auth | learning | crm | all
   std::string transport;  // nats | kafka
   double rate = 100;      // events per second (mean)
-  std::string shape = "constant";  // constant | ramp | spike | sine | poisson
-  std::map<std::string, double> faults;    // fault name -> share of events (0..1)
-  std::map<std::string, double> dialects;  // cloudevents | service | customer | binary -> share
+  std::string shape = "constant";  // constant | poisson | ramp:FROM:TO[:D] | spike:PEAK:AT:LEN
+  // fault name -> share of events (0..1): the simulators' message faults (duplicate, malformed,
+  // poison, out_of_order, schema_mix, oversized, unknown_customer) and the harness's own
+  // "orphan" (events whose dependency never arrives: dead-lettered max_deliveries).
+  std::map<std::string, double> faults;
+  std::map<std::string, double> dialects;  // cloudevents | service | customer -> share
   int line = 0;
 };
 

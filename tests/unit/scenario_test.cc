@@ -26,7 +26,7 @@ services:
     faults: {duplicate: 0.02, malformed: 0.01}
     dialects: {cloudevents: 0.8, service: 0.2}
   - name: crm
-    shape: ramp
+    shape: ramp:10:50
 timeline:
   - at: 12s
     action: kill_ingestd
@@ -89,7 +89,7 @@ TEST_CASE("a valid scenario parses into its parts") {
   CHECK(s.services[0].dialects.at("service") == Approx(0.2));
   CHECK(s.services[0].transport == "nats");
   CHECK(s.services[1].transport == "kafka");  // crm defaults to Kafka
-  CHECK(s.services[1].shape == "ramp");
+  CHECK(s.services[1].shape == "ramp:10:50");
   REQUIRE(s.timeline.size() == 2);
   // Sorted by time, whatever the file order.
   CHECK(s.timeline[0].action == "net_latency");
