@@ -178,7 +178,7 @@ std::string ScenarioSection(const json& result) {
   fact("scenario", Cell(Field(result, "scenario")));
   fact("seed", Cell(Field(result, "seed"), 0));
   const double started = Number(Field(result, "started_at_ms"));
-  fact("started", HtmlEscape(std::isfinite(started)
+  fact("started", HtmlEscape(std::isfinite(started) && started > 0 && started < 1e15
                                  ? reports::FormatUtcTime(static_cast<int64_t>(started))
                                  : "—"));
   fact("duration", HtmlEscape(FormatDuration(Number(Field(result, "duration_s")))));
@@ -372,6 +372,7 @@ std::string ChartsSection(const json& result) {
     chart.lines = spec.lines;
     chart.bands = bands;
     chart.min_span_s = std::isfinite(duration) ? duration : 0;
+    chart.log_scale_when_wide = std::string(spec.id) == "chart-latency";
     out += "<figure class=\"chart-box time-chart\"><figcaption>" + HtmlEscape(spec.title) +
            "</figcaption>" + reports::RenderTimeChart(chart) + "</figure>";
   }

@@ -133,9 +133,11 @@ std::string DisplayPayload(std::string_view payload_b64, size_t max_chars) {
   std::optional<std::string> bytes = Base64Decode(payload_b64);
   if (!bytes) return "(not base64) " + PrintableText(payload_b64.substr(0, max_chars));
   std::string text;
-  nlohmann::json parsed = nlohmann::json::parse(*bytes, nullptr, /*allow_exceptions=*/false);
+  // ordered_json keeps the publisher's field order.
+  nlohmann::ordered_json parsed =
+      nlohmann::ordered_json::parse(*bytes, nullptr, /*allow_exceptions=*/false);
   if (!parsed.is_discarded() && (parsed.is_object() || parsed.is_array())) {
-    text = parsed.dump(2, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
+    text = parsed.dump(2, ' ', /*ensure_ascii=*/false, nlohmann::ordered_json::error_handler_t::replace);
   } else {
     text = PrintableText(*bytes);
   }

@@ -19,8 +19,17 @@ constexpr double kTop = 30;
 constexpr double kBottom = 42;
 constexpr double kPlotWidth = kWidth - kLeft - kRight;
 constexpr double kPlotHeight = kHeight - kTop - kBottom;
+// Bounds the tick loops even for absurd values (1e308 overflows a step sum to infinity).
+constexpr size_t kMaxTicks = 24;
+
+// Values beyond this magnitude are no real measurement; they are left out like missing ones,
+// so an absurd input cannot overflow the axis arithmetic.
+constexpr double kMaxPlottable = 1e15;
+
+bool Plottable(double v) { return std::isfinite(v) && std::fabs(v) <= kMaxPlottable; }
 
 std::string Fixed(double v) {
+  if (!std::isfinite(v)) v = 0;
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.1f", v);
   return buf;
@@ -51,29 +60,79 @@ std::string SvgOpen(const std::string& id, const std::string& title) {
          "aria-label=\"" + HtmlEscape(title) + "\"><title>" + HtmlEscape(title) + "</title>";
 }
 
-// Horizontal grid lines and y tick labels from 0 to y_max; returns the markup.
-std::string YAxis(double y_max, double step, const std::string& y_label) {
-  std::string out = "<g class=\"axis y-axis\">";
-  for (double v = 0; v <= y_max + step / 2; v += step) {
-    const double y = kTop + kPlotHeight - v / y_max * kPlotHeight;
-    out += "<line class=\"grid\" x1=\"" + Fixed(kLeft) + "\" x2=\"" + Fixed(kLeft + kPlotWidth) +
-           "\" y1=\"" + Fixed(y) + "\" y2=\"" + Fixed(y) + "\"/>";
-    out += "<text class=\"tick\" x=\"" + Fixed(kLeft - 6) + "\" y=\"" + Fixed(y + 4) +
-           "\" text-anchor=\"end\">" + HtmlEscape(FormatCompact(v)) + "</text>";
-  }
-  const double mid = kTop + kPlotHeight / 2;
-  out += "<text class=\"axis-title\" transform=\"translate(14 " + Fixed(mid) +
-         ") rotate(-90)\" text-anchor=\"middle\">" + HtmlEscape(y_label) + "</text></g>";
-  return out;
-}
-
 double MaxFinite(const std::vector<double>& values) {
   double m = 0;
   for (double v : values) {
-    if (std::isfinite(v)) m = std::max(m, v);
+    if (Plottable(v)) m = std::max(m, v);
   }
   return m;
 }
+
+// The value axis: linear from 0, or logarithmic over whole powers of ten.
+class YScale {
+ public:
+  static YScale Linear(double data_max) {
+    YScale s;
+    s.step_ = NiceStep(data_max > 0 ? data_max : 1, 4);
+    s.hi_ = std::max(s.step_, std::ceil(data_max / s.step_) * s.step_);
+    return s;
+  }
+  static YScale Log(double min_positive, double data_max) {
+    YScale s;
+    s.log_ = true;
+    s.lo_ = std::pow(10.0, std::floor(std::log10(min_positive)));
+    s.hi_ = std::pow(10.0, std::ceil(std::log10(data_max)));
+    s.lo_ = std::max(s.lo_, s.hi_ / 1e12);  // at most twelve decades
+    if (!(s.hi_ > s.lo_)) s.hi_ = s.lo_ * 10;
+    return s;
+  }
+  bool log() const { return log_; }
+  double hi() const { return hi_; }
+
+  // Vertical position of a value; values at or below the axis floor sit on the baseline.
+  double Y(double v) const {
+    double fraction = 0;
+    if (log_) {
+      fraction = v <= lo_ ? 0 : std::log10(v / lo_) / std::log10(hi_ / lo_);
+    } else {
+      fraction = v / hi_;
+    }
+    return kTop + kPlotHeight - std::clamp(fraction, 0.0, 1.0) * kPlotHeight;
+  }
+
+  // Grid lines, tick labels and the axis title.
+  std::string Axis(const std::string& y_label) const {
+    std::string out = "<g class=\"axis y-axis\">";
+    std::vector<double> ticks;
+    if (log_) {
+      for (double v = lo_; v <= hi_ * 1.0001 && ticks.size() < kMaxTicks; v *= 10) {
+        ticks.push_back(v);
+      }
+    } else {
+      for (double v = 0; v <= hi_ + step_ / 2 && ticks.size() < kMaxTicks; v += step_) {
+        ticks.push_back(v);
+      }
+    }
+    for (double v : ticks) {
+      const double y = Y(v);
+      out += "<line class=\"grid\" x1=\"" + Fixed(kLeft) + "\" x2=\"" +
+             Fixed(kLeft + kPlotWidth) + "\" y1=\"" + Fixed(y) + "\" y2=\"" + Fixed(y) + "\"/>";
+      out += "<text class=\"tick\" x=\"" + Fixed(kLeft - 6) + "\" y=\"" + Fixed(y + 4) +
+             "\" text-anchor=\"end\">" + HtmlEscape(FormatCompact(v)) + "</text>";
+    }
+    const double mid = kTop + kPlotHeight / 2;
+    out += "<text class=\"axis-title\" transform=\"translate(14 " + Fixed(mid) +
+           ") rotate(-90)\" text-anchor=\"middle\">" +
+           HtmlEscape(y_label + (log_ ? ", log scale" : "")) + "</text></g>";
+    return out;
+  }
+
+ private:
+  bool log_ = false;
+  double lo_ = 0;
+  double hi_ = 1;
+  double step_ = 1;
+};
 
 }  // namespace
 
@@ -95,7 +154,7 @@ std::vector<size_t> DownsampleMinMax(const std::vector<double>& values, size_t m
     if (begin >= end) continue;
     size_t lo = end, hi = end;
     for (size_t i = begin; i < end; ++i) {
-      if (!std::isfinite(values[i])) continue;
+      if (!Plottable(values[i])) continue;
       if (lo == end || values[i] < values[lo]) lo = i;
       if (hi == end || values[i] > values[hi]) hi = i;
     }
@@ -112,27 +171,37 @@ std::vector<size_t> DownsampleMinMax(const std::vector<double>& values, size_t m
 
 std::string RenderTimeChart(const TimeChart& chart) {
   // X domain: the samples, stretched to cover [0, min_span_s].
-  double x0 = 0, x1 = chart.min_span_s;
-  if (!chart.t_s.empty()) {
-    x0 = std::min(x0, chart.t_s.front());
-    x1 = std::max(x1, chart.t_s.back());
+  double x0 = 0, x1 = Plottable(chart.min_span_s) ? std::max(0.0, chart.min_span_s) : 0;
+  for (double t : chart.t_s) {
+    if (!Plottable(t)) continue;
+    x0 = std::min(x0, t);
+    x1 = std::max(x1, t);
   }
   if (!(x1 > x0)) x1 = x0 + 1;
   const auto x_of = [&](double t) { return kLeft + (t - x0) / (x1 - x0) * kPlotWidth; };
 
   double data_max = 0;
-  for (const ChartLine& line : chart.lines) data_max = std::max(data_max, MaxFinite(line.values));
-  const double y_step = NiceStep(data_max > 0 ? data_max : 1, 4);
-  const double y_max = std::max(y_step, std::ceil(data_max / y_step) * y_step);
-  const auto y_of = [&](double v) { return kTop + kPlotHeight - v / y_max * kPlotHeight; };
+  double min_positive = std::numeric_limits<double>::infinity();
+  for (const ChartLine& line : chart.lines) {
+    data_max = std::max(data_max, MaxFinite(line.values));
+    for (double v : line.values) {
+      if (Plottable(v) && v > 0) min_positive = std::min(min_positive, v);
+    }
+  }
+  const bool wide = std::isfinite(min_positive) && data_max / min_positive >= kLogScaleRatio;
+  const YScale scale = chart.log_scale_when_wide && wide ? YScale::Log(min_positive, data_max)
+                                                         : YScale::Linear(data_max);
+  const auto y_of = [&](double v) { return scale.Y(v); };
 
   std::string out = SvgOpen(chart.id, chart.title);
-  out += YAxis(y_max, y_step, chart.y_label);
+  out += scale.Axis(chart.y_label);
 
   // X ticks in seconds.
   const double x_step = NiceStep(x1 - x0, 8);
   out += "<g class=\"axis x-axis\">";
-  for (double t = std::ceil(x0 / x_step) * x_step; t <= x1 + x_step / 1000; t += x_step) {
+  size_t x_ticks = 0;
+  for (double t = std::ceil(x0 / x_step) * x_step; t <= x1 + x_step / 1000 && x_ticks < kMaxTicks;
+       t += x_step, ++x_ticks) {
     const double x = x_of(t);
     out += "<line class=\"tick-mark\" x1=\"" + Fixed(x) + "\" x2=\"" + Fixed(x) + "\" y1=\"" +
            Fixed(kTop + kPlotHeight) + "\" y2=\"" + Fixed(kTop + kPlotHeight + 4) + "\"/>";
@@ -172,7 +241,7 @@ std::string RenderTimeChart(const TimeChart& chart) {
     std::string path;
     bool pen_down = false;
     for (size_t i : DownsampleMinMax(values, kMaxPointsPerLine)) {
-      if (!std::isfinite(values[i]) || !std::isfinite(chart.t_s[i])) {
+      if (!Plottable(values[i]) || !Plottable(chart.t_s[i])) {
         pen_down = false;
         continue;
       }
@@ -217,11 +286,10 @@ std::string RenderHistogram(const Histogram& histogram) {
   const size_t n = histogram.counts.size();
   std::string out = SvgOpen(histogram.id, histogram.title);
   double total = 0;
-  for (double c : histogram.counts) total += std::isfinite(c) ? c : 0;
+  for (double c : histogram.counts) total += Plottable(c) && c > 0 ? c : 0;
   const double data_max = MaxFinite(histogram.counts);
-  const double y_step = NiceStep(data_max > 0 ? data_max : 1, 4);
-  const double y_max = std::max(y_step, std::ceil(data_max / y_step) * y_step);
-  out += YAxis(y_max, y_step, "events");
+  const YScale scale = YScale::Linear(data_max);
+  out += scale.Axis("events");
 
   const auto bucket_label = [&](size_t i) -> std::string {
     if (i < histogram.bounds_ms.size()) return "≤" + FormatCompact(histogram.bounds_ms[i]);
@@ -233,14 +301,21 @@ std::string RenderHistogram(const Histogram& histogram) {
     const double slot = kPlotWidth / static_cast<double>(n);
     const size_t label_every = (n + 15) / 16;
     for (size_t i = 0; i < n; ++i) {
-      const double count = std::isfinite(histogram.counts[i]) ? histogram.counts[i] : 0;
-      const double height = count / y_max * kPlotHeight;
+      const double count =
+          Plottable(histogram.counts[i]) && histogram.counts[i] > 0 ? histogram.counts[i] : 0;
+      const double height = kTop + kPlotHeight - scale.Y(count);
       const double x = kLeft + slot * static_cast<double>(i);
       const double share = total > 0 ? count / total * 100 : 0;
       out += "<g class=\"bar\"><title>" + HtmlEscape(bucket_label(i)) + " ms: " +
              FormatNumber(count, 0) + " events (" + FormatNumber(share, 1) + "%)</title>";
       out += "<rect x=\"" + Fixed(x + slot * 0.1) + "\" y=\"" + Fixed(kTop + kPlotHeight - height) +
-             "\" width=\"" + Fixed(slot * 0.8) + "\" height=\"" + Fixed(height) + "\"/></g>";
+             "\" width=\"" + Fixed(slot * 0.8) + "\" height=\"" + Fixed(height) + "\"/>";
+      if (count > 0 && slot >= 28) {
+        out += "<text class=\"bar-count\" x=\"" + Fixed(x + slot / 2) + "\" y=\"" +
+               Fixed(kTop + kPlotHeight - height - 3) + "\" text-anchor=\"middle\">" +
+               HtmlEscape(FormatCompact(count)) + "</text>";
+      }
+      out += "</g>";
       if (i % label_every == 0) {
         out += "<text class=\"tick\" x=\"" + Fixed(x + slot / 2) + "\" y=\"" +
                Fixed(kTop + kPlotHeight + 16) + "\" text-anchor=\"middle\">" +

@@ -37,7 +37,12 @@ struct TimeChart {
   std::vector<ChartLine> lines;
   std::vector<FaultBand> bands;
   double min_span_s = 0;   // the x axis spans at least [0, min_span_s] (e.g. the run duration)
+  // Switch to a logarithmic value axis when the largest value is at least kLogScaleRatio times
+  // the smallest positive one (a latency spike would otherwise flatten normal latencies).
+  bool log_scale_when_wide = false;
 };
+
+inline constexpr double kLogScaleRatio = 100;
 
 struct Histogram {
   std::string id;

@@ -250,6 +250,7 @@ TEST_CASE("a run report shows verdict, scenario, assertions, charts and breakdow
     CHECK(SvgById(html, "chart-rates").find("rate (events/s)") != std::string::npos);
     CHECK(SvgById(html, "chart-latency").find("latency (ms)") != std::string::npos);
     CHECK(Count(SvgById(html, "chart-latency"), "<path class=\"series\"") == 3);
+    CHECK(SvgById(html, "chart-lag").find("log scale") == std::string::npos);
     const std::string histogram = SvgById(html, "chart-latency-histogram");
     CHECK(Count(histogram, "<g class=\"bar\">") == 9);
     CHECK(histogram.find("&gt;100") != std::string::npos);
@@ -267,6 +268,16 @@ TEST_CASE("a run report shows verdict, scenario, assertions, charts and breakdow
     CHECK(offending.find("applied → absent") != std::string::npos);
     CHECK(offending.find("&quot;specversion&quot;: &quot;1.0&quot;") != std::string::npos);
   }
+}
+
+TEST_CASE("latency is drawn on a log axis only when a spike would flatten the rest") {
+  json result = SampleResult(30);  // p99 reaches 900 ms during the fault, p50 is ~3 ms
+  CHECK(SvgById(RenderRunReport(result), "chart-latency").find("latency (ms), log scale") !=
+        std::string::npos);
+  for (json& v : result["series"]["latency_p99_ms"]) v = 20.0;
+  const std::string calm = SvgById(RenderRunReport(result), "chart-latency");
+  CHECK(calm.find("log scale") == std::string::npos);
+  CHECK(calm.find(">25</text>") != std::string::npos);  // linear ticks 0, 5, ..., 25
 }
 
 TEST_CASE("every timeline fault is one shaded, labelled band in every time chart") {
@@ -400,6 +411,22 @@ TEST_CASE("a run that errored before measuring still gets a readable report") {
               .message()
               .find("unsupported result format 2") != std::string::npos);
   }
+}
+
+TEST_CASE("absurd numbers render without hanging, crashing or printing nan") {
+  json result = SampleResult(10);
+  result["started_at_ms"] = 1e300;
+  result["duration_s"] = -5;
+  result["series"]["t_s"] = {-1e308, 0, 1, 1e308};
+  result["series"]["lag"] = {1e308, 1.7e308, nullptr, -1e308};
+  result["series"]["latency_p50_ms"] = {1e-320, 1e308, 0, 1};
+  result["latency_histogram"] = {{"bounds_ms", {1, 2}}, {"counts", {1.7e308, 1e308, -3}}};
+  result["timeline"][0]["until_s"] = 1e308;
+  result["metrics"]["published"] = -1e308;
+  const std::string html = RenderRunReport(result);
+  CHECK(html.find("</html>") != std::string::npos);
+  CHECK(html.find("nan") == std::string::npos);
+  CHECK(html.find("inf\"") == std::string::npos);
 }
 
 TEST_CASE("the suite index lists every run, failed first, with key numbers and links") {

@@ -1,0 +1,455 @@
+// A run report and a suite index rendered by a real browser (Debian's headless chromium):
+// the page renders to a non-trivial screenshot, its DOM after scripts ran has every chart,
+// band and assertion row, no script error was recorded, hostile values did not execute and
+// nothing was fetched from the network. Skipped (with a warning) where chromium is missing.
+//
+// Set INGESTLAB_KEEP_REPORT_ARTIFACTS=1 to keep the HTML, PNG and DOM dumps for a look.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "reports/html_report.h"
+
+using namespace ingestlab;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr auto kBrowserTimeout = std::chrono::seconds(45);
+
+std::string FindChromium() {
+  if (const char* configured = std::getenv("INGESTLAB_CHROMIUM")) {
+    if (access(configured, X_OK) == 0) return configured;
+  }
+  for (const char* candidate : {"/usr/bin/chromium", "/usr/bin/chromium-browser"}) {
+    if (access(candidate, X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+struct ProcessOutcome {
+  bool timed_out = false;
+  int exit_status = -1;
+};
+
+// Runs argv in its own process group with stdout and stderr sent to files; kills the whole
+// group when it outlives the timeout, and always reaps leftovers of the group afterwards.
+ProcessOutcome RunProcess(const std::vector<std::string>& args, const fs::path& stdout_path,
+                          const fs::path& stderr_path) {
+  std::vector<char*> argv;
+  std::vector<std::string> copies = args;
+  for (std::string& a : copies) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    const int out = open(stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out >= 0) dup2(out, STDOUT_FILENO);
+    if (err >= 0) dup2(err, STDERR_FILENO);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  ProcessOutcome outcome;
+  if (pid < 0) return outcome;
+  setpgid(pid, pid);
+  const auto deadline = std::chrono::steady_clock::now() + kBrowserTimeout;
+  int status = 0;
+  while (true) {
+    const pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) {
+      outcome.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      outcome.timed_out = true;
+      kill(-pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  kill(-pid, SIGKILL);  // helper processes of this browser's group, if any outlived it
+  return outcome;
+}
+
+std::string ReadText(const fs::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::ostringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+size_t Count(const std::string& haystack, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = haystack.find(needle); at != std::string::npos;
+       at = haystack.find(needle, at + needle.size())) {
+    ++n;
+  }
+  return n;
+}
+
+std::string ElementById(const std::string& dom, const std::string& tag, const std::string& id) {
+  const std::regex open("<" + tag + "[^>]*\\bid=\"" + id + "\"");
+  std::smatch m;
+  if (!std::regex_search(dom, m, open)) return "";
+  const size_t start = static_cast<size_t>(m.position(0));
+  const size_t end = dom.find("</" + tag + ">", start);
+  return dom.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+class Browser {
+ public:
+  Browser(std::string binary, fs::path work_dir)
+      : binary_(std::move(binary)), work_dir_(std::move(work_dir)) {}
+
+  std::vector<std::string> BaseArgs(const std::string& profile) const {
+    return {binary_,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-default-apps",
+            "--disable-extensions",
+            "--user-data-dir=" + (work_dir_ / ("profile-" + profile)).string(),
+            "--enable-logging=stderr",
+            "--v=0",
+            // Lets timers and queued events (such as policy violation reports) run first.
+            "--virtual-time-budget=3000"};
+  }
+
+  // The DOM after scripts ran, as chromium serializes it.
+  std::string DumpDom(const fs::path& html, const std::string& name) const {
+    std::vector<std::string> args = BaseArgs(name + "-dom");
+    args.push_back("--dump-dom");
+    args.push_back("file://" + html.string());
+    const fs::path out = work_dir_ / (name + ".dom.html");
+    const fs::path err = work_dir_ / (name + ".dom.stderr");
+    const ProcessOutcome outcome = RunProcess(args, out, err);
+    INFO("chromium --dump-dom stderr: " << ReadText(err).substr(0, 2000));
+    CHECK_FALSE(outcome.timed_out);
+    CHECK(outcome.exit_status == 0);
+    return ReadText(out);
+  }
+
+  // Renders the page to a PNG of 1280x2000 and returns its path.
+  fs::path Screenshot(const fs::path& html, const std::string& name) const {
+    const fs::path png = work_dir_ / (name + ".png");
+    std::vector<std::string> args = BaseArgs(name + "-png");
+    args.push_back("--screenshot=" + png.string());
+    args.push_back("--window-size=1280,2000");
+    args.push_back("--hide-scrollbars");
+    args.push_back("file://" + html.string());
+    const fs::path err = work_dir_ / (name + ".png.stderr");
+    const ProcessOutcome outcome = RunProcess(args, work_dir_ / (name + ".png.stdout"), err);
+    INFO("chromium --screenshot stderr: " << ReadText(err).substr(0, 2000));
+    CHECK_FALSE(outcome.timed_out);
+    CHECK(outcome.exit_status == 0);
+    return png;
+  }
+
+ private:
+  std::string binary_;
+  fs::path work_dir_;
+};
+
+struct PngSize {
+  uint32_t width = 0, height = 0;
+};
+
+// Width and height from the IHDR chunk, or zero when the file is not a PNG.
+PngSize ReadPngSize(const std::string& bytes) {
+  static const std::string kSignature = "\x89PNG\r\n\x1a\n";
+  PngSize size;
+  if (bytes.size() < 24 || bytes.compare(0, 8, kSignature) != 0) return size;
+  if (bytes.compare(12, 4, "IHDR") != 0) return size;
+  const auto be32 = [&](size_t at) {
+    return (uint32_t(uint8_t(bytes[at])) << 24) | (uint32_t(uint8_t(bytes[at + 1])) << 16) |
+           (uint32_t(uint8_t(bytes[at + 2])) << 8) | uint32_t(uint8_t(bytes[at + 3]));
+  };
+  size.width = be32(16);
+  size.height = be32(20);
+  return size;
+}
+
+// A failing run as `ingestlab run` writes it: 120 one-second samples, three faults, four
+// assertions (no_loss and latency fail), offending events, and a hostile description that
+// would mark the page if it ever executed.
+json BrowserSampleResult() {
+  json series;
+  for (const char* key : {"t_s", "publish_rate", "ingest_rate", "lag", "latency_p50_ms",
+                          "latency_p95_ms", "latency_p99_ms", "retries", "dead_letters",
+                          "reconnects"}) {
+    series[key] = json::array();
+  }
+  for (int i = 0; i < 120; ++i) {
+    const bool ingestd_down = i >= 30 && i < 42;
+    const bool catching_up = i >= 42 && i < 55;
+    const double wave = (i * 37 % 11) * 4.0;
+    series["t_s"].push_back(i);
+    series["publish_rate"].push_back(i < 5 ? 200.0 * i : 1000.0 + wave);
+    series["ingest_rate"].push_back(ingestd_down ? 0.0 : catching_up ? 1900.0 - wave : 990.0 + wave);
+    series["lag"].push_back(ingestd_down ? 1000.0 * (i - 29) : catching_up ? 12000.0 - 900.0 * (i - 42) : 15.0 + wave);
+    series["latency_p50_ms"].push_back(catching_up ? 2500.0 - 150.0 * (i - 42) : 3.0 + wave / 20);
+    series["latency_p95_ms"].push_back(catching_up ? 5200.0 - 300.0 * (i - 42) : 8.0 + wave / 10);
+    series["latency_p99_ms"].push_back(catching_up ? 6400.0 - 360.0 * (i - 42) : 14.0 + wave / 5);
+    series["retries"].push_back(i >= 80 && i < 90 ? 6 + i % 3 : 0);
+    series["dead_letters"].push_back(i % 17 == 5 ? 3 : 0);
+    series["reconnects"].push_back(i == 42 || i == 86 ? 2 : 0);
+  }
+  json offending = json::array();
+  const std::vector<std::string> payloads = {
+      R"({"specversion":"1.0","id":"billing-7-1042","source":"billing","type":"billing.purchase.completed","orgid":"org-3","subject":"cust-118","data":{"amount":129.5,"currency":"EUR"}})",
+      "{\"customer_id\":\"c-9\",\"event_type\":\"note\",\"text\":\"<script>document.documentElement.setAttribute('data-pwned','payload')</script>\"}",
+      std::string("binary\x01\x02\xff tail"),
+  };
+  const std::vector<std::string> problems = {"missing", "applied twice", "unexpected dead letter"};
+  const std::vector<std::string> observed = {"absent", "applied 2 times", "dead-lettered (schema)"};
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    std::string b64;
+    const std::string& p = payloads[i];
+    for (size_t k = 0; k < p.size(); k += 3) {
+      uint32_t v = uint8_t(p[k]) << 16;
+      if (k + 1 < p.size()) v |= uint8_t(p[k + 1]) << 8;
+      if (k + 2 < p.size()) v |= uint8_t(p[k + 2]);
+      b64 += alphabet[(v >> 18) & 63];
+      b64 += alphabet[(v >> 12) & 63];
+      b64 += k + 1 < p.size() ? alphabet[(v >> 6) & 63] : '=';
+      b64 += k + 2 < p.size() ? alphabet[v & 63] : '=';
+    }
+    offending.push_back({{"event_id", "billing-7-" + std::to_string(1042 + i)},
+                         {"problem", problems[i]},
+                         {"expected", "applied once"},
+                         {"observed", observed[i]},
+                         {"service", "billing"},
+                         {"type", "billing.purchase.completed"},
+                         {"subject", "billing.purchase.completed"},
+                         {"payload_b64", b64}});
+  }
+  return {
+      {"format", 1},
+      {"scenario", "kill-ingestd <mid-stream>"},
+      {"description",
+       "ingestd is killed with SIGKILL under load and restarted; a broker is cut. "
+       "<img src=x onerror=\"document.documentElement.setAttribute('data-pwned','description')\">"},
+      {"seed", 42},
+      {"verdict", "fail"},
+      {"error", ""},
+      {"started_at_ms", 1763910000000LL},
+      {"duration_s", 120.4},
+      {"command", "ingestlab run scenarios/kill_ingestd.yaml --seed 42 --out runs"},
+      {"versions", {{"ingestlab", "0.1.0"}, {"git_commit", "447c058"}, {"nats_server", "2.9.10"},
+                    {"librdkafka", "2.0.2"}}},
+      {"topology", {{"nats_nodes", 3}, {"kafka_brokers", 3}, {"ingestd", 1}}},
+      {"assertions",
+       {{{"name", "no loss"}, {"kind", "no_loss"}, {"passed", false}, {"measured", 1},
+         {"threshold", 0}, {"op", "<="}, {"unit", "events"},
+         {"detail", "120000 acked: 119850 applied, 100 duplicates, 49 dead-lettered, 1 missing"}},
+        {{"name", "exactly once"}, {"kind", "exactly_once"}, {"passed", false}, {"measured", 1},
+         {"threshold", 0}, {"op", "<="}, {"unit", "events"}, {"detail", "1 event applied twice"}},
+        {{"name", "dead letters are the malformed ones"}, {"kind", "dlq"}, {"passed", true},
+         {"measured", 49}, {"threshold", 49}, {"op", "=="}, {"unit", "events"}, {"detail", ""}},
+        {{"name", "latency p99 outside faults"}, {"kind", "latency"}, {"passed", true},
+         {"measured", 22.4}, {"threshold", 25}, {"op", "<="}, {"unit", "ms"}, {"detail", ""}}}},
+      {"metrics",
+       {{"published", 120000}, {"acked", 120000}, {"publish_failed", 0}, {"shortfall", 0},
+        {"applied", 119850}, {"duplicates", 100}, {"redeliveries", 812},
+        {"dead_letters", {{"parse", 20}, {"schema", 29}, {"max_deliveries", 0}}},
+        {"latency_ms", {{"p50", 3.4}, {"p95", 9.8}, {"p99", 22.4}, {"max", 6480.0}}},
+        {"throughput_eps", 996.7}, {"retries", 70}, {"reconnects", 4},
+        {"per_service",
+         {{"billing", {{"published", 30000}, {"applied", 29960}, {"dead_letters", 12}, {"p99_ms", 21.0}}},
+          {"auth", {{"published", 30000}, {"applied", 29990}, {"dead_letters", 10}, {"p99_ms", 19.5}}},
+          {"learning", {{"published", 30000}, {"applied", 29950}, {"dead_letters", 15}, {"p99_ms", 24.0}}},
+          {"crm", {{"published", 30000}, {"applied", 29950}, {"dead_letters", 12}, {"p99_ms", 23.1}}}}},
+        {"per_type",
+         {{"billing.purchase.completed", {{"applied", 20000}, {"p50_ms", 3.2}, {"p99_ms", 20.0}}},
+          {"auth.user.login.failed", {{"applied", 9990}, {"p50_ms", 2.9}, {"p99_ms", 18.0}}},
+          {"learning.activity.completed", {{"applied", 29950}, {"p50_ms", 3.6}, {"p99_ms", 24.0}}},
+          {"crm.lead.converted", {{"applied", 29950}, {"p50_ms", 3.5}, {"p99_ms", 23.1}}}}}}},
+      {"timeline",
+       {{{"at_s", 30.0}, {"until_s", 42.0}, {"action", "kill_ingestd"}, {"target", "ingestd-0"},
+         {"params", {{"signal", "KILL"}}}},
+        {{"at_s", 80.0}, {"until_s", 90.0}, {"action", "kafka_broker_down"}, {"target", "broker-2"},
+         {"params", json::object()}},
+        {{"at_s", 100.0}, {"action", "nats_leader_step_down"}, {"target", "BILLING"},
+         {"params", json::object()}}}},
+      {"series", series},
+      {"latency_histogram",
+       {{"bounds_ms", {0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000}},
+        {"counts", {120, 4100, 31000, 52000, 26000, 5100, 400, 120, 90, 80, 100, 250, 300, 40}}}},
+      {"offending_events", offending},
+      {"state_digest", "5d41402abc4b2a76b9719d911017c592ae0a8f7c5d41402abc4b2a76b9719d91"}};
+}
+
+struct WorkDir {
+  fs::path path;
+  bool keep;
+  explicit WorkDir(const std::string& name)
+      : path(fs::temp_directory_path() /
+             ("ingestlab-browser-" + std::to_string(getpid()) + "-" + name)),
+        keep(std::getenv("INGESTLAB_KEEP_REPORT_ARTIFACTS") != nullptr) {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~WorkDir() {
+    if (keep) {
+      WARN("report browser artifacts kept in " << path.string());
+    } else {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  }
+};
+
+const std::vector<std::string> kTimeCharts = {"chart-rates", "chart-latency", "chart-lag",
+                                              "chart-failures", "chart-reconnects"};
+
+}  // namespace
+
+TEST_CASE("a run report renders in headless chromium with every chart, band and row") {
+  const std::string chromium = FindChromium();
+  if (chromium.empty()) {
+    WARN("skipped: chromium is not installed (apt-get install chromium; scripts/setup.sh does)");
+    return;
+  }
+  WorkDir work("run");
+  Browser browser(chromium, work.path);
+  const json result = BrowserSampleResult();
+  const fs::path html = work.path / "report.html";
+  REQUIRE(WriteRunReport(result, html.string()).ok());
+  const std::string source = ReadText(html);
+
+  SECTION("the page references nothing outside itself") {
+    CHECK_FALSE(std::regex_search(source, std::regex(R"re((src|href|action)\s*=\s*["']?\s*(https?:)?//)re",
+                                                     std::regex::icase)));
+    CHECK(source.find("url(") == std::string::npos);
+    CHECK(source.find("@import") == std::string::npos);
+    CHECK(source.size() < 300 * 1024);
+  }
+
+  SECTION("the DOM after scripts ran has the charts, bands and assertion rows") {
+    const std::string dom = browser.DumpDom(html, "run");
+    REQUIRE_FALSE(dom.empty());
+    // Scripts ran to the end and recorded no error, blocked request or failed resource.
+    CHECK(dom.find("data-report-ready=\"1\"") != std::string::npos);
+    const std::regex errors(R"re(data-js-errors="(\d+)")re");
+    std::smatch m;
+    REQUIRE(std::regex_search(dom, m, errors));
+    INFO("start of the DOM: " << dom.substr(0, 400));
+    CHECK(m[1].str() == "0");
+    // The hostile description and payload stayed text.
+    CHECK(dom.find("data-pwned") != std::string::npos);  // present only as escaped text...
+    CHECK(dom.find("data-pwned=\"") == std::string::npos);  // ...never as an attribute
+    CHECK(Count(dom, "<img") == 0);
+
+    CHECK(Count(dom, "<svg class=\"chart\"") == 6);
+    for (const std::string& id : kTimeCharts) {
+      const std::string svg = ElementById(dom, "svg", id);
+      INFO(id);
+      REQUIRE_FALSE(svg.empty());
+      CHECK(Count(svg, "<g class=\"fault-band\"") == 3);
+      CHECK(svg.find("F1 kill_ingestd") != std::string::npos);
+      CHECK(svg.find("F3 nats_leader_step_down") != std::string::npos);
+      CHECK(Count(svg, "<path class=\"series\"") >= 1);
+    }
+    CHECK(Count(ElementById(dom, "svg", "chart-latency-histogram"), "<g class=\"bar\">") == 14);
+
+    const std::string assertions = ElementById(dom, "section", "assertions");
+    CHECK(Count(assertions, "<tr class=\"assertion ") == 4);
+    CHECK(Count(assertions, "<tr class=\"assertion failed\"") == 2);
+    const std::string offending = ElementById(dom, "section", "offending");
+    CHECK(Count(offending, "<tr class=\"offending-event") == 3);
+    CHECK(offending.find("\"amount\": 129.5") != std::string::npos);
+    CHECK(offending.find("binary\\x01\\x02\\xff tail") != std::string::npos);
+    CHECK(Count(ElementById(dom, "section", "types"), "<tr><td") == 4);
+    // The sort script made the breakdown tables' headers focusable.
+    CHECK(ElementById(dom, "section", "services").find("tabindex=\"0\"") != std::string::npos);
+  }
+
+  SECTION("the screenshot is a full-size, non-trivial image") {
+    const fs::path png = browser.Screenshot(html, "run");
+    REQUIRE(fs::exists(png));
+    const std::string bytes = ReadText(png);
+    const PngSize size = ReadPngSize(bytes);
+    CHECK(size.width == 1280);
+    CHECK(size.height == 2000);
+    // A blank 1280x2000 page compresses to a few KB; text, tables and charts do not.
+    CHECK(bytes.size() > 60 * 1024);
+  }
+}
+
+TEST_CASE("the browser check notices an external request (the detector works)") {
+  const std::string chromium = FindChromium();
+  if (chromium.empty()) {
+    WARN("skipped: chromium is not installed (apt-get install chromium; scripts/setup.sh does)");
+    return;
+  }
+  WorkDir work("canary");
+  Browser browser(chromium, work.path);
+  std::string page = RenderRunReport(BrowserSampleResult());
+  // 127.0.0.1:9 (discard) on loopback: nothing leaves the machine even if it were fetched.
+  const std::string canary = "<img src=\"http://127.0.0.1:9/canary.png\" alt=\"\">";
+  page.insert(page.find("</body>"), canary);
+  const fs::path html = work.path / "canary.html";
+  std::ofstream(html) << page;
+  const std::string dom = browser.DumpDom(html, "canary");
+  const std::regex errors(R"re(data-js-errors="(\d+)")re");
+  std::smatch m;
+  REQUIRE(std::regex_search(dom, m, errors));
+  CHECK(std::stoi(m[1].str()) >= 1);
+  CHECK(dom.find("blocked by content policy") != std::string::npos);
+}
+
+TEST_CASE("a suite index renders in headless chromium, failed runs first") {
+  const std::string chromium = FindChromium();
+  if (chromium.empty()) {
+    WARN("skipped: chromium is not installed (apt-get install chromium; scripts/setup.sh does)");
+    return;
+  }
+  WorkDir work("suite");
+  Browser browser(chromium, work.path);
+  json passing = BrowserSampleResult();
+  passing["scenario"] = "smoke";
+  passing["verdict"] = "pass";
+  for (json& a : passing["assertions"]) a["passed"] = true;
+  json errored = {{"format", 1}, {"scenario", "partition"}, {"seed", 3}, {"verdict", "error"},
+                  {"error", "nats-server exited before becoming ready"}};
+  const std::vector<std::pair<std::string, json>> runs = {
+      {"smoke-42/report.html", passing},
+      {"partition-3/report.html", errored},
+      {"kill-ingestd-42/report.html", BrowserSampleResult()}};
+  const fs::path html = work.path / "index.html";
+  REQUIRE(WriteSuiteIndex(runs, html.string()).ok());
+  const std::string dom = browser.DumpDom(html, "suite");
+  CHECK(dom.find("data-js-errors=\"0\"") != std::string::npos);
+  CHECK(dom.find("data-report-ready=\"1\"") != std::string::npos);
+  const size_t failed_at = dom.find("href=\"kill-ingestd-42/report.html\"");
+  const size_t errored_at = dom.find("href=\"partition-3/report.html\"");
+  const size_t passed_at = dom.find("href=\"smoke-42/report.html\"");
+  CHECK(failed_at < errored_at);
+  CHECK(errored_at < passed_at);
+  CHECK(passed_at != std::string::npos);
+  const fs::path png = browser.Screenshot(html, "suite");
+  CHECK(ReadPngSize(ReadText(png)).width == 1280);
+}
