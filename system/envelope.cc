@@ -17,9 +17,9 @@ using simdjson::dom::element;
 using simdjson::dom::element_type;
 
 // Domains whose types arrive already prefixed; anything else takes its domain from the subject.
-constexpr std::string_view kKnownDomains[] = {"billing", "support",        "auth",  "learning",
-                                              "homework", "recommendation", "focus", "crm",
-                                              "customer"};
+constexpr std::string_view kKnownDomains[] = {"billing",  "support",  "auth",
+                                              "learning", "homework", "recommendation",
+                                              "focus",    "crm",      "customer"};
 
 bool IsKnownDomain(std::string_view domain) {
   for (std::string_view d : kKnownDomains) {
@@ -48,8 +48,8 @@ struct CustomerTypeMapping {
   std::string_view type;
 };
 constexpr CustomerTypeMapping kCustomerTypes[] = {
-    {"purchase", "customer.purchase.recorded"},   {"support_ticket", "customer.ticket.opened"},
-    {"repair", "customer.repair.requested"},      {"contact", "customer.contact.recorded"},
+    {"purchase", "customer.purchase.recorded"},     {"support_ticket", "customer.ticket.opened"},
+    {"repair", "customer.repair.requested"},        {"contact", "customer.contact.recorded"},
     {"profile_update", "customer.profile.updated"}, {"note", "customer.note.added"},
 };
 constexpr std::string_view kCustomerGenericType = "customer.event.recorded";
@@ -154,9 +154,12 @@ struct EnvelopeFields {
         if (key == "customer_id") slot = &customer_id;
         break;
       case 'd':
-        if (key == "data") slot = &data;
-        else if (key == "datacontenttype") slot = &datacontenttype;
-        else if (key == "data_base64") slot = &data_base64;
+        if (key == "data")
+          slot = &data;
+        else if (key == "datacontenttype")
+          slot = &datacontenttype;
+        else if (key == "data_base64")
+          slot = &data_base64;
         break;
       case 'e':
         if (key == "event_type") slot = &event_type;
@@ -165,23 +168,35 @@ struct EnvelopeFields {
         if (key == "id") slot = &id;
         break;
       case 'o':
-        if (key == "orgid") slot = &orgid;
-        else if (key == "organization_id") slot = &organization_id;
+        if (key == "orgid")
+          slot = &orgid;
+        else if (key == "organization_id")
+          slot = &organization_id;
         break;
       case 's':
-        if (key == "specversion") slot = &specversion;
-        else if (key == "source") slot = &source;
-        else if (key == "subject") slot = &subject;
-        else if (key == "schemaversion") slot = &schemaversion;
-        else if (key == "source_service") slot = &source_service;
-        else if (key == "schema_version") slot = &schema_version;
+        if (key == "specversion")
+          slot = &specversion;
+        else if (key == "source")
+          slot = &source;
+        else if (key == "subject")
+          slot = &subject;
+        else if (key == "schemaversion")
+          slot = &schemaversion;
+        else if (key == "source_service")
+          slot = &source_service;
+        else if (key == "schema_version")
+          slot = &schema_version;
         break;
       case 't':
-        if (key == "type") slot = &type;
-        else if (key == "time") slot = &time;
-        else if (key == "timestamp") slot = &timestamp;
+        if (key == "type")
+          slot = &type;
+        else if (key == "time")
+          slot = &time;
+        else if (key == "timestamp")
+          slot = &timestamp;
         break;
-      default: break;
+      default:
+        break;
     }
     if (slot != nullptr) *slot = value;
   }
@@ -242,14 +257,15 @@ Status SchemaVersion(const std::optional<element>& e, std::string_view name, int
   *out = 1;
   if (IsNull(e)) return Status::Ok();
   std::string_view s;
-  int64_t i;
+  double d;
   if (e->get_string().get(s) == simdjson::SUCCESS) {
     if (auto v = ParseVersionText(s)) {
       *out = *v;
       return Status::Ok();
     }
-  } else if (e->get_int64().get(i) == simdjson::SUCCESS && i >= 1 && i <= 1000000) {
-    *out = static_cast<int>(i);
+  } else if (e->is_number() && e->get_double().get(d) == simdjson::SUCCESS && d >= 1 &&
+             d <= 1000000 && std::floor(d) == d) {
+    *out = static_cast<int>(d);  // 2 or 2.0
     return Status::Ok();
   }
   return FieldError(name, std::string(kVersionRule) + Describe(*e));
@@ -290,17 +306,20 @@ struct EnvelopeDecoder::Impl {
 
   Status ParsePayload(const RawMessage& msg, element* root);
   // Buffers for typical events; the parser grows (keeping the depth limit) up to max_bytes.
+  // simdjson counts the document itself as one level, hence kMaxDepth + 1 for kMaxDepth
+  // levels of objects and arrays.
   bool AllocateParser() {
-    return parser.allocate(std::min<size_t>(options.max_bytes, 64 * 1024), kMaxDepth) ==
+    return parser.allocate(std::min<size_t>(options.max_bytes, 64 * 1024), kParserDepth) ==
            simdjson::SUCCESS;
   }
+  static constexpr size_t kParserDepth = kMaxDepth + 1;
   Status DecodeStructured(const RawMessage& msg, element root, Event* out);
   Status DecodeBinary(const RawMessage& msg, Event* out);
 };
 
 Status EnvelopeDecoder::Impl::ParsePayload(const RawMessage& msg, element* root) {
   const std::string& payload = msg.payload;
-  if (parser.max_depth() != kMaxDepth && !AllocateParser()) {
+  if (parser.max_depth() != kParserDepth && !AllocateParser()) {
     return Status::Internal("cannot allocate the JSON parser's buffers");
   }
   const size_t needed = payload.size() + simdjson::SIMDJSON_PADDING;
@@ -310,11 +329,12 @@ Status EnvelopeDecoder::Impl::ParsePayload(const RawMessage& msg, element* root)
   }
   std::memcpy(padded.get(), payload.data(), payload.size());
   std::memset(padded.get() + payload.size(), 0, simdjson::SIMDJSON_PADDING);
-  const simdjson::error_code err =
-      parser.parse(padded.get(), payload.size(), false).get(*root);
+  const simdjson::error_code err = parser.parse(padded.get(), payload.size(), false).get(*root);
   switch (err) {
-    case simdjson::SUCCESS: return Status::Ok();
-    case simdjson::EMPTY: return Status::Parse("empty payload (expected a JSON object)");
+    case simdjson::SUCCESS:
+      return Status::Ok();
+    case simdjson::EMPTY:
+      return Status::Parse("empty payload (expected a JSON object)");
     case simdjson::UTF8_ERROR: {
       const size_t at = FirstInvalidUtf8(payload);
       return Status::Parse(at == std::string_view::npos
@@ -327,6 +347,9 @@ Status EnvelopeDecoder::Impl::ParsePayload(const RawMessage& msg, element* root)
       return Status::Parse("payload " + std::to_string(payload.size()) + " bytes exceeds " +
                            std::to_string(options.max_bytes));
     default:
+      if (payload.size() >= 3 && std::memcmp(payload.data(), "\xEF\xBB\xBF", 3) == 0) {
+        return Status::Parse("malformed JSON: starts with a UTF-8 byte-order mark");
+      }
       if (LooksTruncated(payload)) {
         return Status::Parse("truncated JSON (" + std::to_string(payload.size()) +
                              " bytes; an object, array or string is not closed)");
@@ -393,8 +416,8 @@ Status EnvelopeDecoder::Impl::DecodeStructured(const RawMessage& msg, element ro
     if (!f.timestamp) return FieldError("timestamp", "is missing");
     double seconds;
     if (!f.timestamp->is_number() || f.timestamp->get_double().get(seconds) != simdjson::SUCCESS) {
-      return FieldError("timestamp", "must be unix seconds (a number), got " +
-                                         Describe(*f.timestamp));
+      return FieldError("timestamp",
+                        "must be unix seconds (a number), got " + Describe(*f.timestamp));
     }
     if (!(seconds >= 0 && seconds <= kMaxUnixSeconds)) {
       return FieldError("timestamp", "must be unix seconds between 0 and " +
@@ -418,7 +441,7 @@ Status EnvelopeDecoder::Impl::DecodeStructured(const RawMessage& msg, element ro
         msg_id != nullptr && !msg_id->empty()) {
       out->id.assign(*msg_id);
     } else {
-      out->id = Sha256Hex(msg.payload);
+      Sha256HexInto(msg.payload, &out->id);
     }
     return Status::Ok();
   }
@@ -432,8 +455,7 @@ Status EnvelopeDecoder::Impl::DecodeStructured(const RawMessage& msg, element ro
     INGEST_RETURN_IF_ERROR(RequiredString(f.source, "source", &text));
     out->source.assign(text);
     if (f.organization_id->get_string().get(text) != simdjson::SUCCESS) {
-      return FieldError("organization_id", "must be a string, got " +
-                                               Describe(*f.organization_id));
+      return FieldError("organization_id", "must be a string, got " + Describe(*f.organization_id));
     }
     out->org_id.assign(text);
     if (!f.timestamp) return FieldError("timestamp", "is missing");
@@ -441,8 +463,7 @@ Status EnvelopeDecoder::Impl::DecodeStructured(const RawMessage& msg, element ro
     if (f.timestamp->get_string().get(text) == simdjson::SUCCESS) ms = ParseRfc3339Ms(text);
     if (!ms) return FieldError("timestamp", "must be RFC 3339, got " + Describe(*f.timestamp));
     out->event_time_ms = *ms;
-    INGEST_RETURN_IF_ERROR(
-        SchemaVersion(f.schema_version, "schema_version", &out->schema_version));
+    INGEST_RETURN_IF_ERROR(SchemaVersion(f.schema_version, "schema_version", &out->schema_version));
     INGEST_RETURN_IF_ERROR(DataObject(f.data, "data", &out->data));
     CustomerIdFromData(out->data, &out->customer_id);
     CanonicalType(out->original_type, msg.subject, &out->type);
@@ -480,7 +501,8 @@ Status EnvelopeDecoder::Impl::DecodeBinary(const RawMessage& msg, Event* out) {
     return Status::Schema(std::move(m));
   };
   if (header("ce_specversion") != "1.0") {
-    return header_error("ce_specversion", "must be \"1.0\", got " + Quote(header("ce_specversion")));
+    return header_error("ce_specversion",
+                        "must be \"1.0\", got " + Quote(header("ce_specversion")));
   }
   for (std::string_view name : {"ce_id", "ce_source", "ce_type"}) {
     if (header(name).empty()) return header_error(name, "is missing or empty");
@@ -529,8 +551,7 @@ Status EnvelopeDecoder::Impl::DecodeBinary(const RawMessage& msg, Event* out) {
   return Status::Ok();
 }
 
-EnvelopeDecoder::EnvelopeDecoder(DecoderOptions options)
-    : impl_(std::make_unique<Impl>(options)) {
+EnvelopeDecoder::EnvelopeDecoder(DecoderOptions options) : impl_(std::make_unique<Impl>(options)) {
   // On failure (out of memory) ParsePayload retries and reports it.
   (void)impl_->AllocateParser();
 }

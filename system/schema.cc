@@ -75,7 +75,7 @@ struct SchemaNode {
 // ---------------------------------------------------------------------------------------------
 // Compiling.
 
-const char* const kAnnotationKeywords[] = {"$schema", "$id",     "$comment", "title",
+const char* const kAnnotationKeywords[] = {"$schema",     "$id",     "$comment", "title",
                                            "description", "default", "examples"};
 
 bool IsAnnotation(const std::string& key) {
@@ -144,8 +144,8 @@ class Compiler {
         try {
           out->pattern.emplace(out->pattern_source, std::regex::ECMAScript | std::regex::optimize);
         } catch (const std::regex_error& e) {
-          return Error(where, "'pattern' " + out->pattern_source + " is not a valid regex: " +
-                                  e.what());
+          return Error(where,
+                       "'pattern' " + out->pattern_source + " is not a valid regex: " + e.what());
         }
       } else if (key == "format") {
         const std::string f = v.is_string() ? v.get<std::string>() : "";
@@ -156,8 +156,8 @@ class Compiler {
         } else if (f == "email") {
           out->format = Format::kEmail;
         } else {
-          return Error(where, "unsupported format " + v.dump() +
-                                  " (supported: date-time, date, email)");
+          return Error(where,
+                       "unsupported format " + v.dump() + " (supported: date-time, date, email)");
         }
       } else {
         return Error(where, "unknown keyword '" + key + "'");
@@ -174,15 +174,17 @@ class Compiler {
   Status CompileType(const nlohmann::json& v, const std::string& where, SchemaNode* out) {
     auto one = [&](const nlohmann::json& t) -> Status {
       const std::string name = t.is_string() ? t.get<std::string>() : t.dump();
-      if (name == "null") out->types |= kNullBit;
-      else if (name == "boolean") out->types |= kBooleanBit;
-      else if (name == "integer") out->types |= kIntegerBit;
-      else if (name == "number") out->types |= kNumberBit;
-      else if (name == "string") out->types |= kStringBit;
-      else if (name == "array") out->types |= kArrayBit;
-      else if (name == "object") out->types |= kObjectBit;
-      else return Error(where, "unknown type " + t.dump());
-      return Status::Ok();
+      static constexpr std::pair<std::string_view, TypeBit> kTypes[] = {
+          {"null", kNullBit},     {"boolean", kBooleanBit}, {"integer", kIntegerBit},
+          {"number", kNumberBit}, {"string", kStringBit},   {"array", kArrayBit},
+          {"object", kObjectBit}};
+      for (const auto& [type_name, bit] : kTypes) {
+        if (name == type_name) {
+          out->types |= bit;
+          return Status::Ok();
+        }
+      }
+      return Error(where, "unknown type " + t.dump());
     };
     if (v.is_array()) {
       if (v.empty()) return Error(where, "'type' must not be an empty array");
@@ -287,24 +289,30 @@ std::string Describe(simdjson::dom::element e) {
 
 uint8_t ElementTypeBits(simdjson::dom::element e) {
   switch (e.type()) {
-    case simdjson::dom::element_type::NULL_VALUE: return kNullBit;
-    case simdjson::dom::element_type::BOOL: return kBooleanBit;
+    case simdjson::dom::element_type::NULL_VALUE:
+      return kNullBit;
+    case simdjson::dom::element_type::BOOL:
+      return kBooleanBit;
     case simdjson::dom::element_type::INT64:
-    case simdjson::dom::element_type::UINT64: return kIntegerBit | kNumberBit;
+    case simdjson::dom::element_type::UINT64:
+      return kIntegerBit | kNumberBit;
     case simdjson::dom::element_type::DOUBLE: {
       const double d = e.get_double().value_unsafe();
       return std::isfinite(d) && std::nearbyint(d) == d ? (kIntegerBit | kNumberBit) : kNumberBit;
     }
-    case simdjson::dom::element_type::STRING: return kStringBit;
-    case simdjson::dom::element_type::ARRAY: return kArrayBit;
-    case simdjson::dom::element_type::OBJECT: return kObjectBit;
+    case simdjson::dom::element_type::STRING:
+      return kStringBit;
+    case simdjson::dom::element_type::ARRAY:
+      return kArrayBit;
+    case simdjson::dom::element_type::OBJECT:
+      return kObjectBit;
   }
   return 0;
 }
 
 std::string TypeNames(uint8_t types) {
   static constexpr std::pair<uint8_t, const char*> kNames[] = {
-      {kObjectBit, "an object"}, {kArrayBit, "an array"},   {kStringBit, "a string"},
+      {kObjectBit, "an object"}, {kArrayBit, "an array"},     {kStringBit, "a string"},
       {kNumberBit, "a number"},  {kIntegerBit, "an integer"}, {kBooleanBit, "a boolean"},
       {kNullBit, "null"}};
   std::string out;
@@ -345,9 +353,12 @@ double NumberOf(simdjson::dom::element e) {
 
 bool EnumMatches(const EnumValue& v, simdjson::dom::element e, uint8_t bits) {
   switch (v.kind) {
-    case EnumValue::Kind::kNull: return bits & kNullBit;
-    case EnumValue::Kind::kBool: return (bits & kBooleanBit) && e.get_bool().value_unsafe() == v.boolean;
-    case EnumValue::Kind::kNumber: return (bits & kNumberBit) && NumberOf(e) == v.number;
+    case EnumValue::Kind::kNull:
+      return bits & kNullBit;
+    case EnumValue::Kind::kBool:
+      return (bits & kBooleanBit) && e.get_bool().value_unsafe() == v.boolean;
+    case EnumValue::Kind::kNumber:
+      return (bits & kNumberBit) && NumberOf(e) == v.number;
     case EnumValue::Kind::kString:
       return (bits & kStringBit) && e.get_string().value_unsafe() == v.text;
   }
@@ -443,7 +454,8 @@ Status Check(const SchemaNode& n, simdjson::dom::element e, const PathSegment* p
       return Fail(path, "must match pattern " + n.pattern_source + ", got " + Describe(e));
     }
     switch (n.format) {
-      case Format::kNone: break;
+      case Format::kNone:
+        break;
       case Format::kDateTime:
         if (!ParseRfc3339Ms(s)) {
           return Fail(path, "must be an RFC 3339 date-time, got " + Describe(e));

@@ -30,5 +30,7 @@ class Sha256 {
 Sha256::Digest Sha256Digest(std::string_view bytes);
 // 64 lower-case hex characters.
 std::string Sha256Hex(std::string_view bytes);
+// The same into *out, reusing its capacity (no allocation once it has held a digest).
+void Sha256HexInto(std::string_view bytes, std::string* out);
 
 }  // namespace ingestlab

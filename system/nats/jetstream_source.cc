@@ -1,11 +1,12 @@
 // JetStreamSource: streams, durable pull consumers, fetch threads, settlement acks and the
 // DLQ publisher over one cnats connection. See jetstream_source.h for the promises.
 //
-// Threads: one fetch thread per consumed stream (Fetch -> InboundBatch -> sink->Submit), a
-// monitor thread refreshing consumer lag once a second, and, when the broker is not reachable
-// at Start, a setup thread that creates streams and consumers once it is. Acks are sent from
-// the sink's writer thread inside on_settled: natsMsg_Ack is an asynchronous publish, so there
-// is no per-message round trip. Every natsMsg stays alive until its settlement has been sent.
+// Threads: one fetch thread per consumed stream (pull request -> messages on a private inbox ->
+// InboundBatch -> sink->Submit), a monitor thread refreshing consumer lag once a second, and,
+// when the broker is not reachable at Start, a setup thread that creates streams and consumers
+// once it is. Acks are sent from the sink's writer thread inside on_settled as plain publishes
+// to each message's reply subject ("+ACK", "-NAK {delay}"), buffered and flushed in bulk by
+// cnats: no per-message round trip. Every natsMsg stays alive until its settlement is sent.
 #include "system/nats/jetstream_source.h"
 
 #include <algorithm>
@@ -112,6 +113,7 @@ class JetStreamSourceImpl final : public JetStreamSource {
   struct Consumer {
     std::string stream;
     std::string durable;
+    std::string inbox;            // where the server sends this consumer's messages
     natsSubscription* sub = nullptr;
     Gauge* pending_gauge = nullptr;
   };
@@ -127,6 +129,8 @@ class JetStreamSourceImpl final : public JetStreamSource {
   void SetupLoop();
   bool SleepUnlessStopping(int64_t ms);
   void Settle(FetchedMessages& fetched, const std::vector<Settlement>& settlements);
+  // Hands `pending` to the sink as one batch (leaving it empty); false if the sink is stopping.
+  bool SubmitBatch(const std::string& origin_prefix, std::vector<natsMsg*>& pending);
   bool connected() const {
     return nc_ && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
   }
@@ -379,18 +383,21 @@ Status JetStreamSourceImpl::EnsureConsumer(Consumer& consumer) {
   if (ci) jsConsumerInfo_Destroy(ci);
 
   if (consumer.sub == nullptr) {
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = consumer.stream.c_str();
-    so.Consumer = consumer.durable.c_str();
-    jerr = static_cast<jsErrCode>(0);
-    s = js_PullSubscribe(&consumer.sub, js_, nullptr, consumer.durable.c_str(), nullptr, &so,
-                         &jerr);
+    // Pull requests go to $JS.API.CONSUMER.MSG.NEXT.<stream>.<durable> with replies to a
+    // private inbox: we keep one request outstanding and batch what arrives ourselves (see
+    // FetchLoop), instead of cnats's Fetch, which writes past its array when messages of an
+    // earlier request are still queued (cnats 3.4).
+    natsInbox* inbox = nullptr;
+    s = natsInbox_Create(&inbox);
+    if (s != NATS_OK) return ToStatus(s, "creating an inbox");
+    consumer.inbox = inbox;
+    natsInbox_Destroy(inbox);
+    s = natsConnection_SubscribeSync(&consumer.sub, nc_, consumer.inbox.c_str());
     if (s != NATS_OK) {
       consumer.sub = nullptr;
-      return ToStatus(s, "subscribing to " + consumer.stream + "/" + consumer.durable, jerr);
+      return ToStatus(s, "subscribing to " + consumer.inbox);
     }
-    // Fetched batches are bounded by the pipeline, not by cnats's pending limits.
+    // Bounded by the outstanding pull request, not by cnats's pending limits.
     natsSubscription_SetPendingLimits(consumer.sub, -1, -1);
   }
   return Status::Ok();
@@ -540,108 +547,170 @@ void JetStreamSourceImpl::Stop() {
 void JetStreamSourceImpl::FetchLoop(size_t index) {
   Consumer& consumer = consumers_[index];
   const std::string origin_prefix = "nats:" + consumer.stream + ":";
+  const std::string next_subject =
+      "$JS.API.CONSUMER.MSG.NEXT." + consumer.stream + "." + consumer.durable;
+  // A pull request stays open this long on the server; messages are pushed as they arrive,
+  // and we cut a batch after fetch_wait_ms without one.
+  const int64_t expires_ms = std::max<int64_t>(1'000, 20LL * options_.fetch_wait_ms);
+  const std::string request = "{\"batch\":" + std::to_string(options_.fetch_batch) +
+                              ",\"expires\":" + std::to_string(expires_ms * kNanosPerMilli) + "}";
+  int64_t remaining = 0;           // messages the outstanding request may still bring
+  int64_t request_deadline_ns = 0;
+  int64_t seen_reconnects = reconnects_.load();
   int64_t error_backoff_ms = 50;
   int consecutive_errors = 0;
+  std::vector<natsMsg*> pending;
+  pending.reserve(static_cast<size_t>(options_.fetch_batch));
+
+  auto send_request = [&]() -> bool {
+    const natsStatus s = natsConnection_PublishRequest(
+        nc_, next_subject.c_str(), consumer.inbox.c_str(), request.data(),
+        static_cast<int>(request.size()));
+    if (s != NATS_OK) return false;
+    remaining = options_.fetch_batch;
+    request_deadline_ns = clock_->NowMonoNanos() + (expires_ms + 1'000) * kNanosPerMilli;
+    return true;
+  };
+
   while (!stopping_) {
-    natsMsgList list = {nullptr, 0};
-    jsErrCode jerr = static_cast<jsErrCode>(0);
-    const natsStatus s = natsSubscription_Fetch(&list, consumer.sub, options_.fetch_batch,
-                                                options_.fetch_wait_ms, &jerr);
-    if (s != NATS_OK || list.Count == 0) {
-      natsMsgList_Destroy(&list);
-      if (s == NATS_TIMEOUT || s == NATS_OK) {
-        consecutive_errors = 0;
-        error_backoff_ms = 50;
-        continue;
-      }
-      // Disconnected, no responders, consumer leader moving...: wait and try again.
+    const int64_t reconnects = reconnects_.load();
+    if (reconnects != seen_reconnects) {
+      seen_reconnects = reconnects;
+      remaining = 0;  // the server forgot our pull request with the old connection
+    }
+    if ((remaining <= 0 || clock_->NowMonoNanos() > request_deadline_ns) && connected()) {
+      if (!send_request()) remaining = 0;
+    }
+    natsMsg* m = nullptr;
+    const int64_t wait_ms = pending.empty() ? 100 : options_.fetch_wait_ms;
+    natsStatus s = natsSubscription_NextMsg(&m, consumer.sub, wait_ms);
+    if (s == NATS_TIMEOUT) {
+      if (!pending.empty() && !SubmitBatch(origin_prefix, pending)) break;
+      continue;
+    }
+    if (s != NATS_OK) {
       if (++consecutive_errors == 1 || consecutive_errors % 50 == 0) {
-        LOG(kWarn, "nats") << ToStatus(s, "fetching from " + consumer.stream, jerr).message()
+        LOG(kWarn, "nats") << ToStatus(s, "receiving from " + consumer.stream).message()
                            << "; retrying";
       }
       if (!SleepUnlessStopping(error_backoff_ms)) break;
       error_backoff_ms = std::min<int64_t>(error_backoff_ms * 2, 1'000);
-      if (consecutive_errors % 10 == 0 && connected()) {
-        // The stream or consumer may have been lost (e.g. a broker with a fresh store).
-        Status st = EnsureConsumer(consumer);
-        if (!st.ok()) {
-          LOG(kWarn, "nats") << "re-creating consumer: " << st.message();
-        }
-      }
+      remaining = 0;
       continue;
     }
     consecutive_errors = 0;
     error_backoff_ms = 50;
 
-    auto fetched = std::make_shared<FetchedMessages>();
-    fetched->msgs.assign(list.Msgs, list.Msgs + list.Count);
-    free(list.Msgs);  // the messages are now owned by `fetched`
-    list.Msgs = nullptr;
-
-    InboundBatch batch;
-    batch.messages.resize(fetched->msgs.size());
-    const int64_t now_ms = clock_->NowUnixMillis();
-    for (size_t i = 0; i < fetched->msgs.size(); ++i) {
-      natsMsg* m = fetched->msgs[i];
-      RawMessage& raw = batch.messages[i];
-      raw.transport = Transport::kJetStream;
-      raw.payload.assign(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m)));
-      raw.subject = natsMsg_GetSubject(m);
-      raw.received_at_ms = now_ms;
-      uint64_t stream_seq = 0;
-      int64_t delivered = 1;
-      const char* reply = natsMsg_GetReply(m);
-      if (!reply || !nats_util::ParseAckReply(reply, &stream_seq, &delivered)) {
-        jsMsgMetaData* meta = nullptr;
-        if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
-          stream_seq = meta->Sequence.Stream;
-          delivered = static_cast<int64_t>(meta->NumDelivered);
-          jsMsgMetaData_Destroy(meta);
-        }
-      }
-      raw.origin = origin_prefix + std::to_string(stream_seq);
-      raw.attempts = static_cast<int>(std::max<int64_t>(1, delivered));
-      const char** keys = nullptr;
-      int key_count = 0;
-      if (natsMsgHeader_Keys(m, &keys, &key_count) == NATS_OK) {
-        for (int k = 0; k < key_count; ++k) {
-          const char** values = nullptr;
-          int value_count = 0;
-          if (natsMsgHeader_Values(m, keys[k], &values, &value_count) == NATS_OK) {
-            for (int v = 0; v < value_count; ++v) raw.headers.emplace_back(keys[k], values[v]);
-            free(values);
+    const char* status = nullptr;
+    if (natsMsg_GetDataLength(m) == 0 && natsMsgHeader_Get(m, "Status", &status) == NATS_OK) {
+      // 404 no messages / 408 request expired / 409 (leadership change, max waiting, consumer
+      // deleted...): the request is over. Anything else (100 heartbeat) is ignored.
+      const std::string code = status ? std::string(status).substr(0, 3) : "";
+      if (code == "409") {
+        const char* desc = nullptr;
+        natsMsgHeader_Get(m, "Description", &desc);
+        const std::string description = desc ? desc : "";
+        LOG(kWarn, "nats") << "pull request on " << consumer.stream << "/" << consumer.durable
+                           << " ended: 409 " << description;
+        if (description.find("Deleted") != std::string::npos) {
+          Status st = EnsureConsumer(consumer);
+          if (!st.ok()) {
+            LOG(kWarn, "nats") << "re-creating consumer: " << st.message();
           }
         }
-        free(keys);
+      } else if (code == "503") {
+        SleepUnlessStopping(error_backoff_ms);  // no JetStream responder right now
       }
+      if (code != "100") remaining = 0;
+      natsMsg_Destroy(m);
+      if (!pending.empty() && !SubmitBatch(origin_prefix, pending)) break;
+      continue;
     }
-    fetched_counter_->Inc(static_cast<int64_t>(fetched->msgs.size()));
-    const int64_t count = static_cast<int64_t>(fetched->msgs.size());
-    in_flight_.fetch_add(count);
-    batch.on_settled = [this, fetched](std::vector<Settlement>&& settlements) {
-      Settle(*fetched, settlements);
-    };
-    if (!sink_->Submit(std::move(batch))) {
-      // The sink is stopping: leave the messages unacked; the broker redelivers them.
-      in_flight_.fetch_sub(count);
-      cv_.notify_all();
-      break;
+    pending.push_back(m);
+    --remaining;
+    if (static_cast<int>(pending.size()) >= options_.fetch_batch) {
+      // Ask for the next batch before handing this one over, so the network overlaps the
+      // pipeline's work.
+      if (remaining <= 0 && connected() && !send_request()) remaining = 0;
+      if (!SubmitBatch(origin_prefix, pending)) break;
     }
   }
+  for (natsMsg* left : pending) natsMsg_Destroy(left);  // never submitted: redelivered later
+}
+
+bool JetStreamSourceImpl::SubmitBatch(const std::string& origin_prefix,
+                                      std::vector<natsMsg*>& pending) {
+  auto fetched = std::make_shared<FetchedMessages>();
+  fetched->msgs.swap(pending);
+  pending.reserve(fetched->msgs.size());
+
+  InboundBatch batch;
+  batch.messages.resize(fetched->msgs.size());
+  const int64_t now_ms = clock_->NowUnixMillis();
+  for (size_t i = 0; i < fetched->msgs.size(); ++i) {
+    natsMsg* m = fetched->msgs[i];
+    RawMessage& raw = batch.messages[i];
+    raw.transport = Transport::kJetStream;
+    raw.payload.assign(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m)));
+    raw.subject = natsMsg_GetSubject(m);
+    raw.received_at_ms = now_ms;
+    uint64_t stream_seq = 0;
+    int64_t delivered = 1;
+    const char* reply = natsMsg_GetReply(m);
+    if (reply) nats_util::ParseAckReply(reply, &stream_seq, &delivered);
+    raw.origin = origin_prefix + std::to_string(stream_seq);
+    raw.attempts = static_cast<int>(std::max<int64_t>(1, delivered));
+    const char** keys = nullptr;
+    int key_count = 0;
+    if (natsMsgHeader_Keys(m, &keys, &key_count) == NATS_OK) {
+      for (int k = 0; k < key_count; ++k) {
+        const char** values = nullptr;
+        int value_count = 0;
+        if (natsMsgHeader_Values(m, keys[k], &values, &value_count) == NATS_OK) {
+          for (int v = 0; v < value_count; ++v) raw.headers.emplace_back(keys[k], values[v]);
+          free(values);
+        }
+      }
+      free(keys);
+    }
+  }
+  const int64_t count = static_cast<int64_t>(fetched->msgs.size());
+  fetched_counter_->Inc(count);
+  in_flight_.fetch_add(count);
+  batch.on_settled = [this, fetched](std::vector<Settlement>&& settlements) {
+    Settle(*fetched, settlements);
+  };
+  if (!sink_->Submit(std::move(batch))) {
+    // The sink is stopping: leave the messages unacked; the broker redelivers them.
+    in_flight_.fetch_sub(count);
+    std::lock_guard<std::mutex> lock(mu_);
+    cv_.notify_all();
+    return false;
+  }
+  return true;
 }
 
 void JetStreamSourceImpl::Settle(FetchedMessages& fetched,
                                  const std::vector<Settlement>& settlements) {
+  // Acks are plain publishes to each message's reply subject: buffered by cnats and flushed
+  // in bulk, with no round trip per message.
+  static const char kAck[] = "+ACK";
   const size_t n = fetched.msgs.size();
+  std::string nak;
   for (size_t i = 0; i < n; ++i) {
     natsMsg* m = fetched.msgs[i];
+    const char* reply = natsMsg_GetReply(m);
+    if (!reply) continue;
     natsStatus s;
     if (i < settlements.size() && settlements[i].verdict == Verdict::kRetry) {
-      s = natsMsg_NakWithDelay(m, std::max<int64_t>(0, settlements[i].retry_delay_ms), nullptr);
+      const int64_t delay_ns = std::max<int64_t>(0, settlements[i].retry_delay_ms) * kNanosPerMilli;
+      nak = "-NAK {\"delay\":" + std::to_string(delay_ns) + "}";
+      s = natsConnection_Publish(nc_, reply, nak.data(), static_cast<int>(nak.size()));
+    } else if (i < settlements.size()) {
+      s = natsConnection_Publish(nc_, reply, kAck, sizeof(kAck) - 1);
     } else {
-      // A missing settlement would be a sink bug; acking hides nothing since the sink
-      // promised one per message, and redelivery is the safe fallback for anything else.
-      s = i < settlements.size() ? natsMsg_Ack(m, nullptr) : natsMsg_Nak(m, nullptr);
+      // The sink promised one settlement per message; redelivery is the safe fallback.
+      s = natsConnection_Publish(nc_, reply, "-NAK", 4);
     }
     if (s != NATS_OK && !stopping_) {
       // Unacked messages are redelivered after AckWait and de-duplicated by the store.

@@ -260,7 +260,8 @@ TEST_CASE("CloudEvents structured mode") {
     CHECK(d.event.data.number("amount") == 19.5);
   }
   SECTION("without time the receive time is used; without subject data.customer_id") {
-    const char json[] = R"({"specversion":"1.0","id":"e2","source":"s","type":"billing.customer.created",
+    const char json[] =
+        R"({"specversion":"1.0","id":"e2","source":"s","type":"billing.customer.created",
       "data":{"customer_id":"c9","email":"c9@example.com"}})";
     REQUIRE(d.Decode(Nats("billing.customer.created", json)).ok());
     CHECK(d.event.event_time_ms == 1765535400123);
@@ -282,6 +283,13 @@ TEST_CASE("CloudEvents structured mode") {
       "schemaversion":2,"data":{"lead_id":"L1","email":"a@b.co"}})";
     REQUIRE(d.Decode(Kafka("crm.leads", v2num)).ok());
     CHECK(d.event.schema_version == 2);
+    std::string v2float = v2num;
+    v2float.replace(v2float.find("\"schemaversion\":2"), 17, R"("schemaversion":2.0)");
+    REQUIRE(d.Decode(Kafka("crm.leads", v2float)).ok());
+    CHECK(d.event.schema_version == 2);
+    std::string v_half = v2num;
+    v_half.replace(v_half.find("\"schemaversion\":2"), 17, R"("schemaversion":1.5)");
+    CHECK(d.Decode(Kafka("crm.leads", v_half)).code() == Status::Code::kSchema);
   }
   SECTION("rejections name the attribute") {
     struct Case {
@@ -367,8 +375,7 @@ TEST_CASE("CloudEvents binary mode on Kafka: ce_* headers, value = data") {
   }
   SECTION("a value that is not an object is rejected; bad JSON is a parse error") {
     CHECK(d.Decode(Kafka("crm.leads", "[1]", headers)).code() == Status::Code::kSchema);
-    CHECK(d.Decode(Kafka("crm.leads", R"({"lead_id":)", headers)).code() ==
-          Status::Code::kParse);
+    CHECK(d.Decode(Kafka("crm.leads", R"({"lead_id":)", headers)).code() == Status::Code::kParse);
   }
   SECTION("schema rules apply to the value: v2 score above 100") {
     const std::string bad = R"({"lead_id":"L-1","email":"lead@example.com","score":187})";
@@ -403,13 +410,16 @@ TEST_CASE("customer-event dialect") {
   }
   SECTION("event_type maps onto customer.* types and keeps the original") {
     const std::pair<const char*, const char*> mapping[] = {
-        {"purchase", "customer.purchase.recorded"}, {"support_ticket", "customer.ticket.opened"},
-        {"repair", "customer.repair.requested"},    {"contact", "customer.contact.recorded"},
-        {"profile_update", "customer.profile.updated"}, {"note", "customer.note.added"},
+        {"purchase", "customer.purchase.recorded"},
+        {"support_ticket", "customer.ticket.opened"},
+        {"repair", "customer.repair.requested"},
+        {"contact", "customer.contact.recorded"},
+        {"profile_update", "customer.profile.updated"},
+        {"note", "customer.note.added"},
         {"loyalty_points", "customer.event.recorded"}};
     for (const auto& [event_type, type] : mapping) {
-      const std::string json = std::string(R"({"customer_id":"c1","event_type":")") +
-                               event_type + R"(","timestamp":1734134400,"source_service":"x"})";
+      const std::string json = std::string(R"({"customer_id":"c1","event_type":")") + event_type +
+                               R"(","timestamp":1734134400,"source_service":"x"})";
       INFO(json);
       REQUIRE(d.Decode(Nats("customer.events.c1", json)).ok());
       CHECK(d.event.type == type);
@@ -505,7 +515,9 @@ TEST_CASE("service envelope") {
 
 TEST_CASE("malformed messages are parse errors with a useful message") {
   Decoded d;
-  auto decode = [&](std::string payload) { return d.Decode(Nats("billing.x", std::move(payload))); };
+  auto decode = [&](std::string payload) {
+    return d.Decode(Nats("billing.x", std::move(payload)));
+  };
   SECTION("truncated JSON") {
     const std::string whole = kCloudEventPurchase;
     for (size_t cut : {whole.size() - 1, whole.size() / 2, size_t{1}}) {
@@ -537,7 +549,7 @@ TEST_CASE("malformed messages are parse errors with a useful message") {
     CHECK(small.Decode(Nats("billing.x", kCloudEventPurchase), &e).message() ==
           "payload " + std::to_string(sizeof kCloudEventPurchase - 1) + " bytes exceeds 100");
   }
-  SECTION("nesting deeper than 64 levels; 30 levels are fine") {
+  SECTION("nesting deeper than 64 levels; 64 are fine") {
     auto nested = [](int depth) {
       std::string inner;
       for (int i = 0; i < depth; ++i) inner += R"({"n":)";
@@ -549,7 +561,8 @@ TEST_CASE("malformed messages are parse errors with a useful message") {
     const Status deep = decode(nested(100));
     CHECK(deep.code() == Status::Code::kParse);
     CHECK(deep.message() == "JSON nested deeper than 64 levels");
-    CHECK(decode(nested(30)).ok());
+    CHECK(decode(nested(63)).ok());  // the envelope object plus 63 levels inside data
+    CHECK(decode(nested(64)).message() == "JSON nested deeper than 64 levels");
   }
   SECTION("the root must be an object") {
     for (const char* json : {"[1,2]", "\"text\"", "42", "null"}) {
@@ -564,6 +577,8 @@ TEST_CASE("malformed messages are parse errors with a useful message") {
     const Status st = decode("hello world");
     CHECK(st.code() == Status::Code::kParse);
     CHECK_THAT(st.message(), Catch::StartsWith("malformed JSON"));
+    CHECK(decode("\xEF\xBB\xBF{}").message() ==
+          "malformed JSON: starts with a UTF-8 byte-order mark");
   }
   SECTION("an object in no known dialect lists its keys") {
     const Status st = decode(R"({"event":"purchase","when":1})");
@@ -576,7 +591,8 @@ TEST_CASE("malformed messages are parse errors with a useful message") {
 TEST_CASE("schema validation runs after decoding") {
   Decoded d;
   SECTION("an unknown type is a schema error") {
-    const char json[] = R"({"specversion":"1.0","id":"e","source":"s","type":"billing.coupon.used"})";
+    const char json[] =
+        R"({"specversion":"1.0","id":"e","source":"s","type":"billing.coupon.used"})";
     const Status st = d.Decode(Nats("billing.coupon.used", json));
     CHECK(st.code() == Status::Code::kSchema);
     CHECK(st.message() == "no schema for type billing.coupon.used version 1");
@@ -604,7 +620,8 @@ TEST_CASE("schema validation runs after decoding") {
   SECTION("without a registry only the envelope is checked") {
     EnvelopeDecoder plain(DecoderOptions{});
     Event e;
-    const char json[] = R"({"specversion":"1.0","id":"e","source":"s","type":"billing.coupon.used"})";
+    const char json[] =
+        R"({"specversion":"1.0","id":"e","source":"s","type":"billing.coupon.used"})";
     CHECK(plain.Decode(Nats("billing.coupon.used", json), &e).ok());
     CHECK(e.type == "billing.coupon.used");
   }

@@ -10,6 +10,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "system/schema.h"
 
@@ -208,14 +209,14 @@ TEST_CASE("catalog rules: required fields, enums and ranges") {
                   R"({"invoice_id":"i","customer_id":"c","amount":1,)"
                   R"("due_date":"2026-01-31T12:00:00+02:00"})")
               .ok());
-    CHECK(v.Check("support.ticket.opened", 1,
-                  R"({"ticket_id":"t","customer_id":"c","title":")" + std::string(500, 'x') +
-                      R"("})")
-              .ok());
-    CHECK(v.Check("support.ticket.opened", 1,
-                  R"({"ticket_id":"t","customer_id":"c","title":")" + std::string(501, 'x') +
-                      R"("})")
-              .message() == "data.title: must be at most 500 characters long, got 501 characters");
+    CHECK(
+        v.Check("support.ticket.opened", 1,
+                R"({"ticket_id":"t","customer_id":"c","title":")" + std::string(500, 'x') + R"("})")
+            .ok());
+    CHECK(
+        v.Check("support.ticket.opened", 1,
+                R"({"ticket_id":"t","customer_id":"c","title":")" + std::string(501, 'x') + R"("})")
+            .message() == "data.title: must be at most 500 characters long, got 501 characters");
   }
   SECTION("customer.* types are lenient: every field optional") {
     for (const char* type :
@@ -375,4 +376,32 @@ TEST_CASE("bad schema files are load errors naming the file and the problem") {
     CHECK_FALSE(SchemaRegistry::LoadDirectory("/nonexistent/schemas").ok());
     CHECK_FALSE(dir.Load().ok());
   }
+}
+
+TEST_CASE("one registry validates from many threads at once") {
+  auto registry = Embedded();
+  std::vector<int> wrong(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      simdjson::dom::parser parser;
+      for (int i = 0; i < 2000; ++i) {
+        const bool valid = (i + t) % 2 == 0;
+        const std::string json =
+            std::string(R"({"purchase_id":"p","customer_id":"c","currency":")") +
+            (valid ? "USD" : "usd") + R"(","amount":)" + std::to_string(i) + "}";
+        simdjson::dom::element root;
+        if (parser.parse(json).get(root) != simdjson::SUCCESS) {
+          ++wrong[t];
+          continue;
+        }
+        Event e;
+        e.type = "billing.purchase.completed";
+        e.data = DataView(root);
+        if (registry->Validate(e).ok() != valid) ++wrong[t];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(wrong == std::vector<int>(4, 0));
 }
