@@ -1,7 +1,13 @@
 // Environment: start order NATS → proxies → Kafka → ingestd; teardown in reverse.
 #include "harness/environment.h"
 
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "common/clock.h"
 #include <sstream>
 
 #include "common/log.h"
@@ -51,7 +57,7 @@ Result<std::unique_ptr<Environment>> Environment::Start(const EnvironmentOptions
     o.kafka_bootstrap = env->kafka_bootstrap();
     o.db_path = env->db_path();
     o.log_path = env->logs_dir() + "/" + o.name + ".log";
-    o.work_dir = options.dir;
+    o.work_dir = env->logs_dir();
     o.settings = options.ingestd_settings;
     o.ready_timeout_ms = options.ready_timeout_ms;
     auto p = IngestdProcess::Start(o);
@@ -80,6 +86,47 @@ std::vector<std::string> Environment::StopIngestds() {
     out.push_back(p->name() + ": " + (r.ok() ? r->ToString() : r.status().message()));
   }
   return out;
+}
+
+Status Environment::WaitForIngestReady(int64_t timeout_ms) {
+  Clock& clock = Clock::System();
+  const int64_t deadline = clock.NowMonoNanos() + timeout_ms * 1'000'000;
+  std::string missing;
+  while (true) {
+    missing.clear();
+    int64_t assigned = 0;
+    for (auto& p : ingestds_) {
+      if (!p->running()) continue;
+      auto body = p->FetchHealth(1000);
+      if (!body.ok()) {
+        missing += p->name() + ": " + body.status().message() + "; ";
+        continue;
+      }
+      auto j = nlohmann::json::parse(*body, nullptr, false);
+      if (!j.is_object()) {
+        missing += p->name() + ": /healthz is not JSON; ";
+        continue;
+      }
+      if (j.value("status", "") != "ok") missing += p->name() + " status " + j.value("status", "?") + "; ";
+      if (j.contains("kafka") && j["kafka"].is_object()) {
+        const std::string detail = j["kafka"].value("detail", "");
+        const auto pos = detail.find(" partitions assigned");
+        if (pos != std::string::npos) {
+          size_t start = detail.rfind(' ', pos - 1);
+          start = start == std::string::npos ? 0 : start + 1;
+          assigned += std::atoll(detail.substr(start, pos - start).c_str());
+        } else {
+          assigned += 1;  // no detail to go by: trust "connected"
+        }
+      }
+    }
+    if (kafka_ && !ingestds_.empty() && assigned == 0) missing += "no Kafka partitions assigned yet; ";
+    if (missing.empty()) return Status::Ok();
+    if (clock.NowMonoNanos() > deadline) {
+      return Status::Transient("ingestd not ready after " + std::to_string(timeout_ms) + " ms: " + missing);
+    }
+    clock.SleepFor(std::chrono::milliseconds(100));
+  }
 }
 
 std::string Environment::nats_urls() const { return nats_ ? nats_->urls() : ""; }

@@ -59,6 +59,11 @@ class Environment {
   IngestdProcess& ingestd(int i) { return *ingestds_.at(static_cast<size_t>(i)); }
   int ingestd_count() const { return static_cast<int>(ingestds_.size()); }
 
+  // Waits until every running ingestd reports its transports connected (/healthz status "ok")
+  // and, with Kafka, partitions assigned to the group (the mock delays a group's first join by
+  // ~3 s). Returns what is still missing on timeout.
+  Status WaitForIngestReady(int64_t timeout_ms);
+
   // SIGTERMs every ingestd (they drain) and returns the exit descriptions ("exit 0").
   std::vector<std::string> StopIngestds();
 

@@ -13,14 +13,8 @@
 #include "simulators/generators.h"
 #include "simulators/load_shape.h"
 
-#if __has_include("simulators/nats_publisher.h")
-#include "simulators/nats_publisher.h"
-#define INGESTLAB_HAVE_NATS_PUBLISHER 1
-#endif
-#if __has_include("simulators/kafka_publisher.h")
 #include "simulators/kafka_publisher.h"
-#define INGESTLAB_HAVE_KAFKA_PUBLISHER 1
-#endif
+#include "simulators/nats_publisher.h"
 
 namespace ingestlab {
 namespace {
@@ -105,33 +99,24 @@ Result<std::unique_ptr<LoadDriver>> LoadDriver::Create(const Scenario& scenario,
     (s->transport == "kafka" ? need_kafka : need_nats) = true;
   }
   if (need_nats) {
-#ifdef INGESTLAB_HAVE_NATS_PUBLISHER
     sim::NatsPublisherOptions o;
     o.urls = nats_urls;
     o.name = "ingestlab-" + scenario.name;
     auto p = sim::NatsPublisher::Connect(o);
     if (!p.ok()) return p.status().Annotate("simulator NATS publisher");
     d->nats_ = std::move(p.value());
-#else
-    (void)nats_urls;
-    return Status::Internal("this build has no NATS publisher (simulators/nats_publisher.h)");
-#endif
   }
   if (need_kafka) {
     if (kafka_bootstrap.empty()) {
       return Status::InvalidArgument(scenario.path + ": a service publishes on Kafka but "
                                      "topology.kafka_brokers is 0");
     }
-#ifdef INGESTLAB_HAVE_KAFKA_PUBLISHER
     sim::KafkaPublisherOptions o;
     o.bootstrap = kafka_bootstrap;
     o.client_id = "ingestlab-" + scenario.name;
     auto p = sim::KafkaPublisher::Create(o);
     if (!p.ok()) return p.status().Annotate("simulator Kafka publisher");
     d->kafka_ = std::move(p.value());
-#else
-    return Status::Internal("this build has no Kafka publisher (simulators/kafka_publisher.h)");
-#endif
   }
   return d;
 }

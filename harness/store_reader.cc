@@ -213,6 +213,7 @@ Status StoreReader::CompareWithReferenceModel(const std::vector<PublishRecord>& 
       double total = Number(data, "total", -1);
       if (total < 0) total = Number(data, "price") * Number(data, "quantity", 1);
       ltv[customer] += total;
+      purchases[Str(data, "purchase_id")] = {customer, total};
     } else if (d.type == "auth.user.login.succeeded") {
       logins[Str(data, "user_id")]++;
     } else if (d.type == "crm.lead.converted") {
