@@ -52,6 +52,7 @@ const char* kRunHelp =
     "  --out DIR     where run directories go [runs]\n"
     "  --junit FILE  write JUnit XML: one testcase per assertion per scenario\n"
     "  --quiet       no progress lines\n"
+    "  --check       only parse and validate the scenario files, run nothing\n"
     "\n"
     "Exit status: 0 every assertion held, 1 some failed or a run could not be carried out,\n"
     "2 bad usage or a bad scenario file.\n";
@@ -178,6 +179,7 @@ int RunRunCommand(int argc, char** argv) {
   RunOptions options;
   std::string junit;
   bool quiet = false;
+  bool check_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&](std::string* out) {
@@ -201,6 +203,8 @@ int RunRunCommand(int argc, char** argv) {
       if (!value(&junit) || junit.empty()) return UsageError("run", "--junit needs a file name");
     } else if (arg == "--quiet" || arg == "-q") {
       quiet = true;
+    } else if (arg == "--check") {
+      check_only = true;
     } else if (arg.rfind("-", 0) == 0) {
       return UsageError("run", "unknown option '" + arg + "'");
     } else {
@@ -222,6 +226,14 @@ int RunRunCommand(int argc, char** argv) {
       return 2;
     }
     scenarios.push_back(std::move(s.value()));
+  }
+  if (check_only) {
+    for (const auto& s : scenarios) {
+      std::printf("%s: ok (%s, %zu services, %zu timeline steps, %zu assertions)\n", s.path.c_str(),
+                  FormatDurationSeconds(s.duration_s).c_str(), s.services.size(), s.timeline.size(),
+                  s.assertions.size());
+    }
+    return 0;
   }
 
   std::ostringstream cmd;

@@ -81,6 +81,7 @@ Result<std::unique_ptr<LoadDriver>> LoadDriver::Create(const Scenario& scenario,
     for (const auto& name : names) {
       auto s = std::make_unique<Service>();
       s->name = name;
+      s->spec = &spec;
       s->transport = name == "crm" ? "kafka"
                      : (spec.transport == "kafka" && name == "billing") ? "kafka"
                                                                         : "nats";
@@ -135,13 +136,7 @@ LoadDriver::~LoadDriver() {
 
 Status LoadDriver::Start(int64_t start_unix_ms) {
   for (auto& s : services_) {
-    const ServiceSpec* spec = nullptr;
-    for (const auto& candidate : scenario_->services) {
-      if (candidate.name == s->name || candidate.name == "all") {
-        spec = &candidate;
-        if (candidate.name == s->name) break;
-      }
-    }
+    const ServiceSpec* spec = s->spec;
     sim::ServiceRunOptions o;
     o.stream.service = s->name;
     o.stream.seed = scenario_->seed;

@@ -65,6 +65,7 @@ class LoadDriver {
   std::unique_ptr<sim::Publisher> kafka_;
   struct Service {
     std::string name;
+    const ServiceSpec* spec = nullptr;
     std::string transport;
     double rate = 0;
     double orphan_share = 0;

@@ -150,9 +150,15 @@ class Parser {
     if (auto n = root["topology"]) INGEST_RETURN_IF_ERROR(ParseTopology(n, &s.topology));
     if (auto n = root["services"]) {
       if (!n.IsSequence()) return Error(n, "'services' must be a list");
+      std::set<std::string> seen;
       for (const auto& item : n) {
         ServiceSpec svc;
         INGEST_RETURN_IF_ERROR(ParseService(item, &svc));
+        // Each service runs once: two streams of one service would reuse its event ids.
+        if (seen.count(svc.name) || (svc.name == "all" && !seen.empty()) || seen.count("all")) {
+          return Error(item, "service '" + svc.name + "' is listed twice ('all' covers every service)");
+        }
+        seen.insert(svc.name);
         s.services.push_back(std::move(svc));
       }
     }
