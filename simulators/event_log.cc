@@ -52,31 +52,153 @@ json ToJson(const FaultRecord& r) {
 }
 
 Result<std::unique_ptr<EventLogWriter>> EventLogWriter::Create(const std::string& path,
-                                                               const EventLogHeader& header) {
+                                                               const EventLogHeader& header,
+                                                               Clock* clock) {
   std::FILE* f = std::fopen(path.c_str(), "w");
   if (!f) return Status::Io("event log " + path + ": " + std::strerror(errno));
-  std::unique_ptr<EventLogWriter> w(new EventLogWriter(path, f));
-  INGEST_RETURN_IF_ERROR(w->WriteLine(ToJson(header)));
+  std::setvbuf(f, nullptr, _IOFBF, 1 << 20);
+  std::unique_ptr<EventLogWriter> w(new EventLogWriter(path, f, clock ? clock : &Clock::System()));
+  INGEST_RETURN_IF_ERROR(w->WriteLine(ToJson(header), true));
   return w;
 }
 
 EventLogWriter::~EventLogWriter() { Close(); }
 
-Status EventLogWriter::WriteLine(const json& j) {
+Status EventLogWriter::WriteLine(const json& j, bool flush_now) {
   // error_handler::replace: payload-derived strings never make dump() throw.
-  std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return WriteText(j.dump(-1, ' ', false, json::error_handler_t::replace), flush_now);
+}
+
+Status EventLogWriter::WriteText(std::string line, bool flush_now) {
   line += '\n';
+  const int64_t now = clock_->NowMonoNanos();
   std::lock_guard<std::mutex> lock(mu_);
   if (!file_) return Status::Io("event log " + path_ + " is closed");
-  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0) {
+  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size()) {
     return Status::Io("event log " + path_ + ": " + std::strerror(errno));
   }
   ++records_;
+  if (flush_now || now - last_flush_ns_ >= kFlushIntervalNanos) {
+    last_flush_ns_ = now;
+    if (std::fflush(file_) != 0)
+      return Status::Io("event log " + path_ + ": " + std::strerror(errno));
+  }
   return Status::Ok();
 }
 
-Status EventLogWriter::Append(const PublishRecord& record) { return WriteLine(ToJson(record)); }
-Status EventLogWriter::Append(const FaultRecord& record) { return WriteLine(ToJson(record)); }
+namespace {
+
+// JSON string literal of s; invalid UTF-8 bytes become U+FFFD (as json's replace handler does).
+void AppendJsonString(std::string* out, std::string_view s) {
+  out->push_back('"');
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(static_cast<char>(c));
+      ++i;
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out->append(buf);
+      ++i;
+    } else if (c < 0x80) {
+      out->push_back(static_cast<char>(c));
+      ++i;
+    } else {
+      // Copy a well-formed UTF-8 sequence; anything else is replaced.
+      const int len = c >= 0xF0 && c <= 0xF4   ? 4
+                      : c >= 0xE0 && c <= 0xEF ? 3
+                      : c >= 0xC2 && c <= 0xDF ? 2
+                                               : 0;
+      bool ok = len > 0 && i + static_cast<size_t>(len) <= s.size();
+      for (int k = 1; ok && k < len; ++k) {
+        ok = (static_cast<unsigned char>(s[i + static_cast<size_t>(k)]) & 0xC0) == 0x80;
+      }
+      if (ok && len >= 3) {  // no overlong forms, surrogates or code points above U+10FFFF
+        const unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+        ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 > 0x9F) && !(c == 0xF0 && c1 < 0x90) &&
+             !(c == 0xF4 && c1 > 0x8F);
+      }
+      if (ok) {
+        out->append(s.substr(i, static_cast<size_t>(len)));
+        i += static_cast<size_t>(len);
+      } else {
+        out->append("\xEF\xBF\xBD");
+        ++i;
+      }
+    }
+  }
+  out->push_back('"');
+}
+
+// The publish record as one line, written without building a json tree (hot path).
+std::string PublishLine(const PublishRecord& r) {
+  std::string line;
+  line.reserve(320 + r.payload.size() * 4 / 3);
+  auto field = [&](const char* name) {
+    line += line.empty() ? "{\"" : ",\"";
+    line += name;
+    line += "\":";
+  };
+  auto str = [&](const char* name, std::string_view v) {
+    field(name);
+    AppendJsonString(&line, v);
+  };
+  auto num = [&](const char* name, auto v) {
+    field(name);
+    line += std::to_string(v);
+  };
+  str("kind", "publish");
+  num("offset_ms", r.offset_ms);
+  str("service", r.service);
+  num("seq", r.seq);
+  str("type", r.type);
+  str("event_id", r.event_id);
+  str("transport", r.transport);
+  str("subject", r.subject);
+  str("key", r.key);
+  field("headers");
+  line += '{';
+  bool first = true;
+  for (const auto& [k, v] : r.headers) {
+    if (!first) line += ',';
+    first = false;
+    AppendJsonString(&line, k);
+    line += ':';
+    AppendJsonString(&line, v);
+  }
+  line += '}';
+  str("payload_b64", Base64Encode(r.payload));
+  str("expected", r.expected);
+  num("scheduled_ms", r.scheduled_ms);
+  num("published_ms", r.published_ms);
+  field("acked");
+  line += r.acked ? "true" : "false";
+  field("publish_error");
+  if (r.publish_error.empty()) {
+    line += "null";
+  } else {
+    AppendJsonString(&line, r.publish_error);
+  }
+  line += "}";
+  return line;
+}
+
+}  // namespace
+
+Status EventLogWriter::Append(const PublishRecord& record) {
+  return WriteText(PublishLine(record), false);
+}
+Status EventLogWriter::Append(const FaultRecord& record) { return WriteLine(ToJson(record), true); }
+
+Status EventLogWriter::Flush() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!file_) return Status::Ok();
+  if (std::fflush(file_) != 0)
+    return Status::Io("event log " + path_ + ": " + std::strerror(errno));
+  return Status::Ok();
+}
 
 uint64_t EventLogWriter::records() const {
   std::lock_guard<std::mutex> lock(mu_);

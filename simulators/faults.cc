@@ -13,9 +13,12 @@ struct ShareField {
   double FaultSpec::*member;
 };
 constexpr ShareField kShares[] = {
-    {"duplicate", &FaultSpec::duplicate},   {"malformed", &FaultSpec::malformed},
-    {"poison", &FaultSpec::poison},         {"out_of_order", &FaultSpec::out_of_order},
-    {"schema_mix", &FaultSpec::schema_mix}, {"oversized", &FaultSpec::oversized},
+    {"duplicate", &FaultSpec::duplicate},
+    {"malformed", &FaultSpec::malformed},
+    {"poison", &FaultSpec::poison},
+    {"out_of_order", &FaultSpec::out_of_order},
+    {"schema_mix", &FaultSpec::schema_mix},
+    {"oversized", &FaultSpec::oversized},
     {"unknown_customer", &FaultSpec::unknown_customer},
 };
 
@@ -111,8 +114,7 @@ Result<std::unique_ptr<MessageStream>> MessageStream::Create(const StreamOptions
       }
     }
   }
-  return std::unique_ptr<MessageStream>(
-      new MessageStream(options, std::move(generator).value()));
+  return std::unique_ptr<MessageStream>(new MessageStream(options, std::move(generator).value()));
 }
 
 MessageStream::MessageStream(const StreamOptions& options,
@@ -210,8 +212,8 @@ PlannedMessage MessageStream::Malformed(const GeneratedEvent& e, const PlannedMe
 PlannedMessage MessageStream::Poison(const GeneratedEvent& e, const PlannedMessage& original) {
   GeneratedEvent copy = e;
   copy.id = e.id + ".poison";
-  if (copy.data.contains("amount")) {
-    copy.data["amount"] = -std::abs(copy.data["amount"].get<double>()) - 1.0;
+  if (e.type == "billing.purchase.completed") {
+    copy.data["amount"] = -std::abs(copy.data["amount"].get<double>()) - 1.0;  // amount >= 0
   } else {
     std::string target;
     for (const auto& field : RequiredDataFields(e.type)) {
@@ -224,8 +226,10 @@ PlannedMessage MessageStream::Poison(const GeneratedEvent& e, const PlannedMessa
       // customer.* types have no required data: poison a purchase of the same customer instead.
       copy.type = "billing.purchase.completed";
       copy.data = Json{{"purchase_id", copy.id}, {"customer_id", e.customer_id}, {"amount", -5}};
-    } else {
+    } else if (copy.data[target].is_string()) {
       copy.data[target] = 12345;  // a string field given a number
+    } else {
+      copy.data[target] = "not-a-" + std::string(copy.data[target].type_name());
     }
   }
   PlannedMessage m = original;

@@ -65,19 +65,19 @@ inline constexpr const char* kExpectSchema = "dead_letter:schema";
 // One message to publish and what ingestd is expected to do with it.
 struct PlannedMessage {
   std::string service;
-  uint64_t seq = 0;             // the generated event's sequence number
-  std::string type;             // canonical type of the generated event
-  std::string event_id;         // the id ingestd de-duplicates on (customer dialect: SHA-256)
+  uint64_t seq = 0;      // the generated event's sequence number
+  std::string type;      // canonical type of the generated event
+  std::string event_id;  // the id ingestd de-duplicates on (customer dialect: SHA-256)
   int64_t event_time_ms = 0;
   TransportKind transport = TransportKind::kJetStream;
   Dialect dialect = Dialect::kCloudEvents;
-  std::string subject;          // NATS subject or Kafka topic
-  std::string key;              // Kafka key (customer or entity id)
+  std::string subject;  // NATS subject or Kafka topic
+  std::string key;      // Kafka key (customer or entity id)
   MessageHeaders headers;
   std::string payload;
-  std::string expected;         // applied | duplicate | dead_letter:<reason>
-  std::string fault;            // "" or duplicate, malformed.truncated, malformed.utf8,
-                                // malformed.types, poison, oversized, out_of_order
+  std::string expected;  // applied | duplicate | dead_letter:<reason>
+  std::string fault;     // "" or duplicate, malformed.truncated, malformed.utf8,
+                         // malformed.types, poison, oversized, out_of_order
 };
 
 struct StreamOptions {
@@ -87,24 +87,24 @@ struct StreamOptions {
   int customer_pool_size = 200;
   FaultSpec faults;
   TransportKind transport = TransportKind::kJetStream;
-  double service_envelope_share = 0.1;  // share of events in the seed-003 envelope
-  double customer_dialect_share = 0.05; // share of mappable events in the seed-000 dialect
-  bool nats_msg_id = true;              // JetStream: Nats-Msg-Id = event id on originals
-  int duplicate_delay_min = 100;        // a duplicate follows its original by this many
-  int duplicate_delay_max = 500;        // messages (uniform)
-  int max_hold = 1000;                  // an out-of-order event is released after this many
+  double service_envelope_share = 0.1;   // share of events in the seed-003 envelope
+  double customer_dialect_share = 0.05;  // share of mappable events in the seed-000 dialect
+  bool nats_msg_id = true;               // JetStream: Nats-Msg-Id = event id on originals
+  int duplicate_delay_min = 100;         // a duplicate follows its original by this many
+  int duplicate_delay_max = 500;         // messages (uniform)
+  int max_hold = 1000;                   // an out-of-order event is released after this many
   size_t oversized_bytes = (1 << 20) + 4096;
 };
 
 // Counters of what the stream did (fault shares are checked against them).
 struct StreamStats {
-  uint64_t events = 0;            // generated events
-  uint64_t messages = 0;          // messages handed out
+  uint64_t events = 0;    // generated events
+  uint64_t messages = 0;  // messages handed out
   uint64_t duplicates = 0;
   uint64_t malformed = 0;
   uint64_t poison = 0;
   uint64_t oversized = 0;
-  uint64_t reorderable = 0;       // generated events eligible for reordering
+  uint64_t reorderable = 0;  // generated events eligible for reordering
   uint64_t reordered = 0;
   uint64_t service_envelope = 0;
   uint64_t customer_dialect = 0;

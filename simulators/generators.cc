@@ -10,16 +10,23 @@
 namespace ingestlab::sim {
 namespace {
 
-constexpr std::array kFirstNames = {"Ada",   "Grace", "Linus", "Ken",   "Barbara", "Edsger",
-                                    "Alan",  "Donald", "Frances", "Leslie", "Radia", "Tim",
-                                    "Margaret", "John", "Sophie", "Yuki", "Amara", "Mateo"};
-constexpr std::array kLastNames = {"Lovelace", "Hopper", "Torvalds", "Thompson", "Liskov",
-                                   "Dijkstra", "Turing", "Knuth",    "Allen",    "Lamport",
-                                   "Perlman",  "Berners", "Hamilton", "Backus",  "Wilson",
-                                   "Tanaka",   "Okafor", "Garcia"};
-constexpr std::array kCompanies = {"Acme Corp", "Globex", "Initech", "Umbrella Labs",
-                                   "Hooli",     "Stark Industries", "Wayne Enterprises",
-                                   "Vandelay Imports", "Soylent", "Tyrell"};
+constexpr std::array kFirstNames = {"Ada",      "Grace",  "Linus",   "Ken",    "Barbara", "Edsger",
+                                    "Alan",     "Donald", "Frances", "Leslie", "Radia",   "Tim",
+                                    "Margaret", "John",   "Sophie",  "Yuki",   "Amara",   "Mateo"};
+constexpr std::array kLastNames = {"Lovelace", "Hopper",  "Torvalds", "Thompson", "Liskov",
+                                   "Dijkstra", "Turing",  "Knuth",    "Allen",    "Lamport",
+                                   "Perlman",  "Berners", "Hamilton", "Backus",   "Wilson",
+                                   "Tanaka",   "Okafor",  "Garcia"};
+constexpr std::array kCompanies = {"Acme Corp",
+                                   "Globex",
+                                   "Initech",
+                                   "Umbrella Labs",
+                                   "Hooli",
+                                   "Stark Industries",
+                                   "Wayne Enterprises",
+                                   "Vandelay Imports",
+                                   "Soylent",
+                                   "Tyrell"};
 constexpr std::array kDomains = {"example.com", "example.org", "mail.test", "corp.test"};
 
 struct Product {
@@ -28,13 +35,13 @@ struct Product {
   int64_t price_cents;
 };
 constexpr std::array<Product, 8> kProducts = {{{"Widget Pro", "WGT-100", 4999},
-                                                {"Premium Plan", "PLN-PRM", 9900},
-                                                {"Basic Plan", "PLN-BSC", 1900},
-                                                {"Sensor Kit", "SNS-220", 12950},
-                                                {"Repair Service", "SRV-REP", 7500},
-                                                {"Cable Pack", "CBL-010", 1299},
-                                                {"Router X", "RTR-900", 21900},
-                                                {"Extended Warranty", "WAR-EXT", 3900}}};
+                                               {"Premium Plan", "PLN-PRM", 9900},
+                                               {"Basic Plan", "PLN-BSC", 1900},
+                                               {"Sensor Kit", "SNS-220", 12950},
+                                               {"Repair Service", "SRV-REP", 7500},
+                                               {"Cable Pack", "CBL-010", 1299},
+                                               {"Router X", "RTR-900", 21900},
+                                               {"Extended Warranty", "WAR-EXT", 3900}}};
 constexpr std::array kPlans = {"basic", "pro", "enterprise"};
 constexpr std::array kPriorities = {"low", "medium", "high", "urgent"};
 constexpr std::array kChannels = {"email", "phone", "chat", "web"};
@@ -49,11 +56,12 @@ constexpr std::array kSentences = {
     "A technician visit was scheduled but the customer was not available at the agreed time.",
     "The warranty is still valid, so a replacement can be shipped at no additional cost.",
     "The customer mentioned they are evaluating a competitor if the problem is not fixed soon."};
-constexpr std::array kTitles = {"Device will not turn on", "Refund request", "Login problems",
-                                "Invoice amount looks wrong", "Slow performance",
-                                "Cannot update firmware", "Shipping delayed", "Account locked"};
-constexpr std::array kSkills = {"algebra", "geometry", "reading", "writing", "biology",
-                                "chemistry", "history", "programming"};
+constexpr std::array kTitles = {"Device will not turn on", "Refund request",
+                                "Login problems",          "Invoice amount looks wrong",
+                                "Slow performance",        "Cannot update firmware",
+                                "Shipping delayed",        "Account locked"};
+constexpr std::array kSkills = {"algebra", "geometry",  "reading", "writing",
+                                "biology", "chemistry", "history", "programming"};
 constexpr std::array kCourses = {"math-101", "sci-201", "lit-110", "cs-150"};
 constexpr std::array kDevices = {"laptop", "tablet", "phone", "desktop"};
 constexpr std::array kRoles = {"admin", "editor", "viewer", "billing", "support"};
@@ -272,9 +280,9 @@ class BillingGenerator final : public GeneratorBase {
     IndexPool();
   }
   std::vector<std::string> Types() const override {
-    return {"billing.customer.created",    "billing.purchase.completed",
-            "billing.purchase.refunded",   "billing.invoice.issued",
-            "billing.invoice.paid",        "billing.subscription.started",
+    return {"billing.customer.created",      "billing.purchase.completed",
+            "billing.purchase.refunded",     "billing.invoice.issued",
+            "billing.invoice.paid",          "billing.subscription.started",
             "billing.subscription.cancelled"};
   }
 
@@ -310,9 +318,8 @@ class BillingGenerator final : public GeneratorBase {
         const int64_t quantity = rng_.Range(1, 3);
         const std::string id = NewId("pur");
         const int64_t amount = p.price_cents * quantity;
-        Json data{{"purchase_id", id},     {"customer_id", customer},
-                  {"amount", Money(amount)}, {"currency", "USD"},
-                  {"product_name", p.name}, {"product_sku", p.sku},
+        Json data{{"purchase_id", id},   {"customer_id", customer}, {"amount", Money(amount)},
+                  {"currency", "USD"},   {"product_name", p.name},  {"product_sku", p.sku},
                   {"quantity", quantity}};
         if (rng_.Chance(0.3)) data["warranty_expires"] = 1800000000 + rng_.Range(0, 99999999);
         Emit("billing.purchase.completed", customer, customer, std::move(data)).unknown_customer =
@@ -385,9 +392,8 @@ class SupportGenerator final : public GeneratorBase {
     IndexPool();
   }
   std::vector<std::string> Types() const override {
-    return {"support.ticket.opened",      "support.ticket.updated",
-            "support.ticket.resolved",    "support.work_order.created",
-            "support.work_order.updated", "support.note.added",
+    return {"support.ticket.opened",      "support.ticket.updated",     "support.ticket.resolved",
+            "support.work_order.created", "support.work_order.updated", "support.note.added",
             "customer.profile.updated",   "customer.contact.recorded"};
   }
 
@@ -515,8 +521,8 @@ class AuthGenerator final : public GeneratorBase {
  public:
   explicit AuthGenerator(const GeneratorOptions& o) : GeneratorBase("auth", o) { IndexPool(); }
   std::vector<std::string> Types() const override {
-    return {"auth.user.created",        "auth.user.deleted",     "auth.user.login.succeeded",
-            "auth.user.login.failed",   "auth.user.role.assigned", "auth.user.role.revoked"};
+    return {"auth.user.created",      "auth.user.deleted",       "auth.user.login.succeeded",
+            "auth.user.login.failed", "auth.user.role.assigned", "auth.user.role.revoked"};
   }
 
  private:
@@ -529,8 +535,8 @@ class AuthGenerator final : public GeneratorBase {
   void Produce(int64_t) override {
     if (burst_left_ > 0) {
       --burst_left_;
-      Json data{{"email", burst_email_}, {"reason", burst_user_.empty() ? "user_not_found"
-                                                                         : "invalid_password"}};
+      Json data{{"email", burst_email_},
+                {"reason", burst_user_.empty() ? "user_not_found" : "invalid_password"}};
       if (!burst_user_.empty()) data["user_id"] = burst_user_;
       Emit("auth.user.login.failed", burst_customer_, burst_email_, std::move(data)).reorderable =
           true;
@@ -579,8 +585,8 @@ class AuthGenerator final : public GeneratorBase {
         } else {
           burst_user_.clear();
           burst_customer_ = PickCustomer();
-          burst_email_ = "nobody-" + std::to_string(rng_.Range(1, 999)) + "@" +
-                         Pick(rng_, kDomains);
+          burst_email_ =
+              "nobody-" + std::to_string(rng_.Range(1, 999)) + "@" + Pick(rng_, kDomains);
         }
         Produce(0);
         break;
@@ -630,10 +636,14 @@ class LearningGenerator final : public GeneratorBase {
     IndexPool();
   }
   std::vector<std::string> Types() const override {
-    return {"learning.session.started",   "learning.session.ended",
-            "learning.activity.completed", "learning.skill.mastered",
-            "homework.question.asked",    "homework.question.answered",
-            "recommendation.created",     "focus.ping",
+    return {"learning.session.started",
+            "learning.session.ended",
+            "learning.activity.completed",
+            "learning.skill.mastered",
+            "homework.question.asked",
+            "homework.question.answered",
+            "recommendation.created",
+            "focus.ping",
             "focus.loss.idle"};
   }
 
@@ -721,8 +731,7 @@ class LearningGenerator final : public GeneratorBase {
              Json{{"question_id", id},
                   {"learner_id", learner},
                   {"subject", Pick(rng_, kSkills)},
-                  {"text", "How do I approach problem " + std::to_string(rng_.Range(1, 60)) +
-                               "?"}})
+                  {"text", "How do I approach problem " + std::to_string(rng_.Range(1, 60)) + "?"}})
             .unknown_customer = unknown;
         questions_.push_back({id, learner});
         Bound(questions_, 2000);
@@ -756,9 +765,9 @@ class CrmGenerator final : public GeneratorBase {
  public:
   explicit CrmGenerator(const GeneratorOptions& o) : GeneratorBase("crm", o) { IndexPool(); }
   std::vector<std::string> Types() const override {
-    return {"crm.lead.created",        "crm.lead.updated",        "crm.lead.converted",
-            "crm.contact.created",     "crm.contact.updated",     "crm.opportunity.created",
-            "crm.opportunity.updated", "crm.opportunity.won",     "crm.opportunity.lost"};
+    return {"crm.lead.created",        "crm.lead.updated",    "crm.lead.converted",
+            "crm.contact.created",     "crm.contact.updated", "crm.opportunity.created",
+            "crm.opportunity.updated", "crm.opportunity.won", "crm.opportunity.lost"};
   }
 
  private:
@@ -922,7 +931,7 @@ CustomerPool::CustomerPool(uint64_t seed, int size) {
 }
 
 Result<std::unique_ptr<ServiceGenerator>> MakeGenerator(std::string_view service,
-                                                         const GeneratorOptions& options) {
+                                                        const GeneratorOptions& options) {
   std::unique_ptr<ServiceGenerator> g;
   if (service == "billing") g = std::make_unique<BillingGenerator>(options);
   if (service == "support") g = std::make_unique<SupportGenerator>(options);
@@ -941,8 +950,7 @@ std::string ServiceForType(std::string_view type) {
   if (starts("billing.")) return "billing";
   if (starts("support.") || starts("customer.")) return "support";
   if (starts("auth.")) return "auth";
-  if (starts("learning.") || starts("homework.") || starts("recommendation.") ||
-      starts("focus.")) {
+  if (starts("learning.") || starts("homework.") || starts("recommendation.") || starts("focus.")) {
     return "learning";
   }
   if (starts("crm.")) return "crm";

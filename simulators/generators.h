@@ -51,10 +51,10 @@ class CustomerPool {
 
 // One generated event, before it is encoded into an envelope.
 struct GeneratedEvent {
-  std::string service;      // "billing"
-  uint64_t seq = 0;         // per-service sequence, 0-based
-  std::string type;         // canonical type, "billing.purchase.completed"
-  std::string id;           // "<service>-<seed>-<seq>"
+  std::string service;  // "billing"
+  uint64_t seq = 0;     // per-service sequence, 0-based
+  std::string type;     // canonical type, "billing.purchase.completed"
+  std::string id;       // "<service>-<seed>-<seq>"
   int64_t event_time_ms = 0;
   std::string customer_id;  // CloudEvents subject: the customer / learner the event is about
   std::string entity_key;   // the entity whose order matters (Kafka key, reordering unit)
@@ -78,8 +78,8 @@ struct GeneratorOptions {
 
 // Counters a generator keeps about its own choices (tests check fault shares against them).
 struct GeneratorStats {
-  uint64_t customer_picks = 0;    // times a customer was chosen for a new entity
-  uint64_t unknown_customers = 0; // of which outside the pool
+  uint64_t customer_picks = 0;     // times a customer was chosen for a new entity
+  uint64_t unknown_customers = 0;  // of which outside the pool
   uint64_t leads_created = 0;
   uint64_t leads_v2 = 0;
 };
@@ -100,7 +100,7 @@ class ServiceGenerator {
 
 // InvalidArgument for an unknown service name.
 Result<std::unique_ptr<ServiceGenerator>> MakeGenerator(std::string_view service,
-                                                         const GeneratorOptions& options);
+                                                        const GeneratorOptions& options);
 
 // The service that produces a type ("billing.purchase.refunded" → "billing"), or "" if none.
 std::string ServiceForType(std::string_view type);

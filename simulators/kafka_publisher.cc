@@ -65,8 +65,7 @@ Result<std::unique_ptr<KafkaPublisher>> KafkaPublisher::Create(
   impl->poller = std::thread([raw] {
     while (!raw->stop.load()) rd_kafka_poll(raw->rk, 50);
   });
-  LOG(kInfo, "simulate") << "kafka producer for " << options.bootstrap
-                         << " (idempotent, acks=all)";
+  LOG(kInfo, "simulate") << "kafka producer for " << options.bootstrap << " (idempotent, acks=all)";
   return std::unique_ptr<KafkaPublisher>(new KafkaPublisher(std::move(impl)));
 }
 
@@ -85,12 +84,12 @@ Status KafkaPublisher::Publish(const std::string& topic, const std::string& key,
   }
   auto* opaque = new PublishDone(std::move(done));
   while (true) {
-    const rd_kafka_resp_err_t e = rd_kafka_producev(
-        d.rk, RD_KAFKA_V_TOPIC(topic.c_str()),
-        RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
-        RD_KAFKA_V_VALUE(const_cast<char*>(payload.data()), payload.size()),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    const rd_kafka_resp_err_t e =
+        rd_kafka_producev(d.rk, RD_KAFKA_V_TOPIC(topic.c_str()),
+                          RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
+                          RD_KAFKA_V_VALUE(const_cast<char*>(payload.data()), payload.size()),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                          RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::Ok();  // headers now owned by librdkafka
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !d.closed.load()) {
       // Backpressure: wait for deliveries to drain the local queue.

@@ -18,8 +18,8 @@ namespace ingestlab::sim {
 struct KafkaPublisherOptions {
   std::string bootstrap = "127.0.0.1:9092";
   int linger_ms = 5;
-  int message_timeout_ms = 60000;       // a delivery not confirmed by then fails
-  int max_message_bytes = 8 << 20;      // lets oversized test payloads reach the broker
+  int message_timeout_ms = 60000;   // a delivery not confirmed by then fails
+  int max_message_bytes = 8 << 20;  // lets oversized test payloads reach the broker
   std::string client_id = "ingestlab-simulator";
 };
 

@@ -38,8 +38,8 @@ Result<double> ParseDurationSeconds(std::string_view text) {
   std::string s(text);
   double scale = 1;
   auto ends = [&](std::string_view suffix) {
-    return s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(),
-                                                 suffix.data(), suffix.size()) == 0;
+    return s.size() > suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix.data(), suffix.size()) == 0;
   };
   if (ends("ms")) {
     scale = 0.001;
@@ -119,7 +119,8 @@ Result<LoadShape> LoadShape::Parse(std::string_view spec, double rate, double du
 double LoadShape::RateAt(double t) const {
   switch (kind) {
     case Kind::kConstant:
-    case Kind::kPoisson: return rate;
+    case Kind::kPoisson:
+      return rate;
     case Kind::kRamp:
       if (ramp_seconds <= 0 || t >= ramp_seconds) return to;
       return from + (to - from) * (t / ramp_seconds);
@@ -132,9 +133,15 @@ double LoadShape::RateAt(double t) const {
 std::string LoadShape::ToString() const {
   std::ostringstream out;
   switch (kind) {
-    case Kind::kConstant: out << "constant(" << rate << "/s)"; break;
-    case Kind::kPoisson: out << "poisson(mean " << rate << "/s)"; break;
-    case Kind::kRamp: out << "ramp(" << from << "→" << to << "/s over " << ramp_seconds << "s)"; break;
+    case Kind::kConstant:
+      out << "constant(" << rate << "/s)";
+      break;
+    case Kind::kPoisson:
+      out << "poisson(mean " << rate << "/s)";
+      break;
+    case Kind::kRamp:
+      out << "ramp(" << from << "→" << to << "/s over " << ramp_seconds << "s)";
+      break;
     case Kind::kSpike:
       out << "spike(" << rate << "/s, " << peak << "/s at " << spike_at_seconds << "s for "
           << spike_seconds << "s)";
@@ -163,8 +170,8 @@ double ArrivalScheduler::RateAt(double t) const {
 }
 
 int64_t ArrivalScheduler::Next() {
-  constexpr double kStep = 0.001;        // rates are integrated in 1 ms slices
-  constexpr double kHorizon = 86400.0;   // a day of zero rate ends the schedule
+  constexpr double kStep = 0.001;       // rates are integrated in 1 ms slices
+  constexpr double kHorizon = 86400.0;  // a day of zero rate ends the schedule
   if (t_ >= kHorizon * 1e6) return INT64_MAX;
   const double due = t_;
   // Advance t_ to the following arrival.

@@ -29,10 +29,10 @@ Result<double> ParseDurationSeconds(std::string_view text);
 struct LoadShape {
   enum class Kind { kConstant, kPoisson, kRamp, kSpike };
   Kind kind = Kind::kConstant;
-  double rate = 100;          // events/s: constant, poisson mean, spike base
-  double from = 0, to = 0;    // ramp
+  double rate = 100;        // events/s: constant, poisson mean, spike base
+  double from = 0, to = 0;  // ramp
   double ramp_seconds = 0;
-  double peak = 0;            // spike
+  double peak = 0;  // spike
   double spike_at_seconds = 0;
   double spike_seconds = 0;
 

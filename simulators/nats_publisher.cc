@@ -43,8 +43,8 @@ struct NatsPublisher::Impl {
     int attempts = 1;
   };
   std::unordered_map<natsMsg*, Entry> in_flight;  // JetStream: not yet acked or failed
-  std::multimap<int64_t, natsMsg*> retries;        // due (mono ms) → message we own again
-  std::vector<PublishDone> unflushed;              // core NATS: published, not yet flushed
+  std::multimap<int64_t, natsMsg*> retries;       // due (mono ms) → message we own again
+  std::vector<PublishDone> unflushed;             // core NATS: published, not yet flushed
   bool closing = false;
   std::thread retry_thread;
 
@@ -76,10 +76,10 @@ struct NatsPublisher::Impl {
     std::string text = natsStatus_GetText(err);
     if (pae && pae->ErrText) text += std::string(": ") + pae->ErrText;
     // A JetStream API error (e.g. message too large) is final; transport trouble is retried.
-    const bool retryable = api_code == 0 && (err == NATS_TIMEOUT || err == NATS_NO_RESPONDERS ||
-                                             err == NATS_CONNECTION_CLOSED ||
-                                             err == NATS_CONNECTION_DISCONNECTED ||
-                                             err == NATS_ERR);
+    const bool retryable =
+        api_code == 0 &&
+        (err == NATS_TIMEOUT || err == NATS_NO_RESPONDERS || err == NATS_CONNECTION_CLOSED ||
+         err == NATS_CONNECTION_DISCONNECTED || err == NATS_ERR);
     {
       std::lock_guard<std::mutex> lock(self->mu);
       auto it = self->in_flight.find(msg);
@@ -168,8 +168,7 @@ TransportKind NatsPublisher::transport() const {
   return impl_->options.jetstream ? TransportKind::kJetStream : TransportKind::kNats;
 }
 
-Result<std::unique_ptr<NatsPublisher>> NatsPublisher::Connect(
-    const NatsPublisherOptions& options) {
+Result<std::unique_ptr<NatsPublisher>> NatsPublisher::Connect(const NatsPublisherOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   natsStatus s = natsOptions_Create(&impl->nats_options);

@@ -22,10 +22,10 @@ namespace ingestlab::sim {
 struct NatsPublisherOptions {
   std::string urls = "nats://127.0.0.1:4222";  // comma-separated
   bool jetstream = true;
-  int64_t ack_wait_ms = 5000;    // a PubAck later than this is a timeout (then retried)
-  int max_in_flight = 4096;      // Publish blocks beyond this many unacknowledged publishes
-  int max_attempts = 8;          // publish attempts per message, counting the first
-  int64_t backoff_ms = 50;       // first retry delay; doubles per attempt, capped at 2 s
+  int64_t ack_wait_ms = 5000;  // a PubAck later than this is a timeout (then retried)
+  int max_in_flight = 4096;    // Publish blocks beyond this many unacknowledged publishes
+  int max_attempts = 8;        // publish attempts per message, counting the first
+  int64_t backoff_ms = 50;     // first retry delay; doubles per attempt, capped at 2 s
   std::string name = "ingestlab-simulator";
 };
 
@@ -37,9 +37,8 @@ class NatsPublisher final : public Publisher {
   ~NatsPublisher() override;
 
   TransportKind transport() const override;
-  Status Publish(const std::string& subject, const std::string& key,
-                 const MessageHeaders& headers, std::string_view payload,
-                 PublishDone done) override;
+  Status Publish(const std::string& subject, const std::string& key, const MessageHeaders& headers,
+                 std::string_view payload, PublishDone done) override;
   Status Flush(std::chrono::milliseconds timeout) override;
   void Close() override;
 

@@ -171,7 +171,8 @@ Result<Args> ParseArgs(int argc, char** argv) {
         return Status::InvalidArgument("--transport expects SERVICE=TRANSPORT, got '" + s + "'");
       }
       const std::string svc = s.substr(0, eq);
-      if (!IsKnownService(svc)) return Status::InvalidArgument("--transport: unknown service '" + svc + "'");
+      if (!IsKnownService(svc))
+        return Status::InvalidArgument("--transport: unknown service '" + svc + "'");
       auto t = ParseTransport(s.substr(eq + 1));
       if (!t.ok()) return t.status().Annotate("--transport");
       a.transports[svc] = t.value();
@@ -312,13 +313,17 @@ int RunSimulateCommand(int argc, char** argv, std::FILE* out, std::FILE* err) {
   std::unique_ptr<EventLogWriter> log;
   if (!a.log_path.empty()) {
     EventLogHeader h;
-    h.scenario = a.event_type.empty() ? "simulate " + a.service : "simulate --event " + a.event_type;
+    h.scenario =
+        a.event_type.empty() ? "simulate " + a.service : "simulate --event " + a.event_type;
     h.seed = a.seed;
     h.ingestlab_version = kVersion;
     h.git_commit = kGitCommit;
     h.started_at_ms = start_ms;
-    h.topology = {{"nats", a.nats}, {"kafka", a.kafka}, {"faults", a.faults.ToString()},
-                  {"shape", a.shape}, {"rate", a.rate}};
+    h.topology = {{"nats", a.nats},
+                  {"kafka", a.kafka},
+                  {"faults", a.faults.ToString()},
+                  {"shape", a.shape},
+                  {"rate", a.rate}};
     for (const auto& [svc, t] : plan) h.topology["services"][svc] = TransportName(t);
     auto w = EventLogWriter::Create(a.log_path, h);
     if (!w.ok()) {
@@ -361,12 +366,12 @@ int RunSimulateCommand(int argc, char** argv, std::FILE* out, std::FILE* err) {
     std::atomic<bool> acked{false};
     std::string error;
     std::mutex mu;
-    Status st = p->Publish(m->subject, m->key, m->headers, m->payload,
-                           [&](const PublishOutcome& o) {
-                             std::lock_guard<std::mutex> lock(mu);
-                             acked.store(o.acked);
-                             error = o.error;
-                           });
+    Status st =
+        p->Publish(m->subject, m->key, m->headers, m->payload, [&](const PublishOutcome& o) {
+          std::lock_guard<std::mutex> lock(mu);
+          acked.store(o.acked);
+          error = o.error;
+        });
     if (st.ok()) st = p->Flush(std::chrono::milliseconds(10000));
     publishers.CloseAll();
     std::lock_guard<std::mutex> lock(mu);

@@ -34,7 +34,8 @@ ServiceRun::ServiceRun(const ServiceRunOptions& options, std::unique_ptr<Message
                        Publisher* publisher, EventLogWriter* log, Clock* clock)
     : options_(options),
       stream_(std::move(stream)),
-      scheduler_(options.shape, Rng(options.stream.seed).Fork("schedule." + options.stream.service).NextU64()),
+      scheduler_(options.shape,
+                 Rng(options.stream.seed).Fork("schedule." + options.stream.service).NextU64()),
       publisher_(publisher),
       log_(log),
       clock_(clock) {}
@@ -90,6 +91,7 @@ void ServiceRun::Send(PlannedMessage message, int64_t scheduled_ns) {
       }
     }
     std::lock_guard<std::mutex> lock(mu_);
+    if (outcome.attempts > 1) ++stats_.retried;
     if (outcome.acked) {
       ++stats_.acked;
       latencies_us_.push_back((now_ns - published_ns) / 1000);
@@ -97,8 +99,8 @@ void ServiceRun::Send(PlannedMessage message, int64_t scheduled_ns) {
       ++stats_.failed;
     }
   };
-  Status st = publisher_->Publish(shared->subject, shared->key, shared->headers, shared->payload,
-                                  complete);
+  Status st =
+      publisher_->Publish(shared->subject, shared->key, shared->headers, shared->payload, complete);
   if (!st.ok()) complete(PublishOutcome{false, st.ToString(), 1});
 }
 

@@ -29,22 +29,23 @@ namespace ingestlab::sim {
 struct ServiceRunOptions {
   StreamOptions stream;
   LoadShape shape;
-  double duration_seconds = 0;  // 0 = until count or RequestStop
-  uint64_t count = 0;           // messages to send; 0 = until duration or RequestStop
-  int64_t start_unix_ms = 0;    // the virtual clock's origin for event times
-  int64_t late_bound_ms = 1000; // later than this counts as late
+  double duration_seconds = 0;   // 0 = until count or RequestStop
+  uint64_t count = 0;            // messages to send; 0 = until duration or RequestStop
+  int64_t start_unix_ms = 0;     // the virtual clock's origin for event times
+  int64_t late_bound_ms = 1000;  // later than this counts as late
   std::chrono::milliseconds flush_timeout{30000};  // wait for acks at the end
 };
 
 struct ServiceRunStats {
-  uint64_t sent = 0;         // publishes handed to the broker client
+  uint64_t sent = 0;  // publishes handed to the broker client
   uint64_t acked = 0;
-  uint64_t failed = 0;       // publish completed without an ack
-  uint64_t shortfall = 0;    // due before the end but never sent
-  uint64_t late = 0;         // sent later than late_bound after their due time
+  uint64_t failed = 0;     // publish completed without an ack
+  uint64_t retried = 0;    // publishes that needed more than one attempt
+  uint64_t shortfall = 0;  // due before the end but never sent
+  uint64_t late = 0;       // sent later than late_bound after their due time
   int64_t max_lateness_ms = 0;
-  std::map<std::string, uint64_t> expected;  // expected outcome → messages sent
-  double p50_ms = 0, p99_ms = 0, max_ms = 0; // publish → ack latency
+  std::map<std::string, uint64_t> expected;   // expected outcome → messages sent
+  double p50_ms = 0, p99_ms = 0, max_ms = 0;  // publish → ack latency
   double elapsed_seconds = 0;
 };
 

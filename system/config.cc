@@ -18,8 +18,8 @@ namespace {
 using Setter = Status (*)(IngestdConfig& c, const std::string& value);
 
 struct Setting {
-  const char* key;    // flag name without "--", file key, env name after INGEST_
-  const char* arg;    // placeholder in --help
+  const char* key;  // flag name without "--", file key, env name after INGEST_
+  const char* arg;  // placeholder in --help
   const char* help;
   Setter set;
 };
@@ -80,8 +80,10 @@ const std::vector<Setting>& Settings() {
          if (c.nats_urls.empty()) return ExpectedGot("one or more URLs", v);
          return Status::Ok();
        }},
-      {"kafka", "BOOTSTRAP", "Kafka bootstrap servers, host:port,...", STRING_SETTING(kafka_bootstrap)},
-      {"db", "PATH", "SQLite database file (created if missing) [ingest.db]", STRING_SETTING(db_path)},
+      {"kafka", "BOOTSTRAP", "Kafka bootstrap servers, host:port,...",
+       STRING_SETTING(kafka_bootstrap)},
+      {"db", "PATH", "SQLite database file (created if missing) [ingest.db]",
+       STRING_SETTING(db_path)},
       {"http", "HOST:PORT", "/healthz and /metrics listener; port 0 picks one [127.0.0.1:8080]",
        [](IngestdConfig& c, const std::string& v) {
          std::string host;
@@ -92,9 +94,10 @@ const std::vector<Setting>& Settings() {
        }},
       {"http-port-file", "FILE", "write the bound HTTP port to FILE once listening",
        STRING_SETTING(http_port_file)},
-      {"config", "FILE", "read settings from FILE (key = value lines)", STRING_SETTING(config_file)},
+      {"config", "FILE", "read settings from FILE (key = value lines)",
+       STRING_SETTING(config_file)},
       {"batch-size", "N", "most messages per broker fetch/poll [1000]", INT_SETTING(batch_size, 1)},
-      {"batch-wait-ms", "MS", "longest wait to fill a fetch [5]", INT_SETTING(batch_wait_ms, 0)},
+      {"batch-wait-ms", "MS", "longest wait to fill a fetch [5]", INT_SETTING(batch_wait_ms, 1)},
       {"max-txn-messages", "N", "most messages per SQLite transaction [4000]",
        INT_SETTING(max_txn_messages, 1)},
       {"queue-messages", "N", "messages queued for the writer before backpressure [50000]",
@@ -111,7 +114,9 @@ const std::vector<Setting>& Settings() {
       {"summary-threshold", "N", "descriptions longer than N chars get a summary [500]",
        INT_SETTING(summary_threshold, 0)},
       {"auto-create-customers", "true|false", "events for unknown customers create them [true]",
-       [](IngestdConfig& c, const std::string& v) { return ParseBool(v, &c.auto_create_customers); }},
+       [](IngestdConfig& c, const std::string& v) {
+         return ParseBool(v, &c.auto_create_customers);
+       }},
       {"group-id", "ID", "Kafka consumer group [ingestd]", STRING_SETTING(group_id)},
       {"durable", "PREFIX", "JetStream durable consumer prefix [ingestd]", STRING_SETTING(durable)},
       {"streams", "LIST", "JetStream streams to consume [all but DLQ]",
@@ -119,8 +124,9 @@ const std::vector<Setting>& Settings() {
          c.streams = SplitList(v);
          return Status::Ok();
        }},
-      {"topics", "LIST", "Kafka topics to consume [billing.events,crm.leads,crm.contacts,"
-                         "crm.opportunities]",
+      {"topics", "LIST",
+       "Kafka topics to consume [billing.events,crm.leads,crm.contacts,"
+       "crm.opportunities]",
        [](IngestdConfig& c, const std::string& v) {
          c.topics = SplitList(v);
          return Status::Ok();
@@ -183,9 +189,8 @@ Status ReadConfigFile(const std::string& path, std::vector<Assignment>* out) {
   std::ifstream in(path);
   if (!in) return Status::InvalidArgument("--config: cannot read \"" + path + "\"");
   static const Setting kKafkaPassThrough = {
-      "kafka.*", "", "", [](IngestdConfig& c, const std::string& v) {
-        return ParseKafkaProperty(v, c);
-      }};
+      "kafka.*", "", "",
+      [](IngestdConfig& c, const std::string& v) { return ParseKafkaProperty(v, c); }};
   std::string line;
   int line_no = 0;
   while (std::getline(in, line)) {
@@ -320,8 +325,10 @@ std::string IngestdUsage() {
         "the environment over the file. Defaults in [brackets].\n\n";
   for (const Setting& s : Settings()) {
     std::string left = std::string("  --") + s.key + " " + s.arg;
-    if (left.size() < 34) left.resize(34, ' ');
-    else left += "\n" + std::string(34, ' ');
+    if (left.size() < 34)
+      left.resize(34, ' ');
+    else
+      left += "\n" + std::string(34, ' ');
     os << left << s.help << "\n";
   }
   os << "  --help                          this text\n"

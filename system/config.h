@@ -22,12 +22,12 @@ namespace ingestlab {
 
 struct IngestdConfig {
   // Endpoints.
-  std::vector<std::string> nats_urls;  // --nats, comma-separated
-  std::string kafka_bootstrap;         // --kafka
-  std::string db_path = "ingest.db";   // --db
-  std::string http = "127.0.0.1:8080"; // --http HOST:PORT; port 0 picks a free port
-  std::string http_port_file;          // --http-port-file: the bound port is written here
-  std::string config_file;             // --config
+  std::vector<std::string> nats_urls;   // --nats, comma-separated
+  std::string kafka_bootstrap;          // --kafka
+  std::string db_path = "ingest.db";    // --db
+  std::string http = "127.0.0.1:8080";  // --http HOST:PORT; port 0 picks a free port
+  std::string http_port_file;           // --http-port-file: the bound port is written here
+  std::string config_file;              // --config
 
   // Processing.
   int batch_size = 1000;            // most messages per broker fetch / poll
@@ -50,9 +50,9 @@ struct IngestdConfig {
   std::map<std::string, std::string> kafka_properties;  // librdkafka pass-through
 
   // Misc.
-  std::string schemas_dir;           // empty = schemas compiled into the binary
-  std::string log_level = "info";    // debug | info | warn | error
-  std::string name = "ingestd";      // log prefix
+  std::string schemas_dir;         // empty = schemas compiled into the binary
+  std::string log_level = "info";  // debug | info | warn | error
+  std::string name = "ingestd";    // log prefix
 };
 
 enum class ConfigAction { kRun, kHelp, kVersion };

@@ -37,17 +37,17 @@ HttpServer::HttpServer() : impl_(std::make_unique<Impl>()) {
 HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Handle(const std::string& path, std::function<HttpReply()> handler) {
-  impl_->server.Get(path, [handler = std::move(handler)](const httplib::Request&,
-                                                          httplib::Response& res) {
-    HttpReply reply;
-    try {
-      reply = handler();
-    } catch (const std::exception& e) {
-      reply = {500, "text/plain; charset=utf-8", std::string("internal error: ") + e.what()};
-    }
-    res.status = reply.status;
-    res.set_content(reply.body, reply.content_type.c_str());
-  });
+  impl_->server.Get(
+      path, [handler = std::move(handler)](const httplib::Request&, httplib::Response& res) {
+        HttpReply reply;
+        try {
+          reply = handler();
+        } catch (const std::exception& e) {
+          reply = {500, "text/plain; charset=utf-8", std::string("internal error: ") + e.what()};
+        }
+        res.status = reply.status;
+        res.set_content(reply.body, reply.content_type.c_str());
+      });
 }
 
 Status HttpServer::Start(const std::string& host, int port) {
@@ -139,8 +139,7 @@ std::string RenderSourceMetrics(const HealthInputs& health) {
   std::ostringstream os;
   os << "# HELP ingest_source_connected 1 while the transport is connected\n"
      << "# TYPE ingest_source_connected gauge\n"
-     << connected.str()
-     << "# HELP ingest_source_reconnects Reconnects since start\n"
+     << connected.str() << "# HELP ingest_source_reconnects Reconnects since start\n"
      << "# TYPE ingest_source_reconnects gauge\n"
      << reconnects.str()
      << "# HELP ingest_source_in_flight Messages submitted to the pipeline, not yet settled\n"

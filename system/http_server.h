@@ -53,11 +53,11 @@ class HttpServer {
 
 // What /healthz reports; gathered by the caller.
 struct HealthInputs {
-  std::optional<SourceHealth> nats;   // nullopt: not configured
+  std::optional<SourceHealth> nats;  // nullopt: not configured
   std::optional<SourceHealth> kafka;
   bool db_ok = false;
   std::string db_path;
-  std::string db_error;               // when !db_ok
+  std::string db_error;  // when !db_ok
   int64_t last_commit_unix_ms = 0;
   size_t queue = 0;
   int64_t uptime_s = 0;

@@ -92,7 +92,8 @@ struct IngestdApp::Impl {
       sqlite3_busy_timeout(db_reader, 1000);
     }
     sqlite3_stmt* stmt = nullptr;
-    int rc = sqlite3_prepare_v2(db_reader, "SELECT count(*) FROM sqlite_master", -1, &stmt, nullptr);
+    int rc =
+        sqlite3_prepare_v2(db_reader, "SELECT count(*) FROM sqlite_master", -1, &stmt, nullptr);
     if (rc == SQLITE_OK) rc = sqlite3_step(stmt);
     sqlite3_finalize(stmt);
     if (rc != SQLITE_ROW) {
@@ -161,7 +162,7 @@ Status IngestdApp::Start() {
   store_options.summary_threshold = static_cast<size_t>(c.summary_threshold);
   store_options.clock = d.clock;
   auto store = Store::Open(store_options);
-  if (!store.ok()) return store.status().Annotate("store");
+  if (!store.ok()) return store.status();  // names the path
   d.store = std::move(store.value());
 
   auto schemas = c.schemas_dir.empty() ? SchemaRegistry::LoadEmbedded()
@@ -171,8 +172,8 @@ Status IngestdApp::Start() {
   LOG(kInfo, "ingestd") << "loaded " << d.schemas->List().size() << " event schemas"
                         << (c.schemas_dir.empty() ? " (built in)" : " from " + c.schemas_dir);
 
-  d.pipeline = std::make_unique<Pipeline>(d.MakePipelineOptions(), d.store.get(),
-                                          d.schemas.get(), &d.metrics, d.clock);
+  d.pipeline = std::make_unique<Pipeline>(d.MakePipelineOptions(), d.store.get(), d.schemas.get(),
+                                          &d.metrics, d.clock);
 
   d.http.Handle("/healthz", [this] { return RenderHealthz(Health()); });
   d.http.Handle("/metrics", [this] {
@@ -186,8 +187,8 @@ Status IngestdApp::Start() {
   // first; nothing reaches the pipeline until they are started.
   if (!c.nats_urls.empty()) {
     if (!d.factories.jetstream) return Status::Internal("no JetStream support in this build");
-    auto src = d.factories.jetstream(d.MakeJetStreamOptions(), d.pipeline.get(), &d.metrics,
-                                     d.clock);
+    auto src =
+        d.factories.jetstream(d.MakeJetStreamOptions(), d.pipeline.get(), &d.metrics, d.clock);
     if (!src.ok()) return src.status().Annotate("nats");
     d.nats = std::move(src.value());
     d.pipeline->SetDeadLetterSink(Transport::kJetStream, d.nats->dead_letter_sink());
@@ -218,8 +219,7 @@ Status IngestdApp::Start() {
   if (d.kafka) INGEST_RETURN_IF_ERROR(d.kafka->Start().Annotate("kafka"));
 
   std::ostringstream ready;
-  ready << "ready: version=" << kVersion << " db=" << c.db_path << " http=http://"
-        << http_address;
+  ready << "ready: version=" << kVersion << " db=" << c.db_path << " http=http://" << http_address;
   if (d.nats) ready << " nats=" << Join(c.nats_urls, ",");
   if (d.kafka) ready << " kafka=" << c.kafka_bootstrap;
   LOG(kInfo, "ingestd") << ready.str();
@@ -293,7 +293,6 @@ int RunIngestd(int argc, char** argv, const SourceFactories& factories) {
   IngestdApp app(config, factories);
   const Status st = app.Start();
   if (!st.ok()) {
-    LOG(kError, "ingestd") << "start failed: " << st.ToString();
     std::cerr << "ingestd: " << st.message() << "\n";
     app.Stop();
     return st.code() == Status::Code::kInvalidArgument ? 2 : 1;

@@ -70,9 +70,9 @@ struct Pipeline::Impl {
                                     "Events skipped: the broker delivered the same message again");
     retries = metrics->counter("ingest_retries_total", "Messages settled for redelivery later");
     for (const char* reason : {"parse", "schema", "max_deliveries"}) {
-      dead_by_reason.emplace(reason, metrics->counter("ingest_dead_letters_total",
-                                                      "Messages dead-lettered, by reason",
-                                                      {{"reason", reason}}));
+      dead_by_reason.emplace(
+          reason, metrics->counter("ingest_dead_letters_total", "Messages dead-lettered, by reason",
+                                   {{"reason", reason}}));
     }
     batch_size = metrics->histogram("ingest_batch_size", "Messages per committed transaction",
                                     Metrics::BatchSizeBounds());
@@ -132,7 +132,8 @@ struct Pipeline::Impl {
 
   int64_t RetryDelayMs(int attempts) {
     const int exponent = std::clamp(attempts - 1, 0, 30);
-    double delay = static_cast<double>(options.retry_base_ms) * static_cast<double>(1LL << exponent);
+    double delay =
+        static_cast<double>(options.retry_base_ms) * static_cast<double>(1LL << exponent);
     delay = std::min(delay, static_cast<double>(options.retry_max_ms));
     delay *= 0.8 + 0.4 * rng.NextDouble();
     return std::max<int64_t>(1, static_cast<int64_t>(delay));
@@ -267,8 +268,8 @@ struct Pipeline::Impl {
     }
 
     if (!st.ok()) {
-      LOG(kWarn, "pipeline") << "transaction of " << total << " messages failed: "
-                             << st.ToString() << "; all will be redelivered";
+      LOG(kWarn, "pipeline") << "transaction of " << total << " messages failed: " << st.ToString()
+                             << "; all will be redelivered";
       for (InboundBatch& batch : group) {
         std::vector<Settlement> settlements(batch.messages.size());
         for (size_t i = 0; i < batch.messages.size(); ++i) {
@@ -341,8 +342,8 @@ struct Pipeline::Impl {
                              << "): " << record.error;
       return true;
     }
-    LOG(kWarn, "pipeline") << "publishing dead letter " << msg.origin << " failed: "
-                           << st.ToString() << "; will retry";
+    LOG(kWarn, "pipeline") << "publishing dead letter " << msg.origin
+                           << " failed: " << st.ToString() << "; will retry";
     return false;
   }
 

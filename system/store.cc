@@ -1,13 +1,20 @@
-// SqliteStore: the Store over one SQLite connection in WAL mode. See store.h for the promises,
-// store_schema.h for the tables, handlers/registry.h for the per-type effects.
+// SqliteStore: the Store over one SQLite writer connection in WAL mode, plus a second
+// connection on a background thread that only checkpoints the WAL. See store.h for the
+// promises, store_schema.h for the tables, handlers/registry.h for the per-type effects.
+// Thread-safety: as store.h (one thread at a time); the checkpoint thread shares nothing but
+// the database file and a nudge flag guarded by its mutex.
 #include "system/store.h"
 
 #include <array>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <unordered_set>
 
-#include <nlohmann/json.hpp>
 #include <sqlite3.h>
+#include <nlohmann/json.hpp>
 
 #include "common/log.h"
 #include "system/handlers/apply_context.h"
@@ -21,10 +28,11 @@ using handlers::ApplyContext;
 using handlers::SqliteStatus;
 using handlers::Stmt;
 
-// FIPS 180-4 SHA-256, streaming. Private to the store: the digest is all it is used for.
-class Sha256 {
+// FIPS 180-4 SHA-256, streaming, private to the store (StateDigest is its only use; named so it
+// cannot clash with a shared ingestlab::Sha256).
+class DigestSha256 {
  public:
-  Sha256() { Reset(); }
+  DigestSha256() { Reset(); }
   void Reset() {
     state_ = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
               0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -123,6 +131,73 @@ class Sha256 {
   uint64_t total_bytes_ = 0;
 };
 
+// Copies the WAL back into the database file on its own connection and thread, so the writer
+// never stalls on checkpoint I/O and fsync (SQLite's default runs it inside COMMIT). The
+// writer's WAL hook nudges it after each commit once the WAL holds kCheckpointFrames pages;
+// if it falls far behind (kWriterCheckpointFrames) the writer checkpoints itself.
+class Checkpointer {
+ public:
+  static constexpr int kCheckpointFrames = 1000;
+  static constexpr int kWriterCheckpointFrames = 50'000;
+
+  explicit Checkpointer(sqlite3* db) : db_(db), thread_([this] { Run(); }) {}
+  ~Checkpointer() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+    sqlite3_close_v2(db_);
+  }
+  Checkpointer(const Checkpointer&) = delete;
+  Checkpointer& operator=(const Checkpointer&) = delete;
+
+  void Nudge() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (pending_) return;
+      pending_ = true;
+    }
+    cv_.notify_one();
+  }
+
+  // sqlite3_wal_hook callback on the writer's connection, after each commit.
+  static int OnCommit(void* arg, sqlite3* writer, const char* schema, int frames) {
+    auto* self = static_cast<Checkpointer*>(arg);
+    if (frames >= kWriterCheckpointFrames) {
+      sqlite3_wal_checkpoint_v2(writer, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    } else if (frames >= kCheckpointFrames) {
+      self->Nudge();
+    }
+    return SQLITE_OK;
+  }
+
+ private:
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [this] { return pending_ || stop_; });
+      if (stop_) return;
+      pending_ = false;
+      lock.unlock();
+      const int rc =
+          sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
+        LOG(kWarn, "store") << "checkpoint: " << sqlite3_errmsg(db_);
+      }
+      lock.lock();
+    }
+  }
+
+  sqlite3* db_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool pending_ = false;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
 constexpr char kBegin[] = "BEGIN IMMEDIATE";
 constexpr char kCommit[] = "COMMIT";
 constexpr char kRollback[] = "ROLLBACK";
@@ -136,6 +211,8 @@ INSERT INTO events(event_id, type, source, org_id, customer_id, event_time, rece
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
 ON CONFLICT(event_id) DO NOTHING)sql";
 
+constexpr char kDeleteEvent[] = "DELETE FROM events WHERE event_id = ?1";
+
 constexpr char kEventOrigin[] = "SELECT origin FROM events WHERE event_id = ?1";
 
 constexpr char kInsertDeadLetter[] = R"sql(
@@ -145,27 +222,48 @@ ON CONFLICT(origin) DO NOTHING)sql";
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(StoreOptions options, sqlite3* db)
+  SqliteStore(StoreOptions options, sqlite3* db, sqlite3* checkpoint_db)
       : options_(std::move(options)),
         clock_(options_.clock != nullptr ? options_.clock : &Clock::System()),
         db_(db),
-        ctx_(std::make_unique<ApplyContext>(db_, options_)) {}
+        ctx_(std::make_unique<ApplyContext>(db_, options_)),
+        checkpointer_(std::make_unique<Checkpointer>(checkpoint_db)) {
+    sqlite3_wal_hook(db_, &Checkpointer::OnCommit, checkpointer_.get());
+  }
 
   ~SqliteStore() override {
     if (sqlite3_get_autocommit(db_) == 0) Rollback();
-    ctx_.reset();  // finalizes the cached statements before the connection closes
-    sqlite3_close_v2(db_);
+    sqlite3_wal_hook(db_, nullptr, nullptr);
+    checkpointer_.reset();
+    ctx_.reset();           // finalizes the cached statements before the connection closes
+    sqlite3_close_v2(db_);  // the last connection to close checkpoints and removes the WAL
   }
 
-  Status Begin() override { return Exec(kBegin, "begin transaction"); }
+  Status Begin() override {
+    aborted_ = Status::Ok();
+    INGEST_RETURN_IF_ERROR(Exec(kBegin, "begin transaction").Annotate(options_.path));
+    Status st = ctx_->BeginSearchTransaction();
+    if (!st.ok()) Rollback();
+    return st.Annotate(options_.path);
+  }
 
   Status Commit() override {
-    Status st = Exec(kCommit, "commit");
+    if (!aborted_.ok()) {
+      Status st = aborted_;
+      aborted_ = Status::Ok();
+      return st;
+    }
+    if (sqlite3_get_autocommit(db_) != 0) {
+      return Status::Internal(options_.path + ": commit without a transaction");
+    }
+    Status st = ctx_->FlushSearch();
+    if (st.ok()) st = Exec(kCommit, "commit");
     if (!st.ok() && sqlite3_get_autocommit(db_) == 0) Rollback();
     return st.Annotate(options_.path);
   }
 
   void Rollback() override {
+    aborted_ = Status::Ok();
     if (sqlite3_get_autocommit(db_) != 0) return;  // nothing open (or SQLite already rolled back)
     Status st = Exec(kRollback, "rollback");
     if (!st.ok()) {
@@ -173,29 +271,56 @@ class SqliteStore final : public Store {
     }
   }
 
+  // Isolation without a savepoint per event. A savepoint costs about a third of an event's
+  // apply time (SQLite copies every page the event touches into a statement journal), so an
+  // event runs without one and relies on this: a handler that fails for a reason of its own
+  // (Schema, or Transient waiting for a prerequisite) fails before its first write
+  // (handlers/registry.h). Undoing such an event only means deleting its `events` row.
+  // If a handler does fail after writing (a SQLite error mid-event, or a handler breaking that
+  // rule) the effects can't be separated from the batch's, so the whole transaction is rolled
+  // back and reported (this event's status; Transient for the rest of the batch and Commit),
+  // and from then on that handler runs inside a SAVEPOINT, so the retried batch isolates it.
   Result<ApplyOutcome> ApplyEvent(const Event& event, const RawMessage& msg) override {
     const handlers::Handler handler = handlers::FindHandler(event.type);
     if (handler == nullptr) {
       return Status::Schema("unknown event type '" + event.type + "'");
     }
     if (event.id.empty()) return Status::Schema(event.type + ": event id is empty");
-    INGEST_RETURN_IF_ERROR(Exec(kSavepoint, "savepoint"));
+    if (!aborted_.ok()) return aborted_;
+    if (sqlite3_get_autocommit(db_) != 0) {
+      return Status::Internal("ApplyEvent outside a transaction (call Begin first)");
+    }
+    const bool isolate = isolated_handlers_.count(handler) > 0;
+    if (isolate) INGEST_RETURN_IF_ERROR(Exec(kSavepoint, "savepoint"));
 
+    // One statement: on failure SQLite has undone it, and nothing else was written.
     auto inserted = InsertEventRow(event, msg);
-    if (!inserted.ok()) return Undo(inserted.status());
+    if (!inserted.ok()) return isolate ? Undo(inserted.status()) : Check(inserted.status());
     if (!*inserted) {
       auto outcome = DuplicateOutcome(event, msg);
-      if (!outcome.ok()) return Undo(outcome.status());
-      INGEST_RETURN_IF_ERROR(Exec(kRelease, "release savepoint"));
+      if (!outcome.ok()) return isolate ? Undo(outcome.status()) : Check(outcome.status());
+      if (isolate) INGEST_RETURN_IF_ERROR(Exec(kRelease, "release savepoint"));
       return outcome;
     }
+    const int64_t changes_before = sqlite3_total_changes64(db_);
     Status st = handler(*ctx_, event);
-    if (!st.ok()) return Undo(st);
-    INGEST_RETURN_IF_ERROR(Exec(kRelease, "release savepoint"));
-    return ApplyOutcome::kApplied;
+    if (st.ok()) {
+      if (isolate) INGEST_RETURN_IF_ERROR(Exec(kRelease, "release savepoint"));
+      return ApplyOutcome::kApplied;
+    }
+    if (isolate) return Undo(st);
+    if (sqlite3_total_changes64(db_) == changes_before && sqlite3_get_autocommit(db_) == 0) {
+      Status undo = DeleteEventRow(event);
+      if (undo.ok()) return st;
+      Abort(handler, undo);
+      return st;
+    }
+    Abort(handler, st);
+    return st;
   }
 
   Status RecordDeadLetter(const DeadLetterRecord& record) override {
+    if (!aborted_.ok()) return aborted_;
     nlohmann::json headers = nlohmann::json::object();
     for (const auto& [name, value] : record.headers) {
       if (!headers.contains(name)) headers[name] = value;
@@ -218,7 +343,7 @@ class SqliteStore final : public Store {
   Result<std::string> StateDigest() override {
     const bool own_transaction = sqlite3_get_autocommit(db_) != 0;
     if (own_transaction) INGEST_RETURN_IF_ERROR(Exec("BEGIN", "begin digest"));
-    Sha256 sha;
+    DigestSha256 sha;
     Status st = DigestQuery(sha, "events", "SELECT event_id, type FROM events ORDER BY event_id");
     for (const DigestTable& table : DigestTables()) {
       if (!st.ok()) break;
@@ -241,6 +366,32 @@ class SqliteStore final : public Store {
     return st;
   }
 
+  // A failed statement that wrote nothing: the transaction is intact unless SQLite rolled it
+  // back itself (I/O error, disk full), which then fails the rest of the batch.
+  Status Check(const Status& cause) {
+    if (sqlite3_get_autocommit(db_) != 0 && aborted_.ok()) {
+      aborted_ = Status::Transient("transaction rolled back by SQLite after: " + cause.ToString());
+    }
+    return cause;
+  }
+
+  // Rolls back the whole transaction after an event failed midway; see ApplyEvent.
+  void Abort(handlers::Handler handler, const Status& cause) {
+    isolated_handlers_.insert(handler);
+    LOG(kWarn, "store") << options_.path << ": an event failed after writing (" << cause.ToString()
+                        << "); rolling back the transaction";
+    Rollback();
+    aborted_ = Status::Transient("transaction rolled back after an event failed midway: " +
+                                 cause.ToString());
+  }
+
+  Status DeleteEventRow(const Event& event) {
+    auto stmt = ctx_->Prepare(kDeleteEvent);
+    if (!stmt.ok()) return stmt.status();
+    stmt->Bind(1, std::string_view(event.id));
+    return stmt->Run();
+  }
+
   // Rolls the current event back to its savepoint and returns `cause`.
   Status Undo(const Status& cause) {
     // An I/O error or a full disk can make SQLite roll back the whole transaction itself;
@@ -251,8 +402,9 @@ class SqliteStore final : public Store {
       if (!st.ok()) {
         LOG(kWarn, "store") << options_.path << ": " << st.ToString();
       }
+      return cause;
     }
-    return cause;
+    return Check(cause);
   }
 
   // true = inserted (first sighting), false = the id was already there.
@@ -293,7 +445,7 @@ class SqliteStore final : public Store {
 
   // Feeds "table <name>", the column names, then every row into the hash. Values are typed and
   // length-prefixed so that no two different tables can produce the same text.
-  Status DigestQuery(Sha256& sha, std::string_view name, const std::string& sql) {
+  Status DigestQuery(DigestSha256& sha, std::string_view name, const std::string& sql) {
     sqlite3_stmt* raw = nullptr;
     int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &raw, nullptr);
     if (rc != SQLITE_OK) {
@@ -349,6 +501,11 @@ class SqliteStore final : public Store {
   Clock* clock_;
   sqlite3* db_;
   std::unique_ptr<ApplyContext> ctx_;
+  std::unique_ptr<Checkpointer> checkpointer_;
+  // Set when the open transaction was rolled back under the pipeline's feet (see ApplyEvent).
+  Status aborted_;
+  // Handlers that once failed after writing: they run inside a SAVEPOINT from then on.
+  std::unordered_set<handlers::Handler> isolated_handlers_;
 };
 
 Status OpenError(sqlite3* db, int rc, const std::string& path, const char* what) {
@@ -361,8 +518,8 @@ Status Pragma(sqlite3* db, const std::string& path, const char* sql) {
   if (rc == SQLITE_OK) return Status::Ok();
   std::string message = std::string(sql) + ": " + (err ? err : sqlite3_errstr(rc));
   sqlite3_free(err);
-  Status st = rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? Status::Transient(message)
-                                                       : Status::Io(message);
+  Status st =
+      rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? Status::Transient(message) : Status::Io(message);
   return st.Annotate("store " + path);
 }
 
@@ -370,6 +527,11 @@ Status Pragma(sqlite3* db, const std::string& path, const char* sql) {
 
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (options.path.empty()) return Status::InvalidArgument("store: database path is empty");
+  // Process-wide, and only possible before SQLite's first use (later calls are refused
+  // harmlessly): memory statistics take a global mutex on every allocation.
+  static std::once_flag configure_sqlite;
+  std::call_once(configure_sqlite, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+
   sqlite3* db = nullptr;
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(options.path.c_str(), &db, flags, nullptr);
@@ -379,6 +541,9 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     return st;
   }
   sqlite3_extended_result_codes(db, 1);
+  // Triggers stay defined for every other connection; this one maintains the full-text
+  // indexes itself (ApplyContext::FlushSearch) so per-event savepoints stay cheap.
+  sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, nullptr);
   sqlite3_busy_timeout(db, options.busy_timeout_ms);
   auto fail = [&](Status st) -> Result<std::unique_ptr<Store>> {
     sqlite3_close_v2(db);
@@ -410,7 +575,27 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   }
   Status st = EnsureStoreSchema(db);
   if (!st.ok()) return fail(st.Annotate("store " + options.path));
-  return std::unique_ptr<Store>(new SqliteStore(options, db));
+
+  sqlite3* checkpoint_db = nullptr;
+  rc = sqlite3_open_v2(options.path.c_str(), &checkpoint_db,
+                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    st = OpenError(checkpoint_db, rc, options.path, "open checkpoint connection");
+    sqlite3_close_v2(checkpoint_db);
+    return fail(st);
+  }
+  // A connection discovers WAL mode only when it first reads the file; until then a checkpoint
+  // on it is a silent no-op.
+  sqlite3_busy_timeout(checkpoint_db, options.busy_timeout_ms);
+  rc = sqlite3_exec(checkpoint_db, "SELECT COUNT(*) FROM sqlite_master", nullptr, nullptr,
+                    nullptr);
+  if (rc != SQLITE_OK) {
+    st = OpenError(checkpoint_db, rc, options.path, "read on checkpoint connection");
+    sqlite3_close_v2(checkpoint_db);
+    return fail(st);
+  }
+  sqlite3_wal_autocheckpoint(db, 0);  // the Checkpointer's thread does it
+  return std::unique_ptr<Store>(new SqliteStore(options, db, checkpoint_db));
 }
 
 }  // namespace ingestlab

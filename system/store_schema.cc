@@ -38,7 +38,8 @@ CREATE TABLE customers (
   lifetime_value     REAL NOT NULL DEFAULT 0,
   created_at         INTEGER,
   updated_at         INTEGER,
-  profile_event_time INTEGER
+  profile_event_time INTEGER,
+  profile_event_id   TEXT
 );
 CREATE INDEX customers_by_email ON customers(email);
 

@@ -40,7 +40,8 @@ std::vector<Sentence> SplitSentences(std::string_view text) {
     const char c = text[i];
     if (c == '\n') {
       emit(i + 1);
-    } else if ((c == '.' || c == '!' || c == '?') && (i + 1 == text.size() || IsSpace(text[i + 1]))) {
+    } else if ((c == '.' || c == '!' || c == '?') &&
+               (i + 1 == text.size() || IsSpace(text[i + 1]))) {
       emit(i + 1);
     }
   }
@@ -50,13 +51,14 @@ std::vector<Sentence> SplitSentences(std::string_view text) {
 
 const std::unordered_set<std::string_view>& StopWords() {
   static const std::unordered_set<std::string_view> words = {
-      "the", "and", "for", "are", "but", "not", "you", "all", "any", "can", "had", "her",
-      "was", "one", "our", "out", "has", "have", "him", "his", "how", "its", "may", "new",
-      "now", "see", "two", "who", "did", "get", "let", "say", "she", "too", "use", "that",
-      "with", "this", "from", "they", "will", "would", "there", "their", "what", "about",
-      "which", "when", "were", "been", "them", "then", "than", "into", "also", "just", "very",
-      "some", "could", "should", "after", "before", "because", "while", "where", "these",
-      "those", "does", "being", "over", "only", "other", "such", "more", "most", "your",
+      "the",   "and",    "for",     "are",   "but",   "not",   "you",   "all",  "any",   "can",
+      "had",   "her",    "was",     "one",   "our",   "out",   "has",   "have", "him",   "his",
+      "how",   "its",    "may",     "new",   "now",   "see",   "two",   "who",  "did",   "get",
+      "let",   "say",    "she",     "too",   "use",   "that",  "with",  "this", "from",  "they",
+      "will",  "would",  "there",   "their", "what",  "about", "which", "when", "were",  "been",
+      "them",  "then",   "than",    "into",  "also",  "just",  "very",  "some", "could", "should",
+      "after", "before", "because", "while", "where", "these", "those", "does", "being", "over",
+      "only",  "other",  "such",    "more",  "most",  "your",
   };
   return words;
 }

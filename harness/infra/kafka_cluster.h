@@ -12,6 +12,11 @@
 // Notes on the mock: a consumer group's first join is delayed ~3 s by the mock (like the broker's
 // group.initial.rebalance.delay.ms), later rebalances by session.timeout.ms - 1 s; consumers should
 // use a small fetch.wait.max.ms (e.g. 10), since the mock holds empty fetches for the full wait.
+// From the moment a member asks to join, the mock refuses offset commits until the group is
+// stable again (a real broker accepts them until the rejoin), so a rebalance in the mock
+// redelivers what was settled but not yet committed. Each partition keeps only its newest ~5 MB
+// (or 100k produce batches): older messages are dropped like expired segments, so size topics'
+// partition counts for the data a run leaves unconsumed.
 //
 // Thread-safety: every method of KafkaMockCluster is safe from any thread. KafkaTestProducer is
 // safe from any thread; ReadTopic/CommittedOffsets are free functions with their own clients.

@@ -10,6 +10,12 @@
 
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <thread>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -39,7 +45,57 @@ std::string ReadFileTail(const std::string& path, size_t max_bytes) {
   return out;
 }
 
+namespace {
+
+// PR_SET_PDEATHSIG fires when the *thread* that forked exits, not the process. So every fork
+// happens on this one thread, which lives as long as the process: a child started from a
+// short-lived worker thread is not killed when that thread ends.
+class SpawnerThread {
+ public:
+  static SpawnerThread& Get() {
+    static SpawnerThread* instance = new SpawnerThread();  // never destroyed: outlives callers
+    return *instance;
+  }
+  template <typename F>
+  auto Run(F&& f) -> decltype(f()) {
+    std::packaged_task<decltype(f())()> task(std::forward<F>(f));
+    auto result = task.get_future();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.emplace_back([&task] { task(); });
+    }
+    cv_.notify_one();
+    return result.get();
+  }
+
+ private:
+  SpawnerThread() {
+    std::thread([this] {
+      while (true) {
+        std::function<void()> job;
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          cv_.wait(lock, [this] { return !queue_.empty(); });
+          job = std::move(queue_.front());
+          queue_.pop_front();
+        }
+        job();
+      }
+    }).detach();
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+};
+
+}  // namespace
+
 Result<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(const SpawnOptions& options) {
+  return SpawnerThread::Get().Run([&options] { return SpawnOnThisThread(options); });
+}
+
+Result<std::unique_ptr<ChildProcess>> ChildProcess::SpawnOnThisThread(
+    const SpawnOptions& options) {
   if (options.program.empty()) return Status::InvalidArgument("spawn: empty program name");
 
   // Everything the child needs is prepared before fork: after it only async-signal-safe calls.

@@ -1,9 +1,9 @@
 // ChildProcess: a program the tests or the harness start and must never leave behind.
 //
 // - The child runs in its own process group with stdout and stderr appended to a log file.
-// - prctl(PR_SET_PDEATHSIG, SIGKILL) kills it if the spawning *thread* dies, so it goes away
-//   even when the parent is SIGKILLed. Spawn from a thread that outlives the child (the main
-//   thread, or a thread that owns the ChildProcess).
+// - prctl(PR_SET_PDEATHSIG, SIGKILL) kills it when the parent dies, even by SIGKILL. (The
+//   signal is tied to the forking thread, so all forks happen on one internal thread that lives
+//   as long as the process; Spawn may be called from any thread.)
 // - The destructor SIGKILLs the whole process group and reaps the child: no orphans, no zombies.
 // Thread-safety: one owner at a time; pid() and log_path() may be read from any thread.
 #pragma once
@@ -61,6 +61,7 @@ class ChildProcess {
 
  private:
   ChildProcess(SpawnOptions options, pid_t pid) : options_(std::move(options)), pid_(pid) {}
+  static Result<std::unique_ptr<ChildProcess>> SpawnOnThisThread(const SpawnOptions& options);
   bool TryReap(bool block);
 
   SpawnOptions options_;

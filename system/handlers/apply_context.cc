@@ -78,8 +78,9 @@ namespace {
 constexpr char kUpsertCustomer[] = R"sql(
 INSERT INTO customers(customer_id, org_id, email, name, phone, company, lifetime_value,
                       created_at, updated_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7, ?7)
 ON CONFLICT(customer_id) DO UPDATE SET
+  lifetime_value = lifetime_value + excluded.lifetime_value,
   org_id = COALESCE(NULLIF(org_id, ''), excluded.org_id),
   email = COALESCE(NULLIF(email, ''), excluded.email),
   name = COALESCE(NULLIF(name, ''), excluded.name),
@@ -90,6 +91,7 @@ ON CONFLICT(customer_id) DO UPDATE SET
 
 constexpr char kFillCustomer[] = R"sql(
 UPDATE customers SET
+  lifetime_value = lifetime_value + ?8,
   org_id = COALESCE(NULLIF(org_id, ''), ?2),
   email = COALESCE(NULLIF(email, ''), ?3),
   name = COALESCE(NULLIF(name, ''), ?4),
@@ -105,10 +107,14 @@ constexpr char kAddLifetimeValue[] =
 }  // namespace
 
 Status ApplyContext::TouchCustomer(const Event& event, std::string_view customer_id,
-                                   const ProfileFields& profile) {
+                                   const ProfileFields& profile, double lifetime_value_delta) {
   if (customer_id.empty()) {
     return Status::Schema(event.type + ": customer_id is required");
   }
+  auto present = [](const std::optional<std::string_view>& v) { return v && !v->empty(); };
+  const bool indexed_fields =
+      present(profile.email) || present(profile.name) || present(profile.company);
+  if (indexed_fields) INGEST_RETURN_IF_ERROR(BeforeCustomerWrite(customer_id));
   const bool create = options_.auto_create_customers;
   auto stmt = Prepare(create ? kUpsertCustomer : kFillCustomer);
   if (!stmt.ok()) return stmt.status();
@@ -119,11 +125,128 @@ Status ApplyContext::TouchCustomer(const Event& event, std::string_view customer
   stmt->Bind(5, profile.phone);
   stmt->Bind(6, profile.company);
   stmt->Bind(7, event.event_time_ms);
+  stmt->Bind(8, lifetime_value_delta);
   INGEST_RETURN_IF_ERROR(stmt->Run());
   if (!create && stmt->Changes() == 0) {
     return Status::Transient("unknown customer " + std::string(customer_id));
   }
+  return indexed_fields ? AfterCustomerWrite() : Status::Ok();
+}
+
+namespace {
+
+constexpr char kMaxCustomerRowid[] = "SELECT COALESCE(MAX(rowid), 0) FROM customers";
+constexpr char kMaxTicketRowid[] = "SELECT COALESCE(MAX(rowid), 0) FROM tickets";
+constexpr char kMaxKnowledgeRowid[] = "SELECT COALESCE(MAX(rowid), 0) FROM knowledge";
+
+constexpr char kIndexNewCustomers[] =
+    "INSERT INTO customers_fts(rowid, name, email, company) "
+    "SELECT rowid, name, email, company FROM customers WHERE rowid > ?1";
+constexpr char kIndexNewTickets[] =
+    "INSERT INTO tickets_fts(rowid, title, description) "
+    "SELECT rowid, title, description FROM tickets WHERE rowid > ?1";
+constexpr char kIndexNewKnowledge[] =
+    "INSERT INTO knowledge_fts(rowid, note, summary) "
+    "SELECT rowid, note, summary FROM knowledge WHERE rowid > ?1";
+
+constexpr char kCustomerSearchRow[] =
+    "SELECT rowid, name, email, company FROM customers WHERE customer_id = ?1";
+constexpr char kCustomerSearchRowById[] =
+    "SELECT name, email, company FROM customers WHERE rowid = ?1";
+constexpr char kUnindexCustomer[] =
+    "INSERT INTO customers_fts(customers_fts, rowid, name, email, company) "
+    "VALUES ('delete', ?1, ?2, ?3, ?4)";
+constexpr char kIndexCustomer[] =
+    "INSERT INTO customers_fts(rowid, name, email, company) VALUES (?1, ?2, ?3, ?4)";
+
+std::optional<std::string> TextOrNull(const Stmt& stmt, int col) {
+  if (stmt.IsNull(col)) return std::nullopt;
+  return std::string(stmt.Text(col));
+}
+
+void BindOptional(Stmt& stmt, int i, const std::optional<std::string>& v) {
+  if (v) {
+    stmt.Bind(i, std::string_view(*v));  // bound as-is: the index must see exactly the row
+  } else {
+    stmt.BindNull(i);
+  }
+}
+
+}  // namespace
+
+Status ApplyContext::BeginSearchTransaction() {
+  int64_t* marks[] = {&customers_watermark_, &tickets_watermark_, &knowledge_watermark_};
+  const char* queries[] = {kMaxCustomerRowid, kMaxTicketRowid, kMaxKnowledgeRowid};
+  for (int i = 0; i < 3; ++i) {
+    INGEST_PREPARE(stmt, *this, queries[i]);
+    auto row = stmt->Step();
+    if (!row.ok()) return row.status();
+    *marks[i] = *row ? stmt->Int(0) : 0;
+  }
+  pending_customer_rowid_ = 0;
   return Status::Ok();
+}
+
+Status ApplyContext::FlushSearch() {
+  const std::pair<const char*, int64_t> flushes[] = {{kIndexNewCustomers, customers_watermark_},
+                                                     {kIndexNewTickets, tickets_watermark_},
+                                                     {kIndexNewKnowledge, knowledge_watermark_}};
+  for (const auto& [sql, watermark] : flushes) {
+    INGEST_PREPARE(stmt, *this, sql);
+    stmt->Bind(1, watermark);
+    INGEST_RETURN_IF_ERROR(stmt->Run());
+  }
+  return BeginSearchTransaction();  // a later Commit in the same transaction adds only newer rows
+}
+
+Status ApplyContext::BeforeCustomerWrite(std::string_view customer_id) {
+  pending_customer_rowid_ = 0;
+  INGEST_PREPARE(stmt, *this, kCustomerSearchRow);
+  stmt->Bind(1, customer_id);
+  auto row = stmt->Step();
+  if (!row.ok()) return row.status();
+  // Rows created in this transaction are indexed by FlushSearch with their final values.
+  if (!*row || stmt->Int(0) <= 0 || stmt->Int(0) > customers_watermark_) return Status::Ok();
+  pending_customer_rowid_ = stmt->Int(0);
+  pending_name_ = TextOrNull(*stmt, 1);
+  pending_email_ = TextOrNull(*stmt, 2);
+  pending_company_ = TextOrNull(*stmt, 3);
+  return Status::Ok();
+}
+
+Status ApplyContext::AfterCustomerWrite() {
+  const int64_t rowid = pending_customer_rowid_;
+  pending_customer_rowid_ = 0;
+  if (rowid == 0) return Status::Ok();
+  std::optional<std::string> name, email, company;
+  {
+    INGEST_PREPARE(stmt, *this, kCustomerSearchRowById);
+    stmt->Bind(1, rowid);
+    auto row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (*row) {
+      name = TextOrNull(*stmt, 0);
+      email = TextOrNull(*stmt, 1);
+      company = TextOrNull(*stmt, 2);
+    }
+  }
+  if (name == pending_name_ && email == pending_email_ && company == pending_company_) {
+    return Status::Ok();
+  }
+  {
+    INGEST_PREPARE(stmt, *this, kUnindexCustomer);
+    stmt->Bind(1, rowid);
+    BindOptional(*stmt, 2, pending_name_);
+    BindOptional(*stmt, 3, pending_email_);
+    BindOptional(*stmt, 4, pending_company_);
+    INGEST_RETURN_IF_ERROR(stmt->Run());
+  }
+  INGEST_PREPARE(stmt, *this, kIndexCustomer);
+  stmt->Bind(1, rowid);
+  BindOptional(*stmt, 2, name);
+  BindOptional(*stmt, 3, email);
+  BindOptional(*stmt, 4, company);
+  return stmt->Run();
 }
 
 Status ApplyContext::AddLifetimeValue(std::string_view customer_id, double delta) {
@@ -200,7 +323,8 @@ Status RequireText(const Event& event, std::string_view key, std::string_view* o
 
 Status RequireNumber(const Event& event, std::string_view key, double* out) {
   auto v = event.data.number(key);
-  if (!v) return Status::Schema(event.type + ": data." + std::string(key) + " is required (number)");
+  if (!v)
+    return Status::Schema(event.type + ": data." + std::string(key) + " is required (number)");
   *out = *v;
   return Status::Ok();
 }

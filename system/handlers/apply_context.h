@@ -125,10 +125,23 @@ class ApplyContext {
   // Unknown customers are created when options().auto_create_customers, else
   // Status::Transient("unknown customer X"). created_at/updated_at track the earliest/latest
   // event time that touched the customer (deterministic, independent of processing time).
+  // lifetime_value_delta is added to customers.lifetime_value in the same statement.
   Status TouchCustomer(const Event& event, std::string_view customer_id,
-                       const ProfileFields& profile);
+                       const ProfileFields& profile, double lifetime_value_delta = 0);
   // lifetime_value += delta.
   Status AddLifetimeValue(std::string_view customer_id, double delta);
+
+  // Full-text index upkeep. The Store's connection runs with triggers disabled (the *_fts
+  // triggers still serve every other connection), because FTS5 flushes its pending terms on
+  // every savepoint and a per-event savepoint would write one tiny segment per event.
+  // Instead, rows inserted during a transaction (rowid above the watermark taken by
+  // BeginSearchTransaction) are indexed in one statement per table by FlushSearch just before
+  // COMMIT, and a handler that may change an existing customer's name/email/company brackets
+  // the write with BeforeCustomerWrite/AfterCustomerWrite, which re-index that row at once.
+  Status BeginSearchTransaction();
+  Status FlushSearch();
+  Status BeforeCustomerWrite(std::string_view customer_id);
+  Status AfterCustomerWrite();
 
   // A summary for `text` when it is longer than options().summary_threshold characters,
   // else nullopt. The returned view is valid until the next call.
@@ -143,6 +156,12 @@ class ApplyContext {
   std::unordered_map<const char*, sqlite3_stmt*> statements_;
   std::string summary_;
   char date_[16] = {};
+  int64_t customers_watermark_ = 0;
+  int64_t tickets_watermark_ = 0;
+  int64_t knowledge_watermark_ = 0;
+  // The customer row captured by BeforeCustomerWrite: rowid (0 = none) and its indexed text.
+  int64_t pending_customer_rowid_ = 0;
+  std::optional<std::string> pending_name_, pending_email_, pending_company_;
 };
 
 // Inserts a `knowledge` row keyed by the event id: note, summary when long, category,
@@ -158,3 +177,8 @@ Status RequireNumber(const Event& event, std::string_view key, double* out);
 Status WaitingFor(std::string_view what, std::string_view id);
 
 }  // namespace ingestlab::handlers
+
+// Binds `var` to the cached statement for `sql` or returns its error.
+#define INGEST_PREPARE(var, ctx, sql) \
+  auto var = (ctx).Prepare(sql);      \
+  if (!var.ok()) return var.status()

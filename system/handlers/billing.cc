@@ -23,14 +23,18 @@ Status CustomerCreated(ApplyContext& ctx, const Event& e) {
   if (customer_id.empty()) return Status::Schema(e.type + ": data.customer_id is required");
   std::string_view email;
   INGEST_RETURN_IF_ERROR(RequireText(e, "email", &email));
-  INGEST_PREPARE(stmt, ctx, kUpsertBillingCustomer);
-  stmt->Bind(1, customer_id);
-  stmt->Bind(2, std::optional<std::string_view>(e.org_id));
-  stmt->Bind(3, email);
-  stmt->Bind(4, e.data.str("name"));
-  stmt->Bind(5, e.data.str("plan"));
-  stmt->Bind(6, e.event_time_ms);
-  return stmt->Run();
+  INGEST_RETURN_IF_ERROR(ctx.BeforeCustomerWrite(customer_id));
+  {
+    INGEST_PREPARE(stmt, ctx, kUpsertBillingCustomer);
+    stmt->Bind(1, customer_id);
+    stmt->Bind(2, std::optional<std::string_view>(e.org_id));
+    stmt->Bind(3, email);
+    stmt->Bind(4, e.data.str("name"));
+    stmt->Bind(5, e.data.str("plan"));
+    stmt->Bind(6, e.event_time_ms);
+    INGEST_RETURN_IF_ERROR(stmt->Run());
+  }
+  return ctx.AfterCustomerWrite();
 }
 
 constexpr char kInsertPurchase[] = R"sql(
@@ -45,7 +49,12 @@ Status PurchaseCompleted(ApplyContext& ctx, const Event& e) {
   double amount = 0;
   INGEST_RETURN_IF_ERROR(RequireNumber(e, "amount", &amount));
   const std::string_view customer_id = ApplyContext::CustomerOf(e);
-  INGEST_RETURN_IF_ERROR(ctx.TouchCustomer(e, customer_id, {}));
+  if (customer_id.empty()) return Status::Schema(e.type + ": customer_id is required");
+  // Without auto-creation the customer check may wait, so it comes before any write; with it,
+  // the purchase goes first and the customer upsert carries the lifetime value (one statement
+  // fewer on the hot path).
+  const bool create = ctx.options().auto_create_customers;
+  if (!create) INGEST_RETURN_IF_ERROR(ctx.TouchCustomer(e, customer_id, {}));
   INGEST_PREPARE(stmt, ctx, kInsertPurchase);
   stmt->Bind(1, purchase_id);
   stmt->Bind(2, customer_id);
@@ -62,8 +71,9 @@ Status PurchaseCompleted(ApplyContext& ctx, const Event& e) {
   stmt->Bind(13, e.event_time_ms);
   INGEST_RETURN_IF_ERROR(stmt->Run());
   // A second event for the same purchase (a producer-side re-send under a new id) adds nothing.
-  if (stmt->Changes() == 0) return Status::Ok();
-  return ctx.AddLifetimeValue(customer_id, amount);
+  const double added = stmt->Changes() > 0 ? amount : 0.0;
+  if (create) return ctx.TouchCustomer(e, customer_id, {}, added);
+  return added != 0 ? ctx.AddLifetimeValue(customer_id, added) : Status::Ok();
 }
 
 constexpr char kRefundPurchase[] = R"sql(

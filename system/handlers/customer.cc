@@ -35,8 +35,12 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'USD', ?10, ?11, ?12)
 ON CONFLICT(purchase_id) DO NOTHING)sql";
 
 Status PurchaseRecorded(ApplyContext& ctx, const Event& e) {
-  std::string_view customer_id;
-  INGEST_RETURN_IF_ERROR(Touch(ctx, e, &customer_id));
+  const std::string_view customer_id = ApplyContext::CustomerOf(e);
+  if (customer_id.empty()) return Status::Schema(e.type + ": customer_id is required");
+  // As billing.purchase.completed: with auto-creation the purchase goes first and the customer
+  // upsert carries the lifetime value; without it the (possibly waiting) check comes first.
+  const bool create = ctx.options().auto_create_customers;
+  if (!create) INGEST_RETURN_IF_ERROR(ctx.TouchCustomer(e, customer_id, ProfileOf(e)));
   const std::string_view purchase_id = e.data.str("purchase_id").value_or(e.id);
   const auto quantity = e.data.int64("quantity");
   const auto price = e.data.number("price");
@@ -60,8 +64,9 @@ Status PurchaseRecorded(ApplyContext& ctx, const Event& e) {
   stmt->Bind(11, e.data.int64("warranty_expires"));
   stmt->Bind(12, e.event_time_ms);
   INGEST_RETURN_IF_ERROR(stmt->Run());
-  if (stmt->Changes() == 0 || amount == 0) return Status::Ok();
-  return ctx.AddLifetimeValue(customer_id, amount);
+  const double added = stmt->Changes() > 0 ? amount : 0.0;
+  if (create) return ctx.TouchCustomer(e, customer_id, ProfileOf(e), added);
+  return added != 0 ? ctx.AddLifetimeValue(customer_id, added) : Status::Ok();
 }
 
 constexpr char kInsertTicket[] = R"sql(
@@ -119,7 +124,9 @@ Status TimelineOnly(ApplyContext& ctx, const Event& e) {
 }
 
 // Last writer wins by event time: the guard on profile_event_time makes an update older than
-// the one already applied change nothing, whatever order they arrive in.
+// the one already applied change nothing, whatever order they arrive in. Equal times (the
+// dialect's timestamps are whole seconds) are broken by event id, so the outcome never depends
+// on arrival order.
 constexpr char kProfileUpdate[] = R"sql(
 UPDATE customers SET
   name = COALESCE(?2, name),
@@ -128,8 +135,10 @@ UPDATE customers SET
   company = COALESCE(?5, company),
   tags = COALESCE(?6, tags),
   profile_event_time = ?7,
+  profile_event_id = ?8,
   updated_at = MAX(COALESCE(updated_at, ?7), ?7)
-WHERE customer_id = ?1 AND (profile_event_time IS NULL OR profile_event_time <= ?7))sql";
+WHERE customer_id = ?1 AND (profile_event_time IS NULL OR profile_event_time < ?7 OR
+                            (profile_event_time = ?7 AND profile_event_id <= ?8)))sql";
 
 Status ProfileUpdated(ApplyContext& ctx, const Event& e) {
   const std::string_view customer_id = ApplyContext::CustomerOf(e);
@@ -137,39 +146,41 @@ Status ProfileUpdated(ApplyContext& ctx, const Event& e) {
   auto name = e.data.str("name");
   if (!name) name = e.data.str("customer_name");
   const std::optional<std::string> tags = e.data.json("tags");
-  INGEST_PREPARE(stmt, ctx, kProfileUpdate);
-  stmt->Bind(1, customer_id);
-  stmt->Bind(2, name);
-  stmt->Bind(3, e.data.str("email"));
-  stmt->Bind(4, e.data.str("phone"));
-  stmt->Bind(5, e.data.str("company"));
-  if (tags) {
-    stmt->Bind(6, std::string_view(*tags));
-  } else {
-    stmt->BindNull(6);
+  INGEST_RETURN_IF_ERROR(ctx.BeforeCustomerWrite(customer_id));
+  {
+    INGEST_PREPARE(stmt, ctx, kProfileUpdate);
+    stmt->Bind(1, customer_id);
+    stmt->Bind(2, name);
+    stmt->Bind(3, e.data.str("email"));
+    stmt->Bind(4, e.data.str("phone"));
+    stmt->Bind(5, e.data.str("company"));
+    if (tags) {
+      stmt->Bind(6, std::string_view(*tags));
+    } else {
+      stmt->BindNull(6);
+    }
+    stmt->Bind(7, e.event_time_ms);
+    stmt->Bind(8, std::string_view(e.id));
+    INGEST_RETURN_IF_ERROR(stmt->Run());
   }
-  stmt->Bind(7, e.event_time_ms);
-  return stmt->Run();
+  return ctx.AfterCustomerWrite();
 }
 
 Status NoteAdded(ApplyContext& ctx, const Event& e) {
-  std::string_view customer_id;
-  INGEST_RETURN_IF_ERROR(Touch(ctx, e, &customer_id));
   auto note = e.data.str("note");
   if (!note || note->empty()) note = e.data.str("description");
   if (!note || note->empty()) {
     return Status::Schema(e.type + ": data.note or data.description is required");
   }
+  std::string_view customer_id;
+  INGEST_RETURN_IF_ERROR(Touch(ctx, e, &customer_id));
   return InsertKnowledge(ctx, e, customer_id, *note);
 }
 
 constexpr HandlerEntry kEntries[] = {
-    {"customer.purchase.recorded", PurchaseRecorded},
-    {"customer.ticket.opened", TicketOpened},
-    {"customer.repair.requested", RepairRequested},
-    {"customer.contact.recorded", TimelineOnly},
-    {"customer.profile.updated", ProfileUpdated},
-    {"customer.note.added", NoteAdded},
+    {"customer.purchase.recorded", PurchaseRecorded}, {"customer.ticket.opened", TicketOpened},
+    {"customer.repair.requested", RepairRequested},   {"customer.contact.recorded", TimelineOnly},
+    {"customer.profile.updated", ProfileUpdated},     {"customer.note.added", NoteAdded},
     {"customer.event.recorded", TimelineOnly},
 };
 

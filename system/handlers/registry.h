@@ -1,8 +1,11 @@
 // The handler registry: canonical event type → the function that writes its effects
 // (system/schemas/CATALOG.md). One source file per domain contributes its entries.
-// A handler runs inside the Store's per-event SAVEPOINT: on a non-OK return the Store rolls the
-// event back. Handlers return Status::Schema for semantically impossible events,
-// Status::Transient (WaitingFor) when a **depends** prerequisite has not been applied yet.
+// Handlers return Status::Schema for semantically impossible events, Status::Transient
+// (WaitingFor) when a **depends** prerequisite has not been applied yet.
+// THE RULE: a handler returns such a status only before its first write (validate, then
+// write; a "depends" check is a read, or an UPDATE that matched no row). The Store relies on
+// it to undo a failed event without a savepoint (store.cc); a handler that breaks it costs one
+// rolled-back batch, after which the Store runs it inside a SAVEPOINT.
 // Thread-safety: the registry is immutable after first use; handlers run on the Store's thread.
 #pragma once
 
@@ -37,8 +40,3 @@ std::span<const HandlerEntry> CrmHandlers();
 std::span<const HandlerEntry> CustomerHandlers();
 
 }  // namespace ingestlab::handlers
-
-// Binds `var` to the cached statement for `sql` or returns its error.
-#define INGEST_PREPARE(var, ctx, sql)   \
-  auto var = (ctx).Prepare(sql);        \
-  if (!var.ok()) return var.status()

@@ -20,6 +20,7 @@
 #include <atomic>
 #include <charconv>
 #include <condition_variable>
+#include <cctype>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -48,7 +49,8 @@ constexpr int kDlqMessageTimeoutMs = 15'000;
 
 void RouteLibrdkafkaLog(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
   const char* name = rk != nullptr ? rd_kafka_name(rk) : "";
-  if (level <= 3) {
+  // Connection failures also reach the error callback, which logs them once.
+  if (level <= 3 && std::strcmp(fac, "FAIL") != 0) {
     LOG(kWarn, kComponent) << name << " " << fac << ": " << buf;
   } else if (level <= 5) {
     LOG(kInfo, kComponent) << name << " " << fac << ": " << buf;
@@ -910,6 +912,19 @@ class KafkaSourceImpl final : public KafkaSource {
       std::lock_guard<std::mutex> lock(self->health_mu_);
       self->connected_ = false;
     }
+    if (code == RD_KAFKA_RESP_ERR__TRANSPORT && reason != nullptr) {
+      // "127.0.0.1:9092/1: Disconnected ..." names the broker and its node id.
+      const char* colon_space = std::strstr(reason, ": ");
+      const char* slash = colon_space ? static_cast<const char*>(
+                                            memrchr(reason, '/', colon_space - reason))
+                                      : nullptr;
+      if (slash != nullptr) {
+        const std::string node(slash + 1, colon_space);
+        if (!node.empty() && std::isdigit(static_cast<unsigned char>(node[0]))) {
+          self->brokers_[node].was_down = true;
+        }
+      }
+    }
     LOG(kWarn, kComponent) << rd_kafka_err2name(code) << ": " << reason;
   }
 
@@ -922,30 +937,40 @@ class KafkaSourceImpl final : public KafkaSource {
   void HandleStats(std::string_view json) {
     nlohmann::json stats = nlohmann::json::parse(json.begin(), json.end(), nullptr, false);
     if (stats.is_discarded() || !stats.contains("brokers")) return;
-    bool any_up = false;
+    // One node can appear more than once (a bootstrap connection that learned its id, logical
+    // brokers such as "GroupCoordinator"): a node is up if any real connection to it is.
+    struct Node {
+      bool up = false;
+      int64_t disconnects = 0;
+      std::string name;
+    };
+    std::map<std::string, Node> nodes;
     for (const auto& [name, broker] : stats["brokers"].items()) {
-      const int64_t node = broker.value("nodeid", int64_t{-1});
-      if (node < 0) continue;  // bootstrap placeholder
-      const bool up = broker.value("state", std::string()) == "UP";
-      const int64_t disconnects = broker.value("disconnects", int64_t{0});
-      any_up = any_up || up;
-      BrokerSeen& seen = brokers_[name];
-      if (seen.up && !up) {
-        LOG(kWarn, kComponent) << "broker " << name << " down (state "
-                               << broker.value("state", std::string()) << ")";
+      const int64_t id = broker.value("nodeid", int64_t{-1});
+      if (id < 0 || name.find(':') == std::string::npos) continue;
+      Node& node = nodes[std::to_string(id)];
+      node.up = node.up || broker.value("state", std::string()) == "UP";
+      node.disconnects += broker.value("disconnects", int64_t{0});
+      if (node.name.empty() || name.find("bootstrap") == std::string::npos) node.name = name;
+    }
+    bool any_up = false;
+    for (const auto& [id, node] : nodes) {
+      any_up = any_up || node.up;
+      BrokerSeen& seen = brokers_[id];
+      if (seen.up && !node.up) {
+        LOG(kWarn, kComponent) << "broker " << node.name << " down";
       }
-      if (up && disconnects > seen.disconnects_at_up) {
-        if (seen.ever_up) {
-          reconnects_->Inc(disconnects - seen.disconnects_at_up);
-          LOG(kInfo, kComponent) << "broker " << name << " reconnected ("
-                                 << disconnects << " disconnects so far)";
-        }
+      if (!node.up && seen.ever_up) seen.was_down = true;
+      if (node.up && (seen.was_down || (seen.ever_up && node.disconnects > seen.disconnects_at_up))) {
+        reconnects_->Inc();
+        LOG(kInfo, kComponent) << "broker " << node.name << " reconnected";
       }
-      if (up) {
-        seen.disconnects_at_up = disconnects;
+      if (node.up) {
+        seen.disconnects_at_up = node.disconnects;
         seen.ever_up = true;
+        seen.was_down = false;
       }
-      seen.up = up;
+      seen.up = node.up;
     }
     std::lock_guard<std::mutex> lock(health_mu_);
     connected_ = any_up;
@@ -1002,6 +1027,7 @@ class KafkaSourceImpl final : public KafkaSource {
   struct BrokerSeen {
     bool up = false;
     bool ever_up = false;
+    bool was_down = false;  // lost since last seen up (stats or a transport error)
     int64_t disconnects_at_up = 0;
   };
 

@@ -115,7 +115,6 @@ class JetStreamSourceImpl final : public JetStreamSource {
     std::string durable;
     std::string inbox;            // where the server sends this consumer's messages
     natsSubscription* sub = nullptr;
-    Gauge* pending_gauge = nullptr;
   };
 
   Status Connect();
@@ -131,6 +130,7 @@ class JetStreamSourceImpl final : public JetStreamSource {
   void Settle(FetchedMessages& fetched, const std::vector<Settlement>& settlements);
   // Hands `pending` to the sink as one batch (leaving it empty); false if the sink is stopping.
   bool SubmitBatch(const std::string& origin_prefix, std::vector<natsMsg*>& pending);
+  void ReleaseUnsubmitted(Consumer& consumer, std::vector<natsMsg*>& pending);
   bool connected() const {
     return nc_ && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
   }
@@ -436,8 +436,6 @@ Status JetStreamSourceImpl::Start() {
     Consumer c;
     c.stream = stream;
     c.durable = options_.durable_prefix + "-" + stream;
-    c.pending_gauge = metrics_->gauge("ingest_source_lag", "Messages not yet delivered to ingestd",
-                                      {{"transport", "nats"}, {"consumer", stream}});
     consumers_.push_back(std::move(c));
   }
   INGEST_RETURN_IF_ERROR(Connect());
@@ -551,7 +549,7 @@ void JetStreamSourceImpl::FetchLoop(size_t index) {
       "$JS.API.CONSUMER.MSG.NEXT." + consumer.stream + "." + consumer.durable;
   // A pull request stays open this long on the server; messages are pushed as they arrive,
   // and we cut a batch after fetch_wait_ms without one.
-  const int64_t expires_ms = std::max<int64_t>(1'000, 20LL * options_.fetch_wait_ms);
+  const int64_t expires_ms = std::max<int64_t>(500, 20LL * options_.fetch_wait_ms);
   const std::string request = "{\"batch\":" + std::to_string(options_.fetch_batch) +
                               ",\"expires\":" + std::to_string(expires_ms * kNanosPerMilli) + "}";
   int64_t remaining = 0;           // messages the outstanding request may still bring
@@ -635,7 +633,28 @@ void JetStreamSourceImpl::FetchLoop(size_t index) {
       if (!SubmitBatch(origin_prefix, pending)) break;
     }
   }
-  for (natsMsg* left : pending) natsMsg_Destroy(left);  // never submitted: redelivered later
+  ReleaseUnsubmitted(consumer, pending);
+}
+
+void JetStreamSourceImpl::ReleaseUnsubmitted(Consumer& consumer, std::vector<natsMsg*>& pending) {
+  // Messages received but never handed to the sink: NAK them so the next consumer instance
+  // gets them at once instead of after AckWait. Catch what the last request still brings.
+  natsMsg* m = nullptr;
+  while (natsSubscription_NextMsg(&m, consumer.sub, 20) == NATS_OK) pending.push_back(m);
+  int released = 0;
+  for (natsMsg* left : pending) {
+    const char* reply = natsMsg_GetReply(left);
+    if (reply && natsMsg_GetDataLength(left) > 0) {
+      natsConnection_Publish(nc_, reply, "-NAK", 4);
+      ++released;
+    }
+    natsMsg_Destroy(left);
+  }
+  pending.clear();
+  if (released > 0) {
+    LOG(kInfo, "nats") << "released " << released << " unprocessed messages of "
+                       << consumer.stream << " for redelivery";
+  }
 }
 
 bool JetStreamSourceImpl::SubmitBatch(const std::string& origin_prefix,
@@ -744,7 +763,6 @@ void JetStreamSourceImpl::MonitorLoop() {
       }
       const int64_t pending = static_cast<int64_t>(ci->NumPending);
       jsConsumerInfo_Destroy(ci);
-      c.pending_gauge->Set(static_cast<double>(pending));
       std::lock_guard<std::mutex> lock(mu_);
       lag_[c.stream] = pending;
     }

@@ -42,7 +42,10 @@ struct JetStreamOptions {
   int replicas = 0;                  // stream replicas when creating; 0 = min(3, cluster size)
   int fetch_batch = 1000;
   int fetch_wait_ms = 5;
-  int ack_wait_ms = 30'000;
+  // How long a delivered message may stay unacked before the server redelivers it: longer
+  // than a full pipeline queue takes to drain, and also how long messages a crashed ingestd
+  // had in flight wait before its successor sees them again.
+  int ack_wait_ms = 10'000;
   int server_max_deliver = 20;       // safety net; the pipeline dead-letters before this
   std::vector<int64_t> backoff_ms = {100, 500, 2'000, 5'000};
 };

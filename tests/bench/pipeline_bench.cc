@@ -28,8 +28,8 @@ std::string PurchaseEvent(int i) {
   const std::string customer = "cust-" + std::to_string(i % kCustomers);
   return R"({"specversion":"1.0","id":"bench-purchase-)" + std::to_string(i) +
          R"(","source":"billing-service","type":"billing.purchase.completed",)"
-         R"("time":"2026-11-23T19:00:00.000Z","subject":")" + customer +
-         R"(","orgid":"org-1","data":{"purchase_id":"p-)" + std::to_string(i) +
+         R"("time":"2026-11-23T19:00:00.000Z","subject":")" +
+         customer + R"(","orgid":"org-1","data":{"purchase_id":"p-)" + std::to_string(i) +
          R"(","customer_id":")" + customer +
          R"(","amount":19.99,"currency":"USD","product_name":"Widget","quantity":1}})";
 }
@@ -38,9 +38,9 @@ std::string FocusPing(int i) {
   const std::string learner = "learner-" + std::to_string(i % kCustomers);
   return R"({"specversion":"1.0","id":"bench-ping-)" + std::to_string(i) +
          R"(","source":"focus-service","type":"focus.ping","time":"2026-11-23T19:00:00.000Z",)"
-         R"("subject":")" + learner + R"(","data":{"session_id":"s-)" +
-         std::to_string(i % kCustomers) + R"(","learner_id":")" + learner +
-         R"(","focused":true}})";
+         R"("subject":")" +
+         learner + R"(","data":{"session_id":"s-)" + std::to_string(i % kCustomers) +
+         R"(","learner_id":")" + learner + R"(","focused":true}})";
 }
 
 std::vector<std::vector<RawMessage>> MakeBatches(std::string (*make)(int), int batch_size) {
@@ -79,8 +79,8 @@ void RunPipeline(benchmark::State& state, std::string (*make)(int), bool null_st
     state.SkipWithError(schemas.status().ToString().c_str());
     return;
   }
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("pipeline_bench_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("pipeline_bench_" + std::to_string(::getpid()));
   int64_t applied = 0;
   int run = 0;
   for (auto _ : state) {
@@ -100,8 +100,7 @@ void RunPipeline(benchmark::State& state, std::string (*make)(int), bool null_st
     std::mutex mu;
     std::condition_variable cv;
     int settled = 0;
-    Pipeline pipeline(PipelineOptions{}, store->get(), schemas->get(), &metrics,
-                      &Clock::System());
+    Pipeline pipeline(PipelineOptions{}, store->get(), schemas->get(), &metrics, &Clock::System());
     pipeline.Start();
     state.ResumeTiming();
 
@@ -134,18 +133,29 @@ void RunPipeline(benchmark::State& state, std::string (*make)(int), bool null_st
   }
   std::filesystem::remove_all(dir);
   state.SetItemsProcessed(state.iterations() * kEvents);
-  state.counters["applied"] = static_cast<double>(applied) / static_cast<double>(state.iterations());
+  state.counters["applied"] =
+      static_cast<double>(applied) / static_cast<double>(state.iterations());
 }
 
 void BM_PipelinePurchases(benchmark::State& state) { RunPipeline(state, PurchaseEvent); }
 void BM_PipelineFocusPings(benchmark::State& state) { RunPipeline(state, FocusPing); }
 void BM_PipelineWithoutStore(benchmark::State& state) { RunPipeline(state, PurchaseEvent, true); }
 
-BENCHMARK(BM_PipelinePurchases)->Arg(100)->Arg(1000)->Iterations(2)->Unit(benchmark::kMillisecond)
+BENCHMARK(BM_PipelinePurchases)
+    ->Arg(100)
+    ->Arg(1000)
+    ->Iterations(2)
+    ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK(BM_PipelineWithoutStore)->Arg(1000)->Iterations(2)->Unit(benchmark::kMillisecond)
+BENCHMARK(BM_PipelineWithoutStore)
+    ->Arg(1000)
+    ->Iterations(2)
+    ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK(BM_PipelineFocusPings)->Arg(1000)->Iterations(2)->Unit(benchmark::kMillisecond)
+BENCHMARK(BM_PipelineFocusPings)
+    ->Arg(1000)
+    ->Iterations(2)
+    ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
 }  // namespace

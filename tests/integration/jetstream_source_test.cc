@@ -174,8 +174,8 @@ TEST_CASE("JetStreamSource creates the contract's streams idempotently") {
     CHECK(ci->Config->MaxDeliver == 20);
     CHECK(ci->Config->BackOffLen == 4);
     // BackOff[0] replaces AckWait on the server: no step may be shorter than ack_wait.
-    CHECK(ci->Config->AckWait == 30'000'000'000LL);
-    CHECK(ci->Config->BackOff[0] == 30'000'000'000LL);
+    CHECK(ci->Config->AckWait == 10'000'000'000LL);
+    CHECK(ci->Config->BackOff[0] == 10'000'000'000LL);
     CHECK(ci->Config->DeliverPolicy == js_DeliverAll);
   });
   CHECK(consumer_found);
@@ -390,4 +390,40 @@ TEST_CASE("JetStreamSource reconnects after nats-server restarts and keeps deliv
   CHECK(origins.count("nats:FOCUS:200") == 1);
   source->Stop();
   CHECK(source->Health().in_flight == 0);
+}
+
+TEST_CASE("JetStreamSource on a 3-node cluster creates replicated streams and survives a node") {
+  auto dir = TempDir::Create("js-source-3").value();
+  NatsClusterOptions o;
+  o.nodes = 3;
+  o.dir = dir.path();
+  auto cluster = NatsCluster::Start(o);
+  REQUIRE(cluster.ok());
+  NatsCluster& c = **cluster;
+  Metrics metrics;
+  FakeSink sink;
+  JetStreamOptions options;
+  options.urls = {c.url(0)};  // the others are discovered from the server
+  options.fetch_wait_ms = 20;
+  auto source = MustCreate(options, &sink, &metrics);
+  REQUIRE(source->Start().ok());
+  REQUIRE(WaitUntil([&] { return source->Health().connected; }, 10'000));
+  JsTestClient client(c.urls());
+  client.WithStreamInfo("BILLING", [](jsStreamInfo* si) { CHECK(si->Config->Replicas == 3); });
+  client.WithStreamInfo("DLQ", [](jsStreamInfo* si) { CHECK(si->Config->Replicas == 3); });
+
+  for (int i = 0; i < 50; ++i) REQUIRE(client.Publish("billing.x", "{}") == NATS_OK);
+  REQUIRE(WaitUntil([&] { return sink.count() >= 50; }, 10'000));
+  REQUIRE(c.Kill(0).ok());  // the node the source was connected to
+  for (int i = 0; i < 50; ++i) client.PublishRetrying("billing.x", "{}");
+  std::set<std::string> origins;
+  CHECK(WaitUntil(
+      [&] {
+        origins.clear();
+        for (const Delivery& d : sink.deliveries()) origins.insert(d.msg.origin);
+        return origins.size() >= 100;
+      },
+      20'000));
+  CHECK(source->Health().reconnects >= 1);
+  source->Stop();
 }

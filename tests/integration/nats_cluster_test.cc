@@ -142,6 +142,16 @@ TEST_CASE("ChildProcess runs a program, reports how it ended, and leaves nothing
     CHECK(!how.exited);
     CHECK(how.signal == SIGKILL);
   }
+  SECTION("a child started from a thread that has ended keeps running") {
+    std::unique_ptr<ChildProcess> child;
+    std::thread([&] {
+      auto c = ChildProcess::Spawn({"sleep", {"30"}, {}, "", ""});
+      if (c.ok()) child = std::move(c).value();
+    }).join();
+    REQUIRE(child);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    CHECK(child->Running());
+  }
   SECTION("the destructor kills and reaps a running child") {
     pid_t pid = 0;
     {

@@ -26,11 +26,11 @@ const TestEvent& EventFixture::Make(std::string_view json) {
   TestEvent& te = entry->te;
   te.msg.payload.assign(json);
   simdjson::dom::element root;
-  auto error = parser_
-                   .parse_into_document(entry->doc,
-                                        reinterpret_cast<const uint8_t*>(te.msg.payload.data()),
-                                        te.msg.payload.size())
-                   .get(root);
+  auto error =
+      parser_
+          .parse_into_document(entry->doc, reinterpret_cast<const uint8_t*>(te.msg.payload.data()),
+                               te.msg.payload.size())
+          .get(root);
   simdjson::dom::object obj;
   if (error || root.get(obj) != simdjson::SUCCESS) {
     throw std::invalid_argument("EventFixture: not a JSON object: " + std::string(json));
@@ -74,8 +74,8 @@ namespace ingestlab::testing {
 
 std::string MakeTempDir(const std::string& tag) {
   const char* base = getenv("TMPDIR");
-  std::string pattern = std::string(base && *base ? base : "/tmp") + "/ingestlab-" + tag +
-                        "-XXXXXX";
+  std::string pattern =
+      std::string(base && *base ? base : "/tmp") + "/ingestlab-" + tag + "-XXXXXX";
   if (mkdtemp(pattern.data()) == nullptr) {
     throw std::runtime_error("mkdtemp failed for " + pattern);
   }

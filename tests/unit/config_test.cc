@@ -74,15 +74,53 @@ TEST_CASE("defaults apply when only a transport is given") {
 }
 
 TEST_CASE("every setting can be given as a flag") {
-  auto r = Parse({"--nats", "nats://a:1, nats://b:2", "--kafka=127.0.0.1:9092", "--db", "/tmp/x.db",
-                  "--http", "127.0.0.1:0", "--http-port-file", "/tmp/port", "--batch-size", "50",
-                  "--batch-wait-ms", "0", "--max-txn-messages", "900", "--queue-messages", "7000",
-                  "--max-attempts", "3", "--retry-base-ms", "20", "--retry-max-ms", "900",
-                  "--max-payload-bytes", "4096", "--busy-timeout-ms", "10",
-                  "--summary-threshold", "80", "--auto-create-customers", "false", "--group-id",
-                  "g1", "--durable", "d1", "--streams", "BILLING,AUTH", "--topics", "crm.leads",
-                  "--schemas", "/s", "--log-level", "debug", "--name", "ingestd[2]",
-                  "--kafka-property", "socket.timeout.ms=1000"});
+  auto r = Parse({"--nats",
+                  "nats://a:1, nats://b:2",
+                  "--kafka=127.0.0.1:9092",
+                  "--db",
+                  "/tmp/x.db",
+                  "--http",
+                  "127.0.0.1:0",
+                  "--http-port-file",
+                  "/tmp/port",
+                  "--batch-size",
+                  "50",
+                  "--batch-wait-ms",
+                  "1",
+                  "--max-txn-messages",
+                  "900",
+                  "--queue-messages",
+                  "7000",
+                  "--max-attempts",
+                  "3",
+                  "--retry-base-ms",
+                  "20",
+                  "--retry-max-ms",
+                  "900",
+                  "--max-payload-bytes",
+                  "4096",
+                  "--busy-timeout-ms",
+                  "10",
+                  "--summary-threshold",
+                  "80",
+                  "--auto-create-customers",
+                  "false",
+                  "--group-id",
+                  "g1",
+                  "--durable",
+                  "d1",
+                  "--streams",
+                  "BILLING,AUTH",
+                  "--topics",
+                  "crm.leads",
+                  "--schemas",
+                  "/s",
+                  "--log-level",
+                  "debug",
+                  "--name",
+                  "ingestd[2]",
+                  "--kafka-property",
+                  "socket.timeout.ms=1000"});
   REQUIRE(r.ok());
   const IngestdConfig& c = r->config;
   CHECK(c.nats_urls == std::vector<std::string>{"nats://a:1", "nats://b:2"});
@@ -91,7 +129,7 @@ TEST_CASE("every setting can be given as a flag") {
   CHECK(c.http == "127.0.0.1:0");
   CHECK(c.http_port_file == "/tmp/port");
   CHECK(c.batch_size == 50);
-  CHECK(c.batch_wait_ms == 0);
+  CHECK(c.batch_wait_ms == 1);
   CHECK(c.max_txn_messages == 900);
   CHECK(c.queue_messages == 7000);
   CHECK(c.max_attempts == 3);
@@ -142,9 +180,8 @@ TEST_CASE("precedence: flags over environment over config file over defaults") {
     CHECK(r->config.http == "127.0.0.1:9000");
   }
   SECTION("flags win over both") {
-    auto r = Parse({"--db", "/flag.db", "--batch-size", "33", "--kafka-property",
-                    "socket.timeout.ms=5"},
-                   env);
+    auto r = Parse(
+        {"--db", "/flag.db", "--batch-size", "33", "--kafka-property", "socket.timeout.ms=5"}, env);
     REQUIRE(r.ok());
     CHECK(r->config.db_path == "/flag.db");
     CHECK(r->config.batch_size == 33);
@@ -175,13 +212,14 @@ TEST_CASE("bad values are one-line errors naming the setting and the value") {
   CHECK(Error(with({"--max-attempts", "-1"})) ==
         "--max-attempts: expected a positive integer, got \"-1\"");
   CHECK(Error(with({"--batch-wait-ms", "5ms"})) ==
-        "--batch-wait-ms: expected a non-negative integer, got \"5ms\"");
+        "--batch-wait-ms: expected a positive integer, got \"5ms\"");
+  CHECK(Error(with({"--busy-timeout-ms", "-5"})) ==
+        "--busy-timeout-ms: expected a non-negative integer, got \"-5\"");
   CHECK(Error(with({"--queue-messages", "99999999999"})) ==
         "--queue-messages: expected a positive integer, got \"99999999999\"");
   CHECK(Error(with({"--auto-create-customers", "maybe"})) ==
         "--auto-create-customers: expected true or false, got \"maybe\"");
-  CHECK(Error(with({"--http", "localhost"})) ==
-        "--http: expected HOST:PORT, got \"localhost\"");
+  CHECK(Error(with({"--http", "localhost"})) == "--http: expected HOST:PORT, got \"localhost\"");
   CHECK(Error(with({"--http", "127.0.0.1:70000"})) ==
         "--http: expected HOST:PORT with a port from 0 to 65535, got \"127.0.0.1:70000\"");
   CHECK(Error(with({"--log-level", "loud"})) ==

@@ -518,13 +518,14 @@ TEST_CASE("malformed messages are parse errors with a useful message") {
   auto decode = [&](std::string payload) {
     return d.Decode(Nats("billing.x", std::move(payload)));
   };
-  SECTION("truncated JSON") {
-    const std::string whole = kCloudEventPurchase;
-    for (size_t cut : {whole.size() - 1, whole.size() / 2, size_t{1}}) {
-      INFO(cut);
-      const Status st = decode(whole.substr(0, cut));
-      CHECK(st.code() == Status::Code::kParse);
-      CHECK_THAT(st.message(), Catch::StartsWith("truncated JSON"));
+  SECTION("truncated JSON, in every dialect") {
+    for (const std::string whole : {kCloudEventPurchase, kSeedFullFeatured, kSeedUserCreated}) {
+      for (size_t cut : {whole.size() - 1, whole.size() / 2, size_t{1}}) {
+        INFO(whole.substr(0, cut));
+        const Status st = decode(whole.substr(0, cut));
+        CHECK(st.code() == Status::Code::kParse);
+        CHECK_THAT(st.message(), Catch::StartsWith("truncated JSON"));
+      }
     }
     CHECK_THAT(decode(R"({"a":"unterminated)").message(), Catch::StartsWith("truncated JSON"));
     // Closed in the wrong order is malformed, not truncated.
@@ -538,6 +539,14 @@ TEST_CASE("malformed messages are parse errors with a useful message") {
     CHECK(st.code() == Status::Code::kParse);
     CHECK(st.message() == "invalid UTF-8 at byte " + std::to_string(at));
     CHECK(Status(st).ToString() == "parse: invalid UTF-8 at byte " + std::to_string(at));
+    std::string bad_service = kSeedUserCreated;
+    const size_t in_name = bad_service.find("Silva") + 1;
+    bad_service.replace(in_name, 1, "\xFF");
+    CHECK(decode(bad_service).message() == "invalid UTF-8 at byte " + std::to_string(in_name));
+    std::string overlong = kCloudEventPurchase;  // "/" encoded in two bytes is not UTF-8
+    const size_t in_source = overlong.find("billing-service");
+    overlong.replace(in_source, 1, "\xC0\xAF");
+    CHECK(decode(overlong).message() == "invalid UTF-8 at byte " + std::to_string(in_source));
   }
   SECTION("larger than max_bytes") {
     const std::string big(2000000, ' ');

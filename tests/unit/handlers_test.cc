@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <vector>
 
 #include "system/handlers/registry.h"
 #include "tests/support/event_fixture.h"
@@ -31,21 +32,50 @@ std::string Ev(const std::string& id, const std::string& type, const std::string
 }  // namespace
 
 TEST_CASE("every catalog type has a handler") {
-  const char* types[] = {
-      "billing.customer.created", "billing.purchase.completed", "billing.purchase.refunded",
-      "billing.invoice.issued", "billing.invoice.paid", "billing.subscription.started",
-      "billing.subscription.cancelled", "support.ticket.opened", "support.ticket.updated",
-      "support.ticket.resolved", "support.work_order.created", "support.work_order.updated",
-      "support.note.added", "auth.user.created", "auth.user.deleted",
-      "auth.user.login.succeeded", "auth.user.login.failed", "auth.user.role.assigned",
-      "auth.user.role.revoked", "learning.session.started", "learning.session.ended",
-      "learning.activity.completed", "learning.skill.mastered", "homework.question.asked",
-      "homework.question.answered", "recommendation.created", "focus.ping", "focus.loss.idle",
-      "crm.lead.created", "crm.lead.updated", "crm.lead.converted", "crm.contact.created",
-      "crm.contact.updated", "crm.opportunity.created", "crm.opportunity.updated",
-      "crm.opportunity.won", "crm.opportunity.lost", "customer.purchase.recorded",
-      "customer.ticket.opened", "customer.repair.requested", "customer.contact.recorded",
-      "customer.profile.updated", "customer.note.added", "customer.event.recorded"};
+  const char* types[] = {"billing.customer.created",
+                         "billing.purchase.completed",
+                         "billing.purchase.refunded",
+                         "billing.invoice.issued",
+                         "billing.invoice.paid",
+                         "billing.subscription.started",
+                         "billing.subscription.cancelled",
+                         "support.ticket.opened",
+                         "support.ticket.updated",
+                         "support.ticket.resolved",
+                         "support.work_order.created",
+                         "support.work_order.updated",
+                         "support.note.added",
+                         "auth.user.created",
+                         "auth.user.deleted",
+                         "auth.user.login.succeeded",
+                         "auth.user.login.failed",
+                         "auth.user.role.assigned",
+                         "auth.user.role.revoked",
+                         "learning.session.started",
+                         "learning.session.ended",
+                         "learning.activity.completed",
+                         "learning.skill.mastered",
+                         "homework.question.asked",
+                         "homework.question.answered",
+                         "recommendation.created",
+                         "focus.ping",
+                         "focus.loss.idle",
+                         "crm.lead.created",
+                         "crm.lead.updated",
+                         "crm.lead.converted",
+                         "crm.contact.created",
+                         "crm.contact.updated",
+                         "crm.opportunity.created",
+                         "crm.opportunity.updated",
+                         "crm.opportunity.won",
+                         "crm.opportunity.lost",
+                         "customer.purchase.recorded",
+                         "customer.ticket.opened",
+                         "customer.repair.requested",
+                         "customer.contact.recorded",
+                         "customer.profile.updated",
+                         "customer.note.added",
+                         "customer.event.recorded"};
   for (const char* type : types) {
     INFO(type);
     CHECK(handlers::FindHandler(type) != nullptr);
@@ -82,8 +112,7 @@ TEST_CASE("billing handlers") {
       Applied(h, Ev("e2", "billing.purchase.completed",
                     R"({"purchase_id":"p1","customer_id":"c1","amount":40.5})"));
       CHECK(h.Int("SELECT COUNT(*) FROM purchases") == 1);
-      CHECK(h.Real("SELECT lifetime_value FROM customers WHERE customer_id='c1'") ==
-            Approx(40.5));
+      CHECK(h.Real("SELECT lifetime_value FROM customers WHERE customer_id='c1'") == Approx(40.5));
     }
   }
   SECTION("billing.purchase.refunded lowers lifetime value and marks the purchase") {
@@ -285,7 +314,8 @@ TEST_CASE("learning handlers") {
   }
   SECTION("focus.loss.idle adds idle seconds") {
     Applied(h, Ev("e1", "focus.loss.idle", R"({"session_id":"s1","learner_id":"l1","idle_s":12})"));
-    Applied(h, Ev("e2", "focus.loss.idle", R"({"session_id":"s1","learner_id":"l1","idle_s":3.5})"));
+    Applied(h,
+            Ev("e2", "focus.loss.idle", R"({"session_id":"s1","learner_id":"l1","idle_s":3.5})"));
     CHECK(h.Real("SELECT idle_s FROM focus_minutes") == Approx(15.5));
     CHECK(h.Int("SELECT pings FROM focus_minutes") == 0);
   }
@@ -300,11 +330,11 @@ TEST_CASE("focus pings aggregate into at most one row per session minute") {
   for (int i = 0; i < 100; ++i) {
     const bool is_focused = i % 3 != 0;
     focused += is_focused ? 1 : 0;
-    const auto& te = h.fixture().Make(
-        R"({"id":"p)" + std::to_string(i) + R"(","type":"focus.ping","time_ms":)" +
-        std::to_string(start + 30000 + i * 500) +
-        R"(,"data":{"session_id":"s1","learner_id":"l1","focused":)" +
-        (is_focused ? "true" : "false") + "}}");
+    const auto& te =
+        h.fixture().Make(R"({"id":"p)" + std::to_string(i) + R"(","type":"focus.ping","time_ms":)" +
+                         std::to_string(start + 30000 + i * 500) +
+                         R"(,"data":{"session_id":"s1","learner_id":"l1","focused":)" +
+                         (is_focused ? "true" : "false") + "}}");
     auto outcome = h.store().ApplyEvent(te.event, te.msg);
     REQUIRE(outcome.ok());
   }
@@ -385,17 +415,15 @@ TEST_CASE("customer-dialect handlers") {
   StoreHarness h;
   auto ev = [](const std::string& id, const std::string& type, const std::string& data,
                int64_t time_ms = 1700000000000) {
-    return R"({"id":")" + id + R"(","type":")" + type +
-           R"(","customer_id":"cust_001","time_ms":)" + std::to_string(time_ms) +
-           R"(,"data":)" + data + "}";
+    return R"({"id":")" + id + R"(","type":")" + type + R"(","customer_id":"cust_001","time_ms":)" +
+           std::to_string(time_ms) + R"(,"data":)" + data + "}";
   };
   SECTION("customer.purchase.recorded inserts a purchase, fills the profile, adds the total") {
     Applied(h, ev("e1", "customer.purchase.recorded",
                   R"({"purchase_id":"ord_12345","product_name":"Widget Pro","quantity":2,)"
                   R"("price":49.99,"total":99.98,"customer_name":"John Doe",)"
                   R"("email":"john@example.com","status":"completed"})"));
-    CHECK(h.Real("SELECT amount FROM purchases WHERE purchase_id='ord_12345'") ==
-          Approx(99.98));
+    CHECK(h.Real("SELECT amount FROM purchases WHERE purchase_id='ord_12345'") == Approx(99.98));
     CHECK(h.Real("SELECT lifetime_value FROM customers") == Approx(99.98));
     CHECK(h.Text("SELECT name || ':' || email FROM customers") == "John Doe:john@example.com");
   }
@@ -436,10 +464,10 @@ TEST_CASE("customer-dialect handlers") {
     CHECK(h.Int("SELECT COUNT(*) FROM purchases") == 0);
   }
   SECTION("customer.profile.updated: last writer wins by event time, in either order") {
-    const std::string older = ev("old", "customer.profile.updated",
-                                 R"({"name":"Old Name","company":"OldCo"})", 1000);
-    const std::string newer = ev("new", "customer.profile.updated",
-                                 R"({"name":"New Name","phone":"123"})", 2000);
+    const std::string older =
+        ev("old", "customer.profile.updated", R"({"name":"Old Name","company":"OldCo"})", 1000);
+    const std::string newer =
+        ev("new", "customer.profile.updated", R"({"name":"New Name","phone":"123"})", 2000);
     SECTION("older then newer") {
       Applied(h, older);
       Applied(h, newer);
@@ -451,6 +479,19 @@ TEST_CASE("customer-dialect handlers") {
     CHECK(h.Text("SELECT name FROM customers") == "New Name");
     CHECK(h.Text("SELECT phone FROM customers") == "123");
     CHECK(h.Int("SELECT profile_event_time FROM customers") == 2000);
+  }
+  SECTION("equal event times: the greater event id wins, in either order") {
+    const std::string a = ev("a", "customer.profile.updated", R"({"name":"From A"})", 5000);
+    const std::string b = ev("b", "customer.profile.updated", R"({"name":"From B"})", 5000);
+    SECTION("a then b") {
+      Applied(h, a);
+      Applied(h, b);
+    }
+    SECTION("b then a") {
+      Applied(h, b);
+      Applied(h, a);
+    }
+    CHECK(h.Text("SELECT name FROM customers") == "From B");
   }
   SECTION("other events only fill empty profile fields") {
     Applied(h, ev("e1", "customer.profile.updated", R"({"name":"Set By Profile"})", 1000));
@@ -479,13 +520,11 @@ TEST_CASE("depends types wait for their prerequisite, then apply once") {
        Ev("d", "billing.invoice.paid", R"({"invoice_id":"i1","amount":5})"),
        Ev("p", "billing.invoice.issued", R"({"invoice_id":"i1","customer_id":"c1","amount":5})"),
        "waiting for invoice i1"},
-      {"ticket resolved before opened",
-       Ev("d", "support.ticket.resolved", R"({"ticket_id":"t1"})"),
+      {"ticket resolved before opened", Ev("d", "support.ticket.resolved", R"({"ticket_id":"t1"})"),
        Ev("p", "support.ticket.opened", R"({"ticket_id":"t1","customer_id":"c1","title":"x"})"),
        "waiting for ticket t1"},
       {"login before user", Ev("d", "auth.user.login.succeeded", R"({"user_id":"u1"})"),
-       Ev("p", "auth.user.created", R"({"user_id":"u1","email":"u@x.io"})"),
-       "waiting for user u1"},
+       Ev("p", "auth.user.created", R"({"user_id":"u1","email":"u@x.io"})"), "waiting for user u1"},
       {"activity before session",
        Ev("d", "learning.activity.completed",
           R"({"activity_id":"a1","session_id":"s1","learner_id":"l1"})"),
@@ -493,8 +532,7 @@ TEST_CASE("depends types wait for their prerequisite, then apply once") {
        "waiting for session s1"},
       {"lead converted before created",
        Ev("d", "crm.lead.converted", R"({"lead_id":"L1","contact_id":"C1"})"),
-       Ev("p", "crm.lead.created", R"({"lead_id":"L1","email":"l@x.io"})"),
-       "waiting for lead L1"},
+       Ev("p", "crm.lead.created", R"({"lead_id":"L1","email":"l@x.io"})"), "waiting for lead L1"},
       {"opportunity won before created",
        Ev("d", "crm.opportunity.won", R"({"opportunity_id":"O1"})"),
        Ev("p", "crm.opportunity.created", R"({"opportunity_id":"O1","name":"Deal"})"),
@@ -556,11 +594,11 @@ TEST_CASE("long descriptions get an extractive summary, short ones none") {
   const std::string short_text = text_of(500);
   const std::string long_text = text_of(501);
   Applied(h, Ev("e1", "support.ticket.opened",
-                R"({"ticket_id":"t1","customer_id":"c1","title":"x","description":")" +
-                    short_text + R"("})"));
+                R"({"ticket_id":"t1","customer_id":"c1","title":"x","description":")" + short_text +
+                    R"("})"));
   Applied(h, Ev("e2", "support.ticket.opened",
-                R"({"ticket_id":"t2","customer_id":"c1","title":"x","description":")" +
-                    long_text + R"("})"));
+                R"({"ticket_id":"t2","customer_id":"c1","title":"x","description":")" + long_text +
+                    R"("})"));
   CHECK(h.Text("SELECT summary FROM tickets WHERE ticket_id='t1'") == "NULL");
   const std::string summary = h.Text("SELECT summary FROM tickets WHERE ticket_id='t2'");
   CHECK(summary != "NULL");
@@ -605,12 +643,61 @@ TEST_CASE("full-text search finds tickets, customers and knowledge and follows u
     Applied(h, Ev("e4", "support.ticket.updated", R"({"ticket_id":"t1","status":"pending"})"));
     CHECK(h.Int("SELECT COUNT(*) FROM tickets_fts WHERE tickets_fts MATCH 'capacitor'") == 1);
     REQUIRE(h.Exec("UPDATE tickets SET description = 'The warp coil hums' "
-                   "WHERE ticket_id = 't1'").ok());
+                   "WHERE ticket_id = 't1'")
+                .ok());
     CHECK(h.Int("SELECT COUNT(*) FROM tickets_fts WHERE tickets_fts MATCH 'capacitor'") == 0);
     CHECK(h.Text("SELECT t.ticket_id FROM tickets_fts JOIN tickets t "
                  "ON t.rowid = tickets_fts.rowid WHERE tickets_fts MATCH 'warp'") == "t1");
     CHECK(h.Exec("INSERT INTO tickets_fts(tickets_fts) VALUES('integrity-check')").ok());
     REQUIRE(h.Exec("DELETE FROM tickets WHERE ticket_id = 't1'").ok());
     CHECK(h.Int("SELECT COUNT(*) FROM tickets_fts WHERE tickets_fts MATCH 'warp'") == 0);
+  }
+}
+
+TEST_CASE("search indexes written at commit match their tables across batches and rollbacks") {
+  StoreHarness h;
+  auto batch = [&](const std::vector<std::string>& events, bool commit) {
+    REQUIRE(h.store().Begin().ok());
+    for (const auto& json : events) {
+      const auto& te = h.fixture().Make(json);
+      REQUIRE(h.store().ApplyEvent(te.event, te.msg).ok());
+    }
+    if (commit) {
+      REQUIRE(h.store().Commit().ok());
+    } else {
+      h.store().Rollback();
+    }
+  };
+  auto ticket = [](int i, const std::string& word) {
+    return Ev("t" + std::to_string(i), "support.ticket.opened",
+              R"({"ticket_id":"tk)" + std::to_string(i) + R"(","customer_id":"c)" +
+                  std::to_string(i % 3) + R"(","title":"Ticket","description":"about )" + word +
+                  R"("})");
+  };
+  batch({ticket(1, "alpha"), ticket(2, "beta"),
+         Ev("n1", "support.note.added", R"({"customer_id":"c1","note":"gamma note"})")},
+        true);
+  batch({ticket(3, "rolledback")}, false);
+  batch({ticket(4, "delta"),
+         // An existing customer gains a name and then changes it, in one transaction.
+         Ev("p1", "customer.profile.updated", R"({"name":"Epsilon Person"})",
+            R"(,"customer_id":"c1","time_ms":10)"),
+         Ev("p2", "customer.profile.updated", R"({"name":"Zeta Person"})",
+            R"(,"customer_id":"c1","time_ms":20)")},
+        true);
+  for (const char* word : {"alpha", "beta", "delta"}) {
+    INFO(word);
+    CHECK(h.Int(std::string("SELECT COUNT(*) FROM tickets_fts WHERE tickets_fts MATCH '") + word +
+                "'") == 1);
+  }
+  CHECK(h.Int("SELECT COUNT(*) FROM tickets_fts WHERE tickets_fts MATCH 'rolledback'") == 0);
+  CHECK(h.Int("SELECT COUNT(*) FROM knowledge_fts WHERE knowledge_fts MATCH 'gamma'") == 1);
+  CHECK(h.Int("SELECT COUNT(*) FROM customers_fts WHERE customers_fts MATCH 'epsilon'") == 0);
+  CHECK(h.Text("SELECT c.customer_id FROM customers_fts JOIN customers c "
+               "ON c.rowid = customers_fts.rowid WHERE customers_fts MATCH 'zeta'") == "c1");
+  for (const char* table : {"customers_fts", "tickets_fts", "knowledge_fts"}) {
+    INFO(table);
+    CHECK(h.Exec(std::string("INSERT INTO ") + table + "(" + table + ") VALUES('integrity-check')")
+              .ok());
   }
 }

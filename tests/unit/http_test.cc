@@ -112,7 +112,8 @@ TEST_CASE("/healthz reports transports, database, queue and last commit as JSON"
 
 TEST_CASE("/metrics serves the registry and per-source gauges as Prometheus text") {
   Metrics metrics;
-  metrics.counter("ingest_applied_total", "Events applied", {{"type", "billing.purchase.completed"}})
+  metrics
+      .counter("ingest_applied_total", "Events applied", {{"type", "billing.purchase.completed"}})
       ->Inc(3);
   metrics.histogram("ingest_e2e_latency_ms", "latency", Metrics::LatencyBoundsMs())->Observe(4);
   HealthInputs health = Healthy();
@@ -295,7 +296,7 @@ TEST_CASE("ingestd serves /healthz and /metrics for its store and transports") {
                    "nats:BILLING:3");
     app.Stop();
     CHECK(f.stopped_with_in_flight == 0);  // the source waited for its batch to settle
-    CHECK_FALSE(client.Get("/healthz"));  // HTTP is down
+    CHECK_FALSE(client.Get("/healthz"));   // HTTP is down
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open_v2(f.config.db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
             SQLITE_OK);

@@ -295,11 +295,11 @@ TEST_CASE("malformed and schema-invalid messages are dead-lettered, published, t
   std::string missing_source = CloudEvent("no-source");
   missing_source.replace(missing_source.find(R"("source":"billing",)"),
                          std::string(R"("source":"billing",)").size(), "");
-  pipeline->Submit(f.settled.Batch({Message("{not json", "nats:BILLING:1"),
-                                    Message(missing_source, "nats:BILLING:2"),
-                                    Message(CloudEvent("bad-amount"), "nats:BILLING:3", 2),
-                                    Message(CloudEvent("fine"), "nats:BILLING:4")},
-                                   &f.journal));
+  pipeline->Submit(f.settled.Batch(
+      {Message("{not json", "nats:BILLING:1"), Message(missing_source, "nats:BILLING:2"),
+       Message(CloudEvent("bad-amount"), "nats:BILLING:3", 2),
+       Message(CloudEvent("fine"), "nats:BILLING:4")},
+      &f.journal));
   REQUIRE(f.settled.WaitAll());
   pipeline->Stop();
 
@@ -409,7 +409,8 @@ TEST_CASE("queued batches are merged into one transaction, up to max_batch_messa
   auto msgs = [](int from, int n) {
     std::vector<RawMessage> v;
     for (int i = from; i < from + n; ++i) {
-      v.push_back(Message(CloudEvent("g" + std::to_string(i)), "nats:BILLING:" + std::to_string(i)));
+      v.push_back(
+          Message(CloudEvent("g" + std::to_string(i)), "nats:BILLING:" + std::to_string(i)));
     }
     return v;
   };
@@ -541,9 +542,9 @@ TEST_CASE("an I/O error from the store abandons the whole transaction and nothin
 }
 
 TEST_CASE("with the real SQLite store and schemas, events apply once and bad ones dead-letter") {
-  const std::string dir = (std::filesystem::temp_directory_path() /
-                           ("pipeline_test_" + std::to_string(::getpid())))
-                              .string();
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("pipeline_test_" + std::to_string(::getpid())))
+          .string();
   std::filesystem::create_directories(dir);
   ManualClock clock;
   Metrics metrics;
@@ -563,16 +564,15 @@ TEST_CASE("with the real SQLite store and schemas, events apply once and bad one
     pipeline.Start();
     std::string bad_email = CloudEvent("bad-email");
     bad_email.replace(bad_email.find("a@example.com"), 13, "not-an-email");
-    pipeline.Submit(settled.Batch({Message(CloudEvent("r1"), "nats:BILLING:1"),
-                                   Message(CloudEvent("r1"), "nats:BILLING:1", 2),
-                                   Message(bad_email, "nats:BILLING:3"),
-                                   Message("[1,2", "nats:BILLING:4")}));
+    pipeline.Submit(
+        settled.Batch({Message(CloudEvent("r1"), "nats:BILLING:1"),
+                       Message(CloudEvent("r1"), "nats:BILLING:1", 2),
+                       Message(bad_email, "nats:BILLING:3"), Message("[1,2", "nats:BILLING:4")}));
     REQUIRE(settled.WaitAll());
     pipeline.Stop();
   }
   for (const Settlement& s : settled.of(0)) CHECK(s.verdict == Verdict::kAck);
-  CHECK(CounterValue(metrics, "ingest_applied_total", {{"type", "billing.customer.created"}}) ==
-        1);
+  CHECK(CounterValue(metrics, "ingest_applied_total", {{"type", "billing.customer.created"}}) == 1);
   CHECK(CounterValue(metrics, "ingest_redeliveries_total") == 1);
   CHECK(CounterValue(metrics, "ingest_dead_letters_total", {{"reason", "schema"}}) == 1);
   CHECK(CounterValue(metrics, "ingest_dead_letters_total", {{"reason", "parse"}}) == 1);

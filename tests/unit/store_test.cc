@@ -2,11 +2,15 @@
 // redeliveries, savepoint isolation, dead letters, StateDigest, and lock contention.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/clock.h"
@@ -23,9 +27,8 @@ namespace {
 std::string Purchase(const std::string& id, const std::string& purchase_id, double amount,
                      const std::string& origin = "") {
   return R"({"id":")" + id + R"(","type":"billing.purchase.completed","customer_id":"c1",)" +
-         (origin.empty() ? "" : R"("origin":")" + origin + R"(",)") +
-         R"("data":{"purchase_id":")" + purchase_id + R"(","amount":)" + std::to_string(amount) +
-         "}}";
+         (origin.empty() ? "" : R"("origin":")" + origin + R"(",)") + R"("data":{"purchase_id":")" +
+         purchase_id + R"(","amount":)" + std::to_string(amount) + "}}";
 }
 
 // A mixed sequence of events touching most tables, for digest comparisons.
@@ -44,7 +47,8 @@ std::vector<std::string> MixedEvents() {
                   std::to_string(i % 2) + R"(","data":{"lead_id":"L)" + n +
                   R"(","email":"lead@x.io"}})");
   }
-  out.push_back(R"({"id":"r1","type":"billing.purchase.refunded","data":{"purchase_id":"purchase_3","amount":5}})");
+  out.push_back(
+      R"({"id":"r1","type":"billing.purchase.refunded","data":{"purchase_id":"purchase_3","amount":5}})");
   return out;
 }
 
@@ -75,15 +79,32 @@ TEST_CASE("Open creates the schema in WAL mode and reopens an existing database"
   StoreHarness h;
   CHECK(h.Text("PRAGMA journal_mode") == "wal");
   CHECK(h.Int("PRAGMA user_version") == kStoreSchemaVersion);
-  for (const char* table :
-       {"events", "customers", "purchases", "invoices", "subscriptions", "tickets", "work_orders",
-        "knowledge", "users", "user_roles", "logins", "learning_sessions", "learning_activities",
-        "learner_skills", "homework", "recommendations", "focus_minutes", "crm_leads",
-        "crm_contacts", "crm_opportunities", "dead_letters", "customers_fts", "tickets_fts",
-        "knowledge_fts"}) {
+  for (const char* table : {"events",
+                            "customers",
+                            "purchases",
+                            "invoices",
+                            "subscriptions",
+                            "tickets",
+                            "work_orders",
+                            "knowledge",
+                            "users",
+                            "user_roles",
+                            "logins",
+                            "learning_sessions",
+                            "learning_activities",
+                            "learner_skills",
+                            "homework",
+                            "recommendations",
+                            "focus_minutes",
+                            "crm_leads",
+                            "crm_contacts",
+                            "crm_opportunities",
+                            "dead_letters",
+                            "customers_fts",
+                            "tickets_fts",
+                            "knowledge_fts"}) {
     INFO(table);
-    CHECK(h.Int(std::string("SELECT COUNT(*) FROM sqlite_master WHERE name='") + table + "'") ==
-          1);
+    CHECK(h.Int(std::string("SELECT COUNT(*) FROM sqlite_master WHERE name='") + table + "'") == 1);
   }
   REQUIRE(h.Apply(Purchase("e1", "p1", 5)).ok());
 
@@ -248,7 +269,8 @@ TEST_CASE("StateDigest depends on the effects, not on batching or timing") {
 
   SECTION("a different effect gives a different digest") {
     std::vector<std::string> changed = events;
-    changed.back() = R"({"id":"r1","type":"billing.purchase.refunded","data":{"purchase_id":"purchase_3","amount":6}})";
+    changed.back() =
+        R"({"id":"r1","type":"billing.purchase.refunded","data":{"purchase_id":"purchase_3","amount":6}})";
     CHECK(DigestAfter(changed, events.size()) != one_batch);
   }
   SECTION("an extra event gives a different digest") {
@@ -284,14 +306,166 @@ TEST_CASE("a write lock held elsewhere makes Begin transient") {
     auto outcome = h.Apply(Purchase("e1", "p1", 1));
     CHECK(outcome.ok());
   }
-  SECTION("an apply outside a transaction is transient too, and leaves nothing") {
+  SECTION("an apply without a transaction is refused and leaves nothing") {
     const auto& te = h.fixture().Make(Purchase("e1", "p1", 1));
     auto outcome = h.store().ApplyEvent(te.event, te.msg);
     REQUIRE_FALSE(outcome.ok());
-    CHECK(outcome.status().is_transient());
+    CHECK(outcome.status().code() == Status::Code::kInternal);
     REQUIRE(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK);
     CHECK(h.Int("SELECT COUNT(*) FROM events") == 0);
   }
   sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
   sqlite3_close(other);
+}
+
+TEST_CASE("an event failing midway rolls back the batch once, then runs isolated") {
+  StoreHarness h;
+  // A constraint the handlers don't know about: a customer's second note fails in its last
+  // statement, after the customer row was already touched.
+  REQUIRE(h.Exec("CREATE UNIQUE INDEX one_note_per_customer ON knowledge(customer_id)").ok());
+  auto note = [](const std::string& id) {
+    return R"({"id":")" + id +
+           R"(","type":"support.note.added","customer_id":"c1","data":{"note":"hello"}})";
+  };
+  const std::vector<std::string> batch = {Purchase("e1", "p1", 10), note("n1"), note("n2"),
+                                          Purchase("e2", "p2", 5)};
+  auto apply_batch = [&](std::vector<Status>* results) {
+    REQUIRE(h.store().Begin().ok());
+    for (const auto& json : batch) {
+      const auto& te = h.fixture().Make(json);
+      results->push_back(h.store().ApplyEvent(te.event, te.msg).status());
+    }
+    return h.store().Commit();
+  };
+
+  std::vector<Status> first;
+  Status commit = apply_batch(&first);
+  CHECK(first[0].ok());
+  CHECK(first[1].ok());
+  CHECK(first[2].code() == Status::Code::kInternal);
+  CHECK(first[2].message().find("UNIQUE") != std::string::npos);
+  CHECK(first[3].is_transient());
+  CHECK(commit.is_transient());
+  CHECK(h.Int("SELECT COUNT(*) FROM events") == 0);  // nothing half-applied survived
+
+  std::vector<Status> retry;
+  REQUIRE(apply_batch(&retry).ok());
+  CHECK(retry[0].ok());
+  CHECK(retry[1].ok());
+  CHECK(retry[2].code() == Status::Code::kInternal);
+  CHECK(retry[3].ok());
+  CHECK(h.Text("SELECT group_concat(event_id) FROM (SELECT event_id FROM events ORDER BY 1)") ==
+        "e1,e2,n1");
+  CHECK(h.Real("SELECT lifetime_value FROM customers WHERE customer_id='c1'") == Approx(15));
+}
+
+TEST_CASE("handlers fail before their first write") {
+  // The store undoes a failed event by deleting its events row alone (store.h); this pins the
+  // rule for every failure the catalog defines: after the failure nothing changed at all.
+  StoreOptions options;
+  options.auto_create_customers = false;
+  StoreHarness h(options);
+  REQUIRE(
+      h.Apply(
+           R"({"id":"seed","type":"billing.customer.created","data":{"customer_id":"c1","email":"c1@x.io"}})")
+          .ok());
+  const std::string before = *h.store().StateDigest();
+  const char* failing[] = {
+      R"({"id":"f1","type":"billing.purchase.completed","customer_id":"c2","data":{"purchase_id":"p","amount":1}})",
+      R"({"id":"f2","type":"billing.purchase.completed","customer_id":"c1","data":{"amount":1}})",
+      R"({"id":"f3","type":"billing.purchase.refunded","data":{"purchase_id":"nope","amount":1}})",
+      R"({"id":"f4","type":"support.ticket.opened","customer_id":"c1","data":{"ticket_id":"t"}})",
+      R"({"id":"f5","type":"support.note.added","customer_id":"c1","data":{}})",
+      R"({"id":"f6","type":"customer.note.added","customer_id":"c1","data":{"email":"new@x.io"}})",
+      R"({"id":"f7","type":"customer.profile.updated","customer_id":"c9","data":{"name":"N"}})",
+      R"({"id":"f8","type":"auth.user.login.succeeded","data":{"user_id":"u"}})",
+      R"({"id":"f9","type":"auth.user.role.revoked","data":{"user_id":"u","role_id":"r"}})",
+      R"({"id":"f10","type":"focus.ping","data":{"session_id":"s","learner_id":"l"}})",
+      R"({"id":"f11","type":"learning.activity.completed","data":{"activity_id":"a","session_id":"s","learner_id":"l"}})",
+      R"({"id":"f12","type":"crm.lead.converted","data":{"lead_id":"L"}})",
+      R"({"id":"f13","type":"crm.opportunity.won","data":{"opportunity_id":"O"}})",
+  };
+  REQUIRE(h.store().Begin().ok());
+  for (const char* json : failing) {
+    INFO(json);
+    const auto& te = h.fixture().Make(json);
+    auto outcome = h.store().ApplyEvent(te.event, te.msg);
+    CHECK_FALSE(outcome.ok());
+    CHECK((outcome.status().is_transient() || outcome.status().code() == Status::Code::kSchema));
+  }
+  REQUIRE(h.store().Commit().ok());
+  CHECK(*h.store().StateDigest() == before);
+  CHECK(h.Int("SELECT COUNT(*) FROM events") == 1);
+}
+
+TEST_CASE("committed events survive the process being killed") {
+  const std::string dir = testing::MakeTempDir("kill");
+  const std::string path = dir + "/ingest.db";
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    StoreOptions options;
+    options.path = path;
+    auto store = Store::Open(options);
+    if (!store.ok()) _exit(2);
+    EventFixture fixture;
+    if (!(*store)->Begin().ok()) _exit(3);
+    for (int i = 0; i < 100; ++i) {
+      const auto& te = fixture.Make(Purchase("e" + std::to_string(i), "p" + std::to_string(i), 1));
+      if (!(*store)->ApplyEvent(te.event, te.msg).ok()) _exit(4);
+    }
+    if (!(*store)->Commit().ok()) _exit(5);
+    // An open, uncommitted transaction at the moment of death must vanish.
+    if (!(*store)->Begin().ok()) _exit(6);
+    const auto& te = fixture.Make(Purchase("uncommitted", "px", 1));
+    if (!(*store)->ApplyEvent(te.event, te.msg).ok()) _exit(7);
+    raise(SIGKILL);
+    _exit(8);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGKILL);
+
+  StoreOptions options;
+  options.path = path;
+  auto store = Store::Open(options);
+  REQUIRE(store.ok());
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT COUNT(*), SUM(event_id = 'uncommitted') FROM events", -1,
+                             &stmt, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+  CHECK(sqlite3_column_int(stmt, 0) == 100);
+  CHECK(sqlite3_column_int(stmt, 1) == 0);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  store->reset();
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("the WAL is checkpointed into the database file in the background") {
+  StoreHarness h;
+  const auto db_size = [&] { return std::filesystem::file_size(h.path()); };
+  const auto initial = db_size();
+  // ~3,000 WAL pages: several checkpoint nudges (one per 1,000 pages).
+  for (int b = 0; b < 12; ++b) {
+    REQUIRE(h.store().Begin().ok());
+    for (int i = 0; i < 500; ++i) {
+      const std::string n = std::to_string(b) + "_" + std::to_string(i);
+      const auto& te = h.fixture().Make(R"({"id":"e)" + n +
+                                        R"(","type":"support.note.added","customer_id":"c)" + n +
+                                        R"(","data":{"note":")" + std::string(800, 'x') + R"("}})");
+      REQUIRE(h.store().ApplyEvent(te.event, te.msg).ok());
+    }
+    REQUIRE(h.store().Commit().ok());
+  }
+  // Pages reach the main file only through a checkpoint; the store never runs one on its
+  // writer connection below 50,000 WAL frames, so growth here is the background thread's.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (db_size() <= initial + 1'000'000 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(db_size() > initial + 1'000'000);
 }

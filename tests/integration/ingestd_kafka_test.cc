@@ -1,0 +1,342 @@
+// The real ingestd binary against librdkafka's mock cluster running in this test process:
+// CloudEvents (structured and binary mode, crm.lead.created v1 and v2) end up as rows,
+// duplicates have one effect, poison and malformed messages reach <topic>.dlq and dead_letters,
+// and a SIGKILL mid-stream or a second ingestd in the group still applies every event once.
+#include <catch2/catch.hpp>
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <thread>
+
+#include "harness/infra/kafka_cluster.h"
+#include "harness/infra/ports.h"
+#include "harness/infra/process.h"
+
+using namespace ingestlab;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return done();
+}
+
+// Starts ingestd on the mock cluster with a private database, waits until its HTTP port file
+// appears. Short session timeout: a SIGKILLed member's partitions move in ~3 s.
+std::unique_ptr<ChildProcess> StartIngestd(const KafkaMockCluster& cluster, const TempDir& dir,
+                                           const std::string& name) {
+  const std::string port_file = dir.Sub(name + ".port");
+  std::remove(port_file.c_str());
+  SpawnOptions spawn;
+  spawn.program = INGESTLAB_INGESTD;
+  spawn.args = {"--kafka", cluster.bootstrap(), "--db", dir.Sub("ingest.db"), "--http",
+                "127.0.0.1:0", "--http-port-file", port_file, "--name", name,
+                "--kafka-property", "session.timeout.ms=3000", "--kafka-property",
+                "heartbeat.interval.ms=300", "--retry-base-ms", "20", "--busy-timeout-ms", "2000"};
+  spawn.log_path = dir.Sub(name + ".log");
+  auto child = ChildProcess::Spawn(spawn);
+  REQUIRE(child.ok());
+  const bool ready = WaitUntil(
+      [&] {
+        std::ifstream in(port_file);
+        int port = 0;
+        return static_cast<bool>(in >> port) && port > 0;
+      },
+      15s);
+  INFO((*child)->LogTail());
+  REQUIRE(ready);
+  return std::move(child).value();
+}
+
+// A read-only view of the database, opened per query the way a user would.
+int64_t QueryInt(const std::string& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    return -1;
+  }
+  sqlite3_busy_timeout(db, 2000);
+  sqlite3_stmt* stmt = nullptr;
+  int64_t value = -1;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
+      sqlite3_step(stmt) == SQLITE_ROW) {
+    value = sqlite3_column_int64(stmt, 0);
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return value;
+}
+
+std::string QueryText(const std::string& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  std::string value;
+  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_busy_timeout(db, 2000);
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr) {
+      value = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    }
+    sqlite3_finalize(stmt);
+  }
+  sqlite3_close(db);
+  return value;
+}
+
+std::string LeadCreatedV1(const std::string& id, const std::string& lead_id) {
+  return R"({"specversion":"1.0","id":")" + id +
+         R"(","source":"crm","type":"crm.lead.created","time":"2026-11-23T10:00:00Z",)"
+         R"("orgid":"org_1","subject":")" + lead_id +
+         R"(","data":{"lead_id":")" + lead_id + R"(","email":")" + lead_id +
+         R"(@example.com","name":"Ann Example","company":"Acme","lead_source":"web","status":"new"}})";
+}
+
+KafkaRecord Structured(const std::string& topic, const std::string& key, std::string json) {
+  return KafkaRecord{topic, -1, key, std::move(json), {}};
+}
+
+void ProduceAll(KafkaTestProducer& producer, const std::vector<KafkaRecord>& records) {
+  for (const auto& r : records) REQUIRE(producer.Produce(r).ok());
+  REQUIRE(producer.Flush().ok());
+}
+
+}  // namespace
+
+TEST_CASE("ingestd folds Kafka CloudEvents into the crm tables and dead-letters bad ones",
+          "[kafka][ingestd]") {
+  auto cluster = KafkaMockCluster::Start();
+  REQUIRE(cluster.ok());
+  auto dir = TempDir::Create("ingestd-kafka");
+  REQUIRE(dir.ok());
+  const std::string db = dir->Sub("ingest.db");
+  auto ingestd = StartIngestd(**cluster, *dir, "ingestd-1");
+  auto producer = KafkaTestProducer::Create((*cluster)->bootstrap());
+  REQUIRE(producer.ok());
+
+  std::vector<KafkaRecord> records;
+  // crm.lead.created v1, structured mode.
+  records.push_back(Structured("crm.leads", "L1", LeadCreatedV1("ev-lead-1", "L1")));
+  // crm.lead.created v2, structured mode: first + last name and a score.
+  records.push_back(Structured(
+      "crm.leads", "L2",
+      R"({"specversion":"1.0","id":"ev-lead-2","source":"crm","type":"crm.lead.created",)"
+      R"("time":"2026-11-23T10:00:01Z","orgid":"org_1","schemaversion":2,"data":{"lead_id":"L2",)"
+      R"("email":"ada@example.com","first_name":"Ada","last_name":"Lovelace","company":"Engines",)"
+      R"("lead_source":"event","status":"qualified","score":87}})"));
+  // crm.lead.created v1, binary mode: ce_* headers, value = data.
+  records.push_back(KafkaRecord{
+      "crm.leads", -1, "L3",
+      R"({"lead_id":"L3","email":"l3@example.com","name":"Bin Ary","status":"contacted"})",
+      {{"ce_specversion", "1.0"},
+       {"ce_id", "ev-lead-3"},
+       {"ce_source", "crm"},
+       {"ce_type", "crm.lead.created"},
+       {"ce_time", "2026-11-23T10:00:02Z"},
+       {"ce_orgid", "org_1"},
+       {"content-type", "application/json"}}});
+  records.push_back(Structured(
+      "crm.contacts", "C1",
+      R"({"specversion":"1.0","id":"ev-contact-1","source":"crm","type":"crm.contact.created",)"
+      R"("time":"2026-11-23T10:00:03Z","orgid":"org_1","data":{"contact_id":"C1",)"
+      R"("email":"c1@example.com","name":"Cee One","phone":"+1 555 0100","lead_id":"L1"}})"));
+  records.push_back(KafkaRecord{
+      "crm.opportunities", -1, "O1",
+      R"({"opportunity_id":"O1","contact_id":"C1","name":"Big deal","amount":1200.5,)"
+      R"("stage":"proposal"})",
+      {{"ce_specversion", "1.0"},
+       {"ce_id", "ev-opp-1"},
+       {"ce_source", "crm"},
+       {"ce_type", "crm.opportunity.created"},
+       {"ce_time", "2026-11-23T10:00:04Z"},
+       {"ce_orgid", "org_1"}}});
+  // A producer-side duplicate: same id, another offset (and partition, by key).
+  records.push_back(Structured("crm.leads", "L1-again", LeadCreatedV1("ev-lead-1", "L1")));
+  // Malformed bytes and a schema-invalid event (no email).
+  records.push_back(Structured("crm.leads", "bad-1", "{\"specversion\": \"1.0\", oops"));
+  records.push_back(Structured(
+      "crm.contacts", "bad-2",
+      R"({"specversion":"1.0","id":"ev-contact-bad","source":"crm","type":"crm.contact.created",)"
+      R"("time":"2026-11-23T10:00:05Z","data":{"contact_id":"C9"}})"));
+  ProduceAll(**producer, records);
+
+  const bool settled = WaitUntil(
+      [&] {
+        return QueryInt(db, "SELECT count(*) FROM events") == 5 &&
+               QueryInt(db, "SELECT count(*) FROM dead_letters") == 2;
+      },
+      30s);
+  INFO(ingestd->LogTail(4000));
+  REQUIRE(settled);
+
+  CHECK(QueryInt(db, "SELECT count(*) FROM crm_leads") == 3);
+  CHECK(QueryText(db, "SELECT name FROM crm_leads WHERE lead_id='L2'") == "Ada Lovelace");
+  CHECK(QueryInt(db, "SELECT score FROM crm_leads WHERE lead_id='L2'") == 87);
+  CHECK(QueryText(db, "SELECT status FROM crm_leads WHERE lead_id='L3'") == "contacted");
+  CHECK(QueryText(db, "SELECT email FROM crm_contacts WHERE contact_id='C1'") ==
+        "c1@example.com");
+  CHECK(QueryText(db, "SELECT stage FROM crm_opportunities WHERE opportunity_id='O1'") ==
+        "proposal");
+  CHECK(QueryText(db, "SELECT status FROM crm_opportunities WHERE opportunity_id='O1'") == "open");
+  CHECK(QueryInt(db, "SELECT count(*) FROM events WHERE event_id='ev-lead-1'") == 1);
+  CHECK(QueryText(db, "SELECT origin FROM events WHERE event_id='ev-lead-3'").rfind(
+            "kafka:crm.leads:", 0) == 0);
+  CHECK(QueryText(db, "SELECT reason FROM dead_letters WHERE origin LIKE 'kafka:crm.leads:%'") ==
+        "parse");
+  CHECK(QueryText(db,
+                  "SELECT reason FROM dead_letters WHERE origin LIKE 'kafka:crm.contacts:%'") ==
+        "schema");
+
+  // The dead letter is published right after the transaction that recorded it commits.
+  Result<std::vector<KafkaReadRecord>> leads_dlq = std::vector<KafkaReadRecord>{};
+  CHECK(WaitUntil(
+      [&] {
+        leads_dlq = ReadTopic((*cluster)->bootstrap(), "crm.leads.dlq");
+        return leads_dlq.ok() && !leads_dlq->empty();
+      },
+      10s));
+  REQUIRE(leads_dlq.ok());
+  REQUIRE(leads_dlq->size() == 1);
+  std::map<std::string, std::string> h(leads_dlq->front().headers.begin(),
+                                       leads_dlq->front().headers.end());
+  CHECK(h["reason"] == "parse");
+  CHECK(h["topic"] == "crm.leads");
+  CHECK(!h["error"].empty());
+  CHECK(h["origin"] == "kafka:crm.leads:" + h["partition"] + ":" + h["offset"]);
+  CHECK(leads_dlq->front().value == "{\"specversion\": \"1.0\", oops");
+  Result<std::vector<KafkaReadRecord>> contacts_dlq = std::vector<KafkaReadRecord>{};
+  CHECK(WaitUntil(
+      [&] {
+        contacts_dlq = ReadTopic((*cluster)->bootstrap(), "crm.contacts.dlq");
+        return contacts_dlq.ok() && !contacts_dlq->empty();
+      },
+      10s));
+  REQUIRE(contacts_dlq.ok());
+  REQUIRE(contacts_dlq->size() == 1);
+  CHECK(contacts_dlq->front().headers.size() >= 7);
+
+  ingestd->Signal(SIGTERM);
+  auto exit = ingestd->WaitExit(15'000);
+  REQUIRE(exit.ok());
+  CHECK(exit->exited);
+  CHECK(exit->code == 0);
+}
+
+namespace {
+
+// Produces `count` distinct lead.created events over ~duration on a background thread.
+class SteadyProducer {
+ public:
+  SteadyProducer(const KafkaMockCluster& cluster, int count, std::chrono::milliseconds duration,
+                 std::string prefix)
+      : thread_([this, &cluster, count, duration, prefix] {
+          auto producer = KafkaTestProducer::Create(cluster.bootstrap());
+          if (!producer.ok()) return;
+          const int per_tick = std::max(1, count / static_cast<int>(duration / 20ms));
+          for (int i = 0; i < count; ++i) {
+            const std::string lead = prefix + std::to_string(i);
+            (void)(*producer)->Produce(
+                Structured("crm.leads", lead, LeadCreatedV1("ev-" + lead, lead)));
+            produced_.store(i + 1);
+            if (i % per_tick == per_tick - 1) std::this_thread::sleep_for(20ms);
+          }
+          ok_ = (*producer)->Flush(30'000).ok();
+        }) {}
+  ~SteadyProducer() {
+    if (thread_.joinable()) thread_.join();
+  }
+  bool Finish() {
+    thread_.join();
+    return ok_;
+  }
+  int produced() const { return produced_.load(); }
+
+ private:
+  std::atomic<int> produced_{0};
+  bool ok_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("ingestd killed with SIGKILL mid-stream and restarted applies every event once",
+          "[kafka][ingestd]") {
+  auto cluster = KafkaMockCluster::Start();
+  REQUIRE(cluster.ok());
+  auto dir = TempDir::Create("ingestd-kafka-kill");
+  REQUIRE(dir.ok());
+  const std::string db = dir->Sub("ingest.db");
+  constexpr int kTotal = 3'000;
+  auto first = StartIngestd(**cluster, *dir, "ingestd-a");
+  // Let it join the group before the stream starts.
+  REQUIRE(WaitUntil([&] { return ReadFileTail(first->log_path(), 100'000).find("assigned") !=
+                                 std::string::npos; },
+                    15s));
+  SteadyProducer producer(**cluster, kTotal, 3s, "K");
+  // Kill it while it is committing rows and offsets.
+  REQUIRE(WaitUntil([&] { return QueryInt(db, "SELECT count(*) FROM events") >= 500; }, 20s));
+  REQUIRE(first->Signal(SIGKILL).ok());
+  (void)first->WaitExit(5'000);
+  const int64_t applied_before_kill = QueryInt(db, "SELECT count(*) FROM events");
+  auto second = StartIngestd(**cluster, *dir, "ingestd-b");
+  REQUIRE(producer.Finish());
+
+  const bool all = WaitUntil(
+      [&] { return QueryInt(db, "SELECT count(*) FROM events") == kTotal; }, 30s);
+  INFO(second->LogTail(4000));
+  REQUIRE(all);
+  std::this_thread::sleep_for(500ms);  // anything redelivered late must not add rows
+  CHECK(applied_before_kill < kTotal);
+  CHECK(QueryInt(db, "SELECT count(*) FROM events") == kTotal);
+  CHECK(QueryInt(db, "SELECT count(*) FROM crm_leads") == kTotal);
+  CHECK(QueryInt(db, "SELECT count(DISTINCT event_id) FROM events") == kTotal);
+  CHECK(QueryInt(db, "SELECT count(*) FROM dead_letters") == 0);
+  second->Signal(SIGTERM);
+  auto exit = second->WaitExit(15'000);
+  REQUIRE(exit.ok());
+  CHECK(exit->code == 0);
+}
+
+TEST_CASE("two ingestd in the same group split the partitions and apply every event once",
+          "[kafka][ingestd]") {
+  auto cluster = KafkaMockCluster::Start();
+  REQUIRE(cluster.ok());
+  auto dir = TempDir::Create("ingestd-kafka-group");
+  REQUIRE(dir.ok());
+  const std::string db = dir->Sub("ingest.db");
+  constexpr int kTotal = 3'000;
+  auto first = StartIngestd(**cluster, *dir, "ingestd-a");
+  REQUIRE(WaitUntil([&] { return ReadFileTail(first->log_path(), 100'000).find("assigned") !=
+                                 std::string::npos; },
+                    15s));
+  SteadyProducer producer(**cluster, kTotal, 5s, "G");
+  REQUIRE(WaitUntil([&] { return QueryInt(db, "SELECT count(*) FROM events") >= 300; }, 20s));
+  auto second = StartIngestd(**cluster, *dir, "ingestd-b");
+  REQUIRE(producer.Finish());
+
+  const bool all = WaitUntil(
+      [&] { return QueryInt(db, "SELECT count(*) FROM events") == kTotal; }, 30s);
+  INFO(first->LogTail(3000));
+  INFO(second->LogTail(3000));
+  REQUIRE(all);
+  CHECK(QueryInt(db, "SELECT count(*) FROM crm_leads") == kTotal);
+  CHECK(QueryInt(db, "SELECT count(*) FROM dead_letters") == 0);
+  // The newcomer took over partitions: its log says what it was assigned.
+  CHECK(ReadFileTail(second->log_path(), 100'000).find("assigned") != std::string::npos);
+  for (auto* p : {first.get(), second.get()}) {
+    p->Signal(SIGTERM);
+    auto exit = p->WaitExit(15'000);
+    REQUIRE(exit.ok());
+    CHECK(exit->code == 0);
+  }
+}
