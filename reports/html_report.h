@@ -29,8 +29,7 @@ std::string RenderRunReport(const nlohmann::json& result);
 // A suite index: one row per run (verdict, scenario, seed, published, applied, p99, duration,
 // link), failed runs first, then errored, then passed; within a group by scenario and seed.
 // Each pair is (link to the run's report, relative to the index; result.json).
-std::string RenderSuiteIndex(
-    const std::vector<std::pair<std::string, nlohmann::json>>& runs);
+std::string RenderSuiteIndex(const std::vector<std::pair<std::string, nlohmann::json>>& runs);
 
 // Writes RenderRunReport(result) to out_html (replacing it). Fails with InvalidArgument when
 // ValidateResult fails, Io when the file cannot be written.
@@ -38,8 +37,9 @@ Status WriteRunReport(const nlohmann::json& result, const std::string& out_html)
 
 // Writes RenderSuiteIndex(runs) to out_html. Fails with InvalidArgument when a result is not
 // valid (naming its link), Io when the file cannot be written.
-Status WriteSuiteIndex(const std::vector<std::pair<std::string /*run dir relative link*/,
-                                                   nlohmann::json /*result*/>>& runs,
-                       const std::string& out_html);
+Status WriteSuiteIndex(
+    const std::vector<std::pair<std::string /*run dir relative link*/, nlohmann::json /*result*/>>&
+        runs,
+    const std::string& out_html);
 
 }  // namespace ingestlab

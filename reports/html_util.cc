@@ -14,12 +14,23 @@ std::string HtmlEscape(std::string_view text) {
   out.reserve(text.size() + text.size() / 8);
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -137,7 +148,8 @@ std::string DisplayPayload(std::string_view payload_b64, size_t max_chars) {
   nlohmann::ordered_json parsed =
       nlohmann::ordered_json::parse(*bytes, nullptr, /*allow_exceptions=*/false);
   if (!parsed.is_discarded() && (parsed.is_object() || parsed.is_array())) {
-    text = parsed.dump(2, ' ', /*ensure_ascii=*/false, nlohmann::ordered_json::error_handler_t::replace);
+    text = parsed.dump(2, ' ', /*ensure_ascii=*/false,
+                       nlohmann::ordered_json::error_handler_t::replace);
   } else {
     text = PrintableText(*bytes);
   }
@@ -145,10 +157,10 @@ std::string DisplayPayload(std::string_view payload_b64, size_t max_chars) {
     // Cut on a UTF-8 boundary so the shown text stays valid.
     size_t cut = max_chars;
     while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-    const size_t left_out = bytes->size() > cut ? bytes->size() - cut : 0;
+    const size_t left_out = text.size() - cut;
     text.resize(cut);
-    text += "\n… (" + std::to_string(left_out) + " more bytes of " +
-            std::to_string(bytes->size()) + " not shown)";
+    text += "\n… (" + std::to_string(left_out) + " more characters not shown; the payload is " +
+            std::to_string(bytes->size()) + " bytes)";
   }
   return text;
 }

@@ -67,7 +67,8 @@ Result<std::vector<fs::path>> ResultFilesFor(const std::string& arg) {
   std::vector<fs::path> nested;
   for (const fs::directory_entry& entry : fs::directory_iterator(path, ec)) {
     std::error_code entry_ec;
-    if (entry.is_directory(entry_ec) && fs::is_regular_file(entry.path() / "result.json", entry_ec)) {
+    if (entry.is_directory(entry_ec) &&
+        fs::is_regular_file(entry.path() / "result.json", entry_ec)) {
       nested.push_back(entry.path() / "result.json");
     }
   }
@@ -92,8 +93,8 @@ Result<LoadedRun> LoadRun(const fs::path& result_path) {
   }
   Status valid = ValidateResult(run.result);
   if (!valid.ok()) {
-    return Status::InvalidArgument(result_path.string() + ": not a result.json: " +
-                                   valid.message());
+    return Status::InvalidArgument(result_path.string() +
+                                   ": not a result.json: " + valid.message());
   }
   return run;
 }

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <limits>
 
+#include <nlohmann/json.hpp>
+
 #include "reports/html_util.h"
 
 namespace ingestlab::reports {
@@ -27,6 +29,14 @@ constexpr size_t kMaxTicks = 24;
 constexpr double kMaxPlottable = 1e15;
 
 bool Plottable(double v) { return std::isfinite(v) && std::fabs(v) <= kMaxPlottable; }
+
+// Up to 6 significant digits, for data attributes read by script.
+std::string Precise(double v) {
+  if (!std::isfinite(v)) v = 0;
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.6g", v);
+  return buf;
+}
 
 std::string Fixed(double v) {
   if (!std::isfinite(v)) v = 0;
@@ -54,10 +64,13 @@ double NiceStep(double range, int target_ticks) {
   return step * magnitude;
 }
 
-std::string SvgOpen(const std::string& id, const std::string& title) {
-  return "<svg class=\"chart\" id=\"" + HtmlEscape(id) + "\" viewBox=\"0 0 " + Fixed(kWidth) +
-         " " + Fixed(kHeight) + "\" preserveAspectRatio=\"xMidYMid meet\" role=\"img\" " +
-         "aria-label=\"" + HtmlEscape(title) + "\"><title>" + HtmlEscape(title) + "</title>";
+// extra_attributes: already-escaped markup such as ` data-x0="0"`.
+std::string SvgOpen(const std::string& id, const std::string& title,
+                    const std::string& extra_attributes = "") {
+  return "<svg class=\"chart\" id=\"" + HtmlEscape(id) + "\"" + extra_attributes +
+         " viewBox=\"0 0 " + Fixed(kWidth) + " " + Fixed(kHeight) +
+         "\" preserveAspectRatio=\"xMidYMid meet\" role=\"img\" " + "aria-label=\"" +
+         HtmlEscape(title) + "\"><title>" + HtmlEscape(title) + "</title>";
 }
 
 double MaxFinite(const std::vector<double>& values) {
@@ -73,6 +86,7 @@ class YScale {
  public:
   static YScale Linear(double data_max) {
     YScale s;
+    if (!(data_max > 0)) data_max = 1;  // all zero or empty: a 0..1 axis
     s.step_ = NiceStep(data_max > 0 ? data_max : 1, 4);
     s.hi_ = std::max(s.step_, std::ceil(data_max / s.step_) * s.step_);
     return s;
@@ -115,8 +129,8 @@ class YScale {
     }
     for (double v : ticks) {
       const double y = Y(v);
-      out += "<line class=\"grid\" x1=\"" + Fixed(kLeft) + "\" x2=\"" +
-             Fixed(kLeft + kPlotWidth) + "\" y1=\"" + Fixed(y) + "\" y2=\"" + Fixed(y) + "\"/>";
+      out += "<line class=\"grid\" x1=\"" + Fixed(kLeft) + "\" x2=\"" + Fixed(kLeft + kPlotWidth) +
+             "\" y1=\"" + Fixed(y) + "\" y2=\"" + Fixed(y) + "\"/>";
       out += "<text class=\"tick\" x=\"" + Fixed(kLeft - 6) + "\" y=\"" + Fixed(y + 4) +
              "\" text-anchor=\"end\">" + HtmlEscape(FormatCompact(v)) + "</text>";
     }
@@ -133,6 +147,41 @@ class YScale {
   double hi_ = 1;
   double step_ = 1;
 };
+
+// The samples behind a time chart as a JSON data block (never executed) for the hover
+// readout: at most kMaxReadoutPoints per line, evenly strided. '<' is escaped so no value can
+// close the element.
+std::string ReadoutData(const TimeChart& chart) {
+  const size_t n = chart.t_s.size();
+  const size_t stride = n > kMaxReadoutPoints ? (n + kMaxReadoutPoints - 1) / kMaxReadoutPoints : 1;
+  const auto rounded = [](double v) -> nlohmann::json {
+    if (!Plottable(v)) return nullptr;
+    return std::fabs(v) >= 1e6 ? std::round(v) : std::round(v * 1000) / 1000;
+  };
+  nlohmann::json data = {{"unit", chart.value_unit},
+                         {"t", nlohmann::json::array()},
+                         {"lines", nlohmann::json::array()}};
+  for (size_t i = 0; i < n; i += stride) data["t"].push_back(rounded(chart.t_s[i]));
+  for (const ChartLine& line : chart.lines) {
+    nlohmann::json values = nlohmann::json::array();
+    for (size_t i = 0; i < n; i += stride) {
+      values.push_back(i < line.values.size() ? rounded(line.values[i]) : nullptr);
+    }
+    data["lines"].push_back({{"name", line.name}, {"color", line.color}, {"values", values}});
+  }
+  std::string text = data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string escaped;
+  escaped.reserve(text.size());
+  for (char c : text) {
+    if (c == '<') {
+      escaped += "\\u003c";
+    } else {
+      escaped += c;
+    }
+  }
+  return "<script type=\"application/json\" class=\"chart-data\" data-for=\"" +
+         HtmlEscape(chart.id) + "\">" + escaped + "</script>";
+}
 
 }  // namespace
 
@@ -177,6 +226,12 @@ std::string RenderTimeChart(const TimeChart& chart) {
     x0 = std::min(x0, t);
     x1 = std::max(x1, t);
   }
+  // Faults scheduled past the last sample (a run that ended early) still show where they were.
+  for (const FaultBand& band : chart.bands) {
+    for (double t : {band.from_s, band.until_s}) {
+      if (Plottable(t)) x1 = std::max(x1, t);
+    }
+  }
   if (!(x1 > x0)) x1 = x0 + 1;
   const auto x_of = [&](double t) { return kLeft + (t - x0) / (x1 - x0) * kPlotWidth; };
 
@@ -193,7 +248,12 @@ std::string RenderTimeChart(const TimeChart& chart) {
                                                          : YScale::Linear(data_max);
   const auto y_of = [&](double v) { return scale.Y(v); };
 
-  std::string out = SvgOpen(chart.id, chart.title);
+  // The plot geometry and x domain, for the hover readout in report.js.
+  const std::string geometry = " data-x0=\"" + Precise(x0) + "\" data-x1=\"" + Precise(x1) +
+                               "\" data-plot-left=\"" + Fixed(kLeft) + "\" data-plot-width=\"" +
+                               Fixed(kPlotWidth) + "\" data-plot-top=\"" + Fixed(kTop) +
+                               "\" data-plot-height=\"" + Fixed(kPlotHeight) + "\"";
+  std::string out = SvgOpen(chart.id, chart.title, geometry);
   out += scale.Axis(chart.y_label);
 
   // X ticks in seconds.
@@ -223,8 +283,10 @@ std::string RenderTimeChart(const TimeChart& chart) {
     const double label_y = kTop + 11 + static_cast<double>(i % 3) * 12;
     const bool anchor_end = left + 8 + 6.5 * static_cast<double>(label.size()) > kLeft + kPlotWidth;
     const double label_x = anchor_end ? std::min(left + width, kLeft + kPlotWidth) - 3 : left + 3;
-    out += "<g class=\"fault-band\" data-fault=\"" + std::to_string(band.number) + "\"><title>" +
-           HtmlEscape(band.tooltip) + "</title>";
+    out += "<g class=\"fault-band\" data-fault=\"" + std::to_string(band.number) +
+           "\" data-from=\"" + Precise(band.from_s) + "\" data-until=\"" +
+           Precise(std::max(band.until_s, band.from_s)) + "\" data-label=\"" + HtmlEscape(label) +
+           "\"><title>" + HtmlEscape(band.tooltip) + "</title>";
     out += "<rect x=\"" + Fixed(left) + "\" y=\"" + Fixed(kTop) + "\" width=\"" + Fixed(width) +
            "\" height=\"" + Fixed(kPlotHeight) + "\"/>";
     out += "<text x=\"" + Fixed(label_x) + "\" y=\"" + Fixed(label_y) + "\"" +
@@ -269,8 +331,7 @@ std::string RenderTimeChart(const TimeChart& chart) {
     out += "<line x1=\"" + Fixed(legend_x) + "\" x2=\"" + Fixed(legend_x + 20) +
            "\" y1=\"14\" y2=\"14\" stroke=\"" + HtmlEscape(line.color) + "\"" +
            (line.dashed ? " stroke-dasharray=\"6 4\"" : "") + "/>";
-    out += "<text x=\"" + Fixed(legend_x + 25) + "\" y=\"18\">" + HtmlEscape(line.name) +
-           "</text>";
+    out += "<text x=\"" + Fixed(legend_x + 25) + "\" y=\"18\">" + HtmlEscape(line.name) + "</text>";
     legend_x += 40 + 7 * static_cast<double>(line.name.size());
   }
   if (!chart.bands.empty()) {
@@ -279,6 +340,7 @@ std::string RenderTimeChart(const TimeChart& chart) {
            "\" y=\"18\">fault (see timeline)</text>";
   }
   out += "</g></svg>";
+  out += ReadoutData(chart);
   return out;
 }
 
@@ -306,8 +368,8 @@ std::string RenderHistogram(const Histogram& histogram) {
       const double height = kTop + kPlotHeight - scale.Y(count);
       const double x = kLeft + slot * static_cast<double>(i);
       const double share = total > 0 ? count / total * 100 : 0;
-      out += "<g class=\"bar\"><title>" + HtmlEscape(bucket_label(i)) + " ms: " +
-             FormatNumber(count, 0) + " events (" + FormatNumber(share, 1) + "%)</title>";
+      out += "<g class=\"bar\"><title>" + HtmlEscape(bucket_label(i)) +
+             " ms: " + FormatNumber(count, 0) + " events (" + FormatNumber(share, 1) + "%)</title>";
       out += "<rect x=\"" + Fixed(x + slot * 0.1) + "\" y=\"" + Fixed(kTop + kPlotHeight - height) +
              "\" width=\"" + Fixed(slot * 0.8) + "\" height=\"" + Fixed(height) + "\"/>";
       if (count > 0 && slot >= 28) {

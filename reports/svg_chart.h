@@ -3,7 +3,9 @@
 // Charts are rendered in C++ to plain SVG markup (no script, no external references), so a
 // report reads the same in a browser, a CI artifact viewer and on paper. Every fault band is a
 // <g class="fault-band" data-fault="N"> holding a shaded rect, a label and a <title> tooltip;
-// every chart draws every band it is given, clipped to its time axis.
+// every chart draws every band it is given, clipped to its time axis. A time chart is followed
+// by a <script type="application/json" class="chart-data"> block with its samples, which the
+// report's script uses for a hover readout; the chart reads fully without it.
 // Thread-safety: pure functions; safe from any thread.
 #pragma once
 
@@ -14,29 +16,31 @@
 namespace ingestlab::reports {
 
 struct ChartLine {
-  std::string name;   // legend text
-  std::string color;  // CSS colour, e.g. "#1f77b4"
+  std::string name;            // legend text
+  std::string color;           // CSS colour, e.g. "#1f77b4"
   std::vector<double> values;  // one per time sample; NaN = no sample (the line breaks)
   bool dashed = false;
 };
 
 // A fault drawn as a shaded band across a time chart; until_s <= from_s draws a thin marker.
 struct FaultBand {
-  int number = 0;          // shown as "F<number>"
+  int number = 0;  // shown as "F<number>"
   double from_s = 0;
   double until_s = 0;
-  std::string label;       // short text on the band, e.g. "kill_ingestd"
-  std::string tooltip;     // longer text for the <title>
+  std::string label;    // short text on the band, e.g. "kill_ingestd"
+  std::string tooltip;  // longer text for the <title>
 };
 
 struct TimeChart {
-  std::string id;          // element id, e.g. "chart-latency"
-  std::string title;       // accessible title
-  std::string y_label;     // axis title with unit, e.g. "latency (ms)"
-  std::vector<double> t_s; // sample times in seconds
+  std::string id;           // element id, e.g. "chart-latency"
+  std::string title;        // accessible title
+  std::string y_label;      // axis title with unit, e.g. "latency (ms)"
+  std::string value_unit;   // unit after a value in the hover readout, e.g. "ms"
+  std::vector<double> t_s;  // sample times in seconds
   std::vector<ChartLine> lines;
   std::vector<FaultBand> bands;
-  double min_span_s = 0;   // the x axis spans at least [0, min_span_s] (e.g. the run duration)
+  // The x axis spans the samples, [0, min_span_s] (e.g. the run duration) and every band.
+  double min_span_s = 0;
   // Switch to a logarithmic value axis when the largest value is at least kLogScaleRatio times
   // the smallest positive one (a latency spike would otherwise flatten normal latencies).
   bool log_scale_when_wide = false;
@@ -58,7 +62,10 @@ std::vector<size_t> DownsampleMinMax(const std::vector<double>& values, size_t m
 
 // Points per line kept in a time chart (longer series are downsampled with DownsampleMinMax).
 inline constexpr size_t kMaxPointsPerLine = 400;
+// Samples per line embedded for the hover readout (longer series are evenly strided).
+inline constexpr size_t kMaxReadoutPoints = 600;
 
+// The <svg> followed by its chart-data block.
 std::string RenderTimeChart(const TimeChart& chart);
 std::string RenderHistogram(const Histogram& histogram);
 

@@ -31,7 +31,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr auto kBrowserTimeout = std::chrono::seconds(45);
+constexpr auto kBrowserTimeout = std::chrono::seconds(30);
 
 std::string FindChromium() {
   if (const char* configured = std::getenv("INGESTLAB_CHROMIUM")) {
@@ -120,32 +120,31 @@ class Browser {
       : binary_(std::move(binary)), work_dir_(std::move(work_dir)) {}
 
   std::vector<std::string> BaseArgs(const std::string& profile) const {
-    return {binary_,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-default-apps",
-            "--disable-extensions",
+    return {binary_, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-default-apps", "--disable-extensions",
             "--user-data-dir=" + (work_dir_ / ("profile-" + profile)).string(),
-            "--enable-logging=stderr",
-            "--v=0",
+            "--enable-logging=stderr", "--v=0",
             // Lets timers and queued events (such as policy violation reports) run first.
             "--virtual-time-budget=3000"};
   }
 
   // The DOM after scripts ran, as chromium serializes it.
   std::string DumpDom(const fs::path& html, const std::string& name) const {
+    std::string ignored_log;
+    return DumpDom(html, name, &ignored_log);
+  }
+
+  // The same, also returning the browser's log (console messages appear as "INFO:CONSOLE").
+  std::string DumpDom(const fs::path& html, const std::string& name, std::string* log) const {
     std::vector<std::string> args = BaseArgs(name + "-dom");
     args.push_back("--dump-dom");
     args.push_back("file://" + html.string());
     const fs::path out = work_dir_ / (name + ".dom.html");
     const fs::path err = work_dir_ / (name + ".dom.stderr");
     const ProcessOutcome outcome = RunProcess(args, out, err);
-    INFO("chromium --dump-dom stderr: " << ReadText(err).substr(0, 2000));
+    *log = ReadText(err);
+    INFO("chromium --dump-dom stderr: " << log->substr(0, 2000));
     CHECK_FALSE(outcome.timed_out);
     CHECK(outcome.exit_status == 0);
     return ReadText(out);
@@ -196,9 +195,9 @@ PngSize ReadPngSize(const std::string& bytes) {
 // would mark the page if it ever executed.
 json BrowserSampleResult() {
   json series;
-  for (const char* key : {"t_s", "publish_rate", "ingest_rate", "lag", "latency_p50_ms",
-                          "latency_p95_ms", "latency_p99_ms", "retries", "dead_letters",
-                          "reconnects"}) {
+  for (const char* key :
+       {"t_s", "publish_rate", "ingest_rate", "lag", "latency_p50_ms", "latency_p95_ms",
+        "latency_p99_ms", "retries", "dead_letters", "reconnects"}) {
     series[key] = json::array();
   }
   for (int i = 0; i < 120; ++i) {
@@ -207,8 +206,12 @@ json BrowserSampleResult() {
     const double wave = (i * 37 % 11) * 4.0;
     series["t_s"].push_back(i);
     series["publish_rate"].push_back(i < 5 ? 200.0 * i : 1000.0 + wave);
-    series["ingest_rate"].push_back(ingestd_down ? 0.0 : catching_up ? 1900.0 - wave : 990.0 + wave);
-    series["lag"].push_back(ingestd_down ? 1000.0 * (i - 29) : catching_up ? 12000.0 - 900.0 * (i - 42) : 15.0 + wave);
+    series["ingest_rate"].push_back(ingestd_down  ? 0.0
+                                    : catching_up ? 1900.0 - wave
+                                                  : 990.0 + wave);
+    series["lag"].push_back(ingestd_down  ? 1000.0 * (i - 29)
+                            : catching_up ? 12000.0 - 900.0 * (i - 42)
+                                          : 15.0 + wave);
     series["latency_p50_ms"].push_back(catching_up ? 2500.0 - 150.0 * (i - 42) : 3.0 + wave / 20);
     series["latency_p95_ms"].push_back(catching_up ? 5200.0 - 300.0 * (i - 42) : 8.0 + wave / 10);
     series["latency_p99_ms"].push_back(catching_up ? 6400.0 - 360.0 * (i - 42) : 14.0 + wave / 5);
@@ -219,7 +222,8 @@ json BrowserSampleResult() {
   json offending = json::array();
   const std::vector<std::string> payloads = {
       R"({"specversion":"1.0","id":"billing-7-1042","source":"billing","type":"billing.purchase.completed","orgid":"org-3","subject":"cust-118","data":{"amount":129.5,"currency":"EUR"}})",
-      "{\"customer_id\":\"c-9\",\"event_type\":\"note\",\"text\":\"<script>document.documentElement.setAttribute('data-pwned','payload')</script>\"}",
+      "{\"customer_id\":\"c-9\",\"event_type\":\"note\",\"text\":\"<script>document."
+      "documentElement.setAttribute('data-pwned','payload')</script>\"}",
       std::string("binary\x01\x02\xff tail"),
   };
   const std::vector<std::string> problems = {"missing", "applied twice", "unexpected dead letter"};
@@ -258,41 +262,86 @@ json BrowserSampleResult() {
       {"started_at_ms", 1763910000000LL},
       {"duration_s", 120.4},
       {"command", "ingestlab run scenarios/kill_ingestd.yaml --seed 42 --out runs"},
-      {"versions", {{"ingestlab", "0.1.0"}, {"git_commit", "447c058"}, {"nats_server", "2.9.10"},
-                    {"librdkafka", "2.0.2"}}},
+      {"versions",
+       {{"ingestlab", "0.1.0"},
+        {"git_commit", "447c058"},
+        {"nats_server", "2.9.10"},
+        {"librdkafka", "2.0.2"}}},
       {"topology", {{"nats_nodes", 3}, {"kafka_brokers", 3}, {"ingestd", 1}}},
       {"assertions",
-       {{{"name", "no loss"}, {"kind", "no_loss"}, {"passed", false}, {"measured", 1},
-         {"threshold", 0}, {"op", "<="}, {"unit", "events"},
+       {{{"name", "no loss"},
+         {"kind", "no_loss"},
+         {"passed", false},
+         {"measured", 1},
+         {"threshold", 0},
+         {"op", "<="},
+         {"unit", "events"},
          {"detail", "120000 acked: 119850 applied, 100 duplicates, 49 dead-lettered, 1 missing"}},
-        {{"name", "exactly once"}, {"kind", "exactly_once"}, {"passed", false}, {"measured", 1},
-         {"threshold", 0}, {"op", "<="}, {"unit", "events"}, {"detail", "1 event applied twice"}},
-        {{"name", "dead letters are the malformed ones"}, {"kind", "dlq"}, {"passed", true},
-         {"measured", 49}, {"threshold", 49}, {"op", "=="}, {"unit", "events"}, {"detail", ""}},
-        {{"name", "latency p99 outside faults"}, {"kind", "latency"}, {"passed", true},
-         {"measured", 22.4}, {"threshold", 25}, {"op", "<="}, {"unit", "ms"}, {"detail", ""}}}},
+        {{"name", "exactly once"},
+         {"kind", "exactly_once"},
+         {"passed", false},
+         {"measured", 1},
+         {"threshold", 0},
+         {"op", "<="},
+         {"unit", "events"},
+         {"detail", "1 event applied twice"}},
+        {{"name", "dead letters are the malformed ones"},
+         {"kind", "dlq"},
+         {"passed", true},
+         {"measured", 49},
+         {"threshold", 49},
+         {"op", "=="},
+         {"unit", "events"},
+         {"detail", ""}},
+        {{"name", "latency p99 outside faults"},
+         {"kind", "latency"},
+         {"passed", true},
+         {"measured", 22.4},
+         {"threshold", 25},
+         {"op", "<="},
+         {"unit", "ms"},
+         {"detail", ""}}}},
       {"metrics",
-       {{"published", 120000}, {"acked", 120000}, {"publish_failed", 0}, {"shortfall", 0},
-        {"applied", 119850}, {"duplicates", 100}, {"redeliveries", 812},
+       {{"published", 120000},
+        {"acked", 120000},
+        {"publish_failed", 0},
+        {"shortfall", 0},
+        {"applied", 119850},
+        {"duplicates", 100},
+        {"redeliveries", 812},
         {"dead_letters", {{"parse", 20}, {"schema", 29}, {"max_deliveries", 0}}},
         {"latency_ms", {{"p50", 3.4}, {"p95", 9.8}, {"p99", 22.4}, {"max", 6480.0}}},
-        {"throughput_eps", 996.7}, {"retries", 70}, {"reconnects", 4},
+        {"throughput_eps", 996.7},
+        {"retries", 70},
+        {"reconnects", 4},
         {"per_service",
-         {{"billing", {{"published", 30000}, {"applied", 29960}, {"dead_letters", 12}, {"p99_ms", 21.0}}},
-          {"auth", {{"published", 30000}, {"applied", 29990}, {"dead_letters", 10}, {"p99_ms", 19.5}}},
-          {"learning", {{"published", 30000}, {"applied", 29950}, {"dead_letters", 15}, {"p99_ms", 24.0}}},
-          {"crm", {{"published", 30000}, {"applied", 29950}, {"dead_letters", 12}, {"p99_ms", 23.1}}}}},
+         {{"billing",
+           {{"published", 30000}, {"applied", 29960}, {"dead_letters", 12}, {"p99_ms", 21.0}}},
+          {"auth",
+           {{"published", 30000}, {"applied", 29990}, {"dead_letters", 10}, {"p99_ms", 19.5}}},
+          {"learning",
+           {{"published", 30000}, {"applied", 29950}, {"dead_letters", 15}, {"p99_ms", 24.0}}},
+          {"crm",
+           {{"published", 30000}, {"applied", 29950}, {"dead_letters", 12}, {"p99_ms", 23.1}}}}},
         {"per_type",
          {{"billing.purchase.completed", {{"applied", 20000}, {"p50_ms", 3.2}, {"p99_ms", 20.0}}},
           {"auth.user.login.failed", {{"applied", 9990}, {"p50_ms", 2.9}, {"p99_ms", 18.0}}},
           {"learning.activity.completed", {{"applied", 29950}, {"p50_ms", 3.6}, {"p99_ms", 24.0}}},
           {"crm.lead.converted", {{"applied", 29950}, {"p50_ms", 3.5}, {"p99_ms", 23.1}}}}}}},
       {"timeline",
-       {{{"at_s", 30.0}, {"until_s", 42.0}, {"action", "kill_ingestd"}, {"target", "ingestd-0"},
+       {{{"at_s", 30.0},
+         {"until_s", 42.0},
+         {"action", "kill_ingestd"},
+         {"target", "ingestd-0"},
          {"params", {{"signal", "KILL"}}}},
-        {{"at_s", 80.0}, {"until_s", 90.0}, {"action", "kafka_broker_down"}, {"target", "broker-2"},
+        {{"at_s", 80.0},
+         {"until_s", 90.0},
+         {"action", "kafka_broker_down"},
+         {"target", "broker-2"},
          {"params", json::object()}},
-        {{"at_s", 100.0}, {"action", "nats_leader_step_down"}, {"target", "BILLING"},
+        {{"at_s", 100.0},
+         {"action", "nats_leader_step_down"},
+         {"target", "BILLING"},
          {"params", json::object()}}}},
       {"series", series},
       {"latency_histogram",
@@ -341,16 +390,21 @@ TEST_CASE("a run report renders in headless chromium with every chart, band and 
   const std::string source = ReadText(html);
 
   SECTION("the page references nothing outside itself") {
-    CHECK_FALSE(std::regex_search(source, std::regex(R"re((src|href|action)\s*=\s*["']?\s*(https?:)?//)re",
-                                                     std::regex::icase)));
+    CHECK_FALSE(std::regex_search(
+        source,
+        std::regex(R"re((src|href|action)\s*=\s*["']?\s*(https?:)?//)re", std::regex::icase)));
     CHECK(source.find("url(") == std::string::npos);
     CHECK(source.find("@import") == std::string::npos);
     CHECK(source.size() < 300 * 1024);
   }
 
   SECTION("the DOM after scripts ran has the charts, bands and assertion rows") {
-    const std::string dom = browser.DumpDom(html, "run");
+    std::string log;
+    const std::string dom = browser.DumpDom(html, "run", &log);
     REQUIRE_FALSE(dom.empty());
+    // The browser's own log: no policy violation and no console message naming a web address.
+    CHECK(log.find("Content Security Policy") == std::string::npos);
+    CHECK_FALSE(std::regex_search(log, std::regex("CONSOLE[^\n]*https?://")));
     // Scripts ran to the end and recorded no error, blocked request or failed resource.
     CHECK(dom.find("data-report-ready=\"1\"") != std::string::npos);
     const std::regex errors(R"re(data-js-errors="(\d+)")re");
@@ -359,7 +413,7 @@ TEST_CASE("a run report renders in headless chromium with every chart, band and 
     INFO("start of the DOM: " << dom.substr(0, 400));
     CHECK(m[1].str() == "0");
     // The hostile description and payload stayed text.
-    CHECK(dom.find("data-pwned") != std::string::npos);  // present only as escaped text...
+    CHECK(dom.find("data-pwned") != std::string::npos);     // present only as escaped text...
     CHECK(dom.find("data-pwned=\"") == std::string::npos);  // ...never as an attribute
     CHECK(Count(dom, "<img") == 0);
 
@@ -413,12 +467,56 @@ TEST_CASE("the browser check notices an external request (the detector works)") 
   page.insert(page.find("</body>"), canary);
   const fs::path html = work.path / "canary.html";
   std::ofstream(html) << page;
-  const std::string dom = browser.DumpDom(html, "canary");
+  std::string log;
+  const std::string dom = browser.DumpDom(html, "canary", &log);
+  CHECK(log.find("violates the following Content Security Policy") != std::string::npos);
+  CHECK(std::regex_search(log, std::regex("CONSOLE[^\n]*http://127.0.0.1:9/canary.png")));
   const std::regex errors(R"re(data-js-errors="(\d+)")re");
   std::smatch m;
   REQUIRE(std::regex_search(dom, m, errors));
   CHECK(std::stoi(m[1].str()) >= 1);
   CHECK(dom.find("blocked by content policy") != std::string::npos);
+}
+
+TEST_CASE("hovering a time chart shows the values and active faults at that second") {
+  const std::string chromium = FindChromium();
+  if (chromium.empty()) {
+    WARN("skipped: chromium is not installed (apt-get install chromium; scripts/setup.sh does)");
+    return;
+  }
+  WorkDir work("hover");
+  Browser browser(chromium, work.path);
+  std::string page = RenderRunReport(BrowserSampleResult());
+  // After the report's own script: move the mouse over t = 35 s of the latency chart and
+  // record what the readout then says.
+  const std::string hover = R"js(<script>
+    (function () {
+      var svg = document.getElementById('chart-latency');
+      var r = svg.getBoundingClientRect(), scale = r.width / 960;
+      var x0 = Number(svg.getAttribute('data-x0')), x1 = Number(svg.getAttribute('data-x1'));
+      var vx = 64 + (35 - x0) / (x1 - x0) * 880;
+      svg.dispatchEvent(new MouseEvent('mousemove', {
+        clientX: r.left + vx * scale, clientY: r.top + 120 * scale, bubbles: true }));
+      var tip = svg.parentNode.querySelector('.readout');
+      document.documentElement.setAttribute('data-readout',
+          !tip ? 'none' : tip.hidden ? 'hidden' : tip.textContent);
+    })();
+  </script>)js";
+  page.insert(page.find("</body>"), hover);
+  const fs::path html = work.path / "hover.html";
+  std::ofstream(html) << page;
+  const std::string dom = browser.DumpDom(html, "hover");
+  CHECK(dom.find("data-js-errors=\"0\"") != std::string::npos);
+  std::smatch m;
+  REQUIRE(std::regex_search(dom, m, std::regex(R"re(data-readout="([^"]*)")re")));
+  const std::string readout = m[1].str();
+  INFO("readout: " << readout);
+  CHECK(readout.find("t = 35 s") != std::string::npos);
+  CHECK(readout.find("p50: 4.6") != std::string::npos);
+  CHECK(readout.find("p99: 20.4 ms") != std::string::npos);
+  CHECK(readout.find("F1 kill_ingestd") != std::string::npos);
+  CHECK(readout.find("F2") == std::string::npos);
+  browser.Screenshot(html, "hover");
 }
 
 TEST_CASE("a suite index renders in headless chromium, failed runs first") {
@@ -433,7 +531,10 @@ TEST_CASE("a suite index renders in headless chromium, failed runs first") {
   passing["scenario"] = "smoke";
   passing["verdict"] = "pass";
   for (json& a : passing["assertions"]) a["passed"] = true;
-  json errored = {{"format", 1}, {"scenario", "partition"}, {"seed", 3}, {"verdict", "error"},
+  json errored = {{"format", 1},
+                  {"scenario", "partition"},
+                  {"seed", 3},
+                  {"verdict", "error"},
                   {"error", "nats-server exited before becoming ready"}};
   const std::vector<std::pair<std::string, json>> runs = {
       {"smoke-42/report.html", passing},

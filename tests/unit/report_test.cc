@@ -31,7 +31,8 @@ std::string Base64(const std::string& bytes) {
   std::string out;
   size_t i = 0;
   for (; i + 2 < bytes.size(); i += 3) {
-    const uint32_t v = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
+    const uint32_t v =
+        (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
     for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
   }
   if (i + 1 == bytes.size()) {
@@ -52,11 +53,16 @@ std::string Base64(const std::string& bytes) {
 // A result.json as `ingestlab run` writes it (format 1): `samples` one-second samples, two
 // faults, three assertions of which no_loss fails, and `offending` missing events.
 json SampleResult(int samples, int offending = 2, const std::string& verdict = "fail") {
-  json series = {{"t_s", json::array()},          {"publish_rate", json::array()},
-                 {"ingest_rate", json::array()},  {"lag", json::array()},
-                 {"latency_p50_ms", json::array()}, {"latency_p95_ms", json::array()},
-                 {"latency_p99_ms", json::array()}, {"retries", json::array()},
-                 {"dead_letters", json::array()}, {"reconnects", json::array()}};
+  json series = {{"t_s", json::array()},
+                 {"publish_rate", json::array()},
+                 {"ingest_rate", json::array()},
+                 {"lag", json::array()},
+                 {"latency_p50_ms", json::array()},
+                 {"latency_p95_ms", json::array()},
+                 {"latency_p99_ms", json::array()},
+                 {"retries", json::array()},
+                 {"dead_letters", json::array()},
+                 {"reconnects", json::array()}};
   for (int i = 0; i < samples; ++i) {
     const bool down = i >= 10 && i < 15;
     series["t_s"].push_back(i);
@@ -83,50 +89,85 @@ json SampleResult(int samples, int offending = 2, const std::string& verdict = "
                                              std::to_string(40 + i) +
                                              "\",\"type\":\"billing.purchase.completed\"}")}});
   }
-  return {
-      {"format", 1},
-      {"scenario", "kill-ingestd"},
-      {"description", "ingestd is killed with SIGKILL mid-stream and restarted"},
-      {"seed", 7},
-      {"verdict", verdict},
-      {"error", ""},
-      {"started_at_ms", 1763900000000LL},
-      {"duration_s", samples},
-      {"command", "ingestlab run scenarios/kill_ingestd.yaml --seed 7"},
-      {"versions", {{"ingestlab", "0.1.0"}, {"git_commit", "abc123"}, {"nats_server", "2.9.10"},
-                    {"librdkafka", "2.0.2"}}},
-      {"topology", {{"nats_nodes", 1}, {"kafka_brokers", 3}, {"ingestd", 1}}},
-      {"assertions",
-       {{{"name", "no loss"}, {"kind", "no_loss"}, {"passed", false}, {"measured", offending},
-         {"threshold", 0}, {"op", "<="}, {"unit", "events"},
-         {"detail", "12000 acked: 11998 applied, 2 missing"}},
-        {{"name", "exactly once"}, {"kind", "exactly_once"}, {"passed", true}, {"measured", 0},
-         {"threshold", 0}, {"op", "<="}, {"unit", "events"}, {"detail", "0 applied twice"}},
-        {{"name", "latency p99"}, {"kind", "latency"}, {"passed", true}, {"measured", 14.0},
-         {"threshold", 25}, {"op", "<="}, {"unit", "ms"}, {"detail", ""}}}},
-      {"metrics",
-       {{"published", 12000}, {"acked", 12000}, {"publish_failed", 0}, {"shortfall", 0},
-        {"applied", 11998}, {"duplicates", 150}, {"redeliveries", 3},
-        {"dead_letters", {{"parse", 20}, {"schema", 30}, {"max_deliveries", 0}}},
-        {"latency_ms", {{"p50", 3.1}, {"p95", 8.2}, {"p99", 14.0}, {"max", 40.5}}},
-        {"throughput_eps", 400.0}, {"retries", 5}, {"reconnects", 2},
-        {"per_service",
-         {{"billing", {{"published", 3000}, {"applied", 2998}, {"dead_letters", 10}, {"p99_ms", 12.0}}},
-          {"auth", {{"published", 9000}, {"applied", 9000}, {"dead_letters", 40}, {"p99_ms", 15.5}}}}},
-        {"per_type",
-         {{"billing.purchase.completed", {{"applied", 900}, {"p50_ms", 3.0}, {"p99_ms", 11.0}}},
-          {"auth.user.login.failed", {{"applied", 300}, {"p50_ms", 2.5}, {"p99_ms", 9.0}}},
-          {"focus.session.started", {{"applied", 8000}, {"p50_ms", 2.0}, {"p99_ms", 7.0}}}}}}},
-      {"timeline",
-       {{{"at_s", 10.0}, {"until_s", 15.0}, {"action", "kill_ingestd"}, {"target", "ingestd-0"},
-         {"params", json::object()}},
-        {{"at_s", 20.0}, {"until_s", 24.0}, {"action", "kafka_broker_down"}, {"target", "broker-2"},
-         {"params", {{"broker", 2}}}}}},
-      {"series", series},
-      {"latency_histogram",
-       {{"bounds_ms", {0.5, 1, 2, 5, 10, 25, 50, 100}}, {"counts", {10, 200, 3000, 6000, 2500, 200, 80, 8, 2}}}},
-      {"offending_events", events},
-      {"state_digest", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}};
+  return {{"format", 1},
+          {"scenario", "kill-ingestd"},
+          {"description", "ingestd is killed with SIGKILL mid-stream and restarted"},
+          {"seed", 7},
+          {"verdict", verdict},
+          {"error", ""},
+          {"started_at_ms", 1763900000000LL},
+          {"duration_s", samples},
+          {"command", "ingestlab run scenarios/kill_ingestd.yaml --seed 7"},
+          {"versions",
+           {{"ingestlab", "0.1.0"},
+            {"git_commit", "abc123"},
+            {"nats_server", "2.9.10"},
+            {"librdkafka", "2.0.2"}}},
+          {"topology", {{"nats_nodes", 1}, {"kafka_brokers", 3}, {"ingestd", 1}}},
+          {"assertions",
+           {{{"name", "no loss"},
+             {"kind", "no_loss"},
+             {"passed", false},
+             {"measured", offending},
+             {"threshold", 0},
+             {"op", "<="},
+             {"unit", "events"},
+             {"detail", "12000 acked: 11998 applied, 2 missing"}},
+            {{"name", "exactly once"},
+             {"kind", "exactly_once"},
+             {"passed", true},
+             {"measured", 0},
+             {"threshold", 0},
+             {"op", "<="},
+             {"unit", "events"},
+             {"detail", "0 applied twice"}},
+            {{"name", "latency p99"},
+             {"kind", "latency"},
+             {"passed", true},
+             {"measured", 14.0},
+             {"threshold", 25},
+             {"op", "<="},
+             {"unit", "ms"},
+             {"detail", ""}}}},
+          {"metrics",
+           {{"published", 12000},
+            {"acked", 12000},
+            {"publish_failed", 0},
+            {"shortfall", 0},
+            {"applied", 11998},
+            {"duplicates", 150},
+            {"redeliveries", 3},
+            {"dead_letters", {{"parse", 20}, {"schema", 30}, {"max_deliveries", 0}}},
+            {"latency_ms", {{"p50", 3.1}, {"p95", 8.2}, {"p99", 14.0}, {"max", 40.5}}},
+            {"throughput_eps", 400.0},
+            {"retries", 5},
+            {"reconnects", 2},
+            {"per_service",
+             {{"billing",
+               {{"published", 3000}, {"applied", 2998}, {"dead_letters", 10}, {"p99_ms", 12.0}}},
+              {"auth",
+               {{"published", 9000}, {"applied", 9000}, {"dead_letters", 40}, {"p99_ms", 15.5}}}}},
+            {"per_type",
+             {{"billing.purchase.completed", {{"applied", 900}, {"p50_ms", 3.0}, {"p99_ms", 11.0}}},
+              {"auth.user.login.failed", {{"applied", 300}, {"p50_ms", 2.5}, {"p99_ms", 9.0}}},
+              {"focus.session.started", {{"applied", 8000}, {"p50_ms", 2.0}, {"p99_ms", 7.0}}}}}}},
+          {"timeline",
+           {{{"at_s", 10.0},
+             {"until_s", 15.0},
+             {"action", "kill_ingestd"},
+             {"target", "ingestd-0"},
+             {"params", json::object()}},
+            {{"at_s", 20.0},
+             {"until_s", 24.0},
+             {"action", "kafka_broker_down"},
+             {"target", "broker-2"},
+             {"params", {{"broker", 2}}}}}},
+          {"series", series},
+          {"latency_histogram",
+           {{"bounds_ms", {0.5, 1, 2, 5, 10, 25, 50, 100}},
+            {"counts", {10, 200, 3000, 6000, 2500, 200, 80, 8, 2}}}},
+          {"offending_events", events},
+          {"state_digest", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}};
 }
 
 size_t Count(const std::string& haystack, const std::string& needle) {
@@ -158,9 +199,8 @@ const std::vector<std::string> kTimeCharts = {"chart-rates", "chart-latency", "c
 
 fs::path TempDir(const std::string& name) {
   static int counter = 0;
-  fs::path dir = fs::temp_directory_path() /
-                 ("ingestlab-report-test-" + std::to_string(getpid()) + "-" +
-                  std::to_string(++counter) + "-" + name);
+  fs::path dir = fs::temp_directory_path() / ("ingestlab-report-test-" + std::to_string(getpid()) +
+                                              "-" + std::to_string(++counter) + "-" + name);
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
@@ -270,6 +310,40 @@ TEST_CASE("a run report shows verdict, scenario, assertions, charts and breakdow
   }
 }
 
+TEST_CASE("each time chart carries its samples for the hover readout, inert as data") {
+  const std::string html = RenderRunReport(SampleResult(30));
+  for (const std::string& id : kTimeCharts) {
+    CHECK(Count(html, "<script type=\"application/json\" class=\"chart-data\" data-for=\"" + id +
+                          "\">") == 1);
+  }
+  const std::string latency_marker = "data-for=\"chart-latency\">";
+  const size_t start = html.find(latency_marker) + latency_marker.size();
+  const json data = json::parse(html.substr(start, html.find("</script>", start) - start));
+  CHECK(data["t"].size() == 30);
+  REQUIRE(data["lines"].size() == 3);
+  CHECK(data["lines"][2]["name"] == "p99");
+  CHECK(data["lines"][2]["values"][12] == 900.0);
+  CHECK(SvgById(html, "chart-latency").find("data-x0=\"0\" data-x1=\"30\"") != std::string::npos);
+
+  SECTION("a value cannot close the data block") {
+    reports::TimeChart chart;
+    chart.id = "c";
+    chart.t_s = {0, 1};
+    chart.lines = {{"</script><script>alert(1)</script>", "#000", {1, 2}, false}};
+    const std::string svg = reports::RenderTimeChart(chart);
+    CHECK(Count(svg, "</script>") == 1);
+    CHECK(svg.find("\\u003c/script>\\u003cscript>alert(1)") != std::string::npos);
+  }
+  SECTION("long series are strided to a bounded number of points") {
+    const std::string long_run = RenderRunReport(SampleResult(2000, 0));
+    const std::string lag_marker = "data-for=\"chart-lag\">";
+    const size_t at = long_run.find(lag_marker) + lag_marker.size();
+    const json lag = json::parse(long_run.substr(at, long_run.find("</script>", at) - at));
+    CHECK(lag["t"].size() <= reports::kMaxReadoutPoints);
+    CHECK(lag["t"].size() >= reports::kMaxReadoutPoints / 2);
+  }
+}
+
 TEST_CASE("latency is drawn on a log axis only when a spike would flatten the rest") {
   json result = SampleResult(30);  // p99 reaches 900 ms during the fault, p50 is ~3 ms
   CHECK(SvgById(RenderRunReport(result), "chart-latency").find("latency (ms), log scale") !=
@@ -282,7 +356,9 @@ TEST_CASE("latency is drawn on a log axis only when a spike would flatten the re
 
 TEST_CASE("every timeline fault is one shaded, labelled band in every time chart") {
   json result = SampleResult(60);
-  result["timeline"].push_back({{"at_s", 40.0}, {"action", "nats_restart"}, {"target", "nats-0"},
+  result["timeline"].push_back({{"at_s", 40.0},
+                                {"action", "nats_restart"},
+                                {"target", "nats-0"},
                                 {"params", json::object()}});  // no until_s: an instant
   const std::string html = RenderRunReport(result);
   for (const std::string& id : kTimeCharts) {
@@ -301,6 +377,12 @@ TEST_CASE("every timeline fault is one shaded, labelled band in every time chart
     // 60 s over a 880-unit plot starting at x=64: 10 s -> 210.7, 15 s -> 284.0 (width 73.3).
     const std::string svg = SvgById(html, "chart-lag");
     CHECK(svg.find("<rect x=\"210.7\" y=\"30.0\" width=\"73.3\"") != std::string::npos);
+  }
+  SECTION("the time axis reaches faults scheduled past the last sample") {
+    json early_end = SampleResult(10, 0);
+    early_end["duration_s"] = 10;
+    const std::string page = RenderRunReport(early_end);
+    CHECK(SvgById(page, "chart-lag").find("data-x1=\"24\"") != std::string::npos);
   }
   SECTION("charts without samples still draw every band") {
     json empty = SampleResult(0, 0, "error");
@@ -327,8 +409,9 @@ TEST_CASE("hostile values from result.json are escaped, never interpreted") {
       Base64("</pre><script>alert(6)</script>\x01\xff tail");
   const std::string html = RenderRunReport(result);
 
-  // The only <script> elements are the two embedded assets.
-  CHECK(Count(html, "<script") == 2);
+  // The only scripts are the two embedded assets and one data block per time chart.
+  CHECK(Count(html, "<script>") == 2);
+  CHECK(Count(html, "<script") == 2 + 5);
   CHECK(html.find("<img") == std::string::npos);
   CHECK(html.find("<iframe") == std::string::npos);
   CHECK(html.find("<svg onload") == std::string::npos);
@@ -342,8 +425,10 @@ TEST_CASE("hostile values from result.json are escaped, never interpreted") {
           std::string::npos);
   }
   SECTION("suite index links and names are escaped and encoded") {
-    const std::string index = RenderSuiteIndex({{"runs/\"x\" javascript:alert(7)/report.html", result}});
+    const std::string index =
+        RenderSuiteIndex({{"runs/\"x\" javascript:alert(7)/report.html", result}});
     CHECK(Count(index, "<script") == 2);
+    CHECK(Count(index, "<script>") == 2);
     CHECK(index.find("href=\"runs/%22x%22%20javascript%3Aalert%287%29/report.html\"") !=
           std::string::npos);
     CHECK(index.find("&lt;script&gt;alert(&quot;pwn&quot;)") != std::string::npos);
@@ -378,12 +463,16 @@ TEST_CASE("a long run's report stays small: series are downsampled") {
     big["offending_events"][0]["payload_b64"] = Base64(std::string(100000, 'a'));
     const std::string page = RenderRunReport(big);
     CHECK(page.size() < 100 * 1024);
-    CHECK(page.find("more bytes of 100000 not shown") != std::string::npos);
+    CHECK(page.find("98500 more characters not shown; the payload is 100000 bytes") !=
+          std::string::npos);
   }
 }
 
 TEST_CASE("a run that errored before measuring still gets a readable report") {
-  const json minimal = {{"format", 1}, {"scenario", "smoke"}, {"seed", 1}, {"verdict", "error"},
+  const json minimal = {{"format", 1},
+                        {"scenario", "smoke"},
+                        {"seed", 1},
+                        {"verdict", "error"},
                         {"error", "nats-server exited with status 1 before becoming ready"}};
   REQUIRE(ValidateResult(minimal).ok());
   const std::string html = RenderRunReport(minimal);
@@ -455,14 +544,14 @@ TEST_CASE("the suite index lists every run, failed first, with key numbers and l
     order.push_back((*it)[1].str() + " " + (*it)[2].str());
   }
   CHECK(order == std::vector<std::string>{"fail kill-1/report.html", "fail kill-3/report.html",
-                                          "error broker-1/report.html",
-                                          "pass alpha-2/report.html", "pass smoke-1/report.html"});
+                                          "error broker-1/report.html", "pass alpha-2/report.html",
+                                          "pass smoke-1/report.html"});
   CHECK(SectionById(html, "verdict").find("2 passed, 2 failed, 1 could not run") !=
         std::string::npos);
   CHECK(html.find("kafka mock cluster did not start") != std::string::npos);
   CHECK(Count(html, "<tr class=\"run failed\"") == 2);
   CHECK(html.find("data-value=\"12000\">12,000</td>") != std::string::npos);  // published
-  CHECK(html.find(">14</td>") != std::string::npos);                         // p99
+  CHECK(html.find(">14</td>") != std::string::npos);                          // p99
 }
 
 TEST_CASE("the report command writes reports and refuses bad input with one clear line") {
@@ -480,8 +569,11 @@ TEST_CASE("the report command writes reports and refuses bad input with one clea
     CHECK(r.out.find("usage: ingestlab report RUN_DIR... -o FILE.html") != std::string::npos);
   }
   SECTION("bad usage exits 2 with one line") {
-    for (const auto& args : std::vector<std::vector<std::string>>{
-             {}, {run_a.string()}, {"--bogus", run_a.string(), "-o", "x.html"}, {run_a.string(), "-o"}}) {
+    for (const auto& args :
+         std::vector<std::vector<std::string>>{{},
+                                               {run_a.string()},
+                                               {"--bogus", run_a.string(), "-o", "x.html"},
+                                               {run_a.string(), "-o"}}) {
       const CommandOutcome r = RunCommand(args);
       CHECK(r.exit_code == 2);
       CHECK(Count(r.err, "\n") == 1);
@@ -491,7 +583,8 @@ TEST_CASE("the report command writes reports and refuses bad input with one clea
   }
   SECTION("a missing result.json is named") {
     fs::create_directories(dir / "empty-run");
-    const CommandOutcome r = RunCommand({(dir / "empty-run").string(), "-o", (dir / "x.html").string()});
+    const CommandOutcome r =
+        RunCommand({(dir / "empty-run").string(), "-o", (dir / "x.html").string()});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find((dir / "empty-run" / "result.json").string() + ": no such file") !=
           std::string::npos);
@@ -536,7 +629,8 @@ TEST_CASE("the report command writes reports and refuses bad input with one clea
     CHECK(failed_at < passed_at);
   }
   SECTION("a folder of run directories stands for all of them") {
-    const CommandOutcome r = RunCommand({(dir / "out").string(), "-o", (dir / "all.html").string()});
+    const CommandOutcome r =
+        RunCommand({(dir / "out").string(), "-o", (dir / "all.html").string()});
     CHECK(r.exit_code == 0);
     CHECK(Count(ReadText(dir / "all.html"), "<tr class=\"run") == 2);
   }
@@ -552,8 +646,7 @@ TEST_CASE("text helpers decode, make printable, format and encode") {
   CHECK_FALSE(Base64Decode("a*b").has_value());
   CHECK_FALSE(Base64Decode("aGVs=bG8").has_value());
   CHECK(PrintableText("ok\tline\n\x02\xc3\xa9\xe2\x82") == "ok\tline\n\\x02é\\xe2\\x82");
-  CHECK(HtmlEscape("<a href='x'>&\"</a>") ==
-        "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
+  CHECK(HtmlEscape("<a href='x'>&\"</a>") == "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
   CHECK(UrlEncodePath("a b/c:d.html") == "a%20b/c%3Ad.html");
   CHECK(FormatNumber(12000, 0) == "12,000");
   CHECK(FormatNumber(-1234567.5, 1) == "-1,234,567.5");
