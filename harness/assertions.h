@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "harness/scenario.h"
@@ -142,6 +143,12 @@ std::vector<double> EventLatenciesMs(const RunObservations& obs, double from_s =
 // Nearest-rank percentiles. `values` is sorted in place.
 LatencySummary SummarizeLatencies(std::vector<double>& values);
 double Percentile(const std::vector<double>& sorted, double q);
+
+// Ids of acked events that ingestd dead-lettered with reason max_deliveries because an entity
+// they depend on was in a publish the broker never acknowledged (so it may never have been
+// stored): such a dead letter is the correct outcome, not a failure. An event depends on the
+// entities named by its data's "*_id" fields (customers excepted: they are auto-created).
+std::unordered_set<std::string> ExcusedDeadLetterIds(const RunObservations& obs);
 
 Evaluation EvaluateAssertions(const std::vector<AssertionSpec>& specs, const RunObservations& obs);
 

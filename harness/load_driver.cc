@@ -104,6 +104,12 @@ Result<std::unique_ptr<LoadDriver>> LoadDriver::Create(const Scenario& scenario,
     o.urls = nats_urls;
     o.name = "ingestlab-" + scenario.name;
     auto p = sim::NatsPublisher::Connect(o);
+    if (!p.ok() && nats_urls.find(',') != std::string::npos) {
+      // Some client versions take one URL only; the first node's INFO names the others, which
+      // the publisher then uses to reconnect.
+      o.urls = nats_urls.substr(0, nats_urls.find(','));
+      p = sim::NatsPublisher::Connect(o);
+    }
     if (!p.ok()) return p.status().Annotate("simulator NATS publisher");
     d->nats_ = std::move(p.value());
   }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "common/status.h"
@@ -34,7 +35,9 @@ class StoreReader {
 
   // Recomputes the domain state the applied publishes imply and lists the differences.
   // `note` says what was compared.
+  // Events in `skip` (correctly dead-lettered, see ExcusedDeadLetterIds) are left out.
   Status CompareWithReferenceModel(const std::vector<PublishRecord>& publishes,
+                                   const std::unordered_set<std::string>& skip,
                                    std::vector<StateMismatch>* mismatches, std::string* note);
 
  private:

@@ -253,3 +253,28 @@ TEST_CASE("throughput, reconnection and drain are measured from commit times") {
     CHECK(std::isinf(Only(EvaluateAssertions({Spec("lag_drained_within", {{"seconds", 10}})}, obs)).measured));
   }
 }
+
+TEST_CASE("a max_deliveries dead letter is expected when its dependency was never acked") {
+  RunObservations obs = HealthyRun();
+  PublishRecord invoice = Pub("billing-1-500", 700);
+  invoice.acked = false;  // the broker never confirmed the invoice
+  invoice.payload = R"({"specversion":"1.0","id":"billing-1-500","data":{"invoice_id":"inv-9","customer_id":"c1"}})";
+  PublishRecord paid = Pub("billing-1-501", 710);
+  paid.payload = R"({"specversion":"1.0","id":"billing-1-501","data":{"invoice_id":"inv-9","amount":5}})";
+  obs.publishes.push_back(invoice);
+  obs.publishes.push_back(paid);
+  DeadLetterRow dead = Dead(paid.payload, "max_deliveries", 900);
+  dead.event_id = "billing-1-501";
+  obs.dead_letters.push_back(dead);
+  AssertionSpec spec = Spec("dead_letters");
+  spec.expected = true;
+  CHECK(ExcusedDeadLetterIds(obs).count("billing-1-501") == 1);
+  auto ev = EvaluateAssertions({spec}, obs);
+  CHECK(Only(ev).passed);
+  CHECK_THAT(Only(ev).detail, Catch::Contains("dependency was never acked"));
+  SECTION("but not when the dependency was acked") {
+    obs.publishes[obs.publishes.size() - 2].acked = true;
+    CHECK(ExcusedDeadLetterIds(obs).empty());
+    CHECK_FALSE(Only(EvaluateAssertions({spec}, obs)).passed);
+  }
+}
