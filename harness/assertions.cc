@@ -181,7 +181,8 @@ void CheckNoLoss(const AssertionSpec& spec, const RunObservations& obs, const In
     << " extra copies): " << applied << " applied, " << (expected_dead + dead_instead)
     << " dead-lettered, " << missing << " missing";
   if (not_acked) d << "; " << not_acked << " publishes not acked (not counted)";
-  ev->results.push_back(Make(spec, "no loss", static_cast<double>(missing), "<=", 0, "events", d.str()));
+  ev->results.push_back(
+      Make(spec, "no loss", static_cast<double>(missing), "<=", 0, "events", d.str()));
 }
 
 void CheckExactlyOnce(const AssertionSpec& spec, const RunObservations& obs, const Index& idx,
@@ -363,18 +364,21 @@ void CheckLatency(const AssertionSpec& spec, const RunObservations& obs, Evaluat
   LatencySummary s = SummarizeLatencies(values);
   std::string window;
   if (spec.numbers.count("window_from_s") || spec.numbers.count("window_to_s")) {
-    window = " in " + FormatDurationSeconds(from) + ".." + (to < 0 ? "end" : FormatDurationSeconds(to));
+    window =
+        " in " + FormatDurationSeconds(from) + ".." + (to < 0 ? "end" : FormatDurationSeconds(to));
   }
   std::ostringstream base;
   base << s.count << " events" << window << ": p50 " << Num(s.p50) << " ms, p95 " << Num(s.p95)
        << " ms, p99 " << Num(s.p99) << " ms, max " << Num(s.max) << " ms";
   for (const auto& [key, label, value] :
        {std::tuple<const char*, const char*, double>{"p50_ms", "p50", s.p50},
-        {"p95_ms", "p95", s.p95}, {"p99_ms", "p99", s.p99}, {"max_ms", "max", s.max}}) {
+        {"p95_ms", "p95", s.p95},
+        {"p99_ms", "p99", s.p99},
+        {"max_ms", "max", s.max}}) {
     if (!spec.numbers.count(key)) continue;
     const double measured = s.count == 0 ? kInf : value;
-    ev->results.push_back(Make(spec, std::string("latency ") + label + window, measured, "<=",
-                               spec.numbers.at(key), "ms",
+    ev->results.push_back(Make(spec, std::string("latency ") + label + window, measured,
+                               "<=", spec.numbers.at(key), "ms",
                                s.count == 0 ? "no applied events to measure" : base.str()));
   }
 }
@@ -387,8 +391,8 @@ void CheckThroughput(const AssertionSpec& spec, const RunObservations& obs, Eval
   }
   const double eps = static_cast<double>(during) / load_s;
   std::ostringstream d;
-  d << during << " events committed during " << Num(load_s) << " s of load ("
-    << obs.applied.size() << " in total)";
+  d << during << " events committed during " << Num(load_s) << " s of load (" << obs.applied.size()
+    << " in total)";
   ev->results.push_back(
       Make(spec, "throughput", eps, ">=", spec.numbers.at("min_eps"), "events/s", d.str()));
 }
@@ -421,15 +425,17 @@ void CheckReconnect(const AssertionSpec& spec, const RunObservations& obs, Evalu
       continue;
     }
     auto next_commit = std::lower_bound(commits.begin(), commits.end(), recovered_ms);
-    const double took = next_commit == commits.end() ? kInf : (*next_commit - recovered_ms) / 1000.0;
+    const double took =
+        next_commit == commits.end() ? kInf : (*next_commit - recovered_ms) / 1000.0;
     worst = std::max(worst, took);
     ++judged;
-    d << f.action << " " << f.target << " undone at " << Num(f.at_s < f.recovered_s ? f.recovered_s : f.at_s)
-      << "s: ingesting again after " << Num(took) << " s; ";
+    d << f.action << " " << f.target << " undone at "
+      << Num(f.at_s < f.recovered_s ? f.recovered_s : f.at_s) << "s: ingesting again after "
+      << Num(took) << " s; ";
   }
   if (judged == 0) d << "no disruptive fault was undone while load ran";
-  ev->results.push_back(Make(spec, "reconnect within", worst, "<=", spec.numbers.at("seconds"),
-                             "s", d.str()));
+  ev->results.push_back(
+      Make(spec, "reconnect within", worst, "<=", spec.numbers.at("seconds"), "s", d.str()));
 }
 
 void CheckDrain(const AssertionSpec& spec, const RunObservations& obs, Evaluation* ev) {
@@ -442,8 +448,8 @@ void CheckDrain(const AssertionSpec& spec, const RunObservations& obs, Evaluatio
     measured = std::max<int64_t>(0, obs.drained_ms - obs.load_stop_ms) / 1000.0;
     d << "everything settled " << Num(measured) << " s after load stopped";
   }
-  ev->results.push_back(Make(spec, "lag drained within", measured, "<=",
-                             spec.numbers.at("seconds"), "s", d.str()));
+  ev->results.push_back(
+      Make(spec, "lag drained within", measured, "<=", spec.numbers.at("seconds"), "s", d.str()));
 }
 
 }  // namespace
@@ -473,7 +479,8 @@ std::unordered_set<std::string> ExcusedDeadLetterIds(const RunObservations& obs)
 }
 
 bool Evaluation::all_passed() const {
-  return std::all_of(results.begin(), results.end(), [](const AssertionResult& r) { return r.passed; });
+  return std::all_of(results.begin(), results.end(),
+                     [](const AssertionResult& r) { return r.passed; });
 }
 
 std::vector<double> EventLatenciesMs(const RunObservations& obs, double from_s, double to_s) {

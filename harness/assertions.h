@@ -80,8 +80,8 @@ struct CounterTotals {
 
 // One difference between the store's final state and the reference model.
 struct StateMismatch {
-  std::string what;      // "customers.lifetime_value"
-  std::string key;       // "cust-1-7"
+  std::string what;  // "customers.lifetime_value"
+  std::string key;   // "cust-1-7"
   std::string expected;
   std::string observed;
 };
@@ -101,15 +101,15 @@ struct RunObservations {
 };
 
 struct AssertionResult {
-  std::string name;   // "latency p99"
-  std::string kind;   // "latency"
+  std::string name;  // "latency p99"
+  std::string kind;  // "latency"
   bool passed = false;
   double measured = 0;  // may be +inf ("never")
   double threshold = 0;
-  std::string op;     // "<=", ">=", "=="
-  std::string unit;   // "events", "ms", "s", "events/s"
+  std::string op;    // "<=", ">=", "=="
+  std::string unit;  // "events", "ms", "s", "events/s"
   std::string detail;
-  int line = 0;       // scenario line
+  int line = 0;  // scenario line
 };
 
 struct OffendingEvent {

@@ -32,7 +32,9 @@ const char* kUpHelp =
     "\n"
     "Starts real nats-server process(es), an embedded Kafka mock cluster and ingestd, prints one\n"
     "line of JSON when everything is ready:\n"
-    "  {\"nats_urls\":[...],\"kafka_bootstrap\":\"h:p,...\",\"db\":\"PATH\",\"http\":\"http://h:p\",\"dir\":\"DIR\"}\n"
+    "  "
+    "{\"nats_urls\":[...],\"kafka_bootstrap\":\"h:p,...\",\"db\":\"PATH\",\"http\":\"http://"
+    "h:p\",\"dir\":\"DIR\"}\n"
     "and runs until SIGINT/SIGTERM, then tears everything down and exits 0.\n"
     "\n"
     "  --nats-nodes N     1 or 3 (a JetStream cluster) [1]\n"
@@ -73,7 +75,8 @@ bool ParseCount(const std::string& text, int lo, int hi, int* out) {
 }
 
 std::string ShellQuote(const std::string& s) {
-  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,") ==
+  if (!s.empty() && s.find_first_not_of(
+                        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,") ==
                         std::string::npos) {
     return s;
   }
@@ -128,7 +131,8 @@ int RunUpCommand(int argc, char** argv) {
   if (dir.empty()) {
     std::string tmpl = (fs::temp_directory_path() / "ingestlab-up-XXXXXX").string();
     if (!mkdtemp(tmpl.data())) {
-      std::fprintf(stderr, "ingestlab up: cannot create a temporary directory: %s\n", strerror(errno));
+      std::fprintf(stderr, "ingestlab up: cannot create a temporary directory: %s\n",
+                   strerror(errno));
       return 1;
     }
     dir = tmpl;
@@ -195,10 +199,12 @@ int RunRunCommand(int argc, char** argv) {
       char* end = nullptr;
       if (!value(&v) || v.empty()) return UsageError("run", "--seed needs a number");
       unsigned long long seed = std::strtoull(v.c_str(), &end, 10);
-      if (*end != '\0' || v[0] == '-') return UsageError("run", "--seed must be a non-negative integer, got '" + v + "'");
+      if (*end != '\0' || v[0] == '-')
+        return UsageError("run", "--seed must be a non-negative integer, got '" + v + "'");
       options.seed = seed;
     } else if (arg == "--out") {
-      if (!value(&options.out_dir) || options.out_dir.empty()) return UsageError("run", "--out needs a directory");
+      if (!value(&options.out_dir) || options.out_dir.empty())
+        return UsageError("run", "--out needs a directory");
     } else if (arg == "--junit") {
       if (!value(&junit) || junit.empty()) return UsageError("run", "--junit needs a file name");
     } else if (arg == "--quiet" || arg == "-q") {

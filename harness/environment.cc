@@ -7,8 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/clock.h"
 #include <sstream>
+#include "common/clock.h"
 
 #include "common/log.h"
 
@@ -107,7 +107,8 @@ Status Environment::WaitForIngestReady(int64_t timeout_ms) {
         missing += p->name() + ": /healthz is not JSON; ";
         continue;
       }
-      if (j.value("status", "") != "ok") missing += p->name() + " status " + j.value("status", "?") + "; ";
+      if (j.value("status", "") != "ok")
+        missing += p->name() + " status " + j.value("status", "?") + "; ";
       if (j.contains("kafka") && j["kafka"].is_object()) {
         const std::string detail = j["kafka"].value("detail", "");
         const auto pos = detail.find(" partitions assigned");
@@ -120,10 +121,12 @@ Status Environment::WaitForIngestReady(int64_t timeout_ms) {
         }
       }
     }
-    if (kafka_ && !ingestds_.empty() && assigned == 0) missing += "no Kafka partitions assigned yet; ";
+    if (kafka_ && !ingestds_.empty() && assigned == 0)
+      missing += "no Kafka partitions assigned yet; ";
     if (missing.empty()) return Status::Ok();
     if (clock.NowMonoNanos() > deadline) {
-      return Status::Transient("ingestd not ready after " + std::to_string(timeout_ms) + " ms: " + missing);
+      return Status::Transient("ingestd not ready after " + std::to_string(timeout_ms) +
+                               " ms: " + missing);
     }
     clock.SleepFor(std::chrono::milliseconds(100));
   }

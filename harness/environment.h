@@ -29,7 +29,7 @@ struct EnvironmentOptions {
   int nats_nodes = 1;
   int kafka_brokers = 1;  // 0 = no Kafka
   int ingestd_count = 1;
-  std::string dir;        // run directory: ingest.db, logs/, nats/ go here (created)
+  std::string dir;  // run directory: ingest.db, logs/, nats/ go here (created)
   std::vector<std::pair<std::string, std::string>> ingestd_settings;
   uint64_t seed = 1;
   int64_t ready_timeout_ms = 30'000;

@@ -16,19 +16,22 @@ namespace {
 
 int16_t KafkaApiKey(const std::string& name) {
   static const std::map<std::string, int16_t> kKeys = {
-      {"produce", 0},      {"fetch", 1},       {"list_offsets", 2}, {"metadata", 3},
-      {"offset_commit", 8}, {"offset_fetch", 9}, {"find_coordinator", 10},
-      {"join_group", 11},   {"heartbeat", 12},  {"sync_group", 14}};
+      {"produce", 0},       {"fetch", 1},        {"list_offsets", 2},      {"metadata", 3},
+      {"offset_commit", 8}, {"offset_fetch", 9}, {"find_coordinator", 10}, {"join_group", 11},
+      {"heartbeat", 12},    {"sync_group", 14}};
   auto it = kKeys.find(name);
   if (it != kKeys.end()) return it->second;
   return static_cast<int16_t>(std::atoi(name.c_str()));
 }
 
 int KafkaErrorCode(const std::string& name) {
-  static const std::map<std::string, int> kCodes = {
-      {"transport", -195},          {"not_leader", 6},        {"request_timed_out", 7},
-      {"not_coordinator", 16},      {"coordinator_not_available", 15},
-      {"leader_not_available", 5},  {"network_exception", 13}};
+  static const std::map<std::string, int> kCodes = {{"transport", -195},
+                                                    {"not_leader", 6},
+                                                    {"request_timed_out", 7},
+                                                    {"not_coordinator", 16},
+                                                    {"coordinator_not_available", 15},
+                                                    {"leader_not_available", 5},
+                                                    {"network_exception", 13}};
   auto it = kCodes.find(name);
   if (it != kCodes.end()) return it->second;
   return std::atoi(name.c_str());
@@ -44,9 +47,9 @@ FaultInjector::~FaultInjector() {
 }
 
 bool FaultInjector::IsDisruptive(const std::string& a) {
-  return a == "kill_ingestd" || a == "stop_ingestd" || a == "restart_ingestd" ||
-         a == "kill_nats" || a == "stop_nats" || a == "restart_nats" || a == "pause_nats" ||
-         a == "kafka_broker_down" || a == "net_cut" || a == "net_reset" || a == "hold_db_lock";
+  return a == "kill_ingestd" || a == "stop_ingestd" || a == "restart_ingestd" || a == "kill_nats" ||
+         a == "stop_nats" || a == "restart_nats" || a == "pause_nats" || a == "kafka_broker_down" ||
+         a == "net_cut" || a == "net_reset" || a == "hold_db_lock";
 }
 
 std::string FaultInjector::RecoveryActionFor(const std::string& a) {
@@ -58,9 +61,8 @@ std::string FaultInjector::RecoveryActionFor(const std::string& a) {
   return "";
 }
 
-Result<std::vector<int>> FaultInjector::Targets(const TimelineStep& step,
-                                                const std::string& prefix, int count,
-                                                int first) const {
+Result<std::vector<int>> FaultInjector::Targets(const TimelineStep& step, const std::string& prefix,
+                                                int count, int first) const {
   std::vector<int> out;
   if (step.target == "all") {
     for (int i = 0; i < count; ++i) out.push_back(first + i);
@@ -112,13 +114,17 @@ Status FaultInjector::Apply(const TimelineStep& step) {
     ingestd_lost_counters_ = true;
     return with_targets("ingestd-", ingestds, 0, [&](int i) { return env_->ingestd(i).Restart(); });
   }
-  if (a == "kill_nats") return with_targets("nats-", nodes, 0, [&](int i) { return env_->nats().Kill(i); });
-  if (a == "stop_nats") return with_targets("nats-", nodes, 0, [&](int i) { return env_->nats().Stop(i); });
+  if (a == "kill_nats")
+    return with_targets("nats-", nodes, 0, [&](int i) { return env_->nats().Kill(i); });
+  if (a == "stop_nats")
+    return with_targets("nats-", nodes, 0, [&](int i) { return env_->nats().Stop(i); });
   if (a == "restart_nats") {
     return with_targets("nats-", nodes, 0, [&](int i) { return env_->nats().Restart(i); });
   }
-  if (a == "pause_nats") return with_targets("nats-", nodes, 0, [&](int i) { return env_->nats().Pause(i); });
-  if (a == "resume_nats") return with_targets("nats-", nodes, 0, [&](int i) { return env_->nats().Resume(i); });
+  if (a == "pause_nats")
+    return with_targets("nats-", nodes, 0, [&](int i) { return env_->nats().Pause(i); });
+  if (a == "resume_nats")
+    return with_targets("nats-", nodes, 0, [&](int i) { return env_->nats().Resume(i); });
   if (a == "kafka_broker_down") {
     return with_targets("broker-", brokers, 1, [&](int i) { return kafka->BrokerDown(i); });
   }
@@ -152,7 +158,7 @@ Status FaultInjector::Apply(const TimelineStep& step) {
       if (a == "net_cut") {
         auto mode = step.params.find("mode");
         proxy.Cut(mode != step.params.end() && mode->second == "blackhole" ? CutMode::kBlackhole
-                                                                          : CutMode::kClose);
+                                                                           : CutMode::kClose);
       } else if (a == "net_restore") {
         proxy.ClearFaults();
       } else if (a == "net_latency") {
@@ -197,7 +203,8 @@ Status FaultInjector::Undo(const TimelineStep& step) {
     inverse.params["rtt"] = "0";
   } else if (a == "kafka_request_errors") {
     auto api_it = step.params.find("api");
-    env_->kafka()->ClearRequestErrors(KafkaApiKey(api_it == step.params.end() ? "fetch" : api_it->second));
+    env_->kafka()->ClearRequestErrors(
+        KafkaApiKey(api_it == step.params.end() ? "fetch" : api_it->second));
     return Status::Ok();
   } else if (a == "net_cut" || a == "net_latency" || a == "net_bandwidth") {
     inverse.action = "net_restore";

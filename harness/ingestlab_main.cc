@@ -22,7 +22,8 @@ const char* kHelp =
     "Runs end-to-end tests of ingestd against real NATS JetStream and Kafka infrastructure.\n"
     "\n"
     "commands:\n"
-    "  up        start nats-server, an embedded Kafka cluster and ingestd; print endpoints as JSON\n"
+    "  up        start nats-server, an embedded Kafka cluster and ingestd; print endpoints as "
+    "JSON\n"
     "  run       run scenario files or folders; exit 0 all assertions held, 1 some failed\n"
     "  simulate  drive one simulated service against any endpoints\n"
     "  report    HTML report for run directories or a suite\n"
@@ -35,8 +36,9 @@ const char* kHelp =
 int NotImplemented(const char* command, int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
-      std::printf("usage: ingestlab %s ...\n\n`ingestlab %s` is not implemented yet in this build.\n",
-                  command, command);
+      std::printf(
+          "usage: ingestlab %s ...\n\n`ingestlab %s` is not implemented yet in this build.\n",
+          command, command);
       return 0;
     }
   }
@@ -72,7 +74,8 @@ int Dispatch(int argc, char** argv) {
     return 2;
 #endif
   }
-  if (command == "replay" || command == "load") return NotImplemented(command.c_str(), sub_argc, sub_argv);
+  if (command == "replay" || command == "load")
+    return NotImplemented(command.c_str(), sub_argc, sub_argv);
   std::fprintf(stderr, "ingestlab: unknown command '%s' (see ingestlab --help)\n", command.c_str());
   return 2;
 }

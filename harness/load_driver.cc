@@ -44,19 +44,25 @@ struct Orphan {
 
 Orphan MakeOrphan(const std::string& service, const std::string& n) {
   if (service == "billing") {
-    return {"billing.purchase.refunded", "billing.events",
+    return {"billing.purchase.refunded",
+            "billing.events",
             {{"purchase_id", "orphan-purchase-" + n}, {"amount", 1.0}, {"reason", "orphan"}}};
   }
   if (service == "support") {
-    return {"support.ticket.resolved", "", {{"ticket_id", "orphan-ticket-" + n}, {"resolution", "orphan"}}};
+    return {"support.ticket.resolved",
+            "",
+            {{"ticket_id", "orphan-ticket-" + n}, {"resolution", "orphan"}}};
   }
   if (service == "auth") {
-    return {"auth.user.role.assigned", "", {{"user_id", "orphan-user-" + n}, {"role_id", "role-1"}}};
+    return {
+        "auth.user.role.assigned", "", {{"user_id", "orphan-user-" + n}, {"role_id", "role-1"}}};
   }
   if (service == "learning") {
-    return {"learning.session.ended", "", {{"session_id", "orphan-session-" + n}, {"duration_s", 1}}};
+    return {
+        "learning.session.ended", "", {{"session_id", "orphan-session-" + n}, {"duration_s", 1}}};
   }
-  return {"crm.lead.converted", "crm.leads",
+  return {"crm.lead.converted",
+          "crm.leads",
           {{"lead_id", "orphan-lead-" + n}, {"contact_id", "orphan-contact-" + n}}};
 }
 
@@ -82,7 +88,7 @@ Result<std::unique_ptr<LoadDriver>> LoadDriver::Create(const Scenario& scenario,
       auto s = std::make_unique<Service>();
       s->name = name;
       s->spec = &spec;
-      s->transport = name == "crm" ? "kafka"
+      s->transport = name == "crm"                                      ? "kafka"
                      : (spec.transport == "kafka" && name == "billing") ? "kafka"
                                                                         : "nats";
       s->rate = spec.rate / static_cast<double>(names.size());
@@ -115,7 +121,8 @@ Result<std::unique_ptr<LoadDriver>> LoadDriver::Create(const Scenario& scenario,
   }
   if (need_kafka) {
     if (kafka_bootstrap.empty()) {
-      return Status::InvalidArgument(scenario.path + ": a service publishes on Kafka but "
+      return Status::InvalidArgument(scenario.path +
+                                     ": a service publishes on Kafka but "
                                      "topology.kafka_brokers is 0");
     }
     sim::KafkaPublisherOptions o;
@@ -155,7 +162,8 @@ Status LoadDriver::Start(int64_t start_unix_ms) {
     if (auto dl = spec->dialects.find("customer"); dl != spec->dialects.end()) {
       o.stream.customer_dialect_share = dl->second;
     }
-    if (auto dl = spec->dialects.find("cloudevents"); dl != spec->dialects.end() && dl->second >= 1) {
+    if (auto dl = spec->dialects.find("cloudevents");
+        dl != spec->dialects.end() && dl->second >= 1) {
       o.stream.service_envelope_share = 0;
       o.stream.customer_dialect_share = 0;
     }

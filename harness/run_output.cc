@@ -13,11 +13,21 @@ std::string XmlEscape(const std::string& s) {
   out.reserve(s.size());
   for (unsigned char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
       default:
         if (c < 0x20 && c != '\n' && c != '\t' && c != '\r') {
           out += ' ';
@@ -66,8 +76,10 @@ std::string FormatRunSummary(const RunOutcome& run, bool color) {
   const char* reset = color ? "\x1b[0m" : "";
   std::ostringstream out;
   const bool pass = run.verdict == "pass";
-  out << "\n  scenario " << run.scenario << " (seed " << run.seed << ")  "
-      << (pass ? green : red) << (run.verdict == "pass" ? "PASS" : run.verdict == "fail" ? "FAIL" : "ERROR")
+  out << "\n  scenario " << run.scenario << " (seed " << run.seed << ")  " << (pass ? green : red)
+      << (run.verdict == "pass"   ? "PASS"
+          : run.verdict == "fail" ? "FAIL"
+                                  : "ERROR")
       << reset << "  " << Fixed(run.duration_s, 1) << "s  " << run.run_dir << "\n";
   if (!run.error.empty()) out << "    " << red << "error: " << run.error << reset << "\n";
   for (const auto& a : run.evaluation.results) {
@@ -82,8 +94,9 @@ std::string FormatRunSummary(const RunOutcome& run, bool color) {
     const double secs = std::max(0.001, J(r, "duration_s"));
     out << "\n";
     out << "    " << Dots("published", 26) << FormatMeasured(J(m, "published"), "") << "  acked "
-        << FormatMeasured(J(m, "acked"), "") << ", failed " << FormatMeasured(J(m, "publish_failed"), "")
-        << ", shortfall " << FormatMeasured(J(m, "shortfall"), "") << "\n";
+        << FormatMeasured(J(m, "acked"), "") << ", failed "
+        << FormatMeasured(J(m, "publish_failed"), "") << ", shortfall "
+        << FormatMeasured(J(m, "shortfall"), "") << "\n";
     out << "    " << Dots("applied", 26) << FormatMeasured(J(m, "applied"), "") << "  "
         << Fixed(J(m, "throughput_eps"), 1) << "/s during load\n";
     out << "    " << Dots("duplicates / redeliveries", 26) << FormatMeasured(J(m, "duplicates"), "")
@@ -124,17 +137,19 @@ std::string FormatJUnit(const std::vector<RunOutcome>& runs) {
     size_t f = 0;
     for (const auto& a : r.evaluation.results) f += a.passed ? 0 : 1;
     const size_t n = r.evaluation.results.empty() ? 1 : r.evaluation.results.size();
-    out << "  <testsuite name=\"" << XmlEscape(r.scenario) << "\" tests=\"" << n
-        << "\" failures=\"" << f << "\" errors=\"" << (r.verdict == "error" ? 1 : 0)
-        << "\" time=\"" << Fixed(r.duration_s, 3) << "\">\n";
+    out << "  <testsuite name=\"" << XmlEscape(r.scenario) << "\" tests=\"" << n << "\" failures=\""
+        << f << "\" errors=\"" << (r.verdict == "error" ? 1 : 0) << "\" time=\""
+        << Fixed(r.duration_s, 3) << "\">\n";
     out << "    <properties><property name=\"seed\" value=\"" << r.seed
-        << "\"/><property name=\"run_dir\" value=\"" << XmlEscape(r.run_dir) << "\"/></properties>\n";
+        << "\"/><property name=\"run_dir\" value=\"" << XmlEscape(r.run_dir)
+        << "\"/></properties>\n";
     const std::string classname = "ingestlab." + XmlEscape(r.scenario);
     if (r.evaluation.results.empty()) {
       out << "    <testcase classname=\"" << classname << "\" name=\"run\" time=\""
           << Fixed(r.duration_s, 3) << "\">";
       if (r.verdict == "error") {
-        out << "<error message=\"" << XmlEscape(r.error) << "\">" << XmlEscape(r.error) << "</error>";
+        out << "<error message=\"" << XmlEscape(r.error) << "\">" << XmlEscape(r.error)
+            << "</error>";
       }
       out << "</testcase>\n";
     }

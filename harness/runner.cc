@@ -51,9 +51,9 @@ class CounterAccumulator {
       if (v < last) inst.base[key] += last;
       last = v;
     };
-    for (const char* name : {"ingest_applied_total", "ingest_duplicates_total",
-                             "ingest_redeliveries_total", "ingest_retries_total",
-                             "ingest_received_total"}) {
+    for (const char* name :
+         {"ingest_applied_total", "ingest_duplicates_total", "ingest_redeliveries_total",
+          "ingest_retries_total", "ingest_received_total"}) {
       feed(name, s.Total(name));
     }
     feed("reconnects", s.Total("ingest_reconnects_total") + s.Total("ingest_source_reconnects"));
@@ -136,13 +136,17 @@ std::vector<PublishRecord> ToPublishRecords(const sim::EventLog& log) {
 class Progress {
  public:
   Progress(const RunOptions& o, std::string name, double total_s)
-      : out_(o.progress), tty_(o.progress_is_tty), interval_(o.progress_interval_s),
-        name_(std::move(name)), total_s_(total_s) {}
+      : out_(o.progress),
+        tty_(o.progress_is_tty),
+        interval_(o.progress_interval_s),
+        name_(std::move(name)),
+        total_s_(total_s) {}
   void Update(double elapsed, double pub_rate, double ingest_rate, double lag,
               const std::string& phase, const std::string& fault) {
     if (!out_) return;
     char line[512];
-    std::snprintf(line, sizeof line, "[%s] %5.1fs/%.0fs %-5s publish %6.0f/s  ingest %6.0f/s  lag %6.0f%s%s",
+    std::snprintf(line, sizeof line,
+                  "[%s] %5.1fs/%.0fs %-5s publish %6.0f/s  ingest %6.0f/s  lag %6.0f%s%s",
                   name_.c_str(), elapsed, total_s_, phase.c_str(), pub_rate, ingest_rate, lag,
                   fault.empty() ? "" : "  fault: ", fault.c_str());
     if (tty_) {
@@ -189,11 +193,16 @@ class TimelineRunner {
   };
   TimelineRunner(const Scenario& s, FaultInjector* injector, sim::EventLogWriter* log,
                  int64_t start_mono_ns, int64_t start_unix_ms, Progress* progress)
-      : scenario_(s), injector_(injector), log_(log), start_mono_ns_(start_mono_ns),
-        start_unix_ms_(start_unix_ms), progress_(progress) {
+      : scenario_(s),
+        injector_(injector),
+        log_(log),
+        start_mono_ns_(start_mono_ns),
+        start_unix_ms_(start_unix_ms),
+        progress_(progress) {
     for (size_t i = 0; i < s.timeline.size(); ++i) {
       entries_.push_back({s.timeline[i].at_s, i, false});
-      if (s.timeline[i].for_s) entries_.push_back({s.timeline[i].at_s + *s.timeline[i].for_s, i, true});
+      if (s.timeline[i].for_s)
+        entries_.push_back({s.timeline[i].at_s + *s.timeline[i].for_s, i, true});
     }
     std::stable_sort(entries_.begin(), entries_.end(),
                      [](const Entry& a, const Entry& b) { return a.at_s < b.at_s; });
@@ -315,8 +324,8 @@ class TimelineRunner {
       } else {
         applied_at_[e.step] = at;
       }
-      const std::string what = (e.undo ? "undo " : "") + step.action +
-                               (step.target.empty() ? "" : " " + step.target);
+      const std::string what =
+          (e.undo ? "undo " : "") + step.action + (step.target.empty() ? "" : " " + step.target);
       {
         std::lock_guard<std::mutex> lock(mu_);
         current_ = e.undo ? "" : what;
@@ -337,8 +346,9 @@ class TimelineRunner {
         errors_.push_back(scenario_.path + ":" + std::to_string(step.line) + ": " + what +
                           " failed: " + st.message());
       }
-      if (progress_) progress_->Message(std::string("t=") + std::to_string(static_cast<int>(at)) +
-                                        "s " + what + (st.ok() ? "" : " FAILED: " + st.message()));
+      if (progress_)
+        progress_->Message(std::string("t=") + std::to_string(static_cast<int>(at)) + "s " + what +
+                           (st.ok() ? "" : " FAILED: " + st.message()));
     }
     done_ = true;
     // Stay alive until released: processes this thread started must outlive the run.
@@ -366,19 +376,27 @@ class TimelineRunner {
 };
 
 nlohmann::json TopologyJson(const TopologySpec& t) {
-  return {{"nats_nodes", t.nats_nodes}, {"kafka_brokers", t.kafka_brokers}, {"ingestd", t.ingestd_count}};
+  return {{"nats_nodes", t.nats_nodes},
+          {"kafka_brokers", t.kafka_brokers},
+          {"ingestd", t.ingestd_count}};
 }
 
 nlohmann::json EmptySeries() {
-  return {{"t_s", nlohmann::json::array()},          {"publish_rate", nlohmann::json::array()},
-          {"ingest_rate", nlohmann::json::array()},  {"lag", nlohmann::json::array()},
-          {"latency_p50_ms", nlohmann::json::array()}, {"latency_p95_ms", nlohmann::json::array()},
-          {"latency_p99_ms", nlohmann::json::array()}, {"retries", nlohmann::json::array()},
-          {"dead_letters", nlohmann::json::array()},   {"reconnects", nlohmann::json::array()}};
+  return {{"t_s", nlohmann::json::array()},
+          {"publish_rate", nlohmann::json::array()},
+          {"ingest_rate", nlohmann::json::array()},
+          {"lag", nlohmann::json::array()},
+          {"latency_p50_ms", nlohmann::json::array()},
+          {"latency_p95_ms", nlohmann::json::array()},
+          {"latency_p99_ms", nlohmann::json::array()},
+          {"retries", nlohmann::json::array()},
+          {"dead_letters", nlohmann::json::array()},
+          {"reconnects", nlohmann::json::array()}};
 }
 
 // A result.json skeleton with every field present.
-nlohmann::json BaseResult(const Scenario& s, uint64_t seed, const RunOptions& o, int64_t started_ms) {
+nlohmann::json BaseResult(const Scenario& s, uint64_t seed, const RunOptions& o,
+                          int64_t started_ms) {
   nlohmann::json r;
   r["format"] = 1;
   r["scenario"] = s.name;
@@ -392,16 +410,25 @@ nlohmann::json BaseResult(const Scenario& s, uint64_t seed, const RunOptions& o,
   r["versions"] = VersionsJson();
   r["topology"] = TopologyJson(s.topology);
   r["assertions"] = nlohmann::json::array();
-  r["metrics"] = {{"published", 0},  {"acked", 0},        {"publish_failed", 0}, {"shortfall", 0},
-                  {"applied", 0},    {"duplicates", 0},   {"redeliveries", 0},
+  r["metrics"] = {{"published", 0},
+                  {"acked", 0},
+                  {"publish_failed", 0},
+                  {"shortfall", 0},
+                  {"applied", 0},
+                  {"duplicates", 0},
+                  {"redeliveries", 0},
                   {"dead_letters", {{"parse", 0}, {"schema", 0}, {"max_deliveries", 0}}},
                   {"latency_ms", {{"p50", 0}, {"p95", 0}, {"p99", 0}, {"max", 0}}},
-                  {"throughput_eps", 0.0}, {"retries", 0}, {"reconnects", 0},
-                  {"per_service", nlohmann::json::object()}, {"per_type", nlohmann::json::object()}};
+                  {"throughput_eps", 0.0},
+                  {"retries", 0},
+                  {"reconnects", 0},
+                  {"per_service", nlohmann::json::object()},
+                  {"per_type", nlohmann::json::object()}};
   r["timeline"] = nlohmann::json::array();
   r["series"] = EmptySeries();
-  r["latency_histogram"] = {{"bounds_ms", Metrics::LatencyBoundsMs()},
-                            {"counts", std::vector<int64_t>(Metrics::LatencyBoundsMs().size() + 1, 0)}};
+  r["latency_histogram"] = {
+      {"bounds_ms", Metrics::LatencyBoundsMs()},
+      {"counts", std::vector<int64_t>(Metrics::LatencyBoundsMs().size() + 1, 0)}};
   r["offending_events"] = nlohmann::json::array();
   r["state_digest"] = "";
   return r;
@@ -467,8 +494,8 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
     WriteJsonFile(dir + "/result.json", result);
     Status rs = WriteRunReport(result, dir + "/report.html");
     if (!rs.ok()) {
-    LOG(kWarn, "harness") << "report.html: " << rs.message();
-  }
+      LOG(kWarn, "harness") << "report.html: " << rs.message();
+    }
     return outcome;
   };
 
@@ -484,7 +511,8 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
     std::ofstream out(dir + "/scenario.yaml");
     out << s.text;
     if (options.seed && *options.seed != scenario.seed) {
-      out << "\n# run with --seed " << *options.seed << " (overrides seed " << scenario.seed << ")\n";
+      out << "\n# run with --seed " << *options.seed << " (overrides seed " << scenario.seed
+          << ")\n";
     }
   }
 
@@ -518,7 +546,8 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   if (!log_or.ok()) return fail(log_or.status().message());
   std::unique_ptr<sim::EventLogWriter> log = std::move(log_or.value());
 
-  auto driver_or = LoadDriver::Create(s, env->nats_urls(), env->kafka_bootstrap(), log.get(), &clock);
+  auto driver_or =
+      LoadDriver::Create(s, env->nats_urls(), env->kafka_bootstrap(), log.get(), &clock);
   if (!driver_or.ok()) return fail(driver_or.status().message());
   std::unique_ptr<LoadDriver> driver = std::move(driver_or.value());
   FaultInjector injector(env.get(), [&driver](const std::string& service, double rate) {
@@ -624,20 +653,19 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
     }
     // Settled when as many outcomes are recorded as were expected; an event dead-lettered
     // instead of applied (or the reverse) still counts, the assertions judge it.
-    const bool settled = static_cast<size_t>(c.events + c.dead_letters) >=
-                             expected_applied_ids + expected_dead &&
-                         pending == 0 && timeline.done();
+    const bool settled =
+        static_cast<size_t>(c.events + c.dead_letters) >= expected_applied_ids + expected_dead &&
+        pending == 0 && timeline.done();
     if (settled) {
       drained_ms = c.last_commit_ms;
       break;
     }
     if (aborted || clock.NowMonoNanos() > drain_deadline_mono) {
       if (!aborted) {
-        progress.Message("lag did not drain within " + FormatDurationSeconds(s.drain_timeout_s) +
-                         ": " + std::to_string(c.events) + "/" +
-                         std::to_string(expected_applied_ids) + " events, " +
-                         std::to_string(c.dead_letters) + "/" + std::to_string(expected_dead) +
-                         " dead letters");
+        progress.Message(
+            "lag did not drain within " + FormatDurationSeconds(s.drain_timeout_s) + ": " +
+            std::to_string(c.events) + "/" + std::to_string(expected_applied_ids) + " events, " +
+            std::to_string(c.dead_letters) + "/" + std::to_string(expected_dead) + " dead letters");
       }
       break;
     }
@@ -687,7 +715,7 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   }
   obs.counters.complete = !injector.ingestd_lost_counters();
   Status model = reader->CompareWithReferenceModel(obs.publishes, ExcusedDeadLetterIds(obs),
-                                                &obs.state_mismatches, &obs.state_note);
+                                                   &obs.state_mismatches, &obs.state_note);
   obs.state_checked = model.ok();
   if (!model.ok()) obs.state_note = model.message();
   reader.reset();
@@ -708,13 +736,15 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   std::vector<std::string> problems = timeline.errors();
   if (!load_status.ok()) problems.push_back("load: " + load_status.message());
   for (const auto& e : exits) {
-    if (e.find("exit 0") == std::string::npos) problems.push_back("ingestd did not stop cleanly: " + e);
+    if (e.find("exit 0") == std::string::npos)
+      problems.push_back("ingestd did not stop cleanly: " + e);
   }
   if (aborted) problems.push_back("interrupted");
   outcome.evaluation = ev;
-  outcome.verdict = !problems.empty() && (aborted || !timeline.errors().empty() || !load_status.ok())
-                        ? "error"
-                        : ev.all_passed() ? "pass" : "fail";
+  outcome.verdict =
+      !problems.empty() && (aborted || !timeline.errors().empty() || !load_status.ok()) ? "error"
+      : ev.all_passed()                                                                 ? "pass"
+                                                                                        : "fail";
   std::ostringstream joined;
   for (size_t i = 0; i < problems.size(); ++i) joined << (i ? "; " : "") << problems[i];
   outcome.error = joined.str();
@@ -743,13 +773,16 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   m["applied"] = obs.applied.size();
   m["duplicates"] = Round(obs.counters.duplicates);
   m["redeliveries"] = Round(obs.counters.redeliveries);
-  std::map<std::string, int64_t> dl_by_reason = {{"parse", 0}, {"schema", 0}, {"max_deliveries", 0}};
+  std::map<std::string, int64_t> dl_by_reason = {
+      {"parse", 0}, {"schema", 0}, {"max_deliveries", 0}};
   for (const auto& d : obs.dead_letters) dl_by_reason[d.reason]++;
   m["dead_letters"] = dl_by_reason;
   auto all_latencies = EventLatenciesMs(obs);
   std::vector<double> hist_values = all_latencies;
   LatencySummary lat = SummarizeLatencies(all_latencies);
-  m["latency_ms"] = {{"p50", Round(lat.p50)}, {"p95", Round(lat.p95)}, {"p99", Round(lat.p99)},
+  m["latency_ms"] = {{"p50", Round(lat.p50)},
+                     {"p95", Round(lat.p95)},
+                     {"p99", Round(lat.p99)},
                      {"max", Round(lat.max)}};
   {
     const double load_s = std::max(0.001, (obs.load_stop_ms - obs.start_ms) / 1000.0);
@@ -765,14 +798,16 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   // Per service and per type, latency against the publish time.
   std::unordered_map<std::string, const PublishRecord*> first_publish;
   for (const auto& p : obs.publishes) {
-    if (p.acked && !p.event_id.empty() && p.expect != "dead_letter") first_publish.emplace(p.event_id, &p);
+    if (p.acked && !p.event_id.empty() && p.expect != "dead_letter")
+      first_publish.emplace(p.event_id, &p);
   }
   std::map<std::string, std::vector<double>> by_service, by_type;
   std::map<std::string, int64_t> applied_by_service, applied_by_type;
   for (const auto& r : obs.applied) {
     auto it = first_publish.find(r.event_id);
     if (it == first_publish.end()) continue;
-    const double latency = static_cast<double>(std::max<int64_t>(0, r.committed_at_ms - it->second->publish_ms));
+    const double latency =
+        static_cast<double>(std::max<int64_t>(0, r.committed_at_ms - it->second->publish_ms));
     by_service[it->second->service].push_back(latency);
     by_type[r.type].push_back(latency);
     applied_by_service[it->second->service]++;
@@ -799,8 +834,8 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   }
   for (auto& [type, values] : by_type) {
     LatencySummary ls = SummarizeLatencies(values);
-    m["per_type"][type] = {{"applied", applied_by_type[type]}, {"p50_ms", Round(ls.p50)},
-                           {"p99_ms", Round(ls.p99)}};
+    m["per_type"][type] = {
+        {"applied", applied_by_type[type]}, {"p50_ms", Round(ls.p50)}, {"p99_ms", Round(ls.p99)}};
   }
 
   result["timeline"] = timeline.Json();
@@ -839,20 +874,22 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
     const auto bounds = Metrics::LatencyBoundsMs();
     std::vector<int64_t> counts(bounds.size() + 1, 0);
     for (double v : hist_values) {
-      size_t i = static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), v) - bounds.begin());
+      size_t i =
+          static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), v) - bounds.begin());
       counts[i]++;
     }
     result["latency_histogram"] = {{"bounds_ms", bounds}, {"counts", counts}};
   }
   for (const auto& o : ev.offending) {
-    result["offending_events"].push_back({{"event_id", o.event_id},
-                                          {"problem", o.problem},
-                                          {"expected", o.expected},
-                                          {"observed", o.observed},
-                                          {"service", o.service},
-                                          {"type", o.type},
-                                          {"subject", o.subject},
-                                          {"payload_b64", sim::Base64Encode(o.payload.substr(0, 4096))}});
+    result["offending_events"].push_back(
+        {{"event_id", o.event_id},
+         {"problem", o.problem},
+         {"expected", o.expected},
+         {"observed", o.observed},
+         {"service", o.service},
+         {"type", o.type},
+         {"subject", o.subject},
+         {"payload_b64", sim::Base64Encode(o.payload.substr(0, 4096))}});
   }
   result["state_digest"] = digest;
   outcome.result = result;

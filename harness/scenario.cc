@@ -18,8 +18,8 @@
 namespace ingestlab {
 namespace {
 
-const std::set<std::string> kServiceNames = {"billing", "support", "auth",
-                                             "learning", "crm",    "all"};
+const std::set<std::string> kServiceNames = {"billing",  "support", "auth",
+                                             "learning", "crm",     "all"};
 const std::set<std::string> kTransports = {"nats", "kafka"};
 const std::set<std::string> kDialects = {"cloudevents", "service", "customer"};
 
@@ -84,8 +84,8 @@ class Parser {
     auto v = Number(node, key);
     if (!v.ok()) return v.status();
     if (*v < 0 || *v > 1) {
-      return Error(node, "'" + key + "' must be a share between 0 and 1, got '" +
-                             node.Scalar() + "'");
+      return Error(node,
+                   "'" + key + "' must be a share between 0 and 1, got '" + node.Scalar() + "'");
     }
     return *v;
   }
@@ -156,7 +156,8 @@ class Parser {
         INGEST_RETURN_IF_ERROR(ParseService(item, &svc));
         // Each service runs once: two streams of one service would reuse its event ids.
         if (seen.count(svc.name) || (svc.name == "all" && !seen.empty()) || seen.count("all")) {
-          return Error(item, "service '" + svc.name + "' is listed twice ('all' covers every service)");
+          return Error(item,
+                       "service '" + svc.name + "' is listed twice ('all' covers every service)");
         }
         seen.insert(svc.name);
         s.services.push_back(std::move(svc));
@@ -169,8 +170,9 @@ class Parser {
         INGEST_RETURN_IF_ERROR(ParseStep(item, s, &step));
         s.timeline.push_back(std::move(step));
       }
-      std::stable_sort(s.timeline.begin(), s.timeline.end(),
-                       [](const TimelineStep& a, const TimelineStep& b) { return a.at_s < b.at_s; });
+      std::stable_sort(
+          s.timeline.begin(), s.timeline.end(),
+          [](const TimelineStep& a, const TimelineStep& b) { return a.at_s < b.at_s; });
     }
     if (auto n = root["assertions"]) {
       if (!n.IsSequence()) return Error(n, "'assertions' must be a list");
@@ -263,16 +265,18 @@ class Parser {
     auto nv = String(name, "name");
     if (!nv.ok()) return nv.status();
     if (!kServiceNames.count(*nv)) {
-      return Error(name, "unknown service '" + *nv +
-                             "' (billing, support, auth, learning, crm, all)");
+      return Error(name,
+                   "unknown service '" + *nv + "' (billing, support, auth, learning, crm, all)");
     }
     svc->name = *nv;
     svc->transport = svc->name == "crm" ? "kafka" : "nats";
     if (auto t = n["transport"]) {
       auto v = String(t, "transport");
       if (!v.ok()) return v.status();
-      if (!kTransports.count(*v)) return Error(t, "'transport' must be nats or kafka, got '" + *v + "'");
-      if (svc->name == "crm" && *v == "nats") return Error(t, "service 'crm' publishes on kafka only");
+      if (!kTransports.count(*v))
+        return Error(t, "'transport' must be nats or kafka, got '" + *v + "'");
+      if (svc->name == "crm" && *v == "nats")
+        return Error(t, "service 'crm' publishes on kafka only");
       svc->transport = *v;
     }
     if (auto r = n["rate"]) {
@@ -293,17 +297,19 @@ class Parser {
     }
     if (auto f = n["faults"]) {
       const auto& names = KnownFaultNames();
-      INGEST_RETURN_IF_ERROR(
-          ParseShares(f, "faults", std::set<std::string>(names.begin(), names.end()), &svc->faults));
+      INGEST_RETURN_IF_ERROR(ParseShares(
+          f, "faults", std::set<std::string>(names.begin(), names.end()), &svc->faults));
     }
-    if (auto d = n["dialects"]) INGEST_RETURN_IF_ERROR(ParseShares(d, "dialects", kDialects, &svc->dialects));
+    if (auto d = n["dialects"])
+      INGEST_RETURN_IF_ERROR(ParseShares(d, "dialects", kDialects, &svc->dialects));
     return Status::Ok();
   }
 
   Status ParseStep(const YAML::Node& n, const Scenario& s, TimelineStep* step) {
     if (!n.IsMap()) return Error(n, "a timeline step must be a mapping");
     step->line = n.Mark().line + 1;
-    INGEST_RETURN_IF_ERROR(CheckKeys(n, {"at", "action", "target", "for", "params"}, "timeline step"));
+    INGEST_RETURN_IF_ERROR(
+        CheckKeys(n, {"at", "action", "target", "for", "params"}, "timeline step"));
     auto at = n["at"];
     if (!at) return Error(n, "missing key 'at' in timeline step");
     auto atv = Duration(at, "at");
@@ -372,8 +378,7 @@ class Parser {
     auto params_node = n["params"];
     for (const auto& [key, value] : step.params) {
       if (!allowed.count(key)) {
-        return Error(params_node ? params_node : n,
-                     "unknown key '" + key + "' in params of " + a);
+        return Error(params_node ? params_node : n, "unknown key '" + key + "' in params of " + a);
       }
       if (durations.count(key)) {
         auto d = ParseDurationSeconds(value);
@@ -383,8 +388,8 @@ class Parser {
         char* end = nullptr;
         double v = std::strtod(value.c_str(), &end);
         if (value.empty() || *end != '\0' || v < 0) {
-          return Error(params_node, "param '" + key + "' must be a non-negative number, got '" +
-                                        value + "'");
+          return Error(params_node,
+                       "param '" + key + "' must be a non-negative number, got '" + value + "'");
         }
       } else if (key == "mode" && value != "close" && value != "blackhole") {
         return Error(params_node, "param 'mode' must be close or blackhole, got '" + value + "'");
@@ -405,17 +410,16 @@ class Parser {
         prefix = "broker-";
       }
       if (!prefix.empty()) {
-        const bool ok = step.target.rfind(prefix, 0) == 0 &&
-                        step.target.size() > prefix.size() &&
-                        step.target.find_first_not_of("0123456789", prefix.size()) ==
-                            std::string::npos;
+        const bool ok =
+            step.target.rfind(prefix, 0) == 0 && step.target.size() > prefix.size() &&
+            step.target.find_first_not_of("0123456789", prefix.size()) == std::string::npos;
         if (!ok) {
           return Error(n["target"], "target of " + a + " must look like " + prefix +
                                         "N or 'all', got '" + step.target + "'");
         }
       } else if (a == "set_rate" && !kServiceNames.count(step.target)) {
-        return Error(n["target"], "target of set_rate must be a service name, got '" +
-                                      step.target + "'");
+        return Error(n["target"],
+                     "target of set_rate must be a service name, got '" + step.target + "'");
       }
     }
     return Status::Ok();
@@ -431,7 +435,8 @@ class Parser {
       key_node = n.begin()->first;
       value = n.begin()->second;
     } else {
-      return Error(n, "an assertion must be one key, e.g. {no_loss: true} or {latency: {p99_ms: 25}}");
+      return Error(n,
+                   "an assertion must be one key, e.g. {no_loss: true} or {latency: {p99_ms: 25}}");
     }
     const std::string kind = key_node.Scalar();
     a->kind = kind;
@@ -463,7 +468,8 @@ class Parser {
         for (auto it = r.begin(); it != r.end(); ++it) {
           const std::string reason = it->first.Scalar();
           if (reason != "parse" && reason != "schema" && reason != "max_deliveries") {
-            return Error(it->first, "unknown key '" + reason + "' in reasons (parse, schema, max_deliveries)");
+            return Error(it->first,
+                         "unknown key '" + reason + "' in reasons (parse, schema, max_deliveries)");
           }
           auto v = Number(it->second, reason);
           if (!v.ok()) return v.status();
@@ -473,7 +479,8 @@ class Parser {
       return Status::Ok();
     }
     if (kind == "latency") {
-      if (!value || !value.IsMap()) return Error(n, "'latency' must be a mapping like {p99_ms: 25}");
+      if (!value || !value.IsMap())
+        return Error(n, "'latency' must be a mapping like {p99_ms: 25}");
       INGEST_RETURN_IF_ERROR(
           CheckKeys(value, {"p50_ms", "p95_ms", "p99_ms", "max_ms", "window"}, "latency"));
       for (const char* k : {"p50_ms", "p95_ms", "p99_ms", "max_ms"}) {
@@ -499,7 +506,8 @@ class Parser {
         }
       }
       if (a->numbers.count("p50_ms") + a->numbers.count("p95_ms") + a->numbers.count("p99_ms") +
-              a->numbers.count("max_ms") == 0) {
+              a->numbers.count("max_ms") ==
+          0) {
         return Error(value, "'latency' needs at least one of p50_ms, p95_ms, p99_ms, max_ms");
       }
       return Status::Ok();
@@ -538,7 +546,8 @@ Result<double> ParseDurationSeconds(const std::string& text) {
   bool any = false;
   while (i < text.size()) {
     size_t start = i;
-    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+      ++i;
     if (i == start) {
       return Status::InvalidArgument("bad duration '" + text + "' (use e.g. 500ms, 10s, 2m)");
     }
@@ -593,18 +602,18 @@ double TimelineStep::NumberParam(const std::string& key, double fallback) const 
 
 const std::vector<std::string>& KnownTimelineActions() {
   static const std::vector<std::string> kActions = {
-      "kill_ingestd",      "stop_ingestd",         "restart_ingestd",   "kill_nats",
-      "stop_nats",         "restart_nats",         "pause_nats",        "resume_nats",
-      "kafka_broker_down", "kafka_broker_up",      "kafka_leader_move", "kafka_request_errors",
-      "kafka_rtt",         "net_cut",              "net_restore",       "net_latency",
-      "net_bandwidth",     "net_reset",            "hold_db_lock",      "set_rate"};
+      "kill_ingestd",      "stop_ingestd",    "restart_ingestd",   "kill_nats",
+      "stop_nats",         "restart_nats",    "pause_nats",        "resume_nats",
+      "kafka_broker_down", "kafka_broker_up", "kafka_leader_move", "kafka_request_errors",
+      "kafka_rtt",         "net_cut",         "net_restore",       "net_latency",
+      "net_bandwidth",     "net_reset",       "hold_db_lock",      "set_rate"};
   return kActions;
 }
 
 const std::vector<std::string>& KnownFaultNames() {
-  static const std::vector<std::string> kFaults = {
-      "duplicate",  "malformed",        "poison", "out_of_order",
-      "schema_mix", "unknown_customer", "oversized", "orphan"};
+  static const std::vector<std::string> kFaults = {"duplicate",    "malformed",  "poison",
+                                                   "out_of_order", "schema_mix", "unknown_customer",
+                                                   "oversized",    "orphan"};
   return kFaults;
 }
 

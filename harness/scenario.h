@@ -35,9 +35,9 @@ struct TopologySpec {
 };
 
 struct ServiceSpec {
-  std::string name;       // billing | support | auth | learning | crm | all
-  std::string transport;  // nats | kafka
-  double rate = 100;      // events per second (mean)
+  std::string name;                // billing | support | auth | learning | crm | all
+  std::string transport;           // nats | kafka
+  double rate = 100;               // events per second (mean)
   std::string shape = "constant";  // constant | poisson | ramp:FROM:TO[:D] | spike:PEAK:AT:LEN
   // fault name -> share of events (0..1): the simulators' message faults (duplicate, malformed,
   // poison, out_of_order, schema_mix, oversized, unknown_customer) and the harness's own

@@ -160,8 +160,8 @@ Result<std::vector<AppliedRow>> StoreReader::ReadApplied() {
 }
 
 Result<std::vector<DeadLetterRow>> StoreReader::ReadDeadLetters() {
-  Statement st(db_,
-               "SELECT origin, subject, reason, error, attempts, payload, dead_at FROM dead_letters");
+  Statement st(
+      db_, "SELECT origin, subject, reason, error, attempts, payload, dead_at FROM dead_letters");
   INGEST_RETURN_IF_ERROR(Prepared(db_, st, "dead_letters"));
   std::vector<DeadLetterRow> rows;
   while (st.Step()) {
@@ -191,6 +191,9 @@ Status StoreReader::CompareWithReferenceModel(const std::vector<PublishRecord>& 
   std::set<std::string> converted, tickets;
   std::unordered_set<std::string> seen;
   size_t modelled = 0, undecodable = 0;
+  // Decode first, then fold in two passes: the log is in acknowledgement order, which need not
+  // be the order ingestd applied them in (a refund may be acked before its purchase).
+  std::vector<Decoded> decoded;
   for (const auto& p : publishes) {
     if (!p.acked || p.expect != "applied" || p.event_id.empty()) continue;
     if (!seen.insert(p.event_id).second) continue;
@@ -201,6 +204,9 @@ Status StoreReader::CompareWithReferenceModel(const std::vector<PublishRecord>& 
       continue;
     }
     ++modelled;
+    decoded.push_back(std::move(d));
+  }
+  for (const auto& d : decoded) {
     const auto& data = d.data;
     std::string customer = Str(data, "customer_id");
     if (customer.empty()) customer = d.customer_id;
@@ -208,9 +214,6 @@ Status StoreReader::CompareWithReferenceModel(const std::vector<PublishRecord>& 
       const double amount = Number(data, "amount");
       ltv[customer] += amount;
       purchases[Str(data, "purchase_id")] = {customer, amount};
-    } else if (d.type == "billing.purchase.refunded") {
-      auto it = purchases.find(Str(data, "purchase_id"));
-      if (it != purchases.end()) ltv[it->second.first] -= Number(data, "amount");
     } else if (d.type == "customer.purchase.recorded") {
       double total = Number(data, "total", -1);
       if (total < 0) total = Number(data, "price") * Number(data, "quantity", 1);
@@ -224,8 +227,14 @@ Status StoreReader::CompareWithReferenceModel(const std::vector<PublishRecord>& 
       tickets.insert(Str(data, "ticket_id"));
     }
   }
+  for (const auto& d : decoded) {
+    if (d.type != "billing.purchase.refunded") continue;
+    auto it = purchases.find(Str(d.data, "purchase_id"));
+    if (it != purchases.end()) ltv[it->second.first] -= Number(d.data, "amount");
+  }
   auto add = [&](std::string what, std::string key, std::string expected, std::string observed) {
-    mismatches->push_back({std::move(what), std::move(key), std::move(expected), std::move(observed)});
+    mismatches->push_back(
+        {std::move(what), std::move(key), std::move(expected), std::move(observed)});
   };
 
   {  // customers.lifetime_value

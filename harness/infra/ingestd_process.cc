@@ -105,13 +105,15 @@ Status IngestdProcess::Launch() {
   spawn.program = options_.binary;
   spawn.log_path = options_.log_path;
   auto& a = spawn.args;
-  a = {"--name", options_.name, "--db", options_.db_path, "--http",
-       "127.0.0.1:" + std::to_string(http_port_.load()), "--http-port-file", port_file};
+  a = {"--name",           options_.name, "--db",
+       options_.db_path,   "--http",      "127.0.0.1:" + std::to_string(http_port_.load()),
+       "--http-port-file", port_file};
   if (!options_.nats_urls.empty()) a.insert(a.end(), {"--nats", options_.nats_urls});
   if (!options_.kafka_bootstrap.empty()) a.insert(a.end(), {"--kafka", options_.kafka_bootstrap});
   for (const auto& [key, value] : options_.settings) a.insert(a.end(), {"--" + key, value});
   auto child = ChildProcess::Spawn(spawn);
-  if (!child.ok()) return child.status().Annotate(options_.name + ": cannot start " + options_.binary);
+  if (!child.ok())
+    return child.status().Annotate(options_.name + ": cannot start " + options_.binary);
   process_ = std::move(child.value());
   ++starts_;
 

@@ -22,13 +22,13 @@
 namespace ingestlab {
 
 struct IngestdOptions {
-  std::string binary;           // path to ingestd; "" = FindIngestdBinary()
+  std::string binary;  // path to ingestd; "" = FindIngestdBinary()
   std::string name = "ingestd-0";
   std::string nats_urls;        // "" = no NATS
   std::string kafka_bootstrap;  // "" = no Kafka
   std::string db_path;
-  std::string log_path;         // stdout+stderr appended here
-  std::string work_dir;         // port file goes here
+  std::string log_path;                                       // stdout+stderr appended here
+  std::string work_dir;                                       // port file goes here
   std::vector<std::pair<std::string, std::string>> settings;  // extra --key value flags
   int64_t ready_timeout_ms = 20'000;
   int64_t stop_grace_ms = 15'000;  // SIGTERM → SIGKILL
@@ -38,8 +38,9 @@ struct IngestdOptions {
 // tree layout), then ingestd beside it, then "ingestd" on PATH.
 std::string FindIngestdBinary();
 
-// Prometheus text → series value by full series name ("ingest_dead_letters_total{reason=\"parse\"}")
-// and by metric name summed over labels ("ingest_dead_letters_total").
+// Prometheus text → series value by full series name
+// ("ingest_dead_letters_total{reason=\"parse\"}") and by metric name summed over labels
+// ("ingest_dead_letters_total").
 struct PrometheusSample {
   std::map<std::string, double> series;
   std::map<std::string, double> totals;
@@ -65,12 +66,12 @@ class IngestdProcess {
   bool running();
   int starts() const { return starts_; }
 
-  Status Kill();                                 // SIGKILL, reaped
-  Result<ExitStatus> Terminate();                // SIGTERM, wait up to stop_grace_ms (then KILL)
-  Status Pause();                                // SIGSTOP
-  Status Resume();                               // SIGCONT
-  Status Restart();                              // Terminate if running, then start and wait
-  Status StartAgain();                           // start after Kill/Terminate, and wait
+  Status Kill();                   // SIGKILL, reaped
+  Result<ExitStatus> Terminate();  // SIGTERM, wait up to stop_grace_ms (then KILL)
+  Status Pause();                  // SIGSTOP
+  Status Resume();                 // SIGCONT
+  Status Restart();                // Terminate if running, then start and wait
+  Status StartAgain();             // start after Kill/Terminate, and wait
 
   // GET /metrics and /healthz with a short timeout.
   Result<PrometheusSample> FetchMetrics(int timeout_ms = 1000) const;

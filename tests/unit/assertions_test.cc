@@ -100,11 +100,10 @@ TEST_CASE("a healthy run passes every assertion") {
   RunObservations obs = HealthyRun();
   AssertionSpec dl = Spec("dead_letters");
   dl.expected = true;
-  auto ev = EvaluateAssertions({Spec("no_loss"), Spec("exactly_once"), dl,
-                                Spec("latency", {{"p50_ms", 10}, {"p99_ms", 60}}),
-                                Spec("throughput", {{"min_eps", 90}}),
-                                Spec("lag_drained_within", {{"seconds", 1}})},
-                               obs);
+  auto ev = EvaluateAssertions(
+      {Spec("no_loss"), Spec("exactly_once"), dl, Spec("latency", {{"p50_ms", 10}, {"p99_ms", 60}}),
+       Spec("throughput", {{"min_eps", 90}}), Spec("lag_drained_within", {{"seconds", 1}})},
+      obs);
   for (const auto& r : ev.results) {
     INFO(r.name << ": " << r.detail);
     CHECK(r.passed);
@@ -250,7 +249,8 @@ TEST_CASE("throughput, reconnection and drain are measured from commit times") {
     CHECK_FALSE(Only(ev).passed);
     CHECK(Only(ev).measured == Approx(0.2));
     obs.drained_ms = 0;
-    CHECK(std::isinf(Only(EvaluateAssertions({Spec("lag_drained_within", {{"seconds", 10}})}, obs)).measured));
+    CHECK(std::isinf(
+        Only(EvaluateAssertions({Spec("lag_drained_within", {{"seconds", 10}})}, obs)).measured));
   }
 }
 
@@ -258,9 +258,11 @@ TEST_CASE("a max_deliveries dead letter is expected when its dependency was neve
   RunObservations obs = HealthyRun();
   PublishRecord invoice = Pub("billing-1-500", 700);
   invoice.acked = false;  // the broker never confirmed the invoice
-  invoice.payload = R"({"specversion":"1.0","id":"billing-1-500","data":{"invoice_id":"inv-9","customer_id":"c1"}})";
+  invoice.payload =
+      R"({"specversion":"1.0","id":"billing-1-500","data":{"invoice_id":"inv-9","customer_id":"c1"}})";
   PublishRecord paid = Pub("billing-1-501", 710);
-  paid.payload = R"({"specversion":"1.0","id":"billing-1-501","data":{"invoice_id":"inv-9","amount":5}})";
+  paid.payload =
+      R"({"specversion":"1.0","id":"billing-1-501","data":{"invoice_id":"inv-9","amount":5}})";
   obs.publishes.push_back(invoice);
   obs.publishes.push_back(paid);
   DeadLetterRow dead = Dead(paid.payload, "max_deliveries", 900);

@@ -135,9 +135,12 @@ TEST_CASE("mistakes are reported with file, line and the key") {
                Catch::Contains("share between 0 and 1"));
     CHECK_THAT(error_of("duration: 10s\ntimeline:\n  - at: 20s\n    action: kill_nats\n"),
                Catch::Contains("after the scenario's duration"));
-    CHECK_THAT(error_of("duration: 10s\ntimeline:\n  - at: 2s\n    action: kill_nats\n    target: ingestd-0\n"),
-               Catch::StartsWith("scenarios/x.yaml:5: target of kill_nats must look like nats-N"));
-    CHECK_THAT(error_of("duration: 10s\ntimeline:\n  - at: 2s\n    action: net_latency\n    params: {delay: 5ms}\n"),
+    CHECK_THAT(
+        error_of(
+            "duration: 10s\ntimeline:\n  - at: 2s\n    action: kill_nats\n    target: ingestd-0\n"),
+        Catch::StartsWith("scenarios/x.yaml:5: target of kill_nats must look like nats-N"));
+    CHECK_THAT(error_of("duration: 10s\ntimeline:\n  - at: 2s\n    action: net_latency\n    "
+                        "params: {delay: 5ms}\n"),
                Catch::Contains("unknown key 'delay' in params of net_latency"));
   }
   SECTION("assertions") {
