@@ -141,6 +141,7 @@ int RunUpCommand(int argc, char** argv) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   o.dir = fs::absolute(dir, ec).string();
+  o.proxies = false;  // nothing injects network faults into an `up` environment
 
   // Block the stop signals in every thread (children reset their mask), then sigwait for them.
   sigset_t stop_signals;

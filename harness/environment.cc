@@ -35,7 +35,7 @@ Result<std::unique_ptr<Environment>> Environment::Start(const EnvironmentOptions
                        options.dir + "/logs/nats-" + std::to_string(i) + ".log", ec);
   }
 
-  for (int i = 0; i < env->nats_->size(); ++i) {
+  for (int i = 0; i < env->nats_->size() && options.proxies; ++i) {
     auto proxy = TcpProxy::Start("127.0.0.1", env->nats_->client_port(i), 0,
                                  options.seed + static_cast<uint64_t>(i));
     if (!proxy.ok()) return proxy.status().Annotate("proxy for nats-" + std::to_string(i));
@@ -139,6 +139,7 @@ std::vector<std::string> Environment::nats_url_list() const {
 }
 
 std::string Environment::proxied_nats_urls() const {
+  if (proxies_.empty()) return nats_urls();
   std::ostringstream out;
   for (size_t i = 0; i < proxies_.size(); ++i) {
     out << (i ? "," : "") << "nats://" << proxies_[i]->address();

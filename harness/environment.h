@@ -32,6 +32,9 @@ struct EnvironmentOptions {
   std::string dir;  // run directory: ingest.db, logs/, nats/ go here (created)
   std::vector<std::pair<std::string, std::string>> ingestd_settings;
   uint64_t seed = 1;
+  // Put a fault proxy in front of each NATS node for ingestd. Only needed for net_* faults;
+  // without it ingestd connects directly (one hop less).
+  bool proxies = true;
   int64_t ready_timeout_ms = 30'000;
 };
 
@@ -46,7 +49,7 @@ class Environment {
   // Direct NATS URLs (what publishers and users connect to).
   std::string nats_urls() const;
   std::vector<std::string> nats_url_list() const;
-  // The proxied URLs ingestd connects to.
+  // The URLs ingestd connects to: the proxies, or the servers when there are none.
   std::string proxied_nats_urls() const;
   std::string kafka_bootstrap() const { return kafka_ ? kafka_->bootstrap() : ""; }
   std::string db_path() const { return options_.dir + "/ingest.db"; }

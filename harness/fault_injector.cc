@@ -153,6 +153,9 @@ Status FaultInjector::Apply(const TimelineStep& step) {
   }
   if (a == "net_cut" || a == "net_restore" || a == "net_latency" || a == "net_bandwidth" ||
       a == "net_reset") {
+    if (env_->proxy_count() == 0) {
+      return Status::InvalidArgument(a + ": this environment has no network fault proxies");
+    }
     return with_targets("nats-", env_->proxy_count(), 0, [&](int i) {
       TcpProxy& proxy = env_->proxy(i);
       if (a == "net_cut") {

@@ -527,6 +527,8 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   eo.dir = dir;
   eo.ingestd_settings = s.topology.ingestd_settings;
   eo.seed = s.seed;
+  eo.proxies = std::any_of(s.timeline.begin(), s.timeline.end(),
+                           [](const TimelineStep& step) { return step.action.rfind("net_", 0) == 0; });
   auto env_or = Environment::Start(eo);
   if (!env_or.ok()) return fail(env_or.status().message());
   std::unique_ptr<Environment> env = std::move(env_or.value());
