@@ -243,10 +243,6 @@ int RunRunCommand(int argc, char** argv) {
     return 0;
   }
 
-  std::ostringstream cmd;
-  cmd << "ingestlab run";
-  for (int i = 1; i < argc; ++i) cmd << " " << ShellQuote(argv[i]);
-  options.command = cmd.str();
   options.progress = quiet ? nullptr : stderr;
   options.progress_is_tty = isatty(STDERR_FILENO) != 0;
   const bool color = isatty(STDOUT_FILENO) != 0;
@@ -261,7 +257,9 @@ int RunRunCommand(int argc, char** argv) {
   for (const auto& s : scenarios) {
     if (AbortRequested()) break;
     RunOptions o = options;
-    if (!options.seed) o.command = options.command;
+    // The command that reproduces this one run: its file and its seed.
+    o.command = "ingestlab run " + ShellQuote(s.path) + " --seed " +
+                std::to_string(options.seed.value_or(s.seed));
     RunOutcome r = RunScenario(s, o);
     std::fputs(FormatRunSummary(r, color).c_str(), stdout);
     std::fflush(stdout);
