@@ -2,6 +2,8 @@
 #include "simulators/kafka_publisher.h"
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include <librdkafka/rdkafka.h>
@@ -16,9 +18,13 @@ struct KafkaPublisher::Impl {
   std::atomic<bool> stop{false};
   std::atomic<bool> closed{false};
   std::thread poller;
+  // Produced messages whose delivery callback has not returned yet.
+  std::mutex mu;
+  std::condition_variable settled;
+  int64_t outstanding = 0;
 
   // Delivery report: one per produced message, on the poll thread.
-  static void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
+  static void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
     auto* done = static_cast<PublishDone*>(m->_private);
     if (!done) return;
     PublishOutcome outcome;
@@ -26,6 +32,12 @@ struct KafkaPublisher::Impl {
     if (!outcome.acked) outcome.error = rd_kafka_err2str(m->err);
     (*done)(outcome);
     delete done;
+    auto* self = static_cast<Impl*>(opaque);
+    {
+      std::lock_guard<std::mutex> lock(self->mu);
+      --self->outstanding;
+    }
+    self->settled.notify_all();
   }
 };
 
@@ -55,6 +67,7 @@ Result<std::unique_ptr<KafkaPublisher>> KafkaPublisher::Create(
   }
   rd_kafka_conf_set_dr_msg_cb(conf, &Impl::OnDelivery);
   auto impl = std::make_unique<Impl>();
+  rd_kafka_conf_set_opaque(conf, impl.get());
   impl->options = options;
   impl->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
   if (!impl->rk) {
@@ -83,6 +96,10 @@ Status KafkaPublisher::Publish(const std::string& topic, const std::string& key,
     }
   }
   auto* opaque = new PublishDone(std::move(done));
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    ++d.outstanding;
+  }
   while (true) {
     const rd_kafka_resp_err_t e =
         rd_kafka_producev(d.rk, RD_KAFKA_V_TOPIC(topic.c_str()),
@@ -98,14 +115,21 @@ Status KafkaPublisher::Publish(const std::string& topic, const std::string& key,
     }
     if (hdrs) rd_kafka_headers_destroy(hdrs);
     delete opaque;
+    {
+      std::lock_guard<std::mutex> lock(d.mu);
+      --d.outstanding;
+    }
+    d.settled.notify_all();
     return Status::Io("kafka produce " + topic + ": " + rd_kafka_err2str(e));
   }
 }
 
 Status KafkaPublisher::Flush(std::chrono::milliseconds timeout) {
-  const rd_kafka_resp_err_t e = rd_kafka_flush(impl_->rk, static_cast<int>(timeout.count()));
-  if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::Ok();
-  return Status::Transient(std::to_string(rd_kafka_outq_len(impl_->rk)) +
+  // The poll thread serves delivery reports; done when every callback has returned.
+  Impl& d = *impl_;
+  std::unique_lock<std::mutex> lock(d.mu);
+  if (d.settled.wait_for(lock, timeout, [&] { return d.outstanding == 0; })) return Status::Ok();
+  return Status::Transient(std::to_string(d.outstanding) +
                            " kafka messages still undelivered after " +
                            std::to_string(timeout.count()) + " ms");
 }

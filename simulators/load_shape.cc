@@ -161,6 +161,11 @@ void ArrivalScheduler::SetRate(double per_second, int64_t at_ns) {
   steps_.emplace_back(at, std::max(0.0, per_second));
 }
 
+void ArrivalScheduler::ResetTo(int64_t at_ns) {
+  const double at = static_cast<double>(at_ns) / 1e9;
+  if (at < t_) t_ = at;
+}
+
 double ArrivalScheduler::RateAt(double t) const {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
@@ -170,8 +175,8 @@ double ArrivalScheduler::RateAt(double t) const {
 }
 
 int64_t ArrivalScheduler::Next() {
-  constexpr double kStep = 0.001;       // rates are integrated in 1 ms slices
-  constexpr double kHorizon = 86400.0;  // a day of zero rate ends the schedule
+  constexpr double kStep = 0.001;      // rates are integrated in 1 ms slices
+  constexpr double kHorizon = 3600.0;  // an hour of zero rate ends the schedule
   if (t_ >= kHorizon * 1e6) return INT64_MAX;
   const double due = t_;
   // Advance t_ to the following arrival.

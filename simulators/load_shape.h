@@ -48,10 +48,13 @@ class ArrivalScheduler {
   ArrivalScheduler(const LoadShape& shape, uint64_t seed);
 
   // The offset (ns from the start) at which the next event is due; non-decreasing. Returns
-  // INT64_MAX if the rate stays zero for more than a day of virtual time.
+  // INT64_MAX if the rate stays zero for more than an hour of virtual time.
   int64_t Next();
   // From offset at_ns on, the rate is `per_second` (replacing the shape and earlier steps).
   void SetRate(double per_second, int64_t at_ns);
+  // Makes the next arrival due at at_ns if it was due later (after a rate change, so a long gap
+  // computed at the old rate is not waited out). Single-threaded, like Next.
+  void ResetTo(int64_t at_ns);
   double RateAt(double t_seconds) const;
 
  private:

@@ -45,6 +45,7 @@ struct NatsPublisher::Impl {
   std::unordered_map<natsMsg*, Entry> in_flight;  // JetStream: not yet acked or failed
   std::multimap<int64_t, natsMsg*> retries;       // due (mono ms) → message we own again
   std::vector<PublishDone> unflushed;             // core NATS: published, not yet flushed
+  int callbacks_running = 0;  // done callbacks out of in_flight but not yet returned
   bool closing = false;
   std::thread retry_thread;
 
@@ -58,9 +59,14 @@ struct NatsPublisher::Impl {
       done = std::move(it->second.done);
       outcome.attempts = it->second.attempts;
       in_flight.erase(it);
+      ++callbacks_running;
+    }
+    if (done) done(outcome);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      --callbacks_running;
     }
     changed.notify_all();
-    if (done) done(outcome);
   }
 
   // Called by cnats for every async publish: PubAck (pa) or failure (pae).
@@ -172,7 +178,27 @@ Result<std::unique_ptr<NatsPublisher>> NatsPublisher::Connect(const NatsPublishe
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   natsStatus s = natsOptions_Create(&impl->nats_options);
-  if (s == NATS_OK) s = natsOptions_SetURL(impl->nats_options, options.urls.c_str());
+  // A comma-separated list goes in as a server list (SetURL takes one URL).
+  std::vector<std::string> urls;
+  for (size_t pos = 0; pos <= options.urls.size();) {
+    size_t comma = options.urls.find(',', pos);
+    if (comma == std::string::npos) comma = options.urls.size();
+    std::string url = options.urls.substr(pos, comma - pos);
+    while (!url.empty() && url.front() == ' ') url.erase(url.begin());
+    while (!url.empty() && url.back() == ' ') url.pop_back();
+    if (!url.empty()) urls.push_back(std::move(url));
+    pos = comma + 1;
+  }
+  if (urls.empty()) {
+    if (impl->nats_options) natsOptions_Destroy(impl->nats_options);
+    return Status::InvalidArgument("nats: no server URL given");
+  }
+  std::vector<const char*> url_ptrs;
+  for (const auto& u : urls) url_ptrs.push_back(u.c_str());
+  if (s == NATS_OK) {
+    s = natsOptions_SetServers(impl->nats_options, url_ptrs.data(),
+                               static_cast<int>(url_ptrs.size()));
+  }
   if (s == NATS_OK) s = natsOptions_SetName(impl->nats_options, options.name.c_str());
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(impl->nats_options, -1);
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(impl->nats_options, 100);
@@ -259,7 +285,9 @@ Status NatsPublisher::Flush(std::chrono::milliseconds timeout) {
   Impl& d = *impl_;
   if (!d.options.jetstream) return d.FlushCore(timeout.count());
   std::unique_lock<std::mutex> lock(d.mu);
-  const bool done = d.changed.wait_for(lock, timeout, [&] { return d.in_flight.empty(); });
+  // Done when nothing is in flight and every callback has returned.
+  const bool done = d.changed.wait_for(
+      lock, timeout, [&] { return d.in_flight.empty() && d.callbacks_running == 0; });
   if (done) return Status::Ok();
   return Status::Transient(std::to_string(d.in_flight.size()) +
                            " jetstream publishes still unacknowledged after " +

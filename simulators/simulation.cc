@@ -42,6 +42,7 @@ ServiceRun::ServiceRun(const ServiceRunOptions& options, std::unique_ptr<Message
 
 void ServiceRun::SetRate(double per_second) {
   scheduler_.SetRate(per_second, started_.load() ? OffsetNanos() : 0);
+  rate_changed_.store(true);
 }
 
 ServiceRunStats ServiceRun::stats() const {
@@ -121,10 +122,17 @@ Status ServiceRun::Run() {
     if (due >= duration_ns || due == INT64_MAX) break;
     // Wait for the due time in slices, so a stop request is noticed quickly.
     int64_t now = OffsetNanos();
+    bool rescheduled = false;
     while (due > now && !stop_.load()) {
-      clock_->SleepFor(std::chrono::nanoseconds(std::min<int64_t>(due - now, 50'000'000)));
+      if (rate_changed_.exchange(false)) {  // the gap was computed at the old rate
+        scheduler_.ResetTo(now);
+        rescheduled = true;
+        break;
+      }
+      clock_->SleepFor(std::chrono::nanoseconds(std::min<int64_t>(due - now, 10'000'000)));
       now = OffsetNanos();
     }
+    if (rescheduled) continue;
     if (stop_.load()) break;
     if (now >= duration_ns) {  // the run's time is up while arrivals are still due
       pending_due = due;

@@ -51,7 +51,8 @@ struct ServiceRunStats {
 
 class ServiceRun {
  public:
-  // The publisher and log (may be null) are not owned and must outlive the run.
+  // The publisher and log (may be null) are not owned and must outlive the run. Completion
+  // callbacks refer to the run, so a run must outlive its publisher's Close().
   static Result<std::unique_ptr<ServiceRun>> Create(const ServiceRunOptions& options,
                                                     Publisher* publisher, EventLogWriter* log,
                                                     Clock* clock);
@@ -82,6 +83,7 @@ class ServiceRun {
   int64_t start_mono_ns_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<bool> started_{false};
+  std::atomic<bool> rate_changed_{false};
 
   mutable std::mutex mu_;
   ServiceRunStats stats_;

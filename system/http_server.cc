@@ -122,12 +122,11 @@ HttpReply RenderHealthz(const HealthInputs& health) {
 }
 
 std::string RenderSourceMetrics(const HealthInputs& health) {
-  std::ostringstream connected, reconnects, in_flight, lag;
+  std::ostringstream connected, in_flight, lag;
   auto add = [&](const char* transport, const std::optional<SourceHealth>& h) {
     if (!h) return;
     const std::string t = RenderLabels({{"transport", transport}});
     connected << "ingest_source_connected" << t << ' ' << (h->connected ? 1 : 0) << '\n';
-    reconnects << "ingest_source_reconnects" << t << ' ' << h->reconnects << '\n';
     in_flight << "ingest_source_in_flight" << t << ' ' << h->in_flight << '\n';
     for (const auto& [consumer, n] : h->lag) {
       lag << "ingest_source_lag" << RenderLabels({{"transport", transport}, {"consumer", consumer}})
@@ -139,9 +138,7 @@ std::string RenderSourceMetrics(const HealthInputs& health) {
   std::ostringstream os;
   os << "# HELP ingest_source_connected 1 while the transport is connected\n"
      << "# TYPE ingest_source_connected gauge\n"
-     << connected.str() << "# HELP ingest_source_reconnects Reconnects since start\n"
-     << "# TYPE ingest_source_reconnects gauge\n"
-     << reconnects.str()
+     << connected.str()
      << "# HELP ingest_source_in_flight Messages submitted to the pipeline, not yet settled\n"
      << "# TYPE ingest_source_in_flight gauge\n"
      << in_flight.str()

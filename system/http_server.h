@@ -66,8 +66,8 @@ struct HealthInputs {
 HttpReply RenderHealthz(const HealthInputs& health);
 
 // Prometheus gauges for each configured source: ingest_source_connected{transport},
-// ingest_source_reconnects{transport}, ingest_source_in_flight{transport} and
-// ingest_source_lag{transport,consumer}.
+// ingest_source_in_flight{transport} and ingest_source_lag{transport,consumer}. (Reconnects are
+// the sources' own counter, ingest_reconnects_total{transport}.)
 std::string RenderSourceMetrics(const HealthInputs& health);
 
 }  // namespace ingestlab

@@ -256,6 +256,13 @@ HealthInputs IngestdApp::Health() {
   if (d.pipeline) {
     h.last_commit_unix_ms = d.pipeline->last_commit_unix_ms();
     h.queue = d.pipeline->queued_messages();
+    if (h.db_ok) {
+      const std::string error = d.pipeline->last_transaction_error();
+      if (!error.empty()) {
+        h.db_ok = false;
+        h.db_error = "last transaction failed: " + error;
+      }
+    }
   }
   h.uptime_s = (d.clock->NowMonoNanos() - d.started_mono_ns) / 1'000'000'000;
   return h;

@@ -45,7 +45,7 @@ struct MessageResult {
   int dead_letter = -1;             // kDeadLetter: index into dead_letters_
 };
 
-const char* TransportLabel(Transport t) { return t == Transport::kKafka ? "kafka" : "jetstream"; }
+const char* TransportLabel(Transport t) { return t == Transport::kKafka ? "kafka" : "nats"; }
 
 }  // namespace
 
@@ -268,6 +268,11 @@ struct Pipeline::Impl {
     }
 
     if (!st.ok()) {
+      if (!st.is_transient()) {
+        std::lock_guard<std::mutex> lock(mu);
+        last_txn_error = st.ToString();
+        had_txn_error = true;
+      }
       LOG(kWarn, "pipeline") << "transaction of " << total << " messages failed: " << st.ToString()
                              << "; all will be redelivered";
       for (InboundBatch& batch : group) {
@@ -282,6 +287,11 @@ struct Pipeline::Impl {
     }
 
     const int64_t committed_at = clock->NowUnixMillis();
+    if (had_txn_error) {
+      std::lock_guard<std::mutex> lock(mu);
+      last_txn_error.clear();
+      had_txn_error = false;
+    }
     last_commit_ms.store(committed_at, std::memory_order_relaxed);
     last_commit_gauge->Set(static_cast<double>(committed_at));
     commit_duration->Observe(static_cast<double>(commit_ns) / 1e6);
@@ -362,6 +372,8 @@ struct Pipeline::Impl {
   size_t queued = 0;
   bool stopping = false;
   bool started = false;
+  std::string last_txn_error;  // see Pipeline::last_transaction_error
+  bool had_txn_error = false;  // writer thread: last_txn_error may be non-empty
   std::thread writer;
 
   std::atomic<size_t> queued_atomic{0};
@@ -445,6 +457,11 @@ void Pipeline::Stop() {
 
 size_t Pipeline::queued_messages() const {
   return impl_->queued_atomic.load(std::memory_order_relaxed);
+}
+
+std::string Pipeline::last_transaction_error() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->last_txn_error;
 }
 
 int64_t Pipeline::last_commit_unix_ms() const {

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "common/clock.h"
@@ -64,6 +65,9 @@ class Pipeline final : public BatchSink {
 
   size_t queued_messages() const;
   int64_t last_commit_unix_ms() const;  // 0 before the first commit
+  // Why the last transaction failed when it failed for a reason other than a busy database
+  // (disk full, I/O error); empty once a transaction commits again.
+  std::string last_transaction_error() const;
 
  private:
   struct Impl;

@@ -177,9 +177,9 @@ Result<std::unique_ptr<KafkaTestProducer>> KafkaTestProducer::Create(
     if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       std::lock_guard<std::mutex> lock(impl->mu);
       if (impl->first_error.ok()) {
-        impl->first_error = Status::Io(std::string("kafka produce to ") +
-                                       rd_kafka_topic_name(msg->rkt) + ": " +
-                                       rd_kafka_err2str(msg->err));
+        impl->first_error =
+            Status::Io(std::string("kafka produce to ") + rd_kafka_topic_name(msg->rkt) + ": " +
+                       rd_kafka_err2str(msg->err));
       }
     } else {
       impl->delivered.fetch_add(1, std::memory_order_relaxed);
@@ -223,8 +223,8 @@ Status KafkaTestProducer::Produce(const KafkaRecord& record) {
         impl_->rk, RD_KAFKA_V_TOPIC(record.topic.c_str()), RD_KAFKA_V_PARTITION(record.partition),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_VALUE(const_cast<char*>(record.value.data()), record.value.size()),
-        RD_KAFKA_V_KEY(record.key.data(), record.key.size()),
-        RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
+        RD_KAFKA_V_KEY(record.key.data(), record.key.size()), RD_KAFKA_V_HEADERS(headers),
+        RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       rd_kafka_poll(impl_->rk, 10);
       continue;
@@ -310,8 +310,8 @@ Result<std::vector<KafkaReadRecord>> ReadTopic(const std::string& bootstrap,
   rd_kafka_topic_partition_list_t* assignment = rd_kafka_topic_partition_list_new(*partitions);
   for (int32_t p = 0; p < *partitions; ++p) {
     int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &lo, &hi,
-                                                               timeout_ms);
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &lo, &hi, timeout_ms);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       rd_kafka_topic_partition_list_destroy(assignment);
       return FromErr(err, "kafka watermarks of " + topic + "/" + std::to_string(p));
@@ -353,11 +353,11 @@ Result<std::vector<KafkaReadRecord>> ReadTopic(const std::string& bootstrap,
       const char* name;
       const void* value;
       size_t size;
-      for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) ==
-                         RD_KAFKA_RESP_ERR_NO_ERROR;
+      for (size_t i = 0;
+           rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
            ++i) {
-        rec.headers.emplace_back(name, value ? std::string(static_cast<const char*>(value), size)
-                                             : std::string());
+        rec.headers.emplace_back(
+            name, value ? std::string(static_cast<const char*>(value), size) : std::string());
       }
     }
     auto it = high.find(rec.partition);
@@ -378,7 +378,8 @@ Result<std::map<int32_t, int64_t>> CommittedOffsets(const std::string& bootstrap
   auto partitions = PartitionCount(guard.rk, topic, timeout_ms);
   if (!partitions.ok()) return partitions.status();
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(*partitions);
-  for (int32_t p = 0; p < *partitions; ++p) rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
+  for (int32_t p = 0; p < *partitions; ++p)
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
   rd_kafka_resp_err_t err = rd_kafka_committed(guard.rk, list, timeout_ms);
   std::map<int32_t, int64_t> out;
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -35,8 +35,8 @@ namespace ingestlab {
 
 struct KafkaClusterOptions {
   int brokers = 3;
-  int partitions = 4;        // for the default topics
-  int replication = 3;       // clamped to the broker count
+  int partitions = 4;   // for the default topics
+  int replication = 3;  // clamped to the broker count
   bool create_default_topics = true;
   // billing.events, crm.leads, crm.contacts, crm.opportunities and each one's ".dlq".
   static std::vector<std::string> DefaultTopics();

@@ -50,15 +50,16 @@ std::pair<int, std::string> HttpGet(int port, const std::string& path) {
 
 Result<std::unique_ptr<NatsCluster>> NatsCluster::Start(const NatsClusterOptions& options) {
   if (options.nodes != 1 && options.nodes < 3) {
-    return Status::InvalidArgument("nats cluster: nodes must be 1 or >= 3 (JetStream needs a "
-                                   "quorum), got " + std::to_string(options.nodes));
+    return Status::InvalidArgument(
+        "nats cluster: nodes must be 1 or >= 3 (JetStream needs a "
+        "quorum), got " +
+        std::to_string(options.nodes));
   }
   if (options.dir.empty()) return Status::InvalidArgument("nats cluster: dir is required");
   std::unique_ptr<NatsCluster> cluster(new NatsCluster(options));
   cluster->binary_ = FindProgram(options.server_binary);
   if (cluster->binary_.empty()) {
-    return Status::NotFound(options.server_binary +
-                            " not found: apt-get install nats-server");
+    return Status::NotFound(options.server_binary + " not found: apt-get install nats-server");
   }
   cluster->nodes_.resize(options.nodes);
   for (int i = 0; i < options.nodes; ++i) {
@@ -104,8 +105,8 @@ Status NatsCluster::WriteConfig(int i) {
       << "http: 127.0.0.1:" << n.http_port << "\n";
   if (options_.jetstream) out << "jetstream {\n  store_dir: \"" << n.store_dir << "\"\n}\n";
   if (nodes_.size() > 1) {
-    out << "cluster {\n  name: " << options_.cluster_name << "\n  listen: 127.0.0.1:"
-        << n.cluster_port << "\n  routes: [\n";
+    out << "cluster {\n  name: " << options_.cluster_name
+        << "\n  listen: 127.0.0.1:" << n.cluster_port << "\n  routes: [\n";
     for (size_t j = 0; j < nodes_.size(); ++j) {
       if (static_cast<int>(j) == i) continue;
       out << "    nats-route://127.0.0.1:" << nodes_[j].cluster_port << "\n";
@@ -142,8 +143,8 @@ Status NatsCluster::NodeError(int i, const std::string& what) const {
   const Node& n = nodes_[i];
   std::string tail = ReadFileTail(n.log_path, 1500);
   return Status::Io("nats node " + n.name + " (client port " + std::to_string(n.client_port) +
-                    "): " + what + (tail.empty() ? "" : "\n--- tail of " + n.log_path +
-                                                           " ---\n" + tail));
+                    "): " + what +
+                    (tail.empty() ? "" : "\n--- tail of " + n.log_path + " ---\n" + tail));
 }
 
 Status NatsCluster::WaitReady(int i, int64_t timeout_ms) {

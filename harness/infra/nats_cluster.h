@@ -21,14 +21,14 @@
 namespace ingestlab {
 
 struct NatsClusterOptions {
-  int nodes = 1;                      // 1, or >= 3 for a JetStream cluster
-  std::string dir;                    // configs, logs and store dirs go here (must exist)
+  int nodes = 1;    // 1, or >= 3 for a JetStream cluster
+  std::string dir;  // configs, logs and store dirs go here (must exist)
   bool jetstream = true;
   std::string cluster_name = "ingestlab";
   std::string server_binary = "nats-server";  // a path, or looked up on PATH
-  std::string extra_config;           // appended to every node's config file verbatim
-  int64_t ready_timeout_ms = 20'000;  // per Start / Restart
-  int64_t stop_grace_ms = 5'000;      // SIGTERM -> SIGKILL in Stop(i) and teardown
+  std::string extra_config;                   // appended to every node's config file verbatim
+  int64_t ready_timeout_ms = 20'000;          // per Start / Restart
+  int64_t stop_grace_ms = 5'000;              // SIGTERM -> SIGKILL in Stop(i) and teardown
 };
 
 class NatsCluster {

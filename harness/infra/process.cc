@@ -11,14 +11,14 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
+#include <fstream>
 #include <functional>
 #include <future>
+#include <map>
 #include <mutex>
 #include <thread>
-#include <cstring>
-#include <fstream>
-#include <map>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -94,8 +94,7 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(const SpawnOptions& op
   return SpawnerThread::Get().Run([&options] { return SpawnOnThisThread(options); });
 }
 
-Result<std::unique_ptr<ChildProcess>> ChildProcess::SpawnOnThisThread(
-    const SpawnOptions& options) {
+Result<std::unique_ptr<ChildProcess>> ChildProcess::SpawnOnThisThread(const SpawnOptions& options) {
   if (options.program.empty()) return Status::InvalidArgument("spawn: empty program name");
 
   // Everything the child needs is prepared before fork: after it only async-signal-safe calls.
@@ -180,8 +179,7 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::SpawnOnThisThread(
     waitpid(pid, &status, 0);
     return Status::Io("spawn " + options.program + ": " + strerror(child_errno));
   }
-  LOG(kDebug, "process") << "started " << options.program << " pid " << pid << " log "
-                         << log_path;
+  LOG(kDebug, "process") << "started " << options.program << " pid " << pid << " log " << log_path;
   return std::unique_ptr<ChildProcess>(new ChildProcess(options, pid));
 }
 

@@ -21,11 +21,11 @@
 namespace ingestlab {
 
 struct SpawnOptions {
-  std::string program;                // path, or a name looked up on PATH
-  std::vector<std::string> args;      // without argv[0]
+  std::string program;                                   // path, or a name looked up on PATH
+  std::vector<std::string> args;                         // without argv[0]
   std::vector<std::pair<std::string, std::string>> env;  // added to (or overriding) ours
-  std::string log_path;               // stdout+stderr appended here; empty = /dev/null
-  std::string working_dir;            // empty = ours
+  std::string log_path;     // stdout+stderr appended here; empty = /dev/null
+  std::string working_dir;  // empty = ours
 };
 
 struct ExitStatus {

@@ -258,7 +258,12 @@ Status ApplyContext::AddLifetimeValue(std::string_view customer_id, double delta
 }
 
 std::optional<std::string_view> ApplyContext::SummaryFor(std::optional<std::string_view> text) {
+  // The threshold counts characters: bytes first (never fewer than characters), then code
+  // points only for texts that might be over it.
   if (!text || text->size() <= options_.summary_threshold) return std::nullopt;
+  size_t characters = 0;
+  for (unsigned char c : *text) characters += (c & 0xC0) != 0x80 ? 1 : 0;
+  if (characters <= options_.summary_threshold) return std::nullopt;
   summary_ = ExtractiveSummary(*text);
   return std::string_view(summary_);
 }

@@ -143,7 +143,8 @@ class ApplyContext {
   Status BeforeCustomerWrite(std::string_view customer_id);
   Status AfterCustomerWrite();
 
-  // A summary for `text` when it is longer than options().summary_threshold characters,
+  // A summary for `text` when it is longer than options().summary_threshold characters (UTF-8
+  // code points),
   // else nullopt. The returned view is valid until the next call.
   std::optional<std::string_view> SummaryFor(std::optional<std::string_view> text);
 

@@ -18,9 +18,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <charconv>
-#include <condition_variable>
 #include <cctype>
+#include <charconv>
+#include <climits>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -41,8 +42,8 @@ const std::vector<std::string>& DefaultTopics() {
 namespace {
 
 constexpr const char* kComponent = "kafka";
-constexpr int kIdlePollMs = 20;                 // poll timeout while no batch is being built
-constexpr int64_t kSettleWaitMs = 60'000;       // revoke/stop wait for in-flight batches
+constexpr int kIdlePollMs = 20;            // poll timeout while no batch is being built
+constexpr int64_t kSettleWaitMs = 60'000;  // revoke/stop wait for in-flight batches
 constexpr int kSyncCommitTimeoutMs = 10'000;
 constexpr int64_t kLagRefreshNs = 1'000'000'000;
 constexpr int kDlqMessageTimeoutMs = 15'000;
@@ -98,15 +99,15 @@ struct PartitionState {
   };
   std::deque<Submitted> submitted;  // current epoch, ascending offsets
   uint32_t epoch = 0;
-  int64_t next_expected = -1;       // lowest offset accepted next (-1: any)
-  int64_t in_flight = 0;            // registered, not yet settled or dropped
-  int64_t commit_target = -1;       // offset to commit: everything below it settled
-  int64_t commit_sent = -1;         // last target handed to rd_kafka_commit
+  int64_t next_expected = -1;  // lowest offset accepted next (-1: any)
+  int64_t in_flight = 0;       // registered, not yet settled or dropped
+  int64_t commit_target = -1;  // offset to commit: everything below it settled
+  int64_t commit_sent = -1;    // last target handed to rd_kafka_commit
   bool revoked = false;
-  bool rewind_requested = false;    // a kRetry: poll thread must pause and later seek back
+  bool rewind_requested = false;  // a kRetry: poll thread must pause and later seek back
   bool paused_for_retry = false;
   int64_t rewind_offset = 0;
-  int64_t resume_at_ns = 0;         // Clock mono time at which to seek back and resume
+  int64_t resume_at_ns = 0;                  // Clock mono time at which to seek back and resume
   std::unordered_map<int64_t, int> retries;  // offset -> kRetry settlements so far
 
   // Poll thread only.
@@ -169,10 +170,9 @@ class KafkaDeadLetterSink final : public DeadLetterSink {
       std::lock_guard<std::mutex> lock((*holder)->mu);
       (*holder)->done = true;
       if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        (*holder)->status =
-            Status::Transient(std::string("kafka dlq: delivery to ") +
-                              rd_kafka_topic_name(msg->rkt) + " failed: " +
-                              rd_kafka_err2str(msg->err));
+        (*holder)->status = Status::Transient(std::string("kafka dlq: delivery to ") +
+                                              rd_kafka_topic_name(msg->rkt) +
+                                              " failed: " + rd_kafka_err2str(msg->err));
       }
     }
     delete holder;
@@ -183,8 +183,8 @@ class KafkaDeadLetterSink final : public DeadLetterSink {
     std::string topic = original.subject, partition, offset;
     const std::string& origin = original.origin.empty() ? record.origin : original.origin;
     const size_t last = origin.rfind(':');
-    const size_t mid = last == std::string::npos || last == 0 ? std::string::npos
-                                                                : origin.rfind(':', last - 1);
+    const size_t mid =
+        last == std::string::npos || last == 0 ? std::string::npos : origin.rfind(':', last - 1);
     if (mid != std::string::npos) {
       offset = origin.substr(last + 1);
       partition = origin.substr(mid + 1, last - mid - 1);
@@ -220,12 +220,11 @@ class KafkaDeadLetterSink final : public DeadLetterSink {
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       delete holder;
       rd_kafka_headers_destroy(headers);
-      return Status::Transient("kafka dlq: produce to " + dlq_topic + ": " +
-                               rd_kafka_err2str(err));
+      return Status::Transient("kafka dlq: produce to " + dlq_topic + ": " + rd_kafka_err2str(err));
     }
     // The delivery report arrives within message.timeout.ms; serve it here.
-    const auto deadline = std::chrono::steady_clock::now() +
-                          std::chrono::milliseconds(kDlqMessageTimeoutMs + 2'000);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(kDlqMessageTimeoutMs + 2'000);
     for (;;) {
       {
         std::lock_guard<std::mutex> lock(delivery->mu);
@@ -273,7 +272,8 @@ class KafkaSourceImpl final : public KafkaSource {
     }
     if (options_.topics.empty()) options_.topics = DefaultTopics();
     std::vector<std::pair<std::string, std::string>> user;
-    for (const auto& [key, value] : options_.properties) user.emplace_back(StripKafkaPrefix(key), value);
+    for (const auto& [key, value] : options_.properties)
+      user.emplace_back(StripKafkaPrefix(key), value);
     auto has_user = [&user](const std::string& key) {
       return std::any_of(user.begin(), user.end(), [&](const auto& kv) { return kv.first == key; });
     };
@@ -373,8 +373,8 @@ class KafkaSourceImpl final : public KafkaSource {
     started_ = true;
     std::string joined;
     for (const auto& t : options_.topics) joined += (joined.empty() ? "" : ",") + t;
-    LOG(kInfo, kComponent) << "consumer group " << options_.group_id << " subscribed to "
-                           << joined << " at " << options_.bootstrap;
+    LOG(kInfo, kComponent) << "consumer group " << options_.group_id << " subscribed to " << joined
+                           << " at " << options_.bootstrap;
     poll_thread_ = std::thread([this] { PollLoop(); });
     return Status::Ok();
   }
@@ -395,8 +395,8 @@ class KafkaSourceImpl final : public KafkaSource {
       h.connected = connected_;
       h.lag = lag_;
       h.detail = (connected_ ? "connected to " : "connecting to ") + options_.bootstrap +
-                 " as group " + options_.group_id + ", " +
-                 std::to_string(assigned_count_) + " partitions assigned";
+                 " as group " + options_.group_id + ", " + std::to_string(assigned_count_) +
+                 " partitions assigned";
     }
     h.reconnects = reconnects_->value();
     h.in_flight = total_in_flight_.load(std::memory_order_relaxed);
@@ -424,8 +424,7 @@ class KafkaSourceImpl final : public KafkaSource {
   // Polls until the batch is full, batch_wait_ms after its first message, or idle.
   void BuildBatch() {
     // building_ may already hold messages that arrived while the sink was full.
-    int64_t deadline_ns =
-        clock_->NowMonoNanos() + int64_t{options_.batch_wait_ms} * 1'000'000;
+    int64_t deadline_ns = clock_->NowMonoNanos() + int64_t{options_.batch_wait_ms} * 1'000'000;
     while (static_cast<int>(building_msgs_.size()) < options_.batch_max_messages) {
       int timeout_ms = kIdlePollMs;
       if (!building_msgs_.empty()) {
@@ -473,7 +472,8 @@ class KafkaSourceImpl final : public KafkaSource {
     if (state == nullptr) return;  // not (or no longer) assigned to us
     RawMessage raw;
     raw.transport = Transport::kKafka;
-    if (msg->payload != nullptr) raw.payload.assign(static_cast<const char*>(msg->payload), msg->len);
+    if (msg->payload != nullptr)
+      raw.payload.assign(static_cast<const char*>(msg->payload), msg->len);
     if (msg->key != nullptr) raw.key.assign(static_cast<const char*>(msg->key), msg->key_len);
     raw.subject = state->topic;
     char digits[24];
@@ -813,7 +813,12 @@ class KafkaSourceImpl final : public KafkaSource {
         std::lock_guard<std::mutex> lock(mu_);
         for (int i = 0; i < partitions->cnt; ++i) {
           PartitionKey key(partitions->elems[i].topic, partitions->elems[i].partition);
-          states_[key] = std::make_shared<PartitionState>(key.first, key.second);
+          auto& state = states_[key];
+          // A partition assigned again without a revoke in between keeps its state: unsent
+          // messages may still point at it.
+          if (!state || state->revoked) {
+            state = std::make_shared<PartitionState>(key.first, key.second);
+          }
         }
       }
       if (cooperative) {
@@ -839,8 +844,8 @@ class KafkaSourceImpl final : public KafkaSource {
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (int i = 0; i < partitions->cnt; ++i) {
-        auto it = states_.find(PartitionKey(partitions->elems[i].topic,
-                                            partitions->elems[i].partition));
+        auto it =
+            states_.find(PartitionKey(partitions->elems[i].topic, partitions->elems[i].partition));
         if (it == states_.end()) continue;
         it->second->revoked = true;
         revoked.push_back(it->second);
@@ -892,13 +897,19 @@ class KafkaSourceImpl final : public KafkaSource {
       }
     }
     self->commits_failed_->Inc();
-    LOG(kWarn, kComponent) << "offset commit failed: " << rd_kafka_err2str(err)
-                           << "; will commit again";
+    // At most one line a second: a broker refusing commits would otherwise flood the log.
+    const int64_t now = self->clock_->NowMonoNanos();
+    if (now - self->last_commit_warning_ns_ >= 1'000'000'000) {
+      LOG(kWarn, kComponent) << "offset commit failed: " << rd_kafka_err2str(err)
+                             << "; will commit again (" << self->commits_failed_->value()
+                             << " failed commits so far)";
+      self->last_commit_warning_ns_ = now;
+    }
     // Sent targets are re-sent on the next control step.
     std::lock_guard<std::mutex> lock(self->mu_);
     for (int i = 0; offsets && i < offsets->cnt; ++i) {
-      auto it = self->states_.find(
-          PartitionKey(offsets->elems[i].topic, offsets->elems[i].partition));
+      auto it =
+          self->states_.find(PartitionKey(offsets->elems[i].topic, offsets->elems[i].partition));
       if (it != self->states_.end() && it->second->commit_sent == offsets->elems[i].offset) {
         it->second->commit_sent = -1;
       }
@@ -915,9 +926,9 @@ class KafkaSourceImpl final : public KafkaSource {
     if (code == RD_KAFKA_RESP_ERR__TRANSPORT && reason != nullptr) {
       // "127.0.0.1:9092/1: Disconnected ..." names the broker and its node id.
       const char* colon_space = std::strstr(reason, ": ");
-      const char* slash = colon_space ? static_cast<const char*>(
-                                            memrchr(reason, '/', colon_space - reason))
-                                      : nullptr;
+      const char* slash = colon_space
+                              ? static_cast<const char*>(memrchr(reason, '/', colon_space - reason))
+                              : nullptr;
       if (slash != nullptr) {
         const std::string node(slash + 1, colon_space);
         if (!node.empty() && std::isdigit(static_cast<unsigned char>(node[0]))) {
@@ -961,7 +972,8 @@ class KafkaSourceImpl final : public KafkaSource {
         LOG(kWarn, kComponent) << "broker " << node.name << " down";
       }
       if (!node.up && seen.ever_up) seen.was_down = true;
-      if (node.up && (seen.was_down || (seen.ever_up && node.disconnects > seen.disconnects_at_up))) {
+      if (node.up &&
+          (seen.was_down || (seen.ever_up && node.disconnects > seen.disconnects_at_up))) {
         reconnects_->Inc();
         LOG(kInfo, kComponent) << "broker " << node.name << " reconnected";
       }
@@ -1065,6 +1077,7 @@ class KafkaSourceImpl final : public KafkaSource {
   int32_t cache_partition_ = -1;
   PartitionState* cache_state_ = nullptr;
   int64_t last_lag_refresh_ns_ = 0;
+  int64_t last_commit_warning_ns_ = INT64_MIN / 2;
   std::map<std::string, BrokerSeen> brokers_;
 
   mutable std::mutex health_mu_;

@@ -29,12 +29,9 @@ using nats_util::ToStatus;
 
 const std::vector<StreamSpec>& DefaultStreams() {
   static const std::vector<StreamSpec> kStreams = {
-      {"BILLING", {"billing.>"}},
-      {"SUPPORT", {"support.>"}},
-      {"AUTH", {"auth.>"}},
-      {"LEARNING", {"learning.>", "homework.>", "recommendation.>"}},
-      {"FOCUS", {"focus.>"}},
-      {"CUSTOMER", {"customer.events.>"}},
+      {"BILLING", {"billing.>"}}, {"SUPPORT", {"support.>"}},
+      {"AUTH", {"auth.>"}},       {"LEARNING", {"learning.>", "homework.>", "recommendation.>"}},
+      {"FOCUS", {"focus.>"}},     {"CUSTOMER", {"customer.events.>"}},
       {"DLQ", {"dlq.>"}},
   };
   return kStreams;
@@ -80,12 +77,11 @@ class JetStreamSourceImpl final : public JetStreamSource {
         metrics_(metrics),
         clock_(clock),
         dead_letter_sink_(this) {
-    reconnects_counter_ = metrics_->counter("ingest_reconnects_total",
-                                            "Reconnections to a broker after a disconnect",
-                                            {{"transport", "nats"}});
-    fetched_counter_ = metrics_->counter("ingest_source_messages_total",
-                                         "Messages received from a broker",
-                                         {{"transport", "nats"}});
+    reconnects_counter_ =
+        metrics_->counter("ingest_reconnects_total", "Reconnections to a broker after a disconnect",
+                          {{"transport", "nats"}});
+    fetched_counter_ = metrics_->counter(
+        "ingest_source_messages_total", "Messages received from a broker", {{"transport", "nats"}});
     if (options_.streams.empty()) {
       for (const StreamSpec& s : DefaultStreams()) {
         if (s.name != kDeadLetterStream) options_.streams.push_back(s.name);
@@ -113,13 +109,15 @@ class JetStreamSourceImpl final : public JetStreamSource {
   struct Consumer {
     std::string stream;
     std::string durable;
-    std::string inbox;            // where the server sends this consumer's messages
+    std::string inbox;  // where the server sends this consumer's messages
     natsSubscription* sub = nullptr;
   };
 
   Status Connect();
   Status Setup();  // streams, consumers, subscriptions; idempotent
-  Status EnsureStream(const StreamSpec& spec, int replicas);
+  // `replicas` may be lowered (and stays lowered for the next streams) when the server has
+  // fewer peers.
+  Status EnsureStream(const StreamSpec& spec, int& replicas);
   Status EnsureConsumer(Consumer& consumer);
   int ClusterSize();
   void StartFetchThreads();
@@ -131,9 +129,7 @@ class JetStreamSourceImpl final : public JetStreamSource {
   // Hands `pending` to the sink as one batch (leaving it empty); false if the sink is stopping.
   bool SubmitBatch(const std::string& origin_prefix, std::vector<natsMsg*>& pending);
   void ReleaseUnsubmitted(Consumer& consumer, std::vector<natsMsg*>& pending);
-  bool connected() const {
-    return nc_ && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
-  }
+  bool connected() const { return nc_ && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED; }
 
   static void OnConnected(natsConnection* nc, void* closure);
   static void OnDisconnected(natsConnection* nc, void* closure);
@@ -276,10 +272,10 @@ int JetStreamSourceImpl::ClusterSize() {
 
 // ---- streams and consumers ------------------------------------------------------------------
 
-Status JetStreamSourceImpl::EnsureStream(const StreamSpec& spec, int replicas) {
+Status JetStreamSourceImpl::EnsureStream(const StreamSpec& spec, int& replicas) {
   std::vector<std::string> wanted = spec.subjects;
   std::sort(wanted.begin(), wanted.end());
-  for (int attempt = 0; attempt < 3; ++attempt) {
+  for (int attempt = 0; attempt < 4; ++attempt) {
     jsStreamInfo* si = nullptr;
     jsErrCode jerr = static_cast<jsErrCode>(0);
     natsStatus s = js_GetStreamInfo(&si, js_, spec.name.c_str(), nullptr, &jerr);
@@ -301,7 +297,8 @@ Status JetStreamSourceImpl::EnsureStream(const StreamSpec& spec, int replicas) {
       return ToStatus(s, "looking up stream " + spec.name, jerr);
     }
     if (!options_.create_streams) {
-      return Status::NotFound("nats: stream " + spec.name + " does not exist (and creating "
+      return Status::NotFound("nats: stream " + spec.name +
+                              " does not exist (and creating "
                               "streams is disabled)");
     }
     std::vector<const char*> subjects;
@@ -323,9 +320,16 @@ Status JetStreamSourceImpl::EnsureStream(const StreamSpec& spec, int replicas) {
       return Status::Ok();
     }
     if (jerr == JSStreamReplicasNotSupportedErr && replicas > 1) {
-      LOG(kWarn, "nats") << "server is not clustered; creating " << spec.name
-                         << " with 1 replica";
+      LOG(kInfo, "nats") << "server is not clustered: streams get 1 replica";
       replicas = 1;
+      continue;
+    }
+    if ((jerr == JSClusterNoPeersErr || jerr == JSInsufficientResourcesErr) && replicas > 1 &&
+        options_.replicas == 0 && ClusterSize() < replicas) {
+      // Fewer servers than replicas (e.g. a 2-node cluster): as many as there are.
+      replicas = std::max(1, ClusterSize());
+      LOG(kWarn, "nats") << "not enough servers for more replicas; creating " << spec.name
+                         << " with " << replicas;
       continue;
     }
     if (jerr == JSStreamNameExistErr) continue;  // created concurrently: check its subjects
@@ -375,8 +379,7 @@ Status JetStreamSourceImpl::EnsureConsumer(Consumer& consumer) {
     if (s != NATS_OK) {
       return ToStatus(s, "creating consumer " + consumer.stream + "/" + consumer.durable, jerr);
     }
-    LOG(kInfo, "nats") << "created durable consumer " << consumer.stream << "/"
-                       << consumer.durable;
+    LOG(kInfo, "nats") << "created durable consumer " << consumer.stream << "/" << consumer.durable;
   } else {
     return ToStatus(s, "looking up consumer " + consumer.stream + "/" + consumer.durable, jerr);
   }
@@ -404,12 +407,15 @@ Status JetStreamSourceImpl::EnsureConsumer(Consumer& consumer) {
 }
 
 Status JetStreamSourceImpl::Setup() {
-  const int replicas = options_.replicas > 0 ? options_.replicas : std::min(3, ClusterSize());
+  // min(3, cluster size). The size the client learns from the server's INFO may lag a
+  // cluster that just formed, so start from 3 and let EnsureStream step down when the server
+  // says it is not clustered (or has too few peers).
+  int replicas = options_.replicas > 0 ? options_.replicas : 3;
   std::set<std::string> known;
   for (const StreamSpec& spec : DefaultStreams()) {
     known.insert(spec.name);
-    const bool consumed = std::find(options_.streams.begin(), options_.streams.end(),
-                                    spec.name) != options_.streams.end();
+    const bool consumed = std::find(options_.streams.begin(), options_.streams.end(), spec.name) !=
+                          options_.streams.end();
     if (!consumed && spec.name != kDeadLetterStream) continue;
     INGEST_RETURN_IF_ERROR(EnsureStream(spec, replicas));
   }
@@ -552,7 +558,7 @@ void JetStreamSourceImpl::FetchLoop(size_t index) {
   const int64_t expires_ms = std::max<int64_t>(500, 20LL * options_.fetch_wait_ms);
   const std::string request = "{\"batch\":" + std::to_string(options_.fetch_batch) +
                               ",\"expires\":" + std::to_string(expires_ms * kNanosPerMilli) + "}";
-  int64_t remaining = 0;           // messages the outstanding request may still bring
+  int64_t remaining = 0;  // messages the outstanding request may still bring
   int64_t request_deadline_ns = 0;
   int64_t seen_reconnects = reconnects_.load();
   int64_t error_backoff_ms = 50;
@@ -561,9 +567,9 @@ void JetStreamSourceImpl::FetchLoop(size_t index) {
   pending.reserve(static_cast<size_t>(options_.fetch_batch));
 
   auto send_request = [&]() -> bool {
-    const natsStatus s = natsConnection_PublishRequest(
-        nc_, next_subject.c_str(), consumer.inbox.c_str(), request.data(),
-        static_cast<int>(request.size()));
+    const natsStatus s =
+        natsConnection_PublishRequest(nc_, next_subject.c_str(), consumer.inbox.c_str(),
+                                      request.data(), static_cast<int>(request.size()));
     if (s != NATS_OK) return false;
     remaining = options_.fetch_batch;
     request_deadline_ns = clock_->NowMonoNanos() + (expires_ms + 1'000) * kNanosPerMilli;
@@ -652,8 +658,8 @@ void JetStreamSourceImpl::ReleaseUnsubmitted(Consumer& consumer, std::vector<nat
   }
   pending.clear();
   if (released > 0) {
-    LOG(kInfo, "nats") << "released " << released << " unprocessed messages of "
-                       << consumer.stream << " for redelivery";
+    LOG(kInfo, "nats") << "released " << released << " unprocessed messages of " << consumer.stream
+                       << " for redelivery";
   }
 }
 
@@ -733,8 +739,8 @@ void JetStreamSourceImpl::Settle(FetchedMessages& fetched,
     }
     if (s != NATS_OK && !stopping_) {
       // Unacked messages are redelivered after AckWait and de-duplicated by the store.
-      LOG(kDebug, "nats") << ToStatus(s, "settling " + std::string(natsMsg_GetSubject(m)))
-                                 .message();
+      LOG(kDebug, "nats")
+          << ToStatus(s, "settling " + std::string(natsMsg_GetSubject(m))).message();
     }
   }
   for (natsMsg* m : fetched.msgs) natsMsg_Destroy(m);
@@ -833,14 +839,15 @@ Status JetStreamSourceImpl::PublishDeadLetter(const RawMessage& original,
 }  // namespace
 
 Result<std::unique_ptr<JetStreamSource>> JetStreamSource::Create(JetStreamOptions options,
-                                                                 BatchSink* sink,
-                                                                 Metrics* metrics, Clock* clock) {
+                                                                 BatchSink* sink, Metrics* metrics,
+                                                                 Clock* clock) {
   if (!sink || !metrics || !clock) {
     return Status::InvalidArgument("nats: JetStreamSource needs a sink, metrics and a clock");
   }
   if (options.fetch_batch <= 0 || options.fetch_wait_ms <= 0 || options.ack_wait_ms <= 0) {
-    return Status::InvalidArgument("nats: fetch_batch, fetch_wait_ms and ack_wait_ms must be "
-                                   "positive");
+    return Status::InvalidArgument(
+        "nats: fetch_batch, fetch_wait_ms and ack_wait_ms must be "
+        "positive");
   }
   if (options.server_max_deliver != -1 &&
       options.server_max_deliver <= static_cast<int>(options.backoff_ms.size())) {

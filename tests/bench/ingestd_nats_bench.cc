@@ -54,8 +54,8 @@ void BM_IngestdNatsEndToEnd(benchmark::State& state) {
     const std::string port_file = dir.Sub("port");
     SpawnOptions spawn;
     spawn.program = INGESTLAB_INGESTD;
-    spawn.args = {"--nats", (*cluster)->urls(), "--db", db_path, "--http", "127.0.0.1:0",
-                  "--http-port-file", port_file, "--log-level", "warn"};
+    spawn.args = {"--nats",      (*cluster)->urls(), "--db",    db_path,       "--http",
+                  "127.0.0.1:0", "--http-port-file", port_file, "--log-level", "warn"};
     spawn.log_path = dir.Sub("ingestd.log");
     {
       // Create the streams by running ingestd once, then stop it before publishing.
@@ -70,16 +70,17 @@ void BM_IngestdNatsEndToEnd(benchmark::State& state) {
       const char* subject;
       if (i % 2 == 0) {
         subject = "focus.ping";
-        payload = R"({"id":"p-)" + std::to_string(i) +
-                  R"(","type":"focus.ping","source":"focus-svc","organization_id":"org-1","timestamp":"2026-11-23T10:00:00Z","data":{"session_id":"s-)" +
-                  std::to_string(i % 97) + R"(","learner_id":"l-1","focused":true}})";
+        payload =
+            R"({"id":"p-)" + std::to_string(i) +
+            R"(","type":"focus.ping","source":"focus-svc","organization_id":"org-1","timestamp":"2026-11-23T10:00:00Z","data":{"session_id":"s-)" +
+            std::to_string(i % 97) + R"(","learner_id":"l-1","focused":true}})";
       } else {
         subject = "billing.purchase.completed";
-        payload = R"({"specversion":"1.0","id":"b-)" + std::to_string(i) +
-                  R"(","source":"billing-svc","type":"billing.purchase.completed","time":"2026-11-23T10:00:00Z","subject":"c-)" +
-                  std::to_string(i % 1000) + R"(","data":{"purchase_id":"pu-)" +
-                  std::to_string(i) + R"(","customer_id":"c-)" + std::to_string(i % 1000) +
-                  R"(","amount":12.5}})";
+        payload =
+            R"({"specversion":"1.0","id":"b-)" + std::to_string(i) +
+            R"(","source":"billing-svc","type":"billing.purchase.completed","time":"2026-11-23T10:00:00Z","subject":"c-)" +
+            std::to_string(i % 1000) + R"(","data":{"purchase_id":"pu-)" + std::to_string(i) +
+            R"(","customer_id":"c-)" + std::to_string(i % 1000) + R"(","amount":12.5}})";
       }
       js_PublishAsync(client.js(), subject, payload.data(), static_cast<int>(payload.size()),
                       nullptr);
@@ -99,7 +100,10 @@ void BM_IngestdNatsEndToEnd(benchmark::State& state) {
   }
   state.SetItemsProcessed(n * state.iterations());
 }
-BENCHMARK(BM_IngestdNatsEndToEnd)->Arg(100'000)->Iterations(1)->Unit(benchmark::kMillisecond)
+BENCHMARK(BM_IngestdNatsEndToEnd)
+    ->Arg(100'000)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
 }  // namespace

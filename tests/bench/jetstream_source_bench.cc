@@ -94,8 +94,8 @@ void BM_JetStreamFetchAck(benchmark::State& state) {
       testing::JsTestClient client((*cluster)->urls());
       const std::string payload(200, 'x');
       for (int64_t i = 0; i < n; ++i) {
-        js_PublishAsync(client.js(), "focus.ping", payload.data(),
-                        static_cast<int>(payload.size()), nullptr);
+        js_PublishAsync(client.js(), "focus.ping", payload.data(), static_cast<int>(payload.size()),
+                        nullptr);
       }
       jsPubOptions po;
       jsPubOptions_Init(&po);
@@ -117,7 +117,10 @@ void BM_JetStreamFetchAck(benchmark::State& state) {
   }
   state.SetItemsProcessed(total);
 }
-BENCHMARK(BM_JetStreamFetchAck)->Arg(200'000)->Iterations(1)->Unit(benchmark::kMillisecond)
+BENCHMARK(BM_JetStreamFetchAck)
+    ->Arg(200'000)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
 }  // namespace

@@ -38,8 +38,9 @@ std::string LeadCreated(int i) {
   const std::string lead = "lead-" + std::to_string(i);
   return R"({"specversion":"1.0","id":"bench-lead-)" + std::to_string(i) +
          R"(","source":"crm","type":"crm.lead.created","time":"2026-11-23T19:00:00.000Z",)"
-         R"("orgid":"org-1","subject":")" + lead + R"(","data":{"lead_id":")" + lead +
-         R"(","email":")" + lead + R"(@example.com","name":"Bench Lead","company":"Acme",)"
+         R"("orgid":"org-1","subject":")" +
+         lead + R"(","data":{"lead_id":")" + lead + R"(","email":")" + lead +
+         R"(@example.com","name":"Bench Lead","company":"Acme",)"
          R"("lead_source":"web","status":"new"}})";
 }
 
@@ -99,7 +100,11 @@ class TimingSink final : public BatchSink {
   // Seconds from the first message in to the n-th settled; false on timeout.
   bool WaitFor(int64_t n, double* seconds) {
     std::unique_lock<std::mutex> lock(mu_);
-    if (!cv_.wait_for(lock, std::chrono::seconds(getenv("KAFKA_BENCH_TIMEOUT") ? atoi(getenv("KAFKA_BENCH_TIMEOUT")) : 120), [&] { return settled_ >= n; })) {
+    if (!cv_.wait_for(
+            lock,
+            std::chrono::seconds(getenv("KAFKA_BENCH_TIMEOUT") ? atoi(getenv("KAFKA_BENCH_TIMEOUT"))
+                                                               : 120),
+            [&] { return settled_ >= n; })) {
       fprintf(stderr, "settled %lld of %lld\n", static_cast<long long>(settled_),
               static_cast<long long>(n));
       return false;
@@ -131,8 +136,8 @@ void RunKafka(benchmark::State& state, bool with_store) {
     state.SkipWithError(schemas.status().ToString().c_str());
     return;
   }
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("kafka_bench_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("kafka_bench_" + std::to_string(::getpid()));
   static int run = 0;
   for (auto _ : state) {
     std::filesystem::remove_all(dir);
@@ -189,9 +194,15 @@ void RunKafka(benchmark::State& state, bool with_store) {
 void BM_KafkaRawConsume(benchmark::State& state) { RunKafka(state, false); }
 void BM_KafkaToSqlite(benchmark::State& state) { RunKafka(state, true); }
 
-BENCHMARK(BM_KafkaRawConsume)->Arg(1000)->Iterations(2)->UseManualTime()
+BENCHMARK(BM_KafkaRawConsume)
+    ->Arg(1000)
+    ->Iterations(2)
+    ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_KafkaToSqlite)->Arg(1000)->Iterations(2)->UseManualTime()
+BENCHMARK(BM_KafkaToSqlite)
+    ->Arg(1000)
+    ->Iterations(2)
+    ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
 }  // namespace

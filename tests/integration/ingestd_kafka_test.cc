@@ -4,6 +4,7 @@
 // and a SIGKILL mid-stream or a second ingestd in the group still applies every event once.
 #include <catch2/catch.hpp>
 
+#include <httplib.h>
 #include <sqlite3.h>
 
 #include <atomic>
@@ -12,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "harness/infra/kafka_cluster.h"
@@ -40,10 +42,24 @@ std::unique_ptr<ChildProcess> StartIngestd(const KafkaMockCluster& cluster, cons
   std::remove(port_file.c_str());
   SpawnOptions spawn;
   spawn.program = INGESTLAB_INGESTD;
-  spawn.args = {"--kafka", cluster.bootstrap(), "--db", dir.Sub("ingest.db"), "--http",
-                "127.0.0.1:0", "--http-port-file", port_file, "--name", name,
-                "--kafka-property", "session.timeout.ms=3000", "--kafka-property",
-                "heartbeat.interval.ms=300", "--retry-base-ms", "20", "--busy-timeout-ms", "2000"};
+  spawn.args = {"--kafka",
+                cluster.bootstrap(),
+                "--db",
+                dir.Sub("ingest.db"),
+                "--http",
+                "127.0.0.1:0",
+                "--http-port-file",
+                port_file,
+                "--name",
+                name,
+                "--kafka-property",
+                "session.timeout.ms=3000",
+                "--kafka-property",
+                "heartbeat.interval.ms=300",
+                "--retry-base-ms",
+                "20",
+                "--busy-timeout-ms",
+                "2000"};
   spawn.log_path = dir.Sub(name + ".log");
   auto child = ChildProcess::Spawn(spawn);
   REQUIRE(child.ok());
@@ -94,11 +110,31 @@ std::string QueryText(const std::string& db_path, const std::string& sql) {
   return value;
 }
 
+// Sum of every series of a metric on ingestd's /metrics (-1 if unreachable).
+double MetricValue(const std::string& port_file, const std::string& name) {
+  std::ifstream in(port_file);
+  int port = 0;
+  if (!(in >> port)) return -1;
+  httplib::Client client("127.0.0.1", port);
+  auto res = client.Get("/metrics");
+  if (!res || res->status != 200) return -1;
+  double sum = 0;
+  std::istringstream lines(res->body);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(name, 0) != 0) continue;
+    const char next = line.size() > name.size() ? line[name.size()] : '\0';
+    if (next != ' ' && next != '{') continue;
+    sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
+}
+
 std::string LeadCreatedV1(const std::string& id, const std::string& lead_id) {
   return R"({"specversion":"1.0","id":")" + id +
          R"(","source":"crm","type":"crm.lead.created","time":"2026-11-23T10:00:00Z",)"
-         R"("orgid":"org_1","subject":")" + lead_id +
-         R"(","data":{"lead_id":")" + lead_id + R"(","email":")" + lead_id +
+         R"("orgid":"org_1","subject":")" +
+         lead_id + R"(","data":{"lead_id":")" + lead_id + R"(","email":")" + lead_id +
          R"(@example.com","name":"Ann Example","company":"Acme","lead_source":"web","status":"new"}})";
 }
 
@@ -136,7 +172,9 @@ TEST_CASE("ingestd folds Kafka CloudEvents into the crm tables and dead-letters 
       R"("lead_source":"event","status":"qualified","score":87}})"));
   // crm.lead.created v1, binary mode: ce_* headers, value = data.
   records.push_back(KafkaRecord{
-      "crm.leads", -1, "L3",
+      "crm.leads",
+      -1,
+      "L3",
       R"({"lead_id":"L3","email":"l3@example.com","name":"Bin Ary","status":"contacted"})",
       {{"ce_specversion", "1.0"},
        {"ce_id", "ev-lead-3"},
@@ -150,16 +188,26 @@ TEST_CASE("ingestd folds Kafka CloudEvents into the crm tables and dead-letters 
       R"({"specversion":"1.0","id":"ev-contact-1","source":"crm","type":"crm.contact.created",)"
       R"("time":"2026-11-23T10:00:03Z","orgid":"org_1","data":{"contact_id":"C1",)"
       R"("email":"c1@example.com","name":"Cee One","phone":"+1 555 0100","lead_id":"L1"}})"));
-  records.push_back(KafkaRecord{
-      "crm.opportunities", -1, "O1",
-      R"({"opportunity_id":"O1","contact_id":"C1","name":"Big deal","amount":1200.5,)"
-      R"("stage":"proposal"})",
-      {{"ce_specversion", "1.0"},
-       {"ce_id", "ev-opp-1"},
-       {"ce_source", "crm"},
-       {"ce_type", "crm.opportunity.created"},
-       {"ce_time", "2026-11-23T10:00:04Z"},
-       {"ce_orgid", "org_1"}}});
+  records.push_back(
+      KafkaRecord{"crm.opportunities",
+                  -1,
+                  "O1",
+                  R"({"opportunity_id":"O1","contact_id":"C1","name":"Big deal","amount":1200.5,)"
+                  R"("stage":"proposal"})",
+                  {{"ce_specversion", "1.0"},
+                   {"ce_id", "ev-opp-1"},
+                   {"ce_source", "crm"},
+                   {"ce_type", "crm.opportunity.created"},
+                   {"ce_time", "2026-11-23T10:00:04Z"},
+                   {"ce_orgid", "org_1"}}});
+  // An update that arrives before the lead it updates (same key, same partition): retried in
+  // partition order until the create, right behind it, has been applied.
+  records.push_back(Structured(
+      "crm.leads", "L9",
+      R"({"specversion":"1.0","id":"ev-lead-9-update","source":"crm","type":"crm.lead.updated",)"
+      R"("time":"2026-11-23T10:00:09Z","orgid":"org_1","data":{"lead_id":"L9",)"
+      R"("status":"qualified","score":55}})"));
+  records.push_back(Structured("crm.leads", "L9", LeadCreatedV1("ev-lead-9", "L9")));
   // A producer-side duplicate: same id, another offset (and partition, by key).
   records.push_back(Structured("crm.leads", "L1-again", LeadCreatedV1("ev-lead-1", "L1")));
   // Malformed bytes and a schema-invalid event (no email).
@@ -172,29 +220,30 @@ TEST_CASE("ingestd folds Kafka CloudEvents into the crm tables and dead-letters 
 
   const bool settled = WaitUntil(
       [&] {
-        return QueryInt(db, "SELECT count(*) FROM events") == 5 &&
+        return QueryInt(db, "SELECT count(*) FROM events") == 7 &&
                QueryInt(db, "SELECT count(*) FROM dead_letters") == 2;
       },
       30s);
   INFO(ingestd->LogTail(4000));
   REQUIRE(settled);
 
-  CHECK(QueryInt(db, "SELECT count(*) FROM crm_leads") == 3);
+  CHECK(QueryInt(db, "SELECT count(*) FROM crm_leads") == 4);
+  CHECK(QueryText(db, "SELECT status FROM crm_leads WHERE lead_id='L9'") == "qualified");
+  CHECK(QueryInt(db, "SELECT score FROM crm_leads WHERE lead_id='L9'") == 55);
+  CHECK(QueryInt(db, "SELECT attempts FROM events WHERE event_id='ev-lead-9-update'") >= 2);
   CHECK(QueryText(db, "SELECT name FROM crm_leads WHERE lead_id='L2'") == "Ada Lovelace");
   CHECK(QueryInt(db, "SELECT score FROM crm_leads WHERE lead_id='L2'") == 87);
   CHECK(QueryText(db, "SELECT status FROM crm_leads WHERE lead_id='L3'") == "contacted");
-  CHECK(QueryText(db, "SELECT email FROM crm_contacts WHERE contact_id='C1'") ==
-        "c1@example.com");
+  CHECK(QueryText(db, "SELECT email FROM crm_contacts WHERE contact_id='C1'") == "c1@example.com");
   CHECK(QueryText(db, "SELECT stage FROM crm_opportunities WHERE opportunity_id='O1'") ==
         "proposal");
   CHECK(QueryText(db, "SELECT status FROM crm_opportunities WHERE opportunity_id='O1'") == "open");
   CHECK(QueryInt(db, "SELECT count(*) FROM events WHERE event_id='ev-lead-1'") == 1);
-  CHECK(QueryText(db, "SELECT origin FROM events WHERE event_id='ev-lead-3'").rfind(
-            "kafka:crm.leads:", 0) == 0);
+  CHECK(QueryText(db, "SELECT origin FROM events WHERE event_id='ev-lead-3'")
+            .rfind("kafka:crm.leads:", 0) == 0);
   CHECK(QueryText(db, "SELECT reason FROM dead_letters WHERE origin LIKE 'kafka:crm.leads:%'") ==
         "parse");
-  CHECK(QueryText(db,
-                  "SELECT reason FROM dead_letters WHERE origin LIKE 'kafka:crm.contacts:%'") ==
+  CHECK(QueryText(db, "SELECT reason FROM dead_letters WHERE origin LIKE 'kafka:crm.contacts:%'") ==
         "schema");
 
   // The dead letter is published right after the transaction that recorded it commits.
@@ -279,20 +328,29 @@ TEST_CASE("ingestd killed with SIGKILL mid-stream and restarted applies every ev
   constexpr int kTotal = 3'000;
   auto first = StartIngestd(**cluster, *dir, "ingestd-a");
   // Let it join the group before the stream starts.
-  REQUIRE(WaitUntil([&] { return ReadFileTail(first->log_path(), 100'000).find("assigned") !=
-                                 std::string::npos; },
-                    15s));
+  REQUIRE(WaitUntil(
+      [&] {
+        return ReadFileTail(first->log_path(), 100'000).find("assigned") != std::string::npos;
+      },
+      15s));
   SteadyProducer producer(**cluster, kTotal, 3s, "K");
-  // Kill it while it is committing rows and offsets.
   REQUIRE(WaitUntil([&] { return QueryInt(db, "SELECT count(*) FROM events") >= 500; }, 20s));
+  // Make the broker refuse offset commits (OffsetCommit = API key 8) for a moment, so that at the
+  // kill there are surely events committed to SQLite whose offsets are not committed.
+  (*cluster)->PushRequestErrors(8, std::vector<int>(100'000, /*UNKNOWN_SERVER_ERROR*/ -1));
+  const int64_t applied_at_refusal = QueryInt(db, "SELECT count(*) FROM events");
+  REQUIRE(WaitUntil(
+      [&] { return QueryInt(db, "SELECT count(*) FROM events") >= applied_at_refusal + 200; },
+      10s));
   REQUIRE(first->Signal(SIGKILL).ok());
   (void)first->WaitExit(5'000);
+  (*cluster)->ClearRequestErrors(8);
   const int64_t applied_before_kill = QueryInt(db, "SELECT count(*) FROM events");
   auto second = StartIngestd(**cluster, *dir, "ingestd-b");
   REQUIRE(producer.Finish());
 
-  const bool all = WaitUntil(
-      [&] { return QueryInt(db, "SELECT count(*) FROM events") == kTotal; }, 30s);
+  const bool all =
+      WaitUntil([&] { return QueryInt(db, "SELECT count(*) FROM events") == kTotal; }, 30s);
   INFO(second->LogTail(4000));
   REQUIRE(all);
   std::this_thread::sleep_for(500ms);  // anything redelivered late must not add rows
@@ -301,6 +359,8 @@ TEST_CASE("ingestd killed with SIGKILL mid-stream and restarted applies every ev
   CHECK(QueryInt(db, "SELECT count(*) FROM crm_leads") == kTotal);
   CHECK(QueryInt(db, "SELECT count(DISTINCT event_id) FROM events") == kTotal);
   CHECK(QueryInt(db, "SELECT count(*) FROM dead_letters") == 0);
+  // The restarted member saw again what was stored but not committed, and skipped it.
+  CHECK(MetricValue(dir->Sub("ingestd-b.port"), "ingest_redeliveries_total") >= 200);
   second->Signal(SIGTERM);
   auto exit = second->WaitExit(15'000);
   REQUIRE(exit.ok());
@@ -316,23 +376,27 @@ TEST_CASE("two ingestd in the same group split the partitions and apply every ev
   const std::string db = dir->Sub("ingest.db");
   constexpr int kTotal = 3'000;
   auto first = StartIngestd(**cluster, *dir, "ingestd-a");
-  REQUIRE(WaitUntil([&] { return ReadFileTail(first->log_path(), 100'000).find("assigned") !=
-                                 std::string::npos; },
-                    15s));
+  REQUIRE(WaitUntil(
+      [&] {
+        return ReadFileTail(first->log_path(), 100'000).find("assigned") != std::string::npos;
+      },
+      15s));
   SteadyProducer producer(**cluster, kTotal, 5s, "G");
   REQUIRE(WaitUntil([&] { return QueryInt(db, "SELECT count(*) FROM events") >= 300; }, 20s));
   auto second = StartIngestd(**cluster, *dir, "ingestd-b");
   REQUIRE(producer.Finish());
 
-  const bool all = WaitUntil(
-      [&] { return QueryInt(db, "SELECT count(*) FROM events") == kTotal; }, 30s);
+  const bool all =
+      WaitUntil([&] { return QueryInt(db, "SELECT count(*) FROM events") == kTotal; }, 30s);
   INFO(first->LogTail(3000));
   INFO(second->LogTail(3000));
   REQUIRE(all);
   CHECK(QueryInt(db, "SELECT count(*) FROM crm_leads") == kTotal);
   CHECK(QueryInt(db, "SELECT count(*) FROM dead_letters") == 0);
-  // The newcomer took over partitions: its log says what it was assigned.
+  // The newcomer took over partitions and applied part of the stream itself.
   CHECK(ReadFileTail(second->log_path(), 100'000).find("assigned") != std::string::npos);
+  CHECK(MetricValue(dir->Sub("ingestd-b.port"), "ingest_applied_total") > 0);
+  CHECK(MetricValue(dir->Sub("ingestd-a.port"), "ingest_applied_total") > 0);
   for (auto* p : {first.get(), second.get()}) {
     p->Signal(SIGTERM);
     auto exit = p->WaitExit(15'000);

@@ -11,8 +11,8 @@
 #include <set>
 #include <thread>
 
-#include <catch2/catch.hpp>
 #include <httplib.h>
+#include <catch2/catch.hpp>
 
 #include "harness/infra/nats_cluster.h"
 #include "harness/infra/ports.h"
@@ -84,11 +84,20 @@ class Ingestd {
     const std::string port_file = dir_.Sub("http-port-" + std::to_string(++starts_));
     SpawnOptions spawn;
     spawn.program = INGESTLAB_INGESTD;
-    spawn.args = {"--nats",         urls_,          "--db",
-                  db_path(),        "--http",       "127.0.0.1:0",
-                  "--http-port-file", port_file,    "--retry-base-ms",
-                  "50",             "--retry-max-ms", "400",
-                  "--name",         "ingestd" + std::to_string(instance_)};
+    spawn.args = {"--nats",
+                  urls_,
+                  "--db",
+                  db_path(),
+                  "--http",
+                  "127.0.0.1:0",
+                  "--http-port-file",
+                  port_file,
+                  "--retry-base-ms",
+                  "50",
+                  "--retry-max-ms",
+                  "400",
+                  "--name",
+                  "ingestd" + std::to_string(instance_)};
     spawn.log_path = dir_.Sub("ingestd.log");
     auto child = ChildProcess::Spawn(spawn);
     REQUIRE(child.ok());
@@ -344,14 +353,14 @@ TEST_CASE("ingestd applies NATS events once, counts duplicates, dead-letters and
     Db locker(ingestd.db_path());
     REQUIRE(sqlite3_exec(locker.handle(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) ==
             SQLITE_OK);
-    REQUIRE(client.Publish("billing.purchase.completed", Purchase("evt-10", "p-10", 1)) ==
-            NATS_OK);
+    REQUIRE(client.Publish("billing.purchase.completed", Purchase("evt-10", "p-10", 1)) == NATS_OK);
     std::this_thread::sleep_for(std::chrono::milliseconds(1000));
     CHECK(locker.Int("SELECT count(*) FROM events WHERE event_id='evt-10'") == 0);
     REQUIRE(sqlite3_exec(locker.handle(), "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK);
   }
-  REQUIRE(WaitUntil([&] { return db.Int("SELECT count(*) FROM purchases WHERE purchase_id='p-10'") == 1; },
-                    10'000));
+  REQUIRE(WaitUntil(
+      [&] { return db.Int("SELECT count(*) FROM purchases WHERE purchase_id='p-10'") == 1; },
+      10'000));
   CHECK(db.Int("SELECT count(*) FROM dead_letters") == 2);  // nothing else dead-lettered
 
   // SIGTERM: exit 0.
@@ -383,8 +392,8 @@ TEST_CASE("ingestd killed with SIGKILL mid-stream applies every event exactly on
   publisher.join();
   REQUIRE(published);
   // Messages the killed process had in flight come back after AckWait (10 s).
-  const bool all = WaitUntil([&] { return db.Int("SELECT count(*) FROM events") >= kEvents; },
-                             30'000);
+  const bool all =
+      WaitUntil([&] { return db.Int("SELECT count(*) FROM events") >= kEvents; }, 30'000);
   INFO(ingestd.log_tail());
   REQUIRE(all);
   CHECK(db.Int("SELECT count(*) FROM events") == kEvents);
@@ -420,8 +429,8 @@ TEST_CASE("ingestd loses nothing when nats-server is killed and restarted while 
     REQUIRE(restarted.ok());
     REQUIRE(all_acked);
   }
-  const bool all = WaitUntil([&] { return db.Int("SELECT count(*) FROM events") >= kEvents; },
-                             30'000);
+  const bool all =
+      WaitUntil([&] { return db.Int("SELECT count(*) FROM events") >= kEvents; }, 30'000);
   INFO(ingestd.log_tail());
   REQUIRE(all);
   CHECK(db.Int("SELECT count(*) FROM events") == kEvents);

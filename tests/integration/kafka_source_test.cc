@@ -113,9 +113,8 @@ class FakeSink final : public BatchSink {
       for (const RawMessage& m : batch.messages) {
         Settlement s = decide_ ? decide_(m) : Settlement{};
         settlements.push_back(s);
-        Delivery d{id_,       m.origin,  m.subject,     m.key,
-                   m.payload, m.headers, m.transport,   m.attempts,
-                   s.verdict, Clock::System().NowUnixMillis()};
+        Delivery d{id_,       m.origin,    m.subject,  m.key,     m.payload,
+                   m.headers, m.transport, m.attempts, s.verdict, Clock::System().NowUnixMillis()};
         deliveries_.push_back(std::move(d));
       }
       const auto delay = batch_delay_;
@@ -219,8 +218,8 @@ TEST_CASE("every produced message is delivered once with its topic/partition/off
   std::map<std::string, const Delivery*> by_origin;
   for (const auto& d : deliveries) by_origin[d.origin] = &d;
   for (const auto& rec : *produced) {
-    const std::string origin = "kafka:crm.leads:" + std::to_string(rec.partition) + ":" +
-                               std::to_string(rec.offset);
+    const std::string origin =
+        "kafka:crm.leads:" + std::to_string(rec.partition) + ":" + std::to_string(rec.offset);
     INFO(origin);
     REQUIRE(by_origin.count(origin) == 1);
     const Delivery& d = *by_origin[origin];
@@ -418,7 +417,7 @@ TEST_CASE("the dead-letter sink writes to <topic>.dlq with the promised headers"
   original.origin = "kafka:crm.contacts:3:17";
   original.headers = {{"ce_type", "crm.contact.created"}};
   original.attempts = 1;
-  DeadLetterRecord record{original.origin, original.subject, "parse", "envelope: not JSON", 1,
+  DeadLetterRecord record{original.origin,  original.subject, "parse", "envelope: not JSON", 1,
                           original.payload, original.headers};
   REQUIRE(source->dead_letter_sink()->Publish(original, record).ok());
 
@@ -489,9 +488,8 @@ TEST_CASE("a second member joining mid-stream: every message settled, repeats on
   FakeSink sink_a(1), sink_b(2);
   auto source_a = MakeSource(*cluster, "rebalance", &sink_a, &metrics_a);
   REQUIRE(source_a->Start().ok());
-  REQUIRE(WaitUntil([&] { return source_a->Health().detail.find(" 4 partitions") !=
-                                 std::string::npos; },
-                    15s));
+  REQUIRE(WaitUntil(
+      [&] { return source_a->Health().detail.find(" 4 partitions") != std::string::npos; }, 15s));
 
   // ~8 s of traffic, so the stream is still flowing while the group rebalances (~5 s).
   constexpr int kTotal = 2'400;

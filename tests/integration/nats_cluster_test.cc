@@ -7,9 +7,9 @@
 #include <chrono>
 #include <thread>
 
-#include <catch2/catch.hpp>
 #include <httplib.h>
 #include <nats/nats.h>
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "harness/infra/nats_cluster.h"

@@ -102,8 +102,7 @@ class JsTestClient {
   void PublishRetrying(const std::string& subject, const std::string& payload,
                        const std::vector<std::pair<std::string, std::string>>& headers = {},
                        int64_t timeout_ms = 30'000) {
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     while (true) {
       natsStatus s = Publish(subject, payload, headers, 1000);
       if (s == NATS_OK) return;

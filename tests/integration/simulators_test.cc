@@ -27,6 +27,7 @@
 #include "simulators/nats_publisher.h"
 #include "simulators/simulate_command.h"
 #include "simulators/simulation.h"
+#include "tests/integration/nats_test_util.h"
 
 using namespace ingestlab;
 
@@ -197,9 +198,9 @@ TEST_CASE("a faulted mixed stream reaches ingestd with the outcomes the simulato
   // A payload over nats-server's max_payload is refused at publish, never silently dropped.
   {
     bool called = false;
-    const Status big = js.value()->Publish("support.note.added", "", {},
-                                           std::string((1 << 20) + 4096, 'x'),
-                                           [&](const sim::PublishOutcome&) { called = true; });
+    const Status big =
+        js.value()->Publish("support.note.added", "", {}, std::string((1 << 20) + 4096, 'x'),
+                            [&](const sim::PublishOutcome&) { called = true; });
     CHECK_FALSE(big.ok());
     CHECK_FALSE(called);
   }
@@ -302,6 +303,24 @@ TEST_CASE("a faulted mixed stream reaches ingestd with the outcomes the simulato
     CHECK(acked == 500);
     CHECK(transports == std::set<std::string>{"jetstream", "kafka"});
 
+    // Core NATS (no PubAck): acked once a flush round trip confirms the server has them.
+    const std::string core_log = dir + "/core.log";
+    std::vector<std::string> core = {
+        "simulate", "auth", "--transport", "auth=nats", "--nats", nats.value()->urls(),
+        "--count",  "50",   "--rate",      "1000",      "--log",  core_log};
+    argv.clear();
+    for (auto& a : core) argv.push_back(a.data());
+    out = std::tmpfile();
+    CHECK(sim::RunSimulateCommand(static_cast<int>(argv.size()), argv.data(), out, stderr) == 0);
+    std::fclose(out);
+    auto core_records = sim::ReadEventLog(core_log);
+    REQUIRE(core_records.ok());
+    CHECK(core_records->publishes.size() == 50);
+    for (const auto& r : core_records->publishes) {
+      CHECK(r.transport == "nats");
+      CHECK(r.acked);
+    }
+
     std::vector<std::string> one = {"simulate", "--event", "billing.purchase.completed", "--kafka",
                                     kafka.value()->bootstrap()};
     argv.clear();
@@ -312,5 +331,91 @@ TEST_CASE("a faulted mixed stream reaches ingestd with the outcomes the simulato
   }
 
   ingestd.value()->Stop(5000);
+  std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+uint64_t StreamMessages(jsCtx* js, const char* stream) {
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  if (js_GetStreamInfo(&si, js, stream, nullptr, &jerr) != NATS_OK) return 0;
+  const uint64_t n = si->State.Msgs;
+  jsStreamInfo_Destroy(si);
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("JetStream publishes are retried until a stream exists and across a server restart") {
+  const std::string dir = MakeTempDir();
+  NatsClusterOptions nats_options;
+  nats_options.dir = dir;
+  auto nats = NatsCluster::Start(nats_options);
+  REQUIRE(nats.ok());
+
+  sim::NatsPublisherOptions o;
+  // A list of URLs, the first of which has no server: the publisher connects to the other.
+  o.urls = "nats://127.0.0.1:1, " + nats.value()->urls();
+  o.ack_wait_ms = 500;
+  o.backoff_ms = 50;
+  o.max_attempts = 40;
+  auto publisher = sim::NatsPublisher::Connect(o);
+  REQUIRE(publisher.ok());
+
+  std::mutex mu;
+  int acked = 0, failed = 0, retried = 0;
+  auto publish = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      const std::string id = "retry-" + std::to_string(i);
+      REQUIRE(publisher.value()
+                  ->Publish("sim.retry." + std::to_string(i % 7), "", {{"Nats-Msg-Id", id}},
+                            "{\"n\":" + std::to_string(i) + "}",
+                            [&](const sim::PublishOutcome& outcome) {
+                              std::lock_guard<std::mutex> lock(mu);
+                              (outcome.acked ? acked : failed)++;
+                              retried += outcome.attempts > 1;
+                            })
+                  .ok());
+    }
+  };
+
+  // No stream yet: every publish meets "no responders" and waits for a retry.
+  publish(0, 100);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  testing::JsTestClient admin(nats.value()->urls());
+  jsStreamConfig sc;
+  jsStreamConfig_Init(&sc);
+  sc.Name = "SIMRETRY";
+  const char* subjects[] = {"sim.retry.>"};
+  sc.Subjects = subjects;
+  sc.SubjectsLen = 1;
+  sc.Storage = js_FileStorage;
+  jsStreamInfo* si = nullptr;
+  REQUIRE(js_AddStream(&si, admin.js(), &sc, nullptr, nullptr) == NATS_OK);
+  jsStreamInfo_Destroy(si);
+  REQUIRE(publisher.value()->Flush(std::chrono::seconds(15)).ok());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    CHECK(acked == 100);
+    CHECK(failed == 0);
+    CHECK(retried > 0);
+  }
+  CHECK(StreamMessages(admin.js(), "SIMRETRY") == 100);
+
+  // The server dies and comes back with its store: publishes made meanwhile still get acked,
+  // and retried copies of stored messages are dropped by Nats-Msg-Id de-duplication.
+  REQUIRE(nats.value()->Kill(0).ok());
+  publish(100, 200);
+  REQUIRE(nats.value()->Restart(0).ok());
+  REQUIRE(publisher.value()->Flush(std::chrono::seconds(20)).ok());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    CHECK(acked == 200);
+    CHECK(failed == 0);
+  }
+  CHECK(testing::WaitUntil([&] { return StreamMessages(admin.js(), "SIMRETRY") == 200; }, 5000));
+  publisher.value()->Close();
+  nats.value().reset();
   std::filesystem::remove_all(dir);
 }

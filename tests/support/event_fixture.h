@@ -8,7 +8,8 @@
 // Only "id" and "type" are required. Without "origin" each Make gets a fresh one
 // ("fixture:<n>"), so two Makes of the same id are producer-side duplicates unless the test
 // gives them the same origin (a broker redelivery). The whole text becomes the payload.
-// Thread-safety: one fixture per thread. Events stay valid as long as the fixture.
+// StoreHarness (below) pairs a fixture with a Store on a temporary database.
+// Thread-safety: one fixture (or harness) per thread. Events stay valid as long as the fixture.
 #pragma once
 
 #include <deque>

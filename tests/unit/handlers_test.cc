@@ -606,6 +606,13 @@ TEST_CASE("long descriptions get an extractive summary, short ones none") {
   CHECK(summary.size() <= 200);
   CHECK(summary.find("printer jams") != std::string::npos);
 
+  SECTION("the threshold counts characters, not bytes") {
+    std::string accented;
+    for (int i = 0; i < 300; ++i) accented += "\xc3\xa9";  // 300 characters, 600 bytes
+    Applied(h, Ev("n3", "support.note.added",
+                  R"({"customer_id":"c1","note":")" + accented + R"("})"));
+    CHECK(h.Text("SELECT summary FROM knowledge WHERE knowledge_id='n3'") == "NULL");
+  }
   SECTION("the threshold applies to 499 vs 501 characters of notes too") {
     Applied(h, Ev("n1", "support.note.added",
                   R"({"customer_id":"c1","note":")" + text_of(499) + R"("})"));

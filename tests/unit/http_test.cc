@@ -135,7 +135,7 @@ TEST_CASE("/metrics serves the registry and per-source gauges as Prometheus text
         std::string::npos);
   CHECK(body.find("ingest_e2e_latency_ms_bucket{le=\"5\"} 1\n") != std::string::npos);
   CHECK(body.find("ingest_source_connected{transport=\"nats\"} 1\n") != std::string::npos);
-  CHECK(body.find("ingest_source_reconnects{transport=\"nats\"} 2\n") != std::string::npos);
+  CHECK(body.find("ingest_source_in_flight{transport=\"nats\"} 0\n") != std::string::npos);
   CHECK(body.find("ingest_source_lag{transport=\"nats\",consumer=\"BILLING\"} 7\n") !=
         std::string::npos);
   CHECK(body.find("# TYPE ingest_source_lag gauge\n") != std::string::npos);

@@ -11,8 +11,8 @@ TEST_CASE("ParseAckReply reads the stream sequence and delivery count") {
   uint64_t seq = 0;
   int64_t delivered = 0;
   SECTION("the original 9-token form") {
-    REQUIRE(ParseAckReply("$JS.ACK.BILLING.ingestd-BILLING.3.1042.977.1700000000000000000.12",
-                          &seq, &delivered));
+    REQUIRE(ParseAckReply("$JS.ACK.BILLING.ingestd-BILLING.3.1042.977.1700000000000000000.12", &seq,
+                          &delivered));
     CHECK(seq == 1042);
     CHECK(delivered == 3);
   }

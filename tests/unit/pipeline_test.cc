@@ -261,7 +261,7 @@ TEST_CASE("a batch is settled only after the transaction that applied it commits
   CHECK(f.store.applied_ids() == 2);
   CHECK(CounterValue(f.metrics, "ingest_applied_total", {{"type", "billing.customer.created"}}) ==
         2);
-  CHECK(CounterValue(f.metrics, "ingest_received_total", {{"transport", "jetstream"}}) == 2);
+  CHECK(CounterValue(f.metrics, "ingest_received_total", {{"transport", "nats"}}) == 2);
   CHECK(pipeline->last_commit_unix_ms() == f.clock.NowUnixMillis());
   CHECK(f.metrics.RenderPrometheus().find("ingest_last_commit_unix_ms") != std::string::npos);
 }
@@ -533,12 +533,20 @@ TEST_CASE("an I/O error from the store abandons the whole transaction and nothin
                                     Message(CloudEvent("io"), "nats:BILLING:2"),
                                     Message(CloudEvent("after"), "nats:BILLING:3")}));
   REQUIRE(f.settled.WaitAll());
-  pipeline->Stop();
   for (const Settlement& s : f.settled.of(0)) CHECK(s.verdict == Verdict::kRetry);
   CHECK(f.journal.Count("rollback") == 1);
   CHECK(f.store.commits == 0);
   CHECK(f.store.applied_ids() == 0);
   CHECK(f.journal.IndexOf("apply:after") == SIZE_MAX);
+  CHECK(pipeline->last_transaction_error() == "io: database or disk is full");
+
+  SECTION("the error is reported until a transaction commits again") {
+    pipeline->Submit(f.settled.Batch({Message(CloudEvent("later"), "nats:BILLING:4")}));
+    REQUIRE(f.settled.WaitAll());
+    CHECK(f.settled.of(1)[0].verdict == Verdict::kAck);
+    CHECK(pipeline->last_transaction_error().empty());
+  }
+  pipeline->Stop();
 }
 
 TEST_CASE("with the real SQLite store and schemas, events apply once and bad ones dead-letter") {

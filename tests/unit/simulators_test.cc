@@ -529,6 +529,38 @@ TEST_CASE("arrival rates are accurate on a manual clock") {
     CHECK(s.shortfall >= 4900);
     CHECK(s.late > 3000);
   }
+  SECTION("SetRate during a run takes effect at once, not after the old gap") {
+    ManualClock clock(kStartMs);
+    ServiceRun* run_ptr = nullptr;
+    // Raises the rate from inside the run, as the harness does from its timeline thread.
+    class RateStepPublisher final : public Publisher {
+     public:
+      explicit RateStepPublisher(ServiceRun** run) : run_(run) {}
+      TransportKind transport() const override { return TransportKind::kJetStream; }
+      Status Publish(const std::string&, const std::string&, const MessageHeaders&,
+                     std::string_view, PublishDone done) override {
+        if (++published_ == 3) (*run_)->SetRate(1000);
+        done(PublishOutcome{true, "", 1});
+        return Status::Ok();
+      }
+      Status Flush(std::chrono::milliseconds) override { return Status::Ok(); }
+      void Close() override {}
+
+     private:
+      ServiceRun** run_;
+      int published_ = 0;
+    } publisher(&run_ptr);
+    ServiceRunOptions o;
+    o.stream.service = "support";
+    o.shape = LoadShape::Parse("constant", 1, 5).value();  // 1/s: due at 0, 1, 2 s ...
+    o.duration_seconds = 5;
+    auto run = ServiceRun::Create(o, &publisher, nullptr, &clock).value();
+    run_ptr = run.get();
+    REQUIRE(run->Run().ok());
+    // 3 at 1/s, then 1000/s from t = 2 s (not from the old next due time, 3 s).
+    CHECK(run->stats().sent >= 2990);
+    CHECK(run->stats().sent <= 3010);
+  }
   SECTION("a count stops the run") {
     MemoryPublisher p;
     const auto s = RunManual(LoadShape::Parse("constant", 1000, 0).value(), 0, &p, 1234);
