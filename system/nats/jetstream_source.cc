@@ -119,6 +119,8 @@ class JetStreamSourceImpl final : public JetStreamSource {
   // fewer peers.
   Status EnsureStream(const StreamSpec& spec, int& replicas);
   Status EnsureConsumer(Consumer& consumer);
+  // After the broker lost the stream or consumer (e.g. a fresh store): creates them again.
+  Status Recreate(Consumer& consumer);
   int ClusterSize();
   void StartFetchThreads();
   void FetchLoop(size_t index);
@@ -161,6 +163,7 @@ class JetStreamSourceImpl final : public JetStreamSource {
   std::condition_variable cv_;  // stop requests, in_flight_ reaching zero
   std::map<std::string, int64_t> lag_;
   std::string setup_error_;
+  bool closed_ = false;  // the connection's closed callback has run
 };
 
 Status JetStreamDeadLetterSink::Publish(const RawMessage& original,
@@ -199,6 +202,10 @@ void JetStreamSourceImpl::OnClosed(natsConnection*, void* closure) {
   } else {
     LOG(kError, "nats") << "connection closed unexpectedly";
   }
+  // The last callback cnats makes: Stop() waits for it before the object may go away.
+  std::lock_guard<std::mutex> lock(self->mu_);
+  self->closed_ = true;
+  self->cv_.notify_all();
 }
 
 void JetStreamSourceImpl::OnError(natsConnection*, natsSubscription*, natsStatus err, void*) {
@@ -406,6 +413,18 @@ Status JetStreamSourceImpl::EnsureConsumer(Consumer& consumer) {
   return Status::Ok();
 }
 
+Status JetStreamSourceImpl::Recreate(Consumer& consumer) {
+  int replicas = options_.replicas > 0 ? options_.replicas : 3;
+  for (const StreamSpec& spec : DefaultStreams()) {
+    if (spec.name == consumer.stream) INGEST_RETURN_IF_ERROR(EnsureStream(spec, replicas));
+  }
+  // The DLQ stream too: dead letters have nowhere to go without it.
+  for (const StreamSpec& spec : DefaultStreams()) {
+    if (spec.name == kDeadLetterStream) INGEST_RETURN_IF_ERROR(EnsureStream(spec, replicas));
+  }
+  return EnsureConsumer(consumer);
+}
+
 Status JetStreamSourceImpl::Setup() {
   // min(3, cluster size). The size the client learns from the server's INFO may lag a
   // cluster that just formed, so start from 3 and let EnsureStream step down when the server
@@ -542,6 +561,9 @@ void JetStreamSourceImpl::Stop() {
       }
     }
     natsConnection_Close(nc_);
+    // Callbacks run on cnats's own thread: wait for the closed callback, the last one.
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(5), [this] { return closed_; });
   }
   LOG(kInfo, "nats") << "stopped";
 }
@@ -560,6 +582,8 @@ void JetStreamSourceImpl::FetchLoop(size_t index) {
                               ",\"expires\":" + std::to_string(expires_ms * kNanosPerMilli) + "}";
   int64_t remaining = 0;  // messages the outstanding request may still bring
   int64_t request_deadline_ns = 0;
+  int64_t batch_deadline_ns = 0;  // when the batch being gathered must be submitted
+  int no_responders = 0;          // consecutive 503 replies to our pull requests
   int64_t seen_reconnects = reconnects_.load();
   int64_t error_backoff_ms = 50;
   int consecutive_errors = 0;
@@ -572,7 +596,10 @@ void JetStreamSourceImpl::FetchLoop(size_t index) {
                                       request.data(), static_cast<int>(request.size()));
     if (s != NATS_OK) return false;
     remaining = options_.fetch_batch;
-    request_deadline_ns = clock_->NowMonoNanos() + (expires_ms + 1'000) * kNanosPerMilli;
+    // Renew a little before the server expires it, so one request is always open there: the
+    // server does not always announce an expiry (408), and waiting for one after an idle
+    // spell would delay the next messages.
+    request_deadline_ns = clock_->NowMonoNanos() + (expires_ms - 100) * kNanosPerMilli;
     return true;
   };
 
@@ -586,7 +613,17 @@ void JetStreamSourceImpl::FetchLoop(size_t index) {
       if (!send_request()) remaining = 0;
     }
     natsMsg* m = nullptr;
-    const int64_t wait_ms = pending.empty() ? 100 : options_.fetch_wait_ms;
+    // A batch is cut when it is full or its first message has waited fetch_wait_ms: at a
+    // steady trickle (10k/s) waiting for a full batch would add 100 ms of latency.
+    int64_t wait_ms = 100;
+    if (!pending.empty()) {
+      const int64_t left_ns = batch_deadline_ns - clock_->NowMonoNanos();
+      if (left_ns <= 0) {
+        if (!SubmitBatch(origin_prefix, pending)) break;
+        continue;
+      }
+      wait_ms = std::max<int64_t>(1, left_ns / kNanosPerMilli);
+    }
     natsStatus s = natsSubscription_NextMsg(&m, consumer.sub, wait_ms);
     if (s == NATS_TIMEOUT) {
       if (!pending.empty() && !SubmitBatch(origin_prefix, pending)) break;
@@ -623,12 +660,24 @@ void JetStreamSourceImpl::FetchLoop(size_t index) {
           }
         }
       } else if (code == "503") {
-        SleepUnlessStopping(error_backoff_ms);  // no JetStream responder right now
+        // Nobody serves the consumer: JetStream is starting, or the broker lost its data.
+        if (++no_responders % 20 == 0 && connected()) {
+          Status st = Recreate(consumer);
+          if (!st.ok()) {
+            LOG(kWarn, "nats") << "no responder for " << consumer.durable
+                               << "; re-creating: " << st.message();
+          }
+        }
+        SleepUnlessStopping(error_backoff_ms);
       }
+      if (code != "503") no_responders = 0;
       if (code != "100") remaining = 0;
       natsMsg_Destroy(m);
       if (!pending.empty() && !SubmitBatch(origin_prefix, pending)) break;
       continue;
+    }
+    if (pending.empty()) {
+      batch_deadline_ns = clock_->NowMonoNanos() + options_.fetch_wait_ms * kNanosPerMilli;
     }
     pending.push_back(m);
     --remaining;
@@ -764,7 +813,18 @@ void JetStreamSourceImpl::MonitorLoop() {
       const natsStatus s =
           js_GetConsumerInfo(&ci, js_, c.stream.c_str(), c.durable.c_str(), &jo, &jerr);
       if (s != NATS_OK) {
-        LOG(kDebug, "nats") << ToStatus(s, "consumer info " + c.durable, jerr).message();
+        if (jerr == JSStreamNotFoundErr || jerr == JSConsumerNotFoundErr) {
+          // The broker lost them (e.g. restarted with a fresh store): pull requests to a
+          // missing consumer just go unanswered, so this is where we notice.
+          LOG(kWarn, "nats") << "stream " << c.stream << " or consumer " << c.durable
+                             << " missing on the broker; re-creating";
+          Status st = Recreate(c);
+          if (!st.ok()) {
+            LOG(kWarn, "nats") << "re-creating: " << st.message();
+          }
+        } else {
+          LOG(kDebug, "nats") << ToStatus(s, "consumer info " + c.durable, jerr).message();
+        }
         continue;
       }
       const int64_t pending = static_cast<int64_t>(ci->NumPending);

@@ -4,11 +4,14 @@
 // Run: ./build/tests/ingestd_nats_bench
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <ctime>
 #include <fstream>
 #include <thread>
 
 #include <benchmark/benchmark.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "harness/infra/nats_cluster.h"
 #include "harness/infra/ports.h"
@@ -102,6 +105,89 @@ void BM_IngestdNatsEndToEnd(benchmark::State& state) {
 }
 BENCHMARK(BM_IngestdNatsEndToEnd)
     ->Arg(100'000)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+
+// RFC 3339 UTC with milliseconds for a unix-ms timestamp.
+std::string Rfc3339Millis(int64_t unix_ms) {
+  const time_t secs = static_cast<time_t>(unix_ms / 1000);
+  struct tm tm_utc;
+  gmtime_r(&secs, &tm_utc);
+  char buf[64];
+  strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm_utc);
+  char out[80];
+  snprintf(out, sizeof(out), "%s.%03dZ", buf, static_cast<int>(unix_ms % 1000));
+  return out;
+}
+
+// Latency at a steady rate: events published at `rate`/s for 3 s with `time` = now; the
+// store's committed_at - event_time per event gives p50 / p99 (ms).
+void BM_IngestdNatsLatency(benchmark::State& state) {
+  SetLogLevel(LogLevel::kWarn);
+  const int64_t rate = state.range(0);
+  const int64_t seconds = 3;
+  auto dir = TempDir::Create("ingestd-latency").value();
+  NatsClusterOptions co;
+  co.dir = dir.path();
+  auto cluster = NatsCluster::Start(co);
+  if (!cluster.ok()) {
+    state.SkipWithError(cluster.status().message().c_str());
+    return;
+  }
+  const std::string db_path = dir.Sub("ingest.db");
+  const std::string port_file = dir.Sub("port");
+  SpawnOptions spawn;
+  spawn.program = INGESTLAB_INGESTD;
+  spawn.args = {"--nats", (*cluster)->urls(), "--db", db_path, "--http", "127.0.0.1:0",
+                "--http-port-file", port_file, "--log-level", "warn"};
+  spawn.log_path = dir.Sub("ingestd.log");
+  auto ingestd = ChildProcess::Spawn(spawn);
+  testing::WaitUntil([&] { return std::ifstream(port_file).good(); }, 10'000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  testing::JsTestClient client((*cluster)->urls());
+  Clock& clock = Clock::System();
+  double p50 = 0, p99 = 0;
+  for (auto _ : state) {
+    const int64_t total = rate * seconds;
+    const auto start = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < total; ++i) {
+      const auto due = start + std::chrono::microseconds(i * 1'000'000 / rate);
+      std::this_thread::sleep_until(due);
+      const std::string payload =
+          R"({"specversion":"1.0","id":"lat-)" + std::to_string(i) +
+          R"(","source":"billing-svc","type":"billing.purchase.completed","time":")" +
+          Rfc3339Millis(clock.NowUnixMillis()) + R"(","subject":"c-1","data":{"purchase_id":"lp-)" +
+          std::to_string(i) + R"(","customer_id":"c-)" + std::to_string(i % 500) +
+          R"(","amount":1.5}})";
+      js_PublishAsync(client.js(), "billing.purchase.completed", payload.data(),
+                      static_cast<int>(payload.size()), nullptr);
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 30'000;
+    js_PublishAsyncComplete(client.js(), &po);
+    while (CountEvents(db_path) < total) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    sqlite3* db = nullptr;
+    sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+    sqlite3_stmt* st = nullptr;
+    std::vector<int64_t> lat;
+    sqlite3_prepare_v2(db, "SELECT committed_at - event_time FROM events", -1, &st, nullptr);
+    while (sqlite3_step(st) == SQLITE_ROW) lat.push_back(sqlite3_column_int64(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    std::sort(lat.begin(), lat.end());
+    p50 = static_cast<double>(lat[lat.size() / 2]);
+    p99 = static_cast<double>(lat[lat.size() * 99 / 100]);
+  }
+  (*ingestd)->Stop(10'000);
+  state.counters["p50_ms"] = p50;
+  state.counters["p99_ms"] = p99;
+  state.SetItemsProcessed(rate * seconds * state.iterations());
+}
+BENCHMARK(BM_IngestdNatsLatency)
+    ->Arg(10'000)
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

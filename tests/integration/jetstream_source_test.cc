@@ -3,6 +3,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -424,5 +425,32 @@ TEST_CASE("JetStreamSource on a 3-node cluster creates replicated streams and su
       },
       20'000));
   CHECK(source->Health().reconnects >= 1);
+  source->Stop();
+}
+
+TEST_CASE("JetStreamSource re-creates streams and consumers when the broker lost its data") {
+  Broker broker;
+  Metrics metrics;
+  FakeSink sink;
+  auto source = MustCreate(OptionsFor(*broker.cluster), &sink, &metrics);
+  REQUIRE(source->Start().ok());
+  {
+    JsTestClient client(broker.cluster->urls());
+    REQUIRE(client.Publish("support.ticket.opened", "{\"n\":1}") == NATS_OK);
+  }
+  REQUIRE(WaitUntil([&] { return sink.count() >= 1; }, 10'000));
+
+  REQUIRE(broker.cluster->Stop(0).ok());
+  std::error_code ec;
+  std::filesystem::remove_all(broker.cluster->store_dir(0), ec);
+  REQUIRE(broker.cluster->Restart(0).ok());
+
+  JsTestClient client(broker.cluster->urls());
+  REQUIRE(WaitUntil([&] { return !client.StreamSubjects("SUPPORT").empty(); }, 15'000));
+  CHECK(WaitUntil([&] { return !client.StreamSubjects("DLQ").empty(); }, 5'000));
+  client.PublishRetrying("support.ticket.opened", "{\"n\":2}");
+  REQUIRE(WaitUntil([&] { return sink.count() >= 2; }, 15'000));
+  CHECK(sink.deliveries().back().msg.payload == "{\"n\":2}");
+  CHECK(sink.deliveries().back().msg.origin == "nats:SUPPORT:1");  // a new stream
   source->Stop();
 }
