@@ -151,7 +151,7 @@ void RunKafka(benchmark::State& state, bool with_store) {
       auto opened = Store::Open(store_options);
       if (!opened.ok()) {
         state.SkipWithError(opened.status().ToString().c_str());
-        return;
+        break;
       }
       store = std::move(opened).value();
       pipeline = std::make_unique<Pipeline>(PipelineOptions{}, store.get(), schemas->get(),
@@ -167,11 +167,11 @@ void RunKafka(benchmark::State& state, bool with_store) {
     auto source = KafkaSource::Create(options, &sink, &metrics, &Clock::System());
     if (!source.ok()) {
       state.SkipWithError(source.status().ToString().c_str());
-      return;
+      break;
     }
     if (!(*source)->Start().ok()) {
       state.SkipWithError("kafka source did not start");
-      return;
+      break;
     }
     double seconds = 0;
     const bool done = sink.WaitFor(kEvents, &seconds);
@@ -179,7 +179,7 @@ void RunKafka(benchmark::State& state, bool with_store) {
     if (pipeline) pipeline->Stop();
     if (!done) {
       state.SkipWithError("not every message was settled within 120 s");
-      return;
+      break;
     }
     state.SetIterationTime(seconds);
     if (with_store) {
