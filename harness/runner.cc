@@ -737,9 +737,21 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   Evaluation ev = EvaluateAssertions(s.assertions, obs);
   std::vector<std::string> problems = timeline.errors();
   if (!load_status.ok()) problems.push_back("load: " + load_status.message());
-  for (const auto& e : exits) {
-    if (e.find("exit 0") == std::string::npos)
-      problems.push_back("ingestd did not stop cleanly: " + e);
+  {
+    // CONTRACT: SIGTERM drains and exits 0. Checked on every run, as an assertion of its own.
+    AssertionResult clean;
+    clean.name = "ingestd stops cleanly";
+    clean.kind = "clean_shutdown";
+    clean.op = "<=";
+    clean.unit = "instances";
+    std::ostringstream detail;
+    for (const auto& e : exits) {
+      detail << (detail.tellp() > 0 ? ", " : "") << e;
+      if (e.find("exit 0") == std::string::npos) clean.measured += 1;
+    }
+    clean.passed = clean.measured == 0;
+    clean.detail = exits.empty() ? "no instance was running at the end" : "SIGTERM: " + detail.str();
+    ev.results.push_back(clean);
   }
   if (aborted) problems.push_back("interrupted");
   outcome.evaluation = ev;
