@@ -527,8 +527,9 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   eo.dir = dir;
   eo.ingestd_settings = s.topology.ingestd_settings;
   eo.seed = s.seed;
-  eo.proxies = std::any_of(s.timeline.begin(), s.timeline.end(),
-                           [](const TimelineStep& step) { return step.action.rfind("net_", 0) == 0; });
+  eo.proxies = std::any_of(s.timeline.begin(), s.timeline.end(), [](const TimelineStep& step) {
+    return step.action.rfind("net_", 0) == 0;
+  });
   auto env_or = Environment::Start(eo);
   if (!env_or.ok()) return fail(env_or.status().message());
   std::unique_ptr<Environment> env = std::move(env_or.value());
@@ -750,7 +751,8 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
       if (e.find("exit 0") == std::string::npos) clean.measured += 1;
     }
     clean.passed = clean.measured == 0;
-    clean.detail = exits.empty() ? "no instance was running at the end" : "SIGTERM: " + detail.str();
+    clean.detail =
+        exits.empty() ? "no instance was running at the end" : "SIGTERM: " + detail.str();
     ev.results.push_back(clean);
   }
   if (aborted) problems.push_back("interrupted");

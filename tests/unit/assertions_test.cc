@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "harness/assertions.h"
+#include "harness/run_output.h"
 
 using namespace ingestlab;
 
@@ -278,5 +279,35 @@ TEST_CASE("a max_deliveries dead letter is expected when its dependency was neve
     obs.publishes[obs.publishes.size() - 2].acked = true;
     CHECK(ExcusedDeadLetterIds(obs).empty());
     CHECK_FALSE(Only(EvaluateAssertions({spec}, obs)).passed);
+  }
+}
+
+TEST_CASE("JUnit output has one testcase per assertion and failures name the measured value") {
+  RunOutcome run;
+  run.scenario = "lat<ency>";
+  run.seed = 4;
+  run.run_dir = "runs/latency-4";
+  run.verdict = "fail";
+  run.duration_s = 12.5;
+  RunObservations obs = HealthyRun();
+  run.evaluation = EvaluateAssertions({Spec("no_loss"), Spec("latency", {{"p99_ms", 25}})}, obs);
+  const std::string xml = FormatJUnit({run});
+  CHECK_THAT(xml, Catch::Contains("tests=\"2\" failures=\"1\""));
+  CHECK_THAT(xml, Catch::Contains("classname=\"ingestlab.lat&lt;ency&gt;\" name=\"no loss\""));
+  CHECK_THAT(xml, Catch::Contains("<failure message=\"measured 50 ms, threshold &lt;= 25 ms\""));
+  SECTION("a run that could not be carried out is an error testcase") {
+    RunOutcome broken;
+    broken.scenario = "broken";
+    broken.verdict = "error";
+    broken.error = "nats-server failed to start";
+    const std::string e = FormatJUnit({broken});
+    CHECK_THAT(e, Catch::Contains("errors=\"1\""));
+    CHECK_THAT(e, Catch::Contains("<error message=\"nats-server failed to start\""));
+  }
+  SECTION("the summary marks passes and failures") {
+    const std::string summary = FormatRunSummary(run, /*color=*/false);
+    CHECK_THAT(summary, Catch::Contains("✓ no loss"));
+    CHECK_THAT(summary, Catch::Contains("✗ latency p99"));
+    CHECK_THAT(summary, Catch::Contains("FAIL"));
   }
 }
