@@ -181,6 +181,10 @@ void CheckNoLoss(const AssertionSpec& spec, const RunObservations& obs, const In
     << " extra copies): " << applied << " applied, " << (expected_dead + dead_instead)
     << " dead-lettered, " << missing << " missing";
   if (not_acked) d << "; " << not_acked << " publishes not acked (not counted)";
+  if (missing && obs.drained_ms == 0) {
+    d << " (the lag never drained within the drain timeout: missing events may be stuck rather "
+         "than lost)";
+  }
   ev->results.push_back(
       Make(spec, "no loss", static_cast<double>(missing), "<=", 0, "events", d.str()));
 }
