@@ -579,6 +579,7 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   int64_t drained_ms = 0;
   int64_t drain_deadline_mono = 0;
   size_t expected_applied_ids = 0, expected_dead = 0;
+  std::unordered_set<std::string> expected_ids;  // acked ids expected to apply
   int64_t next_sample = start_mono + 1'000'000'000;
   bool aborted = false;
   double pending = 0;  // queued or undelivered messages reported by the live instances
@@ -650,15 +651,22 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
           }
         }
         expected_applied_ids = ids.size();
+        expected_ids = std::move(ids);
       }
       progress.Message("load stopped; waiting for " + std::to_string(expected_applied_ids) +
                        " events and " + std::to_string(expected_dead) + " dead letters to settle");
     }
     // Settled when as many outcomes are recorded as were expected; an event dead-lettered
     // instead of applied (or the reverse) still counts, the assertions judge it.
-    const bool settled =
+    bool settled =
         static_cast<size_t>(c.events + c.dead_letters) >= expected_applied_ids + expected_dead &&
         pending == 0 && timeline.done();
+    if (settled && store) {
+      // Counts can be met by extra rows (publishes that failed but were stored anyway); make
+      // sure every acked id is accounted for before calling it drained.
+      auto unsettled = store->CountUnsettled(expected_ids);
+      if (unsettled.ok() && *unsettled > 0) settled = false;
+    }
     if (settled) {
       drained_ms = c.last_commit_ms;
       break;

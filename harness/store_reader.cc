@@ -159,6 +159,19 @@ Result<std::vector<AppliedRow>> StoreReader::ReadApplied() {
   return rows;
 }
 
+Result<size_t> StoreReader::CountUnsettled(const std::unordered_set<std::string>& ids) {
+  size_t settled = 0;
+  {
+    Statement st(db_, "SELECT event_id FROM events");
+    INGEST_RETURN_IF_ERROR(Prepared(db_, st, "events"));
+    while (st.Step()) settled += ids.count(Text(st.get(), 0));
+  }
+  auto dead = ReadDeadLetters();
+  if (!dead.ok()) return dead.status();
+  for (const auto& d : *dead) settled += ids.count(d.event_id);
+  return settled >= ids.size() ? 0 : ids.size() - settled;
+}
+
 Result<std::vector<DeadLetterRow>> StoreReader::ReadDeadLetters() {
   Statement st(
       db_, "SELECT origin, subject, reason, error, attempts, payload, dead_at FROM dead_letters");

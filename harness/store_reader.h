@@ -31,6 +31,8 @@ class StoreReader {
   };
   Result<Counts> ReadCounts();
   Result<std::vector<AppliedRow>> ReadApplied();
+  // How many of `ids` are neither in events nor (by the payload's id) in dead_letters.
+  Result<size_t> CountUnsettled(const std::unordered_set<std::string>& ids);
   Result<std::vector<DeadLetterRow>> ReadDeadLetters();
 
   // Recomputes the domain state the applied publishes imply and lists the differences.
