@@ -1,0 +1,560 @@
+// Assertion evaluation: no loss, exactly once, dead letters, latency, throughput, reconnection
+// and drain time, each with measured value vs threshold.
+#include "harness/assertions.h"
+
+#include <algorithm>
+#include <cmath>
+#include <iomanip>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <nlohmann/json.hpp>
+
+namespace ingestlab {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+std::string Num(double v) {
+  if (!std::isfinite(v)) return "never";
+  std::ostringstream out;
+  if (v == std::floor(v) && std::fabs(v) < 1e15) {
+    out << static_cast<int64_t>(v);
+  } else {
+    out << std::fixed << std::setprecision(v < 10 ? 3 : 1) << v;
+  }
+  return out.str();
+}
+
+bool Compare(double measured, const std::string& op, double threshold) {
+  if (op == "<=") return measured <= threshold;
+  if (op == "<") return measured < threshold;
+  if (op == ">=") return measured >= threshold;
+  if (op == "==") return measured == threshold;
+  return false;
+}
+
+// Indexes shared by several checks.
+struct Index {
+  std::unordered_map<std::string, const AppliedRow*> applied_by_id;
+  std::unordered_map<std::string, int> applied_count;
+  // Dead letters not yet matched to an expected one, by payload and by id.
+  std::unordered_multimap<std::string, size_t> dead_by_payload;
+  std::unordered_multimap<std::string, size_t> dead_by_id;
+  std::unordered_set<std::string> dead_ids;
+
+  explicit Index(const RunObservations& obs) {
+    for (const auto& row : obs.applied) {
+      applied_by_id.emplace(row.event_id, &row);
+      applied_count[row.event_id]++;
+    }
+    for (size_t i = 0; i < obs.dead_letters.size(); ++i) {
+      const auto& d = obs.dead_letters[i];
+      dead_by_payload.emplace(d.payload, i);
+      if (!d.event_id.empty()) {
+        dead_by_id.emplace(d.event_id, i);
+        dead_ids.insert(d.event_id);
+      }
+    }
+  }
+};
+
+OffendingEvent Offend(const PublishRecord& p, const std::string& problem,
+                      const std::string& expected, const std::string& observed) {
+  OffendingEvent o;
+  o.event_id = p.event_id;
+  o.problem = problem;
+  o.expected = expected;
+  o.observed = observed;
+  o.service = p.service;
+  o.type = p.type;
+  o.subject = p.subject;
+  o.payload = p.payload;
+  return o;
+}
+
+void AddOffending(Evaluation* ev, OffendingEvent o) {
+  if (ev->offending.size() < kMaxOffending) ev->offending.push_back(std::move(o));
+}
+
+// Matches every expected dead letter (acked publishes expecting one) to a dead_letters row, by
+// exact payload first and then by id. Returns, per publish index, the matched row or -1, and
+// leaves the unmatched rows in `unmatched_rows`.
+struct DeadLetterMatch {
+  std::vector<long> row_for_publish;  // -1: no row found (only for expect == dead_letter)
+  std::vector<bool> row_used;
+};
+
+DeadLetterMatch MatchDeadLetters(const RunObservations& obs) {
+  DeadLetterMatch m;
+  m.row_for_publish.assign(obs.publishes.size(), -1);
+  m.row_used.assign(obs.dead_letters.size(), false);
+  std::unordered_map<std::string, std::vector<size_t>> by_payload, by_id;
+  for (size_t i = 0; i < obs.dead_letters.size(); ++i) {
+    by_payload[obs.dead_letters[i].payload].push_back(i);
+    if (!obs.dead_letters[i].event_id.empty()) by_id[obs.dead_letters[i].event_id].push_back(i);
+  }
+  auto take = [&](std::vector<size_t>& rows) -> long {
+    for (size_t r : rows) {
+      if (!m.row_used[r]) {
+        m.row_used[r] = true;
+        return static_cast<long>(r);
+      }
+    }
+    return -1;
+  };
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i < obs.publishes.size(); ++i) {
+      const auto& p = obs.publishes[i];
+      if (!p.acked || p.expect != "dead_letter" || m.row_for_publish[i] >= 0) continue;
+      if (pass == 0 && !p.payload.empty()) {
+        auto it = by_payload.find(p.payload);
+        if (it != by_payload.end()) m.row_for_publish[i] = take(it->second);
+      } else if (pass == 1 && !p.event_id.empty()) {
+        auto it = by_id.find(p.event_id);
+        if (it != by_id.end()) m.row_for_publish[i] = take(it->second);
+      }
+    }
+  }
+  return m;
+}
+
+AssertionResult Make(const AssertionSpec& spec, std::string name, double measured,
+                     const std::string& op, double threshold, std::string unit,
+                     std::string detail) {
+  AssertionResult r;
+  r.name = std::move(name);
+  r.kind = spec.kind;
+  r.measured = measured;
+  r.threshold = threshold;
+  r.op = op;
+  r.unit = std::move(unit);
+  r.detail = std::move(detail);
+  r.passed = Compare(measured, op, threshold);
+  r.line = spec.line;
+  return r;
+}
+
+void CheckNoLoss(const AssertionSpec& spec, const RunObservations& obs, const Index& idx,
+                 const DeadLetterMatch& dl, Evaluation* ev) {
+  // Per distinct id: what the acked publishes of it expect.
+  std::unordered_map<std::string, size_t> first_publish;  // id -> publish index
+  size_t acked = 0, not_acked = 0, expected_dead = 0, missing = 0;
+  for (size_t i = 0; i < obs.publishes.size(); ++i) {
+    const auto& p = obs.publishes[i];
+    if (!p.acked) {
+      ++not_acked;
+      continue;
+    }
+    ++acked;
+    if (p.expect == "dead_letter") {
+      ++expected_dead;
+      const bool found = dl.row_for_publish[i] >= 0 ||
+                         (!p.event_id.empty() && idx.applied_by_id.count(p.event_id));
+      if (!found) {
+        ++missing;
+        AddOffending(ev, Offend(p, "missing", "dead letter (" + p.expect_reason + ")",
+                                "absent from events and dead_letters"));
+      }
+      continue;
+    }
+    if (p.event_id.empty()) continue;
+    first_publish.emplace(p.event_id, i);
+  }
+  size_t applied = 0, dead_instead = 0;
+  for (const auto& [id, i] : first_publish) {
+    if (idx.applied_by_id.count(id)) {
+      ++applied;
+    } else if (idx.dead_ids.count(id)) {
+      ++dead_instead;  // not lost; the dead_letters check judges whether it should be there
+    } else {
+      ++missing;
+      AddOffending(ev, Offend(obs.publishes[i], "missing", "applied", "absent"));
+    }
+  }
+  const size_t duplicates = acked - expected_dead - first_publish.size();
+  std::ostringstream d;
+  d << acked << " acked (" << first_publish.size() << " distinct ids, " << duplicates
+    << " extra copies): " << applied << " applied, " << (expected_dead + dead_instead)
+    << " dead-lettered, " << missing << " missing";
+  if (not_acked) d << "; " << not_acked << " publishes not acked (not counted)";
+  if (missing && obs.drained_ms == 0) {
+    d << " (the lag never drained within the drain timeout: missing events may be stuck rather "
+         "than lost)";
+  }
+  ev->results.push_back(
+      Make(spec, "no loss", static_cast<double>(missing), "<=", 0, "events", d.str()));
+}
+
+void CheckExactlyOnce(const AssertionSpec& spec, const RunObservations& obs, const Index& idx,
+                      Evaluation* ev) {
+  size_t problems = 0;
+  std::ostringstream d;
+  // 1. No id applied twice (the primary key guarantees it; a broken schema would not).
+  size_t twice = 0;
+  for (const auto& [id, n] : idx.applied_count) {
+    if (n > 1) {
+      ++twice;
+      OffendingEvent o;
+      o.event_id = id;
+      o.problem = "applied twice";
+      o.expected = "1 row";
+      o.observed = std::to_string(n) + " rows";
+      AddOffending(ev, o);
+    }
+  }
+  problems += twice;
+  // 2. No id both applied and dead-lettered.
+  size_t both = 0;
+  for (const auto& id : idx.dead_ids) {
+    if (idx.applied_by_id.count(id)) {
+      ++both;
+      OffendingEvent o;
+      o.event_id = id;
+      o.problem = "applied and dead-lettered";
+      o.expected = "exactly one outcome";
+      o.observed = "a row in events and in dead_letters";
+      AddOffending(ev, o);
+    }
+  }
+  problems += both;
+  // 3. The applied counter cannot exceed the rows (it would if an event were applied twice).
+  const double rows = static_cast<double>(obs.applied.size());
+  bool counter_bad = false;
+  if (obs.counters.complete ? obs.counters.applied != rows : obs.counters.applied > rows) {
+    counter_bad = true;
+    ++problems;
+  }
+  // 4. Final state equals the reference model.
+  for (const auto& m : obs.state_mismatches) {
+    OffendingEvent o;
+    o.event_id = m.key;
+    o.problem = "state mismatch";
+    o.expected = m.what + " = " + m.expected;
+    o.observed = m.observed;
+    AddOffending(ev, o);
+  }
+  problems += obs.state_mismatches.size();
+  d << obs.applied.size() << " rows, " << twice << " ids applied twice, " << both
+    << " both applied and dead-lettered; ingest_applied_total " << Num(obs.counters.applied)
+    << (obs.counters.complete ? " (must equal rows)" : " (<= rows: an instance was killed)")
+    << (counter_bad ? " MISMATCH" : "") << "; ";
+  if (obs.state_checked) {
+    d << "reference model: " << obs.state_mismatches.size() << " mismatches";
+    if (!obs.state_note.empty()) d << " (" << obs.state_note << ")";
+  } else {
+    d << "reference model not run" << (obs.state_note.empty() ? "" : ": " + obs.state_note);
+  }
+  ev->results.push_back(
+      Make(spec, "exactly once", static_cast<double>(problems), "<=", 0, "violations", d.str()));
+}
+
+// The "*_id" values (customer_id excepted) of an event's data, whatever its envelope.
+std::vector<std::string> EntityIds(const std::string& payload) {
+  std::vector<std::string> out;
+  auto j = nlohmann::json::parse(payload, nullptr, false);
+  if (!j.is_object()) return out;
+  auto data = j.find("data");
+  if (data == j.end() || !data->is_object()) return out;
+  for (auto it = data->begin(); it != data->end(); ++it) {
+    const std::string& key = it.key();
+    if (key.size() > 3 && key.compare(key.size() - 3, 3, "_id") == 0 && key != "customer_id" &&
+        it->is_string()) {
+      out.push_back(it->get<std::string>());
+    }
+  }
+  return out;
+}
+
+void CheckDeadLetters(const AssertionSpec& spec, const RunObservations& obs,
+                      const DeadLetterMatch& dl, Evaluation* ev) {
+  std::map<std::string, int64_t> observed_by_reason;
+  for (const auto& d : obs.dead_letters) observed_by_reason[d.reason]++;
+  auto reasons_text = [](const std::map<std::string, int64_t>& m) {
+    std::ostringstream out;
+    bool first = true;
+    for (const auto& [k, v] : m) {
+      out << (first ? "" : ", ") << k << " " << v;
+      first = false;
+    }
+    return first ? std::string("none") : out.str();
+  };
+  if (spec.numbers.count("max")) {
+    const double total = static_cast<double>(obs.dead_letters.size());
+    ev->results.push_back(Make(spec, "dead letters", total, "<=", spec.numbers.at("max"),
+                               "dead letters", "observed: " + reasons_text(observed_by_reason)));
+  }
+  if (!spec.reasons.empty()) {
+    double off = 0;
+    std::ostringstream d;
+    for (const auto& [reason, want] : spec.reasons) {
+      const double got = static_cast<double>(observed_by_reason[reason]);
+      off += std::fabs(got - want);
+      d << reason << " " << Num(got) << " (want " << Num(want) << ") ";
+    }
+    ev->results.push_back(
+        Make(spec, "dead letters by reason", off, "<=", 0, "dead letters", d.str()));
+  }
+  if (spec.expected || (spec.numbers.empty() && spec.reasons.empty())) {
+    std::map<std::string, int64_t> expected_by_reason;
+    size_t missing = 0, wrong_reason = 0, unexpected = 0;
+    for (size_t i = 0; i < obs.publishes.size(); ++i) {
+      const auto& p = obs.publishes[i];
+      if (!p.acked || p.expect != "dead_letter") continue;
+      expected_by_reason[p.expect_reason]++;
+      const long row = dl.row_for_publish[i];
+      if (row < 0) {
+        ++missing;
+        AddOffending(ev, Offend(p, "expected dead letter missing", "dead letter " + p.expect_reason,
+                                "none"));
+      } else if (!p.expect_reason.empty() &&
+                 obs.dead_letters[static_cast<size_t>(row)].reason != p.expect_reason) {
+        ++wrong_reason;
+        AddOffending(ev, Offend(p, "dead letter with wrong reason", p.expect_reason,
+                                obs.dead_letters[static_cast<size_t>(row)].reason + ": " +
+                                    obs.dead_letters[static_cast<size_t>(row)].error));
+      }
+    }
+    // Rows no expected publish accounts for.
+    std::unordered_map<std::string, const PublishRecord*> publish_by_id;
+    for (const auto& p : obs.publishes) {
+      if (!p.event_id.empty()) publish_by_id.emplace(p.event_id, &p);
+    }
+    const auto excused = ExcusedDeadLetterIds(obs);
+    size_t excused_count = 0;
+    for (size_t r = 0; r < obs.dead_letters.size(); ++r) {
+      if (dl.row_used[r]) continue;
+      if (obs.dead_letters[r].reason == "max_deliveries" &&
+          excused.count(obs.dead_letters[r].event_id)) {
+        ++excused_count;
+        continue;
+      }
+      ++unexpected;
+      const auto& d = obs.dead_letters[r];
+      OffendingEvent o;
+      o.event_id = d.event_id;
+      o.problem = "unexpected dead letter";
+      o.expected = "applied";
+      o.observed = d.reason + ": " + d.error;
+      o.subject = d.subject;
+      o.payload = d.payload;
+      if (auto it = publish_by_id.find(d.event_id); it != publish_by_id.end()) {
+        o.service = it->second->service;
+        o.type = it->second->type;
+      }
+      AddOffending(ev, o);
+    }
+    std::ostringstream d;
+    d << "expected " << reasons_text(expected_by_reason) << "; observed "
+      << reasons_text(observed_by_reason) << "; " << missing << " missing, " << wrong_reason
+      << " with the wrong reason, " << unexpected << " unexpected";
+    if (excused_count) {
+      d << "; " << excused_count
+        << " max_deliveries dead letters of events whose dependency was never acked by the broker";
+    }
+    ev->results.push_back(Make(spec, "dead letters as expected",
+                               static_cast<double>(missing + wrong_reason + unexpected), "<=", 0,
+                               "dead letters", d.str()));
+  }
+}
+
+void CheckLatency(const AssertionSpec& spec, const RunObservations& obs, Evaluation* ev) {
+  const double from = spec.numbers.count("window_from_s") ? spec.numbers.at("window_from_s") : 0;
+  const double to = spec.numbers.count("window_to_s") ? spec.numbers.at("window_to_s") : -1;
+  auto values = EventLatenciesMs(obs, from, to);
+  LatencySummary s = SummarizeLatencies(values);
+  std::string window;
+  if (spec.numbers.count("window_from_s") || spec.numbers.count("window_to_s")) {
+    window =
+        " in " + FormatDurationSeconds(from) + ".." + (to < 0 ? "end" : FormatDurationSeconds(to));
+  }
+  std::ostringstream base;
+  base << s.count << " events" << window << ": p50 " << Num(s.p50) << " ms, p95 " << Num(s.p95)
+       << " ms, p99 " << Num(s.p99) << " ms, max " << Num(s.max) << " ms";
+  for (const auto& [key, label, value] :
+       {std::tuple<const char*, const char*, double>{"p50_ms", "p50", s.p50},
+        {"p95_ms", "p95", s.p95},
+        {"p99_ms", "p99", s.p99},
+        {"max_ms", "max", s.max}}) {
+    if (!spec.numbers.count(key)) continue;
+    const double measured = s.count == 0 ? kInf : value;
+    ev->results.push_back(Make(spec, std::string("latency ") + label + window, measured,
+                               "<=", spec.numbers.at(key), "ms",
+                               s.count == 0 ? "no applied events to measure" : base.str()));
+  }
+}
+
+void CheckThroughput(const AssertionSpec& spec, const RunObservations& obs, Evaluation* ev) {
+  const double load_s = std::max(0.001, (obs.load_stop_ms - obs.start_ms) / 1000.0);
+  size_t during = 0;
+  for (const auto& r : obs.applied) {
+    if (r.committed_at_ms >= obs.start_ms && r.committed_at_ms <= obs.load_stop_ms) ++during;
+  }
+  const double eps = static_cast<double>(during) / load_s;
+  std::ostringstream d;
+  d << during << " events committed during " << Num(load_s) << " s of load (" << obs.applied.size()
+    << " in total)";
+  ev->results.push_back(
+      Make(spec, "throughput", eps, ">=", spec.numbers.at("min_eps"), "events/s", d.str()));
+}
+
+void CheckReconnect(const AssertionSpec& spec, const RunObservations& obs, Evaluation* ev) {
+  std::vector<int64_t> commits;
+  commits.reserve(obs.applied.size() + obs.dead_letters.size());
+  for (const auto& r : obs.applied) commits.push_back(r.committed_at_ms);
+  for (const auto& d : obs.dead_letters) commits.push_back(d.dead_at_ms);
+  std::sort(commits.begin(), commits.end());
+  std::vector<int64_t> publishes;
+  for (const auto& p : obs.publishes) {
+    if (p.acked) publishes.push_back(p.publish_ms);
+  }
+  std::sort(publishes.begin(), publishes.end());
+  double worst = 0;
+  int judged = 0;
+  std::ostringstream d;
+  for (const auto& f : obs.faults) {
+    if (!f.disruptive) continue;
+    if (f.recovered_s < 0) {
+      d << f.action << " " << f.target << " at " << Num(f.at_s) << "s never undone; ";
+      continue;
+    }
+    const int64_t recovered_ms = obs.start_ms + static_cast<int64_t>(f.recovered_s * 1000);
+    // Only meaningful if something was published after the recovery.
+    auto next_pub = std::lower_bound(publishes.begin(), publishes.end(), recovered_ms);
+    if (next_pub == publishes.end()) {
+      d << f.action << " " << f.target << ": no publishes after recovery; ";
+      continue;
+    }
+    auto next_commit = std::lower_bound(commits.begin(), commits.end(), recovered_ms);
+    const double took =
+        next_commit == commits.end() ? kInf : (*next_commit - recovered_ms) / 1000.0;
+    worst = std::max(worst, took);
+    ++judged;
+    d << f.action << " " << f.target << " undone at "
+      << Num(f.at_s < f.recovered_s ? f.recovered_s : f.at_s) << "s: ingesting again after "
+      << Num(took) << " s; ";
+  }
+  if (judged == 0) d << "no disruptive fault was undone while load ran";
+  ev->results.push_back(
+      Make(spec, "reconnect within", worst, "<=", spec.numbers.at("seconds"), "s", d.str()));
+}
+
+void CheckDrain(const AssertionSpec& spec, const RunObservations& obs, Evaluation* ev) {
+  std::ostringstream d;
+  double measured;
+  if (obs.drained_ms == 0) {
+    measured = kInf;
+    d << "lag never drained after load stopped";
+  } else {
+    measured = std::max<int64_t>(0, obs.drained_ms - obs.load_stop_ms) / 1000.0;
+    d << "everything settled " << Num(measured) << " s after load stopped";
+  }
+  ev->results.push_back(
+      Make(spec, "lag drained within", measured, "<=", spec.numbers.at("seconds"), "s", d.str()));
+}
+
+}  // namespace
+
+std::unordered_set<std::string> ExcusedDeadLetterIds(const RunObservations& obs) {
+  std::unordered_set<std::string> failed_entities;
+  for (const auto& p : obs.publishes) {
+    if (p.acked || p.expect == "dead_letter") continue;
+    for (auto& id : EntityIds(p.payload)) failed_entities.insert(std::move(id));
+  }
+  std::unordered_set<std::string> out;
+  if (failed_entities.empty()) return out;
+  std::unordered_set<std::string> dead_max;
+  for (const auto& d : obs.dead_letters) {
+    if (d.reason == "max_deliveries" && !d.event_id.empty()) dead_max.insert(d.event_id);
+  }
+  for (const auto& p : obs.publishes) {
+    if (!p.acked || p.expect == "dead_letter" || !dead_max.count(p.event_id)) continue;
+    for (const auto& id : EntityIds(p.payload)) {
+      if (failed_entities.count(id)) {
+        out.insert(p.event_id);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+bool Evaluation::all_passed() const {
+  return std::all_of(results.begin(), results.end(),
+                     [](const AssertionResult& r) { return r.passed; });
+}
+
+std::vector<double> EventLatenciesMs(const RunObservations& obs, double from_s, double to_s) {
+  std::unordered_map<std::string, int64_t> publish_ms;  // first acked publish per id
+  publish_ms.reserve(obs.publishes.size());
+  for (const auto& p : obs.publishes) {
+    if (!p.acked || p.event_id.empty() || p.expect == "dead_letter") continue;
+    publish_ms.emplace(p.event_id, p.publish_ms);
+  }
+  const int64_t from_ms = obs.start_ms + static_cast<int64_t>(from_s * 1000);
+  const int64_t to_ms = to_s < 0 ? INT64_MAX : obs.start_ms + static_cast<int64_t>(to_s * 1000);
+  std::vector<double> out;
+  out.reserve(obs.applied.size());
+  for (const auto& row : obs.applied) {
+    auto it = publish_ms.find(row.event_id);
+    int64_t sent;
+    if (it != publish_ms.end()) {
+      sent = it->second;
+    } else if (publish_ms.empty()) {
+      sent = row.event_time_ms;  // no event log: fall back to the event's own time
+    } else {
+      continue;  // not one of ours
+    }
+    if (sent < from_ms || sent >= to_ms) continue;
+    out.push_back(static_cast<double>(std::max<int64_t>(0, row.committed_at_ms - sent)));
+  }
+  return out;
+}
+
+double Percentile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(sorted.size())));
+  rank = std::clamp<size_t>(rank, 1, sorted.size());
+  return sorted[rank - 1];
+}
+
+LatencySummary SummarizeLatencies(std::vector<double>& values) {
+  std::sort(values.begin(), values.end());
+  LatencySummary s;
+  s.count = values.size();
+  if (values.empty()) return s;
+  s.p50 = Percentile(values, 0.50);
+  s.p95 = Percentile(values, 0.95);
+  s.p99 = Percentile(values, 0.99);
+  s.max = values.back();
+  return s;
+}
+
+Evaluation EvaluateAssertions(const std::vector<AssertionSpec>& specs, const RunObservations& obs) {
+  Evaluation ev;
+  Index idx(obs);
+  DeadLetterMatch dl = MatchDeadLetters(obs);
+  for (const auto& spec : specs) {
+    if (spec.kind == "no_loss") {
+      CheckNoLoss(spec, obs, idx, dl, &ev);
+    } else if (spec.kind == "exactly_once") {
+      CheckExactlyOnce(spec, obs, idx, &ev);
+    } else if (spec.kind == "dead_letters") {
+      CheckDeadLetters(spec, obs, dl, &ev);
+    } else if (spec.kind == "latency") {
+      CheckLatency(spec, obs, &ev);
+    } else if (spec.kind == "throughput") {
+      CheckThroughput(spec, obs, &ev);
+    } else if (spec.kind == "reconnect_within") {
+      CheckReconnect(spec, obs, &ev);
+    } else if (spec.kind == "lag_drained_within") {
+      CheckDrain(spec, obs, &ev);
+    }
+  }
+  return ev;
+}
+
+}  // namespace ingestlab

@@ -1,0 +1,155 @@
+// Assertions: the end-of-run checks of a scenario, evaluated against what was observed — the
+// recorded publishes (event log), the rows ingestd committed (events, dead_letters), its counters,
+// the fault windows and a reference-model comparison of the final state.
+//
+// Every check yields an AssertionResult with the measured value, the threshold and the operator
+// ("missing 3 events (threshold <= 0)"), and checks about individual events name the offending
+// events (at most kMaxOffending).
+// Thread-safety: pure functions over values.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "harness/scenario.h"
+
+namespace ingestlab {
+
+// One publish the simulators made, as recorded in events.log.
+struct PublishRecord {
+  std::string event_id;       // de-duplication id; may be "" for bytes that carry none
+  std::string service;        // billing, support, ...
+  std::string type;           // canonical type
+  std::string transport;      // nats | kafka
+  std::string subject;        // NATS subject or Kafka topic
+  int64_t publish_ms = 0;     // unix ms when it was sent
+  int64_t event_time_ms = 0;  // the event's own time
+  bool acked = false;         // the broker confirmed it
+  // What ingestd should do with it: "applied", "duplicate" (a second copy of an id already
+  // sent), "dead_letter" (with expect_reason parse | schema | max_deliveries).
+  std::string expect = "applied";
+  std::string expect_reason;
+  std::string fault;    // the fault injected into this event, "" for none
+  std::string payload;  // the bytes sent, when recorded
+};
+
+struct AppliedRow {
+  std::string event_id;
+  std::string type;
+  std::string source;
+  std::string customer_id;
+  int64_t event_time_ms = 0;
+  int64_t received_at_ms = 0;
+  int64_t committed_at_ms = 0;
+  int attempts = 1;
+};
+
+struct DeadLetterRow {
+  std::string origin;
+  std::string subject;
+  std::string reason;
+  std::string error;
+  int attempts = 0;
+  std::string payload;
+  std::string event_id;  // "id" found in the payload, if it parses
+  int64_t dead_at_ms = 0;
+};
+
+// A fault from the timeline as it was applied.
+struct FaultWindow {
+  std::string action;
+  std::string target;
+  double at_s = 0;          // seconds after the run started
+  double recovered_s = -1;  // when the fault was undone (restore/restart/up), -1 if never
+  bool disruptive = false;  // interrupts ingestion (kill, stop, cut, broker down, ...)
+};
+
+// ingestd's counters summed over instances (and over restarts, as far as they were scraped).
+struct CounterTotals {
+  double applied = 0;
+  double duplicates = 0;
+  double redeliveries = 0;
+  double retries = 0;
+  double reconnects = 0;
+  std::map<std::string, double> dead_letters;  // by reason
+  bool complete = true;  // false when an instance was killed: counts since its last scrape are lost
+};
+
+// One difference between the store's final state and the reference model.
+struct StateMismatch {
+  std::string what;  // "customers.lifetime_value"
+  std::string key;   // "cust-1-7"
+  std::string expected;
+  std::string observed;
+};
+
+struct RunObservations {
+  int64_t start_ms = 0;      // unix ms when load started
+  int64_t load_stop_ms = 0;  // unix ms when load stopped
+  int64_t drained_ms = 0;    // unix ms when everything expected was settled; 0 = never
+  std::vector<PublishRecord> publishes;
+  std::vector<AppliedRow> applied;
+  std::vector<DeadLetterRow> dead_letters;
+  std::vector<FaultWindow> faults;
+  CounterTotals counters;
+  std::vector<StateMismatch> state_mismatches;
+  bool state_checked = false;  // the reference model ran
+  std::string state_note;      // what the reference model compared, or why it could not
+};
+
+struct AssertionResult {
+  std::string name;  // "latency p99"
+  std::string kind;  // "latency"
+  bool passed = false;
+  double measured = 0;  // may be +inf ("never")
+  double threshold = 0;
+  std::string op;    // "<=", ">=", "=="
+  std::string unit;  // "events", "ms", "s", "events/s"
+  std::string detail;
+  int line = 0;  // scenario line
+};
+
+struct OffendingEvent {
+  std::string event_id;
+  std::string problem;  // missing | applied twice | unexpected dead letter | state mismatch | ...
+  std::string expected;
+  std::string observed;
+  std::string service;
+  std::string type;
+  std::string subject;
+  std::string payload;  // raw bytes (base64-encoded when written out)
+};
+
+struct LatencySummary {
+  size_t count = 0;
+  double p50 = 0, p95 = 0, p99 = 0, max = 0;
+};
+
+struct Evaluation {
+  std::vector<AssertionResult> results;
+  std::vector<OffendingEvent> offending;
+  bool all_passed() const;
+};
+
+inline constexpr size_t kMaxOffending = 100;
+
+// Latencies in ms (committed_at minus publish time, or event time when the publish time is not
+// recorded) of the applied events published in [from_s, to_s) after start (to_s < 0: no end).
+std::vector<double> EventLatenciesMs(const RunObservations& obs, double from_s = 0,
+                                     double to_s = -1);
+// Nearest-rank percentiles. `values` is sorted in place.
+LatencySummary SummarizeLatencies(std::vector<double>& values);
+double Percentile(const std::vector<double>& sorted, double q);
+
+// Ids of acked events that ingestd dead-lettered with reason max_deliveries because an entity
+// they depend on was in a publish the broker never acknowledged (so it may never have been
+// stored): such a dead letter is the correct outcome, not a failure. An event depends on the
+// entities named by its data's "*_id" fields (customers excepted: they are auto-created).
+std::unordered_set<std::string> ExcusedDeadLetterIds(const RunObservations& obs);
+
+Evaluation EvaluateAssertions(const std::vector<AssertionSpec>& specs, const RunObservations& obs);
+
+}  // namespace ingestlab

@@ -1,0 +1,290 @@
+// `ingestlab up` and `ingestlab run`.
+#include "harness/commands.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/log.h"
+#include "harness/environment.h"
+#include "harness/run_output.h"
+#include "harness/runner.h"
+#include "harness/scenario.h"
+#include "reports/html_report.h"
+
+namespace ingestlab {
+namespace fs = std::filesystem;
+namespace {
+
+const char* kUpHelp =
+    "usage: ingestlab up [--nats-nodes N] [--kafka-brokers N] [--ingestd N] [--dir DIR]\n"
+    "\n"
+    "Starts real nats-server process(es), an embedded Kafka mock cluster and ingestd, prints one\n"
+    "line of JSON when everything is ready:\n"
+    "  "
+    "{\"nats_urls\":[...],\"kafka_bootstrap\":\"h:p,...\",\"db\":\"PATH\",\"http\":\"http://"
+    "h:p\",\"dir\":\"DIR\"}\n"
+    "and runs until SIGINT/SIGTERM, then tears everything down and exits 0.\n"
+    "\n"
+    "  --nats-nodes N     1 or 3 (a JetStream cluster) [1]\n"
+    "  --kafka-brokers N  mock Kafka brokers, 0 for none [1]\n"
+    "  --ingestd N        ingestd processes sharing the database [1]\n"
+    "  --dir DIR          where the database, logs and NATS data go [a temporary directory,\n"
+    "                     removed at exit]\n";
+
+const char* kRunHelp =
+    "usage: ingestlab run PATH... [--seed N] [--out DIR] [--junit FILE]\n"
+    "\n"
+    "Runs scenario files, or every *.yaml directly inside a folder (subfolders such as long/ are\n"
+    "skipped). Each run writes <out>/<scenario>-<seed>/ with scenario.yaml, events.log,\n"
+    "result.json, ingest.db, logs/ and report.html; a suite also writes <out>/index.html.\n"
+    "\n"
+    "  --seed N      override every scenario's seed\n"
+    "  --out DIR     where run directories go [runs]\n"
+    "  --junit FILE  write JUnit XML: one testcase per assertion per scenario\n"
+    "  --quiet       no progress lines\n"
+    "  --check       only parse and validate the scenario files, run nothing\n"
+    "\n"
+    "Exit status: 0 every assertion held, 1 some failed or a run could not be carried out,\n"
+    "2 bad usage or a bad scenario file.\n";
+
+int UsageError(const char* command, const std::string& message) {
+  std::fprintf(stderr, "ingestlab %s: %s (see ingestlab %s --help)\n", command, message.c_str(),
+               command);
+  return 2;
+}
+
+// Parses a small non-negative integer flag value.
+bool ParseCount(const std::string& text, int lo, int hi, int* out) {
+  char* end = nullptr;
+  long v = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || v < lo || v > hi) return false;
+  *out = static_cast<int>(v);
+  return true;
+}
+
+std::string ShellQuote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of(
+                        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,") ==
+                        std::string::npos) {
+    return s;
+  }
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+extern "C" void OnRunSignal(int) {
+  if (AbortRequested()) {
+    // A second Ctrl-C: leave now (children die with us through PDEATHSIG).
+    _exit(130);
+  }
+  RequestAbort();
+}
+
+}  // namespace
+
+int RunUpCommand(int argc, char** argv) {
+  EnvironmentOptions o;
+  std::string dir;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](std::string* out) {
+      if (i + 1 >= argc) return false;
+      *out = argv[++i];
+      return true;
+    };
+    std::string v;
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUpHelp, stdout);
+      return 0;
+    } else if (arg == "--nats-nodes") {
+      if (!value(&v) || !ParseCount(v, 1, 3, &o.nats_nodes) || o.nats_nodes == 2) {
+        return UsageError("up", "--nats-nodes must be 1 or 3");
+      }
+    } else if (arg == "--kafka-brokers") {
+      if (!value(&v) || !ParseCount(v, 0, 9, &o.kafka_brokers)) {
+        return UsageError("up", "--kafka-brokers must be 0..9");
+      }
+    } else if (arg == "--ingestd") {
+      if (!value(&v) || !ParseCount(v, 0, 8, &o.ingestd_count)) {
+        return UsageError("up", "--ingestd must be 0..8");
+      }
+    } else if (arg == "--dir") {
+      if (!value(&dir) || dir.empty()) return UsageError("up", "--dir needs a directory");
+    } else {
+      return UsageError("up", "unknown argument '" + arg + "'");
+    }
+  }
+  bool remove_dir = false;
+  if (dir.empty()) {
+    std::string tmpl = (fs::temp_directory_path() / "ingestlab-up-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) {
+      std::fprintf(stderr, "ingestlab up: cannot create a temporary directory: %s\n",
+                   strerror(errno));
+      return 1;
+    }
+    dir = tmpl;
+    remove_dir = true;
+  }
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  o.dir = fs::absolute(dir, ec).string();
+  o.proxies = false;  // nothing injects network faults into an `up` environment
+
+  // Block the stop signals in every thread (children reset their mask), then sigwait for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  int rc = 0;
+  {
+    auto env = Environment::Start(o);
+    if (!env.ok()) {
+      std::fprintf(stderr, "ingestlab up: %s\n", env.status().message().c_str());
+      rc = 1;
+    } else if (Status st = (*env)->WaitForIngestReady(30'000); !st.ok()) {
+      std::fprintf(stderr, "ingestlab up: %s\n", st.message().c_str());
+      rc = 1;
+    } else {
+      nlohmann::json ready = {
+          {"nats_urls", (*env)->nats_url_list()},
+          {"kafka_bootstrap", (*env)->kafka_bootstrap()},
+          {"db", (*env)->db_path()},
+          {"http", (*env)->ingestd_count() > 0 ? (*env)->ingestd(0).http_url() : ""},
+          {"dir", o.dir}};
+      std::printf("%s\n", ready.dump().c_str());
+      std::fflush(stdout);
+      int sig = 0;
+      sigwait(&stop_signals, &sig);
+      LOG(kInfo, "harness") << "signal " << sig << ": tearing down";
+      for (const auto& e : (*env)->StopIngestds()) LOG(kInfo, "harness") << e;
+    }
+  }
+  if (remove_dir) fs::remove_all(dir, ec);
+  return rc;
+}
+
+int RunRunCommand(int argc, char** argv) {
+  std::vector<std::string> paths;
+  RunOptions options;
+  std::string junit;
+  bool quiet = false;
+  bool check_only = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](std::string* out) {
+      if (i + 1 >= argc) return false;
+      *out = argv[++i];
+      return true;
+    };
+    std::string v;
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kRunHelp, stdout);
+      return 0;
+    } else if (arg == "--seed") {
+      char* end = nullptr;
+      if (!value(&v) || v.empty()) return UsageError("run", "--seed needs a number");
+      unsigned long long seed = std::strtoull(v.c_str(), &end, 10);
+      if (*end != '\0' || v[0] == '-')
+        return UsageError("run", "--seed must be a non-negative integer, got '" + v + "'");
+      options.seed = seed;
+    } else if (arg == "--out") {
+      if (!value(&options.out_dir) || options.out_dir.empty())
+        return UsageError("run", "--out needs a directory");
+    } else if (arg == "--junit") {
+      if (!value(&junit) || junit.empty()) return UsageError("run", "--junit needs a file name");
+    } else if (arg == "--quiet" || arg == "-q") {
+      quiet = true;
+    } else if (arg == "--check") {
+      check_only = true;
+    } else if (arg.rfind("-", 0) == 0) {
+      return UsageError("run", "unknown option '" + arg + "'");
+    } else {
+      paths.push_back(arg);
+    }
+  }
+  if (paths.empty()) return UsageError("run", "no scenario file or folder given");
+  auto files = ExpandScenarioPaths(paths);
+  if (!files.ok()) {
+    std::fprintf(stderr, "ingestlab run: %s\n", files.status().message().c_str());
+    return 2;
+  }
+  // Parse everything first: a typo in the last file should not cost a suite's runtime.
+  std::vector<Scenario> scenarios;
+  for (const auto& f : *files) {
+    auto s = LoadScenarioFile(f);
+    if (!s.ok()) {
+      std::fprintf(stderr, "%s\n", s.status().message().c_str());
+      return 2;
+    }
+    scenarios.push_back(std::move(s.value()));
+  }
+  if (check_only) {
+    for (const auto& s : scenarios) {
+      std::printf("%s: ok (%s, %zu services, %zu timeline steps, %zu assertions)\n", s.path.c_str(),
+                  FormatDurationSeconds(s.duration_s).c_str(), s.services.size(), s.timeline.size(),
+                  s.assertions.size());
+    }
+    return 0;
+  }
+
+  options.progress = quiet ? nullptr : stderr;
+  options.progress_is_tty = isatty(STDERR_FILENO) != 0;
+  const bool color = isatty(STDOUT_FILENO) != 0;
+
+  struct sigaction sa {};
+  sa.sa_handler = OnRunSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  std::vector<RunOutcome> runs;
+  for (const auto& s : scenarios) {
+    if (AbortRequested()) break;
+    RunOptions o = options;
+    // The command that reproduces this one run: its file and its seed.
+    o.command = "ingestlab run " + ShellQuote(s.path) + " --seed " +
+                std::to_string(options.seed.value_or(s.seed));
+    RunOutcome r = RunScenario(s, o);
+    std::fputs(FormatRunSummary(r, color).c_str(), stdout);
+    std::fflush(stdout);
+    runs.push_back(std::move(r));
+  }
+
+  if (!junit.empty()) {
+    std::ofstream out(junit, std::ios::trunc);
+    out << FormatJUnit(runs);
+    if (!out) std::fprintf(stderr, "ingestlab run: cannot write %s\n", junit.c_str());
+  }
+  if (runs.size() > 1) {
+    std::vector<std::pair<std::string, nlohmann::json>> index;
+    for (const auto& r : runs) {
+      index.emplace_back(fs::path(r.run_dir).filename().string() + "/report.html", r.result);
+    }
+    Status st = WriteSuiteIndex(index, options.out_dir + "/index.html");
+    if (!st.ok()) std::fprintf(stderr, "ingestlab run: index.html: %s\n", st.message().c_str());
+  }
+  size_t passed = 0;
+  for (const auto& r : runs) passed += r.verdict == "pass" ? 1 : 0;
+  std::printf("\n  %zu/%zu scenarios passed%s\n", passed, runs.size(),
+              AbortRequested() ? " (interrupted)" : "");
+  if (AbortRequested()) return 1;
+  return passed == runs.size() ? 0 : 1;
+}
+
+}  // namespace ingestlab

@@ -1,0 +1,248 @@
+// FaultInjector: timeline action → call on NatsCluster, KafkaMockCluster, TcpProxy, ingestd.
+#include "harness/fault_injector.h"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <map>
+
+#include "common/clock.h"
+#include "common/log.h"
+
+namespace ingestlab {
+namespace {
+
+int16_t KafkaApiKey(const std::string& name) {
+  static const std::map<std::string, int16_t> kKeys = {
+      {"produce", 0},       {"fetch", 1},        {"list_offsets", 2},      {"metadata", 3},
+      {"offset_commit", 8}, {"offset_fetch", 9}, {"find_coordinator", 10}, {"join_group", 11},
+      {"heartbeat", 12},    {"sync_group", 14}};
+  auto it = kKeys.find(name);
+  if (it != kKeys.end()) return it->second;
+  return static_cast<int16_t>(std::atoi(name.c_str()));
+}
+
+int KafkaErrorCode(const std::string& name) {
+  static const std::map<std::string, int> kCodes = {{"transport", -195},
+                                                    {"not_leader", 6},
+                                                    {"request_timed_out", 7},
+                                                    {"not_coordinator", 16},
+                                                    {"coordinator_not_available", 15},
+                                                    {"leader_not_available", 5},
+                                                    {"network_exception", 13}};
+  auto it = kCodes.find(name);
+  if (it != kCodes.end()) return it->second;
+  return std::atoi(name.c_str());
+}
+
+}  // namespace
+
+FaultInjector::~FaultInjector() {
+  stopping_ = true;
+  for (auto& t : lock_threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+bool FaultInjector::IsDisruptive(const std::string& a) {
+  return a == "kill_ingestd" || a == "stop_ingestd" || a == "restart_ingestd" || a == "kill_nats" ||
+         a == "stop_nats" || a == "restart_nats" || a == "pause_nats" || a == "kafka_broker_down" ||
+         a == "net_cut" || a == "net_reset" || a == "hold_db_lock";
+}
+
+std::string FaultInjector::RecoveryActionFor(const std::string& a) {
+  if (a == "kill_ingestd" || a == "stop_ingestd") return "restart_ingestd";
+  if (a == "kill_nats" || a == "stop_nats") return "restart_nats";
+  if (a == "pause_nats") return "resume_nats";
+  if (a == "kafka_broker_down") return "kafka_broker_up";
+  if (a == "net_cut") return "net_restore";
+  return "";
+}
+
+Result<std::vector<int>> FaultInjector::Targets(const TimelineStep& step, const std::string& prefix,
+                                                int count, int first) const {
+  std::vector<int> out;
+  if (step.target == "all") {
+    for (int i = 0; i < count; ++i) out.push_back(first + i);
+    return out;
+  }
+  int index = first;
+  if (!step.target.empty()) index = std::atoi(step.target.c_str() + prefix.size());
+  if (index < first || index >= first + count) {
+    return Status::InvalidArgument("timeline line " + std::to_string(step.line) + ": " +
+                                   step.action + " target '" + step.target +
+                                   "' does not exist (have " + std::to_string(count) + ")");
+  }
+  out.push_back(index);
+  return out;
+}
+
+Status FaultInjector::Apply(const TimelineStep& step) {
+  const std::string& a = step.action;
+  auto with_targets = [&](const std::string& prefix, int count, int first,
+                          const std::function<Status(int)>& fn) -> Status {
+    auto targets = Targets(step, prefix, count, first);
+    if (!targets.ok()) return targets.status();
+    for (int i : *targets) {
+      Status st = fn(i);
+      if (!st.ok()) return st.Annotate(a + " " + prefix + std::to_string(i));
+    }
+    return Status::Ok();
+  };
+  const int ingestds = env_->ingestd_count();
+  const int nodes = env_->nats().size();
+  KafkaMockCluster* kafka = env_->kafka();
+  const int brokers = kafka ? kafka->broker_count() : 0;
+  if (a.find("kafka_") == 0 && !kafka) {
+    return Status::InvalidArgument(a + ": the topology has no Kafka brokers");
+  }
+
+  if (a == "kill_ingestd") {
+    ingestd_lost_counters_ = true;
+    return with_targets("ingestd-", ingestds, 0, [&](int i) { return env_->ingestd(i).Kill(); });
+  }
+  if (a == "stop_ingestd") {
+    ingestd_lost_counters_ = true;
+    return with_targets("ingestd-", ingestds, 0, [&](int i) {
+      auto r = env_->ingestd(i).Terminate();
+      return r.ok() ? Status::Ok() : r.status();
+    });
+  }
+  if (a == "restart_ingestd") {
+    ingestd_lost_counters_ = true;
+    return with_targets("ingestd-", ingestds, 0, [&](int i) { return env_->ingestd(i).Restart(); });
+  }
+  if (a == "kill_nats")
+    return with_targets("nats-", nodes, 0, [&](int i) { return env_->nats().Kill(i); });
+  if (a == "stop_nats")
+    return with_targets("nats-", nodes, 0, [&](int i) { return env_->nats().Stop(i); });
+  if (a == "restart_nats") {
+    return with_targets("nats-", nodes, 0, [&](int i) { return env_->nats().Restart(i); });
+  }
+  if (a == "pause_nats")
+    return with_targets("nats-", nodes, 0, [&](int i) { return env_->nats().Pause(i); });
+  if (a == "resume_nats")
+    return with_targets("nats-", nodes, 0, [&](int i) { return env_->nats().Resume(i); });
+  if (a == "kafka_broker_down") {
+    return with_targets("broker-", brokers, 1, [&](int i) { return kafka->BrokerDown(i); });
+  }
+  if (a == "kafka_broker_up") {
+    return with_targets("broker-", brokers, 1, [&](int i) { return kafka->BrokerUp(i); });
+  }
+  if (a == "kafka_rtt") {
+    const int rtt_ms = static_cast<int>(std::lround(step.NumberParam("rtt", 0.1) * 1000));
+    return with_targets("broker-", brokers, 1, [&](int i) { return kafka->SetRtt(i, rtt_ms); });
+  }
+  if (a == "kafka_leader_move") {
+    auto topic_it = step.params.find("topic");
+    const std::string topic = topic_it == step.params.end() ? "billing.events" : topic_it->second;
+    const int partition = static_cast<int>(step.NumberParam("partition", 0));
+    const int broker = static_cast<int>(step.NumberParam("broker", brokers > 1 ? 2 : 1));
+    return kafka->SetPartitionLeader(topic, partition, broker);
+  }
+  if (a == "kafka_request_errors") {
+    auto api_it = step.params.find("api");
+    auto err_it = step.params.find("error");
+    const int16_t api = KafkaApiKey(api_it == step.params.end() ? "fetch" : api_it->second);
+    const int code = KafkaErrorCode(err_it == step.params.end() ? "transport" : err_it->second);
+    const int count = static_cast<int>(step.NumberParam("count", 5));
+    kafka->PushRequestErrors(api, std::vector<int>(static_cast<size_t>(count), code));
+    return Status::Ok();
+  }
+  if (a == "net_cut" || a == "net_restore" || a == "net_latency" || a == "net_bandwidth" ||
+      a == "net_reset") {
+    if (env_->proxy_count() == 0) {
+      return Status::InvalidArgument(a + ": this environment has no network fault proxies");
+    }
+    return with_targets("nats-", env_->proxy_count(), 0, [&](int i) {
+      TcpProxy& proxy = env_->proxy(i);
+      if (a == "net_cut") {
+        auto mode = step.params.find("mode");
+        proxy.Cut(mode != step.params.end() && mode->second == "blackhole" ? CutMode::kBlackhole
+                                                                           : CutMode::kClose);
+      } else if (a == "net_restore") {
+        proxy.ClearFaults();
+      } else if (a == "net_latency") {
+        proxy.SetLatency(std::llround(step.NumberParam("latency", 0.05) * 1000),
+                         std::llround(step.NumberParam("jitter", 0) * 1000));
+      } else if (a == "net_bandwidth") {
+        proxy.SetBandwidth(std::llround(step.NumberParam("kbps", 64) * 1024));
+      } else {
+        proxy.ResetAll();
+      }
+      return Status::Ok();
+    });
+  }
+  if (a == "hold_db_lock") return HoldDbLock(step.for_s.value_or(5));
+  if (a == "set_rate") {
+    set_rate_(step.target, step.NumberParam("rate", 0));
+    return Status::Ok();
+  }
+  return Status::InvalidArgument("unknown action '" + a + "'");
+}
+
+Status FaultInjector::Undo(const TimelineStep& step) {
+  const std::string& a = step.action;
+  TimelineStep inverse = step;
+  if (a == "kill_ingestd" || a == "stop_ingestd") {
+    auto targets = Targets(step, "ingestd-", env_->ingestd_count(), 0);
+    if (!targets.ok()) return targets.status();
+    for (int i : *targets) {
+      if (!env_->ingestd(i).running()) {
+        INGEST_RETURN_IF_ERROR(env_->ingestd(i).StartAgain().Annotate("restarting after " + a));
+      }
+    }
+    return Status::Ok();
+  }
+  if (a == "kill_nats" || a == "stop_nats") {
+    inverse.action = "restart_nats";
+  } else if (a == "pause_nats") {
+    inverse.action = "resume_nats";
+  } else if (a == "kafka_broker_down") {
+    inverse.action = "kafka_broker_up";
+  } else if (a == "kafka_rtt") {
+    inverse.params["rtt"] = "0";
+  } else if (a == "kafka_request_errors") {
+    auto api_it = step.params.find("api");
+    env_->kafka()->ClearRequestErrors(
+        KafkaApiKey(api_it == step.params.end() ? "fetch" : api_it->second));
+    return Status::Ok();
+  } else if (a == "net_cut" || a == "net_latency" || a == "net_bandwidth") {
+    inverse.action = "net_restore";
+  } else {
+    return Status::Ok();  // instantaneous actions and hold_db_lock (which undoes itself)
+  }
+  return Apply(inverse);
+}
+
+Status FaultInjector::HoldDbLock(double seconds) {
+  const std::string path = env_->db_path();
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Status::Io("hold_db_lock: cannot open " + path + ": " + msg);
+  }
+  sqlite3_busy_timeout(db, 5000);
+  char* err = nullptr;
+  if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "?";
+    sqlite3_free(err);
+    sqlite3_close(db);
+    return Status::Io("hold_db_lock: cannot take the write lock: " + msg);
+  }
+  lock_threads_.emplace_back([this, db, seconds] {
+    Clock& clock = Clock::System();
+    const int64_t until = clock.NowMonoNanos() + static_cast<int64_t>(seconds * 1e9);
+    while (!stopping_.load() && clock.NowMonoNanos() < until) {
+      clock.SleepFor(std::chrono::milliseconds(20));
+    }
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+  });
+  return Status::Ok();
+}
+
+}  // namespace ingestlab

@@ -1,0 +1,53 @@
+// FaultInjector: applies a scenario's timeline actions to the real environment — kill -9 or
+// SIGTERM ingestd, kill/stop/pause nats-server nodes, Kafka mock broker faults, proxy network
+// faults, a held SQLite write lock, load rate changes — and undoes them (`for:`).
+// Targets: "ingestd-N", "nats-N" (0-based), "broker-N" (Kafka broker id, 1-based), "all";
+// an empty target means instance 0 (broker 1). set_rate's target is a service name or "all".
+// Thread-safety: Apply/Undo from one thread (the timeline thread); the DB-lock holder runs on
+// its own thread, joined by the destructor.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "harness/environment.h"
+#include "harness/scenario.h"
+
+namespace ingestlab {
+
+class FaultInjector {
+ public:
+  using SetRateFn = std::function<void(const std::string& service, double rate)>;
+  FaultInjector(Environment* env, SetRateFn set_rate) : env_(env), set_rate_(std::move(set_rate)) {}
+  ~FaultInjector();
+
+  // Applies the step's action; returns an error naming the step when it cannot be applied.
+  Status Apply(const TimelineStep& step);
+  // Undoes the step's action (the end of its `for:` window).
+  Status Undo(const TimelineStep& step);
+
+  // Interrupts ingestion while in effect (used by the reconnect_within assertion).
+  static bool IsDisruptive(const std::string& action);
+  // The action that ends an open-ended fault ("kill_nats" → "restart_nats"), "" if none.
+  static std::string RecoveryActionFor(const std::string& action);
+
+  // Whether an ingestd instance was ever killed or stopped (its counters were lost).
+  bool ingestd_lost_counters() const { return ingestd_lost_counters_; }
+
+ private:
+  Result<std::vector<int>> Targets(const TimelineStep& step, const std::string& prefix, int count,
+                                   int first) const;
+  Status HoldDbLock(double seconds);
+
+  Environment* env_;
+  SetRateFn set_rate_;
+  std::vector<std::thread> lock_threads_;
+  std::atomic<bool> stopping_{false};
+  bool ingestd_lost_counters_ = false;
+};
+
+}  // namespace ingestlab

@@ -1,0 +1,658 @@
+// Scenario parsing: YAML → Scenario, with file:line errors naming the offending key.
+#include "harness/scenario.h"
+
+#include "simulators/load_shape.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace ingestlab {
+namespace {
+
+const std::set<std::string> kServiceNames = {"billing",  "support", "auth",
+                                             "learning", "crm",     "all"};
+const std::set<std::string> kTransports = {"nats", "kafka"};
+const std::set<std::string> kDialects = {"cloudevents", "service", "customer"};
+
+// Throws nothing: every check returns a Status carrying "<path>:<line>: ".
+class Parser {
+ public:
+  explicit Parser(std::string path) : path_(std::move(path)) {}
+
+  Status Error(const YAML::Node& node, const std::string& message) const {
+    int line = node.IsDefined() ? node.Mark().line + 1 : 0;
+    return Error(line, message);
+  }
+  Status Error(int line, const std::string& message) const {
+    std::ostringstream out;
+    out << path_;
+    if (line > 0) out << ":" << line;
+    out << ": " << message;
+    return Status::InvalidArgument(out.str());
+  }
+
+  // Every key of `map` must be in `allowed`; `where` names the section.
+  Status CheckKeys(const YAML::Node& map, const std::set<std::string>& allowed,
+                   const std::string& where) const {
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      const std::string key = it->first.Scalar();
+      if (!allowed.count(key)) {
+        return Error(it->first, "unknown key '" + key + "' in " + where);
+      }
+    }
+    return Status::Ok();
+  }
+
+  Result<std::string> String(const YAML::Node& node, const std::string& key) const {
+    if (!node.IsScalar()) return Error(node, "'" + key + "' must be a string");
+    return node.Scalar();
+  }
+
+  Result<double> Number(const YAML::Node& node, const std::string& key) const {
+    if (!node.IsScalar()) return Error(node, "'" + key + "' must be a number");
+    const std::string& s = node.Scalar();
+    char* end = nullptr;
+    errno = 0;
+    double v = std::strtod(s.c_str(), &end);
+    if (s.empty() || end != s.c_str() + s.size() || errno != 0 || !std::isfinite(v)) {
+      return Error(node, "'" + key + "' must be a number, got '" + s + "'");
+    }
+    return v;
+  }
+
+  Result<int64_t> Integer(const YAML::Node& node, const std::string& key, int64_t lo,
+                          int64_t hi) const {
+    auto v = Number(node, key);
+    if (!v.ok()) return v.status();
+    if (*v != std::floor(*v) || *v < static_cast<double>(lo) || *v > static_cast<double>(hi)) {
+      return Error(node, "'" + key + "' must be an integer in " + std::to_string(lo) + ".." +
+                             std::to_string(hi) + ", got '" + node.Scalar() + "'");
+    }
+    return static_cast<int64_t>(*v);
+  }
+
+  Result<double> Share(const YAML::Node& node, const std::string& key) const {
+    auto v = Number(node, key);
+    if (!v.ok()) return v.status();
+    if (*v < 0 || *v > 1) {
+      return Error(node,
+                   "'" + key + "' must be a share between 0 and 1, got '" + node.Scalar() + "'");
+    }
+    return *v;
+  }
+
+  Result<double> Duration(const YAML::Node& node, const std::string& key) const {
+    if (!node.IsScalar()) return Error(node, "'" + key + "' must be a duration like 10s");
+    auto v = ParseDurationSeconds(node.Scalar());
+    if (!v.ok()) return Error(node, "'" + key + "': " + v.status().message());
+    return *v;
+  }
+
+  Result<Scenario> Parse(const std::string& text) {
+    YAML::Node root;
+    try {
+      root = YAML::Load(text);
+    } catch (const YAML::ParserException& e) {
+      return Error(e.mark.line + 1, "YAML: " + e.msg);
+    } catch (const std::exception& e) {
+      return Error(0, std::string("YAML: ") + e.what());
+    }
+    if (!root.IsMap()) return Error(root, "a scenario must be a YAML mapping");
+
+    Scenario s;
+    s.path = path_;
+    s.text = text;
+    s.name = std::filesystem::path(path_).stem().string();
+    INGEST_RETURN_IF_ERROR(CheckKeys(root,
+                                     {"name", "description", "seed", "duration", "drain_timeout",
+                                      "topology", "services", "timeline", "assertions"},
+                                     "scenario"));
+    if (auto n = root["name"]) {
+      auto v = String(n, "name");
+      if (!v.ok()) return v.status();
+      if (v->empty() || v->find_first_of("/ \t") != std::string::npos) {
+        return Error(n, "'name' must be a non-empty word without spaces or slashes");
+      }
+      s.name = *v;
+    }
+    if (auto n = root["description"]) {
+      auto v = String(n, "description");
+      if (!v.ok()) return v.status();
+      s.description = *v;
+    }
+    if (auto n = root["seed"]) {
+      auto v = Integer(n, "seed", 0, INT64_C(1) << 52);
+      if (!v.ok()) return v.status();
+      s.seed = static_cast<uint64_t>(*v);
+    }
+    if (auto n = root["duration"]) {
+      auto v = Duration(n, "duration");
+      if (!v.ok()) return v.status();
+      if (*v <= 0) return Error(n, "'duration' must be positive");
+      s.duration_s = *v;
+    } else {
+      return Error(root, "missing key 'duration' in scenario");
+    }
+    if (auto n = root["drain_timeout"]) {
+      auto v = Duration(n, "drain_timeout");
+      if (!v.ok()) return v.status();
+      s.drain_timeout_s = *v;
+    }
+    if (auto n = root["topology"]) INGEST_RETURN_IF_ERROR(ParseTopology(n, &s.topology));
+    if (auto n = root["services"]) {
+      if (!n.IsSequence()) return Error(n, "'services' must be a list");
+      std::set<std::string> seen;
+      for (const auto& item : n) {
+        ServiceSpec svc;
+        INGEST_RETURN_IF_ERROR(ParseService(item, &svc));
+        // Each service runs once: two streams of one service would reuse its event ids.
+        if (seen.count(svc.name) || (svc.name == "all" && !seen.empty()) || seen.count("all")) {
+          return Error(item,
+                       "service '" + svc.name + "' is listed twice ('all' covers every service)");
+        }
+        seen.insert(svc.name);
+        s.services.push_back(std::move(svc));
+      }
+    }
+    if (auto n = root["timeline"]) {
+      if (!n.IsSequence()) return Error(n, "'timeline' must be a list");
+      for (const auto& item : n) {
+        TimelineStep step;
+        INGEST_RETURN_IF_ERROR(ParseStep(item, s, &step));
+        s.timeline.push_back(std::move(step));
+      }
+      std::stable_sort(
+          s.timeline.begin(), s.timeline.end(),
+          [](const TimelineStep& a, const TimelineStep& b) { return a.at_s < b.at_s; });
+    }
+    if (auto n = root["assertions"]) {
+      if (!n.IsSequence()) return Error(n, "'assertions' must be a list");
+      for (const auto& item : n) {
+        AssertionSpec a;
+        INGEST_RETURN_IF_ERROR(ParseAssertion(item, &a));
+        s.assertions.push_back(std::move(a));
+      }
+    }
+    return s;
+  }
+
+ private:
+  Status ParseTopology(const YAML::Node& n, TopologySpec* t) {
+    if (!n.IsMap()) return Error(n, "'topology' must be a mapping");
+    INGEST_RETURN_IF_ERROR(CheckKeys(n, {"nats_nodes", "kafka_brokers", "ingestd"}, "topology"));
+    if (auto v = n["nats_nodes"]) {
+      auto i = Integer(v, "nats_nodes", 1, 3);
+      if (!i.ok()) return i.status();
+      if (*i == 2) return Error(v, "'nats_nodes' must be 1 or 3, got '2'");
+      t->nats_nodes = static_cast<int>(*i);
+    }
+    if (auto v = n["kafka_brokers"]) {
+      auto i = Integer(v, "kafka_brokers", 0, 9);
+      if (!i.ok()) return i.status();
+      t->kafka_brokers = static_cast<int>(*i);
+    }
+    if (auto v = n["ingestd"]) {
+      if (v.IsScalar()) {
+        auto i = Integer(v, "ingestd", 1, 8);
+        if (!i.ok()) return i.status();
+        t->ingestd_count = static_cast<int>(*i);
+      } else if (v.IsMap()) {
+        INGEST_RETURN_IF_ERROR(CheckKeys(v, {"count", "settings"}, "topology.ingestd"));
+        if (auto c = v["count"]) {
+          auto i = Integer(c, "count", 1, 8);
+          if (!i.ok()) return i.status();
+          t->ingestd_count = static_cast<int>(*i);
+        }
+        if (auto st = v["settings"]) {
+          if (!st.IsMap()) return Error(st, "'settings' must be a mapping of ingestd flags");
+          for (auto it = st.begin(); it != st.end(); ++it) {
+            const std::string key = it->first.Scalar();
+            if (key.empty() || key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_") !=
+                                   std::string::npos) {
+              return Error(it->first, "bad ingestd setting name '" + key + "'");
+            }
+            if (key == "nats" || key == "kafka" || key == "db" || key == "http" ||
+                key == "http-port-file") {
+              return Error(it->first, "ingestd setting '" + key + "' is chosen by the harness");
+            }
+            if (!it->second.IsScalar()) {
+              return Error(it->second, "ingestd setting '" + key + "' must be a scalar");
+            }
+            std::string flag = key;
+            std::replace(flag.begin(), flag.end(), '_', '-');
+            t->ingestd_settings.emplace_back(flag, it->second.Scalar());
+          }
+        }
+      } else {
+        return Error(v, "'ingestd' must be a count or a mapping {count, settings}");
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status ParseShares(const YAML::Node& n, const std::string& what,
+                     const std::set<std::string>& allowed, std::map<std::string, double>* out) {
+    if (!n.IsMap()) return Error(n, "'" + what + "' must be a mapping of name: share");
+    double total = 0;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      const std::string key = it->first.Scalar();
+      if (!allowed.count(key)) return Error(it->first, "unknown key '" + key + "' in " + what);
+      auto v = Share(it->second, key);
+      if (!v.ok()) return v.status();
+      (*out)[key] = *v;
+      total += *v;
+    }
+    if (total > 1.0 + 1e-9) return Error(n, "'" + what + "' shares add up to more than 1");
+    return Status::Ok();
+  }
+
+  Status ParseService(const YAML::Node& n, ServiceSpec* svc) {
+    if (!n.IsMap()) return Error(n, "a service must be a mapping");
+    svc->line = n.Mark().line + 1;
+    INGEST_RETURN_IF_ERROR(
+        CheckKeys(n, {"name", "transport", "rate", "shape", "faults", "dialects"}, "service"));
+    auto name = n["name"];
+    if (!name) return Error(n, "missing key 'name' in service");
+    auto nv = String(name, "name");
+    if (!nv.ok()) return nv.status();
+    if (!kServiceNames.count(*nv)) {
+      return Error(name,
+                   "unknown service '" + *nv + "' (billing, support, auth, learning, crm, all)");
+    }
+    svc->name = *nv;
+    svc->transport = svc->name == "crm" ? "kafka" : "nats";
+    if (auto t = n["transport"]) {
+      auto v = String(t, "transport");
+      if (!v.ok()) return v.status();
+      if (!kTransports.count(*v))
+        return Error(t, "'transport' must be nats or kafka, got '" + *v + "'");
+      if (svc->name == "crm" && *v == "nats")
+        return Error(t, "service 'crm' publishes on kafka only");
+      svc->transport = *v;
+    }
+    if (auto r = n["rate"]) {
+      auto v = Number(r, "rate");
+      if (!v.ok()) return v.status();
+      if (*v <= 0 || *v > 1e6) return Error(r, "'rate' must be in (0, 1000000] events/s");
+      svc->rate = *v;
+    }
+    if (auto sh = n["shape"]) {
+      auto v = String(sh, "shape");
+      if (!v.ok()) return v.status();
+      auto shape = sim::LoadShape::Parse(*v, svc->rate, 60);
+      if (!shape.ok()) {
+        return Error(sh, "bad shape '" + *v + "': " + shape.status().message() +
+                             " (constant, poisson, ramp:FROM:TO[:D], spike:PEAK:AT:LEN)");
+      }
+      svc->shape = *v;
+    }
+    if (auto f = n["faults"]) {
+      const auto& names = KnownFaultNames();
+      INGEST_RETURN_IF_ERROR(ParseShares(
+          f, "faults", std::set<std::string>(names.begin(), names.end()), &svc->faults));
+    }
+    if (auto d = n["dialects"])
+      INGEST_RETURN_IF_ERROR(ParseShares(d, "dialects", kDialects, &svc->dialects));
+    return Status::Ok();
+  }
+
+  Status ParseStep(const YAML::Node& n, const Scenario& s, TimelineStep* step) {
+    if (!n.IsMap()) return Error(n, "a timeline step must be a mapping");
+    step->line = n.Mark().line + 1;
+    INGEST_RETURN_IF_ERROR(
+        CheckKeys(n, {"at", "action", "target", "for", "params"}, "timeline step"));
+    auto at = n["at"];
+    if (!at) return Error(n, "missing key 'at' in timeline step");
+    auto atv = Duration(at, "at");
+    if (!atv.ok()) return atv.status();
+    if (*atv > s.duration_s) {
+      return Error(at, "'at' " + at.Scalar() + " is after the scenario's duration " +
+                           FormatDurationSeconds(s.duration_s));
+    }
+    step->at_s = *atv;
+    auto action = n["action"];
+    if (!action) return Error(n, "missing key 'action' in timeline step");
+    auto av = String(action, "action");
+    if (!av.ok()) return av.status();
+    const auto& known = KnownTimelineActions();
+    if (std::find(known.begin(), known.end(), *av) == known.end()) {
+      return Error(action, "unknown action '" + *av + "'");
+    }
+    step->action = *av;
+    if (auto t = n["target"]) {
+      auto v = String(t, "target");
+      if (!v.ok()) return v.status();
+      step->target = *v;
+    }
+    if (auto f = n["for"]) {
+      auto v = Duration(f, "for");
+      if (!v.ok()) return v.status();
+      if (*v <= 0) return Error(f, "'for' must be positive");
+      step->for_s = *v;
+    }
+    if (auto p = n["params"]) {
+      if (!p.IsMap()) return Error(p, "'params' must be a mapping");
+      for (auto it = p.begin(); it != p.end(); ++it) {
+        if (!it->second.IsScalar()) {
+          return Error(it->second, "param '" + it->first.Scalar() + "' must be a scalar");
+        }
+        step->params[it->first.Scalar()] = it->second.Scalar();
+      }
+    }
+    return ValidateStep(n, *step);
+  }
+
+  // Checks targets and the params each action understands.
+  Status ValidateStep(const YAML::Node& n, const TimelineStep& step) {
+    const std::string& a = step.action;
+    std::set<std::string> allowed;
+    std::set<std::string> durations;  // params parsed as durations
+    if (a == "net_latency") {
+      allowed = {"latency", "jitter"};
+      durations = allowed;
+    } else if (a == "net_bandwidth") {
+      allowed = {"kbps"};
+    } else if (a == "net_cut") {
+      allowed = {"mode"};
+    } else if (a == "kafka_rtt") {
+      allowed = {"rtt"};
+      durations = allowed;
+    } else if (a == "kafka_request_errors") {
+      allowed = {"count", "error", "api"};
+    } else if (a == "kafka_leader_move") {
+      allowed = {"topic", "partition", "broker"};
+    } else if (a == "set_rate") {
+      allowed = {"rate"};
+    } else if (a == "hold_db_lock") {
+      allowed = {};
+    }
+    auto params_node = n["params"];
+    for (const auto& [key, value] : step.params) {
+      if (!allowed.count(key)) {
+        return Error(params_node ? params_node : n, "unknown key '" + key + "' in params of " + a);
+      }
+      if (durations.count(key)) {
+        auto d = ParseDurationSeconds(value);
+        if (!d.ok()) return Error(params_node, "param '" + key + "': " + d.status().message());
+      } else if (key == "kbps" || key == "count" || key == "partition" || key == "broker" ||
+                 key == "rate") {
+        char* end = nullptr;
+        double v = std::strtod(value.c_str(), &end);
+        if (value.empty() || *end != '\0' || v < 0) {
+          return Error(params_node,
+                       "param '" + key + "' must be a non-negative number, got '" + value + "'");
+        }
+      } else if (key == "mode" && value != "close" && value != "blackhole") {
+        return Error(params_node, "param 'mode' must be close or blackhole, got '" + value + "'");
+      }
+    }
+    if (a == "set_rate" && !step.params.count("rate")) {
+      return Error(n, "set_rate needs params: {rate: N}");
+    }
+    if (a == "hold_db_lock" && !step.for_s) return Error(n, "hold_db_lock needs 'for'");
+    // Targets: ingestd-N, nats-N, broker-N, all, or a service name for set_rate.
+    if (!step.target.empty() && step.target != "all") {
+      std::string prefix;
+      if (a.find("_nats") != std::string::npos || a.rfind("net_", 0) == 0) {
+        prefix = "nats-";
+      } else if (a.find("ingestd") != std::string::npos) {
+        prefix = "ingestd-";
+      } else if (a.rfind("kafka_", 0) == 0) {
+        prefix = "broker-";
+      }
+      if (!prefix.empty()) {
+        const bool ok =
+            step.target.rfind(prefix, 0) == 0 && step.target.size() > prefix.size() &&
+            step.target.find_first_not_of("0123456789", prefix.size()) == std::string::npos;
+        if (!ok) {
+          return Error(n["target"], "target of " + a + " must look like " + prefix +
+                                        "N or 'all', got '" + step.target + "'");
+        }
+      } else if (a == "set_rate" && !kServiceNames.count(step.target)) {
+        return Error(n["target"],
+                     "target of set_rate must be a service name, got '" + step.target + "'");
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status ParseAssertion(const YAML::Node& n, AssertionSpec* a) {
+    a->line = n.IsDefined() ? n.Mark().line + 1 : 0;
+    YAML::Node key_node;
+    YAML::Node value;
+    if (n.IsScalar()) {
+      key_node = n;
+    } else if (n.IsMap() && n.size() == 1) {
+      key_node = n.begin()->first;
+      value = n.begin()->second;
+    } else {
+      return Error(n,
+                   "an assertion must be one key, e.g. {no_loss: true} or {latency: {p99_ms: 25}}");
+    }
+    const std::string kind = key_node.Scalar();
+    a->kind = kind;
+    auto truthy = [&](const char* what) -> Status {
+      if (!value || value.IsNull()) return Status::Ok();
+      if (value.IsScalar() && (value.Scalar() == "true" || value.Scalar() == "yes")) {
+        return Status::Ok();
+      }
+      return Error(value, std::string("'") + what + "' takes no value (write '- " + what + "')");
+    };
+    if (kind == "no_loss" || kind == "exactly_once") return truthy(kind.c_str());
+    if (kind == "dead_letters") {
+      if (value && value.IsScalar() && value.Scalar() == "expected") {
+        a->expected = true;
+        return Status::Ok();
+      }
+      if (!value || !value.IsMap()) {
+        return Error(n, "'dead_letters' must be 'expected' or {max: N, reasons: {...}}");
+      }
+      INGEST_RETURN_IF_ERROR(CheckKeys(value, {"expected", "max", "reasons"}, "dead_letters"));
+      if (auto e = value["expected"]) a->expected = e.IsScalar() && e.Scalar() == "true";
+      if (auto m = value["max"]) {
+        auto v = Number(m, "max");
+        if (!v.ok()) return v.status();
+        a->numbers["max"] = *v;
+      }
+      if (auto r = value["reasons"]) {
+        if (!r.IsMap()) return Error(r, "'reasons' must be a mapping reason: count");
+        for (auto it = r.begin(); it != r.end(); ++it) {
+          const std::string reason = it->first.Scalar();
+          if (reason != "parse" && reason != "schema" && reason != "max_deliveries") {
+            return Error(it->first,
+                         "unknown key '" + reason + "' in reasons (parse, schema, max_deliveries)");
+          }
+          auto v = Number(it->second, reason);
+          if (!v.ok()) return v.status();
+          a->reasons[reason] = *v;
+        }
+      }
+      return Status::Ok();
+    }
+    if (kind == "latency") {
+      if (!value || !value.IsMap())
+        return Error(n, "'latency' must be a mapping like {p99_ms: 25}");
+      INGEST_RETURN_IF_ERROR(
+          CheckKeys(value, {"p50_ms", "p95_ms", "p99_ms", "max_ms", "window"}, "latency"));
+      for (const char* k : {"p50_ms", "p95_ms", "p99_ms", "max_ms"}) {
+        if (auto v = value[k]) {
+          auto x = Number(v, k);
+          if (!x.ok()) return x.status();
+          if (*x <= 0) return Error(v, std::string("'") + k + "' must be positive");
+          a->numbers[k] = *x;
+        }
+      }
+      if (auto w = value["window"]) {
+        if (!w.IsMap()) return Error(w, "'window' must be {from: 5s, to: 25s}");
+        INGEST_RETURN_IF_ERROR(CheckKeys(w, {"from", "to"}, "window"));
+        if (auto f = w["from"]) {
+          auto x = Duration(f, "from");
+          if (!x.ok()) return x.status();
+          a->numbers["window_from_s"] = *x;
+        }
+        if (auto t = w["to"]) {
+          auto x = Duration(t, "to");
+          if (!x.ok()) return x.status();
+          a->numbers["window_to_s"] = *x;
+        }
+      }
+      if (a->numbers.count("p50_ms") + a->numbers.count("p95_ms") + a->numbers.count("p99_ms") +
+              a->numbers.count("max_ms") ==
+          0) {
+        return Error(value, "'latency' needs at least one of p50_ms, p95_ms, p99_ms, max_ms");
+      }
+      return Status::Ok();
+    }
+    if (kind == "throughput") {
+      if (!value || !value.IsMap()) return Error(n, "'throughput' must be {min_eps: N}");
+      INGEST_RETURN_IF_ERROR(CheckKeys(value, {"min_eps"}, "throughput"));
+      auto m = value["min_eps"];
+      if (!m) return Error(value, "missing key 'min_eps' in throughput");
+      auto x = Number(m, "min_eps");
+      if (!x.ok()) return x.status();
+      a->numbers["min_eps"] = *x;
+      return Status::Ok();
+    }
+    if (kind == "reconnect_within" || kind == "lag_drained_within") {
+      if (!value) return Error(n, "'" + kind + "' needs a duration, e.g. " + kind + ": 10s");
+      auto x = Duration(value, kind);
+      if (!x.ok()) return x.status();
+      a->numbers["seconds"] = *x;
+      return Status::Ok();
+    }
+    return Error(key_node, "unknown assertion '" + kind +
+                               "' (no_loss, exactly_once, dead_letters, latency, throughput, "
+                               "reconnect_within, lag_drained_within)");
+  }
+
+  std::string path_;
+};
+
+}  // namespace
+
+Result<double> ParseDurationSeconds(const std::string& text) {
+  if (text.empty()) return Status::InvalidArgument("empty duration");
+  size_t i = 0;
+  double total = 0;
+  bool any = false;
+  while (i < text.size()) {
+    size_t start = i;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+      ++i;
+    if (i == start) {
+      return Status::InvalidArgument("bad duration '" + text + "' (use e.g. 500ms, 10s, 2m)");
+    }
+    const std::string number = text.substr(start, i - start);
+    char* end = nullptr;
+    double v = std::strtod(number.c_str(), &end);
+    if (*end != '\0') return Status::InvalidArgument("bad duration '" + text + "'");
+    size_t unit_start = i;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
+    const std::string unit = text.substr(unit_start, i - unit_start);
+    double scale;
+    if (unit.empty()) {
+      if (any || i != text.size()) return Status::InvalidArgument("bad duration '" + text + "'");
+      scale = 1;
+    } else if (unit == "ms") {
+      scale = 0.001;
+    } else if (unit == "s") {
+      scale = 1;
+    } else if (unit == "m") {
+      scale = 60;
+    } else if (unit == "h") {
+      scale = 3600;
+    } else {
+      return Status::InvalidArgument("bad duration unit '" + unit + "' in '" + text +
+                                     "' (ms, s, m, h)");
+    }
+    total += v * scale;
+    any = true;
+  }
+  return total;
+}
+
+std::string FormatDurationSeconds(double seconds) {
+  std::ostringstream out;
+  if (seconds > 0 && seconds < 1) {
+    out << std::round(seconds * 1000 * 1000) / 1000 << "ms";
+  } else if (seconds >= 120 && std::fmod(seconds, 60) == 0) {
+    out << seconds / 60 << "m";
+  } else {
+    out << std::round(seconds * 1000) / 1000 << "s";
+  }
+  return out.str();
+}
+
+double TimelineStep::NumberParam(const std::string& key, double fallback) const {
+  auto it = params.find(key);
+  if (it == params.end()) return fallback;
+  auto d = ParseDurationSeconds(it->second);
+  if (d.ok()) return *d;
+  return std::strtod(it->second.c_str(), nullptr);
+}
+
+const std::vector<std::string>& KnownTimelineActions() {
+  static const std::vector<std::string> kActions = {
+      "kill_ingestd",      "stop_ingestd",    "restart_ingestd",   "kill_nats",
+      "stop_nats",         "restart_nats",    "pause_nats",        "resume_nats",
+      "kafka_broker_down", "kafka_broker_up", "kafka_leader_move", "kafka_request_errors",
+      "kafka_rtt",         "net_cut",         "net_restore",       "net_latency",
+      "net_bandwidth",     "net_reset",       "hold_db_lock",      "set_rate"};
+  return kActions;
+}
+
+const std::vector<std::string>& KnownFaultNames() {
+  static const std::vector<std::string> kFaults = {"duplicate",    "malformed",  "poison",
+                                                   "out_of_order", "schema_mix", "unknown_customer",
+                                                   "oversized",    "orphan"};
+  return kFaults;
+}
+
+Result<Scenario> ParseScenario(const std::string& text, const std::string& path) {
+  Parser parser(path);
+  return parser.Parse(text);
+}
+
+Result<Scenario> LoadScenarioFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::InvalidArgument(path + ": cannot read scenario file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return ParseScenario(text.str(), path);
+}
+
+Result<std::vector<std::string>> ExpandScenarioPaths(const std::vector<std::string>& paths) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> files;
+  for (const auto& p : paths) {
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      std::vector<std::string> found;
+      for (const auto& entry : fs::directory_iterator(p, ec)) {
+        if (!entry.is_regular_file()) continue;
+        const auto ext = entry.path().extension().string();
+        if (ext == ".yaml" || ext == ".yml") found.push_back(entry.path().string());
+      }
+      if (ec) return Status::InvalidArgument(p + ": " + ec.message());
+      std::sort(found.begin(), found.end());
+      if (found.empty()) return Status::InvalidArgument(p + ": no *.yaml scenario files in folder");
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (fs::is_regular_file(p, ec)) {
+      files.push_back(p);
+    } else {
+      return Status::InvalidArgument(p + ": no such scenario file or folder");
+    }
+  }
+  return files;
+}
+
+}  // namespace ingestlab

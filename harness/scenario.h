@@ -1,0 +1,104 @@
+// Scenario: a test as data (FoundationDB's tests-as-toml, in YAML). A scenario names the
+// topology to start, the simulated services and their load and fault shares, a timeline of
+// infrastructure faults, and the assertions that must hold at the end.
+//
+// Parsing is strict: an unknown key or a bad value is an InvalidArgument Status whose message
+// starts with "<file>:<line>: " and names the key, e.g.
+//   "scenarios/x.yaml:12: unknown key 'durration' in scenario".
+// Thread-safety: parsing is a pure function; a Scenario is a value.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ingestlab {
+
+// "250ms", "10s", "1.5s", "2m", "1h", "1m30s", or a bare number of seconds. Negative durations
+// and trailing garbage are errors (the message quotes the text).
+Result<double> ParseDurationSeconds(const std::string& text);
+
+// Formats seconds the way scenario files write them: "10s", "1.5s", "250ms", "2m".
+std::string FormatDurationSeconds(double seconds);
+
+struct TopologySpec {
+  int nats_nodes = 1;     // 1 or 3
+  int kafka_brokers = 1;  // 0 = no Kafka at all
+  int ingestd_count = 1;
+  // Passed to every ingestd as --key value (e.g. busy-timeout-ms: 50 → --busy-timeout-ms 50).
+  std::vector<std::pair<std::string, std::string>> ingestd_settings;
+};
+
+struct ServiceSpec {
+  std::string name;                // billing | support | auth | learning | crm | all
+  std::string transport;           // nats | kafka
+  double rate = 100;               // events per second (mean)
+  std::string shape = "constant";  // constant | poisson | ramp:FROM:TO[:D] | spike:PEAK:AT:LEN
+  // fault name -> share of events (0..1): the simulators' message faults (duplicate, malformed,
+  // poison, out_of_order, schema_mix, oversized, unknown_customer) and the harness's own
+  // "orphan" (events whose dependency never arrives: dead-lettered max_deliveries).
+  std::map<std::string, double> faults;
+  std::map<std::string, double> dialects;  // cloudevents | service | customer -> share
+  int line = 0;
+};
+
+struct TimelineStep {
+  double at_s = 0;
+  std::optional<double> for_s;  // when set, the fault is undone at at_s + for_s
+  std::string action;
+  std::string target;  // "ingestd-0", "nats-1", "broker-2", "all", a service name; may be empty
+  std::map<std::string, std::string> params;  // scalar values as written
+  int line = 0;
+
+  // The numeric param `key`, or `fallback` when absent. REQUIRES: validated by the parser.
+  double NumberParam(const std::string& key, double fallback) const;
+};
+
+struct AssertionSpec {
+  // no_loss | exactly_once | dead_letters | latency | throughput | reconnect_within |
+  // lag_drained_within
+  std::string kind;
+  // latency: p50_ms, p95_ms, p99_ms, max_ms; throughput: min_eps; reconnect_within and
+  // lag_drained_within: seconds; dead_letters: max (when not "expected"),
+  // window_from_s / window_to_s for latency windows.
+  std::map<std::string, double> numbers;
+  // dead_letters: expected reasons counts, when written as {reasons: {parse: 3}}.
+  std::map<std::string, double> reasons;
+  bool expected = false;  // dead_letters: expected
+  int line = 0;
+};
+
+struct Scenario {
+  std::string name;
+  std::string description;
+  uint64_t seed = 1;
+  double duration_s = 0;
+  double drain_timeout_s = 30;  // how long to wait for lag to drain after load stops
+  TopologySpec topology;
+  std::vector<ServiceSpec> services;
+  std::vector<TimelineStep> timeline;  // sorted by at_s
+  std::vector<AssertionSpec> assertions;
+
+  std::string path;  // file it came from ("" for text)
+  std::string text;  // the YAML as written
+};
+
+// The actions a timeline step may name, and whether each takes a target.
+const std::vector<std::string>& KnownTimelineActions();
+const std::vector<std::string>& KnownFaultNames();
+
+// Parses scenario YAML. `path` is used in error messages and as the default name.
+Result<Scenario> ParseScenario(const std::string& text, const std::string& path);
+// Reads and parses a file.
+Result<Scenario> LoadScenarioFile(const std::string& path);
+
+// Expands command-line PATHs into scenario files: files as given, folders as their *.yaml
+// directly inside (sorted; subfolders such as long/ are skipped). Errors name the path.
+Result<std::vector<std::string>> ExpandScenarioPaths(const std::vector<std::string>& paths);
+
+}  // namespace ingestlab

@@ -1,0 +1,50 @@
+// StoreReader: the harness's read-only view of ingestd's SQLite database — the rows assertions
+// need (events, dead_letters), cheap progress counts, and the reference-model comparison: the
+// final domain state recomputed from the recorded publishes (customer lifetime values, login
+// counts, lead conversions, opened tickets) and compared with the tables.
+// Opens its own read-only connection (WAL lets it read while ingestd writes).
+// Thread-safety: one StoreReader per thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "common/status.h"
+#include "harness/assertions.h"
+
+struct sqlite3;
+
+namespace ingestlab {
+
+class StoreReader {
+ public:
+  static Result<std::unique_ptr<StoreReader>> Open(const std::string& db_path);
+  ~StoreReader();
+
+  struct Counts {
+    int64_t events = 0;
+    int64_t dead_letters = 0;
+    int64_t last_commit_ms = 0;  // max(committed_at, dead_at)
+  };
+  Result<Counts> ReadCounts();
+  Result<std::vector<AppliedRow>> ReadApplied();
+  // How many of `ids` are neither in events nor (by the payload's id) in dead_letters.
+  Result<size_t> CountUnsettled(const std::unordered_set<std::string>& ids);
+  Result<std::vector<DeadLetterRow>> ReadDeadLetters();
+
+  // Recomputes the domain state the applied publishes imply and lists the differences.
+  // `note` says what was compared.
+  // Events in `skip` (correctly dead-lettered, see ExcusedDeadLetterIds) are left out.
+  Status CompareWithReferenceModel(const std::vector<PublishRecord>& publishes,
+                                   const std::unordered_set<std::string>& skip,
+                                   std::vector<StateMismatch>* mismatches, std::string* note);
+
+ private:
+  explicit StoreReader(sqlite3* db) : db_(db) {}
+  sqlite3* db_;
+};
+
+}  // namespace ingestlab

@@ -1,0 +1,313 @@
+// Specification of assertion evaluation, on synthetic observations.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "harness/assertions.h"
+#include "harness/run_output.h"
+
+using namespace ingestlab;
+
+namespace {
+
+constexpr int64_t kStart = 1'700'000'000'000;
+
+PublishRecord Pub(const std::string& id, int64_t at_ms, const std::string& expect = "applied",
+                  const std::string& reason = "") {
+  PublishRecord p;
+  p.event_id = id;
+  p.service = "billing";
+  p.type = "billing.purchase.completed";
+  p.transport = "nats";
+  p.subject = "billing.purchase.completed";
+  p.publish_ms = kStart + at_ms;
+  p.event_time_ms = p.publish_ms;
+  p.acked = true;
+  p.expect = expect;
+  p.expect_reason = reason;
+  p.payload = "{\"id\":\"" + id + "\"}";
+  return p;
+}
+
+AppliedRow Row(const std::string& id, int64_t committed_ms) {
+  AppliedRow r;
+  r.event_id = id;
+  r.type = "billing.purchase.completed";
+  r.committed_at_ms = kStart + committed_ms;
+  r.event_time_ms = kStart;
+  return r;
+}
+
+DeadLetterRow Dead(const std::string& payload, const std::string& reason, int64_t at_ms) {
+  DeadLetterRow d;
+  d.payload = payload;
+  d.reason = reason;
+  d.error = "test";
+  d.dead_at_ms = kStart + at_ms;
+  return d;
+}
+
+AssertionSpec Spec(const std::string& kind, std::map<std::string, double> numbers = {}) {
+  AssertionSpec s;
+  s.kind = kind;
+  s.numbers = std::move(numbers);
+  return s;
+}
+
+// 100 events published 10 ms apart, each committed 5 ms (90 of them) to 50 ms (10) later.
+RunObservations HealthyRun() {
+  RunObservations obs;
+  obs.start_ms = kStart;
+  obs.load_stop_ms = kStart + 1000;
+  obs.drained_ms = kStart + 1200;
+  for (int i = 0; i < 100; ++i) {
+    const std::string id = "billing-1-" + std::to_string(i);
+    obs.publishes.push_back(Pub(id, i * 10));
+    obs.applied.push_back(Row(id, i * 10 + (i % 10 == 9 ? 50 : 5)));
+  }
+  // A producer-side duplicate of event 3 and a malformed payload that must be dead-lettered.
+  obs.publishes.push_back(Pub("billing-1-3", 500, "duplicate"));
+  PublishRecord bad = Pub("", 600, "dead_letter", "parse");
+  bad.payload = "{not json";
+  obs.publishes.push_back(bad);
+  obs.dead_letters.push_back(Dead("{not json", "parse", 610));
+  obs.counters.applied = 100;
+  obs.counters.duplicates = 1;
+  obs.state_checked = true;
+  return obs;
+}
+
+const AssertionResult& Only(const Evaluation& ev) {
+  REQUIRE(ev.results.size() == 1);
+  return ev.results[0];
+}
+
+}  // namespace
+
+TEST_CASE("percentiles use the nearest rank") {
+  std::vector<double> v;
+  for (int i = 100; i >= 1; --i) v.push_back(i);
+  LatencySummary s = SummarizeLatencies(v);
+  CHECK(s.count == 100);
+  CHECK(s.p50 == 50);
+  CHECK(s.p95 == 95);
+  CHECK(s.p99 == 99);
+  CHECK(s.max == 100);
+  std::vector<double> empty;
+  CHECK(SummarizeLatencies(empty).count == 0);
+}
+
+TEST_CASE("a healthy run passes every assertion") {
+  RunObservations obs = HealthyRun();
+  AssertionSpec dl = Spec("dead_letters");
+  dl.expected = true;
+  auto ev = EvaluateAssertions(
+      {Spec("no_loss"), Spec("exactly_once"), dl, Spec("latency", {{"p50_ms", 10}, {"p99_ms", 60}}),
+       Spec("throughput", {{"min_eps", 90}}), Spec("lag_drained_within", {{"seconds", 1}})},
+      obs);
+  for (const auto& r : ev.results) {
+    INFO(r.name << ": " << r.detail);
+    CHECK(r.passed);
+  }
+  CHECK(ev.all_passed());
+  CHECK(ev.offending.empty());
+}
+
+TEST_CASE("no_loss counts acked events that never arrived") {
+  RunObservations obs = HealthyRun();
+  obs.applied.erase(obs.applied.begin() + 42);
+  obs.dead_letters.clear();
+  // A publish that was never acked is not counted as lost.
+  PublishRecord lost_in_flight = Pub("billing-1-999", 900);
+  lost_in_flight.acked = false;
+  obs.publishes.push_back(lost_in_flight);
+  auto ev = EvaluateAssertions({Spec("no_loss")}, obs);
+  const auto& r = Only(ev);
+  CHECK_FALSE(r.passed);
+  CHECK(r.measured == 2);  // billing-1-42 and the malformed event's dead letter
+  CHECK(r.threshold == 0);
+  REQUIRE(ev.offending.size() == 2);
+  bool named = false;
+  for (const auto& o : ev.offending) named = named || o.event_id == "billing-1-42";
+  CHECK(named);
+  CHECK_THAT(r.detail, Catch::Contains("2 missing"));
+  CHECK_THAT(r.detail, Catch::Contains("1 publishes not acked"));
+}
+
+TEST_CASE("exactly_once catches double application, counter drift and state mismatches") {
+  SECTION("an id applied twice") {
+    RunObservations obs = HealthyRun();
+    obs.applied.push_back(Row("billing-1-7", 900));
+    obs.counters.applied = 101;
+    auto ev = EvaluateAssertions({Spec("exactly_once")}, obs);
+    CHECK_FALSE(Only(ev).passed);
+    REQUIRE_FALSE(ev.offending.empty());
+    CHECK(ev.offending[0].problem == "applied twice");
+  }
+  SECTION("the applied counter disagrees with the rows") {
+    RunObservations obs = HealthyRun();
+    obs.counters.applied = 103;
+    CHECK_FALSE(Only(EvaluateAssertions({Spec("exactly_once")}, obs)).passed);
+    // After a kill the counter may only be lower than the rows.
+    obs.counters.complete = false;
+    obs.counters.applied = 60;
+    CHECK(Only(EvaluateAssertions({Spec("exactly_once")}, obs)).passed);
+    obs.counters.applied = 120;
+    CHECK_FALSE(Only(EvaluateAssertions({Spec("exactly_once")}, obs)).passed);
+  }
+  SECTION("the final state differs from the reference model") {
+    RunObservations obs = HealthyRun();
+    obs.state_mismatches.push_back({"customers.lifetime_value", "cust-1-3", "120.00", "240.00"});
+    auto ev = EvaluateAssertions({Spec("exactly_once")}, obs);
+    CHECK(Only(ev).measured == 1);
+    CHECK(ev.offending[0].problem == "state mismatch");
+  }
+}
+
+TEST_CASE("dead_letters: expected matches reasons and flags surprises") {
+  AssertionSpec spec = Spec("dead_letters");
+  spec.expected = true;
+  SECTION("a wrong reason") {
+    RunObservations obs = HealthyRun();
+    obs.dead_letters[0].reason = "schema";
+    auto ev = EvaluateAssertions({spec}, obs);
+    CHECK(Only(ev).measured == 1);
+    CHECK(ev.offending[0].problem == "dead letter with wrong reason");
+  }
+  SECTION("an unexpected dead letter of a good event") {
+    RunObservations obs = HealthyRun();
+    DeadLetterRow extra = Dead("{\"id\":\"billing-1-5\"}", "max_deliveries", 700);
+    extra.event_id = "billing-1-5";
+    obs.dead_letters.push_back(extra);
+    auto ev = EvaluateAssertions({spec}, obs);
+    CHECK(Only(ev).measured == 1);
+    CHECK(ev.offending[0].problem == "unexpected dead letter");
+    CHECK(ev.offending[0].event_id == "billing-1-5");
+  }
+  SECTION("counts per reason and a maximum") {
+    RunObservations obs = HealthyRun();
+    AssertionSpec counts = Spec("dead_letters");
+    counts.reasons = {{"parse", 1}, {"schema", 0}};
+    CHECK(Only(EvaluateAssertions({counts}, obs)).passed);
+    counts.reasons = {{"parse", 2}};
+    CHECK_FALSE(Only(EvaluateAssertions({counts}, obs)).passed);
+    CHECK_FALSE(Only(EvaluateAssertions({Spec("dead_letters", {{"max", 0}})}, obs)).passed);
+  }
+}
+
+TEST_CASE("latency compares percentiles with thresholds, optionally in a window") {
+  RunObservations obs = HealthyRun();
+  auto ev = EvaluateAssertions({Spec("latency", {{"p99_ms", 25}})}, obs);
+  const auto& r = Only(ev);
+  CHECK_FALSE(r.passed);
+  CHECK(r.measured == 50);
+  CHECK(r.threshold == 25);
+  CHECK(r.unit == "ms");
+  CHECK_THAT(r.detail, Catch::Contains("p99 50 ms"));
+  // Events 0..8 published in the first 90 ms all took 5 ms.
+  auto window = EvaluateAssertions(
+      {Spec("latency", {{"p99_ms", 25}, {"window_from_s", 0}, {"window_to_s", 0.09}})}, obs);
+  CHECK(Only(window).passed);
+  CHECK(Only(window).measured == 5);
+  SECTION("no events to measure fails") {
+    RunObservations empty;
+    empty.start_ms = kStart;
+    auto none = EvaluateAssertions({Spec("latency", {{"p99_ms", 25}})}, empty);
+    CHECK_FALSE(Only(none).passed);
+    CHECK(std::isinf(Only(none).measured));
+  }
+}
+
+TEST_CASE("throughput, reconnection and drain are measured from commit times") {
+  RunObservations obs = HealthyRun();
+  SECTION("throughput") {
+    auto ev = EvaluateAssertions({Spec("throughput", {{"min_eps", 150}})}, obs);
+    CHECK_FALSE(Only(ev).passed);
+    CHECK(Only(ev).measured == Approx(100).margin(1));
+  }
+  SECTION("reconnection after a fault is undone") {
+    FaultWindow f;
+    f.action = "kill_ingestd";
+    f.target = "ingestd-0";
+    f.at_s = 0.2;
+    f.recovered_s = 0.3;
+    f.disruptive = true;
+    obs.faults.push_back(f);
+    // Nothing commits (or dead-letters) between 300 ms and 800 ms.
+    obs.dead_letters[0].dead_at_ms = kStart + 900;
+    for (auto& row : obs.applied) {
+      if (row.committed_at_ms >= kStart + 300 && row.committed_at_ms < kStart + 800) {
+        row.committed_at_ms = kStart + 800;
+      }
+    }
+    auto ev = EvaluateAssertions({Spec("reconnect_within", {{"seconds", 0.4}})}, obs);
+    CHECK_FALSE(Only(ev).passed);
+    CHECK(Only(ev).measured == Approx(0.5));
+    CHECK(Only(EvaluateAssertions({Spec("reconnect_within", {{"seconds", 1}})}, obs)).passed);
+  }
+  SECTION("drain") {
+    auto ev = EvaluateAssertions({Spec("lag_drained_within", {{"seconds", 0.1}})}, obs);
+    CHECK_FALSE(Only(ev).passed);
+    CHECK(Only(ev).measured == Approx(0.2));
+    obs.drained_ms = 0;
+    CHECK(std::isinf(
+        Only(EvaluateAssertions({Spec("lag_drained_within", {{"seconds", 10}})}, obs)).measured));
+  }
+}
+
+TEST_CASE("a max_deliveries dead letter is expected when its dependency was never acked") {
+  RunObservations obs = HealthyRun();
+  PublishRecord invoice = Pub("billing-1-500", 700);
+  invoice.acked = false;  // the broker never confirmed the invoice
+  invoice.payload =
+      R"({"specversion":"1.0","id":"billing-1-500","data":{"invoice_id":"inv-9","customer_id":"c1"}})";
+  PublishRecord paid = Pub("billing-1-501", 710);
+  paid.payload =
+      R"({"specversion":"1.0","id":"billing-1-501","data":{"invoice_id":"inv-9","amount":5}})";
+  obs.publishes.push_back(invoice);
+  obs.publishes.push_back(paid);
+  DeadLetterRow dead = Dead(paid.payload, "max_deliveries", 900);
+  dead.event_id = "billing-1-501";
+  obs.dead_letters.push_back(dead);
+  AssertionSpec spec = Spec("dead_letters");
+  spec.expected = true;
+  CHECK(ExcusedDeadLetterIds(obs).count("billing-1-501") == 1);
+  auto ev = EvaluateAssertions({spec}, obs);
+  CHECK(Only(ev).passed);
+  CHECK_THAT(Only(ev).detail, Catch::Contains("dependency was never acked"));
+  SECTION("but not when the dependency was acked") {
+    obs.publishes[obs.publishes.size() - 2].acked = true;
+    CHECK(ExcusedDeadLetterIds(obs).empty());
+    CHECK_FALSE(Only(EvaluateAssertions({spec}, obs)).passed);
+  }
+}
+
+TEST_CASE("JUnit output has one testcase per assertion and failures name the measured value") {
+  RunOutcome run;
+  run.scenario = "lat<ency>";
+  run.seed = 4;
+  run.run_dir = "runs/latency-4";
+  run.verdict = "fail";
+  run.duration_s = 12.5;
+  RunObservations obs = HealthyRun();
+  run.evaluation = EvaluateAssertions({Spec("no_loss"), Spec("latency", {{"p99_ms", 25}})}, obs);
+  const std::string xml = FormatJUnit({run});
+  CHECK_THAT(xml, Catch::Contains("tests=\"2\" failures=\"1\""));
+  CHECK_THAT(xml, Catch::Contains("classname=\"ingestlab.lat&lt;ency&gt;\" name=\"no loss\""));
+  CHECK_THAT(xml, Catch::Contains("<failure message=\"measured 50 ms, threshold &lt;= 25 ms\""));
+  SECTION("a run that could not be carried out is an error testcase") {
+    RunOutcome broken;
+    broken.scenario = "broken";
+    broken.verdict = "error";
+    broken.error = "nats-server failed to start";
+    const std::string e = FormatJUnit({broken});
+    CHECK_THAT(e, Catch::Contains("errors=\"1\""));
+    CHECK_THAT(e, Catch::Contains("<error message=\"nats-server failed to start\""));
+  }
+  SECTION("the summary marks passes and failures") {
+    const std::string summary = FormatRunSummary(run, /*color=*/false);
+    CHECK_THAT(summary, Catch::Contains("✓ no loss"));
+    CHECK_THAT(summary, Catch::Contains("✗ latency p99"));
+    CHECK_THAT(summary, Catch::Contains("FAIL"));
+  }
+}

@@ -1,0 +1,176 @@
+// Specification of scenario files: what parses, and the file:line errors for what does not.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "harness/scenario.h"
+
+using namespace ingestlab;
+
+namespace {
+const char* kValid = R"(name: smoke
+description: a little of everything
+seed: 7
+duration: 20s
+topology:
+  nats_nodes: 3
+  kafka_brokers: 2
+  ingestd:
+    count: 2
+    settings:
+      busy_timeout_ms: 50
+services:
+  - name: billing
+    rate: 200
+    faults: {duplicate: 0.02, malformed: 0.01}
+    dialects: {cloudevents: 0.8, service: 0.2}
+  - name: crm
+    shape: ramp:10:50
+timeline:
+  - at: 12s
+    action: kill_ingestd
+    target: ingestd-1
+  - at: 5s
+    action: net_latency
+    target: nats-0
+    for: 3s
+    params: {latency: 20ms, jitter: 5ms}
+assertions:
+  - no_loss
+  - exactly_once: true
+  - dead_letters: expected
+  - latency: {p99_ms: 25, window: {from: 5s, to: 15s}}
+  - throughput: {min_eps: 100}
+  - reconnect_within: 10s
+  - lag_drained_within: 1m
+)";
+}  // namespace
+
+TEST_CASE("durations are written with units") {
+  CHECK(*ParseDurationSeconds("10s") == Approx(10));
+  CHECK(*ParseDurationSeconds("250ms") == Approx(0.25));
+  CHECK(*ParseDurationSeconds("1.5s") == Approx(1.5));
+  CHECK(*ParseDurationSeconds("2m") == Approx(120));
+  CHECK(*ParseDurationSeconds("1h") == Approx(3600));
+  CHECK(*ParseDurationSeconds("1m30s") == Approx(90));
+  CHECK(*ParseDurationSeconds("15") == Approx(15));
+  SECTION("bad units and garbage are errors that quote the text") {
+    auto r = ParseDurationSeconds("10 sec");
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.status().message(), Catch::Contains("10 sec"));
+    CHECK_FALSE(ParseDurationSeconds("10d").ok());
+    CHECK_FALSE(ParseDurationSeconds("").ok());
+    CHECK_FALSE(ParseDurationSeconds("-5s").ok());
+    CHECK_FALSE(ParseDurationSeconds("s").ok());
+  }
+  SECTION("formatting round-trips") {
+    CHECK(FormatDurationSeconds(10) == "10s");
+    CHECK(FormatDurationSeconds(0.25) == "250ms");
+    CHECK(FormatDurationSeconds(120) == "2m");
+  }
+}
+
+TEST_CASE("a valid scenario parses into its parts") {
+  auto r = ParseScenario(kValid, "scenarios/smoke.yaml");
+  REQUIRE(r.ok());
+  const Scenario& s = *r;
+  CHECK(s.name == "smoke");
+  CHECK(s.seed == 7);
+  CHECK(s.duration_s == Approx(20));
+  CHECK(s.topology.nats_nodes == 3);
+  CHECK(s.topology.kafka_brokers == 2);
+  CHECK(s.topology.ingestd_count == 2);
+  REQUIRE(s.topology.ingestd_settings.size() == 1);
+  CHECK(s.topology.ingestd_settings[0].first == "busy-timeout-ms");
+  CHECK(s.topology.ingestd_settings[0].second == "50");
+  REQUIRE(s.services.size() == 2);
+  CHECK(s.services[0].faults.at("duplicate") == Approx(0.02));
+  CHECK(s.services[0].dialects.at("service") == Approx(0.2));
+  CHECK(s.services[0].transport == "nats");
+  CHECK(s.services[1].transport == "kafka");  // crm defaults to Kafka
+  CHECK(s.services[1].shape == "ramp:10:50");
+  REQUIRE(s.timeline.size() == 2);
+  // Sorted by time, whatever the file order.
+  CHECK(s.timeline[0].action == "net_latency");
+  CHECK(s.timeline[0].for_s.value() == Approx(3));
+  CHECK(s.timeline[0].NumberParam("latency", 0) == Approx(0.020));
+  CHECK(s.timeline[1].target == "ingestd-1");
+  REQUIRE(s.assertions.size() == 7);
+  CHECK(s.assertions[0].kind == "no_loss");
+  CHECK(s.assertions[2].expected);
+  CHECK(s.assertions[3].numbers.at("p99_ms") == Approx(25));
+  CHECK(s.assertions[3].numbers.at("window_from_s") == Approx(5));
+  CHECK(s.assertions[6].numbers.at("seconds") == Approx(60));
+  CHECK(s.assertions[6].line == 35);
+}
+
+TEST_CASE("mistakes are reported with file, line and the key") {
+  auto error_of = [](const std::string& text) {
+    auto r = ParseScenario(text, "scenarios/x.yaml");
+    REQUIRE_FALSE(r.ok());
+    return r.status().message();
+  };
+  SECTION("unknown top-level key") {
+    CHECK(error_of("name: x\nduration: 10s\ndurration: 12s\n") ==
+          "scenarios/x.yaml:3: unknown key 'durration' in scenario");
+  }
+  SECTION("unknown key inside a service") {
+    CHECK(error_of("duration: 10s\nservices:\n  - name: billing\n    rat: 5\n") ==
+          "scenarios/x.yaml:4: unknown key 'rat' in service");
+  }
+  SECTION("unknown service, fault and action") {
+    CHECK_THAT(error_of("duration: 10s\nservices:\n  - name: payroll\n"),
+               Catch::StartsWith("scenarios/x.yaml:3: unknown service 'payroll'"));
+    CHECK_THAT(error_of("duration: 10s\nservices:\n  - name: auth\n    faults: {dupe: 0.1}\n"),
+               Catch::StartsWith("scenarios/x.yaml:4: unknown key 'dupe' in faults"));
+    CHECK_THAT(error_of("duration: 10s\ntimeline:\n  - at: 1s\n    action: explode\n"),
+               Catch::StartsWith("scenarios/x.yaml:4: unknown action 'explode'"));
+  }
+  SECTION("bad values") {
+    CHECK_THAT(error_of("duration: ten\n"), Catch::StartsWith("scenarios/x.yaml:1: 'duration'"));
+    CHECK_THAT(error_of("duration: 10s\ntopology:\n  nats_nodes: 2\n"),
+               Catch::StartsWith("scenarios/x.yaml:3: 'nats_nodes' must be 1 or 3"));
+    CHECK_THAT(error_of("duration: 10s\nservices:\n  - name: auth\n    faults: {duplicate: 1.5}\n"),
+               Catch::Contains("share between 0 and 1"));
+    CHECK_THAT(error_of("duration: 10s\ntimeline:\n  - at: 20s\n    action: kill_nats\n"),
+               Catch::Contains("after the scenario's duration"));
+    CHECK_THAT(
+        error_of(
+            "duration: 10s\ntimeline:\n  - at: 2s\n    action: kill_nats\n    target: ingestd-0\n"),
+        Catch::StartsWith("scenarios/x.yaml:5: target of kill_nats must look like nats-N"));
+    CHECK_THAT(error_of("duration: 10s\ntimeline:\n  - at: 2s\n    action: net_latency\n    "
+                        "params: {delay: 5ms}\n"),
+               Catch::Contains("unknown key 'delay' in params of net_latency"));
+  }
+  SECTION("assertions") {
+    CHECK_THAT(error_of("duration: 10s\nassertions:\n  - no_los\n"),
+               Catch::StartsWith("scenarios/x.yaml:3: unknown assertion 'no_los'"));
+    CHECK_THAT(error_of("duration: 10s\nassertions:\n  - latency: {p99: 5}\n"),
+               Catch::StartsWith("scenarios/x.yaml:3: unknown key 'p99' in latency"));
+    CHECK_THAT(error_of("duration: 10s\nassertions:\n  - reconnect_within: soon\n"),
+               Catch::Contains("'reconnect_within'"));
+  }
+  SECTION("missing duration and broken YAML") {
+    CHECK_THAT(error_of("name: x\n"), Catch::Contains("missing key 'duration'"));
+    CHECK_THAT(error_of("duration: 10s\nservices: [\n"), Catch::StartsWith("scenarios/x.yaml:"));
+    CHECK_THAT(error_of("duration: 10s\nservices: [\n"), Catch::Contains("YAML"));
+  }
+}
+
+TEST_CASE("folders expand to the scenario files directly inside them") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("scenario_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir / "long");
+  std::ofstream(dir / "b.yaml") << "duration: 1s\n";
+  std::ofstream(dir / "a.yaml") << "duration: 1s\n";
+  std::ofstream(dir / "notes.txt") << "x\n";
+  std::ofstream(dir / "long" / "c.yaml") << "duration: 1s\n";
+  auto r = ExpandScenarioPaths({dir.string()});
+  REQUIRE(r.ok());
+  REQUIRE(r->size() == 2);
+  CHECK(fs::path((*r)[0]).filename() == "a.yaml");
+  CHECK(fs::path((*r)[1]).filename() == "b.yaml");
+  CHECK_FALSE(ExpandScenarioPaths({(dir / "missing.yaml").string()}).ok());
+  fs::remove_all(dir);
+}
