@@ -38,6 +38,7 @@ struct IngestdConfig {
   int retry_base_ms = 100;          // backoff: base * 2^(attempts-1), jittered ±20%
   int retry_max_ms = 5'000;         // backoff cap
   int max_payload_bytes = 1 << 20;  // larger messages are dead-lettered "parse"
+  int dlq_max_payload_bytes = 512 << 10;  // dead letters reach the DLQ cut to this many bytes
   int busy_timeout_ms = 200;        // SQLite wait for the write lock
   int summary_threshold = 500;      // descriptions longer than this get a summary
   bool auto_create_customers = true;

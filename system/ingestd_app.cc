@@ -113,6 +113,7 @@ struct IngestdApp::Impl {
     o.retry_base_ms = config.retry_base_ms;
     o.retry_max_ms = std::max(config.retry_max_ms, config.retry_base_ms);
     o.max_payload_bytes = static_cast<size_t>(config.max_payload_bytes);
+    o.max_dead_letter_payload_bytes = static_cast<size_t>(config.dlq_max_payload_bytes);
     o.jitter_seed = Rng(0).Fork(config.name).NextU64();
     return o;
   }

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <deque>
 #include <mutex>
 #include <string>
@@ -115,6 +116,13 @@ struct Pipeline::Impl {
       group.clear();
       {
         std::unique_lock<std::mutex> lock(mu);
+        if (queue.empty() && !settled_dead_letters.empty()) {
+          // Idle (or stopping): record the DLQ publishes now rather than with the next batch,
+          // so a crash while idle does not republish them on redelivery.
+          lock.unlock();
+          FlushSettledDeadLetters();
+          lock.lock();
+        }
         not_empty.wait(lock, [&] { return !queue.empty() || stopping; });
         if (queue.empty()) return;  // stopping and drained
         size_t taken = 0;
@@ -161,17 +169,53 @@ struct Pipeline::Impl {
     record.attempts = msg.attempts;
     record.payload = msg.payload;
     record.headers = msg.headers;
-    const Status st = store->RecordDeadLetter(record);
-    if (st.code() == Status::Code::kIo) abort_status = st;
-    if (!st.ok()) {
+    Result<DeadLetterState> state = store->RecordDeadLetter(record);
+    if (!state.ok()) {
+      const Status& st = state.status();
+      if (st.code() == Status::Code::kIo) abort_status = st;
       LOG(kWarn, "pipeline") << "cannot record dead letter for " << msg.origin << ": "
                              << st.ToString() << "; will retry";
       result->outcome = Outcome::kRetry;
       return;
     }
+    // A replay (Kafka seek-back, lost JetStream ack) of a dead letter already on the DLQ, or of
+    // one dead-lettered earlier in this same transaction: ack it without a second copy.
+    if (*state == DeadLetterState::kPublished ||
+        (*state == DeadLetterState::kUnpublished && DeadLetteredInThisTransaction(msg.origin))) {
+      result->outcome = Outcome::kRedelivered;
+      return;
+    }
     result->outcome = Outcome::kDeadLetter;
     result->dead_letter = static_cast<int>(dead_letters.size());
     dead_letters.push_back(std::move(record));
+  }
+
+  bool DeadLetteredInThisTransaction(std::string_view origin) const {
+    for (const DeadLetterRecord& r : dead_letters) {
+      if (r.origin == origin) return true;
+    }
+    return false;
+  }
+
+  // Marks the dead letters settled since the last commit as published, in a transaction of
+  // their own. On failure they stay queued for the next transaction.
+  void FlushSettledDeadLetters() {
+    Status st = store->Begin();
+    if (st.ok()) {
+      st = store->MarkDeadLettersPublished(settled_dead_letters);
+      if (st.ok()) {
+        st = store->Commit();
+      } else {
+        store->Rollback();
+      }
+    }
+    if (st.ok()) {
+      settled_dead_letters.clear();
+    } else {
+      LOG(kDebug, "pipeline") << "marking " << settled_dead_letters.size()
+                              << " dead letters published: " << st.ToString()
+                              << "; will retry with the next transaction";
+    }
   }
 
   // Decodes and applies one message inside the open transaction.
@@ -237,6 +281,16 @@ struct Pipeline::Impl {
     results.clear();
     abort_status = Status::Ok();
     INGEST_RETURN_IF_ERROR(store->Begin());
+    // Dead letters published since the last commit ride along with this transaction: no extra
+    // commit per dead letter. A crash before this commits only means a replay publishes again.
+    marked_in_transaction = settled_dead_letters.size();
+    if (marked_in_transaction > 0) {
+      const Status st = store->MarkDeadLettersPublished(settled_dead_letters);
+      if (!st.ok()) {
+        store->Rollback();
+        return st;
+      }
+    }
     for (InboundBatch& batch : group) {
       for (const RawMessage& msg : batch.messages) {
         results.emplace_back();
@@ -295,6 +349,9 @@ struct Pipeline::Impl {
       last_txn_error.clear();
       had_txn_error = false;
     }
+    settled_dead_letters.erase(settled_dead_letters.begin(),
+                               settled_dead_letters.begin() +
+                                   static_cast<std::ptrdiff_t>(marked_in_transaction));
     last_commit_ms.store(committed_at, std::memory_order_relaxed);
     last_commit_gauge->Set(static_cast<double>(committed_at));
     commit_duration->Observe(static_cast<double>(commit_ns) / 1e6);
@@ -324,7 +381,9 @@ struct Pipeline::Impl {
               s = {Verdict::kRetry, RetryDelayMs(msg.attempts)};
               retries->Inc();
             } else {
+              // Counted once: a replay of a settled dead letter is kRedelivered above.
               dead_by_reason.find(record.reason)->second->Inc();
+              settled_dead_letters.push_back(record.origin);
             }
             break;
           }
@@ -416,6 +475,10 @@ struct Pipeline::Impl {
   Event event;
   std::vector<MessageResult> results;
   std::vector<DeadLetterRecord> dead_letters;
+  // Origins of dead letters the DLQ took (or refused for good) whose dead_letters row is not yet
+  // marked published; the next transaction marks them.
+  std::vector<std::string> settled_dead_letters;
+  size_t marked_in_transaction = 0;  // how many of settled_dead_letters the open txn marks
   Status abort_status;  // set when the store failed in a way that spoils the transaction
   std::unordered_map<std::string, Counter*, TransparentHash, std::equal_to<>> applied_by_type;
   bool warned_no_sink = false;

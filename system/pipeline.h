@@ -12,7 +12,11 @@
 //   max_dead_letter_payload_bytes is published truncated with a payload_truncated header, see
 //   pipeline_types.h. A transient publish failure settles kRetry; a permanent one (the broker
 //   refuses the message itself) is not retried: the message settles kAck, the dead_letters row
-//   is its only record, and ingest_dead_letter_publish_failures_total counts it) | kRetry
+//   is its only record, and ingest_dead_letter_publish_failures_total counts it; once settled the
+//   row is marked published in a later transaction, and a replay of the same origin — Kafka
+//   seek-back, lost JetStream ack — is acked as a redelivery without a second DLQ copy or a second
+//   ingest_dead_letters_total; a replay of a row not yet marked, e.g. after a crash, is
+//   published again) | kRetry
 //   (transient: the source
 //   redelivers it after retry_delay_ms; RawMessage::attempts counts deliveries, and a message
 //   arriving with attempts > max_attempts is dead-lettered "max_deliveries" without applying).

@@ -225,6 +225,13 @@ INSERT INTO dead_letters(origin, subject, reason, error, attempts, payload, head
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
 ON CONFLICT(origin) DO NOTHING)sql";
 
+// Only read when the insert above found the origin already there (a replay).
+constexpr char kDeadLetterPublished[] =
+    "SELECT published_at IS NOT NULL FROM dead_letters WHERE origin = ?1";
+
+constexpr char kMarkDeadLetterPublished[] =
+    "UPDATE dead_letters SET published_at = ?2 WHERE origin = ?1 AND published_at IS NULL";
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(StoreOptions options, sqlite3* db, sqlite3* checkpoint_db)
@@ -324,7 +331,7 @@ class SqliteStore final : public Store {
     return st;
   }
 
-  Status RecordDeadLetter(const DeadLetterRecord& record) override {
+  Result<DeadLetterState> RecordDeadLetter(const DeadLetterRecord& record) override {
     if (!aborted_.ok()) return aborted_;
     nlohmann::json headers = nlohmann::json::object();
     for (const auto& [name, value] : record.headers) {
@@ -342,7 +349,32 @@ class SqliteStore final : public Store {
     stmt->BindBlob(6, record.payload);
     stmt->Bind(7, std::string_view(headers_json));
     stmt->Bind(8, clock_->NowUnixMillis());
-    return stmt->Run().Annotate(options_.path);
+    INGEST_RETURN_IF_ERROR(stmt->Run().Annotate(options_.path));
+    if (stmt->Changes() > 0) return DeadLetterState::kNew;
+
+    auto published = ctx_->Prepare(kDeadLetterPublished);
+    if (!published.ok()) return published.status();
+    published->Bind(1, std::string_view(record.origin));
+    auto row = published->Step();
+    if (!row.ok()) return row.status().Annotate(options_.path);
+    if (!*row) {
+      return Status::Internal(options_.path + ": dead letter " + record.origin +
+                              " neither inserted nor found");
+    }
+    return published->Int(0) != 0 ? DeadLetterState::kPublished : DeadLetterState::kUnpublished;
+  }
+
+  Status MarkDeadLettersPublished(const std::vector<std::string>& origins) override {
+    if (!aborted_.ok()) return aborted_;
+    const int64_t now = clock_->NowUnixMillis();
+    for (const std::string& origin : origins) {
+      auto stmt = ctx_->Prepare(kMarkDeadLetterPublished);
+      if (!stmt.ok()) return stmt.status();
+      stmt->Bind(1, std::string_view(origin));
+      stmt->Bind(2, now);
+      INGEST_RETURN_IF_ERROR(stmt->Run().Annotate(options_.path));
+    }
+    return Status::Ok();
   }
 
   Result<std::string> StateDigest() override {

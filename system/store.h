@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/status.h"
@@ -47,6 +48,13 @@ struct DeadLetterRecord {
   Headers headers;      // original headers, kept as JSON
 };
 
+// What RecordDeadLetter found for the record's origin.
+enum class DeadLetterState {
+  kNew,          // no row for this origin before: inserted
+  kUnpublished,  // a row exists but was never marked published: publish it (again)
+  kPublished,    // a row exists and MarkDeadLettersPublished saw it reach the DLQ: a replay
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -66,8 +74,13 @@ class Store {
   virtual Result<ApplyOutcome> ApplyEvent(const Event& event, const RawMessage& msg) = 0;
 
   // REQUIRES: inside a transaction. Idempotent per origin: a second record with the same
-  // origin is ignored (returns OK).
-  virtual Status RecordDeadLetter(const DeadLetterRecord& record) = 0;
+  // origin changes nothing and reports whether the first one was published.
+  virtual Result<DeadLetterState> RecordDeadLetter(const DeadLetterRecord& record) = 0;
+
+  // REQUIRES: inside a transaction. Sets dead_letters.published_at for these origins (rows
+  // already marked keep their time); called once the DLQ took them, so a later replay of the
+  // same origin is only acked.
+  virtual Status MarkDeadLettersPublished(const std::vector<std::string>& origins) = 0;
 
   // Canonical SHA-256 over every domain table's rows in a fixed order (not events.received_at,
   // committed_at or other timing columns): two runs that applied the same events agree.

@@ -371,8 +371,16 @@ CREATE TABLE duplicate_origins (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 3: when a dead letter reached the DLQ. A replayed dead letter (Kafka seek-back, lost
+// JetStream ack) whose row has published_at is only acked; one without (the process died, or
+// the publish failed, between the row's commit and the DLQ) is published again. Rows from
+// version 2 are left NULL: unknown, so a replay publishes them once more.
+constexpr const char kSchemaV3[] = R"sql(
+ALTER TABLE dead_letters ADD COLUMN published_at INTEGER;
+)sql";
+
 // migrations[i] moves a database from user_version i to i+1.
-constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2};
+constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kStoreSchemaVersion);
 
 Status Exec(sqlite3* db, const char* sql, const char* what) {

@@ -68,7 +68,12 @@ class NullStore final : public Store {
   Result<ApplyOutcome> ApplyEvent(const Event&, const RawMessage&) override {
     return ApplyOutcome::kApplied;
   }
-  Status RecordDeadLetter(const DeadLetterRecord&) override { return Status::Ok(); }
+  Result<DeadLetterState> RecordDeadLetter(const DeadLetterRecord&) override {
+    return DeadLetterState::kNew;
+  }
+  Status MarkDeadLettersPublished(const std::vector<std::string>&) override {
+    return Status::Ok();
+  }
   Result<std::string> StateDigest() override { return std::string(); }
 };
 

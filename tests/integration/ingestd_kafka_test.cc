@@ -484,6 +484,20 @@ TEST_CASE(
   CHECK(leads_dlq->front().value == oversized.substr(0, 512 * 1024));
   CHECK(MetricValue(port_file, "ingest_dead_letter_publish_failures_total") == 0);
 
+  // The rewind replays the oversized message too: it is already on the DLQ, so it is acked as a
+  // redelivery (with the two duplicates and LX), not counted or published a second time.
+  CHECK(WaitUntil(
+      [&] {
+        return MetricValue(port_file, "ingest_redeliveries_total") >= kTrueDuplicates + 2 &&
+               QueryInt(db, "SELECT count(*) FROM dead_letters WHERE published_at IS NOT NULL") ==
+                   1;
+      },
+      10s));
+  CHECK(MetricValue(port_file, "ingest_dead_letters_total") == 1);
+  leads_dlq = ReadTopic((*cluster)->bootstrap(), "crm.leads.dlq");
+  REQUIRE(leads_dlq.ok());
+  CHECK(leads_dlq->size() == 1);
+
   ingestd->Signal(SIGTERM);
   auto exit = ingestd->WaitExit(15'000);
   REQUIRE(exit.ok());

@@ -71,6 +71,7 @@ TEST_CASE("defaults apply when only a transport is given") {
   CHECK(c.max_attempts == 5);
   CHECK(c.auto_create_customers);
   CHECK(c.log_level == "info");
+  CHECK(c.dlq_max_payload_bytes == 512 * 1024);
 }
 
 TEST_CASE("every setting can be given as a flag") {
@@ -99,6 +100,8 @@ TEST_CASE("every setting can be given as a flag") {
                   "900",
                   "--max-payload-bytes",
                   "4096",
+                  "--dlq-max-payload-bytes",
+                  "2048",
                   "--busy-timeout-ms",
                   "10",
                   "--summary-threshold",
@@ -136,6 +139,7 @@ TEST_CASE("every setting can be given as a flag") {
   CHECK(c.retry_base_ms == 20);
   CHECK(c.retry_max_ms == 900);
   CHECK(c.max_payload_bytes == 4096);
+  CHECK(c.dlq_max_payload_bytes == 2048);
   CHECK(c.busy_timeout_ms == 10);
   CHECK(c.summary_threshold == 80);
   CHECK_FALSE(c.auto_create_customers);
@@ -156,6 +160,7 @@ TEST_CASE("precedence: flags over environment over config file over defaults") {
       "db = /file.db\n"
       "batch_size = 11   # underscores work too\n"
       "max-attempts = 9\n"
+      "dlq-max-payload-bytes = 1000\n"
       "kafka.client.id = from-file\n"
       "kafka.socket.timeout.ms = 1\n"
       "\n");
@@ -164,6 +169,16 @@ TEST_CASE("precedence: flags over environment over config file over defaults") {
               {"INGEST_DB", "/env.db"},
               {"INGEST_BATCH_SIZE", "22"},
               {"INGEST_HTTP", "127.0.0.1:9000"}};
+
+  SECTION("the DLQ payload cut-off comes from the file, or the environment over it") {
+    auto from_file = Parse({}, env);
+    REQUIRE(from_file.ok());
+    CHECK(from_file->config.dlq_max_payload_bytes == 1000);
+    env.vars["INGEST_DLQ_MAX_PAYLOAD_BYTES"] = "3000";
+    auto from_env = Parse({}, env);
+    REQUIRE(from_env.ok());
+    CHECK(from_env->config.dlq_max_payload_bytes == 3000);
+  }
 
   SECTION("the file fills what nothing else sets") {
     auto r = Parse({}, env);

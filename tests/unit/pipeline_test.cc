@@ -83,8 +83,10 @@ class FakeStore final : public Store {
     in_txn_ = false;
     for (auto& [id, origin] : pending_ids_) ids_[id] = origin;
     for (auto& r : pending_dead_) dead_letters.push_back(r);
+    published.insert(pending_published_.begin(), pending_published_.end());
     pending_ids_.clear();
     pending_dead_.clear();
+    pending_published_.clear();
     ++commits;
     journal_->Add("commit");
     return Status::Ok();
@@ -94,6 +96,7 @@ class FakeStore final : public Store {
     in_txn_ = false;
     pending_ids_.clear();
     pending_dead_.clear();
+    pending_published_.clear();
     journal_->Add("rollback");
   }
   Result<ApplyOutcome> ApplyEvent(const Event& event, const RawMessage& msg) override {
@@ -113,14 +116,28 @@ class FakeStore final : public Store {
     pending_ids_[event.id] = msg.origin;
     return ApplyOutcome::kApplied;
   }
-  Status RecordDeadLetter(const DeadLetterRecord& record) override {
+  Result<DeadLetterState> RecordDeadLetter(const DeadLetterRecord& record) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (!in_txn_) misuse = true;
     journal_->Add("dead:" + record.origin);
-    for (const auto& r : dead_letters) {
-      if (r.origin == record.origin) return Status::Ok();  // idempotent by origin
+    for (const auto* rows : {&dead_letters, &pending_dead_}) {
+      for (const auto& r : *rows) {
+        if (r.origin != record.origin) continue;  // idempotent by origin
+        return published.count(record.origin) > 0 || pending_published_.count(record.origin) > 0
+                   ? DeadLetterState::kPublished
+                   : DeadLetterState::kUnpublished;
+      }
     }
     pending_dead_.push_back(record);
+    return DeadLetterState::kNew;
+  }
+  Status MarkDeadLettersPublished(const std::vector<std::string>& origins) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!in_txn_) misuse = true;
+    for (const auto& origin : origins) {
+      journal_->Add("mark-published:" + origin);
+      pending_published_.insert(origin);
+    }
     return Status::Ok();
   }
   Result<std::string> StateDigest() override { return Status::Internal("not used"); }
@@ -131,6 +148,7 @@ class FakeStore final : public Store {
   bool misuse = false;
   int commits = 0;
   std::vector<DeadLetterRecord> dead_letters;
+  std::set<std::string> published;  // committed MarkDeadLettersPublished origins
   size_t applied_ids() const { return ids_.size(); }
 
  private:
@@ -139,6 +157,7 @@ class FakeStore final : public Store {
   bool in_txn_ = false;
   std::map<std::string, std::string> ids_, pending_ids_;
   std::vector<DeadLetterRecord> pending_dead_;
+  std::set<std::string> pending_published_;
 };
 
 class FakeDeadLetterSink final : public DeadLetterSink {
@@ -326,7 +345,10 @@ TEST_CASE("malformed and schema-invalid messages are dead-lettered, published, t
   CHECK(f.journal.IndexOf("dead:nats:BILLING:1") < commit);
   CHECK(commit < f.journal.IndexOf("publish:nats:BILLING:1"));
   CHECK(f.journal.IndexOf("publish:nats:BILLING:3") < f.journal.IndexOf("settled:0"));
-  CHECK(f.journal.Count("commit") == 1);
+  // One transaction for the batch; once idle, one more marks the three dead letters published.
+  CHECK(f.journal.Count("commit") == 2);
+  CHECK(f.journal.IndexOf("settled:0") < f.journal.IndexOf("mark-published:nats:BILLING:1"));
+  CHECK(f.journal.Count("mark-published:nats:BILLING:3") == 1);
   CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "parse"}}) == 1);
   CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "schema"}}) == 2);
   CHECK(f.store.applied_ids() == 1);
@@ -355,6 +377,79 @@ TEST_CASE("a dead letter that cannot be published is retried, and published on r
   REQUIRE(f.sink.published.size() == 1);
   CHECK(f.sink.published[0].attempts == 2);
   CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "parse"}}) == 1);
+}
+
+TEST_CASE("a replayed dead letter is acked as a redelivery: counted and published once") {
+  Fixture f;
+  auto pipeline = f.Make();
+  pipeline->Start();
+
+  SECTION("replayed in a later transaction (Kafka seek-back, lost JetStream ack)") {
+    pipeline->Submit(f.settled.Batch({Message("garbage", "nats:BILLING:7")}));
+    REQUIRE(f.settled.WaitAll());
+    pipeline->Submit(f.settled.Batch({Message("garbage", "nats:BILLING:7", 2)}));
+    REQUIRE(f.settled.WaitAll());
+    pipeline->Stop();
+    CHECK(f.settled.of(0)[0].verdict == Verdict::kAck);
+    CHECK(f.settled.of(1)[0].verdict == Verdict::kAck);
+    // Marked published in a transaction after the one that recorded it.
+    CHECK(f.journal.IndexOf("mark-published:nats:BILLING:7") > f.journal.IndexOf("commit"));
+  }
+  SECTION("replayed within the same transaction") {
+    pipeline->Submit(f.settled.Batch(
+        {Message("garbage", "nats:BILLING:7"), Message("garbage", "nats:BILLING:7", 2)}));
+    REQUIRE(f.settled.WaitAll());
+    pipeline->Stop();
+    CHECK(f.settled.of(0)[0].verdict == Verdict::kAck);
+    CHECK(f.settled.of(0)[1].verdict == Verdict::kAck);
+  }
+  CHECK(f.store.dead_letters.size() == 1);
+  CHECK(f.sink.published.size() == 1);
+  CHECK(f.journal.Count("publish:nats:BILLING:7") == 1);
+  CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "parse"}}) == 1);
+  CHECK(CounterValue(f.metrics, "ingest_redeliveries_total") == 1);
+  CHECK(f.store.published.count("nats:BILLING:7") == 1);
+  CHECK_FALSE(f.store.misuse);
+}
+
+TEST_CASE("a dead letter recorded but never published is published when it comes back") {
+  Fixture f;
+  // A previous process committed the row and stopped before the DLQ took it.
+  DeadLetterRecord earlier;
+  earlier.origin = "nats:BILLING:7";
+  earlier.reason = "parse";
+  earlier.payload = "garbage";
+  f.store.dead_letters.push_back(earlier);
+  auto pipeline = f.Make();
+  pipeline->Start();
+  pipeline->Submit(f.settled.Batch({Message("garbage", "nats:BILLING:7", 2)}));
+  REQUIRE(f.settled.WaitAll());
+  CHECK(f.settled.of(0)[0].verdict == Verdict::kAck);
+  REQUIRE(f.sink.published.size() == 1);
+  CHECK(f.sink.published[0].origin == "nats:BILLING:7");
+  CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "parse"}}) == 1);
+  CHECK(CounterValue(f.metrics, "ingest_redeliveries_total") == 0);
+
+  // Once published, a further replay is only acked.
+  pipeline->Submit(f.settled.Batch({Message("garbage", "nats:BILLING:7", 3)}));
+  REQUIRE(f.settled.WaitAll());
+  pipeline->Stop();
+  CHECK(f.settled.of(1)[0].verdict == Verdict::kAck);
+  CHECK(f.sink.published.size() == 1);
+  CHECK(f.store.dead_letters.size() == 1);
+  CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "parse"}}) == 1);
+  CHECK(CounterValue(f.metrics, "ingest_redeliveries_total") == 1);
+}
+
+TEST_CASE("dead letters published just before Stop are marked published before it returns") {
+  Fixture f;
+  auto pipeline = f.Make();
+  pipeline->Start();
+  pipeline->Submit(f.settled.Batch({Message("garbage", "nats:BILLING:7")}));
+  REQUIRE(f.settled.WaitAll());
+  pipeline->Stop();
+  CHECK(f.store.published.count("nats:BILLING:7") == 1);
+  CHECK_FALSE(f.store.misuse);
 }
 
 TEST_CASE("an oversized dead letter is published truncated and marked, the table keeps it all") {
@@ -652,7 +747,27 @@ TEST_CASE("with the real SQLite store and schemas, events apply once and bad one
   CHECK(count("SELECT count(*) FROM events") == 1);
   CHECK(count("SELECT count(*) FROM customers WHERE customer_id = 'c-1'") == 1);
   CHECK(count("SELECT count(*) FROM dead_letters") == 2);
+  CHECK(count("SELECT count(*) FROM dead_letters WHERE published_at IS NOT NULL") == 2);
   sqlite3_close(db);
+
+  // The same bad messages again, as a broker replay after a restart: acked, nothing new.
+  {
+    Metrics replay_metrics;
+    Pipeline pipeline(PipelineOptions{}, store->get(), schemas->get(), &replay_metrics, &clock);
+    pipeline.SetDeadLetterSink(Transport::kJetStream, &sink);
+    pipeline.Start();
+    std::string bad_email = CloudEvent("bad-email");
+    bad_email.replace(bad_email.find("a@example.com"), 13, "not-an-email");
+    pipeline.Submit(settled.Batch(
+        {Message(bad_email, "nats:BILLING:3", 2), Message("[1,2", "nats:BILLING:4", 2)}));
+    REQUIRE(settled.WaitAll());
+    pipeline.Stop();
+    for (const Settlement& s : settled.of(1)) CHECK(s.verdict == Verdict::kAck);
+    CHECK(CounterValue(replay_metrics, "ingest_dead_letters_total", {{"reason", "schema"}}) == 0);
+    CHECK(CounterValue(replay_metrics, "ingest_dead_letters_total", {{"reason", "parse"}}) == 0);
+    CHECK(CounterValue(replay_metrics, "ingest_redeliveries_total") == 2);
+    CHECK(sink.published.size() == 2);
+  }
   store->reset();
   std::filesystem::remove_all(dir);
 }

@@ -250,9 +250,13 @@ TEST_CASE("dead letters are kept once per origin") {
   record.payload = std::string("{\"bad\":\0true}", 13);
   record.headers = {{"Nats-Msg-Id", "m1"}, {"ce_type", "crm.lead.created"}};
   REQUIRE(h.store().Begin().ok());
-  REQUIRE(h.store().RecordDeadLetter(record).ok());
+  auto first = h.store().RecordDeadLetter(record);
+  REQUIRE(first.ok());
+  CHECK(*first == DeadLetterState::kNew);
   record.error = "a second, different error";
-  REQUIRE(h.store().RecordDeadLetter(record).ok());
+  auto second = h.store().RecordDeadLetter(record);
+  REQUIRE(second.ok());
+  CHECK(*second == DeadLetterState::kUnpublished);
   REQUIRE(h.store().Commit().ok());
   CHECK(h.Int("SELECT COUNT(*) FROM dead_letters") == 1);
   CHECK(h.Text("SELECT reason || '|' || error || '|' || subject FROM dead_letters") ==
@@ -264,10 +268,77 @@ TEST_CASE("dead letters are kept once per origin") {
   record.origin = "kafka:crm.leads:2:1235";
   record.reason = "parse";
   REQUIRE(h.store().Begin().ok());
-  REQUIRE(h.store().RecordDeadLetter(record).ok());
+  auto other_origin = h.store().RecordDeadLetter(record);
+  REQUIRE(other_origin.ok());
+  CHECK(*other_origin == DeadLetterState::kNew);
   REQUIRE(h.store().Commit().ok());
   CHECK(h.Text("SELECT group_concat(reason || '=' || n) FROM (SELECT reason, COUNT(*) n FROM "
                "dead_letters GROUP BY reason ORDER BY reason)") == "parse=1,schema=1");
+}
+
+TEST_CASE("a dead letter marked published is reported as published when it comes back") {
+  ManualClock clock(1'800'000'000'000);
+  StoreOptions options;
+  options.clock = &clock;
+  StoreHarness h(options);
+  DeadLetterRecord record;
+  record.origin = "kafka:crm.leads:0:7";
+  record.subject = "crm.leads";
+  record.reason = "parse";
+  record.payload = "{not json";
+  REQUIRE(h.store().Begin().ok());
+  auto recorded = h.store().RecordDeadLetter(record);
+  REQUIRE(recorded.ok());
+  CHECK(*recorded == DeadLetterState::kNew);
+  REQUIRE(h.store().Commit().ok());
+  CHECK(h.Int("SELECT published_at IS NULL FROM dead_letters") == 1);
+
+  SECTION("recorded but never published (a crash before the DLQ): unpublished on replay") {
+    REQUIRE(h.store().Begin().ok());
+    auto replay = h.store().RecordDeadLetter(record);
+    REQUIRE(replay.ok());
+    CHECK(*replay == DeadLetterState::kUnpublished);
+    REQUIRE(h.store().Commit().ok());
+  }
+  SECTION("marked in a later transaction: published on replay, the first time kept") {
+    clock.Advance(std::chrono::milliseconds(5));
+    REQUIRE(h.store().Begin().ok());
+    REQUIRE(h.store().MarkDeadLettersPublished({record.origin, "kafka:crm.leads:0:8"}).ok());
+    REQUIRE(h.store().Commit().ok());
+    CHECK(h.Int("SELECT published_at FROM dead_letters") == 1'800'000'000'005);
+    clock.Advance(std::chrono::milliseconds(5));
+    REQUIRE(h.store().Begin().ok());
+    REQUIRE(h.store().MarkDeadLettersPublished({record.origin}).ok());
+    auto replay = h.store().RecordDeadLetter(record);
+    REQUIRE(replay.ok());
+    CHECK(*replay == DeadLetterState::kPublished);
+    REQUIRE(h.store().Commit().ok());
+    CHECK(h.Int("SELECT published_at FROM dead_letters") == 1'800'000'000'005);
+    CHECK(h.Int("SELECT COUNT(*) FROM dead_letters") == 1);
+  }
+  SECTION("a mark that is rolled back leaves the row unpublished") {
+    REQUIRE(h.store().Begin().ok());
+    REQUIRE(h.store().MarkDeadLettersPublished({record.origin}).ok());
+    h.store().Rollback();
+    REQUIRE(h.store().Begin().ok());
+    auto replay = h.store().RecordDeadLetter(record);
+    REQUIRE(replay.ok());
+    CHECK(*replay == DeadLetterState::kUnpublished);
+    h.store().Rollback();
+  }
+}
+
+TEST_CASE("a version 2 database gains dead_letters.published_at when opened") {
+  StoreHarness h;
+  REQUIRE(h.Exec("ALTER TABLE dead_letters DROP COLUMN published_at").ok());
+  REQUIRE(h.Exec("PRAGMA user_version = 2").ok());
+  StoreOptions options;
+  options.path = h.path();
+  auto migrated = Store::Open(options);
+  REQUIRE(migrated.ok());
+  CHECK(h.Int("PRAGMA user_version") == 3);
+  CHECK(h.Int("SELECT COUNT(*) FROM pragma_table_info('dead_letters') "
+              "WHERE name = 'published_at'") == 1);
 }
 
 TEST_CASE("StateDigest depends on the effects, not on batching or timing") {
