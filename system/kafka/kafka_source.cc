@@ -280,6 +280,10 @@ class KafkaSourceImpl final : public KafkaSource {
                                  "Kafka partitions sought back to redeliver a retried message");
     backpressure_ = metrics_->counter("ingest_kafka_backpressure_pauses_total",
                                       "Times every assigned partition was paused: sink full");
+    skipped_offsets_ = metrics_->counter(
+        "ingest_kafka_skipped_offsets_total",
+        "Offsets librdkafka jumped over within a partition (an auto.offset.reset after the broker "
+        "deleted data not yet consumed): possible loss");
   }
 
   ~KafkaSourceImpl() override {
@@ -536,6 +540,17 @@ class KafkaSourceImpl final : public KafkaSource {
         if (ps->revoked || ps->rewind_requested || ps->paused_for_retry ||
             offset < ps->next_expected) {
           continue;
+        }
+        if (ps->next_expected >= 0 && offset > ps->next_expected) {
+          // The consumer skipped offsets it never delivered: with auto.offset.reset=earliest this
+          // is how librdkafka recovers from OFFSET_OUT_OF_RANGE, i.e. the broker deleted them
+          // (retention) before they were consumed. The commit will pass them; say so loudly.
+          const int64_t skipped = offset - ps->next_expected;
+          skipped_offsets_->Inc(skipped);
+          LOG(kWarn, kComponent) << ps->label << ": offsets " << ps->next_expected << ".."
+                                 << offset - 1 << " were never delivered (" << skipped
+                                 << " skipped; deleted by the broker before they were consumed?)"
+                                 << "; possible loss";
         }
         if (ps != last) {
           auto it = std::find_if(refs->parts.begin(), refs->parts.end(),
@@ -1081,6 +1096,7 @@ class KafkaSourceImpl final : public KafkaSource {
   Counter* commits_failed_;
   Counter* retries_;
   Counter* backpressure_;
+  Counter* skipped_offsets_;
 
   // Partition states: the map itself is changed only on the poll thread (rebalance callback);
   // PartitionState fields marked "guarded" and the map's reads off the poll thread use mu_.

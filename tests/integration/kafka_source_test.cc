@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -547,4 +548,55 @@ TEST_CASE("a second member joining mid-stream: every message settled, repeats on
   // on a loaded machine varies several-fold; the contiguity above is what bounds them.
   WARN("settled twice (uncommitted at the handover): " << repeats);
   CHECK(repeats < kTotal);
+}
+
+TEST_CASE("offsets deleted by the broker before they were consumed are counted and logged as loss",
+          "[kafka]") {
+  auto cluster = StartCluster();
+  auto producer = KafkaTestProducer::Create(cluster->bootstrap());
+  REQUIRE(producer.ok());
+  for (int i = 0; i < 10; ++i) {
+    REQUIRE((*producer)->Produce({"crm.leads", 0, "k", "small-" + std::to_string(i), {}}).ok());
+  }
+  REQUIRE((*producer)->Flush().ok());
+
+  Metrics metrics;
+  FakeSink sink;
+  // Offset 5 asks for a retry in 3 s: the partition is paused and will be sought back to 5.
+  sink.set_decide([](const RawMessage& m) {
+    if (m.origin == "kafka:crm.leads:0:5" && m.attempts == 1) {
+      return Settlement{Verdict::kRetry, 3'000};
+    }
+    return Settlement{};
+  });
+  auto source = MakeSource(*cluster, "retention", &sink, &metrics);
+  REQUIRE(source->Start().ok());
+  REQUIRE(WaitUntil([&] { return sink.received() >= 10; }, 20s));
+
+  // Meanwhile more than the mock's ~5 MB per partition arrives, one produce request each, so the
+  // mock deletes the oldest batches, offset 5 among them, before the seek back happens.
+  const std::string big(200'000, 'x');
+  for (int i = 0; i < 30; ++i) {
+    REQUIRE((*producer)->Produce({"crm.leads", 0, "k", big + std::to_string(i), {}}).ok());
+    REQUIRE((*producer)->Flush().ok());
+  }
+  Counter* skipped = metrics.counter("ingest_kafka_skipped_offsets_total", "");
+  REQUIRE(WaitUntil([&] { return skipped->value() > 0; }, 15s));
+  // Everything still in the log is delivered after the jump.
+  REQUIRE(WaitUntil(
+      [&] { return AckedOrigins(sink.deliveries()).count("kafka:crm.leads:0:39") == 1; }, 15s));
+  source->Stop();
+
+  // The skipped count is exactly the offsets between the retried one and the log's new start.
+  auto log = ReadTopic(cluster->bootstrap(), "crm.leads");
+  REQUIRE(log.ok());
+  int64_t log_start = INT64_MAX;
+  for (const auto& rec : *log) {
+    if (rec.partition == 0) log_start = std::min(log_start, rec.offset);
+  }
+  REQUIRE(log_start > 5);
+  CHECK(skipped->value() == log_start - 5);
+  CHECK(AckedOrigins(sink.deliveries()).count("kafka:crm.leads:0:5") == 0);
+  CHECK(metrics.RenderPrometheus().find("ingest_kafka_skipped_offsets_total " +
+                                        std::to_string(log_start - 5)) != std::string::npos);
 }
