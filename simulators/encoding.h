@@ -23,6 +23,8 @@
 #include "common/status.h"
 #include "simulators/generators.h"
 
+#include "system/sha256.h"
+
 namespace ingestlab::sim {
 
 enum class Dialect { kCloudEvents, kServiceEnvelope, kCustomerEvent };
@@ -54,6 +56,7 @@ std::string FormatRfc3339Millis(int64_t unix_ms);
 std::string Base64Encode(std::string_view bytes);
 // nullopt if the text is not valid base64.
 std::optional<std::string> Base64Decode(std::string_view text);
-std::string Sha256Hex(std::string_view bytes);
+// The customer dialect's fallback id: the same SHA-256 ingestd computes.
+using ::ingestlab::Sha256Hex;
 
 }  // namespace ingestlab::sim

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "system/handlers/apply_context.h"
 #include "system/handlers/registry.h"
+#include "system/sha256.h"
 #include "system/store_schema.h"
 
 namespace ingestlab {
@@ -28,107 +29,26 @@ using handlers::ApplyContext;
 using handlers::SqliteStatus;
 using handlers::Stmt;
 
-// FIPS 180-4 SHA-256, streaming, private to the store (StateDigest is its only use; named so it
-// cannot clash with a shared ingestlab::Sha256).
+// StateDigest's hash: the shared SHA-256 behind the byte-pointer interface the digest uses.
 class DigestSha256 {
  public:
-  DigestSha256() { Reset(); }
-  void Reset() {
-    state_ = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-              0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-    buffered_ = 0;
-    total_bytes_ = 0;
-  }
   void Update(const void* data, size_t n) {
-    const auto* p = static_cast<const uint8_t*>(data);
-    total_bytes_ += n;
-    while (n > 0) {
-      const size_t take = std::min(n, sizeof(block_) - buffered_);
-      std::memcpy(block_ + buffered_, p, take);
-      buffered_ += take;
-      p += take;
-      n -= take;
-      if (buffered_ == sizeof(block_)) {
-        Compress(block_);
-        buffered_ = 0;
-      }
-    }
+    sha_.Update(std::string_view(static_cast<const char*>(data), n));
   }
-  void Update(std::string_view s) { Update(s.data(), s.size()); }
+  void Update(std::string_view s) { sha_.Update(s); }
   std::string HexDigest() {
-    const uint64_t bits = total_bytes_ * 8;
-    const uint8_t pad = 0x80;
-    Update(&pad, 1);
-    const uint8_t zero = 0;
-    while (buffered_ != 56) Update(&zero, 1);
-    uint8_t length[8];
-    for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(bits >> (56 - 8 * i));
-    Update(length, 8);
     static const char kHex[] = "0123456789abcdef";
     std::string out;
     out.reserve(64);
-    for (uint32_t word : state_) {
-      for (int shift = 28; shift >= 0; shift -= 4) out += kHex[(word >> shift) & 0xF];
+    for (uint8_t byte : sha_.Final()) {
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xF];
     }
     return out;
   }
 
  private:
-  static uint32_t Rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
-  void Compress(const uint8_t* chunk) {
-    static constexpr uint32_t k[64] = {
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-        0xc67178f2};
-    uint32_t w[64];
-    for (int i = 0; i < 16; ++i) {
-      w[i] = (uint32_t{chunk[4 * i]} << 24) | (uint32_t{chunk[4 * i + 1]} << 16) |
-             (uint32_t{chunk[4 * i + 2]} << 8) | uint32_t{chunk[4 * i + 3]};
-    }
-    for (int i = 16; i < 64; ++i) {
-      const uint32_t s0 = Rotr(w[i - 15], 7) ^ Rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
-      const uint32_t s1 = Rotr(w[i - 2], 17) ^ Rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
-      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    uint32_t a = state_[0], b = state_[1], c = state_[2], d = state_[3];
-    uint32_t e = state_[4], f = state_[5], g = state_[6], h = state_[7];
-    for (int i = 0; i < 64; ++i) {
-      const uint32_t s1 = Rotr(e, 6) ^ Rotr(e, 11) ^ Rotr(e, 25);
-      const uint32_t ch = (e & f) ^ (~e & g);
-      const uint32_t t1 = h + s1 + ch + k[i] + w[i];
-      const uint32_t s0 = Rotr(a, 2) ^ Rotr(a, 13) ^ Rotr(a, 22);
-      const uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
-      const uint32_t t2 = s0 + maj;
-      h = g;
-      g = f;
-      f = e;
-      e = d + t1;
-      d = c;
-      c = b;
-      b = a;
-      a = t1 + t2;
-    }
-    state_[0] += a;
-    state_[1] += b;
-    state_[2] += c;
-    state_[3] += d;
-    state_[4] += e;
-    state_[5] += f;
-    state_[6] += g;
-    state_[7] += h;
-  }
-
-  std::array<uint32_t, 8> state_;
-  uint8_t block_[64];
-  size_t buffered_ = 0;
-  uint64_t total_bytes_ = 0;
+  Sha256 sha_;
 };
 
 // Copies the WAL back into the database file on its own connection and thread, so the writer
