@@ -545,6 +545,8 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   header.git_commit = kGitCommit;
   header.topology = TopologyJson(s.topology);
   header.started_at_ms = start_ms;
+  header.epoch_ms = start_ms;
+  header.scenario_yaml = s.text;
   auto log_or = sim::EventLogWriter::Create(dir + "/events.log", header);
   if (!log_or.ok()) return fail(log_or.status().message());
   std::unique_ptr<sim::EventLogWriter> log = std::move(log_or.value());

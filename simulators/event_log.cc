@@ -20,7 +20,9 @@ json ToJson(const EventLogHeader& h) {
               {"ingestlab_version", h.ingestlab_version},
               {"git_commit", h.git_commit},
               {"topology", h.topology},
-              {"started_at_ms", h.started_at_ms}};
+              {"started_at_ms", h.started_at_ms},
+              {"epoch_ms", h.epoch_ms},
+              {"scenario_yaml", h.scenario_yaml}};
 }
 
 json ToJson(const PublishRecord& r) {
@@ -233,6 +235,8 @@ Status ParseRecord(const json& j, EventLog* log, bool first) {
     h.git_commit = j.value("git_commit", "");
     h.topology = j.value("topology", json::object());
     h.started_at_ms = j.value("started_at_ms", int64_t{0});
+    h.epoch_ms = j.value("epoch_ms", h.started_at_ms);
+    h.scenario_yaml = j.value("scenario_yaml", "");
   } else if (kind == "publish") {
     PublishRecord r;
     r.offset_ms = j.at("offset_ms").get<int64_t>();

@@ -37,6 +37,10 @@ struct EventLogHeader {
   std::string git_commit;
   nlohmann::json topology = nlohmann::json::object();
   int64_t started_at_ms = 0;
+  // The origin of the event times in payloads (wall clock at run start unless fixed).
+  int64_t epoch_ms = 0;
+  // The scenario as written (YAML): its topology and assertions make the log replayable alone.
+  std::string scenario_yaml;
 };
 
 struct PublishRecord {
