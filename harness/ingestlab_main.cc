@@ -7,6 +7,7 @@
 
 #include "common/version.h"
 #include "harness/commands.h"
+#include "harness/replay_command.h"
 #include "simulators/simulate_command.h"
 
 #if __has_include("reports/report_command.h")
@@ -27,7 +28,8 @@ const char* kHelp =
     "  run       run scenario files or folders; exit 0 all assertions held, 1 some failed\n"
     "  simulate  drive one simulated service against any endpoints\n"
     "  report    HTML report for run directories or a suite\n"
-    "  replay    re-drive a recorded run (not implemented yet)\n"
+    "  replay    re-drive a recorded run's exact messages and faults; compare the outcome\n"
+    "  shrink    cut a failing run's log down to a smaller one that still fails\n"
     "  load      load test against given endpoints (not implemented yet)\n"
     "\n"
     "  --version  print the version\n"
@@ -74,8 +76,9 @@ int Dispatch(int argc, char** argv) {
     return 2;
 #endif
   }
-  if (command == "replay" || command == "load")
-    return NotImplemented(command.c_str(), sub_argc, sub_argv);
+  if (command == "replay") return ingestlab::RunReplayCommand(sub_argc, sub_argv);
+  if (command == "shrink") return ingestlab::RunShrinkCommand(sub_argc, sub_argv);
+  if (command == "load") return NotImplemented(command.c_str(), sub_argc, sub_argv);
   std::fprintf(stderr, "ingestlab: unknown command '%s' (see ingestlab --help)\n", command.c_str());
   return 2;
 }

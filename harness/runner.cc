@@ -25,6 +25,7 @@
 #include "common/version.h"
 #include "harness/environment.h"
 #include "harness/fault_injector.h"
+#include "harness/infra/ingestd_process.h"
 #include "harness/load_driver.h"
 #include "harness/store_reader.h"
 #include "reports/html_report.h"
@@ -181,6 +182,26 @@ class Progress {
   double total_s_;
   double last_printed_ = -1;
   bool dirty_ = false;
+};
+
+// The scenario's simulated services as a LoadSource.
+class SimulatedLoad final : public LoadSource {
+ public:
+  explicit SimulatedLoad(std::unique_ptr<LoadDriver> driver) : driver_(std::move(driver)) {}
+  Status Start(int64_t start_unix_ms) override { return driver_->Start(start_unix_ms); }
+  Status Wait() override { return driver_->Wait(); }
+  void RequestStop() override { driver_->RequestStop(); }
+  void SetRate(const std::string& service, double per_second, int64_t) override {
+    driver_->SetRate(service, per_second);
+  }
+  LoadTotals Totals() const override { return driver_->Totals(); }
+  std::vector<std::pair<std::string, sim::ServiceRunStats>> ServiceStats() const override {
+    return driver_->ServiceStats();
+  }
+  std::string Describe() const override { return driver_->Describe(); }
+
+ private:
+  std::unique_ptr<LoadDriver> driver_;
 };
 
 // Applies the timeline on its own thread at the scheduled times.
@@ -476,10 +497,14 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   outcome.seed = options.seed.value_or(scenario.seed);
   Scenario s = scenario;
   s.seed = outcome.seed;
-  outcome.run_dir = options.out_dir + "/" + s.name + "-" + std::to_string(s.seed);
+  outcome.run_dir = !options.run_dir.empty()
+                       ? options.run_dir
+                       : options.out_dir + "/" + s.name + "-" + std::to_string(s.seed);
   const std::string& dir = outcome.run_dir;
   const int64_t run_start_mono = clock.NowMonoNanos();
   nlohmann::json result = BaseResult(s, s.seed, options, clock.NowUnixMillis());
+  result["ingestd_binary"] = FindIngestdBinary();
+  for (const auto& [k, v] : options.result_extra.items()) result[k] = v;
   Progress progress(options, s.name, s.duration_s);
 
   auto fail = [&](const std::string& error) {
@@ -551,12 +576,26 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   if (!log_or.ok()) return fail(log_or.status().message());
   std::unique_ptr<sim::EventLogWriter> log = std::move(log_or.value());
 
-  auto driver_or =
-      LoadDriver::Create(s, env->nats_urls(), env->kafka_bootstrap(), log.get(), &clock);
-  if (!driver_or.ok()) return fail(driver_or.status().message());
-  std::unique_ptr<LoadDriver> driver = std::move(driver_or.value());
+  std::unique_ptr<LoadSource> driver;
+  if (options.make_load) {
+    LoadContext context;
+    context.scenario = &s;
+    context.nats_urls = env->nats_urls();
+    context.kafka_bootstrap = env->kafka_bootstrap();
+    context.log = log.get();
+    context.clock = &clock;
+    context.epoch_ms = start_ms;
+    auto source = options.make_load(context);
+    if (!source.ok()) return fail(source.status().message());
+    driver = std::move(source.value());
+  } else {
+    auto driver_or =
+        LoadDriver::Create(s, env->nats_urls(), env->kafka_bootstrap(), log.get(), &clock);
+    if (!driver_or.ok()) return fail(driver_or.status().message());
+    driver = std::make_unique<SimulatedLoad>(std::move(driver_or.value()));
+  }
   FaultInjector injector(env.get(), [&driver](const std::string& service, double rate) {
-    driver->SetRate(service, rate);
+    driver->SetRate(service, rate, 0);
   });
   progress.Message("load: " + driver->Describe() + " for " + FormatDurationSeconds(s.duration_s));
   Status started = driver->Start(start_ms);

@@ -15,6 +15,8 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/assertions.h"
+#include "harness/load_source.h"
 #include "harness/scenario.h"
 
 namespace ingestlab {
@@ -33,6 +36,11 @@ struct RunOptions {
   std::FILE* progress = stderr;  // nullptr = silent
   bool progress_is_tty = false;
   double progress_interval_s = 5;  // plain lines
+  std::string run_dir;             // "": <out_dir>/<scenario>-<seed>
+  // Where the messages come from: unset = the scenario's simulated services (LoadDriver);
+  // a replay passes a ReplayDriver factory.
+  std::function<Result<std::unique_ptr<LoadSource>>(const LoadContext&)> make_load;
+  nlohmann::json result_extra = nlohmann::json::object();  // merged into result.json
 };
 
 struct RunOutcome {

@@ -228,7 +228,20 @@ class SqliteStore final : public Store {
     // One statement: on failure SQLite has undone it, and nothing else was written.
     auto inserted = InsertEventRow(event, msg);
     if (!inserted.ok()) return isolate ? Undo(inserted.status()) : Check(inserted.status());
+#ifdef INGESTD_MUTANT_APPLY_DUPLICATES
+    // Mutation build (tests/ only, never the shipped ingestd): a producer-side duplicate is
+    // applied again, the bug the harness's exactly-once check and replay must catch.
+    const bool mutant_reapply = !*inserted && !msg.origin.empty() && [&] {
+      auto origin = ctx_->Prepare(kEventOrigin);
+      if (!origin.ok()) return false;
+      origin->Bind(1, std::string_view(event.id));
+      auto row = origin->Step();
+      return row.ok() && *row && origin->Text(0) != msg.origin;
+    }();
+    if (!*inserted && !mutant_reapply) {
+#else
     if (!*inserted) {
+#endif
       auto outcome = DuplicateOutcome(event, msg);
       if (!outcome.ok()) return isolate ? Undo(outcome.status()) : Check(outcome.status());
       if (isolate) INGEST_RETURN_IF_ERROR(Exec(kRelease, "release savepoint"));

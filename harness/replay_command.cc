@@ -1,0 +1,532 @@
+// `ingestlab replay` and `ingestlab shrink`.
+#include "harness/replay_command.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/infra/ingestd_process.h"
+#include "harness/replay.h"
+#include "harness/replay_driver.h"
+#include "harness/run_output.h"
+#include "harness/runner.h"
+#include "harness/scenario.h"
+
+namespace ingestlab {
+namespace fs = std::filesystem;
+namespace {
+
+const char* kReplayHelp =
+    "usage: ingestlab replay RUN_DIR|LOG [--speed X|max] [--until T] [--only SERVICE]\n"
+    "                        [--out DIR] [--scenario FILE] [--ingestd PATH] [--quiet]\n"
+    "\n"
+    "Re-sends the exact bytes recorded in a run's event log (same subjects, topics, keys and\n"
+    "headers) and its fault timeline into a fresh environment with the same topology, runs the\n"
+    "same assertions, and says whether the outcome matches the original run: the same verdict\n"
+    "for every assertion and the same final state digest. A log cut off by a killed run replays\n"
+    "up to its last complete entry.\n"
+    "\n"
+    "  RUN_DIR          a run directory (events.log, result.json) or an event log file\n"
+    "  --speed X|max    time scale: 2 = twice as fast; max = back to back, keeping fault\n"
+    "                   windows [1]\n"
+    "  --until T        replay only what happened in the first T (e.g. 20s)\n"
+    "  --only SERVICE   replay only this service's messages (faults are kept)\n"
+    "  --out DIR        the replay's run directory [RUN_DIR-replay]\n"
+    "  --scenario FILE  take topology and assertions from FILE instead of the log's header\n"
+    "  --ingestd PATH   the ingestd binary to test (e.g. a build with a fix) [the built one]\n"
+    "  --quiet          no progress lines\n"
+    "\n"
+    "With --until or --only the final state is not expected to match, so only verdicts are\n"
+    "compared. Exit status: 0 the outcome matches (with no original result.json: every\n"
+    "assertion held), 1 it differs, 2 bad usage or an unreadable log.\n";
+
+const char* kShrinkHelp =
+    "usage: ingestlab shrink RUN_DIR [--assertion NAME] [--max-runs N] [--speed X|max]\n"
+    "                        [--out DIR] [--ingestd PATH] [--quiet]\n"
+    "\n"
+    "Cuts a failing run's event log down by delta debugging over its messages and faults:\n"
+    "replays subsets and keeps those that still fail the same assertion (and nothing that\n"
+    "held in the original run), until no chunk can be removed or the run budget is spent. The smallest failing replay is written\n"
+    "as a run directory of its own (events.log, result.json, report.html), ready for\n"
+    "`ingestlab replay`.\n"
+    "\n"
+    "  --assertion NAME  the failure to keep [the run's first failed assertion]\n"
+    "  --max-runs N      replays to spend, counting the first full one [30]\n"
+    "  --speed X|max     replay time scale [max]\n"
+    "  --out DIR         where the shrunk run goes [RUN_DIR-shrunk]; attempts go to DIR.tries/\n"
+    "  --ingestd PATH    the ingestd binary to test [the built one]\n"
+    "  --quiet           no progress lines\n"
+    "\n"
+    "Exit status: 0 a failing log was written (smaller, unless nothing could be removed),\n"
+    "1 the failure does not reproduce on replay, 2 bad usage.\n";
+
+int UsageError(const char* command, const std::string& message) {
+  std::fprintf(stderr, "ingestlab %s: %s (see ingestlab %s --help)\n", command, message.c_str(),
+               command);
+  return 2;
+}
+
+extern "C" void OnReplaySignal(int) {
+  if (AbortRequested()) _exit(130);
+  RequestAbort();
+}
+
+void InstallSignals() {
+  struct sigaction sa {};
+  sa.sa_handler = OnReplaySignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+bool ParseSpeed(const std::string& text, double* out) {
+  if (text == "max") {
+    *out = 0;
+    return true;
+  }
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(v > 0) || v > 1000) return false;
+  *out = v;
+  return true;
+}
+
+// A run directory or a log file → the log, and what sits beside it.
+struct RecordedRun {
+  std::string log_path;
+  std::string dir;  // the run directory, "" for a bare log
+  std::optional<nlohmann::json> result;
+  std::string scenario_file;  // dir/scenario.yaml when present
+};
+
+Result<RecordedRun> Locate(const std::string& input) {
+  RecordedRun run;
+  std::error_code ec;
+  if (fs::is_directory(input, ec)) {
+    run.dir = input;
+    for (const char* name : {"events.log", "events.log.gz"}) {
+      if (fs::exists(fs::path(input) / name, ec)) {
+        run.log_path = (fs::path(input) / name).string();
+        break;
+      }
+    }
+    if (run.log_path.empty())
+      return Status::NotFound(input + " has no events.log: not a run directory");
+  } else if (fs::exists(input, ec)) {
+    run.log_path = input;
+    const std::string name = fs::path(input).filename().string();
+    if (name.rfind("events.log", 0) == 0) run.dir = fs::path(input).parent_path().string();
+    if (run.dir.empty() && name.rfind("events.log", 0) == 0) run.dir = ".";
+  } else {
+    return Status::NotFound(input + ": no such file or directory");
+  }
+  if (!run.dir.empty()) {
+    const fs::path result = fs::path(run.dir) / "result.json";
+    if (fs::exists(result, ec)) {
+      std::ifstream in(result);
+      try {
+        run.result = nlohmann::json::parse(in);
+      } catch (const nlohmann::json::exception& e) {
+        return Status::Parse(result.string() + ": " + e.what());
+      }
+    }
+    const fs::path scenario = fs::path(run.dir) / "scenario.yaml";
+    if (fs::exists(scenario, ec)) run.scenario_file = scenario.string();
+  }
+  return run;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::string StripSlash(std::string s) {
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
+// Options shared by replay and shrink.
+struct CommonArgs {
+  harness::ReplayOptions replay;
+  std::string out;
+  std::string scenario_file;
+  bool quiet = false;
+};
+
+// Parses a shared option at argv[i]; returns 1 consumed, 0 not ours, -1 error (printed).
+int ParseCommon(const char* command, int argc, char** argv, int& i, CommonArgs* a) {
+  const std::string arg = argv[i];
+  auto value = [&](std::string* out) {
+    if (i + 1 >= argc) return false;
+    *out = argv[++i];
+    return true;
+  };
+  std::string v;
+  if (arg == "--speed") {
+    if (!value(&v) || !ParseSpeed(v, &a->replay.speed)) {
+      UsageError(command, "--speed needs a number in (0, 1000] or 'max'");
+      return -1;
+    }
+  } else if (arg == "--out") {
+    if (!value(&a->out) || a->out.empty()) {
+      UsageError(command, "--out needs a directory");
+      return -1;
+    }
+  } else if (arg == "--ingestd") {
+    if (!value(&v) || v.empty()) {
+      UsageError(command, "--ingestd needs a path");
+      return -1;
+    }
+    std::error_code ec;
+    if (!fs::exists(v, ec) || access(v.c_str(), X_OK) != 0) {
+      std::fprintf(stderr, "ingestlab %s: --ingestd %s: not an executable file\n", command,
+                   v.c_str());
+      return -1;
+    }
+    setenv("INGESTLAB_INGESTD", fs::absolute(v).c_str(), 1);
+  } else if (arg == "--quiet" || arg == "-q") {
+    a->quiet = true;
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
+struct ReplayRun {
+  RunOutcome outcome;
+  harness::ReplayProgram program;
+};
+
+// Builds and runs one replay of `log` into run_dir.
+Result<ReplayRun> ReplayOnce(const sim::EventLog& log, const std::string& scenario_text,
+                             const harness::ReplayOptions& options,
+                             const harness::ReplaySubset& subset, const std::string& run_dir,
+                             const std::string& source, bool quiet) {
+  auto program = harness::BuildReplayProgram(log, scenario_text, options, subset);
+  if (!program.ok()) return program.status();
+  ReplayRun run;
+  run.program = std::move(program.value());
+  RunOptions o;
+  o.run_dir = run_dir;
+  o.progress = quiet ? nullptr : stderr;
+  o.progress_is_tty = !quiet && isatty(STDERR_FILENO) != 0;
+  o.command = "ingestlab replay " + source;
+  o.result_extra["replay_of"] = {{"source", source},
+                                 {"speed", options.speed <= 0 ? nlohmann::json("max")
+                                                              : nlohmann::json(options.speed)},
+                                 {"until_ms", options.until_ms},
+                                 {"only", options.only_service},
+                                 {"publishes", run.program.publishes.size()},
+                                 {"faults", run.program.faults},
+                                 {"partial", run.program.partial}};
+  const std::vector<TimedPublish> plan = run.program.publishes;
+  o.make_load = [&log, plan](const LoadContext& context) -> Result<std::unique_ptr<LoadSource>> {
+    auto d = ReplayDriver::Create(log, plan, context);
+    if (!d.ok()) return d.status();
+    return std::unique_ptr<LoadSource>(std::move(d.value()));
+  };
+  run.outcome = RunScenario(run.program.scenario, o);
+  return run;
+}
+
+}  // namespace
+
+int RunReplayCommand(int argc, char** argv) {
+  CommonArgs a;
+  std::string input;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kReplayHelp, stdout);
+      return 0;
+    }
+    const int common = ParseCommon("replay", argc, argv, i, &a);
+    if (common < 0) return 2;
+    if (common > 0) continue;
+    auto value = [&](std::string* out) {
+      if (i + 1 >= argc) return false;
+      *out = argv[++i];
+      return true;
+    };
+    std::string v;
+    if (arg == "--until") {
+      auto d = value(&v) ? ParseDurationSeconds(v) : Result<double>(Status::InvalidArgument(""));
+      if (!d.ok()) return UsageError("replay", "--until needs a duration such as 20s");
+      a.replay.until_ms = static_cast<int64_t>(*d * 1000);
+    } else if (arg == "--only") {
+      if (!value(&a.replay.only_service) || a.replay.only_service.empty())
+        return UsageError("replay", "--only needs a service name");
+    } else if (arg == "--scenario") {
+      if (!value(&a.scenario_file) || a.scenario_file.empty())
+        return UsageError("replay", "--scenario needs a file");
+    } else if (arg.rfind("-", 0) == 0) {
+      return UsageError("replay", "unknown option '" + arg + "'");
+    } else if (input.empty()) {
+      input = arg;
+    } else {
+      return UsageError("replay", "one run directory or log at a time (got '" + arg + "' too)");
+    }
+  }
+  if (input.empty()) return UsageError("replay", "no run directory or event log given");
+  auto located = Locate(StripSlash(input));
+  if (!located.ok()) {
+    std::fprintf(stderr, "ingestlab replay: %s\n", located.status().message().c_str());
+    return 2;
+  }
+  auto log = sim::ReadEventLog(located->log_path);
+  if (!log.ok()) {
+    std::fprintf(stderr, "ingestlab replay: %s\n", log.status().message().c_str());
+    return 2;
+  }
+  std::string scenario_text;
+  if (!a.scenario_file.empty()) {
+    auto s = LoadScenarioFile(a.scenario_file);
+    if (!s.ok()) {
+      std::fprintf(stderr, "ingestlab replay: %s\n", s.status().message().c_str());
+      return 2;
+    }
+    scenario_text = s->text;
+  } else if (log->header.scenario_yaml.empty() && !located->scenario_file.empty()) {
+    scenario_text = ReadFile(located->scenario_file);
+  }
+  if (log->truncated_tail) {
+    std::fprintf(stderr,
+                 "ingestlab replay: %s ends in a cut-off line (a run killed mid-write): "
+                 "replaying its %zu complete publish entries\n",
+                 located->log_path.c_str(), log->publishes.size());
+  }
+  const std::string source = StripSlash(input);
+  const std::string run_dir =
+      !a.out.empty() ? StripSlash(a.out)
+      : !located->dir.empty()
+          ? StripSlash(located->dir) + "-replay"
+          : (fs::path(located->log_path).parent_path() /
+             (log->header.scenario + "-" + std::to_string(log->header.seed) + "-replay"))
+                .string();
+  if (fs::absolute(run_dir) == fs::absolute(located->dir.empty() ? "/nonexistent" : located->dir)) {
+    return UsageError("replay", "--out must not be the recorded run's own directory");
+  }
+  InstallSignals();
+  std::fprintf(stderr, "ingestlab replay: %s → %s (ingestd %s)\n", located->log_path.c_str(),
+               run_dir.c_str(), FindIngestdBinary().c_str());
+  auto replay = ReplayOnce(*log, scenario_text, a.replay, {}, run_dir, source, a.quiet);
+  if (!replay.ok()) {
+    std::fprintf(stderr, "ingestlab replay: %s\n", replay.status().message().c_str());
+    return 2;
+  }
+  const RunOutcome& r = replay->outcome;
+  const bool color = isatty(STDOUT_FILENO) != 0;
+  std::fputs(FormatRunSummary(r, color).c_str(), stdout);
+  if (r.verdict == "error") {
+    std::printf("\n  replay could not be carried out: %s\n", r.error.c_str());
+    return 1;
+  }
+  if (!located->result) {
+    std::printf("\n  no original result.json to compare with: replay %s\n", r.verdict.c_str());
+    return r.verdict == "pass" ? 0 : 1;
+  }
+  const nlohmann::json& original = *located->result;
+  const bool compare_digest = !replay->program.partial && !log->truncated_tail &&
+                              original.value("verdict", "") != "error";
+  const auto diffs = harness::CompareResults(original, r.result, compare_digest);
+  if (diffs.empty()) {
+    const auto failed = harness::FailedAssertions(r.result);
+    std::printf("\n  replay matches the original: verdict %s", r.verdict.c_str());
+    if (!failed.empty()) {
+      std::printf(", failing the same assertion%s:", failed.size() == 1 ? "" : "s");
+      for (size_t i = 0; i < failed.size(); ++i)
+        std::printf("%s '%s'", i ? "," : "", failed[i].c_str());
+    }
+    std::printf("%s\n", compare_digest ? "; same state digest" : " (state digest not compared)");
+    return 0;
+  }
+  std::printf("\n  replay differs from the original:\n");
+  for (const auto& d : diffs) std::printf("    - %s\n", d.c_str());
+  return 1;
+}
+
+int RunShrinkCommand(int argc, char** argv) {
+  CommonArgs a;
+  a.replay.speed = 0;  // max
+  std::string input, assertion;
+  int max_runs = 30;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kShrinkHelp, stdout);
+      return 0;
+    }
+    const int common = ParseCommon("shrink", argc, argv, i, &a);
+    if (common < 0) return 2;
+    if (common > 0) continue;
+    auto value = [&](std::string* out) {
+      if (i + 1 >= argc) return false;
+      *out = argv[++i];
+      return true;
+    };
+    std::string v;
+    if (arg == "--assertion") {
+      if (!value(&assertion) || assertion.empty())
+        return UsageError("shrink", "--assertion needs an assertion name");
+    } else if (arg == "--max-runs") {
+      char* end = nullptr;
+      if (!value(&v)) return UsageError("shrink", "--max-runs needs a number");
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || n < 2 || n > 10000)
+        return UsageError("shrink", "--max-runs must be an integer from 2 to 10000");
+      max_runs = static_cast<int>(n);
+    } else if (arg.rfind("-", 0) == 0) {
+      return UsageError("shrink", "unknown option '" + arg + "'");
+    } else if (input.empty()) {
+      input = arg;
+    } else {
+      return UsageError("shrink", "one run directory at a time (got '" + arg + "' too)");
+    }
+  }
+  if (input.empty()) return UsageError("shrink", "no run directory given");
+  input = StripSlash(input);
+  auto located = Locate(input);
+  if (!located.ok()) {
+    std::fprintf(stderr, "ingestlab shrink: %s\n", located.status().message().c_str());
+    return 2;
+  }
+  if (!located->result) {
+    std::fprintf(stderr, "ingestlab shrink: %s has no result.json: which failure to keep?\n",
+                 input.c_str());
+    return 2;
+  }
+  const auto failed = harness::FailedAssertions(*located->result);
+  if (assertion.empty()) {
+    if (failed.empty()) {
+      std::fprintf(stderr, "ingestlab shrink: every assertion of %s held: nothing to shrink\n",
+                   input.c_str());
+      return 2;
+    }
+    assertion = failed.front();
+  } else if (std::find(failed.begin(), failed.end(), assertion) == failed.end()) {
+    std::fprintf(stderr, "ingestlab shrink: assertion '%s' did not fail in %s\n",
+                 assertion.c_str(), input.c_str());
+    return 2;
+  }
+  auto log = sim::ReadEventLog(located->log_path);
+  if (!log.ok()) {
+    std::fprintf(stderr, "ingestlab shrink: %s\n", log.status().message().c_str());
+    return 2;
+  }
+  std::string scenario_text;
+  if (log->header.scenario_yaml.empty() && !located->scenario_file.empty())
+    scenario_text = ReadFile(located->scenario_file);
+  const size_t publishes = log->publishes.size();
+  const size_t faults = harness::FaultUnits(*log).size();
+  const std::vector<std::vector<size_t>> groups = harness::PublishGroups(*log);
+  const std::string out = a.out.empty() ? input + "-shrunk" : StripSlash(a.out);
+  const std::string tries = out + ".tries";
+  std::error_code ec;
+  fs::remove_all(tries, ec);
+  fs::create_directories(tries, ec);
+  InstallSignals();
+  std::fprintf(stderr,
+               "ingestlab shrink: %zu messages (%zu customers or events) and %zu faults of %s, "
+               "keeping the failure of '%s', at most %d replays\n",
+               publishes, groups.size(), faults, input.c_str(), assertion.c_str(), max_runs);
+
+  int runs = 0;
+  std::string best_dir;
+  bool infrastructure_error = false;
+  auto still_fails = [&](const std::vector<size_t>& units) -> bool {
+    if (AbortRequested()) return false;
+    harness::ReplaySubset subset;
+    subset.publishes.emplace();
+    subset.faults.emplace();
+    for (size_t u : units) {
+      if (u < groups.size()) {
+        subset.publishes->insert(subset.publishes->end(), groups[u].begin(), groups[u].end());
+      } else {
+        subset.faults->push_back(u - groups.size());
+      }
+    }
+    std::sort(subset.publishes->begin(), subset.publishes->end());
+    ++runs;
+    char name[32];
+    std::snprintf(name, sizeof name, "try-%03d", runs);
+    const std::string dir = tries + "/" + name;
+    auto r = ReplayOnce(*log, scenario_text, a.replay, subset, dir, input, true);
+    if (!r.ok()) {
+      std::fprintf(stderr, "ingestlab shrink: %s\n", r.status().message().c_str());
+      infrastructure_error = true;
+      return false;
+    }
+    // The same failure: the assertion still fails, and nothing that held originally fails (a
+    // subset that drops an event's dependency fails differently, e.g. with a dead letter).
+    const auto now_failed = harness::FailedAssertions(r->outcome.result);
+    bool fails = r->outcome.verdict == "fail" &&
+                 std::find(now_failed.begin(), now_failed.end(), assertion) != now_failed.end();
+    std::string new_failure;
+    for (const auto& failed_now : now_failed) {
+      if (std::find(failed.begin(), failed.end(), failed_now) == failed.end()) {
+        fails = false;
+        new_failure = failed_now;
+        break;
+      }
+    }
+    if (!a.quiet) {
+      std::fprintf(stderr, "  replay %2d/%d: %5zu messages, %2zu faults → %s%s\n", runs, max_runs,
+                   subset.publishes->size(), subset.faults->size(),
+                   fails ? "still fails" : r->outcome.verdict.c_str(),
+                   r->outcome.verdict == "error" ? (" (" + r->outcome.error + ")").c_str()
+                   : !new_failure.empty()        ? (", but also '" + new_failure + "'").c_str()
+                                                 : "");
+    }
+    if (fails) {
+      if (!best_dir.empty()) fs::remove_all(best_dir, ec);
+      best_dir = dir;
+    } else {
+      fs::remove_all(dir, ec);
+    }
+    return fails;
+  };
+
+  std::vector<size_t> all(groups.size() + faults);
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  if (!still_fails(all)) {
+    std::printf("  the failure of '%s' does not reproduce on replay%s; nothing shrunk\n",
+                assertion.c_str(), infrastructure_error ? " (the replay could not run)" : "");
+    return 1;
+  }
+  const std::vector<size_t> kept = harness::Ddmin(all.size(), still_fails, max_runs - 1);
+  size_t kept_publishes = 0, kept_faults = 0;
+  for (size_t u : kept) {
+    if (u < groups.size()) {
+      kept_publishes += groups[u].size();
+    } else {
+      ++kept_faults;
+    }
+  }
+  fs::remove_all(out, ec);
+  fs::rename(best_dir, out, ec);
+  if (ec) {
+    std::fprintf(stderr, "ingestlab shrink: cannot move %s to %s: %s\n", best_dir.c_str(),
+                 out.c_str(), ec.message().c_str());
+    return 1;
+  }
+  fs::remove_all(tries, ec);
+  std::printf("  shrunk %zu messages + %zu faults to %zu + %zu in %d replays; still fails '%s'\n",
+              publishes, faults, kept_publishes, kept_faults, runs,
+              assertion.c_str());
+  std::printf("  smallest failing run: %s (replay it: ingestlab replay %s)\n", out.c_str(),
+              out.c_str());
+  return 0;
+}
+
+}  // namespace ingestlab
