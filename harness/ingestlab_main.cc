@@ -7,6 +7,7 @@
 
 #include "common/version.h"
 #include "harness/commands.h"
+#include "harness/import_command.h"
 #include "simulators/simulate_command.h"
 
 #if __has_include("reports/report_command.h")
@@ -28,6 +29,7 @@ const char* kHelp =
     "  simulate  drive one simulated service against any endpoints\n"
     "  report    HTML report for run directories or a suite\n"
     "  replay    re-drive a recorded run (not implemented yet)\n"
+    "  import    turn a kcat dump or a JetStream stream into a replayable event log\n"
     "  load      load test against given endpoints (not implemented yet)\n"
     "\n"
     "  --version  print the version\n"
@@ -74,6 +76,7 @@ int Dispatch(int argc, char** argv) {
     return 2;
 #endif
   }
+  if (command == "import") return ingestlab::RunImportCommand(sub_argc, sub_argv);
   if (command == "replay" || command == "load")
     return NotImplemented(command.c_str(), sub_argc, sub_argv);
   std::fprintf(stderr, "ingestlab: unknown command '%s' (see ingestlab --help)\n", command.c_str());
