@@ -151,19 +151,17 @@ int RunKcat(int argc, char** argv) {
     summary = harness::ImportKcat(in, log_path, options);
   }
   if (!summary.ok()) {
-    std::fprintf(stderr, "ingestlab import kcat: %s: %s\n",
-                 input == "-" ? "stdin" : input.c_str(), summary.status().message().c_str());
+    std::fprintf(stderr, "ingestlab import kcat: %s: %s\n", input == "-" ? "stdin" : input.c_str(),
+                 summary.status().message().c_str());
     return 1;
   }
   if (summary->skipped_bad > 0) {
     std::fprintf(stderr, "skipped %llu bad line(s); first: %s\n",
-                 static_cast<unsigned long long>(summary->skipped_bad),
-                 summary->first_bad.c_str());
+                 static_cast<unsigned long long>(summary->skipped_bad), summary->first_bad.c_str());
   }
   std::printf("imported %llu messages from %s into %s (scenario %s)\n",
               static_cast<unsigned long long>(summary->imported),
-              input == "-" ? "stdin" : input.c_str(), log_path.c_str(),
-              summary->scenario.c_str());
+              input == "-" ? "stdin" : input.c_str(), log_path.c_str(), summary->scenario.c_str());
   return 0;
 }
 

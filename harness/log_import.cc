@@ -60,8 +60,8 @@ class TolerantJsonReader {
     return false;
   }
   void SkipSpace() {
-    while (pos_ < text_.size() &&
-           (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r'))
+    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' ||
+                                   text_[pos_] == '\n' || text_[pos_] == '\r'))
       ++pos_;
   }
   bool Literal(std::string_view word) {
@@ -92,8 +92,8 @@ class TolerantJsonReader {
     }
     if (c == '-' || (c >= '0' && c <= '9')) {
       const size_t start = pos_;
-      while (pos_ < text_.size() && std::string_view("+-.eE0123456789").find(text_[pos_]) !=
-                                        std::string_view::npos)
+      while (pos_ < text_.size() &&
+             std::string_view("+-.eE0123456789").find(text_[pos_]) != std::string_view::npos)
         ++pos_;
       out->kind = JsonValue::Kind::kNumber;
       out->text.assign(text_.substr(start, pos_ - start));
@@ -156,14 +156,30 @@ class TolerantJsonReader {
       if (++pos_ >= text_.size()) return Fail("unterminated escape");
       const char e = text_[pos_++];
       switch (e) {
-        case '"': out->push_back('"'); break;
-        case '\\': out->push_back('\\'); break;
-        case '/': out->push_back('/'); break;
-        case 'b': out->push_back('\b'); break;
-        case 'f': out->push_back('\f'); break;
-        case 'n': out->push_back('\n'); break;
-        case 'r': out->push_back('\r'); break;
-        case 't': out->push_back('\t'); break;
+        case '"':
+          out->push_back('"');
+          break;
+        case '\\':
+          out->push_back('\\');
+          break;
+        case '/':
+          out->push_back('/');
+          break;
+        case 'b':
+          out->push_back('\b');
+          break;
+        case 'f':
+          out->push_back('\f');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
         case 'u': {
           uint32_t cp = 0;
           if (!ReadHex4(&cp)) return false;
@@ -522,7 +538,8 @@ Result<ImportSummary> ImportKcat(std::istream& in, const std::string& log_path,
 
 namespace {
 
-Status NatsError(natsStatus s, const std::string& what, jsErrCode jerr = static_cast<jsErrCode>(0)) {
+Status NatsError(natsStatus s, const std::string& what,
+                 jsErrCode jerr = static_cast<jsErrCode>(0)) {
   std::string message = what + ": " + natsStatus_GetText(s);
   const char* last = nats_GetLastError(nullptr);
   if (last && *last && std::string_view(last).find(natsStatus_GetText(s)) == std::string::npos) {
@@ -730,8 +747,8 @@ Result<ImportSummary> ImportJetStream(const JetStreamImportOptions& options,
       const int64_t batch =
           std::min<int64_t>(kNatsPullBatch, static_cast<int64_t>(total - records.size()));
       const int64_t expires_ms = std::clamp<int64_t>(left_ms(), 10, kRequestExpiresMs);
-      const std::string request = "{\"batch\":" + std::to_string(batch) + ",\"expires\":" +
-                                  std::to_string(expires_ms * 1'000'000) + "}";
+      const std::string request = "{\"batch\":" + std::to_string(batch) +
+                                  ",\"expires\":" + std::to_string(expires_ms * 1'000'000) + "}";
       s = natsConnection_PublishRequest(session.nc, next_subject.c_str(), inbox_subject,
                                         request.data(), static_cast<int>(request.size()));
       if (s != NATS_OK) return NatsError(s, "pull request on stream " + options.stream);
@@ -786,21 +803,19 @@ Result<ImportSummary> ImportJetStream(const JetStreamImportOptions& options,
     if (options.progress && records.size() % 10'000 == 0) options.progress(records.size(), total);
   }
   if (records.size() < total) {
-    return Status::Transient("timed out after " +
-                             FormatDurationSeconds(static_cast<double>(options.timeout_ms) / 1000) +
-                             ": " + std::to_string(records.size()) + " of " +
-                             std::to_string(total) + " messages of stream " + options.stream +
-                             " arrived (raise --timeout)");
+    return Status::Transient(
+        "timed out after " + FormatDurationSeconds(static_cast<double>(options.timeout_ms) / 1000) +
+        ": " + std::to_string(records.size()) + " of " + std::to_string(total) +
+        " messages of stream " + options.stream + " arrived (raise --timeout)");
   }
 
   ImportScenarioSpec spec;
   spec.name = options.scenario_name.empty() ? "import-" + options.stream : options.scenario_name;
-  spec.description = "imported by `ingestlab import nats` from JetStream stream " +
-                     options.stream + " at " + options.url + ": " +
-                     std::to_string(records.size()) + " messages" +
-                     (options.subject_filter.empty() ? "" : " on " + options.subject_filter) +
-                     (options.from_seq > 0 ? " from sequence " + std::to_string(options.from_seq)
-                                           : "");
+  spec.description =
+      "imported by `ingestlab import nats` from JetStream stream " + options.stream + " at " +
+      options.url + ": " + std::to_string(records.size()) + " messages" +
+      (options.subject_filter.empty() ? "" : " on " + options.subject_filter) +
+      (options.from_seq > 0 ? " from sequence " + std::to_string(options.from_seq) : "");
   spec.nats_nodes = 1;
   spec.kafka_brokers = 0;
   spec.ingestd = 1;

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -307,4 +308,41 @@ TEST_CASE("import kcat reads a real kcat -J dump of the Kafka mock cluster", "[i
     CHECK(r.output.find("imported 200 messages") != std::string::npos);
     check_log(log_path);
   }
+}
+
+// A measurement, not run by default: `integration_import_test "[perf]"` prints how long
+// importing 100k JetStream messages takes.
+TEST_CASE("import nats of 100k messages", "[.][perf]") {
+  Broker broker;
+  const std::string url = broker.cluster->url(0);
+  JsTestClient client(url);
+  client.AddStream("BULK", {"bulk.>"});
+  constexpr int kMessages = 100'000;
+  const std::string payload = PayloadFor(1);
+  for (int i = 0; i < kMessages; ++i) {
+    natsMsg* msg = nullptr;
+    REQUIRE(natsMsg_Create(&msg, "bulk.events", nullptr, payload.data(),
+                           static_cast<int>(payload.size())) == NATS_OK);
+    natsMsgHeader_Set(msg, "Nats-Msg-Id", ("bulk-" + std::to_string(i)).c_str());
+    REQUIRE(js_PublishMsgAsync(client.js(), &msg, nullptr) == NATS_OK);
+  }
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = 30'000;
+  REQUIRE(js_PublishAsyncComplete(client.js(), &po) == NATS_OK);
+  REQUIRE(client.StreamMessages("BULK") == kMessages);
+
+  TempDir out = TempDir::Create("import-perf").value();
+  harness::JetStreamImportOptions options;
+  options.url = url;
+  options.stream = "BULK";
+  options.timeout_ms = 60'000;
+  const auto start = std::chrono::steady_clock::now();
+  auto summary = harness::ImportJetStream(options, out.Sub("bulk.log"));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  REQUIRE(summary.ok());
+  CHECK(summary->imported == kMessages);
+  std::printf("imported %d JetStream messages (%zu bytes each) in %.2f s (%.0f msg/s)\n", kMessages,
+              payload.size(), seconds, kMessages / seconds);
 }

@@ -19,8 +19,7 @@ namespace {
 // A kcat -J line as kcat writes it: payload bytes are inserted unvalidated, JSON-escaped only
 // for '"', '\\' and control characters.
 std::string KcatLine(const std::string& topic, int64_t offset, int64_t ts, const std::string& key,
-                     const std::string& payload_json_body,
-                     const std::string& headers = "[]") {
+                     const std::string& payload_json_body, const std::string& headers = "[]") {
   return R"({"topic":")" + topic + R"(","partition":0,"offset":)" + std::to_string(offset) +
          R"(,"tstype":"create","ts":)" + std::to_string(ts) + R"(,"broker":1,"headers":)" +
          headers + R"(,"key":)" + key + R"(,"payload":")" + payload_json_body + "\"}";
@@ -74,8 +73,7 @@ TEST_CASE("kcat -J lines become kafka publish records", "[import]") {
   }
   SECTION("a null key and a null payload are empty; offsets are relative to the first ts") {
     auto second = harness::ParseKcatLine(
-        R"({"topic":"orders","partition":0,"offset":8,"ts":1250,"key":null,"payload":null})",
-        1000);
+        R"({"topic":"orders","partition":0,"offset":8,"ts":1250,"key":null,"payload":null})", 1000);
     REQUIRE(second.ok());
     CHECK(second->offset_ms == 250);
     CHECK(second->key.empty());
@@ -127,9 +125,10 @@ TEST_CASE("the envelope peek finds type and id in every dialect", "[import]") {
     CHECK(p.event_id == "evt-1");
   }
   SECTION("CloudEvents binary mode on Kafka headers, any case") {
-    auto p = harness::PeekEnvelope(R"({"lead_id":"L-1"})",
-                                   {{"CE_SpecVersion", "1.0"}, {"ce_id", "k-1"},
-                                    {"ce_type", "lead.created"}, {"ce_source", "crm"}});
+    auto p = harness::PeekEnvelope(R"({"lead_id":"L-1"})", {{"CE_SpecVersion", "1.0"},
+                                                            {"ce_id", "k-1"},
+                                                            {"ce_type", "lead.created"},
+                                                            {"ce_source", "crm"}});
     CHECK(p.type == "lead.created");
     CHECK(p.event_id == "k-1");
   }
@@ -210,7 +209,8 @@ TEST_CASE("a kcat dump becomes an event log that reads back byte for byte", "[im
   dump << KcatLine("billing.events", 10, 1'700'000'000'000, "\"cust-1\"", KcatEscape(envelope),
                    R"(["trace","t-1","ce_note","n"])")
        << "\n\n"
-       << KcatLine("billing.events", 11, 1'700'000'001'200, "null", KcatEscape(binary)) << "\n"
+       << KcatLine("billing.events", 11, 1'700'000'001'200, "null", KcatEscape(binary))
+       << "\n"
        // A clock step backwards: the record keeps its place, at the previous offset.
        << KcatLine("crm.leads", 3, 1'699'999'999'000, "\"k\"", "plain text") << "\n"
        << KcatLine("crm.leads", 4, 1'700'000'002'100, "\"k\"", "") << "\n";
@@ -267,8 +267,8 @@ TEST_CASE("a kcat dump becomes an event log that reads back byte for byte", "[im
 
 TEST_CASE("bad kcat lines fail the import with their line number unless skipped", "[import]") {
   TempDir dir;
-  const std::string dump = KcatLine("orders", 0, 1'000, "null", "a") + "\n" +
-                           "\n" + "% Reached end of topic orders [0] at offset 1\n" +
+  const std::string dump = KcatLine("orders", 0, 1'000, "null", "a") + "\n" + "\n" +
+                           "% Reached end of topic orders [0] at offset 1\n" +
                            KcatLine("orders", 1, 2'000, "null", "b") + "\n" +
                            R"({"topic":"orders","payload":)" + "\n";
   SECTION("a bad line is an error naming it") {
