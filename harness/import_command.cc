@@ -219,8 +219,7 @@ int RunNats(int argc, char** argv) {
   if (log_path.empty()) return UsageError(command, "missing -o LOG");
   options.progress = StderrProgress(quiet);
   if (!quiet) {
-    std::fprintf(stderr, "import: reading stream %s from %s\n", options.stream.c_str(),
-                 options.url.c_str());
+    std::fprintf(stderr, "import: reading stream %s\n", options.stream.c_str());
   }
 
   auto summary = harness::ImportJetStream(options, log_path);

@@ -483,7 +483,9 @@ Result<ImportSummary> ImportKcat(std::istream& in, const std::string& log_path,
   std::vector<sim::PublishRecord> records;
   std::set<std::string> topics;
   std::string first_topic;
-  int64_t first_ts_ms = -1;
+  // The time origin: the first positive ts (kcat writes -1 when a message has none; such
+  // records take the previous record's offset).
+  int64_t first_ts_ms = 0;
   uint64_t skipped = 0;
   std::string first_bad;
   std::string line;
@@ -492,7 +494,7 @@ Result<ImportSummary> ImportKcat(std::istream& in, const std::string& log_path,
     ++line_number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    auto record = ParseKcatLine(line, first_ts_ms);
+    auto record = ParseKcatLine(line, first_ts_ms > 0 ? first_ts_ms : -1);
     if (!record.ok()) {
       const std::string where = "line " + std::to_string(line_number) + ": ";
       if (!options.skip_bad) {
@@ -501,10 +503,8 @@ Result<ImportSummary> ImportKcat(std::istream& in, const std::string& log_path,
       if (skipped++ == 0) first_bad = where + record.status().message();
       continue;
     }
-    if (first_ts_ms < 0) {
-      first_ts_ms = record->published_ms;
-      first_topic = record->subject;
-    }
+    if (records.empty()) first_topic = record->subject;
+    if (first_ts_ms <= 0 && record->published_ms > 0) first_ts_ms = record->published_ms;
     topics.insert(record->subject);
     records.push_back(std::move(record.value()));
     if (options.progress && records.size() % 10'000 == 0) options.progress(records.size(), 0);
@@ -621,6 +621,21 @@ std::vector<std::string> SplitUrlList(const std::string& urls) {
   return out;
 }
 
+// The URL list without credentials ("nats://user:secret@host:4222" -> "nats://host:4222"), for
+// messages and the log's description.
+std::string RedactedUrls(const std::vector<std::string>& urls) {
+  std::string out;
+  for (const std::string& url : urls) {
+    std::string u = url;
+    const size_t scheme = u.find("://");
+    const size_t host = scheme == std::string::npos ? 0 : scheme + 3;
+    const size_t at = u.find('@', host);
+    if (at != std::string::npos && u.find('/', host) > at) u.erase(host, at + 1 - host);
+    out += (out.empty() ? "" : ",") + u;
+  }
+  return out;
+}
+
 void CopyHeaders(natsMsg* m, std::map<std::string, std::string>* headers) {
   const char** keys = nullptr;
   int key_count = 0;
@@ -649,6 +664,7 @@ Result<ImportSummary> ImportJetStream(const JetStreamImportOptions& options,
   const std::vector<std::string> urls = SplitUrlList(options.url);
   if (urls.empty()) return Status::InvalidArgument("no NATS URL given");
   if (options.stream.empty()) return Status::InvalidArgument("no stream name given");
+  const std::string server = RedactedUrls(urls);
 
   NatsSession session;
   session.stream = options.stream;
@@ -667,24 +683,24 @@ Result<ImportSummary> ImportJetStream(const JetStreamImportOptions& options,
     natsOptions_Destroy(opts);
     if (s != NATS_OK) {
       session.nc = nullptr;
-      return NatsError(s, "cannot connect to NATS at " + options.url);
+      return NatsError(s, "cannot connect to NATS at " + server);
     }
   }
   jsOptions jo;
   jsOptions_Init(&jo);
   jo.Wait = std::clamp<int64_t>(options.timeout_ms, 100, 5'000);
   natsStatus s = natsConnection_JetStream(&session.js, session.nc, &jo);
-  if (s != NATS_OK) return NatsError(s, "JetStream context on " + options.url);
+  if (s != NATS_OK) return NatsError(s, "JetStream context on " + server);
 
   jsErrCode jerr = static_cast<jsErrCode>(0);
   {
     jsStreamInfo* si = nullptr;
     s = js_GetStreamInfo(&si, session.js, options.stream.c_str(), nullptr, &jerr);
     if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
-      return Status::NotFound("stream " + options.stream + " not found on " + options.url);
+      return Status::NotFound("stream " + options.stream + " not found on " + server);
     }
     if (s != NATS_OK) {
-      return NatsError(s, "looking up stream " + options.stream + " on " + options.url, jerr);
+      return NatsError(s, "looking up stream " + options.stream + " on " + server, jerr);
     }
     jsStreamInfo_Destroy(si);
   }
@@ -813,7 +829,7 @@ Result<ImportSummary> ImportJetStream(const JetStreamImportOptions& options,
   spec.name = options.scenario_name.empty() ? "import-" + options.stream : options.scenario_name;
   spec.description =
       "imported by `ingestlab import nats` from JetStream stream " + options.stream + " at " +
-      options.url + ": " + std::to_string(records.size()) + " messages" +
+      server + ": " + std::to_string(records.size()) + " messages" +
       (options.subject_filter.empty() ? "" : " on " + options.subject_filter) +
       (options.from_seq > 0 ? " from sequence " + std::to_string(options.from_seq) : "");
   spec.nats_nodes = 1;

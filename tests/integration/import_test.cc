@@ -210,12 +210,14 @@ TEST_CASE("import nats reads a JetStream stream into an event log", "[import][na
     CHECK(missing.status().message().find("MISSING") != std::string::npos);
 
     const int port = FreeLoopbackPort().value();
-    options.url = "nats://127.0.0.1:" + std::to_string(port);
+    options.url = "nats://importer:s3cret@127.0.0.1:" + std::to_string(port);
     options.stream = "ORDERS";
     options.timeout_ms = 2'000;
     auto unreachable = harness::ImportJetStream(options, out.Sub("unreachable.log"));
     REQUIRE_FALSE(unreachable.ok());
-    CHECK(unreachable.status().message().find(options.url) != std::string::npos);
+    const std::string& message = unreachable.status().message();
+    CHECK(message.find("nats://127.0.0.1:" + std::to_string(port)) != std::string::npos);
+    CHECK(message.find("s3cret") == std::string::npos);  // credentials are not repeated
     CHECK_FALSE(std::filesystem::exists(out.Sub("unreachable.log")));
   }
 }

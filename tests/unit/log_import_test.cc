@@ -265,6 +265,28 @@ TEST_CASE("a kcat dump becomes an event log that reads back byte for byte", "[im
   CHECK(p[3].payload.empty());
 }
 
+TEST_CASE("kcat messages without a timestamp keep their place at the previous offset",
+          "[import]") {
+  TempDir dir;
+  // kcat writes ts -1 for messages without one; the origin is the first real timestamp.
+  std::istringstream in(KcatLine("t", 0, -1, "null", "a") + "\n" +
+                        KcatLine("t", 1, 5'000, "null", "b") + "\n" +
+                        KcatLine("t", 2, -1, "null", "c") + "\n" +
+                        KcatLine("t", 3, 6'500, "null", "d") + "\n");
+  auto r = harness::ImportKcat(in, dir.path + "/ts.log", {});
+  REQUIRE(r.ok());
+  CHECK(r->first_ts_ms == 5'000);
+  auto log = sim::ReadEventLog(dir.path + "/ts.log");
+  REQUIRE(log.ok());
+  CHECK(log->header.started_at_ms == 5'000);
+  REQUIRE(log->publishes.size() == 4);
+  CHECK(log->publishes[0].offset_ms == 0);
+  CHECK(log->publishes[1].offset_ms == 0);
+  CHECK(log->publishes[2].offset_ms == 0);
+  CHECK(log->publishes[3].offset_ms == 1'500);
+  CHECK(log->publishes[3].payload == "d");
+}
+
 TEST_CASE("bad kcat lines fail the import with their line number unless skipped", "[import]") {
   TempDir dir;
   const std::string dump = KcatLine("orders", 0, 1'000, "null", "a") + "\n" + "\n" +
