@@ -7,6 +7,7 @@
 
 #include "common/version.h"
 #include "harness/commands.h"
+#include "harness/import_command.h"
 #include "harness/replay_command.h"
 #include "simulators/simulate_command.h"
 
@@ -30,6 +31,7 @@ const char* kHelp =
     "  report    HTML report for run directories or a suite\n"
     "  replay    re-drive a recorded run's exact messages and faults; compare the outcome\n"
     "  shrink    cut a failing run's log down to a smaller one that still fails\n"
+    "  import    turn a kcat dump or a JetStream stream into a replayable event log\n"
     "  load      load test against given endpoints (not implemented yet)\n"
     "\n"
     "  --version  print the version\n"
@@ -78,6 +80,7 @@ int Dispatch(int argc, char** argv) {
   }
   if (command == "replay") return ingestlab::RunReplayCommand(sub_argc, sub_argv);
   if (command == "shrink") return ingestlab::RunShrinkCommand(sub_argc, sub_argv);
+  if (command == "import") return ingestlab::RunImportCommand(sub_argc, sub_argv);
   if (command == "load") return NotImplemented(command.c_str(), sub_argc, sub_argv);
   std::fprintf(stderr, "ingestlab: unknown command '%s' (see ingestlab --help)\n", command.c_str());
   return 2;

@@ -1,35 +1,841 @@
-// kcat -J parsing; see log_import.h.
+// Imports of kcat dumps and JetStream streams into event logs; see log_import.h.
 #include "harness/log_import.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <set>
+#include <utility>
+
+#include <nats/nats.h>
 
 #include <nlohmann/json.hpp>
 
+#include "common/clock.h"
+#include "common/version.h"
+#include "harness/scenario.h"
+#include "system/sha256.h"
+
 namespace ingestlab::harness {
+namespace {
+
+// ---- a tolerant JSON reader for kcat lines --------------------------------------------------
+// Standard JSON, except that bytes >= 0x80 inside strings are taken as they are (kcat does not
+// check that payloads are UTF-8) and raw control characters are accepted.
+
+struct JsonValue {
+  enum class Kind { kNull, kBool, kNumber, kString, kArray, kObject };
+  Kind kind = Kind::kNull;
+  std::string text;  // string contents, number text, "true" / "false"
+  std::vector<JsonValue> items;
+  std::vector<std::pair<std::string, JsonValue>> members;
+
+  const JsonValue* Find(std::string_view key) const {
+    for (const auto& [k, v] : members) {
+      if (k == key) return &v;
+    }
+    return nullptr;
+  }
+};
+
+class TolerantJsonReader {
+ public:
+  explicit TolerantJsonReader(std::string_view text) : text_(text) {}
+
+  // The whole text as one value; false with error() set on malformed input.
+  bool ReadDocument(JsonValue* out) {
+    if (!ReadValue(out, 0)) return false;
+    SkipSpace();
+    if (pos_ != text_.size()) return Fail("trailing characters");
+    return true;
+  }
+  const std::string& error() const { return error_; }
+
+ private:
+  static constexpr int kMaxDepth = 16;
+
+  bool Fail(const std::string& what) {
+    if (error_.empty()) error_ = what + " at byte " + std::to_string(pos_);
+    return false;
+  }
+  void SkipSpace() {
+    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' ||
+                                   text_[pos_] == '\n' || text_[pos_] == '\r'))
+      ++pos_;
+  }
+  bool Literal(std::string_view word) {
+    if (text_.substr(pos_, word.size()) != word) return Fail("bad literal");
+    pos_ += word.size();
+    return true;
+  }
+
+  bool ReadValue(JsonValue* out, int depth) {
+    if (depth > kMaxDepth) return Fail("nested too deeply");
+    SkipSpace();
+    if (pos_ >= text_.size()) return Fail("unexpected end");
+    const char c = text_[pos_];
+    if (c == '"') {
+      out->kind = JsonValue::Kind::kString;
+      return ReadString(&out->text);
+    }
+    if (c == '{') return ReadObject(out, depth);
+    if (c == '[') return ReadArray(out, depth);
+    if (c == 'n') {
+      out->kind = JsonValue::Kind::kNull;
+      return Literal("null");
+    }
+    if (c == 't' || c == 'f') {
+      out->kind = JsonValue::Kind::kBool;
+      out->text = c == 't' ? "true" : "false";
+      return Literal(out->text);
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+      const size_t start = pos_;
+      while (pos_ < text_.size() &&
+             std::string_view("+-.eE0123456789").find(text_[pos_]) != std::string_view::npos)
+        ++pos_;
+      out->kind = JsonValue::Kind::kNumber;
+      out->text.assign(text_.substr(start, pos_ - start));
+      return true;
+    }
+    return Fail(std::string("unexpected character '") + c + "'");
+  }
+
+  bool ReadHex4(uint32_t* out) {
+    if (pos_ + 4 > text_.size()) return Fail("short \\u escape");
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) {
+      const char h = text_[pos_++];
+      v <<= 4;
+      if (h >= '0' && h <= '9') {
+        v |= static_cast<uint32_t>(h - '0');
+      } else if (h >= 'a' && h <= 'f') {
+        v |= static_cast<uint32_t>(h - 'a' + 10);
+      } else if (h >= 'A' && h <= 'F') {
+        v |= static_cast<uint32_t>(h - 'A' + 10);
+      } else {
+        return Fail("bad \\u escape");
+      }
+    }
+    *out = v;
+    return true;
+  }
+
+  static void AppendUtf8(uint32_t cp, std::string* out) {
+    if (cp < 0x80) {
+      out->push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+  }
+
+  bool ReadString(std::string* out) {
+    ++pos_;  // opening quote
+    out->clear();
+    while (true) {
+      // Copy the run up to the next quote or backslash in one go.
+      const size_t stop = text_.find_first_of("\"\\", pos_);
+      if (stop == std::string_view::npos) return Fail("unterminated string");
+      out->append(text_.substr(pos_, stop - pos_));
+      pos_ = stop;
+      if (text_[pos_] == '"') {
+        ++pos_;
+        return true;
+      }
+      if (++pos_ >= text_.size()) return Fail("unterminated escape");
+      const char e = text_[pos_++];
+      switch (e) {
+        case '"':
+          out->push_back('"');
+          break;
+        case '\\':
+          out->push_back('\\');
+          break;
+        case '/':
+          out->push_back('/');
+          break;
+        case 'b':
+          out->push_back('\b');
+          break;
+        case 'f':
+          out->push_back('\f');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
+        case 'u': {
+          uint32_t cp = 0;
+          if (!ReadHex4(&cp)) return false;
+          if (cp >= 0xD800 && cp <= 0xDBFF && text_.substr(pos_, 2) == "\\u") {
+            pos_ += 2;
+            uint32_t low = 0;
+            if (!ReadHex4(&low)) return false;
+            if (low < 0xDC00 || low > 0xDFFF) return Fail("bad surrogate pair");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          }
+          AppendUtf8(cp, out);
+          break;
+        }
+        default:
+          --pos_;
+          return Fail(std::string("bad escape '\\") + e + "'");
+      }
+    }
+  }
+
+  bool ReadArray(JsonValue* out, int depth) {
+    out->kind = JsonValue::Kind::kArray;
+    ++pos_;
+    SkipSpace();
+    if (pos_ < text_.size() && text_[pos_] == ']') {
+      ++pos_;
+      return true;
+    }
+    while (true) {
+      out->items.emplace_back();
+      if (!ReadValue(&out->items.back(), depth + 1)) return false;
+      SkipSpace();
+      if (pos_ >= text_.size()) return Fail("unterminated array");
+      if (text_[pos_] == ']') {
+        ++pos_;
+        return true;
+      }
+      if (text_[pos_] != ',') return Fail("expected ',' or ']'");
+      ++pos_;
+    }
+  }
+
+  bool ReadObject(JsonValue* out, int depth) {
+    out->kind = JsonValue::Kind::kObject;
+    ++pos_;
+    SkipSpace();
+    if (pos_ < text_.size() && text_[pos_] == '}') {
+      ++pos_;
+      return true;
+    }
+    while (true) {
+      SkipSpace();
+      if (pos_ >= text_.size() || text_[pos_] != '"') return Fail("expected a key");
+      std::string key;
+      if (!ReadString(&key)) return false;
+      SkipSpace();
+      if (pos_ >= text_.size() || text_[pos_] != ':') return Fail("expected ':'");
+      ++pos_;
+      JsonValue value;
+      if (!ReadValue(&value, depth + 1)) return false;
+      out->members.emplace_back(std::move(key), std::move(value));
+      SkipSpace();
+      if (pos_ >= text_.size()) return Fail("unterminated object");
+      if (text_[pos_] == '}') {
+        ++pos_;
+        return true;
+      }
+      if (text_[pos_] != ',') return Fail("expected ',' or '}'");
+      ++pos_;
+    }
+  }
+
+  std::string_view text_;
+  size_t pos_ = 0;
+  std::string error_;
+};
+
+bool ToInt64(const JsonValue* v, int64_t* out) {
+  if (!v || v->kind != JsonValue::Kind::kNumber) return false;
+  const char* end = v->text.data() + v->text.size();
+  auto [p, ec] = std::from_chars(v->text.data(), end, *out);
+  return ec == std::errc() && p == end;
+}
+
+std::string LineExcerpt(const std::string& line) {
+  std::string s = line.substr(0, 60);
+  for (char& c : s) {
+    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+  }
+  return line.size() > 60 ? s + "..." : s;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + 32) : a[i];
+    const char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] + 32) : b[i];
+    if (x != y) return false;
+  }
+  return true;
+}
+
+const std::string* FindHeader(const std::map<std::string, std::string>& headers,
+                              std::string_view name) {
+  for (const auto& [k, v] : headers) {
+    if (EqualsIgnoreCase(k, name)) return &v;
+  }
+  return nullptr;
+}
+
+std::string StringField(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+nlohmann::json TopologyJson(const ImportScenarioSpec& spec) {
+  return {{"nats_nodes", spec.nats_nodes},
+          {"kafka_brokers", spec.kafka_brokers},
+          {"ingestd", spec.ingestd}};
+}
+
+// A YAML double-quoted scalar: JSON string syntax is a subset of it.
+std::string YamlQuoted(const std::string& s) {
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+// ---- envelope peek ----------------------------------------------------------------------------
+
+EnvelopePeek PeekEnvelope(std::string_view payload,
+                          const std::map<std::string, std::string>& headers) {
+  EnvelopePeek peek;
+  if (FindHeader(headers, "ce_specversion")) {
+    if (const std::string* t = FindHeader(headers, "ce_type")) peek.type = *t;
+    if (const std::string* id = FindHeader(headers, "ce_id")) peek.event_id = *id;
+    return peek;
+  }
+  const size_t first = payload.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos || payload[first] != '{') return peek;
+  const nlohmann::json j = nlohmann::json::parse(payload.begin(), payload.end(), nullptr,
+                                                 /*allow_exceptions=*/false);
+  if (!j.is_object()) return peek;
+  if (j.contains("specversion")) {
+    peek.type = StringField(j, "type");
+    peek.event_id = StringField(j, "id");
+  } else if (j.contains("customer_id") && j.contains("event_type")) {
+    peek.type = StringField(j, "event_type");
+    const std::string* msg_id = FindHeader(headers, "Nats-Msg-Id");
+    peek.event_id = msg_id ? *msg_id : Sha256Hex(payload);
+  } else if (j.contains("id") && j.contains("type") && j.contains("organization_id")) {
+    peek.type = StringField(j, "type");
+    peek.event_id = StringField(j, "id");
+  }
+  return peek;
+}
+
+// ---- kcat -------------------------------------------------------------------------------------
 
 Result<sim::PublishRecord> ParseKcatLine(const std::string& line, int64_t first_ts_ms) {
-  nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || !j.contains("topic") || !j["topic"].is_string()) {
-    return Status::Parse("not a kcat -J message line: " + line.substr(0, 80));
+  JsonValue j;
+  TolerantJsonReader reader(line);
+  if (!reader.ReadDocument(&j)) {
+    return Status::Parse("not a kcat -J message line (" + reader.error() +
+                         "): " + LineExcerpt(line));
+  }
+  const JsonValue* topic = j.Find("topic");
+  if (j.kind != JsonValue::Kind::kObject || !topic || topic->kind != JsonValue::Kind::kString) {
+    return Status::Parse("not a kcat -J message line (no \"topic\"): " + LineExcerpt(line));
   }
   sim::PublishRecord r;
   r.transport = "kafka";
-  r.subject = j["topic"].get<std::string>();
-  if (j.contains("key") && j["key"].is_string()) r.key = j["key"].get<std::string>();
-  if (j.contains("payload") && j["payload"].is_string())
-    r.payload = j["payload"].get<std::string>();
-  if (j.contains("headers") && j["headers"].is_array()) {
-    const auto& h = j["headers"];
-    for (size_t i = 0; i + 1 < h.size(); i += 2) {
-      if (h[i].is_string() && h[i + 1].is_string())
-        r.headers[h[i].get<std::string>()] = h[i + 1].get<std::string>();
+  r.subject = topic->text;
+  if (const JsonValue* key = j.Find("key"); key && key->kind == JsonValue::Kind::kString) {
+    r.key = key->text;
+  }
+  if (const JsonValue* p = j.Find("payload"); p && p->kind == JsonValue::Kind::kString) {
+    r.payload = p->text;
+  }
+  if (const JsonValue* h = j.Find("headers"); h && h->kind == JsonValue::Kind::kArray) {
+    for (size_t i = 0; i + 1 < h->items.size(); i += 2) {
+      const JsonValue& name = h->items[i];
+      const JsonValue& value = h->items[i + 1];
+      if (name.kind != JsonValue::Kind::kString) {
+        return Status::Parse("kcat -J line: header names must be strings: " + LineExcerpt(line));
+      }
+      r.headers[name.text] = value.kind == JsonValue::Kind::kString ? value.text : "";
     }
   }
-  const int64_t ts = j.contains("ts") && j["ts"].is_number_integer() ? j["ts"].get<int64_t>() : 0;
+  int64_t ts = 0;
+  if (const JsonValue* t = j.Find("ts"); t && !ToInt64(t, &ts)) {
+    return Status::Parse("kcat -J line: \"ts\" must be an integer: " + LineExcerpt(line));
+  }
   r.published_ms = ts;
   r.offset_ms = first_ts_ms < 0 ? 0 : ts - first_ts_ms;
-  if (j.contains("offset") && j["offset"].is_number_integer()) r.seq = j["offset"].get<uint64_t>();
+  int64_t offset = 0;
+  if (ToInt64(j.Find("offset"), &offset) && offset >= 0) r.seq = static_cast<uint64_t>(offset);
+  EnvelopePeek peek = PeekEnvelope(r.payload, r.headers);
+  r.type = std::move(peek.type);
+  r.event_id = std::move(peek.event_id);
   r.expected = "applied";
   r.acked = true;
   return r;
+}
+
+// ---- the generated scenario --------------------------------------------------------------------
+
+std::string ImportScenarioName(const std::string& what) {
+  std::string name = what;
+  for (char& c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) c = '-';
+  }
+  return name.empty() ? std::string("import") : name;
+}
+
+double ImportDurationSeconds(int64_t last_offset_ms) {
+  const int64_t ms = std::max<int64_t>(0, last_offset_ms);
+  return static_cast<double>((ms + 999) / 1000 + 1);
+}
+
+std::string ImportScenarioYaml(const ImportScenarioSpec& spec) {
+  const int64_t duration = std::max<int64_t>(1, std::llround(std::ceil(spec.duration_s)));
+  std::string y;
+  y += "# Generated by `ingestlab import` for `ingestlab replay`: the log's publish records are\n";
+  y += "# the load, so there are no services. Edit freely: add a timeline of faults (the actions\n";
+  y += "# of scenarios/*.yaml, with `at` within the duration), more ingestd, more assertions\n";
+  y += "# (dead_letters, latency, lag_drained_within); keep the transports the data needs.\n";
+  y += "name: " + YamlQuoted(ImportScenarioName(spec.name)) + "\n";
+  y += "description: " + YamlQuoted(spec.description) + "\n";
+  y += "seed: 0\n";
+  y += "duration: " + std::to_string(duration) + "s\n";
+  y += "topology:\n";
+  y += "  nats_nodes: " + std::to_string(spec.nats_nodes) + "\n";
+  y += "  kafka_brokers: " + std::to_string(spec.kafka_brokers) + "\n";
+  y += "  ingestd: " + std::to_string(spec.ingestd) + "\n";
+  y += "services: []\n";
+  y += "timeline: []\n";
+  y += "assertions:\n";
+  y += "  - no_loss\n";
+  y += "  - exactly_once\n";
+  return y;
+}
+
+// ---- writing ----------------------------------------------------------------------------------
+
+Result<ImportSummary> WriteImportedLog(const std::string& log_path, const ImportScenarioSpec& spec,
+                                       int64_t first_ts_ms,
+                                       std::vector<sim::PublishRecord>* records) {
+  // Offsets relative to the first message, in input order: a clock step backwards (or
+  // partitions interleaved with skewed timestamps) never makes a record earlier than the
+  // previous one, so replaying the log keeps its order.
+  int64_t previous = 0;
+  uint64_t seq = 0;
+  for (sim::PublishRecord& r : *records) {
+    const int64_t offset = std::max(previous, std::max<int64_t>(0, r.published_ms - first_ts_ms));
+    previous = offset;
+    r.offset_ms = offset;
+    r.scheduled_ms = offset;
+    r.published_ms = offset;
+    r.service = "import";
+    r.seq = ++seq;
+    r.expected = "applied";
+    r.acked = true;
+    r.publish_error.clear();
+  }
+  ImportScenarioSpec final_spec = spec;
+  final_spec.name = ImportScenarioName(spec.name);
+  final_spec.duration_s = ImportDurationSeconds(previous);
+
+  sim::EventLogHeader header;
+  header.scenario = final_spec.name;
+  header.seed = 0;
+  header.ingestlab_version = kVersion;
+  header.git_commit = kGitCommit;
+  header.topology = TopologyJson(final_spec);
+  header.started_at_ms = first_ts_ms;
+  header.epoch_ms = first_ts_ms;
+  header.scenario_yaml = ImportScenarioYaml(final_spec);
+  auto writer = sim::EventLogWriter::Create(log_path, header);
+  if (!writer.ok()) return writer.status();
+  for (const sim::PublishRecord& r : *records) {
+    INGEST_RETURN_IF_ERROR(writer.value()->Append(r));
+  }
+  INGEST_RETURN_IF_ERROR(writer.value()->Close());
+
+  ImportSummary summary;
+  summary.log_path = log_path;
+  summary.scenario = final_spec.name;
+  summary.imported = records->size();
+  summary.first_ts_ms = first_ts_ms;
+  summary.last_offset_ms = previous;
+  return summary;
+}
+
+// ---- kcat import --------------------------------------------------------------------------------
+
+Result<ImportSummary> ImportKcat(std::istream& in, const std::string& log_path,
+                                 const KcatImportOptions& options) {
+  std::vector<sim::PublishRecord> records;
+  std::set<std::string> topics;
+  std::string first_topic;
+  // The time origin: the first positive ts (kcat writes -1 when a message has none; such
+  // records take the previous record's offset).
+  int64_t first_ts_ms = 0;
+  uint64_t skipped = 0;
+  std::string first_bad;
+  std::string line;
+  uint64_t line_number = 0;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    auto record = ParseKcatLine(line, first_ts_ms > 0 ? first_ts_ms : -1);
+    if (!record.ok()) {
+      const std::string where = "line " + std::to_string(line_number) + ": ";
+      if (!options.skip_bad) {
+        return Status::InvalidArgument(where + record.status().message());
+      }
+      if (skipped++ == 0) first_bad = where + record.status().message();
+      continue;
+    }
+    if (records.empty()) first_topic = record->subject;
+    if (first_ts_ms <= 0 && record->published_ms > 0) first_ts_ms = record->published_ms;
+    topics.insert(record->subject);
+    records.push_back(std::move(record.value()));
+    if (options.progress && records.size() % 10'000 == 0) options.progress(records.size(), 0);
+  }
+  if (in.bad()) return Status::Io("reading " + options.source + " failed");
+  if (records.empty()) {
+    std::string what = "no kcat -J message lines in " + options.source;
+    if (skipped > 0) what += " (" + std::to_string(skipped) + " bad; first: " + first_bad + ")";
+    return Status::InvalidArgument(what);
+  }
+
+  ImportScenarioSpec spec;
+  spec.name = options.scenario_name.empty() ? "import-" + first_topic : options.scenario_name;
+  std::string topic_list;
+  for (const std::string& t : topics) topic_list += (topic_list.empty() ? "" : ", ") + t;
+  spec.description = "imported by `ingestlab import kcat` from " +
+                     (options.source == "-" ? std::string("stdin") : options.source) + ": " +
+                     std::to_string(records.size()) + " messages of Kafka topic" +
+                     (topics.size() == 1 ? " " : "s ") + topic_list;
+  spec.nats_nodes = options.nats_nodes;
+  spec.kafka_brokers = 1;
+  spec.ingestd = 1;
+  auto summary = WriteImportedLog(log_path, spec, first_ts_ms, &records);
+  if (!summary.ok()) return summary.status();
+  summary->skipped_bad = skipped;
+  summary->first_bad = first_bad;
+  return summary;
+}
+
+// ---- JetStream import --------------------------------------------------------------------------
+
+namespace {
+
+Status NatsError(natsStatus s, const std::string& what,
+                 jsErrCode jerr = static_cast<jsErrCode>(0)) {
+  std::string message = what + ": " + natsStatus_GetText(s);
+  const char* last = nats_GetLastError(nullptr);
+  if (last && *last && std::string_view(last).find(natsStatus_GetText(s)) == std::string::npos) {
+    message += " (" + std::string(last) + ")";
+  }
+  if (jerr != 0) message += " (jetstream error " + std::to_string(static_cast<int>(jerr)) + ")";
+  if (s == NATS_TIMEOUT || s == NATS_NO_SERVER || s == NATS_CONNECTION_CLOSED ||
+      s == NATS_NO_RESPONDERS) {
+    return Status::Transient(message);
+  }
+  return Status::Io(message);
+}
+
+// Stream sequence and timestamp (ns) from a JetStream ack reply subject:
+// "$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>" or the form with
+// domain and account hash after "$JS.ACK." (and maybe a trailing token).
+bool ParseAckSubject(std::string_view reply, uint64_t* stream_seq, int64_t* ts_ns) {
+  if (reply.substr(0, 8) != "$JS.ACK.") return false;
+  std::string_view tokens[14];
+  size_t n = 0;
+  size_t start = 0;
+  while (n < 14) {
+    const size_t dot = reply.find('.', start);
+    tokens[n++] = reply.substr(start, dot == std::string_view::npos ? dot : dot - start);
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  size_t seq_index = 0;
+  if (n == 9) {
+    seq_index = 5;
+  } else if (n >= 11) {
+    seq_index = 7;
+  } else {
+    return false;
+  }
+  const std::string_view seq = tokens[seq_index];
+  const std::string_view ts = tokens[seq_index + 2];
+  auto [p1, e1] = std::from_chars(seq.data(), seq.data() + seq.size(), *stream_seq);
+  auto [p2, e2] = std::from_chars(ts.data(), ts.data() + ts.size(), *ts_ns);
+  return e1 == std::errc() && e2 == std::errc();
+}
+
+// Owns the cnats objects of one import and releases them in order.
+struct NatsSession {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  natsSubscription* sub = nullptr;
+  std::string stream;
+  std::string consumer;
+
+  ~NatsSession() {
+    if (sub) {
+      natsSubscription_Unsubscribe(sub);
+      natsSubscription_Destroy(sub);
+    }
+    if (js && !consumer.empty()) {
+      js_DeleteConsumer(js, stream.c_str(), consumer.c_str(), nullptr, nullptr);
+    }
+    if (js) jsCtx_Destroy(js);
+    if (nc) {
+      natsConnection_Close(nc);
+      natsConnection_Destroy(nc);
+    }
+  }
+};
+
+std::vector<std::string> SplitUrlList(const std::string& urls) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= urls.size()) {
+    size_t comma = urls.find(',', start);
+    if (comma == std::string::npos) comma = urls.size();
+    std::string u = urls.substr(start, comma - start);
+    u.erase(0, u.find_first_not_of(' '));
+    u.erase(u.find_last_not_of(' ') + 1);
+    if (!u.empty()) out.push_back(u);
+    start = comma + 1;
+  }
+  return out;
+}
+
+// The URL list without credentials ("nats://user:secret@host:4222" -> "nats://host:4222"), for
+// messages and the log's description.
+std::string RedactedUrls(const std::vector<std::string>& urls) {
+  std::string out;
+  for (const std::string& url : urls) {
+    std::string u = url;
+    const size_t scheme = u.find("://");
+    const size_t host = scheme == std::string::npos ? 0 : scheme + 3;
+    const size_t at = u.find('@', host);
+    if (at != std::string::npos && u.find('/', host) > at) u.erase(host, at + 1 - host);
+    out += (out.empty() ? "" : ",") + u;
+  }
+  return out;
+}
+
+void CopyHeaders(natsMsg* m, std::map<std::string, std::string>* headers) {
+  const char** keys = nullptr;
+  int key_count = 0;
+  if (natsMsgHeader_Keys(m, &keys, &key_count) != NATS_OK) return;
+  for (int k = 0; k < key_count; ++k) {
+    const char** values = nullptr;
+    int value_count = 0;
+    if (natsMsgHeader_Values(m, keys[k], &values, &value_count) == NATS_OK) {
+      // The log keeps one value per header: the last, as a repeated Kafka header does.
+      if (value_count > 0) (*headers)[keys[k]] = values[value_count - 1];
+      free(values);
+    }
+  }
+  free(keys);
+}
+
+}  // namespace
+
+Result<ImportSummary> ImportJetStream(const JetStreamImportOptions& options,
+                                      const std::string& log_path) {
+  Clock& clock = Clock::System();
+  const int64_t deadline_ns = clock.NowMonoNanos() + options.timeout_ms * 1'000'000;
+  auto left_ms = [&]() {
+    return std::max<int64_t>(0, (deadline_ns - clock.NowMonoNanos()) / 1'000'000);
+  };
+  const std::vector<std::string> urls = SplitUrlList(options.url);
+  if (urls.empty()) return Status::InvalidArgument("no NATS URL given");
+  if (options.stream.empty()) return Status::InvalidArgument("no stream name given");
+  const std::string server = RedactedUrls(urls);
+
+  NatsSession session;
+  session.stream = options.stream;
+  {
+    natsOptions* opts = nullptr;
+    natsStatus s = natsOptions_Create(&opts);
+    if (s != NATS_OK) return NatsError(s, "nats options");
+    std::vector<const char*> ptrs;
+    for (const std::string& u : urls) ptrs.push_back(u.c_str());
+    natsOptions_SetServers(opts, ptrs.data(), static_cast<int>(ptrs.size()));
+    natsOptions_SetTimeout(opts, std::clamp<int64_t>(options.timeout_ms, 100, 5'000));
+    natsOptions_SetMaxReconnect(opts, 5);
+    natsOptions_SetReconnectWait(opts, 100);
+    natsOptions_SetName(opts, "ingestlab-import");
+    s = natsConnection_Connect(&session.nc, opts);
+    natsOptions_Destroy(opts);
+    if (s != NATS_OK) {
+      session.nc = nullptr;
+      return NatsError(s, "cannot connect to NATS at " + server);
+    }
+  }
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = std::clamp<int64_t>(options.timeout_ms, 100, 5'000);
+  natsStatus s = natsConnection_JetStream(&session.js, session.nc, &jo);
+  if (s != NATS_OK) return NatsError(s, "JetStream context on " + server);
+
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  {
+    jsStreamInfo* si = nullptr;
+    s = js_GetStreamInfo(&si, session.js, options.stream.c_str(), nullptr, &jerr);
+    if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
+      return Status::NotFound("stream " + options.stream + " not found on " + server);
+    }
+    if (s != NATS_OK) {
+      return NatsError(s, "looking up stream " + options.stream + " on " + server, jerr);
+    }
+    jsStreamInfo_Destroy(si);
+  }
+
+  // An ephemeral pull consumer without acks: it only reads, never disturbs the stream's own
+  // consumers, and the server drops it by itself if this process dies mid-import.
+  jsConsumerConfig cfg;
+  jsConsumerConfig_Init(&cfg);
+  cfg.AckPolicy = js_AckNone;
+  cfg.DeliverPolicy = options.from_seq > 0 ? js_DeliverByStartSequence : js_DeliverAll;
+  cfg.OptStartSeq = options.from_seq;
+  if (!options.subject_filter.empty()) cfg.FilterSubject = options.subject_filter.c_str();
+  cfg.InactiveThreshold = 30'000'000'000LL;
+  cfg.MemoryStorage = true;
+  cfg.Replicas = 1;
+  jsConsumerInfo* ci = nullptr;
+  jerr = static_cast<jsErrCode>(0);
+  s = js_AddConsumer(&ci, session.js, options.stream.c_str(), &cfg, nullptr, &jerr);
+  if (s != NATS_OK) {
+    return NatsError(s, "creating a reader of stream " + options.stream, jerr);
+  }
+  session.consumer = ci->Name;
+  uint64_t total = ci->NumPending;
+  jsConsumerInfo_Destroy(ci);
+  if (options.max_messages > 0) total = std::min(total, options.max_messages);
+  if (total == 0) {
+    std::string what = "stream " + options.stream + " has no messages";
+    if (!options.subject_filter.empty()) what += " on " + options.subject_filter;
+    if (options.from_seq > 0) what += " from sequence " + std::to_string(options.from_seq);
+    return Status::InvalidArgument(what);
+  }
+
+  {
+    natsInbox* inbox = nullptr;
+    s = natsInbox_Create(&inbox);
+    if (s != NATS_OK) return NatsError(s, "creating an inbox");
+    const std::string inbox_subject = inbox;
+    natsInbox_Destroy(inbox);
+    s = natsConnection_SubscribeSync(&session.sub, session.nc, inbox_subject.c_str());
+    if (s != NATS_OK) {
+      session.sub = nullptr;
+      return NatsError(s, "subscribing to " + inbox_subject);
+    }
+    natsSubscription_SetPendingLimits(session.sub, -1, -1);
+  }
+  const std::string next_subject =
+      "$JS.API.CONSUMER.MSG.NEXT." + options.stream + "." + session.consumer;
+  const char* inbox_subject = natsSubscription_GetSubject(session.sub);
+
+  std::vector<sim::PublishRecord> records;
+  records.reserve(static_cast<size_t>(std::min<uint64_t>(total, 1'000'000)));
+  int64_t first_ts_ms = 0;
+  int64_t request_left = 0;  // messages the outstanding pull request may still bring
+  int64_t request_deadline_ns = 0;
+  constexpr int64_t kRequestExpiresMs = 2'000;
+  while (records.size() < total) {
+    const int64_t now_ns = clock.NowMonoNanos();
+    if (now_ns >= deadline_ns) break;
+    if (request_left <= 0 || now_ns > request_deadline_ns) {
+      const int64_t batch =
+          std::min<int64_t>(kNatsPullBatch, static_cast<int64_t>(total - records.size()));
+      const int64_t expires_ms = std::clamp<int64_t>(left_ms(), 10, kRequestExpiresMs);
+      const std::string request = "{\"batch\":" + std::to_string(batch) +
+                                  ",\"expires\":" + std::to_string(expires_ms * 1'000'000) + "}";
+      s = natsConnection_PublishRequest(session.nc, next_subject.c_str(), inbox_subject,
+                                        request.data(), static_cast<int>(request.size()));
+      if (s != NATS_OK) return NatsError(s, "pull request on stream " + options.stream);
+      request_left = batch;
+      request_deadline_ns = now_ns + (expires_ms + 200) * 1'000'000;
+    }
+    natsMsg* m = nullptr;
+    s = natsSubscription_NextMsg(&m, session.sub,
+                                 std::clamp<int64_t>(left_ms(), 1, kRequestExpiresMs + 200));
+    if (s == NATS_TIMEOUT) {
+      request_left = 0;
+      continue;
+    }
+    if (s != NATS_OK) return NatsError(s, "reading stream " + options.stream);
+    const char* reply = natsMsg_GetReply(m);
+    uint64_t stream_seq = 0;
+    int64_t ts_ns = 0;
+    if (!reply || !ParseAckSubject(reply, &stream_seq, &ts_ns)) {
+      // A status message: 404 / 408 end the request, 409 too (with a reason), 100 is a
+      // heartbeat.
+      const char* status = nullptr;
+      natsMsgHeader_Get(m, "Status", &status);
+      const std::string code = status ? std::string(status).substr(0, 3) : "";
+      if (code == "409") {
+        const char* description = nullptr;
+        natsMsgHeader_Get(m, "Description", &description);
+        const std::string why = description ? description : "";
+        natsMsg_Destroy(m);
+        if (why.find("Deleted") != std::string::npos) {
+          return Status::Io("the reader of stream " + options.stream + " was deleted: " + why);
+        }
+        request_left = 0;
+        continue;
+      }
+      if (code != "100") request_left = 0;
+      natsMsg_Destroy(m);
+      continue;
+    }
+    sim::PublishRecord r;
+    r.transport = "jetstream";
+    r.subject = natsMsg_GetSubject(m);
+    r.payload.assign(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m)));
+    CopyHeaders(m, &r.headers);
+    natsMsg_Destroy(m);
+    r.published_ms = ts_ns / 1'000'000;
+    if (records.empty()) first_ts_ms = r.published_ms;
+    EnvelopePeek peek = PeekEnvelope(r.payload, r.headers);
+    r.type = std::move(peek.type);
+    r.event_id = std::move(peek.event_id);
+    records.push_back(std::move(r));
+    --request_left;
+    if (options.progress && records.size() % 10'000 == 0) options.progress(records.size(), total);
+  }
+  if (records.size() < total) {
+    return Status::Transient(
+        "timed out after " + FormatDurationSeconds(static_cast<double>(options.timeout_ms) / 1000) +
+        ": " + std::to_string(records.size()) + " of " + std::to_string(total) +
+        " messages of stream " + options.stream + " arrived (raise --timeout)");
+  }
+
+  ImportScenarioSpec spec;
+  spec.name = options.scenario_name.empty() ? "import-" + options.stream : options.scenario_name;
+  spec.description =
+      "imported by `ingestlab import nats` from JetStream stream " + options.stream + " at " +
+      server + ": " + std::to_string(records.size()) + " messages" +
+      (options.subject_filter.empty() ? "" : " on " + options.subject_filter) +
+      (options.from_seq > 0 ? " from sequence " + std::to_string(options.from_seq) : "");
+  spec.nats_nodes = 1;
+  spec.kafka_brokers = 0;
+  spec.ingestd = 1;
+  return WriteImportedLog(log_path, spec, first_ts_ms, &records);
 }
 
 }  // namespace ingestlab::harness

@@ -1,4 +1,5 @@
-// Unit tests for replay planning (speed, --until, --only) and ddmin.
+// Unit tests for replay planning (speed, --until, --only) and ddmin. (The kcat import tests
+// are in log_import_test.cc.)
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -56,25 +57,4 @@ TEST_CASE("ddmin finds the two culprit elements", "[shrink]") {
   };
   auto result = harness::Ddmin(16, fails, 200);
   CHECK(result == std::vector<size_t>{3, 11});
-}
-
-#include "harness/log_import.h"
-
-TEST_CASE("kcat -J lines become kafka publish records", "[import]") {
-  auto first = harness::ParseKcatLine(
-      R"({"topic":"orders","partition":1,"offset":7,"tstype":"create","ts":1000,"broker":1,)"
-      R"("headers":["type","orders.created","trace","x"],"key":"o-1","payload":"{\"a\":1}"})",
-      -1);
-  REQUIRE(first.ok());
-  CHECK(first.value().subject == "orders");
-  CHECK(first.value().key == "o-1");
-  CHECK(first.value().payload == "{\"a\":1}");
-  CHECK(first.value().headers.at("type") == "orders.created");
-  CHECK(first.value().seq == 7);
-  auto second = harness::ParseKcatLine(
-      R"({"topic":"orders","partition":0,"offset":8,"ts":1250,"key":null,"payload":"x"})", 1000);
-  REQUIRE(second.ok());
-  CHECK(second.value().offset_ms == 250);
-  CHECK(second.value().key.empty());
-  CHECK_FALSE(harness::ParseKcatLine("% Reached end of topic", -1).ok());
 }
