@@ -8,36 +8,6 @@
 #include <unordered_map>
 
 namespace ingestlab::harness {
-namespace {
-
-int64_t Scale(int64_t offset_ms, double speed) {
-  if (speed <= 0) return 0;
-  return static_cast<int64_t>(std::llround(static_cast<double>(offset_ms) / speed));
-}
-
-}  // namespace
-
-std::vector<ReplayStep> BuildReplayPlan(const sim::EventLog& log, const ReplayOptions& options) {
-  std::vector<ReplayStep> steps;
-  auto within = [&](int64_t offset_ms) {
-    return options.until_ms < 0 || offset_ms <= options.until_ms;
-  };
-  for (size_t i = 0; i < log.faults.size(); ++i) {
-    if (within(log.faults[i].offset_ms))
-      steps.push_back({Scale(log.faults[i].offset_ms, options.speed), true, i});
-  }
-  for (size_t i = 0; i < log.publishes.size(); ++i) {
-    const auto& p = log.publishes[i];
-    if (!within(p.offset_ms)) continue;
-    if (!options.only_service.empty() && p.service != options.only_service) continue;
-    steps.push_back({Scale(p.offset_ms, options.speed), false, i});
-  }
-  std::stable_sort(steps.begin(), steps.end(), [](const ReplayStep& a, const ReplayStep& b) {
-    if (a.at_ms != b.at_ms) return a.at_ms < b.at_ms;
-    return a.is_fault && !b.is_fault;
-  });
-  return steps;
-}
 
 std::vector<size_t> Ddmin(size_t count,
                           const std::function<bool(const std::vector<size_t>&)>& still_fails,

@@ -1,6 +1,8 @@
-// Replay planning: turns a recorded event log into the timed list of steps a replay drives
-// (publishes and faults, scaled by speed, cut at --until, filtered by --only), and the ddmin
-// search used by shrink. Pure functions; safe to call from any thread.
+// Replay planning: turns a recorded event log into what a replay drives — the scenario (the
+// original's topology and assertions, a timeline from the log's fault entries) and the timed
+// publishes (scaled by speed, cut at --until, filtered by --only, or a shrink subset) — plus the
+// comparison of outcomes and the ddmin search used by shrink. Pure functions; safe to call from
+// any thread.
 #pragma once
 
 #include <cstdint>
@@ -23,15 +25,6 @@ struct ReplayOptions {
   int64_t until_ms = -1;     // < 0: no cut-off; otherwise drop steps with offset_ms > until_ms
   std::string only_service;  // "": all services; faults are always kept
 };
-
-struct ReplayStep {
-  int64_t at_ms = 0;  // when to perform the step, relative to replay start
-  bool is_fault = false;
-  size_t index = 0;  // index into EventLog::publishes or EventLog::faults
-};
-
-// Steps ordered by at_ms (faults before publishes at the same instant, then by log order).
-std::vector<ReplayStep> BuildReplayPlan(const sim::EventLog& log, const ReplayOptions& options);
 
 // The scenario and load of a replay: the original scenario's topology and assertions (from the
 // log header's scenario_yaml, or `scenario_yaml` when given), no simulated services, a timeline
