@@ -504,6 +504,7 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   const int64_t run_start_mono = clock.NowMonoNanos();
   nlohmann::json result = BaseResult(s, s.seed, options, clock.NowUnixMillis());
   result["ingestd_binary"] = FindIngestdBinary();
+  result["run_dir"] = outcome.run_dir;
   for (const auto& [k, v] : options.result_extra.items()) result[k] = v;
   Progress progress(options, s.name, s.duration_s);
 

@@ -184,13 +184,21 @@ std::string ScenarioSection(const json& result) {
   fact("duration", HtmlEscape(FormatDuration(Number(Field(result, "duration_s")))));
   fact("topology", ObjectSummary(Field(result, "topology")));
   fact("versions", ObjectSummary(Field(result, "versions")));
+  const json& replay_of = Field(result, "replay_of");
+  if (replay_of.is_object()) fact("replay of", ObjectSummary(replay_of));
   const std::string digest = Text(Field(result, "state_digest"));
   fact("state digest",
        "<span class=\"mono\">" + (digest.empty() ? "—" : HtmlEscape(digest)) + "</span>");
   out += "</dl>";
   const std::string command = Text(Field(result, "command"));
+  const std::string run_dir = Text(Field(result, "run_dir"));
   out += "<h3>Reproduce</h3><pre class=\"command\"><code>" +
-         (command.empty() ? "(not recorded)" : HtmlEscape(command)) + "</code></pre></section>\n";
+         (command.empty() ? "(not recorded)" : HtmlEscape(command)) + "</code></pre>";
+  if (!run_dir.empty()) {
+    out += "<p>or re-send this run's exact messages and faults:</p><pre class=\"command\"><code>" +
+           HtmlEscape("ingestlab replay " + run_dir) + "</code></pre>";
+  }
+  out += "</section>\n";
   return out;
 }
 
