@@ -109,7 +109,7 @@ nlohmann::json NumberOrNull(double v) {
 std::vector<PublishRecord> ToPublishRecords(const sim::EventLog& log) {
   std::vector<PublishRecord> out;
   out.reserve(log.publishes.size());
-  const int64_t origin = log.header.started_at_ms;
+  const int64_t origin = log.header.started_at_ms;  // the run's start (wall clock)
   for (const auto& p : log.publishes) {
     PublishRecord r;
     r.event_id = p.event_id;
@@ -118,7 +118,7 @@ std::vector<PublishRecord> ToPublishRecords(const sim::EventLog& log) {
     r.transport = p.transport == "kafka" ? "kafka" : "nats";
     r.subject = p.subject;
     r.publish_ms = origin + p.published_ms;
-    r.event_time_ms = origin + p.scheduled_ms;
+    r.event_time_ms = log.header.epoch_ms + p.scheduled_ms;  // as in the payload
     r.acked = p.acked;
     r.payload = p.payload;
     if (p.expected.rfind("dead_letter", 0) == 0) {
@@ -332,12 +332,18 @@ class TimelineRunner {
       }
       if (log_) {
         sim::FaultRecord fr;
-        fr.offset_ms = Clock::System().NowUnixMillis() - start_unix_ms_;
+        fr.offset_ms = std::llround(e.at_s * 1000);  // scheduled, not applied: deterministic
         fr.action = e.undo ? "undo_" + step.action : step.action;
         fr.target = step.target;
         for (const auto& [k, v] : step.params) fr.params[k] = v;
         if (step.for_s) fr.params["for_s"] = *step.for_s;
         log_->Append(fr);
+        const size_t next = static_cast<size_t>(&e - entries_.data()) + 1;
+        if (next < entries_.size()) {
+          log_->AdvanceStream("timeline", std::llround(entries_[next].at_s * 1000));
+        } else {
+          log_->FinishStream("timeline");
+        }
       }
       Status st = e.undo ? injector_->Undo(step) : injector_->Apply(step);
       completed_at_[e.step] = Elapsed();
@@ -545,21 +551,31 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   header.git_commit = kGitCommit;
   header.topology = TopologyJson(s.topology);
   header.started_at_ms = start_ms;
-  header.epoch_ms = start_ms;
+  const int64_t epoch_ms = options.epoch_ms.value_or(start_ms);
+  header.epoch_ms = epoch_ms;
   header.scenario_yaml = s.text;
-  auto log_or = sim::EventLogWriter::Create(dir + "/events.log", header);
+  sim::EventLogWriterOptions log_options;
+  log_options.ordered = true;
+  log_options.compress = ShouldCompressEventLog(s);
+  auto log_or = sim::EventLogWriter::Create(dir + "/events.log", header, log_options);
   if (!log_or.ok()) return fail(log_or.status().message());
   std::unique_ptr<sim::EventLogWriter> log = std::move(log_or.value());
+  if (!s.timeline.empty()) {  // the timeline is a stream of the log; its first entry is due at
+    double first_s = s.timeline.front().at_s;
+    for (const auto& step : s.timeline) first_s = std::min(first_s, step.at_s);
+    log->RegisterStream("timeline", std::llround(first_s * 1000));
+  }
 
   auto driver_or =
       LoadDriver::Create(s, env->nats_urls(), env->kafka_bootstrap(), log.get(), &clock);
   if (!driver_or.ok()) return fail(driver_or.status().message());
   std::unique_ptr<LoadDriver> driver = std::move(driver_or.value());
-  FaultInjector injector(env.get(), [&driver](const std::string& service, double rate) {
-    driver->SetRate(service, rate);
-  });
+  FaultInjector injector(env.get(),
+                         [&driver](const std::string& service, double rate, int64_t at_ms) {
+                           driver->SetRate(service, rate, at_ms);
+                         });
   progress.Message("load: " + driver->Describe() + " for " + FormatDurationSeconds(s.duration_s));
-  Status started = driver->Start(start_ms);
+  Status started = driver->Start(epoch_ms);
   if (!started.ok()) return fail(started.message());
   TimelineRunner timeline(s, &injector, log.get(), start_mono, start_ms, &progress);
   timeline.Start();
