@@ -203,10 +203,10 @@ Status LoadDriver::Start(int64_t start_unix_ms) {
     raw->thread = std::thread([raw] { raw->status = raw->run->Run(); });
     if (raw->orphan_share > 0) {
       const double per_second = raw->orphan_share * raw->rate;
-      orphan_threads_.emplace_back([this, raw, per_second, start_unix_ms,
-                                    stream = orphan_streams[i]] {
-        OrphanLoop(raw->name, raw->transport, per_second, start_unix_ms, stream);
-      });
+      orphan_threads_.emplace_back(
+          [this, raw, per_second, start_unix_ms, stream = orphan_streams[i]] {
+            OrphanLoop(raw->name, raw->transport, per_second, start_unix_ms, stream);
+          });
     }
   }
   return Status::Ok();
@@ -258,8 +258,8 @@ void LoadDriver::OrphanLoop(const std::string& service, const std::string& trans
     sim::MessageHeaders headers(record.headers.begin(), record.headers.end());
     orphan_sent_++;
     orphan_outstanding_++;
-    auto outcome_to_log = [this, service, seq = record.seq, published_ms](
-                              const sim::PublishOutcome& outcome) {
+    auto outcome_to_log = [this, service, seq = record.seq,
+                           published_ms](const sim::PublishOutcome& outcome) {
       if (log_) log_->AppendOutcome(service, seq, published_ms, outcome.acked, outcome.error);
     };
     Status st = pub->Publish(record.subject, record.key, headers, record.payload,

@@ -560,7 +560,7 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   auto log_or = sim::EventLogWriter::Create(dir + "/events.log", header, log_options);
   if (!log_or.ok()) return fail(log_or.status().message());
   std::unique_ptr<sim::EventLogWriter> log = std::move(log_or.value());
-  if (!s.timeline.empty()) {  // the timeline is a stream of the log; its first entry is due at
+  if (!s.timeline.empty()) {  // a stream of the log, its watermark at its next step's time
     double first_s = s.timeline.front().at_s;
     for (const auto& step : s.timeline) first_s = std::min(first_s, step.at_s);
     log->RegisterStream("timeline", std::llround(first_s * 1000));

@@ -145,8 +145,8 @@ std::string PublishLine(const PublishRecord& r) {
 }
 
 // One sidecar line: a publish's outcome.
-std::string OutcomeLine(const std::string& service, uint64_t seq, int64_t published_ms,
-                        bool acked, const std::string& error) {
+std::string OutcomeLine(const std::string& service, uint64_t seq, int64_t published_ms, bool acked,
+                        const std::string& error) {
   std::string line = "{\"service\":";
   AppendJsonString(&line, service);
   line += ",\"seq\":" + std::to_string(seq);
@@ -163,7 +163,8 @@ std::string OutcomeLine(const std::string& service, uint64_t seq, int64_t publis
 }
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 bool Exists(const std::string& path) {
@@ -213,7 +214,8 @@ class EventLogWriter::Sink {
     if (gz_) {
       size_t done = 0;
       while (done < data.size()) {
-        const unsigned chunk = static_cast<unsigned>(std::min<size_t>(data.size() - done, 1u << 30));
+        const unsigned chunk =
+            static_cast<unsigned>(std::min<size_t>(data.size() - done, 1u << 30));
         if (gzwrite(gz_, data.data() + done, chunk) != static_cast<int>(chunk)) return Error();
         done += chunk;
       }
@@ -262,9 +264,10 @@ Result<std::unique_ptr<EventLogWriter>> EventLogWriter::Create(const std::string
   return Create(path, header, EventLogWriterOptions{}, clock);
 }
 
-Result<std::unique_ptr<EventLogWriter>> EventLogWriter::Create(
-    const std::string& path, const EventLogHeader& header, const EventLogWriterOptions& options,
-    Clock* /*clock*/) {
+Result<std::unique_ptr<EventLogWriter>> EventLogWriter::Create(const std::string& path,
+                                                               const EventLogHeader& header,
+                                                               const EventLogWriterOptions& options,
+                                                               Clock* /*clock*/) {
   std::string log_path = path;
   if (options.compress && !EndsWith(log_path, ".gz")) log_path += ".gz";
   const std::string acks_path =
@@ -277,8 +280,8 @@ Result<std::unique_ptr<EventLogWriter>> EventLogWriter::Create(
   INGEST_RETURN_IF_ERROR(
       (*log)->Write(ToJson(header).dump(-1, ' ', false, json::error_handler_t::replace) + "\n"));
   INGEST_RETURN_IF_ERROR((*log)->Flush());
-  INGEST_RETURN_IF_ERROR((*acks)->Write(
-      json{{"kind", "run"}, {"started_at_ms", header.started_at_ms}}.dump() + "\n"));
+  INGEST_RETURN_IF_ERROR(
+      (*acks)->Write(json{{"kind", "run"}, {"started_at_ms", header.started_at_ms}}.dump() + "\n"));
   INGEST_RETURN_IF_ERROR((*acks)->Flush());
   std::unique_ptr<EventLogWriter> w(new EventLogWriter(
       log_path, acks_path, options.ordered, std::move(log).value(), std::move(acks).value()));
@@ -360,8 +363,8 @@ Status EventLogWriter::Append(const FaultRecord& record) {
   return Enqueue(Pending{record.offset_ms, 0, "", order, std::move(line)});
 }
 
-Status EventLogWriter::AppendOutcome(const std::string& service, uint64_t seq,
-                                     int64_t published_ms, bool acked, const std::string& error) {
+Status EventLogWriter::AppendOutcome(const std::string& service, uint64_t seq, int64_t published_ms,
+                                     bool acked, const std::string& error) {
   std::string line = OutcomeLine(service, seq, published_ms, acked, error);
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return Status::Io("event log " + acks_path_ + " is closed");
@@ -643,8 +646,7 @@ Status MergeOutcomes(const std::string& acks_text, EventLog* log) {
       }
       Outcome o{j.at("published_ms").get<int64_t>(), j.at("acked").get<bool>(), ""};
       if (j.contains("error") && j["error"].is_string()) o.error = j["error"].get<std::string>();
-      outcomes[key(j.at("service").get<std::string>(), j.at("seq").get<uint64_t>())] =
-          std::move(o);
+      outcomes[key(j.at("service").get<std::string>(), j.at("seq").get<uint64_t>())] = std::move(o);
     } catch (const json::exception& e) {
       if (last_without_newline) break;  // a run killed mid-write
       return Status::Parse(std::string(e.what()))

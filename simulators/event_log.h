@@ -150,8 +150,8 @@ class EventLogWriter {
     uint64_t seq;  // faults: append order
     std::string line;
   };
-  EventLogWriter(std::string path, std::string acks_path, bool ordered,
-                 std::unique_ptr<Sink> log, std::unique_ptr<Sink> acks);
+  EventLogWriter(std::string path, std::string acks_path, bool ordered, std::unique_ptr<Sink> log,
+                 std::unique_ptr<Sink> acks);
   Status Enqueue(Pending p);
   void ReleaseLocked(int64_t bound);  // REQUIRES mu_
   int64_t BoundLocked() const;        // REQUIRES mu_: min watermark of registered streams
@@ -166,9 +166,9 @@ class EventLogWriter {
   mutable std::mutex mu_;  // the buffers and streams
   std::condition_variable cv_;
   bool closed_ = false;
-  std::vector<Pending> heap_;  // min-heap by order key (ordered logs)
-  std::string ready_;          // released log lines, not yet written
-  std::string ready_acks_;     // sidecar lines, not yet written
+  std::vector<Pending> heap_;               // min-heap by order key (ordered logs)
+  std::string ready_;                       // released log lines, not yet written
+  std::string ready_acks_;                  // sidecar lines, not yet written
   std::map<std::string, int64_t> streams_;  // registered stream → watermark (ms)
   uint64_t records_ = 0;
   uint64_t faults_ = 0;

@@ -62,9 +62,8 @@ class IngestlabRun {
     fs::create_directories(out);
     const std::string scenario =
         std::string(INGESTLAB_SOURCE_DIR) + "/tests/scenario/data/deterministic-log.yaml";
-    std::vector<std::string> args = {INGESTLAB_CLI, "run",         scenario,     "--seed", seed,
-                                     "--epoch",     kEpoch,        "--out",      out.string(),
-                                     "--quiet"};
+    std::vector<std::string> args = {INGESTLAB_CLI, "run",  scenario, "--seed",     seed,
+                                     "--epoch",     kEpoch, "--out",  out.string(), "--quiet"};
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     const std::string output = (out / "output.txt").string();

@@ -308,7 +308,8 @@ TEST_CASE("a compressed log is gzip, streamed, and reads back like a plain one")
     PublishRecord r = Publish("billing", seq, static_cast<int64_t>(seq));
     r.payload += std::string(seq % 97, 'x');
     REQUIRE(w->Append(r).ok());
-    REQUIRE(w->AppendOutcome("billing", seq, static_cast<int64_t>(seq) + 1, seq % 10 != 0, "").ok());
+    REQUIRE(
+        w->AppendOutcome("billing", seq, static_cast<int64_t>(seq) + 1, seq % 10 != 0, "").ok());
     if (seq % 500 == 499) {
       REQUIRE(w->Flush().ok());
       flush_points.push_back(fs::file_size(w->path()));
@@ -325,8 +326,8 @@ TEST_CASE("a compressed log is gzip, streamed, and reads back like a plain one")
     REQUIRE(log.ok());
     CHECK_FALSE(log->truncated_tail);
     REQUIRE(log->publishes.size() == kRecords);
-    CHECK(log->publishes[1234].payload == Publish("billing", 1234, 0).payload +
-                                              std::string(1234 % 97, 'x'));
+    CHECK(log->publishes[1234].payload ==
+          Publish("billing", 1234, 0).payload + std::string(1234 % 97, 'x'));
     CHECK(log->publishes[10].acked == false);
     CHECK(log->publishes[11].acked);
     CHECK(log->publishes[11].published_ms == 12);
@@ -421,9 +422,9 @@ TEST_CASE("a service run logs the same bytes twice, at scheduled times, rate ste
     CHECK(p.offset_ms <= 4000);  // held-back messages go out at the end of the duration
     (p.offset_ms < 2000 ? before : after)++;
   }
-  CHECK(before > 60);   // ~100 at 50/s
+  CHECK(before > 60);  // ~100 at 50/s
   CHECK(before < 150);
-  CHECK(after > 800);   // ~1000 at 500/s
+  CHECK(after > 800);  // ~1000 at 500/s
   const std::vector<Key> keys = Keys(first);
   CHECK(std::is_sorted(keys.begin(), keys.end()));
 }
