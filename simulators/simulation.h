@@ -5,8 +5,9 @@
 // offset, publishes it and records the outcome (the log's sidecar) when the broker answers. The
 // run is one stream of an ordered log: its watermark is the next due time. When the publisher
 // cannot keep up, messages go out late (counted when later than late_bound) and, at the end of a
-// timed run, arrivals that were due but never sent are counted as shortfall — never silently
-// dropped (the log is then a shorter prefix of what an unhurried run logs). Held-back
+// timed run, arrivals that were due but still unsent 100 ms after the end are counted as
+// shortfall — never silently dropped (the log is then a shorter prefix of what an unhurried run
+// logs). Held-back
 // (out-of-order) messages still held at the natural end go out at the end of the duration (or
 // the last due time of a counted run); a stopped run neither sends them nor finishes its stream,
 // so its log stays a prefix.
@@ -82,6 +83,9 @@ class ServiceRun {
              Publisher* publisher, EventLogWriter* log, Clock* clock);
   void Send(PlannedMessage message, int64_t scheduled_ns);
   int64_t OffsetNanos() const { return clock_->NowMonoNanos() - start_mono_ns_; }
+
+  // Arrivals due before the end of the duration are still sent up to this long after it.
+  static constexpr int64_t kEndGraceNanos = 100'000'000;
 
   ServiceRunOptions options_;
   std::unique_ptr<MessageStream> stream_;
