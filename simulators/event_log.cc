@@ -270,21 +270,32 @@ Result<std::unique_ptr<EventLogWriter>> EventLogWriter::Create(const std::string
                                                                Clock* /*clock*/) {
   std::string log_path = path;
   if (options.compress && !EndsWith(log_path, ".gz")) log_path += ".gz";
-  const std::string acks_path =
-      options.acks_path.empty() ? AcksPathFor(log_path) : options.acks_path;
+  std::string acks_path = options.acks_path.empty() ? AcksPathFor(log_path) : options.acks_path;
   auto log = Sink::Open(log_path, options.compress);
   if (!log.ok()) return log.status();
-  auto acks = Sink::Open(acks_path, options.compress);
-  if (!acks.ok()) return acks.status();
   // error_handler::replace: payload-derived strings never make dump() throw.
   INGEST_RETURN_IF_ERROR(
       (*log)->Write(ToJson(header).dump(-1, ' ', false, json::error_handler_t::replace) + "\n"));
   INGEST_RETURN_IF_ERROR((*log)->Flush());
-  INGEST_RETURN_IF_ERROR(
-      (*acks)->Write(json{{"kind", "run"}, {"started_at_ms", header.started_at_ms}}.dump() + "\n"));
-  INGEST_RETURN_IF_ERROR((*acks)->Flush());
-  std::unique_ptr<EventLogWriter> w(new EventLogWriter(
-      log_path, acks_path, options.ordered, std::move(log).value(), std::move(acks).value()));
+  std::unique_ptr<Sink> acks;
+  if (options.write_acks) {
+    auto opened = Sink::Open(acks_path, options.compress);
+    if (!opened.ok()) return opened.status();
+    acks = std::move(opened).value();
+    INGEST_RETURN_IF_ERROR(
+        acks->Write(json{{"kind", "run"}, {"started_at_ms", header.started_at_ms}}.dump() + "\n"));
+    INGEST_RETURN_IF_ERROR(acks->Flush());
+  } else {
+    // A sidecar left from an earlier log at this path would be merged into this one.
+    std::error_code ec;
+    std::filesystem::remove(acks_path, ec);
+    std::filesystem::remove(
+        EndsWith(acks_path, ".gz") ? acks_path.substr(0, acks_path.size() - 3) : acks_path + ".gz",
+        ec);
+    acks_path.clear();
+  }
+  std::unique_ptr<EventLogWriter> w(new EventLogWriter(log_path, acks_path, options.ordered,
+                                                       std::move(log).value(), std::move(acks)));
   w->flusher_ = std::thread([raw = w.get()] { raw->FlusherLoop(); });
   return w;
 }
@@ -367,7 +378,8 @@ Status EventLogWriter::AppendOutcome(const std::string& service, uint64_t seq, i
                                      bool acked, const std::string& error) {
   std::string line = OutcomeLine(service, seq, published_ms, acked, error);
   std::lock_guard<std::mutex> lock(mu_);
-  if (closed_) return Status::Io("event log " + acks_path_ + " is closed");
+  if (closed_) return Status::Io("event log " + path_ + " is closed");
+  if (acks_path_.empty()) return status_;  // no sidecar
   ready_acks_ += line;
   ready_acks_ += '\n';
   return status_;
@@ -405,9 +417,9 @@ Status EventLogWriter::WriteReady(bool flush) {
   }
   if (!log_) return Status::Ok();
   Status st = log_->Write(lines);
-  if (st.ok()) st = acks_->Write(acks);
+  if (st.ok() && acks_) st = acks_->Write(acks);
   if (st.ok() && flush) st = log_->Flush();
-  if (st.ok() && flush) st = acks_->Flush();
+  if (st.ok() && flush && acks_) st = acks_->Flush();
   if (!st.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
     if (status_.ok()) status_ = st;
@@ -459,7 +471,7 @@ Status EventLogWriter::Close() {
   WriteReady(true);  // an error lands in status_
   std::lock_guard<std::mutex> io(io_mu_);
   Status closed_log = log_->Close();
-  Status closed_acks = acks_->Close();
+  Status closed_acks = acks_ ? acks_->Close() : Status::Ok();
   std::lock_guard<std::mutex> lock(mu_);
   if (status_.ok() && !closed_log.ok()) status_ = closed_log;
   if (status_.ok() && !closed_acks.ok()) status_ = closed_acks;

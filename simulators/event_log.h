@@ -100,6 +100,9 @@ struct EventLogWriterOptions {
   bool compress = false;
   // The sidecar's path; "" = AcksPathFor(the log's path).
   std::string acks_path;
+  // false: no sidecar (an imported log: its publishes then read back as acked at their offset);
+  // outcomes are dropped and a stale sidecar at the path is removed.
+  bool write_acks = true;
 };
 
 class EventLogWriter {
@@ -138,8 +141,8 @@ class EventLogWriter {
   // Writes what precedes every still-registered stream (everything when none is), closes.
   Status Close();
   const std::string& path() const { return path_; }
-  const std::string& acks_path() const { return acks_path_; }
-  uint64_t records() const;
+  const std::string& acks_path() const { return acks_path_; }  // "" without a sidecar
+  uint64_t records() const;  // entries appended (publishes and faults)
 
  private:
   class Sink;

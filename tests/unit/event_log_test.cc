@@ -276,6 +276,23 @@ TEST_CASE("observations go to the sidecar and ReadEventLog merges them") {
     WriteBytes(dir.File("events.acks"), "{\"kind\":\"run\",\"started_at_ms\":1}\nnope\n" + acks);
     CHECK_FALSE(ReadEventLog(path).ok());
   }
+  SECTION("a writer without a sidecar (an importer) leaves publishes acked at their offset") {
+    EventLogWriterOptions options;
+    options.write_acks = false;
+    auto w2 = EventLogWriter::Create(path, Header(), options).value();
+    CHECK(w2->acks_path().empty());
+    CHECK_FALSE(fs::exists(dir.File("events.acks")));  // the earlier one is gone
+    PublishRecord r = Publish("crm", 0, 70);
+    REQUIRE(w2->Append(r).ok());
+    REQUIRE(w2->AppendOutcome("crm", 0, 75, false, "refused").ok());  // dropped
+    REQUIRE(w2->Close().ok());
+    auto back = ReadEventLog(path);
+    REQUIRE(back.ok());
+    CHECK_FALSE(back->has_outcomes);
+    REQUIRE(back->publishes.size() == 1);
+    CHECK(back->publishes[0].acked);
+    CHECK(back->publishes[0].published_ms == 70);
+  }
   SECTION("a record that carries its outcome writes it too (importers, one-off publishes)") {
     const std::string one = dir.File("one.log");
     auto w1 = EventLogWriter::Create(one, Header()).value();
