@@ -6,11 +6,10 @@
 // run is one stream of an ordered log: its watermark is the next due time. When the publisher
 // cannot keep up, messages go out late (counted when later than late_bound) and, at the end of a
 // timed run, arrivals that were due but still unsent 100 ms after the end are counted as
-// shortfall — never silently dropped (the log is then a shorter prefix of what an unhurried run
-// logs). Held-back
-// (out-of-order) messages still held at the natural end go out at the end of the duration (or
-// the last due time of a counted run); a stopped run neither sends them nor finishes its stream,
-// so its log stays a prefix.
+// shortfall — never silently dropped (this run's log entries are then a shorter prefix of an
+// unhurried run's). Held-back (out-of-order) messages still held at the natural end go out at
+// the end of the duration (or the last due time of a counted run); a stopped run neither sends
+// them nor finishes its stream, so its log stays a prefix.
 // Thread-safety: Run on one thread; SetRate, RequestStop and stats from any thread.
 #pragma once
 
