@@ -44,13 +44,17 @@ const char* kUpHelp =
     "                     removed at exit]\n";
 
 const char* kRunHelp =
-    "usage: ingestlab run PATH... [--seed N] [--out DIR] [--junit FILE]\n"
+    "usage: ingestlab run PATH... [--seed N] [--epoch MS] [--out DIR] [--junit FILE]\n"
     "\n"
     "Runs scenario files, or every *.yaml directly inside a folder (subfolders such as long/ are\n"
-    "skipped). Each run writes <out>/<scenario>-<seed>/ with scenario.yaml, events.log,\n"
-    "result.json, ingest.db, logs/ and report.html; a suite also writes <out>/index.html.\n"
+    "skipped). Each run writes <out>/<scenario>-<seed>/ with scenario.yaml, events.log and\n"
+    "events.acks (gzip-compressed, .gz, for runs of over 200,000 publishes), result.json,\n"
+    "ingest.db, logs/ and report.html; a suite also writes <out>/index.html.\n"
     "\n"
     "  --seed N      override every scenario's seed\n"
+    "  --epoch MS    the origin of the events' times, in unix milliseconds [the wall clock\n"
+    "                at the run start]; with the same scenario and seed, a fixed epoch gives\n"
+    "                a byte-identical events.log\n"
     "  --out DIR     where run directories go [runs]\n"
     "  --junit FILE  write JUnit XML: one testcase per assertion per scenario\n"
     "  --quiet       no progress lines\n"
@@ -203,6 +207,13 @@ int RunRunCommand(int argc, char** argv) {
       if (*end != '\0' || v[0] == '-')
         return UsageError("run", "--seed must be a non-negative integer, got '" + v + "'");
       options.seed = seed;
+    } else if (arg == "--epoch") {
+      char* end = nullptr;
+      if (!value(&v) || v.empty()) return UsageError("run", "--epoch needs unix milliseconds");
+      const long long epoch = std::strtoll(v.c_str(), &end, 10);
+      if (*end != '\0' || epoch < 0)
+        return UsageError("run", "--epoch must be unix milliseconds (>= 0), got '" + v + "'");
+      options.epoch_ms = epoch;
     } else if (arg == "--out") {
       if (!value(&options.out_dir) || options.out_dir.empty())
         return UsageError("run", "--out needs a directory");
@@ -259,7 +270,8 @@ int RunRunCommand(int argc, char** argv) {
     RunOptions o = options;
     // The command that reproduces this one run: its file and its seed.
     o.command = "ingestlab run " + ShellQuote(s.path) + " --seed " +
-                std::to_string(options.seed.value_or(s.seed));
+                std::to_string(options.seed.value_or(s.seed)) +
+                (options.epoch_ms ? " --epoch " + std::to_string(*options.epoch_ms) : "");
     RunOutcome r = RunScenario(s, o);
     std::fputs(FormatRunSummary(r, color).c_str(), stdout);
     std::fflush(stdout);

@@ -177,7 +177,7 @@ Status FaultInjector::Apply(const TimelineStep& step) {
   }
   if (a == "hold_db_lock") return HoldDbLock(step.for_s.value_or(5));
   if (a == "set_rate") {
-    set_rate_(step.target, step.NumberParam("rate", 0));
+    set_rate_(step.target, step.NumberParam("rate", 0), std::llround(step.at_s * 1000));
     return Status::Ok();
   }
   return Status::InvalidArgument("unknown action '" + a + "'");

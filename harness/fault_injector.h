@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <thread>
@@ -21,7 +22,8 @@ namespace ingestlab {
 
 class FaultInjector {
  public:
-  using SetRateFn = std::function<void(const std::string& service, double rate)>;
+  // at_ms: the step's scheduled time (ms since the run start), where the new rate begins.
+  using SetRateFn = std::function<void(const std::string& service, double rate, int64_t at_ms)>;
   FaultInjector(Environment* env, SetRateFn set_rate) : env_(env), set_rate_(std::move(set_rate)) {}
   ~FaultInjector();
 

@@ -68,6 +68,12 @@ Orphan MakeOrphan(const std::string& service, const std::string& n) {
 
 }  // namespace
 
+bool ShouldCompressEventLog(const Scenario& scenario) {
+  double expected = 0;
+  for (const auto& spec : scenario.services) expected += spec.rate * scenario.duration_s;
+  return expected > kCompressEventLogAbovePublishes;
+}
+
 Result<std::unique_ptr<LoadDriver>> LoadDriver::Create(const Scenario& scenario,
                                                        const std::string& nats_urls,
                                                        const std::string& kafka_bootstrap,
@@ -176,79 +182,99 @@ Status LoadDriver::Start(int64_t start_unix_ms) {
     auto run = sim::ServiceRun::Create(o, pub, log_, clock_);
     if (!run.ok()) return run.status().Annotate("service " + s->name);
     s->run = std::move(run.value());
+    // The timeline's rate steps, planned now so they take effect exactly at their time.
+    for (const auto& step : scenario_->timeline) {
+      if (step.action != "set_rate") continue;
+      if (!step.target.empty() && step.target != "all" && step.target != s->name) continue;
+      const int64_t at_ms = std::llround(step.at_s * 1000);
+      s->run->SetRate(step.NumberParam("rate", 0), at_ms * 1'000'000);
+      planned_rates_.emplace(s->name, at_ms);
+    }
   }
-  for (auto& s : services_) {
-    Service* raw = s.get();
+  // Every stream is registered before any appends, so none can be overtaken.
+  std::vector<std::string> orphan_streams(services_.size());
+  for (size_t i = 0; i < services_.size(); ++i) {
+    if (log_ && services_[i]->orphan_share > 0) {
+      orphan_streams[i] = log_->RegisterStream("orphan:" + services_[i]->name);
+    }
+  }
+  for (size_t i = 0; i < services_.size(); ++i) {
+    Service* raw = services_[i].get();
     raw->thread = std::thread([raw] { raw->status = raw->run->Run(); });
     if (raw->orphan_share > 0) {
       const double per_second = raw->orphan_share * raw->rate;
-      orphan_threads_.emplace_back([this, raw, per_second, start_unix_ms] {
-        OrphanLoop(raw->name, raw->transport, per_second, start_unix_ms);
-      });
+      orphan_threads_.emplace_back(
+          [this, raw, per_second, start_unix_ms, stream = orphan_streams[i]] {
+            OrphanLoop(raw->name, raw->transport, per_second, start_unix_ms, stream);
+          });
     }
   }
   return Status::Ok();
 }
 
 void LoadDriver::OrphanLoop(const std::string& service, const std::string& transport,
-                            double per_second, int64_t start_unix_ms) {
+                            double per_second, int64_t start_unix_ms,
+                            const std::string& log_stream) {
   sim::Publisher* pub = transport == "kafka" ? kafka_.get() : nats_.get();
   const int64_t start_mono = clock_->NowMonoNanos();
-  const double duration_s = scenario_->duration_s;
-  uint64_t n = 0;
-  while (!stop_.load()) {
-    const double elapsed = (clock_->NowMonoNanos() - start_mono) / 1e9;
-    if (elapsed >= duration_s) break;
-    // Due: floor(elapsed × rate) orphans, the first after one interval.
-    while (static_cast<double>(n + 1) <= elapsed * per_second && !stop_.load()) {
-      const std::string num = std::to_string(scenario_->seed) + "-" + std::to_string(n);
-      Orphan orphan = MakeOrphan(service, num);
-      const std::string id = "orphan-" + service + "-" + num;
-      const int64_t now_ms = clock_->NowUnixMillis();
-      nlohmann::json ce = {{"specversion", "1.0"},
-                           {"id", id},
-                           {"source", service + "-service"},
-                           {"type", orphan.type},
-                           {"time", sim::FormatRfc3339Millis(now_ms)},
-                           {"subject", "orphan-customer"},
-                           {"orgid", "org-1"},
-                           {"datacontenttype", "application/json"},
-                           {"data", orphan.data}};
-      auto record = std::make_shared<sim::PublishRecord>();
-      record->offset_ms = now_ms - start_unix_ms;
-      record->service = service;
-      record->seq = n;
-      record->type = orphan.type;
-      record->event_id = id;
-      record->transport = transport == "kafka" ? "kafka" : "jetstream";
-      record->subject = transport == "kafka" ? orphan.kafka_topic : orphan.type;
-      record->key = transport == "kafka" ? orphan.data.begin().value().get<std::string>() : "";
-      if (transport != "kafka") record->headers["Nats-Msg-Id"] = id;
-      record->payload = ce.dump();
-      record->expected = "dead_letter:max_deliveries";
-      record->scheduled_ms = record->offset_ms;
-      record->published_ms = record->offset_ms;
-      sim::MessageHeaders headers(record->headers.begin(), record->headers.end());
-      orphan_sent_++;
-      orphan_outstanding_++;
-      Status st = pub->Publish(record->subject, record->key, headers, record->payload,
-                               [this, record](const sim::PublishOutcome& outcome) {
-                                 record->acked = outcome.acked;
-                                 record->publish_error = outcome.error;
-                                 (outcome.acked ? orphan_acked_ : orphan_failed_)++;
-                                 if (log_) log_->Append(*record);
-                                 orphan_outstanding_--;
-                               });
-      if (!st.ok()) {
-        orphan_outstanding_--;
-        orphan_failed_++;
-        record->publish_error = st.message();
-        if (log_) log_->Append(*record);
-      }
-      ++n;
+  const int64_t duration_ns = std::llround(scenario_->duration_s * 1e9);
+  // Orphan n is due at (n + 1) / rate: a fixed schedule, so the log does not depend on timing.
+  for (uint64_t n = 0; per_second > 0 && !stop_.load(); ++n) {
+    const int64_t due_ns = std::llround(static_cast<double>(n + 1) * 1e9 / per_second);
+    if (due_ns >= duration_ns) break;
+    const int64_t due_ms = due_ns / 1'000'000;
+    if (log_) log_->AdvanceStream(log_stream, due_ms);
+    for (int64_t now = clock_->NowMonoNanos() - start_mono; now < due_ns && !stop_.load();
+         now = clock_->NowMonoNanos() - start_mono) {
+      clock_->SleepFor(std::chrono::nanoseconds(std::min<int64_t>(due_ns - now, 50'000'000)));
     }
-    clock_->SleepFor(std::chrono::milliseconds(50));
+    if (stop_.load()) return;  // the stream stays open: the log remains a prefix
+    const std::string num = std::to_string(scenario_->seed) + "-" + std::to_string(n);
+    Orphan orphan = MakeOrphan(service, num);
+    const std::string id = "orphan-" + service + "-" + num;
+    nlohmann::json ce = {{"specversion", "1.0"},
+                         {"id", id},
+                         {"source", service + "-service"},
+                         {"type", orphan.type},
+                         {"time", sim::FormatRfc3339Millis(start_unix_ms + due_ms)},
+                         {"subject", "orphan-customer"},
+                         {"orgid", "org-1"},
+                         {"datacontenttype", "application/json"},
+                         {"data", orphan.data}};
+    sim::PublishRecord record;
+    record.offset_ms = due_ms;
+    record.service = service;
+    record.seq = kOrphanSeqBase + n;
+    record.type = orphan.type;
+    record.event_id = id;
+    record.transport = transport == "kafka" ? "kafka" : "jetstream";
+    record.subject = transport == "kafka" ? orphan.kafka_topic : orphan.type;
+    record.key = transport == "kafka" ? orphan.data.begin().value().get<std::string>() : "";
+    if (transport != "kafka") record.headers["Nats-Msg-Id"] = id;
+    record.payload = ce.dump();
+    record.expected = "dead_letter:max_deliveries";
+    if (log_) log_->Append(record);
+    const int64_t published_ms = (clock_->NowMonoNanos() - start_mono) / 1'000'000;
+    sim::MessageHeaders headers(record.headers.begin(), record.headers.end());
+    orphan_sent_++;
+    orphan_outstanding_++;
+    auto outcome_to_log = [this, service, seq = record.seq,
+                           published_ms](const sim::PublishOutcome& outcome) {
+      if (log_) log_->AppendOutcome(service, seq, published_ms, outcome.acked, outcome.error);
+    };
+    Status st = pub->Publish(record.subject, record.key, headers, record.payload,
+                             [this, outcome_to_log](const sim::PublishOutcome& outcome) {
+                               (outcome.acked ? orphan_acked_ : orphan_failed_)++;
+                               outcome_to_log(outcome);
+                               orphan_outstanding_--;
+                             });
+    if (!st.ok()) {
+      orphan_outstanding_--;
+      orphan_failed_++;
+      outcome_to_log(sim::PublishOutcome{false, st.message(), 1});
+    }
   }
+  if (!stop_.load() && log_) log_->FinishStream(log_stream);
 }
 
 Status LoadDriver::Wait() {
@@ -274,11 +300,16 @@ void LoadDriver::RequestStop() {
   }
 }
 
-void LoadDriver::SetRate(const std::string& service, double per_second) {
+void LoadDriver::SetRate(const std::string& service, double per_second, int64_t at_ms) {
   for (auto& s : services_) {
     if (service.empty() || service == "all" || service == s->name) {
       s->rate = per_second;
-      if (s->run) s->run->SetRate(per_second);
+      if (!s->run) continue;
+      if (at_ms < 0) {
+        s->run->SetRate(per_second);
+      } else if (!planned_rates_.count({s->name, at_ms})) {
+        s->run->SetRate(per_second, at_ms * 1'000'000);
+      }
     }
   }
 }

@@ -222,6 +222,8 @@ Result<ReplayRun> ReplayOnce(const sim::EventLog& log, const std::string& scenar
   o.progress = quiet ? nullptr : stderr;
   o.progress_is_tty = !quiet && isatty(STDERR_FILENO) != 0;
   o.command = "ingestlab replay " + source;
+  // The payloads carry the original's event times: the replay's log keeps its origin.
+  if (log.header.epoch_ms > 0) o.epoch_ms = log.header.epoch_ms;
   o.result_extra["replay_of"] = {{"source", source},
                                  {"speed", options.speed <= 0 ? nlohmann::json("max")
                                                               : nlohmann::json(options.speed)},

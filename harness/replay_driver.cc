@@ -74,6 +74,7 @@ Result<std::unique_ptr<ReplayDriver>> ReplayDriver::Create(const sim::EventLog& 
     if (!p.ok()) return p.status().Annotate("replay Kafka publisher");
     d->kafka_ = std::move(p.value());
   }
+  if (context.log) d->stream_ = context.log->RegisterStream("replay", 0);
   for (const auto& step : d->plan_) {
     const auto& r = log.publishes[step.index];
     d->stats_[r.service];  // every replayed service shows, even with nothing acked
@@ -104,6 +105,12 @@ Status ReplayDriver::Start(int64_t start_unix_ms) {
 void ReplayDriver::Loop(int64_t start_unix_ms) {
   Clock* clock = context_.clock ? context_.clock : &Clock::System();
   const int64_t start_mono = clock->NowMonoNanos();
+  struct FinishOnExit {
+    ReplayDriver* d;
+    ~FinishOnExit() {
+      if (d->context_.log && !d->stream_.empty()) d->context_.log->FinishStream(d->stream_);
+    }
+  } finish{this};
   for (const auto& step : plan_) {
     for (;;) {
       if (stop_.load()) return;
@@ -114,6 +121,21 @@ void ReplayDriver::Loop(int64_t start_unix_ms) {
     const sim::PublishRecord& r = log_->publishes[step.index];
     sim::MessageHeaders headers(r.headers.begin(), r.headers.end());
     const int64_t published_ms = clock->NowUnixMillis() - start_unix_ms;
+    if (context_.log) {
+      // The entry as sent (its outcome follows in Completed): the recorded entry at its replay
+      // time, with the expectation of this replay.
+      sim::PublishRecord entry = r;
+      entry.offset_ms = step.at_ms;
+      entry.expected = ExpectedOf(step);
+      entry.acked = false;
+      entry.publish_error.clear();
+      context_.log->AdvanceStream(stream_, step.at_ms);
+      Status st = context_.log->Append(entry);
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (send_status_.ok()) send_status_ = st;
+      }
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto& s = stats_[r.service];
@@ -134,15 +156,10 @@ void ReplayDriver::Loop(int64_t start_unix_ms) {
 
 void ReplayDriver::Completed(const TimedPublish& step, int64_t published_ms,
                              const sim::PublishOutcome& outcome) {
-  sim::PublishRecord r = log_->publishes[step.index];
-  r.offset_ms = step.at_ms;
-  r.scheduled_ms = step.at_ms;
-  r.expected = ExpectedOf(step);
-  r.published_ms = published_ms;
-  r.acked = outcome.acked;
-  r.publish_error = outcome.error;
+  const sim::PublishRecord& r = log_->publishes[step.index];
   if (context_.log) {
-    Status st = context_.log->Append(r);
+    Status st = context_.log->AppendOutcome(r.service, r.seq, published_ms, outcome.acked,
+                                            outcome.error);
     if (!st.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
       if (send_status_.ok()) send_status_ = st;

@@ -58,6 +58,7 @@ class ReplayDriver final : public LoadSource {
   std::vector<TimedPublish> plan_;
   LoadContext context_;
   std::unique_ptr<sim::Publisher> jetstream_, core_nats_, kafka_;
+  std::string stream_;  // this driver's stream in the ordered event log
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> outstanding_{0};

@@ -110,7 +110,7 @@ nlohmann::json NumberOrNull(double v) {
 std::vector<PublishRecord> ToPublishRecords(const sim::EventLog& log) {
   std::vector<PublishRecord> out;
   out.reserve(log.publishes.size());
-  const int64_t origin = log.header.started_at_ms;
+  const int64_t origin = log.header.started_at_ms;  // the run's start (wall clock)
   for (const auto& p : log.publishes) {
     PublishRecord r;
     r.event_id = p.event_id;
@@ -119,7 +119,7 @@ std::vector<PublishRecord> ToPublishRecords(const sim::EventLog& log) {
     r.transport = p.transport == "kafka" ? "kafka" : "nats";
     r.subject = p.subject;
     r.publish_ms = origin + p.published_ms;
-    r.event_time_ms = origin + p.scheduled_ms;
+    r.event_time_ms = log.header.epoch_ms + p.scheduled_ms;  // as in the payload
     r.acked = p.acked;
     r.payload = p.payload;
     if (p.expected.rfind("dead_letter", 0) == 0) {
@@ -187,12 +187,14 @@ class Progress {
 // The scenario's simulated services as a LoadSource.
 class SimulatedLoad final : public LoadSource {
  public:
-  explicit SimulatedLoad(std::unique_ptr<LoadDriver> driver) : driver_(std::move(driver)) {}
-  Status Start(int64_t start_unix_ms) override { return driver_->Start(start_unix_ms); }
+  // epoch_ms: the origin of the generated events' times.
+  SimulatedLoad(std::unique_ptr<LoadDriver> driver, int64_t epoch_ms)
+      : driver_(std::move(driver)), epoch_ms_(epoch_ms) {}
+  Status Start(int64_t) override { return driver_->Start(epoch_ms_); }
   Status Wait() override { return driver_->Wait(); }
   void RequestStop() override { driver_->RequestStop(); }
-  void SetRate(const std::string& service, double per_second, int64_t) override {
-    driver_->SetRate(service, per_second);
+  void SetRate(const std::string& service, double per_second, int64_t at_ms) override {
+    driver_->SetRate(service, per_second, at_ms);
   }
   LoadTotals Totals() const override { return driver_->Totals(); }
   std::vector<std::pair<std::string, sim::ServiceRunStats>> ServiceStats() const override {
@@ -202,6 +204,7 @@ class SimulatedLoad final : public LoadSource {
 
  private:
   std::unique_ptr<LoadDriver> driver_;
+  int64_t epoch_ms_;
 };
 
 // Applies the timeline on its own thread at the scheduled times.
@@ -353,12 +356,18 @@ class TimelineRunner {
       }
       if (log_) {
         sim::FaultRecord fr;
-        fr.offset_ms = Clock::System().NowUnixMillis() - start_unix_ms_;
+        fr.offset_ms = std::llround(e.at_s * 1000);  // scheduled, not applied: deterministic
         fr.action = e.undo ? "undo_" + step.action : step.action;
         fr.target = step.target;
         for (const auto& [k, v] : step.params) fr.params[k] = v;
         if (step.for_s) fr.params["for_s"] = *step.for_s;
         log_->Append(fr);
+        const size_t next = static_cast<size_t>(&e - entries_.data()) + 1;
+        if (next < entries_.size()) {
+          log_->AdvanceStream("timeline", std::llround(entries_[next].at_s * 1000));
+        } else {
+          log_->FinishStream("timeline");
+        }
       }
       Status st = e.undo ? injector_->Undo(step) : injector_->Apply(step);
       completed_at_[e.step] = Elapsed();
@@ -571,11 +580,20 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   header.git_commit = kGitCommit;
   header.topology = TopologyJson(s.topology);
   header.started_at_ms = start_ms;
-  header.epoch_ms = start_ms;
+  const int64_t epoch_ms = options.epoch_ms.value_or(start_ms);
+  header.epoch_ms = epoch_ms;
   header.scenario_yaml = s.text;
-  auto log_or = sim::EventLogWriter::Create(dir + "/events.log", header);
+  sim::EventLogWriterOptions log_options;
+  log_options.ordered = true;
+  log_options.compress = ShouldCompressEventLog(s);
+  auto log_or = sim::EventLogWriter::Create(dir + "/events.log", header, log_options);
   if (!log_or.ok()) return fail(log_or.status().message());
   std::unique_ptr<sim::EventLogWriter> log = std::move(log_or.value());
+  if (!s.timeline.empty()) {  // a stream of the log, its watermark at its next step's time
+    double first_s = s.timeline.front().at_s;
+    for (const auto& step : s.timeline) first_s = std::min(first_s, step.at_s);
+    log->RegisterStream("timeline", std::llround(first_s * 1000));
+  }
 
   std::unique_ptr<LoadSource> driver;
   if (options.make_load) {
@@ -585,7 +603,7 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
     context.kafka_bootstrap = env->kafka_bootstrap();
     context.log = log.get();
     context.clock = &clock;
-    context.epoch_ms = start_ms;
+    context.epoch_ms = epoch_ms;
     auto source = options.make_load(context);
     if (!source.ok()) return fail(source.status().message());
     driver = std::move(source.value());
@@ -593,11 +611,12 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
     auto driver_or =
         LoadDriver::Create(s, env->nats_urls(), env->kafka_bootstrap(), log.get(), &clock);
     if (!driver_or.ok()) return fail(driver_or.status().message());
-    driver = std::make_unique<SimulatedLoad>(std::move(driver_or.value()));
+    driver = std::make_unique<SimulatedLoad>(std::move(driver_or.value()), epoch_ms);
   }
-  FaultInjector injector(env.get(), [&driver](const std::string& service, double rate) {
-    driver->SetRate(service, rate, 0);
-  });
+  FaultInjector injector(env.get(),
+                         [&driver](const std::string& service, double rate, int64_t at_ms) {
+                           driver->SetRate(service, rate, at_ms);
+                         });
   progress.Message("load: " + driver->Describe() + " for " + FormatDurationSeconds(s.duration_s));
   Status started = driver->Start(start_ms);
   if (!started.ok()) return fail(started.message());

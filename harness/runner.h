@@ -32,6 +32,8 @@ namespace ingestlab {
 struct RunOptions {
   std::string out_dir = "runs";
   std::optional<uint64_t> seed;  // overrides the scenario's
+  // The origin of the payloads' event times (unix ms); default the wall clock at the run start.
+  std::optional<int64_t> epoch_ms;
   std::string command;           // the command line that reproduces the run
   std::FILE* progress = stderr;  // nullptr = silent
   bool progress_is_tty = false;

@@ -1,11 +1,18 @@
 // Event log writer and reader: see event_log.h.
 #include "simulators/event_log.h"
 
+#include <zlib.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <unordered_map>
 
+#include "common/log.h"
 #include "simulators/encoding.h"
 
 namespace ingestlab::sim {
@@ -20,7 +27,6 @@ json ToJson(const EventLogHeader& h) {
               {"ingestlab_version", h.ingestlab_version},
               {"git_commit", h.git_commit},
               {"topology", h.topology},
-              {"started_at_ms", h.started_at_ms},
               {"epoch_ms", h.epoch_ms},
               {"scenario_yaml", h.scenario_yaml}};
 }
@@ -37,11 +43,7 @@ json ToJson(const PublishRecord& r) {
          {"key", r.key},
          {"headers", r.headers},
          {"payload_b64", Base64Encode(r.payload)},
-         {"expected", r.expected},
-         {"scheduled_ms", r.scheduled_ms},
-         {"published_ms", r.published_ms},
-         {"acked", r.acked}};
-  j["publish_error"] = r.publish_error.empty() ? json(nullptr) : json(r.publish_error);
+         {"expected", r.expected}};
   return j;
 }
 
@@ -51,41 +53,6 @@ json ToJson(const FaultRecord& r) {
               {"action", r.action},
               {"target", r.target},
               {"params", r.params}};
-}
-
-Result<std::unique_ptr<EventLogWriter>> EventLogWriter::Create(const std::string& path,
-                                                               const EventLogHeader& header,
-                                                               Clock* clock) {
-  std::FILE* f = std::fopen(path.c_str(), "w");
-  if (!f) return Status::Io("event log " + path + ": " + std::strerror(errno));
-  std::setvbuf(f, nullptr, _IOFBF, 1 << 20);
-  std::unique_ptr<EventLogWriter> w(new EventLogWriter(path, f, clock ? clock : &Clock::System()));
-  INGEST_RETURN_IF_ERROR(w->WriteLine(ToJson(header), true));
-  return w;
-}
-
-EventLogWriter::~EventLogWriter() { Close(); }
-
-Status EventLogWriter::WriteLine(const json& j, bool flush_now) {
-  // error_handler::replace: payload-derived strings never make dump() throw.
-  return WriteText(j.dump(-1, ' ', false, json::error_handler_t::replace), flush_now);
-}
-
-Status EventLogWriter::WriteText(std::string line, bool flush_now) {
-  line += '\n';
-  const int64_t now = clock_->NowMonoNanos();
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!file_) return Status::Io("event log " + path_ + " is closed");
-  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size()) {
-    return Status::Io("event log " + path_ + ": " + std::strerror(errno));
-  }
-  ++records_;
-  if (flush_now || now - last_flush_ns_ >= kFlushIntervalNanos) {
-    last_flush_ns_ = now;
-    if (std::fflush(file_) != 0)
-      return Status::Io("event log " + path_ + ": " + std::strerror(errno));
-  }
-  return Status::Ok();
 }
 
 namespace {
@@ -173,33 +140,310 @@ std::string PublishLine(const PublishRecord& r) {
   line += '}';
   str("payload_b64", Base64Encode(r.payload));
   str("expected", r.expected);
-  num("scheduled_ms", r.scheduled_ms);
-  num("published_ms", r.published_ms);
-  field("acked");
-  line += r.acked ? "true" : "false";
-  field("publish_error");
-  if (r.publish_error.empty()) {
+  line += "}";
+  return line;
+}
+
+// One sidecar line: a publish's outcome.
+std::string OutcomeLine(const std::string& service, uint64_t seq, int64_t published_ms, bool acked,
+                        const std::string& error) {
+  std::string line = "{\"service\":";
+  AppendJsonString(&line, service);
+  line += ",\"seq\":" + std::to_string(seq);
+  line += ",\"published_ms\":" + std::to_string(published_ms);
+  line += acked ? ",\"acked\":true" : ",\"acked\":false";
+  line += ",\"error\":";
+  if (error.empty()) {
     line += "null";
   } else {
-    AppendJsonString(&line, r.publish_error);
+    AppendJsonString(&line, error);
   }
   line += "}";
   return line;
 }
 
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool Exists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec);
+}
+
 }  // namespace
 
-Status EventLogWriter::Append(const PublishRecord& record) {
-  return WriteText(PublishLine(record), false);
+std::string AcksPathFor(const std::string& log_path) {
+  std::string base = log_path;
+  const bool gz = EndsWith(base, ".gz");
+  if (gz) base.resize(base.size() - 3);
+  if (EndsWith(base, ".log")) base.resize(base.size() - 4);
+  return base + ".acks" + (gz ? ".gz" : "");
 }
-Status EventLogWriter::Append(const FaultRecord& record) { return WriteLine(ToJson(record), true); }
+
+std::string FindEventLog(const std::string& run_dir) {
+  for (const char* name : {"/events.log", "/events.log.gz"}) {
+    if (Exists(run_dir + name)) return run_dir + name;
+  }
+  return "";
+}
+
+// A plain or gzip file written in batches.
+class EventLogWriter::Sink {
+ public:
+  static Result<std::unique_ptr<Sink>> Open(const std::string& path, bool gzip) {
+    std::unique_ptr<Sink> s(new Sink());
+    s->path_ = path;
+    if (gzip) {
+      // Level 1: a large log is written at tens of MB/s; speed matters more than the last 20%.
+      s->gz_ = gzopen(path.c_str(), "wb1");
+      if (!s->gz_) return Status::Io("event log " + path + ": " + std::strerror(errno));
+      gzbuffer(s->gz_, 1 << 20);
+    } else {
+      s->file_ = std::fopen(path.c_str(), "w");
+      if (!s->file_) return Status::Io("event log " + path + ": " + std::strerror(errno));
+      std::setvbuf(s->file_, nullptr, _IOFBF, 1 << 20);
+    }
+    return s;
+  }
+  ~Sink() { Close(); }
+
+  Status Write(const std::string& data) {
+    if (data.empty()) return Status::Ok();
+    if (gz_) {
+      size_t done = 0;
+      while (done < data.size()) {
+        const unsigned chunk =
+            static_cast<unsigned>(std::min<size_t>(data.size() - done, 1u << 30));
+        if (gzwrite(gz_, data.data() + done, chunk) != static_cast<int>(chunk)) return Error();
+        done += chunk;
+      }
+      dirty_ = true;
+      return Status::Ok();
+    }
+    if (!file_) return Status::Io("event log " + path_ + " is closed");
+    if (std::fwrite(data.data(), 1, data.size(), file_) != data.size()) return Error();
+    dirty_ = true;
+    return Status::Ok();
+  }
+  // Makes everything written so far readable from the file (gzip: a sync flush point).
+  Status Flush() {
+    if (!dirty_) return Status::Ok();
+    dirty_ = false;
+    if (gz_) return gzflush(gz_, Z_SYNC_FLUSH) == Z_OK ? Status::Ok() : Error();
+    if (file_ && std::fflush(file_) != 0) return Error();
+    return Status::Ok();
+  }
+  Status Close() {
+    int rc = 0;
+    if (gz_) {
+      rc = gzclose(gz_) == Z_OK ? 0 : -1;
+      gz_ = nullptr;
+    } else if (file_) {
+      rc = std::fclose(file_);
+      file_ = nullptr;
+    } else {
+      return Status::Ok();
+    }
+    return rc == 0 ? Status::Ok() : Status::Io("event log " + path_ + ": close failed");
+  }
+
+ private:
+  Sink() = default;
+  Status Error() const { return Status::Io("event log " + path_ + ": " + std::strerror(errno)); }
+  std::string path_;
+  std::FILE* file_ = nullptr;
+  gzFile gz_ = nullptr;
+  bool dirty_ = false;
+};
+
+Result<std::unique_ptr<EventLogWriter>> EventLogWriter::Create(const std::string& path,
+                                                               const EventLogHeader& header,
+                                                               Clock* clock) {
+  return Create(path, header, EventLogWriterOptions{}, clock);
+}
+
+Result<std::unique_ptr<EventLogWriter>> EventLogWriter::Create(const std::string& path,
+                                                               const EventLogHeader& header,
+                                                               const EventLogWriterOptions& options,
+                                                               Clock* /*clock*/) {
+  std::string log_path = path;
+  if (options.compress && !EndsWith(log_path, ".gz")) log_path += ".gz";
+  std::string acks_path = options.acks_path.empty() ? AcksPathFor(log_path) : options.acks_path;
+  auto log = Sink::Open(log_path, options.compress);
+  if (!log.ok()) return log.status();
+  // error_handler::replace: payload-derived strings never make dump() throw.
+  INGEST_RETURN_IF_ERROR(
+      (*log)->Write(ToJson(header).dump(-1, ' ', false, json::error_handler_t::replace) + "\n"));
+  INGEST_RETURN_IF_ERROR((*log)->Flush());
+  std::unique_ptr<Sink> acks;
+  if (options.write_acks) {
+    auto opened = Sink::Open(acks_path, options.compress);
+    if (!opened.ok()) return opened.status();
+    acks = std::move(opened).value();
+    INGEST_RETURN_IF_ERROR(
+        acks->Write(json{{"kind", "run"}, {"started_at_ms", header.started_at_ms}}.dump() + "\n"));
+    INGEST_RETURN_IF_ERROR(acks->Flush());
+  } else {
+    // A sidecar left from an earlier log at this path would be merged into this one.
+    std::error_code ec;
+    std::filesystem::remove(acks_path, ec);
+    std::filesystem::remove(
+        EndsWith(acks_path, ".gz") ? acks_path.substr(0, acks_path.size() - 3) : acks_path + ".gz",
+        ec);
+    acks_path.clear();
+  }
+  std::unique_ptr<EventLogWriter> w(new EventLogWriter(log_path, acks_path, options.ordered,
+                                                       std::move(log).value(), std::move(acks)));
+  w->flusher_ = std::thread([raw = w.get()] { raw->FlusherLoop(); });
+  return w;
+}
+
+EventLogWriter::EventLogWriter(std::string path, std::string acks_path, bool ordered,
+                               std::unique_ptr<Sink> log, std::unique_ptr<Sink> acks)
+    : path_(std::move(path)),
+      acks_path_(std::move(acks_path)),
+      ordered_(ordered),
+      log_(std::move(log)),
+      acks_(std::move(acks)) {}
+
+EventLogWriter::~EventLogWriter() { Close(); }
+
+namespace {
+
+// Heap order: the smallest (offset, kind, service, seq) on top.
+struct LaterFirst {
+  template <typename P>
+  bool operator()(const P& a, const P& b) const {
+    if (a.offset_ms != b.offset_ms) return a.offset_ms > b.offset_ms;
+    if (a.kind != b.kind) return a.kind > b.kind;
+    if (a.service != b.service) return a.service > b.service;
+    return a.seq > b.seq;
+  }
+};
+
+}  // namespace
+
+Status EventLogWriter::Enqueue(Pending p) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_) return Status::Io("event log " + path_ + " is closed");
+  if (!status_.ok()) return status_;
+  ++records_;
+  if (!ordered_) {
+    ready_ += p.line;
+    ready_ += '\n';
+    return Status::Ok();
+  }
+  heap_.push_back(std::move(p));
+  std::push_heap(heap_.begin(), heap_.end(), LaterFirst{});
+  ReleaseLocked(BoundLocked());
+  return Status::Ok();
+}
+
+int64_t EventLogWriter::BoundLocked() const {
+  int64_t bound = INT64_MAX;
+  for (const auto& [name, watermark] : streams_) bound = std::min(bound, watermark);
+  return bound;
+}
+
+void EventLogWriter::ReleaseLocked(int64_t bound) {
+  while (!heap_.empty() && heap_.front().offset_ms < bound) {
+    std::pop_heap(heap_.begin(), heap_.end(), LaterFirst{});
+    ready_ += heap_.back().line;
+    ready_ += '\n';
+    heap_.pop_back();
+  }
+}
+
+Status EventLogWriter::Append(const PublishRecord& record) {
+  if (record.acked || !record.publish_error.empty()) {
+    INGEST_RETURN_IF_ERROR(AppendOutcome(record.service, record.seq, record.published_ms,
+                                         record.acked, record.publish_error));
+  }
+  return Enqueue(Pending{record.offset_ms, 1, record.service, record.seq, PublishLine(record)});
+}
+
+Status EventLogWriter::Append(const FaultRecord& record) {
+  std::string line = ToJson(record).dump(-1, ' ', false, json::error_handler_t::replace);
+  uint64_t order;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    order = faults_++;
+  }
+  return Enqueue(Pending{record.offset_ms, 0, "", order, std::move(line)});
+}
+
+Status EventLogWriter::AppendOutcome(const std::string& service, uint64_t seq, int64_t published_ms,
+                                     bool acked, const std::string& error) {
+  std::string line = OutcomeLine(service, seq, published_ms, acked, error);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_) return Status::Io("event log " + path_ + " is closed");
+  if (acks_path_.empty()) return status_;  // no sidecar
+  ready_acks_ += line;
+  ready_acks_ += '\n';
+  return status_;
+}
+
+std::string EventLogWriter::RegisterStream(const std::string& name, int64_t from_offset_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string unique = name;
+  for (int n = 2; streams_.count(unique); ++n) unique = name + "#" + std::to_string(n);
+  if (ordered_ && !closed_) streams_[unique] = from_offset_ms;
+  return unique;
+}
+
+void EventLogWriter::AdvanceStream(const std::string& name, int64_t offset_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = streams_.find(name);
+  if (it == streams_.end() || offset_ms <= it->second) return;
+  it->second = offset_ms;
+  ReleaseLocked(BoundLocked());
+}
+
+void EventLogWriter::FinishStream(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (streams_.erase(name) == 0) return;
+  ReleaseLocked(BoundLocked());
+}
+
+Status EventLogWriter::WriteReady(bool flush) {
+  std::lock_guard<std::mutex> io(io_mu_);  // before mu_: batches reach the file in order
+  std::string lines, acks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    lines.swap(ready_);
+    acks.swap(ready_acks_);
+  }
+  if (!log_) return Status::Ok();
+  Status st = log_->Write(lines);
+  if (st.ok() && acks_) st = acks_->Write(acks);
+  if (st.ok() && flush) st = log_->Flush();
+  if (st.ok() && flush && acks_) st = acks_->Flush();
+  if (!st.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (status_.ok()) status_ = st;
+  }
+  return st;
+}
+
+void EventLogWriter::FlusherLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!closed_) {
+    cv_.wait_for(lock, kFlushInterval);
+    if (closed_) break;
+    lock.unlock();
+    WriteReady(true);
+    lock.lock();
+  }
+}
 
 Status EventLogWriter::Flush() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!file_) return Status::Ok();
-  if (std::fflush(file_) != 0)
-    return Status::Io("event log " + path_ + ": " + std::strerror(errno));
-  return Status::Ok();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return status_;
+  }
+  return WriteReady(true);
 }
 
 uint64_t EventLogWriter::records() const {
@@ -208,11 +452,30 @@ uint64_t EventLogWriter::records() const {
 }
 
 Status EventLogWriter::Close() {
+  size_t dropped = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return status_;
+    closed_ = true;
+    ReleaseLocked(BoundLocked());
+    dropped = heap_.size();
+    heap_.clear();
+  }
+  cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+  if (dropped > 0) {
+    LOG(kInfo, "event_log") << path_ << ": " << dropped
+                            << " record(s) after the point every stream reached were left out "
+                               "(a stopped run's log is a prefix of the full run's)";
+  }
+  WriteReady(true);  // an error lands in status_
+  std::lock_guard<std::mutex> io(io_mu_);
+  Status closed_log = log_->Close();
+  Status closed_acks = acks_ ? acks_->Close() : Status::Ok();
   std::lock_guard<std::mutex> lock(mu_);
-  if (!file_) return Status::Ok();
-  const int rc = std::fclose(file_);
-  file_ = nullptr;
-  return rc == 0 ? Status::Ok() : Status::Io("event log " + path_ + ": close failed");
+  if (status_.ok() && !closed_log.ok()) status_ = closed_log;
+  if (status_.ok() && !closed_acks.ok()) status_ = closed_acks;
+  return status_;
 }
 
 namespace {
@@ -234,8 +497,9 @@ Status ParseRecord(const json& j, EventLog* log, bool first) {
     h.ingestlab_version = j.value("ingestlab_version", "");
     h.git_commit = j.value("git_commit", "");
     h.topology = j.value("topology", json::object());
-    h.started_at_ms = j.value("started_at_ms", int64_t{0});
-    h.epoch_ms = j.value("epoch_ms", h.started_at_ms);
+    // Logs before the sidecar carried started_at_ms in the header; now the sidecar does.
+    h.epoch_ms = j.value("epoch_ms", j.value("started_at_ms", int64_t{0}));
+    h.started_at_ms = j.value("started_at_ms", h.epoch_ms);
     h.scenario_yaml = j.value("scenario_yaml", "");
   } else if (kind == "publish") {
     PublishRecord r;
@@ -252,9 +516,11 @@ Status ParseRecord(const json& j, EventLog* log, bool first) {
     if (!payload) return Status::Parse("payload_b64 is not base64");
     r.payload = std::move(*payload);
     r.expected = j.at("expected").get<std::string>();
-    r.scheduled_ms = j.value("scheduled_ms", int64_t{0});
-    r.published_ms = j.value("published_ms", int64_t{0});
-    r.acked = j.at("acked").get<bool>();
+    // offset_ms is the scheduled time. Without a sidecar a publish counts as acked at its
+    // offset, unless the line carries its outcome (logs written before the sidecar).
+    r.scheduled_ms = j.value("scheduled_ms", r.offset_ms);
+    r.published_ms = j.value("published_ms", r.offset_ms);
+    r.acked = j.value("acked", true);
     if (j.contains("publish_error") && j["publish_error"].is_string()) {
       r.publish_error = j["publish_error"].get<std::string>();
     }
@@ -304,13 +570,135 @@ Result<EventLog> ParseEventLog(const std::string& text) {
   return log;
 }
 
-Result<EventLog> ReadEventLog(const std::string& path) {
+Result<std::string> Gunzip(const std::string& bytes, bool* complete) {
+  *complete = false;
+  z_stream zs{};
+  if (inflateInit2(&zs, 15 + 16) != Z_OK) return Status::Internal("inflateInit2 failed");
+  std::string out;
+  std::vector<char> chunk(1 << 18);
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
+  zs.avail_in = static_cast<uInt>(bytes.size());
+  Status st;
+  for (;;) {
+    zs.next_out = reinterpret_cast<Bytef*>(chunk.data());
+    zs.avail_out = static_cast<uInt>(chunk.size());
+    const int rc = inflate(&zs, Z_NO_FLUSH);
+    out.append(chunk.data(), chunk.size() - zs.avail_out);
+    if (rc == Z_STREAM_END) {
+      if (zs.avail_in == 0) {
+        *complete = true;
+        break;
+      }
+      inflateReset(&zs);  // another gzip member follows
+      continue;
+    }
+    if (rc == Z_BUF_ERROR || (rc == Z_OK && zs.avail_in == 0 && zs.avail_out != 0)) {
+      break;  // the input ends before the stream does: a cut-off file, read as far as it goes
+    }
+    if (rc != Z_OK) {
+      st = Status::Parse(std::string("gzip: ") + (zs.msg ? zs.msg : "corrupt data"));
+      break;
+    }
+  }
+  inflateEnd(&zs);
+  if (!st.ok()) return st;
+  return out;
+}
+
+namespace {
+
+bool IsGzip(const std::string& bytes) {
+  return bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x1f &&
+         static_cast<unsigned char>(bytes[1]) == 0x8b;
+}
+
+// The file's text, decompressed when it is gzip; *cut = a gzip stream that stops short.
+Result<std::string> ReadText(const std::string& path, bool* cut) {
+  *cut = false;
   std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::Io("event log " + path + ": cannot open");
+  if (!in) return Status::Io(path + ": cannot open");
   std::stringstream buf;
   buf << in.rdbuf();
-  auto log = ParseEventLog(buf.str());
+  std::string bytes = buf.str();
+  if (!IsGzip(bytes)) return bytes;
+  bool complete = false;
+  auto text = Gunzip(bytes, &complete);
+  if (!text.ok()) return text.status().Annotate(path);
+  *cut = !complete;
+  return text;
+}
+
+}  // namespace
+
+Status MergeOutcomes(const std::string& acks_text, EventLog* log) {
+  struct Outcome {
+    int64_t published_ms;
+    bool acked;
+    std::string error;
+  };
+  std::unordered_map<std::string, Outcome> outcomes;
+  auto key = [](const std::string& service, uint64_t seq) {
+    return service + '\n' + std::to_string(seq);
+  };
+  size_t pos = 0;
+  int line_no = 0;
+  while (pos < acks_text.size()) {
+    size_t end = acks_text.find('\n', pos);
+    const bool last_without_newline = end == std::string::npos;
+    if (last_without_newline) end = acks_text.size();
+    const std::string_view line(acks_text.data() + pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    if (line.empty()) continue;
+    try {
+      const json j = json::parse(line);
+      if (j.value("kind", "") == "run") {
+        log->header.started_at_ms = j.at("started_at_ms").get<int64_t>();
+        continue;
+      }
+      Outcome o{j.at("published_ms").get<int64_t>(), j.at("acked").get<bool>(), ""};
+      if (j.contains("error") && j["error"].is_string()) o.error = j["error"].get<std::string>();
+      outcomes[key(j.at("service").get<std::string>(), j.at("seq").get<uint64_t>())] = std::move(o);
+    } catch (const json::exception& e) {
+      if (last_without_newline) break;  // a run killed mid-write
+      return Status::Parse(std::string(e.what()))
+          .Annotate("event log sidecar line " + std::to_string(line_no));
+    }
+  }
+  for (auto& p : log->publishes) {
+    auto it = outcomes.find(key(p.service, p.seq));
+    if (it == outcomes.end()) {  // no answer was recorded (a killed run): not acked
+      p.published_ms = p.offset_ms;
+      p.acked = false;
+      p.publish_error.clear();
+    } else {
+      p.published_ms = it->second.published_ms;
+      p.acked = it->second.acked;
+      p.publish_error = it->second.error;
+    }
+  }
+  log->has_outcomes = true;
+  return Status::Ok();
+}
+
+Result<EventLog> ReadEventLog(const std::string& path_in) {
+  std::string path = path_in;
+  if (!Exists(path) && Exists(path + ".gz")) path += ".gz";
+  bool cut = false;
+  auto text = ReadText(path, &cut);
+  if (!text.ok()) return text.status().Annotate("event log");
+  auto log = ParseEventLog(*text);
   if (!log.ok()) return log.status().Annotate(path);
+  if (cut) log->truncated_tail = true;
+  std::string acks = AcksPathFor(path);
+  if (!Exists(acks)) acks = EndsWith(acks, ".gz") ? acks.substr(0, acks.size() - 3) : acks + ".gz";
+  if (Exists(acks)) {
+    bool acks_cut = false;
+    auto acks_text = ReadText(acks, &acks_cut);
+    if (!acks_text.ok()) return acks_text.status().Annotate("event log sidecar");
+    Status merged = MergeOutcomes(*acks_text, &*log);
+    if (!merged.ok()) return merged.Annotate(acks);
+  }
   return log;
 }
 

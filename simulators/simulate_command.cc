@@ -40,7 +40,8 @@ options:
   --faults SPEC          e.g. duplicate=0.02,malformed=0.01,poison=0.01,out_of_order=0.02,
                          schema_mix=0.1,oversized=0.001,unknown_customer=0.01 (default none)
   --shape SHAPE          constant | poisson | ramp:FROM:TO[:D] | spike:PEAK:AT:LEN
-  --log FILE             record every publish to an event log (JSON Lines)
+  --log FILE             record every publish to an event log (JSON Lines; the acks go to
+                         a sidecar beside it: x.log -> x.acks)
   --event TYPE           publish one sample event of TYPE (e.g. billing.purchase.completed)
   --transport SVC=T      transport of a service: jetstream, nats or kafka (repeatable;
                          default billing and crm on kafka, the others on jetstream)
@@ -318,14 +319,17 @@ int RunSimulateCommand(int argc, char** argv, std::FILE* out, std::FILE* err) {
     h.seed = a.seed;
     h.ingestlab_version = kVersion;
     h.git_commit = kGitCommit;
-    h.started_at_ms = start_ms;
+    h.started_at_ms = clock.NowUnixMillis();
+    h.epoch_ms = start_ms;
     h.topology = {{"nats", a.nats},
                   {"kafka", a.kafka},
                   {"faults", a.faults.ToString()},
                   {"shape", a.shape},
                   {"rate", a.rate}};
     for (const auto& [svc, t] : plan) h.topology["services"][svc] = TransportName(t);
-    auto w = EventLogWriter::Create(a.log_path, h);
+    EventLogWriterOptions log_options;
+    log_options.ordered = true;  // services interleave by scheduled time, not thread timing
+    auto w = EventLogWriter::Create(a.log_path, h, log_options);
     if (!w.ok()) {
       std::fprintf(err, "ingestlab simulate: %s\n", w.status().message().c_str());
       publishers.CloseAll();

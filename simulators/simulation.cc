@@ -26,8 +26,10 @@ Result<std::unique_ptr<ServiceRun>> ServiceRun::Create(const ServiceRunOptions& 
   if (!stream.ok()) return stream.status();
   ServiceRunOptions o = options;
   o.stream = stream_options;
-  return std::unique_ptr<ServiceRun>(
+  std::unique_ptr<ServiceRun> run(
       new ServiceRun(o, std::move(stream).value(), publisher, log, clock));
+  if (log) run->log_stream_ = log->RegisterStream("service:" + o.stream.service);
+  return run;
 }
 
 ServiceRun::ServiceRun(const ServiceRunOptions& options, std::unique_ptr<MessageStream> stream,
@@ -41,7 +43,13 @@ ServiceRun::ServiceRun(const ServiceRunOptions& options, std::unique_ptr<Message
       clock_(clock) {}
 
 void ServiceRun::SetRate(double per_second) {
-  scheduler_.SetRate(per_second, started_.load() ? OffsetNanos() : 0);
+  SetRate(per_second, started_.load() ? OffsetNanos() : 0);
+}
+
+void ServiceRun::SetRate(double per_second, int64_t at_ns) {
+  scheduler_.SetRate(per_second, at_ns);
+  if (!started_.load()) return;  // planned: the schedule integrates it exactly
+  rate_change_at_ns_.store(at_ns);
   rate_changed_.store(true);
 }
 
@@ -66,26 +74,31 @@ void ServiceRun::Send(PlannedMessage message, int64_t scheduled_ns) {
     stats_.max_lateness_ms = std::max(stats_.max_lateness_ms, lateness_ms);
   }
   auto shared = std::make_shared<PlannedMessage>(std::move(message));
-  auto complete = [this, shared, scheduled_ns, published_ns](const PublishOutcome& outcome) {
+  if (log_) {
+    // What is sent, at its scheduled time: deterministic. The outcome goes to the sidecar.
+    PublishRecord r;
+    r.offset_ms = scheduled_ns / 1'000'000;
+    r.service = shared->service;
+    r.seq = shared->seq;
+    r.type = shared->type;
+    r.event_id = shared->event_id;
+    r.transport = TransportName(publisher_->transport());
+    r.subject = shared->subject;
+    r.key = shared->key;
+    for (const auto& [k, v] : shared->headers) r.headers[k] = v;
+    r.payload = shared->payload;
+    r.expected = shared->expected;
+    Status st = log_->Append(r);
+    if (!st.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (log_status_.ok()) log_status_ = st;
+    }
+  }
+  auto complete = [this, shared, published_ns](const PublishOutcome& outcome) {
     const int64_t now_ns = OffsetNanos();
     if (log_) {
-      PublishRecord r;
-      r.offset_ms = now_ns / 1'000'000;
-      r.service = shared->service;
-      r.seq = shared->seq;
-      r.type = shared->type;
-      r.event_id = shared->event_id;
-      r.transport = TransportName(publisher_->transport());
-      r.subject = shared->subject;
-      r.key = shared->key;
-      for (const auto& [k, v] : shared->headers) r.headers[k] = v;
-      r.payload = shared->payload;
-      r.expected = shared->expected;
-      r.scheduled_ms = scheduled_ns / 1'000'000;
-      r.published_ms = published_ns / 1'000'000;
-      r.acked = outcome.acked;
-      r.publish_error = outcome.error;
-      Status st = log_->Append(r);
+      Status st = log_->AppendOutcome(shared->service, shared->seq, published_ns / 1'000'000,
+                                      outcome.acked, outcome.error);
       if (!st.ok()) {
         std::lock_guard<std::mutex> lock(mu_);
         if (log_status_.ok()) log_status_ = st;
@@ -115,31 +128,45 @@ Status ServiceRun::Run() {
   uint64_t sent = 0;
   int64_t last_progress_ns = 0;
   int64_t pending_due = -1;  // an arrival taken from the scheduler but not yet sent
+  int64_t last_due = 0;      // the last arrival sent
+  int64_t watermark_ns = 0;  // the log stream's watermark (whole ms), in ns
   while (!stop_.load()) {
     if (options_.count > 0 && sent >= options_.count) break;
     const int64_t due = pending_due >= 0 ? pending_due : scheduler_.Next();
     pending_due = -1;
     if (due >= duration_ns || due == INT64_MAX) break;
+    if (log_ && due / 1'000'000 * 1'000'000 > watermark_ns) {
+      watermark_ns = due / 1'000'000 * 1'000'000;  // nothing of this stream comes earlier
+      log_->AdvanceStream(log_stream_, due / 1'000'000);
+    }
     // Wait for the due time in slices, so a stop request is noticed quickly.
     int64_t now = OffsetNanos();
     bool rescheduled = false;
     while (due > now && !stop_.load()) {
-      if (rate_changed_.exchange(false)) {  // the gap was computed at the old rate
-        scheduler_.ResetTo(now);
-        rescheduled = true;
-        break;
+      if (rate_changed_.exchange(false)) {
+        // The gap may have been computed at the old rate: restart the schedule at the change
+        // (never before what was already sent or announced to the log).
+        const int64_t at = std::max(rate_change_at_ns_.load(), watermark_ns);
+        scheduler_.ResetTo(at);
+        if (due >= at) {
+          rescheduled = true;
+          break;
+        }
       }
       clock_->SleepFor(std::chrono::nanoseconds(std::min<int64_t>(due - now, 10'000'000)));
       now = OffsetNanos();
     }
     if (rescheduled) continue;
     if (stop_.load()) break;
-    if (now >= duration_ns) {  // the run's time is up while arrivals are still due
+    // The run's time is up while arrivals are still due. A run only a little behind at the end
+    // (scheduling jitter on a busy machine) still sends them: a shortfall changes the log.
+    if (duration_ns != INT64_MAX && now >= duration_ns + kEndGraceNanos) {
       pending_due = due;
       break;
     }
     PlannedMessage m = stream_->Next(options_.start_unix_ms + due / 1'000'000);
     Send(std::move(m), due);
+    last_due = due;
     ++sent;
     if (now - last_progress_ns >= 10'000'000'000LL) {
       last_progress_ns = now;
@@ -160,8 +187,14 @@ Status ServiceRun::Run() {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.shortfall = shortfall;
   }
-  // Held-back (out-of-order) events are real events: they go out even at the end.
-  for (auto& m : stream_->DrainHeld()) Send(std::move(m), OffsetNanos());
+  // Held-back (out-of-order) events are real events: they go out at the end of a run that
+  // reached its end, at a deterministic time (the end of the duration, or the last due). A
+  // stopped run's stream stays open in the log, which keeps the log a prefix of the full run's.
+  if (!stop_.load()) {
+    const int64_t end_ns = duration_ns != INT64_MAX ? duration_ns : last_due;
+    for (auto& m : stream_->DrainHeld()) Send(std::move(m), end_ns);
+    if (log_) log_->FinishStream(log_stream_);
+  }
   Status flushed = publisher_->Flush(options_.flush_timeout);
   if (!flushed.ok()) {
     LOG(kWarn, "simulate") << service() << ": " << flushed.ToString();

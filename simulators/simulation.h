@@ -1,10 +1,15 @@
 // ServiceRun: drives one simulated service — its message stream (generator + faults), the
 // arrival scheduler, a Publisher and the event log — in real (or manual) time.
 // For each scheduled arrival it waits until the due time on the Clock, takes the next message
-// (event time = run start + scheduled offset), publishes it and records the outcome when the
-// broker answers. When the publisher cannot keep up, messages go out late (counted when later
-// than late_bound) and, at the end of a timed run, arrivals that were due but never sent are
-// counted as shortfall — never silently dropped.
+// (event time = start_unix_ms + scheduled offset), appends it to the event log at its scheduled
+// offset, publishes it and records the outcome (the log's sidecar) when the broker answers. The
+// run is one stream of an ordered log: its watermark is the next due time. When the publisher
+// cannot keep up, messages go out late (counted when later than late_bound) and, at the end of a
+// timed run, arrivals that were due but still unsent 100 ms after the end are counted as
+// shortfall — never silently dropped (this run's log entries are then a shorter prefix of an
+// unhurried run's). Held-back (out-of-order) messages still held at the natural end go out at
+// the end of the duration (or the last due time of a counted run); a stopped run neither sends
+// them nor finishes its stream, so its log stays a prefix.
 // Thread-safety: Run on one thread; SetRate, RequestStop and stats from any thread.
 #pragma once
 
@@ -60,8 +65,12 @@ class ServiceRun {
   // Runs to the end (duration, count or RequestStop), then flushes. OK even if some publishes
   // failed (see stats); an error only for a broken setup (e.g. the log cannot be written).
   Status Run();
-  // Changes the arrival rate from now on (the harness's rate steps).
+  // Changes the arrival rate from now on.
   void SetRate(double per_second);
+  // Changes the arrival rate from offset at_ns on (the harness's rate steps). Before Run this
+  // plans the change exactly; during a run it takes effect at at_ns, or as soon as possible when
+  // arrivals after at_ns were already sent.
+  void SetRate(double per_second, int64_t at_ns);
   // Ends the run early; remaining arrivals are not counted as shortfall.
   void RequestStop() { stop_.store(true); }
   ServiceRunStats stats() const;
@@ -74,6 +83,9 @@ class ServiceRun {
   void Send(PlannedMessage message, int64_t scheduled_ns);
   int64_t OffsetNanos() const { return clock_->NowMonoNanos() - start_mono_ns_; }
 
+  // Arrivals due before the end of the duration are still sent up to this long after it.
+  static constexpr int64_t kEndGraceNanos = 100'000'000;
+
   ServiceRunOptions options_;
   std::unique_ptr<MessageStream> stream_;
   ArrivalScheduler scheduler_;
@@ -84,6 +96,8 @@ class ServiceRun {
   std::atomic<bool> stop_{false};
   std::atomic<bool> started_{false};
   std::atomic<bool> rate_changed_{false};
+  std::atomic<int64_t> rate_change_at_ns_{0};
+  std::string log_stream_;  // this run's stream in the event log
 
   mutable std::mutex mu_;
   ServiceRunStats stats_;

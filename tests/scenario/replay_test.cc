@@ -68,6 +68,11 @@ bool AssertionPassed(const nlohmann::json& result, const std::string& name) {
   return false;
 }
 
+std::string ReadBytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 fs::path LogOf(const fs::path& run_dir) {
   return fs::exists(run_dir / "events.log.gz") ? run_dir / "events.log.gz" : run_dir / "events.log";
 }
@@ -113,8 +118,10 @@ TEST_CASE("a passing run replays with the same verdicts and the same state diges
   CHECK(after["state_digest"] == before["state_digest"]);
   CHECK(after["replay_of"]["publishes"].get<size_t>() == PublishCount(original));
   CHECK(after["replay_of"]["faults"] == 1);
-  // The same bytes went out, and the paused NATS node was paused again.
+  // The same bytes went out, and the paused NATS node was paused again: at speed 1 the
+  // replay's own event log is the original's, byte for byte.
   CHECK(PayloadCounts(replayed) == PayloadCounts(original));
+  CHECK(ReadBytes(LogOf(replayed)) == ReadBytes(LogOf(original)));
   REQUIRE(after["timeline"].size() == 1);
   CHECK(after["timeline"][0]["action"] == "pause_nats");
   CHECK(after["timeline"][0]["until_s"].get<double>() > after["timeline"][0]["at_s"].get<double>());
