@@ -45,6 +45,7 @@ const char* kUpHelp =
 
 const char* kRunHelp =
     "usage: ingestlab run PATH... [--seed N] [--epoch MS] [--out DIR] [--junit FILE]\n"
+    "                     [--ingestd PATH]\n"
     "\n"
     "Runs scenario files, or every *.yaml directly inside a folder (subfolders such as long/ are\n"
     "skipped). Each run writes <out>/<scenario>-<seed>/ with scenario.yaml, events.log and\n"
@@ -57,9 +58,11 @@ const char* kRunHelp =
     "                a byte-identical events.log\n"
     "  --out DIR     where run directories go [runs]\n"
     "  --junit FILE  write JUnit XML: one testcase per assertion per scenario\n"
+    "  --ingestd PATH  the ingestd binary to test [$INGESTLAB_INGESTD, else the built one]\n"
     "  --quiet       no progress lines\n"
     "  --check       only parse and validate the scenario files, run nothing\n"
     "\n"
+    "A run directory replays with `ingestlab replay DIR` (see ingestlab replay --help).\n"
     "Exit status: 0 every assertion held, 1 some failed or a run could not be carried out,\n"
     "2 bad usage or a bad scenario file.\n";
 
@@ -207,6 +210,11 @@ int RunRunCommand(int argc, char** argv) {
       if (*end != '\0' || v[0] == '-')
         return UsageError("run", "--seed must be a non-negative integer, got '" + v + "'");
       options.seed = seed;
+    } else if (arg == "--ingestd") {
+      if (!value(&v) || v.empty()) return UsageError("run", "--ingestd needs a path");
+      if (access(v.c_str(), X_OK) != 0 || fs::is_directory(v))
+        return UsageError("run", "--ingestd " + v + ": not an executable file");
+      setenv("INGESTLAB_INGESTD", fs::absolute(v).c_str(), 1);
     } else if (arg == "--epoch") {
       char* end = nullptr;
       if (!value(&v) || v.empty()) return UsageError("run", "--epoch needs unix milliseconds");
