@@ -674,6 +674,7 @@ TEST_CASE("the event log round-trips and tolerates a run killed mid-write") {
     CHECK(back->publishes[0].publish_error.rfind("bad ", 0) == 0);
     CHECK(back->publishes[0].payload == r.payload);
     std::remove(odd_path.c_str());
+    std::remove(sim::AcksPathFor(odd_path).c_str());
   }
   SECTION("a truncated last line is skipped") {
     std::ifstream in(path);
@@ -691,6 +692,7 @@ TEST_CASE("the event log round-trips and tolerates a run killed mid-write") {
     CHECK(broken.status().message().find("line 2") != std::string::npos);
   }
   std::remove(path.c_str());
+  std::remove(sim::AcksPathFor(path).c_str());
 }
 
 TEST_CASE("a service run records every publish in the event log") {
@@ -722,6 +724,7 @@ TEST_CASE("a service run records every publish in the event log") {
   CHECK(expected[kExpectApplied] > 150);
   CHECK(p.messages().size() == log.publishes.size());
   std::remove(path.c_str());
+  std::remove(sim::AcksPathFor(path).c_str());
 }
 
 namespace {
