@@ -184,8 +184,8 @@ Result<ReplayProgram> BuildReplayProgram(const sim::EventLog& log, const std::st
   for (const Item& item : items) {
     int64_t at;
     if (!max_speed) {
-      at = static_cast<int64_t>(std::llround(static_cast<double>(std::max<int64_t>(0, item.t)) /
-                                             options.speed));
+      at = static_cast<int64_t>(
+          std::llround(static_cast<double>(std::max<int64_t>(0, item.t)) / options.speed));
     } else {
       if (last_fault_t >= 0) {
         now = std::max(now, last_fault_at + std::min(std::max<int64_t>(0, item.t - last_fault_t),
@@ -233,8 +233,8 @@ Result<ReplayProgram> BuildReplayProgram(const sim::EventLog& log, const std::st
       }
     }
     if (undo_for[i] >= 0 && keep_fault[static_cast<size_t>(undo_for[i])]) {
-      step.for_s = static_cast<double>(fault_at[static_cast<size_t>(undo_for[i])] - fault_at[i]) /
-                   1000.0;
+      step.for_s =
+          static_cast<double>(fault_at[static_cast<size_t>(undo_for[i])] - fault_at[i]) / 1000.0;
     }
     s.timeline.push_back(std::move(step));
     ++program.faults;
@@ -282,7 +282,8 @@ std::vector<std::string> CompareResults(const nlohmann::json& original,
   const std::string v0 = original.value("verdict", ""), v1 = replay.value("verdict", "");
   if (v0 != v1) diffs.push_back("verdict " + v0 + " originally, " + v1 + " in the replay");
   if (compare_digest) {
-    const std::string d0 = original.value("state_digest", ""), d1 = replay.value("state_digest", "");
+    const std::string d0 = original.value("state_digest", ""),
+                      d1 = replay.value("state_digest", "");
     if (d0 != d1) {
       diffs.push_back("state digest " + (d0.empty() ? std::string("(none)") : d0.substr(0, 16)) +
                       "… originally, " + (d1.empty() ? std::string("(none)") : d1.substr(0, 16)) +

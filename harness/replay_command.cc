@@ -4,11 +4,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -56,7 +56,8 @@ const char* kShrinkHelp =
     "\n"
     "Cuts a failing run's event log down by delta debugging over its messages and faults:\n"
     "replays subsets and keeps those that still fail the same assertion (and nothing that\n"
-    "held in the original run), until no chunk can be removed or the run budget is spent. The smallest failing replay is written\n"
+    "held in the original run), until no chunk can be removed or the run budget is spent. The "
+    "smallest failing replay is written\n"
     "as a run directory of its own (events.log, result.json, report.html), ready for\n"
     "`ingestlab replay`.\n"
     "\n"
@@ -224,14 +225,14 @@ Result<ReplayRun> ReplayOnce(const sim::EventLog& log, const std::string& scenar
   o.command = "ingestlab replay " + source;
   // The payloads carry the original's event times: the replay's log keeps its origin.
   if (log.header.epoch_ms > 0) o.epoch_ms = log.header.epoch_ms;
-  o.result_extra["replay_of"] = {{"source", source},
-                                 {"speed", options.speed <= 0 ? nlohmann::json("max")
-                                                              : nlohmann::json(options.speed)},
-                                 {"until_ms", options.until_ms},
-                                 {"only", options.only_service},
-                                 {"publishes", run.program.publishes.size()},
-                                 {"faults", run.program.faults},
-                                 {"partial", run.program.partial}};
+  o.result_extra["replay_of"] = {
+      {"source", source},
+      {"speed", options.speed <= 0 ? nlohmann::json("max") : nlohmann::json(options.speed)},
+      {"until_ms", options.until_ms},
+      {"only", options.only_service},
+      {"publishes", run.program.publishes.size()},
+      {"faults", run.program.faults},
+      {"partial", run.program.partial}};
   const std::vector<TimedPublish> plan = run.program.publishes;
   o.make_load = [&log, plan](const LoadContext& context) -> Result<std::unique_ptr<LoadSource>> {
     auto d = ReplayDriver::Create(log, plan, context);
@@ -339,8 +340,8 @@ int RunReplayCommand(int argc, char** argv) {
     return r.verdict == "pass" ? 0 : 1;
   }
   const nlohmann::json& original = *located->result;
-  const bool compare_digest = !replay->program.partial && !log->truncated_tail &&
-                              original.value("verdict", "") != "error";
+  const bool compare_digest =
+      !replay->program.partial && !log->truncated_tail && original.value("verdict", "") != "error";
   const auto diffs = harness::CompareResults(original, r.result, compare_digest);
   if (diffs.empty()) {
     const auto failed = harness::FailedAssertions(r.result);
@@ -417,8 +418,8 @@ int RunShrinkCommand(int argc, char** argv) {
     }
     assertion = failed.front();
   } else if (std::find(failed.begin(), failed.end(), assertion) == failed.end()) {
-    std::fprintf(stderr, "ingestlab shrink: assertion '%s' did not fail in %s\n",
-                 assertion.c_str(), input.c_str());
+    std::fprintf(stderr, "ingestlab shrink: assertion '%s' did not fail in %s\n", assertion.c_str(),
+                 input.c_str());
     return 2;
   }
   auto log = sim::ReadEventLog(located->log_path);
@@ -524,8 +525,7 @@ int RunShrinkCommand(int argc, char** argv) {
   }
   fs::remove_all(tries, ec);
   std::printf("  shrunk %zu messages + %zu faults to %zu + %zu in %d replays; still fails '%s'\n",
-              publishes, faults, kept_publishes, kept_faults, runs,
-              assertion.c_str());
+              publishes, faults, kept_publishes, kept_faults, runs, assertion.c_str());
   std::printf("  smallest failing run: %s (replay it: ingestlab replay %s)\n", out.c_str(),
               out.c_str());
   return 0;

@@ -35,8 +35,8 @@ Result<std::unique_ptr<ReplayDriver>> ReplayDriver::Create(const sim::EventLog& 
                                      " has unknown transport '" + t + "'");
     }
   }
-  const std::string name = "ingestlab-replay-" + (log.header.scenario.empty() ? std::string("log")
-                                                                              : log.header.scenario);
+  const std::string name = "ingestlab-replay-" +
+                           (log.header.scenario.empty() ? std::string("log") : log.header.scenario);
   auto connect_nats = [&](bool jetstream) -> Result<std::unique_ptr<sim::Publisher>> {
     if (context.nats_urls.empty())
       return Status::InvalidArgument("the log has NATS entries but the topology starts no NATS");
@@ -158,8 +158,8 @@ void ReplayDriver::Completed(const TimedPublish& step, int64_t published_ms,
                              const sim::PublishOutcome& outcome) {
   const sim::PublishRecord& r = log_->publishes[step.index];
   if (context_.log) {
-    Status st = context_.log->AppendOutcome(r.service, r.seq, published_ms, outcome.acked,
-                                            outcome.error);
+    Status st =
+        context_.log->AppendOutcome(r.service, r.seq, published_ms, outcome.acked, outcome.error);
     if (!st.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
       if (send_status_.ok()) send_status_ = st;

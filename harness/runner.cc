@@ -507,8 +507,8 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   Scenario s = scenario;
   s.seed = outcome.seed;
   outcome.run_dir = !options.run_dir.empty()
-                       ? options.run_dir
-                       : options.out_dir + "/" + s.name + "-" + std::to_string(s.seed);
+                        ? options.run_dir
+                        : options.out_dir + "/" + s.name + "-" + std::to_string(s.seed);
   const std::string& dir = outcome.run_dir;
   const int64_t run_start_mono = clock.NowMonoNanos();
   nlohmann::json result = BaseResult(s, s.seed, options, clock.NowUnixMillis());

@@ -21,29 +21,14 @@
 #include "harness/scenario.h"
 #include "simulators/event_log.h"
 #include "tests/integration/nats_test_util.h"
+#include "tests/support/cli.h"
 
 using namespace ingestlab;
 using ingestlab::testing::JsTestClient;
 
 namespace {
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-// Runs a shell command line, capturing stdout (and stderr when the line redirects it).
-CommandResult RunShell(const std::string& command) {
-  CommandResult r;
-  FILE* p = popen(command.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
+using ingestlab::testing::RunShell;
 
 // The i-th test payload: CloudEvents JSON for most, raw binary (every byte value) for some.
 std::string PayloadFor(int i) {

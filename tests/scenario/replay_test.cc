@@ -22,28 +22,14 @@
 #include <nlohmann/json.hpp>
 
 #include "simulators/event_log.h"
+#include "tests/support/cli.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-CommandResult Run(const std::string& args, const std::string& env = "") {
-  const std::string cmd = env + (env.empty() ? "" : " ") + std::string(INGESTLAB_CLI) + " " +
-                          args + " 2>&1";
-  CommandResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
+ingestlab::testing::ShellResult Run(const std::string& args, const std::string& env = "") {
+  return ingestlab::testing::RunIngestlab(args, env);
 }
 
 nlohmann::json ReadJson(const fs::path& p) {
@@ -53,11 +39,7 @@ nlohmann::json ReadJson(const fs::path& p) {
 }
 
 fs::path FreshDir(const std::string& name) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("ingestlab-replay-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
+  return ingestlab::testing::FreshTempDir("replay-" + name);
 }
 
 bool AssertionPassed(const nlohmann::json& result, const std::string& name) {
@@ -66,11 +48,6 @@ bool AssertionPassed(const nlohmann::json& result, const std::string& name) {
   }
   FAIL("no assertion named " << name);
   return false;
-}
-
-std::string ReadBytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 fs::path LogOf(const fs::path& run_dir) {
@@ -121,7 +98,8 @@ TEST_CASE("a passing run replays with the same verdicts and the same state diges
   // The same bytes went out, and the paused NATS node was paused again: at speed 1 the
   // replay's own event log is the original's, byte for byte.
   CHECK(PayloadCounts(replayed) == PayloadCounts(original));
-  CHECK(ReadBytes(LogOf(replayed)) == ReadBytes(LogOf(original)));
+  CHECK(ingestlab::testing::ReadFileBytes(LogOf(replayed)) ==
+        ingestlab::testing::ReadFileBytes(LogOf(original)));
   REQUIRE(after["timeline"].size() == 1);
   CHECK(after["timeline"][0]["action"] == "pause_nats");
   CHECK(after["timeline"][0]["until_s"].get<double>() > after["timeline"][0]["at_s"].get<double>());

@@ -14,41 +14,20 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/support/cli.h"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
+using ingestlab::testing::ReadFileBytes;
 
-CommandResult Run(const std::string& args) {
-  const std::string cmd = std::string(INGESTLAB_CLI) + " " + args + " 2>&1";
-  CommandResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+ingestlab::testing::ShellResult Run(const std::string& args) {
+  return ingestlab::testing::RunIngestlab(args);
 }
 
 fs::path FreshDir(const std::string& name) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("ingestlab-suite-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
+  return ingestlab::testing::FreshTempDir("suite-" + name);
 }
 
 }  // namespace
@@ -66,7 +45,7 @@ TEST_CASE("the smoke scenario passes and leaves a complete run directory") {
   }
   CHECK(fs::is_directory(run / "logs"));
   CHECK(fs::exists(run / "logs" / "ingestd-0.log"));
-  auto result = nlohmann::json::parse(ReadFile(run / "result.json"));
+  auto result = nlohmann::json::parse(ReadFileBytes(run / "result.json"));
   CHECK(result["verdict"] == "pass");
   CHECK(result["seed"] == 3);
   CHECK(result["metrics"]["acked"].get<int64_t>() > 0);
@@ -75,11 +54,11 @@ TEST_CASE("the smoke scenario passes and leaves a complete run directory") {
   for (const auto& a : result["assertions"]) CHECK(a["passed"] == true);
   CHECK(result["series"]["t_s"].size() == result["series"]["ingest_rate"].size());
   CHECK_FALSE(result["state_digest"].get<std::string>().empty());
-  const std::string junit = ReadFile(out / "junit.xml");
+  const std::string junit = ReadFileBytes(out / "junit.xml");
   CHECK_THAT(junit, Catch::Contains("<testcase classname=\"ingestlab.smoke\" name=\"no loss\""));
   CHECK_THAT(junit, Catch::Contains("failures=\"0\""));
   // The events log starts with its header and records publishes.
-  const std::string log = ReadFile(run / "events.log");
+  const std::string log = ReadFileBytes(run / "events.log");
   CHECK_THAT(log.substr(0, log.find('\n')), Catch::Contains("\"kind\":\"header\""));
   CHECK_THAT(log, Catch::Contains("\"kind\":\"publish\""));
   fs::remove_all(out);
@@ -101,14 +80,14 @@ TEST_CASE("a threshold that cannot hold fails with the measured value") {
                " --junit " + (out / "junit.xml").string());
   INFO(r.output);
   CHECK(r.exit_code == 1);
-  auto result = nlohmann::json::parse(ReadFile(out / "runs" / "impossible-1" / "result.json"));
+  auto result = nlohmann::json::parse(ReadFileBytes(out / "runs" / "impossible-1" / "result.json"));
   CHECK(result["verdict"] == "fail");
   const auto& latency = result["assertions"][1];
   CHECK(latency["passed"] == false);
   const double measured = latency["measured"].get<double>();
   CHECK(measured > 0.001);
   CHECK(result["assertions"][0]["passed"] == true);
-  const std::string junit = ReadFile(out / "junit.xml");
+  const std::string junit = ReadFileBytes(out / "junit.xml");
   CHECK_THAT(junit, Catch::Contains("<failure message=\"measured "));
   CHECK_THAT(junit, Catch::Contains("threshold &lt;= 0.001 ms"));
   // The summary names the failed assertion too.

@@ -177,11 +177,11 @@ TEST_CASE("shrink groups a customer's events and an event's copies together", "[
 }
 
 TEST_CASE("outcomes are compared by assertion, verdict and digest", "[replay]") {
-  nlohmann::json a = {{"verdict", "fail"},
-                      {"state_digest", "aaaa"},
-                      {"assertions",
-                       {{{"name", "no loss"}, {"passed", true}},
-                        {{"name", "exactly once"}, {"passed", false}}}}};
+  nlohmann::json a = {
+      {"verdict", "fail"},
+      {"state_digest", "aaaa"},
+      {"assertions",
+       {{{"name", "no loss"}, {"passed", true}}, {{"name", "exactly once"}, {"passed", false}}}}};
   CHECK(harness::CompareResults(a, a, true).empty());
   CHECK(harness::FailedAssertions(a) == std::vector<std::string>{"exactly once"});
   nlohmann::json b = a;
