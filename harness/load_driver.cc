@@ -245,6 +245,7 @@ void LoadDriver::OrphanLoop(const std::string& service, const std::string& trans
     record.offset_ms = due_ms;
     record.service = service;
     record.seq = kOrphanSeqBase + n;
+    record.msg = record.seq;  // above any service message number
     record.type = orphan.type;
     record.event_id = id;
     record.transport = transport == "kafka" ? "kafka" : "jetstream";
@@ -258,9 +259,9 @@ void LoadDriver::OrphanLoop(const std::string& service, const std::string& trans
     sim::MessageHeaders headers(record.headers.begin(), record.headers.end());
     orphan_sent_++;
     orphan_outstanding_++;
-    auto outcome_to_log = [this, service, seq = record.seq,
+    auto outcome_to_log = [this, service, msg = record.msg,
                            published_ms](const sim::PublishOutcome& outcome) {
-      if (log_) log_->AppendOutcome(service, seq, published_ms, outcome.acked, outcome.error);
+      if (log_) log_->AppendOutcome(service, msg, published_ms, outcome.acked, outcome.error);
     };
     Status st = pub->Publish(record.subject, record.key, headers, record.payload,
                              [this, outcome_to_log](const sim::PublishOutcome& outcome) {

@@ -159,7 +159,8 @@ void ReplayDriver::Completed(const TimedPublish& step, int64_t published_ms,
   const sim::PublishRecord& r = log_->publishes[step.index];
   if (context_.log) {
     Status st =
-        context_.log->AppendOutcome(r.service, r.seq, published_ms, outcome.acked, outcome.error);
+        context_.log->AppendOutcome(r.service, sim::OutcomeKey(r), published_ms, outcome.acked,
+                                    outcome.error);
     if (!st.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
       if (send_status_.ok()) send_status_ = st;

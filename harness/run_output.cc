@@ -117,6 +117,10 @@ std::string FormatRunSummary(const RunOutcome& run, bool color) {
         << " / " << FormatMeasured(J(m, "reconnects"), "") << "\n";
     (void)secs;
   }
+  if (run.verdict == "fail" && !run.run_dir.empty() && !r.contains("replay_of")) {
+    out << "\n    reproduce: ingestlab replay " << run.run_dir
+        << "    smallest failing log: ingestlab shrink " << run.run_dir << "\n";
+  }
   return out.str();
 }
 

@@ -36,6 +36,7 @@ json ToJson(const PublishRecord& r) {
          {"offset_ms", r.offset_ms},
          {"service", r.service},
          {"seq", r.seq},
+         {"msg", r.msg},
          {"type", r.type},
          {"event_id", r.event_id},
          {"transport", r.transport},
@@ -122,6 +123,7 @@ std::string PublishLine(const PublishRecord& r) {
   num("offset_ms", r.offset_ms);
   str("service", r.service);
   num("seq", r.seq);
+  if (r.msg != 0) num("msg", r.msg);
   str("type", r.type);
   str("event_id", r.event_id);
   str("transport", r.transport);
@@ -145,11 +147,11 @@ std::string PublishLine(const PublishRecord& r) {
 }
 
 // One sidecar line: a publish's outcome.
-std::string OutcomeLine(const std::string& service, uint64_t seq, int64_t published_ms, bool acked,
+std::string OutcomeLine(const std::string& service, uint64_t msg, int64_t published_ms, bool acked,
                         const std::string& error) {
   std::string line = "{\"service\":";
   AppendJsonString(&line, service);
-  line += ",\"seq\":" + std::to_string(seq);
+  line += ",\"msg\":" + std::to_string(msg);
   line += ",\"published_ms\":" + std::to_string(published_ms);
   line += acked ? ",\"acked\":true" : ",\"acked\":false";
   line += ",\"error\":";
@@ -319,7 +321,8 @@ struct LaterFirst {
     if (a.offset_ms != b.offset_ms) return a.offset_ms > b.offset_ms;
     if (a.kind != b.kind) return a.kind > b.kind;
     if (a.service != b.service) return a.service > b.service;
-    return a.seq > b.seq;
+    if (a.seq != b.seq) return a.seq > b.seq;
+    return a.msg > b.msg;
   }
 };
 
@@ -358,10 +361,11 @@ void EventLogWriter::ReleaseLocked(int64_t bound) {
 
 Status EventLogWriter::Append(const PublishRecord& record) {
   if (record.acked || !record.publish_error.empty()) {
-    INGEST_RETURN_IF_ERROR(AppendOutcome(record.service, record.seq, record.published_ms,
+    INGEST_RETURN_IF_ERROR(AppendOutcome(record.service, OutcomeKey(record), record.published_ms,
                                          record.acked, record.publish_error));
   }
-  return Enqueue(Pending{record.offset_ms, 1, record.service, record.seq, PublishLine(record)});
+  return Enqueue(
+      Pending{record.offset_ms, 1, record.service, record.seq, record.msg, PublishLine(record)});
 }
 
 Status EventLogWriter::Append(const FaultRecord& record) {
@@ -371,12 +375,12 @@ Status EventLogWriter::Append(const FaultRecord& record) {
     std::lock_guard<std::mutex> lock(mu_);
     order = faults_++;
   }
-  return Enqueue(Pending{record.offset_ms, 0, "", order, std::move(line)});
+  return Enqueue(Pending{record.offset_ms, 0, "", order, 0, std::move(line)});
 }
 
-Status EventLogWriter::AppendOutcome(const std::string& service, uint64_t seq, int64_t published_ms,
+Status EventLogWriter::AppendOutcome(const std::string& service, uint64_t msg, int64_t published_ms,
                                      bool acked, const std::string& error) {
-  std::string line = OutcomeLine(service, seq, published_ms, acked, error);
+  std::string line = OutcomeLine(service, msg, published_ms, acked, error);
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return Status::Io("event log " + path_ + " is closed");
   if (acks_path_.empty()) return status_;  // no sidecar
@@ -506,6 +510,7 @@ Status ParseRecord(const json& j, EventLog* log, bool first) {
     r.offset_ms = j.at("offset_ms").get<int64_t>();
     r.service = j.at("service").get<std::string>();
     r.seq = j.at("seq").get<uint64_t>();
+    r.msg = j.value("msg", uint64_t{0});
     r.type = j.at("type").get<std::string>();
     r.event_id = j.at("event_id").get<std::string>();
     r.transport = j.at("transport").get<std::string>();
@@ -658,7 +663,8 @@ Status MergeOutcomes(const std::string& acks_text, EventLog* log) {
       }
       Outcome o{j.at("published_ms").get<int64_t>(), j.at("acked").get<bool>(), ""};
       if (j.contains("error") && j["error"].is_string()) o.error = j["error"].get<std::string>();
-      outcomes[key(j.at("service").get<std::string>(), j.at("seq").get<uint64_t>())] = std::move(o);
+      const uint64_t msg = j.contains("msg") ? j.at("msg").get<uint64_t>() : j.at("seq").get<uint64_t>();
+      outcomes[key(j.at("service").get<std::string>(), msg)] = std::move(o);
     } catch (const json::exception& e) {
       if (last_without_newline) break;  // a run killed mid-write
       return Status::Parse(std::string(e.what()))
@@ -666,7 +672,7 @@ Status MergeOutcomes(const std::string& acks_text, EventLog* log) {
     }
   }
   for (auto& p : log->publishes) {
-    auto it = outcomes.find(key(p.service, p.seq));
+    auto it = outcomes.find(key(p.service, OutcomeKey(p)));
     if (it == outcomes.end()) {  // no answer was recorded (a killed run): not acked
       p.published_ms = p.offset_ms;
       p.acked = false;

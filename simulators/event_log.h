@@ -5,7 +5,7 @@
 //   events.log (or events.log.gz):
 //   line 1: {"kind":"header","format":1,"scenario":...,"seed":N,"ingestlab_version":...,
 //            "git_commit":...,"topology":{...},"epoch_ms":...,"scenario_yaml":...}
-//   per publish: {"kind":"publish","offset_ms":...,"service":...,"seq":N,"type":...,
+//   per publish: {"kind":"publish","offset_ms":...,"service":...,"seq":N,"msg":N,"type":...,
 //            "event_id":...,"transport":"jetstream|nats|kafka","subject":...,"key":...,
 //            "headers":{...},"payload_b64":"...","expected":"applied|duplicate|dead_letter:parse|..."}
 //   per fault action: {"kind":"fault","offset_ms":...,"action":...,"target":...,"params":{...}}
@@ -13,7 +13,8 @@
 //   fault: the timeline's at). epoch_ms is the origin of the payloads' event times.
 //   events.acks (events.acks.gz beside a compressed log), in any order:
 //   line 1: {"kind":"run","started_at_ms":...}  (wall clock at the run start)
-//   per publish outcome: {"service":...,"seq":N,"published_ms":...,"acked":true|false,"error":...}
+//   per publish outcome: {"service":...,"msg":N,"published_ms":...,"acked":true|false,"error":...}
+//   (msg: the publish's OutcomeKey — its "msg" message number, or its seq when it has none)
 // Order (EventLogWriterOptions::ordered): by (offset_ms, faults before publishes, service, seq;
 // faults among themselves in append order). Writers append from several threads, so the writer
 // keeps a reorder buffer: every producer registers a stream and advances its watermark (no later
@@ -61,7 +62,10 @@ struct EventLogHeader {
 struct PublishRecord {
   int64_t offset_ms = 0;  // scheduled: ms since the run start
   std::string service;
-  uint64_t seq = 0;
+  uint64_t seq = 0;  // the event's number; its copies (duplicate, malformed, ...) share it
+  // The publisher's message number, unique per service within a log (0: use seq): it keys the
+  // outcome in the sidecar and orders copies of one seq.
+  uint64_t msg = 0;
   std::string type;
   std::string event_id;
   std::string transport;  // jetstream | nats | kafka
@@ -76,6 +80,9 @@ struct PublishRecord {
   bool acked = false;
   std::string publish_error;  // "" when acked
 };
+
+// The key of a publish's outcome in the sidecar: msg, or seq for logs without message numbers.
+inline uint64_t OutcomeKey(const PublishRecord& r) { return r.msg != 0 ? r.msg : r.seq; }
 
 struct FaultRecord {
   int64_t offset_ms = 0;  // scheduled: the timeline's at (undo: at + for)
@@ -126,7 +133,8 @@ class EventLogWriter {
   Status Append(const PublishRecord& record);
   Status Append(const FaultRecord& record);
   // One publish's outcome (sidecar; any order, any thread).
-  Status AppendOutcome(const std::string& service, uint64_t seq, int64_t published_ms, bool acked,
+  // msg: OutcomeKey of the publish.
+  Status AppendOutcome(const std::string& service, uint64_t msg, int64_t published_ms, bool acked,
                        const std::string& error);
 
   // Streams (ordered logs; no-ops otherwise). Register before the producer appends anything;
@@ -151,6 +159,7 @@ class EventLogWriter {
     int kind;  // 0 fault, 1 publish
     std::string service;
     uint64_t seq;  // faults: append order
+    uint64_t msg;
     std::string line;
   };
   EventLogWriter(std::string path, std::string acks_path, bool ordered, std::unique_ptr<Sink> log,

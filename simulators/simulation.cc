@@ -66,9 +66,10 @@ ServiceRunStats ServiceRun::stats() const {
 void ServiceRun::Send(PlannedMessage message, int64_t scheduled_ns) {
   const int64_t published_ns = OffsetNanos();
   const int64_t lateness_ms = (published_ns - scheduled_ns) / 1'000'000;
+  uint64_t msg;  // this service's message number: sends are sequential, so deterministic
   {
     std::lock_guard<std::mutex> lock(mu_);
-    ++stats_.sent;
+    msg = ++stats_.sent;
     ++stats_.expected[message.expected];
     if (lateness_ms > options_.late_bound_ms) ++stats_.late;
     stats_.max_lateness_ms = std::max(stats_.max_lateness_ms, lateness_ms);
@@ -80,6 +81,7 @@ void ServiceRun::Send(PlannedMessage message, int64_t scheduled_ns) {
     r.offset_ms = scheduled_ns / 1'000'000;
     r.service = shared->service;
     r.seq = shared->seq;
+    r.msg = msg;
     r.type = shared->type;
     r.event_id = shared->event_id;
     r.transport = TransportName(publisher_->transport());
@@ -94,10 +96,10 @@ void ServiceRun::Send(PlannedMessage message, int64_t scheduled_ns) {
       if (log_status_.ok()) log_status_ = st;
     }
   }
-  auto complete = [this, shared, published_ns](const PublishOutcome& outcome) {
+  auto complete = [this, shared, msg, published_ns](const PublishOutcome& outcome) {
     const int64_t now_ns = OffsetNanos();
     if (log_) {
-      Status st = log_->AppendOutcome(shared->service, shared->seq, published_ns / 1'000'000,
+      Status st = log_->AppendOutcome(shared->service, msg, published_ns / 1'000'000,
                                       outcome.acked, outcome.error);
       if (!st.ok()) {
         std::lock_guard<std::mutex> lock(mu_);

@@ -309,5 +309,11 @@ TEST_CASE("JUnit output has one testcase per assertion and failures name the mea
     CHECK_THAT(summary, Catch::Contains("✓ no loss"));
     CHECK_THAT(summary, Catch::Contains("✗ latency p99"));
     CHECK_THAT(summary, Catch::Contains("FAIL"));
+    // A failed run says how to reproduce it from its log; a passing one does not.
+    CHECK_THAT(summary, Catch::Contains("reproduce: ingestlab replay runs/latency-4"));
+    CHECK_THAT(summary, Catch::Contains("ingestlab shrink runs/latency-4"));
+    RunOutcome passed = run;
+    passed.verdict = "pass";
+    CHECK_THAT(FormatRunSummary(passed, false), !Catch::Contains("ingestlab replay"));
   }
 }

@@ -255,6 +255,29 @@ TEST_CASE("observations go to the sidecar and ReadEventLog merges them") {
   CHECK_FALSE(log->publishes[3].acked);  // no outcome recorded
   CHECK(log->publishes[3].publish_error.empty());
 
+  SECTION("copies of one event (same seq) keep their own outcomes through their message number") {
+    const std::string copies = dir.File("copies.log");
+    auto cw = EventLogWriter::Create(copies, Header()).value();
+    for (uint64_t msg = 1; msg <= 3; ++msg) {
+      PublishRecord r = Publish("auth", 11, 100);  // an original, a malformed copy, a duplicate
+      r.msg = msg;
+      REQUIRE(cw->Append(r).ok());
+    }
+    REQUIRE(cw->AppendOutcome("auth", 2, 101, false, "payload too large").ok());
+    REQUIRE(cw->AppendOutcome("auth", 3, 102, true, "").ok());
+    REQUIRE(cw->AppendOutcome("auth", 1, 100, true, "").ok());
+    REQUIRE(cw->Close().ok());
+    auto read = ReadEventLog(copies);
+    REQUIRE(read.ok());
+    REQUIRE(read->publishes.size() == 3);
+    for (uint64_t i = 0; i < 3; ++i) CHECK(read->publishes[i].msg == i + 1);  // in msg order
+    CHECK(read->publishes[0].acked);
+    CHECK_FALSE(read->publishes[1].acked);
+    CHECK(read->publishes[1].publish_error == "payload too large");
+    CHECK(read->publishes[2].acked);
+    CHECK(read->publishes[2].published_ms == 102);
+  }
+
   SECTION("without a sidecar (an imported log) every publish counts as acked at its offset") {
     fs::remove(dir.File("events.acks"));
     auto bare = ReadEventLog(path);
