@@ -285,6 +285,27 @@ std::vector<std::string> CompareResults(const nlohmann::json& original,
     const std::string d0 = original.value("state_digest", ""),
                       d1 = replay.value("state_digest", "");
     if (d0 != d1) {
+      // What reached the system differently, to tell where the states parted.
+      auto metric = [](const nlohmann::json& r, const char* key) -> double {
+        if (!r.contains("metrics") || !r["metrics"].contains(key)) return 0;
+        const auto& v = r["metrics"][key];
+        if (v.is_number()) return v.get<double>();
+        double sum = 0;
+        if (v.is_object()) {
+          for (const auto& item : v.items()) {
+            sum += item.value().is_number() ? item.value().get<double>() : 0;
+          }
+        }
+        return sum;
+      };
+      for (const char* key : {"acked", "publish_failed", "applied", "dead_letters"}) {
+        const double a = metric(original, key), b = metric(replay, key);
+        if (a != b) {
+          diffs.push_back(std::string(key) + " " + std::to_string(static_cast<int64_t>(a)) +
+                          " originally, " + std::to_string(static_cast<int64_t>(b)) +
+                          " in the replay");
+        }
+      }
       diffs.push_back("state digest " + (d0.empty() ? std::string("(none)") : d0.substr(0, 16)) +
                       "… originally, " + (d1.empty() ? std::string("(none)") : d1.substr(0, 16)) +
                       "… in the replay");

@@ -81,11 +81,13 @@ struct NatsPublisher::Impl {
     const int api_code = pae ? static_cast<int>(pae->ErrCode) : 0;
     std::string text = natsStatus_GetText(err);
     if (pae && pae->ErrText) text += std::string(": ") + pae->ErrText;
-    // A JetStream API error (e.g. message too large) is final; transport trouble is retried.
+    // A JetStream API error (e.g. message too large) is final; transport trouble is retried,
+    // and so is "no responders" (503): the stream has no leader while a cluster elects one.
+    const bool no_responders = err == NATS_NO_RESPONDERS || api_code == 503;
     const bool retryable =
-        api_code == 0 &&
-        (err == NATS_TIMEOUT || err == NATS_NO_RESPONDERS || err == NATS_CONNECTION_CLOSED ||
-         err == NATS_CONNECTION_DISCONNECTED || err == NATS_ERR);
+        no_responders ||
+        (api_code == 0 && (err == NATS_TIMEOUT || err == NATS_CONNECTION_CLOSED ||
+                           err == NATS_CONNECTION_DISCONNECTED || err == NATS_ERR));
     {
       std::lock_guard<std::mutex> lock(self->mu);
       auto it = self->in_flight.find(msg);

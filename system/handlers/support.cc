@@ -37,11 +37,16 @@ Status TicketOpened(ApplyContext& ctx, const Event& e) {
   return stmt->Run();
 }
 
+// Last writer wins by event time: an update older than what the ticket already reflects
+// (redelivered, or held back on the way) changes nothing, so the final state does not depend on
+// arrival order. It still matches the row: the ticket exists, nothing to wait for.
 constexpr char kUpdateTicket[] = R"sql(
 UPDATE tickets SET
-  status = COALESCE(?2, status),
-  priority = COALESCE(?3, priority),
-  last_comment = COALESCE(?4, last_comment),
+  status = CASE WHEN ?5 >= COALESCE(updated_at, ?5) THEN COALESCE(?2, status) ELSE status END,
+  priority = CASE WHEN ?5 >= COALESCE(updated_at, ?5) THEN COALESCE(?3, priority)
+                  ELSE priority END,
+  last_comment = CASE WHEN ?5 >= COALESCE(updated_at, ?5) THEN COALESCE(?4, last_comment)
+                      ELSE last_comment END,
   updated_at = MAX(COALESCE(updated_at, ?5), ?5)
 WHERE ticket_id = ?1)sql";
 
@@ -104,12 +109,15 @@ Status WorkOrderCreated(ApplyContext& ctx, const Event& e) {
   return stmt->Run();
 }
 
+// Last writer wins by event time, as for tickets.
 constexpr char kUpdateWorkOrder[] = R"sql(
 UPDATE work_orders SET
-  status = COALESCE(?2, status),
-  cost = COALESCE(?3, cost),
-  resolution_notes = COALESCE(?4, resolution_notes),
-  assigned_to = COALESCE(?5, assigned_to),
+  status = CASE WHEN ?6 >= COALESCE(updated_at, ?6) THEN COALESCE(?2, status) ELSE status END,
+  cost = CASE WHEN ?6 >= COALESCE(updated_at, ?6) THEN COALESCE(?3, cost) ELSE cost END,
+  resolution_notes = CASE WHEN ?6 >= COALESCE(updated_at, ?6)
+                          THEN COALESCE(?4, resolution_notes) ELSE resolution_notes END,
+  assigned_to = CASE WHEN ?6 >= COALESCE(updated_at, ?6) THEN COALESCE(?5, assigned_to)
+                     ELSE assigned_to END,
   updated_at = MAX(COALESCE(updated_at, ?6), ?6)
 WHERE work_order_id = ?1)sql";
 

@@ -176,6 +176,32 @@ TEST_CASE("support handlers") {
     CHECK(h.Text("SELECT status || ':' || priority || ':' || last_comment FROM tickets") ==
           "pending:high:asked");
   }
+  SECTION("ticket updates: the newest by event time wins, whatever the arrival order") {
+    Applied(h, Ev("e1", "support.ticket.opened",
+                  R"({"ticket_id":"t1","customer_id":"c1","title":"Printer jam"})"));
+    Applied(h, Ev("e3", "support.ticket.updated",
+                  R"({"ticket_id":"t1","status":"in_progress","comment":"on it"})",
+                  R"(,"time_ms":1700000009000)"));
+    // Older, arriving later (a redelivery, or held back on the way): changes nothing.
+    Applied(h, Ev("e2", "support.ticket.updated",
+                  R"({"ticket_id":"t1","status":"pending","priority":"high","comment":"asked"})",
+                  R"(,"time_ms":1700000005000)"));
+    CHECK(h.Text("SELECT status || ':' || priority || ':' || last_comment FROM tickets") ==
+          "in_progress:medium:on it");
+    CHECK(h.Int("SELECT updated_at FROM tickets") == 1700000009000);
+  }
+  SECTION("work order updates: the newest by event time wins") {
+    Applied(h, Ev("e1", "support.work_order.created",
+                  R"({"work_order_id":"w1","customer_id":"c1","description":"fix the hinge"})"));
+    Applied(h, Ev("e3", "support.work_order.updated",
+                  R"({"work_order_id":"w1","status":"completed","cost":95})",
+                  R"(,"time_ms":1700000009000)"));
+    Applied(h, Ev("e2", "support.work_order.updated",
+                  R"({"work_order_id":"w1","status":"in_progress","cost":50})",
+                  R"(,"time_ms":1700000005000)"));
+    CHECK(h.Text("SELECT status FROM work_orders") == "completed");
+    CHECK(h.Real("SELECT cost FROM work_orders") == Approx(95));
+  }
   SECTION("support.ticket.resolved resolves it") {
     Applied(h, Ev("e1", "support.ticket.opened",
                   R"({"ticket_id":"t1","customer_id":"c1","title":"Printer jam"})"));

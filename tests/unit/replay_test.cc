@@ -188,6 +188,15 @@ TEST_CASE("outcomes are compared by assertion, verdict and digest", "[replay]") 
   b["state_digest"] = "bbbb";
   CHECK(harness::CompareResults(a, b, false).empty());
   REQUIRE(harness::CompareResults(a, b, true).size() == 1);
+  // With the digest apart, counts that differ say where: here publishes that failed.
+  a["metrics"] = {{"acked", 100}, {"publish_failed", 0}, {"dead_letters", {{"parse", 1}}}};
+  b["metrics"] = {{"acked", 90}, {"publish_failed", 10}, {"dead_letters", {{"parse", 1}}}};
+  const auto with_counts = harness::CompareResults(a, b, true);
+  REQUIRE(with_counts.size() == 3);
+  CHECK(with_counts[0] == "acked 100 originally, 90 in the replay");
+  CHECK(with_counts[1] == "publish_failed 0 originally, 10 in the replay");
+  a.erase("metrics");
+  b.erase("metrics");
   b["assertions"][1]["passed"] = true;
   b["verdict"] = "pass";
   const auto diffs = harness::CompareResults(a, b, false);
