@@ -66,12 +66,6 @@ const char* kRunHelp =
     "Exit status: 0 every assertion held, 1 some failed or a run could not be carried out,\n"
     "2 bad usage or a bad scenario file.\n";
 
-int UsageError(const char* command, const std::string& message) {
-  std::fprintf(stderr, "ingestlab %s: %s (see ingestlab %s --help)\n", command, message.c_str(),
-               command);
-  return 2;
-}
-
 // Parses a small non-negative integer flag value.
 bool ParseCount(const std::string& text, int lo, int hi, int* out) {
   char* end = nullptr;

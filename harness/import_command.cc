@@ -11,6 +11,7 @@
 #include <string>
 
 #include "harness/log_import.h"
+#include "harness/run_output.h"
 #include "harness/scenario.h"
 
 namespace ingestlab {
@@ -70,12 +71,6 @@ options:
   --quiet              no progress lines
   --help               this text
 )";
-
-int UsageError(const std::string& command, const std::string& message) {
-  std::fprintf(stderr, "ingestlab %s: %s (see ingestlab %s --help)\n", command.c_str(),
-               message.c_str(), command.c_str());
-  return 2;
-}
 
 bool ParseUnsigned(const std::string& text, uint64_t* out) {
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);

@@ -28,7 +28,6 @@ struct LoadContext {
   std::string kafka_bootstrap;
   sim::EventLogWriter* log = nullptr;
   Clock* clock = nullptr;
-  int64_t epoch_ms = 0;  // origin of the event times in generated payloads
 };
 
 class LoadSource {

@@ -71,12 +71,6 @@ const char* kShrinkHelp =
     "Exit status: 0 a failing log was written (smaller, unless nothing could be removed),\n"
     "1 the failure does not reproduce on replay, 2 bad usage.\n";
 
-int UsageError(const char* command, const std::string& message) {
-  std::fprintf(stderr, "ingestlab %s: %s (see ingestlab %s --help)\n", command, message.c_str(),
-               command);
-  return 2;
-}
-
 extern "C" void OnReplaySignal(int) {
   if (AbortRequested()) _exit(130);
   RequestAbort();

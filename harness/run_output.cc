@@ -1,6 +1,7 @@
 // Summary table and JUnit XML.
 #include "harness/run_output.h"
 
+#include <cstdio>
 #include <cmath>
 #include <iomanip>
 #include <sstream>
@@ -68,6 +69,12 @@ std::string FormatMeasured(double value, const std::string& unit) {
   }
   if (!unit.empty()) out << " " << unit;
   return out.str();
+}
+
+int UsageError(const std::string& command, const std::string& message) {
+  std::fprintf(stderr, "ingestlab %s: %s (see ingestlab %s --help)\n", command.c_str(),
+               message.c_str(), command.c_str());
+  return 2;
 }
 
 std::string FormatRunSummary(const RunOutcome& run, bool color) {

@@ -603,7 +603,6 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
     context.kafka_bootstrap = env->kafka_bootstrap();
     context.log = log.get();
     context.clock = &clock;
-    context.epoch_ms = epoch_ms;
     auto source = options.make_load(context);
     if (!source.ok()) return fail(source.status().message());
     driver = std::move(source.value());
