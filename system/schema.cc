@@ -1,7 +1,10 @@
 // SchemaRegistry implementation: JSON Schema files are read once with nlohmann::json and compiled
-// into a tree of SchemaNode values (type bit masks, bounds, enum values, compiled std::regex,
-// property tables). Validation walks the event's simdjson DOM against that tree; it never looks
-// at the schema's JSON again, and allocates only when it has an error to report.
+// into a tree of SchemaNode values (type bit masks, bounds, enum values, compiled RE2 patterns,
+// property tables). Patterns run on RE2, whose matching is linear in the input with a bounded
+// stack: an event field is untrusted and may be as long as the payload limit (std::regex
+// recursed once per character and overflowed the stack on a 200 KB string). Validation walks the
+// event's simdjson DOM against that tree; it never looks at the schema's JSON again, and
+// allocates only when it has an error to report.
 // Thread-safety: a registry is immutable after loading; Validate may run on many threads at once.
 #include "system/schema.h"
 
@@ -11,9 +14,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <sstream>
 
+#include <re2/re2.h>
 #include <nlohmann/json.hpp>
 
 #include "system/time_format.h"
@@ -57,7 +60,7 @@ struct SchemaNode {
   uint8_t types = 0;  // 0 = any type
   std::optional<double> minimum, maximum, exclusive_minimum, exclusive_maximum;
   std::optional<size_t> min_length, max_length;  // in Unicode code points
-  std::optional<std::regex> pattern;
+  std::unique_ptr<re2::RE2> pattern;
   std::string pattern_source;
   Format format = Format::kNone;
   std::vector<EnumValue> enum_values;
@@ -141,11 +144,12 @@ class Compiler {
       } else if (key == "pattern") {
         if (!v.is_string()) return Error(where, "'pattern' must be a string");
         out->pattern_source = v.get<std::string>();
-        try {
-          out->pattern.emplace(out->pattern_source, std::regex::ECMAScript | std::regex::optimize);
-        } catch (const std::regex_error& e) {
-          return Error(where,
-                       "'pattern' " + out->pattern_source + " is not a valid regex: " + e.what());
+        re2::RE2::Options options;
+        options.set_log_errors(false);
+        out->pattern = std::make_unique<re2::RE2>(out->pattern_source, options);
+        if (!out->pattern->ok()) {
+          return Error(where, "'pattern' " + out->pattern_source +
+                                  " is not a valid regex: " + out->pattern->error());
         }
       } else if (key == "format") {
         const std::string f = v.is_string() ? v.get<std::string>() : "";
@@ -450,7 +454,7 @@ Status Check(const SchemaNode& n, simdjson::dom::element e, const PathSegment* p
                               " characters long, got " + std::to_string(len) + " characters");
       }
     }
-    if (n.pattern && !std::regex_search(s.begin(), s.end(), *n.pattern)) {
+    if (n.pattern && !re2::RE2::PartialMatch(s, *n.pattern)) {
       return Fail(path, "must match pattern " + n.pattern_source + ", got " + Describe(e));
     }
     switch (n.format) {

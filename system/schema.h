@@ -2,7 +2,7 @@
 // The schema files are compiled into the binary (system/schemas/*.json → embedded table), and a
 // directory can override them at start-up. Validation supports the subset of JSON Schema the
 // files use: type, required, properties, additionalProperties, enum, minimum, maximum,
-// exclusiveMinimum, minLength, maxLength, pattern (ECMA subset via std::regex, compiled once),
+// exclusiveMinimum, minLength, maxLength, pattern (RE2 syntax, linear-time, compiled once),
 // items, format ("date-time", "date", "email").
 // Thread-safety: immutable after Load*; Validate is safe from any thread.
 #pragma once

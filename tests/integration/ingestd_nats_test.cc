@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <set>
@@ -395,6 +396,69 @@ TEST_CASE("a dead letter too large for the DLQ is published truncated with its o
   CHECK(dead.headers["Ingest-Payload-Truncated"] == std::to_string(big.size()));
   CHECK(dead.payload == big.substr(0, 512 * 1024));
   CHECK(ingestd.Metric("ingest_dead_letter_publish_failures_total") == 0);
+}
+
+std::string Invoice(const std::string& id, const std::string& due_date) {
+  return R"({"specversion":"1.0","id":")" + id +
+         R"(","source":"billing-svc","type":"billing.invoice.issued","time":"2026-11-23T10:00:00Z","subject":"cust-1","data":{"invoice_id":")" +
+         id + R"(","customer_id":"cust-1","amount":10,"due_date":")" + due_date + R"("}})";
+}
+
+TEST_CASE("a 200 KB due_date neither crashes ingestd nor stalls it", "[regression]") {
+  // Once a backtracking regex recursed per character of this field and killed the process.
+  const std::string digits(200'000, '7');
+  Env env;
+  JsTestClient client(env.cluster->urls());
+
+  SECTION("embedded schemas: over the field's maxLength, dead-lettered 'schema'") {
+    Ingestd ingestd(env.dir, env.cluster->urls(), 1);
+    ingestd.Start();
+    Db db(ingestd.db_path());
+    REQUIRE(client.Publish("billing.invoice.issued",
+                           Invoice("inv-long", "2024-01-01T00:00:00." + digits + "Z")) == NATS_OK);
+    REQUIRE(client.Publish("billing.invoice.issued", Invoice("inv-ok", "2024-01-01")) == NATS_OK);
+    REQUIRE(WaitUntil([&] { return db.Int("SELECT count(*) FROM invoices") == 1; }, 10'000));
+    REQUIRE(WaitUntil([&] { return db.Int("SELECT count(*) FROM dead_letters") == 1; }, 10'000));
+    CHECK(db.Strings("SELECT reason FROM dead_letters") == std::vector<std::string>{"schema"});
+    CHECK(db.Strings("SELECT error FROM dead_letters") ==
+          std::vector<std::string>{
+              "data.due_date: must be at most 64 characters long, got 200021 characters"});
+    CHECK(ingestd.process().Running());
+    CHECK(ingestd.Healthz().find("\"connected\":true") != std::string::npos);
+  }
+
+  SECTION("a schema with the pattern alone: matched in linear time, applied or dead-lettered") {
+    // The shipped schemas, less the invoice's maxLength: only the regex engine is left.
+    const std::string schemas = env.dir.Sub("schemas");
+    std::filesystem::create_directories(schemas);
+    for (const auto& entry : std::filesystem::directory_iterator(std::string(INGESTLAB_SOURCE_DIR) +
+                                                                 "/system/schemas")) {
+      if (entry.path().extension() != ".json") continue;
+      std::ifstream in(entry.path());
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (entry.path().filename() == "billing.invoice.issued.v1.json") {
+        const std::string cap = "\"maxLength\": 64,";
+        REQUIRE(text.find(cap) != std::string::npos);
+        text.erase(text.find(cap), cap.size());
+      }
+      std::ofstream(schemas + "/" + entry.path().filename().string()) << text;
+    }
+    Ingestd ingestd(env.dir, env.cluster->urls(), 1);
+    ingestd.extra_args = {"--schemas", schemas};
+    ingestd.Start();
+    Db db(ingestd.db_path());
+    REQUIRE(client.Publish("billing.invoice.issued",
+                           Invoice("inv-long", "2024-01-01T00:00:00." + digits + "Z")) == NATS_OK);
+    REQUIRE(client.Publish("billing.invoice.issued",
+                           Invoice("inv-bad", "2024-01-01T00:00:00." + digits + "Q")) == NATS_OK);
+    REQUIRE(WaitUntil([&] { return db.Int("SELECT count(*) FROM dead_letters") == 1; }, 10'000));
+    REQUIRE(WaitUntil(
+        [&] { return db.Int("SELECT count(*) FROM invoices WHERE invoice_id='inv-long'") == 1; },
+        10'000));
+    CHECK(db.Strings("SELECT reason FROM dead_letters") == std::vector<std::string>{"schema"});
+    CHECK(ingestd.process().Running());
+    CHECK(ingestd.Healthz().find("\"connected\":true") != std::string::npos);
+  }
 }
 
 TEST_CASE("ingestd killed with SIGKILL mid-stream applies every event exactly once") {

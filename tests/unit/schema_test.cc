@@ -5,12 +5,16 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "system/schema.h"
 
@@ -404,4 +408,76 @@ TEST_CASE("one registry validates from many threads at once") {
   }
   for (auto& th : threads) th.join();
   CHECK(wrong == std::vector<int>(4, 0));
+}
+
+TEST_CASE("a pattern runs in linear time on a field as long as the payload limit") {
+  // The invoice's due_date pattern without its maxLength: only the regex engine stands between a
+  // 200,000-digit fraction and the stack. A backtracking engine recursed once per character here.
+  SchemaDir dir;
+  dir.Write("test.long.v1.json", R"({"type":"object","properties":{"due_date":{"type":"string",
+    "pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$"}}})");
+  auto loaded = dir.Load();
+  REQUIRE(loaded.ok());
+  Validator v(*loaded.value());
+  const std::string digits(200'000, '7');
+  CHECK(v.Check("test.long", 1, R"({"due_date":"2024-01-01T00:00:00.)" + digits + R"(Z"})").ok());
+  const Status bad =
+      v.Check("test.long", 1, R"({"due_date":"2024-01-01T00:00:00.)" + digits + R"(Q"})");
+  CHECK(bad.code() == Status::Code::kSchema);
+  CHECK_THAT(bad.message(), Catch::StartsWith("data.due_date: must match pattern"));
+  // 1 MiB of a character class repeated: still one pass.
+  const std::string mib(1 << 20, 'a');
+  CHECK(v.Check("test.long", 1, R"({"due_date":")" + mib + R"("})").code() ==
+        Status::Code::kSchema);
+}
+
+TEST_CASE("the embedded schemas cap the length of every string field they name") {
+  auto registry = Embedded();
+  Validator v(*registry);
+  const std::string digits(200'000, '7');
+  const Status st = v.Check("billing.invoice.issued", 1,
+                            R"({"invoice_id":"i","customer_id":"c","amount":1,)"
+                            R"("due_date":"2024-01-01T00:00:00.)" +
+                                digits + R"(Z"})");
+  CHECK(st.code() == Status::Code::kSchema);
+  CHECK(st.message() == "data.due_date: must be at most 64 characters long, got 200021 characters");
+  CHECK(v.Check("billing.invoice.issued", 1,
+                R"({"invoice_id":")" + std::string(129, 'i') + R"(","customer_id":"c","amount":1})")
+            .message() ==
+        "data.invoice_id: must be at most 128 characters long, got 129 characters");
+
+  // Every string property of every schema file carries a maxLength (docs/envelopes.md, "Limits").
+  std::vector<std::string> unbounded;
+  std::function<void(const nlohmann::json&, const std::string&)> walk =
+      [&](const nlohmann::json& node, const std::string& path) {
+        const auto type = node.value("type", nlohmann::json());
+        const bool is_string =
+            type == "string" ||
+            (type.is_array() && std::find(type.begin(), type.end(), "string") != type.end());
+        if (is_string && !node.contains("maxLength")) unbounded.push_back(path);
+        if (node.contains("properties")) {
+          for (auto& [name, child] : node["properties"].items()) walk(child, path + "." + name);
+        }
+        if (node.contains("items")) walk(node["items"], path + "[]");
+      };
+  int files = 0;
+  for (const auto& entry :
+       fs::directory_iterator(std::string(INGESTLAB_SOURCE_DIR) + "/system/schemas")) {
+    if (entry.path().extension() != ".json") continue;
+    ++files;
+    std::ifstream in(entry.path());
+    walk(nlohmann::json::parse(in), entry.path().filename().string() + ":data");
+  }
+  CHECK(files >= 40);
+  CHECK(unbounded == std::vector<std::string>{});
+}
+
+TEST_CASE("a pattern the linear-time engine cannot run is a load error") {
+  SchemaDir dir;
+  dir.Write("a.b.v1.json", R"({"properties":{"x":{"type":"string","pattern":"^(a)\\1$"}}})");
+  auto loaded = dir.Load();
+  REQUIRE_FALSE(loaded.ok());
+  CHECK_THAT(loaded.status().message(),
+             Catch::StartsWith(
+                 "schema file a.b.v1.json: data.x: 'pattern' ^(a)\\1$ is not a valid regex"));
 }
