@@ -34,7 +34,8 @@ struct IngestdConfig {
   int batch_wait_ms = 5;            // longest wait to fill a fetch
   int max_txn_messages = 4000;      // most messages in one SQLite transaction (group commit)
   int queue_messages = 50'000;      // messages queued for the writer before backpressure
-  int max_attempts = 5;             // deliveries before dead-letter "max_deliveries"
+  int max_attempts = 5;             // deliveries (or crashes) before dead-letter
+  int ack_wait_ms = 10'000;         // JetStream AckWait: unacked messages come back after this
   int retry_base_ms = 100;          // backoff: base * 2^(attempts-1), jittered ±20%
   int retry_max_ms = 5'000;         // backoff cap
   int max_payload_bytes = 1 << 20;  // larger messages are dead-lettered "parse"
@@ -53,7 +54,7 @@ struct IngestdConfig {
   // Misc.
   std::string schemas_dir;         // empty = schemas compiled into the binary
   std::string log_level = "info";  // debug | info | warn | error
-  std::string name = "ingestd";    // log prefix
+  std::string name = "ingestd";    // log prefix; owner of the store's in-flight record
 };
 
 enum class ConfigAction { kRun, kHelp, kVersion };

@@ -115,6 +115,7 @@ struct IngestdApp::Impl {
     o.max_payload_bytes = static_cast<size_t>(config.max_payload_bytes);
     o.max_dead_letter_payload_bytes = static_cast<size_t>(config.dlq_max_payload_bytes);
     o.jitter_seed = Rng(0).Fork(config.name).NextU64();
+    o.instance_name = config.name;
     return o;
   }
 
@@ -125,6 +126,7 @@ struct IngestdApp::Impl {
     o.streams = config.streams;
     o.fetch_batch = config.batch_size;
     o.fetch_wait_ms = config.batch_wait_ms;
+    o.ack_wait_ms = config.ack_wait_ms;
     // The server's MaxDeliver is only a safety net: the pipeline dead-letters first.
     o.server_max_deliver = std::max(o.server_max_deliver, config.max_attempts + 5);
     return o;

@@ -10,8 +10,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstddef>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -48,6 +50,20 @@ struct MessageResult {
 
 const char* TransportLabel(Transport t) { return t == Transport::kKafka ? "kafka" : "nats"; }
 
+// A batch whose messages were split over several transactions (IsolateSuspects): the parts'
+// settlements are gathered, and the source's on_settled runs once, when the last part settles.
+// Touched only by the writer thread.
+struct SplitBatch {
+  std::vector<Settlement> settlements;
+  size_t parts_left = 0;
+  std::function<void(std::vector<Settlement>&&)> on_settled;
+
+  void SettlePart(const std::vector<size_t>& positions, std::vector<Settlement>&& part) {
+    for (size_t k = 0; k < positions.size(); ++k) settlements[positions[k]] = part[k];
+    if (--parts_left == 0 && on_settled) on_settled(std::move(settlements));
+  }
+};
+
 }  // namespace
 
 struct Pipeline::Impl {
@@ -73,7 +89,7 @@ struct Pipeline::Impl {
     dead_letter_publish_failures = metrics->counter(
         "ingest_dead_letter_publish_failures_total",
         "Dead letters the DLQ transport refused for good (kept in the dead_letters table only)");
-    for (const char* reason : {"parse", "schema", "max_deliveries"}) {
+    for (const char* reason : {"parse", "schema", "max_deliveries", "crash"}) {
       dead_by_reason.emplace(
           reason, metrics->counter("ingest_dead_letters_total", "Messages dead-lettered, by reason",
                                    {{"reason", reason}}));
@@ -86,6 +102,9 @@ struct Pipeline::Impl {
     commit_duration = metrics->histogram("ingest_commit_duration_ms", "Duration of Commit(), ms",
                                          Metrics::LatencyBoundsMs());
     queue_gauge = metrics->gauge("ingest_queue_messages", "Messages queued for the writer");
+    suspects_gauge = metrics->gauge(
+        "ingest_crash_suspects",
+        "Messages in flight during an earlier crash, not settled since (applied one at a time)");
     last_commit_gauge =
         metrics->gauge("ingest_last_commit_unix_ms", "Unix ms of the last successful commit");
   }
@@ -137,7 +156,123 @@ struct Pipeline::Impl {
         queue_gauge->Set(static_cast<double>(queued));
       }
       not_full.notify_all();
-      ProcessGroup(group);
+      if (suspects.empty()) {
+        ProcessGroup(group);
+        continue;
+      }
+      std::vector<std::vector<InboundBatch>> singles;
+      IsolateSuspects(group, &singles);
+      if (!group.empty()) ProcessGroup(group);
+      for (std::vector<InboundBatch>& one : singles) ProcessGroup(one);
+    }
+  }
+
+  // --- crash accounting (pipeline.h, "Crashes") ---
+
+  void RecoverCrashes() {
+    for (int attempt = 0;; ++attempt) {
+      auto recovered = store->RecoverCrashes(options.instance_name);
+      if (recovered.ok()) {
+        for (auto& [origin, crashes] : *recovered) suspects.emplace(std::move(origin), crashes);
+        suspects_gauge->Set(static_cast<double>(suspects.size()));
+        if (!suspects.empty()) {
+          LOG(kWarn, "pipeline") << suspects.size()
+                                 << " messages were in flight during an earlier crash; each is "
+                                    "applied alone, and dead-lettered 'crash' once in flight for "
+                                 << options.max_attempts << " crashes";
+        }
+        return;
+      }
+      if (attempt >= 50 || !recovered.status().is_transient()) {
+        LOG(kError, "pipeline") << "cannot read the crash record: " << recovered.status().ToString()
+                                << "; starting without crash accounting for the last run";
+        return;
+      }
+      clock->SleepFor(std::chrono::milliseconds(100));
+    }
+  }
+
+  // Moves each suspect out of `group` into a one-message group of its own (in `singles`);
+  // batches left empty are dropped. Each split batch settles once, after all of its parts.
+  void IsolateSuspects(std::vector<InboundBatch>& group,
+                       std::vector<std::vector<InboundBatch>>* singles) {
+    std::vector<InboundBatch> kept;
+    for (InboundBatch& batch : group) {
+      std::vector<size_t> suspect_positions, rest_positions;
+      for (size_t i = 0; i < batch.messages.size(); ++i) {
+        (suspects.count(batch.messages[i].origin) ? suspect_positions : rest_positions)
+            .push_back(i);
+      }
+      if (suspect_positions.empty()) {
+        kept.push_back(std::move(batch));
+        continue;
+      }
+      auto split = std::make_shared<SplitBatch>();
+      split->settlements.resize(batch.messages.size());
+      split->parts_left = suspect_positions.size() + (rest_positions.empty() ? 0 : 1);
+      split->on_settled = std::move(batch.on_settled);
+      for (size_t i : suspect_positions) {
+        InboundBatch one;
+        one.messages.push_back(std::move(batch.messages[i]));
+        one.on_settled = [split, i](std::vector<Settlement>&& s) {
+          split->SettlePart({i}, std::move(s));
+        };
+        singles->emplace_back();
+        singles->back().push_back(std::move(one));
+      }
+      if (!rest_positions.empty()) {
+        InboundBatch rest;
+        for (size_t i : rest_positions) rest.messages.push_back(std::move(batch.messages[i]));
+        rest.on_settled = [split,
+                           positions = std::move(rest_positions)](std::vector<Settlement>&& s) {
+          split->SettlePart(positions, std::move(s));
+        };
+        kept.push_back(std::move(rest));
+      }
+    }
+    group = std::move(kept);
+    // Fewest crashes first: a message that already crashed the process more often than its
+    // batch-mates is the likelier culprit, and should it crash again, they are applied by then.
+    std::stable_sort(singles->begin(), singles->end(), [&](const auto& a, const auto& b) {
+      return suspects.find(a[0].messages[0].origin)->second <
+             suspects.find(b[0].messages[0].origin)->second;
+    });
+  }
+
+  // Commits the group's origins as in flight before its transaction begins. A failure (the
+  // database is locked or failing) only costs the record: the transaction will meet the same
+  // failure and be retried.
+  void MarkInFlight(const std::vector<InboundBatch>& group) {
+    in_flight_origins.clear();
+    for (const InboundBatch& batch : group) {
+      for (const RawMessage& m : batch.messages) {
+        if (!m.origin.empty()) in_flight_origins.push_back(m.origin);
+      }
+    }
+    const Status st = store->MarkInFlight(options.instance_name, in_flight_origins);
+    if (st.ok()) {
+      in_flight_marked = true;
+    } else {
+      LOG(kDebug, "pipeline") << "recording " << in_flight_origins.size()
+                              << " messages in flight: " << st.ToString();
+    }
+  }
+
+  // After Stop: a last transaction that failed leaves its in-flight record, which the next start
+  // would count as a crash. A clean stop is not a crash.
+  void ClearInFlightOnStop() {
+    if (!in_flight_marked) return;
+    Status st = store->Begin();
+    if (st.ok()) st = store->ClearInFlight(options.instance_name, {});
+    if (st.ok()) {
+      st = store->Commit();
+    } else {
+      store->Rollback();
+    }
+    if (st.ok()) {
+      in_flight_marked = false;
+    } else {
+      LOG(kWarn, "pipeline") << "clearing the in-flight record on stop: " << st.ToString();
     }
   }
 
@@ -220,17 +355,43 @@ struct Pipeline::Impl {
 
   // Decodes and applies one message inside the open transaction.
   void ProcessMessage(const RawMessage& msg, MessageResult* result) {
-    if (msg.attempts > options.max_attempts) {
+    // Deliveries a crash caused are not the message's own failures (pipeline.h, "Crashes").
+    int attempts = msg.attempts;
+    if (!suspects.empty()) {
+      auto suspect = suspects.find(msg.origin);
+      if (suspect != suspects.end() && suspect->second >= options.max_attempts) {
+        AddDeadLetter(msg, "crash",
+                      "in flight during " + std::to_string(suspect->second) +
+                          " crashes of the process, max_attempts is " +
+                          std::to_string(options.max_attempts),
+                      result);
+        return;
+      }
+      if (suspect != suspects.end()) attempts = std::max(1, attempts - suspect->second);
+    }
+#ifdef INGESTD_TEST_CRASH_HOOK
+    // Test build only (tests/CMakeLists.txt, ingestd_crash_hook): a message carrying this marker
+    // kills the process the way a handler bug would, so the crash accounting can be tested.
+    if (msg.payload.find("ingestd-test-crash") != std::string::npos) std::raise(SIGSEGV);
+#endif
+    // Past max_attempts a message gets one last try: applied if it can be now, skipped if an
+    // earlier delivery applied it (an unacked redelivery is never a dead letter), and
+    // dead-lettered "max_deliveries" if it fails transiently once more.
+    const bool last_try = attempts > options.max_attempts;
+    auto retry = [&](const Status& why) {
+      if (!last_try) {
+        result->outcome = Outcome::kRetry;
+        return;
+      }
       AddDeadLetter(msg, "max_deliveries",
                     "delivered " + std::to_string(msg.attempts) + " times, max_attempts is " +
-                        std::to_string(options.max_attempts),
+                        std::to_string(options.max_attempts) + "; last error: " + why.message(),
                     result);
-      return;
-    }
+    };
     Status st = decoder.Decode(msg, &event);
     if (!st.ok()) {
       if (st.is_transient()) {
-        result->outcome = Outcome::kRetry;
+        retry(st);
       } else {
         AddDeadLetter(msg, st.code() == Status::Code::kSchema ? "schema" : "parse", st.message(),
                       result);
@@ -247,7 +408,8 @@ struct Pipeline::Impl {
           AddDeadLetter(msg, "schema", err.message(), result);
           return;
         case Status::Code::kIo:
-          // Disk full or I/O error: SQLite may have dropped the whole transaction.
+          // Disk full or I/O error: SQLite may have dropped the whole transaction. Not the
+          // message's fault, so not even a last try ends here.
           abort_status = err;
           result->outcome = Outcome::kRetry;
           return;
@@ -256,7 +418,7 @@ struct Pipeline::Impl {
             LOG(kWarn, "pipeline") << "apply " << event.id << " (" << msg.origin
                                    << ") failed: " << err.ToString() << "; will retry";
           }
-          result->outcome = Outcome::kRetry;
+          retry(err);
           return;
       }
     }
@@ -291,6 +453,7 @@ struct Pipeline::Impl {
         return st;
       }
     }
+    settled_suspects.clear();
     for (InboundBatch& batch : group) {
       for (const RawMessage& msg : batch.messages) {
         results.emplace_back();
@@ -299,6 +462,17 @@ struct Pipeline::Impl {
           store->Rollback();
           return abort_status;
         }
+        if (results.back().outcome != Outcome::kRetry && !suspects.empty() &&
+            suspects.count(msg.origin)) {
+          settled_suspects.push_back(msg.origin);
+        }
+      }
+    }
+    if (in_flight_marked || !settled_suspects.empty()) {
+      const Status st = store->ClearInFlight(options.instance_name, settled_suspects);
+      if (!st.ok()) {
+        store->Rollback();
+        return st;
       }
     }
     const int64_t start = clock->NowMonoNanos();
@@ -311,6 +485,7 @@ struct Pipeline::Impl {
     size_t total = 0;
     for (const InboundBatch& b : group) total += b.messages.size();
 
+    MarkInFlight(group);
     Status st;
     int64_t commit_ns = 0;
     for (int attempt = 0; attempt < kTxnTries; ++attempt) {
@@ -344,14 +519,22 @@ struct Pipeline::Impl {
     }
 
     const int64_t committed_at = clock->NowUnixMillis();
+    in_flight_marked = false;
+    if (!settled_suspects.empty()) {
+      for (std::string_view origin : settled_suspects) {
+        auto it = suspects.find(origin);  // a group may hold the same origin twice
+        if (it != suspects.end()) suspects.erase(it);
+      }
+      suspects_gauge->Set(static_cast<double>(suspects.size()));
+    }
     if (had_txn_error) {
       std::lock_guard<std::mutex> lock(mu);
       last_txn_error.clear();
       had_txn_error = false;
     }
-    settled_dead_letters.erase(settled_dead_letters.begin(),
-                               settled_dead_letters.begin() +
-                                   static_cast<std::ptrdiff_t>(marked_in_transaction));
+    settled_dead_letters.erase(
+        settled_dead_letters.begin(),
+        settled_dead_letters.begin() + static_cast<std::ptrdiff_t>(marked_in_transaction));
     last_commit_ms.store(committed_at, std::memory_order_relaxed);
     last_commit_gauge->Set(static_cast<double>(committed_at));
     commit_duration->Observe(static_cast<double>(commit_ns) / 1e6);
@@ -482,6 +665,11 @@ struct Pipeline::Impl {
   Status abort_status;  // set when the store failed in a way that spoils the transaction
   std::unordered_map<std::string, Counter*, TransparentHash, std::equal_to<>> applied_by_type;
   bool warned_no_sink = false;
+  // Crash accounting: origin -> crashes it was in flight for (pipeline.h, "Crashes").
+  std::unordered_map<std::string, int, TransparentHash, std::equal_to<>> suspects;
+  std::vector<std::string_view> in_flight_origins;  // the group being applied (MarkInFlight)
+  std::vector<std::string_view> settled_suspects;   // suspects the open transaction settles
+  bool in_flight_marked = false;                    // a committed in-flight record not yet cleared
 
   // Cached metric series.
   Counter* received[2];
@@ -495,6 +683,7 @@ struct Pipeline::Impl {
   Histogram* commit_duration;
   Gauge* queue_gauge;
   Gauge* last_commit_gauge;
+  Gauge* suspects_gauge;
 };
 
 Pipeline::Pipeline(PipelineOptions options, Store* store, const SchemaRegistry* schemas,
@@ -508,6 +697,11 @@ void Pipeline::SetDeadLetterSink(Transport transport, DeadLetterSink* sink) {
 }
 
 void Pipeline::Start() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->started || impl_->stopping) return;
+  }
+  impl_->RecoverCrashes();  // before the writer exists: the store is this thread's until then
   std::lock_guard<std::mutex> lock(impl_->mu);
   if (impl_->started || impl_->stopping) return;
   impl_->started = true;
@@ -548,6 +742,7 @@ void Pipeline::Stop() {
     // Never started: still settle whatever was queued, on this thread.
     d.WriterLoop();
   }
+  d.ClearInFlightOnStop();
 }
 
 size_t Pipeline::queued_messages() const {

@@ -19,7 +19,17 @@
 //   published again) | kRetry
 //   (transient: the source
 //   redelivers it after retry_delay_ms; RawMessage::attempts counts deliveries, and a message
-//   arriving with attempts > max_attempts is dead-lettered "max_deliveries" without applying).
+//   arriving with attempts > max_attempts gets a last try: applied if it can be, skipped if an
+//   earlier delivery applied it, dead-lettered "max_deliveries" if it fails transiently again).
+//
+// Crashes: before each transaction the writer commits the origins it is about to apply
+// (Store::MarkInFlight) and clears that record inside the transaction, so the record survives
+// only a process that died mid-transaction. Start() turns such a record into one crash per
+// origin (Store::RecoverCrashes). A message that was in flight during an earlier crash is a
+// suspect: it is applied in a transaction of its own, so its batch-mates are not held hostage
+// by it, and once it has been in flight for max_attempts crashes it is dead-lettered "crash"
+// without being decoded. This holds on Kafka, whose broker keeps no delivery count, as on
+// JetStream.
 //
 // Thread-safety: Submit/TrySubmit from any thread; on_settled runs on the writer thread and must
 // not block on Submit.
@@ -36,8 +46,8 @@
 #include "system/event.h"
 #include "system/metrics.h"
 #include "system/pipeline_types.h"
-#include "system/source.h"
 #include "system/schema.h"
+#include "system/source.h"
 #include "system/store.h"
 
 namespace ingestlab {
@@ -52,7 +62,11 @@ struct PipelineOptions {
   // Dead letters are published to the DLQ with at most this many payload bytes (NATS and Kafka
   // refuse messages of about 1 MiB); the dead_letters table keeps the whole payload.
   size_t max_dead_letter_payload_bytes = 512 << 10;
-  uint64_t jitter_seed = 1;            // seeds the retry-delay jitter (±20%)
+  uint64_t jitter_seed = 1;  // seeds the retry-delay jitter (±20%)
+  // Owner of this pipeline's in-flight record in the store (ingestd's --name): instances that
+  // share a database need distinct names, or one would count the other's transactions as its
+  // own crashes.
+  std::string instance_name = "ingestd";
 };
 
 class Pipeline final : public BatchSink {
@@ -66,6 +80,9 @@ class Pipeline final : public BatchSink {
   Pipeline& operator=(const Pipeline&) = delete;
 
   void SetDeadLetterSink(Transport transport, DeadLetterSink* sink);  // not owned
+  // Counts the crashes a previous run of this instance left behind (see "Crashes" above), then
+  // starts the writer. A store that stays unavailable for ~5 s is logged and skipped: the
+  // writer then starts without suspects.
   void Start();
   // Blocks while the queue is over max_queue_messages. Returns false (and does not call
   // on_settled) once Stop has begun.

@@ -152,6 +152,19 @@ constexpr char kDeadLetterPublished[] =
 constexpr char kMarkDeadLetterPublished[] =
     "UPDATE dead_letters SET published_at = ?2 WHERE origin = ?1 AND published_at IS NULL";
 
+constexpr char kMarkInFlight[] = R"sql(
+INSERT INTO in_flight(owner, origins, started_at) VALUES (?1, ?2, ?3)
+ON CONFLICT(owner) DO UPDATE SET origins = excluded.origins, started_at = excluded.started_at)sql";
+constexpr char kClearInFlight[] = "DELETE FROM in_flight WHERE owner = ?1";
+constexpr char kInFlightOrigins[] = "SELECT origins FROM in_flight WHERE owner = ?1";
+constexpr char kCountCrash[] = R"sql(
+INSERT INTO crash_suspects(origin, crashes, last_crash_at) VALUES (?1, 1, ?2)
+ON CONFLICT(origin) DO UPDATE SET crashes = crashes + 1, last_crash_at = excluded.last_crash_at)sql";
+constexpr char kForgetCrash[] = "DELETE FROM crash_suspects WHERE origin = ?1";
+constexpr char kPruneCrashes[] = "DELETE FROM crash_suspects WHERE last_crash_at < ?1";
+constexpr char kCrashSuspects[] = "SELECT origin, crashes FROM crash_suspects ORDER BY origin";
+constexpr int64_t kCrashRetentionMs = 7LL * 24 * 3600 * 1000;
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(StoreOptions options, sqlite3* db, sqlite3* checkpoint_db)
@@ -308,6 +321,107 @@ class SqliteStore final : public Store {
       INGEST_RETURN_IF_ERROR(stmt->Run().Annotate(options_.path));
     }
     return Status::Ok();
+  }
+
+  Status MarkInFlight(std::string_view owner,
+                      const std::vector<std::string_view>& origins) override {
+    if (sqlite3_get_autocommit(db_) == 0) {
+      return Status::Internal("MarkInFlight inside a transaction");
+    }
+    in_flight_text_.clear();
+    for (std::string_view origin : origins) {
+      in_flight_text_.append(origin);
+      in_flight_text_ += '\n';  // origins never hold a newline (stream, topic names can't)
+    }
+    auto stmt = ctx_->Prepare(kMarkInFlight);
+    if (!stmt.ok()) return stmt.status();
+    stmt->Bind(1, owner);
+    stmt->Bind(2, std::string_view(in_flight_text_));
+    stmt->Bind(3, clock_->NowUnixMillis());
+    const Status st = stmt->Run();  // autocommit: its own transaction
+    if (!st.ok()) return SqliteStatus(db_, sqlite3_errcode(db_), "record in-flight messages");
+    return st;
+  }
+
+  Status ClearInFlight(std::string_view owner,
+                       const std::vector<std::string_view>& settled) override {
+    if (!aborted_.ok()) return aborted_;
+    auto clear = ctx_->Prepare(kClearInFlight);
+    if (!clear.ok()) return clear.status();
+    clear->Bind(1, owner);
+    INGEST_RETURN_IF_ERROR(Check(clear->Run()).Annotate(options_.path));
+    for (std::string_view origin : settled) {
+      auto forget = ctx_->Prepare(kForgetCrash);
+      if (!forget.ok()) return forget.status();
+      forget->Bind(1, origin);
+      INGEST_RETURN_IF_ERROR(Check(forget->Run()).Annotate(options_.path));
+    }
+    return Status::Ok();
+  }
+
+  Result<std::vector<std::pair<std::string, int>>> RecoverCrashes(std::string_view owner) override {
+    INGEST_RETURN_IF_ERROR(Begin());
+    auto fail = [&](const Status& st) {
+      Rollback();
+      return st.Annotate(options_.path);
+    };
+    std::string origins;
+    {
+      auto stmt = ctx_->Prepare(kInFlightOrigins);
+      if (!stmt.ok()) return fail(stmt.status());
+      stmt->Bind(1, owner);
+      auto row = stmt->Step();
+      if (!row.ok()) return fail(row.status());
+      if (*row) origins = std::string(stmt->Text(0));
+    }
+    const int64_t now = clock_->NowUnixMillis();
+    size_t start = 0;
+    int died_with = 0;
+    while (start < origins.size()) {
+      size_t end = origins.find('\n', start);
+      if (end == std::string::npos) end = origins.size();
+      if (end > start) {
+        auto count = ctx_->Prepare(kCountCrash);
+        if (!count.ok()) return fail(count.status());
+        count->Bind(1, std::string_view(origins).substr(start, end - start));
+        count->Bind(2, now);
+        const Status st = count->Run();
+        if (!st.ok()) return fail(st);
+        ++died_with;
+      }
+      start = end + 1;
+    }
+    {
+      auto clear = ctx_->Prepare(kClearInFlight);
+      if (!clear.ok()) return fail(clear.status());
+      clear->Bind(1, owner);
+      const Status st = clear->Run();
+      if (!st.ok()) return fail(st);
+    }
+    {
+      auto prune = ctx_->Prepare(kPruneCrashes);
+      if (!prune.ok()) return fail(prune.status());
+      prune->Bind(1, now - kCrashRetentionMs);
+      const Status st = prune->Run();
+      if (!st.ok()) return fail(st);
+    }
+    std::vector<std::pair<std::string, int>> suspects;
+    {
+      auto stmt = ctx_->Prepare(kCrashSuspects);
+      if (!stmt.ok()) return fail(stmt.status());
+      for (;;) {
+        auto row = stmt->Step();
+        if (!row.ok()) return fail(row.status());
+        if (!*row) break;
+        suspects.emplace_back(std::string(stmt->Text(0)), static_cast<int>(stmt->Int(1)));
+      }
+    }
+    INGEST_RETURN_IF_ERROR(Commit());
+    if (died_with > 0) {
+      LOG(kWarn, "store") << owner << " stopped abnormally while applying " << died_with
+                          << " messages; each counts one crash";
+    }
+    return suspects;
   }
 
   Result<std::string> StateDigest() override {
@@ -482,6 +596,7 @@ class SqliteStore final : public Store {
   std::unique_ptr<Checkpointer> checkpointer_;
   // Set when the open transaction was rolled back under the pipeline's feet (see ApplyEvent).
   Status aborted_;
+  std::string in_flight_text_;  // MarkInFlight's buffer, reused
   // Handlers that once failed after writing: they run inside a SAVEPOINT from then on.
   std::unordered_set<handlers::Handler> isolated_handlers_;
 };
@@ -565,8 +680,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   // A connection discovers WAL mode only when it first reads the file; until then a checkpoint
   // on it is a silent no-op.
   sqlite3_busy_timeout(checkpoint_db, options.busy_timeout_ms);
-  rc = sqlite3_exec(checkpoint_db, "SELECT COUNT(*) FROM sqlite_master", nullptr, nullptr,
-                    nullptr);
+  rc = sqlite3_exec(checkpoint_db, "SELECT COUNT(*) FROM sqlite_master", nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) {
     st = OpenError(checkpoint_db, rc, options.path, "read on checkpoint connection");
     sqlite3_close_v2(checkpoint_db);

@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -25,11 +27,11 @@
 namespace ingestlab {
 
 struct StoreOptions {
-  std::string path;                  // database file; created with its schema if missing
-  int busy_timeout_ms = 200;         // how long a write waits for a lock before kTransient
-  bool auto_create_customers = true; // events for unknown customers create them
-  size_t summary_threshold = 500;    // descriptions longer than this get a summary
-  Clock* clock = nullptr;            // for received/committed times; nullptr = system clock
+  std::string path;                   // database file; created with its schema if missing
+  int busy_timeout_ms = 200;          // how long a write waits for a lock before kTransient
+  bool auto_create_customers = true;  // events for unknown customers create them
+  size_t summary_threshold = 500;     // descriptions longer than this get a summary
+  Clock* clock = nullptr;             // for received/committed times; nullptr = system clock
 };
 
 enum class ApplyOutcome {
@@ -41,7 +43,7 @@ enum class ApplyOutcome {
 struct DeadLetterRecord {
   std::string origin;   // RawMessage::origin
   std::string subject;  // subject or topic it arrived on
-  std::string reason;   // "parse" | "schema" | "max_deliveries"
+  std::string reason;   // "parse" | "schema" | "max_deliveries" | "crash"
   std::string error;    // the Status message
   int attempts = 1;
   std::string payload;  // original bytes
@@ -81,6 +83,27 @@ class Store {
   // already marked keep their time); called once the DLQ took them, so a later replay of the
   // same origin is only acked.
   virtual Status MarkDeadLettersPublished(const std::vector<std::string>& origins) = 0;
+
+  // Crash accounting. A message that kills the process (a bug in a handler or a library, the
+  // OOM killer) is redelivered after the restart and kills it again; Kafka keeps no delivery
+  // count, so without a record that survives the crash it would loop forever. The writer
+  // records each transaction's messages before it begins and clears the record inside it:
+  //
+  // REQUIRES: no transaction open. Commits, in a transaction of its own, that `owner` (ingestd's
+  // --name; instances sharing a database need distinct names) is about to apply the messages
+  // with these origins. Replaces owner's previous record.
+  virtual Status MarkInFlight(std::string_view owner,
+                              const std::vector<std::string_view>& origins) = 0;
+  // REQUIRES: inside a transaction. Deletes owner's record, so it is gone once this transaction
+  // commits, and forgets the crash counts of `settled` (suspects this transaction settled).
+  virtual Status ClearInFlight(std::string_view owner,
+                               const std::vector<std::string_view>& settled) = 0;
+  // REQUIRES: no transaction open. At start-up: a record `owner` left behind means it died
+  // inside that transaction, so each of its origins gets one more crash and the record goes, in
+  // one transaction (counts untouched for 7 days are pruned). Returns every origin with a crash
+  // count (all owners'), the suspects.
+  virtual Result<std::vector<std::pair<std::string, int>>> RecoverCrashes(
+      std::string_view owner) = 0;
 
   // Canonical SHA-256 over every domain table's rows in a fixed order (not events.received_at,
   // committed_at or other timing columns): two runs that applied the same events agree.

@@ -379,8 +379,25 @@ constexpr const char kSchemaV3[] = R"sql(
 ALTER TABLE dead_letters ADD COLUMN published_at INTEGER;
 )sql";
 
+// Version 4: crash accounting (store.h, "Crash accounting"). in_flight holds, per ingestd
+// (--name), the origins of the transaction it is applying; it is written and committed before
+// that transaction and deleted inside it, so a row that survives a restart names the messages the
+// process died with. crash_suspects counts, per origin, the crashes it was in flight for.
+constexpr const char kSchemaV4[] = R"sql(
+CREATE TABLE in_flight (
+  owner      TEXT PRIMARY KEY,
+  origins    TEXT NOT NULL,
+  started_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE crash_suspects (
+  origin        TEXT PRIMARY KEY,
+  crashes       INTEGER NOT NULL,
+  last_crash_at INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 // migrations[i] moves a database from user_version i to i+1.
-constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3};
+constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kStoreSchemaVersion);
 
 Status Exec(sqlite3* db, const char* sql, const char* what) {

@@ -19,6 +19,7 @@
 #include "harness/infra/kafka_cluster.h"
 #include "harness/infra/ports.h"
 #include "harness/infra/process.h"
+#include "tests/support/crash_loop.h"
 
 using namespace ingestlab;
 using namespace std::chrono_literals;
@@ -503,4 +504,95 @@ TEST_CASE(
   REQUIRE(exit.ok());
   CHECK(exit->exited);
   CHECK(exit->code == 0);
+}
+
+TEST_CASE(
+    "a message that crashes ingestd on Kafka is dead-lettered as crash after max_attempts "
+    "crashes, though the broker counts no deliveries",
+    "[kafka][ingestd]") {
+  // ingestd_crash_hook raises SIGSEGV on a message holding the marker. Kafka replays from the
+  // last committed offset after each restart, so without a record that survives the crash this
+  // would loop forever. One key: every lead on one partition, in order around the bad one.
+  auto cluster = KafkaMockCluster::Start();
+  REQUIRE(cluster.ok());
+  auto dir = TempDir::Create("ingestd-kafka-crash");
+  REQUIRE(dir.ok());
+  const std::string db = dir->Sub("ingest.db");
+  auto producer = KafkaTestProducer::Create((*cluster)->bootstrap());
+  REQUIRE(producer.ok());
+  constexpr int kTotal = 30;
+  std::vector<KafkaRecord> records;
+  for (int i = 0; i < kTotal; ++i) {
+    std::string lead = LeadCreatedV1("ev-crash-" + std::to_string(i), "LC" + std::to_string(i));
+    if (i == 11) lead.replace(lead.find("\"Acme\""), 6, "\"ingestd-test-crash\"");
+    records.push_back(Structured("crm.leads", "one-key", lead));
+  }
+  ProduceAll(**producer, records);
+
+  SpawnOptions spawn;
+  spawn.program = INGESTLAB_INGESTD_CRASH_HOOK;
+  spawn.args = {"--kafka",
+                (*cluster)->bootstrap(),
+                "--db",
+                db,
+                "--http",
+                "127.0.0.1:0",
+                "--name",
+                "ingestd-c",
+                "--max-attempts",
+                "3",
+                "--retry-base-ms",
+                "20",
+                "--kafka-property",
+                "session.timeout.ms=3000",
+                "--kafka-property",
+                "heartbeat.interval.ms=300"};
+  spawn.log_path = dir->Sub("ingestd-c.log");
+  auto loop = ingestlab::testing::RunThroughCrashes(
+      spawn,
+      [&] {
+        return QueryInt(db, "SELECT count(*) FROM dead_letters") == 1 &&
+               QueryInt(db, "SELECT count(*) FROM crm_leads") == kTotal - 1;
+      },
+      10, 90'000);
+  INFO(ReadFileTail(spawn.log_path, 8000));
+  REQUIRE(loop.done);
+  CHECK(loop.Crashes(SIGSEGV) == 3);
+  CHECK(loop.deaths.size() == 3);
+  CHECK(QueryText(db, "SELECT reason FROM dead_letters") == "crash");
+  CHECK(QueryText(db, "SELECT error FROM dead_letters") ==
+        "in flight during 3 crashes of the process, max_attempts is 3");
+  CHECK(QueryInt(db, "SELECT count(*) FROM crm_leads WHERE lead_id = 'LC11'") == 0);
+  CHECK(QueryInt(db, "SELECT count(DISTINCT event_id) FROM events") == kTotal - 1);
+  CHECK(QueryInt(db, "SELECT count(*) FROM events") == kTotal - 1);
+  Result<std::vector<KafkaReadRecord>> dlq = std::vector<KafkaReadRecord>{};
+  CHECK(WaitUntil(
+      [&] {
+        dlq = ReadTopic((*cluster)->bootstrap(), "crm.leads.dlq");
+        return dlq.ok() && !dlq->empty();
+      },
+      10s));
+  REQUIRE(dlq.ok());
+  REQUIRE(dlq->size() == 1);
+  std::map<std::string, std::string> h(dlq->front().headers.begin(), dlq->front().headers.end());
+  CHECK(h["reason"] == "crash");
+  CHECK(h["offset"] == "11");
+  // Still up; the offsets move past the dead letter, so a restart replays nothing.
+  CHECK(loop.process->Running());
+  CHECK(WaitUntil(
+      [&] {
+        auto committed = CommittedOffsets((*cluster)->bootstrap(), "ingestd", "crm.leads");
+        if (!committed.ok()) return false;
+        for (auto& [partition, offset] : *committed) {
+          if (offset == kTotal) return true;
+        }
+        return false;
+      },
+      15s));
+  REQUIRE(loop.process->Signal(SIGTERM).ok());
+  auto exit = loop.process->WaitExit(15'000);
+  REQUIRE(exit.ok());
+  CHECK(exit->code == 0);
+  CHECK(QueryInt(db, "SELECT count(*) FROM in_flight") == 0);
+  CHECK(QueryInt(db, "SELECT count(*) FROM crash_suspects") == 0);
 }

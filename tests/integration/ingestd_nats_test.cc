@@ -19,6 +19,7 @@
 #include "harness/infra/ports.h"
 #include "harness/infra/process.h"
 #include "tests/integration/nats_test_util.h"
+#include "tests/support/crash_loop.h"
 
 using namespace ingestlab;
 using ingestlab::testing::JsTestClient;
@@ -459,6 +460,82 @@ TEST_CASE("a 200 KB due_date neither crashes ingestd nor stalls it", "[regressio
     CHECK(ingestd.process().Running());
     CHECK(ingestd.Healthz().find("\"connected\":true") != std::string::npos);
   }
+}
+
+TEST_CASE("a message that crashes ingestd is dead-lettered as crash after max_attempts crashes") {
+  // ingestd_crash_hook raises SIGSEGV on a message holding the marker, the way a handler bug
+  // would. A supervisor restarts it; its batch-mates must each apply once.
+  Env env;
+  JsTestClient client(env.cluster->urls());
+  {
+    // The streams exist once an ingestd has started; this one stops before the publishing.
+    Ingestd first(env.dir, env.cluster->urls(), 1);
+    first.Start();
+    REQUIRE(first.process().Signal(SIGTERM).ok());
+    REQUIRE(first.process().WaitExit(15'000).ok());
+  }
+  constexpr int kTotal = 40;
+  double expected_value = 0;
+  for (int i = 0; i < kTotal; ++i) {
+    std::string event = Purchase("evt-" + std::to_string(i), "p-" + std::to_string(i), i);
+    if (i == 17) {
+      event.insert(event.find("\"amount\":"), "\"product_name\":\"ingestd-test-crash\",");
+    } else {
+      expected_value += i;
+    }
+    REQUIRE(client.Publish("billing.purchase.completed", event) == NATS_OK);
+  }
+  Db db(env.dir.Sub("ingest.db"));
+  SpawnOptions spawn;
+  spawn.program = INGESTLAB_INGESTD_CRASH_HOOK;
+  spawn.args = {"--nats",
+                env.cluster->urls(),
+                "--db",
+                env.dir.Sub("ingest.db"),
+                "--http",
+                "127.0.0.1:0",
+                "--http-port-file",
+                env.dir.Sub("crash-port"),
+                "--name",
+                "ingestd1",
+                "--max-attempts",
+                "3",
+                "--ack-wait-ms",
+                "500",
+                "--retry-base-ms",
+                "50"};
+  spawn.log_path = env.dir.Sub("ingestd-crash.log");
+  auto loop = ingestlab::testing::RunThroughCrashes(
+      spawn,
+      [&] {
+        return db.Int("SELECT count(*) FROM dead_letters") == 1 &&
+               db.Int("SELECT count(*) FROM events") == kTotal - 1;
+      },
+      10, 60'000);
+  INFO(ReadFileTail(spawn.log_path, 20000));
+  REQUIRE(loop.done);
+  CHECK(loop.Crashes(SIGSEGV) == 3);
+  CHECK(loop.deaths.size() == 3);
+  CHECK(db.Strings("SELECT reason || ' ' || origin FROM dead_letters") ==
+        std::vector<std::string>{"crash nats:BILLING:18"});
+  CHECK(db.Strings("SELECT error FROM dead_letters") ==
+        std::vector<std::string>{"in flight during 3 crashes of the process, max_attempts is 3"});
+  CHECK(db.Int("SELECT count(*) FROM purchases") == kTotal - 1);
+  CHECK(db.Int("SELECT count(*) FROM purchases WHERE purchase_id = 'p-17'") == 0);
+  CHECK(db.Real("SELECT lifetime_value FROM customers WHERE customer_id='cust-1'") ==
+        expected_value);
+  REQUIRE(WaitUntil([&] { return client.StreamMessages("DLQ") == 1; }, 5000));
+  auto dead = client.LastMessage("DLQ", "dlq.billing.purchase.completed");
+  CHECK(dead.headers["Ingest-Reason"] == "crash");
+  CHECK(dead.payload.find("ingestd-test-crash") != std::string::npos);
+  // Still up, nothing left in flight or suspected.
+  CHECK(loop.process->Running());
+  REQUIRE(WaitUntil([&] { return db.Int("SELECT count(*) FROM crash_suspects") == 0; }, 5000));
+  REQUIRE(loop.process->Signal(SIGTERM).ok());
+  auto how = loop.process->WaitExit(15'000);
+  REQUIRE(how.ok());
+  CHECK(how->exited);
+  CHECK(db.Int("SELECT count(*) FROM in_flight") == 0);
 }
 
 TEST_CASE("ingestd killed with SIGKILL mid-stream applies every event exactly once") {

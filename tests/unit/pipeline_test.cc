@@ -140,6 +140,34 @@ class FakeStore final : public Store {
     }
     return Status::Ok();
   }
+  Status MarkInFlight(std::string_view owner,
+                      const std::vector<std::string_view>& origins) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (in_txn_) misuse = true;
+    std::string entry = "in-flight:";
+    in_flight[std::string(owner)].assign(origins.begin(), origins.end());
+    for (std::string_view o : origins) entry += std::string(o) + ",";
+    journal_->Add(entry);
+    return Status::Ok();
+  }
+  Status ClearInFlight(std::string_view owner,
+                       const std::vector<std::string_view>& settled) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!in_txn_) misuse = true;
+    // Applied at once: tests read these only after the pipeline settled its commits.
+    in_flight.erase(std::string(owner));
+    for (std::string_view o : settled) crashes.erase(std::string(o));
+    journal_->Add("clear-in-flight");
+    return Status::Ok();
+  }
+  Result<std::vector<std::pair<std::string, int>>> RecoverCrashes(std::string_view owner) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (in_txn_) misuse = true;
+    for (const std::string& o : in_flight[std::string(owner)]) ++crashes[o];
+    in_flight.erase(std::string(owner));
+    journal_->Add("recover");
+    return std::vector<std::pair<std::string, int>>(crashes.begin(), crashes.end());
+  }
   Result<std::string> StateDigest() override { return Status::Internal("not used"); }
 
   // Test controls / observations (read after the pipeline settled).
@@ -149,6 +177,8 @@ class FakeStore final : public Store {
   int commits = 0;
   std::vector<DeadLetterRecord> dead_letters;
   std::set<std::string> published;  // committed MarkDeadLettersPublished origins
+  std::map<std::string, std::vector<std::string>> in_flight;  // owner -> origins
+  std::map<std::string, int> crashes;                         // origin -> crash count
   size_t applied_ids() const { return ids_.size(); }
 
  private:
@@ -533,22 +563,35 @@ TEST_CASE("transient apply failures are retried with exponential jittered delays
   }
 }
 
-TEST_CASE("a message delivered more than max_attempts times is dead-lettered max_deliveries") {
+TEST_CASE("past max_attempts a message gets a last try; failing it is max_deliveries") {
   Fixture f;
+  f.store.apply_hook = [](const Event& e) {
+    return e.id == "late" ? Status::Transient("depends on purchase p-1, not applied yet")
+                          : Status::Ok();
+  };
   auto pipeline = f.Make();
   pipeline->Start();
   pipeline->Submit(f.settled.Batch({Message(CloudEvent("late"), "nats:BILLING:5", 6),
-                                    Message(CloudEvent("ok"), "nats:BILLING:6", 5)}));
+                                    Message(CloudEvent("ok"), "nats:BILLING:6", 5),
+                                    Message(CloudEvent("last"), "nats:BILLING:7", 6)}));
+  REQUIRE(f.settled.WaitAll());
+  // An earlier delivery applied it but its ack was lost: skipped, not dead-lettered.
+  pipeline->Submit(f.settled.Batch({Message(CloudEvent("last"), "nats:BILLING:7", 9)}));
   REQUIRE(f.settled.WaitAll());
   pipeline->Stop();
-  CHECK(f.settled.of(0)[0].verdict == Verdict::kAck);
-  CHECK(f.settled.of(0)[1].verdict == Verdict::kAck);
+  for (size_t b : {0, 1}) {
+    for (const Settlement& s : f.settled.of(b)) CHECK(s.verdict == Verdict::kAck);
+  }
   REQUIRE(f.sink.published.size() == 1);
+  CHECK(f.sink.published[0].origin == "nats:BILLING:5");
   CHECK(f.sink.published[0].reason == "max_deliveries");
+  CHECK(f.sink.published[0].error ==
+        "delivered 6 times, max_attempts is 5; last error: depends on purchase p-1, not applied "
+        "yet");
   CHECK(f.sink.published[0].attempts == 6);
-  CHECK(f.journal.IndexOf("apply:late") == SIZE_MAX);  // never applied
-  CHECK(f.journal.IndexOf("apply:ok") != SIZE_MAX);
+  CHECK(f.store.applied_ids() == 2);  // "ok", and "last" on its last try
   CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "max_deliveries"}}) == 1);
+  CHECK(CounterValue(f.metrics, "ingest_redeliveries_total") == 1);
 }
 
 TEST_CASE("queued batches are merged into one transaction, up to max_batch_messages") {
@@ -609,7 +652,8 @@ TEST_CASE("a busy database is retried in-process before messages are sent back")
     REQUIRE(f.settled.WaitAll());
     pipeline->Stop();
     for (const Settlement& s : f.settled.of(0)) CHECK(s.verdict == Verdict::kRetry);
-    CHECK(f.journal.Count("begin-busy") == 3);
+    // Three tries, and Stop's try to clear the in-flight record (busy too, so it stays).
+    CHECK(f.journal.Count("begin-busy") == 4);
     CHECK(f.store.commits == 0);
   }
 }
@@ -770,4 +814,111 @@ TEST_CASE("with the real SQLite store and schemas, events apply once and bad one
   }
   store->reset();
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("each transaction's messages are recorded in flight before it and cleared inside it") {
+  Fixture f;
+  f.options.instance_name = "ingestd-7";
+  auto pipeline = f.Make();
+  pipeline->Start();
+  REQUIRE(pipeline->Submit(f.settled.Batch(
+      {Message(CloudEvent("e1"), "nats:BILLING:1"), Message(CloudEvent("e2"), "nats:BILLING:2")},
+      &f.journal)));
+  REQUIRE(f.settled.WaitAll());
+  pipeline->Stop();
+  const size_t marked = f.journal.IndexOf("in-flight:nats:BILLING:1,nats:BILLING:2,");
+  REQUIRE(marked != SIZE_MAX);
+  CHECK(f.journal.IndexOf("recover") < marked);
+  CHECK(marked < f.journal.IndexOf("begin"));
+  CHECK(f.journal.IndexOf("apply:e2") < f.journal.IndexOf("clear-in-flight"));
+  CHECK(f.journal.IndexOf("clear-in-flight") < f.journal.IndexOf("commit"));
+  CHECK(f.store.in_flight.empty());
+  CHECK_FALSE(f.store.misuse);
+}
+
+TEST_CASE("a clean stop after a failed transaction leaves no in-flight record to count") {
+  Fixture f;
+  f.store.busy_begins = 3;  // every try of the one transaction; Stop's own Begin goes through
+  auto pipeline = f.Make();
+  pipeline->Start();
+  pipeline->Submit(f.settled.Batch({Message(CloudEvent("b1"), "nats:BILLING:1")}));
+  REQUIRE(f.settled.WaitAll());
+  CHECK(f.store.in_flight.count("ingestd") == 1);
+  pipeline->Stop();
+  CHECK(f.settled.of(0)[0].verdict == Verdict::kRetry);
+  CHECK(f.store.in_flight.empty());
+  CHECK(f.store.crashes.empty());
+}
+
+TEST_CASE("messages in flight during a crash are applied one at a time, then forgotten") {
+  Fixture f;
+  // The previous run died applying these three: each is a suspect with one more crash.
+  f.store.in_flight["ingestd"] = {"nats:BILLING:2", "nats:BILLING:4", "nats:BILLING:9"};
+  f.store.crashes = {{"nats:BILLING:2", 1}};
+  auto pipeline = f.Make();
+  pipeline->Start();
+  CHECK(f.metrics.gauge("ingest_crash_suspects", "")->value() == 3);
+  REQUIRE(pipeline->Submit(f.settled.Batch(
+      {Message(CloudEvent("e1"), "nats:BILLING:1"), Message(CloudEvent("e2"), "nats:BILLING:2"),
+       Message(CloudEvent("e3"), "nats:BILLING:3"),
+       // The crash's redelivery is not its own attempt.
+       Message(CloudEvent("e4"), "nats:BILLING:4", 6)},
+      &f.journal)));
+  REQUIRE(f.settled.WaitAll());
+  pipeline->Stop();
+
+  // The innocent ones together, then each suspect alone, fewest crashes first, and one
+  // settlement for the source's batch.
+  const size_t rest = f.journal.IndexOf("in-flight:nats:BILLING:1,nats:BILLING:3,");
+  const size_t two = f.journal.IndexOf("in-flight:nats:BILLING:2,");
+  const size_t four = f.journal.IndexOf("in-flight:nats:BILLING:4,");
+  CHECK(rest < four);
+  CHECK(four < two);
+  CHECK(two != SIZE_MAX);
+  CHECK(f.journal.Count("commit") == 3);
+  CHECK(f.journal.Count("settled:0") == 1);
+  CHECK(f.journal.IndexOf("settled:0") > f.journal.IndexOf("apply:e4"));
+  const auto s = f.settled.of(0);
+  REQUIRE(s.size() == 4);
+  for (const Settlement& one : s) CHECK(one.verdict == Verdict::kAck);
+  CHECK(f.store.applied_ids() == 4);
+  // Settled suspects are forgotten in the transaction that settled them; the one never seen
+  // again keeps its count.
+  CHECK(f.store.crashes == std::map<std::string, int>{{"nats:BILLING:9", 1}});
+  CHECK(f.metrics.gauge("ingest_crash_suspects", "")->value() == 1);
+  CHECK(f.sink.published.empty());
+}
+
+TEST_CASE("a message in flight for max_attempts crashes is dead-lettered 'crash', not decoded") {
+  Fixture f;
+  f.options.max_attempts = 3;
+  f.store.crashes = {{"kafka:billing.events:0:41", 2}, {"kafka:billing.events:0:40", 1}};
+  f.store.in_flight["ingestd"] = {"kafka:billing.events:0:41", "kafka:billing.events:0:40"};
+  auto pipeline = f.Make();
+  pipeline->SetDeadLetterSink(Transport::kKafka, &f.sink);
+  pipeline->Start();
+  auto kafka = [](RawMessage m) {
+    m.transport = Transport::kKafka;
+    return m;
+  };
+  REQUIRE(pipeline->Submit(
+      f.settled.Batch({kafka(Message(CloudEvent("e40"), "kafka:billing.events:0:40")),
+                       kafka(Message(CloudEvent("e41"), "kafka:billing.events:0:41")),
+                       kafka(Message(CloudEvent("e42"), "kafka:billing.events:0:42"))})));
+  REQUIRE(f.settled.WaitAll());
+  pipeline->Stop();
+
+  for (const Settlement& one : f.settled.of(0)) CHECK(one.verdict == Verdict::kAck);
+  REQUIRE(f.store.dead_letters.size() == 1);
+  const DeadLetterRecord& dead = f.store.dead_letters[0];
+  CHECK(dead.origin == "kafka:billing.events:0:41");
+  CHECK(dead.reason == "crash");
+  CHECK(dead.error == "in flight during 3 crashes of the process, max_attempts is 3");
+  CHECK(f.journal.Count("apply:e41") == 0);  // never decoded nor applied
+  CHECK(f.journal.Count("apply:e40") == 1);  // two crashes: applied, alone
+  CHECK(f.journal.Count("apply:e42") == 1);
+  REQUIRE(f.sink.published.size() == 1);
+  CHECK(f.sink.published[0].reason == "crash");
+  CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "crash"}}) == 1);
+  CHECK(f.store.crashes.empty());
 }

@@ -328,17 +328,69 @@ TEST_CASE("a dead letter marked published is reported as published when it comes
   }
 }
 
-TEST_CASE("a version 2 database gains dead_letters.published_at when opened") {
+TEST_CASE("a version 2 database gains dead_letters.published_at and crash accounting when opened") {
   StoreHarness h;
   REQUIRE(h.Exec("ALTER TABLE dead_letters DROP COLUMN published_at").ok());
+  REQUIRE(h.Exec("DROP TABLE in_flight").ok());
+  REQUIRE(h.Exec("DROP TABLE crash_suspects").ok());
   REQUIRE(h.Exec("PRAGMA user_version = 2").ok());
   StoreOptions options;
   options.path = h.path();
   auto migrated = Store::Open(options);
   REQUIRE(migrated.ok());
-  CHECK(h.Int("PRAGMA user_version") == 3);
+  CHECK(h.Int("PRAGMA user_version") == 4);
   CHECK(h.Int("SELECT COUNT(*) FROM pragma_table_info('dead_letters') "
               "WHERE name = 'published_at'") == 1);
+  CHECK(h.Int("SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('in_flight', 'crash_suspects')") ==
+        2);
+}
+
+TEST_CASE("crash accounting: an in-flight record that outlives its process counts one crash") {
+  StoreHarness h;
+  StoreOptions options;
+  options.path = h.path();
+  auto open = [&] {
+    auto s = Store::Open(options);
+    REQUIRE(s.ok());
+    return std::move(s).value();
+  };
+  using Suspects = std::vector<std::pair<std::string, int>>;
+  {
+    auto store = open();
+    CHECK(store->RecoverCrashes("a").value() == Suspects{});
+    REQUIRE(store->MarkInFlight("a", {"nats:S:1", "nats:S:2"}).ok());
+    REQUIRE(store->MarkInFlight("b", {"nats:S:7"}).ok());  // another instance, still running
+    // Dies here: the store is closed without clearing the record.
+  }
+  {
+    auto store = open();
+    CHECK(store->RecoverCrashes("a").value() == Suspects{{"nats:S:1", 1}, {"nats:S:2", 1}});
+    // Counted once: the record is gone with the recovery.
+    CHECK(store->RecoverCrashes("a").value() == Suspects{{"nats:S:1", 1}, {"nats:S:2", 1}});
+    // Alone this time, and dies again.
+    REQUIRE(store->MarkInFlight("a", {"nats:S:2"}).ok());
+  }
+  {
+    auto store = open();
+    CHECK(store->RecoverCrashes("a").value() == Suspects{{"nats:S:1", 1}, {"nats:S:2", 2}});
+    // A transaction that commits takes its record with it and forgets the suspects it settled;
+    // a rolled-back one leaves both.
+    REQUIRE(store->MarkInFlight("a", {"nats:S:1"}).ok());
+    REQUIRE(store->Begin().ok());
+    REQUIRE(store->ClearInFlight("a", {"nats:S:1"}).ok());
+    store->Rollback();
+    CHECK(h.Int("SELECT COUNT(*) FROM in_flight WHERE owner = 'a'") == 1);
+    REQUIRE(store->Begin().ok());
+    REQUIRE(store->ClearInFlight("a", {"nats:S:1"}).ok());
+    REQUIRE(store->Commit().ok());
+    CHECK(h.Int("SELECT COUNT(*) FROM in_flight WHERE owner = 'a'") == 0);
+  }
+  {
+    auto store = open();
+    CHECK(store->RecoverCrashes("a").value() == Suspects{{"nats:S:2", 2}});
+    CHECK(h.Int("SELECT COUNT(*) FROM in_flight WHERE owner = 'b'") == 1);  // not a's to count
+    CHECK(store->RecoverCrashes("b").value() == Suspects{{"nats:S:2", 2}, {"nats:S:7", 1}});
+  }
 }
 
 TEST_CASE("StateDigest depends on the effects, not on batching or timing") {
@@ -536,9 +588,9 @@ TEST_CASE("the WAL is checkpointed into the database file in the background") {
     REQUIRE(h.store().Begin().ok());
     for (int i = 0; i < 500; ++i) {
       const std::string n = std::to_string(b) + "_" + std::to_string(i);
-      const auto& te = h.fixture().Make(R"({"id":"e)" + n +
-                                        R"(","type":"support.note.added","customer_id":"c)" + n +
-                                        R"(","data":{"note":")" + std::string(800, 'x') + R"("}})");
+      const auto& te =
+          h.fixture().Make(R"({"id":"e)" + n + R"(","type":"support.note.added","customer_id":"c)" +
+                           n + R"(","data":{"note":")" + std::string(800, 'x') + R"("}})");
       REQUIRE(h.store().ApplyEvent(te.event, te.msg).ok());
     }
     REQUIRE(h.store().Commit().ok());
