@@ -74,6 +74,15 @@ class NullStore final : public Store {
   Status MarkDeadLettersPublished(const std::vector<std::string>&) override {
     return Status::Ok();
   }
+  Status MarkInFlight(std::string_view, const std::vector<std::string_view>&) override {
+    return Status::Ok();
+  }
+  Status ClearInFlight(std::string_view, const std::vector<std::string_view>&) override {
+    return Status::Ok();
+  }
+  Result<std::vector<std::pair<std::string, int>>> RecoverCrashes(std::string_view) override {
+    return std::vector<std::pair<std::string, int>>{};
+  }
   Result<std::string> StateDigest() override { return std::string(); }
 };
 
