@@ -8,6 +8,8 @@
 #include <ctime>
 #include <mutex>
 
+#include "common/redact.h"
+
 namespace ingestlab {
 namespace {
 
@@ -86,7 +88,8 @@ void LogLine(LogLevel level, const std::string& component, const std::string& me
   }
   line += component;
   line += ": ";
-  line += message;
+  // Every record passes the redaction rule (common/redact.h): no caller can log a secret.
+  line += RedactText(message);
   line += '\n';
   ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
   (void)ignored;

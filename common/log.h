@@ -1,4 +1,6 @@
 // Logging: one line per record on stderr, "2026-11-23T19:30:01.123Z INFO  nats: reconnected ...".
+// Every record is redacted first (common/redact.h: URL credentials, secret KEY=VALUE pairs,
+// registered secret values), so no caller can log a secret.
 // Thread-safety: safe from any thread; each record is written with one write(2).
 #pragma once
 

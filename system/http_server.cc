@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
+#include "common/redact.h"
 #include "system/metrics.h"
 
 namespace ingestlab {
@@ -88,7 +89,7 @@ nlohmann::json SourceJson(const SourceHealth& h) {
   nlohmann::json lag = nlohmann::json::object();
   for (const auto& [name, n] : h.lag) lag[name] = n;
   return {{"connected", h.connected},
-          {"detail", h.detail},
+          {"detail", RedactText(h.detail)},
           {"reconnects", h.reconnects},
           {"in_flight", h.in_flight},
           {"lag", std::move(lag)}};
@@ -108,7 +109,7 @@ HttpReply RenderHealthz(const HealthInputs& health) {
     transports_ok = transports_ok && health.kafka->connected;
   }
   nlohmann::json db = {{"ok", health.db_ok}, {"path", health.db_path}};
-  if (!health.db_ok) db["error"] = health.db_error;
+  if (!health.db_ok) db["error"] = RedactText(health.db_error);
   j["db"] = std::move(db);
   j["last_commit_unix_ms"] = health.last_commit_unix_ms;
   j["queue"] = health.queue;

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "common/redact.h"
+
 namespace ingestlab {
 namespace {
 
@@ -41,7 +43,8 @@ std::string RenderLabels(const Labels& labels) {
   std::string out = "{";
   for (size_t i = 0; i < labels.size(); ++i) {
     if (i) out += ',';
-    out += labels[i].first + "=\"" + Escape(labels[i].second) + "\"";
+    // Label values may echo configuration (a consumer, a broker): never a secret.
+    out += labels[i].first + "=\"" + Escape(RedactText(labels[i].second)) + "\"";
   }
   return out + "}";
 }
