@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "common/redact.h"
 #include "common/rng.h"
 #include "common/version.h"
 #include "system/pipeline.h"
@@ -223,8 +224,8 @@ Status IngestdApp::Start() {
 
   std::ostringstream ready;
   ready << "ready: version=" << kVersion << " db=" << c.db_path << " http=http://" << http_address;
-  if (d.nats) ready << " nats=" << Join(c.nats_urls, ",");
-  if (d.kafka) ready << " kafka=" << c.kafka_bootstrap;
+  if (d.nats) ready << " nats=" << RedactUrlList(Join(c.nats_urls, ","));
+  if (d.kafka) ready << " kafka=" << RedactUrlList(c.kafka_bootstrap);
   LOG(kInfo, "ingestd") << ready.str();
   return Status::Ok();
 }
@@ -283,7 +284,7 @@ int RunIngestd(int argc, char** argv, const SourceFactories& factories) {
 
   auto parsed = ParseIngestdConfig(argc, argv);
   if (!parsed.ok()) {
-    std::cerr << "ingestd: " << parsed.status().message() << "\n";
+    std::cerr << "ingestd: " << RedactText(parsed.status().message()) << "\n";
     return 2;
   }
   if (parsed->action == ConfigAction::kHelp) {
@@ -296,6 +297,10 @@ int RunIngestd(int argc, char** argv, const SourceFactories& factories) {
   }
   const IngestdConfig& config = parsed->config;
   LogLevel level = LogLevel::kInfo;
+  // Secrets this process knows are scrubbed from every log line and health detail from now
+  // on, even when a library echoes one verbatim (common/redact.h).
+  for (const std::string& urls : config.nats_urls) RegisterUrlSecrets(urls);
+  RegisterPropertySecrets(config.kafka_properties);
   ParseLogLevel(config.log_level, &level);
   SetLogLevel(level);
   SetLogProcessName(config.name);
@@ -303,7 +308,7 @@ int RunIngestd(int argc, char** argv, const SourceFactories& factories) {
   IngestdApp app(config, factories);
   const Status st = app.Start();
   if (!st.ok()) {
-    std::cerr << "ingestd: " << st.message() << "\n";
+    std::cerr << "ingestd: " << RedactText(st.message()) << "\n";
     app.Stop();
     return st.code() == Status::Code::kInvalidArgument ? 2 : 1;
   }

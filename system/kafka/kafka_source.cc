@@ -30,6 +30,7 @@
 #include <unordered_map>
 
 #include "common/log.h"
+#include "common/redact.h"
 
 namespace ingestlab {
 
@@ -50,13 +51,15 @@ constexpr int kDlqMessageTimeoutMs = 15'000;
 
 void RouteLibrdkafkaLog(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
   const char* name = rk != nullptr ? rd_kafka_name(rk) : "";
+  // librdkafka's text may echo a broker address or a property as configured.
+  const std::string text = RedactText(buf != nullptr ? buf : "");
   // Connection failures also reach the error callback, which logs them once.
   if (level <= 3 && std::strcmp(fac, "FAIL") != 0) {
-    LOG(kWarn, kComponent) << name << " " << fac << ": " << buf;
+    LOG(kWarn, kComponent) << name << " " << fac << ": " << text;
   } else if (level <= 5) {
-    LOG(kInfo, kComponent) << name << " " << fac << ": " << buf;
+    LOG(kInfo, kComponent) << name << " " << fac << ": " << text;
   } else {
-    LOG(kDebug, kComponent) << name << " " << fac << ": " << buf;
+    LOG(kDebug, kComponent) << name << " " << fac << ": " << text;
   }
 }
 
@@ -67,7 +70,16 @@ Status ApplyProperties(rd_kafka_conf_t* conf,
   for (const auto& [key, value] : properties) {
     if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof(errstr)) !=
         RD_KAFKA_CONF_OK) {
-      return Status::InvalidArgument("kafka property " + key + "=" + value + ": " + errstr);
+      // librdkafka's complaint may quote the value: a secret one is scrubbed from it.
+      std::string complaint = errstr;
+      if (IsSecretProperty(key) && !value.empty()) {
+        for (size_t p = complaint.find(value); p != std::string::npos;
+             p = complaint.find(value, p + kRedactedMask.size())) {
+          complaint.replace(p, value.size(), kRedactedMask);
+        }
+      }
+      return Status::InvalidArgument("kafka property " + RedactProperty(key, value) + ": " +
+                                     RedactText(complaint));
     }
   }
   return Status::Ok();
@@ -342,7 +354,7 @@ class KafkaSourceImpl final : public KafkaSource {
     consumer_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
     if (consumer_ == nullptr) {
       rd_kafka_conf_destroy(conf);
-      return Status::InvalidArgument(std::string("kafka consumer: ") + errstr);
+      return Status::InvalidArgument("kafka consumer: " + RedactText(errstr));
     }
     rd_kafka_poll_set_consumer(consumer_);
 
@@ -377,7 +389,7 @@ class KafkaSourceImpl final : public KafkaSource {
     rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, sizeof(errstr));
     if (producer == nullptr) {
       rd_kafka_conf_destroy(pconf);
-      return Status::InvalidArgument(std::string("kafka dlq producer: ") + errstr);
+      return Status::InvalidArgument("kafka dlq producer: " + RedactText(errstr));
     }
     dlq_ = std::make_unique<KafkaDeadLetterSink>(producer);
     return Status::Ok();
@@ -399,7 +411,7 @@ class KafkaSourceImpl final : public KafkaSource {
     std::string joined;
     for (const auto& t : options_.topics) joined += (joined.empty() ? "" : ",") + t;
     LOG(kInfo, kComponent) << "consumer group " << options_.group_id << " subscribed to " << joined
-                           << " at " << options_.bootstrap;
+                           << " at " << RedactUrlList(options_.bootstrap);
     poll_thread_ = std::thread([this] { PollLoop(); });
     return Status::Ok();
   }
@@ -419,7 +431,8 @@ class KafkaSourceImpl final : public KafkaSource {
       std::lock_guard<std::mutex> lock(health_mu_);
       h.connected = connected_;
       h.lag = lag_;
-      h.detail = (connected_ ? "connected to " : "connecting to ") + options_.bootstrap +
+      h.detail = (connected_ ? "connected to " : "connecting to ") +
+                 RedactUrlList(options_.bootstrap) +
                  " as group " + options_.group_id + ", " + std::to_string(assigned_count_) +
                  " partitions assigned";
     }
@@ -972,7 +985,9 @@ class KafkaSourceImpl final : public KafkaSource {
         }
       }
     }
-    LOG(kWarn, kComponent) << rd_kafka_err2name(code) << ": " << reason;
+    // The reason names the broker as configured, with whatever credentials were written there.
+    LOG(kWarn, kComponent) << rd_kafka_err2name(code) << ": "
+                           << RedactText(reason != nullptr ? reason : "");
   }
 
   // Statistics (every statistics.interval.ms): broker states → connected, down/up transitions.

@@ -21,6 +21,7 @@
 #include <nats/nats.h>
 
 #include "common/log.h"
+#include "common/redact.h"
 #include "system/nats/nats_util.h"
 
 namespace ingestlab {
@@ -48,6 +49,21 @@ std::string JoinSubjects(const std::vector<std::string>& subjects) {
   std::string out = "[";
   for (size_t i = 0; i < subjects.size(); ++i) out += (i ? ", " : "") + subjects[i];
   return out + "]";
+}
+
+// Server URLs as they may be shown: "[nats://ingest:***@host:4222, ...]".
+std::string JoinUrls(const std::vector<std::string>& urls) {
+  std::vector<std::string> shown;
+  for (const std::string& u : urls) shown.push_back(RedactUrlList(u));
+  return JoinSubjects(shown);
+}
+
+// The URL cnats is connected to, credentials redacted (cnats reports the URL as configured,
+// user and password included).
+std::string ConnectedUrl(natsConnection* nc) {
+  char url[2048] = {0};
+  if (natsConnection_GetConnectedUrl(nc, url, sizeof(url)) != NATS_OK) return "(unknown URL)";
+  return RedactUrl(url);
 }
 
 // The natsMsg objects of one submitted batch, destroyed once settled (or never submitted).
@@ -174,9 +190,7 @@ Status JetStreamDeadLetterSink::Publish(const RawMessage& original,
 // ---- connection -----------------------------------------------------------------------------
 
 void JetStreamSourceImpl::OnConnected(natsConnection* nc, void*) {
-  char url[256] = {0};
-  natsConnection_GetConnectedUrl(nc, url, sizeof(url));
-  LOG(kInfo, "nats") << "connected to " << url;
+  LOG(kInfo, "nats") << "connected to " << ConnectedUrl(nc);
 }
 
 void JetStreamSourceImpl::OnDisconnected(natsConnection*, void* closure) {
@@ -189,10 +203,8 @@ void JetStreamSourceImpl::OnReconnected(natsConnection* nc, void* closure) {
   auto* self = static_cast<JetStreamSourceImpl*>(closure);
   self->reconnects_.fetch_add(1);
   self->reconnects_counter_->Inc();
-  char url[256] = {0};
-  natsConnection_GetConnectedUrl(nc, url, sizeof(url));
-  LOG(kInfo, "nats") << "reconnected to " << url << " (reconnect #" << self->reconnects_.load()
-                     << ")";
+  LOG(kInfo, "nats") << "reconnected to " << ConnectedUrl(nc) << " (reconnect #"
+                     << self->reconnects_.load() << ")";
 }
 
 void JetStreamSourceImpl::OnClosed(natsConnection*, void* closure) {
@@ -243,14 +255,12 @@ Status JetStreamSourceImpl::Connect() {
   s = natsConnection_Connect(&nc_, opts);
   natsOptions_Destroy(opts);
   if (s == NATS_NOT_YET_CONNECTED) {
-    LOG(kWarn, "nats") << "no server reachable at " << JoinSubjects(urls)
+    LOG(kWarn, "nats") << "no server reachable at " << JoinUrls(urls)
                        << " yet; retrying in the background";
   } else if (s != NATS_OK) {
-    return ToStatus(s, "connecting to " + JoinSubjects(urls));
+    return ToStatus(s, "connecting to " + JoinUrls(urls));
   } else {
-    char url[256] = {0};
-    natsConnection_GetConnectedUrl(nc_, url, sizeof(url));
-    LOG(kInfo, "nats") << "connected to " << url;
+    LOG(kInfo, "nats") << "connected to " << ConnectedUrl(nc_);
   }
   jsOptions jo;
   jsOptions_Init(&jo);
@@ -840,8 +850,7 @@ SourceHealth JetStreamSourceImpl::Health() const {
   h.connected = connected() && ready_;
   h.reconnects = reconnects_.load();
   h.in_flight = in_flight_.load();
-  char url[256] = {0};
-  if (nc_ && connected()) natsConnection_GetConnectedUrl(nc_, url, sizeof(url));
+  const std::string url = nc_ && connected() ? ConnectedUrl(nc_) : std::string();
   std::lock_guard<std::mutex> lock(mu_);
   h.lag = lag_;
   if (!setup_error_.empty()) {
@@ -851,7 +860,7 @@ SourceHealth JetStreamSourceImpl::Health() const {
   } else if (stopping_) {
     h.detail = "stopped";
   } else {
-    h.detail = "not connected; reconnecting to " + JoinSubjects(options_.urls);
+    h.detail = "not connected; reconnecting to " + JoinUrls(options_.urls);
   }
   return h;
 }

@@ -3,6 +3,8 @@
 
 #include <charconv>
 
+#include "common/redact.h"
+
 namespace ingestlab::nats_util {
 
 bool IsTransient(natsStatus s) {
@@ -32,6 +34,8 @@ Status ToStatus(natsStatus s, const std::string& what, jsErrCode jerr) {
     message += std::string(" (") + detail + ")";
   }
   if (jerr != 0) message += " (jetstream error " + std::to_string(static_cast<int>(jerr)) + ")";
+  // cnats's last error may name the server URL as configured, credentials included.
+  message = RedactText(message);
   return IsTransient(s) ? Status::Transient(message) : Status::Io(message);
 }
 
