@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
+#include "common/redact.h"
 #include "harness/environment.h"
 #include "harness/run_output.h"
 #include "harness/runner.h"
@@ -162,9 +163,11 @@ int RunUpCommand(int argc, char** argv) {
       std::fprintf(stderr, "ingestlab up: %s\n", st.message().c_str());
       rc = 1;
     } else {
+      std::vector<std::string> nats_urls;
+      for (const std::string& u : (*env)->nats_url_list()) nats_urls.push_back(RedactUrl(u));
       nlohmann::json ready = {
-          {"nats_urls", (*env)->nats_url_list()},
-          {"kafka_bootstrap", (*env)->kafka_bootstrap()},
+          {"nats_urls", nats_urls},
+          {"kafka_bootstrap", RedactUrlList((*env)->kafka_bootstrap())},
           {"db", (*env)->db_path()},
           {"http", (*env)->ingestd_count() > 0 ? (*env)->ingestd(0).http_url() : ""},
           {"dir", o.dir}};

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
+#include "common/redact.h"
 #include "common/version.h"
 #include "harness/scenario.h"
 #include "system/sha256.h"
@@ -543,7 +544,7 @@ Status NatsError(natsStatus s, const std::string& what,
   std::string message = what + ": " + natsStatus_GetText(s);
   const char* last = nats_GetLastError(nullptr);
   if (last && *last && std::string_view(last).find(natsStatus_GetText(s)) == std::string::npos) {
-    message += " (" + std::string(last) + ")";
+    message += " (" + RedactText(last) + ")";  // cnats may name the URL as configured
   }
   if (jerr != 0) message += " (jetstream error " + std::to_string(static_cast<int>(jerr)) + ")";
   if (s == NATS_TIMEOUT || s == NATS_NO_SERVER || s == NATS_CONNECTION_CLOSED ||
@@ -621,18 +622,11 @@ std::vector<std::string> SplitUrlList(const std::string& urls) {
   return out;
 }
 
-// The URL list without credentials ("nats://user:secret@host:4222" -> "nats://host:4222"), for
-// messages and the log's description.
+// The URL list with credentials redacted ("nats://user:secret@host:4222" ->
+// "nats://user:***@host:4222", common/redact.h), for messages and the log's description.
 std::string RedactedUrls(const std::vector<std::string>& urls) {
   std::string out;
-  for (const std::string& url : urls) {
-    std::string u = url;
-    const size_t scheme = u.find("://");
-    const size_t host = scheme == std::string::npos ? 0 : scheme + 3;
-    const size_t at = u.find('@', host);
-    if (at != std::string::npos && u.find('/', host) > at) u.erase(host, at + 1 - host);
-    out += (out.empty() ? "" : ",") + u;
-  }
+  for (const std::string& url : urls) out += (out.empty() ? "" : ",") + RedactUrl(url);
   return out;
 }
 

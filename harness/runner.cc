@@ -22,6 +22,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/redact.h"
 #include "common/version.h"
 #include "harness/environment.h"
 #include "harness/fault_injector.h"
@@ -520,11 +521,12 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   auto fail = [&](const std::string& error) {
     progress.Finish();
     outcome.verdict = "error";
-    outcome.error = error;
+    outcome.error = RedactText(error);
     result["verdict"] = "error";
     result["error"] = error;
     outcome.duration_s = (clock.NowMonoNanos() - run_start_mono) / 1e9;
     result["duration_s"] = Round(outcome.duration_s, 1);
+    RedactJsonStrings(result);  // result.json, the report, the summary and JUnit show no secret
     outcome.result = result;
     WriteJsonFile(dir + "/result.json", result);
     Status rs = WriteRunReport(result, dir + "/report.html");
@@ -976,6 +978,8 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
          {"payload_b64", sim::Base64Encode(o.payload.substr(0, 4096))}});
   }
   result["state_digest"] = digest;
+  RedactJsonStrings(result);  // result.json, the report, the summary and JUnit show no secret
+  outcome.error = RedactText(outcome.error);
   outcome.result = result;
   WriteJsonFile(dir + "/result.json", result);
   Status rs = WriteRunReport(result, dir + "/report.html");

@@ -7,6 +7,7 @@
 #include <limits>
 #include <set>
 
+#include "common/redact.h"
 #include "reports/html_util.h"
 #include "reports/report_assets.h"
 #include "reports/svg_chart.h"
@@ -550,7 +551,10 @@ Status ValidateResult(const json& result) {
   return Status::Ok();
 }
 
-std::string RenderRunReport(const json& result) {
+std::string RenderRunReport(const json& recorded) {
+  // A result.json from anywhere (an older ingestlab, another tool): no secret reaches the page.
+  json result = recorded;
+  RedactJsonStrings(result);
   const std::string scenario = Text(Field(result, "scenario"));
   const std::string seed = Text(Field(result, "seed"));
   const std::string verdict = Verdict(result);
@@ -589,7 +593,9 @@ std::string RenderRunReport(const json& result) {
   return out;
 }
 
-std::string RenderSuiteIndex(const std::vector<std::pair<std::string, json>>& runs) {
+std::string RenderSuiteIndex(const std::vector<std::pair<std::string, json>>& recorded) {
+  std::vector<std::pair<std::string, json>> runs = recorded;
+  for (auto& [link, result] : runs) RedactJsonStrings(result);
   const auto rank = [](const json& r) {
     const std::string v = Verdict(r);
     return v == "fail" ? 0 : v == "error" ? 1 : 2;

@@ -11,6 +11,7 @@
 #include <nats/nats.h>
 
 #include "common/log.h"
+#include "common/redact.h"
 
 namespace ingestlab::sim {
 namespace {
@@ -210,7 +211,7 @@ Result<std::unique_ptr<NatsPublisher>> NatsPublisher::Connect(const NatsPublishe
   if (s != NATS_OK) {
     const std::string error = NatsError(s);
     if (impl->nats_options) natsOptions_Destroy(impl->nats_options);
-    return Status::Io("nats connect " + options.urls + ": " + error);
+    return Status::Io("nats connect " + RedactUrlList(options.urls) + ": " + RedactText(error));
   }
   if (options.jetstream) {
     jsOptions jo;
@@ -229,7 +230,7 @@ Result<std::unique_ptr<NatsPublisher>> NatsPublisher::Connect(const NatsPublishe
     Impl* raw = impl.get();
     impl->retry_thread = std::thread([raw] { raw->RetryLoop(); });
   }
-  LOG(kInfo, "simulate") << "connected to nats " << options.urls
+  LOG(kInfo, "simulate") << "connected to nats " << RedactUrlList(options.urls)
                          << (options.jetstream ? " (jetstream)" : " (core)");
   return std::unique_ptr<NatsPublisher>(new NatsPublisher(std::move(impl)));
 }

@@ -12,6 +12,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/redact.h"
 #include "common/version.h"
 #include "simulators/event_log.h"
 #include "simulators/faults.h"
@@ -321,8 +322,8 @@ int RunSimulateCommand(int argc, char** argv, std::FILE* out, std::FILE* err) {
     h.git_commit = kGitCommit;
     h.started_at_ms = clock.NowUnixMillis();
     h.epoch_ms = start_ms;
-    h.topology = {{"nats", a.nats},
-                  {"kafka", a.kafka},
+    h.topology = {{"nats", RedactUrlList(a.nats)},
+                  {"kafka", RedactUrlList(a.kafka)},
                   {"faults", a.faults.ToString()},
                   {"shape", a.shape},
                   {"rate", a.rate}};

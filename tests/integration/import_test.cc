@@ -201,7 +201,8 @@ TEST_CASE("import nats reads a JetStream stream into an event log", "[import][na
     auto unreachable = harness::ImportJetStream(options, out.Sub("unreachable.log"));
     REQUIRE_FALSE(unreachable.ok());
     const std::string& message = unreachable.status().message();
-    CHECK(message.find("nats://127.0.0.1:" + std::to_string(port)) != std::string::npos);
+    CHECK(message.find("nats://importer:***@127.0.0.1:" + std::to_string(port)) !=
+          std::string::npos);
     CHECK(message.find("s3cret") == std::string::npos);  // credentials are not repeated
     CHECK_FALSE(std::filesystem::exists(out.Sub("unreachable.log")));
   }
