@@ -30,11 +30,14 @@ struct JsonValue {
   Kind kind = Kind::kNull;
   std::string text;  // string contents, number text, "true" / "false"
   std::vector<JsonValue> items;
-  std::vector<std::pair<std::string, JsonValue>> members;
+  // An object's members in order, names and values side by side (a vector of pairs of this
+  // still-incomplete type is not portable C++).
+  std::vector<std::string> member_names;
+  std::vector<JsonValue> member_values;
 
   const JsonValue* Find(std::string_view key) const {
-    for (const auto& [k, v] : members) {
-      if (k == key) return &v;
+    for (size_t i = 0; i < member_names.size(); ++i) {
+      if (member_names[i] == key) return &member_values[i];
     }
     return nullptr;
   }
@@ -241,7 +244,8 @@ class TolerantJsonReader {
       ++pos_;
       JsonValue value;
       if (!ReadValue(&value, depth + 1)) return false;
-      out->members.emplace_back(std::move(key), std::move(value));
+      out->member_names.push_back(std::move(key));
+      out->member_values.push_back(std::move(value));
       SkipSpace();
       if (pos_ >= text_.size()) return Fail("unterminated object");
       if (text_[pos_] == '}') {
