@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <set>
 #include <utility>
 
@@ -379,7 +380,13 @@ Result<sim::PublishRecord> ParseKcatLine(const std::string& line, int64_t first_
     return Status::Parse("kcat -J line: \"ts\" must be an integer: " + LineExcerpt(line));
   }
   r.published_ms = ts;
-  r.offset_ms = first_ts_ms < 0 ? 0 : ts - first_ts_ms;
+  // ts comes from the data: the difference saturates instead of overflowing.
+  if (first_ts_ms < 0) {
+    r.offset_ms = 0;
+  } else if (__builtin_sub_overflow(ts, first_ts_ms, &r.offset_ms)) {
+    r.offset_ms = ts < first_ts_ms ? std::numeric_limits<int64_t>::min()
+                                   : std::numeric_limits<int64_t>::max();
+  }
   int64_t offset = 0;
   if (ToInt64(j.Find("offset"), &offset) && offset >= 0) r.seq = static_cast<uint64_t>(offset);
   EnvelopePeek peek = PeekEnvelope(r.payload, r.headers);
@@ -390,13 +397,46 @@ Result<sim::PublishRecord> ParseKcatLine(const std::string& line, int64_t first_
   return r;
 }
 
+// ---- JetStream ack subjects ---------------------------------------------------------------------
+
+// The plain form has 9 tokens; the form with domain and account hash 11 or more (maybe with a
+// trailing token after <pending>).
+bool ParseJetStreamAckSubject(std::string_view reply, uint64_t* stream_seq, int64_t* ts_ns) {
+  if (reply.substr(0, 8) != "$JS.ACK.") return false;
+  std::string_view tokens[14];
+  size_t n = 0;
+  size_t start = 0;
+  while (n < 14) {
+    const size_t dot = reply.find('.', start);
+    tokens[n++] = reply.substr(start, dot == std::string_view::npos ? dot : dot - start);
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  size_t seq_index = 0;
+  if (n == 9) {
+    seq_index = 5;
+  } else if (n >= 11) {
+    seq_index = 7;
+  } else {
+    return false;
+  }
+  const std::string_view seq = tokens[seq_index];
+  const std::string_view ts = tokens[seq_index + 2];
+  auto [p1, e1] = std::from_chars(seq.data(), seq.data() + seq.size(), *stream_seq);
+  auto [p2, e2] = std::from_chars(ts.data(), ts.data() + ts.size(), *ts_ns);
+  return e1 == std::errc() && e2 == std::errc();
+}
+
 // ---- the generated scenario --------------------------------------------------------------------
 
 std::string ImportScenarioName(const std::string& what) {
-  std::string name = what;
-  for (char& c : name) {
+  // The name becomes a directory name: no "..", no leading '.', at most 128 characters.
+  constexpr size_t kMaxName = 128;
+  std::string name = what.substr(0, kMaxName);
+  for (size_t i = 0; i < name.size(); ++i) {
+    char& c = name[i];
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-';
+                    c == '_' || c == '-' || (c == '.' && i > 0 && name[i - 1] != '.');
     if (!ok) c = '-';
   }
   return name.empty() ? std::string("import") : name;
@@ -404,7 +444,7 @@ std::string ImportScenarioName(const std::string& what) {
 
 double ImportDurationSeconds(int64_t last_offset_ms) {
   const int64_t ms = std::max<int64_t>(0, last_offset_ms);
-  return static_cast<double>((ms + 999) / 1000 + 1);
+  return static_cast<double>(ms / 1000 + (ms % 1000 != 0 ? 1 : 0) + 1);
 }
 
 std::string ImportScenarioYaml(const ImportScenarioSpec& spec) {
@@ -432,16 +472,19 @@ std::string ImportScenarioYaml(const ImportScenarioSpec& spec) {
 
 // ---- writing ----------------------------------------------------------------------------------
 
-Result<ImportSummary> WriteImportedLog(const std::string& log_path, const ImportScenarioSpec& spec,
-                                       int64_t first_ts_ms,
-                                       std::vector<sim::PublishRecord>* records) {
+int64_t NumberImportedRecords(int64_t first_ts_ms, std::vector<sim::PublishRecord>* records) {
   // Offsets relative to the first message, in input order: a clock step backwards (or
   // partitions interleaved with skewed timestamps) never makes a record earlier than the
-  // previous one, so replaying the log keeps its order.
+  // previous one, so replaying the log keeps its order. Timestamps come from the data, so the
+  // difference saturates instead of overflowing.
   int64_t previous = 0;
   uint64_t seq = 0;
   for (sim::PublishRecord& r : *records) {
-    const int64_t offset = std::max(previous, std::max<int64_t>(0, r.published_ms - first_ts_ms));
+    int64_t since_first = 0;
+    if (__builtin_sub_overflow(r.published_ms, first_ts_ms, &since_first)) {
+      since_first = r.published_ms < first_ts_ms ? 0 : std::numeric_limits<int64_t>::max();
+    }
+    const int64_t offset = std::max(previous, std::max<int64_t>(0, since_first));
     previous = offset;
     r.offset_ms = offset;
     r.scheduled_ms = offset;
@@ -452,6 +495,13 @@ Result<ImportSummary> WriteImportedLog(const std::string& log_path, const Import
     r.acked = true;
     r.publish_error.clear();
   }
+  return previous;
+}
+
+Result<ImportSummary> WriteImportedLog(const std::string& log_path, const ImportScenarioSpec& spec,
+                                       int64_t first_ts_ms,
+                                       std::vector<sim::PublishRecord>* records) {
+  const int64_t previous = NumberImportedRecords(first_ts_ms, records);
   ImportScenarioSpec final_spec = spec;
   final_spec.name = ImportScenarioName(spec.name);
   final_spec.duration_s = ImportDurationSeconds(previous);
@@ -556,35 +606,6 @@ Status NatsError(natsStatus s, const std::string& what,
     return Status::Transient(message);
   }
   return Status::Io(message);
-}
-
-// Stream sequence and timestamp (ns) from a JetStream ack reply subject:
-// "$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>" or the form with
-// domain and account hash after "$JS.ACK." (and maybe a trailing token).
-bool ParseAckSubject(std::string_view reply, uint64_t* stream_seq, int64_t* ts_ns) {
-  if (reply.substr(0, 8) != "$JS.ACK.") return false;
-  std::string_view tokens[14];
-  size_t n = 0;
-  size_t start = 0;
-  while (n < 14) {
-    const size_t dot = reply.find('.', start);
-    tokens[n++] = reply.substr(start, dot == std::string_view::npos ? dot : dot - start);
-    if (dot == std::string_view::npos) break;
-    start = dot + 1;
-  }
-  size_t seq_index = 0;
-  if (n == 9) {
-    seq_index = 5;
-  } else if (n >= 11) {
-    seq_index = 7;
-  } else {
-    return false;
-  }
-  const std::string_view seq = tokens[seq_index];
-  const std::string_view ts = tokens[seq_index + 2];
-  auto [p1, e1] = std::from_chars(seq.data(), seq.data() + seq.size(), *stream_seq);
-  auto [p2, e2] = std::from_chars(ts.data(), ts.data() + ts.size(), *ts_ns);
-  return e1 == std::errc() && e2 == std::errc();
 }
 
 // Owns the cnats objects of one import and releases them in order.
@@ -780,7 +801,7 @@ Result<ImportSummary> ImportJetStream(const JetStreamImportOptions& options,
     const char* reply = natsMsg_GetReply(m);
     uint64_t stream_seq = 0;
     int64_t ts_ns = 0;
-    if (!reply || !ParseAckSubject(reply, &stream_seq, &ts_ns)) {
+    if (!reply || !ParseJetStreamAckSubject(reply, &stream_seq, &ts_ns)) {
       // A status message: 404 / 408 end the request, 409 too (with a reason), 100 is a
       // heartbeat.
       const char* status = nullptr;

@@ -70,8 +70,9 @@ struct ImportScenarioSpec {
   int ingestd = 1;
 };
 
-// A scenario name (a word without spaces or slashes) for "import-<what>": characters outside
-// [A-Za-z0-9._-] become '-'.
+// A scenario name for "import-<what>" that the scenario parser accepts whatever the data
+// calls its topic or stream: characters outside [A-Za-z0-9._-] become '-', a '.' that would
+// start the name or follow another '.' becomes '-', and at most 128 characters are kept.
 std::string ImportScenarioName(const std::string& what);
 
 // Duration for a log whose last record is at last_offset_ms: whole seconds rounded up, plus 1 s.
@@ -130,8 +131,18 @@ struct JetStreamImportOptions {
 Result<ImportSummary> ImportJetStream(const JetStreamImportOptions& options,
                                       const std::string& log_path);
 
-// Writes records (offsets made relative to first_ts_ms, clamped and non-decreasing; seq
-// numbered 1..N; service "import") under a header built from spec. Used by both imports.
+// The stream sequence and timestamp (unix ns) of a JetStream message, from its ack reply
+// subject "$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>" (or the form
+// with domain and account hash after "$JS.ACK."). False for anything else (a status message).
+bool ParseJetStreamAckSubject(std::string_view reply, uint64_t* stream_seq, int64_t* ts_ns);
+
+// Makes records an import: offset_ms = published_ms - first_ts_ms, clamped to >= 0 and never
+// below the previous record's (saturating, whatever the timestamps); scheduled_ms and
+// published_ms = offset_ms, seq 1..N, service "import", expected "applied", acked. Returns the
+// last offset (0 for none).
+int64_t NumberImportedRecords(int64_t first_ts_ms, std::vector<sim::PublishRecord>* records);
+
+// Writes records (NumberImportedRecords) under a header built from spec. Used by both imports.
 Result<ImportSummary> WriteImportedLog(const std::string& log_path, const ImportScenarioSpec& spec,
                                        int64_t first_ts_ms,
                                        std::vector<sim::PublishRecord>* records);
