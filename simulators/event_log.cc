@@ -9,11 +9,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <unordered_map>
 
 #include "common/log.h"
 #include "simulators/encoding.h"
+#include "system/json_depth.h"
 
 namespace ingestlab::sim {
 
@@ -484,6 +487,35 @@ Status EventLogWriter::Close() {
 
 namespace {
 
+// A log is read from a file that may come from anywhere (an import, a colleague's run). Every
+// line is checked before it becomes a json value (copying one recurses per nesting level, so a
+// line of 100,000 '[' overflowed the stack), and integer fields must be JSON integers (a cast
+// of 1e300 to int64_t is undefined behaviour). The writer nests two levels deep at most.
+constexpr int kMaxLineDepth = 32;
+
+Status LineTooDeep() {
+  return Status::Parse("JSON nested deeper than " + std::to_string(kMaxLineDepth) + " levels");
+}
+
+// A field that is not what the format says: rejected like a json type error.
+struct BadField : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The integer member `key` of j; `fallback` when it is absent (an error without one).
+template <typename T>
+T Integer(const json& j, const char* key, std::optional<T> fallback = std::nullopt) {
+  const auto it = j.find(key);
+  if (it == j.end()) {
+    if (fallback) return *fallback;
+    throw BadField(std::string("missing '") + key + "'");
+  }
+  if (!it->is_number_integer()) {
+    throw BadField(std::string("'") + key + "' must be an integer, got " + it->dump());
+  }
+  return it->get<T>();
+}
+
 Status ParseRecord(const json& j, EventLog* log, bool first) {
   const std::string kind = j.at("kind").get<std::string>();
   if (first != (kind == "header")) {
@@ -491,26 +523,26 @@ Status ParseRecord(const json& j, EventLog* log, bool first) {
                                : "a header may only be the first line");
   }
   if (kind == "header") {
-    const int format = j.at("format").get<int>();
+    const int64_t format = Integer<int64_t>(j, "format");
     if (format != kEventLogFormat) {
       return Status::Parse("unsupported event log format " + std::to_string(format));
     }
     EventLogHeader& h = log->header;
     h.scenario = j.value("scenario", "");
-    h.seed = j.value("seed", uint64_t{0});
+    h.seed = Integer<uint64_t>(j, "seed", 0);
     h.ingestlab_version = j.value("ingestlab_version", "");
     h.git_commit = j.value("git_commit", "");
     h.topology = j.value("topology", json::object());
     // Logs before the sidecar carried started_at_ms in the header; now the sidecar does.
-    h.epoch_ms = j.value("epoch_ms", j.value("started_at_ms", int64_t{0}));
-    h.started_at_ms = j.value("started_at_ms", h.epoch_ms);
+    h.epoch_ms = Integer<int64_t>(j, "epoch_ms", Integer<int64_t>(j, "started_at_ms", 0));
+    h.started_at_ms = Integer<int64_t>(j, "started_at_ms", h.epoch_ms);
     h.scenario_yaml = j.value("scenario_yaml", "");
   } else if (kind == "publish") {
     PublishRecord r;
-    r.offset_ms = j.at("offset_ms").get<int64_t>();
+    r.offset_ms = Integer<int64_t>(j, "offset_ms");
     r.service = j.at("service").get<std::string>();
-    r.seq = j.at("seq").get<uint64_t>();
-    r.msg = j.value("msg", uint64_t{0});
+    r.seq = Integer<uint64_t>(j, "seq");
+    r.msg = Integer<uint64_t>(j, "msg", 0);
     r.type = j.at("type").get<std::string>();
     r.event_id = j.at("event_id").get<std::string>();
     r.transport = j.at("transport").get<std::string>();
@@ -523,8 +555,8 @@ Status ParseRecord(const json& j, EventLog* log, bool first) {
     r.expected = j.at("expected").get<std::string>();
     // offset_ms is the scheduled time. Without a sidecar a publish counts as acked at its
     // offset, unless the line carries its outcome (logs written before the sidecar).
-    r.scheduled_ms = j.value("scheduled_ms", r.offset_ms);
-    r.published_ms = j.value("published_ms", r.offset_ms);
+    r.scheduled_ms = Integer<int64_t>(j, "scheduled_ms", r.offset_ms);
+    r.published_ms = Integer<int64_t>(j, "published_ms", r.offset_ms);
     r.acked = j.value("acked", true);
     if (j.contains("publish_error") && j["publish_error"].is_string()) {
       r.publish_error = j["publish_error"].get<std::string>();
@@ -532,7 +564,7 @@ Status ParseRecord(const json& j, EventLog* log, bool first) {
     log->publishes.push_back(std::move(r));
   } else if (kind == "fault") {
     FaultRecord r;
-    r.offset_ms = j.at("offset_ms").get<int64_t>();
+    r.offset_ms = Integer<int64_t>(j, "offset_ms");
     r.action = j.at("action").get<std::string>();
     r.target = j.value("target", "");
     r.params = j.value("params", json::object());
@@ -558,10 +590,16 @@ Result<EventLog> ParseEventLog(const std::string& text) {
     ++line_no;
     if (line.empty()) continue;
     Status st;
-    try {
-      st = ParseRecord(json::parse(line), &log, line_no == 1);
-    } catch (const json::exception& e) {
-      st = Status::Parse(e.what());
+    if (JsonNestedDeeperThan(line, kMaxLineDepth)) {
+      st = LineTooDeep();
+    } else {
+      try {
+        st = ParseRecord(json::parse(line), &log, line_no == 1);
+      } catch (const json::exception& e) {
+        st = Status::Parse(e.what());
+      } catch (const BadField& e) {
+        st = Status::Parse(e.what());
+      }
     }
     if (!st.ok()) {
       if (last_without_newline && line_no > 1) {
@@ -655,20 +693,30 @@ Status MergeOutcomes(const std::string& acks_text, EventLog* log) {
     pos = end + 1;
     ++line_no;
     if (line.empty()) continue;
-    try {
-      const json j = json::parse(line);
-      if (j.value("kind", "") == "run") {
-        log->header.started_at_ms = j.at("started_at_ms").get<int64_t>();
-        continue;
+    std::string error;
+    if (JsonNestedDeeperThan(line, kMaxLineDepth)) {
+      error = LineTooDeep().message();
+    } else {
+      try {
+        const json j = json::parse(line);
+        if (j.value("kind", "") == "run") {
+          log->header.started_at_ms = Integer<int64_t>(j, "started_at_ms");
+          continue;
+        }
+        Outcome o{Integer<int64_t>(j, "published_ms"), j.at("acked").get<bool>(), ""};
+        if (j.contains("error") && j["error"].is_string()) o.error = j["error"].get<std::string>();
+        const uint64_t msg =
+            j.contains("msg") ? Integer<uint64_t>(j, "msg") : Integer<uint64_t>(j, "seq");
+        outcomes[key(j.at("service").get<std::string>(), msg)] = std::move(o);
+      } catch (const json::exception& e) {
+        error = e.what();
+      } catch (const BadField& e) {
+        error = e.what();
       }
-      Outcome o{j.at("published_ms").get<int64_t>(), j.at("acked").get<bool>(), ""};
-      if (j.contains("error") && j["error"].is_string()) o.error = j["error"].get<std::string>();
-      const uint64_t msg = j.contains("msg") ? j.at("msg").get<uint64_t>() : j.at("seq").get<uint64_t>();
-      outcomes[key(j.at("service").get<std::string>(), msg)] = std::move(o);
-    } catch (const json::exception& e) {
+    }
+    if (!error.empty()) {
       if (last_without_newline) break;  // a run killed mid-write
-      return Status::Parse(std::string(e.what()))
-          .Annotate("event log sidecar line " + std::to_string(line_no));
+      return Status::Parse(error).Annotate("event log sidecar line " + std::to_string(line_no));
     }
   }
   for (auto& p : log->publishes) {
