@@ -22,6 +22,10 @@ const std::set<std::string> kServiceNames = {"billing",  "support", "auth",
                                              "learning", "crm",     "all"};
 const std::set<std::string> kTransports = {"nats", "kafka"};
 const std::set<std::string> kDialects = {"cloudevents", "service", "customer"};
+// Bounds that keep every value the harness derives representable (seconds as int64
+// nanoseconds, counts as int).
+constexpr double kMaxDurationSeconds = 365.0 * 24 * 3600;
+constexpr double kMaxParamNumber = 1e9;
 
 // Throws nothing: every check returns a Status carrying "<path>:<line>: ".
 class Parser {
@@ -387,9 +391,12 @@ class Parser {
                  key == "rate") {
         char* end = nullptr;
         double v = std::strtod(value.c_str(), &end);
-        if (value.empty() || *end != '\0' || v < 0) {
-          return Error(params_node,
-                       "param '" + key + "' must be a non-negative number, got '" + value + "'");
+        // The harness converts these to int (count, partition, broker) or to per-second
+        // integers: an unbounded value would not convert.
+        if (value.empty() || *end != '\0' || !(v >= 0 && v <= kMaxParamNumber)) {
+          return Error(
+              params_node,
+              "param '" + key + "' must be a number from 0 to 1000000000, got '" + value + "'");
         }
       } else if (key == "mode" && value != "close" && value != "blackhole") {
         return Error(params_node, "param 'mode' must be close or blackhole, got '" + value + "'");
@@ -576,6 +583,9 @@ Result<double> ParseDurationSeconds(const std::string& text) {
     }
     total += v * scale;
     any = true;
+  }
+  if (!(total <= kMaxDurationSeconds)) {  // also catches overflow to infinity
+    return Status::InvalidArgument("duration '" + text + "' is longer than a year (8760h)");
   }
   return total;
 }

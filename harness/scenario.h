@@ -19,8 +19,8 @@
 
 namespace ingestlab {
 
-// "250ms", "10s", "1.5s", "2m", "1h", "1m30s", or a bare number of seconds. Negative durations
-// and trailing garbage are errors (the message quotes the text).
+// "250ms", "10s", "1.5s", "2m", "1h", "1m30s", or a bare number of seconds. Negative durations,
+// durations longer than a year and trailing garbage are errors (the message quotes the text).
 Result<double> ParseDurationSeconds(const std::string& text);
 
 // Formats seconds the way scenario files write them: "10s", "1.5s", "250ms", "2m".
