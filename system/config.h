@@ -34,6 +34,7 @@ struct IngestdConfig {
   int batch_wait_ms = 5;            // longest wait to fill a fetch
   int max_txn_messages = 4000;      // most messages in one SQLite transaction (group commit)
   int queue_messages = 50'000;      // messages queued for the writer before backpressure
+  int queue_bytes = 256 << 20;      // bytes queued for / held by the writer before backpressure
   int max_attempts = 5;             // deliveries (or crashes) before dead-letter
   int ack_wait_ms = 10'000;         // JetStream AckWait: unacked messages come back after this
   int retry_base_ms = 100;          // backoff: base * 2^(attempts-1), jittered ±20%

@@ -109,6 +109,7 @@ struct IngestdApp::Impl {
   PipelineOptions MakePipelineOptions() const {
     PipelineOptions o;
     o.max_queue_messages = static_cast<size_t>(config.queue_messages);
+    o.max_queue_bytes = static_cast<size_t>(config.queue_bytes);
     o.max_batch_messages = static_cast<size_t>(config.max_txn_messages);
     o.max_attempts = config.max_attempts;
     o.retry_base_ms = config.retry_base_ms;

@@ -102,6 +102,8 @@ struct Pipeline::Impl {
     commit_duration = metrics->histogram("ingest_commit_duration_ms", "Duration of Commit(), ms",
                                          Metrics::LatencyBoundsMs());
     queue_gauge = metrics->gauge("ingest_queue_messages", "Messages queued for the writer");
+    bytes_gauge = metrics->gauge("ingest_queue_bytes",
+                                 "Bytes of the messages queued for or being applied by the writer");
     suspects_gauge = metrics->gauge(
         "ingest_crash_suspects",
         "Messages in flight during an earlier crash, not settled since (applied one at a time)");
@@ -111,19 +113,37 @@ struct Pipeline::Impl {
 
   // --- queue side (any thread) ---
 
-  bool FitsLocked(size_t n) const {
-    return queued == 0 || queued + n <= options.max_queue_messages;
+  // What a message costs the process while the pipeline holds it, near enough.
+  static size_t MessageBytes(const RawMessage& m) {
+    size_t bytes =
+        sizeof(RawMessage) + m.payload.size() + m.subject.size() + m.key.size() + m.origin.size();
+    for (const auto& [name, value] : m.headers) bytes += name.size() + value.size() + 64;
+    return bytes;
+  }
+  static size_t BatchBytes(const InboundBatch& batch) {
+    size_t bytes = 0;
+    for (const RawMessage& m : batch.messages) bytes += MessageBytes(m);
+    return bytes;
   }
 
-  void EnqueueLocked(InboundBatch&& batch) {
+  // A batch fits when the queue has room for its messages and the bytes held (queued or being
+  // applied) have room for its bytes; into an empty queue / idle pipeline anything fits.
+  bool FitsLocked(size_t n, size_t bytes) const {
+    return (queued == 0 || queued + n <= options.max_queue_messages) &&
+           (held_bytes == 0 || held_bytes + bytes <= options.max_queue_bytes);
+  }
+
+  void EnqueueLocked(InboundBatch&& batch, size_t bytes) {
     const size_t n = batch.messages.size();
     for (const RawMessage& m : batch.messages) {
       received[m.transport == Transport::kKafka ? 1 : 0]->Inc();
     }
     queued += n;
+    held_bytes += bytes;
     queued_atomic.store(queued, std::memory_order_relaxed);
     queue_gauge->Set(static_cast<double>(queued));
-    queue.push_back(std::move(batch));
+    bytes_gauge->Set(static_cast<double>(held_bytes));
+    queue.push_back({std::move(batch), bytes});
     not_empty.notify_one();
   }
 
@@ -145,12 +165,14 @@ struct Pipeline::Impl {
         not_empty.wait(lock, [&] { return !queue.empty() || stopping; });
         if (queue.empty()) return;  // stopping and drained
         size_t taken = 0;
+        group_bytes = 0;
         do {
-          taken += queue.front().messages.size();
-          group.push_back(std::move(queue.front()));
+          taken += queue.front().batch.messages.size();
+          group_bytes += queue.front().bytes;
+          group.push_back(std::move(queue.front().batch));
           queue.pop_front();
         } while (!queue.empty() &&
-                 taken + queue.front().messages.size() <= options.max_batch_messages);
+                 taken + queue.front().batch.messages.size() <= options.max_batch_messages);
         queued -= taken;
         queued_atomic.store(queued, std::memory_order_relaxed);
         queue_gauge->Set(static_cast<double>(queued));
@@ -158,12 +180,19 @@ struct Pipeline::Impl {
       not_full.notify_all();
       if (suspects.empty()) {
         ProcessGroup(group);
-        continue;
+      } else {
+        std::vector<std::vector<InboundBatch>> singles;
+        IsolateSuspects(group, &singles);
+        if (!group.empty()) ProcessGroup(group);
+        for (std::vector<InboundBatch>& one : singles) ProcessGroup(one);
       }
-      std::vector<std::vector<InboundBatch>> singles;
-      IsolateSuspects(group, &singles);
-      if (!group.empty()) ProcessGroup(group);
-      for (std::vector<InboundBatch>& one : singles) ProcessGroup(one);
+      group.clear();  // the messages' memory goes before the room is given back
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        held_bytes -= group_bytes;
+        bytes_gauge->Set(static_cast<double>(held_bytes));
+      }
+      not_full.notify_all();
     }
   }
 
@@ -641,8 +670,13 @@ struct Pipeline::Impl {
   std::mutex mu;
   std::condition_variable not_empty;
   std::condition_variable not_full;
-  std::deque<InboundBatch> queue;
+  struct Queued {
+    InboundBatch batch;
+    size_t bytes;  // BatchBytes, counted once at Submit
+  };
+  std::deque<Queued> queue;
   size_t queued = 0;
+  size_t held_bytes = 0;  // bytes of the messages queued or in the writer's group
   bool stopping = false;
   bool started = false;
   std::string last_txn_error;  // see Pipeline::last_transaction_error
@@ -653,6 +687,7 @@ struct Pipeline::Impl {
   std::atomic<int64_t> last_commit_ms{0};
 
   // Writer-thread state.
+  size_t group_bytes = 0;  // held_bytes of the group being applied
   Rng rng;
   EnvelopeDecoder decoder;
   Event event;
@@ -682,6 +717,7 @@ struct Pipeline::Impl {
   Histogram* e2e_latency;
   Histogram* commit_duration;
   Gauge* queue_gauge;
+  Gauge* bytes_gauge;
   Gauge* last_commit_gauge;
   Gauge* suspects_gauge;
 };
@@ -710,18 +746,20 @@ void Pipeline::Start() {
 
 bool Pipeline::Submit(InboundBatch batch) {
   Impl& d = *impl_;
+  const size_t bytes = Impl::BatchBytes(batch);
   std::unique_lock<std::mutex> lock(d.mu);
-  d.not_full.wait(lock, [&] { return d.stopping || d.FitsLocked(batch.messages.size()); });
+  d.not_full.wait(lock, [&] { return d.stopping || d.FitsLocked(batch.messages.size(), bytes); });
   if (d.stopping) return false;
-  d.EnqueueLocked(std::move(batch));
+  d.EnqueueLocked(std::move(batch), bytes);
   return true;
 }
 
 bool Pipeline::TrySubmit(InboundBatch& batch) {
   Impl& d = *impl_;
+  const size_t bytes = Impl::BatchBytes(batch);
   std::lock_guard<std::mutex> lock(d.mu);
-  if (d.stopping || !d.FitsLocked(batch.messages.size())) return false;
-  d.EnqueueLocked(std::move(batch));
+  if (d.stopping || !d.FitsLocked(batch.messages.size(), bytes)) return false;
+  d.EnqueueLocked(std::move(batch), bytes);
   return true;
 }
 

@@ -54,9 +54,13 @@ namespace ingestlab {
 
 struct PipelineOptions {
   size_t max_queue_messages = 50'000;  // Submit blocks (backpressure) above this
-  size_t max_batch_messages = 2'000;   // most messages in one transaction
-  int max_attempts = 5;                // deliveries before "max_deliveries"
-  int64_t retry_base_ms = 100;         // backoff: base * 2^(attempts-1), capped, with jitter
+  // Submit also blocks while the messages queued or being applied hold more than this many
+  // bytes (payload, headers, bookkeeping): with 1 MiB messages the count alone would let the
+  // queue hold 50 GB. One batch always fits into an idle pipeline.
+  size_t max_queue_bytes = 256u << 20;
+  size_t max_batch_messages = 2'000;  // most messages in one transaction
+  int max_attempts = 5;               // deliveries before "max_deliveries"
+  int64_t retry_base_ms = 100;        // backoff: base * 2^(attempts-1), capped, with jitter
   int64_t retry_max_ms = 5'000;
   size_t max_payload_bytes = 1 << 20;  // larger messages are dead-lettered "parse"
   // Dead letters are published to the DLQ with at most this many payload bytes (NATS and Kafka

@@ -34,6 +34,8 @@ struct KafkaOptions {
   std::vector<std::string> topics;         // empty = DefaultTopics()
   int batch_max_messages = 1000;
   int batch_wait_ms = 5;
+  // A batch is also cut at this many payload bytes (1,000 messages of 1 MiB would be 1 GB).
+  size_t batch_max_bytes = 8u << 20;
   // Passed through to librdkafka as is ("kafka.security.protocol=SASL_SSL" → security.protocol),
   // validated by librdkafka with its error text.
   std::map<std::string, std::string> properties;

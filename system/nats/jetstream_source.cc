@@ -66,12 +66,11 @@ std::string ConnectedUrl(natsConnection* nc) {
   return RedactUrl(url);
 }
 
-// The natsMsg objects of one submitted batch, destroyed once settled (or never submitted).
+// The reply (ack) subjects of one submitted batch, in message order; "" = none. The natsMsg
+// objects themselves are destroyed as soon as their bytes are copied into the batch, so a message
+// is held once, not twice, while it waits in the pipeline.
 struct FetchedMessages {
-  std::vector<natsMsg*> msgs;
-  ~FetchedMessages() {
-    for (natsMsg* m : msgs) natsMsg_Destroy(m);
-  }
+  std::vector<std::string> replies;
 };
 
 class JetStreamSourceImpl;
@@ -146,6 +145,11 @@ class JetStreamSourceImpl final : public JetStreamSource {
   void Settle(FetchedMessages& fetched, const std::vector<Settlement>& settlements);
   // Hands `pending` to the sink as one batch (leaving it empty); false if the sink is stopping.
   bool SubmitBatch(const std::string& origin_prefix, std::vector<natsMsg*>& pending);
+  // options_.fetch_max_bytes, raised so that the server's largest message fits.
+  int64_t FetchMaxBytes() const {
+    return std::max<int64_t>(options_.fetch_max_bytes,
+                             natsConnection_GetMaxPayload(nc_) + 64 * 1024);
+  }
   void ReleaseUnsubmitted(Consumer& consumer, std::vector<natsMsg*>& pending);
   bool connected() const { return nc_ && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED; }
 
@@ -417,8 +421,10 @@ Status JetStreamSourceImpl::EnsureConsumer(Consumer& consumer) {
       consumer.sub = nullptr;
       return ToStatus(s, "subscribing to " + consumer.inbox);
     }
-    // Bounded by the outstanding pull request, not by cnats's pending limits.
-    natsSubscription_SetPendingLimits(consumer.sub, -1, -1);
+    // Bounded by the outstanding pull request's max_bytes; the byte limit is a safety net
+    // (beyond it cnats drops messages, which the server redelivers after AckWait).
+    natsSubscription_SetPendingLimits(consumer.sub, -1, static_cast<int>(std::min<int64_t>(
+                                                        4 * FetchMaxBytes(), INT32_MAX)));
   }
   return Status::Ok();
 }
@@ -588,8 +594,10 @@ void JetStreamSourceImpl::FetchLoop(size_t index) {
   // A pull request stays open this long on the server; messages are pushed as they arrive,
   // and we cut a batch after fetch_wait_ms without one.
   const int64_t expires_ms = std::max<int64_t>(500, 20LL * options_.fetch_wait_ms);
-  const std::string request = "{\"batch\":" + std::to_string(options_.fetch_batch) +
-                              ",\"expires\":" + std::to_string(expires_ms * kNanosPerMilli) + "}";
+  // Bounded in bytes as well as messages: a batch of 1,000 messages of 1 MiB would be 1 GB.
+  int64_t max_bytes = FetchMaxBytes();
+  std::string request;
+  int64_t pending_bytes = 0;  // payload and header bytes of `pending`
   int64_t remaining = 0;  // messages the outstanding request may still bring
   int64_t request_deadline_ns = 0;
   int64_t batch_deadline_ns = 0;  // when the batch being gathered must be submitted
@@ -601,6 +609,10 @@ void JetStreamSourceImpl::FetchLoop(size_t index) {
   pending.reserve(static_cast<size_t>(options_.fetch_batch));
 
   auto send_request = [&]() -> bool {
+    max_bytes = FetchMaxBytes();  // the server's max_payload may differ after a reconnect
+    request = "{\"batch\":" + std::to_string(options_.fetch_batch) +
+              ",\"max_bytes\":" + std::to_string(max_bytes) +
+              ",\"expires\":" + std::to_string(expires_ms * kNanosPerMilli) + "}";
     const natsStatus s =
         natsConnection_PublishRequest(nc_, next_subject.c_str(), consumer.inbox.c_str(),
                                       request.data(), static_cast<int>(request.size()));
@@ -661,8 +673,12 @@ void JetStreamSourceImpl::FetchLoop(size_t index) {
         const char* desc = nullptr;
         natsMsgHeader_Get(m, "Description", &desc);
         const std::string description = desc ? desc : "";
-        LOG(kWarn, "nats") << "pull request on " << consumer.stream << "/" << consumer.durable
-                           << " ended: 409 " << description;
+        // The request brought its max_bytes: routine, the next one is asked for at once.
+        const bool full = description.find("MaxBytes") != std::string::npos;
+        if (!full) {
+          LOG(kWarn, "nats") << "pull request on " << consumer.stream << "/" << consumer.durable
+                             << " ended: 409 " << description;
+        }
         if (description.find("Deleted") != std::string::npos) {
           Status st = EnsureConsumer(consumer);
           if (!st.ok()) {
@@ -688,10 +704,12 @@ void JetStreamSourceImpl::FetchLoop(size_t index) {
     }
     if (pending.empty()) {
       batch_deadline_ns = clock_->NowMonoNanos() + options_.fetch_wait_ms * kNanosPerMilli;
+      pending_bytes = 0;
     }
     pending.push_back(m);
+    pending_bytes += natsMsg_GetDataLength(m) + 256;  // headers and bookkeeping, near enough
     --remaining;
-    if (static_cast<int>(pending.size()) >= options_.fetch_batch) {
+    if (static_cast<int>(pending.size()) >= options_.fetch_batch || pending_bytes >= max_bytes) {
       // Ask for the next batch before handing this one over, so the network overlaps the
       // pipeline's work.
       if (remaining <= 0 && connected() && !send_request()) remaining = 0;
@@ -725,14 +743,13 @@ void JetStreamSourceImpl::ReleaseUnsubmitted(Consumer& consumer, std::vector<nat
 bool JetStreamSourceImpl::SubmitBatch(const std::string& origin_prefix,
                                       std::vector<natsMsg*>& pending) {
   auto fetched = std::make_shared<FetchedMessages>();
-  fetched->msgs.swap(pending);
-  pending.reserve(fetched->msgs.size());
+  fetched->replies.resize(pending.size());
 
   InboundBatch batch;
-  batch.messages.resize(fetched->msgs.size());
+  batch.messages.resize(pending.size());
   const int64_t now_ms = clock_->NowUnixMillis();
-  for (size_t i = 0; i < fetched->msgs.size(); ++i) {
-    natsMsg* m = fetched->msgs[i];
+  for (size_t i = 0; i < pending.size(); ++i) {
+    natsMsg* m = pending[i];
     RawMessage& raw = batch.messages[i];
     raw.transport = Transport::kJetStream;
     raw.payload.assign(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m)));
@@ -741,7 +758,10 @@ bool JetStreamSourceImpl::SubmitBatch(const std::string& origin_prefix,
     uint64_t stream_seq = 0;
     int64_t delivered = 1;
     const char* reply = natsMsg_GetReply(m);
-    if (reply) nats_util::ParseAckReply(reply, &stream_seq, &delivered);
+    if (reply) {
+      nats_util::ParseAckReply(reply, &stream_seq, &delivered);
+      fetched->replies[i] = reply;
+    }
     raw.origin = origin_prefix + std::to_string(stream_seq);
     raw.attempts = static_cast<int>(std::max<int64_t>(1, delivered));
     const char** keys = nullptr;
@@ -757,8 +777,10 @@ bool JetStreamSourceImpl::SubmitBatch(const std::string& origin_prefix,
       }
       free(keys);
     }
+    natsMsg_Destroy(m);
   }
-  const int64_t count = static_cast<int64_t>(fetched->msgs.size());
+  pending.clear();
+  const int64_t count = static_cast<int64_t>(fetched->replies.size());
   fetched_counter_->Inc(count);
   in_flight_.fetch_add(count);
   batch.on_settled = [this, fetched](std::vector<Settlement>&& settlements) {
@@ -779,12 +801,11 @@ void JetStreamSourceImpl::Settle(FetchedMessages& fetched,
   // Acks are plain publishes to each message's reply subject: buffered by cnats and flushed
   // in bulk, with no round trip per message.
   static const char kAck[] = "+ACK";
-  const size_t n = fetched.msgs.size();
+  const size_t n = fetched.replies.size();
   std::string nak;
   for (size_t i = 0; i < n; ++i) {
-    natsMsg* m = fetched.msgs[i];
-    const char* reply = natsMsg_GetReply(m);
-    if (!reply) continue;
+    const char* reply = fetched.replies[i].c_str();
+    if (*reply == '\0') continue;
     natsStatus s;
     if (i < settlements.size() && settlements[i].verdict == Verdict::kRetry) {
       const int64_t delay_ns = std::max<int64_t>(0, settlements[i].retry_delay_ms) * kNanosPerMilli;
@@ -798,12 +819,10 @@ void JetStreamSourceImpl::Settle(FetchedMessages& fetched,
     }
     if (s != NATS_OK && !stopping_) {
       // Unacked messages are redelivered after AckWait and de-duplicated by the store.
-      LOG(kDebug, "nats")
-          << ToStatus(s, "settling " + std::string(natsMsg_GetSubject(m))).message();
+      LOG(kDebug, "nats") << ToStatus(s, "settling " + fetched.replies[i]).message();
     }
   }
-  for (natsMsg* m : fetched.msgs) natsMsg_Destroy(m);
-  fetched.msgs.clear();
+  fetched.replies.clear();
   if (in_flight_.fetch_sub(static_cast<int64_t>(n)) == static_cast<int64_t>(n)) {
     std::lock_guard<std::mutex> lock(mu_);
     cv_.notify_all();

@@ -42,6 +42,11 @@ struct JetStreamOptions {
   int replicas = 0;                  // stream replicas when creating; 0 = min(3, cluster size)
   int fetch_batch = 1000;
   int fetch_wait_ms = 5;
+  // Most bytes one pull request may bring, and the size at which a batch is cut even if it has
+  // fewer than fetch_batch messages (raised to the server's max_payload, so that any message
+  // fits). Each consumer holds at most about twice this: the batch it is handing over and the
+  // request it already asked for.
+  int64_t fetch_max_bytes = 8 << 20;
   // How long a delivered message may stay unacked before the server redelivers it: longer
   // than a full pipeline queue takes to drain, and also how long messages a crashed ingestd
   // had in flight wait before its successor sees them again.

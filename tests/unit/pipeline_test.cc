@@ -266,6 +266,14 @@ class Settled {
   std::map<size_t, std::vector<Settlement>> results_;
 };
 
+// Polls `done` for up to 5 s.
+bool WaitFor(const std::function<bool()>& done) {
+  for (int i = 0; i < 500 && !done(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
+
 int64_t CounterValue(Metrics& m, const std::string& name, const Labels& labels = {}) {
   return m.counter(name, "", labels)->value();
 }
@@ -689,6 +697,40 @@ TEST_CASE("backpressure: TrySubmit refuses when full, Submit waits for room") {
   REQUIRE(f.settled.WaitAll());
   pipeline->Stop();
   CHECK(f.store.applied_ids() == 6);
+}
+
+TEST_CASE("backpressure by bytes: held until the writer has applied and settled them") {
+  Fixture f;
+  f.options.max_queue_bytes = 5 << 19;  // room for two of the ~1 MiB messages below, not three
+  std::mutex gate;
+  gate.lock();  // the writer stalls inside its first transaction until the test opens it
+  f.store.apply_hook = [&](const Event&) {
+    std::lock_guard<std::mutex> pass(gate);
+    return Status::Ok();
+  };
+  auto pipeline = f.Make();
+  auto big = [](int i) {
+    std::string event = CloudEvent("m" + std::to_string(i));
+    event.insert(event.find("\"name\""),
+                 "\"padding\":\"" + std::string((1 << 20) - 1000, 'x') + "\",");
+    return Message(event, "nats:BILLING:" + std::to_string(i));
+  };
+  pipeline->Start();
+  InboundBatch one = f.settled.Batch({big(1)});
+  REQUIRE(pipeline->TrySubmit(one));
+  // The writer takes it off the queue, but its bytes stay held until it is settled.
+  REQUIRE(WaitFor([&] { return pipeline->queued_messages() == 0; }));
+  InboundBatch two = f.settled.Batch({big(2)});
+  REQUIRE(pipeline->TrySubmit(two));
+  InboundBatch three = f.settled.Batch({big(3)});
+  CHECK_FALSE(pipeline->TrySubmit(three));  // 3 MiB and more would be held
+  CHECK(f.metrics.gauge("ingest_queue_bytes", "")->value() > 2e6);
+  gate.unlock();
+  REQUIRE(pipeline->Submit(std::move(three)));  // room once the first two settle
+  REQUIRE(f.settled.WaitAll());
+  pipeline->Stop();
+  CHECK(f.store.applied_ids() == 3);
+  CHECK(f.metrics.gauge("ingest_queue_bytes", "")->value() == 0);
 }
 
 TEST_CASE("Stop settles everything queued and then refuses new batches") {
