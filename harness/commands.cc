@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/redact.h"
 #include "harness/environment.h"
+#include "harness/run_dir.h"
 #include "harness/run_output.h"
 #include "harness/runner.h"
 #include "harness/scenario.h"
@@ -57,7 +58,9 @@ const char* kRunHelp =
     "  --epoch MS    the origin of the events' times, in unix milliseconds [the wall clock\n"
     "                at the run start]; with the same scenario and seed, a fixed epoch gives\n"
     "                a byte-identical events.log\n"
-    "  --out DIR     where run directories go [runs]\n"
+    "  --out DIR     where run directories go [runs]; an existing <scenario>-<seed> is\n"
+    "                replaced only if it is empty or a run directory (holds .ingestlab-run,\n"
+    "                result.json or events.log), else the run refuses to start (exit 2)\n"
     "  --junit FILE  write JUnit XML: one testcase per assertion per scenario\n"
     "  --ingestd PATH  the ingestd binary to test [$INGESTLAB_INGESTD, else the built one]\n"
     "  --quiet       no progress lines\n"
@@ -249,6 +252,18 @@ int RunRunCommand(int argc, char** argv) {
       return 2;
     }
     scenarios.push_back(std::move(s.value()));
+  }
+  // Each run replaces <out>/<scenario>-<seed>: refuse up front what is not a run directory.
+  for (const auto& s : scenarios) {
+    Status ok = ValidateScenarioName(s.name).Annotate(s.path);
+    if (ok.ok() && !check_only) {
+      ok = CheckReplaceable(options.out_dir + "/" + s.name + "-" +
+                            std::to_string(options.seed.value_or(s.seed)));
+    }
+    if (!ok.ok()) {
+      std::fprintf(stderr, "ingestlab run: %s\n", ok.message().c_str());
+      return 2;
+    }
   }
   if (check_only) {
     for (const auto& s : scenarios) {

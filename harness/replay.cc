@@ -7,6 +7,8 @@
 #include <set>
 #include <unordered_map>
 
+#include "harness/run_dir.h"
+
 namespace ingestlab::harness {
 
 std::vector<size_t> Ddmin(size_t count,
@@ -108,6 +110,10 @@ Result<ReplayProgram> BuildReplayProgram(const sim::EventLog& log, const std::st
   if (text.empty()) {
     return Status::InvalidArgument(
         "the event log's header has no scenario (an older log?): pass --scenario FILE");
+  }
+  // The header's name names the replay's run (and its directory, when none is given).
+  if (!log.header.scenario.empty()) {
+    INGEST_RETURN_IF_ERROR(ValidateScenarioName(log.header.scenario).Annotate("event log header"));
   }
   auto parsed = ParseScenario(text, log.header.scenario.empty() ? "replay" : log.header.scenario);
   if (!parsed.ok()) return parsed.status().Annotate("scenario of the event log");

@@ -18,6 +18,7 @@
 #include "harness/infra/ingestd_process.h"
 #include "harness/replay.h"
 #include "harness/replay_driver.h"
+#include "harness/run_dir.h"
 #include "harness/run_output.h"
 #include "harness/runner.h"
 #include "harness/scenario.h"
@@ -41,7 +42,9 @@ const char* kReplayHelp =
     "                   windows [1]\n"
     "  --until T        replay only what happened in the first T (e.g. 20s)\n"
     "  --only SERVICE   replay only this service's messages (faults are kept)\n"
-    "  --out DIR        the replay's run directory [RUN_DIR-replay]\n"
+    "  --out DIR        the replay's run directory [RUN_DIR-replay]; replaced only if it is\n"
+    "                   empty or a run directory (holds .ingestlab-run, result.json or\n"
+    "                   events.log), else refused with exit status 2\n"
     "  --scenario FILE  take topology and assertions from FILE instead of the log's header\n"
     "  --ingestd PATH   the ingestd binary to test (e.g. a build with a fix) [the built one]\n"
     "  --quiet          no progress lines\n"
@@ -65,6 +68,7 @@ const char* kShrinkHelp =
     "  --max-runs N      replays to spend, counting the first full one [30]\n"
     "  --speed X|max     replay time scale [max]\n"
     "  --out DIR         where the shrunk run goes [RUN_DIR-shrunk]; attempts go to DIR.tries/\n"
+    "                    (each replaced only if empty or a run directory, else exit 2)\n"
     "  --ingestd PATH    the ingestd binary to test [the built one]\n"
     "  --quiet           no progress lines\n"
     "\n"
@@ -198,6 +202,13 @@ int ParseCommon(const char* command, int argc, char** argv, int& i, CommonArgs* 
   return 1;
 }
 
+// The scenario name of a log's header becomes part of paths (the default replay directory, the
+// replay's run): it must be a plain name. An empty one means "not recorded".
+Status CheckLogScenarioName(const sim::EventLog& log, const std::string& log_path) {
+  if (log.header.scenario.empty()) return Status::Ok();
+  return ValidateScenarioName(log.header.scenario).Annotate(log_path + ": header");
+}
+
 struct ReplayRun {
   RunOutcome outcome;
   harness::ReplayProgram program;
@@ -286,6 +297,10 @@ int RunReplayCommand(int argc, char** argv) {
     std::fprintf(stderr, "ingestlab replay: %s\n", log.status().message().c_str());
     return 2;
   }
+  if (Status name = CheckLogScenarioName(*log, located->log_path); !name.ok()) {
+    std::fprintf(stderr, "ingestlab replay: %s\n", name.message().c_str());
+    return 2;
+  }
   std::string scenario_text;
   if (!a.scenario_file.empty()) {
     auto s = LoadScenarioFile(a.scenario_file);
@@ -309,10 +324,15 @@ int RunReplayCommand(int argc, char** argv) {
       : !located->dir.empty()
           ? StripSlash(located->dir) + "-replay"
           : (fs::path(located->log_path).parent_path() /
-             (log->header.scenario + "-" + std::to_string(log->header.seed) + "-replay"))
+             ((log->header.scenario.empty() ? std::string("log") : log->header.scenario) + "-" +
+              std::to_string(log->header.seed) + "-replay"))
                 .string();
   if (fs::absolute(run_dir) == fs::absolute(located->dir.empty() ? "/nonexistent" : located->dir)) {
     return UsageError("replay", "--out must not be the recorded run's own directory");
+  }
+  if (Status replaceable = CheckReplaceable(run_dir); !replaceable.ok()) {
+    std::fprintf(stderr, "ingestlab replay: %s\n", replaceable.message().c_str());
+    return 2;
   }
   InstallSignals();
   std::fprintf(stderr, "ingestlab replay: %s → %s (ingestd %s)\n", located->log_path.c_str(),
@@ -421,6 +441,10 @@ int RunShrinkCommand(int argc, char** argv) {
     std::fprintf(stderr, "ingestlab shrink: %s\n", log.status().message().c_str());
     return 2;
   }
+  if (Status name = CheckLogScenarioName(*log, located->log_path); !name.ok()) {
+    std::fprintf(stderr, "ingestlab shrink: %s\n", name.message().c_str());
+    return 2;
+  }
   std::string scenario_text;
   if (log->header.scenario_yaml.empty() && !located->scenario_file.empty())
     scenario_text = ReadFile(located->scenario_file);
@@ -429,9 +453,21 @@ int RunShrinkCommand(int argc, char** argv) {
   const std::vector<std::vector<size_t>> groups = harness::PublishGroups(*log);
   const std::string out = a.out.empty() ? input + "-shrunk" : StripSlash(a.out);
   const std::string tries = out + ".tries";
+  if (fs::absolute(out) == fs::absolute(input) || fs::absolute(tries) == fs::absolute(input)) {
+    return UsageError("shrink", "--out must not be the recorded run's own directory");
+  }
+  // Both are replaced: refuse before any replay what ingestlab did not make.
+  for (const std::string& dir : {out, tries}) {
+    if (Status replaceable = CheckReplaceable(dir); !replaceable.ok()) {
+      std::fprintf(stderr, "ingestlab shrink: %s\n", replaceable.message().c_str());
+      return 2;
+    }
+  }
   std::error_code ec;
-  fs::remove_all(tries, ec);
-  fs::create_directories(tries, ec);
+  if (Status prepared = PrepareRunDirectory(tries, "shrink attempts"); !prepared.ok()) {
+    std::fprintf(stderr, "ingestlab shrink: %s\n", prepared.message().c_str());
+    return 2;
+  }
   InstallSignals();
   std::fprintf(stderr,
                "ingestlab shrink: %zu messages (%zu customers or events) and %zu faults of %s, "
@@ -509,6 +545,12 @@ int RunShrinkCommand(int argc, char** argv) {
     } else {
       ++kept_faults;
     }
+  }
+  // Checked again: the directory may have changed during the replays.
+  if (Status replaceable = CheckReplaceable(out); !replaceable.ok()) {
+    std::fprintf(stderr, "ingestlab shrink: %s; the smallest failing run stays in %s\n",
+                 replaceable.message().c_str(), best_dir.c_str());
+    return 2;
   }
   fs::remove_all(out, ec);
   fs::rename(best_dir, out, ec);

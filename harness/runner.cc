@@ -28,6 +28,7 @@
 #include "harness/fault_injector.h"
 #include "harness/infra/ingestd_process.h"
 #include "harness/load_driver.h"
+#include "harness/run_dir.h"
 #include "harness/store_reader.h"
 #include "reports/html_report.h"
 #include "simulators/encoding.h"
@@ -536,12 +537,16 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
     return outcome;
   };
 
+  // The run directory is replaced only when it is one (run_dir.h); a scenario name becomes a
+  // path only when it is a plain name.
+  Status prepared = options.run_dir.empty() ? ValidateScenarioName(s.name) : Status::Ok();
+  if (prepared.ok()) prepared = PrepareRunDirectory(dir);
   std::error_code ec;
-  fs::remove_all(dir, ec);
-  fs::create_directories(dir + "/logs", ec);
-  if (ec) {
+  if (prepared.ok()) fs::create_directories(dir + "/logs", ec);
+  if (!prepared.ok() || ec) {
     outcome.verdict = "error";
-    outcome.error = "cannot create run directory " + dir + ": " + ec.message();
+    outcome.error = !prepared.ok() ? prepared.message()
+                                   : "cannot create run directory " + dir + ": " + ec.message();
     return outcome;
   }
   {

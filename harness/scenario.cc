@@ -1,6 +1,7 @@
 // Scenario parsing: YAML → Scenario, with file:line errors naming the offending key.
 #include "harness/scenario.h"
 
+#include "harness/run_dir.h"
 #include "simulators/load_shape.h"
 
 #include <yaml-cpp/yaml.h>
@@ -123,9 +124,8 @@ class Parser {
     if (auto n = root["name"]) {
       auto v = String(n, "name");
       if (!v.ok()) return v.status();
-      if (v->empty() || v->find_first_of("/ \t") != std::string::npos) {
-        return Error(n, "'name' must be a non-empty word without spaces or slashes");
-      }
+      // The name becomes a directory name (<out>/<name>-<seed>).
+      if (Status valid = ValidateScenarioName(*v); !valid.ok()) return Error(n, valid.message());
       s.name = *v;
     }
     if (auto n = root["description"]) {

@@ -315,8 +315,10 @@ int RunSimulateCommand(int argc, char** argv, std::FILE* out, std::FILE* err) {
   std::unique_ptr<EventLogWriter> log;
   if (!a.log_path.empty()) {
     EventLogHeader h;
+    // A plain name (it names a replay's run directory): "simulate-billing",
+    // "simulate-event-billing.purchase.completed".
     h.scenario =
-        a.event_type.empty() ? "simulate " + a.service : "simulate --event " + a.event_type;
+        a.event_type.empty() ? "simulate-" + a.service : "simulate-event-" + a.event_type;
     h.seed = a.seed;
     h.ingestlab_version = kVersion;
     h.git_commit = kGitCommit;
