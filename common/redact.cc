@@ -197,6 +197,8 @@ bool IsSecretProperty(std::string_view name) {
   std::string lower(name);
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  // A bare "key" is a message key (or the KEY of "KEY=VALUE" in a usage text), not key material.
+  if (lower == "key") return false;
   for (const char* word : {"password", "passwd", "secret", "token", "credential", "key", "pem"}) {
     if (lower.find(word) != std::string::npos) return true;
   }

@@ -10,7 +10,8 @@
 // - Properties (librdkafka settings, KEY=VALUE): a property is secret when its name, compared
 //   case-insensitively, contains "password", "passwd", "secret", "token", "credential", "key" or
 //   "pem" (sasl.password, ssl.key.password, ssl.keystore.password, ssl.key.pem, ssl_key,
-//   sasl.oauthbearer.client.secret, ...). Its value is replaced by "***"; other values are kept
+//   sasl.oauthbearer.client.secret, ...); a name that is just "key" (a message key) is not.
+//   Its value is replaced by "***"; other values are kept
 //   (with any URL credentials in them redacted). Naming a path (ssl.key.location) as secret
 //   costs nothing, missing a secret would.
 // - Free text (RedactText): URL credentials as above, "KEY=VALUE" / "KEY = VALUE" where KEY is a

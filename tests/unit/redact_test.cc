@@ -83,7 +83,7 @@ TEST_CASE("IsSecretProperty: names with password, secret, token, credential, key
     CHECK(IsSecretProperty(name));
   }
   for (const char* name : {"bootstrap.servers", "sasl.username", "sasl.mechanism",
-                           "security.protocol", "group.id", "client.id", "acks"}) {
+                           "security.protocol", "group.id", "client.id", "acks", "key", "KEY"}) {
     INFO(name);
     CHECK_FALSE(IsSecretProperty(name));
   }
@@ -146,6 +146,9 @@ TEST_CASE("RedactText scrubs URLs, secret assignments and registered secrets", "
         R"(applied 10 events; {"email":"u1@example.com","reason":"invalid_password"} at )"
         R"(http://127.0.0.1:8080/healthz)";
     CHECK(RedactText(text) == text);
+    // A usage text and a message key are not secrets.
+    const std::string usage = R"(--kafka-property: expected KEY=VALUE, got "x"; key=cust-1)";
+    CHECK(RedactText(usage) == usage);
   }
   SECTION("registered secrets are scrubbed wherever they appear") {
     RegisterSecret("Echoed-Secret-42");
