@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every dependency from Debian packages and builds ingestlab into ./build.
-# Usage: scripts/setup.sh [--no-install]   (run as root, or with sudo available, for the install)
+# Usage: scripts/setup.sh [--no-install | --install-only]
+#   (run as root, or with sudo available, for the install)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +34,8 @@ if [[ "${1:-}" != "--no-install" ]]; then
     $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
   fi
 fi
+
+if [[ "${1:-}" == "--install-only" ]]; then exit 0; fi
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$(nproc)"

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Sanitizer jobs: builds with clang into their own folder and runs tests there.
+#   scripts/sanitize.sh asan   ASan+UBSan (build-asan, shared with scripts/fuzz.sh): the unit and
+#                              integration tests (ctest -L 'unit|integration')
+#   scripts/sanitize.sh tsan   TSan (build-tsan): the tests that run ingestd's threads against
+#                              real brokers: the pipeline, the JetStream and Kafka sources and
+#                              ingestd end to end on NATS
+# Usage: scripts/sanitize.sh asan|tsan [ctest args...]   e.g. scripts/sanitize.sh asan -R envelope
+# Any finding fails the test that hit it. Suppressions (tests/sanitizers/) cover only the
+# internals of uninstrumented third-party libraries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/sanitizer_build.sh
+
+TSAN_TESTS=(unit_pipeline_test integration_jetstream_source_test integration_kafka_source_test
+            integration_ingestd_nats_test)
+
+mode=${1:-}
+shift || true
+install_sanitizer_packages
+export_sanitizer_options
+case "$mode" in
+  asan)
+    build_asan
+    cd build-asan
+    ctest --output-on-failure --timeout 900 -L 'unit|integration' "$@"
+    ;;
+  tsan)
+    configure_sanitizer_build build-tsan thread
+    cmake --build build-tsan -j"$(nproc)" --target "${TSAN_TESTS[@]}"
+    cd build-tsan
+    regex="^($(IFS='|'; echo "${TSAN_TESTS[*]}"))\$"
+    ctest --output-on-failure --timeout 900 -R "$regex" "$@"
+    ;;
+  *)
+    echo "usage: scripts/sanitize.sh asan|tsan [ctest args...]" >&2
+    exit 2
+    ;;
+esac

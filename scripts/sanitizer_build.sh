@@ -1,0 +1,51 @@
+# Shared by scripts/sanitize.sh and scripts/fuzz.sh (sourced, not run): installs what the clang
+# sanitizer builds need and configures/builds them.
+
+# Debian packages beyond scripts/setup.sh's: clang with its sanitizer and libFuzzer runtimes,
+# lld (links the instrumented test executables much faster than GNU ld), llvm (llvm-symbolizer,
+# which turns sanitizer stack traces into file:line).
+SANITIZER_PACKAGES=(clang-14 libclang-rt-14-dev lld-14 llvm-14)
+
+install_sanitizer_packages() {
+  scripts/setup.sh --install-only
+  local sudo="" missing=() p
+  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+  for p in "${SANITIZER_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    echo "sanitizers: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -q
+    $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+}
+
+# configure_sanitizer_build DIR SANITIZE [cmake args...]
+configure_sanitizer_build() {
+  local dir=$1 sanitize=$2
+  shift 2
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+    -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld -DINGESTLAB_SANITIZE="$sanitize" "$@" >/dev/null
+}
+
+# The ASan+UBSan build with the fuzz targets (one build serves both scripts), built for the
+# unit and integration tests and the fuzz targets only.
+build_asan() {
+  configure_sanitizer_build build-asan address,undefined -DINGESTLAB_FUZZ=ON
+  local targets
+  targets=$(cd build-asan && ctest -N -L 'unit|integration|fuzz' |
+            awk '/Test +#/ {print $3}' | grep -E '^(unit|integration|fuzz)_')
+  cmake --build build-asan -j"$(nproc)" --target $targets
+}
+
+# Runtime options: every finding fails the process that hit it, with a symbolized stack.
+export_sanitizer_options() {
+  local supp
+  supp="$(pwd)/tests/sanitizers"
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:${ASAN_OPTIONS:-}"
+  export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0:${LSAN_OPTIONS:-}"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
+  export TSAN_OPTIONS="suppressions=$supp/tsan.supp:second_deadlock_stack=1:${TSAN_OPTIONS:-}"
+}
