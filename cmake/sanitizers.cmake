@@ -38,6 +38,14 @@ if(ingestlab_sanitize_flags)
   add_compile_options(${ingestlab_sanitize_flags})
   add_link_options(${ingestlab_sanitize_flags})
 endif()
+if(INGESTLAB_SANITIZE STREQUAL "thread")
+  # C11 threads routed through pthreads in every executable: librdkafka's threads and locks are
+  # C11 ones, which TSan does not see otherwise (tests/sanitizers/tsan_c11_threads.c says why).
+  # A shared library, so tests/sanitizers/tsan.supp can name it: the C11 calls are librdkafka's.
+  add_library(ingestlab_tsan_c11_threads SHARED
+              ${PROJECT_SOURCE_DIR}/tests/sanitizers/tsan_c11_threads.c)
+  link_libraries(ingestlab_tsan_c11_threads)
+endif()
 
 if(INGESTLAB_FUZZ)
   if(NOT INGESTLAB_SANITIZE STREQUAL "address,undefined")

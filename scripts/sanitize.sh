@@ -16,24 +16,29 @@ TSAN_TESTS=(unit_pipeline_test integration_jetstream_source_test integration_kaf
             integration_ingestd_nats_test)
 
 mode=${1:-}
-shift || true
+if [[ "$mode" != asan && "$mode" != tsan ]]; then
+  echo "usage: scripts/sanitize.sh asan|tsan [ctest args...]" >&2
+  exit 2
+fi
+shift
 install_sanitizer_packages
 export_sanitizer_options
 case "$mode" in
   asan)
     build_asan
-    cd build-asan
-    ctest --output-on-failure --timeout 900 -L 'unit|integration' "$@"
+    dir=build-asan
+    selection=(-L 'unit|integration')
     ;;
   tsan)
     configure_sanitizer_build build-tsan thread
     cmake --build build-tsan -j"$(nproc)" --target "${TSAN_TESTS[@]}"
-    cd build-tsan
-    regex="^($(IFS='|'; echo "${TSAN_TESTS[*]}"))\$"
-    ctest --output-on-failure --timeout 900 -R "$regex" "$@"
-    ;;
-  *)
-    echo "usage: scripts/sanitize.sh asan|tsan [ctest args...]" >&2
-    exit 2
+    dir=build-tsan
+    selection=(-R "^($(IFS='|'; echo "${TSAN_TESTS[*]}"))\$")
     ;;
 esac
+reports="$(pwd)/$dir/sanitizer-reports"
+send_sanitizer_reports_to "$reports"
+status=0
+(cd "$dir" && ctest --output-on-failure --timeout 900 "${selection[@]}" "$@") || status=$?
+check_sanitizer_reports "$reports" || status=1
+exit $status

@@ -49,3 +49,30 @@ export_sanitizer_options() {
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
   export TSAN_OPTIONS="suppressions=$supp/tsan.supp:second_deadlock_stack=1:${TSAN_OPTIONS:-}"
 }
+
+# Reports go to files in DIR (one per process) instead of stderr, so that findings in the
+# processes the tests start (ingestd, ingestlab), whose stderr the tests may not show, fail the
+# job too. check_sanitizer_reports prints them and fails when there are any.
+send_sanitizer_reports_to() {
+  local dir=$1
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$dir/asan"
+  UBSAN_OPTIONS="$UBSAN_OPTIONS:log_path=$dir/ubsan"
+  TSAN_OPTIONS="$TSAN_OPTIONS:log_path=$dir/tsan"
+}
+
+check_sanitizer_reports() {
+  local dir=$1 f n=0
+  for f in "$dir"/*; do
+    [[ -s "$f" ]] || continue
+    n=$((n + 1))
+    echo "==== sanitizer report $f"
+    cat "$f"
+  done
+  if ((n > 0)); then
+    echo "sanitizers: $n process(es) reported findings (above; files in $dir)"
+    return 1
+  fi
+  echo "sanitizers: no findings"
+}
