@@ -167,8 +167,10 @@ class JetStreamSourceImpl final : public JetStreamSource {
   Counter* reconnects_counter_;
   Counter* fetched_counter_;
 
-  natsConnection* nc_ = nullptr;
-  jsCtx* js_ = nullptr;
+  // Set by Start() while other threads may already read them: ingestd serves /healthz
+  // (Health) before it starts its sources, and the pipeline may dead-letter (PublishDeadLetter).
+  std::atomic<natsConnection*> nc_{nullptr};
+  std::atomic<jsCtx*> js_{nullptr};
   std::vector<Consumer> consumers_;
   std::vector<std::thread> threads_;
   std::thread setup_thread_;
@@ -256,8 +258,10 @@ Status JetStreamSourceImpl::Connect() {
     natsOptions_Destroy(opts);
     return ToStatus(s, "setting options");
   }
-  s = natsConnection_Connect(&nc_, opts);
+  natsConnection* nc = nullptr;
+  s = natsConnection_Connect(&nc, opts);
   natsOptions_Destroy(opts);
+  nc_ = nc;
   if (s == NATS_NOT_YET_CONNECTED) {
     LOG(kWarn, "nats") << "no server reachable at " << JoinUrls(urls)
                        << " yet; retrying in the background";
@@ -269,8 +273,10 @@ Status JetStreamSourceImpl::Connect() {
   jsOptions jo;
   jsOptions_Init(&jo);
   jo.Wait = kApiWaitMs;
-  s = natsConnection_JetStream(&js_, nc_, &jo);
+  jsCtx* js = nullptr;
+  s = natsConnection_JetStream(&js, nc, &jo);
   if (s != NATS_OK) return ToStatus(s, "creating JetStream context");
+  js_ = js;
   return Status::Ok();
 }
 

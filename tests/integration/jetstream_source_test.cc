@@ -357,6 +357,45 @@ TEST_CASE("JetStreamSource's dead-letter sink publishes to dlq.<subject> with he
   source->Stop();
 }
 
+TEST_CASE("JetStreamSource may be asked for its health and sent dead letters while it starts") {
+  // ingestd serves /healthz before it starts its sources, and its pipeline may dead-letter a
+  // message from another source meanwhile: Health and the dead-letter sink run on those threads
+  // while Start connects (ThreadSanitizer checks this in scripts/sanitize.sh tsan).
+  Broker broker;
+  Metrics metrics;
+  FakeSink sink;
+  auto source = MustCreate(OptionsFor(*broker.cluster), &sink, &metrics);
+  RawMessage original;
+  original.payload = "{not json";
+  original.subject = "billing.purchase.completed";
+  original.origin = "kafka:billing.events:0:1";
+  DeadLetterRecord record;
+  record.origin = original.origin;
+  record.subject = original.subject;
+  record.reason = "parse";
+  record.error = "not JSON";
+  record.attempts = 1;
+  record.payload = original.payload;
+  std::atomic<bool> started{false};
+  std::thread health([&] {
+    while (!started.load()) (void)source->Health();
+  });
+  std::thread dead_letters([&] {
+    while (!started.load()) {
+      // "not connected yet" (Transient) until Start has a JetStream context; never a crash.
+      (void)source->dead_letter_sink()->Publish(original, record);
+    }
+  });
+  const Status st = source->Start();
+  started = true;
+  health.join();
+  dead_letters.join();
+  REQUIRE(st.ok());
+  CHECK(WaitUntil([&] { return source->Health().connected; }, 5000));
+  CHECK(source->dead_letter_sink()->Publish(original, record).ok());
+  source->Stop();
+}
+
 TEST_CASE("JetStreamSource reconnects after nats-server restarts and keeps delivering") {
   Broker broker;
   Metrics metrics;
