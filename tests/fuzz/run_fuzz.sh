@@ -26,7 +26,7 @@ status=0
 "$binary" "$run_dir/corpus" "${dict[@]}" -max_total_time="$seconds" -timeout=10 \
   -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
   -artifact_prefix="$run_dir/artifacts/" >"$run_dir/log" 2>&1 || status=$?
-grep -E '^#[0-9]+ +DONE|^stat::number_of_executed_units|^Done [0-9]+ runs' "$run_dir/log" || true
+grep -E '^#[0-9]+[[:space:]]+DONE|^stat::peak_rss_mb' "$run_dir/log" || true
 if ((status != 0)); then
   tail -n 60 "$run_dir/log"
   echo "fuzz_$target: FAILED (exit $status); reproducer(s):"
