@@ -84,16 +84,15 @@ class AckRecordingProducer {
     poller_.join();
     rd_kafka_destroy(rk_);
   }
-  void Produce(const std::string& topic, int32_t partition, const std::string& value) {
+  // Runs on a producing thread, so it reports instead of asserting (Catch2 is not thread-safe).
+  rd_kafka_resp_err_t Produce(const std::string& topic, int32_t partition,
+                              const std::string& value) {
     for (;;) {
       rd_kafka_resp_err_t e = rd_kafka_producev(
           rk_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
           RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_END);
-      if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        REQUIRE(e == RD_KAFKA_RESP_ERR_NO_ERROR);
-        return;
-      }
+      if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) return e;
       std::this_thread::sleep_for(5ms);
     }
   }
@@ -141,9 +140,14 @@ TEST_CASE("a 4 s broker outage during steady idempotent production: every acked 
 
   AckRecordingProducer producer(cluster->bootstrap());
   std::atomic<bool> stop_producing{false};
+  std::atomic<rd_kafka_resp_err_t> produce_error{RD_KAFKA_RESP_ERR_NO_ERROR};
   std::thread production([&] {
     for (int i = 0; !stop_producing.load(); ++i) {
-      producer.Produce("crm.leads", i % 4, "m" + std::to_string(i));
+      const rd_kafka_resp_err_t e = producer.Produce("crm.leads", i % 4, "m" + std::to_string(i));
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        produce_error = e;
+        return;
+      }
       std::this_thread::sleep_for(5ms);
     }
   });
@@ -168,6 +172,7 @@ TEST_CASE("a 4 s broker outage during steady idempotent production: every acked 
   std::this_thread::sleep_for(3000ms);
   stop_producing = true;
   production.join();
+  REQUIRE(produce_error.load() == RD_KAFKA_RESP_ERR_NO_ERROR);
   REQUIRE(producer.Flush(20'000));
 
   const auto acked = producer.acked();
