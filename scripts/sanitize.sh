@@ -2,9 +2,10 @@
 # Sanitizer jobs: builds with clang into their own folder and runs tests there.
 #   scripts/sanitize.sh asan   ASan+UBSan (build-asan, shared with scripts/fuzz.sh): the unit and
 #                              integration tests (ctest -L 'unit|integration')
-#   scripts/sanitize.sh tsan   TSan (build-tsan): the tests that run ingestd's threads against
-#                              real brokers: the pipeline, the JetStream and Kafka sources and
-#                              ingestd end to end on NATS
+#   scripts/sanitize.sh tsan   TSan (build-tsan): the tests that run ingestd's threads: the
+#                              pipeline, the store, the HTTP server, the JetStream and Kafka
+#                              sources (a broker outage included) and ingestd end to end on NATS
+#                              and on Kafka
 # Usage: scripts/sanitize.sh asan|tsan [ctest args...]   e.g. scripts/sanitize.sh asan -R envelope
 # Any finding fails the test that hit it. Suppressions (tests/sanitizers/) cover only the
 # internals of uninstrumented third-party libraries.
@@ -12,8 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/sanitizer_build.sh
 
-TSAN_TESTS=(unit_pipeline_test integration_jetstream_source_test integration_kafka_source_test
-            integration_ingestd_nats_test)
+TSAN_TESTS=(unit_pipeline_test unit_store_test unit_http_test integration_jetstream_source_test
+            integration_kafka_source_test integration_kafka_outage_test
+            integration_ingestd_nats_test integration_ingestd_kafka_test)
 
 mode=${1:-}
 if [[ "$mode" != asan && "$mode" != tsan ]]; then
