@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "system/json_depth.h"
+
 namespace ingestlab::reports {
 
 std::string HtmlEscape(std::string_view text) {
@@ -139,14 +141,20 @@ std::string PrintableText(std::string_view bytes) {
   return out;
 }
 
+// The deepest payload shown pretty-printed: ingestd's own limit (EnvelopeDecoder::kMaxDepth).
+constexpr int kMaxPrettyDepth = 64;
+
 std::string DisplayPayload(std::string_view payload_b64, size_t max_chars) {
   if (payload_b64.empty()) return "";
   std::optional<std::string> bytes = Base64Decode(payload_b64);
   if (!bytes) return "(not base64) " + PrintableText(payload_b64.substr(0, max_chars));
   std::string text;
-  // ordered_json keeps the publisher's field order.
+  // ordered_json keeps the publisher's field order. A payload nested deeper than ingestd accepts
+  // (a dead letter) is shown as text: dump() recurses once per level.
   nlohmann::ordered_json parsed =
-      nlohmann::ordered_json::parse(*bytes, nullptr, /*allow_exceptions=*/false);
+      JsonNestedDeeperThan(*bytes, kMaxPrettyDepth)
+          ? nlohmann::ordered_json(nlohmann::ordered_json::value_t::discarded)
+          : nlohmann::ordered_json::parse(*bytes, nullptr, /*allow_exceptions=*/false);
   if (!parsed.is_discarded() && (parsed.is_object() || parsed.is_array())) {
     text = parsed.dump(2, ' ', /*ensure_ascii=*/false,
                        nlohmann::ordered_json::error_handler_t::replace);

@@ -15,6 +15,7 @@
 
 #include "common/status.h"
 #include "reports/html_report.h"
+#include "system/json_depth.h"
 
 namespace ingestlab {
 namespace {
@@ -85,6 +86,12 @@ Result<LoadedRun> LoadRun(const fs::path& result_path) {
   LoadedRun run;
   run.result_path = result_path;
   run.dir = result_path.parent_path().empty() ? fs::path(".") : result_path.parent_path();
+  // A result.json may come from anywhere; rendering walks and dumps it recursively, so one nested
+  // far deeper than ingestlab writes (a few levels) is refused before parsing.
+  if (JsonNestedDeeperThan(text.str(), 64)) {
+    return Status::InvalidArgument(result_path.string() +
+                                   ": not a result.json: nested deeper than 64 levels");
+  }
   try {
     run.result = json::parse(text.str());
   } catch (const json::parse_error& e) {

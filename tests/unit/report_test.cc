@@ -601,6 +601,14 @@ TEST_CASE("the report command writes reports and refuses bad input with one clea
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("result.json: not a result.json: missing string field 'verdict'") !=
           std::string::npos);
+    // Rendering walks a result recursively: a deeply nested one is refused, not followed down.
+    std::string deep = SampleResult(20).dump();
+    deep.insert(1, "\"extra\":" + std::string(100000, '[') + std::string(100000, ']') + ",");
+    WriteText(dir / "deep" / "result.json", deep);
+    r = RunCommand({(dir / "deep").string(), "-o", (dir / "x.html").string()});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("result.json: not a result.json: nested deeper than 64 levels") !=
+          std::string::npos);
   }
   SECTION("an unwritable output exits 1") {
     const CommandOutcome r =
@@ -655,4 +663,8 @@ TEST_CASE("text helpers decode, make printable, format and encode") {
   CHECK(FormatDuration(125) == "2 min 5 s");
   CHECK(DisplayPayload(Base64("{\"a\":1}"), 100) == "{\n  \"a\": 1\n}");
   CHECK(DisplayPayload("not base64!", 100).rfind("(not base64)", 0) == 0);
+  // A dead letter nested far deeper than ingestd accepts is shown as text: pretty-printing it
+  // recursed once per level and overflowed the stack.
+  const std::string deep = "{\"a\":" + std::string(200000, '[') + std::string(200000, ']') + "}";
+  CHECK(DisplayPayload(Base64(deep), 100).rfind("{\"a\":[[[[", 0) == 0);
 }
