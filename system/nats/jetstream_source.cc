@@ -13,6 +13,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <list>
 #include <map>
 #include <mutex>
 #include <set>
@@ -69,8 +70,12 @@ std::string ConnectedUrl(natsConnection* nc) {
 // The reply (ack) subjects of one submitted batch, in message order; "" = none. The natsMsg
 // objects themselves are destroyed as soon as their bytes are copied into the batch, so a message
 // is held once, not twice, while it waits in the pipeline.
+// One submitted batch's reply subjects, kept until it is settled. While unsettled it is listed
+// in JetStreamSourceImpl::unsettled_, and the keep-alive thread sends it in-progress acks.
 struct FetchedMessages {
   std::vector<std::string> replies;
+  int64_t last_progress_ms = 0;  // monotonic ms of its fetch or of the last in-progress ack
+  std::list<std::shared_ptr<FetchedMessages>>::iterator listed;
 };
 
 class JetStreamSourceImpl;
@@ -97,6 +102,9 @@ class JetStreamSourceImpl final : public JetStreamSource {
                           {{"transport", "nats"}});
     fetched_counter_ = metrics_->counter(
         "ingest_source_messages_total", "Messages received from a broker", {{"transport", "nats"}});
+    in_progress_counter_ = metrics_->counter(
+        "ingest_nats_in_progress_acks_total",
+        "In-progress acks (+WPI) sent for messages waiting in the pipeline longer than AckWait/3");
     if (options_.streams.empty()) {
       for (const StreamSpec& s : DefaultStreams()) {
         if (s.name != kDeadLetterStream) options_.streams.push_back(s.name);
@@ -140,6 +148,10 @@ class JetStreamSourceImpl final : public JetStreamSource {
   void StartFetchThreads();
   void FetchLoop(size_t index);
   void MonitorLoop();
+  // Every so often, an in-progress ack (+WPI) for each message submitted but not yet settled,
+  // so that AckWait does not expire while it waits in the pipeline (a store stalled by a held
+  // lock, a full disk): the server would redeliver a message that is still being worked on.
+  void KeepAliveLoop();
   void SetupLoop();
   bool SleepUnlessStopping(int64_t ms);
   void Settle(FetchedMessages& fetched, const std::vector<Settlement>& settlements);
@@ -180,6 +192,10 @@ class JetStreamSourceImpl final : public JetStreamSource {
   std::atomic<bool> ready_{false};  // streams and consumers set up
   std::atomic<int64_t> reconnects_{0};
   std::atomic<int64_t> in_flight_{0};
+
+  std::mutex unsettled_mu_;  // guards unsettled_ and the replies of the batches listed there
+  std::list<std::shared_ptr<FetchedMessages>> unsettled_;
+  Counter* in_progress_counter_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;  // stop requests, in_flight_ reaching zero
@@ -535,6 +551,34 @@ void JetStreamSourceImpl::StartFetchThreads() {
     threads_.emplace_back([this, i] { FetchLoop(i); });
   }
   threads_.emplace_back([this] { MonitorLoop(); });
+  threads_.emplace_back([this] { KeepAliveLoop(); });
+}
+
+void JetStreamSourceImpl::KeepAliveLoop() {
+  // A third of AckWait apart: two in-progress acks may be lost before the server gives up.
+  const int64_t every_ms = std::max<int64_t>(options_.ack_wait_ms / 3, 10);
+  static const char kInProgress[] = "+WPI";
+  while (SleepUnlessStopping(std::min<int64_t>(every_ms, 1'000))) {
+    if (!connected()) continue;
+    const int64_t now_ms = clock_->NowMonoNanos() / 1'000'000;
+    int64_t sent = 0;
+    std::lock_guard<std::mutex> lock(unsettled_mu_);
+    for (const auto& fetched : unsettled_) {
+      if (now_ms - fetched->last_progress_ms < every_ms) continue;
+      for (const std::string& reply : fetched->replies) {
+        if (reply.empty()) continue;
+        if (natsConnection_Publish(nc_, reply.c_str(), kInProgress, sizeof(kInProgress) - 1) ==
+            NATS_OK) {
+          ++sent;
+        }
+      }
+      fetched->last_progress_ms = now_ms;
+    }
+    if (sent > 0) {
+      in_progress_counter_->Inc(sent);
+      LOG(kDebug, "nats") << "in-progress acks for " << sent << " unsettled messages";
+    }
+  }
 }
 
 bool JetStreamSourceImpl::SleepUnlessStopping(int64_t ms) {
@@ -789,11 +833,20 @@ bool JetStreamSourceImpl::SubmitBatch(const std::string& origin_prefix,
   const int64_t count = static_cast<int64_t>(fetched->replies.size());
   fetched_counter_->Inc(count);
   in_flight_.fetch_add(count);
+  fetched->last_progress_ms = clock_->NowMonoNanos() / 1'000'000;
+  {
+    std::lock_guard<std::mutex> lock(unsettled_mu_);
+    fetched->listed = unsettled_.insert(unsettled_.end(), fetched);
+  }
   batch.on_settled = [this, fetched](std::vector<Settlement>&& settlements) {
     Settle(*fetched, settlements);
   };
   if (!sink_->Submit(std::move(batch))) {
     // The sink is stopping: leave the messages unacked; the broker redelivers them.
+    {
+      std::lock_guard<std::mutex> lock(unsettled_mu_);
+      unsettled_.erase(fetched->listed);
+    }
     in_flight_.fetch_sub(count);
     std::lock_guard<std::mutex> lock(mu_);
     cv_.notify_all();
@@ -807,6 +860,10 @@ void JetStreamSourceImpl::Settle(FetchedMessages& fetched,
   // Acks are plain publishes to each message's reply subject: buffered by cnats and flushed
   // in bulk, with no round trip per message.
   static const char kAck[] = "+ACK";
+  {
+    std::lock_guard<std::mutex> lock(unsettled_mu_);
+    unsettled_.erase(fetched.listed);  // from here on this thread owns fetched.replies
+  }
   const size_t n = fetched.replies.size();
   std::string nak;
   for (size_t i = 0; i < n; ++i) {
@@ -950,8 +1007,10 @@ Result<std::unique_ptr<JetStreamSource>> JetStreamSource::Create(JetStreamOption
         "nats: fetch_batch, fetch_wait_ms and ack_wait_ms must be "
         "positive");
   }
-  if (options.server_max_deliver != -1 &&
-      options.server_max_deliver <= static_cast<int>(options.backoff_ms.size())) {
+  // The server refuses a BackOff with an unlimited MaxDeliver, or one with as many steps.
+  if (!options.backoff_ms.empty() &&
+      (options.server_max_deliver == -1 ||
+       options.server_max_deliver <= static_cast<int>(options.backoff_ms.size()))) {
     return Status::InvalidArgument("nats: server_max_deliver (" +
                                    std::to_string(options.server_max_deliver) +
                                    ") must exceed the number of backoff steps (" +

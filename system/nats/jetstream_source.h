@@ -51,8 +51,15 @@ struct JetStreamOptions {
   // than a full pipeline queue takes to drain, and also how long messages a crashed ingestd
   // had in flight wait before its successor sees them again.
   int ack_wait_ms = 10'000;
-  int server_max_deliver = 20;       // safety net; the pipeline dead-letters before this
-  std::vector<int64_t> backoff_ms = {100, 500, 2'000, 5'000};
+  // The consumer's MaxDeliver. Unlimited: the pipeline, not the broker, decides when a message
+  // has failed too often, by its own failures (store.h, "Failures"), while restarts, stalls and
+  // lost acks may legitimately deliver a valid message any number of times. A limit here would
+  // make the server drop such a message silently.
+  int server_max_deliver = -1;
+  // The consumer's BackOff: redelivery steps for messages left unacked, each raised to at least
+  // ack_wait_ms. Empty (the default): every ack_wait_ms. The server takes a BackOff only with a
+  // finite MaxDeliver larger than its length; explicit retries use NAK-with-delay anyway.
+  std::vector<int64_t> backoff_ms;
 };
 
 class JetStreamSource : public Source {
