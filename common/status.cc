@@ -9,6 +9,7 @@ const char* Status::CodeName(Code code) {
     case Code::kParse: return "parse";
     case Code::kSchema: return "schema";
     case Code::kTransient: return "transient";
+    case Code::kWaiting: return "waiting";
     case Code::kNotFound: return "not found";
     case Code::kAlreadyExists: return "already exists";
     case Code::kIo: return "io";

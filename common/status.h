@@ -21,6 +21,8 @@ class Status {
     kParse,            // bytes are not a well-formed envelope: dead-letter reason "parse"
     kSchema,           // well-formed but rejected by its schema: dead-letter reason "schema"
     kTransient,        // may succeed if retried (SQLITE_BUSY, timeout, broker unavailable)
+    kWaiting,          // a message waits for another (an event it depends on is not applied
+                       // yet): retried like kTransient, but the failure is the message's own
     kNotFound,
     kAlreadyExists,
     kIo,               // file, socket or process failure
@@ -35,6 +37,7 @@ class Status {
   static Status Parse(std::string m) { return {Code::kParse, std::move(m)}; }
   static Status Schema(std::string m) { return {Code::kSchema, std::move(m)}; }
   static Status Transient(std::string m) { return {Code::kTransient, std::move(m)}; }
+  static Status Waiting(std::string m) { return {Code::kWaiting, std::move(m)}; }
   static Status NotFound(std::string m) { return {Code::kNotFound, std::move(m)}; }
   static Status AlreadyExists(std::string m) { return {Code::kAlreadyExists, std::move(m)}; }
   static Status Io(std::string m) { return {Code::kIo, std::move(m)}; }
@@ -43,7 +46,8 @@ class Status {
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
   const std::string& message() const { return message_; }
-  bool is_transient() const { return code_ == Code::kTransient; }
+  // Retrying may succeed: kTransient (the infrastructure) or kWaiting (the message's turn).
+  bool is_transient() const { return code_ == Code::kTransient || code_ == Code::kWaiting; }
 
   // "schema: field 'amount' must be a number" (or "ok").
   std::string ToString() const;

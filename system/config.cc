@@ -106,7 +106,8 @@ const std::vector<Setting>& Settings() {
        "message bytes queued for or being applied by the writer before backpressure [268435456]",
        INT_SETTING(queue_bytes, 1 << 20)},
       {"max-attempts", "N",
-       "deliveries before dead-letter max_deliveries; crashes in flight before 'crash' [5]",
+       "failures of a message's own (a missing dependency, a handler rejecting it) before "
+       "dead-letter max_deliveries; crashes in flight before 'crash' [5]",
        INT_SETTING(max_attempts, 1)},
       {"ack-wait-ms", "MS", "JetStream AckWait: an unacked message is redelivered after MS [10000]",
        INT_SETTING(ack_wait_ms, 1)},
@@ -120,6 +121,14 @@ const std::vector<Setting>& Settings() {
        INT_SETTING(dlq_max_payload_bytes, 1)},
       {"busy-timeout-ms", "MS", "SQLite wait for the write lock [200]",
        INT_SETTING(busy_timeout_ms, 0)},
+      {"synchronous", "full|normal",
+       "SQLite synchronous: full fsyncs each commit, so acked data survives a power loss; "
+       "normal survives a crash of ingestd only [full]",
+       [](IngestdConfig& c, const std::string& v) {
+         if (v != "full" && v != "normal") return ExpectedGot("full or normal", v);
+         c.synchronous = v;
+         return Status::Ok();
+       }},
       {"summary-threshold", "N", "descriptions longer than N chars get a summary [500]",
        INT_SETTING(summary_threshold, 0)},
       {"auto-create-customers", "true|false", "events for unknown customers create them [true]",

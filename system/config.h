@@ -35,13 +35,14 @@ struct IngestdConfig {
   int max_txn_messages = 4000;      // most messages in one SQLite transaction (group commit)
   int queue_messages = 50'000;      // messages queued for the writer before backpressure
   int queue_bytes = 256 << 20;      // bytes queued for / held by the writer before backpressure
-  int max_attempts = 5;             // deliveries (or crashes) before dead-letter
+  int max_attempts = 5;             // own failures (or crashes) before dead-letter
   int ack_wait_ms = 10'000;         // JetStream AckWait: unacked messages come back after this
   int retry_base_ms = 100;          // backoff: base * 2^(attempts-1), jittered ±20%
   int retry_max_ms = 5'000;         // backoff cap
   int max_payload_bytes = 1 << 20;  // larger messages are dead-lettered "parse"
   int dlq_max_payload_bytes = 512 << 10;  // dead letters reach the DLQ cut to this many bytes
   int busy_timeout_ms = 200;        // SQLite wait for the write lock
+  std::string synchronous = "full";  // SQLite synchronous: full (fsync per commit) | normal
   int summary_threshold = 500;      // descriptions longer than this get a summary
   bool auto_create_customers = true;
 

@@ -129,8 +129,6 @@ struct IngestdApp::Impl {
     o.fetch_batch = config.batch_size;
     o.fetch_wait_ms = config.batch_wait_ms;
     o.ack_wait_ms = config.ack_wait_ms;
-    // The server's MaxDeliver is only a safety net: the pipeline dead-letters first.
-    o.server_max_deliver = std::max(o.server_max_deliver, config.max_attempts + 5);
     return o;
   }
 
@@ -164,11 +162,15 @@ Status IngestdApp::Start() {
   store_options.path = c.db_path;
   store_options.busy_timeout_ms = c.busy_timeout_ms;
   store_options.auto_create_customers = c.auto_create_customers;
+  store_options.synchronous_full = c.synchronous == "full";
   store_options.summary_threshold = static_cast<size_t>(c.summary_threshold);
   store_options.clock = d.clock;
   auto store = Store::Open(store_options);
   if (!store.ok()) return store.status();  // names the path
   d.store = std::move(store.value());
+  LOG(kInfo, "ingestd") << "store " << c.db_path << " (synchronous=" << d.store->Synchronous()
+                        << (c.synchronous == "full" ? ": each commit is fsynced)"
+                                                    : ": a power loss can undo the last commits)");
 
   auto schemas = c.schemas_dir.empty() ? SchemaRegistry::LoadEmbedded()
                                        : SchemaRegistry::LoadDirectory(c.schemas_dir);

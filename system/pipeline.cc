@@ -28,10 +28,12 @@
 namespace ingestlab {
 namespace {
 
-// A whole transaction that cannot get the write lock (another process holds it) is retried
-// in-process this many times, sleeping kTxnBackoffMs[i] before try i+1.
-constexpr int kTxnTries = 3;
-constexpr int64_t kTxnBackoffMs[kTxnTries - 1] = {50, 200};
+// A whole transaction that fails (the write lock held by another process, disk full, I/O
+// errors) is retried in-process until it commits: pauses start here and double up to the cap,
+// so the writer notices a released lock within a second.
+constexpr int64_t kTxnFirstPauseMs = 50;
+constexpr int64_t kTxnMaxPauseMs = 1'000;
+constexpr int64_t kStallWarningEveryMs = 5'000;
 
 struct TransparentHash {
   using is_transparent = void;
@@ -46,6 +48,7 @@ struct MessageResult {
   Counter* type_counter = nullptr;  // kApplied: ingest_applied_total{type}
   int64_t event_time_ms = 0;        // kApplied: for the end-to-end latency
   int dead_letter = -1;             // kDeadLetter: index into dead_letters_
+  int64_t retry_delay_ms = 0;       // kRetry after a failure of the message's own
 };
 
 const char* TransportLabel(Transport t) { return t == Transport::kKafka ? "kafka" : "nats"; }
@@ -198,26 +201,35 @@ struct Pipeline::Impl {
 
   // --- crash accounting (pipeline.h, "Crashes") ---
 
-  void RecoverCrashes() {
-    for (int attempt = 0;; ++attempt) {
-      auto recovered = store->RecoverCrashes(options.instance_name);
-      if (recovered.ok()) {
-        for (auto& [origin, crashes] : *recovered) suspects.emplace(std::move(origin), crashes);
-        suspects_gauge->Set(static_cast<double>(suspects.size()));
-        if (!suspects.empty()) {
-          LOG(kWarn, "pipeline") << suspects.size()
-                                 << " messages were in flight during an earlier crash; each is "
-                                    "applied alone, and dead-lettered 'crash' once in flight for "
-                                 << options.max_attempts << " crashes";
+  // Reads what an earlier run left: the crashes it died with and the messages' failure counts.
+  void RecoverCounts() {
+    auto with_retries = [&](const char* what, auto read) {
+      for (int attempt = 0;; ++attempt) {
+        auto rows = read();
+        if (rows.ok()) return std::move(*rows);
+        if (attempt >= 50 || !rows.status().is_transient()) {
+          LOG(kError, "pipeline") << "cannot read " << what << ": " << rows.status().ToString()
+                                  << "; starting without them";
+          return std::vector<std::pair<std::string, int>>{};
         }
-        return;
+        clock->SleepFor(std::chrono::milliseconds(100));
       }
-      if (attempt >= 50 || !recovered.status().is_transient()) {
-        LOG(kError, "pipeline") << "cannot read the crash record: " << recovered.status().ToString()
-                                << "; starting without crash accounting for the last run";
-        return;
-      }
-      clock->SleepFor(std::chrono::milliseconds(100));
+    };
+    for (auto& [origin, crashes] : with_retries("the crash record", [&] {
+           return store->RecoverCrashes(options.instance_name);
+         })) {
+      suspects.emplace(std::move(origin), crashes);
+    }
+    suspects_gauge->Set(static_cast<double>(suspects.size()));
+    if (!suspects.empty()) {
+      LOG(kWarn, "pipeline") << suspects.size()
+                             << " messages were in flight during an earlier crash; each is "
+                                "applied alone, and dead-lettered 'crash' once in flight for "
+                             << options.max_attempts << " crashes";
+    }
+    for (auto& [origin, count] :
+         with_retries("the failure counts", [&] { return store->MessageFailures(); })) {
+      failures.emplace(std::move(origin), count);
     }
   }
 
@@ -305,6 +317,27 @@ struct Pipeline::Impl {
     }
   }
 
+  bool Stopping() {
+    std::lock_guard<std::mutex> lock(mu);
+    return stopping;
+  }
+
+  // Sleeps for ms on the pipeline's clock, in slices, returning early once Stop has begun.
+  void WaitUnlessStopping(int64_t ms) {
+    constexpr int64_t kSliceMs = 50;
+    for (int64_t left = ms; left > 0 && !Stopping(); left -= kSliceMs) {
+      clock->SleepFor(std::chrono::milliseconds(std::min(left, kSliceMs)));
+    }
+  }
+
+  // A transaction failed for a reason other than a busy database: /healthz shows it until a
+  // transaction commits again.
+  void RecordTransactionError(const Status& st) {
+    std::lock_guard<std::mutex> lock(mu);
+    last_txn_error = st.ToString();
+    had_txn_error = true;
+  }
+
   int64_t RetryDelayMs(int attempts) {
     const int exponent = std::clamp(attempts - 1, 0, 30);
     double delay =
@@ -323,14 +356,15 @@ struct Pipeline::Impl {
     return c;
   }
 
+  // attempts: for the record; 0 = the message's deliveries.
   void AddDeadLetter(const RawMessage& msg, const char* reason, std::string error,
-                     MessageResult* result) {
+                     MessageResult* result, int attempts = 0) {
     DeadLetterRecord record;
     record.origin = msg.origin;
     record.subject = msg.subject;
     record.reason = reason;
     record.error = std::move(error);
-    record.attempts = msg.attempts;
+    record.attempts = attempts > 0 ? attempts : msg.attempts;
     record.payload = msg.payload;
     record.headers = msg.headers;
     Result<DeadLetterState> state = store->RecordDeadLetter(record);
@@ -382,10 +416,32 @@ struct Pipeline::Impl {
     }
   }
 
+  // The message failed for a reason of its own (pipeline.h, "Failures"): counted in the store
+  // inside this transaction, retried with a delay that grows with the count, and dead-lettered
+  // "max_deliveries" on its max_attempts-th failure.
+  void OwnFailure(const RawMessage& msg, const Status& why, MessageResult* result) {
+    auto known = failures.find(msg.origin);
+    const int count = (known == failures.end() ? 0 : known->second) + 1;
+    if (count >= options.max_attempts) {
+      AddDeadLetter(msg, "max_deliveries",
+                    "failed " + std::to_string(count) + " times, max_attempts is " +
+                        std::to_string(options.max_attempts) + "; last error: " + why.message(),
+                    result, count);
+      return;
+    }
+    const Status st = store->RecordFailure(msg.origin, count, why.message());
+    if (!st.ok()) {
+      abort_status = st;  // the count must not be lost: retry the whole transaction
+      result->outcome = Outcome::kRetry;
+      return;
+    }
+    counted_failures.emplace_back(msg.origin, count);
+    result->outcome = Outcome::kRetry;
+    result->retry_delay_ms = RetryDelayMs(count);
+  }
+
   // Decodes and applies one message inside the open transaction.
   void ProcessMessage(const RawMessage& msg, MessageResult* result) {
-    // Deliveries a crash caused are not the message's own failures (pipeline.h, "Crashes").
-    int attempts = msg.attempts;
     if (!suspects.empty()) {
       auto suspect = suspects.find(msg.origin);
       if (suspect != suspects.end() && suspect->second >= options.max_attempts) {
@@ -396,7 +452,6 @@ struct Pipeline::Impl {
                       result);
         return;
       }
-      if (suspect != suspects.end()) attempts = std::max(1, attempts - suspect->second);
     }
 #ifdef INGESTD_TEST_CRASH_HOOK
     // Test build only (tests/CMakeLists.txt, ingestd_crash_hook): a message carrying this marker
@@ -408,24 +463,10 @@ struct Pipeline::Impl {
       std::raise(SIGSEGV);
     }
 #endif
-    // Past max_attempts a message gets one last try: applied if it can be now, skipped if an
-    // earlier delivery applied it (an unacked redelivery is never a dead letter), and
-    // dead-lettered "max_deliveries" if it fails transiently once more.
-    const bool last_try = attempts > options.max_attempts;
-    auto retry = [&](const Status& why) {
-      if (!last_try) {
-        result->outcome = Outcome::kRetry;
-        return;
-      }
-      AddDeadLetter(msg, "max_deliveries",
-                    "delivered " + std::to_string(msg.attempts) + " times, max_attempts is " +
-                        std::to_string(options.max_attempts) + "; last error: " + why.message(),
-                    result);
-    };
     Status st = decoder.Decode(msg, &event);
     if (!st.ok()) {
       if (st.is_transient()) {
-        retry(st);
+        result->outcome = Outcome::kRetry;  // the decoder's resources, not the message
       } else {
         AddDeadLetter(msg, st.code() == Status::Code::kSchema ? "schema" : "parse", st.message(),
                       result);
@@ -443,16 +484,22 @@ struct Pipeline::Impl {
           return;
         case Status::Code::kIo:
           // Disk full or I/O error: SQLite may have dropped the whole transaction. Not the
-          // message's fault, so not even a last try ends here.
+          // message's fault: the writer retries the transaction.
           abort_status = err;
           result->outcome = Outcome::kRetry;
           return;
+        case Status::Code::kTransient:
+          // The store (locked, or the transaction rolled back under this event): not the
+          // message's fault, so it costs none of its attempts.
+          result->outcome = Outcome::kRetry;
+          return;
         default:
+          // Waiting for an event it depends on, or a handler rejecting it: the message's own.
           if (!err.is_transient()) {
             LOG(kWarn, "pipeline") << "apply " << event.id << " (" << msg.origin
                                    << ") failed: " << err.ToString() << "; will retry";
           }
-          retry(err);
+          OwnFailure(msg, err, result);
           return;
       }
     }
@@ -487,7 +534,8 @@ struct Pipeline::Impl {
         return st;
       }
     }
-    settled_suspects.clear();
+    settled_counted.clear();
+    counted_failures.clear();
     for (InboundBatch& batch : group) {
       for (const RawMessage& msg : batch.messages) {
         results.emplace_back();
@@ -496,14 +544,15 @@ struct Pipeline::Impl {
           store->Rollback();
           return abort_status;
         }
-        if (results.back().outcome != Outcome::kRetry && !suspects.empty() &&
-            suspects.count(msg.origin)) {
-          settled_suspects.push_back(msg.origin);
+        if (results.back().outcome != Outcome::kRetry &&
+            ((!suspects.empty() && suspects.count(msg.origin)) ||
+             (!failures.empty() && failures.count(msg.origin)))) {
+          settled_counted.push_back(msg.origin);
         }
       }
     }
-    if (in_flight_marked || !settled_suspects.empty()) {
-      const Status st = store->ClearInFlight(options.instance_name, settled_suspects);
+    if (in_flight_marked || !settled_counted.empty()) {
+      const Status st = store->ClearInFlight(options.instance_name, settled_counted);
       if (!st.ok()) {
         store->Rollback();
         return st;
@@ -522,24 +571,40 @@ struct Pipeline::Impl {
     MarkInFlight(group);
     Status st;
     int64_t commit_ns = 0;
-    for (int attempt = 0; attempt < kTxnTries; ++attempt) {
+    // A transaction that fails (the database locked by another process, disk full, an I/O
+    // error) is the infrastructure's failure, never the messages': the writer keeps the group and
+    // retries it with growing pauses until it commits, so no message spends an attempt on it and
+    // the broker does not redeliver it (sources keep unacked messages alive meanwhile: JetStream
+    // sends in-progress acks). Only Stop ends the wait; the group is then handed back.
+    int64_t pause_ms = kTxnFirstPauseMs;
+    int64_t stalled_since_ms = 0;
+    int64_t next_warning_ms = 0;
+    for (int attempt = 1;; ++attempt) {
       st = RunTransaction(group, &commit_ns);
       // A failed Begin left nothing open and a failed Commit rolled back (store.h).
-      if (st.ok() || !st.is_transient()) break;
-      if (attempt + 1 < kTxnTries) {
-        LOG(kDebug, "pipeline") << "transaction of " << total << " messages: " << st.ToString()
-                                << "; retrying in " << kTxnBackoffMs[attempt] << " ms";
-        clock->SleepFor(std::chrono::milliseconds(kTxnBackoffMs[attempt]));
+      if (st.ok() || Stopping()) break;
+      const int64_t now = clock->NowUnixMillis();
+      if (stalled_since_ms == 0) stalled_since_ms = now;
+      if (!st.is_transient()) RecordTransactionError(st);
+      if (now >= next_warning_ms) {
+        LogLine(attempt <= 2 ? LogLevel::kDebug : LogLevel::kWarn, "pipeline",
+                "transaction of " + std::to_string(total) + " messages: " + st.ToString() +
+                    "; retrying (try " + std::to_string(attempt) + ", stalled for " +
+                    std::to_string(now - stalled_since_ms) + " ms)");
+        if (attempt > 2) next_warning_ms = now + kStallWarningEveryMs;
       }
+      WaitUnlessStopping(pause_ms);
+      pause_ms = std::min(pause_ms * 2, kTxnMaxPauseMs);
+    }
+    if (stalled_since_ms != 0 && st.ok()) {
+      LOG(kInfo, "pipeline") << "transaction of " << total << " messages committed after "
+                             << (clock->NowUnixMillis() - stalled_since_ms) << " ms of retries";
     }
 
     if (!st.ok()) {
-      if (!st.is_transient()) {
-        std::lock_guard<std::mutex> lock(mu);
-        last_txn_error = st.ToString();
-        had_txn_error = true;
-      }
-      LOG(kWarn, "pipeline") << "transaction of " << total << " messages failed: " << st.ToString()
+      if (!st.is_transient()) RecordTransactionError(st);
+      LOG(kWarn, "pipeline") << "stopping: transaction of " << total
+                             << " messages failed: " << st.ToString()
                              << "; all will be redelivered";
       for (InboundBatch& batch : group) {
         std::vector<Settlement> settlements(batch.messages.size());
@@ -554,13 +619,15 @@ struct Pipeline::Impl {
 
     const int64_t committed_at = clock->NowUnixMillis();
     in_flight_marked = false;
-    if (!settled_suspects.empty()) {
-      for (std::string_view origin : settled_suspects) {
-        auto it = suspects.find(origin);  // a group may hold the same origin twice
-        if (it != suspects.end()) suspects.erase(it);
+    if (!settled_counted.empty()) {
+      for (std::string_view origin : settled_counted) {
+        // A group may hold the same origin twice, so each is looked up before it is erased.
+        if (auto it = suspects.find(origin); it != suspects.end()) suspects.erase(it);
+        if (auto it = failures.find(origin); it != failures.end()) failures.erase(it);
       }
       suspects_gauge->Set(static_cast<double>(suspects.size()));
     }
+    for (auto& [origin, count] : counted_failures) failures[origin] = count;
     if (had_txn_error) {
       std::lock_guard<std::mutex> lock(mu);
       last_txn_error.clear();
@@ -605,7 +672,8 @@ struct Pipeline::Impl {
             break;
           }
           case Outcome::kRetry:
-            s = {Verdict::kRetry, RetryDelayMs(msg.attempts)};
+            s = {Verdict::kRetry,
+                 res.retry_delay_ms > 0 ? res.retry_delay_ms : RetryDelayMs(msg.attempts)};
             retries->Inc();
             break;
         }
@@ -708,7 +776,11 @@ struct Pipeline::Impl {
   // Crash accounting: origin -> crashes it was in flight for (pipeline.h, "Crashes").
   std::unordered_map<std::string, int, TransparentHash, std::equal_to<>> suspects;
   std::vector<std::string_view> in_flight_origins;  // the group being applied (MarkInFlight)
-  std::vector<std::string_view> settled_suspects;   // suspects the open transaction settles
+  // Origin -> failures of the message's own so far (pipeline.h, "Failures").
+  std::unordered_map<std::string, int, TransparentHash, std::equal_to<>> failures;
+  std::vector<std::pair<std::string, int>> counted_failures;  // what the open txn records
+  // Suspects and messages with failures that the open transaction settles.
+  std::vector<std::string_view> settled_counted;
   bool in_flight_marked = false;                    // a committed in-flight record not yet cleared
 
   // Cached metric series.
@@ -742,7 +814,7 @@ void Pipeline::Start() {
     std::lock_guard<std::mutex> lock(impl_->mu);
     if (impl_->started || impl_->stopping) return;
   }
-  impl_->RecoverCrashes();  // before the writer exists: the store is this thread's until then
+  impl_->RecoverCounts();  // before the writer exists: the store is this thread's until then
   std::lock_guard<std::mutex> lock(impl_->mu);
   if (impl_->started || impl_->stopping) return;
   impl_->started = true;

@@ -16,11 +16,18 @@
 //   row is marked published in a later transaction, and a replay of the same origin — Kafka
 //   seek-back, lost JetStream ack — is acked as a redelivery without a second DLQ copy or a second
 //   ingest_dead_letters_total; a replay of a row not yet marked, e.g. after a crash, is
-//   published again) | kRetry
-//   (transient: the source
-//   redelivers it after retry_delay_ms; RawMessage::attempts counts deliveries, and a message
-//   arriving with attempts > max_attempts gets a last try: applied if it can be, skipped if an
-//   earlier delivery applied it, dead-lettered "max_deliveries" if it fails transiently again).
+//   published again) | kRetry (the source redelivers it after retry_delay_ms).
+//
+// Failures: max_attempts counts a message's own failures, never its deliveries. Its own are an
+// event it depends on not applied yet (Status kWaiting) and a handler rejecting it; each is
+// counted in the store (Store::RecordFailure) in the transaction that decides to retry it, the
+// retry delay grows with the count, and the max_attempts-th is dead-lettered "max_deliveries".
+// The infrastructure's failures cost nothing: a transaction that fails as a whole (the database
+// locked by another process, disk full, I/O errors) is retried in-process, with pauses up to a
+// second, until it commits, and the sources keep the waiting messages alive meanwhile (JetStream
+// in-progress acks); a store error under one message retries it uncounted; deliveries caused by a
+// restart, a lost ack or a broker are never counted. An event already applied that comes back is
+// a counted redelivery, never a dead letter.
 //
 // Crashes: before each transaction the writer commits the origins it is about to apply
 // (Store::MarkInFlight) and clears that record inside the transaction, so the record survives
@@ -59,7 +66,7 @@ struct PipelineOptions {
   // queue hold 50 GB. One batch always fits into an idle pipeline.
   size_t max_queue_bytes = 256u << 20;
   size_t max_batch_messages = 2'000;  // most messages in one transaction
-  int max_attempts = 5;               // deliveries before "max_deliveries"
+  int max_attempts = 5;               // own failures (or crashes) before a dead letter
   int64_t retry_base_ms = 100;        // backoff: base * 2^(attempts-1), capped, with jitter
   int64_t retry_max_ms = 5'000;
   size_t max_payload_bytes = 1 << 20;  // larger messages are dead-lettered "parse"

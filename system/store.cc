@@ -164,6 +164,13 @@ constexpr char kForgetCrash[] = "DELETE FROM crash_suspects WHERE origin = ?1";
 constexpr char kPruneCrashes[] = "DELETE FROM crash_suspects WHERE last_crash_at < ?1";
 constexpr char kCrashSuspects[] = "SELECT origin, crashes FROM crash_suspects ORDER BY origin";
 constexpr int64_t kCrashRetentionMs = 7LL * 24 * 3600 * 1000;
+constexpr char kRecordFailure[] = R"sql(
+INSERT INTO message_failures(origin, failures, last_error, updated_at) VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT(origin) DO UPDATE SET failures = excluded.failures, last_error = excluded.last_error,
+  updated_at = excluded.updated_at)sql";
+constexpr char kForgetFailures[] = "DELETE FROM message_failures WHERE origin = ?1";
+constexpr char kPruneFailures[] = "DELETE FROM message_failures WHERE updated_at < ?1";
+constexpr char kFailures[] = "SELECT origin, failures FROM message_failures ORDER BY origin";
 
 class SqliteStore final : public Store {
  public:
@@ -351,12 +358,51 @@ class SqliteStore final : public Store {
     clear->Bind(1, owner);
     INGEST_RETURN_IF_ERROR(Check(clear->Run()).Annotate(options_.path));
     for (std::string_view origin : settled) {
-      auto forget = ctx_->Prepare(kForgetCrash);
-      if (!forget.ok()) return forget.status();
-      forget->Bind(1, origin);
-      INGEST_RETURN_IF_ERROR(Check(forget->Run()).Annotate(options_.path));
+      for (const char* sql : {kForgetCrash, kForgetFailures}) {
+        auto forget = ctx_->Prepare(sql);
+        if (!forget.ok()) return forget.status();
+        forget->Bind(1, origin);
+        INGEST_RETURN_IF_ERROR(Check(forget->Run()).Annotate(options_.path));
+      }
     }
     return Status::Ok();
+  }
+
+  Status RecordFailure(std::string_view origin, int failures, std::string_view error) override {
+    if (!aborted_.ok()) return aborted_;
+    auto stmt = ctx_->Prepare(kRecordFailure);
+    if (!stmt.ok()) return stmt.status();
+    stmt->Bind(1, origin);
+    stmt->Bind(2, failures);
+    stmt->Bind(3, error);
+    stmt->Bind(4, clock_->NowUnixMillis());
+    return Check(stmt->Run()).Annotate(options_.path);
+  }
+
+  Result<std::vector<std::pair<std::string, int>>> MessageFailures() override {
+    INGEST_RETURN_IF_ERROR(Begin());
+    auto fail = [&](const Status& st) {
+      Rollback();
+      return st.Annotate(options_.path);
+    };
+    {
+      auto prune = ctx_->Prepare(kPruneFailures);
+      if (!prune.ok()) return fail(prune.status());
+      prune->Bind(1, clock_->NowUnixMillis() - kCrashRetentionMs);
+      const Status st = prune->Run();
+      if (!st.ok()) return fail(st);
+    }
+    std::vector<std::pair<std::string, int>> failures;
+    auto stmt = ctx_->Prepare(kFailures);
+    if (!stmt.ok()) return fail(stmt.status());
+    for (;;) {
+      auto row = stmt->Step();
+      if (!row.ok()) return fail(row.status());
+      if (!*row) break;
+      failures.emplace_back(std::string(stmt->Text(0)), static_cast<int>(stmt->Int(1)));
+    }
+    INGEST_RETURN_IF_ERROR(Commit());
+    return failures;
   }
 
   Result<std::vector<std::pair<std::string, int>>> RecoverCrashes(std::string_view owner) override {
@@ -422,6 +468,22 @@ class SqliteStore final : public Store {
                           << " messages; each counts one crash";
     }
     return suspects;
+  }
+
+  std::string Synchronous() override {
+    sqlite3_stmt* stmt = nullptr;
+    std::string mode;
+    if (sqlite3_prepare_v2(db_, "PRAGMA synchronous", -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
+      switch (sqlite3_column_int(stmt, 0)) {
+        case 0: mode = "off"; break;
+        case 1: mode = "normal"; break;
+        case 2: mode = "full"; break;
+        case 3: mode = "extra"; break;
+      }
+    }
+    sqlite3_finalize(stmt);
+    return mode;
   }
 
   Result<std::string> StateDigest() override {
@@ -643,9 +705,10 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     return st;
   };
 
-  // WAL + synchronous=NORMAL: a committed transaction survives a process crash (kill -9); only
-  // an OS crash or power loss can drop the last transactions. foreign_keys stays off because
-  // events arrive in any order.
+  // WAL with synchronous=FULL (the default, StoreOptions::synchronous_full): a committed
+  // transaction survives a power loss, at one fsync of the WAL per commit. NORMAL survives a
+  // process crash (kill -9) but a power loss can drop the last transactions. foreign_keys stays
+  // off because events arrive in any order.
   {
     sqlite3_stmt* stmt = nullptr;
     rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &stmt, nullptr);
@@ -661,7 +724,9 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
                              "', WAL is required"));
     }
   }
-  for (const char* pragma : {"PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=OFF",
+  for (const char* pragma : {options.synchronous_full ? "PRAGMA synchronous=FULL"
+                                                     : "PRAGMA synchronous=NORMAL",
+                             "PRAGMA foreign_keys=OFF",
                              "PRAGMA temp_store=MEMORY", "PRAGMA cache_size=-65536"}) {
     Status st = Pragma(db, options.path, pragma);
     if (!st.ok()) return fail(st);

@@ -32,6 +32,11 @@ struct StoreOptions {
   bool auto_create_customers = true;  // events for unknown customers create them
   size_t summary_threshold = 500;     // descriptions longer than this get a summary
   Clock* clock = nullptr;             // for received/committed times; nullptr = system clock
+  // SQLite's synchronous setting in WAL mode. true (FULL): every commit is fsynced before Commit
+  // returns, so what ingestd acked to the broker survives a power loss. false (NORMAL): a commit
+  // survives a crash of the process, but a power loss can undo the last commits after the broker
+  // has forgotten them.
+  bool synchronous_full = true;
 };
 
 enum class ApplyOutcome {
@@ -95,7 +100,8 @@ class Store {
   virtual Status MarkInFlight(std::string_view owner,
                               const std::vector<std::string_view>& origins) = 0;
   // REQUIRES: inside a transaction. Deletes owner's record, so it is gone once this transaction
-  // commits, and forgets the crash counts of `settled` (suspects this transaction settled).
+  // commits, and forgets the crash and failure counts of `settled` (messages with a count that
+  // this transaction settled).
   virtual Status ClearInFlight(std::string_view owner,
                                const std::vector<std::string_view>& settled) = 0;
   // REQUIRES: no transaction open. At start-up: a record `owner` left behind means it died
@@ -104,6 +110,20 @@ class Store {
   // count (all owners'), the suspects.
   virtual Result<std::vector<std::pair<std::string, int>>> RecoverCrashes(
       std::string_view owner) = 0;
+
+  // Failures. max_attempts counts the failures that belong to a message (an event it depends on
+  // is not applied yet, a handler rejects it), never the broker's deliveries: a locked or full
+  // store, a restart or a lost ack make the broker deliver again through no fault of the message.
+  //
+  // REQUIRES: inside a transaction. Records that the message at `origin` has now failed
+  // `failures` times of its own, the last time with `error`.
+  virtual Status RecordFailure(std::string_view origin, int failures, std::string_view error) = 0;
+  // REQUIRES: no transaction open. At start-up: every origin with a failure count (counts
+  // untouched for 7 days are pruned first).
+  virtual Result<std::vector<std::pair<std::string, int>>> MessageFailures() = 0;
+
+  // The writer connection's PRAGMA synchronous ("full" or "normal"; StoreOptions), for /healthz.
+  virtual std::string Synchronous() { return ""; }
 
   // Canonical SHA-256 over every domain table's rows in a fixed order (not events.received_at,
   // committed_at or other timing columns): two runs that applied the same events agree.

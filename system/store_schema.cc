@@ -396,8 +396,22 @@ CREATE TABLE crash_suspects (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 5: a message's own failures (store.h, "Failures"). A message that fails for a reason of
+// its own (an event it depends on is not applied yet, a handler rejects it) has a row here with
+// the count, written in the transaction that decided to retry it; the row goes in the
+// transaction that settles it. Deliveries the infrastructure caused (a locked or full store, a
+// restart, a broker's redelivery) are never counted, so they cannot dead-letter a valid event.
+constexpr const char kSchemaV5[] = R"sql(
+CREATE TABLE message_failures (
+  origin     TEXT PRIMARY KEY,
+  failures   INTEGER NOT NULL,
+  last_error TEXT,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 // migrations[i] moves a database from user_version i to i+1.
-constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4};
+constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4, kSchemaV5};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kStoreSchemaVersion);
 
 Status Exec(sqlite3* db, const char* sql, const char* what) {

@@ -128,7 +128,7 @@ Status ApplyContext::TouchCustomer(const Event& event, std::string_view customer
   stmt->Bind(8, lifetime_value_delta);
   INGEST_RETURN_IF_ERROR(stmt->Run());
   if (!create && stmt->Changes() == 0) {
-    return Status::Transient("unknown customer " + std::string(customer_id));
+    return Status::Waiting("unknown customer " + std::string(customer_id));
   }
   return indexed_fields ? AfterCustomerWrite() : Status::Ok();
 }
@@ -339,7 +339,7 @@ Status WaitingFor(std::string_view what, std::string_view id) {
   message += what;
   message += ' ';
   message += id;
-  return Status::Transient(std::move(message));
+  return Status::Waiting(std::move(message));
 }
 
 }  // namespace ingestlab::handlers

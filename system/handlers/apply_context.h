@@ -123,7 +123,7 @@ class ApplyContext {
 
   // Makes sure customer `customer_id` exists and fills its empty profile fields from `profile`.
   // Unknown customers are created when options().auto_create_customers, else
-  // Status::Transient("unknown customer X"). created_at/updated_at track the earliest/latest
+  // Status::Waiting("unknown customer X"). created_at/updated_at track the earliest/latest
   // event time that touched the customer (deterministic, independent of processing time).
   // lifetime_value_delta is added to customers.lifetime_value in the same statement.
   Status TouchCustomer(const Event& event, std::string_view customer_id,
@@ -173,7 +173,7 @@ Status InsertKnowledge(ApplyContext& ctx, const Event& event, std::string_view c
 // Required-field helpers: the value, or Status::Schema("<type>: data.<key> is required ...").
 Status RequireText(const Event& event, std::string_view key, std::string_view* out);
 Status RequireNumber(const Event& event, std::string_view key, double* out);
-// Status::Transient("waiting for <what> <id>"): a **depends** event arrived before its
+// Status::Waiting("waiting for <what> <id>"): a **depends** event arrived before its
 // prerequisite.
 Status WaitingFor(std::string_view what, std::string_view id);
 

@@ -83,6 +83,10 @@ class NullStore final : public Store {
   Result<std::vector<std::pair<std::string, int>>> RecoverCrashes(std::string_view) override {
     return std::vector<std::pair<std::string, int>>{};
   }
+  Status RecordFailure(std::string_view, int, std::string_view) override { return Status::Ok(); }
+  Result<std::vector<std::pair<std::string, int>>> MessageFailures() override {
+    return std::vector<std::pair<std::string, int>>{};
+  }
   Result<std::string> StateDigest() override { return std::string(); }
 };
 

@@ -69,6 +69,7 @@ TEST_CASE("defaults apply when only a transport is given") {
   CHECK(c.db_path == "ingest.db");
   CHECK(c.http == "127.0.0.1:8080");
   CHECK(c.max_attempts == 5);
+  CHECK(c.synchronous == "full");
   CHECK(c.auto_create_customers);
   CHECK(c.log_level == "info");
   CHECK(c.dlq_max_payload_bytes == 512 * 1024);
@@ -104,6 +105,8 @@ TEST_CASE("every setting can be given as a flag") {
                   "2048",
                   "--busy-timeout-ms",
                   "10",
+                  "--synchronous",
+                  "normal",
                   "--summary-threshold",
                   "80",
                   "--auto-create-customers",
@@ -136,6 +139,7 @@ TEST_CASE("every setting can be given as a flag") {
   CHECK(c.max_txn_messages == 900);
   CHECK(c.queue_messages == 7000);
   CHECK(c.max_attempts == 3);
+  CHECK(c.synchronous == "normal");
   CHECK(c.retry_base_ms == 20);
   CHECK(c.retry_max_ms == 900);
   CHECK(c.max_payload_bytes == 4096);
@@ -226,6 +230,8 @@ TEST_CASE("bad values are one-line errors naming the setting and the value") {
         "--batch-size: expected a positive integer, got \"0\"");
   CHECK(Error(with({"--max-attempts", "-1"})) ==
         "--max-attempts: expected a positive integer, got \"-1\"");
+  CHECK(Error(with({"--synchronous", "off"})) ==
+        "--synchronous: expected full or normal, got \"off\"");
   CHECK(Error(with({"--batch-wait-ms", "5ms"})) ==
         "--batch-wait-ms: expected a positive integer, got \"5ms\"");
   CHECK(Error(with({"--busy-timeout-ms", "-5"})) ==
@@ -279,7 +285,8 @@ TEST_CASE("--help and --version need no transport") {
   CHECK(version->action == ConfigAction::kVersion);
   const std::string usage = IngestdUsage();
   for (const char* flag : {"--nats", "--kafka", "--db", "--http", "--config", "--batch-size",
-                           "--max-attempts", "--kafka-property", "--durable", "--group-id"}) {
+                           "--max-attempts", "--kafka-property", "--durable", "--group-id",
+                           "--synchronous", "--ack-wait-ms"}) {
     CHECK(usage.find(flag) != std::string::npos);
   }
 }

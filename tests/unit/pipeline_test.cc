@@ -67,6 +67,11 @@ class FakeStore final : public Store {
 
   Status Begin() override {
     std::lock_guard<std::mutex> lock(mu_);
+    if (failing_begins > 0) {
+      --failing_begins;
+      journal_->Add("begin-failed");
+      return Status::Io("disk I/O error");
+    }
     if (busy_begins > 0) {
       --busy_begins;
       journal_->Add("begin-busy");
@@ -161,9 +166,24 @@ class FakeStore final : public Store {
     if (!in_txn_) misuse = true;
     // Applied at once: tests read these only after the pipeline settled its commits.
     in_flight.erase(std::string(owner));
-    for (std::string_view o : settled) crashes.erase(std::string(o));
+    for (std::string_view o : settled) {
+      crashes.erase(std::string(o));
+      failures.erase(std::string(o));
+    }
     journal_->Add("clear-in-flight");
     return Status::Ok();
+  }
+  Status RecordFailure(std::string_view origin, int count, std::string_view) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!in_txn_) misuse = true;
+    journal_->Add("failure:" + std::string(origin) + ":" + std::to_string(count));
+    failures[std::string(origin)] = count;  // tests read these only after the commit
+    return Status::Ok();
+  }
+  Result<std::vector<std::pair<std::string, int>>> MessageFailures() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (in_txn_) misuse = true;
+    return std::vector<std::pair<std::string, int>>(failures.begin(), failures.end());
   }
   Result<std::vector<std::pair<std::string, int>>> RecoverCrashes(std::string_view owner) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -177,13 +197,15 @@ class FakeStore final : public Store {
 
   // Test controls / observations (read after the pipeline settled).
   std::function<Status(const Event&)> apply_hook;
-  int busy_begins = 0;
+  std::atomic<int> busy_begins{0};
+  std::atomic<int> failing_begins{0};  // Begin fails with an I/O error this many times
   bool misuse = false;
   int commits = 0;
   std::vector<DeadLetterRecord> dead_letters;
   std::set<std::string> published;  // committed MarkDeadLettersPublished origins
   std::map<std::string, std::vector<std::string>> in_flight;  // owner -> origins
   std::map<std::string, int> crashes;                         // origin -> crash count
+  std::map<std::string, int> failures;                        // origin -> own failures
   size_t applied_ids() const { return ids_.size(); }
 
  private:
@@ -543,68 +565,108 @@ TEST_CASE("a dead letter the DLQ refuses for good is acked, kept in the table an
   CHECK(CounterValue(f.metrics, "ingest_retries_total") == 0);
 }
 
-TEST_CASE("transient apply failures are retried with exponential jittered delays") {
+TEST_CASE("a message's own failures are counted, and retried with exponential jittered delays") {
   Fixture f;
-  f.store.apply_hook = [](const Event&) { return Status::Transient("depends on an unseen event"); };
+  f.store.apply_hook = [](const Event&) {
+    return Status::Waiting("waiting for purchase p-1");
+  };
   f.options.max_attempts = 12;
   auto pipeline = f.Make();
   pipeline->Start();
-  for (int attempts = 1; attempts <= 8; ++attempts) {
-    pipeline->Submit(f.settled.Batch({Message(CloudEvent("x"), "nats:BILLING:1", attempts)}));
+  // The broker's delivery count plays no part: the store's count of failures does.
+  for (int failure = 1; failure <= 8; ++failure) {
+    pipeline->Submit(f.settled.Batch({Message(CloudEvent("x"), "nats:BILLING:1", 1)}));
+    REQUIRE(f.settled.WaitAll());
   }
-  REQUIRE(f.settled.WaitAll());
   pipeline->Stop();
 
-  SECTION("each delay is base * 2^(attempts-1) within ±20%, capped at retry_max_ms") {
-    for (int attempts = 1; attempts <= 8; ++attempts) {
-      const Settlement s = f.settled.of(static_cast<size_t>(attempts - 1))[0];
+  SECTION("each delay is base * 2^(failures-1) within ±20%, capped at retry_max_ms") {
+    for (int failure = 1; failure <= 8; ++failure) {
+      const Settlement s = f.settled.of(static_cast<size_t>(failure - 1))[0];
       CHECK(s.verdict == Verdict::kRetry);
-      const double nominal = std::min(5000.0, 100.0 * (1 << (attempts - 1)));
+      const double nominal = std::min(5000.0, 100.0 * (1 << (failure - 1)));
       CHECK(s.retry_delay_ms >= static_cast<int64_t>(nominal * 0.8));
       CHECK(s.retry_delay_ms <= static_cast<int64_t>(nominal * 1.2) + 1);
+      CHECK(f.journal.Count("failure:nats:BILLING:1:" + std::to_string(failure)) == 1);
     }
+    CHECK(f.store.failures.at("nats:BILLING:1") == 8);
     CHECK(CounterValue(f.metrics, "ingest_retries_total") == 8);
     CHECK(f.store.applied_ids() == 0);
   }
   SECTION("the jitter varies the delays") {
     std::set<int64_t> ratios;
-    for (int attempts = 1; attempts <= 4; ++attempts) {
-      const Settlement s = f.settled.of(static_cast<size_t>(attempts - 1))[0];
-      ratios.insert(s.retry_delay_ms * 1000 / (100 << (attempts - 1)));
+    for (int failure = 1; failure <= 4; ++failure) {
+      const Settlement s = f.settled.of(static_cast<size_t>(failure - 1))[0];
+      ratios.insert(s.retry_delay_ms * 1000 / (100 << (failure - 1)));
     }
     CHECK(ratios.size() > 1);
   }
 }
 
-TEST_CASE("past max_attempts a message gets a last try; failing it is max_deliveries") {
+TEST_CASE("a store error under one message retries it without counting a failure") {
   Fixture f;
   f.store.apply_hook = [](const Event& e) {
-    return e.id == "late" ? Status::Transient("depends on purchase p-1, not applied yet")
-                          : Status::Ok();
+    return e.id == "busy" ? Status::Transient("database is locked") : Status::Ok();
+  };
+  f.options.max_attempts = 2;
+  auto pipeline = f.Make();
+  pipeline->Start();
+  for (int delivery = 1; delivery <= 5; ++delivery) {
+    pipeline->Submit(f.settled.Batch({Message(CloudEvent("busy"), "nats:BILLING:1", delivery)}));
+    REQUIRE(f.settled.WaitAll());
+  }
+  pipeline->Stop();
+  for (size_t b = 0; b < 5; ++b) CHECK(f.settled.of(b)[0].verdict == Verdict::kRetry);
+  CHECK(f.sink.published.empty());
+  CHECK(f.store.failures.empty());
+}
+
+TEST_CASE("the max_attempts-th failure of a message's own is max_deliveries") {
+  Fixture f;
+  f.store.apply_hook = [](const Event& e) {
+    return e.id == "late" ? Status::Waiting("waiting for purchase p-1") : Status::Ok();
   };
   auto pipeline = f.Make();
   pipeline->Start();
-  pipeline->Submit(f.settled.Batch({Message(CloudEvent("late"), "nats:BILLING:5", 6),
-                                    Message(CloudEvent("ok"), "nats:BILLING:6", 5),
-                                    Message(CloudEvent("last"), "nats:BILLING:7", 6)}));
-  REQUIRE(f.settled.WaitAll());
-  // An earlier delivery applied it but its ack was lost: skipped, not dead-lettered.
-  pipeline->Submit(f.settled.Batch({Message(CloudEvent("last"), "nats:BILLING:7", 9)}));
+  // Many deliveries (restarts, a stalled store) but no failure yet: applied normally.
+  pipeline->Submit(f.settled.Batch({Message(CloudEvent("ok"), "nats:BILLING:6", 40)}));
+  for (int failure = 1; failure <= 5; ++failure) {
+    pipeline->Submit(f.settled.Batch({Message(CloudEvent("late"), "nats:BILLING:5", 1)}));
+    REQUIRE(f.settled.WaitAll());
+  }
+  // An event applied earlier whose ack was lost: skipped, never dead-lettered, whatever its
+  // delivery count.
+  pipeline->Submit(f.settled.Batch({Message(CloudEvent("ok"), "nats:BILLING:6", 99)}));
   REQUIRE(f.settled.WaitAll());
   pipeline->Stop();
-  for (size_t b : {0, 1}) {
-    for (const Settlement& s : f.settled.of(b)) CHECK(s.verdict == Verdict::kAck);
-  }
+  CHECK(f.settled.of(0)[0].verdict == Verdict::kAck);
+  for (size_t b = 1; b <= 4; ++b) CHECK(f.settled.of(b)[0].verdict == Verdict::kRetry);
+  CHECK(f.settled.of(5)[0].verdict == Verdict::kAck);
+  CHECK(f.settled.of(6)[0].verdict == Verdict::kAck);
   REQUIRE(f.sink.published.size() == 1);
   CHECK(f.sink.published[0].origin == "nats:BILLING:5");
   CHECK(f.sink.published[0].reason == "max_deliveries");
   CHECK(f.sink.published[0].error ==
-        "delivered 6 times, max_attempts is 5; last error: depends on purchase p-1, not applied "
-        "yet");
-  CHECK(f.sink.published[0].attempts == 6);
-  CHECK(f.store.applied_ids() == 2);  // "ok", and "last" on its last try
+        "failed 5 times, max_attempts is 5; last error: waiting for purchase p-1");
+  CHECK(f.sink.published[0].attempts == 5);
+  CHECK(f.store.applied_ids() == 1);
+  CHECK(f.store.failures.empty());  // settled: its count is gone
   CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "max_deliveries"}}) == 1);
   CHECK(CounterValue(f.metrics, "ingest_redeliveries_total") == 1);
+}
+
+TEST_CASE("failure counts survive a restart: read from the store at Start") {
+  Fixture f;
+  f.store.failures["nats:BILLING:5"] = 4;  // left by an earlier run
+  f.store.apply_hook = [](const Event&) { return Status::Waiting("waiting for purchase p-1"); };
+  auto pipeline = f.Make();
+  pipeline->Start();
+  pipeline->Submit(f.settled.Batch({Message(CloudEvent("late"), "nats:BILLING:5", 1)}));
+  REQUIRE(f.settled.WaitAll());
+  pipeline->Stop();
+  CHECK(f.settled.of(0)[0].verdict == Verdict::kAck);
+  REQUIRE(f.sink.published.size() == 1);
+  CHECK(f.sink.published[0].reason == "max_deliveries");
 }
 
 TEST_CASE("queued batches are merged into one transaction, up to max_batch_messages") {
@@ -643,32 +705,39 @@ TEST_CASE("queued batches are merged into one transaction, up to max_batch_messa
   }
 }
 
-TEST_CASE("a busy database is retried in-process before messages are sent back") {
+TEST_CASE("a failing transaction is retried in-process until it commits; nothing is sent back") {
   Fixture f;
-  SECTION("busy twice, then the transaction goes through") {
-    f.store.busy_begins = 2;
-    auto pipeline = f.Make();
-    pipeline->Start();
-    pipeline->Submit(f.settled.Batch({Message(CloudEvent("b1"), "nats:BILLING:1")}));
-    REQUIRE(f.settled.WaitAll());
-    pipeline->Stop();
-    CHECK(f.settled.of(0)[0].verdict == Verdict::kAck);
-    CHECK(f.journal.Count("begin-busy") == 2);
-    CHECK(f.store.applied_ids() == 1);
+  SECTION("busy many times (another process holds the write lock), then it goes through") {
+    f.store.busy_begins = 60;
   }
-  SECTION("busy every time: every message is settled kRetry, nothing acked") {
-    f.store.busy_begins = 100;
-    auto pipeline = f.Make();
-    pipeline->Start();
-    pipeline->Submit(f.settled.Batch({Message(CloudEvent("b1"), "nats:BILLING:1"),
-                                      Message(CloudEvent("b2"), "nats:BILLING:2")}));
-    REQUIRE(f.settled.WaitAll());
-    pipeline->Stop();
-    for (const Settlement& s : f.settled.of(0)) CHECK(s.verdict == Verdict::kRetry);
-    // Three tries, and Stop's try to clear the in-flight record (busy too, so it stays).
-    CHECK(f.journal.Count("begin-busy") == 4);
-    CHECK(f.store.commits == 0);
+  SECTION("I/O errors (disk full) many times, then it goes through") {
+    f.store.failing_begins = 60;
   }
+  auto pipeline = f.Make();
+  pipeline->Start();
+  pipeline->Submit(f.settled.Batch({Message(CloudEvent("b1"), "nats:BILLING:1"),
+                                    Message(CloudEvent("b2"), "nats:BILLING:2")}));
+  REQUIRE(f.settled.WaitAll());
+  pipeline->Stop();
+  for (const Settlement& s : f.settled.of(0)) CHECK(s.verdict == Verdict::kAck);
+  CHECK(f.journal.Count("begin-busy") + f.journal.Count("begin-failed") == 60);
+  CHECK(f.store.applied_ids() == 2);
+  CHECK(CounterValue(f.metrics, "ingest_retries_total") == 0);
+  CHECK(f.store.failures.empty());
+}
+
+TEST_CASE("Stop during a store outage hands the waiting messages back for redelivery") {
+  Fixture f;
+  f.store.busy_begins = 1'000'000;
+  auto pipeline = f.Make();
+  pipeline->Start();
+  pipeline->Submit(f.settled.Batch({Message(CloudEvent("b1"), "nats:BILLING:1")}));
+  REQUIRE(WaitFor([&] { return f.journal.Count("begin-busy") >= 3; }));
+  pipeline->Stop();
+  REQUIRE(f.settled.WaitAll());
+  CHECK(f.settled.of(0)[0].verdict == Verdict::kRetry);
+  CHECK(f.store.commits == 0);
+  CHECK(f.store.failures.empty());
 }
 
 TEST_CASE("backpressure: TrySubmit refuses when full, Submit waits for room") {
@@ -760,10 +829,15 @@ TEST_CASE("Stop settles everything queued and then refuses new batches") {
   CHECK(refused.messages.size() == 1);
 }
 
-TEST_CASE("an I/O error from the store abandons the whole transaction and nothing is acked") {
+TEST_CASE("an I/O error under one message rolls back the transaction, which is tried again") {
   Fixture f;
-  f.store.apply_hook = [](const Event& e) {
-    return e.id == "io" ? Status::Io("database or disk is full") : Status::Ok();
+  std::atomic<int> io_errors{3};
+  f.store.apply_hook = [&](const Event& e) {
+    if (e.id == "io" && io_errors.load() > 0) {
+      --io_errors;
+      return Status::Io("database or disk is full");
+    }
+    return Status::Ok();
   };
   auto pipeline = f.Make();
   pipeline->Start();
@@ -771,15 +845,21 @@ TEST_CASE("an I/O error from the store abandons the whole transaction and nothin
                                     Message(CloudEvent("io"), "nats:BILLING:2"),
                                     Message(CloudEvent("after"), "nats:BILLING:3")}));
   REQUIRE(f.settled.WaitAll());
-  for (const Settlement& s : f.settled.of(0)) CHECK(s.verdict == Verdict::kRetry);
-  CHECK(f.journal.Count("rollback") == 1);
-  CHECK(f.store.commits == 0);
-  CHECK(f.store.applied_ids() == 0);
-  CHECK(f.journal.IndexOf("apply:after") == SIZE_MAX);
-  CHECK(pipeline->last_transaction_error() == "io: database or disk is full");
+  for (const Settlement& s : f.settled.of(0)) CHECK(s.verdict == Verdict::kAck);
+  CHECK(f.journal.Count("rollback") == 3);
+  CHECK(f.store.commits >= 1);
+  CHECK(f.store.applied_ids() == 3);
+  CHECK(f.journal.Count("apply:after") == 1);  // never reached while the error lasted
+  CHECK(f.store.failures.empty());
+  CHECK(pipeline->last_transaction_error().empty());  // cleared by the commit
 
-  SECTION("the error is reported until a transaction commits again") {
-    pipeline->Submit(f.settled.Batch({Message(CloudEvent("later"), "nats:BILLING:4")}));
+  SECTION("the error is reported while it lasts") {
+    io_errors = 1'000'000;
+    pipeline->Submit(f.settled.Batch({Message(CloudEvent("io"), "nats:BILLING:4")}));
+    REQUIRE(WaitFor([&] {
+      return pipeline->last_transaction_error() == "io: database or disk is full";
+    }));
+    io_errors = 0;
     REQUIRE(f.settled.WaitAll());
     CHECK(f.settled.of(1)[0].verdict == Verdict::kAck);
     CHECK(pipeline->last_transaction_error().empty());
@@ -885,13 +965,15 @@ TEST_CASE("each transaction's messages are recorded in flight before it and clea
 
 TEST_CASE("a clean stop after a failed transaction leaves no in-flight record to count") {
   Fixture f;
-  f.store.busy_begins = 3;  // every try of the one transaction; Stop's own Begin goes through
+  // The transaction never gets through; Stop's own transaction does.
+  f.store.apply_hook = [](const Event&) { return Status::Io("disk I/O error"); };
   auto pipeline = f.Make();
   pipeline->Start();
   pipeline->Submit(f.settled.Batch({Message(CloudEvent("b1"), "nats:BILLING:1")}));
-  REQUIRE(f.settled.WaitAll());
+  REQUIRE(WaitFor([&] { return f.journal.Count("rollback") >= 3; }));
   CHECK(f.store.in_flight.count("ingestd") == 1);
   pipeline->Stop();
+  REQUIRE(f.settled.WaitAll());
   CHECK(f.settled.of(0)[0].verdict == Verdict::kRetry);
   CHECK(f.store.in_flight.empty());
   CHECK(f.store.crashes.empty());

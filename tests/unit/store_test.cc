@@ -333,12 +333,13 @@ TEST_CASE("a version 2 database gains dead_letters.published_at and crash accoun
   REQUIRE(h.Exec("ALTER TABLE dead_letters DROP COLUMN published_at").ok());
   REQUIRE(h.Exec("DROP TABLE in_flight").ok());
   REQUIRE(h.Exec("DROP TABLE crash_suspects").ok());
+  REQUIRE(h.Exec("DROP TABLE message_failures").ok());
   REQUIRE(h.Exec("PRAGMA user_version = 2").ok());
   StoreOptions options;
   options.path = h.path();
   auto migrated = Store::Open(options);
   REQUIRE(migrated.ok());
-  CHECK(h.Int("PRAGMA user_version") == 4);
+  CHECK(h.Int("PRAGMA user_version") == 5);
   CHECK(h.Int("SELECT COUNT(*) FROM pragma_table_info('dead_letters') "
               "WHERE name = 'published_at'") == 1);
   CHECK(h.Int("SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('in_flight', 'crash_suspects')") ==
@@ -391,6 +392,68 @@ TEST_CASE("crash accounting: an in-flight record that outlives its process count
     CHECK(h.Int("SELECT COUNT(*) FROM in_flight WHERE owner = 'b'") == 1);  // not a's to count
     CHECK(store->RecoverCrashes("b").value() == Suspects{{"nats:S:2", 2}, {"nats:S:7", 1}});
   }
+}
+
+TEST_CASE("a version 4 database gains message_failures when opened") {
+  StoreHarness h;
+  REQUIRE(h.Exec("DROP TABLE message_failures").ok());
+  REQUIRE(h.Exec("PRAGMA user_version = 4").ok());
+  StoreOptions options;
+  options.path = h.path();
+  REQUIRE(Store::Open(options).ok());
+  CHECK(h.Int("PRAGMA user_version") == 5);
+  CHECK(h.Int("SELECT COUNT(*) FROM sqlite_schema WHERE name = 'message_failures'") == 1);
+}
+
+TEST_CASE("failure counts: recorded in the transaction, read back at start, forgotten on settle") {
+  StoreHarness h;
+  ManualClock clock(1'800'000'000'000);
+  StoreOptions options;
+  options.path = h.path();
+  options.clock = &clock;
+  using Counts = std::vector<std::pair<std::string, int>>;
+  auto store = Store::Open(options).value();
+  CHECK(store->MessageFailures().value() == Counts{});
+
+  REQUIRE(store->Begin().ok());
+  REQUIRE(store->RecordFailure("nats:S:1", 1, "waiting for purchase p-1").ok());
+  store->Rollback();
+  CHECK(store->MessageFailures().value() == Counts{});  // rolled back with its transaction
+
+  REQUIRE(store->Begin().ok());
+  REQUIRE(store->RecordFailure("nats:S:1", 1, "waiting for purchase p-1").ok());
+  REQUIRE(store->RecordFailure("kafka:t:0:4", 1, "waiting for lead l-1").ok());
+  REQUIRE(store->Commit().ok());
+  REQUIRE(store->Begin().ok());
+  REQUIRE(store->RecordFailure("nats:S:1", 2, "waiting for purchase p-2").ok());
+  REQUIRE(store->Commit().ok());
+  CHECK(h.Text("SELECT last_error FROM message_failures WHERE origin = 'nats:S:1'") ==
+        "waiting for purchase p-2");
+  auto reopened = Store::Open(options).value();
+  CHECK(reopened->MessageFailures().value() == Counts{{"kafka:t:0:4", 1}, {"nats:S:1", 2}});
+
+  // Settled: the transaction that settles it forgets its count.
+  REQUIRE(reopened->Begin().ok());
+  REQUIRE(reopened->ClearInFlight("a", {"nats:S:1"}).ok());
+  REQUIRE(reopened->Commit().ok());
+  CHECK(reopened->MessageFailures().value() == Counts{{"kafka:t:0:4", 1}});
+
+  // Untouched for 7 days: pruned.
+  clock.Advance(std::chrono::hours(24 * 7 + 1));
+  CHECK(reopened->MessageFailures().value() == Counts{});
+}
+
+TEST_CASE("the store fsyncs every commit unless told synchronous=normal") {
+  StoreHarness h;
+  StoreOptions options;
+  options.path = h.path();
+  auto full = Store::Open(options);
+  REQUIRE(full.ok());
+  CHECK(full.value()->Synchronous() == "full");
+  options.synchronous_full = false;
+  auto normal = Store::Open(options);
+  REQUIRE(normal.ok());
+  CHECK(normal.value()->Synchronous() == "normal");
 }
 
 TEST_CASE("StateDigest depends on the effects, not on batching or timing") {
