@@ -109,6 +109,10 @@ const std::vector<Setting>& Settings() {
        "failures of a message's own (a missing dependency, a handler rejecting it) before "
        "dead-letter max_deliveries; crashes in flight before 'crash' [5]",
        INT_SETTING(max_attempts, 1)},
+      {"dependency-wait-ms", "MS",
+       "a message waiting for an event it depends on is dead-lettered max_deliveries only after "
+       "max-attempts failures AND this long since its first [30000]",
+       INT_SETTING(dependency_wait_ms, 0)},
       {"ack-wait-ms", "MS", "JetStream AckWait: an unacked message is redelivered after MS [10000]",
        INT_SETTING(ack_wait_ms, 1)},
       {"retry-base-ms", "MS", "retry backoff base: base*2^(attempts-1), ±20% [100]",

@@ -36,6 +36,7 @@ struct IngestdConfig {
   int queue_messages = 50'000;      // messages queued for the writer before backpressure
   int queue_bytes = 256 << 20;      // bytes queued for / held by the writer before backpressure
   int max_attempts = 5;             // own failures (or crashes) before dead-letter
+  int dependency_wait_ms = 30'000;  // a waiting message is dead-lettered only after this long
   int ack_wait_ms = 10'000;         // JetStream AckWait: unacked messages come back after this
   int retry_base_ms = 100;          // backoff: base * 2^(attempts-1), jittered ±20%
   int retry_max_ms = 5'000;         // backoff cap

@@ -21,6 +21,7 @@
 #include "common/redact.h"
 #include "common/rng.h"
 #include "common/version.h"
+#include "system/dead_letter_outbox.h"
 #include "system/pipeline.h"
 #include "system/schema.h"
 #include "system/store.h"
@@ -62,6 +63,7 @@ struct IngestdApp::Impl {
   std::unique_ptr<Store> store;
   std::unique_ptr<SchemaRegistry> schemas;
   std::unique_ptr<Pipeline> pipeline;
+  std::unique_ptr<DeadLetterOutbox> outbox;
   HttpServer http;
   bool http_started = false;
   std::unique_ptr<Source> nats;
@@ -112,10 +114,10 @@ struct IngestdApp::Impl {
     o.max_queue_bytes = static_cast<size_t>(config.queue_bytes);
     o.max_batch_messages = static_cast<size_t>(config.max_txn_messages);
     o.max_attempts = config.max_attempts;
+    o.dependency_wait_ms = config.dependency_wait_ms;
     o.retry_base_ms = config.retry_base_ms;
     o.retry_max_ms = std::max(config.retry_max_ms, config.retry_base_ms);
     o.max_payload_bytes = static_cast<size_t>(config.max_payload_bytes);
-    o.max_dead_letter_payload_bytes = static_cast<size_t>(config.dlq_max_payload_bytes);
     o.jitter_seed = Rng(0).Fork(config.name).NextU64();
     o.instance_name = config.name;
     return o;
@@ -181,6 +183,15 @@ Status IngestdApp::Start() {
 
   d.pipeline = std::make_unique<Pipeline>(d.MakePipelineOptions(), d.store.get(), d.schemas.get(),
                                           &d.metrics, d.clock);
+  OutboxOptions outbox_options;
+  outbox_options.db_path = c.db_path;
+  outbox_options.max_payload_bytes = static_cast<size_t>(c.dlq_max_payload_bytes);
+  outbox_options.retry_base_ms = c.retry_base_ms;
+  outbox_options.retry_max_ms = std::max(c.retry_max_ms, c.retry_base_ms);
+  auto outbox = DeadLetterOutbox::Open(outbox_options, &d.metrics, d.clock);
+  if (!outbox.ok()) return outbox.status();
+  d.outbox = std::move(outbox.value());
+  d.pipeline->SetDeadLetterListener([outbox = d.outbox.get()] { outbox->Wake(); });
 
   d.http.Handle("/healthz", [this] { return RenderHealthz(Health()); });
   d.http.Handle("/metrics", [this] {
@@ -198,16 +209,17 @@ Status IngestdApp::Start() {
         d.factories.jetstream(d.MakeJetStreamOptions(), d.pipeline.get(), &d.metrics, d.clock);
     if (!src.ok()) return src.status().Annotate("nats");
     d.nats = std::move(src.value());
-    d.pipeline->SetDeadLetterSink(Transport::kJetStream, d.nats->dead_letter_sink());
+    d.outbox->SetSink(Transport::kJetStream, d.nats->dead_letter_sink());
   }
   if (!c.kafka_bootstrap.empty()) {
     if (!d.factories.kafka) return Status::Internal("no Kafka support in this build");
     auto src = d.factories.kafka(d.MakeKafkaOptions(), d.pipeline.get(), &d.metrics, d.clock);
     if (!src.ok()) return src.status().Annotate("kafka");
     d.kafka = std::move(src.value());
-    d.pipeline->SetDeadLetterSink(Transport::kKafka, d.kafka->dead_letter_sink());
+    d.outbox->SetSink(Transport::kKafka, d.kafka->dead_letter_sink());
   }
   d.pipeline->Start();
+  d.outbox->Start();  // dead letters an earlier run left unpublished go out first
 
   std::string host;
   int port = 0;
@@ -237,12 +249,16 @@ void IngestdApp::Stop() {
   Impl& d = *impl_;
   if (d.stopped) return;
   d.stopped = true;
-  // Sources first: they stop fetching and wait until the pipeline settled what they submitted.
+  // The outbox publishes through the sources' connections: it drains (for up to 2 s) while they
+  // are up; dead letters committed after that wait in the table for the next start.
+  if (d.outbox) d.outbox->Stop();
+  // Then the sources: they stop fetching and wait until the pipeline settled what they submitted.
   if (d.nats) d.nats->Stop();
   if (d.kafka) d.kafka->Stop();
   if (d.pipeline) d.pipeline->Stop();
   if (d.http_started) d.http.Stop();
-  // The pipeline holds the sources' dead-letter sinks: it goes before them.
+  // The outbox holds the sources' dead-letter sinks: it goes before them.
+  d.outbox.reset();
   d.pipeline.reset();
   d.nats.reset();
   d.kafka.reset();

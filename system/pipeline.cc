@@ -1,7 +1,7 @@
 // Pipeline: the bounded queue in front of the single writer thread, and the writer itself.
 // See system/pipeline.h for the promises. The writer drains as many queued batches as fit in
 // max_batch_messages into one transaction (group commit), decodes and applies each message,
-// commits, and only then publishes dead letters and settles the batches.
+// commits, and only then settles the batches and tells the dead-letter outbox.
 // Thread-safety: Submit/TrySubmit/queued_messages/last_commit_unix_ms from any thread; the
 // decoder, the store and the jitter Rng are touched only by the writer thread.
 #include "system/pipeline.h"
@@ -89,9 +89,6 @@ struct Pipeline::Impl {
     redeliveries = metrics->counter("ingest_redeliveries_total",
                                     "Events skipped: the broker delivered the same message again");
     retries = metrics->counter("ingest_retries_total", "Messages settled for redelivery later");
-    dead_letter_publish_failures = metrics->counter(
-        "ingest_dead_letter_publish_failures_total",
-        "Dead letters the DLQ transport refused for good (kept in the dead_letters table only)");
     for (const char* reason : {"parse", "schema", "max_deliveries", "crash"}) {
       dead_by_reason.emplace(
           reason, metrics->counter("ingest_dead_letters_total", "Messages dead-lettered, by reason",
@@ -158,13 +155,6 @@ struct Pipeline::Impl {
       group.clear();
       {
         std::unique_lock<std::mutex> lock(mu);
-        if (queue.empty() && !settled_dead_letters.empty()) {
-          // Idle (or stopping): record the DLQ publishes now rather than with the next batch,
-          // so a crash while idle does not republish them on redelivery.
-          lock.unlock();
-          FlushSettledDeadLetters();
-          lock.lock();
-        }
         not_empty.wait(lock, [&] { return !queue.empty() || stopping; });
         if (queue.empty()) return;  // stopping and drained
         size_t taken = 0;
@@ -203,22 +193,18 @@ struct Pipeline::Impl {
 
   // Reads what an earlier run left: the crashes it died with and the messages' failure counts.
   void RecoverCounts() {
-    auto with_retries = [&](const char* what, auto read) {
-      for (int attempt = 0;; ++attempt) {
-        auto rows = read();
-        if (rows.ok()) return std::move(*rows);
-        if (attempt >= 50 || !rows.status().is_transient()) {
-          LOG(kError, "pipeline") << "cannot read " << what << ": " << rows.status().ToString()
-                                  << "; starting without them";
-          return std::vector<std::pair<std::string, int>>{};
-        }
-        clock->SleepFor(std::chrono::milliseconds(100));
+    for (int attempt = 0;; ++attempt) {
+      auto rows = store->RecoverCrashes(options.instance_name);
+      if (rows.ok()) {
+        for (auto& [origin, crashes] : *rows) suspects.emplace(std::move(origin), crashes);
+        break;
       }
-    };
-    for (auto& [origin, crashes] : with_retries("the crash record", [&] {
-           return store->RecoverCrashes(options.instance_name);
-         })) {
-      suspects.emplace(std::move(origin), crashes);
+      if (attempt >= 50 || !rows.status().is_transient()) {
+        LOG(kError, "pipeline") << "cannot read the crash record: " << rows.status().ToString()
+                                << "; starting without crash accounting for the last run";
+        break;
+      }
+      clock->SleepFor(std::chrono::milliseconds(100));
     }
     suspects_gauge->Set(static_cast<double>(suspects.size()));
     if (!suspects.empty()) {
@@ -227,9 +213,20 @@ struct Pipeline::Impl {
                                 "applied alone, and dead-lettered 'crash' once in flight for "
                              << options.max_attempts << " crashes";
     }
-    for (auto& [origin, count] :
-         with_retries("the failure counts", [&] { return store->MessageFailures(); })) {
-      failures.emplace(std::move(origin), count);
+    for (int attempt = 0;; ++attempt) {
+      auto rows = store->MessageFailures();
+      if (rows.ok()) {
+        for (MessageFailure& f : *rows) {
+          failures.emplace(std::move(f.origin), FailureCount{f.failures, f.first_failed_at_ms});
+        }
+        break;
+      }
+      if (attempt >= 50 || !rows.status().is_transient()) {
+        LOG(kError, "pipeline") << "cannot read the failure counts: " << rows.status().ToString()
+                                << "; starting without them";
+        break;
+      }
+      clock->SleepFor(std::chrono::milliseconds(100));
     }
   }
 
@@ -367,6 +364,7 @@ struct Pipeline::Impl {
     record.attempts = attempts > 0 ? attempts : msg.attempts;
     record.payload = msg.payload;
     record.headers = msg.headers;
+    record.key = msg.key;
     Result<DeadLetterState> state = store->RecordDeadLetter(record);
     if (!state.ok()) {
       const Status& st = state.status();
@@ -376,10 +374,9 @@ struct Pipeline::Impl {
       result->outcome = Outcome::kRetry;
       return;
     }
-    // A replay (Kafka seek-back, lost JetStream ack) of a dead letter already on the DLQ, or of
-    // one dead-lettered earlier in this same transaction: ack it without a second copy.
-    if (*state == DeadLetterState::kPublished ||
-        (*state == DeadLetterState::kUnpublished && DeadLetteredInThisTransaction(msg.origin))) {
+    // A replay (Kafka seek-back, lost JetStream ack) of a dead letter already recorded, maybe
+    // earlier in this same transaction: its row is in the outbox already; ack it.
+    if (*state == DeadLetterState::kKnown) {
       result->outcome = Outcome::kRedelivered;
       return;
     }
@@ -388,54 +385,34 @@ struct Pipeline::Impl {
     dead_letters.push_back(std::move(record));
   }
 
-  bool DeadLetteredInThisTransaction(std::string_view origin) const {
-    for (const DeadLetterRecord& r : dead_letters) {
-      if (r.origin == origin) return true;
-    }
-    return false;
-  }
-
-  // Marks the dead letters settled since the last commit as published, in a transaction of
-  // their own. On failure they stay queued for the next transaction.
-  void FlushSettledDeadLetters() {
-    Status st = store->Begin();
-    if (st.ok()) {
-      st = store->MarkDeadLettersPublished(settled_dead_letters);
-      if (st.ok()) {
-        st = store->Commit();
-      } else {
-        store->Rollback();
-      }
-    }
-    if (st.ok()) {
-      settled_dead_letters.clear();
-    } else {
-      LOG(kDebug, "pipeline") << "marking " << settled_dead_letters.size()
-                              << " dead letters published: " << st.ToString()
-                              << "; will retry with the next transaction";
-    }
-  }
-
   // The message failed for a reason of its own (pipeline.h, "Failures"): counted in the store
   // inside this transaction, retried with a delay that grows with the count, and dead-lettered
-  // "max_deliveries" on its max_attempts-th failure.
+  // "max_deliveries" on its max_attempts-th failure — when it waits for an event it depends on,
+  // not before it has waited dependency_wait_ms since its first failure.
   void OwnFailure(const RawMessage& msg, const Status& why, MessageResult* result) {
     auto known = failures.find(msg.origin);
-    const int count = (known == failures.end() ? 0 : known->second) + 1;
-    if (count >= options.max_attempts) {
+    const int64_t now = clock->NowUnixMillis();
+    FailureCount next{1, now};
+    if (known != failures.end()) next = {known->second.count + 1, known->second.first_ms};
+    const int64_t waited = now - next.first_ms;
+    const bool waiting = why.code() == Status::Code::kWaiting;
+    if (next.count >= options.max_attempts && (!waiting || waited >= options.dependency_wait_ms)) {
       AddDeadLetter(msg, "max_deliveries",
-                    "failed " + std::to_string(count) + " times, max_attempts is " +
-                        std::to_string(options.max_attempts) + "; last error: " + why.message(),
-                    result, count);
+                    "failed " + std::to_string(next.count) + " times" +
+                        (waiting ? " over " + std::to_string(waited / 1000) + " s" : "") +
+                        ", max_attempts is " + std::to_string(options.max_attempts) +
+                        "; last error: " + why.message(),
+                    result, next.count);
       return;
     }
+    const int count = next.count;
     const Status st = store->RecordFailure(msg.origin, count, why.message());
     if (!st.ok()) {
       abort_status = st;  // the count must not be lost: retry the whole transaction
       result->outcome = Outcome::kRetry;
       return;
     }
-    counted_failures.emplace_back(msg.origin, count);
+    counted_failures.emplace_back(msg.origin, next);
     result->outcome = Outcome::kRetry;
     result->retry_delay_ms = RetryDelayMs(count);
   }
@@ -524,16 +501,6 @@ struct Pipeline::Impl {
     results.clear();
     abort_status = Status::Ok();
     INGEST_RETURN_IF_ERROR(store->Begin());
-    // Dead letters published since the last commit ride along with this transaction: no extra
-    // commit per dead letter. A crash before this commits only means a replay publishes again.
-    marked_in_transaction = settled_dead_letters.size();
-    if (marked_in_transaction > 0) {
-      const Status st = store->MarkDeadLettersPublished(settled_dead_letters);
-      if (!st.ok()) {
-        store->Rollback();
-        return st;
-      }
-    }
     settled_counted.clear();
     counted_failures.clear();
     for (InboundBatch& batch : group) {
@@ -633,9 +600,6 @@ struct Pipeline::Impl {
       last_txn_error.clear();
       had_txn_error = false;
     }
-    settled_dead_letters.erase(
-        settled_dead_letters.begin(),
-        settled_dead_letters.begin() + static_cast<std::ptrdiff_t>(marked_in_transaction));
     last_commit_ms.store(committed_at, std::memory_order_relaxed);
     last_commit_gauge->Set(static_cast<double>(committed_at));
     commit_duration->Observe(static_cast<double>(commit_ns) / 1e6);
@@ -660,15 +624,12 @@ struct Pipeline::Impl {
             redeliveries->Inc();
             break;
           case Outcome::kDeadLetter: {
+            // Committed, so in the outbox: acked now, published by the outbox. Counted once: a
+            // replay of a recorded dead letter is kRedelivered.
             const DeadLetterRecord& record = dead_letters[static_cast<size_t>(res.dead_letter)];
-            if (!PublishDeadLetter(msg, record)) {
-              s = {Verdict::kRetry, RetryDelayMs(msg.attempts)};
-              retries->Inc();
-            } else {
-              // Counted once: a replay of a settled dead letter is kRedelivered above.
-              dead_by_reason.find(record.reason)->second->Inc();
-              settled_dead_letters.push_back(record.origin);
-            }
+            dead_by_reason.find(record.reason)->second->Inc();
+            LOG(kInfo, "pipeline") << "dead-lettered " << msg.origin << " (" << record.reason
+                                   << "): " << record.error;
             break;
           }
           case Outcome::kRetry:
@@ -680,56 +641,7 @@ struct Pipeline::Impl {
       }
       if (batch.on_settled) batch.on_settled(std::move(settlements));
     }
-  }
-
-  // True once the dead letter is on the transport's DLQ (or there is no sink for it).
-  bool PublishDeadLetter(const RawMessage& msg, const DeadLetterRecord& record) {
-    DeadLetterSink* sink = sinks[msg.transport == Transport::kKafka ? 1 : 0];
-    if (sink == nullptr) {
-      if (!warned_no_sink) {
-        LOG(kWarn, "pipeline") << "no dead-letter sink for " << TransportLabel(msg.transport)
-                               << "; dead letters are kept in the dead_letters table only";
-        warned_no_sink = true;
-      }
-      return true;
-    }
-    const Status st = msg.payload.size() > options.max_dead_letter_payload_bytes
-                          ? sink->Publish(TruncatedForDeadLetterQueue(msg), record)
-                          : sink->Publish(msg, record);
-    if (st.ok()) {
-      LOG(kInfo, "pipeline") << "dead-lettered " << msg.origin << " (" << record.reason
-                             << "): " << record.error;
-      return true;
-    }
-    if (!st.is_transient()) {
-      // Retrying cannot help (the broker refuses this message as such), and a retry would hold
-      // a Kafka partition or a NATS consumer on it forever. The committed dead_letters row keeps
-      // the message; settle it.
-      dead_letter_publish_failures->Inc();
-      LOG(kError, "pipeline") << "dead letter " << msg.origin << " (" << record.reason
-                              << ") refused by the DLQ: " << st.ToString()
-                              << "; kept in the dead_letters table only";
-      return true;
-    }
-    LOG(kWarn, "pipeline") << "publishing dead letter " << msg.origin
-                           << " failed: " << st.ToString() << "; will retry";
-    return false;
-  }
-
-  // A copy of msg whose payload fits the DLQ, marked with the original size (pipeline_types.h).
-  // Only oversized dead letters pay for this copy.
-  RawMessage TruncatedForDeadLetterQueue(const RawMessage& msg) const {
-    RawMessage truncated;
-    truncated.payload.assign(msg.payload, 0, options.max_dead_letter_payload_bytes);
-    truncated.headers = msg.headers;
-    truncated.headers.emplace_back(kPayloadTruncatedHeader, std::to_string(msg.payload.size()));
-    truncated.transport = msg.transport;
-    truncated.subject = msg.subject;
-    truncated.key = msg.key;
-    truncated.origin = msg.origin;
-    truncated.attempts = msg.attempts;
-    truncated.received_at_ms = msg.received_at_ms;
-    return truncated;
+    if (!dead_letters.empty() && dead_letter_listener) dead_letter_listener();
   }
 
   PipelineOptions options;
@@ -737,7 +649,7 @@ struct Pipeline::Impl {
   const SchemaRegistry* schemas;
   Metrics* metrics;
   Clock* clock;
-  DeadLetterSink* sinks[2] = {nullptr, nullptr};
+  std::function<void()> dead_letter_listener;
 
   // Queue state, guarded by mu.
   std::mutex mu;
@@ -766,19 +678,18 @@ struct Pipeline::Impl {
   Event event;
   std::vector<MessageResult> results;
   std::vector<DeadLetterRecord> dead_letters;
-  // Origins of dead letters the DLQ took (or refused for good) whose dead_letters row is not yet
-  // marked published; the next transaction marks them.
-  std::vector<std::string> settled_dead_letters;
-  size_t marked_in_transaction = 0;  // how many of settled_dead_letters the open txn marks
   Status abort_status;  // set when the store failed in a way that spoils the transaction
   std::unordered_map<std::string, Counter*, TransparentHash, std::equal_to<>> applied_by_type;
-  bool warned_no_sink = false;
   // Crash accounting: origin -> crashes it was in flight for (pipeline.h, "Crashes").
   std::unordered_map<std::string, int, TransparentHash, std::equal_to<>> suspects;
   std::vector<std::string_view> in_flight_origins;  // the group being applied (MarkInFlight)
   // Origin -> failures of the message's own so far (pipeline.h, "Failures").
-  std::unordered_map<std::string, int, TransparentHash, std::equal_to<>> failures;
-  std::vector<std::pair<std::string, int>> counted_failures;  // what the open txn records
+  struct FailureCount {
+    int count = 0;
+    int64_t first_ms = 0;  // unix ms of the first
+  };
+  std::unordered_map<std::string, FailureCount, TransparentHash, std::equal_to<>> failures;
+  std::vector<std::pair<std::string, FailureCount>> counted_failures;  // what the open txn records
   // Suspects and messages with failures that the open transaction settles.
   std::vector<std::string_view> settled_counted;
   bool in_flight_marked = false;                    // a committed in-flight record not yet cleared
@@ -788,7 +699,6 @@ struct Pipeline::Impl {
   Counter* duplicates;
   Counter* redeliveries;
   Counter* retries;
-  Counter* dead_letter_publish_failures;
   std::unordered_map<std::string, Counter*, TransparentHash, std::equal_to<>> dead_by_reason;
   Histogram* batch_size;
   Histogram* e2e_latency;
@@ -805,8 +715,8 @@ Pipeline::Pipeline(PipelineOptions options, Store* store, const SchemaRegistry* 
 
 Pipeline::~Pipeline() { Stop(); }
 
-void Pipeline::SetDeadLetterSink(Transport transport, DeadLetterSink* sink) {
-  impl_->sinks[transport == Transport::kKafka ? 1 : 0] = sink;
+void Pipeline::SetDeadLetterListener(std::function<void()> listener) {
+  impl_->dead_letter_listener = std::move(listener);
 }
 
 void Pipeline::Start() {

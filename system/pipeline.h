@@ -7,21 +7,18 @@
 //
 // Per message, exactly one of:
 //   applied once | skipped as duplicate or redelivery (counted) | dead-lettered (parse, schema,
-//   max_deliveries: row in dead_letters in the same transaction, then published through the
-//   transport's DeadLetterSink before the Settlement says kAck; a payload over
-//   max_dead_letter_payload_bytes is published truncated with a payload_truncated header, see
-//   pipeline_types.h. A transient publish failure settles kRetry; a permanent one (the broker
-//   refuses the message itself) is not retried: the message settles kAck, the dead_letters row
-//   is its only record, and ingest_dead_letter_publish_failures_total counts it; once settled the
-//   row is marked published in a later transaction, and a replay of the same origin — Kafka
-//   seek-back, lost JetStream ack — is acked as a redelivery without a second DLQ copy or a second
-//   ingest_dead_letters_total; a replay of a row not yet marked, e.g. after a crash, is
-//   published again) | kRetry (the source redelivers it after retry_delay_ms).
+//   max_deliveries, crash: a row in dead_letters in the same transaction, which is also the DLQ
+//   outbox; the message settles kAck after the commit and the DeadLetterOutbox publishes the row
+//   to the transport's DLQ on its own thread, so a DLQ outage never holds the writer. A replay of
+//   a recorded dead letter — Kafka seek-back, lost JetStream ack — is acked as a redelivery: no
+//   second row, no second ingest_dead_letters_total) | kRetry (the source redelivers it after
+//   retry_delay_ms).
 //
 // Failures: max_attempts counts a message's own failures, never its deliveries. Its own are an
 // event it depends on not applied yet (Status kWaiting) and a handler rejecting it; each is
 // counted in the store (Store::RecordFailure) in the transaction that decides to retry it, the
-// retry delay grows with the count, and the max_attempts-th is dead-lettered "max_deliveries".
+// retry delay grows with the count, and the max_attempts-th is dead-lettered "max_deliveries"
+// (a waiting one not before it waited dependency_wait_ms).
 // The infrastructure's failures cost nothing: a transaction that fails as a whole (the database
 // locked by another process, disk full, I/O errors) is retried in-process, with pauses up to a
 // second, until it commits, and the sources keep the waiting messages alive meanwhile (JetStream
@@ -67,12 +64,13 @@ struct PipelineOptions {
   size_t max_queue_bytes = 256u << 20;
   size_t max_batch_messages = 2'000;  // most messages in one transaction
   int max_attempts = 5;               // own failures (or crashes) before a dead letter
+  // A message waiting for an event it depends on is dead-lettered only once it has also waited
+  // this long since its first failure: its dependency may be late through no fault of its own
+  // (held unacked by a killed consumer until AckWait, on a partition still being reassigned).
+  int64_t dependency_wait_ms = 30'000;
   int64_t retry_base_ms = 100;        // backoff: base * 2^(attempts-1), capped, with jitter
   int64_t retry_max_ms = 5'000;
   size_t max_payload_bytes = 1 << 20;  // larger messages are dead-lettered "parse"
-  // Dead letters are published to the DLQ with at most this many payload bytes (NATS and Kafka
-  // refuse messages of about 1 MiB); the dead_letters table keeps the whole payload.
-  size_t max_dead_letter_payload_bytes = 512 << 10;
   uint64_t jitter_seed = 1;  // seeds the retry-delay jitter (±20%)
   // Owner of this pipeline's in-flight record in the store (ingestd's --name): instances that
   // share a database need distinct names, or one would count the other's transactions as its
@@ -82,15 +80,16 @@ struct PipelineOptions {
 
 class Pipeline final : public BatchSink {
  public:
-  // store, schemas and metrics are not owned and must outlive the pipeline. dead-letter sinks
-  // are registered per transport before Start.
+  // store, schemas and metrics are not owned and must outlive the pipeline.
   Pipeline(PipelineOptions options, Store* store, const SchemaRegistry* schemas, Metrics* metrics,
            Clock* clock);
   ~Pipeline();  // Stop()s
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
-  void SetDeadLetterSink(Transport transport, DeadLetterSink* sink);  // not owned
+  // Called on the writer thread after a transaction that recorded new dead letters commits
+  // (ingestd wakes its DeadLetterOutbox). Set before Start.
+  void SetDeadLetterListener(std::function<void()> listener);
   // Counts the crashes a previous run of this instance left behind (see "Crashes" above), then
   // starts the writer. A store that stays unavailable for ~5 s is logged and skipped: the
   // writer then starts without suspects.

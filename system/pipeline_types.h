@@ -25,7 +25,7 @@ struct InboundBatch {
   std::function<void(std::vector<Settlement>&&)> on_settled;
 };
 
-// A dead letter whose payload is larger than PipelineOptions::max_dead_letter_payload_bytes (a
+// A dead letter whose payload is larger than OutboxOptions::max_payload_bytes (a
 // message over max_payload_bytes cannot fit the DLQ transport's own limit) reaches the sink with
 // its payload cut to that size and this header on the RawMessage, valued with the original size
 // in bytes. The Kafka sink publishes the RawMessage's headers as they are; the NATS sink carries

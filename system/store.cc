@@ -141,16 +141,11 @@ INSERT INTO duplicate_origins(origin, event_id) VALUES (?1, ?2)
 ON CONFLICT(origin) DO NOTHING)sql";
 
 constexpr char kInsertDeadLetter[] = R"sql(
-INSERT INTO dead_letters(origin, subject, reason, error, attempts, payload, headers, dead_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-ON CONFLICT(origin) DO NOTHING)sql";
-
-// Only read when the insert above found the origin already there (a replay).
-constexpr char kDeadLetterPublished[] =
-    "SELECT published_at IS NOT NULL FROM dead_letters WHERE origin = ?1";
-
-constexpr char kMarkDeadLetterPublished[] =
-    "UPDATE dead_letters SET published_at = ?2 WHERE origin = ?1 AND published_at IS NULL";
+INSERT INTO dead_letters(origin, subject, reason, error, attempts, payload, headers, dead_at,
+                         msg_key, digest)
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
+WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE origin = ?1 AND digest = '')
+ON CONFLICT(origin, digest) DO NOTHING)sql";
 
 constexpr char kMarkInFlight[] = R"sql(
 INSERT INTO in_flight(owner, origins, started_at) VALUES (?1, ?2, ?3)
@@ -165,12 +160,14 @@ constexpr char kPruneCrashes[] = "DELETE FROM crash_suspects WHERE last_crash_at
 constexpr char kCrashSuspects[] = "SELECT origin, crashes FROM crash_suspects ORDER BY origin";
 constexpr int64_t kCrashRetentionMs = 7LL * 24 * 3600 * 1000;
 constexpr char kRecordFailure[] = R"sql(
-INSERT INTO message_failures(origin, failures, last_error, updated_at) VALUES (?1, ?2, ?3, ?4)
+INSERT INTO message_failures(origin, failures, last_error, first_failed_at, updated_at)
+VALUES (?1, ?2, ?3, ?4, ?4)
 ON CONFLICT(origin) DO UPDATE SET failures = excluded.failures, last_error = excluded.last_error,
   updated_at = excluded.updated_at)sql";
 constexpr char kForgetFailures[] = "DELETE FROM message_failures WHERE origin = ?1";
 constexpr char kPruneFailures[] = "DELETE FROM message_failures WHERE updated_at < ?1";
-constexpr char kFailures[] = "SELECT origin, failures FROM message_failures ORDER BY origin";
+constexpr char kFailures[] =
+    "SELECT origin, failures, first_failed_at FROM message_failures ORDER BY origin";
 
 class SqliteStore final : public Store {
  public:
@@ -302,32 +299,15 @@ class SqliteStore final : public Store {
     stmt->BindBlob(6, record.payload);
     stmt->Bind(7, std::string_view(headers_json));
     stmt->Bind(8, clock_->NowUnixMillis());
+    if (record.key.empty()) {
+      stmt->BindNull(9);
+    } else {
+      stmt->BindBlob(9, record.key);
+    }
+    Sha256HexInto(record.payload, &digest_);
+    stmt->Bind(10, std::string_view(digest_));
     INGEST_RETURN_IF_ERROR(stmt->Run().Annotate(options_.path));
-    if (stmt->Changes() > 0) return DeadLetterState::kNew;
-
-    auto published = ctx_->Prepare(kDeadLetterPublished);
-    if (!published.ok()) return published.status();
-    published->Bind(1, std::string_view(record.origin));
-    auto row = published->Step();
-    if (!row.ok()) return row.status().Annotate(options_.path);
-    if (!*row) {
-      return Status::Internal(options_.path + ": dead letter " + record.origin +
-                              " neither inserted nor found");
-    }
-    return published->Int(0) != 0 ? DeadLetterState::kPublished : DeadLetterState::kUnpublished;
-  }
-
-  Status MarkDeadLettersPublished(const std::vector<std::string>& origins) override {
-    if (!aborted_.ok()) return aborted_;
-    const int64_t now = clock_->NowUnixMillis();
-    for (const std::string& origin : origins) {
-      auto stmt = ctx_->Prepare(kMarkDeadLetterPublished);
-      if (!stmt.ok()) return stmt.status();
-      stmt->Bind(1, std::string_view(origin));
-      stmt->Bind(2, now);
-      INGEST_RETURN_IF_ERROR(stmt->Run().Annotate(options_.path));
-    }
-    return Status::Ok();
+    return stmt->Changes() > 0 ? DeadLetterState::kNew : DeadLetterState::kKnown;
   }
 
   Status MarkInFlight(std::string_view owner,
@@ -379,7 +359,7 @@ class SqliteStore final : public Store {
     return Check(stmt->Run()).Annotate(options_.path);
   }
 
-  Result<std::vector<std::pair<std::string, int>>> MessageFailures() override {
+  Result<std::vector<MessageFailure>> MessageFailures() override {
     INGEST_RETURN_IF_ERROR(Begin());
     auto fail = [&](const Status& st) {
       Rollback();
@@ -392,14 +372,15 @@ class SqliteStore final : public Store {
       const Status st = prune->Run();
       if (!st.ok()) return fail(st);
     }
-    std::vector<std::pair<std::string, int>> failures;
+    std::vector<MessageFailure> failures;
     auto stmt = ctx_->Prepare(kFailures);
     if (!stmt.ok()) return fail(stmt.status());
     for (;;) {
       auto row = stmt->Step();
       if (!row.ok()) return fail(row.status());
       if (!*row) break;
-      failures.emplace_back(std::string(stmt->Text(0)), static_cast<int>(stmt->Int(1)));
+      failures.push_back(
+          {std::string(stmt->Text(0)), static_cast<int>(stmt->Int(1)), stmt->Int(2)});
     }
     INGEST_RETURN_IF_ERROR(Commit());
     return failures;
@@ -659,6 +640,7 @@ class SqliteStore final : public Store {
   // Set when the open transaction was rolled back under the pipeline's feet (see ApplyEvent).
   Status aborted_;
   std::string in_flight_text_;  // MarkInFlight's buffer, reused
+  std::string digest_;          // RecordDeadLetter's buffer, reused
   // Handlers that once failed after writing: they run inside a SAVEPOINT from then on.
   std::unordered_set<handlers::Handler> isolated_handlers_;
 };

@@ -53,13 +53,21 @@ struct DeadLetterRecord {
   int attempts = 1;
   std::string payload;  // original bytes
   Headers headers;      // original headers, kept as JSON
+  std::string key;      // the message's Kafka key (empty on NATS), for the DLQ copy
 };
 
-// What RecordDeadLetter found for the record's origin.
+// A message's own failures so far (Store::RecordFailure).
+struct MessageFailure {
+  std::string origin;
+  int failures = 0;
+  int64_t first_failed_at_ms = 0;  // unix ms of its first failure
+  bool operator==(const MessageFailure&) const = default;
+};
+
+// What RecordDeadLetter found.
 enum class DeadLetterState {
-  kNew,          // no row for this origin before: inserted
-  kUnpublished,  // a row exists but was never marked published: publish it (again)
-  kPublished,    // a row exists and MarkDeadLettersPublished saw it reach the DLQ: a replay
+  kNew,    // no row for this message before: inserted, and queued for the DLQ (the outbox)
+  kKnown,  // the same message (origin and payload) has a row: a replay, nothing written
 };
 
 class Store {
@@ -80,14 +88,12 @@ class Store {
   // not yet applied); on error the event's partial effects are rolled back.
   virtual Result<ApplyOutcome> ApplyEvent(const Event& event, const RawMessage& msg) = 0;
 
-  // REQUIRES: inside a transaction. Idempotent per origin: a second record with the same
-  // origin changes nothing and reports whether the first one was published.
+  // REQUIRES: inside a transaction. Writes the dead letter, which also queues it for the DLQ:
+  // the outbox publisher (system/dead_letter_outbox.h) publishes rows not yet published.
+  // Idempotent per message: a record with the origin and payload of an existing row changes
+  // nothing (kKnown). The same origin with other bytes (a stream deleted and recreated restarts
+  // its sequence numbers) is a new dead letter.
   virtual Result<DeadLetterState> RecordDeadLetter(const DeadLetterRecord& record) = 0;
-
-  // REQUIRES: inside a transaction. Sets dead_letters.published_at for these origins (rows
-  // already marked keep their time); called once the DLQ took them, so a later replay of the
-  // same origin is only acked.
-  virtual Status MarkDeadLettersPublished(const std::vector<std::string>& origins) = 0;
 
   // Crash accounting. A message that kills the process (a bug in a handler or a library, the
   // OOM killer) is redelivered after the restart and kills it again; Kafka keeps no delivery
@@ -116,11 +122,11 @@ class Store {
   // store, a restart or a lost ack make the broker deliver again through no fault of the message.
   //
   // REQUIRES: inside a transaction. Records that the message at `origin` has now failed
-  // `failures` times of its own, the last time with `error`.
+  // `failures` times of its own, the last time with `error` (the first failure's time is kept).
   virtual Status RecordFailure(std::string_view origin, int failures, std::string_view error) = 0;
-  // REQUIRES: no transaction open. At start-up: every origin with a failure count (counts
-  // untouched for 7 days are pruned first).
-  virtual Result<std::vector<std::pair<std::string, int>>> MessageFailures() = 0;
+  // REQUIRES: no transaction open. At start-up: every message with a failure count, by origin
+  // (counts untouched for 7 days are pruned first).
+  virtual Result<std::vector<MessageFailure>> MessageFailures() = 0;
 
   // The writer connection's PRAGMA synchronous ("full" or "normal"; StoreOptions), for /healthz.
   virtual std::string Synchronous() { return ""; }

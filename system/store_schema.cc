@@ -403,11 +403,43 @@ CREATE TABLE crash_suspects (
 // restart, a broker's redelivery) are never counted, so they cannot dead-letter a valid event.
 constexpr const char kSchemaV5[] = R"sql(
 CREATE TABLE message_failures (
-  origin     TEXT PRIMARY KEY,
-  failures   INTEGER NOT NULL,
-  last_error TEXT,
-  updated_at INTEGER NOT NULL
+  origin          TEXT PRIMARY KEY,
+  failures        INTEGER NOT NULL,
+  last_error      TEXT,
+  first_failed_at INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- dead_letters becomes the DLQ outbox (system/dead_letter_outbox.h): a row with published_at
+-- NULL is still to be published, in id order, by the outbox publisher; msg_key is the Kafka
+-- key the DLQ copy carries; publish_error says why the DLQ refused it for good. A dead letter is
+-- known by its origin AND the digest of its payload: after a stream or topic is deleted and
+-- recreated its sequence numbers start again, and a new poison message at a reused origin is
+-- another dead letter. Rows from before have digest '' and match any payload at their origin.
+CREATE TABLE dead_letters_v5 (
+  id            INTEGER PRIMARY KEY,
+  origin        TEXT NOT NULL,
+  subject       TEXT,
+  reason        TEXT NOT NULL,
+  error         TEXT,
+  attempts      INTEGER NOT NULL,
+  payload       BLOB,
+  headers       TEXT,
+  dead_at       INTEGER NOT NULL,
+  published_at  INTEGER,
+  msg_key       BLOB,
+  digest        TEXT NOT NULL DEFAULT '',
+  publish_error TEXT,
+  UNIQUE (origin, digest)
+);
+INSERT INTO dead_letters_v5(id, origin, subject, reason, error, attempts, payload, headers,
+                            dead_at, published_at)
+  SELECT id, origin, subject, reason, error, attempts, payload, headers, dead_at, published_at
+  FROM dead_letters;
+DROP TABLE dead_letters;
+ALTER TABLE dead_letters_v5 RENAME TO dead_letters;
+CREATE INDEX dead_letters_by_reason ON dead_letters(reason, dead_at);
+CREATE INDEX dead_letters_unpublished ON dead_letters(id) WHERE published_at IS NULL;
 )sql";
 
 // migrations[i] moves a database from user_version i to i+1.

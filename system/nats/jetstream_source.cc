@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/redact.h"
 #include "system/nats/nats_util.h"
+#include "system/sha256.h"
 
 namespace ingestlab {
 
@@ -960,7 +961,10 @@ Status JetStreamSourceImpl::PublishDeadLetter(const RawMessage& original,
                                 static_cast<int>(original.payload.size()));
   if (s != NATS_OK) return ToStatus(s, "dead letter to " + subject);
   const std::string attempts = std::to_string(record.attempts);
-  const std::string msg_id = "dlq:" + origin;
+  // JetStream drops a repeat of this id within the stream's duplicate window: the outbox's
+  // at-least-once repeats, but not another message at the same origin (a recreated stream
+  // restarts its sequence numbers), which has other bytes.
+  const std::string msg_id = "dlq:" + origin + ":" + Sha256Hex(original.payload).substr(0, 16);
   if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Ingest-Reason", record.reason.c_str());
   if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Ingest-Error", record.error.c_str());
   if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Ingest-Attempts", attempts.c_str());

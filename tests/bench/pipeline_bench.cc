@@ -71,9 +71,6 @@ class NullStore final : public Store {
   Result<DeadLetterState> RecordDeadLetter(const DeadLetterRecord&) override {
     return DeadLetterState::kNew;
   }
-  Status MarkDeadLettersPublished(const std::vector<std::string>&) override {
-    return Status::Ok();
-  }
   Status MarkInFlight(std::string_view, const std::vector<std::string_view>&) override {
     return Status::Ok();
   }
@@ -84,8 +81,8 @@ class NullStore final : public Store {
     return std::vector<std::pair<std::string, int>>{};
   }
   Status RecordFailure(std::string_view, int, std::string_view) override { return Status::Ok(); }
-  Result<std::vector<std::pair<std::string, int>>> MessageFailures() override {
-    return std::vector<std::pair<std::string, int>>{};
+  Result<std::vector<MessageFailure>> MessageFailures() override {
+    return std::vector<MessageFailure>{};
   }
   Result<std::string> StateDigest() override { return std::string(); }
 };

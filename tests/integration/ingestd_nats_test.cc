@@ -399,6 +399,34 @@ TEST_CASE("a dead letter too large for the DLQ is published truncated with its o
   CHECK(ingestd.Metric("ingest_dead_letter_publish_failures_total") == 0);
 }
 
+TEST_CASE("after a stream is recreated, a new poison message at a reused origin is dead-lettered") {
+  // Deleting and recreating a stream restarts its sequence numbers, so origins repeat.
+  Env env;
+  Ingestd ingestd(env.dir, env.cluster->urls(), 1);
+  ingestd.Start();
+  JsTestClient client(env.cluster->urls());
+  Db db(ingestd.db_path());
+  REQUIRE(client.Publish("billing.purchase.completed", "{first poison") == NATS_OK);
+  REQUIRE(WaitUntil([&] { return client.StreamMessages("DLQ") == 1; }, 10'000));
+  CHECK(db.Strings("SELECT origin FROM dead_letters") ==
+        std::vector<std::string>{"nats:BILLING:1"});
+
+  REQUIRE(js_DeleteStream(client.js(), "BILLING", nullptr, nullptr) == NATS_OK);
+  // ingestd notices the stream and its consumer gone and creates them again (within ~1 s);
+  // until then the publish finds no stream.
+  REQUIRE(WaitUntil(
+      [&] { return client.Publish("billing.purchase.completed", "{second poison", {}, 500) == NATS_OK; },
+      15'000));
+  REQUIRE(WaitUntil([&] { return db.Int("SELECT count(*) FROM dead_letters") == 2; }, 10'000));
+  CHECK(db.Strings("SELECT origin FROM dead_letters ORDER BY id") ==
+        std::vector<std::string>{"nats:BILLING:1", "nats:BILLING:1"});
+  CHECK(db.Strings("SELECT CAST(payload AS TEXT) FROM dead_letters ORDER BY id") ==
+        std::vector<std::string>{"{first poison", "{second poison"});
+  REQUIRE(WaitUntil([&] { return client.StreamMessages("DLQ") == 2; }, 10'000));
+  CHECK(client.LastMessage("DLQ", "dlq.billing.purchase.completed").payload == "{second poison");
+  CHECK(ingestd.Metric("ingest_dead_letters_total{reason=\"parse\"}") == 2);
+}
+
 std::string Invoice(const std::string& id, const std::string& due_date) {
   return R"({"specversion":"1.0","id":")" + id +
          R"(","source":"billing-svc","type":"billing.invoice.issued","time":"2026-11-23T10:00:00Z","subject":"cust-1","data":{"invoice_id":")" +

@@ -15,6 +15,7 @@
 #include "harness/infra/nats_cluster.h"
 #include "harness/infra/ports.h"
 #include "system/nats/jetstream_source.h"
+#include "system/sha256.h"
 #include "tests/integration/nats_test_util.h"
 
 using namespace ingestlab;
@@ -351,7 +352,13 @@ TEST_CASE("JetStreamSource's dead-letter sink publishes to dlq.<subject> with he
   CHECK(dead.headers["Ingest-Error"] == "envelope: not JSON");
   CHECK(dead.headers["Ingest-Attempts"] == "1");
   CHECK(dead.headers["Ingest-Origin"] == "nats:BILLING:7");
-  CHECK(dead.headers["Nats-Msg-Id"] == "dlq:nats:BILLING:7");
+  CHECK(dead.headers["Nats-Msg-Id"] == "dlq:nats:BILLING:7:" + Sha256Hex("{not json").substr(0, 16));
+
+  // Another message at the same origin (the stream was deleted and recreated, so its sequence
+  // numbers started again) is not taken for a repeat of the first.
+  original.payload = record.payload = "{other poison";
+  REQUIRE(source->dead_letter_sink()->Publish(original, record).ok());
+  CHECK(client.StreamMessages("DLQ") == 2);
   source->Stop();
 }
 

@@ -419,7 +419,7 @@ TEST_CASE("the dead-letter sink writes to <topic>.dlq with the promised headers"
   original.headers = {{"ce_type", "crm.contact.created"}};
   original.attempts = 1;
   DeadLetterRecord record{original.origin,  original.subject, "parse", "envelope: not JSON", 1,
-                          original.payload, original.headers};
+                          original.payload, original.headers, original.key};
   REQUIRE(source->dead_letter_sink()->Publish(original, record).ok());
 
   // Publish returned only after the delivery report: the message is already readable.

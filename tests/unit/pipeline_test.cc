@@ -1,5 +1,5 @@
 // Specification of the Pipeline (system/pipeline.h): ack only after commit, group commit,
-// dead letters recorded in the transaction and published before the ack, retries with growing
+// dead letters recorded in the transaction (the outbox) before the ack, retries with growing
 // jittered delays, max_deliveries, in-process retry of a busy database, backpressure, and Stop
 // draining the queue. Uses a journaling fake Store so the order of effects is observable, and the
 // real EnvelopeDecoder.
@@ -88,10 +88,8 @@ class FakeStore final : public Store {
     in_txn_ = false;
     for (auto& [id, origin] : pending_ids_) ids_[id] = origin;
     for (auto& r : pending_dead_) dead_letters.push_back(r);
-    published.insert(pending_published_.begin(), pending_published_.end());
     pending_ids_.clear();
     pending_dead_.clear();
-    pending_published_.clear();
     ++commits;
     journal_->Add("commit");
     return Status::Ok();
@@ -101,7 +99,6 @@ class FakeStore final : public Store {
     in_txn_ = false;
     pending_ids_.clear();
     pending_dead_.clear();
-    pending_published_.clear();
     journal_->Add("rollback");
   }
   Result<ApplyOutcome> ApplyEvent(const Event& event, const RawMessage& msg) override {
@@ -132,23 +129,14 @@ class FakeStore final : public Store {
     journal_->Add("dead:" + record.origin);
     for (const auto* rows : {&dead_letters, &pending_dead_}) {
       for (const auto& r : *rows) {
-        if (r.origin != record.origin) continue;  // idempotent by origin
-        return published.count(record.origin) > 0 || pending_published_.count(record.origin) > 0
-                   ? DeadLetterState::kPublished
-                   : DeadLetterState::kUnpublished;
+        // Idempotent per message: origin and payload.
+        if (r.origin == record.origin && r.payload == record.payload) {
+          return DeadLetterState::kKnown;
+        }
       }
     }
     pending_dead_.push_back(record);
     return DeadLetterState::kNew;
-  }
-  Status MarkDeadLettersPublished(const std::vector<std::string>& origins) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!in_txn_) misuse = true;
-    for (const auto& origin : origins) {
-      journal_->Add("mark-published:" + origin);
-      pending_published_.insert(origin);
-    }
-    return Status::Ok();
   }
   Status MarkInFlight(std::string_view owner,
                       const std::vector<std::string_view>& origins) override {
@@ -180,10 +168,12 @@ class FakeStore final : public Store {
     failures[std::string(origin)] = count;  // tests read these only after the commit
     return Status::Ok();
   }
-  Result<std::vector<std::pair<std::string, int>>> MessageFailures() override {
+  Result<std::vector<MessageFailure>> MessageFailures() override {
     std::lock_guard<std::mutex> lock(mu_);
     if (in_txn_) misuse = true;
-    return std::vector<std::pair<std::string, int>>(failures.begin(), failures.end());
+    std::vector<MessageFailure> rows;
+    for (const auto& [origin, count] : failures) rows.push_back({origin, count, first_failed_at});
+    return rows;
   }
   Result<std::vector<std::pair<std::string, int>>> RecoverCrashes(std::string_view owner) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -202,10 +192,10 @@ class FakeStore final : public Store {
   bool misuse = false;
   int commits = 0;
   std::vector<DeadLetterRecord> dead_letters;
-  std::set<std::string> published;  // committed MarkDeadLettersPublished origins
   std::map<std::string, std::vector<std::string>> in_flight;  // owner -> origins
   std::map<std::string, int> crashes;                         // origin -> crash count
   std::map<std::string, int> failures;                        // origin -> own failures
+  int64_t first_failed_at = 0;  // what MessageFailures reports for every row
   size_t applied_ids() const { return ids_.size(); }
 
  private:
@@ -214,29 +204,6 @@ class FakeStore final : public Store {
   bool in_txn_ = false;
   std::map<std::string, std::string> ids_, pending_ids_;
   std::vector<DeadLetterRecord> pending_dead_;
-  std::set<std::string> pending_published_;
-};
-
-class FakeDeadLetterSink final : public DeadLetterSink {
- public:
-  explicit FakeDeadLetterSink(Journal* journal) : journal_(journal) {}
-  Status Publish(const RawMessage& original, const DeadLetterRecord& record) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (fail) return Status::Transient("broker unavailable");
-    if (refuse) return Status::InvalidArgument("message too large");
-    journal_->Add("publish:" + original.origin);
-    published.push_back(record);
-    published_messages.push_back(original);
-    return Status::Ok();
-  }
-  std::atomic<bool> fail{false};
-  std::atomic<bool> refuse{false};  // a permanent refusal
-  std::vector<DeadLetterRecord> published;
-  std::vector<RawMessage> published_messages;  // what the transport was asked to send
-
- private:
-  Journal* journal_;
-  std::mutex mu_;
 };
 
 std::string CloudEvent(const std::string& id) {
@@ -308,19 +275,19 @@ int64_t CounterValue(Metrics& m, const std::string& name, const Labels& labels =
 struct Fixture {
   Journal journal;
   FakeStore store{&journal};
-  FakeDeadLetterSink sink{&journal};
   Metrics metrics;
   ManualClock clock;
   Settled settled;
   PipelineOptions options;
   Fixture() {
     options.max_attempts = 5;
+    options.dependency_wait_ms = 0;
     options.retry_base_ms = 100;
     options.retry_max_ms = 5'000;
   }
   std::unique_ptr<Pipeline> Make() {
     auto p = std::make_unique<Pipeline>(options, &store, nullptr, &metrics, &clock);
-    p->SetDeadLetterSink(Transport::kJetStream, &sink);
+    p->SetDeadLetterListener([this] { journal.Add("outbox-woken"); });
     return p;
   }
 };
@@ -372,7 +339,7 @@ TEST_CASE("duplicates and redeliveries are skipped and counted, and still acked"
         1);
 }
 
-TEST_CASE("malformed and schema-invalid messages are dead-lettered, published, then acked") {
+TEST_CASE("malformed and schema-invalid messages are dead-lettered in the transaction, then acked") {
   Fixture f;
   f.store.apply_hook = [](const Event& e) {
     return e.id == "bad-amount" ? Status::Schema("data.amount: must be >= 0, got -3")
@@ -394,9 +361,8 @@ TEST_CASE("malformed and schema-invalid messages are dead-lettered, published, t
   const auto s = f.settled.of(0);
   for (const Settlement& one : s) CHECK(one.verdict == Verdict::kAck);
   REQUIRE(f.store.dead_letters.size() == 3);
-  REQUIRE(f.sink.published.size() == 3);
   std::map<std::string, DeadLetterRecord> by_origin;
-  for (const auto& r : f.sink.published) by_origin[r.origin] = r;
+  for (const auto& r : f.store.dead_letters) by_origin[r.origin] = r;
   CHECK(by_origin.at("nats:BILLING:1").reason == "parse");
   CHECK(by_origin.at("nats:BILLING:1").payload == "{not json");
   CHECK(by_origin.at("nats:BILLING:2").reason == "schema");
@@ -405,46 +371,19 @@ TEST_CASE("malformed and schema-invalid messages are dead-lettered, published, t
   CHECK(by_origin.at("nats:BILLING:3").attempts == 2);
   CHECK(by_origin.at("nats:BILLING:3").headers == Headers{{"Nats-Msg-Id", "nats:BILLING:3"}});
   CHECK(by_origin.at("nats:BILLING:3").subject == "billing.customer.created");
-  // Recorded inside the transaction, published after the commit, acked after publishing.
+  // Recorded inside the one transaction (the outbox), acked after the commit, and the outbox told.
   const size_t commit = f.journal.IndexOf("commit");
   CHECK(f.journal.IndexOf("dead:nats:BILLING:1") < commit);
-  CHECK(commit < f.journal.IndexOf("publish:nats:BILLING:1"));
-  CHECK(f.journal.IndexOf("publish:nats:BILLING:3") < f.journal.IndexOf("settled:0"));
-  // One transaction for the batch; once idle, one more marks the three dead letters published.
-  CHECK(f.journal.Count("commit") == 2);
-  CHECK(f.journal.IndexOf("settled:0") < f.journal.IndexOf("mark-published:nats:BILLING:1"));
-  CHECK(f.journal.Count("mark-published:nats:BILLING:3") == 1);
+  CHECK(commit < f.journal.IndexOf("settled:0"));
+  CHECK(f.journal.IndexOf("settled:0") < f.journal.IndexOf("outbox-woken"));
+  CHECK(f.journal.Count("commit") == 1);
+  CHECK(f.journal.Count("outbox-woken") == 1);
   CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "parse"}}) == 1);
   CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "schema"}}) == 2);
   CHECK(f.store.applied_ids() == 1);
 }
 
-TEST_CASE("a dead letter that cannot be published is retried, and published on redelivery") {
-  Fixture f;
-  f.sink.fail = true;
-  auto pipeline = f.Make();
-  pipeline->Start();
-  pipeline->Submit(f.settled.Batch({Message("garbage", "nats:BILLING:7")}));
-  REQUIRE(f.settled.WaitAll());
-  const Settlement first = f.settled.of(0)[0];
-  CHECK(first.verdict == Verdict::kRetry);
-  CHECK(first.retry_delay_ms > 0);
-  CHECK(f.store.dead_letters.size() == 1);  // the row is committed all the same
-  CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "parse"}}) == 0);
-  CHECK(CounterValue(f.metrics, "ingest_retries_total") == 1);
-
-  f.sink.fail = false;
-  pipeline->Submit(f.settled.Batch({Message("garbage", "nats:BILLING:7", 2)}));
-  REQUIRE(f.settled.WaitAll());
-  pipeline->Stop();
-  CHECK(f.settled.of(1)[0].verdict == Verdict::kAck);
-  CHECK(f.store.dead_letters.size() == 1);  // idempotent by origin
-  REQUIRE(f.sink.published.size() == 1);
-  CHECK(f.sink.published[0].attempts == 2);
-  CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "parse"}}) == 1);
-}
-
-TEST_CASE("a replayed dead letter is acked as a redelivery: counted and published once") {
+TEST_CASE("a replayed dead letter is acked as a redelivery: one row, counted once") {
   Fixture f;
   auto pipeline = f.Make();
   pipeline->Start();
@@ -457,8 +396,7 @@ TEST_CASE("a replayed dead letter is acked as a redelivery: counted and publishe
     pipeline->Stop();
     CHECK(f.settled.of(0)[0].verdict == Verdict::kAck);
     CHECK(f.settled.of(1)[0].verdict == Verdict::kAck);
-    // Marked published in a transaction after the one that recorded it.
-    CHECK(f.journal.IndexOf("mark-published:nats:BILLING:7") > f.journal.IndexOf("commit"));
+    CHECK(f.journal.Count("outbox-woken") == 1);  // the replay added nothing to publish
   }
   SECTION("replayed within the same transaction") {
     pipeline->Submit(f.settled.Batch(
@@ -469,100 +407,9 @@ TEST_CASE("a replayed dead letter is acked as a redelivery: counted and publishe
     CHECK(f.settled.of(0)[1].verdict == Verdict::kAck);
   }
   CHECK(f.store.dead_letters.size() == 1);
-  CHECK(f.sink.published.size() == 1);
-  CHECK(f.journal.Count("publish:nats:BILLING:7") == 1);
   CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "parse"}}) == 1);
   CHECK(CounterValue(f.metrics, "ingest_redeliveries_total") == 1);
-  CHECK(f.store.published.count("nats:BILLING:7") == 1);
   CHECK_FALSE(f.store.misuse);
-}
-
-TEST_CASE("a dead letter recorded but never published is published when it comes back") {
-  Fixture f;
-  // A previous process committed the row and stopped before the DLQ took it.
-  DeadLetterRecord earlier;
-  earlier.origin = "nats:BILLING:7";
-  earlier.reason = "parse";
-  earlier.payload = "garbage";
-  f.store.dead_letters.push_back(earlier);
-  auto pipeline = f.Make();
-  pipeline->Start();
-  pipeline->Submit(f.settled.Batch({Message("garbage", "nats:BILLING:7", 2)}));
-  REQUIRE(f.settled.WaitAll());
-  CHECK(f.settled.of(0)[0].verdict == Verdict::kAck);
-  REQUIRE(f.sink.published.size() == 1);
-  CHECK(f.sink.published[0].origin == "nats:BILLING:7");
-  CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "parse"}}) == 1);
-  CHECK(CounterValue(f.metrics, "ingest_redeliveries_total") == 0);
-
-  // Once published, a further replay is only acked.
-  pipeline->Submit(f.settled.Batch({Message("garbage", "nats:BILLING:7", 3)}));
-  REQUIRE(f.settled.WaitAll());
-  pipeline->Stop();
-  CHECK(f.settled.of(1)[0].verdict == Verdict::kAck);
-  CHECK(f.sink.published.size() == 1);
-  CHECK(f.store.dead_letters.size() == 1);
-  CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "parse"}}) == 1);
-  CHECK(CounterValue(f.metrics, "ingest_redeliveries_total") == 1);
-}
-
-TEST_CASE("dead letters published just before Stop are marked published before it returns") {
-  Fixture f;
-  auto pipeline = f.Make();
-  pipeline->Start();
-  pipeline->Submit(f.settled.Batch({Message("garbage", "nats:BILLING:7")}));
-  REQUIRE(f.settled.WaitAll());
-  pipeline->Stop();
-  CHECK(f.store.published.count("nats:BILLING:7") == 1);
-  CHECK_FALSE(f.store.misuse);
-}
-
-TEST_CASE("an oversized dead letter is published truncated and marked, the table keeps it all") {
-  Fixture f;
-  f.options.max_payload_bytes = 1'000;
-  f.options.max_dead_letter_payload_bytes = 100;
-  auto pipeline = f.Make();
-  pipeline->Start();
-  std::string big = CloudEvent("too-big");
-  big.insert(big.find("Ann"), std::string(2'000, 'x'));
-  pipeline->Submit(f.settled.Batch(
-      {Message(big, "nats:BILLING:8"), Message("{short garbage", "nats:BILLING:9")}));
-  REQUIRE(f.settled.WaitAll());
-  pipeline->Stop();
-
-  for (const Settlement& one : f.settled.of(0)) CHECK(one.verdict == Verdict::kAck);
-  REQUIRE(f.store.dead_letters.size() == 2);
-  REQUIRE(f.sink.published_messages.size() == 2);
-  std::map<std::string, RawMessage> sent;
-  for (const auto& m : f.sink.published_messages) sent[m.origin] = m;
-  const RawMessage& truncated = sent.at("nats:BILLING:8");
-  CHECK(truncated.payload == big.substr(0, 100));
-  const std::string* marker = FindHeader(truncated.headers, kPayloadTruncatedHeader);
-  REQUIRE(marker != nullptr);
-  CHECK(*marker == std::to_string(big.size()));
-  CHECK(FindHeader(truncated.headers, "Nats-Msg-Id") != nullptr);
-  // A small dead letter goes out as it came.
-  CHECK(sent.at("nats:BILLING:9").payload == "{short garbage");
-  CHECK(FindHeader(sent.at("nats:BILLING:9").headers, kPayloadTruncatedHeader) == nullptr);
-  std::map<std::string, DeadLetterRecord> stored;
-  for (const auto& r : f.store.dead_letters) stored[r.origin] = r;
-  CHECK(stored.at("nats:BILLING:8").payload == big);
-  CHECK(stored.at("nats:BILLING:8").reason == "parse");
-}
-
-TEST_CASE("a dead letter the DLQ refuses for good is acked, kept in the table and counted") {
-  Fixture f;
-  f.sink.refuse = true;
-  auto pipeline = f.Make();
-  pipeline->Start();
-  pipeline->Submit(f.settled.Batch({Message("garbage", "nats:BILLING:11")}));
-  REQUIRE(f.settled.WaitAll());
-  pipeline->Stop();
-  CHECK(f.settled.of(0)[0].verdict == Verdict::kAck);
-  CHECK(f.store.dead_letters.size() == 1);
-  CHECK(f.sink.published.empty());
-  CHECK(CounterValue(f.metrics, "ingest_dead_letter_publish_failures_total") == 1);
-  CHECK(CounterValue(f.metrics, "ingest_retries_total") == 0);
 }
 
 TEST_CASE("a message's own failures are counted, and retried with exponential jittered delays") {
@@ -617,7 +464,7 @@ TEST_CASE("a store error under one message retries it without counting a failure
   }
   pipeline->Stop();
   for (size_t b = 0; b < 5; ++b) CHECK(f.settled.of(b)[0].verdict == Verdict::kRetry);
-  CHECK(f.sink.published.empty());
+  CHECK(f.store.dead_letters.empty());
   CHECK(f.store.failures.empty());
 }
 
@@ -643,21 +490,54 @@ TEST_CASE("the max_attempts-th failure of a message's own is max_deliveries") {
   for (size_t b = 1; b <= 4; ++b) CHECK(f.settled.of(b)[0].verdict == Verdict::kRetry);
   CHECK(f.settled.of(5)[0].verdict == Verdict::kAck);
   CHECK(f.settled.of(6)[0].verdict == Verdict::kAck);
-  REQUIRE(f.sink.published.size() == 1);
-  CHECK(f.sink.published[0].origin == "nats:BILLING:5");
-  CHECK(f.sink.published[0].reason == "max_deliveries");
-  CHECK(f.sink.published[0].error ==
-        "failed 5 times, max_attempts is 5; last error: waiting for purchase p-1");
-  CHECK(f.sink.published[0].attempts == 5);
+  REQUIRE(f.store.dead_letters.size() == 1);
+  CHECK(f.store.dead_letters[0].origin == "nats:BILLING:5");
+  CHECK(f.store.dead_letters[0].reason == "max_deliveries");
+  CHECK(f.store.dead_letters[0].error ==
+        "failed 5 times over 0 s, max_attempts is 5; last error: waiting for purchase p-1");
+  CHECK(f.store.dead_letters[0].attempts == 5);
   CHECK(f.store.applied_ids() == 1);
   CHECK(f.store.failures.empty());  // settled: its count is gone
   CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "max_deliveries"}}) == 1);
   CHECK(CounterValue(f.metrics, "ingest_redeliveries_total") == 1);
 }
 
+TEST_CASE("a message waiting for its dependency is dead-lettered only after dependency_wait_ms") {
+  Fixture f;
+  f.options.max_attempts = 3;
+  f.options.dependency_wait_ms = 30'000;
+  f.store.apply_hook = [](const Event& e) {
+    return e.id == "late" ? Status::Waiting("waiting for purchase p-1")
+                          : Status::Internal("handler rejected it");
+  };
+  auto pipeline = f.Make();
+  pipeline->Start();
+  auto deliver = [&](const char* id, const char* origin) {
+    pipeline->Submit(f.settled.Batch({Message(CloudEvent(id), origin, 1)}));
+    REQUIRE(f.settled.WaitAll());
+    f.clock.Advance(std::chrono::seconds(5));
+  };
+  // Waiting: the 3rd..6th failures come before 30 s have passed; the 7th is at 30 s.
+  for (int i = 1; i <= 6; ++i) deliver("late", "nats:BILLING:5");
+  CHECK(f.store.dead_letters.empty());
+  CHECK(f.store.failures.at("nats:BILLING:5") == 6);
+  deliver("late", "nats:BILLING:5");
+  REQUIRE(f.store.dead_letters.size() == 1);
+  CHECK(f.store.dead_letters[0].error ==
+        "failed 7 times over 30 s, max_attempts is 3; last error: waiting for purchase p-1");
+  // Rejected by its handler: no waiting, max_attempts alone.
+  for (int i = 1; i <= 3; ++i) deliver("bad", "nats:BILLING:9");
+  pipeline->Stop();
+  REQUIRE(f.store.dead_letters.size() == 2);
+  CHECK(f.store.dead_letters[1].error ==
+        "failed 3 times, max_attempts is 3; last error: handler rejected it");
+}
+
 TEST_CASE("failure counts survive a restart: read from the store at Start") {
   Fixture f;
-  f.store.failures["nats:BILLING:5"] = 4;  // left by an earlier run
+  f.options.dependency_wait_ms = 60'000;
+  f.store.failures["nats:BILLING:5"] = 4;  // left by an earlier run, a minute ago
+  f.store.first_failed_at = f.clock.NowUnixMillis() - 60'000;
   f.store.apply_hook = [](const Event&) { return Status::Waiting("waiting for purchase p-1"); };
   auto pipeline = f.Make();
   pipeline->Start();
@@ -665,8 +545,8 @@ TEST_CASE("failure counts survive a restart: read from the store at Start") {
   REQUIRE(f.settled.WaitAll());
   pipeline->Stop();
   CHECK(f.settled.of(0)[0].verdict == Verdict::kAck);
-  REQUIRE(f.sink.published.size() == 1);
-  CHECK(f.sink.published[0].reason == "max_deliveries");
+  REQUIRE(f.store.dead_letters.size() == 1);
+  CHECK(f.store.dead_letters[0].reason == "max_deliveries");
 }
 
 TEST_CASE("queued batches are merged into one transaction, up to max_batch_messages") {
@@ -867,82 +747,6 @@ TEST_CASE("an I/O error under one message rolls back the transaction, which is t
   pipeline->Stop();
 }
 
-TEST_CASE("with the real SQLite store and schemas, events apply once and bad ones dead-letter") {
-  const std::string dir =
-      (std::filesystem::temp_directory_path() / ("pipeline_test_" + std::to_string(::getpid())))
-          .string();
-  std::filesystem::create_directories(dir);
-  ManualClock clock;
-  Metrics metrics;
-  StoreOptions store_options;
-  store_options.path = dir + "/ingest.db";
-  store_options.clock = &clock;
-  auto store = Store::Open(store_options);
-  REQUIRE(store.ok());
-  auto schemas = SchemaRegistry::LoadEmbedded();
-  REQUIRE(schemas.ok());
-  Journal journal;
-  FakeDeadLetterSink sink(&journal);
-  Settled settled;
-  {
-    Pipeline pipeline(PipelineOptions{}, store->get(), schemas->get(), &metrics, &clock);
-    pipeline.SetDeadLetterSink(Transport::kJetStream, &sink);
-    pipeline.Start();
-    std::string bad_email = CloudEvent("bad-email");
-    bad_email.replace(bad_email.find("a@example.com"), 13, "not-an-email");
-    pipeline.Submit(
-        settled.Batch({Message(CloudEvent("r1"), "nats:BILLING:1"),
-                       Message(CloudEvent("r1"), "nats:BILLING:1", 2),
-                       Message(bad_email, "nats:BILLING:3"), Message("[1,2", "nats:BILLING:4")}));
-    REQUIRE(settled.WaitAll());
-    pipeline.Stop();
-  }
-  for (const Settlement& s : settled.of(0)) CHECK(s.verdict == Verdict::kAck);
-  CHECK(CounterValue(metrics, "ingest_applied_total", {{"type", "billing.customer.created"}}) == 1);
-  CHECK(CounterValue(metrics, "ingest_redeliveries_total") == 1);
-  CHECK(CounterValue(metrics, "ingest_dead_letters_total", {{"reason", "schema"}}) == 1);
-  CHECK(CounterValue(metrics, "ingest_dead_letters_total", {{"reason", "parse"}}) == 1);
-  CHECK(sink.published.size() == 2);
-
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(store_options.path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
-          SQLITE_OK);
-  auto count = [&](const char* sql) {
-    sqlite3_stmt* stmt = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK);
-    REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
-    const int64_t n = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
-    return n;
-  };
-  CHECK(count("SELECT count(*) FROM events") == 1);
-  CHECK(count("SELECT count(*) FROM customers WHERE customer_id = 'c-1'") == 1);
-  CHECK(count("SELECT count(*) FROM dead_letters") == 2);
-  CHECK(count("SELECT count(*) FROM dead_letters WHERE published_at IS NOT NULL") == 2);
-  sqlite3_close(db);
-
-  // The same bad messages again, as a broker replay after a restart: acked, nothing new.
-  {
-    Metrics replay_metrics;
-    Pipeline pipeline(PipelineOptions{}, store->get(), schemas->get(), &replay_metrics, &clock);
-    pipeline.SetDeadLetterSink(Transport::kJetStream, &sink);
-    pipeline.Start();
-    std::string bad_email = CloudEvent("bad-email");
-    bad_email.replace(bad_email.find("a@example.com"), 13, "not-an-email");
-    pipeline.Submit(settled.Batch(
-        {Message(bad_email, "nats:BILLING:3", 2), Message("[1,2", "nats:BILLING:4", 2)}));
-    REQUIRE(settled.WaitAll());
-    pipeline.Stop();
-    for (const Settlement& s : settled.of(1)) CHECK(s.verdict == Verdict::kAck);
-    CHECK(CounterValue(replay_metrics, "ingest_dead_letters_total", {{"reason", "schema"}}) == 0);
-    CHECK(CounterValue(replay_metrics, "ingest_dead_letters_total", {{"reason", "parse"}}) == 0);
-    CHECK(CounterValue(replay_metrics, "ingest_redeliveries_total") == 2);
-    CHECK(sink.published.size() == 2);
-  }
-  store->reset();
-  std::filesystem::remove_all(dir);
-}
-
 TEST_CASE("each transaction's messages are recorded in flight before it and cleared inside it") {
   Fixture f;
   f.options.instance_name = "ingestd-7";
@@ -1015,7 +819,7 @@ TEST_CASE("messages in flight during a crash are applied one at a time, then for
   // again keeps its count.
   CHECK(f.store.crashes == std::map<std::string, int>{{"nats:BILLING:9", 1}});
   CHECK(f.metrics.gauge("ingest_crash_suspects", "")->value() == 1);
-  CHECK(f.sink.published.empty());
+  CHECK(f.store.dead_letters.empty());
 }
 
 TEST_CASE("a message in flight for max_attempts crashes is dead-lettered 'crash', not decoded") {
@@ -1024,7 +828,6 @@ TEST_CASE("a message in flight for max_attempts crashes is dead-lettered 'crash'
   f.store.crashes = {{"kafka:billing.events:0:41", 2}, {"kafka:billing.events:0:40", 1}};
   f.store.in_flight["ingestd"] = {"kafka:billing.events:0:41", "kafka:billing.events:0:40"};
   auto pipeline = f.Make();
-  pipeline->SetDeadLetterSink(Transport::kKafka, &f.sink);
   pipeline->Start();
   auto kafka = [](RawMessage m) {
     m.transport = Transport::kKafka;
@@ -1046,8 +849,8 @@ TEST_CASE("a message in flight for max_attempts crashes is dead-lettered 'crash'
   CHECK(f.journal.Count("apply:e41") == 0);  // never decoded nor applied
   CHECK(f.journal.Count("apply:e40") == 1);  // two crashes: applied, alone
   CHECK(f.journal.Count("apply:e42") == 1);
-  REQUIRE(f.sink.published.size() == 1);
-  CHECK(f.sink.published[0].reason == "crash");
+  REQUIRE(f.store.dead_letters.size() == 1);
+  CHECK(f.store.dead_letters[0].reason == "crash");
   CHECK(CounterValue(f.metrics, "ingest_dead_letters_total", {{"reason", "crash"}}) == 1);
   CHECK(f.store.crashes.empty());
 }

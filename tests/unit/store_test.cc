@@ -256,7 +256,7 @@ TEST_CASE("dead letters are kept once per origin") {
   record.error = "a second, different error";
   auto second = h.store().RecordDeadLetter(record);
   REQUIRE(second.ok());
-  CHECK(*second == DeadLetterState::kUnpublished);
+  CHECK(*second == DeadLetterState::kKnown);
   REQUIRE(h.store().Commit().ok());
   CHECK(h.Int("SELECT COUNT(*) FROM dead_letters") == 1);
   CHECK(h.Text("SELECT reason || '|' || error || '|' || subject FROM dead_letters") ==
@@ -276,61 +276,14 @@ TEST_CASE("dead letters are kept once per origin") {
                "dead_letters GROUP BY reason ORDER BY reason)") == "parse=1,schema=1");
 }
 
-TEST_CASE("a dead letter marked published is reported as published when it comes back") {
-  ManualClock clock(1'800'000'000'000);
-  StoreOptions options;
-  options.clock = &clock;
-  StoreHarness h(options);
-  DeadLetterRecord record;
-  record.origin = "kafka:crm.leads:0:7";
-  record.subject = "crm.leads";
-  record.reason = "parse";
-  record.payload = "{not json";
-  REQUIRE(h.store().Begin().ok());
-  auto recorded = h.store().RecordDeadLetter(record);
-  REQUIRE(recorded.ok());
-  CHECK(*recorded == DeadLetterState::kNew);
-  REQUIRE(h.store().Commit().ok());
-  CHECK(h.Int("SELECT published_at IS NULL FROM dead_letters") == 1);
-
-  SECTION("recorded but never published (a crash before the DLQ): unpublished on replay") {
-    REQUIRE(h.store().Begin().ok());
-    auto replay = h.store().RecordDeadLetter(record);
-    REQUIRE(replay.ok());
-    CHECK(*replay == DeadLetterState::kUnpublished);
-    REQUIRE(h.store().Commit().ok());
-  }
-  SECTION("marked in a later transaction: published on replay, the first time kept") {
-    clock.Advance(std::chrono::milliseconds(5));
-    REQUIRE(h.store().Begin().ok());
-    REQUIRE(h.store().MarkDeadLettersPublished({record.origin, "kafka:crm.leads:0:8"}).ok());
-    REQUIRE(h.store().Commit().ok());
-    CHECK(h.Int("SELECT published_at FROM dead_letters") == 1'800'000'000'005);
-    clock.Advance(std::chrono::milliseconds(5));
-    REQUIRE(h.store().Begin().ok());
-    REQUIRE(h.store().MarkDeadLettersPublished({record.origin}).ok());
-    auto replay = h.store().RecordDeadLetter(record);
-    REQUIRE(replay.ok());
-    CHECK(*replay == DeadLetterState::kPublished);
-    REQUIRE(h.store().Commit().ok());
-    CHECK(h.Int("SELECT published_at FROM dead_letters") == 1'800'000'000'005);
-    CHECK(h.Int("SELECT COUNT(*) FROM dead_letters") == 1);
-  }
-  SECTION("a mark that is rolled back leaves the row unpublished") {
-    REQUIRE(h.store().Begin().ok());
-    REQUIRE(h.store().MarkDeadLettersPublished({record.origin}).ok());
-    h.store().Rollback();
-    REQUIRE(h.store().Begin().ok());
-    auto replay = h.store().RecordDeadLetter(record);
-    REQUIRE(replay.ok());
-    CHECK(*replay == DeadLetterState::kUnpublished);
-    h.store().Rollback();
-  }
-}
-
 TEST_CASE("a version 2 database gains dead_letters.published_at and crash accounting when opened") {
   StoreHarness h;
-  REQUIRE(h.Exec("ALTER TABLE dead_letters DROP COLUMN published_at").ok());
+  REQUIRE(h.Exec("DROP TABLE dead_letters").ok());
+  REQUIRE(h.Exec("CREATE TABLE dead_letters (id INTEGER PRIMARY KEY, origin TEXT NOT NULL UNIQUE, "
+                 "subject TEXT, reason TEXT NOT NULL, error TEXT, attempts INTEGER NOT NULL, "
+                 "payload BLOB, headers TEXT, dead_at INTEGER NOT NULL)")
+              .ok());
+  REQUIRE(h.Exec("CREATE INDEX dead_letters_by_reason ON dead_letters(reason, dead_at)").ok());
   REQUIRE(h.Exec("DROP TABLE in_flight").ok());
   REQUIRE(h.Exec("DROP TABLE crash_suspects").ok());
   REQUIRE(h.Exec("DROP TABLE message_failures").ok());
@@ -405,13 +358,43 @@ TEST_CASE("a version 4 database gains message_failures when opened") {
   CHECK(h.Int("SELECT COUNT(*) FROM sqlite_schema WHERE name = 'message_failures'") == 1);
 }
 
+TEST_CASE("a version 4 database's dead letters move into the outbox table, unpublished ones too") {
+  StoreHarness h;
+  REQUIRE(h.Exec("DROP TABLE message_failures").ok());
+  REQUIRE(h.Exec("DROP TABLE dead_letters").ok());
+  REQUIRE(h.Exec("CREATE TABLE dead_letters (id INTEGER PRIMARY KEY, origin TEXT NOT NULL UNIQUE, "
+                 "subject TEXT, reason TEXT NOT NULL, error TEXT, attempts INTEGER NOT NULL, "
+                 "payload BLOB, headers TEXT, dead_at INTEGER NOT NULL, published_at INTEGER)")
+              .ok());
+  REQUIRE(h.Exec("INSERT INTO dead_letters VALUES (7, 'nats:B:1', 'b.x', 'parse', 'e', 1, 'p1', "
+                 "'{}', 100, 150), (8, 'nats:B:2', 'b.x', 'schema', 'e', 2, 'p2', '{}', 200, NULL)")
+              .ok());
+  REQUIRE(h.Exec("PRAGMA user_version = 4").ok());
+  StoreOptions options;
+  options.path = h.path();
+  auto store = Store::Open(options);
+  REQUIRE(store.ok());
+  CHECK(h.Int("PRAGMA user_version") == 5);
+  CHECK(h.Text("SELECT group_concat(id || ':' || origin || ':' || ifnull(published_at, '-'), ' ') "
+               "FROM dead_letters") == "7:nats:B:1:150 8:nats:B:2:-");
+  // The old rows still answer for their origins.
+  REQUIRE((*store)->Begin().ok());
+  DeadLetterRecord replay;
+  replay.origin = "nats:B:2";
+  replay.reason = "schema";
+  replay.payload = "p2";
+  CHECK((*store)->RecordDeadLetter(replay).value() == DeadLetterState::kKnown);
+  REQUIRE((*store)->Commit().ok());
+}
+
 TEST_CASE("failure counts: recorded in the transaction, read back at start, forgotten on settle") {
   StoreHarness h;
   ManualClock clock(1'800'000'000'000);
   StoreOptions options;
   options.path = h.path();
   options.clock = &clock;
-  using Counts = std::vector<std::pair<std::string, int>>;
+  using Counts = std::vector<MessageFailure>;
+  const int64_t t0 = clock.NowUnixMillis();
   auto store = Store::Open(options).value();
   CHECK(store->MessageFailures().value() == Counts{});
 
@@ -424,19 +407,22 @@ TEST_CASE("failure counts: recorded in the transaction, read back at start, forg
   REQUIRE(store->RecordFailure("nats:S:1", 1, "waiting for purchase p-1").ok());
   REQUIRE(store->RecordFailure("kafka:t:0:4", 1, "waiting for lead l-1").ok());
   REQUIRE(store->Commit().ok());
+  clock.Advance(std::chrono::seconds(3));
   REQUIRE(store->Begin().ok());
   REQUIRE(store->RecordFailure("nats:S:1", 2, "waiting for purchase p-2").ok());
   REQUIRE(store->Commit().ok());
   CHECK(h.Text("SELECT last_error FROM message_failures WHERE origin = 'nats:S:1'") ==
         "waiting for purchase p-2");
   auto reopened = Store::Open(options).value();
-  CHECK(reopened->MessageFailures().value() == Counts{{"kafka:t:0:4", 1}, {"nats:S:1", 2}});
+  // The first failure's time is kept: it is what dependency_wait_ms counts from.
+  CHECK(reopened->MessageFailures().value() ==
+        Counts{{"kafka:t:0:4", 1, t0}, {"nats:S:1", 2, t0}});
 
   // Settled: the transaction that settles it forgets its count.
   REQUIRE(reopened->Begin().ok());
   REQUIRE(reopened->ClearInFlight("a", {"nats:S:1"}).ok());
   REQUIRE(reopened->Commit().ok());
-  CHECK(reopened->MessageFailures().value() == Counts{{"kafka:t:0:4", 1}});
+  CHECK(reopened->MessageFailures().value() == Counts{{"kafka:t:0:4", 1, t0}});
 
   // Untouched for 7 days: pruned.
   clock.Advance(std::chrono::hours(24 * 7 + 1));
