@@ -347,17 +347,33 @@ void CheckDeadLetters(const AssertionSpec& spec, const RunObservations& obs,
       }
       AddOffending(ev, o);
     }
+    // Every dead letter must also have reached its DLQ by the end (ingestd drained and stopped).
+    size_t undelivered = 0;
+    for (const auto& row : obs.dead_letters) {
+      if (row.published) continue;
+      ++undelivered;
+      OffendingEvent o;
+      o.event_id = row.event_id;
+      o.problem = "dead letter not on its DLQ";
+      o.expected = "published to the DLQ";
+      o.observed = "only in the dead_letters table";
+      o.subject = row.subject;
+      o.payload = row.payload;
+      AddOffending(ev, o);
+    }
     std::ostringstream d;
     d << "expected " << reasons_text(expected_by_reason) << "; observed "
       << reasons_text(observed_by_reason) << "; " << missing << " missing, " << wrong_reason
-      << " with the wrong reason, " << unexpected << " unexpected";
+      << " with the wrong reason, " << unexpected << " unexpected, " << undelivered
+      << " not on their DLQ";
     if (excused_count) {
       d << "; " << excused_count
         << " max_deliveries dead letters of events whose dependency was never acked by the broker";
     }
-    ev->results.push_back(Make(spec, "dead letters as expected",
-                               static_cast<double>(missing + wrong_reason + unexpected), "<=", 0,
-                               "dead letters", d.str()));
+    ev->results.push_back(
+        Make(spec, "dead letters as expected",
+             static_cast<double>(missing + wrong_reason + unexpected + undelivered), "<=", 0,
+             "dead letters", d.str()));
   }
 }
 

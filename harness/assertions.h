@@ -56,6 +56,7 @@ struct DeadLetterRow {
   std::string payload;
   std::string event_id;  // "id" found in the payload, if it parses
   int64_t dead_at_ms = 0;
+  bool published = true;  // on its DLQ (published_at set) by the end of the run
 };
 
 // A fault from the timeline as it was applied.

@@ -58,6 +58,7 @@ std::string FaultInjector::RecoveryActionFor(const std::string& a) {
   if (a == "pause_nats") return "resume_nats";
   if (a == "kafka_broker_down") return "kafka_broker_up";
   if (a == "net_cut") return "net_restore";
+  if (a == "dlq_outage") return "dlq_restore";
   return "";
 }
 
@@ -176,6 +177,32 @@ Status FaultInjector::Apply(const TimelineStep& step) {
     });
   }
   if (a == "hold_db_lock") return HoldDbLock(step.for_s.value_or(5));
+  if (a == "dlq_outage" || a == "dlq_restore") {
+    const bool down = a == "dlq_outage";
+    // NATS: the DLQ stream stops taking dlq.> (its messages stay), so every dead-letter publish
+    // fails at once with "no responders".
+    if (down && dlq_subjects_.empty()) {
+      auto before = env_->nats().SetStreamSubjects(kDlqStream, {"dlq-outage.>"});
+      if (!before.ok()) return before.status().Annotate(a);
+      dlq_subjects_ = std::move(*before);
+    } else if (!down && !dlq_subjects_.empty()) {
+      auto before = env_->nats().SetStreamSubjects(kDlqStream, dlq_subjects_);
+      if (!before.ok()) return before.status().Annotate(a);
+      dlq_subjects_.clear();
+    }
+    // Kafka: the <topic>.dlq partitions lose their leader, so a dead letter waits for its
+    // delivery report until the producer's message timeout (15 s in ingestd).
+    if (kafka != nullptr) {
+      for (const std::string& topic : KafkaClusterOptions::DefaultTopics()) {
+        if (topic.size() < 4 || topic.compare(topic.size() - 4, 4, ".dlq") != 0) continue;
+        for (int p = 0; p < kafka->partitions(); ++p) {
+          INGEST_RETURN_IF_ERROR(
+              kafka->SetPartitionLeader(topic, p, down ? -1 : 1 + p % brokers).Annotate(a));
+        }
+      }
+    }
+    return Status::Ok();
+  }
   if (a == "set_rate") {
     set_rate_(step.target, step.NumberParam("rate", 0), std::llround(step.at_s * 1000));
     return Status::Ok();
@@ -211,6 +238,8 @@ Status FaultInjector::Undo(const TimelineStep& step) {
     return Status::Ok();
   } else if (a == "net_cut" || a == "net_latency" || a == "net_bandwidth") {
     inverse.action = "net_restore";
+  } else if (a == "dlq_outage") {
+    inverse.action = "dlq_restore";
   } else {
     return Status::Ok();  // instantaneous actions and hold_db_lock (which undoes itself)
   }

@@ -1,6 +1,7 @@
 // FaultInjector: applies a scenario's timeline actions to the real environment — kill -9 or
 // SIGTERM ingestd, kill/stop/pause nats-server nodes, Kafka mock broker faults, proxy network
-// faults, a held SQLite write lock, load rate changes — and undoes them (`for:`).
+// faults, a held SQLite write lock, a DLQ stream that takes nothing, load rate changes — and
+// undoes them (`for:`).
 // Targets: "ingestd-N", "nats-N" (0-based), "broker-N" (Kafka broker id, 1-based), "all";
 // an empty target means instance 0 (broker 1). set_rate's target is a service name or "all".
 // Thread-safety: Apply/Undo from one thread (the timeline thread); the DB-lock holder runs on
@@ -50,6 +51,8 @@ class FaultInjector {
   std::vector<std::thread> lock_threads_;
   std::atomic<bool> stopping_{false};
   bool ingestd_lost_counters_ = false;
+  std::vector<std::string> dlq_subjects_;  // the DLQ stream's subjects during a dlq_outage
+  static constexpr char kDlqStream[] = "DLQ";
 };
 
 }  // namespace ingestlab

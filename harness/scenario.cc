@@ -376,7 +376,7 @@ class Parser {
       allowed = {"topic", "partition", "broker"};
     } else if (a == "set_rate") {
       allowed = {"rate"};
-    } else if (a == "hold_db_lock") {
+    } else if (a == "hold_db_lock" || a == "dlq_outage" || a == "dlq_restore") {
       allowed = {};
     }
     auto params_node = n["params"];
@@ -616,7 +616,8 @@ const std::vector<std::string>& KnownTimelineActions() {
       "stop_nats",         "restart_nats",    "pause_nats",        "resume_nats",
       "kafka_broker_down", "kafka_broker_up", "kafka_leader_move", "kafka_request_errors",
       "kafka_rtt",         "net_cut",         "net_restore",       "net_latency",
-      "net_bandwidth",     "net_reset",       "hold_db_lock",      "set_rate"};
+      "net_bandwidth",     "net_reset",       "hold_db_lock",      "set_rate",
+      "dlq_outage",        "dlq_restore"};
   return kActions;
 }
 

@@ -96,6 +96,7 @@ Result<std::unique_ptr<KafkaMockCluster>> KafkaMockCluster::Start(
                       std::to_string(options.brokers) + " brokers");
   }
   self->broker_count_ = options.brokers;
+  self->partitions_ = options.partitions;
   self->bootstrap_ = rd_kafka_mock_cluster_bootstraps(self->handles_->cluster);
   if (options.create_default_topics) {
     for (const auto& topic : KafkaClusterOptions::DefaultTopics()) {

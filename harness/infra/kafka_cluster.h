@@ -52,6 +52,7 @@ class KafkaMockCluster {
   // "127.0.0.1:port,127.0.0.1:port,..."
   const std::string& bootstrap() const { return bootstrap_; }
   int broker_count() const { return broker_count_; }
+  int partitions() const { return partitions_; }  // of the default topics
   // Broker ids are 1..broker_count().
 
   Status CreateTopic(const std::string& name, int partitions, int replication = 3);
@@ -74,6 +75,7 @@ class KafkaMockCluster {
   std::unique_ptr<Handles> handles_;
   std::string bootstrap_;
   int broker_count_ = 0;
+  int partitions_ = 0;
 };
 
 // A producer for tests and tools: Produce() enqueues, Flush() waits for every delivery report and

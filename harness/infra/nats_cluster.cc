@@ -11,6 +11,8 @@
 #include <sstream>
 
 #include <httplib.h>
+#include <nats/nats.h>
+
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
@@ -257,6 +259,45 @@ Status NatsCluster::Resume(int i) {
   INGEST_RETURN_IF_ERROR(CheckIndex(i));
   if (!nodes_[i].process) return NodeError(i, "resume: node is not running");
   return nodes_[i].process->Signal(SIGCONT);
+}
+
+Result<std::vector<std::string>> NatsCluster::SetStreamSubjects(
+    const std::string& stream, const std::vector<std::string>& subjects) {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  jsStreamInfo* si = nullptr;
+  auto fail = [&](natsStatus s, jsErrCode jerr, const std::string& what) -> Status {
+    if (si) jsStreamInfo_Destroy(si);
+    if (js) jsCtx_Destroy(js);
+    if (nc) natsConnection_Destroy(nc);
+    return Status::Io("nats: " + what + " stream " + stream + ": " + natsStatus_GetText(s) +
+                      (jerr ? " (JetStream error " + std::to_string(jerr) + ")" : ""));
+  };
+  natsStatus s = natsConnection_ConnectTo(&nc, urls().c_str());
+  if (s != NATS_OK) return fail(s, static_cast<jsErrCode>(0), "connect to change");
+  s = natsConnection_JetStream(&js, nc, nullptr);
+  if (s != NATS_OK) return fail(s, static_cast<jsErrCode>(0), "open JetStream to change");
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  s = js_GetStreamInfo(&si, js, stream.c_str(), nullptr, &jerr);
+  if (s != NATS_OK) return fail(s, jerr, "look up");
+  std::vector<std::string> before(si->Config->Subjects, si->Config->Subjects + si->Config->SubjectsLen);
+  std::vector<const char*> ptrs;
+  for (const std::string& subject : subjects) ptrs.push_back(subject.c_str());
+  const char** own_subjects = si->Config->Subjects;
+  const int own_len = si->Config->SubjectsLen;
+  si->Config->Subjects = ptrs.data();
+  si->Config->SubjectsLen = static_cast<int>(ptrs.size());
+  jsStreamInfo* updated = nullptr;
+  s = js_UpdateStream(&updated, js, si->Config, nullptr, &jerr);
+  // The subject array in the config is ours: give cnats its own back before it frees the info.
+  si->Config->Subjects = own_subjects;
+  si->Config->SubjectsLen = own_len;
+  if (s != NATS_OK) return fail(s, jerr, "update");
+  jsStreamInfo_Destroy(updated);
+  jsStreamInfo_Destroy(si);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  return before;
 }
 
 }  // namespace ingestlab

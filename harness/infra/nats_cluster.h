@@ -58,6 +58,11 @@ class NatsCluster {
   Status Resume(int i);   // SIGCONT
   // Waits until node i reports JetStream ready (and, clustered, knows a meta leader).
   Status WaitReady(int i, int64_t timeout_ms);
+  // Replaces the subjects of an existing stream, keeping its messages: pointing the DLQ stream
+  // at subjects nobody publishes to makes every publish to dlq.> fail with "no responders"
+  // until the subjects are put back (a DLQ outage). Returns the subjects it had.
+  Result<std::vector<std::string>> SetStreamSubjects(const std::string& stream,
+                                                     const std::vector<std::string>& subjects);
 
  private:
   struct Node {

@@ -184,6 +184,15 @@ TEST_CASE("dead_letters: expected matches reasons and flags surprises") {
     CHECK(ev.offending[0].problem == "unexpected dead letter");
     CHECK(ev.offending[0].event_id == "billing-1-5");
   }
+  SECTION("an expected dead letter that never reached its DLQ") {
+    RunObservations obs = HealthyRun();
+    REQUIRE(Only(EvaluateAssertions({spec}, obs)).passed);
+    obs.dead_letters[0].published = false;
+    auto ev = EvaluateAssertions({spec}, obs);
+    CHECK(Only(ev).measured == 1);
+    CHECK(Only(ev).detail.find("1 not on their DLQ") != std::string::npos);
+    CHECK(ev.offending[0].problem == "dead letter not on its DLQ");
+  }
   SECTION("counts per reason and a maximum") {
     RunObservations obs = HealthyRun();
     AssertionSpec counts = Spec("dead_letters");
