@@ -58,7 +58,8 @@ void BM_IngestdNatsEndToEnd(benchmark::State& state) {
     SpawnOptions spawn;
     spawn.program = INGESTLAB_INGESTD;
     spawn.args = {"--nats",      (*cluster)->urls(), "--db",    db_path,       "--http",
-                  "127.0.0.1:0", "--http-port-file", port_file, "--log-level", "warn"};
+                  "127.0.0.1:0", "--http-port-file", port_file, "--log-level", "warn",
+                  "--synchronous", state.range(1) ? "full" : "normal"};
     spawn.log_path = dir.Sub("ingestd.log");
     {
       // Create the streams by running ingestd once, then stop it before publishing.
@@ -103,8 +104,11 @@ void BM_IngestdNatsEndToEnd(benchmark::State& state) {
   }
   state.SetItemsProcessed(n * state.iterations());
 }
+// Second argument: 1 = --synchronous full (the default, an fsync per commit), 0 = normal.
 BENCHMARK(BM_IngestdNatsEndToEnd)
-    ->Arg(100'000)
+    ->ArgNames({"events", "sync_full"})
+    ->Args({100'000, 1})
+    ->Args({100'000, 0})
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
@@ -141,7 +145,8 @@ void BM_IngestdNatsLatency(benchmark::State& state) {
   SpawnOptions spawn;
   spawn.program = INGESTLAB_INGESTD;
   spawn.args = {"--nats", (*cluster)->urls(), "--db", db_path, "--http", "127.0.0.1:0",
-                "--http-port-file", port_file, "--log-level", "warn"};
+                "--http-port-file", port_file, "--log-level", "warn",
+                "--synchronous", state.range(1) ? "full" : "normal"};
   spawn.log_path = dir.Sub("ingestd.log");
   auto ingestd = ChildProcess::Spawn(spawn);
   testing::WaitUntil([&] { return std::ifstream(port_file).good(); }, 10'000);
@@ -187,7 +192,9 @@ void BM_IngestdNatsLatency(benchmark::State& state) {
   state.SetItemsProcessed(rate * seconds * state.iterations());
 }
 BENCHMARK(BM_IngestdNatsLatency)
-    ->Arg(10'000)
+    ->ArgNames({"rate", "sync_full"})
+    ->Args({10'000, 1})
+    ->Args({10'000, 0})
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
