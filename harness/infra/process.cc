@@ -4,10 +4,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -133,6 +135,11 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::SpawnOnThisThread(const Spaw
   }
   const pid_t parent = getpid();
   const char* workdir = options.working_dir.empty() ? nullptr : options.working_dir.c_str();
+  // Highest descriptor to mark close-on-exec by hand where close_range is missing.
+  struct rlimit nofile {};
+  const int max_fd = getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY
+                         ? static_cast<int>(std::min<rlim_t>(nofile.rlim_cur, 1 << 20))
+                         : 1 << 16;
 
   const pid_t pid = fork();
   if (pid < 0) {
@@ -155,6 +162,14 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::SpawnOnThisThread(const Spaw
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     signal(SIGPIPE, SIG_DFL);
+    // The child gets stdin, stdout and stderr only. Descriptors opened without O_CLOEXEC by
+    // libraries in this process must not outlive the exec. librdkafka's mock cluster accept()s
+    // without it: a child holding a copy of a mock broker's connection keeps that connection open
+    // after the mock closed it (broker down), so the client never learns it was cut and waits
+    // on it for good.
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+      for (int fd = 3; fd < max_fd; ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
     if (workdir && chdir(workdir) != 0) {
       int err = errno;
       (void)!write(exec_pipe[1], &err, sizeof(err));

@@ -7,11 +7,12 @@
 //                   seeks, resumes and commits.
 //   writer thread — the pipeline's; runs on_settled, which only updates per-partition state under
 //                   mu_ and never calls into librdkafka.
-// Per partition (PartitionState, guarded by mu_) the source keeps the offsets it submitted in
-// order with a settled flag; the committable offset is one past the longest settled prefix.
-// A kRetry bumps the partition's epoch, forgets the submissions at and after the retried offset
-// (their late settlements are ignored) and asks the poll thread to pause the partition and seek
-// it back there once the retry delay has passed.
+// Per partition (PartitionState, guarded by mu_) an OffsetTracker (offset_tracker.h) keeps the
+// offsets submitted in order with a settled flag and says what may be committed. A kRetry bumps
+// the partition's epoch, forgets the submissions at and after the retried offset (their late
+// settlements are ignored) and asks the poll thread to pause the partition and seek it back
+// there once the retry delay has passed. A failed seek keeps the partition paused and is tried
+// again after a backoff; the partition resumes only once the seek succeeded.
 #include "system/kafka/kafka_source.h"
 
 #include <librdkafka/rdkafka.h>
@@ -31,6 +32,7 @@
 
 #include "common/log.h"
 #include "common/redact.h"
+#include "system/kafka/offset_tracker.h"
 
 namespace ingestlab {
 
@@ -105,41 +107,10 @@ struct PartitionState {
   const std::string origin_prefix;  // "kafka:crm.leads:2:"
 
   // Guarded by KafkaSourceImpl::mu_.
-  struct Submitted {
-    int64_t offset;
-    bool settled;
-  };
-  std::deque<Submitted> submitted;  // current epoch, ascending offsets
-  uint32_t epoch = 0;
-  int64_t next_expected = -1;  // lowest offset accepted next (-1: any)
-  int64_t in_flight = 0;       // registered, not yet settled or dropped
-  int64_t commit_target = -1;  // offset to commit: everything below it settled
-  int64_t commit_sent = -1;    // last target handed to rd_kafka_commit
-  bool revoked = false;
-  bool rewind_requested = false;  // a kRetry: poll thread must pause and later seek back
-  bool paused_for_retry = false;
-  int64_t rewind_offset = 0;
-  int64_t resume_at_ns = 0;                  // Clock mono time at which to seek back and resume
-  std::unordered_map<int64_t, int> retries;  // offset -> kRetry settlements so far
+  OffsetTracker offsets;
 
   // Poll thread only.
   int64_t lag = -1;
-
-  // Drops acknowledged entries from the front; returns true if commit_target moved.
-  bool AdvanceCommitTarget() {
-    bool moved = false;
-    while (!submitted.empty() && submitted.front().settled) {
-      commit_target = submitted.front().offset + 1;
-      submitted.pop_front();
-      moved = true;
-    }
-    if (moved && !retries.empty()) {
-      for (auto it = retries.begin(); it != retries.end();) {
-        it = it->first < commit_target ? retries.erase(it) : std::next(it);
-      }
-    }
-    return moved;
-  }
 };
 
 // What a submitted batch needs to settle: per message, its partition and offset.
@@ -296,6 +267,10 @@ class KafkaSourceImpl final : public KafkaSource {
         "ingest_kafka_skipped_offsets_total",
         "Offsets librdkafka jumped over within a partition (an auto.offset.reset after the broker "
         "deleted data not yet consumed): possible loss");
+    seek_failures_ = metrics_->counter(
+        "ingest_kafka_seek_failures_total",
+        "Seeks back to a retried offset that failed; the partition stays paused and is sought "
+        "again");
   }
 
   ~KafkaSourceImpl() override {
@@ -558,18 +533,21 @@ class KafkaSourceImpl final : public KafkaSource {
       for (size_t i = 0; i < building_msgs_.size(); ++i) {
         PartitionState* ps = building_refs_[i].state;
         const int64_t offset = building_refs_[i].offset;
-        if (ps->revoked || ps->rewind_requested || ps->paused_for_retry ||
-            offset < ps->next_expected) {
+        const OffsetTracker::Received got = ps->offsets.Receive(offset);
+        if (got.result == OffsetTracker::Outcome::kPastRetry) {
+          LOG(kWarn, kComponent) << ps->label << ": offset " << offset
+                                 << " arrived before the retried offset it follows; "
+                                    "seeking back again";
           continue;
         }
-        if (ps->next_expected >= 0 && offset > ps->next_expected) {
+        if (got.result != OffsetTracker::Outcome::kAccepted) continue;
+        if (got.skipped > 0) {
           // The consumer skipped offsets it never delivered: with auto.offset.reset=earliest this
           // is how librdkafka recovers from OFFSET_OUT_OF_RANGE, i.e. the broker deleted them
           // (retention) before they were consumed. The commit will pass them; say so loudly.
-          const int64_t skipped = offset - ps->next_expected;
-          skipped_offsets_->Inc(skipped);
-          LOG(kWarn, kComponent) << ps->label << ": offsets " << ps->next_expected << ".."
-                                 << offset - 1 << " were never delivered (" << skipped
+          skipped_offsets_->Inc(got.skipped);
+          LOG(kWarn, kComponent) << ps->label << ": offsets " << offset - got.skipped << ".."
+                                 << offset - 1 << " were never delivered (" << got.skipped
                                  << " skipped; deleted by the broker before they were consumed?)"
                                  << "; possible loss";
         }
@@ -583,13 +561,9 @@ class KafkaSourceImpl final : public KafkaSource {
           last = ps;
           last_index = static_cast<uint32_t>(it - refs->parts.begin());
         }
-        ps->submitted.push_back({offset, false});
-        ps->next_expected = offset + 1;
-        ps->in_flight++;
-        auto retried = ps->retries.find(offset);
         RawMessage& raw = building_msgs_[i];
-        raw.attempts = retried == ps->retries.end() ? 1 : 1 + retried->second;
-        refs->refs.push_back({last_index, ps->epoch, offset});
+        raw.attempts = got.attempts;
+        refs->refs.push_back({last_index, got.epoch, offset});
         messages.push_back(std::move(raw));
       }
       total_in_flight_.fetch_add(static_cast<int64_t>(messages.size()));
@@ -631,7 +605,7 @@ class KafkaSourceImpl final : public KafkaSource {
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const auto& [key, ps] : states_) {
-        if (!ps->paused_for_retry && !ps->rewind_requested) {
+        if (!ps->offsets.held_for_retry()) {
           rd_kafka_topic_partition_list_add(list, key.first.c_str(), key.second);
         }
       }
@@ -653,13 +627,8 @@ class KafkaSourceImpl final : public KafkaSource {
     for (size_t i = refs.size(); i-- > 0;) {
       PartitionState* ps = held_->refs->parts[refs[i].part].get();
       if (!drop(*ps, refs[i])) continue;
-      ps->in_flight--;
+      ps->offsets.Unregister(refs[i].epoch, refs[i].offset);
       dropped++;
-      if (refs[i].epoch == ps->epoch && !ps->submitted.empty() &&
-          ps->submitted.back().offset == refs[i].offset) {
-        ps->submitted.pop_back();
-        ps->next_expected = refs[i].offset;
-      }
       refs[i].offset = -1;  // mark
     }
     if (dropped == 0) return;
@@ -682,7 +651,7 @@ class KafkaSourceImpl final : public KafkaSource {
       std::lock_guard<std::mutex> lock(mu_);
       // Partitions rewound since registration get these messages again from the broker.
       DropFromHeld([](const PartitionState& ps, const BatchRefs::Ref& ref) {
-        return ps.revoked || ref.epoch != ps.epoch;
+        return ps.offsets.revoked() || ref.epoch != ps.offsets.epoch();
       });
     }
     if (!held_) {
@@ -707,27 +676,23 @@ class KafkaSourceImpl final : public KafkaSource {
   void RunControl() {
     const int64_t now = clock_->NowMonoNanos();
     rd_kafka_topic_partition_list_t* to_pause = nullptr;
-    rd_kafka_topic_partition_list_t* to_resume = nullptr;
+    rd_kafka_topic_partition_list_t* to_seek = nullptr;
     rd_kafka_topic_partition_list_t* to_commit = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const auto& [key, ps] : states_) {
-        if (ps->rewind_requested) {
-          ps->rewind_requested = false;
-          ps->paused_for_retry = true;
+        if (ps->offsets.TakePauseRequest()) {
           if (!to_pause) to_pause = rd_kafka_topic_partition_list_new(4);
           rd_kafka_topic_partition_list_add(to_pause, key.first.c_str(), key.second);
-        } else if (ps->paused_for_retry && now >= ps->resume_at_ns) {
-          ps->paused_for_retry = false;
-          if (!to_resume) to_resume = rd_kafka_topic_partition_list_new(4);
-          rd_kafka_topic_partition_list_add(to_resume, key.first.c_str(), key.second)->offset =
-              ps->rewind_offset;
+        } else if (auto seek_to = ps->offsets.SeekDue(now)) {
+          if (!to_seek) to_seek = rd_kafka_topic_partition_list_new(4);
+          rd_kafka_topic_partition_list_add(to_seek, key.first.c_str(), key.second)->offset =
+              *seek_to;
         }
-        if (ps->commit_target >= 0 && ps->commit_target != ps->commit_sent) {
+        if (auto commit = ps->offsets.TakeCommit()) {
           if (!to_commit) to_commit = rd_kafka_topic_partition_list_new(8);
           rd_kafka_topic_partition_list_add(to_commit, key.first.c_str(), key.second)->offset =
-              ps->commit_target;
-          ps->commit_sent = ps->commit_target;
+              *commit;
         }
       }
     }
@@ -735,22 +700,9 @@ class KafkaSourceImpl final : public KafkaSource {
       rd_kafka_pause_partitions(consumer_, to_pause);
       rd_kafka_topic_partition_list_destroy(to_pause);
     }
-    if (to_resume) {
-      rd_kafka_error_t* error = rd_kafka_seek_partitions(consumer_, to_resume, 5'000);
-      if (error != nullptr) {
-        LOG(kWarn, kComponent) << "seek for redelivery failed: " << rd_kafka_error_string(error);
-        rd_kafka_error_destroy(error);
-      }
-      for (int i = 0; i < to_resume->cnt; ++i) {
-        if (to_resume->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-          LOG(kWarn, kComponent) << "seek " << to_resume->elems[i].topic << "/"
-                                 << to_resume->elems[i].partition << " to "
-                                 << to_resume->elems[i].offset << ": "
-                                 << rd_kafka_err2str(to_resume->elems[i].err);
-        }
-      }
-      if (!backpressure_paused_) rd_kafka_resume_partitions(consumer_, to_resume);
-      rd_kafka_topic_partition_list_destroy(to_resume);
+    if (to_seek) {
+      SeekBackAndResume(to_seek);
+      rd_kafka_topic_partition_list_destroy(to_seek);
     }
     if (to_commit) {
       rd_kafka_commit(consumer_, to_commit, /*async=*/1);
@@ -760,6 +712,50 @@ class KafkaSourceImpl final : public KafkaSource {
       last_lag_refresh_ns_ = now;
       RefreshLag();
     }
+  }
+
+  // Seeks paused partitions back to their retried offsets. Only a partition whose seek succeeded
+  // is resumed; one whose seek failed stays paused and is sought again after a backoff, so the
+  // consumer never goes on past a message that was not stored.
+  void SeekBackAndResume(rd_kafka_topic_partition_list_t* to_seek) {
+    std::vector<int64_t> offsets(static_cast<size_t>(to_seek->cnt));
+    for (int i = 0; i < to_seek->cnt; ++i)
+      offsets[static_cast<size_t>(i)] = to_seek->elems[i].offset;
+    rd_kafka_error_t* error = rd_kafka_seek_partitions(consumer_, to_seek, 5'000);
+    if (error != nullptr) {
+      LOG(kWarn, kComponent) << "seek for redelivery failed: " << rd_kafka_error_string(error)
+                             << "; the partitions stay paused and will be sought again";
+      rd_kafka_error_destroy(error);
+    }
+    const int64_t now = clock_->NowMonoNanos();
+    rd_kafka_topic_partition_list_t* to_resume = rd_kafka_topic_partition_list_new(to_seek->cnt);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (int i = 0; i < to_seek->cnt; ++i) {
+        const rd_kafka_topic_partition_t& tp = to_seek->elems[i];
+        auto it = states_.find(PartitionKey(tp.topic, tp.partition));
+        if (it == states_.end()) continue;
+        OffsetTracker& tracker = it->second->offsets;
+        if (error != nullptr || tp.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          if (tp.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            LOG(kWarn, kComponent)
+                << "seek " << tp.topic << "/" << tp.partition << " to "
+                << offsets[static_cast<size_t>(i)] << ": " << rd_kafka_err2str(tp.err)
+                << "; the partition stays paused and will be sought again";
+          }
+          tracker.SeekFailed(now);
+          seek_failures_->Inc();
+          continue;
+        }
+        if (tracker.SeekSucceeded(offsets[static_cast<size_t>(i)])) {
+          rd_kafka_topic_partition_list_add(to_resume, tp.topic, tp.partition);
+        }
+      }
+    }
+    if (to_resume->cnt > 0 && !backpressure_paused_) {
+      rd_kafka_resume_partitions(consumer_, to_resume);
+    }
+    rd_kafka_topic_partition_list_destroy(to_resume);
   }
 
   // High watermark (cached by librdkafka from fetch responses) minus our position.
@@ -810,7 +806,7 @@ class KafkaSourceImpl final : public KafkaSource {
     std::unique_lock<std::mutex> lock(mu_);
     const bool done = settled_cv_.wait_for(lock, std::chrono::milliseconds(kSettleWaitMs), [&] {
       for (const auto& [key, ps] : states_) {
-        if (selected(*ps) && ps->in_flight > 0) return false;
+        if (selected(*ps) && ps->offsets.in_flight() > 0) return false;
       }
       return true;
     });
@@ -826,10 +822,10 @@ class KafkaSourceImpl final : public KafkaSource {
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const auto& [key, ps] : states_) {
-        if (selected(*ps) && ps->commit_target >= 0) {
+        if (selected(*ps) && ps->offsets.commit_target() >= 0) {
           rd_kafka_topic_partition_list_add(list, key.first.c_str(), key.second)->offset =
-              ps->commit_target;
-          ps->commit_sent = ps->commit_target;
+              ps->offsets.commit_target();
+          ps->offsets.TakeCommit();
         }
       }
     }
@@ -873,7 +869,7 @@ class KafkaSourceImpl final : public KafkaSource {
           auto& state = states_[key];
           // A partition assigned again without a revoke in between keeps its state: unsent
           // messages may still point at it.
-          if (!state || state->revoked) {
+          if (!state || state->offsets.revoked()) {
             state = std::make_shared<PartitionState>(key.first, key.second);
           }
         }
@@ -904,16 +900,17 @@ class KafkaSourceImpl final : public KafkaSource {
         auto it =
             states_.find(PartitionKey(partitions->elems[i].topic, partitions->elems[i].partition));
         if (it == states_.end()) continue;
-        it->second->revoked = true;
+        it->second->offsets.Revoke();
         revoked.push_back(it->second);
       }
-      DropFromHeld([](const PartitionState& ps, const BatchRefs::Ref&) { return ps.revoked; });
+      DropFromHeld(
+          [](const PartitionState& ps, const BatchRefs::Ref&) { return ps.offsets.revoked(); });
     }
     // Unsent messages of those partitions are redelivered to whoever gets them next.
     {
       size_t kept = 0;
       for (size_t i = 0; i < building_msgs_.size(); ++i) {
-        if (building_refs_[i].state->revoked) continue;
+        if (building_refs_[i].state->offsets.revoked()) continue;
         if (kept != i) {
           building_msgs_[kept] = std::move(building_msgs_[i]);
           building_refs_[kept] = building_refs_[i];
@@ -923,8 +920,8 @@ class KafkaSourceImpl final : public KafkaSource {
       building_msgs_.resize(kept);
       building_refs_.resize(kept);
     }
-    WaitSettled([](const PartitionState& ps) { return ps.revoked; });
-    if (!lost) CommitSync([](const PartitionState& ps) { return ps.revoked; });
+    WaitSettled([](const PartitionState& ps) { return ps.offsets.revoked(); });
+    if (!lost) CommitSync([](const PartitionState& ps) { return ps.offsets.revoked(); });
     if (cooperative) {
       rd_kafka_error_t* error = rd_kafka_incremental_unassign(rk, partitions);
       if (error) rd_kafka_error_destroy(error);
@@ -967,9 +964,7 @@ class KafkaSourceImpl final : public KafkaSource {
     for (int i = 0; offsets && i < offsets->cnt; ++i) {
       auto it =
           self->states_.find(PartitionKey(offsets->elems[i].topic, offsets->elems[i].partition));
-      if (it != self->states_.end() && it->second->commit_sent == offsets->elems[i].offset) {
-        it->second->commit_sent = -1;
-      }
+      if (it != self->states_.end()) it->second->offsets.CommitFailed(offsets->elems[i].offset);
     }
   }
 
@@ -1052,45 +1047,17 @@ class KafkaSourceImpl final : public KafkaSource {
   void OnSettled(BatchRefs& refs, const std::vector<Settlement>& settlements) {
     std::lock_guard<std::mutex> lock(mu_);
     const int64_t now = clock_->NowMonoNanos();
-    // Lowest retried offset per partition index, and the longest delay asked for.
-    std::vector<int64_t> rewind(refs.parts.size(), -1);
-    std::vector<int64_t> delay_ms(refs.parts.size(), 0);
     const size_t n = std::min(settlements.size(), refs.refs.size());
     for (size_t i = 0; i < refs.refs.size(); ++i) {
       const BatchRefs::Ref& ref = refs.refs[i];
-      PartitionState& ps = *refs.parts[ref.part];
-      ps.in_flight--;
-      if (ref.epoch != ps.epoch) continue;
       // A missing settlement (never expected) is treated as a retry: never commit past it.
       const bool retry = i >= n || settlements[i].verdict == Verdict::kRetry;
-      if (retry) {
-        if (rewind[ref.part] < 0 || ref.offset < rewind[ref.part]) rewind[ref.part] = ref.offset;
-        if (i < n) delay_ms[ref.part] = std::max(delay_ms[ref.part], settlements[i].retry_delay_ms);
-        ps.retries[ref.offset]++;
-        continue;
-      }
-      // Find the entry; it is usually at the front.
-      auto it = std::lower_bound(
-          ps.submitted.begin(), ps.submitted.end(), ref.offset,
-          [](const PartitionState::Submitted& s, int64_t off) { return s.offset < off; });
-      if (it != ps.submitted.end() && it->offset == ref.offset) it->settled = true;
+      refs.parts[ref.part]->offsets.Settle(ref.epoch, ref.offset, retry,
+                                           i < n ? settlements[i].retry_delay_ms : 0);
     }
     total_in_flight_.fetch_sub(static_cast<int64_t>(refs.refs.size()));
-    for (size_t p = 0; p < refs.parts.size(); ++p) {
-      PartitionState& ps = *refs.parts[p];
-      if (rewind[p] >= 0) {
-        const int64_t from = rewind[p];
-        while (!ps.submitted.empty() && ps.submitted.back().offset >= from) {
-          ps.submitted.pop_back();
-        }
-        ps.epoch++;
-        ps.next_expected = from;
-        ps.rewind_requested = true;
-        ps.rewind_offset = from;
-        ps.resume_at_ns = now + delay_ms[p] * 1'000'000;
-        retries_->Inc();
-      }
-      ps.AdvanceCommitTarget();
+    for (const auto& part : refs.parts) {
+      if (part->offsets.FinishSettlements(now)) retries_->Inc();
     }
     settled_cv_.notify_all();
   }
@@ -1120,6 +1087,7 @@ class KafkaSourceImpl final : public KafkaSource {
   Counter* retries_;
   Counter* backpressure_;
   Counter* skipped_offsets_;
+  Counter* seek_failures_;
 
   // Partition states: the map itself is changed only on the poll thread (rebalance callback);
   // PartitionState fields marked "guarded" and the map's reads off the poll thread use mu_.
