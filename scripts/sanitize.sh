@@ -13,7 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/sanitizer_build.sh
 
-TSAN_TESTS=(unit_pipeline_test unit_store_test unit_http_test integration_jetstream_source_test
+TSAN_TESTS=(unit_pipeline_test unit_store_test unit_http_test unit_dead_letter_outbox_test
+            unit_offset_tracker_test integration_jetstream_source_test
             integration_kafka_source_test integration_kafka_outage_test
             integration_ingestd_nats_test integration_ingestd_kafka_test)
 
