@@ -22,10 +22,16 @@
 #include "harness/run_output.h"
 #include "harness/runner.h"
 #include "harness/scenario.h"
+#include "system/json_depth.h"
 
 namespace ingestlab {
 namespace fs = std::filesystem;
 namespace {
+
+// ingestlab's result.json nests a few levels; a deeper one did not come from it.
+constexpr int kMaxResultDepth = 64;
+
+std::string ReadFile(const std::string& path);
 
 const char* kReplayHelp =
     "usage: ingestlab replay RUN_DIR|LOG [--speed X|max] [--until T] [--only SERVICE]\n"
@@ -132,9 +138,16 @@ Result<RecordedRun> Locate(const std::string& input) {
   if (!run.dir.empty()) {
     const fs::path result = fs::path(run.dir) / "result.json";
     if (fs::exists(result, ec)) {
-      std::ifstream in(result);
+      const std::string text = ReadFile(result.string());
+      // A result.json may come from anywhere; comparing and printing walk it recursively, so
+      // one nested far deeper than ingestlab writes (a few levels) is refused before parsing.
+      if (JsonNestedDeeperThan(text, kMaxResultDepth)) {
+        return Status::InvalidArgument(result.string() +
+                                       ": not a result.json: nested deeper than " +
+                                       std::to_string(kMaxResultDepth) + " levels");
+      }
       try {
-        run.result = nlohmann::json::parse(in);
+        run.result = nlohmann::json::parse(text);
       } catch (const nlohmann::json::exception& e) {
         return Status::Parse(result.string() + ": " + e.what());
       }

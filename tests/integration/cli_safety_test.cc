@@ -142,6 +142,21 @@ TEST_CASE("run --out refuses a run path that is not a run directory", "[cli][saf
   fs::remove_all(root);
 }
 
+TEST_CASE("replay and shrink refuse a result.json nested 200,000 levels deep", "[cli][safety]") {
+  const fs::path root = FreshTempDir("cli-safety-deep");
+  const fs::path run = MakeRecordedRun(root);
+  WriteFile(run / "result.json",
+            R"({"verdict":"fail","assertions":)" + std::string(200'000, '[') + "}");
+  for (const std::string command : {"replay", "shrink"}) {
+    const auto r = RunIngestlab(command + " " + run.string() + " --out " +
+                                (root / (command + "-out")).string());
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("not a result.json: nested deeper than 64 levels"));
+  }
+  fs::remove_all(root);
+}
+
 TEST_CASE("an event log whose header names scenario '../../etc' is refused", "[cli][safety]") {
   const fs::path root = FreshTempDir("cli-safety-name");
   fs::create_directories(root / "a" / "b");
