@@ -166,7 +166,7 @@ Result<ExitStatus> IngestdProcess::Terminate() {
 
 Status IngestdProcess::Pause() {
   if (!process_ || !process_->Running()) return Status::NotFound(options_.name + " is not running");
-  return process_->Signal(SIGSTOP);
+  return process_->Suspend();
 }
 
 Status IngestdProcess::Resume() {

@@ -252,7 +252,7 @@ Status NatsCluster::Restart(int i) {
 Status NatsCluster::Pause(int i) {
   INGEST_RETURN_IF_ERROR(CheckIndex(i));
   if (!nodes_[i].process) return NodeError(i, "pause: node is not running");
-  return nodes_[i].process->Signal(SIGSTOP);
+  return nodes_[i].process->Suspend();
 }
 
 Status NatsCluster::Resume(int i) {

@@ -1,6 +1,7 @@
 // ChildProcess: fork/exec with a process group, a death signal and a log file; see process.h.
 #include "harness/infra/process.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -236,6 +237,54 @@ Status ChildProcess::Signal(int sig) {
   }
   if (kill(pid_, sig) != 0) {
     return Status::Io("kill " + std::to_string(pid_) + ": " + strerror(errno));
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// True when every task of `pid` reports state T (stopped) or t (traced) in /proc.
+bool AllThreadsStopped(pid_t pid) {
+  const std::string task_dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* dir = opendir(task_dir.c_str());
+  if (dir == nullptr) return false;
+  bool stopped = true;
+  int tasks = 0;
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    std::ifstream in(task_dir + "/" + entry->d_name + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // "pid (comm) S ...": comm may hold spaces and parentheses, so read after the last ')'.
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos || close + 2 >= stat.size()) continue;  // task just ended
+    ++tasks;
+    const char state = stat[close + 2];
+    if (state != 'T' && state != 't') {
+      stopped = false;
+      break;
+    }
+  }
+  closedir(dir);
+  return stopped && tasks > 0;
+}
+
+}  // namespace
+
+Status ChildProcess::Suspend(int64_t timeout_ms) {
+  INGEST_RETURN_IF_ERROR(Signal(SIGSTOP));
+  Clock& clock = Clock::System();
+  const int64_t deadline = clock.NowMonoNanos() + timeout_ms * 1'000'000;
+  while (!AllThreadsStopped(pid_)) {
+    if (TryReap(false)) {
+      return Status::NotFound(options_.program + " (pid " + std::to_string(pid_) +
+                              ") exited while being paused: " + exit_status_.ToString());
+    }
+    if (clock.NowMonoNanos() >= deadline) {
+      return Status::Transient(options_.program + " (pid " + std::to_string(pid_) +
+                               ") was sent SIGSTOP but not all its threads stopped within " +
+                               std::to_string(timeout_ms) + " ms");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return Status::Ok();
 }

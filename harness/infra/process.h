@@ -50,6 +50,10 @@ class ChildProcess {
 
   // Sends `sig` (SIGTERM, SIGKILL, SIGSTOP, SIGCONT, ...) to the child. Error if already reaped.
   Status Signal(int sig);
+  // SIGSTOP, then waits up to timeout_ms until every thread of the child is in the stopped
+  // state: kill() returns before a thread busy on another core or in a system call has
+  // stopped, and a "paused" node that still answers for a moment makes a fault a race.
+  Status Suspend(int64_t timeout_ms = 2000);
   // True until the child has been reaped.
   bool Running();
   // Waits up to timeout_ms for the child to end and reaps it. Transient error on timeout.

@@ -5,6 +5,8 @@
 
 #include <cerrno>
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <httplib.h>
@@ -42,6 +44,25 @@ void SetServers(natsOptions* opts, const std::string& urls) {
 }
 
 bool ProcessExists(pid_t pid) { return kill(pid, 0) == 0 || errno != ESRCH; }
+
+// utime + stime of `pid` in clock ticks, -1 if unreadable.
+long CpuTicks(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(close + 2));
+  std::string field;
+  long utime = -1, stime = -1;
+  for (int i = 3; fields >> field; ++i) {  // field 3 is the state
+    if (i == 14) utime = std::stol(field);
+    if (i == 15) {
+      stime = std::stol(field);
+      break;
+    }
+  }
+  return utime < 0 || stime < 0 ? -1 : utime + stime;
+}
 
 nlohmann::json GetJson(const std::string& base_url, const std::string& path) {
   httplib::Client client(base_url);
@@ -151,6 +172,20 @@ TEST_CASE("ChildProcess runs a program, reports how it ended, and leaves nothing
     REQUIRE(child);
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     CHECK(child->Running());
+  }
+  SECTION("Suspend returns only once the child has stopped running") {
+    auto child = ChildProcess::Spawn(
+        {"/bin/sh", {"-c", "while true; do :; done"}, {}, "", ""});
+    REQUIRE(child.ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    REQUIRE((*child)->Suspend().ok());
+    const long before = CpuTicks((*child)->pid());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(before >= 0);
+    CHECK(CpuTicks((*child)->pid()) == before);  // a busy loop that ran would gain ~30 ticks
+    REQUIRE((*child)->Signal(SIGCONT).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(CpuTicks((*child)->pid()) > before);
   }
   SECTION("the destructor kills and reaps a running child") {
     pid_t pid = 0;
