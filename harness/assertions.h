@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -97,6 +98,14 @@ struct RunObservations {
   std::vector<FaultWindow> faults;
   CounterTotals counters;
   std::vector<StateMismatch> state_mismatches;
+  // ingestd instances and, per instance name ("ingestd-0"), its ingest_applied_total as sampled
+  // about once a second: {seconds after start, value}; the value restarts from 0 when the
+  // instance restarts. reconnect_within judges a fault on one instance of several by it.
+  int ingestd_instances = 1;
+  std::map<std::string, std::vector<std::pair<double, double>>> instance_applied;
+  // When the NATS latency probe ran (harness/latency_probe.h): event id -> unix ms it was
+  // delivered to the probe, the broker's own share of the latency.
+  std::unordered_map<std::string, int64_t> probe_delivered_ms;
   bool state_checked = false;  // the reference model ran
   std::string state_note;      // what the reference model compared, or why it could not
 };
@@ -115,7 +124,7 @@ struct AssertionResult {
 
 struct OffendingEvent {
   std::string event_id;
-  std::string problem;  // missing | applied twice | unexpected dead letter | state mismatch | ...
+  std::string problem;  // missing | applied and dead-lettered | unexpected dead letter | state mismatch | ...
   std::string expected;
   std::string observed;
   std::string service;
@@ -141,14 +150,25 @@ inline constexpr size_t kMaxOffending = 100;
 // recorded) of the applied events published in [from_s, to_s) after start (to_s < 0: no end).
 std::vector<double> EventLatenciesMs(const RunObservations& obs, double from_s = 0,
                                      double to_s = -1);
+// What ingestd added (committed_at minus when the same message reached the latency probe) and,
+// alongside, the broker's own share (probe delivery minus publish time), in ms, for the applied
+// events published in [from_s, to_s) that the probe saw.
+struct AddedLatencies {
+  std::vector<double> added_ms;
+  std::vector<double> broker_ms;
+};
+AddedLatencies EventAddedLatenciesMs(const RunObservations& obs, double from_s = 0,
+                                     double to_s = -1);
 // Nearest-rank percentiles. `values` is sorted in place.
 LatencySummary SummarizeLatencies(std::vector<double>& values);
 double Percentile(const std::vector<double>& sorted, double q);
 
-// Ids of acked events that ingestd dead-lettered with reason max_deliveries because an entity
-// they depend on was in a publish the broker never acknowledged (so it may never have been
-// stored): such a dead letter is the correct outcome, not a failure. An event depends on the
-// entities named by its data's "*_id" fields (customers excepted: they are auto-created).
+// Ids of acked events that ingestd dead-lettered with reason max_deliveries because the entity
+// they themselves depend on (the purchase a refund names, the lead a conversion names, the
+// session an activity names, ...) was never stored: every publish that creates it was not acked
+// by the broker, or was itself such a dead letter. That dead letter is the correct outcome. An
+// event that merely shares an id with an unacked publish, or whose dependency was acked, is not
+// excused.
 std::unordered_set<std::string> ExcusedDeadLetterIds(const RunObservations& obs);
 
 Evaluation EvaluateAssertions(const std::vector<AssertionSpec>& specs, const RunObservations& obs);

@@ -27,6 +27,8 @@
 #include "harness/environment.h"
 #include "harness/fault_injector.h"
 #include "harness/infra/ingestd_process.h"
+#include "harness/latency_probe.h"
+#include "harness/stalls.h"
 #include "harness/load_driver.h"
 #include "harness/run_dir.h"
 #include "harness/store_reader.h"
@@ -577,6 +579,20 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   std::unique_ptr<Environment> env = std::move(env_or.value());
   if (Status ready = env->WaitForIngestReady(30'000); !ready.ok()) return fail(ready.message());
 
+  // A probe consumer for latency gates relative to the broker's own delivery time.
+  std::unique_ptr<LatencyProbe> probe;
+  const bool wants_probe = std::any_of(
+      s.assertions.begin(), s.assertions.end(), [](const AssertionSpec& a) {
+        return a.numbers.count("added_p50_ms") + a.numbers.count("added_p95_ms") +
+                   a.numbers.count("added_p99_ms") >
+               0;
+      });
+  if (wants_probe) {
+    auto probe_or = LatencyProbe::StartNats(env->nats_urls());
+    if (!probe_or.ok()) return fail(probe_or.status().message());
+    probe = std::move(probe_or.value());
+  }
+
   // 2. Load and the event log.
   const int64_t start_ms = clock.NowUnixMillis();
   const int64_t start_mono = clock.NowMonoNanos();
@@ -650,6 +666,7 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   int64_t next_sample = start_mono + 1'000'000'000;
   bool aborted = false;
   double pending = 0;  // queued or undelivered messages reported by the live instances
+  std::map<std::string, std::vector<std::pair<double, double>>> instance_applied;
   auto sample = [&](double t) {
     pending = 0;
     for (int i = 0; i < env->ingestd_count(); ++i) {
@@ -657,6 +674,8 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
       auto m = env->ingestd(i).FetchMetrics(500);
       if (!m.ok()) continue;
       counters.Update(env->ingestd(i).name(), *m);
+      instance_applied[env->ingestd(i).name()].emplace_back(
+          Round(t, 3), m->Total("ingest_applied_total"));
       pending += m->Total("ingest_queue_messages") + m->Total("ingest_source_lag");
     }
     StoreReader::Counts c;
@@ -758,6 +777,9 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
     auto m = env->ingestd(i).FetchMetrics(1000);
     if (m.ok()) counters.Update(env->ingestd(i).name(), *m);
   }
+  std::unordered_map<std::string, int64_t> probe_delivered;
+  if (probe) probe_delivered = probe->Stop();
+  probe.reset();
   const auto exits = env->StopIngestds();
   const LoadTotals totals = driver->Totals();
   const auto service_stats = driver->ServiceStats();
@@ -783,6 +805,9 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
   if (!dead.ok()) return fail(dead.status().message());
   obs.dead_letters = std::move(dead.value());
   obs.faults = timeline.Windows();
+  obs.ingestd_instances = env->ingestd_count();
+  obs.instance_applied = std::move(instance_applied);
+  obs.probe_delivered_ms = std::move(probe_delivered);
   obs.counters.applied = counters.Total("ingest_applied_total");
   obs.counters.duplicates = counters.Total("ingest_duplicates_total");
   obs.counters.redeliveries = counters.Total("ingest_redeliveries_total");
@@ -960,6 +985,16 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
       sj["reconnects"].push_back(series.reconnects[i]);
     }
     result["series"] = sj;
+  }
+  // Stretches with events waiting, nothing settled and no fault to explain it.
+  result["stalls"] = nlohmann::json::array();
+  for (const Stall& st : FindStalls(series.t_s, series.ingest_rate, series.lag, obs.faults)) {
+    result["stalls"].push_back(
+        {{"from_s", Round(st.from_s, 1)}, {"to_s", Round(st.to_s, 1)}, {"max_lag", st.max_lag}});
+    progress.Message("stall: nothing committed from " + FormatDurationSeconds(st.from_s) +
+                     " to " + FormatDurationSeconds(st.to_s) + " with up to " +
+                     std::to_string(static_cast<int64_t>(st.max_lag)) +
+                     " events waiting and no fault active");
   }
   {
     const auto bounds = Metrics::LatencyBoundsMs();

@@ -488,9 +488,12 @@ class Parser {
     if (kind == "latency") {
       if (!value || !value.IsMap())
         return Error(n, "'latency' must be a mapping like {p99_ms: 25}");
-      INGEST_RETURN_IF_ERROR(
-          CheckKeys(value, {"p50_ms", "p95_ms", "p99_ms", "max_ms", "window"}, "latency"));
-      for (const char* k : {"p50_ms", "p95_ms", "p99_ms", "max_ms"}) {
+      INGEST_RETURN_IF_ERROR(CheckKeys(value,
+                                       {"p50_ms", "p95_ms", "p99_ms", "max_ms", "added_p50_ms",
+                                        "added_p95_ms", "added_p99_ms", "window"},
+                                       "latency"));
+      for (const char* k :
+           {"p50_ms", "p95_ms", "p99_ms", "max_ms", "added_p50_ms", "added_p95_ms", "added_p99_ms"}) {
         if (auto v = value[k]) {
           auto x = Number(v, k);
           if (!x.ok()) return x.status();
@@ -512,10 +515,15 @@ class Parser {
           a->numbers["window_to_s"] = *x;
         }
       }
-      if (a->numbers.count("p50_ms") + a->numbers.count("p95_ms") + a->numbers.count("p99_ms") +
-              a->numbers.count("max_ms") ==
-          0) {
-        return Error(value, "'latency' needs at least one of p50_ms, p95_ms, p99_ms, max_ms");
+      size_t gates = 0;
+      for (const char* k :
+           {"p50_ms", "p95_ms", "p99_ms", "max_ms", "added_p50_ms", "added_p95_ms", "added_p99_ms"}) {
+        gates += a->numbers.count(k);
+      }
+      if (gates == 0) {
+        return Error(value,
+                     "'latency' needs at least one of p50_ms, p95_ms, p99_ms, max_ms, "
+                     "added_p50_ms, added_p95_ms, added_p99_ms");
       }
       return Status::Ok();
     }

@@ -276,6 +276,29 @@ std::string AssertionTable(const json& result) {
   return out;
 }
 
+// Stretches where events waited, nothing was committed and no fault was active (result.json
+// "stalls"): latency that no fault explains. Nothing is shown for a run without any.
+std::string StallsSection(const json& result) {
+  const json& stalls = Field(result, "stalls");
+  if (!stalls.is_array() || stalls.empty()) return "";
+  std::string out =
+      "<section id=\"stalls\"><h2>Stalls</h2><p>Nothing was committed or dead-lettered while "
+      "events waited, and no fault was active (nor undone less than 5 s before): latency no "
+      "fault explains.</p><table class=\"timeline\"><thead><tr><th class=\"num\">from</th>"
+      "<th class=\"num\">until</th><th class=\"num\">lasting</th><th class=\"num\">events "
+      "waiting (max)</th></tr></thead><tbody>";
+  for (const json& st : stalls) {
+    const double from = Number(Field(st, "from_s"));
+    const double to = Number(Field(st, "to_s"));
+    out += "<tr class=\"stall\"><td class=\"num\">" + HtmlEscape(FormatNumber(from, 1)) +
+           " s</td><td class=\"num\">" + HtmlEscape(FormatNumber(to, 1)) +
+           " s</td><td class=\"num\">" +
+           (std::isfinite(from) && std::isfinite(to) ? HtmlEscape(FormatDuration(to - from)) : "—") +
+           "</td><td class=\"num\">" + Cell(Field(st, "max_lag")) + "</td></tr>";
+  }
+  return out + "</tbody></table></section>\n";
+}
+
 std::vector<reports::FaultBand> FaultBands(const json& result) {
   std::vector<reports::FaultBand> bands;
   const json& timeline = Field(result, "timeline");
@@ -572,6 +595,9 @@ std::string RenderRunReport(const json& recorded) {
       "<nav class=\"toc\"><a href=\"#assertions\">assertions</a><a href=\"#timeline\">faults"
       "</a><a href=\"#charts\">charts</a><a href=\"#latency\">latency</a><a href=\"#services\">"
       "services</a><a href=\"#types\">event types</a>";
+  if (Field(result, "stalls").is_array() && !Field(result, "stalls").empty()) {
+    out += "<a href=\"#stalls\">stalls</a>";
+  }
   if (Field(result, "offending_events").is_array() && !Field(result, "offending_events").empty()) {
     out += "<a href=\"#offending\">offending events</a>";
   }
@@ -581,6 +607,7 @@ std::string RenderRunReport(const json& recorded) {
   out += AssertionTable(result);
   out += KeyNumbers(result);
   out += TimelineSection(result);
+  out += StallsSection(result);
   out += ChartsSection(result);
   const json& metrics = Field(result, "metrics");
   out += BreakdownTable("services", "Per service", "service", Field(metrics, "per_service"),

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <unordered_map>
 
 #include "harness/assertions.h"
 #include "harness/run_output.h"
@@ -134,15 +135,16 @@ TEST_CASE("no_loss counts acked events that never arrived") {
   CHECK_THAT(r.detail, Catch::Contains("1 publishes not acked"));
 }
 
-TEST_CASE("exactly_once catches double application, counter drift and state mismatches") {
-  SECTION("an id applied twice") {
+TEST_CASE("exactly_once catches two outcomes for one id, counter drift and state mismatches") {
+  SECTION("an id both applied and dead-lettered") {
     RunObservations obs = HealthyRun();
-    obs.applied.push_back(Row("billing-1-7", 900));
-    obs.counters.applied = 101;
+    DeadLetterRow dead = Dead(obs.publishes[7].payload, "schema", 900);
+    dead.event_id = obs.publishes[7].event_id;
+    obs.dead_letters.push_back(dead);
     auto ev = EvaluateAssertions({Spec("exactly_once")}, obs);
     CHECK_FALSE(Only(ev).passed);
     REQUIRE_FALSE(ev.offending.empty());
-    CHECK(ev.offending[0].problem == "applied twice");
+    CHECK(ev.offending[0].problem == "applied and dead-lettered");
   }
   SECTION("the applied counter disagrees with the rows") {
     RunObservations obs = HealthyRun();
@@ -254,6 +256,63 @@ TEST_CASE("throughput, reconnection and drain are measured from commit times") {
     CHECK(Only(ev).measured == Approx(0.5));
     CHECK(Only(EvaluateAssertions({Spec("reconnect_within", {{"seconds", 1}})}, obs)).passed);
   }
+  SECTION("reconnection is judged on the path the fault disrupted") {
+    FaultWindow f;
+    f.action = "pause_nats";
+    f.target = "nats-0";
+    f.at_s = 0.2;
+    f.recovered_s = 0.3;
+    f.disruptive = true;
+    obs.faults.push_back(f);
+    // Odd events travel over Kafka and keep committing; NATS events stall until 900 ms.
+    for (size_t i = 0; i < obs.publishes.size(); ++i) {
+      if (i % 2) obs.publishes[i].transport = "kafka";
+    }
+    std::unordered_map<std::string, std::string> transport;
+    for (const auto& p : obs.publishes) transport[p.event_id] = p.transport;
+    for (auto& row : obs.applied) {
+      if (transport[row.event_id] == "nats" && row.committed_at_ms >= kStart + 300 &&
+          row.committed_at_ms < kStart + 900) {
+        row.committed_at_ms = kStart + 900;
+      }
+    }
+    obs.dead_letters[0].dead_at_ms = kStart + 950;
+    auto ev = EvaluateAssertions({Spec("reconnect_within", {{"seconds", 0.4}})}, obs);
+    CHECK_FALSE(Only(ev).passed);  // Kafka commits at 305 ms do not count for a NATS fault
+    CHECK(Only(ev).measured == Approx(0.6));
+    CHECK_THAT(Only(ev).detail, Catch::Contains("nats events committed again"));
+    SECTION("a Kafka fault is judged by Kafka commits") {
+      obs.faults[0].action = "kafka_broker_down";
+      obs.faults[0].target = "broker-1";
+      CHECK(Only(EvaluateAssertions({Spec("reconnect_within", {{"seconds", 0.4}})}, obs)).passed);
+    }
+  }
+  SECTION("with two instances, a fault on one is judged by that instance's own counter") {
+    FaultWindow f;
+    f.action = "kill_ingestd";
+    f.target = "ingestd-1";
+    f.at_s = 0.2;
+    f.recovered_s = 0.3;
+    f.disruptive = true;
+    obs.faults.push_back(f);
+    obs.ingestd_instances = 2;
+    // ingestd-0 keeps applying; ingestd-1 restarts from 0 and applies again only at 2.0 s.
+    obs.instance_applied["ingestd-0"] = {{0.1, 10}, {1.0, 60}, {2.0, 90}};
+    obs.instance_applied["ingestd-1"] = {{0.1, 5}, {1.0, 0}, {2.0, 7}};
+    auto ev = EvaluateAssertions({Spec("reconnect_within", {{"seconds", 1}})}, obs);
+    CHECK_FALSE(Only(ev).passed);
+    CHECK(Only(ev).measured == Approx(1.7));
+    obs.instance_applied["ingestd-1"] = {{0.1, 5}, {1.0, 3}, {2.0, 7}};
+    CHECK(Only(EvaluateAssertions({Spec("reconnect_within", {{"seconds", 1}})}, obs)).passed);
+    obs.instance_applied["ingestd-1"] = {{0.1, 5}, {1.0, 0}, {2.0, 0}};
+    CHECK(std::isinf(
+        Only(EvaluateAssertions({Spec("reconnect_within", {{"seconds", 10}})}, obs)).measured));
+  }
+  SECTION("a run with nothing to measure does not pass") {
+    auto ev = EvaluateAssertions({Spec("reconnect_within", {{"seconds", 10}})}, obs);
+    CHECK_FALSE(Only(ev).passed);
+    CHECK_THAT(Only(ev).detail, Catch::Contains("nothing measured"));
+  }
   SECTION("drain") {
     auto ev = EvaluateAssertions({Spec("lag_drained_within", {{"seconds", 0.1}})}, obs);
     CHECK_FALSE(Only(ev).passed);
@@ -264,30 +323,72 @@ TEST_CASE("throughput, reconnection and drain are measured from commit times") {
   }
 }
 
-TEST_CASE("a max_deliveries dead letter is expected when its dependency was never acked") {
+TEST_CASE("a max_deliveries dead letter is excused only when its own dependency was never acked") {
   RunObservations obs = HealthyRun();
-  PublishRecord invoice = Pub("billing-1-500", 700);
-  invoice.acked = false;  // the broker never confirmed the invoice
-  invoice.payload =
-      R"({"specversion":"1.0","id":"billing-1-500","data":{"invoice_id":"inv-9","customer_id":"c1"}})";
-  PublishRecord paid = Pub("billing-1-501", 710);
-  paid.payload =
-      R"({"specversion":"1.0","id":"billing-1-501","data":{"invoice_id":"inv-9","amount":5}})";
-  obs.publishes.push_back(invoice);
-  obs.publishes.push_back(paid);
-  DeadLetterRow dead = Dead(paid.payload, "max_deliveries", 900);
-  dead.event_id = "billing-1-501";
-  obs.dead_letters.push_back(dead);
+  auto add = [&](const std::string& id, const std::string& type, const std::string& data,
+                 bool acked) {
+    PublishRecord p = Pub(id, 700);
+    p.type = type;
+    p.acked = acked;
+    p.payload = R"({"specversion":"1.0","id":")" + id + R"(","type":")" + type +
+                R"(","data":)" + data + "}";
+    obs.publishes.push_back(p);
+    return p;
+  };
+  auto dead = [&](const PublishRecord& p) {
+    DeadLetterRow d = Dead(p.payload, "max_deliveries", 900);
+    d.event_id = p.event_id;
+    obs.dead_letters.push_back(d);
+  };
   AssertionSpec spec = Spec("dead_letters");
   spec.expected = true;
-  CHECK(ExcusedDeadLetterIds(obs).count("billing-1-501") == 1);
-  auto ev = EvaluateAssertions({spec}, obs);
-  CHECK(Only(ev).passed);
-  CHECK_THAT(Only(ev).detail, Catch::Contains("dependency was never acked"));
-  SECTION("but not when the dependency was acked") {
-    obs.publishes[obs.publishes.size() - 2].acked = true;
+
+  SECTION("the invoice an invoice.paid names was never acked") {
+    add("billing-1-500", "billing.invoice.issued", R"({"invoice_id":"inv-9","customer_id":"c1"})",
+        false);
+    dead(add("billing-1-501", "billing.invoice.paid", R"({"invoice_id":"inv-9","amount":5})", true));
+    CHECK(ExcusedDeadLetterIds(obs).count("billing-1-501") == 1);
+    auto ev = EvaluateAssertions({spec}, obs);
+    CHECK(Only(ev).passed);
+    CHECK_THAT(Only(ev).detail, Catch::Contains("dependency was never acked"));
+    SECTION("but not when the invoice was acked") {
+      obs.publishes[obs.publishes.size() - 2].acked = true;
+      CHECK(ExcusedDeadLetterIds(obs).empty());
+      CHECK_FALSE(Only(EvaluateAssertions({spec}, obs)).passed);
+    }
+  }
+  SECTION("sharing some other id with an unacked publish is no excuse") {
+    // The unacked publish names the same customer and invoice id, but the dead event's own
+    // dependency is a purchase that was acked.
+    add("billing-1-600", "billing.invoice.issued", R"({"invoice_id":"p-1","customer_id":"c1"})",
+        false);
+    add("billing-1-601", "billing.purchase.completed",
+        R"({"purchase_id":"p-1","customer_id":"c1","amount":3})", true);
+    dead(add("billing-1-602", "billing.purchase.refunded",
+             R"({"purchase_id":"p-1","amount":3,"invoice_id":"p-1"})", true));
     CHECK(ExcusedDeadLetterIds(obs).empty());
     CHECK_FALSE(Only(EvaluateAssertions({spec}, obs)).passed);
+  }
+  SECTION("an unacked dependent of the same entity is no excuse either") {
+    add("crm-1-1", "crm.lead.created", R"({"lead_id":"l-1","email":"a@b.c"})", true);
+    add("crm-1-2", "crm.lead.updated", R"({"lead_id":"l-1","status":"qualified"})", false);
+    dead(add("crm-1-3", "crm.lead.converted", R"({"lead_id":"l-1","contact_id":"k-1"})", true));
+    CHECK(ExcusedDeadLetterIds(obs).empty());
+  }
+  SECTION("a chain: the revoke of a role whose assignment waited for an unacked user") {
+    add("auth-1-1", "auth.user.created", R"({"user_id":"u-1","email":"a@b.c"})", false);
+    dead(add("auth-1-2", "auth.user.role.assigned", R"({"user_id":"u-1","role_id":"r-1"})", true));
+    dead(add("auth-1-3", "auth.user.role.revoked", R"({"user_id":"u-1","role_id":"r-1"})", true));
+    const auto excused = ExcusedDeadLetterIds(obs);
+    CHECK(excused.count("auth-1-2") == 1);
+    CHECK(excused.count("auth-1-3") == 1);
+  }
+  SECTION("an event with no dependency is never excused") {
+    add("billing-1-700", "billing.invoice.issued", R"({"invoice_id":"inv-7","customer_id":"c1"})",
+        false);
+    dead(add("billing-1-701", "billing.purchase.completed",
+             R"({"purchase_id":"p-7","customer_id":"c1","amount":1,"invoice_id":"inv-7"})", true));
+    CHECK(ExcusedDeadLetterIds(obs).empty());
   }
 }
 

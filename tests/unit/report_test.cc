@@ -310,6 +310,20 @@ TEST_CASE("a run report shows verdict, scenario, assertions, charts and breakdow
   }
 }
 
+TEST_CASE("stalls no fault explains get their own section, and none shows no section") {
+  json result = SampleResult(30);
+  CHECK(RenderRunReport(result).find("id=\"stalls\"") == std::string::npos);
+  result["stalls"] = {{{"from_s", 11.0}, {"to_s", 13.0}, {"max_lag", 150}}};
+  const std::string html = RenderRunReport(result);
+  const std::string section = SectionById(html, "stalls");
+  REQUIRE_FALSE(section.empty());
+  CHECK(section.find(">11 s<") != std::string::npos);
+  CHECK(section.find(">13 s<") != std::string::npos);
+  CHECK(section.find(">2 s<") != std::string::npos);  // lasting
+  CHECK(section.find(">150<") != std::string::npos);
+  CHECK(html.find("href=\"#stalls\"") != std::string::npos);
+}
+
 TEST_CASE("each time chart carries its samples for the hover readout, inert as data") {
   const std::string html = RenderRunReport(SampleResult(30));
   for (const std::string& id : kTimeCharts) {

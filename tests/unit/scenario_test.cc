@@ -150,6 +150,11 @@ TEST_CASE("mistakes are reported with file, line and the key") {
                Catch::StartsWith("scenarios/x.yaml:3: unknown key 'p99' in latency"));
     CHECK_THAT(error_of("duration: 10s\nassertions:\n  - reconnect_within: soon\n"),
                Catch::Contains("'reconnect_within'"));
+    auto added = ParseScenario(
+        "duration: 10s\nassertions:\n  - latency: {added_p99_ms: 20, window: {from: 2s}}\n",
+        "scenarios/x.yaml");
+    REQUIRE(added.ok());
+    CHECK(added->assertions[0].numbers.at("added_p99_ms") == 20);
   }
   SECTION("missing duration and broken YAML") {
     CHECK_THAT(error_of("name: x\n"), Catch::Contains("missing key 'duration'"));
