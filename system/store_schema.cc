@@ -442,8 +442,28 @@ CREATE INDEX dead_letters_by_reason ON dead_letters(reason, dead_at);
 CREATE INDEX dead_letters_unpublished ON dead_letters(id) WHERE published_at IS NULL;
 )sql";
 
+// Version 6: last writer wins per field, not per row. Each updatable field of a ticket or work
+// order carries the event time of the value it holds; an update changes a field only if it is
+// at least as new as that field's value. With one updated_at for the whole row, a late update
+// older than a newer event that touched OTHER fields (an update held by a paused consumer while
+// the ticket was resolved) was dropped entirely, and its priority or comment lost. Existing rows
+// start with every field stamped with their updated_at.
+constexpr const char kSchemaV6[] = R"sql(
+ALTER TABLE tickets ADD COLUMN status_at INTEGER;
+ALTER TABLE tickets ADD COLUMN priority_at INTEGER;
+ALTER TABLE tickets ADD COLUMN comment_at INTEGER;
+UPDATE tickets SET status_at = updated_at, priority_at = updated_at, comment_at = updated_at;
+ALTER TABLE work_orders ADD COLUMN status_at INTEGER;
+ALTER TABLE work_orders ADD COLUMN cost_at INTEGER;
+ALTER TABLE work_orders ADD COLUMN notes_at INTEGER;
+ALTER TABLE work_orders ADD COLUMN assigned_at INTEGER;
+UPDATE work_orders SET status_at = updated_at, cost_at = updated_at, notes_at = updated_at,
+                       assigned_at = updated_at;
+)sql";
+
 // migrations[i] moves a database from user_version i to i+1.
-constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4, kSchemaV5};
+constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3,
+                                       kSchemaV4, kSchemaV5, kSchemaV6};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kStoreSchemaVersion);
 
 Status Exec(sqlite3* db, const char* sql, const char* what) {

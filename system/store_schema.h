@@ -15,7 +15,7 @@
 namespace ingestlab {
 
 // The version a freshly created or fully migrated database reports in PRAGMA user_version.
-inline constexpr int kStoreSchemaVersion = 5;
+inline constexpr int kStoreSchemaVersion = 6;
 
 // Creates the schema if the database is empty, or migrates it up to kStoreSchemaVersion.
 // A database from a newer ingestd (user_version > kStoreSchemaVersion) is refused.

@@ -71,8 +71,8 @@ Status PurchaseRecorded(ApplyContext& ctx, const Event& e) {
 
 constexpr char kInsertTicket[] = R"sql(
 INSERT INTO tickets(ticket_id, customer_id, org_id, title, description, summary, priority, status,
-                    channel, opened_at, updated_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+                    channel, opened_at, updated_at, status_at, priority_at, comment_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?10, ?10, ?10)
 ON CONFLICT(ticket_id) DO NOTHING)sql";
 
 Status TicketOpened(ApplyContext& ctx, const Event& e) {
@@ -95,8 +95,9 @@ Status TicketOpened(ApplyContext& ctx, const Event& e) {
 
 constexpr char kInsertWorkOrder[] = R"sql(
 INSERT INTO work_orders(work_order_id, customer_id, org_id, description, summary, priority,
-                        status, assigned_to, cost, created_at, updated_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+                        status, assigned_to, cost, created_at, updated_at, status_at, cost_at,
+                        notes_at, assigned_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?10, ?10, ?10, ?10)
 ON CONFLICT(work_order_id) DO NOTHING)sql";
 
 Status RepairRequested(ApplyContext& ctx, const Event& e) {

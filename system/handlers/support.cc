@@ -13,8 +13,8 @@ std::optional<std::string_view> Opt(const std::string& s) {
 
 constexpr char kInsertTicket[] = R"sql(
 INSERT INTO tickets(ticket_id, customer_id, org_id, title, description, summary, priority, status,
-                    channel, opened_at, updated_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open', ?8, ?9, ?9)
+                    channel, opened_at, updated_at, status_at, priority_at, comment_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open', ?8, ?9, ?9, ?9, ?9, ?9)
 ON CONFLICT(ticket_id) DO NOTHING)sql";
 
 Status TicketOpened(ApplyContext& ctx, const Event& e) {
@@ -37,16 +37,24 @@ Status TicketOpened(ApplyContext& ctx, const Event& e) {
   return stmt->Run();
 }
 
-// Last writer wins by event time: an update older than what the ticket already reflects
-// (redelivered, or held back on the way) changes nothing, so the final state does not depend on
-// arrival order. It still matches the row: the ticket exists, nothing to wait for.
+// Last writer wins by event time, field by field: an update sets a field it carries only if it
+// is at least as new as the event that set the field's current value (its *_at), so the final
+// state does not depend on arrival order, and a late update still sets the fields a newer event
+// did not touch. (SQLite evaluates every SET expression against the row as it was.) It still
+// matches the row: the ticket exists, nothing to wait for.
 constexpr char kUpdateTicket[] = R"sql(
 UPDATE tickets SET
-  status = CASE WHEN ?5 >= COALESCE(updated_at, ?5) THEN COALESCE(?2, status) ELSE status END,
-  priority = CASE WHEN ?5 >= COALESCE(updated_at, ?5) THEN COALESCE(?3, priority)
+  status = CASE WHEN ?2 IS NOT NULL AND ?5 >= COALESCE(status_at, ?5) THEN ?2 ELSE status END,
+  status_at = CASE WHEN ?2 IS NOT NULL AND ?5 >= COALESCE(status_at, ?5) THEN ?5
+                   ELSE status_at END,
+  priority = CASE WHEN ?3 IS NOT NULL AND ?5 >= COALESCE(priority_at, ?5) THEN ?3
                   ELSE priority END,
-  last_comment = CASE WHEN ?5 >= COALESCE(updated_at, ?5) THEN COALESCE(?4, last_comment)
+  priority_at = CASE WHEN ?3 IS NOT NULL AND ?5 >= COALESCE(priority_at, ?5) THEN ?5
+                     ELSE priority_at END,
+  last_comment = CASE WHEN ?4 IS NOT NULL AND ?5 >= COALESCE(comment_at, ?5) THEN ?4
                       ELSE last_comment END,
+  comment_at = CASE WHEN ?4 IS NOT NULL AND ?5 >= COALESCE(comment_at, ?5) THEN ?5
+                    ELSE comment_at END,
   updated_at = MAX(COALESCE(updated_at, ?5), ?5)
 WHERE ticket_id = ?1)sql";
 
@@ -64,11 +72,15 @@ Status TicketUpdated(ApplyContext& ctx, const Event& e) {
   return Status::Ok();
 }
 
+// A resolution is the status 'resolved' at its event time (a newer update may have reopened the
+// ticket) plus the resolution text, last writer wins among resolutions.
 constexpr char kResolveTicket[] = R"sql(
 UPDATE tickets SET
-  status = 'resolved',
-  resolution = COALESCE(?2, resolution),
-  resolved_at = ?3,
+  status = CASE WHEN ?3 >= COALESCE(status_at, ?3) THEN 'resolved' ELSE status END,
+  status_at = CASE WHEN ?3 >= COALESCE(status_at, ?3) THEN ?3 ELSE status_at END,
+  resolution = CASE WHEN ?3 >= COALESCE(resolved_at, ?3) THEN COALESCE(?2, resolution)
+                    ELSE resolution END,
+  resolved_at = MAX(COALESCE(resolved_at, ?3), ?3),
   updated_at = MAX(COALESCE(updated_at, ?3), ?3)
 WHERE ticket_id = ?1)sql";
 
@@ -86,8 +98,9 @@ Status TicketResolved(ApplyContext& ctx, const Event& e) {
 
 constexpr char kInsertWorkOrder[] = R"sql(
 INSERT INTO work_orders(work_order_id, customer_id, org_id, description, summary, priority,
-                        status, assigned_to, cost, created_at, updated_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8, ?9, ?9)
+                        status, assigned_to, cost, created_at, updated_at, status_at, cost_at,
+                        notes_at, assigned_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8, ?9, ?9, ?9, ?9, ?9, ?9)
 ON CONFLICT(work_order_id) DO NOTHING)sql";
 
 Status WorkOrderCreated(ApplyContext& ctx, const Event& e) {
@@ -109,15 +122,22 @@ Status WorkOrderCreated(ApplyContext& ctx, const Event& e) {
   return stmt->Run();
 }
 
-// Last writer wins by event time, as for tickets.
+// Last writer wins by event time, field by field, as for tickets.
 constexpr char kUpdateWorkOrder[] = R"sql(
 UPDATE work_orders SET
-  status = CASE WHEN ?6 >= COALESCE(updated_at, ?6) THEN COALESCE(?2, status) ELSE status END,
-  cost = CASE WHEN ?6 >= COALESCE(updated_at, ?6) THEN COALESCE(?3, cost) ELSE cost END,
-  resolution_notes = CASE WHEN ?6 >= COALESCE(updated_at, ?6)
-                          THEN COALESCE(?4, resolution_notes) ELSE resolution_notes END,
-  assigned_to = CASE WHEN ?6 >= COALESCE(updated_at, ?6) THEN COALESCE(?5, assigned_to)
+  status = CASE WHEN ?2 IS NOT NULL AND ?6 >= COALESCE(status_at, ?6) THEN ?2 ELSE status END,
+  status_at = CASE WHEN ?2 IS NOT NULL AND ?6 >= COALESCE(status_at, ?6) THEN ?6
+                   ELSE status_at END,
+  cost = CASE WHEN ?3 IS NOT NULL AND ?6 >= COALESCE(cost_at, ?6) THEN ?3 ELSE cost END,
+  cost_at = CASE WHEN ?3 IS NOT NULL AND ?6 >= COALESCE(cost_at, ?6) THEN ?6 ELSE cost_at END,
+  resolution_notes = CASE WHEN ?4 IS NOT NULL AND ?6 >= COALESCE(notes_at, ?6) THEN ?4
+                          ELSE resolution_notes END,
+  notes_at = CASE WHEN ?4 IS NOT NULL AND ?6 >= COALESCE(notes_at, ?6) THEN ?6
+                  ELSE notes_at END,
+  assigned_to = CASE WHEN ?5 IS NOT NULL AND ?6 >= COALESCE(assigned_at, ?6) THEN ?5
                      ELSE assigned_to END,
+  assigned_at = CASE WHEN ?5 IS NOT NULL AND ?6 >= COALESCE(assigned_at, ?6) THEN ?6
+                     ELSE assigned_at END,
   updated_at = MAX(COALESCE(updated_at, ?6), ?6)
 WHERE work_order_id = ?1)sql";
 

@@ -182,13 +182,34 @@ TEST_CASE("support handlers") {
     Applied(h, Ev("e3", "support.ticket.updated",
                   R"({"ticket_id":"t1","status":"in_progress","comment":"on it"})",
                   R"(,"time_ms":1700000009000)"));
-    // Older, arriving later (a redelivery, or held back on the way): changes nothing.
+    // Older, arriving later (a redelivery, or held back on the way): changes nothing the newer
+    // update set, but sets the priority nothing newer touched, as in event-time order.
     Applied(h, Ev("e2", "support.ticket.updated",
                   R"({"ticket_id":"t1","status":"pending","priority":"high","comment":"asked"})",
                   R"(,"time_ms":1700000005000)"));
     CHECK(h.Text("SELECT status || ':' || priority || ':' || last_comment FROM tickets") ==
-          "in_progress:medium:on it");
+          "in_progress:high:on it");
     CHECK(h.Int("SELECT updated_at FROM tickets") == 1700000009000);
+  }
+  SECTION("an update held back past a newer resolution still sets its own fields") {
+    // A consumer paused with the update in hand while another resolved the ticket.
+    Applied(h, Ev("e1", "support.ticket.opened",
+                  R"({"ticket_id":"t1","customer_id":"c1","title":"Printer jam"})"));
+    Applied(h, Ev("e3", "support.ticket.resolved", R"({"ticket_id":"t1","resolution":"fixed"})",
+                  R"(,"time_ms":1700000009000)"));
+    Applied(h, Ev("e2", "support.ticket.updated",
+                  R"({"ticket_id":"t1","status":"in_progress","priority":"low","comment":"seen"})",
+                  R"(,"time_ms":1700000005000)"));
+    CHECK(h.Text("SELECT status || ':' || priority || ':' || last_comment || ':' || resolution "
+                 "FROM tickets") == "resolved:low:seen:fixed");
+    SECTION("and a reopening newer than the resolution wins over it in either order") {
+      Applied(h, Ev("e4", "support.ticket.updated", R"({"ticket_id":"t1","status":"open"})",
+                    R"(,"time_ms":1700000012000)"));
+      CHECK(h.Text("SELECT status FROM tickets") == "open");
+      Applied(h, Ev("e5", "support.ticket.resolved", R"({"ticket_id":"t1","resolution":"again"})",
+                    R"(,"time_ms":1700000010000)"));
+      CHECK(h.Text("SELECT status || ':' || resolution FROM tickets") == "open:again");
+    }
   }
   SECTION("work order updates: the newest by event time wins") {
     Applied(h, Ev("e1", "support.work_order.created",
@@ -200,6 +221,12 @@ TEST_CASE("support handlers") {
                   R"({"work_order_id":"w1","status":"in_progress","cost":50})",
                   R"(,"time_ms":1700000005000)"));
     CHECK(h.Text("SELECT status FROM work_orders") == "completed");
+    CHECK(h.Real("SELECT cost FROM work_orders") == Approx(95));
+    // A late older update carrying a field nothing newer set still sets it.
+    Applied(h, Ev("e0", "support.work_order.updated",
+                  R"({"work_order_id":"w1","assigned_to":"tech_9","cost":10})",
+                  R"(,"time_ms":1700000004000)"));
+    CHECK(h.Text("SELECT assigned_to FROM work_orders") == "tech_9");
     CHECK(h.Real("SELECT cost FROM work_orders") == Approx(95));
   }
   SECTION("support.ticket.resolved resolves it") {

@@ -73,6 +73,16 @@ std::string DigestAfter(const std::vector<std::string>& events, size_t batch_siz
   return *digest;
 }
 
+// Makes a fresh database look like one from before schema version 6 (no per-field times).
+void DropV6Columns(StoreHarness& h) {
+  for (const char* column : {"status_at", "priority_at", "comment_at"}) {
+    REQUIRE(h.Exec(std::string("ALTER TABLE tickets DROP COLUMN ") + column).ok());
+  }
+  for (const char* column : {"status_at", "cost_at", "notes_at", "assigned_at"}) {
+    REQUIRE(h.Exec(std::string("ALTER TABLE work_orders DROP COLUMN ") + column).ok());
+  }
+}
+
 }  // namespace
 
 TEST_CASE("Open creates the schema in WAL mode and reopens an existing database") {
@@ -287,12 +297,13 @@ TEST_CASE("a version 2 database gains dead_letters.published_at and crash accoun
   REQUIRE(h.Exec("DROP TABLE in_flight").ok());
   REQUIRE(h.Exec("DROP TABLE crash_suspects").ok());
   REQUIRE(h.Exec("DROP TABLE message_failures").ok());
+  DropV6Columns(h);
   REQUIRE(h.Exec("PRAGMA user_version = 2").ok());
   StoreOptions options;
   options.path = h.path();
   auto migrated = Store::Open(options);
   REQUIRE(migrated.ok());
-  CHECK(h.Int("PRAGMA user_version") == 5);
+  CHECK(h.Int("PRAGMA user_version") == kStoreSchemaVersion);
   CHECK(h.Int("SELECT COUNT(*) FROM pragma_table_info('dead_letters') "
               "WHERE name = 'published_at'") == 1);
   CHECK(h.Int("SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('in_flight', 'crash_suspects')") ==
@@ -350,11 +361,12 @@ TEST_CASE("crash accounting: an in-flight record that outlives its process count
 TEST_CASE("a version 4 database gains message_failures when opened") {
   StoreHarness h;
   REQUIRE(h.Exec("DROP TABLE message_failures").ok());
+  DropV6Columns(h);
   REQUIRE(h.Exec("PRAGMA user_version = 4").ok());
   StoreOptions options;
   options.path = h.path();
   REQUIRE(Store::Open(options).ok());
-  CHECK(h.Int("PRAGMA user_version") == 5);
+  CHECK(h.Int("PRAGMA user_version") == kStoreSchemaVersion);
   CHECK(h.Int("SELECT COUNT(*) FROM sqlite_schema WHERE name = 'message_failures'") == 1);
 }
 
@@ -369,12 +381,13 @@ TEST_CASE("a version 4 database's dead letters move into the outbox table, unpub
   REQUIRE(h.Exec("INSERT INTO dead_letters VALUES (7, 'nats:B:1', 'b.x', 'parse', 'e', 1, 'p1', "
                  "'{}', 100, 150), (8, 'nats:B:2', 'b.x', 'schema', 'e', 2, 'p2', '{}', 200, NULL)")
               .ok());
+  DropV6Columns(h);
   REQUIRE(h.Exec("PRAGMA user_version = 4").ok());
   StoreOptions options;
   options.path = h.path();
   auto store = Store::Open(options);
   REQUIRE(store.ok());
-  CHECK(h.Int("PRAGMA user_version") == 5);
+  CHECK(h.Int("PRAGMA user_version") == kStoreSchemaVersion);
   CHECK(h.Text("SELECT group_concat(id || ':' || origin || ':' || ifnull(published_at, '-'), ' ') "
                "FROM dead_letters") == "7:nats:B:1:150 8:nats:B:2:-");
   // The old rows still answer for their origins.
@@ -651,4 +664,21 @@ TEST_CASE("the WAL is checkpointed into the database file in the background") {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   CHECK(db_size() > initial + 1'000'000);
+}
+
+TEST_CASE("a version 5 database gains per-field times, stamped with each row's updated_at") {
+  StoreHarness h;
+  DropV6Columns(h);
+  REQUIRE(h.Exec("INSERT INTO tickets(ticket_id, priority, status, updated_at) "
+                 "VALUES ('t1', 'high', 'open', 1700000005000)")
+              .ok());
+  REQUIRE(h.Exec("PRAGMA user_version = 5").ok());
+  StoreOptions options;
+  options.path = h.path();
+  auto migrated = Store::Open(options);
+  REQUIRE(migrated.ok());
+  CHECK(h.Int("PRAGMA user_version") == kStoreSchemaVersion);
+  CHECK(h.Int("SELECT priority_at FROM tickets WHERE ticket_id = 't1'") == 1700000005000);
+  CHECK(h.Int("SELECT COUNT(*) FROM pragma_table_info('work_orders') WHERE name = 'cost_at'") ==
+        1);
 }
