@@ -40,6 +40,7 @@ int KafkaErrorCode(const std::string& name) {
 }  // namespace
 
 FaultInjector::~FaultInjector() {
+  ResumePaused();
   stopping_ = true;
   for (auto& t : lock_threads_) {
     if (t.joinable()) t.join();
@@ -48,14 +49,15 @@ FaultInjector::~FaultInjector() {
 
 bool FaultInjector::IsDisruptive(const std::string& a) {
   return a == "kill_ingestd" || a == "stop_ingestd" || a == "restart_ingestd" || a == "kill_nats" ||
-         a == "stop_nats" || a == "restart_nats" || a == "pause_nats" || a == "kafka_broker_down" ||
-         a == "net_cut" || a == "net_reset" || a == "hold_db_lock";
+         a == "stop_nats" || a == "restart_nats" || a == "pause_nats" || a == "pause_ingestd" ||
+         a == "kafka_broker_down" || a == "net_cut" || a == "net_reset" || a == "hold_db_lock";
 }
 
 std::string FaultInjector::RecoveryActionFor(const std::string& a) {
   if (a == "kill_ingestd" || a == "stop_ingestd") return "restart_ingestd";
   if (a == "kill_nats" || a == "stop_nats") return "restart_nats";
   if (a == "pause_nats") return "resume_nats";
+  if (a == "pause_ingestd") return "resume_ingestd";
   if (a == "kafka_broker_down") return "kafka_broker_up";
   if (a == "net_cut") return "net_restore";
   if (a == "dlq_outage") return "dlq_restore";
@@ -114,6 +116,19 @@ Status FaultInjector::Apply(const TimelineStep& step) {
   if (a == "restart_ingestd") {
     ingestd_lost_counters_ = true;
     return with_targets("ingestd-", ingestds, 0, [&](int i) { return env_->ingestd(i).Restart(); });
+  }
+  if (a == "pause_ingestd") {
+    return with_targets("ingestd-", ingestds, 0, [&](int i) {
+      INGEST_RETURN_IF_ERROR(env_->ingestd(i).Pause());
+      paused_ingestds_.insert(i);
+      return Status::Ok();
+    });
+  }
+  if (a == "resume_ingestd") {
+    return with_targets("ingestd-", ingestds, 0, [&](int i) {
+      paused_ingestds_.erase(i);
+      return env_->ingestd(i).Resume();
+    });
   }
   if (a == "kill_nats")
     return with_targets("nats-", nodes, 0, [&](int i) { return env_->nats().Kill(i); });
@@ -227,6 +242,8 @@ Status FaultInjector::Undo(const TimelineStep& step) {
     inverse.action = "restart_nats";
   } else if (a == "pause_nats") {
     inverse.action = "resume_nats";
+  } else if (a == "pause_ingestd") {
+    inverse.action = "resume_ingestd";
   } else if (a == "kafka_broker_down") {
     inverse.action = "kafka_broker_up";
   } else if (a == "kafka_rtt") {
@@ -244,6 +261,19 @@ Status FaultInjector::Undo(const TimelineStep& step) {
     return Status::Ok();  // instantaneous actions and hold_db_lock (which undoes itself)
   }
   return Apply(inverse);
+}
+
+void FaultInjector::ResumePaused() {
+  for (int i : paused_ingestds_) {
+    if (i >= env_->ingestd_count()) continue;
+    IngestdProcess& p = env_->ingestd(i);
+    if (!p.running()) continue;
+    Status st = p.Resume();
+    if (!st.ok()) {
+      LOG(kWarn, "harness") << "resuming " << p.name() << ": " << st.message();
+    }
+  }
+  paused_ingestds_.clear();
 }
 
 Status FaultInjector::HoldDbLock(double seconds) {

@@ -1,7 +1,7 @@
 // FaultInjector: applies a scenario's timeline actions to the real environment — kill -9 or
 // SIGTERM ingestd, kill/stop/pause nats-server nodes, Kafka mock broker faults, proxy network
-// faults, a held SQLite write lock, a DLQ stream that takes nothing, load rate changes — and
-// undoes them (`for:`).
+// faults, a held SQLite write lock, a DLQ stream that takes nothing, load rate changes, SIGSTOP
+// of an ingestd (a stand-in for a long GC pause) — and undoes them (`for:`).
 // Targets: "ingestd-N", "nats-N" (0-based), "broker-N" (Kafka broker id, 1-based), "all";
 // an empty target means instance 0 (broker 1). set_rate's target is a service name or "all".
 // Thread-safety: Apply/Undo from one thread (the timeline thread); the DB-lock holder runs on
@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,7 +27,7 @@ class FaultInjector {
   // at_ms: the step's scheduled time (ms since the run start), where the new rate begins.
   using SetRateFn = std::function<void(const std::string& service, double rate, int64_t at_ms)>;
   FaultInjector(Environment* env, SetRateFn set_rate) : env_(env), set_rate_(std::move(set_rate)) {}
-  ~FaultInjector();
+  ~FaultInjector();  // resumes every ingestd it paused (ResumePaused)
 
   // Applies the step's action; returns an error naming the step when it cannot be applied.
   Status Apply(const TimelineStep& step);
@@ -37,6 +38,12 @@ class FaultInjector {
   static bool IsDisruptive(const std::string& action);
   // The action that ends an open-ended fault ("kill_nats" → "restart_nats"), "" if none.
   static std::string RecoveryActionFor(const std::string& action);
+
+  // SIGCONTs every ingestd that pause_ingestd stopped and nothing resumed yet. The run's
+  // teardown would continue them too (IngestdProcess::Terminate sends SIGCONT before SIGTERM,
+  // and the process group's SIGKILL ends a stopped process); this makes the promise that a
+  // paused instance never stays stopped hold on any path that drops the injector first.
+  void ResumePaused();
 
   // Whether an ingestd instance was ever killed or stopped (its counters were lost).
   bool ingestd_lost_counters() const { return ingestd_lost_counters_; }
@@ -51,6 +58,7 @@ class FaultInjector {
   std::vector<std::thread> lock_threads_;
   std::atomic<bool> stopping_{false};
   bool ingestd_lost_counters_ = false;
+  std::set<int> paused_ingestds_;          // by pause_ingestd, not yet resumed
   std::vector<std::string> dlq_subjects_;  // the DLQ stream's subjects during a dlq_outage
   static constexpr char kDlqStream[] = "DLQ";
 };

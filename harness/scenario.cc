@@ -352,11 +352,13 @@ class Parser {
         step->params[it->first.Scalar()] = it->second.Scalar();
       }
     }
-    return ValidateStep(n, *step);
+    return ValidateStep(n, s, *step);
   }
 
-  // Checks targets and the params each action understands.
-  Status ValidateStep(const YAML::Node& n, const TimelineStep& step) {
+  // Checks targets and the params each action understands. Numbered targets must exist in the
+  // topology (parsed before the timeline), so a typo stops the run before anything starts
+  // rather than failing the fault half-way through it.
+  Status ValidateStep(const YAML::Node& n, const Scenario& s, const TimelineStep& step) {
     const std::string& a = step.action;
     std::set<std::string> allowed;
     std::set<std::string> durations;  // params parsed as durations
@@ -423,6 +425,27 @@ class Parser {
         if (!ok) {
           return Error(n["target"], "target of " + a + " must look like " + prefix +
                                         "N or 'all', got '" + step.target + "'");
+        }
+        // ingestd-N and nats-N count from 0, broker-N (the Kafka broker id) from 1.
+        const std::string digits = step.target.substr(prefix.size());
+        const int first = prefix == "broker-" ? 1 : 0;
+        const int count = prefix == "ingestd-" ? s.topology.ingestd_count
+                          : prefix == "nats-"  ? s.topology.nats_nodes
+                                               : s.topology.kafka_brokers;
+        const std::string kind = prefix == "ingestd-" ? "ingestd instance"
+                                 : prefix == "nats-"  ? "NATS node"
+                                                      : "Kafka broker";
+        if (digits.size() > 3 || std::stoi(digits) < first || std::stoi(digits) >= first + count) {
+          std::string have;
+          if (count == 0) {
+            have = "the topology has no " + kind + "s";
+          } else {
+            have = "the topology has " + std::to_string(count) + " " + kind +
+                   (count == 1 ? "" : "s") + ": " + prefix + std::to_string(first) +
+                   (count == 1 ? "" : ".." + prefix + std::to_string(first + count - 1));
+          }
+          return Error(n["target"], "target '" + step.target + "' of " + a +
+                                        " does not exist: " + have);
         }
       } else if (a == "set_rate" && !kServiceNames.count(step.target)) {
         return Error(n["target"],
@@ -622,6 +645,7 @@ const std::vector<std::string>& KnownTimelineActions() {
   static const std::vector<std::string> kActions = {
       "kill_ingestd",      "stop_ingestd",    "restart_ingestd",   "kill_nats",
       "stop_nats",         "restart_nats",    "pause_nats",        "resume_nats",
+      "pause_ingestd",     "resume_ingestd",
       "kafka_broker_down", "kafka_broker_up", "kafka_leader_move", "kafka_request_errors",
       "kafka_rtt",         "net_cut",         "net_restore",       "net_latency",
       "net_bandwidth",     "net_reset",       "hold_db_lock",      "set_rate",

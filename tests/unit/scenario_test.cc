@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "harness/fault_injector.h"
 #include "harness/scenario.h"
 
 using namespace ingestlab;
@@ -160,6 +161,77 @@ TEST_CASE("mistakes are reported with file, line and the key") {
     CHECK_THAT(error_of("name: x\n"), Catch::Contains("missing key 'duration'"));
     CHECK_THAT(error_of("duration: 10s\nservices: [\n"), Catch::StartsWith("scenarios/x.yaml:"));
     CHECK_THAT(error_of("duration: 10s\nservices: [\n"), Catch::Contains("YAML"));
+  }
+}
+
+TEST_CASE("pause_ingestd stops one instance for its 'for:' window") {
+  const std::string head =
+      "duration: 30s\ntopology:\n  nats_nodes: 3\n  kafka_brokers: 2\n  ingestd: 2\n"
+      "timeline:\n";
+  auto parse = [&](const std::string& steps) {
+    return ParseScenario(head + steps, "scenarios/x.yaml");
+  };
+  SECTION("parses with a target, a window, and the resume that ends an open-ended pause") {
+    auto r = parse(
+        "  - {at: 6s, action: pause_ingestd, target: ingestd-1, for: 14s}\n"
+        "  - {at: 22s, action: pause_ingestd}\n"
+        "  - {at: 25s, action: resume_ingestd, target: all}\n");
+    REQUIRE(r.ok());
+    REQUIRE(r->timeline.size() == 3);
+    CHECK(r->timeline[0].action == "pause_ingestd");
+    CHECK(r->timeline[0].target == "ingestd-1");
+    CHECK(r->timeline[0].for_s.value() == Approx(14));
+    CHECK(r->timeline[1].target.empty());  // the first instance
+    CHECK(r->timeline[2].action == "resume_ingestd");
+    // The stalled instance interrupts its share of ingestion: reconnect_within measures from
+    // the SIGCONT, and an open-ended pause is recovered by resume_ingestd.
+    CHECK(FaultInjector::IsDisruptive("pause_ingestd"));
+    CHECK_FALSE(FaultInjector::IsDisruptive("resume_ingestd"));
+    CHECK(FaultInjector::RecoveryActionFor("pause_ingestd") == "resume_ingestd");
+  }
+  SECTION("a target index beyond the topology is an error naming the instances there are") {
+    auto r = parse("  - {at: 6s, action: pause_ingestd, target: ingestd-2, for: 14s}\n");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().message() ==
+          "scenarios/x.yaml:7: target 'ingestd-2' of pause_ingestd does not exist: the topology "
+          "has 2 ingestd instances: ingestd-0..ingestd-1");
+    auto one = ParseScenario("duration: 30s\ntimeline:\n  - {at: 1s, action: pause_ingestd, "
+                             "target: ingestd-1}\n",
+                             "scenarios/x.yaml");
+    REQUIRE_FALSE(one.ok());
+    CHECK(one.status().message() ==
+          "scenarios/x.yaml:3: target 'ingestd-1' of pause_ingestd does not exist: the topology "
+          "has 1 ingestd instance: ingestd-0");
+    // Huge numbers are refused, not converted.
+    CHECK_THAT(parse("  - {at: 6s, action: pause_ingestd, target: ingestd-99999999999999}\n")
+                   .status()
+                   .message(),
+               Catch::Contains("does not exist"));
+  }
+  SECTION("the same check covers NATS nodes and Kafka brokers (broker ids count from 1)") {
+    CHECK_THAT(parse("  - {at: 6s, action: pause_nats, target: nats-3}\n").status().message(),
+               Catch::Contains("target 'nats-3' of pause_nats does not exist: the topology has 3 "
+                               "NATS nodes: nats-0..nats-2"));
+    CHECK_THAT(
+        parse("  - {at: 6s, action: kafka_broker_down, target: broker-0}\n").status().message(),
+        Catch::Contains("the topology has 2 Kafka brokers: broker-1..broker-2"));
+    CHECK(parse("  - {at: 6s, action: kafka_broker_down, target: broker-2, for: 2s}\n").ok());
+    CHECK_THAT(ParseScenario("duration: 30s\ntopology: {kafka_brokers: 0}\ntimeline:\n"
+                             "  - {at: 1s, action: kafka_rtt, target: broker-1}\n",
+                             "scenarios/x.yaml")
+                   .status()
+                   .message(),
+               Catch::Contains("the topology has no Kafka brokers"));
+  }
+  SECTION("a malformed target or a param is refused") {
+    CHECK_THAT(parse("  - {at: 6s, action: pause_ingestd, target: nats-0}\n").status().message(),
+               Catch::Contains("target of pause_ingestd must look like ingestd-N or 'all'"));
+    CHECK_THAT(parse("  - {at: 6s, action: pause_ingestd, for: 5s, params: {signal: STOP}}\n")
+                   .status()
+                   .message(),
+               Catch::Contains("unknown key 'signal' in params of pause_ingestd"));
+    CHECK_THAT(parse("  - {at: 6s, action: pause_ingestd, for: 0s}\n").status().message(),
+               Catch::Contains("'for' must be positive"));
   }
 }
 
