@@ -34,6 +34,7 @@ struct PublishRecord {
   std::string expect_reason;
   std::string fault;    // the fault injected into this event, "" for none
   std::string payload;  // the bytes sent, when recorded
+  std::map<std::string, std::string> headers;  // as sent (CloudEvents binary mode: ce_*)
 };
 
 struct AppliedRow {
@@ -87,6 +88,17 @@ struct StateMismatch {
   std::string observed;
 };
 
+// The reference model's comparison of one table: rows in the model, rows in the store, keys
+// compared (in either), how many differences, and the first few of them.
+struct StateTableSummary {
+  std::string table;
+  size_t expected_rows = 0;
+  size_t observed_rows = 0;
+  size_t compared = 0;
+  size_t mismatches = 0;
+  std::vector<StateMismatch> first_differences;
+};
+
 struct RunObservations {
   int64_t start_ms = 0;      // unix ms when load started
   int64_t load_stop_ms = 0;  // unix ms when load stopped
@@ -97,6 +109,7 @@ struct RunObservations {
   std::vector<FaultWindow> faults;
   CounterTotals counters;
   std::vector<StateMismatch> state_mismatches;
+  std::vector<StateTableSummary> state_tables;  // per table, when the reference model ran
   bool state_checked = false;  // the reference model ran
   std::string state_note;      // what the reference model compared, or why it could not
 };
