@@ -1526,11 +1526,13 @@ void ReferenceModel::Build(const std::vector<PublishRecord>& publishes,
     if (!e->time_known) e->time = publishes[index].event_time_ms;  // best guess; not compared
     events.push_back(std::move(*e));
   }
-  // Event-time order, log order between equal times: the order of the producers' clocks, which
-  // the documented last-writer-wins rules follow whatever order the broker delivered in.
-  std::sort(events.begin(), events.end(), [](const ModelEvent& a, const ModelEvent& b) {
-    return a.time != b.time ? a.time < b.time : a.index < b.index;
-  });
+  // Log order: the order the events were published in, which is the order a stream or a
+  // partition delivers them in. Where ingestd's result does not depend on the order (the
+  // last-writer-wins guards on event time, MAX/MIN times, sums) the folds apply the same guards,
+  // so any order gives the same state; where it does (a field overwritten by whichever update
+  // arrives last), publish order is the best knowledge of the arrival order there is.
+  std::sort(events.begin(), events.end(),
+            [](const ModelEvent& a, const ModelEvent& b) { return a.index < b.index; });
 
   Folder folder(options_, &tables_);
   auto& events_table = tables_["events"];

@@ -4,9 +4,11 @@
 // The model is an independent re-implementation of the documented semantics (docs/tables.md,
 // docs/envelopes.md, CONTRACT.md): it decodes the three envelope dialects (and CloudEvents binary
 // mode from the recorded headers) itself and folds the events into in-memory tables. It never
-// calls ingestd's handlers. Order independence: events are folded in event-time order (log order
-// breaks ties); an event whose prerequisite is not there yet (a refund before its purchase, an
-// update before its ticket) waits and is retried after the others, as ingestd retries it.
+// calls ingestd's handlers. Order: events are folded in publish (log) order, with the documented
+// last-writer-wins guards on event time (profiles, ticket and work-order updates) and MAX/MIN
+// times, so where ingestd's state does not depend on the delivery order the model's does not
+// either; an event whose prerequisite is not there yet (a refund before its purchase, an update
+// before its ticket) waits and is retried after the others, as ingestd retries it.
 //
 // What is compared: every domain table (customers, purchases, invoices, subscriptions, tickets,
 // work_orders, knowledge, users, user_roles, logins, learning_sessions, learning_activities,

@@ -244,6 +244,11 @@ std::vector<Message> AllTables() {
                  R"({"opportunity_id":"O-2","name":"Small deal"})"));
   m.push_back(Ce("crm.opportunities", "k11", "crm.opportunity.lost", kT0 + 60 * s,
                  R"({"opportunity_id":"O-2","reason":"budget"})"));
+  // A contact update held back by its producer: published after a newer one, older in event
+  // time. ingestd overwrites in arrival order (no time guard for contacts), and so does the
+  // model, in publish order; updated_at keeps the newest time either way.
+  m.push_back(Ce("crm.contacts", "k12", "crm.contact.updated", kT0 + 54 * s + 500,
+                 R"({"contact_id":"C-1","phone":"+1999"})"));
   // A duplicate (the same id again) and a dead letter.
   m.push_back(m[1]);
   m.back().expect = "duplicate";
