@@ -1429,7 +1429,7 @@ bool Same(const ModelValue& want, const Cell& got) {
     case ModelValue::kJson: {
       if (got.type != SQLITE_TEXT && got.type != SQLITE_BLOB) return false;
       auto parsed = json::parse(got.s, nullptr, false);
-      return !parsed.is_discarded() && parsed == want.j;
+      return !parsed.is_discarded() && parsed.dump() == want.s;
     }
   }
   return false;
@@ -1462,7 +1462,7 @@ std::string ModelValue::ToString() const {
       return o.str();
     }
     case kText: return s;
-    case kJson: return j.dump();
+    case kJson: return s;
   }
   return "";
 }
@@ -1621,11 +1621,11 @@ Result<std::vector<ModelTableDiff>> ReferenceModel::Diff(sqlite3* db,
         continue;
       }
       for (size_t c = 0; c < def.columns.size(); ++c) {
-        auto v = it->second.find(def.columns[c]);
-        if (v == it->second.end()) continue;  // the model does not know it
+        const ModelValue* v = it->second.find(def.columns[c]);
+        if (v == nullptr) continue;  // the model does not know it
         const Cell got = ReadCell(st.st, nkey + static_cast<int>(c));
-        if (!Same(v->second, got)) {
-          add(d, {std::string(def.name) + "." + def.columns[c], key, Quote(v->second.ToString()),
+        if (!Same(*v, got)) {
+          add(d, {std::string(def.name) + "." + def.columns[c], key, Quote(v->ToString()),
                   Quote(got.ToString())});
         }
       }

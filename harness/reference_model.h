@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <string>
@@ -35,27 +36,52 @@ struct sqlite3;
 
 namespace ingestlab {
 
-// One expected cell. kAny: the model cannot know it (not compared).
+// One expected cell. kAny: the model cannot know it (not compared). kJson keeps the value's
+// canonical text (nlohmann's dump, object keys sorted), compared with the stored JSON parsed.
 struct ModelValue {
   enum Kind { kNull, kInt, kReal, kText, kJson, kAny };
   Kind kind = kNull;
   int64_t i = 0;
   double r = 0;
   std::string s;
-  nlohmann::json j;
 
   static ModelValue Null() { return {}; }
-  static ModelValue Any() { return {kAny, 0, 0, {}, {}}; }
-  static ModelValue Int(int64_t v) { return {kInt, v, 0, {}, {}}; }
-  static ModelValue Real(double v) { return {kReal, 0, v, {}, {}}; }
-  static ModelValue Text(std::string v) { return {kText, 0, 0, std::move(v), {}}; }
-  static ModelValue Json(nlohmann::json v) { return {kJson, 0, 0, {}, std::move(v)}; }
+  static ModelValue Any() { return {kAny, 0, 0, {}}; }
+  static ModelValue Int(int64_t v) { return {kInt, v, 0, {}}; }
+  static ModelValue Real(double v) { return {kReal, 0, v, {}}; }
+  static ModelValue Text(std::string v) { return {kText, 0, 0, std::move(v)}; }
+  static ModelValue Json(const nlohmann::json& v) { return {kJson, 0, 0, v.dump()}; }
   bool is_null() const { return kind == kNull; }
   std::string ToString() const;
 };
 
-using ModelRow = std::map<std::string, ModelValue>;       // column → value
-using ModelTable = std::map<std::string, ModelRow>;       // key ("a" or "a|b") → row
+// One expected row: its cells by column name. Column names are string literals (static
+// storage): a row keeps the pointers, not copies, so that a large run's model stays small.
+class ModelRow {
+ public:
+  // The cell of `column`, added as NULL when absent.
+  ModelValue& operator[](const char* column) {
+    if (ModelValue* v = Find(column)) return *v;
+    cells_.emplace_back(column, ModelValue());
+    return cells_.back().second;
+  }
+  // nullptr when the row has no such column (the model does not know it).
+  const ModelValue* find(const char* column) const {
+    return const_cast<ModelRow*>(this)->Find(column);
+  }
+  size_t size() const { return cells_.size(); }
+
+ private:
+  ModelValue* Find(const char* column) {
+    for (auto& [name, value] : cells_) {
+      if (name == column || std::strcmp(name, column) == 0) return &value;
+    }
+    return nullptr;
+  }
+  std::vector<std::pair<const char*, ModelValue>> cells_;
+};
+
+using ModelTable = std::map<std::string, ModelRow>;  // key ("a" or "a|b") → row
 
 // ingestd settings that change the state it writes (scenario `ingestd:` settings).
 struct ModelOptions {
