@@ -32,8 +32,8 @@ struct PublishRecord {
   // sent), "dead_letter" (with expect_reason parse | schema | max_deliveries).
   std::string expect = "applied";
   std::string expect_reason;
-  std::string fault;    // the fault injected into this event, "" for none
-  std::string payload;  // the bytes sent, when recorded
+  std::string fault;                           // the fault injected into this event, "" for none
+  std::string payload;                         // the bytes sent, when recorded
   std::map<std::string, std::string> headers;  // as sent (CloudEvents binary mode: ce_*)
 };
 
@@ -110,8 +110,8 @@ struct RunObservations {
   CounterTotals counters;
   std::vector<StateMismatch> state_mismatches;
   std::vector<StateTableSummary> state_tables;  // per table, when the reference model ran
-  bool state_checked = false;  // the reference model ran
-  std::string state_note;      // what the reference model compared, or why it could not
+  bool state_checked = false;                   // the reference model ran
+  std::string state_note;  // what the reference model compared, or why it could not
 };
 
 struct AssertionResult {

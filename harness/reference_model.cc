@@ -42,9 +42,9 @@ struct ModelEvent {
 };
 
 const std::set<std::string>& KnownDomains() {
-  static const std::set<std::string> k = {"billing",  "support",        "auth",
-                                          "learning", "homework",       "recommendation",
-                                          "focus",    "crm",            "customer"};
+  static const std::set<std::string> k = {"billing",  "support",  "auth",
+                                          "learning", "homework", "recommendation",
+                                          "focus",    "crm",      "customer"};
   return k;
 }
 
@@ -923,9 +923,9 @@ class Folder {
     if (!email || email->empty()) return Outcome::kInvalid;
     const std::string uid = UserOf(e);
     for (auto& [id, row] : table("users")) {
-      const bool match = uid.empty() ? (row["email"].kind == ModelValue::kText &&
-                                        row["email"].s == *email)
-                                     : id == uid;
+      const bool match = uid.empty()
+                             ? (row["email"].kind == ModelValue::kText && row["email"].s == *email)
+                             : id == uid;
       if (match) row["failed_login_count"] = I(row["failed_login_count"].i + 1);
     }
     InsertLogin(e, uid, false);
@@ -1077,8 +1077,7 @@ class Folder {
     const OptStr id = Str(e.data, "recommendation_id");
     const OptStr item = Str(e.data, "item");
     const std::string learner = LearnerOf(e);
-    if (!id || id->empty() || !item || item->empty() || learner.empty())
-      return Outcome::kInvalid;
+    if (!id || id->empty() || !item || item->empty() || learner.empty()) return Outcome::kInvalid;
     auto& tb = table("recommendations");
     if (!tb.count(*id)) {
       ModelRow row;
@@ -1315,31 +1314,28 @@ const std::vector<TableDef>& TableDefs() {
         "purchased_at", "refunded_at"}},
       {"invoices",
        {"invoice_id"},
-       {"customer_id", "org_id", "amount", "currency", "due_date", "status", "issued_at",
-        "paid_at", "paid_amount"}},
+       {"customer_id", "org_id", "amount", "currency", "due_date", "status", "issued_at", "paid_at",
+        "paid_amount"}},
       {"subscriptions",
        {"subscription_id"},
-       {"customer_id", "org_id", "plan", "status", "started_at", "cancelled_at",
-        "cancel_reason"}},
+       {"customer_id", "org_id", "plan", "status", "started_at", "cancelled_at", "cancel_reason"}},
       {"tickets",
        {"ticket_id"},
-       {"customer_id", "org_id", "title", "description", "summary", "priority", "status",
-        "channel", "last_comment", "resolution", "opened_at", "updated_at", "resolved_at"}},
+       {"customer_id", "org_id", "title", "description", "summary", "priority", "status", "channel",
+        "last_comment", "resolution", "opened_at", "updated_at", "resolved_at"}},
       {"work_orders",
        {"work_order_id"},
        {"customer_id", "org_id", "description", "summary", "priority", "status", "assigned_to",
         "cost", "resolution_notes", "created_at", "updated_at"}},
       {"knowledge",
        {"knowledge_id"},
-       {"customer_id", "org_id", "note", "summary", "category", "importance", "tags",
-        "source_type", "created_at"}},
+       {"customer_id", "org_id", "note", "summary", "category", "importance", "tags", "source_type",
+        "created_at"}},
       {"users",
        {"user_id"},
        {"org_id", "email", "first_name", "last_name", "status", "created_at", "deleted_at",
         "last_login_at", "login_count", "failed_login_count"}},
-      {"user_roles",
-       {"user_id", "role_id"},
-       {"role_name", "user_email", "org_id", "assigned_at"}},
+      {"user_roles", {"user_id", "role_id"}, {"role_name", "user_email", "org_id", "assigned_at"}},
       {"logins", {"event_id"}, {"user_id", "email", "org_id", "ok", "reason", "at"}},
       {"learning_sessions",
        {"session_id"},
@@ -1368,8 +1364,8 @@ const std::vector<TableDef>& TableDefs() {
         "updated_at"}},
       {"crm_opportunities",
        {"opportunity_id"},
-       {"org_id", "event_date", "contact_id", "name", "amount", "stage", "status",
-        "close_reason", "created_at", "updated_at", "closed_at"}},
+       {"org_id", "event_date", "contact_id", "name", "amount", "stage", "status", "close_reason",
+        "created_at", "updated_at", "closed_at"}},
       {"events",
        {"event_id"},
        {"type", "source", "org_id", "customer_id", "event_time", "dialect", "schema_version"}},
@@ -1385,15 +1381,18 @@ struct Cell {
   std::string s;
   std::string ToString() const {
     switch (type) {
-      case SQLITE_NULL: return "NULL";
-      case SQLITE_INTEGER: return std::to_string(i);
+      case SQLITE_NULL:
+        return "NULL";
+      case SQLITE_INTEGER:
+        return std::to_string(i);
       case SQLITE_FLOAT: {
         std::ostringstream o;
         o.precision(12);
         o << r;
         return o.str();
       }
-      default: return s;
+      default:
+        return s;
     }
   }
 };
@@ -1416,16 +1415,18 @@ Cell ReadCell(sqlite3_stmt* st, int col) {
 bool Same(const ModelValue& want, const Cell& got) {
   const bool numeric = got.type == SQLITE_INTEGER || got.type == SQLITE_FLOAT;
   switch (want.kind) {
-    case ModelValue::kAny: return true;
-    case ModelValue::kNull: return got.type == SQLITE_NULL;
+    case ModelValue::kAny:
+      return true;
+    case ModelValue::kNull:
+      return got.type == SQLITE_NULL;
     case ModelValue::kInt:
       if (got.type == SQLITE_INTEGER) return got.i == want.i;
       return got.type == SQLITE_FLOAT && got.r == static_cast<double>(want.i);
     case ModelValue::kReal:
       // Money and other sums: a tolerance for the order the additions happened in.
       return numeric && std::fabs(got.r - want.r) <= 0.005 + 1e-9 * std::fabs(want.r);
-    case ModelValue::kText: return (got.type == SQLITE_TEXT || got.type == SQLITE_BLOB) &&
-                                   got.s == want.s;
+    case ModelValue::kText:
+      return (got.type == SQLITE_TEXT || got.type == SQLITE_BLOB) && got.s == want.s;
     case ModelValue::kJson: {
       if (got.type != SQLITE_TEXT && got.type != SQLITE_BLOB) return false;
       auto parsed = json::parse(got.s, nullptr, false);
@@ -1435,9 +1436,7 @@ bool Same(const ModelValue& want, const Cell& got) {
   return false;
 }
 
-std::string Quote(const std::string& s) {
-  return s.size() > 120 ? s.substr(0, 117) + "..." : s;
-}
+std::string Quote(const std::string& s) { return s.size() > 120 ? s.substr(0, 117) + "..." : s; }
 
 struct Statement {
   Statement(sqlite3* db, const std::string& sql) {
@@ -1452,17 +1451,22 @@ struct Statement {
 
 std::string ModelValue::ToString() const {
   switch (kind) {
-    case kNull: return "NULL";
-    case kAny: return "(any)";
-    case kInt: return std::to_string(i);
+    case kNull:
+      return "NULL";
+    case kAny:
+      return "(any)";
+    case kInt:
+      return std::to_string(i);
     case kReal: {
       std::ostringstream o;
       o.precision(12);
       o << r;
       return o.str();
     }
-    case kText: return s;
-    case kJson: return s;
+    case kText:
+      return s;
+    case kJson:
+      return s;
   }
   return "";
 }
@@ -1551,9 +1555,15 @@ void ReferenceModel::Build(const std::vector<PublishRecord>& publishes,
   std::vector<const ModelEvent*> waiting;
   for (const auto& e : events) {
     switch (folder.Apply(e)) {
-      case Outcome::kApplied: record(e); break;
-      case Outcome::kWaiting: waiting.push_back(&e); break;
-      case Outcome::kInvalid: ++undecodable_; break;
+      case Outcome::kApplied:
+        record(e);
+        break;
+      case Outcome::kWaiting:
+        waiting.push_back(&e);
+        break;
+      case Outcome::kInvalid:
+        ++undecodable_;
+        break;
     }
   }
   // Retry what waited until nothing more applies (ingestd's redeliveries do the same).
@@ -1675,8 +1685,9 @@ Result<std::vector<ModelTableDiff>> ReferenceModel::Diff(sqlite3* db,
         match = q->second;
       }
       if (match == SIZE_MAX) {
-        add(d, {"dead_letters", "row " + std::to_string(sqlite3_column_int64(st.st, 0)) +
-                                    (id.empty() ? "" : " (" + id + ")"),
+        add(d, {"dead_letters",
+                "row " + std::to_string(sqlite3_column_int64(st.st, 0)) +
+                    (id.empty() ? "" : " (" + id + ")"),
                 "no dead letter", "extra row"});
       } else {
         found[match] = true;
@@ -1684,9 +1695,8 @@ Result<std::vector<ModelTableDiff>> ReferenceModel::Diff(sqlite3* db,
     }
     for (size_t i = 0; i < dead_letters_.size(); ++i) {
       if (dead_letters_[i].required && !found[i]) {
-        const std::string key = dead_letters_[i].event_id.empty()
-                                    ? Quote(dead_letters_[i].payload)
-                                    : dead_letters_[i].event_id;
+        const std::string key = dead_letters_[i].event_id.empty() ? Quote(dead_letters_[i].payload)
+                                                                  : dead_letters_[i].event_id;
         add(d, {"dead_letters", key, "dead letter", "missing row"});
         ++d.compared;
       }

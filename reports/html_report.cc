@@ -511,8 +511,8 @@ std::string ReferenceModelSection(const json& result) {
     for (const json& d : first) {
       out += "<tr class=\"failed\"><td class=\"mono\">" + Cell(Field(d, "what")) +
              "</td><td class=\"mono\">" + Cell(Field(d, "key")) + "</td><td class=\"mono\">" +
-             Cell(Field(d, "expected")) + "</td><td class=\"mono\">" +
-             Cell(Field(d, "observed")) + "</td></tr>";
+             Cell(Field(d, "expected")) + "</td><td class=\"mono\">" + Cell(Field(d, "observed")) +
+             "</td></tr>";
     }
     out += "</tbody></table>";
     const double more = Number(Field(t, "mismatches")) - static_cast<double>(first.size());

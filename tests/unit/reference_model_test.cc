@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <ctime>
-#include <memory>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -49,12 +49,12 @@ struct Message {
   std::string expect = "applied";
 };
 
-Message Ce(const std::string& subject, const std::string& id, const std::string& type,
-           int64_t t, const std::string& data, const std::string& customer = "",
+Message Ce(const std::string& subject, const std::string& id, const std::string& type, int64_t t,
+           const std::string& data, const std::string& customer = "",
            const std::string& extra = "") {
   std::string p = R"({"specversion":"1.0","id":")" + id + R"(","source":"sim-)" +
-                  subject.substr(0, subject.find('.')) + R"(","type":")" + type +
-                  R"(","time":")" + Iso(t) + R"(","orgid":"org-1",)";
+                  subject.substr(0, subject.find('.')) + R"(","type":")" + type + R"(","time":")" +
+                  Iso(t) + R"(","orgid":"org-1",)";
   if (!customer.empty()) p += R"("subject":")" + customer + R"(",)";
   p += extra + R"("data":)" + data + "}";
   return {subject, p, {}};
@@ -78,8 +78,8 @@ Message Service(const std::string& subject, const std::string& id, const std::st
           {}};
 }
 
-Message Binary(const std::string& topic, const std::string& id, const std::string& type,
-               int64_t t, const std::string& data, const std::string& version = "1") {
+Message Binary(const std::string& topic, const std::string& id, const std::string& type, int64_t t,
+               const std::string& data, const std::string& version = "1") {
   return {topic,
           data,
           {{"ce_specversion", "1.0"},
@@ -106,8 +106,9 @@ std::vector<Message> AllTables() {
   const int64_t s = 1000;
   std::vector<Message> m;
   // billing
-  m.push_back(Ce("billing.customer.created", "b1", "billing.customer.created", kT0,
-                 R"({"customer_id":"cust-1","email":"ana@example.com","name":"Ana","plan":"pro"})"));
+  m.push_back(
+      Ce("billing.customer.created", "b1", "billing.customer.created", kT0,
+         R"({"customer_id":"cust-1","email":"ana@example.com","name":"Ana","plan":"pro"})"));
   m.push_back(Ce("billing.purchase.completed", "b2", "billing.purchase.completed", kT0 + 1 * s,
                  R"({"purchase_id":"p-1","customer_id":"cust-1","amount":30.5,"price":15.25,)"
                  R"("quantity":2,"currency":"EUR","product_name":"Kettle","product_sku":"K-1",)"
@@ -117,21 +118,22 @@ std::vector<Message> AllTables() {
                  R"({"purchase_id":"p-1","amount":10.25,"reason":"damaged"})"));
   m.push_back(Ce("billing.purchase.completed", "b4", "billing.purchase.completed", kT0 + 3 * s,
                  R"({"purchase_id":"p-2","customer_id":"cust-3","amount":12})"));
-  m.push_back(Ce("billing.invoice.issued", "b5", "billing.invoice.issued", kT0 + 4 * s,
-                 R"({"invoice_id":"inv-1","customer_id":"cust-1","amount":50,"due_date":"2026-01-01"})"));
+  m.push_back(
+      Ce("billing.invoice.issued", "b5", "billing.invoice.issued", kT0 + 4 * s,
+         R"({"invoice_id":"inv-1","customer_id":"cust-1","amount":50,"due_date":"2026-01-01"})"));
   m.push_back(Ce("billing.invoice.paid", "b6", "billing.invoice.paid", kT0 + 5 * s,
                  R"({"invoice_id":"inv-1","amount":50})"));
-  m.push_back(Ce("billing.subscription.started", "b7", "billing.subscription.started",
-                 kT0 + 6 * s, R"({"subscription_id":"sub-1","customer_id":"cust-1","plan":"pro"})"));
+  m.push_back(Ce("billing.subscription.started", "b7", "billing.subscription.started", kT0 + 6 * s,
+                 R"({"subscription_id":"sub-1","customer_id":"cust-1","plan":"pro"})"));
   m.push_back(Ce("billing.subscription.cancelled", "b8", "billing.subscription.cancelled",
                  kT0 + 7 * s, R"({"subscription_id":"sub-1","reason":"price"})"));
   // customer dialect (seed 000): ids are the SHA-256 of the bytes, or Nats-Msg-Id
   m.push_back(Customer("cust-2", "purchase", kT0 + 8 * s,
                        R"({"email":"bo@example.com","customer_name":"Bo","phone":"+4611",)"
                        R"("product_name":"Lamp","quantity":3,"price":9.5,"total":28.5})"));
-  m.push_back(Customer("cust-2", "support_ticket", kT0 + 9 * s,
-                       R"({"title":"Printer jams","description":")" + LongText() +
-                           R"(","priority":"high"})"));
+  m.push_back(Customer(
+      "cust-2", "support_ticket", kT0 + 9 * s,
+      R"({"title":"Printer jams","description":")" + LongText() + R"(","priority":"high"})"));
   m.push_back(Customer("cust-2", "repair", kT0 + 10 * s,
                        R"({"work_order_id":"wo-2","description":"Fix lamp","cost":40})"));
   m.push_back(Customer("cust-2", "profile_update", kT0 + 12 * s,
@@ -185,22 +187,21 @@ std::vector<Message> AllTables() {
                       R"({"user_id":"u-1","role_id":"viewer"})"));
   m.push_back(Service("auth.user.created", "a9", "user.created", kT0 + 32 * s,
                       R"({"user_id":"u-2","email":"u2@example.com","status":"pending"})"));
-  m.push_back(Service("auth.user.deleted", "a10", "user.deleted", kT0 + 33 * s,
-                      R"({"user_id":"u-2"})"));
+  m.push_back(
+      Service("auth.user.deleted", "a10", "user.deleted", kT0 + 33 * s, R"({"user_id":"u-2"})"));
   // learning telemetry
   m.push_back(Ce("learning.session.started", "l1", "learning.session.started", kT0 + 34 * s,
                  R"({"session_id":"se-1","learner_id":"ln-1","course":"math","device":"ipad"})"));
-  m.push_back(Ce("learning.activity.completed", "l2", "learning.activity.completed",
-                 kT0 + 35 * s,
+  m.push_back(Ce("learning.activity.completed", "l2", "learning.activity.completed", kT0 + 35 * s,
                  R"({"activity_id":"ac-1","session_id":"se-1","learner_id":"ln-1",)"
                  R"("skill":"algebra","score":88.5,"duration_s":120})"));
   m.push_back(Ce("learning.session.ended", "l3", "learning.session.ended", kT0 + 36 * s,
                  R"({"session_id":"se-1","duration_s":600})"));
   for (int level : {3, 5, 4}) {
-    m.push_back(Ce("learning.skill.mastered", "l4-" + std::to_string(level),
-                   "learning.skill.mastered", kT0 + (37 + level) * s,
-                   R"({"learner_id":"ln-1","skill":"algebra","level":)" + std::to_string(level) +
-                       "}"));
+    m.push_back(
+        Ce("learning.skill.mastered", "l4-" + std::to_string(level), "learning.skill.mastered",
+           kT0 + (37 + level) * s,
+           R"({"learner_id":"ln-1","skill":"algebra","level":)" + std::to_string(level) + "}"));
   }
   m.push_back(Ce("homework.question.asked", "h1", "homework.question.asked", kT0 + 43 * s,
                  R"({"question_id":"q-1","learner_id":"ln-1","subject":"math","text":"2+2?"})"));
@@ -276,8 +277,7 @@ class Fixture {
       RawMessage raw;
       raw.payload = m.payload;
       raw.subject = m.subject;
-      raw.transport = m.headers.count("ce_specversion") ? Transport::kKafka
-                                                        : Transport::kJetStream;
+      raw.transport = m.headers.count("ce_specversion") ? Transport::kKafka : Transport::kJetStream;
       raw.origin = "test:" + std::to_string(i);
       for (const auto& h : m.headers) raw.headers.emplace_back(h.first, h.second);
       Event e;
@@ -344,8 +344,7 @@ class Fixture {
       waiting.swap(still);
     }
     REQUIRE(waiting.empty());
-    REQUIRE(sqlite3_open_v2(h_.path().c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) ==
-            SQLITE_OK);
+    REQUIRE(sqlite3_open_v2(h_.path().c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
     sqlite3_busy_timeout(db_, 5000);
   }
   ~Fixture() { sqlite3_close(db_); }
@@ -488,10 +487,10 @@ TEST_CASE("every table ingestd writes is compared, and a change to any one is a 
     REQUIRE(sqlite3_open_v2(f.harness().path().c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
             SQLITE_OK);
     sqlite3_stmt* st = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type = 'table'", -1,
-                               &st, nullptr) == SQLITE_OK);
-    static const std::set<std::string> kBookkeeping = {
-        "duplicate_origins", "in_flight", "crash_suspects", "message_failures"};
+    REQUIRE(sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type = 'table'", -1, &st,
+                               nullptr) == SQLITE_OK);
+    static const std::set<std::string> kBookkeeping = {"duplicate_origins", "in_flight",
+                                                       "crash_suspects", "message_failures"};
     while (sqlite3_step(st) == SQLITE_ROW) {
       const std::string name = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
       if (name.rfind("sqlite_", 0) == 0 || name.find("_fts") != std::string::npos ||
@@ -539,15 +538,15 @@ TEST_CASE("events applied out of order give the state the model predicts") {
   CHECK(ms.empty());
   // And the order-dependent fields really were exercised.
   CHECK(f.harness().Text("SELECT name FROM customers WHERE customer_id = 'cust-2'") == "Bo B.");
-  CHECK(f.harness().Text("SELECT last_comment FROM tickets WHERE ticket_id = 'tk-1'") ==
-        "newer");
+  CHECK(f.harness().Text("SELECT last_comment FROM tickets WHERE ticket_id = 'tk-1'") == "newer");
   CHECK(f.harness().Real("SELECT lifetime_value FROM customers WHERE customer_id = 'cust-1'") ==
         Approx(20.25));
 }
 
 TEST_CASE("simulated streams of every service, with duplicates and held-back events") {
-  auto faults = sim::FaultSpec::Parse("duplicate=0.05,malformed=0.03,poison=0.03,"
-                                      "out_of_order=0.05,schema_mix=0.3,unknown_customer=0.05");
+  auto faults = sim::FaultSpec::Parse(
+      "duplicate=0.05,malformed=0.03,poison=0.03,"
+      "out_of_order=0.05,schema_mix=0.3,unknown_customer=0.05");
   REQUIRE(faults.ok());
   std::vector<Message> messages;
   int64_t t = kT0;

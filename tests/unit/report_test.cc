@@ -675,23 +675,21 @@ TEST_CASE("the reference model section lists each table and its first differing 
       {"checked", true},
       {"note", "12 events modelled"},
       {"mismatches", 2},
-      {"tables",
-       json::array({{{"table", "customers"},
-                     {"rows_compared", 3},
-                     {"expected_rows", 3},
-                     {"observed_rows", 3},
-                     {"mismatches", 0},
-                     {"first_differences", json::array()}},
-                    {{"table", "tickets"},
-                     {"rows_compared", 5},
-                     {"expected_rows", 4},
-                     {"observed_rows", 5},
-                     {"mismatches", 2},
-                     {"first_differences",
-                      json::array({{{"what", "tickets.status"},
-                                    {"key", "tk-1"},
-                                    {"expected", "resolved"},
-                                    {"observed", "open"}}})}}})}};
+      {"tables", json::array({{{"table", "customers"},
+                               {"rows_compared", 3},
+                               {"expected_rows", 3},
+                               {"observed_rows", 3},
+                               {"mismatches", 0},
+                               {"first_differences", json::array()}},
+                              {{"table", "tickets"},
+                               {"rows_compared", 5},
+                               {"expected_rows", 4},
+                               {"observed_rows", 5},
+                               {"mismatches", 2},
+                               {"first_differences", json::array({{{"what", "tickets.status"},
+                                                                   {"key", "tk-1"},
+                                                                   {"expected", "resolved"},
+                                                                   {"observed", "open"}}})}}})}};
   const std::string html = RenderRunReport(result);
   CHECK(html.find("<section id=\"reference-model\">") != std::string::npos);
   CHECK(html.find("href=\"#reference-model\"") != std::string::npos);
@@ -701,6 +699,5 @@ TEST_CASE("the reference model section lists each table and its first differing 
 
   result["reference_model"] = {{"checked", false}, {"note", "cannot read crm_leads"}};
   const std::string failed = RenderRunReport(result);
-  CHECK(failed.find("The reference model did not run: cannot read crm_leads") !=
-        std::string::npos);
+  CHECK(failed.find("The reference model did not run: cannot read crm_leads") != std::string::npos);
 }
