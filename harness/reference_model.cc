@@ -1495,6 +1495,9 @@ void ReferenceModel::Build(const std::vector<PublishRecord>& publishes,
       dead_letters_.push_back({p.event_id, p.payload, p.acked});
       continue;
     }
+    // A publish the broker never acknowledged may have been stored and then dead-lettered (a
+    // refund whose purchase was lost with it): such a dead letter is allowed, never required.
+    if (!p.acked) dead_letters_.push_back({p.event_id, p.payload, false});
     if (p.event_id.empty()) continue;
     if (skip.count(p.event_id)) continue;
     if (p.acked || stored_unacked.count(p.event_id)) counted.insert(p.event_id);
@@ -1659,11 +1662,19 @@ Result<std::vector<ModelTableDiff>> ReferenceModel::Diff(sqlite3* db,
     }
     ModelTableDiff d;
     d.table = "dead_letters";
-    std::unordered_map<std::string, size_t> by_id, by_payload;
+    // Several publishes may share bytes or an id (a malformed message sent twice): each row
+    // takes the first of its candidates not yet taken, required ones first.
+    std::unordered_map<std::string, std::vector<size_t>> by_id, by_payload;
     for (size_t i = 0; i < dead_letters_.size(); ++i) {
       if (dead_letters_[i].required) ++d.expected_rows;
-      if (!dead_letters_[i].event_id.empty()) by_id.emplace(dead_letters_[i].event_id, i);
-      by_payload.emplace(dead_letters_[i].payload, i);
+      if (!dead_letters_[i].event_id.empty()) by_id[dead_letters_[i].event_id].push_back(i);
+      by_payload[dead_letters_[i].payload].push_back(i);
+    }
+    for (auto* index : {&by_id, &by_payload}) {
+      for (auto& [k, v] : *index) {
+        std::stable_partition(v.begin(), v.end(),
+                              [&](size_t i) { return dead_letters_[i].required; });
+      }
     }
     std::vector<bool> found(dead_letters_.size(), false);
     for (;;) {
@@ -1678,11 +1689,21 @@ Result<std::vector<ModelTableDiff>> ReferenceModel::Diff(sqlite3* db,
       std::string id;
       auto j = json::parse(payload.s, nullptr, false);
       if (j.is_object() && j.contains("id") && j["id"].is_string()) id = j["id"];
-      size_t match = SIZE_MAX;
+      const std::vector<size_t>* candidates = nullptr;
       if (auto p = by_payload.find(payload.s); p != by_payload.end()) {
-        match = p->second;
+        candidates = &p->second;
       } else if (auto q = id.empty() ? by_id.end() : by_id.find(id); q != by_id.end()) {
-        match = q->second;
+        candidates = &q->second;
+      }
+      size_t match = SIZE_MAX;
+      if (candidates != nullptr) {
+        match = candidates->front();  // all taken: a second row for a known message
+        for (size_t i : *candidates) {
+          if (!found[i]) {
+            match = i;
+            break;
+          }
+        }
       }
       if (match == SIZE_MAX) {
         add(d, {"dead_letters",

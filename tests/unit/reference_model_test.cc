@@ -367,6 +367,7 @@ class Fixture {
   }
   StoreHarness& harness() { return h_; }
   const std::vector<PublishRecord>& publishes() const { return publishes_; }
+  std::vector<PublishRecord>& mutable_publishes() { return publishes_; }
 
  private:
   StoreHarness h_;
@@ -600,4 +601,41 @@ TEST_CASE("CompareWithReferenceModel is an error, not a pass, when a table canno
   const Status st = (*reader)->CompareWithReferenceModel(f.publishes(), {}, &ms, &note);
   CHECK_FALSE(st.ok());
   CHECK_THAT(st.message(), Catch::Contains("crm_opportunities"));
+}
+
+TEST_CASE("dead letters: repeated bytes each need a row; an unacked publish may have one") {
+  std::vector<Message> messages = {
+      Ce("billing.purchase.completed", "d1", "billing.purchase.completed", kT0,
+         R"({"purchase_id":"p-9","customer_id":"cust-9","amount":5})"),
+      {"billing.purchase.completed", "{not json", {}, "dead_letter"},
+      {"billing.purchase.completed", "{not json", {}, "dead_letter"},
+      {"billing.purchase.refunded",
+       R"({"specversion":"1.0","id":"d4","source":"x",)"
+       R"("type":"billing.purchase.refunded","data":{"amount":1}})",
+       {},
+       "dead_letter"},
+  };
+  Fixture f(messages);
+  {
+    const auto ms = f.Diff();
+    INFO(Describe(ms));
+    CHECK(ms.empty());
+  }
+  SECTION("a second row is required for the second copy") {
+    f.Exec(
+        "DELETE FROM dead_letters WHERE id = (SELECT max(id) FROM dead_letters "
+        "WHERE CAST(payload AS TEXT) = '{not json')");
+    const auto ms = f.Diff();
+    REQUIRE(ms.size() == 1);
+    CHECK(ms[0].what == "dead_letters");
+    CHECK(ms[0].observed == "missing row");
+  }
+  SECTION("a dead-lettered publish the broker never acknowledged is allowed, not required") {
+    // As if the schema-rejected refund had been meant to apply but its publish was not acked.
+    f.mutable_publishes()[3].expect = "applied";
+    f.mutable_publishes()[3].acked = false;
+    CHECK(f.Diff().empty());
+    f.Exec("DELETE FROM dead_letters WHERE CAST(payload AS TEXT) LIKE '%d4%'");
+    CHECK(f.Diff().empty());
+  }
 }
