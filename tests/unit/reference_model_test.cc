@@ -262,7 +262,9 @@ std::vector<Message> AllTables() {
 // ingestd retries them. The publishes are recorded in log order.
 class Fixture {
  public:
-  explicit Fixture(const std::vector<Message>& messages, std::vector<size_t> order = {}) {
+  explicit Fixture(const std::vector<Message>& messages, std::vector<size_t> order = {},
+                   StoreOptions store_options = {}, ModelOptions model_options = {})
+      : h_(store_options), model_options_(model_options) {
     if (order.empty()) {
       for (size_t i = 0; i < messages.size(); ++i) order.push_back(i);
     }
@@ -350,7 +352,7 @@ class Fixture {
   ~Fixture() { sqlite3_close(db_); }
 
   std::vector<StateMismatch> Diff(std::vector<ModelTableDiff>* tables = nullptr) {
-    ReferenceModel model;
+    ReferenceModel model(model_options_);
     model.Build(publishes_, {});
     std::vector<StateMismatch> out;
     auto diffs = model.Diff(db_, &out);
@@ -371,6 +373,7 @@ class Fixture {
 
  private:
   StoreHarness h_;
+  ModelOptions model_options_;
   std::unique_ptr<SchemaRegistry> schemas_;
   std::vector<PublishRecord> publishes_;
   sqlite3* db_ = nullptr;
@@ -638,4 +641,38 @@ TEST_CASE("dead letters: repeated bytes each need a row; an unacked publish may 
     f.Exec("DELETE FROM dead_letters WHERE CAST(payload AS TEXT) LIKE '%d4%'");
     CHECK(f.Diff().empty());
   }
+}
+
+TEST_CASE("the model follows ingestd's settings: no auto-created customers, summary threshold") {
+  const std::vector<Message> messages = {
+      Ce("support.ticket.opened", "o1", "support.ticket.opened", kT0,
+         R"({"ticket_id":"tk-7","customer_id":"cust-7","title":"Broken",)"
+         R"("description":"It broke. Then it broke again. Nobody fixed it."})"),
+      Ce("billing.purchase.completed", "o2", "billing.purchase.completed", kT0 + 1000,
+         R"({"purchase_id":"p-7","customer_id":"cust-7","amount":20})"),
+      Ce("billing.customer.created", "o3", "billing.customer.created", kT0 + 2000,
+         R"({"customer_id":"cust-7","email":"c7@example.com"})"),
+  };
+  StoreOptions store;
+  store.auto_create_customers = false;
+  store.summary_threshold = 20;
+  ModelOptions model;
+  model.auto_create_customers = false;
+  model.summary_threshold = 20;
+  Fixture f(messages, {}, store, model);
+  CHECK(f.harness().Text("SELECT summary FROM tickets WHERE ticket_id = 'tk-7'") != "NULL");
+  CHECK(f.harness().Int("SELECT created_at FROM customers WHERE customer_id = 'cust-7'") == kT0);
+  const auto ms = f.Diff();
+  INFO(Describe(ms));
+  CHECK(ms.empty());
+  // The defaults would expect no summary.
+  ReferenceModel defaults;
+  defaults.Build(f.publishes(), {});
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(f.harness().path().c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
+          SQLITE_OK);
+  std::vector<StateMismatch> wrong;
+  REQUIRE(defaults.Diff(db, &wrong).ok());
+  sqlite3_close(db);
+  CHECK(Names(wrong, "tickets"));
 }
