@@ -232,6 +232,8 @@ void CheckExactlyOnce(const AssertionSpec& spec, const RunObservations& obs, con
     d << "reference model: " << obs.state_mismatches.size() << " mismatches";
     if (!obs.state_note.empty()) d << " (" << obs.state_note << ")";
   } else {
+    // Unchecked state is not a pass: the run's verdict is `error` (runner.cc).
+    ++problems;
     d << "reference model not run" << (obs.state_note.empty() ? "" : ": " + obs.state_note);
   }
   ev->results.push_back(

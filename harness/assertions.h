@@ -33,8 +33,9 @@ struct PublishRecord {
   // sent), "dead_letter" (with expect_reason parse | schema | max_deliveries).
   std::string expect = "applied";
   std::string expect_reason;
-  std::string fault;    // the fault injected into this event, "" for none
-  std::string payload;  // the bytes sent, when recorded
+  std::string fault;                           // the fault injected into this event, "" for none
+  std::string payload;                         // the bytes sent, when recorded
+  std::map<std::string, std::string> headers;  // as sent (CloudEvents binary mode: ce_*)
 };
 
 struct AppliedRow {
@@ -88,6 +89,17 @@ struct StateMismatch {
   std::string observed;
 };
 
+// The reference model's comparison of one table: rows in the model, rows in the store, keys
+// compared (in either), how many differences, and the first few of them.
+struct StateTableSummary {
+  std::string table;
+  size_t expected_rows = 0;
+  size_t observed_rows = 0;
+  size_t compared = 0;
+  size_t mismatches = 0;
+  std::vector<StateMismatch> first_differences;
+};
+
 struct RunObservations {
   int64_t start_ms = 0;      // unix ms when load started
   int64_t load_stop_ms = 0;  // unix ms when load stopped
@@ -106,8 +118,9 @@ struct RunObservations {
   // When the NATS latency probe ran (harness/latency_probe.h): event id -> unix ms it was
   // delivered to the probe, the broker's own share of the latency.
   std::unordered_map<std::string, int64_t> probe_delivered_ms;
-  bool state_checked = false;  // the reference model ran
-  std::string state_note;      // what the reference model compared, or why it could not
+  std::vector<StateTableSummary> state_tables;  // per table, when the reference model ran
+  bool state_checked = false;                   // the reference model ran
+  std::string state_note;  // what the reference model compared, or why it could not
 };
 
 struct AssertionResult {

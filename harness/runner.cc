@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -126,6 +127,7 @@ std::vector<PublishRecord> ToPublishRecords(const sim::EventLog& log) {
     r.event_time_ms = log.header.epoch_ms + p.scheduled_ms;  // as in the payload
     r.acked = p.acked;
     r.payload = p.payload;
+    r.headers = p.headers;
     if (p.expected.rfind("dead_letter", 0) == 0) {
       r.expect = "dead_letter";
       auto colon = p.expected.find(':');
@@ -817,8 +819,18 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
     obs.counters.dead_letters[reason] = counters.Total(std::string("dead_letters:") + reason);
   }
   obs.counters.complete = !injector.ingestd_lost_counters();
+  ModelOptions model_options;  // the ingestd settings that change what it writes
+  for (const auto& [key, value] : s.topology.ingestd_settings) {
+    if (key == "auto-create-customers") {
+      model_options.auto_create_customers = value != "false" && value != "0" && value != "no";
+    } else if (key == "summary-threshold") {
+      model_options.summary_threshold =
+          static_cast<size_t>(std::strtoull(value.c_str(), nullptr, 10));
+    }
+  }
   Status model = reader->CompareWithReferenceModel(obs.publishes, ExcusedDeadLetterIds(obs),
-                                                   &obs.state_mismatches, &obs.state_note);
+                                                   &obs.state_mismatches, &obs.state_note,
+                                                   &obs.state_tables, model_options);
   obs.state_checked = model.ok();
   if (!model.ok()) obs.state_note = model.message();
   reader.reset();
@@ -856,11 +868,14 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
     ev.results.push_back(clean);
   }
   if (aborted) problems.push_back("interrupted");
+  // A reference model that could not run checked nothing: the run proves nothing either way.
+  if (!obs.state_checked) problems.push_back("reference model not run: " + obs.state_note);
   outcome.evaluation = ev;
-  outcome.verdict =
-      !problems.empty() && (aborted || !timeline.errors().empty() || !load_status.ok()) ? "error"
-      : ev.all_passed()                                                                 ? "pass"
-                                                                                        : "fail";
+  outcome.verdict = !problems.empty() && (aborted || !timeline.errors().empty() ||
+                                          !load_status.ok() || !obs.state_checked)
+                        ? "error"
+                    : ev.all_passed() ? "pass"
+                                      : "fail";
   std::ostringstream joined;
   for (size_t i = 0; i < problems.size(); ++i) joined << (i ? "; " : "") << problems[i];
   outcome.error = joined.str();
@@ -1016,6 +1031,28 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
          {"type", o.type},
          {"subject", o.subject},
          {"payload_b64", sim::Base64Encode(o.payload.substr(0, 4096))}});
+  }
+  {
+    auto& rm = result["reference_model"];
+    rm["checked"] = obs.state_checked;
+    rm["note"] = obs.state_note;
+    rm["mismatches"] = obs.state_mismatches.size();
+    rm["tables"] = nlohmann::json::array();
+    for (const auto& t : obs.state_tables) {
+      nlohmann::json first = nlohmann::json::array();
+      for (const auto& diff : t.first_differences) {
+        first.push_back({{"what", diff.what},
+                         {"key", diff.key},
+                         {"expected", diff.expected},
+                         {"observed", diff.observed}});
+      }
+      rm["tables"].push_back({{"table", t.table},
+                              {"expected_rows", t.expected_rows},
+                              {"observed_rows", t.observed_rows},
+                              {"rows_compared", t.compared},
+                              {"mismatches", t.mismatches},
+                              {"first_differences", first}});
+    }
   }
   result["state_digest"] = digest;
   RedactJsonStrings(result);  // result.json, the report, the summary and JUnit show no secret

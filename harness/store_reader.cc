@@ -37,76 +37,6 @@ Status Prepared(sqlite3* db, Statement& st, const char* what) {
   return Status::Io(std::string("store: cannot query ") + what + ": " + sqlite3_errmsg(db));
 }
 
-std::string FormatMoney(double v) {
-  std::ostringstream out;
-  out.setf(std::ios::fixed);
-  out.precision(2);
-  out << v;
-  return out.str();
-}
-
-// The parts of a payload the reference model needs, whatever its dialect.
-struct Decoded {
-  std::string type;
-  std::string customer_id;
-  nlohmann::json data;
-  bool ok = false;
-};
-
-Decoded Decode(const std::string& payload, const std::string& event_id) {
-  Decoded d;
-  auto j = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return d;
-  auto str = [](const nlohmann::json& o, const char* k) {
-    auto it = o.find(k);
-    return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
-  if (j.contains("specversion")) {
-    d.type = str(j, "type");
-    d.customer_id = str(j, "subject");
-    d.data = j.value("data", nlohmann::json::object());
-  } else if (j.contains("event_type") && j.contains("customer_id")) {
-    static const std::map<std::string, std::string> kTypes = {
-        {"purchase", "customer.purchase.recorded"},
-        {"support_ticket", "customer.ticket.opened"},
-        {"repair", "customer.repair.requested"},
-        {"contact", "customer.contact.recorded"},
-        {"profile_update", "customer.profile.updated"},
-        {"note", "customer.note.added"}};
-    auto it = kTypes.find(str(j, "event_type"));
-    d.type = it == kTypes.end() ? "customer.event.recorded" : it->second;
-    d.customer_id = str(j, "customer_id");
-    d.data = j.value("data", nlohmann::json::object());
-    if (d.type == "customer.purchase.recorded" && !d.data.contains("purchase_id")) {
-      d.data["purchase_id"] = event_id;
-    }
-    if (d.type == "customer.ticket.opened" && !d.data.contains("ticket_id")) {
-      d.data["ticket_id"] = event_id;
-    }
-  } else if (j.contains("organization_id") && j.contains("type")) {
-    d.type = str(j, "type");
-    if (d.type.rfind("user.", 0) == 0) d.type = "auth." + d.type;
-    d.data = j.value("data", nlohmann::json::object());
-    for (const char* k : {"customer_id", "user_id", "learner_id"}) {
-      if (d.customer_id.empty()) d.customer_id = str(d.data, k);
-    }
-  } else {
-    return d;
-  }
-  if (!d.data.is_object()) d.data = nlohmann::json::object();
-  d.ok = !d.type.empty();
-  return d;
-}
-
-double Number(const nlohmann::json& o, const char* k, double fallback = 0) {
-  auto it = o.find(k);
-  return it != o.end() && it->is_number() ? it->get<double>() : fallback;
-}
-std::string Str(const nlohmann::json& o, const char* k) {
-  auto it = o.find(k);
-  return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 }  // namespace
 
 Result<std::unique_ptr<StoreReader>> StoreReader::Open(const std::string& db_path) {
@@ -199,125 +129,36 @@ Result<std::vector<DeadLetterRow>> StoreReader::ReadDeadLetters() {
 Status StoreReader::CompareWithReferenceModel(const std::vector<PublishRecord>& publishes,
                                               const std::unordered_set<std::string>& skip,
                                               std::vector<StateMismatch>* mismatches,
-                                              std::string* note) {
-  // The model: every acked publish expected to apply, first copy of each id only.
-  std::map<std::string, double> ltv;
-  std::map<std::string, std::pair<std::string, double>> purchases;  // id -> customer, amount
-  std::map<std::string, int64_t> logins;
-  std::set<std::string> converted, tickets;
-  std::unordered_set<std::string> seen;
-  size_t modelled = 0, undecodable = 0;
-  // Decode first, then fold in two passes: the log is in acknowledgement order, which need not
-  // be the order ingestd applied them in (a refund may be acked before its purchase).
-  std::vector<Decoded> decoded;
+                                              std::string* note,
+                                              std::vector<StateTableSummary>* tables,
+                                              const ModelOptions& options) {
+  // Publishes the broker never acknowledged may still have been stored and applied: the events
+  // table says which, and the model folds those too.
+  std::unordered_set<std::string> unacked, stored_unacked;
   for (const auto& p : publishes) {
-    if (!p.acked || p.expect != "applied" || p.event_id.empty()) continue;
-    if (!seen.insert(p.event_id).second) continue;
-    if (skip.count(p.event_id)) continue;
-    Decoded d = Decode(p.payload, p.event_id);
-    if (!d.ok) {
-      ++undecodable;
-      continue;
-    }
-    ++modelled;
-    decoded.push_back(std::move(d));
+    if (!p.acked && !p.event_id.empty() && p.expect != "dead_letter") unacked.insert(p.event_id);
   }
-  for (const auto& d : decoded) {
-    const auto& data = d.data;
-    std::string customer = Str(data, "customer_id");
-    if (customer.empty()) customer = d.customer_id;
-    if (d.type == "billing.purchase.completed") {
-      const double amount = Number(data, "amount");
-      ltv[customer] += amount;
-      purchases[Str(data, "purchase_id")] = {customer, amount};
-    } else if (d.type == "customer.purchase.recorded") {
-      double total = Number(data, "total", -1);
-      if (total < 0) total = Number(data, "price") * Number(data, "quantity", 1);
-      ltv[customer] += total;
-      purchases[Str(data, "purchase_id")] = {customer, total};
-    } else if (d.type == "auth.user.login.succeeded") {
-      logins[Str(data, "user_id")]++;
-    } else if (d.type == "crm.lead.converted") {
-      converted.insert(Str(data, "lead_id"));
-    } else if (d.type == "support.ticket.opened" || d.type == "customer.ticket.opened") {
-      tickets.insert(Str(data, "ticket_id"));
-    }
-  }
-  for (const auto& d : decoded) {
-    if (d.type != "billing.purchase.refunded") continue;
-    auto it = purchases.find(Str(d.data, "purchase_id"));
-    if (it != purchases.end()) ltv[it->second.first] -= Number(d.data, "amount");
-  }
-  auto add = [&](std::string what, std::string key, std::string expected, std::string observed) {
-    mismatches->push_back(
-        {std::move(what), std::move(key), std::move(expected), std::move(observed)});
-  };
-
-  {  // customers.lifetime_value
-    Statement st(db_, "SELECT customer_id, lifetime_value FROM customers");
-    INGEST_RETURN_IF_ERROR(Prepared(db_, st, "customers"));
-    std::map<std::string, double> db;
-    while (st.Step()) db[Text(st.get(), 0)] = sqlite3_column_double(st.get(), 1);
-    for (const auto& [customer, value] : ltv) {
-      auto it = db.find(customer);
-      const double got = it == db.end() ? 0 : it->second;
-      if (std::fabs(got - value) > 0.005 + 1e-9 * std::fabs(value)) {
-        add("customers.lifetime_value", customer, FormatMoney(value),
-            it == db.end() ? "no customer row" : FormatMoney(got));
+  if (!unacked.empty()) {
+    Statement st(db_, "SELECT event_id FROM events");
+    INGEST_RETURN_IF_ERROR(Prepared(db_, st, "events"));
+    for (;;) {
+      const int rc = sqlite3_step(st.get());
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) {
+        return Status::Io(std::string("store: cannot read events: ") + sqlite3_errmsg(db_));
       }
-    }
-    for (const auto& [customer, value] : db) {
-      if (!ltv.count(customer) && std::fabs(value) > 0.005) {
-        add("customers.lifetime_value", customer, "0.00", FormatMoney(value));
-      }
+      std::string id = Text(st.get(), 0);
+      if (unacked.count(id)) stored_unacked.insert(std::move(id));
     }
   }
-  {  // users.login_count
-    Statement st(db_, "SELECT user_id, login_count FROM users");
-    INGEST_RETURN_IF_ERROR(Prepared(db_, st, "users"));
-    std::map<std::string, int64_t> db;
-    while (st.Step()) db[Text(st.get(), 0)] = sqlite3_column_int64(st.get(), 1);
-    for (const auto& [user, n] : logins) {
-      auto it = db.find(user);
-      if (it == db.end() || it->second != n) {
-        add("users.login_count", user, std::to_string(n),
-            it == db.end() ? "no user row" : std::to_string(it->second));
-      }
-    }
-    for (const auto& [user, n] : db) {
-      if (!logins.count(user) && n != 0) add("users.login_count", user, "0", std::to_string(n));
-    }
-  }
-  {  // converted leads
-    Statement st(db_, "SELECT lead_id FROM crm_leads WHERE status = 'converted'");
-    INGEST_RETURN_IF_ERROR(Prepared(db_, st, "crm_leads"));
-    std::set<std::string> db;
-    while (st.Step()) db.insert(Text(st.get(), 0));
-    for (const auto& id : converted) {
-      if (!db.count(id)) add("crm_leads.status", id, "converted", "not converted");
-    }
-    for (const auto& id : db) {
-      if (!converted.count(id)) add("crm_leads.status", id, "not converted", "converted");
-    }
-  }
-  {  // tickets opened
-    Statement st(db_, "SELECT ticket_id FROM tickets");
-    INGEST_RETURN_IF_ERROR(Prepared(db_, st, "tickets"));
-    std::set<std::string> db;
-    while (st.Step()) db.insert(Text(st.get(), 0));
-    for (const auto& id : tickets) {
-      if (!db.count(id)) add("tickets", id, "present", "absent");
-    }
-    for (const auto& id : db) {
-      if (!tickets.count(id)) add("tickets", id, "absent", "present");
-    }
-  }
-  std::ostringstream n;
-  n << modelled << " events modelled: " << ltv.size() << " lifetime values, " << logins.size()
-    << " users' login counts, " << converted.size() << " lead conversions, " << tickets.size()
-    << " tickets";
-  if (undecodable) n << "; " << undecodable << " payloads not modelled";
-  *note = n.str();
+  ReferenceModel model(options);
+  model.Build(publishes, skip, stored_unacked);
+  std::vector<StateMismatch> found;
+  auto diffs = model.Diff(db_, &found);
+  if (!diffs.ok()) return diffs.status();
+  mismatches->insert(mismatches->end(), found.begin(), found.end());
+  *note = DescribeModelDiff(model, *diffs);
+  if (tables != nullptr) *tables = std::move(diffs.value());
   return Status::Ok();
 }
 

@@ -1,7 +1,7 @@
 // StoreReader: the harness's read-only view of ingestd's SQLite database — the rows assertions
 // need (events, dead_letters), cheap progress counts, and the reference-model comparison: the
-// final domain state recomputed from the recorded publishes (customer lifetime values, login
-// counts, lead conversions, opened tickets) and compared with the tables.
+// final state of every table recomputed from the recorded publishes (harness/reference_model.h)
+// and compared with the tables row by row.
 // Opens its own read-only connection (WAL lets it read while ingestd writes).
 // Thread-safety: one StoreReader per thread.
 #pragma once
@@ -14,6 +14,7 @@
 
 #include "common/status.h"
 #include "harness/assertions.h"
+#include "harness/reference_model.h"
 
 struct sqlite3;
 
@@ -35,12 +36,16 @@ class StoreReader {
   Result<size_t> CountUnsettled(const std::unordered_set<std::string>& ids);
   Result<std::vector<DeadLetterRow>> ReadDeadLetters();
 
-  // Recomputes the domain state the applied publishes imply and lists the differences.
-  // `note` says what was compared.
-  // Events in `skip` (correctly dead-lettered, see ExcusedDeadLetterIds) are left out.
+  // Recomputes the final state of every table the applied publishes imply (ReferenceModel)
+  // and lists the differences; `note` says per table how many rows were compared, `tables`
+  // (optional) gets the per-table summary with the first differing rows. Events in `skip`
+  // (correctly dead-lettered, see ExcusedDeadLetterIds) are left out. A table that cannot be
+  // read is an error: the comparison did not happen.
   Status CompareWithReferenceModel(const std::vector<PublishRecord>& publishes,
                                    const std::unordered_set<std::string>& skip,
-                                   std::vector<StateMismatch>* mismatches, std::string* note);
+                                   std::vector<StateMismatch>* mismatches, std::string* note,
+                                   std::vector<StateTableSummary>* tables = nullptr,
+                                   const ModelOptions& options = {});
 
  private:
   explicit StoreReader(sqlite3* db) : db_(db) {}

@@ -495,6 +495,58 @@ std::string DeadLetterSection(const json& result) {
   return out;
 }
 
+// The reference model's comparison, table by table: rows compared, mismatches, and the first
+// differing rows of each table that has any.
+std::string ReferenceModelSection(const json& result) {
+  const json& model = Field(result, "reference_model");
+  if (!model.is_object()) return "";
+  std::string out = "<section id=\"reference-model\"><h2>Reference model</h2>";
+  const std::string note = Text(Field(model, "note"));
+  if (!Field(model, "checked").is_boolean() || !Field(model, "checked").get<bool>()) {
+    return out + "<p class=\"failed\">The reference model did not run: " + HtmlEscape(note) +
+           "</p></section>\n";
+  }
+  const json& tables = Field(model, "tables");
+  if (!tables.is_array() || tables.empty()) {
+    return out + "<p class=\"empty\">Nothing compared.</p></section>\n";
+  }
+  out +=
+      "<p>The final state of every table, recomputed from the recorded publishes and compared "
+      "with the store row by row and column by column.</p>"
+      "<table class=\"reference-model\"><thead><tr><th>table</th><th class=\"num\">rows "
+      "compared</th><th class=\"num\">expected</th><th class=\"num\">in the store</th>"
+      "<th class=\"num\">mismatches</th></tr></thead><tbody>";
+  for (const json& t : tables) {
+    const bool bad = Number(Field(t, "mismatches")) > 0;
+    out += std::string("<tr") + (bad ? " class=\"failed\"" : "") + "><td class=\"mono\">" +
+           Cell(Field(t, "table")) + "</td>" + NumCell(Field(t, "rows_compared"), 0) +
+           NumCell(Field(t, "expected_rows"), 0) + NumCell(Field(t, "observed_rows"), 0) +
+           NumCell(Field(t, "mismatches"), 0) + "</tr>";
+  }
+  out += "</tbody></table>";
+  for (const json& t : tables) {
+    const json& first = Field(t, "first_differences");
+    if (!first.is_array() || first.empty()) continue;
+    out += "<h3 class=\"mono\">" + Cell(Field(t, "table")) + "</h3>";
+    out +=
+        "<table class=\"model-differences\"><thead><tr><th>column</th><th>key</th>"
+        "<th>expected</th><th>observed</th></tr></thead><tbody>";
+    for (const json& d : first) {
+      out += "<tr class=\"failed\"><td class=\"mono\">" + Cell(Field(d, "what")) +
+             "</td><td class=\"mono\">" + Cell(Field(d, "key")) + "</td><td class=\"mono\">" +
+             Cell(Field(d, "expected")) + "</td><td class=\"mono\">" + Cell(Field(d, "observed")) +
+             "</td></tr>";
+    }
+    out += "</tbody></table>";
+    const double more = Number(Field(t, "mismatches")) - static_cast<double>(first.size());
+    if (more > 0) {
+      out += "<p class=\"more\">" + std::to_string(static_cast<int64_t>(more)) +
+             " more differences in this table not shown.</p>";
+    }
+  }
+  return out + "</section>\n";
+}
+
 std::string OffendingEventsSection(const json& result) {
   const json& events = Field(result, "offending_events");
   bool event_check_failed = false;
@@ -598,6 +650,9 @@ std::string RenderRunReport(const json& recorded) {
   if (Field(result, "stalls").is_array() && !Field(result, "stalls").empty()) {
     out += "<a href=\"#stalls\">stalls</a>";
   }
+  if (Field(result, "reference_model").is_object()) {
+    out += "<a href=\"#reference-model\">reference model</a>";
+  }
   if (Field(result, "offending_events").is_array() && !Field(result, "offending_events").empty()) {
     out += "<a href=\"#offending\">offending events</a>";
   }
@@ -615,6 +670,7 @@ std::string RenderRunReport(const json& recorded) {
   out += BreakdownTable("types", "Per event type", "type", Field(metrics, "per_type"),
                         {"published", "applied", "duplicates", "dead_letters", "p50_ms", "p99_ms"});
   out += DeadLetterSection(result);
+  out += ReferenceModelSection(result);
   out += OffendingEventsSection(result);
   out += PageTail();
   return out;

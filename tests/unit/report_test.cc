@@ -682,3 +682,36 @@ TEST_CASE("text helpers decode, make printable, format and encode") {
   const std::string deep = "{\"a\":" + std::string(200000, '[') + std::string(200000, ']') + "}";
   CHECK(DisplayPayload(Base64(deep), 100).rfind("{\"a\":[[[[", 0) == 0);
 }
+
+TEST_CASE("the reference model section lists each table and its first differing rows") {
+  json result = SampleResult(30);
+  result["reference_model"] = {
+      {"checked", true},
+      {"note", "12 events modelled"},
+      {"mismatches", 2},
+      {"tables", json::array({{{"table", "customers"},
+                               {"rows_compared", 3},
+                               {"expected_rows", 3},
+                               {"observed_rows", 3},
+                               {"mismatches", 0},
+                               {"first_differences", json::array()}},
+                              {{"table", "tickets"},
+                               {"rows_compared", 5},
+                               {"expected_rows", 4},
+                               {"observed_rows", 5},
+                               {"mismatches", 2},
+                               {"first_differences", json::array({{{"what", "tickets.status"},
+                                                                   {"key", "tk-1"},
+                                                                   {"expected", "resolved"},
+                                                                   {"observed", "open"}}})}}})}};
+  const std::string html = RenderRunReport(result);
+  CHECK(html.find("<section id=\"reference-model\">") != std::string::npos);
+  CHECK(html.find("href=\"#reference-model\"") != std::string::npos);
+  CHECK(html.find(">tickets.status<") != std::string::npos);
+  CHECK(html.find(">tk-1<") != std::string::npos);
+  CHECK(html.find("1 more differences in this table not shown") != std::string::npos);
+
+  result["reference_model"] = {{"checked", false}, {"note", "cannot read crm_leads"}};
+  const std::string failed = RenderRunReport(result);
+  CHECK(failed.find("The reference model did not run: cannot read crm_leads") != std::string::npos);
+}
