@@ -41,6 +41,21 @@ Status ParseInt(const std::string& v, int min, int* out) {
   return Status::Ok();
 }
 
+// "10s", "500ms", "2m" (a whole number and a unit) into milliseconds, at least 1.
+Status ParseDurationMs(const std::string& v, int* out) {
+  size_t digits = 0;
+  while (digits < v.size() && std::isdigit(static_cast<unsigned char>(v[digits]))) ++digits;
+  const std::string unit = v.substr(digits);
+  const long long scale = unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "m" ? 60'000 : 0;
+  if (digits == 0 || digits > 9 || scale == 0) {
+    return ExpectedGot("a duration such as 10s, 500ms or 2m", v);
+  }
+  const long long ms = std::stoll(v.substr(0, digits)) * scale;
+  if (ms < 1 || ms > INT_MAX) return ExpectedGot("a duration from 1ms to 24 days", v);
+  *out = static_cast<int>(ms);
+  return Status::Ok();
+}
+
 Status ParseBool(const std::string& v, bool* out) {
   std::string s = v;
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return std::tolower(ch); });
@@ -113,7 +128,10 @@ const std::vector<Setting>& Settings() {
        "a message waiting for an event it depends on is dead-lettered max_deliveries only after "
        "max-attempts failures AND this long since its first [30000]",
        INT_SETTING(dependency_wait_ms, 0)},
-      {"ack-wait-ms", "MS", "JetStream AckWait: an unacked message is redelivered after MS [10000]",
+      {"ack-wait", "DURATION",
+       "JetStream AckWait (10s, 500ms, 2m): an unacked message is redelivered after it [10s]",
+       [](IngestdConfig& c, const std::string& v) { return ParseDurationMs(v, &c.ack_wait_ms); }},
+      {"ack-wait-ms", "MS", "the same as --ack-wait, in milliseconds [10000]",
        INT_SETTING(ack_wait_ms, 1)},
       {"retry-base-ms", "MS", "retry backoff base: base*2^(attempts-1), ±20% [100]",
        INT_SETTING(retry_base_ms, 1)},

@@ -286,7 +286,28 @@ TEST_CASE("--help and --version need no transport") {
   const std::string usage = IngestdUsage();
   for (const char* flag : {"--nats", "--kafka", "--db", "--http", "--config", "--batch-size",
                            "--max-attempts", "--kafka-property", "--durable", "--group-id",
-                           "--synchronous", "--ack-wait-ms"}) {
+                           "--synchronous", "--ack-wait", "--ack-wait-ms"}) {
     CHECK(usage.find(flag) != std::string::npos);
+  }
+}
+
+TEST_CASE("--ack-wait takes a duration, as CONTRACT.md names it; --ack-wait-ms stays") {
+  auto parsed = Parse({"--nats", "nats://127.0.0.1:4222", "--ack-wait", "2s"});
+  REQUIRE(parsed.ok());
+  CHECK(parsed->config.ack_wait_ms == 2000);
+  auto ms = Parse({"--nats", "nats://127.0.0.1:4222", "--ack-wait", "750ms"});
+  REQUIRE(ms.ok());
+  CHECK(ms->config.ack_wait_ms == 750);
+  auto minutes = Parse({"--nats", "nats://127.0.0.1:4222", "--ack-wait", "1m"});
+  REQUIRE(minutes.ok());
+  CHECK(minutes->config.ack_wait_ms == 60000);
+  auto legacy = Parse({"--nats", "nats://127.0.0.1:4222", "--ack-wait-ms", "1500"});
+  REQUIRE(legacy.ok());
+  CHECK(legacy->config.ack_wait_ms == 1500);
+  for (const char* bad : {"10", "s", "-5s", "1.5s", "0ms", "99999999999s", "10 s"}) {
+    INFO(bad);
+    auto r = Parse({"--nats", "nats://127.0.0.1:4222", "--ack-wait", bad});
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.status().message(), Catch::Contains("duration"));
   }
 }
