@@ -550,18 +550,18 @@ class Folder {
     const std::string cid = CustomerOf(e);
     if (cid.empty()) return Outcome::kInvalid;
     const std::string id = StrOr(e.data, "purchase_id", e.id);  // defaults to the event id
-    const OptInt quantity = Int(e.data, "quantity");
+    const OptNum quantity = Num(e.data, "quantity");  // a number in this dialect: 1.5 (kg)
     const OptNum price = Num(e.data, "price");
     double amount = 0;
     if (auto total = Num(e.data, "total")) {
       amount = *total;
     } else if (price) {
-      amount = *price * static_cast<double>(quantity.value_or(1));
+      amount = *price * quantity.value_or(1);
     }
     ModelRow row;
     row["product_name"] = T(Str(e.data, "product_name"));
     row["product_sku"] = T(Str(e.data, "product_sku"));
-    row["quantity"] = I(quantity);
+    row["quantity"] = R(quantity);
     row["price"] = R(price);
     row["currency"] = ModelValue::Text("USD");
     row["status"] = ModelValue::Text(StrOr(e.data, "status", "completed"));
@@ -1164,7 +1164,7 @@ class Folder {
       row["company"] = T(Str(e.data, "company"));
       row["lead_source"] = T(Str(e.data, "lead_source"));
       row["status"] = ModelValue::Text(StrOr(e.data, "status", "new"));
-      row["score"] = I(Int(e.data, "score"));
+      row["score"] = R(Num(e.data, "score"));
       row["contact_id"] = ModelValue::Null();
       row["opportunity_id"] = ModelValue::Null();
       row["schema_version"] = I(e.schema_version);
@@ -1182,7 +1182,7 @@ class Folder {
     ModelRow* row = Find("crm_leads", *id);
     if (!row) return Outcome::kWaiting;
     if ((*row)["status"].s != "converted") Coalesce(*row, "status", T(Str(e.data, "status")));
-    Coalesce(*row, "score", I(Int(e.data, "score")));
+    Coalesce(*row, "score", R(Num(e.data, "score")));
     Coalesce(*row, "company", T(Str(e.data, "company")));
     Max(*row, "updated_at", e.time);
     return Outcome::kApplied;

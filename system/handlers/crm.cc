@@ -49,7 +49,7 @@ Status LeadCreated(ApplyContext& ctx, const Event& e) {
   stmt->Bind(6, e.data.str("company"));
   stmt->Bind(7, e.data.str("lead_source"));
   stmt->Bind(8, e.data.str("status").value_or("new"));
-  stmt->Bind(9, e.data.int64("score"));
+  stmt->Bind(9, e.data.number("score"));
   stmt->Bind(10, static_cast<int64_t>(e.schema_version));
   stmt->Bind(11, e.event_time_ms);
   return stmt->Run();
@@ -69,7 +69,7 @@ Status LeadUpdated(ApplyContext& ctx, const Event& e) {
   INGEST_PREPARE(stmt, ctx, kUpdateLead);
   stmt->Bind(1, lead_id);
   stmt->Bind(2, e.data.str("status"));
-  stmt->Bind(3, e.data.int64("score"));
+  stmt->Bind(3, e.data.number("score"));
   stmt->Bind(4, e.data.str("company"));
   stmt->Bind(5, e.event_time_ms);
   INGEST_RETURN_IF_ERROR(stmt->Run());

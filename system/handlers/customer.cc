@@ -42,13 +42,14 @@ Status PurchaseRecorded(ApplyContext& ctx, const Event& e) {
   const bool create = ctx.options().auto_create_customers;
   if (!create) INGEST_RETURN_IF_ERROR(ctx.TouchCustomer(e, customer_id, ProfileOf(e)));
   const std::string_view purchase_id = e.data.str("purchase_id").value_or(e.id);
-  const auto quantity = e.data.int64("quantity");
+  // A number in this dialect (CATALOG.md): 1.5 kg is a quantity too, not a missing one.
+  const auto quantity = e.data.number("quantity");
   const auto price = e.data.number("price");
   double amount = 0;
   if (auto total = e.data.number("total")) {
     amount = *total;
   } else if (price) {
-    amount = *price * static_cast<double>(quantity.value_or(1));
+    amount = *price * quantity.value_or(1);
   }
   INGEST_PREPARE(stmt, ctx, kInsertPurchase);
   stmt->Bind(1, purchase_id);

@@ -416,6 +416,13 @@ TEST_CASE("crm handlers") {
     CHECK(h.Text("SELECT name FROM crm_leads") == "Xi Li");
     CHECK(h.Int("SELECT score FROM crm_leads") == 70);
     CHECK(h.Int("SELECT schema_version FROM crm_leads") == 2);
+    // The schema's score is a number from 0 to 100: a fractional one is kept, not dropped.
+    Applied(h, Ev("e2", "crm.lead.created",
+                  R"({"lead_id":"L2","email":"y@corp.com","first_name":"Yu","score":72.5})",
+                  R"(,"schema_version":2)"));
+    CHECK(h.Real("SELECT score FROM crm_leads WHERE lead_id='L2'") == Approx(72.5));
+    Applied(h, Ev("e3", "crm.lead.updated", R"({"lead_id":"L2","score":80.25})"));
+    CHECK(h.Real("SELECT score FROM crm_leads WHERE lead_id='L2'") == Approx(80.25));
   }
   SECTION("crm.lead.updated updates it") {
     Applied(h, Ev("e1", "crm.lead.created", R"({"lead_id":"L1","email":"x@corp.com"})"));
@@ -485,6 +492,10 @@ TEST_CASE("customer-dialect handlers") {
     CHECK(h.Int("SELECT COUNT(*) FROM purchases WHERE purchase_id='e1'") == 1);
     Applied(h, ev("e2", "customer.purchase.recorded", R"({"price":10,"quantity":3})"));
     CHECK(h.Real("SELECT lifetime_value FROM customers") == Approx(30));
+    // The dialect's quantity is any number: 1.5 units is kept, not read as missing (x 1).
+    Applied(h, ev("e3", "customer.purchase.recorded", R"({"price":10,"quantity":1.5})"));
+    CHECK(h.Real("SELECT quantity FROM purchases WHERE purchase_id='e3'") == Approx(1.5));
+    CHECK(h.Real("SELECT lifetime_value FROM customers") == Approx(45));
   }
   SECTION("customer.ticket.opened inserts a ticket") {
     Applied(h, ev("e1", "customer.ticket.opened",
