@@ -414,6 +414,14 @@ class Folder {
     auto it = tb.find(key);
     return it == tb.end() ? nullptr : &it->second;
   }
+  // The row an event depends on, named by its data's `key`: invalid without the key, waiting
+  // while the row is missing (as ingestd retries it), else *row is set.
+  Outcome Dependency(const ModelEvent& e, const char* key, const char* table, ModelRow** row) {
+    const OptStr id = Str(e.data, key);
+    if (!id || id->empty()) return Outcome::kInvalid;
+    *row = Find(table, *id);
+    return *row ? Outcome::kApplied : Outcome::kWaiting;
+  }
   ModelValue Summary(const OptStr& text) const {
     if (!text) return ModelValue::Null();
     size_t chars = 0;
@@ -647,10 +655,8 @@ class Folder {
   }
 
   Outcome SubscriptionCancelled(const ModelEvent& e) {
-    const OptStr id = Str(e.data, "subscription_id");
-    if (!id || id->empty()) return Outcome::kInvalid;
-    ModelRow* row = Find("subscriptions", *id);
-    if (!row) return Outcome::kWaiting;
+    ModelRow* row = nullptr;
+    if (Outcome o = Dependency(e, "subscription_id", "subscriptions", &row); !row) return o;
     (*row)["status"] = ModelValue::Text("cancelled");
     (*row)["cancelled_at"] = I(e.time);
     Coalesce(*row, "cancel_reason", T(Str(e.data, "reason")));
@@ -798,10 +804,8 @@ class Folder {
   }
 
   Outcome TicketUpdated(const ModelEvent& e) {
-    const OptStr id = Str(e.data, "ticket_id");
-    if (!id || id->empty()) return Outcome::kInvalid;
-    ModelRow* row = Find("tickets", *id);
-    if (!row) return Outcome::kWaiting;
+    ModelRow* row = nullptr;
+    if (Outcome o = Dependency(e, "ticket_id", "tickets", &row); !row) return o;
     SetIfNewer(*row, "status", "status_at", T(Str(e.data, "status")), e.time);
     SetIfNewer(*row, "priority", "priority_at", T(Str(e.data, "priority")), e.time);
     SetIfNewer(*row, "last_comment", "comment_at", T(Str(e.data, "comment")), e.time);
@@ -811,10 +815,8 @@ class Folder {
 
   // Status 'resolved' at the event's time; the resolution text, newest resolution wins.
   Outcome TicketResolved(const ModelEvent& e) {
-    const OptStr id = Str(e.data, "ticket_id");
-    if (!id || id->empty()) return Outcome::kInvalid;
-    ModelRow* row = Find("tickets", *id);
-    if (!row) return Outcome::kWaiting;
+    ModelRow* row = nullptr;
+    if (Outcome o = Dependency(e, "ticket_id", "tickets", &row); !row) return o;
     SetIfNewer(*row, "status", "status_at", ModelValue::Text("resolved"), e.time);
     const ModelValue& resolved = (*row)["resolved_at"];
     if (resolved.kind != ModelValue::kInt || e.time >= resolved.i) {
@@ -836,10 +838,8 @@ class Folder {
   }
 
   Outcome WorkOrderUpdated(const ModelEvent& e) {
-    const OptStr id = Str(e.data, "work_order_id");
-    if (!id || id->empty()) return Outcome::kInvalid;
-    ModelRow* row = Find("work_orders", *id);
-    if (!row) return Outcome::kWaiting;
+    ModelRow* row = nullptr;
+    if (Outcome o = Dependency(e, "work_order_id", "work_orders", &row); !row) return o;
     SetIfNewer(*row, "status", "status_at", T(Str(e.data, "status")), e.time);
     SetIfNewer(*row, "cost", "cost_at", R(Num(e.data, "cost")), e.time);
     SetIfNewer(*row, "resolution_notes", "notes_at", T(Str(e.data, "resolution_notes")), e.time);
@@ -1001,10 +1001,8 @@ class Folder {
   }
 
   Outcome SessionEnded(const ModelEvent& e) {
-    const OptStr id = Str(e.data, "session_id");
-    if (!id || id->empty()) return Outcome::kInvalid;
-    ModelRow* row = Find("learning_sessions", *id);
-    if (!row) return Outcome::kWaiting;
+    ModelRow* row = nullptr;
+    if (Outcome o = Dependency(e, "session_id", "learning_sessions", &row); !row) return o;
     (*row)["ended_at"] = I(e.time);
     Coalesce(*row, "duration_s", R(Num(e.data, "duration_s")));
     return Outcome::kApplied;
@@ -1177,10 +1175,8 @@ class Folder {
   }
 
   Outcome LeadUpdated(const ModelEvent& e) {
-    const OptStr id = Str(e.data, "lead_id");
-    if (!id || id->empty()) return Outcome::kInvalid;
-    ModelRow* row = Find("crm_leads", *id);
-    if (!row) return Outcome::kWaiting;
+    ModelRow* row = nullptr;
+    if (Outcome o = Dependency(e, "lead_id", "crm_leads", &row); !row) return o;
     if ((*row)["status"].s != "converted") Coalesce(*row, "status", T(Str(e.data, "status")));
     Coalesce(*row, "score", R(Num(e.data, "score")));
     Coalesce(*row, "company", T(Str(e.data, "company")));
@@ -1234,10 +1230,8 @@ class Folder {
   }
 
   Outcome ContactUpdated(const ModelEvent& e) {
-    const OptStr id = Str(e.data, "contact_id");
-    if (!id || id->empty()) return Outcome::kInvalid;
-    ModelRow* row = Find("crm_contacts", *id);
-    if (!row) return Outcome::kWaiting;
+    ModelRow* row = nullptr;
+    if (Outcome o = Dependency(e, "contact_id", "crm_contacts", &row); !row) return o;
     Coalesce(*row, "email", T(Str(e.data, "email")));
     Coalesce(*row, "name", T(Str(e.data, "name")));
     Coalesce(*row, "phone", T(Str(e.data, "phone")));
@@ -1270,10 +1264,8 @@ class Folder {
   }
 
   Outcome OpportunityUpdated(const ModelEvent& e) {
-    const OptStr id = Str(e.data, "opportunity_id");
-    if (!id || id->empty()) return Outcome::kInvalid;
-    ModelRow* row = Find("crm_opportunities", *id);
-    if (!row) return Outcome::kWaiting;
+    ModelRow* row = nullptr;
+    if (Outcome o = Dependency(e, "opportunity_id", "crm_opportunities", &row); !row) return o;
     Coalesce(*row, "amount", R(Num(e.data, "amount")));
     Coalesce(*row, "stage", T(Str(e.data, "stage")));
     Max(*row, "updated_at", e.time);
@@ -1282,10 +1274,8 @@ class Folder {
 
   Outcome Close(const ModelEvent& e, const char* status, const ModelValue& amount,
                 const ModelValue& reason) {
-    const OptStr id = Str(e.data, "opportunity_id");
-    if (!id || id->empty()) return Outcome::kInvalid;
-    ModelRow* row = Find("crm_opportunities", *id);
-    if (!row) return Outcome::kWaiting;
+    ModelRow* row = nullptr;
+    if (Outcome o = Dependency(e, "opportunity_id", "crm_opportunities", &row); !row) return o;
     (*row)["status"] = ModelValue::Text(status);
     Coalesce(*row, "amount", amount);
     Coalesce(*row, "close_reason", reason);
