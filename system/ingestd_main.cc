@@ -2,8 +2,8 @@
 // IngestdApp (system/ingestd_app.h); this file plugs in the real JetStream and Kafka sources.
 #include "system/ingestd_app.h"
 #include "system/kafka/kafka_source.h"
-#include "system/nats/jetstream_source.h"
 #include "system/mutant.h"
+#include "system/nats/jetstream_source.h"
 
 int main(int argc, char** argv) {
   using namespace ingestlab;

@@ -17,18 +17,18 @@ namespace ingestlab {
 
 // Every name a hook tests. Keep in step with tests/mutants/mutants.tsv.
 inline constexpr const char* kMutantNames[] = {
-    "apply_duplicates",           // store.cc
-    "mark_seen_before_apply",     // store.cc
-    "ack_on_store_failure",       // pipeline.cc
+    "apply_duplicates",             // store.cc
+    "mark_seen_before_apply",       // store.cc
+    "ack_on_store_failure",         // pipeline.cc
     "dead_letter_without_storing",  // pipeline.cc
-    "ack_before_commit",          // nats/jetstream_source.cc
-    "ack_unprocessed_on_stop",    // nats/jetstream_source.cc
-    "term_instead_of_nak",        // nats/jetstream_source.cc
-    "kafka_commit_at_receipt",    // kafka/offset_tracker.cc
-    "kafka_commit_skip_one",      // kafka/offset_tracker.cc
-    "kafka_retry_as_ack",         // kafka/offset_tracker.cc
-    "arrival_order_wins",         // handlers/customer.cc
-    "dlq_transient_as_refused",   // dead_letter_outbox.cc
+    "ack_before_commit",            // nats/jetstream_source.cc
+    "ack_unprocessed_on_stop",      // nats/jetstream_source.cc
+    "term_instead_of_nak",          // nats/jetstream_source.cc
+    "kafka_commit_at_receipt",      // kafka/offset_tracker.cc
+    "kafka_commit_skip_one",        // kafka/offset_tracker.cc
+    "kafka_retry_as_ack",           // kafka/offset_tracker.cc
+    "arrival_order_wins",           // handlers/customer.cc
+    "dlq_transient_as_refused",     // dead_letter_outbox.cc
 };
 
 inline const char* SelectedMutant() {

@@ -368,7 +368,7 @@ struct Pipeline::Impl {
     record.key = msg.key;
 #ifdef INGESTD_MUTANTS
     // Mutant dead_letter_without_storing: the message is counted, logged and acked as
-    // dead-lettered, but no dead_letters row is written, so nothing keeps it or sends it to the DLQ.
+    // dead-lettered, but no dead_letters row is written: nothing keeps it or sends it to its DLQ.
     if (Mutant("dead_letter_without_storing")) {
       result->outcome = Outcome::kDeadLetter;
       result->dead_letter = static_cast<int>(dead_letters.size());

@@ -251,12 +251,12 @@ class SqliteStore final : public Store {
     // bug the harness's exactly-once check and replay must catch.
     const bool mutant_reapply =
         !*inserted && !msg.origin.empty() && Mutant("apply_duplicates") && [&] {
-      auto origin = ctx_->Prepare(kEventOrigin);
-      if (!origin.ok()) return false;
-      origin->Bind(1, std::string_view(event.id));
-      auto row = origin->Step();
-      return row.ok() && *row && origin->Text(0) != msg.origin;
-    }();
+          auto origin = ctx_->Prepare(kEventOrigin);
+          if (!origin.ok()) return false;
+          origin->Bind(1, std::string_view(event.id));
+          auto row = origin->Step();
+          return row.ok() && *row && origin->Text(0) != msg.origin;
+        }();
     if (!*inserted && !mutant_reapply) {
 #else
     if (!*inserted) {

@@ -133,9 +133,9 @@ TEST_CASE("a run failed by a planted defect fails the same assertion on replay")
   REQUIRE_FALSE(AssertionPassed(before, "exactly once"));
 
   // Against the same defective build: the same failure, the same final state.
-  auto same = Run("replay " + original.string() + " --quiet --ingestd " +
-                      std::string(INGESTLAB_INGESTD_MUTANT),
-                  kMutantDefect);
+  auto same = Run(
+      "replay " + original.string() + " --quiet --ingestd " + std::string(INGESTLAB_INGESTD_MUTANT),
+      kMutantDefect);
   INFO(same.output);
   CHECK(same.exit_code == 0);
   CHECK(same.output.find("failing the same assertion: 'exactly once'; same state digest") !=
@@ -167,9 +167,9 @@ TEST_CASE("a run failed by a planted defect fails the same assertion on replay")
     CHECK_FALSE(AssertionPassed(small, "exactly once"));
     CHECK(AssertionPassed(small, "no loss"));  // the failure kept is the same one, not another
     // The shrunk run is a run directory of its own: it replays to the same failure.
-    auto again = Run("replay " + shrunk.string() + " --quiet --ingestd " +
-                         std::string(INGESTLAB_INGESTD_MUTANT),
-                     kMutantDefect);
+    auto again = Run(
+        "replay " + shrunk.string() + " --quiet --ingestd " + std::string(INGESTLAB_INGESTD_MUTANT),
+        kMutantDefect);
     INFO(again.output);
     CHECK(again.exit_code == 0);
     CHECK(again.output.find("failing the same assertion: 'exactly once'") != std::string::npos);
