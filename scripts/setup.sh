@@ -18,6 +18,7 @@ PACKAGES=(
   catch2 libbenchmark-dev            # tests and benchmarks
   chromium                           # renders HTML reports in the report tests
   docker-compose                     # validates compose/ (no engine needed)
+  jq                                 # scripts/mutants.sh reads each run's result.json
 )
 
 if [[ "${1:-}" != "--no-install" ]]; then

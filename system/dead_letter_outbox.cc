@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "system/mutant.h"
 
 namespace ingestlab {
 namespace {
@@ -215,7 +216,14 @@ struct DeadLetterOutbox::Impl {
         ++handled;
         continue;
       }
-      if (!st.is_transient()) {
+#ifdef INGESTD_MUTANTS
+      // Mutant dlq_transient_as_refused: a transient DLQ failure (the DLQ unreachable, no
+      // delivery report in time) is taken as a refusal for good: the copy is never sent.
+      const bool refused_for_good = !st.is_transient() || Mutant("dlq_transient_as_refused");
+#else
+      const bool refused_for_good = !st.is_transient();
+#endif
+      if (refused_for_good) {
         // Retrying cannot help; the row keeps the message.
         done.push_back({row.id, clock->NowUnixMillis(), st.ToString()});
         refused->Inc();

@@ -2,10 +2,14 @@
 // IngestdApp (system/ingestd_app.h); this file plugs in the real JetStream and Kafka sources.
 #include "system/ingestd_app.h"
 #include "system/kafka/kafka_source.h"
+#include "system/mutant.h"
 #include "system/nats/jetstream_source.h"
 
 int main(int argc, char** argv) {
   using namespace ingestlab;
+#ifdef INGESTD_MUTANTS
+  CheckMutantSelection();  // build/tests/ingestd_mutant only
+#endif
   SourceFactories factories;
   factories.jetstream = [](JetStreamOptions options, BatchSink* sink, Metrics* metrics,
                            Clock* clock) -> Result<std::unique_ptr<Source>> {

@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/rng.h"
 #include "system/envelope.h"
+#include "system/mutant.h"
 
 namespace ingestlab {
 namespace {
@@ -365,6 +366,16 @@ struct Pipeline::Impl {
     record.payload = msg.payload;
     record.headers = msg.headers;
     record.key = msg.key;
+#ifdef INGESTD_MUTANTS
+    // Mutant dead_letter_without_storing: the message is counted, logged and acked as
+    // dead-lettered, but no dead_letters row is written: nothing keeps it or sends it to its DLQ.
+    if (Mutant("dead_letter_without_storing")) {
+      result->outcome = Outcome::kDeadLetter;
+      result->dead_letter = static_cast<int>(dead_letters.size());
+      dead_letters.push_back(std::move(record));
+      return;
+    }
+#endif
     Result<DeadLetterState> state = store->RecordDeadLetter(record);
     if (!state.ok()) {
       const Status& st = state.status();
@@ -550,6 +561,20 @@ struct Pipeline::Impl {
       st = RunTransaction(group, &commit_ns);
       // A failed Begin left nothing open and a failed Commit rolled back (store.h).
       if (st.ok() || Stopping()) break;
+#ifdef INGESTD_MUTANTS
+      // Mutant ack_on_store_failure: a transaction that fails for a transient reason (the
+      // database locked) is given up and its messages acked, as if applied, instead of retried.
+      if (st.is_transient() && Mutant("ack_on_store_failure")) {
+        LOG(kWarn, "pipeline") << "transaction of " << total << " messages: " << st.ToString()
+                               << "; giving up on them";
+        for (InboundBatch& batch : group) {
+          if (batch.on_settled) {
+            batch.on_settled(std::vector<Settlement>(batch.messages.size()));
+          }
+        }
+        return;
+      }
+#endif
       const int64_t now = clock->NowUnixMillis();
       if (stalled_since_ms == 0) stalled_since_ms = now;
       if (!st.is_transient()) RecordTransactionError(st);

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "system/handlers/apply_context.h"
 #include "system/handlers/registry.h"
+#include "system/mutant.h"
 #include "system/sha256.h"
 #include "system/store_schema.h"
 
@@ -245,16 +246,17 @@ class SqliteStore final : public Store {
     // One statement: on failure SQLite has undone it, and nothing else was written.
     auto inserted = InsertEventRow(event, msg);
     if (!inserted.ok()) return isolate ? Undo(inserted.status()) : Check(inserted.status());
-#ifdef INGESTD_MUTANT_APPLY_DUPLICATES
-    // Mutation build (tests/ only, never the shipped ingestd): a producer-side duplicate is
-    // applied again, the bug the harness's exactly-once check and replay must catch.
-    const bool mutant_reapply = !*inserted && !msg.origin.empty() && [&] {
-      auto origin = ctx_->Prepare(kEventOrigin);
-      if (!origin.ok()) return false;
-      origin->Bind(1, std::string_view(event.id));
-      auto row = origin->Step();
-      return row.ok() && *row && origin->Text(0) != msg.origin;
-    }();
+#ifdef INGESTD_MUTANTS
+    // Mutant apply_duplicates (docs/mutants.md): a producer-side duplicate is applied again, the
+    // bug the harness's exactly-once check and replay must catch.
+    const bool mutant_reapply =
+        !*inserted && !msg.origin.empty() && Mutant("apply_duplicates") && [&] {
+          auto origin = ctx_->Prepare(kEventOrigin);
+          if (!origin.ok()) return false;
+          origin->Bind(1, std::string_view(event.id));
+          auto row = origin->Step();
+          return row.ok() && *row && origin->Text(0) != msg.origin;
+        }();
     if (!*inserted && !mutant_reapply) {
 #else
     if (!*inserted) {
@@ -271,6 +273,12 @@ class SqliteStore final : public Store {
       return ApplyOutcome::kApplied;
     }
     if (isolate) return Undo(st);
+#ifdef INGESTD_MUTANTS
+    // Mutant mark_seen_before_apply: the de-duplication record outlives an apply that failed,
+    // as when it is committed in a transaction of its own before the effects. The retry of an
+    // event whose dependency was late is then skipped as a redelivery: its effects are lost.
+    if (Mutant("mark_seen_before_apply")) return st;
+#endif
     if (sqlite3_total_changes64(db_) == changes_before && sqlite3_get_autocommit(db_) == 0) {
       Status undo = DeleteEventRow(event);
       if (undo.ok()) return st;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "system/handlers/registry.h"
+#include "system/mutant.h"
 
 namespace ingestlab::handlers {
 namespace {
@@ -142,6 +143,22 @@ UPDATE customers SET
 WHERE customer_id = ?1 AND (profile_event_time IS NULL OR profile_event_time < ?7 OR
                             (profile_event_time = ?7 AND profile_event_id <= ?8)))sql";
 
+#ifdef INGESTD_MUTANTS
+// Mutant arrival_order_wins: the same update without the event-time guard, so the update that
+// arrives last wins even when an older one arrives after a newer one.
+constexpr char kProfileUpdateArrivalOrder[] = R"sql(
+UPDATE customers SET
+  name = COALESCE(?2, name),
+  email = COALESCE(?3, email),
+  phone = COALESCE(?4, phone),
+  company = COALESCE(?5, company),
+  tags = COALESCE(?6, tags),
+  profile_event_time = ?7,
+  profile_event_id = ?8,
+  updated_at = MAX(COALESCE(updated_at, ?7), ?7)
+WHERE customer_id = ?1)sql";
+#endif
+
 Status ProfileUpdated(ApplyContext& ctx, const Event& e) {
   const std::string_view customer_id = ApplyContext::CustomerOf(e);
   INGEST_RETURN_IF_ERROR(ctx.TouchCustomer(e, customer_id, {}));
@@ -150,7 +167,12 @@ Status ProfileUpdated(ApplyContext& ctx, const Event& e) {
   const std::optional<std::string> tags = e.data.json("tags");
   INGEST_RETURN_IF_ERROR(ctx.BeforeCustomerWrite(customer_id));
   {
+#ifdef INGESTD_MUTANTS
+    INGEST_PREPARE(stmt, ctx,
+                   Mutant("arrival_order_wins") ? kProfileUpdateArrivalOrder : kProfileUpdate);
+#else
     INGEST_PREPARE(stmt, ctx, kProfileUpdate);
+#endif
     stmt->Bind(1, customer_id);
     stmt->Bind(2, name);
     stmt->Bind(3, e.data.str("email"));

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "system/mutant.h"
+
 namespace ingestlab {
 
 OffsetTracker::Received OffsetTracker::Receive(int64_t offset) {
@@ -25,6 +27,15 @@ OffsetTracker::Received OffsetTracker::Receive(int64_t offset) {
   submitted_.push_back({offset, epoch_, false});
   next_expected_ = offset + 1;
   in_flight_++;
+#ifdef INGESTD_MUTANTS
+  // Mutant kafka_commit_at_receipt: the offset may be committed as soon as the message is
+  // received, before it is stored (auto-commit style); its settlement, a retry included,
+  // changes nothing.
+  if (Mutant("kafka_commit_at_receipt")) {
+    submitted_.back().settled = true;
+    AdvanceCommitTarget();
+  }
+#endif
   auto retried = retries_.find(offset);
   r.attempts = retried == retries_.end() ? 1 : 1 + retried->second;
   r.result = Outcome::kAccepted;
@@ -48,6 +59,11 @@ void OffsetTracker::Settle(uint32_t epoch, int64_t offset, bool retry, int64_t r
   auto it = std::lower_bound(submitted_.begin(), submitted_.end(), offset,
                              [](const Submitted& s, int64_t off) { return s.offset < off; });
   if (it == submitted_.end() || it->offset != offset || it->epoch != epoch || it->settled) return;
+#ifdef INGESTD_MUTANTS
+  // Mutant kafka_retry_as_ack: a retry settles the offset like an ack; the partition is never
+  // sought back, so the message is not delivered again.
+  if (Mutant("kafka_retry_as_ack")) retry = false;
+#endif
   if (retry) {
     if (pending_rewind_ < 0 || offset < pending_rewind_) pending_rewind_ = offset;
     pending_delay_ms_ = std::max(pending_delay_ms_, retry_delay_ms);
@@ -112,6 +128,11 @@ void OffsetTracker::SeekFailed(int64_t now_ns) {
 std::optional<int64_t> OffsetTracker::TakeCommit() {
   if (commit_target_ < 0 || commit_target_ == commit_sent_) return std::nullopt;
   commit_sent_ = commit_target_;
+#ifdef INGESTD_MUTANTS
+  // Mutant kafka_commit_skip_one: an off-by-one commits the offset after the next one to read
+  // (last settled + 2), so a restarted consumer skips one message per partition.
+  if (Mutant("kafka_commit_skip_one")) return commit_target_ + 1;
+#endif
   return commit_target_;
 }
 

@@ -23,6 +23,7 @@
 
 #include "common/log.h"
 #include "common/redact.h"
+#include "system/mutant.h"
 #include "system/nats/nats_util.h"
 #include "system/sha256.h"
 
@@ -779,6 +780,16 @@ void JetStreamSourceImpl::ReleaseUnsubmitted(Consumer& consumer, std::vector<nat
   for (natsMsg* left : pending) {
     const char* reply = natsMsg_GetReply(left);
     if (reply && natsMsg_GetDataLength(left) > 0) {
+#ifdef INGESTD_MUTANTS
+      // Mutant ack_unprocessed_on_stop: on SIGTERM the messages fetched but never handed to the
+      // pipeline are acked instead of released for redelivery.
+      if (Mutant("ack_unprocessed_on_stop")) {
+        natsConnection_Publish(nc_, reply, "+ACK", 4);
+        ++released;
+        natsMsg_Destroy(left);
+        continue;
+      }
+#endif
       natsConnection_Publish(nc_, reply, "-NAK", 4);
       ++released;
     }
@@ -831,6 +842,16 @@ bool JetStreamSourceImpl::SubmitBatch(const std::string& origin_prefix,
     natsMsg_Destroy(m);
   }
   pending.clear();
+#ifdef INGESTD_MUTANTS
+  // Mutant ack_before_commit: every message is acked as soon as it is fetched, before the
+  // transaction holding its effects commits; its settlement later sends nothing.
+  if (Mutant("ack_before_commit")) {
+    for (std::string& reply : fetched->replies) {
+      if (!reply.empty()) natsConnection_Publish(nc_, reply.c_str(), "+ACK", 4);
+      reply.clear();
+    }
+  }
+#endif
   const int64_t count = static_cast<int64_t>(fetched->replies.size());
   fetched_counter_->Inc(count);
   in_flight_.fetch_add(count);
@@ -874,6 +895,11 @@ void JetStreamSourceImpl::Settle(FetchedMessages& fetched,
     if (i < settlements.size() && settlements[i].verdict == Verdict::kRetry) {
       const int64_t delay_ns = std::max<int64_t>(0, settlements[i].retry_delay_ms) * kNanosPerMilli;
       nak = "-NAK {\"delay\":" + std::to_string(delay_ns) + "}";
+#ifdef INGESTD_MUTANTS
+      // Mutant term_instead_of_nak: a message to retry is terminated (+TERM): the server never
+      // redelivers it.
+      if (Mutant("term_instead_of_nak")) nak = "+TERM";
+#endif
       s = natsConnection_Publish(nc_, reply, nak.data(), static_cast<int>(nak.size()));
     } else if (i < settlements.size()) {
       s = natsConnection_Publish(nc_, reply, kAck, sizeof(kAck) - 1);

@@ -71,7 +71,11 @@ size_t PublishCount(const fs::path& run_dir) {
 
 const std::string kScenario =
     std::string(INGESTLAB_SOURCE_DIR) + "/tests/scenario/data/replay-duplicates.yaml";
-const std::string kMutant = std::string("INGESTLAB_INGESTD=") + INGESTLAB_INGESTD_MUTANT;
+// The mutation build plants the defect INGESTD_MUTANT names (docs/mutants.md); ingestlab passes
+// its environment on to the ingestd processes it starts.
+const std::string kMutantDefect = "INGESTD_MUTANT=apply_duplicates";
+const std::string kMutant =
+    kMutantDefect + " INGESTLAB_INGESTD=" + std::string(INGESTLAB_INGESTD_MUTANT);
 
 }  // namespace
 
@@ -129,8 +133,9 @@ TEST_CASE("a run failed by a planted defect fails the same assertion on replay")
   REQUIRE_FALSE(AssertionPassed(before, "exactly once"));
 
   // Against the same defective build: the same failure, the same final state.
-  auto same = Run("replay " + original.string() + " --quiet --ingestd " +
-                  std::string(INGESTLAB_INGESTD_MUTANT));
+  auto same = Run(
+      "replay " + original.string() + " --quiet --ingestd " + std::string(INGESTLAB_INGESTD_MUTANT),
+      kMutantDefect);
   INFO(same.output);
   CHECK(same.exit_code == 0);
   CHECK(same.output.find("failing the same assertion: 'exactly once'; same state digest") !=
@@ -148,7 +153,8 @@ TEST_CASE("a run failed by a planted defect fails the same assertion on replay")
 
   SECTION("shrink cuts the failing log down and the result still fails") {
     auto shrink = Run("shrink " + original.string() + " --quiet --max-runs 8 --ingestd " +
-                      std::string(INGESTLAB_INGESTD_MUTANT));
+                          std::string(INGESTLAB_INGESTD_MUTANT),
+                      kMutantDefect);
     INFO(shrink.output);
     REQUIRE(shrink.exit_code == 0);
     const fs::path shrunk = out / "replay-duplicates-5-shrunk";
@@ -161,8 +167,9 @@ TEST_CASE("a run failed by a planted defect fails the same assertion on replay")
     CHECK_FALSE(AssertionPassed(small, "exactly once"));
     CHECK(AssertionPassed(small, "no loss"));  // the failure kept is the same one, not another
     // The shrunk run is a run directory of its own: it replays to the same failure.
-    auto again = Run("replay " + shrunk.string() + " --quiet --ingestd " +
-                     std::string(INGESTLAB_INGESTD_MUTANT));
+    auto again = Run(
+        "replay " + shrunk.string() + " --quiet --ingestd " + std::string(INGESTLAB_INGESTD_MUTANT),
+        kMutantDefect);
     INFO(again.output);
     CHECK(again.exit_code == 0);
     CHECK(again.output.find("failing the same assertion: 'exactly once'") != std::string::npos);
