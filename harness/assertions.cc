@@ -398,15 +398,17 @@ void CheckDeadLetters(const AssertionSpec& spec, const RunObservations& obs,
       AddOffending(ev, o);
     }
     // Every dead letter must also have reached its DLQ by the end (ingestd drained and stopped).
+    // A copy the DLQ refused for good (publish_error) is settled but not on the DLQ either.
     size_t undelivered = 0;
     for (const auto& row : obs.dead_letters) {
-      if (row.published) continue;
+      if (row.published && row.publish_error.empty()) continue;
       ++undelivered;
       OffendingEvent o;
       o.event_id = row.event_id;
       o.problem = "dead letter not on its DLQ";
       o.expected = "published to the DLQ";
-      o.observed = "only in the dead_letters table";
+      o.observed = row.published ? "refused by the DLQ: " + row.publish_error
+                                 : "only in the dead_letters table";
       o.subject = row.subject;
       o.payload = row.payload;
       AddOffending(ev, o);

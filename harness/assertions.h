@@ -58,7 +58,8 @@ struct DeadLetterRow {
   std::string payload;
   std::string event_id;  // "id" found in the payload, if it parses
   int64_t dead_at_ms = 0;
-  bool published = true;  // on its DLQ (published_at set) by the end of the run
+  bool published = true;  // settled by the outbox (published_at set) by the end of the run
+  std::string publish_error;  // set when the DLQ refused the copy for good: never on its DLQ
 };
 
 // A fault from the timeline as it was applied.

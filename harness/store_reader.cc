@@ -106,7 +106,7 @@ Result<std::vector<DeadLetterRow>> StoreReader::ReadDeadLetters() {
   Statement st(
       db_,
       "SELECT origin, subject, reason, error, attempts, payload, dead_at, "
-      "published_at IS NOT NULL FROM dead_letters");
+      "published_at IS NOT NULL, publish_error FROM dead_letters");
   INGEST_RETURN_IF_ERROR(Prepared(db_, st, "dead_letters"));
   std::vector<DeadLetterRow> rows;
   while (st.Step()) {
@@ -119,6 +119,7 @@ Result<std::vector<DeadLetterRow>> StoreReader::ReadDeadLetters() {
     r.payload = Text(st.get(), 5);
     r.dead_at_ms = sqlite3_column_int64(st.get(), 6);
     r.published = sqlite3_column_int(st.get(), 7) != 0;
+    r.publish_error = Text(st.get(), 8);
     auto j = nlohmann::json::parse(r.payload, nullptr, false);
     if (j.is_object() && j.contains("id") && j["id"].is_string()) r.event_id = j["id"];
     rows.push_back(std::move(r));

@@ -773,7 +773,15 @@ class KafkaSourceImpl final : public KafkaSource {
         int64_t lo = -1, hi = -1;
         rd_kafka_get_watermark_offsets(consumer_, tp.topic, tp.partition, &lo, &hi);
         if (hi < 0) continue;
-        int64_t position = tp.offset >= 0 ? tp.offset : lo;
+        // No position yet (nothing fetched since the assignment, e.g. the committed offset is
+        // the end): what this instance settled, else unknown. The low watermark would count
+        // every message ever committed as lag, forever, on a partition that gets no new one.
+        int64_t position = tp.offset;
+        if (position < 0) {
+          std::lock_guard<std::mutex> lock(mu_);
+          auto it = states_.find(PartitionKey(tp.topic, tp.partition));
+          if (it != states_.end()) position = it->second->offsets.commit_target();
+        }
         if (position < 0) continue;
         lag[std::string(tp.topic) + "/" + std::to_string(tp.partition)] =
             std::max<int64_t>(0, hi - position);

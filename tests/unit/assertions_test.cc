@@ -195,6 +195,14 @@ TEST_CASE("dead_letters: expected matches reasons and flags surprises") {
     CHECK(Only(ev).detail.find("1 not on their DLQ") != std::string::npos);
     CHECK(ev.offending[0].problem == "dead letter not on its DLQ");
   }
+  SECTION("an expected dead letter whose DLQ copy was refused for good") {
+    RunObservations obs = HealthyRun();
+    obs.dead_letters[0].publish_error = "nats: no responders";  // settled, but not on the DLQ
+    auto ev = EvaluateAssertions({spec}, obs);
+    CHECK_FALSE(Only(ev).passed);
+    REQUIRE_FALSE(ev.offending.empty());
+    CHECK(ev.offending[0].observed == "refused by the DLQ: nats: no responders");
+  }
   SECTION("counts per reason and a maximum") {
     RunObservations obs = HealthyRun();
     AssertionSpec counts = Spec("dead_letters");
