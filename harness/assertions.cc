@@ -454,8 +454,7 @@ void CheckLatency(const AssertionSpec& spec, const RunObservations& obs, Evaluat
                                  s.count == 0 ? "no applied events to measure" : base.str()));
     }
   }
-  if (spec.numbers.count("added_p50_ms") + spec.numbers.count("added_p95_ms") +
-      spec.numbers.count("added_p99_ms")) {
+  if (UsesLatencyProbe(spec)) {
     AddedLatencies l = EventAddedLatenciesMs(obs, from, to);
     LatencySummary added = SummarizeLatencies(l.added_ms);
     LatencySummary broker = SummarizeLatencies(l.broker_ms);
@@ -696,6 +695,13 @@ std::vector<double> EventLatenciesMs(const RunObservations& obs, double from_s, 
     out.push_back(static_cast<double>(std::max<int64_t>(0, row.committed_at_ms - sent)));
   }
   return out;
+}
+
+bool UsesLatencyProbe(const AssertionSpec& spec) {
+  return spec.kind == "latency" && spec.numbers.count("added_p50_ms") +
+                                           spec.numbers.count("added_p95_ms") +
+                                           spec.numbers.count("added_p99_ms") >
+                                       0;
 }
 
 AddedLatencies EventAddedLatenciesMs(const RunObservations& obs, double from_s, double to_s) {

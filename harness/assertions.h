@@ -171,6 +171,8 @@ struct AddedLatencies {
   std::vector<double> added_ms;
   std::vector<double> broker_ms;
 };
+// True when a latency assertion gates what ingestd adds (added_p*_ms): the run needs the probe.
+bool UsesLatencyProbe(const AssertionSpec& spec);
 AddedLatencies EventAddedLatenciesMs(const RunObservations& obs, double from_s = 0,
                                      double to_s = -1);
 // Nearest-rank percentiles. `values` is sorted in place.

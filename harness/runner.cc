@@ -583,13 +583,7 @@ RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
 
   // A probe consumer for latency gates relative to the broker's own delivery time.
   std::unique_ptr<LatencyProbe> probe;
-  const bool wants_probe = std::any_of(
-      s.assertions.begin(), s.assertions.end(), [](const AssertionSpec& a) {
-        return a.numbers.count("added_p50_ms") + a.numbers.count("added_p95_ms") +
-                   a.numbers.count("added_p99_ms") >
-               0;
-      });
-  if (wants_probe) {
+  if (std::any_of(s.assertions.begin(), s.assertions.end(), UsesLatencyProbe)) {
     auto probe_or = LatencyProbe::StartNats(env->nats_urls());
     if (!probe_or.ok()) return fail(probe_or.status().message());
     probe = std::move(probe_or.value());
