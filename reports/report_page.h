@@ -1,0 +1,61 @@
+// Building blocks shared by the report pages (the run report, the load report and the suite
+// index): tolerant access to a parsed result.json, table cells, the page frame and the file
+// write.
+//
+// The accessors never throw: a missing key or a value of another type reads as null, NaN or an
+// empty string, so a renderer can walk any JSON. Cell and NumCell return escaped markup; the
+// page frame carries the Content-Security-Policy that keeps every report self-contained.
+// Thread-safety: pure functions of their arguments (WriteHtmlFile writes the named file); safe
+// from any thread.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+
+namespace ingestlab::reports {
+
+// object[key], or null when object is not an object or has no such key.
+const nlohmann::json& Field(const nlohmann::json& object, const char* key);
+
+// The value as a double; NaN when it is not a number.
+double Number(const nlohmann::json& value);
+
+// A string as is, null as "", a number formatted (3 decimals), anything else as compact JSON.
+// Not HTML-escaped.
+std::string Text(const nlohmann::json& value);
+
+// Every element as Number(); empty when the value is not an array.
+std::vector<double> Numbers(const nlohmann::json& array);
+
+// "pass", "fail" or "error" (anything else, or nothing, reads as "error").
+std::string Verdict(const nlohmann::json& result);
+
+// A value for a table cell: numbers formatted with up to `decimals` decimals, "—" when absent.
+// HTML-escaped.
+std::string Cell(const nlohmann::json& value, int decimals = 2);
+
+// A <td class="num"> holding Cell(value) and its raw value in data-value (for sorting).
+std::string NumCell(const nlohmann::json& value, int decimals = 2);
+
+// "<=" -> "≤", ">=" -> "≥", "==" -> "=", "!=" -> "≠"; anything else unchanged.
+std::string OpSymbol(const std::string& op);
+
+// A key-number tile; label and value are escaped here.
+std::string Tile(const std::string& label, const std::string& value);
+
+// The page up to and including <body>: charset, the Content-Security-Policy that forbids every
+// network request, the title (escaped), the error-capturing script and the stylesheet followed by
+// extra_css (trusted markup, e.g. an embedded asset).
+std::string PageHead(const std::string& title, const char* extra_css = "");
+
+// The footer, the report script and the closing tags.
+std::string PageTail();
+
+// Writes content to path, replacing it. Io when the file cannot be opened or written.
+Status WriteHtmlFile(const std::string& path, const std::string& content);
+
+}  // namespace ingestlab::reports
