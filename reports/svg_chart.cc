@@ -395,4 +395,127 @@ std::string RenderHistogram(const Histogram& histogram) {
   return out;
 }
 
+std::string RenderXYChart(const XYChart& chart) {
+  double x_max = 0, y_max = 0;
+  double min_positive = std::numeric_limits<double>::infinity();
+  bool any_point = false;
+  for (const XYSeries& series : chart.series) {
+    const size_t n = std::min(series.x.size(), series.y.size());
+    for (size_t i = 0; i < n; ++i) {
+      if (!Plottable(series.x[i]) || !Plottable(series.y[i])) continue;
+      any_point = true;
+      x_max = std::max(x_max, series.x[i]);
+      y_max = std::max(y_max, series.y[i]);
+      if (series.y[i] > 0) min_positive = std::min(min_positive, series.y[i]);
+    }
+  }
+  for (const HorizontalMarker& marker : chart.markers) {
+    if (!Plottable(marker.y)) continue;
+    y_max = std::max(y_max, marker.y);
+    if (marker.y > 0) min_positive = std::min(min_positive, marker.y);
+  }
+  const bool wide = std::isfinite(min_positive) && y_max / min_positive >= kLogScaleRatio;
+  const bool log_axis = chart.log_scale_when_wide && wide;
+  const bool identity = chart.identity_line && !log_axis;
+  // With the diagonal both axes share one range, so y = x runs corner to corner.
+  const YScale scale = log_axis   ? YScale::Log(min_positive, y_max)
+                       : identity ? YScale::Linear(std::max(x_max, y_max))
+                                  : YScale::Linear(y_max);
+  double x_hi = 1;
+  if (identity) {
+    x_hi = scale.hi();
+  } else if (x_max > 0) {
+    const double step = NiceStep(x_max, 8);
+    x_hi = std::max(step, std::ceil(x_max / step) * step);
+  }
+  const auto x_of = [&](double x) {
+    return kLeft + std::clamp(x / x_hi, 0.0, 1.0) * kPlotWidth;
+  };
+
+  std::string out = SvgOpen(chart.id, chart.title, " data-kind=\"xy\"");
+  out += scale.Axis(chart.y_label);
+
+  const double x_step = NiceStep(x_hi, 8);
+  out += "<g class=\"axis x-axis\">";
+  size_t x_ticks = 0;
+  for (double x = 0; x <= x_hi + x_step / 1000 && x_ticks < kMaxTicks; x += x_step, ++x_ticks) {
+    const double px = x_of(x);
+    out += "<line class=\"tick-mark\" x1=\"" + Fixed(px) + "\" x2=\"" + Fixed(px) + "\" y1=\"" +
+           Fixed(kTop + kPlotHeight) + "\" y2=\"" + Fixed(kTop + kPlotHeight + 4) + "\"/>";
+    out += "<text class=\"tick\" x=\"" + Fixed(px) + "\" y=\"" + Fixed(kTop + kPlotHeight + 16) +
+           "\" text-anchor=\"middle\">" + HtmlEscape(FormatCompact(x)) + "</text>";
+  }
+  out += "<text class=\"axis-title\" x=\"" + Fixed(kLeft + kPlotWidth / 2) + "\" y=\"" +
+         Fixed(kHeight - 6) + "\" text-anchor=\"middle\">" + HtmlEscape(chart.x_label) +
+         "</text></g>";
+
+  // Reference lines under the data.
+  out += "<g class=\"references\">";
+  if (identity) {
+    out += "<line class=\"identity\" x1=\"" + Fixed(x_of(0)) + "\" y1=\"" + Fixed(scale.Y(0)) +
+           "\" x2=\"" + Fixed(x_of(x_hi)) + "\" y2=\"" + Fixed(scale.Y(x_hi)) +
+           "\" stroke=\"#7f7f7f\" stroke-dasharray=\"4 4\"><title>" +
+           HtmlEscape(chart.identity_label) + "</title></line>";
+  }
+  for (const HorizontalMarker& marker : chart.markers) {
+    if (!Plottable(marker.y)) continue;
+    const double y = scale.Y(marker.y);
+    out += "<g class=\"marker\" data-y=\"" + Precise(marker.y) + "\"><title>" +
+           HtmlEscape(marker.label) + "</title><line x1=\"" + Fixed(kLeft) + "\" x2=\"" +
+           Fixed(kLeft + kPlotWidth) + "\" y1=\"" + Fixed(y) + "\" y2=\"" + Fixed(y) +
+           "\" stroke=\"" + HtmlEscape(marker.color) +
+           "\" stroke-dasharray=\"8 4\"/><text x=\"" + Fixed(kLeft + kPlotWidth - 4) +
+           "\" y=\"" + Fixed(y - 4) + "\" text-anchor=\"end\" fill=\"" +
+           HtmlEscape(marker.color) + "\">" + HtmlEscape(marker.label) + "</text></g>";
+  }
+  out += "</g>";
+
+  out += "<g class=\"lines\">";
+  for (const XYSeries& series : chart.series) {
+    const size_t n = std::min(series.x.size(), series.y.size());
+    std::string path, points;
+    bool pen_down = false;
+    for (size_t i = 0; i < n; ++i) {
+      const double x = series.x[i], y = series.y[i];
+      if (!Plottable(x) || !Plottable(y)) {
+        pen_down = false;
+        continue;
+      }
+      const std::string px = Fixed(x_of(x)), py = Fixed(scale.Y(y));
+      path += (pen_down ? "L" : "M") + px + " " + py;
+      pen_down = true;
+      points += "<circle class=\"point\" cx=\"" + px + "\" cy=\"" + py + "\" r=\"3\" fill=\"" +
+                HtmlEscape(series.color) + "\" data-x=\"" + Precise(x) + "\" data-y=\"" +
+                Precise(y) + "\"><title>" +
+                HtmlEscape(series.name + " at " + FormatNumber(x, 1) + ": " + FormatNumber(y, 2) +
+                           (chart.value_unit.empty() ? "" : " " + chart.value_unit)) +
+                "</title></circle>";
+    }
+    out += "<g class=\"xy-series\" data-series=\"" + HtmlEscape(series.name) +
+           "\"><path class=\"series\" d=\"" + path + "\" stroke=\"" + HtmlEscape(series.color) +
+           "\"" + (series.dashed ? " stroke-dasharray=\"6 4\"" : "") + "/>" + points + "</g>";
+  }
+  out += "</g>";
+  if (!any_point) {
+    out += "<text class=\"no-data\" x=\"" + Fixed(kLeft + kPlotWidth / 2) + "\" y=\"" +
+           Fixed(kTop + kPlotHeight / 2) + "\" text-anchor=\"middle\">no points recorded</text>";
+  }
+
+  out += "<rect class=\"frame\" x=\"" + Fixed(kLeft) + "\" y=\"" + Fixed(kTop) + "\" width=\"" +
+         Fixed(kPlotWidth) + "\" height=\"" + Fixed(kPlotHeight) + "\"/>";
+  out += "<g class=\"legend\">";
+  double legend_x = kLeft;
+  const auto legend_entry = [&](const std::string& name, const std::string& color, bool dashed) {
+    out += "<line x1=\"" + Fixed(legend_x) + "\" x2=\"" + Fixed(legend_x + 20) +
+           "\" y1=\"14\" y2=\"14\" stroke=\"" + HtmlEscape(color) + "\"" +
+           (dashed ? " stroke-dasharray=\"6 4\"" : "") + "/>";
+    out += "<text x=\"" + Fixed(legend_x + 25) + "\" y=\"18\">" + HtmlEscape(name) + "</text>";
+    legend_x += 40 + 7 * static_cast<double>(name.size());
+  };
+  for (const XYSeries& series : chart.series) legend_entry(series.name, series.color, series.dashed);
+  if (identity) legend_entry(chart.identity_label, "#7f7f7f", true);
+  out += "</g></svg>";
+  return out;
+}
+
 }  // namespace ingestlab::reports
