@@ -8,5 +8,6 @@ namespace ingestlab::reports {
 extern const char kReportCss[];        // assets/report.css
 extern const char kReportJs[];         // assets/report.js: table sorting; marks the page ready
 extern const char kCaptureErrorsJs[];  // assets/capture_errors.js: runs first, records errors
+extern const char kLoadReportCss[];    // assets/load_report.css: load pages only, after kReportCss
 
 }  // namespace ingestlab::reports

@@ -1,0 +1,437 @@
+// The HTML report of a load test (see load_report.h).
+#include "reports/load_report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "common/redact.h"
+#include "reports/html_util.h"
+#include "reports/report_assets.h"
+#include "reports/report_page.h"
+#include "reports/svg_chart.h"
+
+namespace ingestlab {
+namespace {
+
+using nlohmann::json;
+using reports::Cell;
+using reports::Field;
+using reports::FormatDuration;
+using reports::FormatNumber;
+using reports::HtmlEscape;
+using reports::Number;
+using reports::Numbers;
+using reports::NumCell;
+using reports::Text;
+using reports::Tile;
+using reports::Verdict;
+
+bool IsTrue(const json& value) { return value.is_boolean() && value.get<bool>(); }
+
+// "12.5 ms", "4,990 ev/s"; "—" when the value is not a number.
+std::string WithUnit(const json& value, int decimals, const std::string& unit) {
+  const double v = Number(value);
+  return std::isfinite(v) ? FormatNumber(v, decimals) + (unit.empty() ? "" : " " + unit) : "—";
+}
+
+std::vector<const json*> FailedThresholds(const json& result) {
+  std::vector<const json*> failed;
+  const json& thresholds = Field(result, "thresholds");
+  if (!thresholds.is_array()) return failed;
+  for (const json& t : thresholds) {
+    if (!IsTrue(Field(t, "passed"))) failed.push_back(&t);
+  }
+  return failed;
+}
+
+std::string VerdictBanner(const json& result) {
+  const std::string verdict = Verdict(result);
+  const json& thresholds = Field(result, "thresholds");
+  const size_t total = thresholds.is_array() ? thresholds.size() : 0;
+  const std::vector<const json*> failed = FailedThresholds(result);
+  std::string summary;
+  if (verdict == "error") {
+    summary = "the load test could not be carried out";
+  } else if (!failed.empty()) {
+    summary =
+        std::to_string(failed.size()) + " of " + std::to_string(total) + " thresholds failed: ";
+    for (size_t i = 0; i < failed.size(); ++i) {
+      summary += (i ? ", " : "") + Text(Field(*failed[i], "name"));
+    }
+  } else if (verdict == "fail") {
+    summary = "the load test failed";
+  } else {
+    summary = total == 0 ? "no thresholds were checked"
+                         : "all " + std::to_string(total) + " thresholds held";
+  }
+  const std::string word = verdict == "pass" ? "PASS" : verdict == "fail" ? "FAIL" : "ERROR";
+  std::string out = "<section id=\"verdict\" class=\"verdict " + verdict + "\" data-verdict=\"" +
+                    verdict + "\"><span class=\"word\">" + word +
+                    "</span><span class=\"summary\">" + HtmlEscape(summary) + "</span>";
+  const std::string error = Text(Field(result, "error"));
+  if (!error.empty()) {
+    out += "<div class=\"error-text\"><strong>Error:</strong> <span class=\"mono\">" +
+           HtmlEscape(error) + "</span></div>";
+  }
+  return out + "</section>\n";
+}
+
+// The highest sustainable rate a find_max test found, highlighted; nothing for other modes.
+std::string FindMaxSection(const json& result) {
+  const json& find_max = Field(result, "find_max");
+  if (!find_max.is_object()) return "";
+  std::string out =
+      "<section id=\"find-max\" class=\"find-max\"><div class=\"headline\">highest sustainable "
+      "rate <span class=\"rate\">" +
+      HtmlEscape(WithUnit(Field(find_max, "max_rate_eps"), 0, "")) + "</span>events/s";
+  const double target = Number(Field(find_max, "p99_target_ms"));
+  if (std::isfinite(target)) {
+    out += " with p99 ≤ " + HtmlEscape(FormatNumber(target, 2)) + " ms";
+  }
+  out += "</div>";
+  const double first_failed = Number(Field(find_max, "first_failed_rate_eps"));
+  out += "<div class=\"first-failed\">first failed rate: " +
+         HtmlEscape(std::isfinite(first_failed) ? FormatNumber(first_failed, 0) + " events/s"
+                                                : "— (no rate tried failed)") +
+         "</div>";
+  const std::string limited_by = Text(Field(find_max, "limited_by"));
+  out += "<div class=\"limited-by\">limited by: <span>" +
+         (limited_by.empty() ? std::string("—") : HtmlEscape(limited_by)) + "</span></div>";
+  return out + "</section>\n";
+}
+
+std::string TargetDescription(const json& target) {
+  const json& embedded = Field(target, "embedded");
+  if (!embedded.is_boolean()) return "—";
+  return embedded.get<bool>() ? "embedded (started by ingestlab for this test)"
+                              : "external endpoints";
+}
+
+// "a, b" for an array of strings; Text() for anything else.
+std::string JoinedText(const json& value) {
+  if (!value.is_array()) return Text(value);
+  std::string out;
+  for (const json& v : value) out += (out.empty() ? "" : ", ") + Text(v);
+  return out;
+}
+
+std::string WorkloadSection(const json& result) {
+  std::string out = "<section id=\"workload\"><h2>Workload and target</h2><dl class=\"facts\">";
+  const auto fact = [&](const std::string& name, const std::string& escaped_value) {
+    out += "<dt>" + HtmlEscape(name) + "</dt><dd>" + escaped_value + "</dd>";
+  };
+  const auto text_fact = [&](const std::string& name, const std::string& text) {
+    fact(name, text.empty() ? "—" : "<span class=\"mono\">" + HtmlEscape(text) + "</span>");
+  };
+  fact("workload", Cell(Field(result, "workload")));
+  fact("mode", Cell(Field(result, "mode")));
+  fact("seed", Cell(Field(result, "seed"), 0));
+  const double started = Number(Field(result, "started_at_ms"));
+  fact("started", HtmlEscape(std::isfinite(started) && started > 0 && started < 1e15
+                                 ? reports::FormatUtcTime(static_cast<int64_t>(started))
+                                 : "—"));
+  fact("duration", HtmlEscape(FormatDuration(Number(Field(result, "duration_s")))));
+  const json& target = Field(result, "target");
+  fact("target", HtmlEscape(TargetDescription(target)));
+  text_fact("NATS", JoinedText(Field(target, "nats_urls")));
+  text_fact("Kafka", Text(Field(target, "kafka_bootstrap")));
+  text_fact("store", Text(Field(target, "db")));
+  text_fact("metrics", Text(Field(target, "metrics")));
+  fact("latency from", Cell(Field(target, "latency_source")));
+  return out + "</dl></section>\n";
+}
+
+std::string ThresholdTable(const json& result) {
+  std::string out = "<section id=\"thresholds\"><h2>Thresholds</h2>";
+  const json& thresholds = Field(result, "thresholds");
+  if (!thresholds.is_array() || thresholds.empty()) {
+    return out + "<p class=\"empty\">No thresholds were checked.</p></section>\n";
+  }
+  out +=
+      "<table class=\"thresholds\"><thead><tr><th>threshold</th><th>op</th>"
+      "<th class=\"num\">limit</th><th class=\"num\">measured</th><th>result</th></tr>"
+      "</thead><tbody>";
+  for (const json& t : thresholds) {
+    const bool passed = IsTrue(Field(t, "passed"));
+    const std::string unit = Text(Field(t, "unit"));
+    const std::string unit_suffix = unit.empty() ? "" : " " + HtmlEscape(unit);
+    const auto value = [&](const char* key) {
+      const json& v = Field(t, key);
+      return Cell(v, 3) + (v.is_number() ? unit_suffix : "");
+    };
+    out += std::string("<tr class=\"threshold ") + (passed ? "passed" : "failed") + "\">";
+    out += "<td>" + Cell(Field(t, "name")) + "</td>";
+    out += "<td class=\"mono\">" + HtmlEscape(reports::OpSymbol(Text(Field(t, "op")))) + "</td>";
+    out += "<td class=\"num\">" + value("threshold") + "</td>";
+    out += "<td class=\"num\">" + value("measured") + "</td>";
+    out += std::string("<td><span class=\"badge ") + (passed ? "pass\">pass" : "fail\">FAIL") +
+           "</span></td></tr>";
+  }
+  return out + "</tbody></table></section>\n";
+}
+
+std::string SummarySection(const json& result) {
+  const json& s = Field(result, "summary");
+  const json& latency = Field(s, "latency_ms");
+  const json& publish = Field(s, "publish_latency_ms");
+  std::string out = "<section id=\"summary\"><h2>Summary</h2><div class=\"tiles\">";
+  out += Tile("offered", WithUnit(Field(s, "offered_eps"), 0, "ev/s"));
+  out += Tile("sent", WithUnit(Field(s, "sent"), 0, ""));
+  out += Tile("acked", WithUnit(Field(s, "acked"), 0, ""));
+  out += Tile("committed", WithUnit(Field(s, "committed"), 0, ""));
+  out += Tile("throughput", WithUnit(Field(s, "throughput_eps"), 1, "ev/s"));
+  out += Tile("shortfall", WithUnit(Field(s, "shortfall"), 0, ""));
+  out += Tile("max lag", WithUnit(Field(s, "max_lag"), 0, ""));
+  out += Tile("latency p50", WithUnit(Field(latency, "p50"), 1, "ms"));
+  out += Tile("latency p90", WithUnit(Field(latency, "p90"), 1, "ms"));
+  out += Tile("latency p99", WithUnit(Field(latency, "p99"), 1, "ms"));
+  out += Tile("latency p99.9", WithUnit(Field(latency, "p999"), 1, "ms"));
+  out += Tile("latency max", WithUnit(Field(latency, "max"), 1, "ms"));
+  out += Tile("publish p50", WithUnit(Field(publish, "p50"), 2, "ms"));
+  out += Tile("publish p99", WithUnit(Field(publish, "p99"), 2, "ms"));
+  out += Tile("publish max", WithUnit(Field(publish, "max"), 2, "ms"));
+  return out + "</div></section>\n";
+}
+
+// A step's offered rate: what it offered, or the rate it asked for when that is missing.
+double OfferedRate(const json& step) {
+  const double offered = Number(Field(step, "offered_eps"));
+  return std::isfinite(offered) ? offered : Number(Field(step, "rate_eps"));
+}
+
+// Throughput and latency of every step against its offered rate (steps in offered-rate order,
+// so a search that tried rates out of order still draws one line).
+std::string RateChartsSection(const json& result) {
+  std::vector<const json*> steps;
+  const json& all_steps = Field(result, "steps");
+  if (all_steps.is_array()) {
+    for (const json& step : all_steps) steps.push_back(&step);
+  }
+  std::stable_sort(steps.begin(), steps.end(), [](const json* a, const json* b) {
+    const double ra = OfferedRate(*a), rb = OfferedRate(*b);
+    if (std::isnan(ra) || std::isnan(rb)) return !std::isnan(ra) && std::isnan(rb);
+    return ra < rb;
+  });
+  std::vector<double> offered, committed, p50, p99, p999;
+  for (const json* step : steps) {
+    const json& latency = Field(*step, "latency_ms");
+    offered.push_back(OfferedRate(*step));
+    committed.push_back(Number(Field(*step, "throughput_eps")));
+    p50.push_back(Number(Field(latency, "p50")));
+    p99.push_back(Number(Field(latency, "p99")));
+    p999.push_back(Number(Field(latency, "p999")));
+  }
+
+  reports::XYChart throughput;
+  throughput.id = "chart-throughput-vs-offered";
+  throughput.title = "Throughput against offered rate";
+  throughput.x_label = "offered rate (events/s)";
+  throughput.y_label = "committed (events/s)";
+  throughput.value_unit = "events/s";
+  throughput.series = {{"committed/s", "#2ca02c", offered, committed, false}};
+  throughput.identity_line = true;
+  throughput.identity_label = "committed = offered";
+
+  reports::XYChart latency;
+  latency.id = "chart-latency-vs-offered";
+  latency.title = "Latency against offered rate";
+  latency.x_label = "offered rate (events/s)";
+  latency.y_label = "latency (ms)";
+  latency.value_unit = "ms";
+  latency.series = {{"p50", "#2ca02c", offered, p50, false},
+                    {"p99", "#d62728", offered, p99, false},
+                    {"p99.9", "#9467bd", offered, p999, true}};
+  latency.log_scale_when_wide = true;
+  const double target = Number(Field(Field(result, "find_max"), "p99_target_ms"));
+  if (std::isfinite(target)) {
+    latency.markers.push_back({"p99 target " + FormatNumber(target, 2) + " ms", "#d62728", target});
+  }
+
+  std::string out =
+      "<section id=\"rate-charts\"><h2>Against offered rate</h2><p>One point per step.</p>"
+      "<div class=\"charts\">";
+  for (const reports::XYChart* chart : {&throughput, &latency}) {
+    out += "<figure class=\"chart-box xy-chart\"><figcaption>" + HtmlEscape(chart->title) +
+           "</figcaption>" + reports::RenderXYChart(*chart) + "</figure>";
+  }
+  return out + "</div></section>\n";
+}
+
+std::string OverTimeSection(const json& result) {
+  const json& series = Field(result, "series");
+  std::vector<double> t = Numbers(Field(series, "t_s"));
+  if (t.empty() && series.is_object()) {
+    // Without sample times, samples are one second apart (the format's sampling interval).
+    size_t longest = 0;
+    for (const json& values : series) {
+      if (values.is_array()) longest = std::max(longest, values.size());
+    }
+    for (size_t i = 0; i < longest; ++i) t.push_back(static_cast<double>(i));
+  }
+  const double duration = Number(Field(result, "duration_s"));
+  const auto line = [&](const char* key, const char* name, const char* color, bool dashed) {
+    return reports::ChartLine{name, color, Numbers(Field(series, key)), dashed};
+  };
+  struct Spec {
+    const char* id;
+    const char* title;
+    const char* y_label;
+    const char* value_unit;
+    std::vector<reports::ChartLine> lines;
+  };
+  const std::vector<Spec> specs = {
+      {"chart-load-rates",
+       "Offered vs committed rate",
+       "rate (events/s)",
+       "events/s",
+       {line("offered_eps", "offered/s", "#7f7f7f", true),
+        line("sent_eps", "sent/s", "#1f77b4", false),
+        line("committed_eps", "committed/s", "#2ca02c", false)}},
+      {"chart-load-lag",
+       "Lag (sent, not yet committed)",
+       "lag (events)",
+       "events",
+       {line("lag", "lag", "#9467bd", false)}},
+      {"chart-load-latency",
+       "End-to-end latency per second",
+       "latency (ms)",
+       "ms",
+       {line("latency_p50_ms", "p50", "#2ca02c", false),
+        line("latency_p99_ms", "p99", "#d62728", false)}},
+  };
+  std::string out = "<section id=\"charts\"><h2>Over time</h2><div class=\"charts\">";
+  for (const Spec& spec : specs) {
+    reports::TimeChart chart;
+    chart.id = spec.id;
+    chart.title = spec.title;
+    chart.y_label = spec.y_label;
+    chart.value_unit = spec.value_unit;
+    chart.t_s = t;
+    chart.lines = spec.lines;
+    chart.min_span_s = std::isfinite(duration) ? duration : 0;
+    chart.log_scale_when_wide = std::string(spec.id) == "chart-load-latency";
+    out += "<figure class=\"chart-box time-chart\"><figcaption>" + HtmlEscape(spec.title) +
+           "</figcaption>" + reports::RenderTimeChart(chart) + "</figure>";
+  }
+  return out + "</div></section>\n";
+}
+
+std::string StepsTable(const json& result) {
+  std::string out = "<section id=\"steps\"><h2>Steps</h2>";
+  const json& steps = Field(result, "steps");
+  if (!steps.is_array() || steps.empty()) {
+    return out + "<p class=\"empty\">No steps were recorded.</p></section>\n";
+  }
+  out +=
+      "<table class=\"steps sortable\"><thead><tr><th class=\"num\">step</th>"
+      "<th class=\"num\">rate (ev/s)</th><th class=\"num\">duration (s)</th>"
+      "<th class=\"num\">offered (ev/s)</th><th class=\"num\">sent</th>"
+      "<th class=\"num\">committed</th><th class=\"num\">throughput (ev/s)</th>"
+      "<th class=\"num\">shortfall</th><th class=\"num\">end lag</th><th class=\"num\">max lag</th>"
+      "<th class=\"num\">p50 (ms)</th><th class=\"num\">p90 (ms)</th><th class=\"num\">p99 (ms)"
+      "</th><th class=\"num\">p99.9 (ms)</th><th class=\"num\">max (ms)</th>"
+      "<th class=\"num\">publish p99 (ms)</th><th>result</th><th>reason</th></tr></thead><tbody>";
+  for (const json& step : steps) {
+    const json& passed = Field(step, "passed");
+    const json& latency = Field(step, "latency_ms");
+    out += std::string("<tr class=\"step") +
+           (passed.is_boolean() ? (passed.get<bool>() ? " passed" : " failed") : "") + "\">";
+    out += NumCell(Field(step, "index"), 0) + NumCell(Field(step, "rate_eps"), 0) +
+           NumCell(Field(step, "duration_s"), 1) + NumCell(Field(step, "offered_eps"), 0) +
+           NumCell(Field(step, "sent"), 0) + NumCell(Field(step, "committed"), 0) +
+           NumCell(Field(step, "throughput_eps"), 1) + NumCell(Field(step, "shortfall"), 0) +
+           NumCell(Field(step, "end_lag"), 0) + NumCell(Field(step, "max_lag"), 0);
+    for (const char* key : {"p50", "p90", "p99", "p999", "max"}) {
+      out += NumCell(Field(latency, key), 1);
+    }
+    out += NumCell(Field(Field(step, "publish_latency_ms"), "p99"), 2);
+    out += "<td>" +
+           (passed.is_boolean()
+                ? std::string("<span class=\"badge ") +
+                      (passed.get<bool>() ? "pass\">pass" : "fail\">FAIL") + "</span>"
+                : std::string("—")) +
+           "</td>";
+    out += "<td class=\"detail\">" + HtmlEscape(Text(Field(step, "reason"))) + "</td></tr>";
+  }
+  return out + "</tbody></table></section>\n";
+}
+
+std::string HistogramSection(const json& result) {
+  const json& histogram = Field(result, "latency_histogram");
+  reports::Histogram h;
+  h.id = "chart-latency-histogram";
+  h.title = "End-to-end latency distribution";
+  h.bounds_ms = Numbers(Field(histogram, "bounds_ms"));
+  h.counts = Numbers(Field(histogram, "counts"));
+  return "<section id=\"latency\"><h2>Latency distribution</h2>"
+         "<figure class=\"chart-box\"><figcaption>" +
+         HtmlEscape(h.title) + " (events per latency bucket, log-spaced)</figcaption>" +
+         reports::RenderHistogram(h) + "</figure></section>\n";
+}
+
+}  // namespace
+
+bool IsLoadResult(const json& result) {
+  const json& kind = Field(result, "kind");
+  return kind.is_string() && kind.get<std::string>() == "load";
+}
+
+Status ValidateLoadResult(const json& result) {
+  if (!result.is_object()) return Status::InvalidArgument("result is not a JSON object");
+  if (!IsLoadResult(result)) return Status::InvalidArgument("'kind' must be \"load\"");
+  if (!Field(result, "workload").is_string()) {
+    return Status::InvalidArgument("missing string field 'workload'");
+  }
+  const json& verdict = Field(result, "verdict");
+  if (!verdict.is_string()) return Status::InvalidArgument("missing string field 'verdict'");
+  const std::string v = verdict.get<std::string>();
+  if (v != "pass" && v != "fail" && v != "error") {
+    return Status::InvalidArgument("'verdict' must be pass, fail or error, got \"" + v + "\"");
+  }
+  const json& format = Field(result, "format");
+  if (format.is_number() && format.get<double>() != 1) {
+    return Status::InvalidArgument("unsupported result format " + Text(format) + " (expected 1)");
+  }
+  return Status::Ok();
+}
+
+std::string RenderLoadReport(const json& recorded) {
+  // A result.json from anywhere: no secret (a password in a NATS URL) reaches the page.
+  json result = recorded;
+  RedactJsonStrings(result);
+  const std::string workload = Text(Field(result, "workload"));
+  const std::string mode = Text(Field(result, "mode"));
+  const std::string verdict = Verdict(result);
+  std::string title = verdict == "pass" ? "PASS" : verdict == "fail" ? "FAIL" : "ERROR";
+  title += " · load " + workload + (mode.empty() ? "" : " (" + mode + ")") + " · ingestlab";
+
+  std::string out = reports::PageHead(title, reports::kLoadReportCss);
+  out += "<header><h1>" + HtmlEscape(workload.empty() ? "(unnamed workload)" : workload) +
+         " <small>load test" + (mode.empty() ? "" : ", " + HtmlEscape(mode)) + "</small></h1>";
+  out += "<nav class=\"toc\">";
+  if (Field(result, "find_max").is_object()) out += "<a href=\"#find-max\">highest rate</a>";
+  out +=
+      "<a href=\"#thresholds\">thresholds</a><a href=\"#summary\">summary</a>"
+      "<a href=\"#rate-charts\">against offered rate</a><a href=\"#charts\">over time</a>"
+      "<a href=\"#steps\">steps</a><a href=\"#latency\">latency</a></nav></header>\n";
+  out += VerdictBanner(result);
+  out += FindMaxSection(result);
+  out += WorkloadSection(result);
+  out += ThresholdTable(result);
+  out += SummarySection(result);
+  out += RateChartsSection(result);
+  out += OverTimeSection(result);
+  out += StepsTable(result);
+  out += HistogramSection(result);
+  out += reports::PageTail();
+  return out;
+}
+
+Status WriteLoadReport(const json& result, const std::string& out_html) {
+  INGEST_RETURN_IF_ERROR(ValidateLoadResult(result).Annotate("load report"));
+  return reports::WriteHtmlFile(out_html, RenderLoadReport(result));
+}
+
+}  // namespace ingestlab
