@@ -8,6 +8,8 @@
 
 #include "common/redact.h"
 #include "reports/html_util.h"
+#include "reports/load_report.h"
+#include "reports/report_assets.h"
 #include "reports/report_page.h"
 #include "reports/svg_chart.h"
 
@@ -602,9 +604,34 @@ std::string RenderRunReport(const json& recorded) {
   return out;
 }
 
+namespace {
+
+// What a suite index row calls a run: the scenario, or a load test's workload.
+std::string RunName(const json& result) {
+  return Text(Field(result, IsLoadResult(result) ? "workload" : "scenario"));
+}
+
+// The names of a load test's failed thresholds, comma-separated.
+std::string FailedThresholdNames(const json& result) {
+  std::string names;
+  const json& thresholds = Field(result, "thresholds");
+  if (!thresholds.is_array()) return names;
+  for (const json& t : thresholds) {
+    const json& passed = Field(t, "passed");
+    if (passed.is_boolean() && passed.get<bool>()) continue;
+    names += (names.empty() ? "" : ", ") + Text(Field(t, "name"));
+  }
+  return names;
+}
+
+}  // namespace
+
 std::string RenderSuiteIndex(const std::vector<std::pair<std::string, json>>& recorded) {
   std::vector<std::pair<std::string, json>> runs = recorded;
   for (auto& [link, result] : runs) RedactJsonStrings(result);
+  // Load tests get a throughput column and a "load" tag; an index of runs alone stays as it was.
+  const bool any_load = std::any_of(runs.begin(), runs.end(),
+                                    [](const auto& run) { return IsLoadResult(run.second); });
   const auto rank = [](const json& r) {
     const std::string v = Verdict(r);
     return v == "fail" ? 0 : v == "error" ? 1 : 2;
@@ -615,7 +642,7 @@ std::string RenderSuiteIndex(const std::vector<std::pair<std::string, json>>& re
     const json& ra = runs[a].second;
     const json& rb = runs[b].second;
     if (rank(ra) != rank(rb)) return rank(ra) < rank(rb);
-    const std::string sa = Text(Field(ra, "scenario")), sb = Text(Field(rb, "scenario"));
+    const std::string sa = RunName(ra), sb = RunName(rb);
     if (sa != sb) return sa < sb;
     return Number(Field(ra, "seed")) < Number(Field(rb, "seed"));
   });
@@ -627,7 +654,8 @@ std::string RenderSuiteIndex(const std::vector<std::pair<std::string, json>>& re
   }
   const std::string verdict = failed ? "fail" : errored ? "error" : "pass";
   std::string out = PageHead(std::string(verdict == "pass" ? "PASS" : "FAIL") +
-                             " · ingestlab suite of " + std::to_string(runs.size()) + " runs");
+                             " · ingestlab suite of " + std::to_string(runs.size()) + " runs",
+                             any_load ? reports::kLoadReportCss : "");
   out += "<header><h1>ingestlab suite: " + std::to_string(runs.size()) + " runs</h1></header>\n";
   std::string summary = std::to_string(runs.size() - failed - errored) + " passed, " +
                         std::to_string(failed) + " failed, " + std::to_string(errored) +
@@ -636,17 +664,29 @@ std::string RenderSuiteIndex(const std::vector<std::pair<std::string, json>>& re
          "\"><span class=\"word\">" + (verdict == "pass" ? "PASS" : "FAIL") +
          "</span><span class=\"summary\">" + HtmlEscape(summary) + "</span></section>\n";
 
-  out +=
-      "<section id=\"runs\"><h2>Runs</h2><table class=\"runs sortable\"><thead><tr>"
-      "<th>verdict</th><th>scenario</th><th class=\"num\">seed</th>"
-      "<th class=\"num\">published</th><th class=\"num\">applied</th>"
-      "<th class=\"num\">p99 (ms)</th><th class=\"num\">duration (s)</th>"
-      "<th>failed assertions / error</th><th>report</th></tr></thead><tbody>";
+  if (any_load) {
+    out +=
+        "<section id=\"runs\"><h2>Runs</h2><table class=\"runs sortable\"><thead><tr>"
+        "<th>verdict</th><th>scenario / workload</th><th class=\"num\">seed</th>"
+        "<th class=\"num\">published (sent)</th><th class=\"num\">applied (committed)</th>"
+        "<th class=\"num\">throughput (ev/s)</th>"
+        "<th class=\"num\">p99 (ms)</th><th class=\"num\">duration (s)</th>"
+        "<th>failed assertions / thresholds / error</th><th>report</th></tr></thead><tbody>";
+  } else {
+    out +=
+        "<section id=\"runs\"><h2>Runs</h2><table class=\"runs sortable\"><thead><tr>"
+        "<th>verdict</th><th>scenario</th><th class=\"num\">seed</th>"
+        "<th class=\"num\">published</th><th class=\"num\">applied</th>"
+        "<th class=\"num\">p99 (ms)</th><th class=\"num\">duration (s)</th>"
+        "<th>failed assertions / error</th><th>report</th></tr></thead><tbody>";
+  }
   for (size_t index : order) {
     const std::string& link = runs[index].first;
     const json& r = runs[index].second;
     const std::string v = Verdict(r);
-    const json& m = Field(r, "metrics");
+    const bool load = IsLoadResult(r);
+    // A load test's numbers are in "summary": sent, committed, throughput and p99.
+    const json& m = Field(r, load ? "summary" : "metrics");
     const std::string href = reports::UrlEncodePath(link);
     out += "<tr class=\"run" +
            std::string(v == "fail"    ? " failed"
@@ -658,15 +698,19 @@ std::string RenderSuiteIndex(const std::vector<std::pair<std::string, json>>& re
             : v == "fail" ? "FAIL"
                           : "ERROR") +
            "</span></td>";
-    out += "<td><a href=\"" + href + "\">" + Cell(Field(r, "scenario")) + "</a></td>";
+    out += "<td><a href=\"" + href + "\">" + Cell(Field(r, load ? "workload" : "scenario")) +
+           "</a>" + (load ? "<span class=\"kind-tag\">load</span>" : "") + "</td>";
     out += NumCell(Field(r, "seed"), 0);
-    out += NumCell(Field(m, "published"), 0);
-    out += NumCell(Field(m, "applied"), 0);
+    out += NumCell(Field(m, load ? "sent" : "published"), 0);
+    out += NumCell(Field(m, load ? "committed" : "applied"), 0);
+    if (any_load) out += NumCell(Field(m, "throughput_eps"), 1);
     out += NumCell(Field(Field(m, "latency_ms"), "p99"), 1);
     out += NumCell(Field(r, "duration_s"), 1);
     std::string problems;
     if (v == "error") {
       problems = Text(Field(r, "error"));
+    } else if (load) {
+      problems = FailedThresholdNames(r);
     } else {
       for (const json* a : FailedAssertions(r)) {
         problems += (problems.empty() ? "" : ", ") + Text(Field(*a, "name"));
@@ -688,7 +732,8 @@ Status WriteRunReport(const json& result, const std::string& out_html) {
 Status WriteSuiteIndex(const std::vector<std::pair<std::string, json>>& runs,
                        const std::string& out_html) {
   for (const auto& [link, result] : runs) {
-    INGEST_RETURN_IF_ERROR(ValidateResult(result).Annotate("suite index: run " + link));
+    const Status valid = IsLoadResult(result) ? ValidateLoadResult(result) : ValidateResult(result);
+    INGEST_RETURN_IF_ERROR(valid.Annotate("suite index: run " + link));
   }
   return reports::WriteHtmlFile(out_html, RenderSuiteIndex(runs));
 }

@@ -28,7 +28,9 @@ std::string RenderRunReport(const nlohmann::json& result);
 
 // A suite index: one row per run (verdict, scenario, seed, published, applied, p99, duration,
 // link), failed runs first, then errored, then passed; within a group by scenario and seed.
-// Each pair is (link to the run's report, relative to the index; result.json).
+// Each pair is (link to the run's report, relative to the index; result.json). A load result
+// (load_report.h) is a row too, named by its workload and tagged "load", with sent, committed
+// and p99 from its "summary"; an index holding one gains a throughput column.
 std::string RenderSuiteIndex(const std::vector<std::pair<std::string, nlohmann::json>>& runs);
 
 // Writes RenderRunReport(result) to out_html (replacing it). Fails with InvalidArgument when
@@ -36,7 +38,8 @@ std::string RenderSuiteIndex(const std::vector<std::pair<std::string, nlohmann::
 Status WriteRunReport(const nlohmann::json& result, const std::string& out_html);
 
 // Writes RenderSuiteIndex(runs) to out_html. Fails with InvalidArgument when a result is not
-// valid (naming its link), Io when the file cannot be written.
+// valid (ValidateResult, or ValidateLoadResult for a load result; naming its link), Io when the
+// file cannot be written.
 Status WriteSuiteIndex(
     const std::vector<std::pair<std::string /*run dir relative link*/, nlohmann::json /*result*/>>&
         runs,

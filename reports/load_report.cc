@@ -63,8 +63,9 @@ std::string VerdictBanner(const json& result) {
   } else if (verdict == "fail") {
     summary = "the load test failed";
   } else {
-    summary = total == 0 ? "no thresholds were checked"
-                         : "all " + std::to_string(total) + " thresholds held";
+    summary = total == 0   ? "no thresholds were checked"
+              : total == 1 ? "the one threshold held"
+                           : "all " + std::to_string(total) + " thresholds held";
   }
   const std::string word = verdict == "pass" ? "PASS" : verdict == "fail" ? "FAIL" : "ERROR";
   std::string out = "<section id=\"verdict\" class=\"verdict " + verdict + "\" data-verdict=\"" +
@@ -325,7 +326,7 @@ std::string StepsTable(const json& result) {
     return out + "<p class=\"empty\">No steps were recorded.</p></section>\n";
   }
   out +=
-      "<table class=\"steps sortable\"><thead><tr><th class=\"num\">step</th>"
+      "<div class=\"table-scroll\"><table class=\"steps sortable\"><thead><tr><th class=\"num\">step</th>"
       "<th class=\"num\">rate (ev/s)</th><th class=\"num\">duration (s)</th>"
       "<th class=\"num\">offered (ev/s)</th><th class=\"num\">sent</th>"
       "<th class=\"num\">committed</th><th class=\"num\">throughput (ev/s)</th>"
@@ -355,7 +356,7 @@ std::string StepsTable(const json& result) {
            "</td>";
     out += "<td class=\"detail\">" + HtmlEscape(Text(Field(step, "reason"))) + "</td></tr>";
   }
-  return out + "</tbody></table></section>\n";
+  return out + "</tbody></table></div></section>\n";
 }
 
 std::string HistogramSection(const json& result) {

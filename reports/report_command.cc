@@ -15,6 +15,7 @@
 
 #include "common/status.h"
 #include "reports/html_report.h"
+#include "reports/load_report.h"
 #include "system/json_depth.h"
 
 namespace ingestlab {
@@ -37,6 +38,8 @@ constexpr const char* kUsage =
     "                   at RUN_DIR/report.html, linked from the index\n"
     "A RUN_DIR holds result.json (written by `ingestlab run`); a result.json path works too,\n"
     "and a folder of run directories (an `ingestlab run --out` folder) stands for all of them.\n"
+    "A load test's result.json (written by `ingestlab load`) gets the load report: thresholds,\n"
+    "throughput and latency against offered rate, steps, the highest sustainable rate.\n"
     "\n"
     "options:\n"
     "  -o, --output FILE  where to write the report (required)\n"
@@ -98,7 +101,8 @@ Result<LoadedRun> LoadRun(const fs::path& result_path) {
     return Status::InvalidArgument(result_path.string() + ": not valid JSON (byte " +
                                    std::to_string(e.byte) + ")");
   }
-  Status valid = ValidateResult(run.result);
+  Status valid =
+      IsLoadResult(run.result) ? ValidateLoadResult(run.result) : ValidateResult(run.result);
   if (!valid.ok()) {
     return Status::InvalidArgument(result_path.string() +
                                    ": not a result.json: " + valid.message());
@@ -114,6 +118,12 @@ std::string RelativeLink(const fs::path& target, const fs::path& from_dir) {
   fs::path relative = absolute_target.lexically_relative(absolute_from);
   if (relative.empty()) relative = absolute_target;
   return relative.generic_string();
+}
+
+// The report a result calls for: the load report for a load test, the run report otherwise.
+Status WriteReport(const json& result, const std::string& out_html) {
+  return IsLoadResult(result) ? WriteLoadReport(result, out_html)
+                              : WriteRunReport(result, out_html);
 }
 
 bool SamePath(const fs::path& a, const fs::path& b) {
@@ -177,7 +187,7 @@ int RunReportCommand(int argc, char** argv) {
 
   const fs::path output_path(output);
   if (runs.size() == 1) {
-    Status written = WriteRunReport(runs.front().result, output);
+    Status written = WriteReport(runs.front().result, output);
     if (!written.ok()) {
       std::cerr << "ingestlab report: " << written.message() << "\n";
       return kExitWriteFailed;
@@ -196,12 +206,12 @@ int RunReportCommand(int argc, char** argv) {
     if (SamePath(report_path, output_path)) {
       return UsageError("-o " + output + " would overwrite the report of run " + run.dir.string());
     }
-    Status written = WriteRunReport(run.result, report_path.string());
+    Status written = WriteReport(run.result, report_path.string());
     if (!written.ok()) {
       const std::string beside = output_path.stem().string() + "-run" + std::to_string(i + 1) +
                                  "-" + run.dir.filename().string() + ".html";
       report_path = index_dir / beside;
-      Status fallback = WriteRunReport(run.result, report_path.string());
+      Status fallback = WriteReport(run.result, report_path.string());
       if (!fallback.ok()) {
         std::cerr << "ingestlab report: " << written.message() << "; " << fallback.message()
                   << "\n";

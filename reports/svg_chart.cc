@@ -464,8 +464,8 @@ std::string RenderXYChart(const XYChart& chart) {
            HtmlEscape(marker.label) + "</title><line x1=\"" + Fixed(kLeft) + "\" x2=\"" +
            Fixed(kLeft + kPlotWidth) + "\" y1=\"" + Fixed(y) + "\" y2=\"" + Fixed(y) +
            "\" stroke=\"" + HtmlEscape(marker.color) +
-           "\" stroke-dasharray=\"8 4\"/><text x=\"" + Fixed(kLeft + kPlotWidth - 4) +
-           "\" y=\"" + Fixed(y - 4) + "\" text-anchor=\"end\" fill=\"" +
+           "\" stroke-dasharray=\"8 4\"/><text x=\"" + Fixed(kLeft + 4) + "\" y=\"" +
+           Fixed(y - 4) + "\" fill=\"" +
            HtmlEscape(marker.color) + "\">" + HtmlEscape(marker.label) + "</text></g>";
   }
   out += "</g>";
