@@ -95,7 +95,7 @@ std::string FindMaxSection(const json& result) {
   const double first_failed = Number(Field(find_max, "first_failed_rate_eps"));
   out += "<div class=\"first-failed\">first failed rate: " +
          HtmlEscape(std::isfinite(first_failed) ? FormatNumber(first_failed, 0) + " events/s"
-                                                : "— (no rate tried failed)") +
+                                                : "—") +
          "</div>";
   const std::string limited_by = Text(Field(find_max, "limited_by"));
   out += "<div class=\"limited-by\">limited by: <span>" +
