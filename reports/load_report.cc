@@ -93,10 +93,10 @@ std::string FindMaxSection(const json& result) {
   }
   out += "</div>";
   const double first_failed = Number(Field(find_max, "first_failed_rate_eps"));
-  out += "<div class=\"first-failed\">first failed rate: " +
-         HtmlEscape(std::isfinite(first_failed) ? FormatNumber(first_failed, 0) + " events/s"
-                                                : "—") +
-         "</div>";
+  out +=
+      "<div class=\"first-failed\">first failed rate: " +
+      HtmlEscape(std::isfinite(first_failed) ? FormatNumber(first_failed, 0) + " events/s" : "—") +
+      "</div>";
   const std::string limited_by = Text(Field(find_max, "limited_by"));
   out += "<div class=\"limited-by\">limited by: <span>" +
          (limited_by.empty() ? std::string("—") : HtmlEscape(limited_by)) + "</span></div>";
@@ -326,7 +326,8 @@ std::string StepsTable(const json& result) {
     return out + "<p class=\"empty\">No steps were recorded.</p></section>\n";
   }
   out +=
-      "<div class=\"table-scroll\"><table class=\"steps sortable\"><thead><tr><th class=\"num\">step</th>"
+      "<div class=\"table-scroll\"><table class=\"steps sortable\"><thead><tr><th "
+      "class=\"num\">step</th>"
       "<th class=\"num\">rate (ev/s)</th><th class=\"num\">duration (s)</th>"
       "<th class=\"num\">offered (ev/s)</th><th class=\"num\">sent</th>"
       "<th class=\"num\">committed</th><th class=\"num\">throughput (ev/s)</th>"
@@ -348,12 +349,12 @@ std::string StepsTable(const json& result) {
       out += NumCell(Field(latency, key), 1);
     }
     out += NumCell(Field(Field(step, "publish_latency_ms"), "p99"), 2);
-    out += "<td>" +
-           (passed.is_boolean()
-                ? std::string("<span class=\"badge ") +
-                      (passed.get<bool>() ? "pass\">pass" : "fail\">FAIL") + "</span>"
-                : std::string("—")) +
-           "</td>";
+    out +=
+        "<td>" +
+        (passed.is_boolean() ? std::string("<span class=\"badge ") +
+                                   (passed.get<bool>() ? "pass\">pass" : "fail\">FAIL") + "</span>"
+                             : std::string("—")) +
+        "</td>";
     out += "<td class=\"detail\">" + HtmlEscape(Text(Field(step, "reason"))) + "</td></tr>";
   }
   return out + "</tbody></table></div></section>\n";

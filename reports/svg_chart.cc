@@ -428,9 +428,7 @@ std::string RenderXYChart(const XYChart& chart) {
     const double step = NiceStep(x_max, 8);
     x_hi = std::max(step, std::ceil(x_max / step) * step);
   }
-  const auto x_of = [&](double x) {
-    return kLeft + std::clamp(x / x_hi, 0.0, 1.0) * kPlotWidth;
-  };
+  const auto x_of = [&](double x) { return kLeft + std::clamp(x / x_hi, 0.0, 1.0) * kPlotWidth; };
 
   std::string out = SvgOpen(chart.id, chart.title, " data-kind=\"xy\"");
   out += scale.Axis(chart.y_label);
@@ -463,10 +461,9 @@ std::string RenderXYChart(const XYChart& chart) {
     out += "<g class=\"marker\" data-y=\"" + Precise(marker.y) + "\"><title>" +
            HtmlEscape(marker.label) + "</title><line x1=\"" + Fixed(kLeft) + "\" x2=\"" +
            Fixed(kLeft + kPlotWidth) + "\" y1=\"" + Fixed(y) + "\" y2=\"" + Fixed(y) +
-           "\" stroke=\"" + HtmlEscape(marker.color) +
-           "\" stroke-dasharray=\"8 4\"/><text x=\"" + Fixed(kLeft + 4) + "\" y=\"" +
-           Fixed(y - 4) + "\" fill=\"" +
-           HtmlEscape(marker.color) + "\">" + HtmlEscape(marker.label) + "</text></g>";
+           "\" stroke=\"" + HtmlEscape(marker.color) + "\" stroke-dasharray=\"8 4\"/><text x=\"" +
+           Fixed(kLeft + 4) + "\" y=\"" + Fixed(y - 4) + "\" fill=\"" + HtmlEscape(marker.color) +
+           "\">" + HtmlEscape(marker.label) + "</text></g>";
   }
   out += "</g>";
 
@@ -512,7 +509,8 @@ std::string RenderXYChart(const XYChart& chart) {
     out += "<text x=\"" + Fixed(legend_x + 25) + "\" y=\"18\">" + HtmlEscape(name) + "</text>";
     legend_x += 40 + 7 * static_cast<double>(name.size());
   };
-  for (const XYSeries& series : chart.series) legend_entry(series.name, series.color, series.dashed);
+  for (const XYSeries& series : chart.series)
+    legend_entry(series.name, series.color, series.dashed);
   if (identity) legend_entry(chart.identity_label, "#7f7f7f", true);
   out += "</g></svg>";
   return out;

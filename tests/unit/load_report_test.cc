@@ -66,58 +66,57 @@ json SampleLoadResult() {
     series["latency_p50_ms"].push_back(2 + i % 3);
     series["latency_p99_ms"].push_back(i == 25 ? 31 : 9 + i % 4);
   }
-  return {
-      {"format", 1},
-      {"kind", "load"},
-      {"workload", "seed-000-purchases"},
-      {"verdict", "fail"},
-      {"error", ""},
-      {"mode", "find_max"},
-      {"seed", 1},
-      {"target",
-       {{"embedded", true},
-        {"nats_urls", {"nats://127.0.0.1:4222", "nats://127.0.0.1:4223"}},
-        {"kafka_bootstrap", "127.0.0.1:9092"},
-        {"db", "/tmp/load/ingest.db"},
-        {"metrics", "http://127.0.0.1:8080/metrics"},
-        {"latency_source", "store"}}},
-      {"started_at_ms", 1764000000000LL},
-      {"duration_s", 40.5},
-      {"thresholds",
-       {{{"name", "p99_ms"},
-         {"op", "<="},
-         {"threshold", 25},
-         {"measured", 12.5},
-         {"passed", true},
-         {"unit", "ms"}},
-        {{"name", "shortfall"},
-         {"op", "<="},
-         {"threshold", 0},
-         {"measured", 37},
-         {"passed", false},
-         {"unit", "events"}}}},
-      {"summary",
-       {{"offered_eps", 5000},
-        {"sent", 300000},
-        {"acked", 299999},
-        {"committed", 299990},
-        {"throughput_eps", 4990.2},
-        {"shortfall", 37},
-        {"max_lag", 1200},
-        {"latency_ms", {{"p50", 3.1}, {"p90", 6}, {"p99", 12.5}, {"p999", 40}, {"max", 80}}},
-        {"publish_latency_ms", {{"p50", 0.8}, {"p99", 3}, {"max", 10}}}}},
-      {"steps",
-       {Step(0, 2000, 1998.5, 2, 4, 9, 20, 30, true, ""),
-        Step(1, 8000, 7990.25, 3, 6, 12, 25, 40, true, ""),
-        Step(2, 16000, 14800.75, 9, 20, 31, 60, 90, false, "p99 31 ms > 25 ms"),
-        Step(3, 14000, 13950, 5, 10, 22, 35, 50, true, "")}},
-      {"find_max",
-       {{"p99_target_ms", 25},
-        {"max_rate_eps", 14000},
-        {"first_failed_rate_eps", 16000},
-        {"limited_by", "p99 31 ms > 25 ms at 16000/s"}}},
-      {"series", series},
-      {"latency_histogram", {{"bounds_ms", {0.5, 1, 2}}, {"counts", {10, 20, 30, 1}}}}};
+  return {{"format", 1},
+          {"kind", "load"},
+          {"workload", "seed-000-purchases"},
+          {"verdict", "fail"},
+          {"error", ""},
+          {"mode", "find_max"},
+          {"seed", 1},
+          {"target",
+           {{"embedded", true},
+            {"nats_urls", {"nats://127.0.0.1:4222", "nats://127.0.0.1:4223"}},
+            {"kafka_bootstrap", "127.0.0.1:9092"},
+            {"db", "/tmp/load/ingest.db"},
+            {"metrics", "http://127.0.0.1:8080/metrics"},
+            {"latency_source", "store"}}},
+          {"started_at_ms", 1764000000000LL},
+          {"duration_s", 40.5},
+          {"thresholds",
+           {{{"name", "p99_ms"},
+             {"op", "<="},
+             {"threshold", 25},
+             {"measured", 12.5},
+             {"passed", true},
+             {"unit", "ms"}},
+            {{"name", "shortfall"},
+             {"op", "<="},
+             {"threshold", 0},
+             {"measured", 37},
+             {"passed", false},
+             {"unit", "events"}}}},
+          {"summary",
+           {{"offered_eps", 5000},
+            {"sent", 300000},
+            {"acked", 299999},
+            {"committed", 299990},
+            {"throughput_eps", 4990.2},
+            {"shortfall", 37},
+            {"max_lag", 1200},
+            {"latency_ms", {{"p50", 3.1}, {"p90", 6}, {"p99", 12.5}, {"p999", 40}, {"max", 80}}},
+            {"publish_latency_ms", {{"p50", 0.8}, {"p99", 3}, {"max", 10}}}}},
+          {"steps",
+           {Step(0, 2000, 1998.5, 2, 4, 9, 20, 30, true, ""),
+            Step(1, 8000, 7990.25, 3, 6, 12, 25, 40, true, ""),
+            Step(2, 16000, 14800.75, 9, 20, 31, 60, 90, false, "p99 31 ms > 25 ms"),
+            Step(3, 14000, 13950, 5, 10, 22, 35, 50, true, "")}},
+          {"find_max",
+           {{"p99_target_ms", 25},
+            {"max_rate_eps", 14000},
+            {"first_failed_rate_eps", 16000},
+            {"limited_by", "p99 31 ms > 25 ms at 16000/s"}}},
+          {"series", series},
+          {"latency_histogram", {{"bounds_ms", {0.5, 1, 2}}, {"counts", {10, 20, 30, 1}}}}};
 }
 
 size_t Count(const std::string& haystack, const std::string& needle) {
@@ -148,8 +147,8 @@ std::string SectionById(const std::string& html, const std::string& id) {
 // The data-x / data-y of every point of one series in an x-y chart, in drawing order.
 std::vector<std::pair<std::string, std::string>> Points(const std::string& svg,
                                                         const std::string& series) {
-  const std::string group = Between(svg, "<g class=\"xy-series\" data-series=\"" + series + "\"",
-                                    "</g>");
+  const std::string group =
+      Between(svg, "<g class=\"xy-series\" data-series=\"" + series + "\"", "</g>");
   std::vector<std::pair<std::string, std::string>> points;
   const std::regex point(R"re(<circle class="point"[^>]* data-x="([^"]*)" data-y="([^"]*)")re");
   for (auto it = std::sregex_iterator(group.begin(), group.end(), point);
@@ -246,8 +245,8 @@ TEST_CASE("a load report shows every section with the result's numbers") {
   SECTION("external endpoints are said to be external") {
     json external = result;
     external["target"]["embedded"] = false;
-    CHECK(SectionById(RenderLoadReport(external), "workload")
-              .find("<dd>external endpoints</dd>") != std::string::npos);
+    CHECK(SectionById(RenderLoadReport(external), "workload").find("<dd>external endpoints</dd>") !=
+          std::string::npos);
   }
   SECTION("one threshold row each: name, op, limit, measured, pass/fail") {
     const std::string table = SectionById(html, "thresholds");
@@ -286,10 +285,8 @@ TEST_CASE("a load report shows every section with the result's numbers") {
     const std::string svg = SvgById(html, "chart-throughput-vs-offered");
     REQUIRE_FALSE(svg.empty());
     CHECK(Points(svg, "committed/s") ==
-          std::vector<std::pair<std::string, std::string>>{{"2000", "1998.5"},
-                                                           {"8000", "7990.25"},
-                                                           {"14000", "13950"},
-                                                           {"16000", "14800.8"}});
+          std::vector<std::pair<std::string, std::string>>{
+              {"2000", "1998.5"}, {"8000", "7990.25"}, {"14000", "13950"}, {"16000", "14800.8"}});
     CHECK(Count(svg, "<line class=\"identity\"") == 1);
     CHECK(svg.find("committed = offered") != std::string::npos);
     CHECK(svg.find("offered rate (events/s)") != std::string::npos);
@@ -336,14 +333,14 @@ TEST_CASE("a load report shows every section with the result's numbers") {
     CHECK(Count(steps, "<tr class=\"step ") == 4);
     CHECK(Count(steps, "<tr class=\"step failed\"") == 1);
     const std::string failed = Between(steps, "<tr class=\"step failed\"", "</tr>");
-    CHECK(failed.find(">16,000<") != std::string::npos);              // rate, offered
-    CHECK(failed.find(">160,000<") != std::string::npos);             // sent
-    CHECK(failed.find(">14,800.8<") != std::string::npos);            // throughput
+    CHECK(failed.find(">16,000<") != std::string::npos);                   // rate, offered
+    CHECK(failed.find(">160,000<") != std::string::npos);                  // sent
+    CHECK(failed.find(">14,800.8<") != std::string::npos);                 // throughput
     CHECK(failed.find("data-value=\"31\">31</td>") != std::string::npos);  // p99
-    CHECK(failed.find(">60<") != std::string::npos);                  // p99.9
-    CHECK(failed.find(">4,200<") != std::string::npos);               // max lag
-    CHECK(failed.find(">2.25<") != std::string::npos);                // publish p99
-    CHECK(failed.find("p99 31 ms &gt; 25 ms") != std::string::npos);  // reason
+    CHECK(failed.find(">60<") != std::string::npos);                       // p99.9
+    CHECK(failed.find(">4,200<") != std::string::npos);                    // max lag
+    CHECK(failed.find(">2.25<") != std::string::npos);                     // publish p99
+    CHECK(failed.find("p99 31 ms &gt; 25 ms") != std::string::npos);       // reason
     CHECK(failed.find("badge fail") != std::string::npos);
   }
   SECTION("the latency histogram has one bar per bucket and the overflow") {
@@ -424,18 +421,18 @@ TEST_CASE("a load result with fields missing or of the wrong type still renders"
     CHECK(html.find("</html>") != std::string::npos);
     CHECK(html.find("nan") == std::string::npos);
     CHECK(SectionById(html, "verdict").find("class=\"verdict error\"") != std::string::npos);
-    CHECK(SectionById(html, "find-max").find("<span class=\"rate\">—</span>") !=
-          std::string::npos);
+    CHECK(SectionById(html, "find-max").find("<span class=\"rate\">—</span>") != std::string::npos);
     CHECK(Count(SectionById(html, "thresholds"), "<tr class=\"threshold failed\"") == 2);
     CHECK(Count(SectionById(html, "steps"), "<tr class=\"step") == 3);
-    CHECK(SectionById(html, "summary").find(
-              "<div class=\"label\">offered</div><div class=\"value\">—</div>") !=
+    CHECK(SectionById(html, "summary")
+              .find("<div class=\"label\">offered</div><div class=\"value\">—</div>") !=
           std::string::npos);
     CHECK(Count(SvgById(html, "chart-load-lag"), "<path class=\"series\"") == 1);
   }
   SECTION("anything at all, even not an object, renders") {
-    for (const json& value : {json(nullptr), json::array(), json("load"), json(42),
-                              json{{"kind", "load"}, {"steps", {{"latency_ms", {{"p99", 1e308}}}}}}}) {
+    for (const json& value :
+         {json(nullptr), json::array(), json("load"), json(42),
+          json{{"kind", "load"}, {"steps", {{"latency_ms", {{"p99", 1e308}}}}}}}) {
       std::string html;
       REQUIRE_NOTHROW(html = RenderLoadReport(value));
       CHECK(html.find("</html>") != std::string::npos);
@@ -460,8 +457,9 @@ TEST_CASE("a load result is told apart from a run result and validated") {
   CHECK(ValidateLoadResult({{"kind", "load"}, {"workload", "w"}, {"verdict", "maybe"}})
             .message()
             .find("got \"maybe\"") != std::string::npos);
-  CHECK(ValidateLoadResult({{"format", 2}, {"kind", "load"}, {"workload", "w"}, {"verdict", "pass"}})
-            .message() == "unsupported result format 2 (expected 1)");
+  CHECK(
+      ValidateLoadResult({{"format", 2}, {"kind", "load"}, {"workload", "w"}, {"verdict", "pass"}})
+          .message() == "unsupported result format 2 (expected 1)");
 }
 
 TEST_CASE("x-y charts place points on a numeric axis with y = x and markers") {
@@ -480,9 +478,9 @@ TEST_CASE("x-y charts place points on a numeric axis with y = x and markers") {
   CHECK(svg.find("cx=\"944.0\" cy=\"30.0\"") != std::string::npos);
   CHECK(svg.find("<line class=\"identity\" x1=\"64.0\" y1=\"208.0\" x2=\"944.0\" y2=\"30.0\"") !=
         std::string::npos);
-  CHECK(Count(svg, "<circle class=\"point\"") == 2);       // the NaN point is left out
+  CHECK(Count(svg, "<circle class=\"point\"") == 2);  // the NaN point is left out
   CHECK(svg.find("d=\"M64.0 208.0M944.0 30.0\"") != std::string::npos);  // and breaks the line
-  CHECK(svg.find("data-x0") == std::string::npos);         // no time-chart hover readout
+  CHECK(svg.find("data-x0") == std::string::npos);  // no time-chart hover readout
 
   SECTION("a marker stretches the value axis to reach it") {
     chart.identity_line = false;
@@ -520,8 +518,8 @@ TEST_CASE("a suite index lists load tests beside runs, with numbers from their s
       {"smoke-3/report.html", run}, {"load-1/report.html", SampleLoadResult()}};
   const std::string html = RenderSuiteIndex(mixed);
   CHECK(Count(html, "<tr class=\"run") == 2);
-  const std::string load_row = Between(html, "<tr class=\"run failed\" data-verdict=\"fail\">",
-                                       "</tr>");
+  const std::string load_row =
+      Between(html, "<tr class=\"run failed\" data-verdict=\"fail\">", "</tr>");
   REQUIRE_FALSE(load_row.empty());
   CHECK(load_row.find(">seed-000-purchases</a><span class=\"kind-tag\">load</span>") !=
         std::string::npos);
@@ -554,7 +552,8 @@ TEST_CASE("`ingestlab report` renders a load result.json with the load report") 
   SECTION("a folder with a run and a load test writes both reports and the index") {
     json run = {{"format", 1}, {"scenario", "smoke"}, {"seed", 1}, {"verdict", "pass"}};
     WriteText(dir / "runs" / "smoke-1" / "result.json", run.dump());
-    const CommandOutcome r = RunReport({(dir / "runs").string(), "-o", (dir / "suite.html").string()});
+    const CommandOutcome r =
+        RunReport({(dir / "runs").string(), "-o", (dir / "suite.html").string()});
     CHECK(r.exit_code == 0);
     CHECK(testing::ReadFileBytes(load_dir / "report.html").find("<section id=\"find-max\"") !=
           std::string::npos);
@@ -568,8 +567,7 @@ TEST_CASE("`ingestlab report` renders a load result.json with the load report") 
     json bad = SampleLoadResult();
     bad.erase("workload");
     WriteText(dir / "bad" / "result.json", bad.dump());
-    const CommandOutcome r =
-        RunReport({(dir / "bad").string(), "-o", (dir / "bad.html").string()});
+    const CommandOutcome r = RunReport({(dir / "bad").string(), "-o", (dir / "bad.html").string()});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("result.json: not a result.json: missing string field 'workload'") !=
           std::string::npos);
