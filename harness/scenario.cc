@@ -513,7 +513,8 @@ class Parser {
         return Error(n, "'latency' must be a mapping like {p99_ms: 25}");
       INGEST_RETURN_IF_ERROR(CheckKeys(value,
                                        {"p50_ms", "p95_ms", "p99_ms", "max_ms", "added_p50_ms",
-                                        "added_p95_ms", "added_p99_ms", "window"},
+                                        "added_p95_ms", "added_p99_ms", "scale_with_broker",
+                                        "window"},
                                        "latency"));
       for (const char* k :
            {"p50_ms", "p95_ms", "p99_ms", "max_ms", "added_p50_ms", "added_p95_ms", "added_p99_ms"}) {
@@ -523,6 +524,12 @@ class Parser {
           if (*x <= 0) return Error(v, std::string("'") + k + "' must be positive");
           a->numbers[k] = *x;
         }
+      }
+      if (auto sc = value["scale_with_broker"]) {
+        auto x = Number(sc, "scale_with_broker");
+        if (!x.ok()) return x.status();
+        if (*x < 1 || *x > 10) return Error(sc, "'scale_with_broker' must be in 1..10");
+        a->numbers["scale_with_broker"] = *x;
       }
       if (auto w = value["window"]) {
         if (!w.IsMap()) return Error(w, "'window' must be {from: 5s, to: 25s}");

@@ -237,6 +237,39 @@ TEST_CASE("latency compares percentiles with thresholds, optionally in a window"
   }
 }
 
+TEST_CASE("added latency is judged against the probe, and scales with a slow broker only when asked") {
+  // HealthyRun commits 5 ms (or 50 ms) after publish; the probe saw each message 2 ms after
+  // publish on a quiet machine, 40 ms after on a busy one.
+  RunObservations quiet = HealthyRun();
+  for (const auto& p : quiet.publishes) {
+    if (p.expect == "applied") quiet.probe_delivered_ms[p.event_id] = p.publish_ms + 2;
+  }
+  auto ev = EvaluateAssertions({Spec("latency", {{"added_p99_ms", 20}})}, quiet);
+  CHECK_FALSE(Only(ev).passed);  // event 9 etc.: 50 - 2 = 48 ms added
+  CHECK(Only(ev).measured == 48);
+  CHECK(Only(ev).threshold == 20);
+  // With scale_with_broker 1.5 and a quiet broker (p99 2 ms), 1.5 x 2 < 20: the threshold stays.
+  auto scaled_quiet =
+      EvaluateAssertions({Spec("latency", {{"added_p99_ms", 20}, {"scale_with_broker", 1.5}})}, quiet);
+  CHECK_FALSE(Only(scaled_quiet).passed);
+  CHECK(Only(scaled_quiet).threshold == 20);
+
+  // A busy machine: the broker itself took 40 ms to deliver, ingestd then added up to 10 ms more.
+  RunObservations busy = HealthyRun();
+  for (auto& r : busy.applied) r.committed_at_ms += 40;
+  for (const auto& p : busy.publishes) {
+    if (p.expect == "applied") busy.probe_delivered_ms[p.event_id] = p.publish_ms + 40;
+  }
+  auto unscaled = EvaluateAssertions({Spec("latency", {{"added_p99_ms", 5}})}, busy);
+  CHECK_FALSE(Only(unscaled).passed);
+  CHECK(Only(unscaled).measured == 50);
+  auto scaled =
+      EvaluateAssertions({Spec("latency", {{"added_p99_ms", 5}, {"scale_with_broker", 1.5}})}, busy);
+  CHECK(Only(scaled).threshold == 60);  // 1.5 x the broker's own p99 of 40 ms
+  CHECK(Only(scaled).passed);
+  CHECK_THAT(Only(scaled).detail, Catch::Contains("raised to 1.5 x the broker's own p99"));
+}
+
 TEST_CASE("throughput, reconnection and drain are measured from commit times") {
   RunObservations obs = HealthyRun();
   SECTION("throughput") {
