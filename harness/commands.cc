@@ -251,6 +251,11 @@ int RunRunCommand(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", s.status().message().c_str());
       return 2;
     }
+    if (s->load) {
+      std::fprintf(stderr, "ingestlab run: %s is a load workload; run it with `ingestlab load %s`\n",
+                   f.c_str(), f.c_str());
+      return 2;
+    }
     scenarios.push_back(std::move(s.value()));
   }
   // Each run replaces <out>/<scenario>-<seed>: refuse up front what is not a run directory.

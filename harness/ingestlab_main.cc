@@ -1,13 +1,13 @@
 // ingestlab: the command-line entry point. Dispatches to the subcommands; every one answers
 // --help, bad input gets a one-line error and a non-zero exit, never a crash.
 #include <cstdio>
-#include <cstring>
 #include <exception>
 #include <string>
 
 #include "common/version.h"
 #include "harness/commands.h"
 #include "harness/import_command.h"
+#include "harness/load_command.h"
 #include "harness/replay_command.h"
 #include "simulators/simulate_command.h"
 
@@ -32,23 +32,10 @@ const char* kHelp =
     "  replay    re-drive a recorded run's exact messages and faults; compare the outcome\n"
     "  shrink    cut a failing run's log down to a smaller one that still fails\n"
     "  import    turn a kcat dump or a JetStream stream into a replayable event log\n"
-    "  load      load test against given endpoints (not implemented yet)\n"
+    "  load      open-model load test and saturation search (embedded cluster or endpoints)\n"
     "\n"
     "  --version  print the version\n"
     "  --help     this text; `ingestlab COMMAND --help` for a command\n";
-
-int NotImplemented(const char* command, int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
-      std::printf(
-          "usage: ingestlab %s ...\n\n`ingestlab %s` is not implemented yet in this build.\n",
-          command, command);
-      return 0;
-    }
-  }
-  std::fprintf(stderr, "ingestlab %s: not implemented yet\n", command);
-  return 2;
-}
 
 int Dispatch(int argc, char** argv) {
   if (argc < 2) {
@@ -81,7 +68,7 @@ int Dispatch(int argc, char** argv) {
   if (command == "replay") return ingestlab::RunReplayCommand(sub_argc, sub_argv);
   if (command == "shrink") return ingestlab::RunShrinkCommand(sub_argc, sub_argv);
   if (command == "import") return ingestlab::RunImportCommand(sub_argc, sub_argv);
-  if (command == "load") return NotImplemented(command.c_str(), sub_argc, sub_argv);
+  if (command == "load") return ingestlab::RunLoadCommand(sub_argc, sub_argv);
   std::fprintf(stderr, "ingestlab: unknown command '%s' (see ingestlab --help)\n", command.c_str());
   return 2;
 }

@@ -160,6 +160,7 @@ Status LoadDriver::Start(int64_t start_unix_ms) {
     o.stream.service = s->name;
     o.stream.seed = scenario_->seed;
     o.stream.faults = ToFaultSpec(spec->faults);
+    if (spec->customers > 0) o.stream.customer_pool_size = spec->customers;
     o.stream.transport =
         s->transport == "kafka" ? sim::TransportKind::kKafka : sim::TransportKind::kJetStream;
     if (auto dl = spec->dialects.find("service"); dl != spec->dialects.end()) {
@@ -178,6 +179,7 @@ Status LoadDriver::Start(int64_t start_unix_ms) {
     o.shape = shape.value();
     o.duration_seconds = scenario_->duration_s;
     o.start_unix_ms = start_unix_ms;
+    o.on_send = send_observer_;
     sim::Publisher* pub = s->transport == "kafka" ? kafka_.get() : nats_.get();
     auto run = sim::ServiceRun::Create(o, pub, log_, clock_);
     if (!run.ok()) return run.status().Annotate("service " + s->name);

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -55,6 +56,13 @@ class LoadDriver {
                                                     sim::EventLogWriter* log, Clock* clock);
   ~LoadDriver();  // RequestStop + join
 
+  // Called for every message a service is about to publish, with its scheduled time (see
+  // sim::ServiceRunOptions::on_send). Set before Start; called from the services' threads.
+  void SetSendObserver(
+      std::function<void(const sim::PlannedMessage&, int64_t scheduled_unix_ms)> observer) {
+    send_observer_ = std::move(observer);
+  }
+
   // Starts every service at start_unix_ms (the run's origin for event times).
   Status Start(int64_t start_unix_ms);
   // Blocks until every service finished its duration and flushed (or was stopped).
@@ -93,6 +101,7 @@ class LoadDriver {
   std::vector<std::unique_ptr<Service>> services_;
   std::vector<std::thread> orphan_threads_;
   std::set<std::pair<std::string, int64_t>> planned_rates_;  // (service, at_ms), set at Start
+  std::function<void(const sim::PlannedMessage&, int64_t)> send_observer_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> orphan_sent_{0}, orphan_acked_{0}, orphan_failed_{0};
   std::atomic<uint64_t> orphan_outstanding_{0};

@@ -119,7 +119,7 @@ class Parser {
     s.name = std::filesystem::path(path_).stem().string();
     INGEST_RETURN_IF_ERROR(CheckKeys(root,
                                      {"name", "description", "seed", "duration", "drain_timeout",
-                                      "topology", "services", "timeline", "assertions"},
+                                      "topology", "services", "timeline", "assertions", "load"},
                                      "scenario"));
     if (auto n = root["name"]) {
       auto v = String(n, "name");
@@ -143,7 +143,7 @@ class Parser {
       if (!v.ok()) return v.status();
       if (*v <= 0) return Error(n, "'duration' must be positive");
       s.duration_s = *v;
-    } else {
+    } else if (!root["load"]) {
       return Error(root, "missing key 'duration' in scenario");
     }
     if (auto n = root["drain_timeout"]) {
@@ -178,14 +178,30 @@ class Parser {
           s.timeline.begin(), s.timeline.end(),
           [](const TimelineStep& a, const TimelineStep& b) { return a.at_s < b.at_s; });
     }
+    if (auto n = root["load"]) {
+      LoadSpec load;
+      INGEST_RETURN_IF_ERROR(ParseLoad(n, &load));
+      if (!s.timeline.empty()) {
+        return Error(root["timeline"], "a load workload has no fault timeline");
+      }
+      if ((load.mode == "fixed" || load.mode == "ramp") && s.duration_s <= 0) {
+        return Error(n, "a load at a fixed rate or a ramp needs 'duration'");
+      }
+      s.load = load;
+    }
     if (auto n = root["assertions"]) {
       if (!n.IsSequence()) return Error(n, "'assertions' must be a list");
       for (const auto& item : n) {
         AssertionSpec a;
         INGEST_RETURN_IF_ERROR(ParseAssertion(item, &a));
+        if (s.load && a.kind != "latency" && a.kind != "throughput" && a.kind != "no_loss") {
+          return Error(item, "a load workload's assertions are latency, throughput and no_loss, "
+                             "not '" + a.kind + "'");
+        }
         s.assertions.push_back(std::move(a));
       }
     }
+    if (s.load && s.services.empty()) return Error(root, "a load workload needs 'services'");
     return s;
   }
 
@@ -263,7 +279,8 @@ class Parser {
     if (!n.IsMap()) return Error(n, "a service must be a mapping");
     svc->line = n.Mark().line + 1;
     INGEST_RETURN_IF_ERROR(
-        CheckKeys(n, {"name", "transport", "rate", "shape", "faults", "dialects"}, "service"));
+        CheckKeys(n, {"name", "transport", "rate", "shape", "faults", "dialects", "customers"},
+                  "service"));
     auto name = n["name"];
     if (!name) return Error(n, "missing key 'name' in service");
     auto nv = String(name, "name");
@@ -306,6 +323,127 @@ class Parser {
     }
     if (auto d = n["dialects"])
       INGEST_RETURN_IF_ERROR(ParseShares(d, "dialects", kDialects, &svc->dialects));
+    if (auto c = n["customers"]) {
+      auto v = Integer(c, "customers", 1, 10'000'000);
+      if (!v.ok()) return v.status();
+      svc->customers = static_cast<int>(*v);
+    }
+    return Status::Ok();
+  }
+
+  Result<double> Rate(const YAML::Node& node, const std::string& key) const {
+    auto v = Number(node, key);
+    if (!v.ok()) return v.status();
+    if (*v <= 0 || *v > 1e7) return Error(node, "'" + key + "' must be in (0, 10000000] events/s");
+    return *v;
+  }
+
+  Status ParseLoad(const YAML::Node& n, LoadSpec* load) {
+    if (!n.IsMap()) return Error(n, "'load' must be a mapping");
+    load->line = n.Mark().line + 1;
+    INGEST_RETURN_IF_ERROR(
+        CheckKeys(n, {"rate", "ramp", "steps", "find_max", "publishers", "settle", "warmup"},
+                  "load"));
+    int modes = 0;
+    if (auto r = n["rate"]) {
+      auto v = Rate(r, "rate");
+      if (!v.ok()) return v.status();
+      load->mode = "fixed";
+      load->rate = *v;
+      ++modes;
+    }
+    if (auto r = n["ramp"]) {
+      if (!r.IsMap()) return Error(r, "'ramp' must be {from: RATE, to: RATE}");
+      INGEST_RETURN_IF_ERROR(CheckKeys(r, {"from", "to"}, "ramp"));
+      if (!r["from"] || !r["to"]) return Error(r, "'ramp' needs 'from' and 'to'");
+      auto from = Rate(r["from"], "from");
+      if (!from.ok()) return from.status();
+      auto to = Rate(r["to"], "to");
+      if (!to.ok()) return to.status();
+      load->mode = "ramp";
+      load->ramp_from = *from;
+      load->ramp_to = *to;
+      ++modes;
+    }
+    if (auto st = n["steps"]) {
+      if (!st.IsMap()) return Error(st, "'steps' must be {rates: [R1, R2, ...], each: 10s}");
+      INGEST_RETURN_IF_ERROR(CheckKeys(st, {"rates", "each"}, "steps"));
+      auto rates = st["rates"];
+      if (!rates || !rates.IsSequence() || rates.size() == 0 || rates.size() > 100) {
+        return Error(st, "'steps.rates' must be a list of 1 to 100 rates");
+      }
+      for (const auto& r : rates) {
+        auto v = Rate(r, "rates");
+        if (!v.ok()) return v.status();
+        load->steps.push_back(*v);
+      }
+      if (auto e = st["each"]) {
+        auto v = Duration(e, "each");
+        if (!v.ok()) return v.status();
+        if (*v < 1) return Error(e, "'each' must be at least 1s");
+        load->step_s = *v;
+      }
+      load->mode = "steps";
+      ++modes;
+    }
+    if (auto f = n["find_max"]) {
+      if (!f.IsMap()) return Error(f, "'find_max' must be {p99: 25ms, start: R, max: R, each: D}");
+      INGEST_RETURN_IF_ERROR(
+          CheckKeys(f, {"p99", "start", "max", "each", "precision"}, "find_max"));
+      if (auto p = f["p99"]) {
+        auto v = Duration(p, "p99");
+        if (!v.ok()) return v.status();
+        if (*v <= 0) return Error(p, "'p99' must be positive");
+        load->p99_target_ms = *v * 1000;
+      }
+      if (auto s = f["start"]) {
+        auto v = Rate(s, "start");
+        if (!v.ok()) return v.status();
+        load->start_rate = *v;
+      }
+      if (auto m = f["max"]) {
+        auto v = Rate(m, "max");
+        if (!v.ok()) return v.status();
+        load->max_rate = *v;
+      }
+      if (auto e = f["each"]) {
+        auto v = Duration(e, "each");
+        if (!v.ok()) return v.status();
+        if (*v < 1) return Error(e, "'each' must be at least 1s");
+        load->step_s = *v;
+      }
+      if (auto p = f["precision"]) {
+        auto v = Number(p, "precision");
+        if (!v.ok()) return v.status();
+        if (*v < 0.01 || *v > 1) return Error(p, "'precision' must be in 0.01..1");
+        load->precision = *v;
+      }
+      if (load->start_rate > load->max_rate) {
+        return Error(f, "'find_max.start' is above 'find_max.max'");
+      }
+      load->mode = "find_max";
+      ++modes;
+    }
+    if (modes != 1) {
+      return Error(n, "'load' needs exactly one of rate, ramp, steps, find_max");
+    }
+    if (auto p = n["publishers"]) {
+      auto v = Integer(p, "publishers", 1, 16);
+      if (!v.ok()) return v.status();
+      load->publishers = static_cast<int>(*v);
+    }
+    if (auto s = n["settle"]) {
+      auto v = Duration(s, "settle");
+      if (!v.ok()) return v.status();
+      if (*v < 1 || *v > 600) return Error(s, "'settle' must be 1s..10m");
+      load->settle_s = *v;
+    }
+    if (auto wu = n["warmup"]) {
+      auto v = Duration(wu, "warmup");
+      if (!v.ok()) return v.status();
+      if (*v > 600) return Error(wu, "'warmup' must be at most 10m");
+      load->warmup_s = *v;
+    }
     return Status::Ok();
   }
 

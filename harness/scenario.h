@@ -44,6 +44,7 @@ struct ServiceSpec {
   // "orphan" (events whose dependency never arrives: dead-lettered max_deliveries).
   std::map<std::string, double> faults;
   std::map<std::string, double> dialects;  // cloudevents | service | customer -> share
+  int customers = 0;  // size of the service's customer pool; 0 = the generator's default (200)
   int line = 0;
 };
 
@@ -73,6 +74,27 @@ struct AssertionSpec {
   int line = 0;
 };
 
+// A load workload (`ingestlab load`): a scenario file with a `load:` section. Its services'
+// `rate`s are then relative weights: the load's total rate is split among them in proportion.
+// Exactly one of rate, ramp, steps and find_max is set (mode names which); `duration` is the
+// fixed-rate or ramp duration. Assertions of kind latency and throughput are its thresholds.
+struct LoadSpec {
+  std::string mode = "fixed";  // fixed | ramp | steps | find_max
+  double rate = 0;             // fixed: events/s over all services
+  double ramp_from = 0, ramp_to = 0;
+  std::vector<double> steps;  // steps: events/s of each step, in order
+  double step_s = 10;         // steps and find_max: length of each step
+  double p99_target_ms = 25;  // find_max: the p99 a step must hold
+  double start_rate = 1000;   // find_max: first step; doubles until a step fails, then bisects
+  double max_rate = 200'000;  // find_max: never offered above this
+  double precision = 0.1;     // find_max: stop bisecting when (fail - pass) / pass <= this
+  int publishers = 1;         // publisher threads (own connection each) per service
+  double settle_s = 10;       // after each step: how long its events may take to commit
+  double warmup_s = 2;        // load at the first step's rate before measuring (connections,
+                              // producer ids, the store's caches); not counted
+  int line = 0;
+};
+
 struct Scenario {
   std::string name;
   std::string description;
@@ -83,6 +105,7 @@ struct Scenario {
   std::vector<ServiceSpec> services;
   std::vector<TimelineStep> timeline;  // sorted by at_s
   std::vector<AssertionSpec> assertions;
+  std::optional<LoadSpec> load;  // set for a load workload
 
   std::string path;  // file it came from ("" for text)
   std::string text;  // the YAML as written

@@ -13,6 +13,7 @@ PACKAGES=(
   nlohmann-json3-dev libsimdjson-dev # JSON: nlohmann for config and files, simdjson on the hot path
   libcpp-httplib-dev                 # /healthz and /metrics
   libyaml-cpp-dev                    # scenario files
+  libcli11-dev                       # command-line parsing (ingestlab load)
   libre2-dev                         # schema patterns on untrusted fields: linear-time regexes
   zlib1g-dev                         # gzip-compressed event logs
   catch2 libbenchmark-dev            # tests and benchmarks

@@ -56,10 +56,10 @@ void ServiceRun::SetRate(double per_second, int64_t at_ns) {
 ServiceRunStats ServiceRun::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   ServiceRunStats s = stats_;
-  std::vector<int64_t> lat = latencies_us_;
-  s.p50_ms = Percentile(lat, 50) / 1000.0;
-  s.p99_ms = Percentile(lat, 99) / 1000.0;
-  s.max_ms = lat.empty() ? 0 : static_cast<double>(lat.back()) / 1000.0;
+  s.publish_latency = latencies_;
+  s.p50_ms = latencies_.PercentileMillis(50);
+  s.p99_ms = latencies_.PercentileMillis(99);
+  s.max_ms = latencies_.MaxMillis();
   return s;
 }
 
@@ -73,6 +73,9 @@ void ServiceRun::Send(PlannedMessage message, int64_t scheduled_ns) {
     ++stats_.expected[message.expected];
     if (lateness_ms > options_.late_bound_ms) ++stats_.late;
     stats_.max_lateness_ms = std::max(stats_.max_lateness_ms, lateness_ms);
+  }
+  if (options_.on_send) {
+    options_.on_send(message, options_.start_unix_ms + scheduled_ns / 1'000'000);
   }
   auto shared = std::make_shared<PlannedMessage>(std::move(message));
   if (log_) {
@@ -110,7 +113,7 @@ void ServiceRun::Send(PlannedMessage message, int64_t scheduled_ns) {
     if (outcome.attempts > 1) ++stats_.retried;
     if (outcome.acked) {
       ++stats_.acked;
-      latencies_us_.push_back((now_ns - published_ns) / 1000);
+      latencies_.RecordMicros((now_ns - published_ns) / 1000);
     } else {
       ++stats_.failed;
     }
@@ -136,6 +139,16 @@ Status ServiceRun::Run() {
     if (options_.count > 0 && sent >= options_.count) break;
     const int64_t due = pending_due >= 0 ? pending_due : scheduler_.Next();
     pending_due = -1;
+    if (due == INT64_MAX && duration_ns == INT64_MAX && options_.count == 0) {
+      // An endless run at rate zero idles until the rate changes (or it is stopped).
+      while (!stop_.load() && !rate_changed_.load()) {
+        clock_->SleepFor(std::chrono::milliseconds(10));
+      }
+      if (rate_changed_.exchange(false)) {
+        scheduler_.ResetTo(std::max(rate_change_at_ns_.load(), watermark_ns));
+      }
+      continue;
+    }
     if (due >= duration_ns || due == INT64_MAX) break;
     if (log_ && due / 1'000'000 * 1'000'000 > watermark_ns) {
       watermark_ns = due / 1'000'000 * 1'000'000;  // nothing of this stream comes earlier

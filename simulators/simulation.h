@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/log_histogram.h"
 #include "common/status.h"
 #include "simulators/event_log.h"
 #include "simulators/faults.h"
@@ -39,6 +41,9 @@ struct ServiceRunOptions {
   int64_t start_unix_ms = 0;     // the virtual clock's origin for event times
   int64_t late_bound_ms = 1000;  // later than this counts as late
   std::chrono::milliseconds flush_timeout{30000};  // wait for acks at the end
+  // Called on the run's thread for every message just before it is published, with the time
+  // it was scheduled for (start_unix_ms + its offset). Must be quick and must not block.
+  std::function<void(const PlannedMessage&, int64_t scheduled_unix_ms)> on_send;
 };
 
 struct ServiceRunStats {
@@ -51,6 +56,7 @@ struct ServiceRunStats {
   int64_t max_lateness_ms = 0;
   std::map<std::string, uint64_t> expected;   // expected outcome → messages sent
   double p50_ms = 0, p99_ms = 0, max_ms = 0;  // publish → ack latency
+  LogHistogram publish_latency;               // the same, as a histogram (fixed size)
   double elapsed_seconds = 0;
 };
 
@@ -101,7 +107,7 @@ class ServiceRun {
 
   mutable std::mutex mu_;
   ServiceRunStats stats_;
-  std::vector<int64_t> latencies_us_;
+  LogHistogram latencies_;  // publish → ack
   Status log_status_;
 };
 
