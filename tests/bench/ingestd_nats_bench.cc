@@ -1,7 +1,13 @@
-// End-to-end NATS throughput of the real ingestd binary: N events pre-published to FOCUS
-// (service envelope focus.ping) and BILLING (CloudEvents purchases), then ingestd started; the
-// clock runs until every event is committed in SQLite (count(*) FROM events).
-// Run: ./build/tests/ingestd_nats_bench
+// End-to-end NATS throughput of the real ingestd binary, each workload pre-published, then
+// ingestd started; the clock runs until every event is committed in SQLite (count(*) FROM events):
+//   BM_IngestdNatsEndToEnd          — mixed: FOCUS (service envelope focus.ping) and BILLING
+//                                     (CloudEvents purchases), half each.
+//   BM_IngestdNatsCustomerPurchases — seed 000's own workload: customer-dialect purchases on
+//                                     customer.events.<id>.purchase over 5,000 customers, encoded
+//                                     by the simulators (each also upserts its customer).
+//   BM_IngestdNatsLatency           — committed_at - event_time at a steady rate.
+// Each reports peak_rss_mb: ingestd's VmHWM, read from /proc before it is stopped.
+// Run: ./build/tests/ingestd_nats_bench  (scripts/bench.sh runs it with the other ceilings)
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -16,6 +22,8 @@
 #include "harness/infra/nats_cluster.h"
 #include "harness/infra/ports.h"
 #include "harness/infra/process.h"
+#include "simulators/encoding.h"
+#include "simulators/generators.h"
 #include "tests/integration/nats_test_util.h"
 
 using namespace ingestlab;
@@ -38,6 +46,26 @@ int64_t CountEvents(const std::string& db_path) {
   sqlite3_finalize(st);
   sqlite3_close(db);
   return n;
+}
+
+// Peak resident set of a live process in MB (VmHWM), or 0 if it cannot be read.
+double PeakRssMb(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return 0;
+}
+
+// Polls the store until it holds n events; false after timeout_ms.
+bool WaitForEvents(const std::string& db_path, int64_t n, int64_t timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (CountEvents(db_path) < n) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
 }
 
 void BM_IngestdNatsEndToEnd(benchmark::State& state) {
@@ -96,11 +124,13 @@ void BM_IngestdNatsEndToEnd(benchmark::State& state) {
     state.ResumeTiming();
 
     auto ingestd = ChildProcess::Spawn(spawn);
-    while (CountEvents(db_path) < n) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const bool drained = WaitForEvents(db_path, n, 120'000);
 
     state.PauseTiming();
+    state.counters["peak_rss_mb"] = PeakRssMb((*ingestd)->pid());
     (*ingestd)->Stop(10'000);
     state.ResumeTiming();
+    if (!drained) state.SkipWithError("not every event was committed within 120 s");
   }
   state.SetItemsProcessed(n * state.iterations());
 }
@@ -113,6 +143,80 @@ BENCHMARK(BM_IngestdNatsEndToEnd)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+// Seed 000's workload: n customer-dialect purchases (as the simulators encode them) over a pool
+// of 5,000 customers, pre-published to CUSTOMER on customer.events.<customer_id>.purchase.
+void BM_IngestdNatsCustomerPurchases(benchmark::State& state) {
+  SetLogLevel(LogLevel::kWarn);
+  const int64_t n = state.range(0);
+  auto dir = TempDir::Create("ingestd-purchases").value();
+  NatsClusterOptions co;
+  co.dir = dir.path();
+  auto cluster = NatsCluster::Start(co);
+  if (!cluster.ok()) {
+    state.SkipWithError(cluster.status().message().c_str());
+    return;
+  }
+  // Encoded once, before the clock: the generator's JSON work is not ingestd's.
+  sim::GeneratorOptions go;
+  go.seed = 0;
+  go.customer_pool_size = 5'000;
+  auto generator = sim::MakeGenerator("billing", go).value();
+  std::vector<std::pair<std::string, std::string>> messages;  // subject, payload
+  messages.reserve(static_cast<size_t>(n));
+  const int64_t base_ms = 1'795'000'000'000;
+  for (int64_t i = 0; i < n; ++i) {
+    auto e = generator->Sample("billing.purchase.completed", base_ms + i).value();
+    messages.emplace_back(sim::NatsSubject(e, sim::Dialect::kCustomerEvent).value(),
+                          sim::Encode(e, sim::Dialect::kCustomerEvent, go.org_id));
+  }
+  for (auto _ : state) {
+    state.PauseTiming();
+    const std::string db_path = dir.Sub("ingest.db");
+    const std::string port_file = dir.Sub("port");
+    SpawnOptions spawn;
+    spawn.program = INGESTLAB_INGESTD;
+    spawn.args = {"--nats",      (*cluster)->urls(), "--db",    db_path,       "--http",
+                  "127.0.0.1:0", "--http-port-file", port_file, "--log-level", "warn"};
+    spawn.log_path = dir.Sub("ingestd.log");
+    {
+      // Create the streams by running ingestd once, then stop it before publishing.
+      auto first = ChildProcess::Spawn(spawn);
+      testing::WaitUntil([&] { return std::ifstream(port_file).good(); }, 10'000);
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      (*first)->Stop(10'000);
+    }
+    testing::JsTestClient client((*cluster)->urls());
+    for (const auto& [subject, payload] : messages) {
+      js_PublishAsync(client.js(), subject.c_str(), payload.data(),
+                      static_cast<int>(payload.size()), nullptr);
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 60'000;
+    js_PublishAsyncComplete(client.js(), &po);
+    state.ResumeTiming();
+
+    auto ingestd = ChildProcess::Spawn(spawn);
+    const bool drained = WaitForEvents(db_path, n, 120'000);
+
+    state.PauseTiming();
+    state.counters["peak_rss_mb"] = PeakRssMb((*ingestd)->pid());
+    (*ingestd)->Stop(10'000);
+    state.ResumeTiming();
+    if (!drained) state.SkipWithError("not every purchase was committed within 120 s");
+  }
+  size_t bytes = 0;
+  for (const auto& m : messages) bytes += m.second.size();
+  state.counters["payload_bytes"] = static_cast<double>(bytes) / static_cast<double>(n);
+  state.SetItemsProcessed(n * state.iterations());
+}
+BENCHMARK(BM_IngestdNatsCustomerPurchases)
+    ->ArgNames({"events"})
+    ->Arg(100'000)
+    ->Arg(200'000)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // RFC 3339 UTC with milliseconds for a unix-ms timestamp.
 std::string Rfc3339Millis(int64_t unix_ms) {
@@ -173,7 +277,10 @@ void BM_IngestdNatsLatency(benchmark::State& state) {
     jsPubOptions_Init(&po);
     po.MaxWait = 30'000;
     js_PublishAsyncComplete(client.js(), &po);
-    while (CountEvents(db_path) < total) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!WaitForEvents(db_path, total, 60'000)) {
+      state.SkipWithError("not every event was committed within 60 s");
+      break;
+    }
     sqlite3* db = nullptr;
     sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
     sqlite3_stmt* st = nullptr;
@@ -186,6 +293,7 @@ void BM_IngestdNatsLatency(benchmark::State& state) {
     p50 = static_cast<double>(lat[lat.size() / 2]);
     p99 = static_cast<double>(lat[lat.size() * 99 / 100]);
   }
+  state.counters["peak_rss_mb"] = PeakRssMb((*ingestd)->pid());
   (*ingestd)->Stop(10'000);
   state.counters["p50_ms"] = p50;
   state.counters["p99_ms"] = p99;

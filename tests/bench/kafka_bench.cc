@@ -1,5 +1,7 @@
 // Kafka throughput against librdkafka's mock cluster in this process (3 brokers, a topic with
 // 16 partitions, 100k CloudEvents crm.lead.created v1 produced once):
+//   BM_KafkaMockProduce — the same 100k produced by one producer into a fresh 16-partition topic,
+//                         the clock running until the flush has every delivery report.
 //   BM_KafkaRawConsume — KafkaSource into a sink that settles every batch at once: the
 //                         consume + batch + commit rate of the adapter alone.
 //   BM_KafkaToSqlite   — KafkaSource → Pipeline (decoder, schemas) → SQLite Store on a temp file,
@@ -191,9 +193,44 @@ void RunKafka(benchmark::State& state, bool with_store) {
   state.SetItemsProcessed(state.iterations() * kEvents);
 }
 
+void BM_KafkaMockProduce(benchmark::State& state) {
+  KafkaMockCluster* cluster = Cluster();
+  std::vector<std::pair<std::string, std::string>> records;  // key, value
+  records.reserve(kEvents);
+  for (int i = 0; i < kEvents; ++i) records.emplace_back("lead-" + std::to_string(i), LeadCreated(i));
+  static int run = 0;
+  for (auto _ : state) {
+    const std::string topic = "bench.produce." + std::to_string(run++);
+    if (!cluster->CreateTopic(topic, 16, 3).ok()) {
+      state.SkipWithError("could not create the topic");
+      break;
+    }
+    auto producer = KafkaTestProducer::Create(cluster->bootstrap(),
+                                              {{"linger.ms", "5"}, {"batch.num.messages", "5000"}});
+    if (!producer.ok()) {
+      state.SkipWithError(producer.status().ToString().c_str());
+      break;
+    }
+    const int64_t start = Clock::System().NowMonoNanos();
+    for (const auto& [key, value] : records) {
+      if (!(*producer)->Produce({topic, -1, key, value, {}}).ok()) {
+        state.SkipWithError("produce failed");
+        break;
+      }
+    }
+    if (!(*producer)->Flush(60'000).ok()) {
+      state.SkipWithError("flush did not finish within 60 s");
+      break;
+    }
+    state.SetIterationTime(static_cast<double>(Clock::System().NowMonoNanos() - start) / 1e9);
+  }
+  state.SetItemsProcessed(state.iterations() * kEvents);
+}
+
 void BM_KafkaRawConsume(benchmark::State& state) { RunKafka(state, false); }
 void BM_KafkaToSqlite(benchmark::State& state) { RunKafka(state, true); }
 
+BENCHMARK(BM_KafkaMockProduce)->Iterations(2)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_KafkaRawConsume)
     ->Arg(1000)
     ->Iterations(2)
