@@ -78,7 +78,7 @@ run() {
 run jetstream jetstream_source_bench
 run sqlite sqlite_insert_bench
 run kafka kafka_bench
-run ingestd ingestd_nats_bench --benchmark_filter="^BM_IngestdNatsCustomerPurchases/events:$purchases/|^BM_IngestdNatsEndToEnd/events:100000/sync_full:1/|^BM_IngestdNatsLatency/rate:10000/sync_full:1/"
+run ingestd ingestd_nats_bench --benchmark_filter="^BM_IngestdNatsCustomerPurchases/events:$purchases/msg_id:0/|^BM_IngestdNatsEndToEnd/events:100000/sync_full:1/|^BM_IngestdNatsLatency/rate:10000/sync_full:1/"
 
 elapsed=$(($(date +%s) - started))
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -4,15 +4,19 @@
 //                                     (CloudEvents purchases), half each.
 //   BM_IngestdNatsCustomerPurchases — seed 000's own workload: customer-dialect purchases on
 //                                     customer.events.<id>.purchase over 5,000 customers, encoded
-//                                     by the simulators (each also upserts its customer).
+//                                     and published as the simulators do (no Nats-Msg-Id), each
+//                                     also upserting its customer.
 //   BM_IngestdNatsLatency           — committed_at - event_time at a steady rate.
 // Each reports peak_rss_mb: ingestd's VmHWM, read from /proc before it is stopped.
+// INGESTD_BENCH_ARGS="--max-txn-messages 16000 ..." appends flags to every ingestd started, for
+// experiments with its settings.
 // Run: ./build/tests/ingestd_nats_bench  (scripts/bench.sh runs it with the other ceilings)
 #include <sqlite3.h>
 
 #include <algorithm>
 #include <ctime>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <benchmark/benchmark.h>
@@ -46,6 +50,15 @@ int64_t CountEvents(const std::string& db_path) {
   sqlite3_finalize(st);
   sqlite3_close(db);
   return n;
+}
+
+// Appends the whitespace-separated flags of $INGESTD_BENCH_ARGS to args.
+void AddExtraArgs(std::vector<std::string>* args) {
+  const char* extra = getenv("INGESTD_BENCH_ARGS");
+  if (extra == nullptr) return;
+  std::istringstream in(extra);
+  std::string word;
+  while (in >> word) args->push_back(word);
 }
 
 // Peak resident set of a live process in MB (VmHWM), or 0 if it cannot be read.
@@ -88,6 +101,7 @@ void BM_IngestdNatsEndToEnd(benchmark::State& state) {
     spawn.args = {"--nats",      (*cluster)->urls(), "--db",    db_path,       "--http",
                   "127.0.0.1:0", "--http-port-file", port_file, "--log-level", "warn",
                   "--synchronous", state.range(1) ? "full" : "normal"};
+    AddExtraArgs(&spawn.args);
     spawn.log_path = dir.Sub("ingestd.log");
     {
       // Create the streams by running ingestd once, then stop it before publishing.
@@ -161,14 +175,18 @@ void BM_IngestdNatsCustomerPurchases(benchmark::State& state) {
   go.seed = 0;
   go.customer_pool_size = 5'000;
   auto generator = sim::MakeGenerator("billing", go).value();
-  std::vector<std::pair<std::string, std::string>> messages;  // subject, payload
+  struct Message {
+    std::string subject, payload, id;
+  };
+  std::vector<Message> messages;
   messages.reserve(static_cast<size_t>(n));
   const int64_t base_ms = 1'795'000'000'000;
   for (int64_t i = 0; i < n; ++i) {
     auto e = generator->Sample("billing.purchase.completed", base_ms + i).value();
-    messages.emplace_back(sim::NatsSubject(e, sim::Dialect::kCustomerEvent).value(),
-                          sim::Encode(e, sim::Dialect::kCustomerEvent, go.org_id));
+    messages.push_back({sim::NatsSubject(e, sim::Dialect::kCustomerEvent).value(),
+                        sim::Encode(e, sim::Dialect::kCustomerEvent, go.org_id), e.id});
   }
+  const bool with_msg_id = state.range(1) != 0;
   for (auto _ : state) {
     state.PauseTiming();
     const std::string db_path = dir.Sub("ingest.db");
@@ -177,6 +195,7 @@ void BM_IngestdNatsCustomerPurchases(benchmark::State& state) {
     spawn.program = INGESTLAB_INGESTD;
     spawn.args = {"--nats",      (*cluster)->urls(), "--db",    db_path,       "--http",
                   "127.0.0.1:0", "--http-port-file", port_file, "--log-level", "warn"};
+    AddExtraArgs(&spawn.args);
     spawn.log_path = dir.Sub("ingestd.log");
     {
       // Create the streams by running ingestd once, then stop it before publishing.
@@ -186,9 +205,17 @@ void BM_IngestdNatsCustomerPurchases(benchmark::State& state) {
       (*first)->Stop(10'000);
     }
     testing::JsTestClient client((*cluster)->urls());
-    for (const auto& [subject, payload] : messages) {
-      js_PublishAsync(client.js(), subject.c_str(), payload.data(),
-                      static_cast<int>(payload.size()), nullptr);
+    for (const auto& m : messages) {
+      if (!with_msg_id) {
+        js_PublishAsync(client.js(), m.subject.c_str(), m.payload.data(),
+                        static_cast<int>(m.payload.size()), nullptr);
+        continue;
+      }
+      natsMsg* msg = nullptr;
+      natsMsg_Create(&msg, m.subject.c_str(), nullptr, m.payload.data(),
+                     static_cast<int>(m.payload.size()));
+      natsMsgHeader_Set(msg, "Nats-Msg-Id", m.id.c_str());
+      if (js_PublishMsgAsync(client.js(), &msg, nullptr) != NATS_OK) natsMsg_Destroy(msg);
     }
     jsPubOptions po;
     jsPubOptions_Init(&po);
@@ -206,14 +233,18 @@ void BM_IngestdNatsCustomerPurchases(benchmark::State& state) {
     if (!drained) state.SkipWithError("not every purchase was committed within 120 s");
   }
   size_t bytes = 0;
-  for (const auto& m : messages) bytes += m.second.size();
+  for (const auto& m : messages) bytes += m.payload.size();
   state.counters["payload_bytes"] = static_cast<double>(bytes) / static_cast<double>(n);
   state.SetItemsProcessed(n * state.iterations());
 }
+// Second argument: 0 = as the simulators publish the dialect (no Nats-Msg-Id: ingestd's event
+// id is the SHA-256 of the payload, random in key order); 1 = Nats-Msg-Id = the generator's
+// event id, which rises with the sequence: what the order of the events' primary key costs.
 BENCHMARK(BM_IngestdNatsCustomerPurchases)
-    ->ArgNames({"events"})
-    ->Arg(100'000)
-    ->Arg(200'000)
+    ->ArgNames({"events", "msg_id"})
+    ->Args({100'000, 0})
+    ->Args({200'000, 0})
+    ->Args({200'000, 1})
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
@@ -251,6 +282,7 @@ void BM_IngestdNatsLatency(benchmark::State& state) {
   spawn.args = {"--nats", (*cluster)->urls(), "--db", db_path, "--http", "127.0.0.1:0",
                 "--http-port-file", port_file, "--log-level", "warn",
                 "--synchronous", state.range(1) ? "full" : "normal"};
+  AddExtraArgs(&spawn.args);
   spawn.log_path = dir.Sub("ingestd.log");
   auto ingestd = ChildProcess::Spawn(spawn);
   testing::WaitUntil([&] { return std::ifstream(port_file).good(); }, 10'000);
