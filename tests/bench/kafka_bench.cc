@@ -214,7 +214,9 @@ void BM_KafkaMockProduce(benchmark::State& state) {
   KafkaMockCluster* cluster = Cluster();
   std::vector<std::pair<std::string, std::string>> records;  // key, value
   records.reserve(kEvents);
-  for (int i = 0; i < kEvents; ++i) records.emplace_back("lead-" + std::to_string(i), LeadCreated(i));
+  for (int i = 0; i < kEvents; ++i) {
+    records.emplace_back("lead-" + std::to_string(i), LeadCreated(i));
+  }
   static int run = 0;
   for (auto _ : state) {
     const std::string topic = "bench.produce." + std::to_string(run++);
