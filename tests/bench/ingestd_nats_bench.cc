@@ -1,12 +1,22 @@
-// End-to-end NATS throughput of the real ingestd binary: N events pre-published to FOCUS
-// (service envelope focus.ping) and BILLING (CloudEvents purchases), then ingestd started; the
-// clock runs until every event is committed in SQLite (count(*) FROM events).
-// Run: ./build/tests/ingestd_nats_bench
+// End-to-end NATS throughput of the real ingestd binary, each workload pre-published, then
+// ingestd started; the clock runs until every event is committed in SQLite (count(*) FROM events):
+//   BM_IngestdNatsEndToEnd          — mixed: FOCUS (service envelope focus.ping) and BILLING
+//                                     (CloudEvents purchases), half each.
+//   BM_IngestdNatsCustomerPurchases — seed 000's own workload: customer-dialect purchases on
+//                                     customer.events.<id>.purchase over 5,000 customers, encoded
+//                                     and published as the simulators do (no Nats-Msg-Id), each
+//                                     also upserting its customer.
+//   BM_IngestdNatsLatency           — committed_at - event_time at a steady rate.
+// Each reports peak_rss_mb: ingestd's VmHWM, read from /proc before it is stopped.
+// INGESTD_BENCH_ARGS="--max-txn-messages 16000 ..." appends flags to every ingestd started, for
+// experiments with its settings.
+// Run: ./build/tests/ingestd_nats_bench  (scripts/bench.sh runs it with the other ceilings)
 #include <sqlite3.h>
 
 #include <algorithm>
 #include <ctime>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <benchmark/benchmark.h>
@@ -16,6 +26,8 @@
 #include "harness/infra/nats_cluster.h"
 #include "harness/infra/ports.h"
 #include "harness/infra/process.h"
+#include "simulators/encoding.h"
+#include "simulators/generators.h"
 #include "tests/integration/nats_test_util.h"
 
 using namespace ingestlab;
@@ -40,6 +52,35 @@ int64_t CountEvents(const std::string& db_path) {
   return n;
 }
 
+// Appends the whitespace-separated flags of $INGESTD_BENCH_ARGS to args.
+void AddExtraArgs(std::vector<std::string>* args) {
+  const char* extra = getenv("INGESTD_BENCH_ARGS");
+  if (extra == nullptr) return;
+  std::istringstream in(extra);
+  std::string word;
+  while (in >> word) args->push_back(word);
+}
+
+// Peak resident set of a live process in MB (VmHWM), or 0 if it cannot be read.
+double PeakRssMb(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return 0;
+}
+
+// Polls the store until it holds n events; false after timeout_ms.
+bool WaitForEvents(const std::string& db_path, int64_t n, int64_t timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (CountEvents(db_path) < n) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
 void BM_IngestdNatsEndToEnd(benchmark::State& state) {
   SetLogLevel(LogLevel::kWarn);
   const int64_t n = state.range(0);
@@ -60,6 +101,7 @@ void BM_IngestdNatsEndToEnd(benchmark::State& state) {
     spawn.args = {"--nats",      (*cluster)->urls(), "--db",    db_path,       "--http",
                   "127.0.0.1:0", "--http-port-file", port_file, "--log-level", "warn",
                   "--synchronous", state.range(1) ? "full" : "normal"};
+    AddExtraArgs(&spawn.args);
     spawn.log_path = dir.Sub("ingestd.log");
     {
       // Create the streams by running ingestd once, then stop it before publishing.
@@ -96,11 +138,13 @@ void BM_IngestdNatsEndToEnd(benchmark::State& state) {
     state.ResumeTiming();
 
     auto ingestd = ChildProcess::Spawn(spawn);
-    while (CountEvents(db_path) < n) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const bool drained = WaitForEvents(db_path, n, 120'000);
 
     state.PauseTiming();
+    state.counters["peak_rss_mb"] = PeakRssMb((*ingestd)->pid());
     (*ingestd)->Stop(10'000);
     state.ResumeTiming();
+    if (!drained) state.SkipWithError("not every event was committed within 120 s");
   }
   state.SetItemsProcessed(n * state.iterations());
 }
@@ -113,6 +157,97 @@ BENCHMARK(BM_IngestdNatsEndToEnd)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+// Seed 000's workload: n customer-dialect purchases (as the simulators encode them) over a pool
+// of 5,000 customers, pre-published to CUSTOMER on customer.events.<customer_id>.purchase.
+void BM_IngestdNatsCustomerPurchases(benchmark::State& state) {
+  SetLogLevel(LogLevel::kWarn);
+  const int64_t n = state.range(0);
+  auto dir = TempDir::Create("ingestd-purchases").value();
+  NatsClusterOptions co;
+  co.dir = dir.path();
+  auto cluster = NatsCluster::Start(co);
+  if (!cluster.ok()) {
+    state.SkipWithError(cluster.status().message().c_str());
+    return;
+  }
+  // Encoded once, before the clock: the generator's JSON work is not ingestd's.
+  sim::GeneratorOptions go;
+  go.seed = 0;
+  go.customer_pool_size = 5'000;
+  auto generator = sim::MakeGenerator("billing", go).value();
+  struct Message {
+    std::string subject, payload, id;
+  };
+  std::vector<Message> messages;
+  messages.reserve(static_cast<size_t>(n));
+  const int64_t base_ms = 1'795'000'000'000;
+  for (int64_t i = 0; i < n; ++i) {
+    auto e = generator->Sample("billing.purchase.completed", base_ms + i).value();
+    messages.push_back({sim::NatsSubject(e, sim::Dialect::kCustomerEvent).value(),
+                        sim::Encode(e, sim::Dialect::kCustomerEvent, go.org_id), e.id});
+  }
+  const bool with_msg_id = state.range(1) != 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    const std::string db_path = dir.Sub("ingest.db");
+    const std::string port_file = dir.Sub("port");
+    SpawnOptions spawn;
+    spawn.program = INGESTLAB_INGESTD;
+    spawn.args = {"--nats",      (*cluster)->urls(), "--db",    db_path,       "--http",
+                  "127.0.0.1:0", "--http-port-file", port_file, "--log-level", "warn"};
+    AddExtraArgs(&spawn.args);
+    spawn.log_path = dir.Sub("ingestd.log");
+    {
+      // Create the streams by running ingestd once, then stop it before publishing.
+      auto first = ChildProcess::Spawn(spawn);
+      testing::WaitUntil([&] { return std::ifstream(port_file).good(); }, 10'000);
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      (*first)->Stop(10'000);
+    }
+    testing::JsTestClient client((*cluster)->urls());
+    for (const auto& m : messages) {
+      if (!with_msg_id) {
+        js_PublishAsync(client.js(), m.subject.c_str(), m.payload.data(),
+                        static_cast<int>(m.payload.size()), nullptr);
+        continue;
+      }
+      natsMsg* msg = nullptr;
+      natsMsg_Create(&msg, m.subject.c_str(), nullptr, m.payload.data(),
+                     static_cast<int>(m.payload.size()));
+      natsMsgHeader_Set(msg, "Nats-Msg-Id", m.id.c_str());
+      if (js_PublishMsgAsync(client.js(), &msg, nullptr) != NATS_OK) natsMsg_Destroy(msg);
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 60'000;
+    js_PublishAsyncComplete(client.js(), &po);
+    state.ResumeTiming();
+
+    auto ingestd = ChildProcess::Spawn(spawn);
+    const bool drained = WaitForEvents(db_path, n, 120'000);
+
+    state.PauseTiming();
+    state.counters["peak_rss_mb"] = PeakRssMb((*ingestd)->pid());
+    (*ingestd)->Stop(10'000);
+    state.ResumeTiming();
+    if (!drained) state.SkipWithError("not every purchase was committed within 120 s");
+  }
+  size_t bytes = 0;
+  for (const auto& m : messages) bytes += m.payload.size();
+  state.counters["payload_bytes"] = static_cast<double>(bytes) / static_cast<double>(n);
+  state.SetItemsProcessed(n * state.iterations());
+}
+// Second argument: 0 = as the simulators publish the dialect (no Nats-Msg-Id: ingestd's event
+// id is the SHA-256 of the payload, random in key order); 1 = Nats-Msg-Id = the generator's
+// event id, which rises with the sequence: what the order of the events' primary key costs.
+BENCHMARK(BM_IngestdNatsCustomerPurchases)
+    ->ArgNames({"events", "msg_id"})
+    ->Args({100'000, 0})
+    ->Args({200'000, 0})
+    ->Args({200'000, 1})
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // RFC 3339 UTC with milliseconds for a unix-ms timestamp.
 std::string Rfc3339Millis(int64_t unix_ms) {
@@ -147,6 +282,7 @@ void BM_IngestdNatsLatency(benchmark::State& state) {
   spawn.args = {"--nats", (*cluster)->urls(), "--db", db_path, "--http", "127.0.0.1:0",
                 "--http-port-file", port_file, "--log-level", "warn",
                 "--synchronous", state.range(1) ? "full" : "normal"};
+  AddExtraArgs(&spawn.args);
   spawn.log_path = dir.Sub("ingestd.log");
   auto ingestd = ChildProcess::Spawn(spawn);
   testing::WaitUntil([&] { return std::ifstream(port_file).good(); }, 10'000);
@@ -173,7 +309,10 @@ void BM_IngestdNatsLatency(benchmark::State& state) {
     jsPubOptions_Init(&po);
     po.MaxWait = 30'000;
     js_PublishAsyncComplete(client.js(), &po);
-    while (CountEvents(db_path) < total) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!WaitForEvents(db_path, total, 60'000)) {
+      state.SkipWithError("not every event was committed within 60 s");
+      break;
+    }
     sqlite3* db = nullptr;
     sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
     sqlite3_stmt* st = nullptr;
@@ -186,6 +325,7 @@ void BM_IngestdNatsLatency(benchmark::State& state) {
     p50 = static_cast<double>(lat[lat.size() / 2]);
     p99 = static_cast<double>(lat[lat.size() * 99 / 100]);
   }
+  state.counters["peak_rss_mb"] = PeakRssMb((*ingestd)->pid());
   (*ingestd)->Stop(10'000);
   state.counters["p50_ms"] = p50;
   state.counters["p99_ms"] = p99;

@@ -1,6 +1,9 @@
-// Raw JetStream fetch+ack throughput of JetStreamSource: a real nats-server, N messages
-// pre-published to FOCUS, and a sink that acks every batch at once on its own thread.
-// Reports messages/s from Start until every message has been delivered and acked.
+// Raw JetStream ceilings on a real nats-server, with no ingestd in the way:
+//   BM_JetStreamPublish  — N messages published asynchronously to FOCUS by one client, the clock
+//                          running until the last ack from the stream has arrived.
+//   BM_JetStreamFetchAck — JetStreamSource over N pre-published messages, into a sink that acks
+//                          every batch at once on its own thread: messages/s from Start until
+//                          every message has been delivered and acked.
 // Run: ./build/tests/jetstream_source_bench [--benchmark_filter=...]
 #include <atomic>
 #include <condition_variable>
@@ -65,6 +68,52 @@ class AckingSink final : public BatchSink {
   std::atomic<int64_t> settled_{0};
   std::thread worker_;
 };
+
+void BM_JetStreamPublish(benchmark::State& state) {
+  SetLogLevel(LogLevel::kWarn);
+  const int64_t n = state.range(0);
+  auto dir = TempDir::Create("js-publish-bench").value();
+  NatsClusterOptions co;
+  co.dir = dir.path();
+  auto cluster = NatsCluster::Start(co);
+  if (!cluster.ok()) {
+    state.SkipWithError(cluster.status().message().c_str());
+    return;
+  }
+  {
+    // The streams, as ingestd creates them.
+    Metrics metrics;
+    AckingSink sink;
+    JetStreamOptions options;
+    options.urls = {(*cluster)->urls()};
+    options.streams = {"FOCUS"};
+    options.durable_prefix = "bench-setup";
+    auto setup = JetStreamSource::Create(options, &sink, &metrics, &Clock::System());
+    (*setup)->Start();
+    (*setup)->Stop();
+  }
+  testing::JsTestClient client((*cluster)->urls());
+  const std::string payload(200, 'x');
+  for (auto _ : state) {
+    for (int64_t i = 0; i < n; ++i) {
+      js_PublishAsync(client.js(), "focus.ping", payload.data(), static_cast<int>(payload.size()),
+                      nullptr);
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 60'000;
+    if (js_PublishAsyncComplete(client.js(), &po) != NATS_OK) {
+      state.SkipWithError("not every publish was acknowledged within 60 s");
+      break;
+    }
+  }
+  state.SetItemsProcessed(n * state.iterations());
+}
+BENCHMARK(BM_JetStreamPublish)
+    ->Arg(200'000)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 void BM_JetStreamFetchAck(benchmark::State& state) {
   SetLogLevel(LogLevel::kWarn);

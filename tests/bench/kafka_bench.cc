@@ -1,11 +1,16 @@
 // Kafka throughput against librdkafka's mock cluster in this process (3 brokers, a topic with
 // 16 partitions, 100k CloudEvents crm.lead.created v1 produced once):
+//   BM_KafkaMockProduce — the same 100k produced by one producer into a fresh 16-partition topic,
+//                         the clock running until the flush has every delivery report.
 //   BM_KafkaRawConsume — KafkaSource into a sink that settles every batch at once: the
 //                         consume + batch + commit rate of the adapter alone.
 //   BM_KafkaToSqlite   — KafkaSource → Pipeline (decoder, schemas) → SQLite Store on a temp file,
 //                         offsets committed after each transaction: events/s end to end.
 // Each iteration is a fresh consumer group reading the topic from the start; the clock runs from
 // the first message received to the last one settled (the mock's ~3 s group join is excluded).
+// KAFKA_BENCH_PROPS="queued.max.messages.kbytes=65536,..." sets consumer properties: with
+// ingestd's 16 MB local queue, librdkafka 2.0 stops fetching for 1 s whenever the queue is full,
+// which caps the raw consume of this 40 MB topic near 100k msg/s.
 //   build/tests/kafka_bench --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
 #include <unistd.h>
@@ -164,6 +169,20 @@ void RunKafka(benchmark::State& state, bool with_store) {
     options.group_id = "bench-" + std::to_string(::getpid()) + "-" + std::to_string(run++);
     options.topics = {kTopic};
     options.batch_max_messages = static_cast<int>(state.range(0));
+    // KAFKA_BENCH_PROPS="key=value,key=value": librdkafka properties for the consumer, as
+    // ingestd's --kafka-property passes them, for experiments with its defaults.
+    if (const char* props = getenv("KAFKA_BENCH_PROPS")) {
+      std::string list(props);
+      size_t start = 0;
+      while (start < list.size()) {
+        size_t comma = list.find(',', start);
+        if (comma == std::string::npos) comma = list.size();
+        const std::string kv = list.substr(start, comma - start);
+        const size_t eq = kv.find('=');
+        if (eq != std::string::npos) options.properties[kv.substr(0, eq)] = kv.substr(eq + 1);
+        start = comma + 1;
+      }
+    }
     auto source = KafkaSource::Create(options, &sink, &metrics, &Clock::System());
     if (!source.ok()) {
       state.SkipWithError(source.status().ToString().c_str());
@@ -191,9 +210,46 @@ void RunKafka(benchmark::State& state, bool with_store) {
   state.SetItemsProcessed(state.iterations() * kEvents);
 }
 
+void BM_KafkaMockProduce(benchmark::State& state) {
+  KafkaMockCluster* cluster = Cluster();
+  std::vector<std::pair<std::string, std::string>> records;  // key, value
+  records.reserve(kEvents);
+  for (int i = 0; i < kEvents; ++i) {
+    records.emplace_back("lead-" + std::to_string(i), LeadCreated(i));
+  }
+  static int run = 0;
+  for (auto _ : state) {
+    const std::string topic = "bench.produce." + std::to_string(run++);
+    if (!cluster->CreateTopic(topic, 16, 3).ok()) {
+      state.SkipWithError("could not create the topic");
+      break;
+    }
+    auto producer = KafkaTestProducer::Create(cluster->bootstrap(),
+                                              {{"linger.ms", "5"}, {"batch.num.messages", "5000"}});
+    if (!producer.ok()) {
+      state.SkipWithError(producer.status().ToString().c_str());
+      break;
+    }
+    const int64_t start = Clock::System().NowMonoNanos();
+    for (const auto& [key, value] : records) {
+      if (!(*producer)->Produce({topic, -1, key, value, {}}).ok()) {
+        state.SkipWithError("produce failed");
+        break;
+      }
+    }
+    if (!(*producer)->Flush(60'000).ok()) {
+      state.SkipWithError("flush did not finish within 60 s");
+      break;
+    }
+    state.SetIterationTime(static_cast<double>(Clock::System().NowMonoNanos() - start) / 1e9);
+  }
+  state.SetItemsProcessed(state.iterations() * kEvents);
+}
+
 void BM_KafkaRawConsume(benchmark::State& state) { RunKafka(state, false); }
 void BM_KafkaToSqlite(benchmark::State& state) { RunKafka(state, true); }
 
+BENCHMARK(BM_KafkaMockProduce)->Iterations(2)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_KafkaRawConsume)
     ->Arg(1000)
     ->Iterations(2)
