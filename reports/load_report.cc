@@ -183,7 +183,8 @@ std::string SummarySection(const json& result) {
   out += Tile("acked", WithUnit(Field(s, "acked"), 0, ""));
   out += Tile("committed", WithUnit(Field(s, "committed"), 0, ""));
   out += Tile("throughput", WithUnit(Field(s, "throughput_eps"), 1, "ev/s"));
-  out += Tile("shortfall", WithUnit(Field(s, "shortfall"), 0, ""));
+  out += Tile("not committed", WithUnit(Field(s, "uncommitted"), 0, ""));
+  out += Tile("sent late", WithUnit(Field(s, "late"), 0, ""));
   out += Tile("max lag", WithUnit(Field(s, "max_lag"), 0, ""));
   out += Tile("latency p50", WithUnit(Field(latency, "p50"), 1, "ms"));
   out += Tile("latency p90", WithUnit(Field(latency, "p90"), 1, "ms"));
@@ -331,7 +332,8 @@ std::string StepsTable(const json& result) {
       "<th class=\"num\">rate (ev/s)</th><th class=\"num\">duration (s)</th>"
       "<th class=\"num\">offered (ev/s)</th><th class=\"num\">sent</th>"
       "<th class=\"num\">committed</th><th class=\"num\">throughput (ev/s)</th>"
-      "<th class=\"num\">shortfall</th><th class=\"num\">end lag</th><th class=\"num\">max lag</th>"
+      "<th class=\"num\">not committed</th><th class=\"num\">sent late</th>"
+      "<th class=\"num\">end lag</th><th class=\"num\">max lag</th>"
       "<th class=\"num\">p50 (ms)</th><th class=\"num\">p90 (ms)</th><th class=\"num\">p99 (ms)"
       "</th><th class=\"num\">p99.9 (ms)</th><th class=\"num\">max (ms)</th>"
       "<th class=\"num\">publish p99 (ms)</th><th>result</th><th>reason</th></tr></thead><tbody>";
@@ -343,7 +345,8 @@ std::string StepsTable(const json& result) {
     out += NumCell(Field(step, "index"), 0) + NumCell(Field(step, "rate_eps"), 0) +
            NumCell(Field(step, "duration_s"), 1) + NumCell(Field(step, "offered_eps"), 0) +
            NumCell(Field(step, "sent"), 0) + NumCell(Field(step, "committed"), 0) +
-           NumCell(Field(step, "throughput_eps"), 1) + NumCell(Field(step, "shortfall"), 0) +
+           NumCell(Field(step, "throughput_eps"), 1) + NumCell(Field(step, "uncommitted"), 0) +
+           NumCell(Field(step, "late"), 0) +
            NumCell(Field(step, "end_lag"), 0) + NumCell(Field(step, "max_lag"), 0);
     for (const char* key : {"p50", "p90", "p99", "p999", "max"}) {
       out += NumCell(Field(latency, key), 1);

@@ -39,7 +39,8 @@ json Step(int index, double rate, double throughput, double p50, double p90, dou
           {"sent", rate * 10},
           {"committed", throughput * 10},
           {"throughput_eps", throughput},
-          {"shortfall", 0},
+          {"uncommitted", passed ? 0 : 900},
+          {"late", 0},
           {"end_lag", passed ? 0 : 900},
           {"max_lag", passed ? 150 : 4200},
           {"latency_ms", {{"p50", p50}, {"p90", p90}, {"p99", p99}, {"p999", p999}, {"max", max}}},
@@ -89,7 +90,7 @@ json SampleLoadResult() {
              {"measured", 12.5},
              {"passed", true},
              {"unit", "ms"}},
-            {{"name", "shortfall"},
+            {{"name", "uncommitted"},
              {"op", "<="},
              {"threshold", 0},
              {"measured", 37},
@@ -101,7 +102,8 @@ json SampleLoadResult() {
             {"acked", 299999},
             {"committed", 299990},
             {"throughput_eps", 4990.2},
-            {"shortfall", 37},
+            {"uncommitted", 37},
+            {"late", 4},
             {"max_lag", 1200},
             {"latency_ms", {{"p50", 3.1}, {"p90", 6}, {"p99", 12.5}, {"p999", 40}, {"max", 80}}},
             {"publish_latency_ms", {{"p50", 0.8}, {"p99", 3}, {"max", 10}}}}},
@@ -210,7 +212,7 @@ TEST_CASE("a load report shows every section with the result's numbers") {
   SECTION("the verdict names the failed thresholds") {
     const std::string banner = SectionById(html, "verdict");
     CHECK(banner.find("class=\"verdict fail\"") != std::string::npos);
-    CHECK(banner.find("1 of 2 thresholds failed: shortfall") != std::string::npos);
+    CHECK(banner.find("1 of 2 thresholds failed: uncommitted") != std::string::npos);
   }
   SECTION("the find-max result is highlighted right below the verdict") {
     const std::string box = SectionById(html, "find-max");
@@ -254,7 +256,7 @@ TEST_CASE("a load report shows every section with the result's numbers") {
     CHECK(table.find("<tr class=\"threshold passed\"><td>p99_ms</td><td class=\"mono\">≤</td>"
                      "<td class=\"num\">25 ms</td><td class=\"num\">12.5 ms</td>"
                      "<td><span class=\"badge pass\">pass</span></td></tr>") != std::string::npos);
-    CHECK(table.find("<tr class=\"threshold failed\"><td>shortfall</td><td class=\"mono\">≤</td>"
+    CHECK(table.find("<tr class=\"threshold failed\"><td>uncommitted</td><td class=\"mono\">≤</td>"
                      "<td class=\"num\">0 events</td><td class=\"num\">37 events</td>"
                      "<td><span class=\"badge fail\">FAIL</span></td></tr>") != std::string::npos);
   }
@@ -270,7 +272,8 @@ TEST_CASE("a load report shows every section with the result's numbers") {
     tile("acked", "299,999");
     tile("committed", "299,990");
     tile("throughput", "4,990.2 ev/s");
-    tile("shortfall", "37");
+    tile("not committed", "37");
+    tile("sent late", "4");
     tile("max lag", "1,200");
     tile("latency p50", "3.1 ms");
     tile("latency p90", "6 ms");
@@ -399,7 +402,7 @@ TEST_CASE("a load result with fields missing or of the wrong type still renders"
     CHECK(html.find("No thresholds were checked.") != std::string::npos);
     CHECK(html.find("No steps were recorded.") != std::string::npos);
     CHECK(SectionById(html, "summary").find("<div class=\"value\">—</div>") != std::string::npos);
-    CHECK(Count(SectionById(html, "summary"), "<div class=\"value\">—</div>") == 15);
+    CHECK(Count(SectionById(html, "summary"), "<div class=\"value\">—</div>") == 16);
     CHECK(SectionById(html, "workload").find("<dt>mode</dt><dd>—</dd>") != std::string::npos);
     CHECK(SvgById(html, "chart-throughput-vs-offered").find("no points recorded") !=
           std::string::npos);
@@ -527,7 +530,7 @@ TEST_CASE("a suite index lists load tests beside runs, with numbers from their s
   CHECK(load_row.find("data-value=\"299990\">299,990</td>") != std::string::npos);   // committed
   CHECK(load_row.find("data-value=\"4990.2\">4,990.2</td>") != std::string::npos);   // throughput
   CHECK(load_row.find("data-value=\"12.5\">12.5</td>") != std::string::npos);        // p99
-  CHECK(load_row.find("<td class=\"detail\">shortfall</td>") != std::string::npos);  // failed
+  CHECK(load_row.find("<td class=\"detail\">uncommitted</td>") != std::string::npos);  // failed
   const std::string run_row = Between(html, "<tr class=\"run\" data-verdict=\"pass\">", "</tr>");
   CHECK(run_row.find("data-value=\"100\">100</td>") != std::string::npos);  // run throughput
   CHECK(html.find("throughput (ev/s)") != std::string::npos);
