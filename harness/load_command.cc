@@ -62,6 +62,26 @@ std::string FormatRate(double r) {
   return buf;
 }
 
+// Busy and total jiffies of the whole machine (/proc/stat's first line); {0, 0} when unreadable.
+std::pair<uint64_t, uint64_t> MachineCpuJiffies() {
+  std::ifstream f("/proc/stat");
+  std::string cpu;
+  uint64_t v[8] = {0};
+  f >> cpu;
+  for (auto& x : v) f >> x;
+  if (!f || cpu != "cpu") return {0, 0};
+  const uint64_t idle = v[3] + v[4];  // idle + iowait
+  uint64_t total = 0;
+  for (uint64_t x : v) total += x;
+  return {total - idle, total};
+}
+
+double BusyFraction(std::pair<uint64_t, uint64_t> before, std::pair<uint64_t, uint64_t> after) {
+  if (after.second <= before.second) return 0;
+  return static_cast<double>(after.first - before.first) /
+         static_cast<double>(after.second - before.second);
+}
+
 // The built-in workload when no file is given: every simulated service, CloudEvents mostly,
 // in the proportions of the CI suite's mixed-soak.
 const char* kDefaultWorkload = R"(name: mixed
@@ -91,6 +111,7 @@ struct StepResult {
   uint64_t max_lag = 0;
   uint64_t end_lag = 0;
   int64_t last_commit_ms = 0;
+  double cpu_busy = 0;  // the machine's CPU, busy share while the step's load ran
   LogHistogram latency;
   LogHistogram publish;
   bool passed = true;
@@ -193,6 +214,7 @@ class LoadRun {
                    FormatDurationSeconds(plan.duration_s).c_str());
     }
     const int64_t end = s.start_ms + static_cast<int64_t>(std::llround(plan.duration_s * 1000));
+    const auto cpu_before = MachineCpuJiffies();
     int64_t next_tick = s.start_ms + 1000;
     uint64_t prev_sent = Take().totals.sent;
     while (!g_interrupted.load()) {
@@ -211,6 +233,7 @@ class LoadRun {
     }
     SetTotalRate(0);
     s.end_ms = clock_.NowUnixMillis();
+    s.cpu_busy = BusyFraction(cpu_before, MachineCpuJiffies());
 
     // Settle: every publish answered and every event committed, or settle_s passed.
     const int64_t deadline = s.end_ms + static_cast<int64_t>(w_.load->settle_s * 1000);
@@ -477,6 +500,7 @@ nlohmann::json StepJson(const StepResult& s, int index) {
           {"throughput_eps", Round(StepThroughput(s), 1)},
           {"end_lag", s.end_lag},
           {"max_lag", s.max_lag},
+          {"cpu_busy", Round(s.cpu_busy, 3)},
           {"latency_ms", LatencyJson(s.latency)},
           {"publish_latency_ms",
            {{"p50", Round(s.publish.PercentileMillis(50))},
@@ -589,151 +613,25 @@ double PlanNextFindMaxRate(const LoadSpec& load,
   return std::round((low + lowest_fail) / 2);
 }
 
-int RunLoadCommand(int argc, char** argv) {
-  CLI::App app{
-      "Load test against the embedded infrastructure (started here: nats-server, the mock Kafka\n"
-      "cluster, ingestd) or against given endpoints. Latency is measured from each event's\n"
-      "scheduled send time to its commit (no coordinated omission). Without WORKLOAD.yaml the\n"
-      "built-in 'mixed' workload (every simulated service) runs. See docs/load.md.",
-      "ingestlab load"};
-  app.set_help_flag("-h,--help", "this text");
-  std::string workload_path, nats, kafka, metrics_url, db, ramp, out;
-  std::vector<double> steps;
-  std::optional<double> rate, step_s, p99_opt;
-  std::string duration_text, p99_text, step_text;
-  uint64_t seed = 0;
-  int publishers = 0;
-  bool find_max = false, quiet = false;
-  app.add_option("workload", workload_path, "workload file (scenarios/load/*.yaml)")
-      ->check(CLI::ExistingFile);
-  app.add_option("--nats", nats, "NATS URLs of a running cluster (comma-separated)");
-  app.add_option("--kafka", kafka, "Kafka bootstrap servers of a running cluster");
-  app.add_option("--metrics", metrics_url,
-                 "the system's /metrics URL: latency from its ingest_e2e_latency_ms histogram");
-  app.add_option("--db", db, "the SQLite store the system writes: exact per-event latency");
-  app.add_option("--rate", rate, "fixed total rate, events/s (overrides the workload's load)")
-      ->check(CLI::Range(0.001, 1e7));
-  app.add_option("--ramp", ramp, "linear ramp FROM:TO:DURATION, e.g. 1000:20000:60s");
-  app.add_option("--steps", steps, "rates of consecutive steps, e.g. --steps 1000,2000,4000")
-      ->delimiter(',')
-      ->check(CLI::Range(0.001, 1e7));
-  app.add_option("--step-duration", step_text, "length of each step (steps, find-max), e.g. 10s");
-  app.add_option("--duration", duration_text, "duration of a fixed rate, e.g. 30s");
-  app.add_flag("--find-max", find_max,
-               "step the rate up and bisect to the highest rate that holds --p99");
-  app.add_option("--p99", p99_text,
-                 "p99 target, e.g. 25ms: the find-max criterion, otherwise a threshold");
-  app.add_option("--publishers", publishers, "publisher threads per service (own connection each)")
-      ->check(CLI::Range(1, 16));
-  app.add_option("--seed", seed, "generator seed (default: the workload's)");
-  app.add_option("--out", out, "output directory (default runs/load-<workload>)");
-  std::string warmup_text;
-  app.add_option("--warmup", warmup_text, "load at the first rate before measuring (default 2s)");
-  app.add_flag("-q,--quiet", quiet, "no progress lines");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    std::fputs(app.help().c_str(), stdout);
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "ingestlab load: %s (see ingestlab load --help)\n", e.what());
-    return 2;
-  }
-  auto usage = [](const std::string& m) {
-    std::fprintf(stderr, "ingestlab load: %s (see ingestlab load --help)\n", m.c_str());
-    return 2;
-  };
+namespace {
 
-  // The workload, then the command line's overrides.
-  auto parsed = workload_path.empty() ? ParseScenario(kDefaultWorkload, "<built-in mixed>")
-                                      : LoadScenarioFile(workload_path);
-  if (!parsed.ok()) {
-    std::fprintf(stderr, "%s\n", parsed.status().message().c_str());
-    return 2;
-  }
-  Scenario w = std::move(parsed.value());
-  if (!w.load) {
-    return usage(workload_path + " is a scenario, not a load workload (it has no 'load:' "
-                 "section); run it with `ingestlab run`");
-  }
-  LoadSpec& l = *w.load;
-  if (seed) w.seed = seed;
-  if (publishers) l.publishers = publishers;
-  const int modes = (rate ? 1 : 0) + (ramp.empty() ? 0 : 1) + (steps.empty() ? 0 : 1) + find_max;
-  if (modes > 1) return usage("give at most one of --rate, --ramp, --steps, --find-max");
-  if (!duration_text.empty()) {
-    auto d = ParseDurationSeconds(duration_text);
-    if (!d.ok() || *d <= 0) return usage("--duration: bad duration '" + duration_text + "'");
-    w.duration_s = *d;
-  }
-  if (!step_text.empty()) {
-    auto d = ParseDurationSeconds(step_text);
-    if (!d.ok() || *d < 1) return usage("--step-duration must be at least 1s");
-    l.step_s = *d;
-  }
-  if (!warmup_text.empty()) {
-    auto d = ParseDurationSeconds(warmup_text);
-    if (!d.ok() || *d > 600) return usage("--warmup: bad duration '" + warmup_text + "'");
-    l.warmup_s = *d;
-  }
-  if (!p99_text.empty()) {
-    auto d = ParseDurationSeconds(p99_text);
-    if (!d.ok() || *d <= 0) return usage("--p99: bad duration '" + p99_text + "' (e.g. 25ms)");
-    p99_opt = *d * 1000;
-  }
-  if (rate) {
-    l.mode = "fixed";
-    l.rate = *rate;
-  } else if (!ramp.empty()) {
-    double from = 0, to = 0;
-    char dur[64] = {0};
-    if (std::sscanf(ramp.c_str(), "%lf:%lf:%63s", &from, &to, dur) != 3 || from <= 0 || to <= 0) {
-      return usage("--ramp must be FROM:TO:DURATION, e.g. 1000:20000:60s");
-    }
-    auto d = ParseDurationSeconds(dur);
-    if (!d.ok() || *d <= 0) return usage("--ramp: bad duration '" + std::string(dur) + "'");
-    l.mode = "ramp";
-    l.ramp_from = from;
-    l.ramp_to = to;
-    w.duration_s = *d;
-  } else if (!steps.empty()) {
-    l.mode = "steps";
-    l.steps = steps;
-  } else if (find_max) {
-    l.mode = "find_max";
-  }
-  if (l.mode == "find_max" && p99_opt) l.p99_target_ms = *p99_opt;
-  if ((l.mode == "fixed" || l.mode == "ramp") && w.duration_s <= 0) {
-    return usage("a fixed rate needs --duration");
-  }
+struct LoadEndpoints {
+  std::string nats, kafka, db, metrics;
+  bool embedded = true;
+  bool need_kafka = false;
+};
 
-  bool need_nats = false, need_kafka = false;
-  for (const auto& s : w.services) {
-    const bool kafka_service = s.name == "crm" || (s.name == "billing" && s.transport == "kafka");
-    (kafka_service ? need_kafka : need_nats) = true;
-    if (s.name == "all") need_kafka = need_nats = true;
-  }
-  const bool embedded = nats.empty() && kafka.empty();
-  if (!embedded) {
-    if (need_nats && nats.empty()) return usage("the workload publishes on NATS: give --nats");
-    if (need_kafka && kafka.empty()) return usage("the workload publishes on Kafka: give --kafka");
-    if (db.empty() && metrics_url.empty()) {
-      return usage("against given endpoints, say how to see commits: --db PATH or --metrics URL");
-    }
-  }
-  if (out.empty()) out = "runs/load-" + w.name;
-  if (Status st = PrepareRunDirectory(out, "load"); !st.ok()) {
-    std::fprintf(stderr, "ingestlab load: %s\n", st.message().c_str());
-    return 2;
-  }
-  std::error_code ec;
-  out = fs::absolute(out, ec).string();
-
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+// One load test: starts the embedded infrastructure when `ep` names no endpoints, runs the
+// workload's steps (or the search), writes result.json, report.html and workload.yaml into
+// `out` (prepared by the caller), prints the summary and tears everything down. Returns the
+// exit code; *result_out gets the result.
+int RunOneLoad(const Scenario& w, LoadEndpoints ep, const std::string& out, bool quiet,
+               std::optional<double> p99_opt, nlohmann::json* result_out) {
+  const LoadSpec& l = *w.load;
+  std::string nats = ep.nats, kafka = ep.kafka, db = ep.db;
+  const std::string& metrics_url = ep.metrics;
+  const bool embedded = ep.embedded;
+  const bool need_kafka = ep.need_kafka;
 
   nlohmann::json result = {{"format", 1},
                            {"kind", "load"},
@@ -1006,7 +904,244 @@ int RunLoadCommand(int argc, char** argv) {
     for (const auto& e : env->StopIngestds()) LOG(kInfo, "harness") << e;
   }
   env.reset();
+  if (result_out) *result_out = std::move(result);
   return rc;
+}
+
+// The same load once per number of ingestd instances, each in a fresh embedded environment
+// (out/ingestd-N/), and a result whose `scaling` rows hold each count's rate, p99, how busy the
+// machine's CPU was and what limited it.
+int RunScaling(const Scenario& workload, const LoadEndpoints& ep, const std::string& out,
+               bool quiet, std::optional<double> p99_opt, const std::vector<int>& instances) {
+  nlohmann::json last;
+  nlohmann::json rows = nlohmann::json::array();
+  int worst = 0;
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  for (int n : instances) {
+    if (g_interrupted.load()) break;
+    Scenario w = workload;
+    w.topology.ingestd_count = n;
+    const std::string dir = out + "/ingestd-" + std::to_string(n);
+    if (Status st = PrepareRunDirectory(dir, "load"); !st.ok()) {
+      std::fprintf(stderr, "ingestlab load: %s\n", st.message().c_str());
+      return 2;
+    }
+    if (!quiet) std::fprintf(stderr, "load: %d ingestd instance(s)\n", n);
+    nlohmann::json result;
+    const int rc = RunOneLoad(w, ep, dir, quiet, p99_opt, &result);
+    worst = std::max(worst, rc);
+    const bool search = result.contains("find_max");
+    const nlohmann::json& sum = result["summary"];
+    double cpu = 0, seconds = 0;
+    for (const auto& step : result["steps"]) {
+      cpu += step.value("cpu_busy", 0.0) * step.value("duration_s", 0.0);
+      seconds += step.value("duration_s", 0.0);
+    }
+    cpu = seconds > 0 ? cpu / seconds : 0;
+    std::ostringstream limit;
+    if (cpu >= 0.9) {
+      limit << "CPU: the machine's " << cores << " cores were " << std::lround(cpu * 100)
+            << "% busy";
+    } else {
+      limit << "not CPU (" << std::lround(cpu * 100)
+            << "% busy): the shared SQLite store, which takes one write transaction at a time";
+    }
+    if (search && !result["find_max"].value("limited_by", std::string()).empty()) {
+      limit << "; above it: " << result["find_max"].value("limited_by", std::string());
+    }
+    rows.push_back({{"instances", n},
+                    {"rate_eps", search ? result["find_max"].value("max_rate_eps", 0.0)
+                                        : sum.value("throughput_eps", 0.0)},
+                    {"p99_ms", sum["latency_ms"].value("p99", 0.0)},
+                    {"cpu_busy", Round(cpu, 3)},
+                    {"limited_by", limit.str()},
+                    {"verdict", result.value("verdict", std::string("error"))},
+                    {"dir", "ingestd-" + std::to_string(n)}});
+    last = std::move(result);
+  }
+  if (last.is_null()) return 1;
+  last["scaling"] = rows;
+  last["verdict"] = worst == 0 ? "pass" : last.value("error", std::string()).empty() ? "fail"
+                                                                                      : "error";
+  {
+    std::ofstream f(out + "/result.json");
+    f << last.dump(2) << "\n";
+  }
+  if (Status st = WriteLoadReport(last, out + "/report.html"); !st.ok()) {
+    std::fprintf(stderr, "ingestlab load: report: %s\n", st.message().c_str());
+  }
+  std::printf("scaling %s (%s):\n", workload.name.c_str(),
+              last["verdict"].get<std::string>().c_str());
+  for (const auto& r : rows) {
+    std::printf("  %d ingestd: %.0f/s, p99 %.1f ms, CPU %.0f%% busy — %s\n",
+                r["instances"].get<int>(), r["rate_eps"].get<double>(),
+                r["p99_ms"].get<double>(), r["cpu_busy"].get<double>() * 100,
+                r["limited_by"].get<std::string>().c_str());
+  }
+  std::printf("  result %s/result.json, report %s/report.html\n", out.c_str(), out.c_str());
+  return worst;
+}
+
+}  // namespace
+
+int RunLoadCommand(int argc, char** argv) {
+  CLI::App app{
+      "Load test against the embedded infrastructure (started here: nats-server, the mock Kafka\n"
+      "cluster, ingestd) or against given endpoints. Latency is measured from each event's\n"
+      "scheduled send time to its commit (no coordinated omission). Without WORKLOAD.yaml the\n"
+      "built-in 'mixed' workload (every simulated service) runs. See docs/load.md.",
+      "ingestlab load"};
+  app.set_help_flag("-h,--help", "this text");
+  std::string workload_path, nats, kafka, metrics_url, db, ramp, out;
+  std::vector<double> steps;
+  std::optional<double> rate, p99_opt;
+  std::string duration_text, p99_text, step_text;
+  uint64_t seed = 0;
+  int publishers = 0;
+  bool find_max = false, quiet = false;
+  app.add_option("workload", workload_path, "workload file (scenarios/load/*.yaml)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--nats", nats, "NATS URLs of a running cluster (comma-separated)");
+  app.add_option("--kafka", kafka, "Kafka bootstrap servers of a running cluster");
+  app.add_option("--metrics", metrics_url,
+                 "the system's /metrics URL: latency from its ingest_e2e_latency_ms histogram");
+  app.add_option("--db", db, "the SQLite store the system writes: exact per-event latency");
+  app.add_option("--rate", rate, "fixed total rate, events/s (overrides the workload's load)")
+      ->check(CLI::Range(0.001, 1e7));
+  app.add_option("--ramp", ramp, "linear ramp FROM:TO:DURATION, e.g. 1000:20000:60s");
+  app.add_option("--steps", steps, "rates of consecutive steps, e.g. --steps 1000,2000,4000")
+      ->delimiter(',')
+      ->check(CLI::Range(0.001, 1e7));
+  app.add_option("--step-duration", step_text, "length of each step (steps, find-max), e.g. 10s");
+  app.add_option("--duration", duration_text, "duration of a fixed rate, e.g. 30s");
+  app.add_flag("--find-max", find_max,
+               "step the rate up and bisect to the highest rate that holds --p99");
+  app.add_option("--p99", p99_text,
+                 "p99 target, e.g. 25ms: the find-max criterion, otherwise a threshold");
+  app.add_option("--publishers", publishers, "publisher threads per service (own connection each)")
+      ->check(CLI::Range(1, 16));
+  app.add_option("--seed", seed, "generator seed (default: the workload's)");
+  app.add_option("--out", out, "output directory (default runs/load-<workload>)");
+  std::vector<int> instances;
+  app.add_option("--instances", instances,
+                 "repeat the load with each number of ingestd instances, e.g. 1,2,4 "
+                 "(embedded only): throughput against instances")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 8));
+  std::string warmup_text;
+  app.add_option("--warmup", warmup_text, "load at the first rate before measuring (default 2s)");
+  app.add_flag("-q,--quiet", quiet, "no progress lines");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help().c_str(), stdout);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "ingestlab load: %s (see ingestlab load --help)\n", e.what());
+    return 2;
+  }
+  auto usage = [](const std::string& m) {
+    std::fprintf(stderr, "ingestlab load: %s (see ingestlab load --help)\n", m.c_str());
+    return 2;
+  };
+
+  // The workload, then the command line's overrides.
+  auto parsed = workload_path.empty() ? ParseScenario(kDefaultWorkload, "<built-in mixed>")
+                                      : LoadScenarioFile(workload_path);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "%s\n", parsed.status().message().c_str());
+    return 2;
+  }
+  Scenario w = std::move(parsed.value());
+  if (!w.load) {
+    return usage(workload_path + " is a scenario, not a load workload (it has no 'load:' "
+                 "section); run it with `ingestlab run`");
+  }
+  LoadSpec& l = *w.load;
+  if (seed) w.seed = seed;
+  if (publishers) l.publishers = publishers;
+  const int modes = (rate ? 1 : 0) + (ramp.empty() ? 0 : 1) + (steps.empty() ? 0 : 1) + find_max;
+  if (modes > 1) return usage("give at most one of --rate, --ramp, --steps, --find-max");
+  if (!duration_text.empty()) {
+    auto d = ParseDurationSeconds(duration_text);
+    if (!d.ok() || *d <= 0) return usage("--duration: bad duration '" + duration_text + "'");
+    w.duration_s = *d;
+  }
+  if (!step_text.empty()) {
+    auto d = ParseDurationSeconds(step_text);
+    if (!d.ok() || *d < 1) return usage("--step-duration must be at least 1s");
+    l.step_s = *d;
+  }
+  if (!warmup_text.empty()) {
+    auto d = ParseDurationSeconds(warmup_text);
+    if (!d.ok() || *d > 600) return usage("--warmup: bad duration '" + warmup_text + "'");
+    l.warmup_s = *d;
+  }
+  if (!p99_text.empty()) {
+    auto d = ParseDurationSeconds(p99_text);
+    if (!d.ok() || *d <= 0) return usage("--p99: bad duration '" + p99_text + "' (e.g. 25ms)");
+    p99_opt = *d * 1000;
+  }
+  if (rate) {
+    l.mode = "fixed";
+    l.rate = *rate;
+  } else if (!ramp.empty()) {
+    double from = 0, to = 0;
+    char dur[64] = {0};
+    if (std::sscanf(ramp.c_str(), "%lf:%lf:%63s", &from, &to, dur) != 3 || from <= 0 || to <= 0) {
+      return usage("--ramp must be FROM:TO:DURATION, e.g. 1000:20000:60s");
+    }
+    auto d = ParseDurationSeconds(dur);
+    if (!d.ok() || *d <= 0) return usage("--ramp: bad duration '" + std::string(dur) + "'");
+    l.mode = "ramp";
+    l.ramp_from = from;
+    l.ramp_to = to;
+    w.duration_s = *d;
+  } else if (!steps.empty()) {
+    l.mode = "steps";
+    l.steps = steps;
+  } else if (find_max) {
+    l.mode = "find_max";
+  }
+  if (l.mode == "find_max" && p99_opt) l.p99_target_ms = *p99_opt;
+  if ((l.mode == "fixed" || l.mode == "ramp") && w.duration_s <= 0) {
+    return usage("a fixed rate needs --duration");
+  }
+
+  bool need_nats = false, need_kafka = false;
+  for (const auto& s : w.services) {
+    const bool kafka_service = s.name == "crm" || (s.name == "billing" && s.transport == "kafka");
+    (kafka_service ? need_kafka : need_nats) = true;
+    if (s.name == "all") need_kafka = need_nats = true;
+  }
+  const bool embedded = nats.empty() && kafka.empty();
+  if (!embedded) {
+    if (need_nats && nats.empty()) return usage("the workload publishes on NATS: give --nats");
+    if (need_kafka && kafka.empty()) return usage("the workload publishes on Kafka: give --kafka");
+    if (db.empty() && metrics_url.empty()) {
+      return usage("against given endpoints, say how to see commits: --db PATH or --metrics URL");
+    }
+  }
+  if (!instances.empty() && !embedded) {
+    return usage("--instances starts ingestd itself: it needs the embedded infrastructure");
+  }
+  if (out.empty()) out = "runs/load-" + w.name;
+  if (Status st = PrepareRunDirectory(out, "load"); !st.ok()) {
+    std::fprintf(stderr, "ingestlab load: %s\n", st.message().c_str());
+    return 2;
+  }
+  std::error_code ec;
+  out = fs::absolute(out, ec).string();
+
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  const LoadEndpoints ep{nats, kafka, db, metrics_url, embedded, need_kafka};
+  if (instances.empty()) return RunOneLoad(w, ep, out, quiet, p99_opt, nullptr);
+  return RunScaling(w, ep, out, quiet, p99_opt, instances);
 }
 
 }  // namespace ingestlab

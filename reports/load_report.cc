@@ -261,6 +261,43 @@ std::string RateChartsSection(const json& result) {
   return out + "</div></section>\n";
 }
 
+// With `scaling` rows (`ingestlab load --instances 1,2,4`): the rate each number of ingestd
+// instances reached, as a curve and a table with what limited it.
+std::string ScalingSection(const json& result) {
+  const json& rows = Field(result, "scaling");
+  if (!rows.is_array() || rows.empty()) return "";
+  std::vector<double> instances, rate, p99;
+  std::string table =
+      "<table class=\"scaling\"><thead><tr><th class=\"num\">ingestd</th>"
+      "<th class=\"num\">rate (ev/s)</th><th class=\"num\">p99 (ms)</th>"
+      "<th class=\"num\">CPU busy</th><th>limited by</th><th>verdict</th></tr></thead><tbody>";
+  for (const json& row : rows) {
+    instances.push_back(Number(Field(row, "instances")));
+    rate.push_back(Number(Field(row, "rate_eps")));
+    p99.push_back(Number(Field(row, "p99_ms")));
+    const double cpu = Number(Field(row, "cpu_busy"));
+    table += "<tr>" + NumCell(Field(row, "instances"), 0) + NumCell(Field(row, "rate_eps"), 0) +
+             NumCell(Field(row, "p99_ms"), 1) + "<td class=\"num\">" +
+             (std::isfinite(cpu) ? FormatNumber(cpu * 100, 0) + " %" : std::string("—")) +
+             "</td><td>" + HtmlEscape(Text(Field(row, "limited_by"))) + "</td><td>" +
+             HtmlEscape(Text(Field(row, "verdict"))) + "</td></tr>";
+  }
+  table += "</tbody></table>";
+  reports::XYChart chart;
+  chart.id = "chart-scaling";
+  chart.title = "Rate against ingestd instances";
+  chart.x_label = "ingestd instances";
+  chart.y_label = "rate (events/s)";
+  chart.value_unit = "events/s";
+  chart.series = {{"rate", "#1f77b4", instances, rate, false}};
+  return "<section id=\"scaling\"><h2>Scaling</h2><p>The same load with each number of "
+         "ingestd instances, each in a fresh environment; the rate is the highest that held "
+         "(a search) or the committed rate.</p><div class=\"charts\"><figure class=\"chart-box "
+         "xy-chart\"><figcaption>" +
+         HtmlEscape(chart.title) + "</figcaption>" + reports::RenderXYChart(chart) +
+         "</figure></div>" + table + "</section>\n";
+}
+
 std::string OverTimeSection(const json& result) {
   const json& series = Field(result, "series");
   std::vector<double> t = Numbers(Field(series, "t_s"));
@@ -423,6 +460,7 @@ std::string RenderLoadReport(const json& recorded) {
       "<a href=\"#steps\">steps</a><a href=\"#latency\">latency</a></nav></header>\n";
   out += VerdictBanner(result);
   out += FindMaxSection(result);
+  out += ScalingSection(result);
   out += WorkloadSection(result);
   out += ThresholdTable(result);
   out += SummarySection(result);

@@ -158,3 +158,35 @@ duration: 2s
   env.reset();
   fs::remove_all(dir);
 }
+
+TEST_CASE("ingestlab load --instances repeats the load per number of ingestd and draws the curve") {
+  const fs::path dir = FreshTempDir("load-instances");
+  const fs::path workload = Write(dir, "w.yaml", R"(name: it-scaling
+services: [{name: auth}, {name: support}]
+load: {rate: 150, warmup: 0s}
+duration: 2s
+topology: {kafka_brokers: 0}
+)");
+  auto r = RunIngestlab("load " + workload.string() + " --instances 1,2 -q --out " +
+                        (dir / "out").string());
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  const json result = ReadJson(dir / "out" / "result.json");
+  REQUIRE(result["scaling"].size() == 2);
+  for (int i = 0; i < 2; ++i) {
+    const json& row = result["scaling"][i];
+    CHECK(row["instances"] == i + 1);
+    CHECK(row["rate_eps"].get<double>() > 100);
+    CHECK(row["cpu_busy"].get<double>() > 0);
+    CHECK_FALSE(row["limited_by"].get<std::string>().empty());
+    const json sub = ReadJson(dir / "out" / row["dir"].get<std::string>() / "result.json");
+    CHECK(sub["summary"]["uncommitted"] == 0);
+  }
+  CHECK_THAT(ReadFileBytes(dir / "out" / "report.html"), Catch::Contains("chart-scaling"));
+  CHECK_THAT(r.output, Catch::Contains("2 ingestd:"));
+  auto remote = RunIngestlab("load " + workload.string() +
+                             " --instances 1,2 --nats nats://127.0.0.1:1 --db x.db");
+  CHECK(remote.exit_code == 2);
+  CHECK_THAT(remote.output, Catch::Contains("embedded"));
+  fs::remove_all(dir);
+}

@@ -387,6 +387,25 @@ TEST_CASE("hostile values in a load result are escaped, and URL credentials reda
   CHECK(html.find("nats://ingest:***@127.0.0.1:4222") != std::string::npos);
 }
 
+TEST_CASE("a scaling result shows the rate against ingestd instances") {
+  json result = SampleLoadResult();
+  CHECK(SectionById(RenderLoadReport(result), "scaling").empty());  // none without rows
+  result["scaling"] = json::array(
+      {{{"instances", 1}, {"rate_eps", 9000}, {"p99_ms", 21.5}, {"cpu_busy", 0.97},
+        {"limited_by", "CPU: the machine's 2 cores were 97% busy"}, {"verdict", "pass"}},
+       {{"instances", 2}, {"rate_eps", 9500}, {"p99_ms", 24}, {"cpu_busy", 0.99},
+        {"limited_by", "<b>CPU</b>"}, {"verdict", "pass"}}});
+  const std::string html = RenderLoadReport(result);
+  const std::string section = SectionById(html, "scaling");
+  REQUIRE_FALSE(section.empty());
+  CHECK_THAT(section, Catch::Contains("id=\"chart-scaling\""));
+  CHECK_THAT(section, Catch::Contains("data-value=\"9500\">9,500</td>"));
+  CHECK_THAT(section, Catch::Contains("<td class=\"num\">97 %</td>"));
+  CHECK_THAT(section, Catch::Contains("cores were 97% busy"));
+  CHECK_THAT(section, Catch::Contains("&lt;b&gt;CPU&lt;/b&gt;"));
+  CHECK(section.find("<b>CPU</b>") == std::string::npos);
+}
+
 TEST_CASE("a load result with fields missing or of the wrong type still renders") {
   SECTION("an errored test with nothing measured") {
     const json minimal = {{"format", 1},
