@@ -541,17 +541,7 @@ Status ValidateResult(const json& result) {
   if (!Field(result, "scenario").is_string()) {
     return Status::InvalidArgument("missing string field 'scenario'");
   }
-  const json& verdict = Field(result, "verdict");
-  if (!verdict.is_string()) return Status::InvalidArgument("missing string field 'verdict'");
-  const std::string v = verdict.get<std::string>();
-  if (v != "pass" && v != "fail" && v != "error") {
-    return Status::InvalidArgument("'verdict' must be pass, fail or error, got \"" + v + "\"");
-  }
-  const json& format = Field(result, "format");
-  if (format.is_number() && format.get<double>() != 1) {
-    return Status::InvalidArgument("unsupported result format " + Text(format) + " (expected 1)");
-  }
-  return Status::Ok();
+  return reports::ValidateVerdictAndFormat(result);
 }
 
 std::string RenderRunReport(const json& recorded) {

@@ -426,17 +426,7 @@ Status ValidateLoadResult(const json& result) {
   if (!Field(result, "workload").is_string()) {
     return Status::InvalidArgument("missing string field 'workload'");
   }
-  const json& verdict = Field(result, "verdict");
-  if (!verdict.is_string()) return Status::InvalidArgument("missing string field 'verdict'");
-  const std::string v = verdict.get<std::string>();
-  if (v != "pass" && v != "fail" && v != "error") {
-    return Status::InvalidArgument("'verdict' must be pass, fail or error, got \"" + v + "\"");
-  }
-  const json& format = Field(result, "format");
-  if (format.is_number() && format.get<double>() != 1) {
-    return Status::InvalidArgument("unsupported result format " + Text(format) + " (expected 1)");
-  }
-  return Status::Ok();
+  return reports::ValidateVerdictAndFormat(result);
 }
 
 std::string RenderLoadReport(const json& recorded) {

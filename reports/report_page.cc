@@ -107,4 +107,18 @@ Status WriteHtmlFile(const std::string& path, const std::string& content) {
   return Status::Ok();
 }
 
+Status ValidateVerdictAndFormat(const nlohmann::json& result) {
+  const nlohmann::json& verdict = Field(result, "verdict");
+  if (!verdict.is_string()) return Status::InvalidArgument("missing string field 'verdict'");
+  const std::string v = verdict.get<std::string>();
+  if (v != "pass" && v != "fail" && v != "error") {
+    return Status::InvalidArgument("'verdict' must be pass, fail or error, got \"" + v + "\"");
+  }
+  const nlohmann::json& format = Field(result, "format");
+  if (format.is_number() && format.get<double>() != 1) {
+    return Status::InvalidArgument("unsupported result format " + Text(format) + " (expected 1)");
+  }
+  return Status::Ok();
+}
+
 }  // namespace ingestlab::reports

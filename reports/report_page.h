@@ -33,6 +33,9 @@ std::vector<double> Numbers(const nlohmann::json& array);
 
 // "pass", "fail" or "error" (anything else, or nothing, reads as "error").
 std::string Verdict(const nlohmann::json& result);
+// The checks every result shares: a string "verdict" of pass, fail or error, and "format" 1
+// when given. The message names the first problem.
+Status ValidateVerdictAndFormat(const nlohmann::json& result);
 
 // A value for a table cell: numbers formatted with up to `decimals` decimals, "—" when absent.
 // HTML-escaped.
