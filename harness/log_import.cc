@@ -17,6 +17,7 @@
 #include "common/redact.h"
 #include "common/version.h"
 #include "harness/scenario.h"
+#include "system/nats/nats_util.h"
 #include "system/sha256.h"
 
 namespace ingestlab::harness {
@@ -397,36 +398,6 @@ Result<sim::PublishRecord> ParseKcatLine(const std::string& line, int64_t first_
   return r;
 }
 
-// ---- JetStream ack subjects ---------------------------------------------------------------------
-
-// The plain form has 9 tokens; the form with domain and account hash 11 or more (maybe with a
-// trailing token after <pending>).
-bool ParseJetStreamAckSubject(std::string_view reply, uint64_t* stream_seq, int64_t* ts_ns) {
-  if (reply.substr(0, 8) != "$JS.ACK.") return false;
-  std::string_view tokens[14];
-  size_t n = 0;
-  size_t start = 0;
-  while (n < 14) {
-    const size_t dot = reply.find('.', start);
-    tokens[n++] = reply.substr(start, dot == std::string_view::npos ? dot : dot - start);
-    if (dot == std::string_view::npos) break;
-    start = dot + 1;
-  }
-  size_t seq_index = 0;
-  if (n == 9) {
-    seq_index = 5;
-  } else if (n >= 11) {
-    seq_index = 7;
-  } else {
-    return false;
-  }
-  const std::string_view seq = tokens[seq_index];
-  const std::string_view ts = tokens[seq_index + 2];
-  auto [p1, e1] = std::from_chars(seq.data(), seq.data() + seq.size(), *stream_seq);
-  auto [p2, e2] = std::from_chars(ts.data(), ts.data() + ts.size(), *ts_ns);
-  return e1 == std::errc() && e2 == std::errc();
-}
-
 // ---- the generated scenario --------------------------------------------------------------------
 
 std::string ImportScenarioName(const std::string& what) {
@@ -632,21 +603,6 @@ struct NatsSession {
   }
 };
 
-std::vector<std::string> SplitUrlList(const std::string& urls) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= urls.size()) {
-    size_t comma = urls.find(',', start);
-    if (comma == std::string::npos) comma = urls.size();
-    std::string u = urls.substr(start, comma - start);
-    u.erase(0, u.find_first_not_of(' '));
-    u.erase(u.find_last_not_of(' ') + 1);
-    if (!u.empty()) out.push_back(u);
-    start = comma + 1;
-  }
-  return out;
-}
-
 // The URL list with credentials redacted ("nats://user:secret@host:4222" ->
 // "nats://user:***@host:4222", common/redact.h), for messages and the log's description.
 std::string RedactedUrls(const std::vector<std::string>& urls) {
@@ -680,7 +636,7 @@ Result<ImportSummary> ImportJetStream(const JetStreamImportOptions& options,
   auto left_ms = [&]() {
     return std::max<int64_t>(0, (deadline_ns - clock.NowMonoNanos()) / 1'000'000);
   };
-  const std::vector<std::string> urls = SplitUrlList(options.url);
+  const std::vector<std::string> urls = nats_util::SplitUrls({options.url});
   if (urls.empty()) return Status::InvalidArgument("no NATS URL given");
   if (options.stream.empty()) return Status::InvalidArgument("no stream name given");
   const std::string server = RedactedUrls(urls);
@@ -800,8 +756,8 @@ Result<ImportSummary> ImportJetStream(const JetStreamImportOptions& options,
     if (s != NATS_OK) return NatsError(s, "reading stream " + options.stream);
     const char* reply = natsMsg_GetReply(m);
     uint64_t stream_seq = 0;
-    int64_t ts_ns = 0;
-    if (!reply || !ParseJetStreamAckSubject(reply, &stream_seq, &ts_ns)) {
+    int64_t delivered = 0, ts_ns = 0;
+    if (!reply || !nats_util::ParseAckReply(reply, &stream_seq, &delivered, &ts_ns)) {
       // A status message: 404 / 408 end the request, 409 too (with a reason), 100 is a
       // heartbeat.
       const char* status = nullptr;

@@ -56,7 +56,8 @@ std::vector<std::string> SplitUrls(const std::vector<std::string>& urls) {
   return out;
 }
 
-bool ParseAckReply(std::string_view reply, uint64_t* stream_seq, int64_t* delivered) {
+bool ParseAckReply(std::string_view reply, uint64_t* stream_seq, int64_t* delivered,
+                   int64_t* timestamp_ns) {
   std::string_view tokens[16];
   size_t n = 0;
   size_t start = 0;
@@ -68,13 +69,15 @@ bool ParseAckReply(std::string_view reply, uint64_t* stream_seq, int64_t* delive
   }
   if (n < 9 || tokens[0] != "$JS" || tokens[1] != "ACK") return false;
   // 9 tokens: the original form. 11 or more: $JS.ACK.<domain>.<account hash>.<stream>...
+  if (n == 10) return false;
   const size_t base = n == 9 ? 4 : 6;
-  if (base + 1 >= n) return false;
+  if (base + 3 >= n) return false;
   auto parse = [](std::string_view t, auto* out) {
     auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), *out);
     return ec == std::errc() && p == t.data() + t.size();
   };
-  return parse(tokens[base], delivered) && parse(tokens[base + 1], stream_seq);
+  return parse(tokens[base], delivered) && parse(tokens[base + 1], stream_seq) &&
+         (timestamp_ns == nullptr || parse(tokens[base + 3], timestamp_ns));
 }
 
 }  // namespace ingestlab::nats_util

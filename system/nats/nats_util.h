@@ -26,7 +26,9 @@ std::vector<std::string> SplitUrls(const std::vector<std::string>& urls);
 
 // From a JetStream ack reply subject ("$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.
 // <consumer seq>.<timestamp>.<pending>", or the longer form with domain and account hash):
-// the stream sequence and the number of deliveries. False if the subject is not one.
-bool ParseAckReply(std::string_view reply, uint64_t* stream_seq, int64_t* delivered);
+// the stream sequence, the number of deliveries and (when timestamp_ns is given) the time the
+// message was stored, in unix ns. False if the subject is not one.
+bool ParseAckReply(std::string_view reply, uint64_t* stream_seq, int64_t* delivered,
+                   int64_t* timestamp_ns = nullptr);
 
 }  // namespace ingestlab::nats_util

@@ -15,6 +15,10 @@ TEST_CASE("ParseAckReply reads the stream sequence and delivery count") {
                           &delivered));
     CHECK(seq == 1042);
     CHECK(delivered == 3);
+    int64_t ts = 0;
+    REQUIRE(ParseAckReply("$JS.ACK.BILLING.ingestd-BILLING.3.1042.977.1700000000000000000.12", &seq,
+                          &delivered, &ts));
+    CHECK(ts == 1700000000000000000);
   }
   SECTION("the form with domain and account hash") {
     REQUIRE(ParseAckReply(
@@ -27,6 +31,9 @@ TEST_CASE("ParseAckReply reads the stream sequence and delivery count") {
     CHECK(!ParseAckReply("_INBOX.abc", &seq, &delivered));
     CHECK(!ParseAckReply("$JS.ACK.BILLING.c.x.1.1.1.1", &seq, &delivered));
     CHECK(!ParseAckReply("$JS.NAK.BILLING.c.1.1.1.1.1", &seq, &delivered));
+    CHECK(!ParseAckReply("$JS.ACK.hub.BILLING.c.1.1.1.1.1", &seq, &delivered));  // 10 tokens
+    int64_t ts = 0;
+    CHECK(!ParseAckReply("$JS.ACK.BILLING.c.1.1.1.x.1", &seq, &delivered, &ts));
   }
 }
 
