@@ -131,11 +131,6 @@ struct JetStreamImportOptions {
 Result<ImportSummary> ImportJetStream(const JetStreamImportOptions& options,
                                       const std::string& log_path);
 
-// The stream sequence and timestamp (unix ns) of a JetStream message, from its ack reply
-// subject "$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>" (or the form
-// with domain and account hash after "$JS.ACK."). False for anything else (a status message).
-bool ParseJetStreamAckSubject(std::string_view reply, uint64_t* stream_seq, int64_t* ts_ns);
-
 // Makes records an import: offset_ms = published_ms - first_ts_ms, clamped to >= 0 and never
 // below the previous record's (saturating, whatever the timestamps); scheduled_ms and
 // published_ms = offset_ms, seq 1..N, service "import", expected "applied", acked. Returns the

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "system/pipeline.h"
 
 namespace ingestlab {
 
@@ -32,14 +33,15 @@ struct IngestdConfig {
   // Processing.
   int batch_size = 1000;            // most messages per broker fetch / poll
   int batch_wait_ms = 5;            // longest wait to fill a fetch
-  int max_txn_messages = 4000;      // most messages in one SQLite transaction (group commit)
-  int queue_messages = 50'000;      // messages queued for the writer before backpressure
-  int queue_bytes = 256 << 20;      // bytes queued for / held by the writer before backpressure
-  int max_attempts = 5;             // own failures (or crashes) before dead-letter
-  int dependency_wait_ms = 30'000;  // a waiting message is dead-lettered only after this long
+  // The pipeline's settings default to PipelineOptions' own values: one source of truth.
+  int max_txn_messages = static_cast<int>(PipelineOptions().max_batch_messages);  // per SQLite txn
+  int queue_messages = static_cast<int>(PipelineOptions().max_queue_messages);  // backpressure
+  int queue_bytes = static_cast<int>(PipelineOptions().max_queue_bytes);        // backpressure
+  int max_attempts = PipelineOptions().max_attempts;  // own failures (or crashes) before dead-letter
+  int dependency_wait_ms = static_cast<int>(PipelineOptions().dependency_wait_ms);
   int ack_wait_ms = 10'000;         // JetStream AckWait: unacked messages come back after this
-  int retry_base_ms = 100;          // backoff: base * 2^(attempts-1), jittered ±20%
-  int retry_max_ms = 5'000;         // backoff cap
+  int retry_base_ms = static_cast<int>(PipelineOptions().retry_base_ms);  // base * 2^(n-1), ±20%
+  int retry_max_ms = static_cast<int>(PipelineOptions().retry_max_ms);    // backoff cap
   int max_payload_bytes = 1 << 20;  // larger messages are dead-lettered "parse"
   int dlq_max_payload_bytes = 512 << 10;  // dead letters reach the DLQ cut to this many bytes
   int busy_timeout_ms = 200;        // SQLite wait for the write lock
@@ -58,6 +60,8 @@ struct IngestdConfig {
   std::string schemas_dir;         // empty = schemas compiled into the binary
   std::string log_level = "info";  // debug | info | warn | error
   std::string name = "ingestd";    // log prefix; owner of the store's in-flight record
+
+  bool operator==(const IngestdConfig&) const = default;
 };
 
 enum class ConfigAction { kRun, kHelp, kVersion };

@@ -62,7 +62,7 @@ struct PipelineOptions {
   // bytes (payload, headers, bookkeeping): with 1 MiB messages the count alone would let the
   // queue hold 50 GB. One batch always fits into an idle pipeline.
   size_t max_queue_bytes = 256u << 20;
-  size_t max_batch_messages = 2'000;  // most messages in one transaction
+  size_t max_batch_messages = 4'000;  // most messages in one transaction
   int max_attempts = 5;               // own failures (or crashes) before a dead letter
   // A message waiting for an event it depends on is dead-lettered only once it has also waited
   // this long since its first failure: its dependency may be late through no fault of its own

@@ -16,6 +16,7 @@
 #include "harness/scenario.h"
 #include "simulators/event_log.h"
 #include "system/envelope.h"
+#include "system/nats/nats_util.h"
 #include "system/schema.h"
 
 namespace ingestlab::fuzz {
@@ -384,8 +385,8 @@ std::string CheckImport(std::string_view input) {
     RawMessage msg;
     SplitMessage(input, &msg);
     uint64_t stream_seq = 0;
-    int64_t ts_ns = 0;
-    (void)harness::ParseJetStreamAckSubject(first.substr(10), &stream_seq, &ts_ns);
+    int64_t delivered = 0, ts_ns = 0;
+    (void)nats_util::ParseAckReply(first.substr(10), &stream_seq, &delivered, &ts_ns);
     std::map<std::string, std::string> headers;
     for (auto& [k, v] : msg.headers) headers[k] = v;
     (void)harness::PeekEnvelope(msg.payload, headers);

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -309,5 +310,53 @@ TEST_CASE("--ack-wait takes a duration, as CONTRACT.md names it; --ack-wait-ms s
     auto r = Parse({"--nats", "nats://127.0.0.1:4222", "--ack-wait", bad});
     REQUIRE_FALSE(r.ok());
     CHECK_THAT(r.status().message(), Catch::Contains("duration"));
+  }
+}
+
+// Every default the help text ([brackets]) and docs/ingestd.md (its settings table) state is the
+// compiled-in one: applying it changes nothing. One source of truth, the others checked.
+TEST_CASE("the defaults in --help and docs/ingestd.md are the compiled-in defaults") {
+  const auto base = Parse({"--nats", "nats://127.0.0.1:4222"});
+  REQUIRE(base.ok());
+  std::map<std::string, std::string> stated;  // key -> default, from both sources
+  int from_help = 0, from_docs = 0;
+  {
+    std::istringstream usage(IngestdUsage());
+    for (std::string line; std::getline(usage, line);) {
+      if (line.rfind("  --", 0) != 0) continue;  // a setting's line
+      const size_t dash = 2;
+      const size_t open = line.rfind('[');
+      const size_t close = line.rfind(']');
+      if (open == std::string::npos || close == std::string::npos || close < open) continue;
+      const std::string key = line.substr(dash + 2, line.find(' ', dash) - dash - 2);
+      stated["help " + key] = line.substr(open + 1, close - open - 1);
+      ++from_help;
+    }
+  }
+  {
+    std::ifstream docs(std::string(INGESTLAB_SOURCE_DIR) + "/docs/ingestd.md");
+    for (std::string line; std::getline(docs, line);) {
+      // | `--key ARG` ... | `default` | meaning |
+      if (line.rfind("| `--", 0) != 0) continue;
+      const size_t key_end = line.find_first_of(" `", 5);
+      const std::string key = line.substr(5, key_end - 5);
+      const size_t cell = line.find("| `", line.find('|', 1));
+      if (cell == std::string::npos || cell > line.find('|', line.find('|', 1) + 1)) continue;
+      const size_t end = line.find('`', cell + 3);
+      stated["docs " + key] = line.substr(cell + 3, end - cell - 3);
+      ++from_docs;
+    }
+  }
+  CHECK(from_help >= 15);
+  CHECK(from_docs >= 15);
+  for (const auto& [where, value] : stated) {
+    const std::string key = where.substr(where.find(' ') + 1);
+    // Empty means "the default four topics": stating them sets the same list explicitly.
+    if (key == "topics") continue;
+    if (value.find(' ') != std::string::npos) continue;  // a description ("all but DLQ")
+    INFO(where << " states the default '" << value << "'");
+    auto applied = Parse({"--nats", "nats://127.0.0.1:4222", "--" + key, value});
+    REQUIRE(applied.ok());
+    CHECK(applied->config == base->config);
   }
 }
