@@ -15,6 +15,7 @@ PACKAGES=(
   libyaml-cpp-dev                    # scenario files
   libcli11-dev                       # command-line parsing (ingestlab load)
   libre2-dev                         # schema patterns on untrusted fields: linear-time regexes
+  libssl-dev                         # SHA-256 (OpenSSL's EVP, SHA extensions picked at run time)
   zlib1g-dev                         # gzip-compressed event logs
   catch2 libbenchmark-dev            # tests and benchmarks
   chromium                           # renders HTML reports in the report tests

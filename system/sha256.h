@@ -1,14 +1,17 @@
-// SHA-256 (FIPS 180-4), self-contained: the customer-event dialect's fallback de-duplication id
-// is the hex SHA-256 of the raw message bytes. Uses the x86 SHA extensions when the CPU has them,
-// a portable implementation otherwise; both give identical digests.
+// SHA-256 through OpenSSL's EVP interface (libcrypto, which picks the x86 SHA extensions itself
+// when the CPU has them): the customer-event dialect's fallback de-duplication id is the hex
+// SHA-256 of the raw message bytes, and the store's state digest hashes its rows.
 // Thread-safety: a Sha256 object is single-threaded; the free functions are safe from any thread.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+
+struct evp_md_ctx_st;
 
 namespace ingestlab {
 
@@ -16,15 +19,15 @@ class Sha256 {
  public:
   using Digest = std::array<uint8_t, 32>;
   Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
   void Update(std::string_view bytes);
   // Finishes the hash; the object must not be updated afterwards.
   Digest Final();
 
  private:
-  uint32_t state_[8];
-  uint8_t buffer_[64];
-  size_t buffered_ = 0;
-  uint64_t total_bytes_ = 0;
+  evp_md_ctx_st* ctx_;
 };
 
 Sha256::Digest Sha256Digest(std::string_view bytes);

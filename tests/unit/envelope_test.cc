@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "system/envelope.h"
 #include "system/schema.h"
@@ -665,6 +667,20 @@ TEST_CASE("SHA-256 matches the FIPS 180-4 test vectors") {
     CHECK(digest[0] == 0xcd);
     CHECK(digest[1] == 0xc7);
     CHECK(digest[31] == 0xd0);  // cdc76e5c...c7112cd0
+  }
+  SECTION("threads hashing at once (each keeps its own context) get the same digests") {
+    std::vector<std::string> results(4);
+    std::vector<std::thread> threads;
+    for (size_t t = 0; t < results.size(); ++t) {
+      threads.emplace_back([&results, t] {
+        std::string all;
+        for (int i = 0; i < 2000; ++i) all += Sha256Hex("message " + std::to_string(i));
+        results[t] = Sha256Hex(all);
+      });
+    }
+    for (auto& th : threads) th.join();
+    for (const auto& r : results) CHECK(r == results[0]);
+    CHECK(results[0].size() == 64);
   }
   SECTION("every length around the block boundaries hashes the same in one piece or byte by byte") {
     std::string text;
