@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
@@ -28,22 +29,6 @@
 namespace ingestlab {
 namespace fs = std::filesystem;
 namespace {
-
-const char* kUpHelp =
-    "usage: ingestlab up [--nats-nodes N] [--kafka-brokers N] [--ingestd N] [--dir DIR]\n"
-    "\n"
-    "Starts real nats-server process(es), an embedded Kafka mock cluster and ingestd, prints one\n"
-    "line of JSON when everything is ready:\n"
-    "  "
-    "{\"nats_urls\":[...],\"kafka_bootstrap\":\"h:p,...\",\"db\":\"PATH\",\"http\":\"http://"
-    "h:p\",\"dir\":\"DIR\"}\n"
-    "and runs until SIGINT/SIGTERM, then tears everything down and exits 0.\n"
-    "\n"
-    "  --nats-nodes N     1 or 3 (a JetStream cluster) [1]\n"
-    "  --kafka-brokers N  mock Kafka brokers, 0 for none [1]\n"
-    "  --ingestd N        ingestd processes sharing the database [1]\n"
-    "  --dir DIR          where the database, logs and NATS data go [a temporary directory,\n"
-    "                     removed at exit]\n";
 
 const char* kRunHelp =
     "usage: ingestlab run PATH... [--seed N] [--epoch MS] [--out DIR] [--junit FILE]\n"
@@ -70,15 +55,6 @@ const char* kRunHelp =
     "Exit status: 0 every assertion held, 1 some failed or a run could not be carried out,\n"
     "2 bad usage or a bad scenario file.\n";
 
-// Parses a small non-negative integer flag value.
-bool ParseCount(const std::string& text, int lo, int hi, int* out) {
-  char* end = nullptr;
-  long v = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || v < lo || v > hi) return false;
-  *out = static_cast<int>(v);
-  return true;
-}
-
 std::string ShellQuote(const std::string& s) {
   if (!s.empty() && s.find_first_not_of(
                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,") ==
@@ -103,34 +79,34 @@ extern "C" void OnRunSignal(int) {
 int RunUpCommand(int argc, char** argv) {
   EnvironmentOptions o;
   std::string dir;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    std::string v;
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUpHelp, stdout);
-      return 0;
-    } else if (arg == "--nats-nodes") {
-      if (!value(&v) || !ParseCount(v, 1, 3, &o.nats_nodes) || o.nats_nodes == 2) {
-        return UsageError("up", "--nats-nodes must be 1 or 3");
-      }
-    } else if (arg == "--kafka-brokers") {
-      if (!value(&v) || !ParseCount(v, 0, 9, &o.kafka_brokers)) {
-        return UsageError("up", "--kafka-brokers must be 0..9");
-      }
-    } else if (arg == "--ingestd") {
-      if (!value(&v) || !ParseCount(v, 0, 8, &o.ingestd_count)) {
-        return UsageError("up", "--ingestd must be 0..8");
-      }
-    } else if (arg == "--dir") {
-      if (!value(&dir) || dir.empty()) return UsageError("up", "--dir needs a directory");
-    } else {
-      return UsageError("up", "unknown argument '" + arg + "'");
-    }
+  CLI::App app{
+      "Starts real nats-server process(es), an embedded Kafka mock cluster and ingestd, prints one\n"
+      "line of JSON when everything is ready:\n"
+      "  {\"nats_urls\":[...],\"kafka_bootstrap\":\"h:p,...\",\"db\":\"PATH\",\"http\":\"http://"
+      "h:p\",\"dir\":\"DIR\"}\n"
+      "and runs until SIGINT/SIGTERM, then tears everything down and exits 0.",
+      "ingestlab up"};
+  app.set_help_flag("-h,--help", "this text");
+  app.add_option("--nats-nodes", o.nats_nodes, "1 or 3 (a JetStream cluster)")
+      ->check(CLI::IsMember({1, 3}))
+      ->capture_default_str();
+  app.add_option("--kafka-brokers", o.kafka_brokers, "mock Kafka brokers, 0 for none")
+      ->check(CLI::Range(0, 9))
+      ->capture_default_str();
+  app.add_option("--ingestd", o.ingestd_count, "ingestd processes sharing the database")
+      ->check(CLI::Range(0, 8))
+      ->capture_default_str();
+  app.add_option("--dir", dir,
+                 "where the database, logs and NATS data go [a temporary directory, removed at "
+                 "exit]")
+      ->check([](const std::string& v) { return v.empty() ? "--dir needs a directory" : ""; });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help().c_str(), stdout);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    return UsageError("up", e.what());
   }
   bool remove_dir = false;
   if (dir.empty()) {

@@ -31,6 +31,7 @@
 #include "harness/load_driver.h"
 #include "harness/load_meter.h"
 #include "harness/run_dir.h"
+#include "harness/run_output.h"
 #include "simulators/generators.h"
 #include "reports/load_report.h"
 #include "system/metrics.h"
@@ -1037,13 +1038,9 @@ int RunLoadCommand(int argc, char** argv) {
     std::fputs(app.help().c_str(), stdout);
     return 0;
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "ingestlab load: %s (see ingestlab load --help)\n", e.what());
-    return 2;
+    return UsageError("load", e.what());
   }
-  auto usage = [](const std::string& m) {
-    std::fprintf(stderr, "ingestlab load: %s (see ingestlab load --help)\n", m.c_str());
-    return 2;
-  };
+  auto usage = [](const std::string& m) { return UsageError("load", m); };
 
   // The workload, then the command line's overrides.
   auto parsed = workload_path.empty() ? ParseScenario(kDefaultWorkload, "<built-in mixed>")
