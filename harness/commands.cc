@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -29,31 +30,6 @@
 namespace ingestlab {
 namespace fs = std::filesystem;
 namespace {
-
-const char* kRunHelp =
-    "usage: ingestlab run PATH... [--seed N] [--epoch MS] [--out DIR] [--junit FILE]\n"
-    "                     [--ingestd PATH]\n"
-    "\n"
-    "Runs scenario files, or every *.yaml directly inside a folder (subfolders such as long/ are\n"
-    "skipped). Each run writes <out>/<scenario>-<seed>/ with scenario.yaml, events.log and\n"
-    "events.acks (gzip-compressed, .gz, for runs of over 200,000 publishes), result.json,\n"
-    "ingest.db, logs/ and report.html; a suite also writes <out>/index.html.\n"
-    "\n"
-    "  --seed N      override every scenario's seed\n"
-    "  --epoch MS    the origin of the events' times, in unix milliseconds [the wall clock\n"
-    "                at the run start]; with the same scenario and seed, a fixed epoch gives\n"
-    "                a byte-identical events.log\n"
-    "  --out DIR     where run directories go [runs]; an existing <scenario>-<seed> is\n"
-    "                replaced only if it is empty or a run directory (holds .ingestlab-run,\n"
-    "                result.json or events.log), else the run refuses to start (exit 2)\n"
-    "  --junit FILE  write JUnit XML: one testcase per assertion per scenario\n"
-    "  --ingestd PATH  the ingestd binary to test [$INGESTLAB_INGESTD, else the built one]\n"
-    "  --quiet       no progress lines\n"
-    "  --check       only parse and validate the scenario files, run nothing\n"
-    "\n"
-    "A run directory replays with `ingestlab replay DIR` (see ingestlab replay --help).\n"
-    "Exit status: 0 every assertion held, 1 some failed or a run could not be carried out,\n"
-    "2 bad usage or a bad scenario file.\n";
 
 std::string ShellQuote(const std::string& s) {
   if (!s.empty() && s.find_first_not_of(
@@ -165,54 +141,66 @@ int RunUpCommand(int argc, char** argv) {
 int RunRunCommand(int argc, char** argv) {
   std::vector<std::string> paths;
   RunOptions options;
-  std::string junit;
+  std::string junit, ingestd;
   bool quiet = false;
   bool check_only = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
+  CLI::App app{
+      "Runs scenario files, or every *.yaml directly inside a folder (subfolders such as long/ are\n"
+      "skipped). Each run writes <out>/<scenario>-<seed>/ with scenario.yaml, events.log and\n"
+      "events.acks (gzip-compressed, .gz, for runs of over 200,000 publishes), result.json,\n"
+      "ingest.db, logs/ and report.html; a suite also writes <out>/index.html.",
+      "ingestlab run"};
+  app.set_help_flag("-h,--help", "this text");
+  app.footer(
+      "A run directory replays with `ingestlab replay DIR` (see ingestlab replay --help).\n"
+      "Exit status: 0 every assertion held, 1 some failed or a run could not be carried out,\n"
+      "2 bad usage or a bad scenario file.");
+  app.add_option("paths", paths, "scenario files or folders");
+  // Digits only, and small enough for an int64 (CLI11 would wrap a larger one silently).
+  const auto digits = [](const std::string& what) {
+    return [what](const std::string& v) -> std::string {
+      int64_t parsed = 0;
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), parsed);
+      if (v.empty() || v[0] == '-' || ec != std::errc() || end != v.data() + v.size()) {
+        return "must be " + what + ", got '" + v + "'";
+      }
+      return "";
     };
-    std::string v;
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kRunHelp, stdout);
-      return 0;
-    } else if (arg == "--seed") {
-      char* end = nullptr;
-      if (!value(&v) || v.empty()) return UsageError("run", "--seed needs a number");
-      unsigned long long seed = std::strtoull(v.c_str(), &end, 10);
-      if (*end != '\0' || v[0] == '-')
-        return UsageError("run", "--seed must be a non-negative integer, got '" + v + "'");
-      options.seed = seed;
-    } else if (arg == "--ingestd") {
-      if (!value(&v) || v.empty()) return UsageError("run", "--ingestd needs a path");
-      if (access(v.c_str(), X_OK) != 0 || fs::is_directory(v))
-        return UsageError("run", "--ingestd " + v + ": not an executable file");
-      setenv("INGESTLAB_INGESTD", fs::absolute(v).c_str(), 1);
-    } else if (arg == "--epoch") {
-      char* end = nullptr;
-      if (!value(&v) || v.empty()) return UsageError("run", "--epoch needs unix milliseconds");
-      const long long epoch = std::strtoll(v.c_str(), &end, 10);
-      if (*end != '\0' || epoch < 0)
-        return UsageError("run", "--epoch must be unix milliseconds (>= 0), got '" + v + "'");
-      options.epoch_ms = epoch;
-    } else if (arg == "--out") {
-      if (!value(&options.out_dir) || options.out_dir.empty())
-        return UsageError("run", "--out needs a directory");
-    } else if (arg == "--junit") {
-      if (!value(&junit) || junit.empty()) return UsageError("run", "--junit needs a file name");
-    } else if (arg == "--quiet" || arg == "-q") {
-      quiet = true;
-    } else if (arg == "--check") {
-      check_only = true;
-    } else if (arg.rfind("-", 0) == 0) {
-      return UsageError("run", "unknown option '" + arg + "'");
-    } else {
-      paths.push_back(arg);
-    }
+  };
+  app.add_option("--seed", options.seed, "override every scenario's seed")
+      ->check(digits("a non-negative integer"));
+  app.add_option("--epoch", options.epoch_ms,
+                 "the origin of the events' times, in unix milliseconds [the wall clock at the "
+                 "run start]; with the same scenario and seed, a fixed epoch gives a "
+                 "byte-identical events.log")
+      ->check(digits("unix milliseconds (>= 0)"));
+  app.add_option("--out", options.out_dir,
+                 "where run directories go; an existing <scenario>-<seed> is replaced only if it "
+                 "is empty or a run directory (holds .ingestlab-run, result.json or events.log), "
+                 "else the run refuses to start (exit 2)")
+      ->capture_default_str()
+      ->check([](const std::string& v) { return v.empty() ? "--out needs a directory" : ""; });
+  app.add_option("--junit", junit, "write JUnit XML: one testcase per assertion per scenario")
+      ->check([](const std::string& v) { return v.empty() ? "--junit needs a file name" : ""; });
+  app.add_option("--ingestd", ingestd,
+                 "the ingestd binary to test [$INGESTLAB_INGESTD, else the built one]")
+      ->check([](const std::string& v) -> std::string {
+        if (v.empty() || access(v.c_str(), X_OK) != 0 || fs::is_directory(v)) {
+          return v + ": not an executable file";
+        }
+        return "";
+      });
+  app.add_flag("-q,--quiet", quiet, "no progress lines");
+  app.add_flag("--check", check_only, "only parse and validate the scenario files, run nothing");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help().c_str(), stdout);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    return UsageError("run", e.what());
   }
+  if (!ingestd.empty()) setenv("INGESTLAB_INGESTD", fs::absolute(ingestd).c_str(), 1);
   if (paths.empty()) return UsageError("run", "no scenario file or folder given");
   auto files = ExpandScenarioPaths(paths);
   if (!files.ok()) {
