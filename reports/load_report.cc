@@ -2,6 +2,7 @@
 #include "reports/load_report.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -261,6 +262,17 @@ std::string RateChartsSection(const json& result) {
   return out + "</div></section>\n";
 }
 
+// A sibling directory name safe to link to: letters, digits, '.', '-', '_', no "..".
+bool IsPlainDirName(const std::string& name) {
+  if (name.empty() || name.find("..") != std::string::npos) return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_') {
+      return false;
+    }
+  }
+  return true;
+}
+
 // With `scaling` rows (`ingestlab load --instances 1,2,4`): the rate each number of ingestd
 // instances reached, as a curve and a table with what limited it.
 std::string ScalingSection(const json& result) {
@@ -270,7 +282,8 @@ std::string ScalingSection(const json& result) {
   std::string table =
       "<table class=\"scaling\"><thead><tr><th class=\"num\">ingestd</th>"
       "<th class=\"num\">rate (ev/s)</th><th class=\"num\">p99 (ms)</th>"
-      "<th class=\"num\">CPU busy</th><th>limited by</th><th>verdict</th></tr></thead><tbody>";
+      "<th class=\"num\">CPU busy</th><th>limited by</th><th>verdict</th><th>report</th></tr>"
+      "</thead><tbody>";
   for (const json& row : rows) {
     instances.push_back(Number(Field(row, "instances")));
     rate.push_back(Number(Field(row, "rate_eps")));
@@ -280,7 +293,12 @@ std::string ScalingSection(const json& result) {
              NumCell(Field(row, "p99_ms"), 1) + "<td class=\"num\">" +
              (std::isfinite(cpu) ? FormatNumber(cpu * 100, 0) + " %" : std::string("—")) +
              "</td><td>" + HtmlEscape(Text(Field(row, "limited_by"))) + "</td><td>" +
-             HtmlEscape(Text(Field(row, "verdict"))) + "</td></tr>";
+             HtmlEscape(Text(Field(row, "verdict"))) + "</td><td>" +
+             (IsPlainDirName(Text(Field(row, "dir")))
+                  ? "<a href=\"" + HtmlEscape(Text(Field(row, "dir"))) + "/report.html\">" +
+                        HtmlEscape(Text(Field(row, "dir"))) + "</a>"
+                  : std::string("—")) +
+             "</td></tr>";
   }
   table += "</tbody></table>";
   reports::XYChart chart;
@@ -292,7 +310,8 @@ std::string ScalingSection(const json& result) {
   chart.series = {{"rate", "#1f77b4", instances, rate, false}};
   return "<section id=\"scaling\"><h2>Scaling</h2><p>The same load with each number of "
          "ingestd instances, each in a fresh environment; the rate is the highest that held "
-         "(a search) or the committed rate.</p><div class=\"charts\"><figure class=\"chart-box "
+         "(a search) or the committed rate. The sections below are the last count's run; each "
+         "count has its own report.</p><div class=\"charts\"><figure class=\"chart-box "
          "xy-chart\"><figcaption>" +
          HtmlEscape(chart.title) + "</figcaption>" + reports::RenderXYChart(chart) +
          "</figure></div>" + table + "</section>\n";
@@ -444,6 +463,7 @@ std::string RenderLoadReport(const json& recorded) {
          " <small>load test" + (mode.empty() ? "" : ", " + HtmlEscape(mode)) + "</small></h1>";
   out += "<nav class=\"toc\">";
   if (Field(result, "find_max").is_object()) out += "<a href=\"#find-max\">highest rate</a>";
+  if (Field(result, "scaling").is_array()) out += "<a href=\"#scaling\">scaling</a>";
   out +=
       "<a href=\"#thresholds\">thresholds</a><a href=\"#summary\">summary</a>"
       "<a href=\"#rate-charts\">against offered rate</a><a href=\"#charts\">over time</a>"

@@ -394,7 +394,7 @@ TEST_CASE("a scaling result shows the rate against ingestd instances") {
       {{{"instances", 1}, {"rate_eps", 9000}, {"p99_ms", 21.5}, {"cpu_busy", 0.97},
         {"limited_by", "CPU: the machine's 2 cores were 97% busy"}, {"verdict", "pass"}},
        {{"instances", 2}, {"rate_eps", 9500}, {"p99_ms", 24}, {"cpu_busy", 0.99},
-        {"limited_by", "<b>CPU</b>"}, {"verdict", "pass"}}});
+        {"limited_by", "<b>CPU</b>"}, {"verdict", "pass"}, {"dir", "ingestd-2"}}});
   const std::string html = RenderLoadReport(result);
   const std::string section = SectionById(html, "scaling");
   REQUIRE_FALSE(section.empty());
@@ -404,6 +404,10 @@ TEST_CASE("a scaling result shows the rate against ingestd instances") {
   CHECK_THAT(section, Catch::Contains("cores were 97% busy"));
   CHECK_THAT(section, Catch::Contains("&lt;b&gt;CPU&lt;/b&gt;"));
   CHECK(section.find("<b>CPU</b>") == std::string::npos);
+  CHECK_THAT(section, Catch::Contains("<a href=\"ingestd-2/report.html\">ingestd-2</a>"));
+  CHECK_THAT(html, Catch::Contains("<a href=\"#scaling\">scaling</a>"));
+  result["scaling"][1]["dir"] = "javascript:alert(1)";  // not a directory name: no link
+  CHECK(RenderLoadReport(result).find("javascript:alert(1)/report.html") == std::string::npos);
 }
 
 TEST_CASE("a load result with fields missing or of the wrong type still renders") {
