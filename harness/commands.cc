@@ -15,11 +15,11 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
 #include "common/redact.h"
+#include "harness/cli.h"
 #include "harness/environment.h"
 #include "harness/run_dir.h"
 #include "harness/run_output.h"
@@ -76,14 +76,7 @@ int RunUpCommand(int argc, char** argv) {
                  "where the database, logs and NATS data go [a temporary directory, removed at "
                  "exit]")
       ->check([](const std::string& v) { return v.empty() ? "--dir needs a directory" : ""; });
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    std::fputs(app.help().c_str(), stdout);
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    return UsageError("up", e.what());
-  }
+  if (auto exit_code = ParseCommandLine(app, "up", argc, argv)) return *exit_code;
   bool remove_dir = false;
   if (dir.empty()) {
     std::string tmpl = (fs::temp_directory_path() / "ingestlab-up-XXXXXX").string();
@@ -192,14 +185,7 @@ int RunRunCommand(int argc, char** argv) {
       });
   app.add_flag("-q,--quiet", quiet, "no progress lines");
   app.add_flag("--check", check_only, "only parse and validate the scenario files, run nothing");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    std::fputs(app.help().c_str(), stdout);
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    return UsageError("run", e.what());
-  }
+  if (auto exit_code = ParseCommandLine(app, "run", argc, argv)) return *exit_code;
   if (!ingestd.empty()) setenv("INGESTLAB_INGESTD", fs::absolute(ingestd).c_str(), 1);
   if (paths.empty()) return UsageError("run", "no scenario file or folder given");
   auto files = ExpandScenarioPaths(paths);

@@ -5,7 +5,6 @@
 
 #include <signal.h>
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -27,6 +26,7 @@
 #include "common/log.h"
 #include "common/log_histogram.h"
 #include "common/redact.h"
+#include "harness/cli.h"
 #include "harness/environment.h"
 #include "harness/load_driver.h"
 #include "harness/load_meter.h"
@@ -1032,14 +1032,7 @@ int RunLoadCommand(int argc, char** argv) {
   std::string warmup_text;
   app.add_option("--warmup", warmup_text, "load at the first rate before measuring (default 2s)");
   app.add_flag("-q,--quiet", quiet, "no progress lines");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    std::fputs(app.help().c_str(), stdout);
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    return UsageError("load", e.what());
-  }
+  if (auto exit_code = ParseCommandLine(app, "load", argc, argv)) return *exit_code;
   auto usage = [](const std::string& m) { return UsageError("load", m); };
 
   // The workload, then the command line's overrides.
