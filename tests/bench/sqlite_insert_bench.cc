@@ -1,7 +1,7 @@
-// The SQLite ceiling under ingestd's store: plain prepared INSERTs of an events-like row (the
-// columns, primary key and customer index of the `events` table, a 350-byte payload) in batched
-// transactions, on a file in WAL mode with synchronous=FULL and the store's other pragmas. No
-// decoding, no handlers, no other tables: what one connection can commit, nothing more.
+// The SQLite ceiling under ingestd's store: plain prepared INSERTs into the store's own `events`
+// table (its schema from system/store_schema.h, so the two cannot drift; the other tables stay
+// empty; a 350-byte payload) in batched transactions, on a file in WAL mode with synchronous=FULL
+// and the store's other pragmas. No decoding, no handlers: what one connection can commit.
 //   BM_SqliteBatchedInsert/batch:4000/bg_checkpoint:1 — rows/s, one COMMIT (and fsync) per batch
 //     of 4,000 (ingestd's default max_txn_messages); the WAL is checkpointed by a second
 //     connection on its own thread, as the store does, so the writer never runs a checkpoint.
@@ -19,26 +19,9 @@
 
 #include <benchmark/benchmark.h>
 
-namespace {
+#include "system/store_schema.h"
 
-constexpr const char* kSchema = R"(
-CREATE TABLE events (
-  event_id       TEXT PRIMARY KEY,
-  type           TEXT NOT NULL,
-  source         TEXT,
-  org_id         TEXT,
-  customer_id    TEXT,
-  event_time     INTEGER NOT NULL,
-  received_at    INTEGER NOT NULL,
-  committed_at   INTEGER NOT NULL,
-  attempts       INTEGER NOT NULL,
-  payload        BLOB,
-  origin         TEXT,
-  dialect        TEXT,
-  schema_version INTEGER NOT NULL DEFAULT 1
-);
-CREATE INDEX events_by_customer ON events(customer_id, event_time);
-)";
+namespace {
 
 bool Exec(sqlite3* db, const char* sql) {
   return sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
@@ -58,7 +41,7 @@ void BM_SqliteBatchedInsert(benchmark::State& state) {
     sqlite3_open((dir / "insert.db").c_str(), &db);
     if (!Exec(db, "PRAGMA journal_mode=WAL") || !Exec(db, "PRAGMA synchronous=FULL") ||
         !Exec(db, "PRAGMA temp_store=MEMORY") || !Exec(db, "PRAGMA cache_size=-65536") ||
-        !Exec(db, kSchema)) {
+        !ingestlab::EnsureStoreSchema(db).ok()) {
       state.SkipWithError(sqlite3_errmsg(db));
       sqlite3_close(db);
       break;
