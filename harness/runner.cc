@@ -29,9 +29,10 @@
 #include "harness/fault_injector.h"
 #include "harness/infra/ingestd_process.h"
 #include "harness/latency_probe.h"
-#include "harness/stalls.h"
 #include "harness/load_driver.h"
 #include "harness/run_dir.h"
+#include "harness/run_result.h"
+#include "harness/stalls.h"
 #include "harness/store_reader.h"
 #include "reports/html_report.h"
 #include "simulators/encoding.h"
@@ -85,10 +86,6 @@ class CounterAccumulator {
   std::map<std::string, Instance> instances_;
 };
 
-struct Series {
-  std::vector<double> t_s, publish_rate, ingest_rate, lag, retries, dead_letters, reconnects;
-};
-
 std::string ReadCommandOutput(const std::string& cmd) {
   std::string out;
   if (FILE* p = popen(cmd.c_str(), "r")) {
@@ -98,17 +95,6 @@ std::string ReadCommandOutput(const std::string& cmd) {
   }
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
   return out;
-}
-
-double Round(double v, int digits = 3) {
-  if (!std::isfinite(v)) return v;
-  const double f = std::pow(10.0, digits);
-  return std::round(v * f) / f;
-}
-
-nlohmann::json NumberOrNull(double v) {
-  if (!std::isfinite(v)) return nullptr;
-  return Round(v);
 }
 
 // The event log's publishes as the assertions see them.
@@ -322,9 +308,9 @@ class TimelineRunner {
       const auto& step = scenario_.timeline[i];
       nlohmann::json params = nlohmann::json::object();
       for (const auto& [k, v] : step.params) params[k] = v;
-      nlohmann::json e = {{"at_s", applied_at_[i] < 0 ? step.at_s : Round(applied_at_[i])},
+      nlohmann::json e = {{"at_s", applied_at_[i] < 0 ? step.at_s : RoundTo(applied_at_[i])},
                           {"until_s", undone_at_[i] < 0 ? nlohmann::json(nullptr)
-                                                        : nlohmann::json(Round(undone_at_[i]))},
+                                                        : nlohmann::json(RoundTo(undone_at_[i]))},
                           {"action", step.action},
                           {"target", step.target},
                           {"params", params}};
@@ -411,63 +397,18 @@ class TimelineRunner {
   std::thread thread_;
 };
 
-nlohmann::json TopologyJson(const TopologySpec& t) {
-  return {{"nats_nodes", t.nats_nodes},
-          {"kafka_brokers", t.kafka_brokers},
-          {"ingestd", t.ingestd_count}};
-}
-
-nlohmann::json EmptySeries() {
-  return {{"t_s", nlohmann::json::array()},
-          {"publish_rate", nlohmann::json::array()},
-          {"ingest_rate", nlohmann::json::array()},
-          {"lag", nlohmann::json::array()},
-          {"latency_p50_ms", nlohmann::json::array()},
-          {"latency_p95_ms", nlohmann::json::array()},
-          {"latency_p99_ms", nlohmann::json::array()},
-          {"retries", nlohmann::json::array()},
-          {"dead_letters", nlohmann::json::array()},
-          {"reconnects", nlohmann::json::array()}};
-}
-
-// A result.json skeleton with every field present.
-nlohmann::json BaseResult(const Scenario& s, uint64_t seed, const RunOptions& o,
-                          int64_t started_ms) {
-  nlohmann::json r;
-  r["format"] = 1;
-  r["scenario"] = s.name;
-  r["description"] = s.description;
-  r["seed"] = seed;
-  r["verdict"] = "error";
-  r["error"] = "";
-  r["started_at_ms"] = started_ms;
-  r["duration_s"] = 0.0;
-  r["command"] = o.command;
-  r["versions"] = VersionsJson();
-  r["topology"] = TopologyJson(s.topology);
-  r["assertions"] = nlohmann::json::array();
-  r["metrics"] = {{"published", 0},
-                  {"acked", 0},
-                  {"publish_failed", 0},
-                  {"shortfall", 0},
-                  {"applied", 0},
-                  {"duplicates", 0},
-                  {"redeliveries", 0},
-                  {"dead_letters", {{"parse", 0}, {"schema", 0}, {"max_deliveries", 0}}},
-                  {"latency_ms", {{"p50", 0}, {"p95", 0}, {"p99", 0}, {"max", 0}}},
-                  {"throughput_eps", 0.0},
-                  {"retries", 0},
-                  {"reconnects", 0},
-                  {"per_service", nlohmann::json::object()},
-                  {"per_type", nlohmann::json::object()}};
-  r["timeline"] = nlohmann::json::array();
-  r["series"] = EmptySeries();
-  r["latency_histogram"] = {
-      {"bounds_ms", Metrics::LatencyBoundsMs()},
-      {"counts", std::vector<int64_t>(Metrics::LatencyBoundsMs().size() + 1, 0)}};
-  r["offending_events"] = nlohmann::json::array();
-  r["state_digest"] = "";
-  return r;
+// The ingestd settings that change what it writes, as the reference model needs them.
+ModelOptions ModelOptionsFor(const std::vector<std::pair<std::string, std::string>>& settings) {
+  ModelOptions model_options;
+  for (const auto& [key, value] : settings) {
+    if (key == "auto-create-customers") {
+      model_options.auto_create_customers = value != "false" && value != "0" && value != "no";
+    } else if (key == "summary-threshold") {
+      model_options.summary_threshold =
+          static_cast<size_t>(std::strtoull(value.c_str(), nullptr, 10));
+    }
+  }
+  return model_options;
 }
 
 void WriteJsonFile(const std::string& path, const nlohmann::json& j) {
@@ -505,564 +446,473 @@ nlohmann::json VersionsJson() {
   return versions;
 }
 
-RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
-  Clock& clock = Clock::System();
-  RunOutcome outcome;
-  outcome.scenario = scenario.name;
-  outcome.seed = options.seed.value_or(scenario.seed);
-  Scenario s = scenario;
-  s.seed = outcome.seed;
-  outcome.run_dir = !options.run_dir.empty()
-                        ? options.run_dir
-                        : options.out_dir + "/" + s.name + "-" + std::to_string(s.seed);
-  const std::string& dir = outcome.run_dir;
-  const int64_t run_start_mono = clock.NowMonoNanos();
-  nlohmann::json result = BaseResult(s, s.seed, options, clock.NowUnixMillis());
-  result["ingestd_binary"] = FindIngestdBinary();
-  result["run_dir"] = outcome.run_dir;
-  for (const auto& [k, v] : options.result_extra.items()) result[k] = v;
-  Progress progress(options, s.name, s.duration_s);
+namespace {
 
-  auto fail = [&](const std::string& error) {
-    progress.Finish();
-    outcome.verdict = "error";
-    outcome.error = RedactText(error);
-    result["verdict"] = "error";
-    result["error"] = error;
-    outcome.duration_s = (clock.NowMonoNanos() - run_start_mono) / 1e9;
-    result["duration_s"] = Round(outcome.duration_s, 1);
-    RedactJsonStrings(result);  // result.json, the report, the summary and JUnit show no secret
-    outcome.result = result;
-    WriteJsonFile(dir + "/result.json", result);
-    Status rs = WriteRunReport(result, dir + "/report.html");
-    if (!rs.ok()) {
-      LOG(kWarn, "harness") << "report.html: " << rs.message();
-    }
-    return outcome;
-  };
+// One run of one scenario, phase by phase (docs/harness.md, "How a run goes"). Each phase
+// leaves in the members what the next one needs; a phase that fails returns the reason and the
+// run ends with verdict "error" (Fail). Members are declared in the order the phases create
+// them, so they are destroyed in reverse: the timeline thread before the environment, as in
+// Teardown.
+class ScenarioRun {
+ public:
+  ScenarioRun(const Scenario& scenario, const RunOptions& options);
+  ~ScenarioRun() {
+    if (load_waiter_.joinable()) load_waiter_.join();
+  }
 
-  // The run directory is replaced only when it is one (run_dir.h); a scenario name becomes a
-  // path only when it is a plain name.
-  Status prepared = options.run_dir.empty() ? ValidateScenarioName(s.name) : Status::Ok();
-  if (prepared.ok()) prepared = PrepareRunDirectory(dir);
+  RunOutcome Execute();
+
+ private:
+  // Creates the run directory (replaced only when it is one) and writes scenario.yaml.
+  Status PrepareDirectory();
+  // Infrastructure: NATS, Kafka, proxies and ingestd × N, waited on; the latency probe when an
+  // assertion needs it.
+  Status StartInfrastructure();
+  // Load: opens events.log, starts the load source and the timeline thread at the same origin.
+  Status StartLoad();
+  // Drain: samples once a second until load has ended and everything expected has settled,
+  // the drain timeout passes, or the run is interrupted.
+  void Drain();
+  // One sample at t seconds after the load's start; returns the store's counts.
+  StoreReader::Counts Sample(double t);
+  // When load ends: reads events.log for the acked ids that must settle.
+  void NoteExpectedOutcomes();
+  bool Settled(const StoreReader::Counts& c);
+  // Stops the probe, the load source and ingestd (SIGTERM: they drain and exit).
+  void StopSystem();
+  // Check, first half: events.log, the store, the counters and the reference model.
+  Status Observe();
+  // Check, second half: the assertions and the verdict.
+  void Judge();
+  // Output: result.json and report.html.
+  void Output();
+  void Teardown();
+  RunOutcome Fail(const std::string& error);
+  void WriteResultFiles();
+
+  Clock& clock_ = Clock::System();
+  const Scenario& scenario_;
+  const RunOptions& options_;
+  Scenario s_;  // the scenario with the run's seed
+  RunOutcome outcome_;
+  std::string dir_;
+  int64_t run_start_mono_;
+  nlohmann::json result_;
+  Progress progress_;
+
+  std::unique_ptr<Environment> env_;
+  std::unique_ptr<LatencyProbe> probe_;
+
+  int64_t start_ms_ = 0, start_mono_ = 0;
+  std::unique_ptr<sim::EventLogWriter> log_;
+  std::unique_ptr<LoadSource> driver_;
+  std::unique_ptr<FaultInjector> injector_;
+  std::unique_ptr<TimelineRunner> timeline_;
+  std::atomic<bool> load_done_{false};
+  Status load_status_;
+  std::thread load_waiter_;
+
+  CounterAccumulator counters_;
+  RunSeries series_;
+  std::unique_ptr<StoreReader> store_;  // read-only, while the run goes
+  double last_acked_ = 0, last_settled_ = 0;
+  double pending_ = 0;  // queued or undelivered messages reported by the live instances
+  std::map<std::string, std::vector<std::pair<double, double>>> instance_applied_;
+  int64_t load_stop_ms_ = 0, drained_ms_ = 0, drain_deadline_mono_ = 0;
+  size_t expected_dead_ = 0;
+  std::unordered_set<std::string> expected_ids_;  // acked ids expected to apply
+  bool aborted_ = false;
+
+  std::vector<std::string> exits_;
+  LoadTotals totals_;
+  std::vector<std::pair<std::string, sim::ServiceRunStats>> service_stats_;
+  std::unordered_map<std::string, int64_t> probe_delivered_;
+  RunObservations obs_;
+  std::string digest_;
+  Evaluation ev_;
+};
+
+ScenarioRun::ScenarioRun(const Scenario& scenario, const RunOptions& options)
+    : scenario_(scenario),
+      options_(options),
+      s_(scenario),
+      run_start_mono_(Clock::System().NowMonoNanos()),
+      progress_(options, scenario.name, scenario.duration_s) {
+  outcome_.scenario = scenario.name;
+  outcome_.seed = options.seed.value_or(scenario.seed);
+  s_.seed = outcome_.seed;
+  outcome_.run_dir = !options.run_dir.empty()
+                         ? options.run_dir
+                         : options.out_dir + "/" + s_.name + "-" + std::to_string(s_.seed);
+  dir_ = outcome_.run_dir;
+  result_ = BaseResult(s_, s_.seed, options.command, clock_.NowUnixMillis());
+  result_["ingestd_binary"] = FindIngestdBinary();
+  result_["run_dir"] = outcome_.run_dir;
+  for (const auto& [k, v] : options.result_extra.items()) result_[k] = v;
+}
+
+RunOutcome ScenarioRun::Execute() {
+  if (Status st = PrepareDirectory(); !st.ok()) {
+    outcome_.verdict = "error";
+    outcome_.error = st.message();
+    return outcome_;
+  }
+  if (Status st = StartInfrastructure(); !st.ok()) return Fail(st.message());
+  if (Status st = StartLoad(); !st.ok()) return Fail(st.message());
+  Drain();
+  StopSystem();
+  if (Status st = Observe(); !st.ok()) return Fail(st.message());
+  Judge();
+  Output();
+  Teardown();
+  return outcome_;
+}
+
+void ScenarioRun::WriteResultFiles() {
+  RedactJsonStrings(result_);  // result.json, the report, the summary and JUnit show no secret
+  outcome_.result = result_;
+  WriteJsonFile(dir_ + "/result.json", result_);
+  Status rs = WriteRunReport(result_, dir_ + "/report.html");
+  if (!rs.ok()) {
+    LOG(kWarn, "harness") << "report.html: " << rs.message();
+  }
+}
+
+RunOutcome ScenarioRun::Fail(const std::string& error) {
+  progress_.Finish();
+  outcome_.verdict = "error";
+  outcome_.error = RedactText(error);
+  result_["verdict"] = "error";
+  result_["error"] = error;
+  outcome_.duration_s = (clock_.NowMonoNanos() - run_start_mono_) / 1e9;
+  result_["duration_s"] = RoundTo(outcome_.duration_s, 1);
+  WriteResultFiles();
+  return outcome_;
+}
+
+Status ScenarioRun::PrepareDirectory() {
+  // A scenario name becomes a path only when it is a plain name (run_dir.h).
+  Status prepared = options_.run_dir.empty() ? ValidateScenarioName(s_.name) : Status::Ok();
+  if (prepared.ok()) prepared = PrepareRunDirectory(dir_);
+  if (!prepared.ok()) return prepared;
   std::error_code ec;
-  if (prepared.ok()) fs::create_directories(dir + "/logs", ec);
-  if (!prepared.ok() || ec) {
-    outcome.verdict = "error";
-    outcome.error = !prepared.ok() ? prepared.message()
-                                   : "cannot create run directory " + dir + ": " + ec.message();
-    return outcome;
+  fs::create_directories(dir_ + "/logs", ec);
+  if (ec) return Status::Io("cannot create run directory " + dir_ + ": " + ec.message());
+  std::ofstream out(dir_ + "/scenario.yaml");
+  out << s_.text;
+  if (options_.seed && *options_.seed != scenario_.seed) {
+    out << "\n# run with --seed " << *options_.seed << " (overrides seed " << scenario_.seed
+        << ")\n";
   }
-  {
-    std::ofstream out(dir + "/scenario.yaml");
-    out << s.text;
-    if (options.seed && *options.seed != scenario.seed) {
-      out << "\n# run with --seed " << *options.seed << " (overrides seed " << scenario.seed
-          << ")\n";
-    }
-  }
+  return Status::Ok();
+}
 
-  // 1. Infrastructure.
-  progress.Message("starting " + std::to_string(s.topology.nats_nodes) + " nats node(s), " +
-                   std::to_string(s.topology.kafka_brokers) + " Kafka broker(s), " +
-                   std::to_string(s.topology.ingestd_count) + " ingestd");
+Status ScenarioRun::StartInfrastructure() {
+  const auto& t = s_.topology;
+  progress_.Message("starting " + std::to_string(t.nats_nodes) + " nats node(s), " +
+                    std::to_string(t.kafka_brokers) + " Kafka broker(s), " +
+                    std::to_string(t.ingestd_count) + " ingestd");
   EnvironmentOptions eo;
-  eo.nats_nodes = s.topology.nats_nodes;
-  eo.kafka_brokers = s.topology.kafka_brokers;
-  eo.ingestd_count = s.topology.ingestd_count;
-  eo.dir = dir;
-  eo.ingestd_settings = s.topology.ingestd_settings;
-  eo.seed = s.seed;
-  eo.proxies = std::any_of(s.timeline.begin(), s.timeline.end(), [](const TimelineStep& step) {
+  eo.nats_nodes = t.nats_nodes;
+  eo.kafka_brokers = t.kafka_brokers;
+  eo.ingestd_count = t.ingestd_count;
+  eo.dir = dir_;
+  eo.ingestd_settings = t.ingestd_settings;
+  eo.seed = s_.seed;
+  eo.proxies = std::any_of(s_.timeline.begin(), s_.timeline.end(), [](const TimelineStep& step) {
     return step.action.rfind("net_", 0) == 0;
   });
   auto env_or = Environment::Start(eo);
-  if (!env_or.ok()) return fail(env_or.status().message());
-  std::unique_ptr<Environment> env = std::move(env_or.value());
-  if (Status ready = env->WaitForIngestReady(30'000); !ready.ok()) return fail(ready.message());
-
+  if (!env_or.ok()) return env_or.status();
+  env_ = std::move(env_or.value());
+  if (Status ready = env_->WaitForIngestReady(30'000); !ready.ok()) return ready;
   // A probe consumer for latency gates relative to the broker's own delivery time.
-  std::unique_ptr<LatencyProbe> probe;
-  if (std::any_of(s.assertions.begin(), s.assertions.end(), UsesLatencyProbe)) {
-    auto probe_or = LatencyProbe::StartNats(env->nats_urls());
-    if (!probe_or.ok()) return fail(probe_or.status().message());
-    probe = std::move(probe_or.value());
+  if (std::any_of(s_.assertions.begin(), s_.assertions.end(), UsesLatencyProbe)) {
+    auto probe_or = LatencyProbe::StartNats(env_->nats_urls());
+    if (!probe_or.ok()) return probe_or.status();
+    probe_ = std::move(probe_or.value());
   }
+  return Status::Ok();
+}
 
-  // 2. Load and the event log.
-  const int64_t start_ms = clock.NowUnixMillis();
-  const int64_t start_mono = clock.NowMonoNanos();
+Status ScenarioRun::StartLoad() {
+  start_ms_ = clock_.NowUnixMillis();
+  start_mono_ = clock_.NowMonoNanos();
   sim::EventLogHeader header;
-  header.scenario = s.name;
-  header.seed = s.seed;
+  header.scenario = s_.name;
+  header.seed = s_.seed;
   header.ingestlab_version = kVersion;
   header.git_commit = kGitCommit;
-  header.topology = TopologyJson(s.topology);
-  header.started_at_ms = start_ms;
-  const int64_t epoch_ms = options.epoch_ms.value_or(start_ms);
+  header.topology = TopologyJson(s_.topology);
+  header.started_at_ms = start_ms_;
+  const int64_t epoch_ms = options_.epoch_ms.value_or(start_ms_);
   header.epoch_ms = epoch_ms;
-  header.scenario_yaml = s.text;
+  header.scenario_yaml = s_.text;
   sim::EventLogWriterOptions log_options;
   log_options.ordered = true;
-  log_options.compress = ShouldCompressEventLog(s);
-  auto log_or = sim::EventLogWriter::Create(dir + "/events.log", header, log_options);
-  if (!log_or.ok()) return fail(log_or.status().message());
-  std::unique_ptr<sim::EventLogWriter> log = std::move(log_or.value());
-  if (!s.timeline.empty()) {  // a stream of the log, its watermark at its next step's time
-    double first_s = s.timeline.front().at_s;
-    for (const auto& step : s.timeline) first_s = std::min(first_s, step.at_s);
-    log->RegisterStream("timeline", std::llround(first_s * 1000));
+  log_options.compress = ShouldCompressEventLog(s_);
+  auto log_or = sim::EventLogWriter::Create(dir_ + "/events.log", header, log_options);
+  if (!log_or.ok()) return log_or.status();
+  log_ = std::move(log_or.value());
+  if (!s_.timeline.empty()) {  // a stream of the log, its watermark at its next step's time
+    double first_s = s_.timeline.front().at_s;
+    for (const auto& step : s_.timeline) first_s = std::min(first_s, step.at_s);
+    log_->RegisterStream("timeline", std::llround(first_s * 1000));
   }
-
-  std::unique_ptr<LoadSource> driver;
-  if (options.make_load) {
-    LoadContext context;
-    context.scenario = &s;
-    context.nats_urls = env->nats_urls();
-    context.kafka_bootstrap = env->kafka_bootstrap();
-    context.log = log.get();
-    context.clock = &clock;
-    auto source = options.make_load(context);
-    if (!source.ok()) return fail(source.status().message());
-    driver = std::move(source.value());
+  if (options_.make_load) {
+    LoadContext context{&s_, env_->nats_urls(), env_->kafka_bootstrap(), log_.get(), &clock_};
+    auto source = options_.make_load(context);
+    if (!source.ok()) return source.status();
+    driver_ = std::move(source.value());
   } else {
     auto driver_or =
-        LoadDriver::Create(s, env->nats_urls(), env->kafka_bootstrap(), log.get(), &clock);
-    if (!driver_or.ok()) return fail(driver_or.status().message());
-    driver = std::make_unique<SimulatedLoad>(std::move(driver_or.value()), epoch_ms);
+        LoadDriver::Create(s_, env_->nats_urls(), env_->kafka_bootstrap(), log_.get(), &clock_);
+    if (!driver_or.ok()) return driver_or.status();
+    driver_ = std::make_unique<SimulatedLoad>(std::move(driver_or.value()), epoch_ms);
   }
-  FaultInjector injector(env.get(),
-                         [&driver](const std::string& service, double rate, int64_t at_ms) {
-                           driver->SetRate(service, rate, at_ms);
-                         });
-  progress.Message("load: " + driver->Describe() + " for " + FormatDurationSeconds(s.duration_s));
-  Status started = driver->Start(start_ms);
-  if (!started.ok()) return fail(started.message());
-  TimelineRunner timeline(s, &injector, log.get(), start_mono, start_ms, &progress);
-  timeline.Start();
-
-  std::atomic<bool> load_done{false};
-  Status load_status;
-  std::thread load_waiter([&] {
-    load_status = driver->Wait();
-    load_done = true;
+  injector_ = std::make_unique<FaultInjector>(
+      env_.get(), [this](const std::string& service, double rate, int64_t at_ms) {
+        driver_->SetRate(service, rate, at_ms);
+      });
+  progress_.Message("load: " + driver_->Describe() + " for " +
+                    FormatDurationSeconds(s_.duration_s));
+  if (Status started = driver_->Start(start_ms_); !started.ok()) return started;
+  timeline_ = std::make_unique<TimelineRunner>(s_, injector_.get(), log_.get(), start_mono_,
+                                               start_ms_, &progress_);
+  timeline_->Start();
+  load_waiter_ = std::thread([this] {
+    load_status_ = driver_->Wait();
+    load_done_ = true;
   });
+  return Status::Ok();
+}
 
-  // 3. Sample once a second until load ends and the lag drains (bounded).
-  CounterAccumulator counters;
-  Series series;
-  auto store_or = StoreReader::Open(env->db_path());
-  std::unique_ptr<StoreReader> store = store_or.ok() ? std::move(store_or.value()) : nullptr;
-  double last_acked = 0, last_settled = 0;
-  int64_t load_stop_ms = 0;
-  int64_t drained_ms = 0;
-  int64_t drain_deadline_mono = 0;
-  size_t expected_applied_ids = 0, expected_dead = 0;
-  std::unordered_set<std::string> expected_ids;  // acked ids expected to apply
-  int64_t next_sample = start_mono + 1'000'000'000;
-  bool aborted = false;
-  double pending = 0;  // queued or undelivered messages reported by the live instances
-  std::map<std::string, std::vector<std::pair<double, double>>> instance_applied;
-  auto sample = [&](double t) {
-    pending = 0;
-    for (int i = 0; i < env->ingestd_count(); ++i) {
-      if (!env->ingestd(i).running()) continue;
-      auto m = env->ingestd(i).FetchMetrics(500);
-      if (!m.ok()) continue;
-      counters.Update(env->ingestd(i).name(), *m);
-      instance_applied[env->ingestd(i).name()].emplace_back(
-          Round(t, 3), m->Total("ingest_applied_total"));
-      pending += m->Total("ingest_queue_messages") + m->Total("ingest_source_lag");
-    }
-    StoreReader::Counts c;
-    if (store) {
-      auto cr = store->ReadCounts();
-      if (cr.ok()) c = *cr;
-    }
-    const LoadTotals totals = driver->Totals();
-    const double settled = static_cast<double>(c.events + c.dead_letters);
-    const double dt = series.t_s.empty() ? t : t - series.t_s.back();
-    const double pub_rate = dt > 0 ? (static_cast<double>(totals.acked) - last_acked) / dt : 0;
-    const double ingest_rate = dt > 0 ? (settled - last_settled) / dt : 0;
-    const double lag = std::max(0.0, static_cast<double>(totals.acked) - settled -
-                                         counters.Total("ingest_duplicates_total"));
-    last_acked = static_cast<double>(totals.acked);
-    last_settled = settled;
-    series.t_s.push_back(Round(t, 1));
-    series.publish_rate.push_back(Round(pub_rate, 1));
-    series.ingest_rate.push_back(Round(ingest_rate, 1));
-    series.lag.push_back(lag);
-    series.retries.push_back(counters.Total("ingest_retries_total"));
-    series.dead_letters.push_back(static_cast<double>(c.dead_letters));
-    series.reconnects.push_back(counters.Total("reconnects"));
-    progress.Update(t, pub_rate, ingest_rate, lag, load_done ? "drain" : "load",
-                    timeline.current_fault());
-    return c;
-  };
+StoreReader::Counts ScenarioRun::Sample(double t) {
+  pending_ = 0;
+  for (int i = 0; i < env_->ingestd_count(); ++i) {
+    if (!env_->ingestd(i).running()) continue;
+    auto m = env_->ingestd(i).FetchMetrics(500);
+    if (!m.ok()) continue;
+    counters_.Update(env_->ingestd(i).name(), *m);
+    instance_applied_[env_->ingestd(i).name()].emplace_back(RoundTo(t, 3),
+                                                            m->Total("ingest_applied_total"));
+    pending_ += m->Total("ingest_queue_messages") + m->Total("ingest_source_lag");
+  }
+  StoreReader::Counts c;
+  if (store_) {
+    auto cr = store_->ReadCounts();
+    if (cr.ok()) c = *cr;
+  }
+  const LoadTotals totals = driver_->Totals();
+  const double settled = static_cast<double>(c.events + c.dead_letters);
+  const double dt = series_.t_s.empty() ? t : t - series_.t_s.back();
+  const double pub_rate = dt > 0 ? (static_cast<double>(totals.acked) - last_acked_) / dt : 0;
+  const double ingest_rate = dt > 0 ? (settled - last_settled_) / dt : 0;
+  const double lag = std::max(0.0, static_cast<double>(totals.acked) - settled -
+                                       counters_.Total("ingest_duplicates_total"));
+  last_acked_ = static_cast<double>(totals.acked);
+  last_settled_ = settled;
+  series_.t_s.push_back(RoundTo(t, 1));
+  series_.publish_rate.push_back(RoundTo(pub_rate, 1));
+  series_.ingest_rate.push_back(RoundTo(ingest_rate, 1));
+  series_.lag.push_back(lag);
+  series_.retries.push_back(counters_.Total("ingest_retries_total"));
+  series_.dead_letters.push_back(static_cast<double>(c.dead_letters));
+  series_.reconnects.push_back(counters_.Total("reconnects"));
+  progress_.Update(t, pub_rate, ingest_rate, lag, load_done_ ? "drain" : "load",
+                   timeline_->current_fault());
+  return c;
+}
 
+void ScenarioRun::NoteExpectedOutcomes() {
+  load_stop_ms_ = clock_.NowUnixMillis();
+  drain_deadline_mono_ = clock_.NowMonoNanos() + static_cast<int64_t>(s_.drain_timeout_s * 1e9);
+  log_->Flush();
+  auto parsed = sim::ReadEventLog(log_->path());
+  if (parsed.ok()) {
+    for (const auto& p : parsed->publishes) {
+      if (!p.acked) continue;
+      if (p.expected.rfind("dead_letter", 0) == 0) {
+        ++expected_dead_;
+      } else if (!p.event_id.empty()) {
+        expected_ids_.insert(p.event_id);
+      }
+    }
+  }
+  progress_.Message("load stopped; waiting for " + std::to_string(expected_ids_.size()) +
+                    " events and " + std::to_string(expected_dead_) + " dead letters to settle");
+}
+
+bool ScenarioRun::Settled(const StoreReader::Counts& c) {
+  // Settled when as many outcomes are recorded as were expected; an event dead-lettered
+  // instead of applied (or the reverse) still counts, the assertions judge it.
+  if (static_cast<size_t>(c.events + c.dead_letters) < expected_ids_.size() + expected_dead_ ||
+      pending_ != 0 || !timeline_->done()) {
+    return false;
+  }
+  if (!store_) return true;
+  // Counts can be met by extra rows (publishes that failed but were stored anyway); make sure
+  // every acked id is accounted for before calling it drained.
+  auto unsettled = store_->CountUnsettled(expected_ids_);
+  return !(unsettled.ok() && *unsettled > 0);
+}
+
+void ScenarioRun::Drain() {
+  auto store_or = StoreReader::Open(env_->db_path());
+  if (store_or.ok()) store_ = std::move(store_or.value());
+  int64_t next_sample = start_mono_ + 1'000'000'000;
   for (;;) {
-    const int64_t now = clock.NowMonoNanos();
+    const int64_t now = clock_.NowMonoNanos();
     if (now < next_sample) {
-      clock.SleepFor(std::chrono::nanoseconds(std::min<int64_t>(next_sample - now, 100'000'000)));
-      if (AbortRequested() && !aborted) {
-        aborted = true;
-        driver->RequestStop();
-        timeline.Stop();
-        progress.Message("interrupted: stopping load");
+      clock_.SleepFor(std::chrono::nanoseconds(std::min<int64_t>(next_sample - now, 100'000'000)));
+      if (AbortRequested() && !aborted_) {
+        aborted_ = true;
+        driver_->RequestStop();
+        timeline_->Stop();
+        progress_.Message("interrupted: stopping load");
       }
       continue;
     }
     next_sample += 1'000'000'000;
-    const double t = (now - start_mono) / 1e9;
-    StoreReader::Counts c = sample(t);
-    if (!load_done) continue;
-    if (load_stop_ms == 0) {
-      load_stop_ms = clock.NowUnixMillis();
-      drain_deadline_mono = clock.NowMonoNanos() + static_cast<int64_t>(s.drain_timeout_s * 1e9);
-      // What must be settled: every acked id expected to apply, every expected dead letter.
-      log->Flush();
-      auto parsed = sim::ReadEventLog(log->path());
-      if (parsed.ok()) {
-        std::unordered_set<std::string> ids;
-        for (const auto& p : parsed->publishes) {
-          if (!p.acked) continue;
-          if (p.expected.rfind("dead_letter", 0) == 0) {
-            ++expected_dead;
-          } else if (!p.event_id.empty()) {
-            ids.insert(p.event_id);
-          }
-        }
-        expected_applied_ids = ids.size();
-        expected_ids = std::move(ids);
-      }
-      progress.Message("load stopped; waiting for " + std::to_string(expected_applied_ids) +
-                       " events and " + std::to_string(expected_dead) + " dead letters to settle");
-    }
-    // Settled when as many outcomes are recorded as were expected; an event dead-lettered
-    // instead of applied (or the reverse) still counts, the assertions judge it.
-    bool settled =
-        static_cast<size_t>(c.events + c.dead_letters) >= expected_applied_ids + expected_dead &&
-        pending == 0 && timeline.done();
-    if (settled && store) {
-      // Counts can be met by extra rows (publishes that failed but were stored anyway); make
-      // sure every acked id is accounted for before calling it drained.
-      auto unsettled = store->CountUnsettled(expected_ids);
-      if (unsettled.ok() && *unsettled > 0) settled = false;
-    }
-    if (settled) {
-      drained_ms = c.last_commit_ms;
+    StoreReader::Counts c = Sample((now - start_mono_) / 1e9);
+    if (!load_done_) continue;
+    if (load_stop_ms_ == 0) NoteExpectedOutcomes();
+    if (Settled(c)) {
+      drained_ms_ = c.last_commit_ms;
       break;
     }
-    if (aborted || clock.NowMonoNanos() > drain_deadline_mono) {
-      if (!aborted) {
-        progress.Message(
-            "lag did not drain within " + FormatDurationSeconds(s.drain_timeout_s) + ": " +
-            std::to_string(c.events) + "/" + std::to_string(expected_applied_ids) + " events, " +
-            std::to_string(c.dead_letters) + "/" + std::to_string(expected_dead) + " dead letters");
-      }
+    if (aborted_) break;
+    if (clock_.NowMonoNanos() > drain_deadline_mono_) {
+      progress_.Message(
+          "lag did not drain within " + FormatDurationSeconds(s_.drain_timeout_s) + ": " +
+          std::to_string(c.events) + "/" + std::to_string(expected_ids_.size()) + " events, " +
+          std::to_string(c.dead_letters) + "/" + std::to_string(expected_dead_) + " dead letters");
       break;
     }
   }
-  load_waiter.join();
-  timeline.Stop();
-  timeline.WaitIdle();
-  progress.Finish();
+  load_waiter_.join();
+  timeline_->Stop();
+  timeline_->WaitIdle();
+  progress_.Finish();
+}
 
-  // 4. Final counters, then a graceful stop (ingestd drains and exits 0).
-  for (int i = 0; i < env->ingestd_count(); ++i) {
-    auto m = env->ingestd(i).FetchMetrics(1000);
-    if (m.ok()) counters.Update(env->ingestd(i).name(), *m);
+void ScenarioRun::StopSystem() {
+  for (int i = 0; i < env_->ingestd_count(); ++i) {  // final counters
+    auto m = env_->ingestd(i).FetchMetrics(1000);
+    if (m.ok()) counters_.Update(env_->ingestd(i).name(), *m);
   }
-  std::unordered_map<std::string, int64_t> probe_delivered;
-  if (probe) probe_delivered = probe->Stop();
-  probe.reset();
-  const auto exits = env->StopIngestds();
-  const LoadTotals totals = driver->Totals();
-  const auto service_stats = driver->ServiceStats();
-  driver.reset();
-  log->Close();
-  store.reset();
+  if (probe_) probe_delivered_ = probe_->Stop();
+  probe_.reset();
+  exits_ = env_->StopIngestds();
+  totals_ = driver_->Totals();
+  service_stats_ = driver_->ServiceStats();
+  driver_.reset();
+  log_->Close();
+  store_.reset();
+}
 
-  // 5. Observations.
-  RunObservations obs;
-  obs.start_ms = start_ms;
-  obs.load_stop_ms = load_stop_ms ? load_stop_ms : clock.NowUnixMillis();
-  obs.drained_ms = drained_ms;
-  auto parsed_log = sim::ReadEventLog(dir + "/events.log");
-  if (!parsed_log.ok()) return fail("events.log: " + parsed_log.status().message());
-  obs.publishes = ToPublishRecords(*parsed_log);
-  auto reader_or = StoreReader::Open(env->db_path());
-  if (!reader_or.ok()) return fail(reader_or.status().message());
+Status ScenarioRun::Observe() {
+  obs_.start_ms = start_ms_;
+  obs_.load_stop_ms = load_stop_ms_ ? load_stop_ms_ : clock_.NowUnixMillis();
+  obs_.drained_ms = drained_ms_;
+  auto parsed_log = sim::ReadEventLog(dir_ + "/events.log");
+  if (!parsed_log.ok()) return Status::Io("events.log: " + parsed_log.status().message());
+  obs_.publishes = ToPublishRecords(*parsed_log);
+  auto reader_or = StoreReader::Open(env_->db_path());
+  if (!reader_or.ok()) return reader_or.status();
   auto& reader = *reader_or;
   auto applied = reader->ReadApplied();
-  if (!applied.ok()) return fail(applied.status().message());
-  obs.applied = std::move(applied.value());
+  if (!applied.ok()) return applied.status();
+  obs_.applied = std::move(applied.value());
   auto dead = reader->ReadDeadLetters();
-  if (!dead.ok()) return fail(dead.status().message());
-  obs.dead_letters = std::move(dead.value());
-  obs.faults = timeline.Windows();
-  obs.ingestd_instances = env->ingestd_count();
-  obs.instance_applied = std::move(instance_applied);
-  obs.probe_delivered_ms = std::move(probe_delivered);
-  obs.counters.applied = counters.Total("ingest_applied_total");
-  obs.counters.duplicates = counters.Total("ingest_duplicates_total");
-  obs.counters.redeliveries = counters.Total("ingest_redeliveries_total");
-  obs.counters.retries = counters.Total("ingest_retries_total");
-  obs.counters.reconnects = counters.Total("reconnects");
+  if (!dead.ok()) return dead.status();
+  obs_.dead_letters = std::move(dead.value());
+  obs_.faults = timeline_->Windows();
+  obs_.ingestd_instances = env_->ingestd_count();
+  obs_.instance_applied = std::move(instance_applied_);
+  obs_.probe_delivered_ms = std::move(probe_delivered_);
+  obs_.counters.applied = counters_.Total("ingest_applied_total");
+  obs_.counters.duplicates = counters_.Total("ingest_duplicates_total");
+  obs_.counters.redeliveries = counters_.Total("ingest_redeliveries_total");
+  obs_.counters.retries = counters_.Total("ingest_retries_total");
+  obs_.counters.reconnects = counters_.Total("reconnects");
   for (const char* reason : {"parse", "schema", "max_deliveries"}) {
-    obs.counters.dead_letters[reason] = counters.Total(std::string("dead_letters:") + reason);
+    obs_.counters.dead_letters[reason] = counters_.Total(std::string("dead_letters:") + reason);
   }
-  obs.counters.complete = !injector.ingestd_lost_counters();
-  ModelOptions model_options;  // the ingestd settings that change what it writes
-  for (const auto& [key, value] : s.topology.ingestd_settings) {
-    if (key == "auto-create-customers") {
-      model_options.auto_create_customers = value != "false" && value != "0" && value != "no";
-    } else if (key == "summary-threshold") {
-      model_options.summary_threshold =
-          static_cast<size_t>(std::strtoull(value.c_str(), nullptr, 10));
-    }
-  }
-  Status model = reader->CompareWithReferenceModel(obs.publishes, ExcusedDeadLetterIds(obs),
-                                                   &obs.state_mismatches, &obs.state_note,
-                                                   &obs.state_tables, model_options);
-  obs.state_checked = model.ok();
-  if (!model.ok()) obs.state_note = model.message();
+  obs_.counters.complete = !injector_->ingestd_lost_counters();
+  Status model = reader->CompareWithReferenceModel(
+      obs_.publishes, ExcusedDeadLetterIds(obs_), &obs_.state_mismatches, &obs_.state_note,
+      &obs_.state_tables, ModelOptionsFor(s_.topology.ingestd_settings));
+  obs_.state_checked = model.ok();
+  if (!model.ok()) obs_.state_note = model.message();
   reader.reset();
-
-  std::string digest;
-  {
-    StoreOptions so;
-    so.path = env->db_path();
-    auto st = Store::Open(so);
-    if (st.ok()) {
-      auto d = (*st)->StateDigest();
-      if (d.ok()) digest = *d;
-    }
+  StoreOptions so;
+  so.path = env_->db_path();
+  if (auto st = Store::Open(so); st.ok()) {
+    if (auto d = (*st)->StateDigest(); d.ok()) digest_ = *d;
   }
+  return Status::Ok();
+}
 
-  // 6. Verdict.
-  Evaluation ev = EvaluateAssertions(s.assertions, obs);
-  std::vector<std::string> problems = timeline.errors();
-  if (!load_status.ok()) problems.push_back("load: " + load_status.message());
-  {
-    // CONTRACT: SIGTERM drains and exits 0. Checked on every run, as an assertion of its own.
-    AssertionResult clean;
-    clean.name = "ingestd stops cleanly";
-    clean.kind = "clean_shutdown";
-    clean.op = "<=";
-    clean.unit = "instances";
-    std::ostringstream detail;
-    for (const auto& e : exits) {
-      detail << (detail.tellp() > 0 ? ", " : "") << e;
-      if (e.find("exit 0") == std::string::npos) clean.measured += 1;
-    }
-    clean.passed = clean.measured == 0;
-    clean.detail =
-        exits.empty() ? "no instance was running at the end" : "SIGTERM: " + detail.str();
-    ev.results.push_back(clean);
-  }
-  if (aborted) problems.push_back("interrupted");
+void ScenarioRun::Judge() {
+  ev_ = EvaluateAssertions(s_.assertions, obs_);
+  ev_.results.push_back(CleanShutdownResult(exits_));
+  std::vector<std::string> problems = timeline_->errors();
+  const bool timeline_failed = !problems.empty();
+  if (!load_status_.ok()) problems.push_back("load: " + load_status_.message());
+  if (aborted_) problems.push_back("interrupted");
   // A reference model that could not run checked nothing: the run proves nothing either way.
-  if (!obs.state_checked) problems.push_back("reference model not run: " + obs.state_note);
-  outcome.evaluation = ev;
-  outcome.verdict = !problems.empty() && (aborted || !timeline.errors().empty() ||
-                                          !load_status.ok() || !obs.state_checked)
-                        ? "error"
-                    : ev.all_passed() ? "pass"
-                                      : "fail";
+  if (!obs_.state_checked) problems.push_back("reference model not run: " + obs_.state_note);
+  outcome_.evaluation = ev_;
+  outcome_.verdict =
+      Verdict(ev_, aborted_, timeline_failed, !load_status_.ok(), obs_.state_checked);
   std::ostringstream joined;
   for (size_t i = 0; i < problems.size(); ++i) joined << (i ? "; " : "") << problems[i];
-  outcome.error = joined.str();
-  outcome.duration_s = (clock.NowMonoNanos() - run_start_mono) / 1e9;
+  outcome_.error = joined.str();
+  outcome_.duration_s = (clock_.NowMonoNanos() - run_start_mono_) / 1e9;
+}
 
-  // result.json
-  result["verdict"] = outcome.verdict;
-  result["error"] = outcome.error;
-  result["started_at_ms"] = start_ms;
-  result["duration_s"] = Round(outcome.duration_s, 1);
-  for (const auto& a : ev.results) {
-    result["assertions"].push_back({{"name", a.name},
-                                    {"kind", a.kind},
-                                    {"passed", a.passed},
-                                    {"measured", NumberOrNull(a.measured)},
-                                    {"threshold", Round(a.threshold)},
-                                    {"op", a.op},
-                                    {"unit", a.unit},
-                                    {"detail", a.detail}});
-  }
-  auto& m = result["metrics"];
-  m["published"] = totals.sent;
-  m["acked"] = totals.acked;
-  m["publish_failed"] = totals.failed;
-  m["shortfall"] = totals.shortfall;
-  m["applied"] = obs.applied.size();
-  m["duplicates"] = Round(obs.counters.duplicates);
-  m["redeliveries"] = Round(obs.counters.redeliveries);
-  std::map<std::string, int64_t> dl_by_reason = {
-      {"parse", 0}, {"schema", 0}, {"max_deliveries", 0}};
-  for (const auto& d : obs.dead_letters) dl_by_reason[d.reason]++;
-  m["dead_letters"] = dl_by_reason;
-  auto all_latencies = EventLatenciesMs(obs);
-  std::vector<double> hist_values = all_latencies;
-  LatencySummary lat = SummarizeLatencies(all_latencies);
-  m["latency_ms"] = {{"p50", Round(lat.p50)},
-                     {"p95", Round(lat.p95)},
-                     {"p99", Round(lat.p99)},
-                     {"max", Round(lat.max)}};
-  {
-    const double load_s = std::max(0.001, (obs.load_stop_ms - obs.start_ms) / 1000.0);
-    size_t during = 0;
-    for (const auto& r : obs.applied) {
-      if (r.committed_at_ms >= obs.start_ms && r.committed_at_ms <= obs.load_stop_ms) ++during;
-    }
-    m["throughput_eps"] = Round(static_cast<double>(during) / load_s, 1);
-  }
-  m["retries"] = Round(obs.counters.retries);
-  m["reconnects"] = Round(obs.counters.reconnects);
-
-  // Per service and per type, latency against the publish time.
-  std::unordered_map<std::string, const PublishRecord*> first_publish;
-  for (const auto& p : obs.publishes) {
-    if (p.acked && !p.event_id.empty() && p.expect != "dead_letter")
-      first_publish.emplace(p.event_id, &p);
-  }
-  std::map<std::string, std::vector<double>> by_service, by_type;
-  std::map<std::string, int64_t> applied_by_service, applied_by_type;
-  for (const auto& r : obs.applied) {
-    auto it = first_publish.find(r.event_id);
-    if (it == first_publish.end()) continue;
-    const double latency =
-        static_cast<double>(std::max<int64_t>(0, r.committed_at_ms - it->second->publish_ms));
-    by_service[it->second->service].push_back(latency);
-    by_type[r.type].push_back(latency);
-    applied_by_service[it->second->service]++;
-    applied_by_type[r.type]++;
-  }
-  std::map<std::string, int64_t> dead_by_service;
-  {
-    std::unordered_map<std::string, std::string> service_of_payload;
-    for (const auto& p : obs.publishes) {
-      if (p.expect == "dead_letter") service_of_payload.emplace(p.payload, p.service);
-    }
-    for (const auto& d : obs.dead_letters) {
-      auto it = service_of_payload.find(d.payload);
-      dead_by_service[it == service_of_payload.end() ? "unknown" : it->second]++;
-    }
-  }
-  for (const auto& [service, st] : service_stats) {
-    auto& values = by_service[service];
-    LatencySummary ls = SummarizeLatencies(values);
-    m["per_service"][service] = {{"published", st.sent},
-                                 {"applied", applied_by_service[service]},
-                                 {"dead_letters", dead_by_service[service]},
-                                 {"p99_ms", Round(ls.p99)}};
-  }
-  for (auto& [type, values] : by_type) {
-    LatencySummary ls = SummarizeLatencies(values);
-    m["per_type"][type] = {
-        {"applied", applied_by_type[type]}, {"p50_ms", Round(ls.p50)}, {"p99_ms", Round(ls.p99)}};
-  }
-
-  result["timeline"] = timeline.Json();
-
-  // Series: latency percentiles per second of commit time.
-  {
-    const size_t n = series.t_s.size();
-    std::vector<std::vector<double>> per_second(n);
-    for (const auto& r : obs.applied) {
-      auto it = first_publish.find(r.event_id);
-      if (it == first_publish.end()) continue;
-      const double t = (r.committed_at_ms - start_ms) / 1000.0;
-      // The sample at t_s[i] covers (t_s[i-1], t_s[i]].
-      auto pos = std::lower_bound(series.t_s.begin(), series.t_s.end(), t);
-      if (pos == series.t_s.end()) continue;
-      per_second[static_cast<size_t>(pos - series.t_s.begin())].push_back(
-          static_cast<double>(std::max<int64_t>(0, r.committed_at_ms - it->second->publish_ms)));
-    }
-    nlohmann::json sj = EmptySeries();
-    for (size_t i = 0; i < n; ++i) {
-      LatencySummary ls = SummarizeLatencies(per_second[i]);
-      sj["t_s"].push_back(series.t_s[i]);
-      sj["publish_rate"].push_back(series.publish_rate[i]);
-      sj["ingest_rate"].push_back(series.ingest_rate[i]);
-      sj["lag"].push_back(series.lag[i]);
-      sj["latency_p50_ms"].push_back(Round(ls.p50));
-      sj["latency_p95_ms"].push_back(Round(ls.p95));
-      sj["latency_p99_ms"].push_back(Round(ls.p99));
-      sj["retries"].push_back(series.retries[i]);
-      sj["dead_letters"].push_back(series.dead_letters[i]);
-      sj["reconnects"].push_back(series.reconnects[i]);
-    }
-    result["series"] = sj;
-  }
+void ScenarioRun::Output() {
+  result_["verdict"] = outcome_.verdict;
+  result_["error"] = outcome_.error;
+  result_["started_at_ms"] = start_ms_;
+  result_["duration_s"] = RoundTo(outcome_.duration_s, 1);
+  result_["assertions"] = AssertionsJson(ev_);
+  const std::vector<double> latencies = EventLatenciesMs(obs_);
+  result_["metrics"] = MetricsJson(obs_, latencies, totals_, service_stats_);
+  result_["timeline"] = timeline_->Json();
+  result_["series"] = SeriesJson(series_, obs_);
   // Stretches with events waiting, nothing settled and no fault to explain it.
-  result["stalls"] = nlohmann::json::array();
-  for (const Stall& st : FindStalls(series.t_s, series.ingest_rate, series.lag, obs.faults)) {
-    result["stalls"].push_back(
-        {{"from_s", Round(st.from_s, 1)}, {"to_s", Round(st.to_s, 1)}, {"max_lag", st.max_lag}});
-    progress.Message("stall: nothing committed from " + FormatDurationSeconds(st.from_s) +
-                     " to " + FormatDurationSeconds(st.to_s) + " with up to " +
-                     std::to_string(static_cast<int64_t>(st.max_lag)) +
-                     " events waiting and no fault active");
+  const std::vector<Stall> stalls =
+      FindStalls(series_.t_s, series_.ingest_rate, series_.lag, obs_.faults);
+  for (const Stall& st : stalls) {
+    progress_.Message("stall: nothing committed from " + FormatDurationSeconds(st.from_s) + " to " +
+                      FormatDurationSeconds(st.to_s) + " with up to " +
+                      std::to_string(static_cast<int64_t>(st.max_lag)) +
+                      " events waiting and no fault active");
   }
-  {
-    const auto bounds = Metrics::LatencyBoundsMs();
-    std::vector<int64_t> counts(bounds.size() + 1, 0);
-    for (double v : hist_values) {
-      size_t i =
-          static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), v) - bounds.begin());
-      counts[i]++;
-    }
-    result["latency_histogram"] = {{"bounds_ms", bounds}, {"counts", counts}};
-  }
-  for (const auto& o : ev.offending) {
-    result["offending_events"].push_back(
-        {{"event_id", o.event_id},
-         {"problem", o.problem},
-         {"expected", o.expected},
-         {"observed", o.observed},
-         {"service", o.service},
-         {"type", o.type},
-         {"subject", o.subject},
-         {"payload_b64", sim::Base64Encode(o.payload.substr(0, 4096))}});
-  }
-  {
-    auto& rm = result["reference_model"];
-    rm["checked"] = obs.state_checked;
-    rm["note"] = obs.state_note;
-    rm["mismatches"] = obs.state_mismatches.size();
-    rm["tables"] = nlohmann::json::array();
-    for (const auto& t : obs.state_tables) {
-      nlohmann::json first = nlohmann::json::array();
-      for (const auto& diff : t.first_differences) {
-        first.push_back({{"what", diff.what},
-                         {"key", diff.key},
-                         {"expected", diff.expected},
-                         {"observed", diff.observed}});
-      }
-      rm["tables"].push_back({{"table", t.table},
-                              {"expected_rows", t.expected_rows},
-                              {"observed_rows", t.observed_rows},
-                              {"rows_compared", t.compared},
-                              {"mismatches", t.mismatches},
-                              {"first_differences", first}});
-    }
-  }
-  result["state_digest"] = digest;
-  RedactJsonStrings(result);  // result.json, the report, the summary and JUnit show no secret
-  outcome.error = RedactText(outcome.error);
-  outcome.result = result;
-  WriteJsonFile(dir + "/result.json", result);
-  Status rs = WriteRunReport(result, dir + "/report.html");
-  if (!rs.ok()) {
-    LOG(kWarn, "harness") << "report.html: " << rs.message();
-  }
+  result_["stalls"] = StallsJson(stalls);
+  result_["latency_histogram"] = LatencyHistogramJson(latencies);
+  result_["offending_events"] = OffendingEventsJson(ev_);
+  result_["reference_model"] = ReferenceModelJson(obs_);
+  result_["state_digest"] = digest_;
+  outcome_.error = RedactText(outcome_.error);
+  WriteResultFiles();
+}
 
-  env.reset();
-  timeline.Release();
-  timeline.Join();
-  TidyRunDir(dir);
-  return outcome;
+void ScenarioRun::Teardown() {
+  // The timeline thread is released only after the environment is gone: processes it restarted
+  // die with it (PDEATHSIG is per spawning thread).
+  env_.reset();
+  timeline_->Release();
+  timeline_->Join();
+  TidyRunDir(dir_);
+}
+
+}  // namespace
+
+RunOutcome RunScenario(const Scenario& scenario, const RunOptions& options) {
+  return ScenarioRun(scenario, options).Execute();
 }
 
 }  // namespace ingestlab

@@ -7,6 +7,9 @@
 //   4. stop load at the scenario's duration, wait (bounded) for the lag to drain;
 //   5. stop ingestd (SIGTERM drains), read the store and the event log, evaluate assertions;
 //   6. write result.json (format: RESULT_JSON.md) and report.html.
+// Each step is a phase of its own in runner.cc (PrepareDirectory, StartInfrastructure,
+// StartLoad, Drain, StopSystem, Observe, Judge, Output, Teardown); the check and output phases'
+// arithmetic is in run_result.h, testable without a run.
 // Live progress goes to `progress` (a refreshing line on a terminal, a plain line every 5 s
 // otherwise). A run that cannot be carried out gets verdict "error" naming what failed.
 // Thread-safety: RunScenario blocks its caller; it may be interrupted from a signal handler
