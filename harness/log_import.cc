@@ -23,252 +23,136 @@
 namespace ingestlab::harness {
 namespace {
 
-// ---- a tolerant JSON reader for kcat lines --------------------------------------------------
-// Standard JSON, except that bytes >= 0x80 inside strings are taken as they are (kcat does not
-// check that payloads are UTF-8) and raw control characters are accepted.
+// ---- kcat lines through nlohmann::json --------------------------------------------------------
+// kcat -J writes payloads unvalidated: bytes that are not UTF-8, and raw control characters, can
+// stand inside its strings, and a strict JSON parser refuses both. Before parsing, such bytes
+// are turned into escapes that survive it and are turned back afterwards, so that every string
+// comes out byte for byte:
+//   - a raw control character inside a string becomes \u00XX (the parser decodes it exactly);
+//   - a byte that does not start a valid UTF-8 sequence becomes the private-use character
+//     U+F700+byte (U+F780..U+F7FF);
+//   - a real character in U+F700..U+F7FF (raw or \u-escaped) gets U+F700 in front of it, so the
+//     mapping back is unambiguous.
+constexpr uint32_t kByteEscapeBase = 0xF700;
 
-struct JsonValue {
-  enum class Kind { kNull, kBool, kNumber, kString, kArray, kObject };
-  Kind kind = Kind::kNull;
-  std::string text;  // string contents, number text, "true" / "false"
-  std::vector<JsonValue> items;
-  // An object's members in order, names and values side by side (a vector of pairs of this
-  // still-incomplete type is not portable C++).
-  std::vector<std::string> member_names;
-  std::vector<JsonValue> member_values;
-
-  const JsonValue* Find(std::string_view key) const {
-    for (size_t i = 0; i < member_names.size(); ++i) {
-      if (member_names[i] == key) return &member_values[i];
-    }
-    return nullptr;
+// Length of the valid UTF-8 sequence at s[i] (RFC 3629: no overlongs, surrogates or values
+// above U+10FFFF) and its code point; 0 when the byte does not start one.
+size_t Utf8SequenceAt(std::string_view s, size_t i, uint32_t* cp) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char c = b(0);
+  size_t n = 0;
+  uint32_t v = 0, min = 0;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2, v = c & 0x1F, min = 0x80;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3, v = c & 0x0F, min = 0x800;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4, v = c & 0x07, min = 0x10000;
+  } else {
+    return 0;
   }
-};
-
-class TolerantJsonReader {
- public:
-  explicit TolerantJsonReader(std::string_view text) : text_(text) {}
-
-  // The whole text as one value; false with error() set on malformed input.
-  bool ReadDocument(JsonValue* out) {
-    if (!ReadValue(out, 0)) return false;
-    SkipSpace();
-    if (pos_ != text_.size()) return Fail("trailing characters");
-    return true;
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(k) & 0xC0) != 0x80) return 0;
+    v = (v << 6) | (b(k) & 0x3F);
   }
-  const std::string& error() const { return error_; }
+  if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+  *cp = v;
+  return n;
+}
 
- private:
-  static constexpr int kMaxDepth = 16;
+bool IsEscapeRange(uint32_t cp) { return (cp & ~0xFFu) == kByteEscapeBase; }
 
-  bool Fail(const std::string& what) {
-    if (error_.empty()) error_ = what + " at byte " + std::to_string(pos_);
-    return false;
-  }
-  void SkipSpace() {
-    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' ||
-                                   text_[pos_] == '\n' || text_[pos_] == '\r'))
-      ++pos_;
-  }
-  bool Literal(std::string_view word) {
-    if (text_.substr(pos_, word.size()) != word) return Fail("bad literal");
-    pos_ += word.size();
-    return true;
-  }
+void AppendEscape(uint32_t cp, std::string* out) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "\\u%04X", static_cast<unsigned>(cp));
+  out->append(buf);
+}
 
-  bool ReadValue(JsonValue* out, int depth) {
-    if (depth > kMaxDepth) return Fail("nested too deeply");
-    SkipSpace();
-    if (pos_ >= text_.size()) return Fail("unexpected end");
-    const char c = text_[pos_];
-    if (c == '"') {
-      out->kind = JsonValue::Kind::kString;
-      return ReadString(&out->text);
-    }
-    if (c == '{') return ReadObject(out, depth);
-    if (c == '[') return ReadArray(out, depth);
-    if (c == 'n') {
-      out->kind = JsonValue::Kind::kNull;
-      return Literal("null");
-    }
-    if (c == 't' || c == 'f') {
-      out->kind = JsonValue::Kind::kBool;
-      out->text = c == 't' ? "true" : "false";
-      return Literal(out->text);
-    }
-    if (c == '-' || (c >= '0' && c <= '9')) {
-      const size_t start = pos_;
-      while (pos_ < text_.size() &&
-             std::string_view("+-.eE0123456789").find(text_[pos_]) != std::string_view::npos)
-        ++pos_;
-      out->kind = JsonValue::Kind::kNumber;
-      out->text.assign(text_.substr(start, pos_ - start));
-      return true;
-    }
-    return Fail(std::string("unexpected character '") + c + "'");
-  }
-
-  bool ReadHex4(uint32_t* out) {
-    if (pos_ + 4 > text_.size()) return Fail("short \\u escape");
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) {
-      const char h = text_[pos_++];
-      v <<= 4;
-      if (h >= '0' && h <= '9') {
-        v |= static_cast<uint32_t>(h - '0');
-      } else if (h >= 'a' && h <= 'f') {
-        v |= static_cast<uint32_t>(h - 'a' + 10);
-      } else if (h >= 'A' && h <= 'F') {
-        v |= static_cast<uint32_t>(h - 'A' + 10);
-      } else {
-        return Fail("bad \\u escape");
+std::string EscapeForStrictJson(std::string_view line) {
+  std::string out;
+  out.reserve(line.size() + 16);
+  bool in_string = false;
+  for (size_t i = 0; i < line.size();) {
+    const unsigned char c = static_cast<unsigned char>(line[i]);
+    if (!in_string) {
+      in_string = c == '"';
+      out.push_back(static_cast<char>(c));
+      ++i;
+    } else if (c == '"') {
+      in_string = false;
+      out.push_back('"');
+      ++i;
+    } else if (c == '\\') {
+      // An escape is copied whole; \uF7xx gets its marker in front.
+      size_t n = i + 1 < line.size() && line[i + 1] == 'u' ? 6 : 2;
+      n = std::min(n, line.size() - i);
+      if (n == 6) {
+        const uint32_t cp = std::strtoul(std::string(line.substr(i + 2, 4)).c_str(), nullptr, 16);
+        if (IsEscapeRange(cp)) AppendEscape(kByteEscapeBase, &out);
       }
-    }
-    *out = v;
-    return true;
-  }
-
-  static void AppendUtf8(uint32_t cp, std::string* out) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+      out.append(line.substr(i, n));
+      i += n;
+    } else if (c < 0x20) {
+      AppendEscape(c, &out);
+      ++i;
+    } else if (c < 0x80) {
+      out.push_back(static_cast<char>(c));
+      ++i;
+    } else if (uint32_t cp = 0; size_t n = Utf8SequenceAt(line, i, &cp)) {
+      if (IsEscapeRange(cp)) AppendEscape(kByteEscapeBase, &out);
+      out.append(line.substr(i, n));
+      i += n;
     } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+      AppendEscape(kByteEscapeBase + c, &out);
+      ++i;
     }
   }
+  return out;
+}
 
-  bool ReadString(std::string* out) {
-    ++pos_;  // opening quote
-    out->clear();
-    while (true) {
-      // Copy the run up to the next quote or backslash in one go.
-      const size_t stop = text_.find_first_of("\"\\", pos_);
-      if (stop == std::string_view::npos) return Fail("unterminated string");
-      out->append(text_.substr(pos_, stop - pos_));
-      pos_ = stop;
-      if (text_[pos_] == '"') {
-        ++pos_;
-        return true;
-      }
-      if (++pos_ >= text_.size()) return Fail("unterminated escape");
-      const char e = text_[pos_++];
-      switch (e) {
-        case '"':
-          out->push_back('"');
-          break;
-        case '\\':
-          out->push_back('\\');
-          break;
-        case '/':
-          out->push_back('/');
-          break;
-        case 'b':
-          out->push_back('\b');
-          break;
-        case 'f':
-          out->push_back('\f');
-          break;
-        case 'n':
-          out->push_back('\n');
-          break;
-        case 'r':
-          out->push_back('\r');
-          break;
-        case 't':
-          out->push_back('\t');
-          break;
-        case 'u': {
-          uint32_t cp = 0;
-          if (!ReadHex4(&cp)) return false;
-          if (cp >= 0xD800 && cp <= 0xDBFF && text_.substr(pos_, 2) == "\\u") {
-            pos_ += 2;
-            uint32_t low = 0;
-            if (!ReadHex4(&low)) return false;
-            if (low < 0xDC00 || low > 0xDFFF) return Fail("bad surrogate pair");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-          }
-          AppendUtf8(cp, out);
-          break;
-        }
-        default:
-          --pos_;
-          return Fail(std::string("bad escape '\\") + e + "'");
-      }
+// The bytes a string parsed from EscapeForStrictJson's output stood for.
+std::string UnescapeBytes(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  uint32_t cp = 0;
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = static_cast<unsigned char>(s[i]) >= 0x80 ? Utf8SequenceAt(s, i, &cp) : 0;
+    if (n == 0 || !IsEscapeRange(cp)) {
+      const size_t len = std::max<size_t>(n, 1);
+      out.append(s, i, len);
+      i += len;
+    } else if (cp == kByteEscapeBase) {  // the real character that follows
+      uint32_t next = 0;
+      const size_t m = i + 3 < s.size() ? Utf8SequenceAt(s, i + 3, &next) : 0;
+      out.append(s, i + 3, m);
+      i += 3 + m;
+    } else {
+      out.push_back(static_cast<char>(cp & 0xFF));
+      i += 3;
     }
   }
+  return out;
+}
 
-  bool ReadArray(JsonValue* out, int depth) {
-    out->kind = JsonValue::Kind::kArray;
-    ++pos_;
-    SkipSpace();
-    if (pos_ < text_.size() && text_[pos_] == ']') {
-      ++pos_;
-      return true;
-    }
-    while (true) {
-      out->items.emplace_back();
-      if (!ReadValue(&out->items.back(), depth + 1)) return false;
-      SkipSpace();
-      if (pos_ >= text_.size()) return Fail("unterminated array");
-      if (text_[pos_] == ']') {
-        ++pos_;
-        return true;
-      }
-      if (text_[pos_] != ',') return Fail("expected ',' or ']'");
-      ++pos_;
-    }
+// A string member as its original bytes; nullptr-equivalent false when absent or not a string.
+bool StringMember(const nlohmann::json& j, const char* key, std::string* out) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) return false;
+  *out = UnescapeBytes(it->get_ref<const std::string&>());
+  return true;
+}
+
+// An integer member: false when present but not an integer that fits int64; absent leaves *out.
+bool IntegerMember(const nlohmann::json& j, const char* key, int64_t* out) {
+  auto it = j.find(key);
+  if (it == j.end()) return true;
+  if (it->is_number_integer() &&
+      !(it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))) {
+    *out = it->get<int64_t>();
+    return true;
   }
-
-  bool ReadObject(JsonValue* out, int depth) {
-    out->kind = JsonValue::Kind::kObject;
-    ++pos_;
-    SkipSpace();
-    if (pos_ < text_.size() && text_[pos_] == '}') {
-      ++pos_;
-      return true;
-    }
-    while (true) {
-      SkipSpace();
-      if (pos_ >= text_.size() || text_[pos_] != '"') return Fail("expected a key");
-      std::string key;
-      if (!ReadString(&key)) return false;
-      SkipSpace();
-      if (pos_ >= text_.size() || text_[pos_] != ':') return Fail("expected ':'");
-      ++pos_;
-      JsonValue value;
-      if (!ReadValue(&value, depth + 1)) return false;
-      out->member_names.push_back(std::move(key));
-      out->member_values.push_back(std::move(value));
-      SkipSpace();
-      if (pos_ >= text_.size()) return Fail("unterminated object");
-      if (text_[pos_] == '}') {
-        ++pos_;
-        return true;
-      }
-      if (text_[pos_] != ',') return Fail("expected ',' or '}'");
-      ++pos_;
-    }
-  }
-
-  std::string_view text_;
-  size_t pos_ = 0;
-  std::string error_;
-};
-
-bool ToInt64(const JsonValue* v, int64_t* out) {
-  if (!v || v->kind != JsonValue::Kind::kNumber) return false;
-  const char* end = v->text.data() + v->text.size();
-  auto [p, ec] = std::from_chars(v->text.data(), end, *out);
-  return ec == std::errc() && p == end;
+  return false;
 }
 
 std::string LineExcerpt(const std::string& line) {
@@ -347,37 +231,30 @@ EnvelopePeek PeekEnvelope(std::string_view payload,
 // ---- kcat -------------------------------------------------------------------------------------
 
 Result<sim::PublishRecord> ParseKcatLine(const std::string& line, int64_t first_ts_ms) {
-  JsonValue j;
-  TolerantJsonReader reader(line);
-  if (!reader.ReadDocument(&j)) {
-    return Status::Parse("not a kcat -J message line (" + reader.error() +
-                         "): " + LineExcerpt(line));
-  }
-  const JsonValue* topic = j.Find("topic");
-  if (j.kind != JsonValue::Kind::kObject || !topic || topic->kind != JsonValue::Kind::kString) {
-    return Status::Parse("not a kcat -J message line (no \"topic\"): " + LineExcerpt(line));
+  const nlohmann::json j = nlohmann::json::parse(EscapeForStrictJson(line), nullptr, false);
+  if (j.is_discarded()) {
+    return Status::Parse("not a kcat -J message line (malformed JSON): " + LineExcerpt(line));
   }
   sim::PublishRecord r;
+  if (!j.is_object() || !StringMember(j, "topic", &r.subject)) {
+    return Status::Parse("not a kcat -J message line (no \"topic\"): " + LineExcerpt(line));
+  }
   r.transport = "kafka";
-  r.subject = topic->text;
-  if (const JsonValue* key = j.Find("key"); key && key->kind == JsonValue::Kind::kString) {
-    r.key = key->text;
-  }
-  if (const JsonValue* p = j.Find("payload"); p && p->kind == JsonValue::Kind::kString) {
-    r.payload = p->text;
-  }
-  if (const JsonValue* h = j.Find("headers"); h && h->kind == JsonValue::Kind::kArray) {
-    for (size_t i = 0; i + 1 < h->items.size(); i += 2) {
-      const JsonValue& name = h->items[i];
-      const JsonValue& value = h->items[i + 1];
-      if (name.kind != JsonValue::Kind::kString) {
+  StringMember(j, "key", &r.key);
+  StringMember(j, "payload", &r.payload);
+  if (auto h = j.find("headers"); h != j.end() && h->is_array()) {
+    for (size_t i = 0; i + 1 < h->size(); i += 2) {
+      const nlohmann::json& name = (*h)[i];
+      const nlohmann::json& value = (*h)[i + 1];
+      if (!name.is_string()) {
         return Status::Parse("kcat -J line: header names must be strings: " + LineExcerpt(line));
       }
-      r.headers[name.text] = value.kind == JsonValue::Kind::kString ? value.text : "";
+      r.headers[UnescapeBytes(name.get<std::string>())] =
+          value.is_string() ? UnescapeBytes(value.get<std::string>()) : "";
     }
   }
   int64_t ts = 0;
-  if (const JsonValue* t = j.Find("ts"); t && !ToInt64(t, &ts)) {
+  if (!IntegerMember(j, "ts", &ts)) {
     return Status::Parse("kcat -J line: \"ts\" must be an integer: " + LineExcerpt(line));
   }
   r.published_ms = ts;
@@ -388,8 +265,8 @@ Result<sim::PublishRecord> ParseKcatLine(const std::string& line, int64_t first_
     r.offset_ms = ts < first_ts_ms ? std::numeric_limits<int64_t>::min()
                                    : std::numeric_limits<int64_t>::max();
   }
-  int64_t offset = 0;
-  if (ToInt64(j.Find("offset"), &offset) && offset >= 0) r.seq = static_cast<uint64_t>(offset);
+  int64_t offset = -1;
+  if (IntegerMember(j, "offset", &offset) && offset >= 0) r.seq = static_cast<uint64_t>(offset);
   EnvelopePeek peek = PeekEnvelope(r.payload, r.headers);
   r.type = std::move(peek.type);
   r.event_id = std::move(peek.event_id);

@@ -97,6 +97,22 @@ TEST_CASE("kcat -J lines become kafka publish records", "[import]") {
     CHECK(r->type.empty());
     CHECK(r->event_id.empty());
   }
+  SECTION("private-use characters, raw control characters and stray bytes come back as sent") {
+    // U+F700..U+F7FF carry stray bytes through the strict parser: real ones must not be taken
+    // for them, raw or escaped, nor a stray byte next to one.
+    const std::string marker = "\xEF\x9C\x80", high = "\xEF\x9F\xBF";  // U+F700, U+F7FF
+    const std::string raw = marker + "\xFF" + high + "\x80" + marker + marker + "\t\x01end";
+    std::string body;  // as kcat writes it but with the tab and \x01 raw, as some dumps have
+    for (char c : raw) body += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
+    auto r = harness::ParseKcatLine(KcatLine("t", 0, 0, "\"k\"", body), -1);
+    REQUIRE(r.ok());
+    CHECK(r->payload == raw);
+    auto escaped =
+        harness::ParseKcatLine(KcatLine("t", 0, 0, R"("\uF700\uf7ff")", R"(\uF781)"), -1);
+    REQUIRE(escaped.ok());
+    CHECK(escaped->key == marker + high);
+    CHECK(escaped->payload == "\xEF\x9E\x81");  // U+F781 itself, not the byte 0x81
+  }
   SECTION("\\u escapes outside ASCII decode to UTF-8, surrogate pairs included") {
     auto r = harness::ParseKcatLine(KcatLine("t", 0, 0, "\"k\"", R"(caf\u00e9 \ud83d\ude00)"), -1);
     REQUIRE(r.ok());
@@ -265,14 +281,12 @@ TEST_CASE("a kcat dump becomes an event log that reads back byte for byte", "[im
   CHECK(p[3].payload.empty());
 }
 
-TEST_CASE("kcat messages without a timestamp keep their place at the previous offset",
-          "[import]") {
+TEST_CASE("kcat messages without a timestamp keep their place at the previous offset", "[import]") {
   TempDir dir;
   // kcat writes ts -1 for messages without one; the origin is the first real timestamp.
-  std::istringstream in(KcatLine("t", 0, -1, "null", "a") + "\n" +
-                        KcatLine("t", 1, 5'000, "null", "b") + "\n" +
-                        KcatLine("t", 2, -1, "null", "c") + "\n" +
-                        KcatLine("t", 3, 6'500, "null", "d") + "\n");
+  std::istringstream in(
+      KcatLine("t", 0, -1, "null", "a") + "\n" + KcatLine("t", 1, 5'000, "null", "b") + "\n" +
+      KcatLine("t", 2, -1, "null", "c") + "\n" + KcatLine("t", 3, 6'500, "null", "d") + "\n");
   auto r = harness::ImportKcat(in, dir.path + "/ts.log", {});
   REQUIRE(r.ok());
   CHECK(r->first_ts_ms == 5'000);
