@@ -18,6 +18,7 @@ PACKAGES=(
   libssl-dev                         # SHA-256 (OpenSSL's EVP, SHA extensions picked at run time)
   zlib1g-dev                         # gzip-compressed event logs
   catch2 libbenchmark-dev            # tests and benchmarks
+  libhowardhinnant-date-dev          # the reference the time-format tests compare against
   chromium                           # renders HTML reports in the report tests
   docker-compose                     # validates compose/ (no engine needed)
   jq                                 # scripts/mutants.sh reads each run's result.json
