@@ -218,11 +218,12 @@ std::string StallsSection(const json& result) {
   for (const json& st : stalls) {
     const double from = Number(Field(st, "from_s"));
     const double to = Number(Field(st, "to_s"));
-    out += "<tr class=\"stall\"><td class=\"num\">" + HtmlEscape(FormatNumber(from, 1)) +
-           " s</td><td class=\"num\">" + HtmlEscape(FormatNumber(to, 1)) +
-           " s</td><td class=\"num\">" +
-           (std::isfinite(from) && std::isfinite(to) ? HtmlEscape(FormatDuration(to - from)) : "—") +
-           "</td><td class=\"num\">" + Cell(Field(st, "max_lag")) + "</td></tr>";
+    out +=
+        "<tr class=\"stall\"><td class=\"num\">" + HtmlEscape(FormatNumber(from, 1)) +
+        " s</td><td class=\"num\">" + HtmlEscape(FormatNumber(to, 1)) +
+        " s</td><td class=\"num\">" +
+        (std::isfinite(from) && std::isfinite(to) ? HtmlEscape(FormatDuration(to - from)) : "—") +
+        "</td><td class=\"num\">" + Cell(Field(st, "max_lag")) + "</td></tr>";
   }
   return out + "</tbody></table></section>\n";
 }
@@ -284,77 +285,43 @@ std::string TimelineSection(const json& result) {
 
 std::string ChartsSection(const json& result) {
   const json& series = Field(result, "series");
-  std::vector<double> t = Numbers(Field(series, "t_s"));
-  if (t.empty()) {
-    // Without sample times, samples are one second apart (the format's sampling interval).
-    size_t longest = 0;
-    if (series.is_object()) {
-      for (const json& values : series) {
-        if (values.is_array()) longest = std::max(longest, values.size());
-      }
-    }
-    for (size_t i = 0; i < longest; ++i) t.push_back(static_cast<double>(i));
-  }
+  const std::vector<double> t = reports::SampleTimes(series);
   const std::vector<reports::FaultBand> bands = FaultBands(result);
   const double duration = Number(Field(result, "duration_s"));
 
-  const auto line = [&](const char* key, const char* name, const char* color, bool dashed) {
-    return reports::ChartLine{name, color, Numbers(Field(series, key)), dashed};
-  };
-  struct Spec {
-    const char* id;
-    const char* title;
-    const char* y_label;
-    const char* value_unit;
-    std::vector<reports::ChartLine> lines;
-  };
-  const std::vector<Spec> specs = {
+  const std::vector<reports::ChartSpec> specs = {
       {"chart-rates",
        "Publish vs ingest rate",
        "rate (events/s)",
        "events/s",
-       {line("publish_rate", "published/s", "#1f77b4", false),
-        line("ingest_rate", "ingested/s", "#2ca02c", false)}},
+       {{"publish_rate", "published/s", "#1f77b4", false},
+        {"ingest_rate", "ingested/s", "#2ca02c", false}}},
       {"chart-latency",
        "End-to-end latency (publish to commit)",
        "latency (ms)",
        "ms",
-       {line("latency_p50_ms", "p50", "#2ca02c", false),
-        line("latency_p95_ms", "p95", "#ff7f0e", false),
-        line("latency_p99_ms", "p99", "#d62728", false)}},
+       {{"latency_p50_ms", "p50", "#2ca02c", false},
+        {"latency_p95_ms", "p95", "#ff7f0e", false},
+        {"latency_p99_ms", "p99", "#d62728", false}},
+       true},
       {"chart-lag",
        "Consumer lag (published, not yet applied)",
        "lag (events)",
        "events",
-       {line("lag", "lag", "#9467bd", false)}},
+       {{"lag", "lag", "#9467bd", false}}},
       {"chart-failures",
        "Retries and dead letters",
        "events per second",
        "/s",
-       {line("retries", "retries", "#ff7f0e", false),
-        line("dead_letters", "dead letters", "#d62728", true)}},
+       {{"retries", "retries", "#ff7f0e", false},
+        {"dead_letters", "dead letters", "#d62728", true}}},
       {"chart-reconnects",
        "Reconnects (NATS and Kafka clients)",
        "reconnects per second",
        "/s",
-       {line("reconnects", "reconnects", "#8c564b", false)}},
+       {{"reconnects", "reconnects", "#8c564b", false}}},
   };
-  std::string out = "<section id=\"charts\"><h2>Over time</h2><div class=\"charts\">";
-  for (const Spec& spec : specs) {
-    reports::TimeChart chart;
-    chart.id = spec.id;
-    chart.title = spec.title;
-    chart.y_label = spec.y_label;
-    chart.value_unit = spec.value_unit;
-    chart.t_s = t;
-    chart.lines = spec.lines;
-    chart.bands = bands;
-    chart.min_span_s = std::isfinite(duration) ? duration : 0;
-    chart.log_scale_when_wide = std::string(spec.id) == "chart-latency";
-    out += "<figure class=\"chart-box time-chart\"><figcaption>" + HtmlEscape(spec.title) +
-           "</figcaption>" + reports::RenderTimeChart(chart) + "</figure>";
-  }
-  out += "</div></section>\n";
+  std::string out = reports::ChartsSectionHtml(specs, series, t, bands, duration);
 
   const json& histogram = Field(result, "latency_histogram");
   reports::Histogram h;
@@ -644,7 +611,7 @@ std::string RenderSuiteIndex(const std::vector<std::pair<std::string, json>>& re
   }
   const std::string verdict = failed ? "fail" : errored ? "error" : "pass";
   std::string out = PageHead(std::string(verdict == "pass" ? "PASS" : "FAIL") +
-                             " · ingestlab suite of " + std::to_string(runs.size()) + " runs",
+                                 " · ingestlab suite of " + std::to_string(runs.size()) + " runs",
                              any_load ? reports::kLoadReportCss : "");
   out += "<header><h1>ingestlab suite: " + std::to_string(runs.size()) + " runs</h1></header>\n";
   std::string summary = std::to_string(runs.size() - failed - errored) + " passed, " +

@@ -319,61 +319,29 @@ std::string ScalingSection(const json& result) {
 
 std::string OverTimeSection(const json& result) {
   const json& series = Field(result, "series");
-  std::vector<double> t = Numbers(Field(series, "t_s"));
-  if (t.empty() && series.is_object()) {
-    // Without sample times, samples are one second apart (the format's sampling interval).
-    size_t longest = 0;
-    for (const json& values : series) {
-      if (values.is_array()) longest = std::max(longest, values.size());
-    }
-    for (size_t i = 0; i < longest; ++i) t.push_back(static_cast<double>(i));
-  }
+  const std::vector<double> t = reports::SampleTimes(series);
   const double duration = Number(Field(result, "duration_s"));
-  const auto line = [&](const char* key, const char* name, const char* color, bool dashed) {
-    return reports::ChartLine{name, color, Numbers(Field(series, key)), dashed};
-  };
-  struct Spec {
-    const char* id;
-    const char* title;
-    const char* y_label;
-    const char* value_unit;
-    std::vector<reports::ChartLine> lines;
-  };
-  const std::vector<Spec> specs = {
+  const std::vector<reports::ChartSpec> specs = {
       {"chart-load-rates",
        "Offered vs committed rate",
        "rate (events/s)",
        "events/s",
-       {line("offered_eps", "offered/s", "#7f7f7f", true),
-        line("sent_eps", "sent/s", "#1f77b4", false),
-        line("committed_eps", "committed/s", "#2ca02c", false)}},
+       {{"offered_eps", "offered/s", "#7f7f7f", true},
+        {"sent_eps", "sent/s", "#1f77b4", false},
+        {"committed_eps", "committed/s", "#2ca02c", false}}},
       {"chart-load-lag",
        "Lag (sent, not yet committed)",
        "lag (events)",
        "events",
-       {line("lag", "lag", "#9467bd", false)}},
+       {{"lag", "lag", "#9467bd", false}}},
       {"chart-load-latency",
        "End-to-end latency per second",
        "latency (ms)",
        "ms",
-       {line("latency_p50_ms", "p50", "#2ca02c", false),
-        line("latency_p99_ms", "p99", "#d62728", false)}},
+       {{"latency_p50_ms", "p50", "#2ca02c", false}, {"latency_p99_ms", "p99", "#d62728", false}},
+       true},
   };
-  std::string out = "<section id=\"charts\"><h2>Over time</h2><div class=\"charts\">";
-  for (const Spec& spec : specs) {
-    reports::TimeChart chart;
-    chart.id = spec.id;
-    chart.title = spec.title;
-    chart.y_label = spec.y_label;
-    chart.value_unit = spec.value_unit;
-    chart.t_s = t;
-    chart.lines = spec.lines;
-    chart.min_span_s = std::isfinite(duration) ? duration : 0;
-    chart.log_scale_when_wide = std::string(spec.id) == "chart-load-latency";
-    out += "<figure class=\"chart-box time-chart\"><figcaption>" + HtmlEscape(spec.title) +
-           "</figcaption>" + reports::RenderTimeChart(chart) + "</figure>";
-  }
-  return out + "</div></section>\n";
+  return reports::ChartsSectionHtml(specs, series, t, {}, duration);
 }
 
 std::string StepsTable(const json& result) {
@@ -402,8 +370,8 @@ std::string StepsTable(const json& result) {
            NumCell(Field(step, "duration_s"), 1) + NumCell(Field(step, "offered_eps"), 0) +
            NumCell(Field(step, "sent"), 0) + NumCell(Field(step, "committed"), 0) +
            NumCell(Field(step, "throughput_eps"), 1) + NumCell(Field(step, "uncommitted"), 0) +
-           NumCell(Field(step, "late"), 0) +
-           NumCell(Field(step, "end_lag"), 0) + NumCell(Field(step, "max_lag"), 0);
+           NumCell(Field(step, "late"), 0) + NumCell(Field(step, "end_lag"), 0) +
+           NumCell(Field(step, "max_lag"), 0);
     for (const char* key : {"p50", "p90", "p99", "p999", "max"}) {
       out += NumCell(Field(latency, key), 1);
     }

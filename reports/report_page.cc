@@ -2,6 +2,7 @@
 #include "reports/report_page.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <limits>
 
@@ -119,6 +120,41 @@ Status ValidateVerdictAndFormat(const nlohmann::json& result) {
     return Status::InvalidArgument("unsupported result format " + Text(format) + " (expected 1)");
   }
   return Status::Ok();
+}
+
+std::vector<double> SampleTimes(const nlohmann::json& series) {
+  std::vector<double> t = Numbers(Field(series, "t_s"));
+  if (t.empty() && series.is_object()) {
+    size_t longest = 0;
+    for (const nlohmann::json& values : series) {
+      if (values.is_array()) longest = std::max(longest, values.size());
+    }
+    for (size_t i = 0; i < longest; ++i) t.push_back(static_cast<double>(i));
+  }
+  return t;
+}
+
+std::string ChartsSectionHtml(const std::vector<ChartSpec>& specs, const nlohmann::json& series,
+                              const std::vector<double>& t, const std::vector<FaultBand>& bands,
+                              double min_span_s) {
+  std::string out = "<section id=\"charts\"><h2>Over time</h2><div class=\"charts\">";
+  for (const ChartSpec& spec : specs) {
+    TimeChart chart;
+    chart.id = spec.id;
+    chart.title = spec.title;
+    chart.y_label = spec.y_label;
+    chart.value_unit = spec.value_unit;
+    chart.t_s = t;
+    for (const SeriesLine& l : spec.lines) {
+      chart.lines.push_back({l.name, l.color, Numbers(Field(series, l.key)), l.dashed});
+    }
+    chart.bands = bands;
+    chart.min_span_s = std::isfinite(min_span_s) ? min_span_s : 0;
+    chart.log_scale_when_wide = spec.log_scale_when_wide;
+    out += "<figure class=\"chart-box time-chart\"><figcaption>" + HtmlEscape(spec.title) +
+           "</figcaption>" + RenderTimeChart(chart) + "</figure>";
+  }
+  return out + "</div></section>\n";
 }
 
 }  // namespace ingestlab::reports

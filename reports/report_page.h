@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "reports/svg_chart.h"
 
 namespace ingestlab::reports {
 
@@ -57,6 +58,32 @@ std::string PageHead(const std::string& title, const char* extra_css = "");
 
 // The footer, the report script and the closing tags.
 std::string PageTail();
+
+// One chart of an "Over time" section; each line reads the series array named by its key.
+struct SeriesLine {
+  const char* key;    // e.g. "latency_p99_ms"
+  const char* name;   // legend text
+  const char* color;  // CSS colour
+  bool dashed = false;
+};
+struct ChartSpec {
+  const char* id;
+  const char* title;
+  const char* y_label;
+  const char* value_unit;
+  std::vector<SeriesLine> lines;
+  bool log_scale_when_wide = false;  // see TimeChart
+};
+
+// A series object's "t_s"; without it, one second apart (the formats' sampling interval) for as
+// many samples as its longest array.
+std::vector<double> SampleTimes(const nlohmann::json& series);
+
+// <section id="charts"> "Over time": one figure per spec, over sample times t with the fault
+// bands, the x axis at least min_span_s wide (NaN: no minimum).
+std::string ChartsSectionHtml(const std::vector<ChartSpec>& specs, const nlohmann::json& series,
+                              const std::vector<double>& t, const std::vector<FaultBand>& bands,
+                              double min_span_s);
 
 // Writes content to path, replacing it. Io when the file cannot be opened or written.
 Status WriteHtmlFile(const std::string& path, const std::string& content);
