@@ -1,43 +1,23 @@
 // Summary table and JUnit XML.
 #include "harness/run_output.h"
 
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <iomanip>
 #include <sstream>
+
+#include "reports/html_util.h"
 
 namespace ingestlab {
 namespace {
 
-std::string XmlEscape(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        if (c < 0x20 && c != '\n' && c != '\t' && c != '\r') {
-          out += ' ';
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
+// Text for JUnit XML: control characters XML 1.0 forbids become spaces, then the HTML escapes
+// (which XML reads the same way).
+std::string XmlEscape(std::string s) {
+  for (char& c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r') c = ' ';
   }
-  return out;
+  return reports::HtmlEscape(s);
 }
 
 std::string Dots(const std::string& label, size_t width) {
