@@ -175,12 +175,12 @@ std::string KeyNumbers(const json& result) {
 }
 
 std::string AssertionTable(const json& result) {
-  std::string out = "<section id=\"assertions\"><h2>Assertions</h2>";
   const json& assertions = Field(result, "assertions");
   if (!assertions.is_array() || assertions.empty()) {
-    return out + "<p class=\"empty\">No assertions were checked.</p></section>\n";
+    return reports::EmptySection("assertions", "Assertions", "No assertions were checked.");
   }
-  out +=
+  std::string out =
+      reports::SectionStart("assertions", "Assertions") +
       "<table class=\"assertions\"><thead><tr><th>result</th><th>assertion</th><th>kind</th>"
       "<th class=\"num\">measured</th><th class=\"num\">threshold</th><th>detail</th></tr>"
       "</thead><tbody>";
@@ -252,12 +252,12 @@ std::vector<reports::FaultBand> FaultBands(const json& result) {
 }
 
 std::string TimelineSection(const json& result) {
-  std::string out = "<section id=\"timeline\"><h2>Fault timeline</h2>";
   const json& timeline = Field(result, "timeline");
   if (!timeline.is_array() || timeline.empty()) {
-    return out + "<p class=\"empty\">No faults were injected.</p></section>\n";
+    return reports::EmptySection("timeline", "Fault timeline", "No faults were injected.");
   }
-  out +=
+  std::string out =
+      reports::SectionStart("timeline", "Fault timeline") +
       "<table class=\"timeline\"><thead><tr><th>fault</th><th class=\"num\">from</th>"
       "<th class=\"num\">until</th><th class=\"num\">lasting</th><th>action</th><th>target</th>"
       "<th>parameters</th></tr></thead><tbody>";

@@ -146,12 +146,12 @@ std::string WorkloadSection(const json& result) {
 }
 
 std::string ThresholdTable(const json& result) {
-  std::string out = "<section id=\"thresholds\"><h2>Thresholds</h2>";
   const json& thresholds = Field(result, "thresholds");
   if (!thresholds.is_array() || thresholds.empty()) {
-    return out + "<p class=\"empty\">No thresholds were checked.</p></section>\n";
+    return reports::EmptySection("thresholds", "Thresholds", "No thresholds were checked.");
   }
-  out +=
+  std::string out =
+      reports::SectionStart("thresholds", "Thresholds") +
       "<table class=\"thresholds\"><thead><tr><th>threshold</th><th>op</th>"
       "<th class=\"num\">limit</th><th class=\"num\">measured</th><th>result</th></tr>"
       "</thead><tbody>";
@@ -345,12 +345,12 @@ std::string OverTimeSection(const json& result) {
 }
 
 std::string StepsTable(const json& result) {
-  std::string out = "<section id=\"steps\"><h2>Steps</h2>";
   const json& steps = Field(result, "steps");
   if (!steps.is_array() || steps.empty()) {
-    return out + "<p class=\"empty\">No steps were recorded.</p></section>\n";
+    return reports::EmptySection("steps", "Steps", "No steps were recorded.");
   }
-  out +=
+  std::string out =
+      reports::SectionStart("steps", "Steps") +
       "<div class=\"table-scroll\"><table class=\"steps sortable\"><thead><tr><th "
       "class=\"num\">step</th>"
       "<th class=\"num\">rate (ev/s)</th><th class=\"num\">duration (s)</th>"

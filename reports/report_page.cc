@@ -122,6 +122,14 @@ Status ValidateVerdictAndFormat(const nlohmann::json& result) {
   return Status::Ok();
 }
 
+std::string SectionStart(const std::string& id, const std::string& title) {
+  return "<section id=\"" + HtmlEscape(id) + "\"><h2>" + HtmlEscape(title) + "</h2>";
+}
+
+std::string EmptySection(const std::string& id, const std::string& title, const std::string& note) {
+  return SectionStart(id, title) + "<p class=\"empty\">" + HtmlEscape(note) + "</p></section>\n";
+}
+
 std::vector<double> SampleTimes(const nlohmann::json& series) {
   std::vector<double> t = Numbers(Field(series, "t_s"));
   if (t.empty() && series.is_object()) {

@@ -75,6 +75,11 @@ struct ChartSpec {
   bool log_scale_when_wide = false;  // see TimeChart
 };
 
+// A report section's opening, "<section id=ID><h2>TITLE</h2>", and a whole section that only
+// says `note` (nothing to show). Title and note are escaped here.
+std::string SectionStart(const std::string& id, const std::string& title);
+std::string EmptySection(const std::string& id, const std::string& title, const std::string& note);
+
 // A series object's "t_s"; without it, one second apart (the formats' sampling interval) for as
 // many samples as its longest array.
 std::vector<double> SampleTimes(const nlohmann::json& series);
