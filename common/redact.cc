@@ -168,16 +168,22 @@ std::vector<std::string_view> SplitCommas(std::string_view s) {
   }
 }
 
-}  // namespace
-
-std::string RedactUrl(std::string_view url) {
+// Where a URL's userinfo is, spaces around the URL ignored: url[*begin, *at) ends at the '@'.
+// False when it has none.
+bool UserinfoSpan(std::string_view url, size_t* begin, size_t* at) {
   size_t b = 0, e = url.size();
   while (b < e && IsSpace(url[b])) ++b;
   while (e > b && IsSpace(url[e - 1])) --e;
   const size_t sep = url.substr(b, e - b).find("://");
-  const size_t begin = sep == std::string_view::npos ? b : b + sep + 3;
-  size_t at = 0;
-  if (!FindUserinfo(url, begin, e, &at)) return std::string(url);
+  *begin = sep == std::string_view::npos ? b : b + sep + 3;
+  return FindUserinfo(url, *begin, e, at);
+}
+
+}  // namespace
+
+std::string RedactUrl(std::string_view url) {
+  size_t begin = 0, at = 0;
+  if (!UserinfoSpan(url, &begin, &at)) return std::string(url);
   return std::string(url.substr(0, begin)) + RedactUserinfo(url.substr(begin, at - begin)) +
          std::string(url.substr(at));
 }
@@ -251,13 +257,8 @@ void RegisterSecret(std::string_view value) {
 
 void RegisterUrlSecrets(std::string_view urls) {
   for (std::string_view url : SplitCommas(urls)) {
-    size_t b = 0, e = url.size();
-    while (b < e && IsSpace(url[b])) ++b;
-    while (e > b && IsSpace(url[e - 1])) --e;
-    const size_t sep = url.substr(b, e - b).find("://");
-    const size_t begin = sep == std::string_view::npos ? b : b + sep + 3;
-    size_t at = 0;
-    if (!FindUserinfo(url, begin, e, &at)) continue;
+    size_t begin = 0, at = 0;
+    if (!UserinfoSpan(url, &begin, &at)) continue;
     const std::string_view userinfo = url.substr(begin, at - begin);
     const size_t colon = userinfo.find(':');
     const std::string_view secret =
