@@ -228,6 +228,9 @@ Status Apply(IngestdConfig& config, const std::vector<Assignment>& assignments) 
   return Status::Ok();
 }
 
+// The file is read here rather than by CLI11's config support, which does not fit it: CLI11
+// applies its file before the environment (here the environment wins), reads `kafka.KEY` lines
+// as a section, knows no `batch_size` spelling of --batch-size, and its errors name no line.
 Status ReadConfigFile(const std::string& path, std::vector<Assignment>* out) {
   std::ifstream in(path);
   if (!in) return Status::InvalidArgument("--config: cannot read \"" + path + "\"");

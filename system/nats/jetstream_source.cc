@@ -1048,10 +1048,9 @@ Result<std::unique_ptr<JetStreamSource>> JetStreamSource::Create(JetStreamOption
   // it alive at ack_wait_ms/3), so a shorter step would redeliver messages still being worked on.
   for (int64_t ms : options.backoff_ms) {
     if (ms < options.ack_wait_ms) {
-      return Status::InvalidArgument("nats: backoff step " + std::to_string(ms) +
-                                     " ms is shorter than ack_wait_ms (" +
-                                     std::to_string(options.ack_wait_ms) +
-                                     " ms); every step must be at least the AckWait");
+      return Status::InvalidArgument(
+          "nats: backoff step " + std::to_string(ms) + " ms is shorter than ack_wait_ms (" +
+          std::to_string(options.ack_wait_ms) + " ms); every step must be at least the AckWait");
     }
   }
   if (nats_util::SplitUrls(options.urls).empty()) {

@@ -99,9 +99,11 @@ TEST_CASE("defaults apply when only a transport is given") {
 }
 
 TEST_CASE("every setting can be given as a flag") {
+  // One flag and its value a line.
+  // clang-format off
   const IngestdConfig c = Config({
-      "--nats", "nats://a:1, nats://b:2",  //
-      "--kafka=127.0.0.1:9092",            // --key=value as well as --key value
+      "--nats", "nats://a:1, nats://b:2",
+      "--kafka=127.0.0.1:9092",  // --key=value as well as --key value
       "--db", "/tmp/x.db",
       "--http", "127.0.0.1:0",
       "--http-port-file", "/tmp/port",
@@ -130,6 +132,7 @@ TEST_CASE("every setting can be given as a flag") {
       "--name", "ingestd[2]",
       "--kafka-property", "socket.timeout.ms=1000",
   });
+  // clang-format on
   IngestdConfig e;
   e.nats_urls = {"nats://a:1", "nats://b:2"};
   e.kafka_bootstrap = "127.0.0.1:9092";
@@ -350,14 +353,12 @@ Stated StatedInDocs() {
     if (line.rfind("| `--", 0) != 0) continue;
     const size_t first_end = line.find(" | ", 1);
     const std::string first = line.substr(0, first_end);
-    const std::string second = line.substr(first_end + 3, line.find(" | ", first_end + 3) -
-                                                              first_end - 3);
-    for (size_t at = first.find("`--"); at != std::string::npos;
-         at = first.find("`--", at + 1)) {
+    const std::string second =
+        line.substr(first_end + 3, line.find(" | ", first_end + 3) - first_end - 3);
+    for (size_t at = first.find("`--"); at != std::string::npos; at = first.find("`--", at + 1)) {
       const std::string key = first.substr(at + 3, first.find_first_of(" `", at + 3) - at - 3);
       const bool main_name = at == 2;
-      stated[key] = main_name && second.size() >= 2 && second.front() == '`' &&
-                            second.back() == '`'
+      stated[key] = main_name && second.size() >= 2 && second.front() == '`' && second.back() == '`'
                         ? second.substr(1, second.size() - 2)
                         : "";
     }
@@ -385,8 +386,8 @@ TEST_CASE("the defaults in --help and docs/ingestd.md are the compiled-in defaul
   const IngestdConfig base = WithNats({});
   for (const auto* stated : {&help, &docs}) {
     for (const auto& [key, value] : *stated) {
-      INFO((stated == &help ? "--help" : "docs/ingestd.md") << " states --" << key
-                                                            << " defaults to '" << value << "'");
+      INFO((stated == &help ? "--help" : "docs/ingestd.md")
+           << " states --" << key << " defaults to '" << value << "'");
       // "The default four topics" is an empty list; stating them sets the same list explicitly.
       if (value.empty() || key == "topics") continue;
       if (value.find(' ') != std::string::npos) continue;  // a description ("all but DLQ")
