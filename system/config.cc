@@ -1,4 +1,5 @@
-// IngestdConfig parsing: one table of settings, read from flags, environment and file.
+// IngestdConfig parsing: one table of settings, read from flags (tokenized by CLI11), environment
+// and file.
 // Thread-safety: pure functions.
 #include "system/config.h"
 
@@ -9,6 +10,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+
+#include <CLI/CLI.hpp>
 
 #include "common/log.h"
 
@@ -225,6 +228,9 @@ Status Apply(IngestdConfig& config, const std::vector<Assignment>& assignments) 
   return Status::Ok();
 }
 
+// The file is read here rather than by CLI11's config support, which does not fit it: CLI11
+// applies its file before the environment (here the environment wins), reads `kafka.KEY` lines
+// as a section, knows no `batch_size` spelling of --batch-size, and its errors name no line.
 Status ReadConfigFile(const std::string& path, std::vector<Assignment>* out) {
   std::ifstream in(path);
   if (!in) return Status::InvalidArgument("--config: cannot read \"" + path + "\"");
@@ -256,6 +262,57 @@ Status ReadConfigFile(const std::string& path, std::vector<Assignment>* out) {
       return Status::InvalidArgument(where + ": unknown key \"" + key + "\"");
     }
     out->push_back({s, value, where + ": " + key});
+  }
+  return Status::Ok();
+}
+
+// The command line, tokenized by CLI11: one option per setting, built from the table, each
+// occurrence kept in order (so `--ack-wait 2s --ack-wait-ms 1500` means 1500, and
+// --kafka-property repeats). The values are checked by the table's own setters afterwards, so a
+// bad value reads the same from a flag, the environment or the file.
+Status ParseFlags(int argc, const char* const* argv, ParsedConfig* parsed,
+                  std::vector<Assignment>* flags) {
+  CLI::App app{"ingestd", "ingestd"};
+  app.set_help_flag("-h,--help");
+  app.allow_extras();  // reported below, in ingestd's own words
+  CLI::Option* version = app.add_flag("--version");
+  std::map<const CLI::Option*, const Setting*> setting_of;
+  for (const Setting& s : Settings()) {
+    CLI::Option* opt = app.add_option(std::string("--") + s.key, s.help)
+                           ->type_name(s.arg)
+                           ->expected(1)
+                           ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    setting_of[opt] = &s;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    parsed->action = ConfigAction::kHelp;
+    return Status::Ok();
+  } catch (const CLI::ArgumentMismatch& e) {  // "--db: 1 required PATH missing"
+    const std::string what = e.what();
+    return Status::InvalidArgument(what.substr(0, what.find(':')) + ": missing value");
+  } catch (const CLI::ParseError& e) {
+    return Status::InvalidArgument(std::string(e.what()) + " (see --help)");
+  }
+  if (version->count() > 0) {
+    parsed->action = ConfigAction::kVersion;
+    return Status::Ok();
+  }
+  const std::vector<std::string> extras = app.remaining();
+  if (!extras.empty()) {
+    const std::string& first = extras.front();
+    if (first.rfind("--", 0) != 0) {
+      return Status::InvalidArgument("unexpected argument \"" + first + "\" (see --help)");
+    }
+    return Status::InvalidArgument("unknown flag " + first.substr(0, first.find('=')) +
+                                   " (see --help)");
+  }
+  std::map<const CLI::Option*, size_t> taken;  // occurrences of each option consumed so far
+  for (const CLI::Option* opt : app.parse_order()) {
+    auto it = setting_of.find(opt);
+    if (it == setting_of.end()) continue;
+    flags->push_back({it->second, opt->results().at(taken[opt]++), opt->get_name()});
   }
   return Status::Ok();
 }
@@ -292,36 +349,8 @@ Status ParseHostPort(const std::string& s, std::string* host, int* port) {
 Result<ParsedConfig> ParseIngestdConfig(int argc, const char* const* argv, const EnvLookup& env) {
   ParsedConfig parsed;
   std::vector<Assignment> flags;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      parsed.action = ConfigAction::kHelp;
-      return parsed;
-    }
-    if (arg == "--version") {
-      parsed.action = ConfigAction::kVersion;
-      return parsed;
-    }
-    if (arg.rfind("--", 0) != 0) {
-      return Status::InvalidArgument("unexpected argument \"" + arg + "\" (see --help)");
-    }
-    std::string key = arg.substr(2);
-    std::string value;
-    bool has_value = false;
-    const size_t eq = key.find('=');
-    if (eq != std::string::npos) {
-      value = key.substr(eq + 1);
-      key.resize(eq);
-      has_value = true;
-    }
-    const Setting* s = FindSetting(key);
-    if (s == nullptr) return Status::InvalidArgument("unknown flag --" + key + " (see --help)");
-    if (!has_value) {
-      if (i + 1 >= argc) return Status::InvalidArgument("--" + key + ": missing value");
-      value = argv[++i];
-    }
-    flags.push_back({s, std::move(value), "--" + key});
-  }
+  INGEST_RETURN_IF_ERROR(ParseFlags(argc, argv, &parsed, &flags));
+  if (parsed.action != ConfigAction::kRun) return parsed;
 
   const EnvLookup getenv_default = [](const char* name) { return std::getenv(name); };
   const EnvLookup& lookup = env ? env : getenv_default;

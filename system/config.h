@@ -7,6 +7,9 @@
 // takes `kafka.<librdkafka property> = value` lines, the command line `--kafka-property k=v`.
 // A bad value or an unknown key is an InvalidArgument Status whose message is one line naming it:
 //   --batch-size: expected a positive integer, got "abc"
+// CLI11 tokenizes the command line (--key value, --key=value, --help, --version); the values,
+// the environment and the file are read and checked by config.cc's settings table, so an
+// injected EnvLookup stands in for the process environment in tests.
 // Thread-safety: plain values and pure functions.
 #pragma once
 

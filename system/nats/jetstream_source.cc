@@ -385,12 +385,10 @@ Status JetStreamSourceImpl::EnsureStream(const StreamSpec& spec, int& replicas) 
 
 Status JetStreamSourceImpl::EnsureConsumer(Consumer& consumer) {
   // The server replaces AckWait with BackOff[0] and times every later redelivery of an unacked
-  // message by BackOff. A message may legitimately sit in the pipeline for up to ack_wait_ms,
-  // so no step is shorter than that; explicit retries use NAK-with-delay instead.
+  // message by BackOff. Create() refused any step shorter than ack_wait_ms, so the steps are
+  // used as given; explicit retries use NAK-with-delay instead.
   std::vector<int64_t> backoff_ns;
-  for (int64_t ms : options_.backoff_ms) {
-    backoff_ns.push_back(std::max<int64_t>(ms, options_.ack_wait_ms) * kNanosPerMilli);
-  }
+  for (int64_t ms : options_.backoff_ms) backoff_ns.push_back(ms * kNanosPerMilli);
   jsConsumerConfig cfg;
   jsConsumerConfig_Init(&cfg);
   cfg.Durable = consumer.durable.c_str();
@@ -1045,6 +1043,15 @@ Result<std::unique_ptr<JetStreamSource>> JetStreamSource::Create(JetStreamOption
                                    std::to_string(options.server_max_deliver) +
                                    ") must exceed the number of backoff steps (" +
                                    std::to_string(options.backoff_ms.size()) + ")");
+  }
+  // A message may legitimately sit in the pipeline for up to ack_wait_ms (in-progress acks keep
+  // it alive at ack_wait_ms/3), so a shorter step would redeliver messages still being worked on.
+  for (int64_t ms : options.backoff_ms) {
+    if (ms < options.ack_wait_ms) {
+      return Status::InvalidArgument(
+          "nats: backoff step " + std::to_string(ms) + " ms is shorter than ack_wait_ms (" +
+          std::to_string(options.ack_wait_ms) + " ms); every step must be at least the AckWait");
+    }
   }
   if (nats_util::SplitUrls(options.urls).empty()) {
     return Status::InvalidArgument("nats: no server URLs given");

@@ -56,9 +56,10 @@ struct JetStreamOptions {
   // lost acks may legitimately deliver a valid message any number of times. A limit here would
   // make the server drop such a message silently.
   int server_max_deliver = -1;
-  // The consumer's BackOff: redelivery steps for messages left unacked, each raised to at least
-  // ack_wait_ms. Empty (the default): every ack_wait_ms. The server takes a BackOff only with a
-  // finite MaxDeliver larger than its length; explicit retries use NAK-with-delay anyway.
+  // The consumer's BackOff: redelivery steps for messages left unacked, used as given; Create()
+  // refuses a step shorter than ack_wait_ms. Empty (the default, and all ingestd uses): every
+  // ack_wait_ms. The server takes a BackOff only with a finite MaxDeliver larger than its
+  // length; explicit retries use NAK-with-delay anyway.
   std::vector<int64_t> backoff_ms;
 };
 

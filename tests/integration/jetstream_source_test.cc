@@ -151,6 +151,22 @@ int64_t CounterValue(Metrics& metrics, const std::string& line_prefix) {
 
 }  // namespace
 
+TEST_CASE("JetStreamSource refuses a BackOff step shorter than AckWait instead of raising it") {
+  FakeSink sink;
+  Metrics metrics;
+  JetStreamOptions o;
+  o.urls = {"nats://127.0.0.1:1"};  // never dialled: the options are refused first
+  o.ack_wait_ms = 10'000;
+  o.server_max_deliver = 5;
+  o.backoff_ms = {10'000, 500};
+  auto refused = JetStreamSource::Create(o, &sink, &metrics, &Clock::System());
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == Status::Code::kInvalidArgument);
+  CHECK(refused.status().message() ==
+        "nats: backoff step 500 ms is shorter than ack_wait_ms (10000 ms); every step must be at "
+        "least the AckWait");
+}
+
 TEST_CASE("JetStreamSource creates the contract's streams idempotently") {
   Broker broker;
   Metrics metrics;
