@@ -8,17 +8,7 @@ SANITIZER_PACKAGES=(clang-14 libclang-rt-14-dev lld-14 llvm-14)
 
 install_sanitizer_packages() {
   scripts/setup.sh --install-only
-  local sudo="" missing=() p
-  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
-  for p in "${SANITIZER_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if ((${#missing[@]})); then
-    echo "sanitizers: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get update -q
-    $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
-  fi
+  scripts/install_packages.sh sanitizers "${SANITIZER_PACKAGES[@]}"
 }
 
 # configure_sanitizer_build DIR SANITIZE [cmake args...]

@@ -25,18 +25,7 @@ PACKAGES=(
 )
 
 if [[ "${1:-}" != "--no-install" ]]; then
-  SUDO=""
-  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-  missing=()
-  for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if ((${#missing[@]})); then
-    echo "setup: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -q
-    $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-  fi
+  scripts/install_packages.sh setup "${PACKAGES[@]}"
 fi
 
 if [[ "${1:-}" == "--install-only" ]]; then exit 0; fi
