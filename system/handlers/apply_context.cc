@@ -334,6 +334,16 @@ Status RequireNumber(const Event& event, std::string_view key, double* out) {
   return Status::Ok();
 }
 
+Status RequireRow(ApplyContext& ctx, const char* sql, std::string_view what, std::string_view id) {
+  auto stmt = ctx.Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, id);
+  auto row = stmt->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return WaitingFor(what, id);
+  return Status::Ok();
+}
+
 Status WaitingFor(std::string_view what, std::string_view id) {
   std::string message = "waiting for ";
   message += what;
