@@ -195,6 +195,19 @@ Status Exec(ApplyContext& ctx, const char* sql, const Args&... args) {
   return stmt->Run();
 }
 
+// Runs `sql` (no parameters) and calls fn(const Stmt&) for each row it yields.
+template <typename Fn>
+Status ForEachRow(ApplyContext& ctx, const char* sql, Fn fn) {
+  auto stmt = ctx.Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  for (;;) {
+    auto row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::Ok();
+    fn(*stmt);
+  }
+}
+
 // An UPDATE/DELETE of the row a **depends** event needs: binds `id` to ?1 and `args` to
 // ?2..?N, runs it, and returns WaitingFor(what, id) when it matched no row.
 template <typename... Args>
@@ -203,6 +216,15 @@ Status UpdateOrWait(ApplyContext& ctx, const char* sql, std::string_view what, s
   INGEST_RETURN_IF_ERROR(Exec(ctx, sql, id, args...));
   if (ctx.Changes() == 0) return WaitingFor(what, id);
   return Status::Ok();
+}
+
+// UpdateOrWait for the row named by the event's data.<key> (RequireText).
+template <typename... Args>
+Status UpdateByKey(ApplyContext& ctx, const Event& e, std::string_view key, const char* sql,
+                   std::string_view what, const Args&... args) {
+  std::string_view id;
+  INGEST_RETURN_IF_ERROR(RequireText(e, key, &id));
+  return UpdateOrWait(ctx, sql, what, id, args...);
 }
 
 // A **depends** check: runs `sql` (a SELECT with ?1 = id) and returns WaitingFor(what, id) when

@@ -140,10 +140,8 @@ UPDATE subscriptions SET status = 'cancelled', cancelled_at = ?2,
 WHERE subscription_id = ?1)sql";
 
 Status SubscriptionCancelled(ApplyContext& ctx, const Event& e) {
-  std::string_view subscription_id;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "subscription_id", &subscription_id));
-  return UpdateOrWait(ctx, kCancelSubscription, "subscription", subscription_id, e.event_time_ms,
-                      e.data.str("reason"));
+  return UpdateByKey(ctx, e, "subscription_id", kCancelSubscription, "subscription",
+                     e.event_time_ms, e.data.str("reason"));
 }
 
 constexpr HandlerEntry kEntries[] = {

@@ -46,10 +46,8 @@ UPDATE crm_leads SET
 WHERE lead_id = ?1)sql";
 
 Status LeadUpdated(ApplyContext& ctx, const Event& e) {
-  std::string_view lead_id;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "lead_id", &lead_id));
-  return UpdateOrWait(ctx, kUpdateLead, "lead", lead_id, e.data.str("status"),
-                      e.data.number("score"), e.data.str("company"), e.event_time_ms);
+  return UpdateByKey(ctx, e, "lead_id", kUpdateLead, "lead", e.data.str("status"),
+                     e.data.number("score"), e.data.str("company"), e.event_time_ms);
 }
 
 constexpr char kConvertLead[] = R"sql(
@@ -97,11 +95,9 @@ UPDATE crm_contacts SET
 WHERE contact_id = ?1)sql";
 
 Status ContactUpdated(ApplyContext& ctx, const Event& e) {
-  std::string_view contact_id;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "contact_id", &contact_id));
-  return UpdateOrWait(ctx, kUpdateContact, "contact", contact_id, e.data.str("email"),
-                      e.data.str("name"), e.data.str("phone"), e.data.str("company"),
-                      e.event_time_ms);
+  return UpdateByKey(ctx, e, "contact_id", kUpdateContact, "contact", e.data.str("email"),
+                     e.data.str("name"), e.data.str("phone"), e.data.str("company"),
+                     e.event_time_ms);
 }
 
 constexpr char kInsertOpportunity[] = R"sql(
@@ -127,10 +123,8 @@ UPDATE crm_opportunities SET
 WHERE opportunity_id = ?1)sql";
 
 Status OpportunityUpdated(ApplyContext& ctx, const Event& e) {
-  std::string_view opportunity_id;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "opportunity_id", &opportunity_id));
-  return UpdateOrWait(ctx, kUpdateOpportunity, "opportunity", opportunity_id,
-                      e.data.number("amount"), e.data.str("stage"), e.event_time_ms);
+  return UpdateByKey(ctx, e, "opportunity_id", kUpdateOpportunity, "opportunity",
+                     e.data.number("amount"), e.data.str("stage"), e.event_time_ms);
 }
 
 constexpr char kCloseOpportunity[] = R"sql(
@@ -144,10 +138,8 @@ WHERE opportunity_id = ?1)sql";
 
 Status CloseOpportunity(ApplyContext& ctx, const Event& e, std::string_view status,
                         std::optional<double> amount, std::optional<std::string_view> reason) {
-  std::string_view opportunity_id;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "opportunity_id", &opportunity_id));
-  return UpdateOrWait(ctx, kCloseOpportunity, "opportunity", opportunity_id, status, amount, reason,
-                      e.event_time_ms);
+  return UpdateByKey(ctx, e, "opportunity_id", kCloseOpportunity, "opportunity", status, amount,
+                     reason, e.event_time_ms);
 }
 
 Status OpportunityWon(ApplyContext& ctx, const Event& e) {

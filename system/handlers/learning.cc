@@ -33,10 +33,8 @@ constexpr char kEndSession[] =
     "WHERE session_id = ?1";
 
 Status SessionEnded(ApplyContext& ctx, const Event& e) {
-  std::string_view session_id;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "session_id", &session_id));
-  return UpdateOrWait(ctx, kEndSession, "session", session_id, e.event_time_ms,
-                      e.data.number("duration_s"));
+  return UpdateByKey(ctx, e, "session_id", kEndSession, "session", e.event_time_ms,
+                     e.data.number("duration_s"));
 }
 
 constexpr char kSessionExists[] = "SELECT 1 FROM learning_sessions WHERE session_id = ?1";

@@ -47,10 +47,8 @@ UPDATE tickets SET
 WHERE ticket_id = ?1)sql";
 
 Status TicketUpdated(ApplyContext& ctx, const Event& e) {
-  std::string_view ticket_id;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "ticket_id", &ticket_id));
-  return UpdateOrWait(ctx, kUpdateTicket, "ticket", ticket_id, e.data.str("status"),
-                      e.data.str("priority"), e.data.str("comment"), e.event_time_ms);
+  return UpdateByKey(ctx, e, "ticket_id", kUpdateTicket, "ticket", e.data.str("status"),
+                     e.data.str("priority"), e.data.str("comment"), e.event_time_ms);
 }
 
 // A resolution is the status 'resolved' at its event time (a newer update may have reopened the
@@ -66,10 +64,8 @@ UPDATE tickets SET
 WHERE ticket_id = ?1)sql";
 
 Status TicketResolved(ApplyContext& ctx, const Event& e) {
-  std::string_view ticket_id;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "ticket_id", &ticket_id));
-  return UpdateOrWait(ctx, kResolveTicket, "ticket", ticket_id, e.data.str("resolution"),
-                      e.event_time_ms);
+  return UpdateByKey(ctx, e, "ticket_id", kResolveTicket, "ticket", e.data.str("resolution"),
+                     e.event_time_ms);
 }
 
 constexpr char kInsertWorkOrder[] = R"sql(
@@ -110,11 +106,9 @@ UPDATE work_orders SET
 WHERE work_order_id = ?1)sql";
 
 Status WorkOrderUpdated(ApplyContext& ctx, const Event& e) {
-  std::string_view work_order_id;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "work_order_id", &work_order_id));
-  return UpdateOrWait(ctx, kUpdateWorkOrder, "work order", work_order_id, e.data.str("status"),
-                      e.data.number("cost"), e.data.str("resolution_notes"),
-                      e.data.str("assigned_to"), e.event_time_ms);
+  return UpdateByKey(ctx, e, "work_order_id", kUpdateWorkOrder, "work order", e.data.str("status"),
+                     e.data.number("cost"), e.data.str("resolution_notes"),
+                     e.data.str("assigned_to"), e.event_time_ms);
 }
 
 Status NoteAdded(ApplyContext& ctx, const Event& e) {
