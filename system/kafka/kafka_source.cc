@@ -128,6 +128,24 @@ struct Consumed {
   int64_t offset;
 };
 
+// Removes the entries i of the parallel vectors `msgs` and `refs` for which drop(i), keeping the
+// others in order; returns how many are left. drop(i) may look at refs[i].
+template <typename Ref, typename Pred>
+size_t EraseMarked(std::vector<RawMessage>& msgs, std::vector<Ref>& refs, Pred drop) {
+  size_t kept = 0;
+  for (size_t i = 0; i < refs.size(); ++i) {
+    if (drop(i)) continue;
+    if (kept != i) {
+      msgs[kept] = std::move(msgs[i]);
+      refs[kept] = refs[i];
+    }
+    kept++;
+  }
+  msgs.resize(kept);
+  refs.resize(kept);
+  return kept;
+}
+
 // A produce error that no retry can cure: the broker (or librdkafka) refuses the message itself.
 bool IsPermanentProduceError(rd_kafka_resp_err_t err) {
   switch (err) {
@@ -618,7 +636,6 @@ class KafkaSourceImpl final : public KafkaSource {
     if (!held_) return;
     std::vector<RawMessage>& msgs = held_->batch.messages;
     auto& refs = held_->refs->refs;
-    size_t kept = 0;
     int64_t dropped = 0;
     // Undo from the back so each partition's submitted deque pops its newest entries first.
     for (size_t i = refs.size(); i-- > 0;) {
@@ -629,16 +646,7 @@ class KafkaSourceImpl final : public KafkaSource {
       refs[i].offset = -1;  // mark
     }
     if (dropped == 0) return;
-    for (size_t i = 0; i < refs.size(); ++i) {
-      if (refs[i].offset == -1) continue;
-      if (kept != i) {
-        msgs[kept] = std::move(msgs[i]);
-        refs[kept] = refs[i];
-      }
-      kept++;
-    }
-    msgs.resize(kept);
-    refs.resize(kept);
+    const size_t kept = EraseMarked(msgs, refs, [&](size_t i) { return refs[i].offset == -1; });
     total_in_flight_.fetch_sub(dropped);
     if (kept == 0) held_.reset();
   }
@@ -912,19 +920,8 @@ class KafkaSourceImpl final : public KafkaSource {
           [](const PartitionState& ps, const BatchRefs::Ref&) { return ps.offsets.revoked(); });
     }
     // Unsent messages of those partitions are redelivered to whoever gets them next.
-    {
-      size_t kept = 0;
-      for (size_t i = 0; i < building_msgs_.size(); ++i) {
-        if (building_refs_[i].state->offsets.revoked()) continue;
-        if (kept != i) {
-          building_msgs_[kept] = std::move(building_msgs_[i]);
-          building_refs_[kept] = building_refs_[i];
-        }
-        kept++;
-      }
-      building_msgs_.resize(kept);
-      building_refs_.resize(kept);
-    }
+    EraseMarked(building_msgs_, building_refs_,
+                [this](size_t i) { return building_refs_[i].state->offsets.revoked(); });
     WaitSettled([](const PartitionState& ps) { return ps.offsets.revoked(); });
     if (!lost) CommitSync([](const PartitionState& ps) { return ps.offsets.revoked(); });
     if (cooperative) {
