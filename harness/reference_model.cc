@@ -450,20 +450,18 @@ class Folder {
     auto it = tb.find(cid);
     if (it == tb.end()) {
       if (!options_.auto_create_customers) return Outcome::kWaiting;
-      ModelRow row;
-      row["org_id"] = T(e.org_id);
-      row["email"] = T(p.email);
-      row["name"] = T(p.name);
-      row["phone"] = T(p.phone);
-      row["company"] = T(p.company);
-      row["plan"] = ModelValue::Null();
-      row["tags"] = ModelValue::Null();
-      row["lifetime_value"] = ModelValue::Real(delta);
-      row["created_at"] = I(e.time);
-      row["updated_at"] = I(e.time);
-      row["profile_event_time"] = ModelValue::Null();
-      row["profile_event_id"] = ModelValue::Null();
-      tb.emplace(cid, std::move(row));
+      tb.emplace(cid, ModelRow{{"org_id", T(e.org_id)},
+                               {"email", T(p.email)},
+                               {"name", T(p.name)},
+                               {"phone", T(p.phone)},
+                               {"company", T(p.company)},
+                               {"plan", ModelValue::Null()},
+                               {"tags", ModelValue::Null()},
+                               {"lifetime_value", ModelValue::Real(delta)},
+                               {"created_at", I(e.time)},
+                               {"updated_at", I(e.time)},
+                               {"profile_event_time", ModelValue::Null()},
+                               {"profile_event_id", ModelValue::Null()}});
       return Outcome::kApplied;
     }
     ModelRow& row = it->second;
@@ -492,20 +490,18 @@ class Folder {
     auto& tb = table("customers");
     auto it = tb.find(cid);
     if (it == tb.end()) {
-      ModelRow row;
-      row["org_id"] = T(e.org_id);
-      row["email"] = T(email);
-      row["name"] = T(Str(e.data, "name"));
-      row["phone"] = ModelValue::Null();
-      row["company"] = ModelValue::Null();
-      row["plan"] = T(Str(e.data, "plan"));
-      row["tags"] = ModelValue::Null();
-      row["lifetime_value"] = ModelValue::Real(0);
-      row["created_at"] = I(e.time);
-      row["updated_at"] = I(e.time);
-      row["profile_event_time"] = ModelValue::Null();
-      row["profile_event_id"] = ModelValue::Null();
-      tb.emplace(cid, std::move(row));
+      tb.emplace(cid, ModelRow{{"org_id", T(e.org_id)},
+                               {"email", T(email)},
+                               {"name", T(Str(e.data, "name"))},
+                               {"phone", ModelValue::Null()},
+                               {"company", ModelValue::Null()},
+                               {"plan", T(Str(e.data, "plan"))},
+                               {"tags", ModelValue::Null()},
+                               {"lifetime_value", ModelValue::Real(0)},
+                               {"created_at", I(e.time)},
+                               {"updated_at", I(e.time)},
+                               {"profile_event_time", ModelValue::Null()},
+                               {"profile_event_id", ModelValue::Null()}});
       return Outcome::kApplied;
     }
     ModelRow& row = it->second;
@@ -597,22 +593,17 @@ class Folder {
     const OptNum amount = Num(e.data, "amount");
     if (!id || id->empty() || !amount) return Outcome::kInvalid;
     const std::string cid = CustomerOf(e);
-    Outcome o = Touch(e, cid, {});
-    if (o != Outcome::kApplied) return o;
+    if (Outcome o = Touch(e, cid, {}); o != Outcome::kApplied) return o;
     auto& tb = table("invoices");
-    if (!tb.count(*id)) {
-      ModelRow row;
-      row["customer_id"] = T(cid);
-      row["org_id"] = T(e.org_id);
-      row["amount"] = ModelValue::Real(*amount);
-      row["currency"] = ModelValue::Text(StrOr(e.data, "currency", "USD"));
-      row["due_date"] = T(Str(e.data, "due_date"));
-      row["status"] = ModelValue::Text("issued");
-      row["issued_at"] = I(e.time);
-      row["paid_at"] = ModelValue::Null();
-      row["paid_amount"] = ModelValue::Null();
-      tb.emplace(*id, std::move(row));
-    }
+    tb.emplace(*id, ModelRow{{"customer_id", T(cid)},
+                             {"org_id", T(e.org_id)},
+                             {"amount", ModelValue::Real(*amount)},
+                             {"currency", ModelValue::Text(StrOr(e.data, "currency", "USD"))},
+                             {"due_date", T(Str(e.data, "due_date"))},
+                             {"status", ModelValue::Text("issued")},
+                             {"issued_at", I(e.time)},
+                             {"paid_at", ModelValue::Null()},
+                             {"paid_amount", ModelValue::Null()}});
     return Outcome::kApplied;
   }
 
@@ -633,20 +624,17 @@ class Folder {
     const OptStr plan = Str(e.data, "plan");
     if (!id || id->empty() || !plan || plan->empty()) return Outcome::kInvalid;
     const std::string cid = CustomerOf(e);
-    Outcome o = Touch(e, cid, {});
-    if (o != Outcome::kApplied) return o;
+    if (Outcome o = Touch(e, cid, {}); o != Outcome::kApplied) return o;
     auto& tb = table("subscriptions");
     auto it = tb.find(*id);
     if (it == tb.end()) {
-      ModelRow row;
-      row["customer_id"] = T(cid);
-      row["org_id"] = T(e.org_id);
-      row["plan"] = T(plan);
-      row["status"] = ModelValue::Text("active");
-      row["started_at"] = I(e.time);
-      row["cancelled_at"] = ModelValue::Null();
-      row["cancel_reason"] = ModelValue::Null();
-      tb.emplace(*id, std::move(row));
+      tb.emplace(*id, ModelRow{{"customer_id", T(cid)},
+                               {"org_id", T(e.org_id)},
+                               {"plan", T(plan)},
+                               {"status", ModelValue::Text("active")},
+                               {"started_at", I(e.time)},
+                               {"cancelled_at", ModelValue::Null()},
+                               {"cancel_reason", ModelValue::Null()}});
     } else {
       it->second["plan"] = T(plan);
       Min(it->second, "started_at", e.time);
@@ -669,8 +657,7 @@ class Folder {
   // Last writer wins by event time, ties broken by the greater event id.
   Outcome ProfileUpdated(const ModelEvent& e) {
     const std::string cid = CustomerOf(e);
-    Outcome o = Touch(e, cid, {});
-    if (o != Outcome::kApplied) return o;
+    if (Outcome o = Touch(e, cid, {}); o != Outcome::kApplied) return o;
     ModelRow& row = table("customers")[cid];
     const ModelValue& pt = row["profile_event_time"];
     const ModelValue& pid = row["profile_event_id"];
@@ -695,29 +682,28 @@ class Folder {
     auto& tb = table("tickets");
     if (tb.count(id)) return Outcome::kApplied;
     const OptStr description = Str(e.data, "description");
-    ModelRow row;
-    row["customer_id"] = T(cid);
-    row["org_id"] = T(e.org_id);
-    row["title"] = T(title);
-    row["description"] = T(description);
-    row["summary"] = Summary(description);
-    row["priority"] = ModelValue::Text(StrOr(e.data, "priority", "medium"));
-    row["status"] = ModelValue::Text(status);
-    row["channel"] = T(Str(e.data, "channel"));
-    row["last_comment"] = ModelValue::Null();
-    row["resolution"] = ModelValue::Null();
-    row["opened_at"] = I(e.time);
-    row["updated_at"] = I(e.time);
-    row["resolved_at"] = ModelValue::Null();
-    for (const char* stamp : {"status_at", "priority_at", "comment_at"}) row[stamp] = I(e.time);
-    tb.emplace(id, std::move(row));
+    tb.emplace(id, ModelRow{{"customer_id", T(cid)},
+                            {"org_id", T(e.org_id)},
+                            {"title", T(title)},
+                            {"description", T(description)},
+                            {"summary", Summary(description)},
+                            {"priority", ModelValue::Text(StrOr(e.data, "priority", "medium"))},
+                            {"status", ModelValue::Text(status)},
+                            {"channel", T(Str(e.data, "channel"))},
+                            {"last_comment", ModelValue::Null()},
+                            {"resolution", ModelValue::Null()},
+                            {"opened_at", I(e.time)},
+                            {"updated_at", I(e.time)},
+                            {"resolved_at", ModelValue::Null()},
+                            {"status_at", I(e.time)},
+                            {"priority_at", I(e.time)},
+                            {"comment_at", I(e.time)}});
     return Outcome::kApplied;
   }
 
   Outcome CustomerTicket(const ModelEvent& e) {
     const std::string cid = CustomerOf(e);
-    Outcome o = Touch(e, cid, ProfileOf(e));
-    if (o != Outcome::kApplied) return o;
+    if (Outcome o = Touch(e, cid, ProfileOf(e)); o != Outcome::kApplied) return o;
     return InsertTicket(e, cid, StrOr(e.data, "ticket_id", e.id), Str(e.data, "title"),
                         StrOr(e.data, "status", "open"));
   }
@@ -727,29 +713,27 @@ class Folder {
     auto& tb = table("work_orders");
     if (tb.count(id)) return Outcome::kApplied;
     const OptStr description = Str(e.data, "description");
-    ModelRow row;
-    row["customer_id"] = T(cid);
-    row["org_id"] = T(e.org_id);
-    row["description"] = T(description);
-    row["summary"] = Summary(description);
-    row["priority"] = ModelValue::Text(StrOr(e.data, "priority", "medium"));
-    row["status"] = ModelValue::Text(status);
-    row["assigned_to"] = T(Str(e.data, "assigned_to"));
-    row["cost"] = R(Num(e.data, "cost"));
-    row["resolution_notes"] = ModelValue::Null();
-    row["created_at"] = I(e.time);
-    row["updated_at"] = I(e.time);
-    for (const char* stamp : {"status_at", "cost_at", "notes_at", "assigned_at"}) {
-      row[stamp] = I(e.time);
-    }
-    tb.emplace(id, std::move(row));
+    tb.emplace(id, ModelRow{{"customer_id", T(cid)},
+                            {"org_id", T(e.org_id)},
+                            {"description", T(description)},
+                            {"summary", Summary(description)},
+                            {"priority", ModelValue::Text(StrOr(e.data, "priority", "medium"))},
+                            {"status", ModelValue::Text(status)},
+                            {"assigned_to", T(Str(e.data, "assigned_to"))},
+                            {"cost", R(Num(e.data, "cost"))},
+                            {"resolution_notes", ModelValue::Null()},
+                            {"created_at", I(e.time)},
+                            {"updated_at", I(e.time)},
+                            {"status_at", I(e.time)},
+                            {"cost_at", I(e.time)},
+                            {"notes_at", I(e.time)},
+                            {"assigned_at", I(e.time)}});
     return Outcome::kApplied;
   }
 
   Outcome RepairRequested(const ModelEvent& e) {
     const std::string cid = CustomerOf(e);
-    Outcome o = Touch(e, cid, ProfileOf(e));
-    if (o != Outcome::kApplied) return o;
+    if (Outcome o = Touch(e, cid, ProfileOf(e)); o != Outcome::kApplied) return o;
     return InsertWorkOrder(e, cid, StrOr(e.data, "work_order_id", e.id),
                            StrOr(e.data, "status", "open"));
   }
@@ -757,17 +741,16 @@ class Folder {
   Outcome InsertKnowledge(const ModelEvent& e, const std::string& cid, const std::string& note) {
     auto& tb = table("knowledge");
     if (tb.count(e.id)) return Outcome::kApplied;
-    ModelRow row;
-    row["customer_id"] = T(cid);
-    row["org_id"] = T(e.org_id);
-    row["note"] = ModelValue::Text(note);
-    row["summary"] = Summary(note);
-    row["category"] = T(Str(e.data, "category"));
-    row["importance"] = ModelValue::Text(StrOr(e.data, "importance", "medium"));
-    row["tags"] = JsonField(e.data, "tags");
-    row["source_type"] = T(e.type);
-    row["created_at"] = I(e.time);
-    tb.emplace(e.id, std::move(row));
+    tb.emplace(e.id,
+               ModelRow{{"customer_id", T(cid)},
+                        {"org_id", T(e.org_id)},
+                        {"note", ModelValue::Text(note)},
+                        {"summary", Summary(note)},
+                        {"category", T(Str(e.data, "category"))},
+                        {"importance", ModelValue::Text(StrOr(e.data, "importance", "medium"))},
+                        {"tags", JsonField(e.data, "tags")},
+                        {"source_type", T(e.type)},
+                        {"created_at", I(e.time)}});
     return Outcome::kApplied;
   }
 
@@ -776,8 +759,7 @@ class Folder {
     if (!note || note->empty()) note = Str(e.data, "description");
     if (!note || note->empty()) return Outcome::kInvalid;
     const std::string cid = CustomerOf(e);
-    Outcome o = Touch(e, cid, ProfileOf(e));
-    if (o != Outcome::kApplied) return o;
+    if (Outcome o = Touch(e, cid, ProfileOf(e)); o != Outcome::kApplied) return o;
     return InsertKnowledge(e, cid, *note);
   }
 
@@ -787,8 +769,7 @@ class Folder {
     const OptStr title = Str(e.data, "title");
     if (!id || id->empty() || !title || title->empty()) return Outcome::kInvalid;
     const std::string cid = CustomerOf(e);
-    Outcome o = Touch(e, cid, {});
-    if (o != Outcome::kApplied) return o;
+    if (Outcome o = Touch(e, cid, {}); o != Outcome::kApplied) return o;
     return InsertTicket(e, cid, *id, title, "open");
   }
 
@@ -832,8 +813,7 @@ class Folder {
     const OptStr description = Str(e.data, "description");
     if (!id || id->empty() || !description || description->empty()) return Outcome::kInvalid;
     const std::string cid = CustomerOf(e);
-    Outcome o = Touch(e, cid, {});
-    if (o != Outcome::kApplied) return o;
+    if (Outcome o = Touch(e, cid, {}); o != Outcome::kApplied) return o;
     return InsertWorkOrder(e, cid, *id, "open");
   }
 
@@ -852,8 +832,7 @@ class Folder {
     const OptStr note = Str(e.data, "note");
     if (!note || note->empty()) return Outcome::kInvalid;
     const std::string cid = CustomerOf(e);
-    Outcome o = Touch(e, cid, {});
-    if (o != Outcome::kApplied) return o;
+    if (Outcome o = Touch(e, cid, {}); o != Outcome::kApplied) return o;
     return InsertKnowledge(e, cid, *note);
   }
 
@@ -871,18 +850,16 @@ class Folder {
     auto& tb = table("users");
     auto it = tb.find(uid);
     if (it == tb.end()) {
-      ModelRow row;
-      row["org_id"] = T(e.org_id);
-      row["email"] = T(email);
-      row["first_name"] = T(Str(e.data, "first_name"));
-      row["last_name"] = T(Str(e.data, "last_name"));
-      row["status"] = status;
-      row["created_at"] = I(e.time);
-      row["deleted_at"] = ModelValue::Null();
-      row["last_login_at"] = ModelValue::Null();
-      row["login_count"] = I(0);
-      row["failed_login_count"] = I(0);
-      tb.emplace(uid, std::move(row));
+      tb.emplace(uid, ModelRow{{"org_id", T(e.org_id)},
+                               {"email", T(email)},
+                               {"first_name", T(Str(e.data, "first_name"))},
+                               {"last_name", T(Str(e.data, "last_name"))},
+                               {"status", status},
+                               {"created_at", I(e.time)},
+                               {"deleted_at", ModelValue::Null()},
+                               {"last_login_at", ModelValue::Null()},
+                               {"login_count", I(0)},
+                               {"failed_login_count", I(0)}});
       return Outcome::kApplied;
     }
     ModelRow& row = it->second;
@@ -908,14 +885,12 @@ class Folder {
   void InsertLogin(const ModelEvent& e, const std::string& uid, bool ok) {
     auto& tb = table("logins");
     if (tb.count(e.id)) return;
-    ModelRow row;
-    row["user_id"] = T(uid);
-    row["email"] = T(Str(e.data, "email"));
-    row["org_id"] = T(e.org_id);
-    row["ok"] = I(ok ? 1 : 0);
-    row["reason"] = T(Str(e.data, "reason"));
-    row["at"] = I(e.time);
-    tb.emplace(e.id, std::move(row));
+    tb.emplace(e.id, ModelRow{{"user_id", T(uid)},
+                              {"email", T(Str(e.data, "email"))},
+                              {"org_id", T(e.org_id)},
+                              {"ok", I(ok ? 1 : 0)},
+                              {"reason", T(Str(e.data, "reason"))},
+                              {"at", I(e.time)}});
   }
 
   Outcome LoginSucceeded(const ModelEvent& e) {
@@ -953,12 +928,10 @@ class Folder {
     const std::string key = uid + "|" + *role;
     auto it = tb.find(key);
     if (it == tb.end()) {
-      ModelRow row;
-      row["role_name"] = T(Str(e.data, "role_name"));
-      row["user_email"] = T(Str(e.data, "user_email"));
-      row["org_id"] = T(e.org_id);
-      row["assigned_at"] = I(e.time);
-      tb.emplace(key, std::move(row));
+      tb.emplace(key, ModelRow{{"role_name", T(Str(e.data, "role_name"))},
+                               {"user_email", T(Str(e.data, "user_email"))},
+                               {"org_id", T(e.org_id)},
+                               {"assigned_at", I(e.time)}});
     } else {
       Coalesce(it->second, "role_name", T(Str(e.data, "role_name")));
       Coalesce(it->second, "user_email", T(Str(e.data, "user_email")));
@@ -986,17 +959,13 @@ class Folder {
     const std::string learner = LearnerOf(e);
     if (!id || id->empty() || learner.empty()) return Outcome::kInvalid;
     auto& tb = table("learning_sessions");
-    if (!tb.count(*id)) {
-      ModelRow row;
-      row["learner_id"] = T(learner);
-      row["org_id"] = T(e.org_id);
-      row["course"] = T(Str(e.data, "course"));
-      row["device"] = T(Str(e.data, "device"));
-      row["started_at"] = I(e.time);
-      row["ended_at"] = ModelValue::Null();
-      row["duration_s"] = ModelValue::Null();
-      tb.emplace(*id, std::move(row));
-    }
+    tb.emplace(*id, ModelRow{{"learner_id", T(learner)},
+                             {"org_id", T(e.org_id)},
+                             {"course", T(Str(e.data, "course"))},
+                             {"device", T(Str(e.data, "device"))},
+                             {"started_at", I(e.time)},
+                             {"ended_at", ModelValue::Null()},
+                             {"duration_s", ModelValue::Null()}});
     return Outcome::kApplied;
   }
 
@@ -1016,17 +985,13 @@ class Folder {
       return Outcome::kInvalid;
     if (!Find("learning_sessions", *session)) return Outcome::kWaiting;
     auto& tb = table("learning_activities");
-    if (!tb.count(*id)) {
-      ModelRow row;
-      row["session_id"] = T(session);
-      row["learner_id"] = T(learner);
-      row["org_id"] = T(e.org_id);
-      row["skill"] = T(Str(e.data, "skill"));
-      row["score"] = R(Num(e.data, "score"));
-      row["duration_s"] = R(Num(e.data, "duration_s"));
-      row["completed_at"] = I(e.time);
-      tb.emplace(*id, std::move(row));
-    }
+    tb.emplace(*id, ModelRow{{"session_id", T(session)},
+                             {"learner_id", T(learner)},
+                             {"org_id", T(e.org_id)},
+                             {"skill", T(Str(e.data, "skill"))},
+                             {"score", R(Num(e.data, "score"))},
+                             {"duration_s", R(Num(e.data, "duration_s"))},
+                             {"completed_at", I(e.time)}});
     return Outcome::kApplied;
   }
 
@@ -1040,11 +1005,8 @@ class Folder {
     const OptInt level = Int(e.data, "level");
     auto it = tb.find(key);
     if (it == tb.end()) {
-      ModelRow row;
-      row["org_id"] = T(e.org_id);
-      row["level"] = I(level);
-      row["mastered_at"] = I(e.time);
-      tb.emplace(key, std::move(row));
+      tb.emplace(
+          key, ModelRow{{"org_id", T(e.org_id)}, {"level", I(level)}, {"mastered_at", I(e.time)}});
     } else {
       ModelValue& l = it->second["level"];
       if (level && (l.kind != ModelValue::kInt || *level > l.i)) l = I(*level);
@@ -1058,17 +1020,13 @@ class Folder {
     const std::string learner = LearnerOf(e);
     if (!id || id->empty() || learner.empty()) return Outcome::kInvalid;
     auto& tb = table("homework");
-    if (!tb.count(*id)) {
-      ModelRow row;
-      row["learner_id"] = T(learner);
-      row["org_id"] = T(e.org_id);
-      row["subject"] = T(Str(e.data, "subject"));
-      row["text"] = T(Str(e.data, "text"));
-      row["answer"] = ModelValue::Null();
-      row["asked_at"] = I(e.time);
-      row["answered_at"] = ModelValue::Null();
-      tb.emplace(*id, std::move(row));
-    }
+    tb.emplace(*id, ModelRow{{"learner_id", T(learner)},
+                             {"org_id", T(e.org_id)},
+                             {"subject", T(Str(e.data, "subject"))},
+                             {"text", T(Str(e.data, "text"))},
+                             {"answer", ModelValue::Null()},
+                             {"asked_at", I(e.time)},
+                             {"answered_at", ModelValue::Null()}});
     return Outcome::kApplied;
   }
 
@@ -1089,15 +1047,11 @@ class Folder {
     const std::string learner = LearnerOf(e);
     if (!id || id->empty() || !item || item->empty() || learner.empty()) return Outcome::kInvalid;
     auto& tb = table("recommendations");
-    if (!tb.count(*id)) {
-      ModelRow row;
-      row["learner_id"] = T(learner);
-      row["org_id"] = T(e.org_id);
-      row["item"] = T(item);
-      row["reason"] = T(Str(e.data, "reason"));
-      row["created_at"] = I(e.time);
-      tb.emplace(*id, std::move(row));
-    }
+    tb.emplace(*id, ModelRow{{"learner_id", T(learner)},
+                             {"org_id", T(e.org_id)},
+                             {"item", T(item)},
+                             {"reason", T(Str(e.data, "reason"))},
+                             {"created_at", I(e.time)}});
     return Outcome::kApplied;
   }
 
@@ -1112,13 +1066,11 @@ class Folder {
     const std::string key = *session + "|" + std::to_string(minute);
     auto it = tb.find(key);
     if (it == tb.end()) {
-      ModelRow row;
-      row["learner_id"] = T(learner);
-      row["org_id"] = T(e.org_id);
-      row["pings"] = I(pings);
-      row["focused_pings"] = I(focused);
-      row["idle_s"] = ModelValue::Real(idle);
-      tb.emplace(key, std::move(row));
+      tb.emplace(key, ModelRow{{"learner_id", T(learner)},
+                               {"org_id", T(e.org_id)},
+                               {"pings", I(pings)},
+                               {"focused_pings", I(focused)},
+                               {"idle_s", ModelValue::Real(idle)}});
     } else {
       ModelRow& row = it->second;
       row["pings"] = I(row["pings"].i + pings);
@@ -1153,24 +1105,20 @@ class Folder {
       if (!joined.empty()) name = joined;
     }
     auto& tb = table("crm_leads");
-    if (!tb.count(*id)) {
-      ModelRow row;
-      row["org_id"] = T(e.org_id);
-      row["event_date"] = T(DateOf(e.time));
-      row["email"] = T(email);
-      row["name"] = T(name);
-      row["company"] = T(Str(e.data, "company"));
-      row["lead_source"] = T(Str(e.data, "lead_source"));
-      row["status"] = ModelValue::Text(StrOr(e.data, "status", "new"));
-      row["score"] = R(Num(e.data, "score"));
-      row["contact_id"] = ModelValue::Null();
-      row["opportunity_id"] = ModelValue::Null();
-      row["schema_version"] = I(e.schema_version);
-      row["created_at"] = I(e.time);
-      row["updated_at"] = I(e.time);
-      row["converted_at"] = ModelValue::Null();
-      tb.emplace(*id, std::move(row));
-    }
+    tb.emplace(*id, ModelRow{{"org_id", T(e.org_id)},
+                             {"event_date", T(DateOf(e.time))},
+                             {"email", T(email)},
+                             {"name", T(name)},
+                             {"company", T(Str(e.data, "company"))},
+                             {"lead_source", T(Str(e.data, "lead_source"))},
+                             {"status", ModelValue::Text(StrOr(e.data, "status", "new"))},
+                             {"score", R(Num(e.data, "score"))},
+                             {"contact_id", ModelValue::Null()},
+                             {"opportunity_id", ModelValue::Null()},
+                             {"schema_version", I(e.schema_version)},
+                             {"created_at", I(e.time)},
+                             {"updated_at", I(e.time)},
+                             {"converted_at", ModelValue::Null()}});
     return Outcome::kApplied;
   }
 
@@ -1205,17 +1153,15 @@ class Folder {
     auto& tb = table("crm_contacts");
     auto it = tb.find(*id);
     if (it == tb.end()) {
-      ModelRow row;
-      row["org_id"] = T(e.org_id);
-      row["event_date"] = T(DateOf(e.time));
-      row["email"] = T(email);
-      row["name"] = T(Str(e.data, "name"));
-      row["phone"] = T(Str(e.data, "phone"));
-      row["company"] = T(Str(e.data, "company"));
-      row["lead_id"] = T(Str(e.data, "lead_id"));
-      row["created_at"] = I(e.time);
-      row["updated_at"] = I(e.time);
-      tb.emplace(*id, std::move(row));
+      tb.emplace(*id, ModelRow{{"org_id", T(e.org_id)},
+                               {"event_date", T(DateOf(e.time))},
+                               {"email", T(email)},
+                               {"name", T(Str(e.data, "name"))},
+                               {"phone", T(Str(e.data, "phone"))},
+                               {"company", T(Str(e.data, "company"))},
+                               {"lead_id", T(Str(e.data, "lead_id"))},
+                               {"created_at", I(e.time)},
+                               {"updated_at", I(e.time)}});
     } else {
       ModelRow& row = it->second;
       row["email"] = T(email);
@@ -1245,21 +1191,17 @@ class Folder {
     const OptStr name = Str(e.data, "name");
     if (!id || id->empty() || !name || name->empty()) return Outcome::kInvalid;
     auto& tb = table("crm_opportunities");
-    if (!tb.count(*id)) {
-      ModelRow row;
-      row["org_id"] = T(e.org_id);
-      row["event_date"] = T(DateOf(e.time));
-      row["contact_id"] = T(Str(e.data, "contact_id"));
-      row["name"] = T(name);
-      row["amount"] = R(Num(e.data, "amount"));
-      row["stage"] = ModelValue::Text(StrOr(e.data, "stage", "prospecting"));
-      row["status"] = ModelValue::Text("open");
-      row["close_reason"] = ModelValue::Null();
-      row["created_at"] = I(e.time);
-      row["updated_at"] = I(e.time);
-      row["closed_at"] = ModelValue::Null();
-      tb.emplace(*id, std::move(row));
-    }
+    tb.emplace(*id, ModelRow{{"org_id", T(e.org_id)},
+                             {"event_date", T(DateOf(e.time))},
+                             {"contact_id", T(Str(e.data, "contact_id"))},
+                             {"name", T(name)},
+                             {"amount", R(Num(e.data, "amount"))},
+                             {"stage", ModelValue::Text(StrOr(e.data, "stage", "prospecting"))},
+                             {"status", ModelValue::Text("open")},
+                             {"close_reason", ModelValue::Null()},
+                             {"created_at", I(e.time)},
+                             {"updated_at", I(e.time)},
+                             {"closed_at", ModelValue::Null()}});
     return Outcome::kApplied;
   }
 

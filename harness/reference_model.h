@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
@@ -59,6 +60,10 @@ struct ModelValue {
 // storage): a row keeps the pointers, not copies, so that a large run's model stays small.
 class ModelRow {
  public:
+  ModelRow() = default;
+  // A row with these cells, in this order; each column once.
+  ModelRow(std::initializer_list<std::pair<const char*, ModelValue>> cells) : cells_(cells) {}
+
   // The cell of `column`, added as NULL when absent.
   ModelValue& operator[](const char* column) {
     if (ModelValue* v = Find(column)) return *v;

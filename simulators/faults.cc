@@ -28,6 +28,21 @@ std::string Trim(std::string_view s) {
   return std::string(s);
 }
 
+// A CloudEvents copy of the event, `copy` (its own id), sent where `original` was, without its
+// headers, and expected to end as `expected` because of `fault`.
+PlannedMessage FaultyCopy(const PlannedMessage& original, const GeneratedEvent& copy,
+                          const std::string& org_id, const char* expected, const char* fault) {
+  PlannedMessage m = original;
+  m.headers.clear();
+  m.dialect = Dialect::kCloudEvents;
+  m.event_id = copy.id;
+  if (m.transport != TransportKind::kKafka) m.subject = NatsSubject(copy, m.dialect).value();
+  m.payload = Encode(copy, Dialect::kCloudEvents, org_id);
+  m.expected = expected;
+  m.fault = fault;
+  return m;
+}
+
 }  // namespace
 
 Result<FaultSpec> FaultSpec::Parse(std::string_view text) {
@@ -232,30 +247,14 @@ PlannedMessage MessageStream::Poison(const GeneratedEvent& e, const PlannedMessa
       copy.data[target] = "not-a-" + std::string(copy.data[target].type_name());
     }
   }
-  PlannedMessage m = original;
-  m.headers.clear();
-  m.dialect = Dialect::kCloudEvents;
-  m.event_id = copy.id;
-  if (m.transport != TransportKind::kKafka) m.subject = NatsSubject(copy, m.dialect).value();
-  m.payload = Encode(copy, Dialect::kCloudEvents, options_.org_id);
-  m.expected = kExpectSchema;
-  m.fault = "poison";
-  return m;
+  return FaultyCopy(original, copy, options_.org_id, kExpectSchema, "poison");
 }
 
 PlannedMessage MessageStream::Oversized(const GeneratedEvent& e, const PlannedMessage& original) {
   GeneratedEvent copy = e;
   copy.id = e.id + ".oversized";
   copy.data["padding"] = std::string(options_.oversized_bytes, 'x');
-  PlannedMessage m = original;
-  m.headers.clear();
-  m.dialect = Dialect::kCloudEvents;
-  m.event_id = copy.id;
-  if (m.transport != TransportKind::kKafka) m.subject = NatsSubject(copy, m.dialect).value();
-  m.payload = Encode(copy, Dialect::kCloudEvents, options_.org_id);
-  m.expected = kExpectParse;
-  m.fault = "oversized";
-  return m;
+  return FaultyCopy(original, copy, options_.org_id, kExpectParse, "oversized");
 }
 
 void MessageStream::Push(PlannedMessage m) { ready_.push_back(std::move(m)); }

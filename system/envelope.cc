@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "system/json_depth.h"
 #include "system/sha256.h"
 #include "system/time_format.h"
 
@@ -120,25 +121,18 @@ size_t FirstInvalidUtf8(std::string_view s) {
 // open at the end: the usual shape of a message cut short (used only to explain a rejection).
 bool LooksTruncated(std::string_view s) {
   std::string open;  // the brackets not yet closed
-  bool in_string = false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
+  bool mismatched = false;
+  const bool in_string = ForEachJsonBracket(s, [&](char c) {
+    if (c == '{' || c == '[') {
       open.push_back(c);
-    } else if (c == '}' || c == ']') {
-      if (open.empty() || open.back() != (c == '}' ? '{' : '[')) return false;
+    } else if (open.empty() || open.back() != (c == '}' ? '{' : '[')) {
+      mismatched = true;
+    } else {
       open.pop_back();
     }
-  }
-  return in_string || !open.empty();
+    return !mismatched;
+  });
+  return !mismatched && (in_string || !open.empty());
 }
 
 // The root members the decoder looks at, gathered in one pass.

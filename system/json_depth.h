@@ -9,11 +9,10 @@
 
 namespace ingestlab {
 
-// True if objects and arrays in `text` nest deeper than `max_depth` levels. Brackets inside
-// strings do not count (escapes are honoured); the text need not be valid JSON (a parser that
-// runs next rejects what is malformed). Stops at the first level past the limit.
-inline bool JsonNestedDeeperThan(std::string_view text, int max_depth) {
-  int depth = 0;
+// Calls bracket(c) for each '{', '[', '}' and ']' of `text` outside strings (escapes are
+// honoured), in order, until it returns false. Returns true if the text ends inside a string.
+template <typename Fn>
+inline bool ForEachJsonBracket(std::string_view text, Fn bracket) {
   bool in_string = false;
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
@@ -25,13 +24,28 @@ inline bool JsonNestedDeeperThan(std::string_view text, int max_depth) {
       }
     } else if (c == '"') {
       in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return true;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
+    } else if (c == '[' || c == '{' || c == ']' || c == '}') {
+      if (!bracket(c)) break;
     }
   }
-  return false;
+  return in_string;
+}
+
+// True if objects and arrays in `text` nest deeper than `max_depth` levels. Brackets inside
+// strings do not count (escapes are honoured); the text need not be valid JSON (a parser that
+// runs next rejects what is malformed). Stops at the first level past the limit.
+inline bool JsonNestedDeeperThan(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool deeper = false;
+  ForEachJsonBracket(text, [&](char c) {
+    if (c == '[' || c == '{') {
+      deeper = ++depth > max_depth;
+    } else if (depth > 0) {
+      --depth;
+    }
+    return !deeper;
+  });
+  return deeper;
 }
 
 }  // namespace ingestlab

@@ -194,19 +194,14 @@ struct Pipeline::Impl {
 
   // Reads what an earlier run left: the crashes it died with and the messages' failure counts.
   void RecoverCounts() {
-    for (int attempt = 0;; ++attempt) {
-      auto rows = store->RecoverCrashes(options.instance_name);
-      if (rows.ok()) {
-        for (auto& [origin, crashes] : *rows) suspects.emplace(std::move(origin), crashes);
-        break;
-      }
-      if (attempt >= 50 || !rows.status().is_transient()) {
-        LOG(kError, "pipeline") << "cannot read the crash record: " << rows.status().ToString()
-                                << "; starting without crash accounting for the last run";
-        break;
-      }
-      clock->SleepFor(std::chrono::milliseconds(100));
-    }
+    ReadAtStartup([&] { return store->RecoverCrashes(options.instance_name); },
+                  "cannot read the crash record",
+                  "starting without crash accounting for the last run",
+                  [&](auto& rows) {
+                    for (auto& [origin, crashes] : rows) {
+                      suspects.emplace(std::move(origin), crashes);
+                    }
+                  });
     suspects_gauge->Set(static_cast<double>(suspects.size()));
     if (!suspects.empty()) {
       LOG(kWarn, "pipeline") << suspects.size()
@@ -214,18 +209,30 @@ struct Pipeline::Impl {
                                 "applied alone, and dead-lettered 'crash' once in flight for "
                              << options.max_attempts << " crashes";
     }
+    ReadAtStartup(
+        [&] { return store->MessageFailures(); }, "cannot read the failure counts",
+        "starting without them",
+        [&](auto& rows) {
+          for (MessageFailure& f : rows) {
+            failures.emplace(std::move(f.origin), FailureCount{f.failures, f.first_failed_at_ms});
+          }
+        });
+  }
+
+  // Reads what the store kept from an earlier run, retrying a transient error (another
+  // instance holds the lock) up to 50 times 100 ms apart; then logs "<what>: <error>;
+  // <without>" and goes on without it.
+  template <typename Read, typename Use>
+  void ReadAtStartup(Read read, const char* what, const char* without, Use use) {
     for (int attempt = 0;; ++attempt) {
-      auto rows = store->MessageFailures();
+      auto rows = read();
       if (rows.ok()) {
-        for (MessageFailure& f : *rows) {
-          failures.emplace(std::move(f.origin), FailureCount{f.failures, f.first_failed_at_ms});
-        }
-        break;
+        use(*rows);
+        return;
       }
       if (attempt >= 50 || !rows.status().is_transient()) {
-        LOG(kError, "pipeline") << "cannot read the failure counts: " << rows.status().ToString()
-                                << "; starting without them";
-        break;
+        LOG(kError, "pipeline") << what << ": " << rows.status().ToString() << "; " << without;
+        return;
       }
       clock->SleepFor(std::chrono::milliseconds(100));
     }
@@ -717,7 +724,7 @@ struct Pipeline::Impl {
   std::vector<std::pair<std::string, FailureCount>> counted_failures;  // what the open txn records
   // Suspects and messages with failures that the open transaction settles.
   std::vector<std::string_view> settled_counted;
-  bool in_flight_marked = false;                    // a committed in-flight record not yet cleared
+  bool in_flight_marked = false;  // a committed in-flight record not yet cleared
 
   // Cached metric series.
   Counter* received[2];

@@ -27,6 +27,7 @@ namespace ingestlab {
 namespace {
 
 using handlers::ApplyContext;
+using handlers::ForEachRow;
 using handlers::SqliteStatus;
 using handlers::Stmt;
 
@@ -373,23 +374,13 @@ class SqliteStore final : public Store {
       Rollback();
       return st.Annotate(options_.path);
     };
-    {
-      auto prune = ctx_->Prepare(kPruneFailures);
-      if (!prune.ok()) return fail(prune.status());
-      prune->Bind(1, clock_->NowUnixMillis() - kCrashRetentionMs);
-      const Status st = prune->Run();
-      if (!st.ok()) return fail(st);
-    }
+    Status st = handlers::Exec(*ctx_, kPruneFailures, clock_->NowUnixMillis() - kCrashRetentionMs);
+    if (!st.ok()) return fail(st);
     std::vector<MessageFailure> failures;
-    auto stmt = ctx_->Prepare(kFailures);
-    if (!stmt.ok()) return fail(stmt.status());
-    for (;;) {
-      auto row = stmt->Step();
-      if (!row.ok()) return fail(row.status());
-      if (!*row) break;
-      failures.push_back(
-          {std::string(stmt->Text(0)), static_cast<int>(stmt->Int(1)), stmt->Int(2)});
-    }
+    st = ForEachRow(*ctx_, kFailures, [&](const Stmt& row) {
+      failures.push_back({std::string(row.Text(0)), static_cast<int>(row.Int(1)), row.Int(2)});
+    });
+    if (!st.ok()) return fail(st);
     INGEST_RETURN_IF_ERROR(Commit());
     return failures;
   }
@@ -416,41 +407,21 @@ class SqliteStore final : public Store {
       size_t end = origins.find('\n', start);
       if (end == std::string::npos) end = origins.size();
       if (end > start) {
-        auto count = ctx_->Prepare(kCountCrash);
-        if (!count.ok()) return fail(count.status());
-        count->Bind(1, std::string_view(origins).substr(start, end - start));
-        count->Bind(2, now);
-        const Status st = count->Run();
+        const Status st = handlers::Exec(*ctx_, kCountCrash,
+                                         std::string_view(origins).substr(start, end - start), now);
         if (!st.ok()) return fail(st);
         ++died_with;
       }
       start = end + 1;
     }
-    {
-      auto clear = ctx_->Prepare(kClearInFlight);
-      if (!clear.ok()) return fail(clear.status());
-      clear->Bind(1, owner);
-      const Status st = clear->Run();
-      if (!st.ok()) return fail(st);
-    }
-    {
-      auto prune = ctx_->Prepare(kPruneCrashes);
-      if (!prune.ok()) return fail(prune.status());
-      prune->Bind(1, now - kCrashRetentionMs);
-      const Status st = prune->Run();
-      if (!st.ok()) return fail(st);
-    }
+    Status st = handlers::Exec(*ctx_, kClearInFlight, owner);
+    if (st.ok()) st = handlers::Exec(*ctx_, kPruneCrashes, now - kCrashRetentionMs);
+    if (!st.ok()) return fail(st);
     std::vector<std::pair<std::string, int>> suspects;
-    {
-      auto stmt = ctx_->Prepare(kCrashSuspects);
-      if (!stmt.ok()) return fail(stmt.status());
-      for (;;) {
-        auto row = stmt->Step();
-        if (!row.ok()) return fail(row.status());
-        if (!*row) break;
-        suspects.emplace_back(std::string(stmt->Text(0)), static_cast<int>(stmt->Int(1)));
-      }
-    }
+    st = ForEachRow(*ctx_, kCrashSuspects, [&](const Stmt& row) {
+      suspects.emplace_back(std::string(row.Text(0)), static_cast<int>(row.Int(1)));
+    });
+    if (!st.ok()) return fail(st);
     INGEST_RETURN_IF_ERROR(Commit());
     if (died_with > 0) {
       LOG(kWarn, "store") << owner << " stopped abnormally while applying " << died_with

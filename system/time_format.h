@@ -15,6 +15,8 @@ namespace ingestlab {
 
 // Days since 1970-01-01 of a proleptic Gregorian date (m 1..12, d 1..31; not range-checked).
 int64_t DaysFromCivil(int64_t year, unsigned month, unsigned day);
+// Its inverse: the date of a day number (days since 1970-01-01).
+void CivilFromDays(int64_t days, int64_t* year, unsigned* month, unsigned* day);
 
 // RFC 3339 "full-date" ("2025-12-12"): true if well-formed and a real calendar date.
 bool IsRfc3339Date(std::string_view text);

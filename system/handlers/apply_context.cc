@@ -4,6 +4,7 @@
 #include <string>
 
 #include "system/summary.h"
+#include "system/time_format.h"
 
 namespace ingestlab::handlers {
 
@@ -269,20 +270,13 @@ std::optional<std::string_view> ApplyContext::SummaryFor(std::optional<std::stri
 }
 
 std::string_view ApplyContext::DateOf(int64_t unix_ms) {
-  // Howard Hinnant's civil_from_days.
   int64_t days = unix_ms / 86'400'000;
   if (unix_ms % 86'400'000 < 0) --days;
-  days += 719468;
-  const int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-  const int64_t doe = days - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  const int64_t day = doy - (153 * mp + 2) / 5 + 1;
-  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
-  const int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
-  const int n = snprintf(date_, sizeof(date_), "%04lld-%02lld-%02lld", static_cast<long long>(year),
-                         static_cast<long long>(month), static_cast<long long>(day));
+  int64_t year;
+  unsigned month, day;
+  CivilFromDays(days, &year, &month, &day);
+  const int n =
+      snprintf(date_, sizeof(date_), "%04lld-%02u-%02u", static_cast<long long>(year), month, day);
   return std::string_view(date_, n > 0 ? static_cast<size_t>(n) : 0);
 }
 
@@ -331,6 +325,16 @@ Status RequireNumber(const Event& event, std::string_view key, double* out) {
   if (!v)
     return Status::Schema(event.type + ": data." + std::string(key) + " is required (number)");
   *out = *v;
+  return Status::Ok();
+}
+
+Status RequireRow(ApplyContext& ctx, const char* sql, std::string_view what, std::string_view id) {
+  auto stmt = ctx.Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, id);
+  auto row = stmt->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return WaitingFor(what, id);
   return Status::Ok();
 }
 

@@ -55,6 +55,7 @@ class Stmt {
   void Bind(int i, int v) { sqlite3_bind_int64(stmt_, i, v); }
   void Bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
   void BindNull(int i) { sqlite3_bind_null(stmt_, i); }
+  void Bind(int i, std::nullopt_t) { BindNull(i); }
   // Empty optionals bind NULL. Empty strings bind NULL too: "no value" in our tables is NULL.
   void Bind(int i, std::optional<std::string_view> v) {
     if (v && !v->empty()) {
@@ -116,6 +117,8 @@ class ApplyContext {
   Result<Stmt> Prepare(const char* sql);
 
   sqlite3* db() const { return db_; }
+  // Rows changed by the last statement run on this connection.
+  int Changes() const { return sqlite3_changes(db_); }
   const StoreOptions& options() const { return options_; }
 
   // The customer an event is about: the envelope's customer_id, else data.customer_id.
@@ -176,6 +179,57 @@ Status RequireNumber(const Event& event, std::string_view key, double* out);
 // Status::Waiting("waiting for <what> <id>"): a **depends** event arrived before its
 // prerequisite.
 Status WaitingFor(std::string_view what, std::string_view id);
+
+// The envelope's org_id as a bound value: empty binds NULL.
+inline std::optional<std::string_view> Opt(const std::string& s) {
+  return std::optional<std::string_view>(s);
+}
+
+// Binds `args` to ?1..?N of the cached statement for `sql` (Stmt::Bind rules) and runs it.
+template <typename... Args>
+Status Exec(ApplyContext& ctx, const char* sql, const Args&... args) {
+  auto stmt = ctx.Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  int i = 0;
+  (stmt->Bind(++i, args), ...);
+  return stmt->Run();
+}
+
+// Runs `sql` (no parameters) and calls fn(const Stmt&) for each row it yields.
+template <typename Fn>
+Status ForEachRow(ApplyContext& ctx, const char* sql, Fn fn) {
+  auto stmt = ctx.Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  for (;;) {
+    auto row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::Ok();
+    fn(*stmt);
+  }
+}
+
+// An UPDATE/DELETE of the row a **depends** event needs: binds `id` to ?1 and `args` to
+// ?2..?N, runs it, and returns WaitingFor(what, id) when it matched no row.
+template <typename... Args>
+Status UpdateOrWait(ApplyContext& ctx, const char* sql, std::string_view what, std::string_view id,
+                    const Args&... args) {
+  INGEST_RETURN_IF_ERROR(Exec(ctx, sql, id, args...));
+  if (ctx.Changes() == 0) return WaitingFor(what, id);
+  return Status::Ok();
+}
+
+// UpdateOrWait for the row named by the event's data.<key> (RequireText).
+template <typename... Args>
+Status UpdateByKey(ApplyContext& ctx, const Event& e, std::string_view key, const char* sql,
+                   std::string_view what, const Args&... args) {
+  std::string_view id;
+  INGEST_RETURN_IF_ERROR(RequireText(e, key, &id));
+  return UpdateOrWait(ctx, sql, what, id, args...);
+}
+
+// A **depends** check: runs `sql` (a SELECT with ?1 = id) and returns WaitingFor(what, id) when
+// it yields no row.
+Status RequireRow(ApplyContext& ctx, const char* sql, std::string_view what, std::string_view id);
 
 }  // namespace ingestlab::handlers
 

@@ -6,10 +6,6 @@
 namespace ingestlab::handlers {
 namespace {
 
-std::optional<std::string_view> Opt(const std::string& s) {
-  return std::optional<std::string_view>(s);
-}
-
 // The user an event is about: data.user_id, else the envelope's customer_id.
 std::string_view UserOf(const Event& e) {
   auto v = e.data.str("user_id");
@@ -38,15 +34,8 @@ Status UserCreated(ApplyContext& ctx, const Event& e) {
   std::string_view user_id, email;
   INGEST_RETURN_IF_ERROR(RequireUser(e, &user_id));
   INGEST_RETURN_IF_ERROR(RequireText(e, "email", &email));
-  INGEST_PREPARE(stmt, ctx, kUpsertUser);
-  stmt->Bind(1, user_id);
-  stmt->Bind(2, Opt(e.org_id));
-  stmt->Bind(3, email);
-  stmt->Bind(4, e.data.str("first_name"));
-  stmt->Bind(5, e.data.str("last_name"));
-  stmt->Bind(6, e.data.str("status").value_or("active"));
-  stmt->Bind(7, e.event_time_ms);
-  return stmt->Run();
+  return Exec(ctx, kUpsertUser, user_id, Opt(e.org_id), email, e.data.str("first_name"),
+              e.data.str("last_name"), e.data.str("status").value_or("active"), e.event_time_ms);
 }
 
 constexpr char kDeleteUser[] =
@@ -55,12 +44,7 @@ constexpr char kDeleteUser[] =
 Status UserDeleted(ApplyContext& ctx, const Event& e) {
   std::string_view user_id;
   INGEST_RETURN_IF_ERROR(RequireUser(e, &user_id));
-  INGEST_PREPARE(stmt, ctx, kDeleteUser);
-  stmt->Bind(1, user_id);
-  stmt->Bind(2, e.event_time_ms);
-  INGEST_RETURN_IF_ERROR(stmt->Run());
-  if (stmt->Changes() == 0) return WaitingFor("user", user_id);
-  return Status::Ok();
+  return UpdateOrWait(ctx, kDeleteUser, "user", user_id, e.event_time_ms);
 }
 
 constexpr char kInsertLogin[] = R"sql(
@@ -70,15 +54,8 @@ ON CONFLICT(event_id) DO NOTHING)sql";
 
 Status InsertLogin(ApplyContext& ctx, const Event& e, std::optional<std::string_view> user_id,
                    bool ok) {
-  INGEST_PREPARE(stmt, ctx, kInsertLogin);
-  stmt->Bind(1, std::string_view(e.id));
-  stmt->Bind(2, user_id);
-  stmt->Bind(3, e.data.str("email"));
-  stmt->Bind(4, Opt(e.org_id));
-  stmt->Bind(5, ok ? 1 : 0);
-  stmt->Bind(6, e.data.str("reason"));
-  stmt->Bind(7, e.event_time_ms);
-  return stmt->Run();
+  return Exec(ctx, kInsertLogin, std::string_view(e.id), user_id, e.data.str("email"),
+              Opt(e.org_id), ok ? 1 : 0, e.data.str("reason"), e.event_time_ms);
 }
 
 constexpr char kLoginSucceeded[] = R"sql(
@@ -89,13 +66,7 @@ WHERE user_id = ?1)sql";
 Status LoginSucceeded(ApplyContext& ctx, const Event& e) {
   std::string_view user_id;
   INGEST_RETURN_IF_ERROR(RequireUser(e, &user_id));
-  {
-    INGEST_PREPARE(stmt, ctx, kLoginSucceeded);
-    stmt->Bind(1, user_id);
-    stmt->Bind(2, e.event_time_ms);
-    INGEST_RETURN_IF_ERROR(stmt->Run());
-    if (stmt->Changes() == 0) return WaitingFor("user", user_id);
-  }
+  INGEST_RETURN_IF_ERROR(UpdateOrWait(ctx, kLoginSucceeded, "user", user_id, e.event_time_ms));
   return InsertLogin(ctx, e, user_id, true);
 }
 
@@ -108,12 +79,9 @@ Status LoginFailed(ApplyContext& ctx, const Event& e) {
   std::string_view email;
   INGEST_RETURN_IF_ERROR(RequireText(e, "email", &email));
   const std::string_view user_id = UserOf(e);
-  {
-    // Failed logins are facts about an attempt, not about a user: they never wait for one.
-    INGEST_PREPARE(stmt, ctx, user_id.empty() ? kFailedLoginByEmail : kFailedLoginById);
-    stmt->Bind(1, user_id.empty() ? email : user_id);
-    INGEST_RETURN_IF_ERROR(stmt->Run());
-  }
+  // Failed logins are facts about an attempt, not about a user: they never wait for one.
+  INGEST_RETURN_IF_ERROR(Exec(ctx, user_id.empty() ? kFailedLoginByEmail : kFailedLoginById,
+                              user_id.empty() ? email : user_id));
   return InsertLogin(ctx, e, std::optional<std::string_view>(user_id), false);
 }
 
@@ -131,21 +99,9 @@ Status RoleAssigned(ApplyContext& ctx, const Event& e) {
   std::string_view user_id, role_id;
   INGEST_RETURN_IF_ERROR(RequireUser(e, &user_id));
   INGEST_RETURN_IF_ERROR(RequireText(e, "role_id", &role_id));
-  {
-    INGEST_PREPARE(exists, ctx, kUserExists);
-    exists->Bind(1, user_id);
-    auto row = exists->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return WaitingFor("user", user_id);
-  }
-  INGEST_PREPARE(stmt, ctx, kUpsertRole);
-  stmt->Bind(1, user_id);
-  stmt->Bind(2, role_id);
-  stmt->Bind(3, e.data.str("role_name"));
-  stmt->Bind(4, e.data.str("user_email"));
-  stmt->Bind(5, Opt(e.org_id));
-  stmt->Bind(6, e.event_time_ms);
-  return stmt->Run();
+  INGEST_RETURN_IF_ERROR(RequireRow(ctx, kUserExists, "user", user_id));
+  return Exec(ctx, kUpsertRole, user_id, role_id, e.data.str("role_name"), e.data.str("user_email"),
+              Opt(e.org_id), e.event_time_ms);
 }
 
 constexpr char kRevokeRole[] = "DELETE FROM user_roles WHERE user_id = ?1 AND role_id = ?2";
@@ -156,11 +112,8 @@ Status RoleRevoked(ApplyContext& ctx, const Event& e) {
   std::string_view user_id, role_id;
   INGEST_RETURN_IF_ERROR(RequireUser(e, &user_id));
   INGEST_RETURN_IF_ERROR(RequireText(e, "role_id", &role_id));
-  INGEST_PREPARE(stmt, ctx, kRevokeRole);
-  stmt->Bind(1, user_id);
-  stmt->Bind(2, role_id);
-  INGEST_RETURN_IF_ERROR(stmt->Run());
-  if (stmt->Changes() == 0) {
+  INGEST_RETURN_IF_ERROR(Exec(ctx, kRevokeRole, user_id, role_id));
+  if (ctx.Changes() == 0) {
     std::string what = "role assignment of user ";
     what += user_id;
     what += " to role";

@@ -24,16 +24,8 @@ Status CustomerCreated(ApplyContext& ctx, const Event& e) {
   std::string_view email;
   INGEST_RETURN_IF_ERROR(RequireText(e, "email", &email));
   INGEST_RETURN_IF_ERROR(ctx.BeforeCustomerWrite(customer_id));
-  {
-    INGEST_PREPARE(stmt, ctx, kUpsertBillingCustomer);
-    stmt->Bind(1, customer_id);
-    stmt->Bind(2, std::optional<std::string_view>(e.org_id));
-    stmt->Bind(3, email);
-    stmt->Bind(4, e.data.str("name"));
-    stmt->Bind(5, e.data.str("plan"));
-    stmt->Bind(6, e.event_time_ms);
-    INGEST_RETURN_IF_ERROR(stmt->Run());
-  }
+  INGEST_RETURN_IF_ERROR(Exec(ctx, kUpsertBillingCustomer, customer_id, Opt(e.org_id), email,
+                              e.data.str("name"), e.data.str("plan"), e.event_time_ms));
   return ctx.AfterCustomerWrite();
 }
 
@@ -55,23 +47,13 @@ Status PurchaseCompleted(ApplyContext& ctx, const Event& e) {
   // fewer on the hot path).
   const bool create = ctx.options().auto_create_customers;
   if (!create) INGEST_RETURN_IF_ERROR(ctx.TouchCustomer(e, customer_id, {}));
-  INGEST_PREPARE(stmt, ctx, kInsertPurchase);
-  stmt->Bind(1, purchase_id);
-  stmt->Bind(2, customer_id);
-  stmt->Bind(3, std::optional<std::string_view>(e.org_id));
-  stmt->Bind(4, std::string_view(e.id));
-  stmt->Bind(5, e.data.str("product_name"));
-  stmt->Bind(6, e.data.str("product_sku"));
-  stmt->Bind(7, e.data.int64("quantity"));
-  stmt->Bind(8, e.data.number("price"));
-  stmt->Bind(9, amount);
-  stmt->Bind(10, e.data.str("currency").value_or("USD"));
-  stmt->Bind(11, std::string_view("completed"));
-  stmt->Bind(12, e.data.int64("warranty_expires"));
-  stmt->Bind(13, e.event_time_ms);
-  INGEST_RETURN_IF_ERROR(stmt->Run());
+  INGEST_RETURN_IF_ERROR(
+      Exec(ctx, kInsertPurchase, purchase_id, customer_id, Opt(e.org_id), std::string_view(e.id),
+           e.data.str("product_name"), e.data.str("product_sku"), e.data.int64("quantity"),
+           e.data.number("price"), amount, e.data.str("currency").value_or("USD"),
+           std::string_view("completed"), e.data.int64("warranty_expires"), e.event_time_ms));
   // A second event for the same purchase (a producer-side re-send under a new id) adds nothing.
-  const double added = stmt->Changes() > 0 ? amount : 0.0;
+  const double added = ctx.Changes() > 0 ? amount : 0.0;
   if (create) return ctx.TouchCustomer(e, customer_id, {}, added);
   return added != 0 ? ctx.AddLifetimeValue(customer_id, added) : Status::Ok();
 }
@@ -120,15 +102,8 @@ Status InvoiceIssued(ApplyContext& ctx, const Event& e) {
   INGEST_RETURN_IF_ERROR(RequireNumber(e, "amount", &amount));
   const std::string_view customer_id = ApplyContext::CustomerOf(e);
   INGEST_RETURN_IF_ERROR(ctx.TouchCustomer(e, customer_id, {}));
-  INGEST_PREPARE(stmt, ctx, kInsertInvoice);
-  stmt->Bind(1, invoice_id);
-  stmt->Bind(2, customer_id);
-  stmt->Bind(3, std::optional<std::string_view>(e.org_id));
-  stmt->Bind(4, amount);
-  stmt->Bind(5, e.data.str("currency").value_or("USD"));
-  stmt->Bind(6, e.data.str("due_date"));
-  stmt->Bind(7, e.event_time_ms);
-  return stmt->Run();
+  return Exec(ctx, kInsertInvoice, invoice_id, customer_id, Opt(e.org_id), amount,
+              e.data.str("currency").value_or("USD"), e.data.str("due_date"), e.event_time_ms);
 }
 
 constexpr char kPayInvoice[] = R"sql(
@@ -139,13 +114,7 @@ Status InvoicePaid(ApplyContext& ctx, const Event& e) {
   INGEST_RETURN_IF_ERROR(RequireText(e, "invoice_id", &invoice_id));
   double amount = 0;
   INGEST_RETURN_IF_ERROR(RequireNumber(e, "amount", &amount));
-  INGEST_PREPARE(stmt, ctx, kPayInvoice);
-  stmt->Bind(1, invoice_id);
-  stmt->Bind(2, e.event_time_ms);
-  stmt->Bind(3, amount);
-  INGEST_RETURN_IF_ERROR(stmt->Run());
-  if (stmt->Changes() == 0) return WaitingFor("invoice", invoice_id);
-  return Status::Ok();
+  return UpdateOrWait(ctx, kPayInvoice, "invoice", invoice_id, e.event_time_ms, amount);
 }
 
 constexpr char kUpsertSubscription[] = R"sql(
@@ -161,13 +130,8 @@ Status SubscriptionStarted(ApplyContext& ctx, const Event& e) {
   INGEST_RETURN_IF_ERROR(RequireText(e, "plan", &plan));
   const std::string_view customer_id = ApplyContext::CustomerOf(e);
   INGEST_RETURN_IF_ERROR(ctx.TouchCustomer(e, customer_id, {}));
-  INGEST_PREPARE(stmt, ctx, kUpsertSubscription);
-  stmt->Bind(1, subscription_id);
-  stmt->Bind(2, customer_id);
-  stmt->Bind(3, std::optional<std::string_view>(e.org_id));
-  stmt->Bind(4, plan);
-  stmt->Bind(5, e.event_time_ms);
-  return stmt->Run();
+  return Exec(ctx, kUpsertSubscription, subscription_id, customer_id, Opt(e.org_id), plan,
+              e.event_time_ms);
 }
 
 constexpr char kCancelSubscription[] = R"sql(
@@ -176,15 +140,8 @@ UPDATE subscriptions SET status = 'cancelled', cancelled_at = ?2,
 WHERE subscription_id = ?1)sql";
 
 Status SubscriptionCancelled(ApplyContext& ctx, const Event& e) {
-  std::string_view subscription_id;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "subscription_id", &subscription_id));
-  INGEST_PREPARE(stmt, ctx, kCancelSubscription);
-  stmt->Bind(1, subscription_id);
-  stmt->Bind(2, e.event_time_ms);
-  stmt->Bind(3, e.data.str("reason"));
-  INGEST_RETURN_IF_ERROR(stmt->Run());
-  if (stmt->Changes() == 0) return WaitingFor("subscription", subscription_id);
-  return Status::Ok();
+  return UpdateByKey(ctx, e, "subscription_id", kCancelSubscription, "subscription",
+                     e.event_time_ms, e.data.str("reason"));
 }
 
 constexpr HandlerEntry kEntries[] = {

@@ -8,15 +8,6 @@
 namespace ingestlab::handlers {
 namespace {
 
-std::optional<std::string_view> Opt(const std::string& s) {
-  return std::optional<std::string_view>(s);
-}
-
-Status Done(const Stmt& stmt, std::string_view what, std::string_view id) {
-  if (stmt.Changes() == 0) return WaitingFor(what, id);
-  return Status::Ok();
-}
-
 constexpr char kInsertLead[] = R"sql(
 INSERT INTO crm_leads(lead_id, org_id, event_date, email, name, company, lead_source, status,
                       score, schema_version, created_at, updated_at)
@@ -40,19 +31,10 @@ Status LeadCreated(ApplyContext& ctx, const Event& e) {
     }
     if (!joined.empty()) name = joined;
   }
-  INGEST_PREPARE(stmt, ctx, kInsertLead);
-  stmt->Bind(1, lead_id);
-  stmt->Bind(2, Opt(e.org_id));
-  stmt->Bind(3, ctx.DateOf(e.event_time_ms));
-  stmt->Bind(4, email);
-  stmt->Bind(5, name);
-  stmt->Bind(6, e.data.str("company"));
-  stmt->Bind(7, e.data.str("lead_source"));
-  stmt->Bind(8, e.data.str("status").value_or("new"));
-  stmt->Bind(9, e.data.number("score"));
-  stmt->Bind(10, static_cast<int64_t>(e.schema_version));
-  stmt->Bind(11, e.event_time_ms);
-  return stmt->Run();
+  return Exec(ctx, kInsertLead, lead_id, Opt(e.org_id), ctx.DateOf(e.event_time_ms), email, name,
+              e.data.str("company"), e.data.str("lead_source"),
+              e.data.str("status").value_or("new"), e.data.number("score"),
+              static_cast<int64_t>(e.schema_version), e.event_time_ms);
 }
 
 constexpr char kUpdateLead[] = R"sql(
@@ -64,16 +46,8 @@ UPDATE crm_leads SET
 WHERE lead_id = ?1)sql";
 
 Status LeadUpdated(ApplyContext& ctx, const Event& e) {
-  std::string_view lead_id;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "lead_id", &lead_id));
-  INGEST_PREPARE(stmt, ctx, kUpdateLead);
-  stmt->Bind(1, lead_id);
-  stmt->Bind(2, e.data.str("status"));
-  stmt->Bind(3, e.data.number("score"));
-  stmt->Bind(4, e.data.str("company"));
-  stmt->Bind(5, e.event_time_ms);
-  INGEST_RETURN_IF_ERROR(stmt->Run());
-  return Done(*stmt, "lead", lead_id);
+  return UpdateByKey(ctx, e, "lead_id", kUpdateLead, "lead", e.data.str("status"),
+                     e.data.number("score"), e.data.str("company"), e.event_time_ms);
 }
 
 constexpr char kConvertLead[] = R"sql(
@@ -85,13 +59,8 @@ Status LeadConverted(ApplyContext& ctx, const Event& e) {
   std::string_view lead_id, contact_id;
   INGEST_RETURN_IF_ERROR(RequireText(e, "lead_id", &lead_id));
   INGEST_RETURN_IF_ERROR(RequireText(e, "contact_id", &contact_id));
-  INGEST_PREPARE(stmt, ctx, kConvertLead);
-  stmt->Bind(1, lead_id);
-  stmt->Bind(2, e.event_time_ms);
-  stmt->Bind(3, contact_id);
-  stmt->Bind(4, e.data.str("opportunity_id"));
-  INGEST_RETURN_IF_ERROR(stmt->Run());
-  return Done(*stmt, "lead", lead_id);
+  return UpdateOrWait(ctx, kConvertLead, "lead", lead_id, e.event_time_ms, contact_id,
+                      e.data.str("opportunity_id"));
 }
 
 constexpr char kUpsertContact[] = R"sql(
@@ -111,17 +80,9 @@ Status ContactCreated(ApplyContext& ctx, const Event& e) {
   std::string_view contact_id, email;
   INGEST_RETURN_IF_ERROR(RequireText(e, "contact_id", &contact_id));
   INGEST_RETURN_IF_ERROR(RequireText(e, "email", &email));
-  INGEST_PREPARE(stmt, ctx, kUpsertContact);
-  stmt->Bind(1, contact_id);
-  stmt->Bind(2, Opt(e.org_id));
-  stmt->Bind(3, ctx.DateOf(e.event_time_ms));
-  stmt->Bind(4, email);
-  stmt->Bind(5, e.data.str("name"));
-  stmt->Bind(6, e.data.str("phone"));
-  stmt->Bind(7, e.data.str("company"));
-  stmt->Bind(8, e.data.str("lead_id"));
-  stmt->Bind(9, e.event_time_ms);
-  return stmt->Run();
+  return Exec(ctx, kUpsertContact, contact_id, Opt(e.org_id), ctx.DateOf(e.event_time_ms), email,
+              e.data.str("name"), e.data.str("phone"), e.data.str("company"), e.data.str("lead_id"),
+              e.event_time_ms);
 }
 
 constexpr char kUpdateContact[] = R"sql(
@@ -134,17 +95,9 @@ UPDATE crm_contacts SET
 WHERE contact_id = ?1)sql";
 
 Status ContactUpdated(ApplyContext& ctx, const Event& e) {
-  std::string_view contact_id;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "contact_id", &contact_id));
-  INGEST_PREPARE(stmt, ctx, kUpdateContact);
-  stmt->Bind(1, contact_id);
-  stmt->Bind(2, e.data.str("email"));
-  stmt->Bind(3, e.data.str("name"));
-  stmt->Bind(4, e.data.str("phone"));
-  stmt->Bind(5, e.data.str("company"));
-  stmt->Bind(6, e.event_time_ms);
-  INGEST_RETURN_IF_ERROR(stmt->Run());
-  return Done(*stmt, "contact", contact_id);
+  return UpdateByKey(ctx, e, "contact_id", kUpdateContact, "contact", e.data.str("email"),
+                     e.data.str("name"), e.data.str("phone"), e.data.str("company"),
+                     e.event_time_ms);
 }
 
 constexpr char kInsertOpportunity[] = R"sql(
@@ -157,16 +110,9 @@ Status OpportunityCreated(ApplyContext& ctx, const Event& e) {
   std::string_view opportunity_id, name;
   INGEST_RETURN_IF_ERROR(RequireText(e, "opportunity_id", &opportunity_id));
   INGEST_RETURN_IF_ERROR(RequireText(e, "name", &name));
-  INGEST_PREPARE(stmt, ctx, kInsertOpportunity);
-  stmt->Bind(1, opportunity_id);
-  stmt->Bind(2, Opt(e.org_id));
-  stmt->Bind(3, ctx.DateOf(e.event_time_ms));
-  stmt->Bind(4, e.data.str("contact_id"));
-  stmt->Bind(5, name);
-  stmt->Bind(6, e.data.number("amount"));
-  stmt->Bind(7, e.data.str("stage").value_or("prospecting"));
-  stmt->Bind(8, e.event_time_ms);
-  return stmt->Run();
+  return Exec(ctx, kInsertOpportunity, opportunity_id, Opt(e.org_id), ctx.DateOf(e.event_time_ms),
+              e.data.str("contact_id"), name, e.data.number("amount"),
+              e.data.str("stage").value_or("prospecting"), e.event_time_ms);
 }
 
 constexpr char kUpdateOpportunity[] = R"sql(
@@ -177,15 +123,8 @@ UPDATE crm_opportunities SET
 WHERE opportunity_id = ?1)sql";
 
 Status OpportunityUpdated(ApplyContext& ctx, const Event& e) {
-  std::string_view opportunity_id;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "opportunity_id", &opportunity_id));
-  INGEST_PREPARE(stmt, ctx, kUpdateOpportunity);
-  stmt->Bind(1, opportunity_id);
-  stmt->Bind(2, e.data.number("amount"));
-  stmt->Bind(3, e.data.str("stage"));
-  stmt->Bind(4, e.event_time_ms);
-  INGEST_RETURN_IF_ERROR(stmt->Run());
-  return Done(*stmt, "opportunity", opportunity_id);
+  return UpdateByKey(ctx, e, "opportunity_id", kUpdateOpportunity, "opportunity",
+                     e.data.number("amount"), e.data.str("stage"), e.event_time_ms);
 }
 
 constexpr char kCloseOpportunity[] = R"sql(
@@ -199,16 +138,8 @@ WHERE opportunity_id = ?1)sql";
 
 Status CloseOpportunity(ApplyContext& ctx, const Event& e, std::string_view status,
                         std::optional<double> amount, std::optional<std::string_view> reason) {
-  std::string_view opportunity_id;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "opportunity_id", &opportunity_id));
-  INGEST_PREPARE(stmt, ctx, kCloseOpportunity);
-  stmt->Bind(1, opportunity_id);
-  stmt->Bind(2, status);
-  stmt->Bind(3, amount);
-  stmt->Bind(4, reason);
-  stmt->Bind(5, e.event_time_ms);
-  INGEST_RETURN_IF_ERROR(stmt->Run());
-  return Done(*stmt, "opportunity", opportunity_id);
+  return UpdateByKey(ctx, e, "opportunity_id", kCloseOpportunity, "opportunity", status, amount,
+                     reason, e.event_time_ms);
 }
 
 Status OpportunityWon(ApplyContext& ctx, const Event& e) {

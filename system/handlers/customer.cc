@@ -10,10 +10,6 @@
 namespace ingestlab::handlers {
 namespace {
 
-std::optional<std::string_view> Opt(const std::string& s) {
-  return std::optional<std::string_view>(s);
-}
-
 ProfileFields ProfileOf(const Event& e) {
   ProfileFields p;
   p.email = e.data.str("email");
@@ -52,21 +48,12 @@ Status PurchaseRecorded(ApplyContext& ctx, const Event& e) {
   } else if (price) {
     amount = *price * quantity.value_or(1);
   }
-  INGEST_PREPARE(stmt, ctx, kInsertPurchase);
-  stmt->Bind(1, purchase_id);
-  stmt->Bind(2, customer_id);
-  stmt->Bind(3, Opt(e.org_id));
-  stmt->Bind(4, std::string_view(e.id));
-  stmt->Bind(5, e.data.str("product_name"));
-  stmt->Bind(6, e.data.str("product_sku"));
-  stmt->Bind(7, quantity);
-  stmt->Bind(8, price);
-  stmt->Bind(9, amount);
-  stmt->Bind(10, e.data.str("status").value_or("completed"));
-  stmt->Bind(11, e.data.int64("warranty_expires"));
-  stmt->Bind(12, e.event_time_ms);
-  INGEST_RETURN_IF_ERROR(stmt->Run());
-  const double added = stmt->Changes() > 0 ? amount : 0.0;
+  INGEST_RETURN_IF_ERROR(Exec(ctx, kInsertPurchase, purchase_id, customer_id, Opt(e.org_id),
+                              std::string_view(e.id), e.data.str("product_name"),
+                              e.data.str("product_sku"), quantity, price, amount,
+                              e.data.str("status").value_or("completed"),
+                              e.data.int64("warranty_expires"), e.event_time_ms));
+  const double added = ctx.Changes() > 0 ? amount : 0.0;
   if (create) return ctx.TouchCustomer(e, customer_id, ProfileOf(e), added);
   return added != 0 ? ctx.AddLifetimeValue(customer_id, added) : Status::Ok();
 }
@@ -81,18 +68,10 @@ Status TicketOpened(ApplyContext& ctx, const Event& e) {
   std::string_view customer_id;
   INGEST_RETURN_IF_ERROR(Touch(ctx, e, &customer_id));
   const auto description = e.data.str("description");
-  INGEST_PREPARE(stmt, ctx, kInsertTicket);
-  stmt->Bind(1, e.data.str("ticket_id").value_or(e.id));
-  stmt->Bind(2, customer_id);
-  stmt->Bind(3, Opt(e.org_id));
-  stmt->Bind(4, e.data.str("title"));
-  stmt->Bind(5, description);
-  stmt->Bind(6, ctx.SummaryFor(description));
-  stmt->Bind(7, e.data.str("priority").value_or("medium"));
-  stmt->Bind(8, e.data.str("status").value_or("open"));
-  stmt->Bind(9, e.data.str("channel"));
-  stmt->Bind(10, e.event_time_ms);
-  return stmt->Run();
+  return Exec(ctx, kInsertTicket, e.data.str("ticket_id").value_or(e.id), customer_id,
+              Opt(e.org_id), e.data.str("title"), description, ctx.SummaryFor(description),
+              e.data.str("priority").value_or("medium"), e.data.str("status").value_or("open"),
+              e.data.str("channel"), e.event_time_ms);
 }
 
 constexpr char kInsertWorkOrder[] = R"sql(
@@ -106,18 +85,10 @@ Status RepairRequested(ApplyContext& ctx, const Event& e) {
   std::string_view customer_id;
   INGEST_RETURN_IF_ERROR(Touch(ctx, e, &customer_id));
   const auto description = e.data.str("description");
-  INGEST_PREPARE(stmt, ctx, kInsertWorkOrder);
-  stmt->Bind(1, e.data.str("work_order_id").value_or(e.id));
-  stmt->Bind(2, customer_id);
-  stmt->Bind(3, Opt(e.org_id));
-  stmt->Bind(4, description);
-  stmt->Bind(5, ctx.SummaryFor(description));
-  stmt->Bind(6, e.data.str("priority").value_or("medium"));
-  stmt->Bind(7, e.data.str("status").value_or("open"));
-  stmt->Bind(8, e.data.str("assigned_to"));
-  stmt->Bind(9, e.data.number("cost"));
-  stmt->Bind(10, e.event_time_ms);
-  return stmt->Run();
+  return Exec(ctx, kInsertWorkOrder, e.data.str("work_order_id").value_or(e.id), customer_id,
+              Opt(e.org_id), description, ctx.SummaryFor(description),
+              e.data.str("priority").value_or("medium"), e.data.str("status").value_or("open"),
+              e.data.str("assigned_to"), e.data.number("cost"), e.event_time_ms);
 }
 
 // Timeline-only events: the `events` row is the record; the profile may still learn fields.

@@ -7,10 +7,6 @@
 namespace ingestlab::handlers {
 namespace {
 
-std::optional<std::string_view> Opt(const std::string& s) {
-  return std::optional<std::string_view>(s);
-}
-
 // The learner an event is about: data.learner_id, else the envelope's customer_id.
 Status RequireLearner(const Event& e, std::string_view* out) {
   auto v = e.data.str("learner_id");
@@ -28,14 +24,8 @@ Status SessionStarted(ApplyContext& ctx, const Event& e) {
   std::string_view session_id, learner_id;
   INGEST_RETURN_IF_ERROR(RequireText(e, "session_id", &session_id));
   INGEST_RETURN_IF_ERROR(RequireLearner(e, &learner_id));
-  INGEST_PREPARE(stmt, ctx, kInsertSession);
-  stmt->Bind(1, session_id);
-  stmt->Bind(2, learner_id);
-  stmt->Bind(3, Opt(e.org_id));
-  stmt->Bind(4, e.data.str("course"));
-  stmt->Bind(5, e.data.str("device"));
-  stmt->Bind(6, e.event_time_ms);
-  return stmt->Run();
+  return Exec(ctx, kInsertSession, session_id, learner_id, Opt(e.org_id), e.data.str("course"),
+              e.data.str("device"), e.event_time_ms);
 }
 
 constexpr char kEndSession[] =
@@ -43,15 +33,8 @@ constexpr char kEndSession[] =
     "WHERE session_id = ?1";
 
 Status SessionEnded(ApplyContext& ctx, const Event& e) {
-  std::string_view session_id;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "session_id", &session_id));
-  INGEST_PREPARE(stmt, ctx, kEndSession);
-  stmt->Bind(1, session_id);
-  stmt->Bind(2, e.event_time_ms);
-  stmt->Bind(3, e.data.number("duration_s"));
-  INGEST_RETURN_IF_ERROR(stmt->Run());
-  if (stmt->Changes() == 0) return WaitingFor("session", session_id);
-  return Status::Ok();
+  return UpdateByKey(ctx, e, "session_id", kEndSession, "session", e.event_time_ms,
+                     e.data.number("duration_s"));
 }
 
 constexpr char kSessionExists[] = "SELECT 1 FROM learning_sessions WHERE session_id = ?1";
@@ -67,23 +50,10 @@ Status ActivityCompleted(ApplyContext& ctx, const Event& e) {
   INGEST_RETURN_IF_ERROR(RequireText(e, "activity_id", &activity_id));
   INGEST_RETURN_IF_ERROR(RequireText(e, "session_id", &session_id));
   INGEST_RETURN_IF_ERROR(RequireLearner(e, &learner_id));
-  {
-    INGEST_PREPARE(exists, ctx, kSessionExists);
-    exists->Bind(1, session_id);
-    auto row = exists->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return WaitingFor("session", session_id);
-  }
-  INGEST_PREPARE(stmt, ctx, kInsertActivity);
-  stmt->Bind(1, activity_id);
-  stmt->Bind(2, session_id);
-  stmt->Bind(3, learner_id);
-  stmt->Bind(4, Opt(e.org_id));
-  stmt->Bind(5, e.data.str("skill"));
-  stmt->Bind(6, e.data.number("score"));
-  stmt->Bind(7, e.data.number("duration_s"));
-  stmt->Bind(8, e.event_time_ms);
-  return stmt->Run();
+  INGEST_RETURN_IF_ERROR(RequireRow(ctx, kSessionExists, "session", session_id));
+  return Exec(ctx, kInsertActivity, activity_id, session_id, learner_id, Opt(e.org_id),
+              e.data.str("skill"), e.data.number("score"), e.data.number("duration_s"),
+              e.event_time_ms);
 }
 
 // The highest level reached wins, whatever order the events arrive in.
@@ -98,13 +68,8 @@ Status SkillMastered(ApplyContext& ctx, const Event& e) {
   std::string_view learner_id, skill;
   INGEST_RETURN_IF_ERROR(RequireLearner(e, &learner_id));
   INGEST_RETURN_IF_ERROR(RequireText(e, "skill", &skill));
-  INGEST_PREPARE(stmt, ctx, kUpsertSkill);
-  stmt->Bind(1, learner_id);
-  stmt->Bind(2, skill);
-  stmt->Bind(3, Opt(e.org_id));
-  stmt->Bind(4, e.data.int64("level"));
-  stmt->Bind(5, e.event_time_ms);
-  return stmt->Run();
+  return Exec(ctx, kUpsertSkill, learner_id, skill, Opt(e.org_id), e.data.int64("level"),
+              e.event_time_ms);
 }
 
 constexpr char kInsertQuestion[] = R"sql(
@@ -116,14 +81,8 @@ Status QuestionAsked(ApplyContext& ctx, const Event& e) {
   std::string_view question_id, learner_id;
   INGEST_RETURN_IF_ERROR(RequireText(e, "question_id", &question_id));
   INGEST_RETURN_IF_ERROR(RequireLearner(e, &learner_id));
-  INGEST_PREPARE(stmt, ctx, kInsertQuestion);
-  stmt->Bind(1, question_id);
-  stmt->Bind(2, learner_id);
-  stmt->Bind(3, Opt(e.org_id));
-  stmt->Bind(4, e.data.str("subject"));
-  stmt->Bind(5, e.data.str("text"));
-  stmt->Bind(6, e.event_time_ms);
-  return stmt->Run();
+  return Exec(ctx, kInsertQuestion, question_id, learner_id, Opt(e.org_id), e.data.str("subject"),
+              e.data.str("text"), e.event_time_ms);
 }
 
 constexpr char kAnswerQuestion[] =
@@ -133,13 +92,7 @@ Status QuestionAnswered(ApplyContext& ctx, const Event& e) {
   std::string_view question_id, answer;
   INGEST_RETURN_IF_ERROR(RequireText(e, "question_id", &question_id));
   INGEST_RETURN_IF_ERROR(RequireText(e, "answer", &answer));
-  INGEST_PREPARE(stmt, ctx, kAnswerQuestion);
-  stmt->Bind(1, question_id);
-  stmt->Bind(2, answer);
-  stmt->Bind(3, e.event_time_ms);
-  INGEST_RETURN_IF_ERROR(stmt->Run());
-  if (stmt->Changes() == 0) return WaitingFor("question", question_id);
-  return Status::Ok();
+  return UpdateOrWait(ctx, kAnswerQuestion, "question", question_id, answer, e.event_time_ms);
 }
 
 constexpr char kInsertRecommendation[] = R"sql(
@@ -152,14 +105,8 @@ Status RecommendationCreated(ApplyContext& ctx, const Event& e) {
   INGEST_RETURN_IF_ERROR(RequireText(e, "recommendation_id", &recommendation_id));
   INGEST_RETURN_IF_ERROR(RequireLearner(e, &learner_id));
   INGEST_RETURN_IF_ERROR(RequireText(e, "item", &item));
-  INGEST_PREPARE(stmt, ctx, kInsertRecommendation);
-  stmt->Bind(1, recommendation_id);
-  stmt->Bind(2, learner_id);
-  stmt->Bind(3, Opt(e.org_id));
-  stmt->Bind(4, item);
-  stmt->Bind(5, e.data.str("reason"));
-  stmt->Bind(6, e.event_time_ms);
-  return stmt->Run();
+  return Exec(ctx, kInsertRecommendation, recommendation_id, learner_id, Opt(e.org_id), item,
+              e.data.str("reason"), e.event_time_ms);
 }
 
 // One row per (session, minute): a ping adds 1 to pings (and to focused_pings when focused),
@@ -182,15 +129,8 @@ Status UpsertFocus(ApplyContext& ctx, const Event& e, int pings, int focused, do
   std::string_view session_id, learner_id;
   INGEST_RETURN_IF_ERROR(RequireText(e, "session_id", &session_id));
   INGEST_RETURN_IF_ERROR(RequireLearner(e, &learner_id));
-  INGEST_PREPARE(stmt, ctx, kUpsertFocusMinute);
-  stmt->Bind(1, session_id);
-  stmt->Bind(2, MinuteOf(e.event_time_ms));
-  stmt->Bind(3, learner_id);
-  stmt->Bind(4, Opt(e.org_id));
-  stmt->Bind(5, pings);
-  stmt->Bind(6, focused);
-  stmt->Bind(7, idle_s);
-  return stmt->Run();
+  return Exec(ctx, kUpsertFocusMinute, session_id, MinuteOf(e.event_time_ms), learner_id,
+              Opt(e.org_id), pings, focused, idle_s);
 }
 
 Status FocusPing(ApplyContext& ctx, const Event& e) {

@@ -7,10 +7,6 @@
 namespace ingestlab::handlers {
 namespace {
 
-std::optional<std::string_view> Opt(const std::string& s) {
-  return std::optional<std::string_view>(s);
-}
-
 constexpr char kInsertTicket[] = R"sql(
 INSERT INTO tickets(ticket_id, customer_id, org_id, title, description, summary, priority, status,
                     channel, opened_at, updated_at, status_at, priority_at, comment_at)
@@ -24,17 +20,9 @@ Status TicketOpened(ApplyContext& ctx, const Event& e) {
   const std::string_view customer_id = ApplyContext::CustomerOf(e);
   INGEST_RETURN_IF_ERROR(ctx.TouchCustomer(e, customer_id, {}));
   const auto description = e.data.str("description");
-  INGEST_PREPARE(stmt, ctx, kInsertTicket);
-  stmt->Bind(1, ticket_id);
-  stmt->Bind(2, customer_id);
-  stmt->Bind(3, Opt(e.org_id));
-  stmt->Bind(4, title);
-  stmt->Bind(5, description);
-  stmt->Bind(6, ctx.SummaryFor(description));
-  stmt->Bind(7, e.data.str("priority").value_or("medium"));
-  stmt->Bind(8, e.data.str("channel"));
-  stmt->Bind(9, e.event_time_ms);
-  return stmt->Run();
+  return Exec(ctx, kInsertTicket, ticket_id, customer_id, Opt(e.org_id), title, description,
+              ctx.SummaryFor(description), e.data.str("priority").value_or("medium"),
+              e.data.str("channel"), e.event_time_ms);
 }
 
 // Last writer wins by event time, field by field: an update sets a field it carries only if it
@@ -59,17 +47,8 @@ UPDATE tickets SET
 WHERE ticket_id = ?1)sql";
 
 Status TicketUpdated(ApplyContext& ctx, const Event& e) {
-  std::string_view ticket_id;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "ticket_id", &ticket_id));
-  INGEST_PREPARE(stmt, ctx, kUpdateTicket);
-  stmt->Bind(1, ticket_id);
-  stmt->Bind(2, e.data.str("status"));
-  stmt->Bind(3, e.data.str("priority"));
-  stmt->Bind(4, e.data.str("comment"));
-  stmt->Bind(5, e.event_time_ms);
-  INGEST_RETURN_IF_ERROR(stmt->Run());
-  if (stmt->Changes() == 0) return WaitingFor("ticket", ticket_id);
-  return Status::Ok();
+  return UpdateByKey(ctx, e, "ticket_id", kUpdateTicket, "ticket", e.data.str("status"),
+                     e.data.str("priority"), e.data.str("comment"), e.event_time_ms);
 }
 
 // A resolution is the status 'resolved' at its event time (a newer update may have reopened the
@@ -85,15 +64,8 @@ UPDATE tickets SET
 WHERE ticket_id = ?1)sql";
 
 Status TicketResolved(ApplyContext& ctx, const Event& e) {
-  std::string_view ticket_id;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "ticket_id", &ticket_id));
-  INGEST_PREPARE(stmt, ctx, kResolveTicket);
-  stmt->Bind(1, ticket_id);
-  stmt->Bind(2, e.data.str("resolution"));
-  stmt->Bind(3, e.event_time_ms);
-  INGEST_RETURN_IF_ERROR(stmt->Run());
-  if (stmt->Changes() == 0) return WaitingFor("ticket", ticket_id);
-  return Status::Ok();
+  return UpdateByKey(ctx, e, "ticket_id", kResolveTicket, "ticket", e.data.str("resolution"),
+                     e.event_time_ms);
 }
 
 constexpr char kInsertWorkOrder[] = R"sql(
@@ -109,17 +81,9 @@ Status WorkOrderCreated(ApplyContext& ctx, const Event& e) {
   INGEST_RETURN_IF_ERROR(RequireText(e, "description", &description));
   const std::string_view customer_id = ApplyContext::CustomerOf(e);
   INGEST_RETURN_IF_ERROR(ctx.TouchCustomer(e, customer_id, {}));
-  INGEST_PREPARE(stmt, ctx, kInsertWorkOrder);
-  stmt->Bind(1, work_order_id);
-  stmt->Bind(2, customer_id);
-  stmt->Bind(3, Opt(e.org_id));
-  stmt->Bind(4, description);
-  stmt->Bind(5, ctx.SummaryFor(description));
-  stmt->Bind(6, e.data.str("priority").value_or("medium"));
-  stmt->Bind(7, e.data.str("assigned_to"));
-  stmt->Bind(8, e.data.number("cost"));
-  stmt->Bind(9, e.event_time_ms);
-  return stmt->Run();
+  return Exec(ctx, kInsertWorkOrder, work_order_id, customer_id, Opt(e.org_id), description,
+              ctx.SummaryFor(description), e.data.str("priority").value_or("medium"),
+              e.data.str("assigned_to"), e.data.number("cost"), e.event_time_ms);
 }
 
 // Last writer wins by event time, field by field, as for tickets.
@@ -142,18 +106,9 @@ UPDATE work_orders SET
 WHERE work_order_id = ?1)sql";
 
 Status WorkOrderUpdated(ApplyContext& ctx, const Event& e) {
-  std::string_view work_order_id;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "work_order_id", &work_order_id));
-  INGEST_PREPARE(stmt, ctx, kUpdateWorkOrder);
-  stmt->Bind(1, work_order_id);
-  stmt->Bind(2, e.data.str("status"));
-  stmt->Bind(3, e.data.number("cost"));
-  stmt->Bind(4, e.data.str("resolution_notes"));
-  stmt->Bind(5, e.data.str("assigned_to"));
-  stmt->Bind(6, e.event_time_ms);
-  INGEST_RETURN_IF_ERROR(stmt->Run());
-  if (stmt->Changes() == 0) return WaitingFor("work order", work_order_id);
-  return Status::Ok();
+  return UpdateByKey(ctx, e, "work_order_id", kUpdateWorkOrder, "work order", e.data.str("status"),
+                     e.data.number("cost"), e.data.str("resolution_notes"),
+                     e.data.str("assigned_to"), e.event_time_ms);
 }
 
 Status NoteAdded(ApplyContext& ctx, const Event& e) {

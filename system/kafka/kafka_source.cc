@@ -13,25 +13,26 @@
 // settlements are ignored) and asks the poll thread to pause the partition and seek it back
 // there once the retry delay has passed. A failed seek keeps the partition paused and is tried
 // again after a backoff; the partition resumes only once the seek succeeded.
+// Broker health (statistics JSON, transport errors) is read by a BrokerTracker (kafka_stats.h).
 #include "system/kafka/kafka_source.h"
 
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <charconv>
 #include <climits>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
-#include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
 #include "common/log.h"
 #include "common/redact.h"
+#include "system/kafka/kafka_stats.h"
 #include "system/kafka/offset_tracker.h"
 
 namespace ingestlab {
@@ -108,9 +109,6 @@ struct PartitionState {
 
   // Guarded by KafkaSourceImpl::mu_.
   OffsetTracker offsets;
-
-  // Poll thread only.
-  int64_t lag = -1;
 };
 
 // What a submitted batch needs to settle: per message, its partition and offset.
@@ -129,6 +127,24 @@ struct Consumed {
   PartitionState* state;
   int64_t offset;
 };
+
+// Removes the entries i of the parallel vectors `msgs` and `refs` for which drop(i), keeping the
+// others in order; returns how many are left. drop(i) may look at refs[i].
+template <typename Ref, typename Pred>
+size_t EraseMarked(std::vector<RawMessage>& msgs, std::vector<Ref>& refs, Pred drop) {
+  size_t kept = 0;
+  for (size_t i = 0; i < refs.size(); ++i) {
+    if (drop(i)) continue;
+    if (kept != i) {
+      msgs[kept] = std::move(msgs[i]);
+      refs[kept] = refs[i];
+    }
+    kept++;
+  }
+  msgs.resize(kept);
+  refs.resize(kept);
+  return kept;
+}
 
 // A produce error that no retry can cure: the broker (or librdkafka) refuses the message itself.
 bool IsPermanentProduceError(rd_kafka_resp_err_t err) {
@@ -411,9 +427,8 @@ class KafkaSourceImpl final : public KafkaSource {
       h.connected = connected_;
       h.lag = lag_;
       h.detail = (connected_ ? "connected to " : "connecting to ") +
-                 RedactUrlList(options_.bootstrap) +
-                 " as group " + options_.group_id + ", " + std::to_string(assigned_count_) +
-                 " partitions assigned";
+                 RedactUrlList(options_.bootstrap) + " as group " + options_.group_id + ", " +
+                 std::to_string(assigned_count_) + " partitions assigned";
     }
     h.reconnects = reconnects_->value();
     h.in_flight = total_in_flight_.load(std::memory_order_relaxed);
@@ -621,7 +636,6 @@ class KafkaSourceImpl final : public KafkaSource {
     if (!held_) return;
     std::vector<RawMessage>& msgs = held_->batch.messages;
     auto& refs = held_->refs->refs;
-    size_t kept = 0;
     int64_t dropped = 0;
     // Undo from the back so each partition's submitted deque pops its newest entries first.
     for (size_t i = refs.size(); i-- > 0;) {
@@ -632,16 +646,7 @@ class KafkaSourceImpl final : public KafkaSource {
       refs[i].offset = -1;  // mark
     }
     if (dropped == 0) return;
-    for (size_t i = 0; i < refs.size(); ++i) {
-      if (refs[i].offset == -1) continue;
-      if (kept != i) {
-        msgs[kept] = std::move(msgs[i]);
-        refs[kept] = refs[i];
-      }
-      kept++;
-    }
-    msgs.resize(kept);
-    refs.resize(kept);
+    const size_t kept = EraseMarked(msgs, refs, [&](size_t i) { return refs[i].offset == -1; });
     total_in_flight_.fetch_sub(dropped);
     if (kept == 0) held_.reset();
   }
@@ -915,19 +920,8 @@ class KafkaSourceImpl final : public KafkaSource {
           [](const PartitionState& ps, const BatchRefs::Ref&) { return ps.offsets.revoked(); });
     }
     // Unsent messages of those partitions are redelivered to whoever gets them next.
-    {
-      size_t kept = 0;
-      for (size_t i = 0; i < building_msgs_.size(); ++i) {
-        if (building_refs_[i].state->offsets.revoked()) continue;
-        if (kept != i) {
-          building_msgs_[kept] = std::move(building_msgs_[i]);
-          building_refs_[kept] = building_refs_[i];
-        }
-        kept++;
-      }
-      building_msgs_.resize(kept);
-      building_refs_.resize(kept);
-    }
+    EraseMarked(building_msgs_, building_refs_,
+                [this](size_t i) { return building_refs_[i].state->offsets.revoked(); });
     WaitSettled([](const PartitionState& ps) { return ps.offsets.revoked(); });
     if (!lost) CommitSync([](const PartitionState& ps) { return ps.offsets.revoked(); });
     if (cooperative) {
@@ -983,18 +977,9 @@ class KafkaSourceImpl final : public KafkaSource {
       std::lock_guard<std::mutex> lock(self->health_mu_);
       self->connected_ = false;
     }
-    if (code == RD_KAFKA_RESP_ERR__TRANSPORT && reason != nullptr) {
-      // "127.0.0.1:9092/1: Disconnected ..." names the broker and its node id.
-      const char* colon_space = std::strstr(reason, ": ");
-      const char* slash = colon_space
-                              ? static_cast<const char*>(memrchr(reason, '/', colon_space - reason))
-                              : nullptr;
-      if (slash != nullptr) {
-        const std::string node(slash + 1, colon_space);
-        if (!node.empty() && std::isdigit(static_cast<unsigned char>(node[0]))) {
-          self->brokers_[node].was_down = true;
-        }
-      }
+    if (code == RD_KAFKA_RESP_ERR__TRANSPORT) {
+      const std::string node = BrokerNodeFromTransportError(reason);
+      if (!node.empty()) self->brokers_.MarkDown(node);
     }
     // The reason names the broker as configured, with whatever credentials were written there.
     LOG(kWarn, kComponent) << rd_kafka_err2name(code) << ": "
@@ -1008,46 +993,19 @@ class KafkaSourceImpl final : public KafkaSource {
   }
 
   void HandleStats(std::string_view json) {
-    nlohmann::json stats = nlohmann::json::parse(json.begin(), json.end(), nullptr, false);
-    if (stats.is_discarded() || !stats.contains("brokers")) return;
-    // One node can appear more than once (a bootstrap connection that learned its id, logical
-    // brokers such as "GroupCoordinator"): a node is up if any real connection to it is.
-    struct Node {
-      bool up = false;
-      int64_t disconnects = 0;
-      std::string name;
-    };
-    std::map<std::string, Node> nodes;
-    for (const auto& [name, broker] : stats["brokers"].items()) {
-      const int64_t id = broker.value("nodeid", int64_t{-1});
-      if (id < 0 || name.find(':') == std::string::npos) continue;
-      Node& node = nodes[std::to_string(id)];
-      node.up = node.up || broker.value("state", std::string()) == "UP";
-      node.disconnects += broker.value("disconnects", int64_t{0});
-      if (node.name.empty() || name.find("bootstrap") == std::string::npos) node.name = name;
+    const std::optional<BrokerStats> nodes = ParseBrokerStats(json);
+    if (!nodes) return;
+    const BrokerTracker::Update update = brokers_.Apply(*nodes);
+    for (const BrokerTracker::Change& change : update.changes) {
+      if (change.reconnected) {
+        LOG(kInfo, kComponent) << "broker " << change.name << " reconnected";
+      } else {
+        LOG(kWarn, kComponent) << "broker " << change.name << " down";
+      }
     }
-    bool any_up = false;
-    for (const auto& [id, node] : nodes) {
-      any_up = any_up || node.up;
-      BrokerSeen& seen = brokers_[id];
-      if (seen.up && !node.up) {
-        LOG(kWarn, kComponent) << "broker " << node.name << " down";
-      }
-      if (!node.up && seen.ever_up) seen.was_down = true;
-      if (node.up &&
-          (seen.was_down || (seen.ever_up && node.disconnects > seen.disconnects_at_up))) {
-        reconnects_->Inc();
-        LOG(kInfo, kComponent) << "broker " << node.name << " reconnected";
-      }
-      if (node.up) {
-        seen.disconnects_at_up = node.disconnects;
-        seen.ever_up = true;
-        seen.was_down = false;
-      }
-      seen.up = node.up;
-    }
+    if (update.reconnects > 0) reconnects_->Inc(update.reconnects);
     std::lock_guard<std::mutex> lock(health_mu_);
-    connected_ = any_up;
+    connected_ = update.any_up;
   }
 
   // --- writer thread ---
@@ -1069,13 +1027,6 @@ class KafkaSourceImpl final : public KafkaSource {
     }
     settled_cv_.notify_all();
   }
-
-  struct BrokerSeen {
-    bool up = false;
-    bool ever_up = false;
-    bool was_down = false;  // lost since last seen up (stats or a transport error)
-    int64_t disconnects_at_up = 0;
-  };
 
   KafkaOptions options_;
   BatchSink* sink_;
@@ -1114,7 +1065,7 @@ class KafkaSourceImpl final : public KafkaSource {
   PartitionState* cache_state_ = nullptr;
   int64_t last_lag_refresh_ns_ = 0;
   int64_t last_commit_warning_ns_ = INT64_MIN / 2;
-  std::map<std::string, BrokerSeen> brokers_;
+  BrokerTracker brokers_;  // statistics and error callbacks
 
   mutable std::mutex health_mu_;
   bool connected_ = false;
