@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "reports/html_report.h"
+#include "tests/support/cli.h"
 
 using namespace ingestlab;
 using nlohmann::json;
@@ -89,20 +90,10 @@ ProcessOutcome RunProcess(const std::vector<std::string>& args, const fs::path& 
   return outcome;
 }
 
-std::string ReadText(const fs::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::ostringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
+std::string ReadText(const fs::path& path) { return ingestlab::testing::ReadFileBytes(path); }
 
 size_t Count(const std::string& haystack, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = haystack.find(needle); at != std::string::npos;
-       at = haystack.find(needle, at + needle.size())) {
-    ++n;
-  }
-  return n;
+  return ingestlab::testing::CountOccurrences(haystack, needle);
 }
 
 std::string ElementById(const std::string& dom, const std::string& tag, const std::string& id) {

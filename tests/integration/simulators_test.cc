@@ -28,6 +28,7 @@
 #include "simulators/simulate_command.h"
 #include "simulators/simulation.h"
 #include "tests/integration/nats_test_util.h"
+#include "tests/support/cli.h"
 
 using namespace ingestlab;
 
@@ -39,12 +40,7 @@ std::string MakeTempDir() {
   return tmpl;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string ReadFile(const std::string& path) { return ingestlab::testing::ReadFileBytes(path); }
 
 // What the database says, read through a fresh read-only connection.
 struct DbView {
