@@ -21,7 +21,8 @@
 #include "reports/load_report.h"
 #include "reports/report_command.h"
 #include "reports/svg_chart.h"
-#include "tests/support/cli.h"  // FreshTempDir, ReadFileBytes
+#include "tests/support/cli.h"  // FreshTempDir, ReadFileBytes, CountOccurrences
+#include "tests/support/report_cli.h"
 
 using namespace ingestlab;
 using nlohmann::json;
@@ -122,12 +123,7 @@ json SampleLoadResult() {
 }
 
 size_t Count(const std::string& haystack, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = haystack.find(needle); at != std::string::npos;
-       at = haystack.find(needle, at + needle.size())) {
-    ++n;
-  }
-  return n;
+  return ingestlab::testing::CountOccurrences(haystack, needle);
 }
 
 // The markup of the element that starts with `open` up to the first `close` after it.
@@ -170,29 +166,11 @@ json ReadoutData(const std::string& html, const std::string& id) {
 }
 
 void WriteText(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path) << text;
+  ingestlab::testing::WriteTextFile(path, text);
 }
 
-struct CommandOutcome {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-// `ingestlab report ARGS...` in this process, with stdout and stderr captured.
-CommandOutcome RunReport(std::vector<std::string> args) {
-  args.insert(args.begin(), "report");
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  std::ostringstream out, err;
-  std::streambuf* old_out = std::cout.rdbuf(out.rdbuf());
-  std::streambuf* old_err = std::cerr.rdbuf(err.rdbuf());
-  const int code = RunReportCommand(static_cast<int>(argv.size()), argv.data());
-  std::cout.rdbuf(old_out);
-  std::cerr.rdbuf(old_err);
-  return {code, out.str(), err.str()};
-}
+using ingestlab::testing::CommandOutcome;
+using ingestlab::testing::RunReportCli;
 
 }  // namespace
 
@@ -231,18 +209,16 @@ TEST_CASE("a load report shows every section with the result's numbers") {
   }
   SECTION("workload, mode and target") {
     const std::string facts = SectionById(html, "workload");
-    CHECK(facts.find("<dt>workload</dt><dd>seed-000-purchases</dd>") != std::string::npos);
-    CHECK(facts.find("<dt>mode</dt><dd>find_max</dd>") != std::string::npos);
-    CHECK(facts.find("<dt>seed</dt><dd>1</dd>") != std::string::npos);
-    CHECK(facts.find("<dt>duration</dt><dd>40.5 s</dd>") != std::string::npos);
-    CHECK(facts.find("<dt>started</dt><dd>2025-11-24 16:00:00 UTC</dd>") != std::string::npos);
-    CHECK(facts.find("<dd>embedded (started by ingestlab for this test)</dd>") !=
-          std::string::npos);
-    CHECK(facts.find("nats://127.0.0.1:4222, nats://127.0.0.1:4223") != std::string::npos);
-    CHECK(facts.find("127.0.0.1:9092") != std::string::npos);
-    CHECK(facts.find("/tmp/load/ingest.db") != std::string::npos);
-    CHECK(facts.find("http://127.0.0.1:8080/metrics") != std::string::npos);
-    CHECK(facts.find("<dt>latency from</dt><dd>store</dd>") != std::string::npos);
+    for (const char* expected :
+         {"<dt>workload</dt><dd>seed-000-purchases</dd>", "<dt>mode</dt><dd>find_max</dd>",
+          "<dt>seed</dt><dd>1</dd>", "<dt>duration</dt><dd>40.5 s</dd>",
+          "<dt>started</dt><dd>2025-11-24 16:00:00 UTC</dd>",
+          "<dd>embedded (started by ingestlab for this test)</dd>",
+          "nats://127.0.0.1:4222, nats://127.0.0.1:4223", "127.0.0.1:9092", "/tmp/load/ingest.db",
+          "http://127.0.0.1:8080/metrics", "<dt>latency from</dt><dd>store</dd>"}) {
+      INFO(expected);
+      CHECK(facts.find(expected) != std::string::npos);
+    }
   }
   SECTION("external endpoints are said to be external") {
     json external = result;
@@ -566,7 +542,7 @@ TEST_CASE("`ingestlab report` renders a load result.json with the load report") 
   WriteText(load_dir / "result.json", SampleLoadResult().dump());
 
   SECTION("one load run directory writes the load report") {
-    const CommandOutcome r = RunReport({load_dir.string(), "-o", (dir / "load.html").string()});
+    const CommandOutcome r = RunReportCli({load_dir.string(), "-o", (dir / "load.html").string()});
     CHECK(r.exit_code == 0);
     CHECK(r.err.empty());
     const std::string html = testing::ReadFileBytes(dir / "load.html");
@@ -579,7 +555,7 @@ TEST_CASE("`ingestlab report` renders a load result.json with the load report") 
     json run = {{"format", 1}, {"scenario", "smoke"}, {"seed", 1}, {"verdict", "pass"}};
     WriteText(dir / "runs" / "smoke-1" / "result.json", run.dump());
     const CommandOutcome r =
-        RunReport({(dir / "runs").string(), "-o", (dir / "suite.html").string()});
+        RunReportCli({(dir / "runs").string(), "-o", (dir / "suite.html").string()});
     CHECK(r.exit_code == 0);
     CHECK(testing::ReadFileBytes(load_dir / "report.html").find("<section id=\"find-max\"") !=
           std::string::npos);
@@ -593,7 +569,8 @@ TEST_CASE("`ingestlab report` renders a load result.json with the load report") 
     json bad = SampleLoadResult();
     bad.erase("workload");
     WriteText(dir / "bad" / "result.json", bad.dump());
-    const CommandOutcome r = RunReport({(dir / "bad").string(), "-o", (dir / "bad.html").string()});
+    const CommandOutcome r =
+        RunReportCli({(dir / "bad").string(), "-o", (dir / "bad.html").string()});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("result.json: not a result.json: missing string field 'workload'") !=
           std::string::npos);

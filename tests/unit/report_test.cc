@@ -18,6 +18,8 @@
 #include "reports/html_util.h"
 #include "reports/report_command.h"
 #include "reports/svg_chart.h"
+#include "tests/support/cli.h"
+#include "tests/support/report_cli.h"
 
 using namespace ingestlab;
 using nlohmann::json;
@@ -171,12 +173,7 @@ json SampleResult(int samples, int offending = 2, const std::string& verdict = "
 }
 
 size_t Count(const std::string& haystack, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = haystack.find(needle); at != std::string::npos;
-       at = haystack.find(needle, at + needle.size())) {
-    ++n;
-  }
-  return n;
+  return ingestlab::testing::CountOccurrences(haystack, needle);
 }
 
 // The markup of the <svg> element with this id.
@@ -207,35 +204,13 @@ fs::path TempDir(const std::string& name) {
 }
 
 void WriteText(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path) << text;
+  ingestlab::testing::WriteTextFile(path, text);
 }
 
-std::string ReadText(const fs::path& path) {
-  std::ifstream file(path);
-  std::ostringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
+std::string ReadText(const fs::path& path) { return ingestlab::testing::ReadFileBytes(path); }
 
-struct CommandOutcome {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-CommandOutcome RunCommand(std::vector<std::string> args) {
-  args.insert(args.begin(), "report");
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  std::ostringstream out, err;
-  std::streambuf* old_out = std::cout.rdbuf(out.rdbuf());
-  std::streambuf* old_err = std::cerr.rdbuf(err.rdbuf());
-  const int code = RunReportCommand(static_cast<int>(argv.size()), argv.data());
-  std::cout.rdbuf(old_out);
-  std::cerr.rdbuf(old_err);
-  return {code, out.str(), err.str()};
-}
+using ingestlab::testing::CommandOutcome;
+using ingestlab::testing::RunReportCli;
 
 }  // namespace
 
@@ -578,7 +553,7 @@ TEST_CASE("the report command writes reports and refuses bad input with one clea
   WriteText(run_b / "result.json", passing.dump());
 
   SECTION("--help prints usage and exits 0") {
-    const CommandOutcome r = RunCommand({"--help"});
+    const CommandOutcome r = RunReportCli({"--help"});
     CHECK(r.exit_code == 0);
     CHECK(r.out.find("usage: ingestlab report RUN_DIR... -o FILE.html") != std::string::npos);
   }
@@ -588,17 +563,17 @@ TEST_CASE("the report command writes reports and refuses bad input with one clea
                                                {run_a.string()},
                                                {"--bogus", run_a.string(), "-o", "x.html"},
                                                {run_a.string(), "-o"}}) {
-      const CommandOutcome r = RunCommand(args);
+      const CommandOutcome r = RunReportCli(args);
       CHECK(r.exit_code == 2);
       CHECK(Count(r.err, "\n") == 1);
       CHECK(r.err.rfind("ingestlab report: ", 0) == 0);
     }
-    CHECK(RunCommand({run_a.string()}).err.find("-o FILE.html") != std::string::npos);
+    CHECK(RunReportCli({run_a.string()}).err.find("-o FILE.html") != std::string::npos);
   }
   SECTION("a missing result.json is named") {
     fs::create_directories(dir / "empty-run");
     const CommandOutcome r =
-        RunCommand({(dir / "empty-run").string(), "-o", (dir / "x.html").string()});
+        RunReportCli({(dir / "empty-run").string(), "-o", (dir / "x.html").string()});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find((dir / "empty-run" / "result.json").string() + ": no such file") !=
           std::string::npos);
@@ -606,12 +581,12 @@ TEST_CASE("the report command writes reports and refuses bad input with one clea
   }
   SECTION("an invalid result.json is named with what is wrong") {
     WriteText(dir / "broken" / "result.json", "{\"scenario\": \"x\", ");
-    CommandOutcome r = RunCommand({(dir / "broken").string(), "-o", (dir / "x.html").string()});
+    CommandOutcome r = RunReportCli({(dir / "broken").string(), "-o", (dir / "x.html").string()});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find((dir / "broken" / "result.json").string() + ": not valid JSON") !=
           std::string::npos);
     WriteText(dir / "wrong" / "result.json", "{\"scenario\": \"x\"}");
-    r = RunCommand({(dir / "wrong").string(), "-o", (dir / "x.html").string()});
+    r = RunReportCli({(dir / "wrong").string(), "-o", (dir / "x.html").string()});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("result.json: not a result.json: missing string field 'verdict'") !=
           std::string::npos);
@@ -619,19 +594,19 @@ TEST_CASE("the report command writes reports and refuses bad input with one clea
     std::string deep = SampleResult(20).dump();
     deep.insert(1, "\"extra\":" + std::string(100000, '[') + std::string(100000, ']') + ",");
     WriteText(dir / "deep" / "result.json", deep);
-    r = RunCommand({(dir / "deep").string(), "-o", (dir / "x.html").string()});
+    r = RunReportCli({(dir / "deep").string(), "-o", (dir / "x.html").string()});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("result.json: not a result.json: nested deeper than 64 levels") !=
           std::string::npos);
   }
   SECTION("an unwritable output exits 1") {
     const CommandOutcome r =
-        RunCommand({run_a.string(), "-o", (dir / "no" / "such" / "dir" / "r.html").string()});
+        RunReportCli({run_a.string(), "-o", (dir / "no" / "such" / "dir" / "r.html").string()});
     CHECK(r.exit_code == 1);
     CHECK(r.err.find("cannot open") != std::string::npos);
   }
   SECTION("one run directory writes that run's report") {
-    const CommandOutcome r = RunCommand({run_a.string(), "-o", (dir / "run.html").string()});
+    const CommandOutcome r = RunReportCli({run_a.string(), "-o", (dir / "run.html").string()});
     CHECK(r.exit_code == 0);
     const std::string html = ReadText(dir / "run.html");
     CHECK(html.find("<h1>kill-ingestd <small>seed 7</small></h1>") != std::string::npos);
@@ -639,7 +614,7 @@ TEST_CASE("the report command writes reports and refuses bad input with one clea
   }
   SECTION("several run directories write a suite index linking each run's report") {
     const CommandOutcome r =
-        RunCommand({run_b.string(), run_a.string(), "-o", (dir / "suite.html").string()});
+        RunReportCli({run_b.string(), run_a.string(), "-o", (dir / "suite.html").string()});
     CHECK(r.exit_code == 0);
     CHECK(fs::exists(run_a / "report.html"));
     CHECK(fs::exists(run_b / "report.html"));
@@ -652,7 +627,7 @@ TEST_CASE("the report command writes reports and refuses bad input with one clea
   }
   SECTION("a folder of run directories stands for all of them") {
     const CommandOutcome r =
-        RunCommand({(dir / "out").string(), "-o", (dir / "all.html").string()});
+        RunReportCli({(dir / "out").string(), "-o", (dir / "all.html").string()});
     CHECK(r.exit_code == 0);
     CHECK(Count(ReadText(dir / "all.html"), "<tr class=\"run") == 2);
   }
