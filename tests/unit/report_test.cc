@@ -229,28 +229,32 @@ TEST_CASE("a run report shows verdict, scenario, assertions, charts and breakdow
   }
   SECTION("the verdict banner says which assertions failed") {
     const std::string banner = SectionById(html, "verdict");
-    CHECK(banner.find("class=\"verdict fail\"") != std::string::npos);
-    CHECK(banner.find("FAIL") != std::string::npos);
-    CHECK(banner.find("1 of 3 assertions failed: no loss") != std::string::npos);
+    for (const char* expected :
+         {"class=\"verdict fail\"", "FAIL", "1 of 3 assertions failed: no loss"}) {
+      INFO(expected);
+      CHECK(banner.find(expected) != std::string::npos);
+    }
   }
   SECTION("the scenario header has seed, duration, topology, versions and the command") {
     const std::string header = SectionById(html, "scenario");
     CHECK(header.find("<dt>seed</dt><dd>7</dd>") != std::string::npos);
     CHECK(header.find("30.0 s") == std::string::npos);  // FormatNumber drops trailing zeros
-    CHECK(header.find("<dd>30 s</dd>") != std::string::npos);
-    CHECK(header.find("kafka_brokers 3") != std::string::npos);
-    CHECK(header.find("nats_server 2.9.10") != std::string::npos);
-    CHECK(header.find("2025-11-23 12:13:20 UTC") != std::string::npos);
-    CHECK(header.find("ingestlab run scenarios/kill_ingestd.yaml --seed 7") != std::string::npos);
+    for (const char* expected :
+         {"<dd>30 s</dd>", "kafka_brokers 3", "nats_server 2.9.10", "2025-11-23 12:13:20 UTC",
+          "ingestlab run scenarios/kill_ingestd.yaml --seed 7"}) {
+      INFO(expected);
+      CHECK(header.find(expected) != std::string::npos);
+    }
   }
   SECTION("the assertion table has one row per assertion, failed rows highlighted") {
     const std::string table = SectionById(html, "assertions");
     CHECK(Count(table, "<tr class=\"assertion ") == 3);
     CHECK(Count(table, "<tr class=\"assertion failed\"") == 1);
-    CHECK(table.find("<tr class=\"assertion failed\" data-kind=\"no_loss\">") != std::string::npos);
-    CHECK(table.find("≤ 25 ms") != std::string::npos);
-    CHECK(table.find("14 ms") != std::string::npos);
-    CHECK(table.find("12000 acked: 11998 applied, 2 missing") != std::string::npos);
+    for (const char* expected : {"<tr class=\"assertion failed\" data-kind=\"no_loss\">", "≤ 25 ms",
+                                 "14 ms", "12000 acked: 11998 applied, 2 missing"}) {
+      INFO(expected);
+      CHECK(table.find(expected) != std::string::npos);
+    }
   }
   SECTION("every time chart and the histogram are inline SVG with axes, units and legends") {
     for (const std::string& id : kTimeCharts) {
@@ -279,9 +283,11 @@ TEST_CASE("a run report shows verdict, scenario, assertions, charts and breakdow
   SECTION("offending events show the decoded payload and what happened") {
     const std::string offending = SectionById(html, "offending");
     CHECK(Count(offending, "<tr class=\"offending-event") == 2);
-    CHECK(offending.find("billing-1-41") != std::string::npos);
-    CHECK(offending.find("applied → absent") != std::string::npos);
-    CHECK(offending.find("&quot;specversion&quot;: &quot;1.0&quot;") != std::string::npos);
+    for (const char* expected :
+         {"billing-1-41", "applied → absent", "&quot;specversion&quot;: &quot;1.0&quot;"}) {
+      INFO(expected);
+      CHECK(offending.find(expected) != std::string::npos);
+    }
   }
 }
 
@@ -354,10 +360,11 @@ TEST_CASE("every timeline fault is one shaded, labelled band in every time chart
     const std::string svg = SvgById(html, id);
     INFO(id);
     CHECK(Count(svg, "<g class=\"fault-band\"") == 3);
-    CHECK(svg.find("data-fault=\"1\"") != std::string::npos);
-    CHECK(svg.find("F1 kill_ingestd") != std::string::npos);
-    CHECK(svg.find("F2 kafka_broker_down") != std::string::npos);
-    CHECK(svg.find("F3 nats_restart") != std::string::npos);
+    for (const char* expected :
+         {"data-fault=\"1\"", "F1 kill_ingestd", "F2 kafka_broker_down", "F3 nats_restart"}) {
+      INFO(expected);
+      CHECK(svg.find(expected) != std::string::npos);
+    }
   }
   CHECK(Count(SvgById(html, "chart-latency-histogram"), "fault-band") == 0);
   CHECK(Count(SectionById(html, "timeline"), "<tr class=\"fault\">") == 3);
@@ -401,14 +408,15 @@ TEST_CASE("hostile values from result.json are escaped, never interpreted") {
   // The only scripts are the two embedded assets and one data block per time chart.
   CHECK(Count(html, "<script>") == 2);
   CHECK(Count(html, "<script") == 2 + 5);
-  CHECK(html.find("<img") == std::string::npos);
-  CHECK(html.find("<iframe") == std::string::npos);
-  CHECK(html.find("<svg onload") == std::string::npos);
-  CHECK(html.find("\"onmouseover") == std::string::npos);
-  CHECK(html.find("<b>x</b>") == std::string::npos);
-  CHECK(html.find("&lt;script&gt;alert(&quot;pwn&quot;)&lt;/script&gt;") != std::string::npos);
-  CHECK(html.find("<title>FAIL · &lt;script&gt;") != std::string::npos);
-  CHECK(html.find("F1 &lt;svg onload=alert(3)&gt;") != std::string::npos);
+  for (const char* absent : {"<img", "<iframe", "<svg onload", "\"onmouseover", "<b>x</b>"}) {
+    INFO(absent);
+    CHECK(html.find(absent) == std::string::npos);
+  }
+  for (const char* expected : {"&lt;script&gt;alert(&quot;pwn&quot;)&lt;/script&gt;",
+                               "<title>FAIL · &lt;script&gt;", "F1 &lt;svg onload=alert(3)&gt;"}) {
+    INFO(expected);
+    CHECK(html.find(expected) != std::string::npos);
+  }
   SECTION("a payload is decoded, non-text bytes shown as \\xNN, then escaped") {
     CHECK(html.find("&lt;/pre&gt;&lt;script&gt;alert(6)&lt;/script&gt;\\x01\\xff tail") !=
           std::string::npos);
@@ -466,9 +474,11 @@ TEST_CASE("a run that errored before measuring still gets a readable report") {
   REQUIRE(ValidateResult(minimal).ok());
   const std::string html = RenderRunReport(minimal);
   CHECK(SectionById(html, "verdict").find("class=\"verdict error\"") != std::string::npos);
-  CHECK(html.find("nats-server exited with status 1 before becoming ready") != std::string::npos);
-  CHECK(html.find("No assertions were checked.") != std::string::npos);
-  CHECK(html.find("No faults were injected.") != std::string::npos);
+  for (const char* expected : {"nats-server exited with status 1 before becoming ready",
+                               "No assertions were checked.", "No faults were injected."}) {
+    INFO(expected);
+    CHECK(html.find(expected) != std::string::npos);
+  }
   CHECK(Count(html, "<svg class=\"chart\"") == 6);
 
   SECTION("mistyped fields show as absent instead of failing") {
@@ -680,11 +690,12 @@ TEST_CASE("the reference model section lists each table and its first differing 
                                                                    {"expected", "resolved"},
                                                                    {"observed", "open"}}})}}})}};
   const std::string html = RenderRunReport(result);
-  CHECK(html.find("<section id=\"reference-model\">") != std::string::npos);
-  CHECK(html.find("href=\"#reference-model\"") != std::string::npos);
-  CHECK(html.find(">tickets.status<") != std::string::npos);
-  CHECK(html.find(">tk-1<") != std::string::npos);
-  CHECK(html.find("1 more differences in this table not shown") != std::string::npos);
+  for (const char* expected :
+       {"<section id=\"reference-model\">", "href=\"#reference-model\"", ">tickets.status<",
+        ">tk-1<", "1 more differences in this table not shown"}) {
+    INFO(expected);
+    CHECK(html.find(expected) != std::string::npos);
+  }
 
   result["reference_model"] = {{"checked", false}, {"note", "cannot read crm_leads"}};
   const std::string failed = RenderRunReport(result);
