@@ -19,6 +19,7 @@
 #include "harness/infra/ports.h"
 #include "harness/infra/process.h"
 #include "tests/integration/nats_test_util.h"
+#include "tests/integration/test_nats.h"
 #include "tests/support/child.h"
 #include "tests/support/crash_loop.h"
 
@@ -77,6 +78,14 @@ class Db {
   sqlite3* db_ = nullptr;
 };
 
+// What every ingestd here is started with: the servers, the database, an HTTP server on a free
+// port written to `port_file`, and its name.
+std::vector<std::string> IngestdArgs(const std::string& nats_urls, const std::string& db,
+                                     const std::string& port_file, const std::string& name) {
+  return {"--nats",      nats_urls,          "--db",    db,       "--http",
+          "127.0.0.1:0", "--http-port-file", port_file, "--name", name};
+}
+
 // One ingestd process against a NATS cluster, with its database and HTTP port.
 class Ingestd {
  public:
@@ -87,20 +96,8 @@ class Ingestd {
     const std::string port_file = dir_.Sub("http-port-" + std::to_string(++starts_));
     SpawnOptions spawn;
     spawn.program = INGESTLAB_INGESTD;
-    spawn.args = {"--nats",
-                  urls_,
-                  "--db",
-                  db_path(),
-                  "--http",
-                  "127.0.0.1:0",
-                  "--http-port-file",
-                  port_file,
-                  "--retry-base-ms",
-                  "50",
-                  "--retry-max-ms",
-                  "400",
-                  "--name",
-                  "ingestd" + std::to_string(instance_)};
+    spawn.args = IngestdArgs(urls_, db_path(), port_file, "ingestd" + std::to_string(instance_));
+    spawn.args.insert(spawn.args.end(), {"--retry-base-ms", "50", "--retry-max-ms", "400"});
     spawn.args.insert(spawn.args.end(), extra_args.begin(), extra_args.end());
     spawn.log_path = dir_.Sub("ingestd.log");
     auto child = ChildProcess::Spawn(spawn);
@@ -157,16 +154,8 @@ class Ingestd {
   std::unique_ptr<ChildProcess> process_;
 };
 
-struct Env {
-  TempDir dir = TempDir::Create("ingestd-nats").value();
-  std::unique_ptr<NatsCluster> cluster;
-  Env() {
-    NatsClusterOptions o;
-    o.dir = dir.path();
-    auto c = NatsCluster::Start(o);
-    REQUIRE(c.ok());
-    cluster = std::move(c).value();
-  }
+struct Env : ingestlab::testing::TestNats {
+  Env() : TestNats("ingestd-nats") {}
 };
 
 // A NATS server with one ingestd (instance 1) started on it, a publisher and the database.
@@ -176,6 +165,15 @@ class OneIngestd {
       : ingestd(env.dir, env.cluster->urls(), 1),
         db(StartAndOpen(ingestd, std::move(extra_args))),
         client(env.cluster->urls()) {}
+
+  // Waits (up to 30 s) until the events table holds at least `n` rows; REQUIREs that it does
+  // and that there are exactly `n`.
+  void RequireAllEvents(int64_t n) {
+    const bool all = WaitUntil([&] { return db.Int("SELECT count(*) FROM events") >= n; }, 30'000);
+    INFO(ingestd.log_tail());
+    REQUIRE(all);
+    CHECK(db.Int("SELECT count(*) FROM events") == n);
+  }
 
   Env env;
   Ingestd ingestd;
@@ -291,8 +289,8 @@ class PingPublisher {
 
 }  // namespace
 
-TEST_CASE_METHOD(OneIngestdFixture, "ingestd applies NATS events once, counts duplicates, dead-letters and retries") {
-
+TEST_CASE_METHOD(OneIngestdFixture,
+                 "ingestd applies NATS events once, counts duplicates, dead-letters and retries") {
   // Applied.
   REQUIRE(client.Publish("billing.purchase.completed", Purchase("evt-1", "p-1", 10)) == NATS_OK);
   REQUIRE(client.Publish("billing.purchase.completed", Purchase("evt-2", "p-2", 5)) == NATS_OK);
@@ -374,8 +372,9 @@ TEST_CASE_METHOD(OneIngestdFixture, "ingestd applies NATS events once, counts du
   CHECK(how.code == 0);
 }
 
-TEST_CASE_METHOD(SmallPayloadIngestd, "a dead letter too large for the DLQ is published truncated with its original size") {
-
+TEST_CASE_METHOD(
+    SmallPayloadIngestd,
+    "a dead letter too large for the DLQ is published truncated with its original size") {
   std::string big = Purchase("evt-big", "p-big", 1);
   big.insert(big.find("\"amount\":"), "\"note\":\"" + std::string(700'000, 'x') + "\",");
   REQUIRE(client.Publish("billing.purchase.completed", big) == NATS_OK);
@@ -390,7 +389,9 @@ TEST_CASE_METHOD(SmallPayloadIngestd, "a dead letter too large for the DLQ is pu
   CHECK(ingestd.Metric("ingest_dead_letter_publish_failures_total") == 0);
 }
 
-TEST_CASE_METHOD(OneIngestdFixture, "after a stream is recreated, a new poison message at a reused origin is dead-lettered") {
+TEST_CASE_METHOD(
+    OneIngestdFixture,
+    "after a stream is recreated, a new poison message at a reused origin is dead-lettered") {
   // Deleting and recreating a stream restarts its sequence numbers, so origins repeat.
   REQUIRE(client.Publish("billing.purchase.completed", "{first poison") == NATS_OK);
   REQUIRE(WaitUntil([&] { return client.StreamMessages("DLQ") == 1; }, 10'000));
@@ -501,22 +502,10 @@ TEST_CASE("a message that crashes ingestd is dead-lettered as crash after max_at
   Db db(env.dir.Sub("ingest.db"));
   SpawnOptions spawn;
   spawn.program = INGESTLAB_INGESTD_CRASH_HOOK;
-  spawn.args = {"--nats",
-                env.cluster->urls(),
-                "--db",
-                env.dir.Sub("ingest.db"),
-                "--http",
-                "127.0.0.1:0",
-                "--http-port-file",
-                env.dir.Sub("crash-port"),
-                "--name",
-                "ingestd1",
-                "--max-attempts",
-                "3",
-                "--ack-wait-ms",
-                "500",
-                "--retry-base-ms",
-                "50"};
+  spawn.args = IngestdArgs(env.cluster->urls(), env.dir.Sub("ingest.db"), env.dir.Sub("crash-port"),
+                           "ingestd1");
+  spawn.args.insert(spawn.args.end(),
+                    {"--max-attempts", "3", "--ack-wait-ms", "500", "--retry-base-ms", "50"});
   spawn.log_path = env.dir.Sub("ingestd-crash.log");
   auto loop = ingestlab::testing::RunThroughCrashes(
       spawn,
@@ -613,7 +602,8 @@ TEST_CASE("a flood of 1 MiB messages into a stalled store keeps ingestd within i
   CHECK(RssMiB(ingestd.process().pid()).second < kBoundMiB);
 }
 
-TEST_CASE_METHOD(OneIngestdFixture, "ingestd killed with SIGKILL mid-stream applies every event exactly once") {
+TEST_CASE_METHOD(OneIngestdFixture,
+                 "ingestd killed with SIGKILL mid-stream applies every event exactly once") {
   constexpr int kEvents = 20'000;
   std::atomic<bool> published{false};
   std::thread publisher([&] {
@@ -629,11 +619,7 @@ TEST_CASE_METHOD(OneIngestdFixture, "ingestd killed with SIGKILL mid-stream appl
   publisher.join();
   REQUIRE(published);
   // Messages the killed process had in flight come back after AckWait (10 s).
-  const bool all =
-      WaitUntil([&] { return db.Int("SELECT count(*) FROM events") >= kEvents; }, 30'000);
-  INFO(ingestd.log_tail());
-  REQUIRE(all);
-  CHECK(db.Int("SELECT count(*) FROM events") == kEvents);
+  RequireAllEvents(kEvents);
   CHECK(db.Int("SELECT count(DISTINCT event_id) FROM events WHERE event_id LIKE 'ping-%'") ==
         kEvents);
   // Effects exactly once: every ping counted once in the per-minute aggregate.
@@ -642,7 +628,9 @@ TEST_CASE_METHOD(OneIngestdFixture, "ingestd killed with SIGKILL mid-stream appl
   CHECK(ingestd.Stop().code == 0);
 }
 
-TEST_CASE_METHOD(OneIngestdFixture, "ingestd loses nothing when nats-server is killed and restarted while publishing") {
+TEST_CASE_METHOD(
+    OneIngestdFixture,
+    "ingestd loses nothing when nats-server is killed and restarted while publishing") {
   constexpr int kEvents = 6'000;
   {
     PingPublisher pinger(env.cluster->urls());
@@ -659,22 +647,17 @@ TEST_CASE_METHOD(OneIngestdFixture, "ingestd loses nothing when nats-server is k
     REQUIRE(restarted.ok());
     REQUIRE(all_acked);
   }
-  const bool all =
-      WaitUntil([&] { return db.Int("SELECT count(*) FROM events") >= kEvents; }, 30'000);
-  INFO(ingestd.log_tail());
-  REQUIRE(all);
-  CHECK(db.Int("SELECT count(*) FROM events") == kEvents);
+  RequireAllEvents(kEvents);
   CHECK(db.Int("SELECT sum(pings) FROM focus_minutes") == kEvents);
   CHECK(ingestd.Metric("ingest_reconnects_total") >= 1);
   CHECK(ingestd.Stop().code == 0);
 }
 
-TEST_CASE_METHOD(OneIngestdFixture, "ingestd on SIGTERM settles what is in flight and exits 0; a restart finishes the rest") {
+TEST_CASE_METHOD(
+    OneIngestdFixture,
+    "ingestd on SIGTERM settles what is in flight and exits 0; a restart finishes the rest") {
   constexpr int kEvents = 10'000;
-  {
-    PingPublisher pinger(env.cluster->urls());
-    REQUIRE(pinger.Publish(0, kEvents));
-  }
+  REQUIRE(PingPublisher(env.cluster->urls()).Publish(0, kEvents));
   REQUIRE(WaitUntil([&] { return db.Int("SELECT count(*) FROM events") > 0; }, 10'000));
   const ExitStatus how = ingestd.Stop();
   INFO(ingestd.log_tail());

@@ -17,6 +17,7 @@
 #include "system/nats/jetstream_source.h"
 #include "system/sha256.h"
 #include "tests/integration/nats_test_util.h"
+#include "tests/integration/test_nats.h"
 
 using namespace ingestlab;
 using ingestlab::testing::JsTestClient;
@@ -116,17 +117,8 @@ class FakeSink final : public BatchSink {
   std::thread worker_;
 };
 
-struct Broker {
-  TempDir dir = TempDir::Create("js-source").value();
-  std::unique_ptr<NatsCluster> cluster;
-  Broker() {
-    NatsClusterOptions o;
-    o.nodes = 1;
-    o.dir = dir.path();
-    auto c = NatsCluster::Start(o);
-    REQUIRE(c.ok());
-    cluster = std::move(c).value();
-  }
+struct Broker : ingestlab::testing::TestNats {
+  Broker() : TestNats("js-source") {}
 };
 
 JetStreamOptions OptionsFor(const NatsCluster& cluster) {
@@ -239,7 +231,8 @@ TEST_CASE_METHOD(SourceFixture, "JetStreamSource creates the contract's streams 
   }
 }
 
-TEST_CASE_METHOD(SourceFixture, "JetStreamSource reports a stream whose subjects differ and leaves it alone") {
+TEST_CASE_METHOD(SourceFixture,
+                 "JetStreamSource reports a stream whose subjects differ and leaves it alone") {
   JsTestClient client(broker.cluster->urls());
   client.AddStream("BILLING", {"billing.only"});
   auto source = Create();
@@ -250,7 +243,9 @@ TEST_CASE_METHOD(SourceFixture, "JetStreamSource reports a stream whose subjects
   CHECK(client.StreamSubjects("BILLING") == std::vector<std::string>{"billing.only"});
 }
 
-TEST_CASE_METHOD(SourceFixture, "JetStreamSource delivers every published message with origin, attempts, headers") {
+TEST_CASE_METHOD(
+    SourceFixture,
+    "JetStreamSource delivers every published message with origin, attempts, headers") {
   auto source = Started();
 
   JsTestClient client(broker.cluster->urls());
@@ -310,7 +305,8 @@ TEST_CASE_METHOD(SourceFixture, "JetStreamSource delivers every published messag
   CHECK(CounterValue(metrics, "ingest_source_messages_total{transport=\"nats\"} ") == kCount + 1);
 }
 
-TEST_CASE_METHOD(SourceFixture, "JetStreamSource redelivers a kRetry message after its delay with attempts 2") {
+TEST_CASE_METHOD(SourceFixture,
+                 "JetStreamSource redelivers a kRetry message after its delay with attempts 2") {
   sink.SetPolicy([](const RawMessage& m) -> std::optional<Settlement> {
     if (m.attempts == 1) return Settlement{Verdict::kRetry, 400};
     return Settlement{};
@@ -329,7 +325,8 @@ TEST_CASE_METHOD(SourceFixture, "JetStreamSource redelivers a kRetry message aft
   source->Stop();
 }
 
-TEST_CASE_METHOD(SourceFixture, "JetStreamSource keeps a message it holds alive past AckWait, then acks it once") {
+TEST_CASE_METHOD(SourceFixture,
+                 "JetStreamSource keeps a message it holds alive past AckWait, then acks it once") {
   std::atomic<int> seen{0};
   sink.SetPolicy([&](const RawMessage&) -> std::optional<Settlement> {
     if (seen.fetch_add(1) == 0) return std::nullopt;  // hold the first delivery
@@ -353,7 +350,8 @@ TEST_CASE_METHOD(SourceFixture, "JetStreamSource keeps a message it holds alive 
   source->Stop();
 }
 
-TEST_CASE_METHOD(SourceFixture, "JetStreamSource's dead-letter sink publishes to dlq.<subject> with headers") {
+TEST_CASE_METHOD(SourceFixture,
+                 "JetStreamSource's dead-letter sink publishes to dlq.<subject> with headers") {
   auto source = Started();
   auto [original, record] = PoisonAt("nats:BILLING:7", "envelope: not JSON");
   REQUIRE(source->dead_letter_sink()->Publish(original, record).ok());
@@ -378,7 +376,9 @@ TEST_CASE_METHOD(SourceFixture, "JetStreamSource's dead-letter sink publishes to
   source->Stop();
 }
 
-TEST_CASE_METHOD(SourceFixture, "JetStreamSource may be asked for its health and sent dead letters while it starts") {
+TEST_CASE_METHOD(
+    SourceFixture,
+    "JetStreamSource may be asked for its health and sent dead letters while it starts") {
   // ingestd serves /healthz before it starts its sources, and its pipeline may dead-letter a
   // message from another source meanwhile: Health and the dead-letter sink run on those threads
   // while Start connects (ThreadSanitizer checks this in scripts/sanitize.sh tsan).
@@ -404,7 +404,8 @@ TEST_CASE_METHOD(SourceFixture, "JetStreamSource may be asked for its health and
   source->Stop();
 }
 
-TEST_CASE_METHOD(SourceFixture, "JetStreamSource reconnects after nats-server restarts and keeps delivering") {
+TEST_CASE_METHOD(SourceFixture,
+                 "JetStreamSource reconnects after nats-server restarts and keeps delivering") {
   auto source = Started();
   Publish("focus.ping", "{}", 100);
   REQUIRE(WaitUntil([&] { return sink.count() >= 100; }, 10'000));
@@ -427,13 +428,8 @@ TEST_CASE_METHOD(SourceFixture, "JetStreamSource reconnects after nats-server re
 }
 
 TEST_CASE("JetStreamSource on a 3-node cluster creates replicated streams and survives a node") {
-  auto dir = TempDir::Create("js-source-3").value();
-  NatsClusterOptions o;
-  o.nodes = 3;
-  o.dir = dir.path();
-  auto cluster = NatsCluster::Start(o);
-  REQUIRE(cluster.ok());
-  NatsCluster& c = **cluster;
+  ingestlab::testing::TestNats nats("js-source-3", 3);
+  NatsCluster& c = *nats.cluster;
   Metrics metrics;
   FakeSink sink;
   JetStreamOptions options;
@@ -459,7 +455,8 @@ TEST_CASE("JetStreamSource on a 3-node cluster creates replicated streams and su
   source->Stop();
 }
 
-TEST_CASE_METHOD(SourceFixture, "JetStreamSource re-creates streams and consumers when the broker lost its data") {
+TEST_CASE_METHOD(SourceFixture,
+                 "JetStreamSource re-creates streams and consumers when the broker lost its data") {
   auto source = Started();
   Publish("support.ticket.opened", "{\"n\":1}");
   REQUIRE(WaitUntil([&] { return sink.count() >= 1; }, 10'000));
