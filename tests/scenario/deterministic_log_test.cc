@@ -32,7 +32,9 @@ namespace {
 
 constexpr const char* kEpoch = "1700000000000";
 
-fs::path FreshDir(const std::string& name) { return ingestlab::testing::FreshTempDir("detlog-" + name); }
+fs::path FreshDir(const std::string& name) {
+  return ingestlab::testing::FreshTempDir("detlog-" + name);
+}
 
 std::string ReadFile(const fs::path& p) { return ingestlab::testing::ReadFileBytes(p); }
 
