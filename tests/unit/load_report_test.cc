@@ -23,6 +23,7 @@
 #include "reports/svg_chart.h"
 #include "tests/support/cli.h"  // FreshTempDir, ReadFileBytes, CountOccurrences
 #include "tests/support/report_cli.h"
+#include "tests/support/text_checks.h"
 
 using namespace ingestlab;
 using nlohmann::json;
@@ -209,16 +210,14 @@ TEST_CASE("a load report shows every section with the result's numbers") {
   }
   SECTION("workload, mode and target") {
     const std::string facts = SectionById(html, "workload");
-    for (const char* expected :
-         {"<dt>workload</dt><dd>seed-000-purchases</dd>", "<dt>mode</dt><dd>find_max</dd>",
-          "<dt>seed</dt><dd>1</dd>", "<dt>duration</dt><dd>40.5 s</dd>",
-          "<dt>started</dt><dd>2025-11-24 16:00:00 UTC</dd>",
-          "<dd>embedded (started by ingestlab for this test)</dd>",
-          "nats://127.0.0.1:4222, nats://127.0.0.1:4223", "127.0.0.1:9092", "/tmp/load/ingest.db",
-          "http://127.0.0.1:8080/metrics", "<dt>latency from</dt><dd>store</dd>"}) {
-      INFO(expected);
-      CHECK(facts.find(expected) != std::string::npos);
-    }
+    ingestlab::testing::CheckContainsAll(
+        facts,
+        {"<dt>workload</dt><dd>seed-000-purchases</dd>", "<dt>mode</dt><dd>find_max</dd>",
+         "<dt>seed</dt><dd>1</dd>", "<dt>duration</dt><dd>40.5 s</dd>",
+         "<dt>started</dt><dd>2025-11-24 16:00:00 UTC</dd>",
+         "<dd>embedded (started by ingestlab for this test)</dd>",
+         "nats://127.0.0.1:4222, nats://127.0.0.1:4223", "127.0.0.1:9092", "/tmp/load/ingest.db",
+         "http://127.0.0.1:8080/metrics", "<dt>latency from</dt><dd>store</dd>"});
   }
   SECTION("external endpoints are said to be external") {
     json external = result;
@@ -267,11 +266,8 @@ TEST_CASE("a load report shows every section with the result's numbers") {
           std::vector<std::pair<std::string, std::string>>{
               {"2000", "1998.5"}, {"8000", "7990.25"}, {"14000", "13950"}, {"16000", "14800.8"}});
     CHECK(Count(svg, "<line class=\"identity\"") == 1);
-    for (const char* expected :
-         {"committed = offered", "offered rate (events/s)", "committed (events/s)"}) {
-      INFO(expected);
-      CHECK(svg.find(expected) != std::string::npos);
-    }
+    ingestlab::testing::CheckContainsAll(
+        svg, {"committed = offered", "offered rate (events/s)", "committed (events/s)"});
   }
   SECTION("latency against offered rate: p50, p99 and p99.9 per step, and the p99 target") {
     const std::string svg = SvgById(html, "chart-latency-vs-offered");
@@ -353,16 +349,11 @@ TEST_CASE("hostile values in a load result are escaped, and URL credentials reda
   result["find_max"]["limited_by"] = "<svg onload=alert(5)>";
   result["target"]["nats_urls"] = {"nats://ingest:hunter22@127.0.0.1:4222"};
   const std::string html = RenderLoadReport(result);
-  for (const char* absent : {"<script>alert", "<img src=x", "<iframe", "<svg onload", "<b>boom"}) {
-    INFO(absent);
-    CHECK(html.find(absent) == std::string::npos);
-  }
-  for (const char* expected :
-       {"<h1>&lt;script&gt;alert(1)&lt;/script&gt; <small>",
-        "&lt;/td&gt;&lt;script&gt;alert(4)&lt;/script&gt;", "&lt;svg onload=alert(5)&gt;"}) {
-    INFO(expected);
-    CHECK(html.find(expected) != std::string::npos);
-  }
+  ingestlab::testing::CheckContainsNone(
+      html, {"<script>alert", "<img src=x", "<iframe", "<svg onload", "<b>boom"});
+  ingestlab::testing::CheckContainsAll(
+      html, {"<h1>&lt;script&gt;alert(1)&lt;/script&gt; <small>",
+             "&lt;/td&gt;&lt;script&gt;alert(4)&lt;/script&gt;", "&lt;svg onload=alert(5)&gt;"});
   CHECK(html.find("hunter22") == std::string::npos);
   CHECK(html.find("nats://ingest:***@127.0.0.1:4222") != std::string::npos);
 }
@@ -400,12 +391,9 @@ TEST_CASE("a load result with fields missing or of the wrong type still renders"
     REQUIRE(ValidateLoadResult(minimal).ok());
     const std::string html = RenderLoadReport(minimal);
     CHECK(SectionById(html, "verdict").find("class=\"verdict error\"") != std::string::npos);
-    for (const char* expected :
-         {"the load test could not be carried out", "ingestd did not become ready",
-          "No thresholds were checked.", "No steps were recorded."}) {
-      INFO(expected);
-      CHECK(html.find(expected) != std::string::npos);
-    }
+    ingestlab::testing::CheckContainsAll(
+        html, {"the load test could not be carried out", "ingestd did not become ready",
+               "No thresholds were checked.", "No steps were recorded."});
     CHECK(SectionById(html, "summary").find("<div class=\"value\">—</div>") != std::string::npos);
     CHECK(Count(SectionById(html, "summary"), "<div class=\"value\">—</div>") == 16);
     CHECK(SectionById(html, "workload").find("<dt>mode</dt><dd>—</dd>") != std::string::npos);

@@ -20,6 +20,7 @@
 #include "reports/svg_chart.h"
 #include "tests/support/cli.h"
 #include "tests/support/report_cli.h"
+#include "tests/support/text_checks.h"
 
 using namespace ingestlab;
 using nlohmann::json;
@@ -229,32 +230,24 @@ TEST_CASE("a run report shows verdict, scenario, assertions, charts and breakdow
   }
   SECTION("the verdict banner says which assertions failed") {
     const std::string banner = SectionById(html, "verdict");
-    for (const char* expected :
-         {"class=\"verdict fail\"", "FAIL", "1 of 3 assertions failed: no loss"}) {
-      INFO(expected);
-      CHECK(banner.find(expected) != std::string::npos);
-    }
+    ingestlab::testing::CheckContainsAll(
+        banner, {"class=\"verdict fail\"", "FAIL", "1 of 3 assertions failed: no loss"});
   }
   SECTION("the scenario header has seed, duration, topology, versions and the command") {
     const std::string header = SectionById(html, "scenario");
     CHECK(header.find("<dt>seed</dt><dd>7</dd>") != std::string::npos);
     CHECK(header.find("30.0 s") == std::string::npos);  // FormatNumber drops trailing zeros
-    for (const char* expected :
-         {"<dd>30 s</dd>", "kafka_brokers 3", "nats_server 2.9.10", "2025-11-23 12:13:20 UTC",
-          "ingestlab run scenarios/kill_ingestd.yaml --seed 7"}) {
-      INFO(expected);
-      CHECK(header.find(expected) != std::string::npos);
-    }
+    ingestlab::testing::CheckContainsAll(
+        header, {"<dd>30 s</dd>", "kafka_brokers 3", "nats_server 2.9.10",
+                 "2025-11-23 12:13:20 UTC", "ingestlab run scenarios/kill_ingestd.yaml --seed 7"});
   }
   SECTION("the assertion table has one row per assertion, failed rows highlighted") {
     const std::string table = SectionById(html, "assertions");
     CHECK(Count(table, "<tr class=\"assertion ") == 3);
     CHECK(Count(table, "<tr class=\"assertion failed\"") == 1);
-    for (const char* expected : {"<tr class=\"assertion failed\" data-kind=\"no_loss\">", "≤ 25 ms",
-                                 "14 ms", "12000 acked: 11998 applied, 2 missing"}) {
-      INFO(expected);
-      CHECK(table.find(expected) != std::string::npos);
-    }
+    ingestlab::testing::CheckContainsAll(
+        table, {"<tr class=\"assertion failed\" data-kind=\"no_loss\">", "≤ 25 ms", "14 ms",
+                "12000 acked: 11998 applied, 2 missing"});
   }
   SECTION("every time chart and the histogram are inline SVG with axes, units and legends") {
     for (const std::string& id : kTimeCharts) {
@@ -283,11 +276,8 @@ TEST_CASE("a run report shows verdict, scenario, assertions, charts and breakdow
   SECTION("offending events show the decoded payload and what happened") {
     const std::string offending = SectionById(html, "offending");
     CHECK(Count(offending, "<tr class=\"offending-event") == 2);
-    for (const char* expected :
-         {"billing-1-41", "applied → absent", "&quot;specversion&quot;: &quot;1.0&quot;"}) {
-      INFO(expected);
-      CHECK(offending.find(expected) != std::string::npos);
-    }
+    ingestlab::testing::CheckContainsAll(offending, {"billing-1-41", "applied → absent",
+                                                     "&quot;specversion&quot;: &quot;1.0&quot;"});
   }
 }
 
@@ -360,11 +350,8 @@ TEST_CASE("every timeline fault is one shaded, labelled band in every time chart
     const std::string svg = SvgById(html, id);
     INFO(id);
     CHECK(Count(svg, "<g class=\"fault-band\"") == 3);
-    for (const char* expected :
-         {"data-fault=\"1\"", "F1 kill_ingestd", "F2 kafka_broker_down", "F3 nats_restart"}) {
-      INFO(expected);
-      CHECK(svg.find(expected) != std::string::npos);
-    }
+    ingestlab::testing::CheckContainsAll(
+        svg, {"data-fault=\"1\"", "F1 kill_ingestd", "F2 kafka_broker_down", "F3 nats_restart"});
   }
   CHECK(Count(SvgById(html, "chart-latency-histogram"), "fault-band") == 0);
   CHECK(Count(SectionById(html, "timeline"), "<tr class=\"fault\">") == 3);
@@ -408,15 +395,11 @@ TEST_CASE("hostile values from result.json are escaped, never interpreted") {
   // The only scripts are the two embedded assets and one data block per time chart.
   CHECK(Count(html, "<script>") == 2);
   CHECK(Count(html, "<script") == 2 + 5);
-  for (const char* absent : {"<img", "<iframe", "<svg onload", "\"onmouseover", "<b>x</b>"}) {
-    INFO(absent);
-    CHECK(html.find(absent) == std::string::npos);
-  }
-  for (const char* expected : {"&lt;script&gt;alert(&quot;pwn&quot;)&lt;/script&gt;",
-                               "<title>FAIL · &lt;script&gt;", "F1 &lt;svg onload=alert(3)&gt;"}) {
-    INFO(expected);
-    CHECK(html.find(expected) != std::string::npos);
-  }
+  ingestlab::testing::CheckContainsNone(
+      html, {"<img", "<iframe", "<svg onload", "\"onmouseover", "<b>x</b>"});
+  ingestlab::testing::CheckContainsAll(
+      html, {"&lt;script&gt;alert(&quot;pwn&quot;)&lt;/script&gt;", "<title>FAIL · &lt;script&gt;",
+             "F1 &lt;svg onload=alert(3)&gt;"});
   SECTION("a payload is decoded, non-text bytes shown as \\xNN, then escaped") {
     CHECK(html.find("&lt;/pre&gt;&lt;script&gt;alert(6)&lt;/script&gt;\\x01\\xff tail") !=
           std::string::npos);
@@ -474,11 +457,9 @@ TEST_CASE("a run that errored before measuring still gets a readable report") {
   REQUIRE(ValidateResult(minimal).ok());
   const std::string html = RenderRunReport(minimal);
   CHECK(SectionById(html, "verdict").find("class=\"verdict error\"") != std::string::npos);
-  for (const char* expected : {"nats-server exited with status 1 before becoming ready",
-                               "No assertions were checked.", "No faults were injected."}) {
-    INFO(expected);
-    CHECK(html.find(expected) != std::string::npos);
-  }
+  ingestlab::testing::CheckContainsAll(html,
+                                       {"nats-server exited with status 1 before becoming ready",
+                                        "No assertions were checked.", "No faults were injected."});
   CHECK(Count(html, "<svg class=\"chart\"") == 6);
 
   SECTION("mistyped fields show as absent instead of failing") {
@@ -690,12 +671,9 @@ TEST_CASE("the reference model section lists each table and its first differing 
                                                                    {"expected", "resolved"},
                                                                    {"observed", "open"}}})}}})}};
   const std::string html = RenderRunReport(result);
-  for (const char* expected :
-       {"<section id=\"reference-model\">", "href=\"#reference-model\"", ">tickets.status<",
-        ">tk-1<", "1 more differences in this table not shown"}) {
-    INFO(expected);
-    CHECK(html.find(expected) != std::string::npos);
-  }
+  ingestlab::testing::CheckContainsAll(
+      html, {"<section id=\"reference-model\">", "href=\"#reference-model\"", ">tickets.status<",
+             ">tk-1<", "1 more differences in this table not shown"});
 
   result["reference_model"] = {{"checked", false}, {"note", "cannot read crm_leads"}};
   const std::string failed = RenderRunReport(result);
