@@ -9,6 +9,7 @@
 #include "system/envelope.h"
 #include "system/schema.h"
 #include "system/sha256.h"
+#include "tests/support/seed_events.h"
 
 using namespace ingestlab;
 
@@ -36,29 +37,7 @@ const char kCloudEventPurchase[] =
     R"("coupon":"WINTER25"}})";
 
 // The seed 000 full-featured customer event.
-const char kCustomerPurchase[] = R"({
-  "customer_id": "cust_001",
-  "event_type": "purchase",
-  "timestamp": 1734134400,
-  "source_service": "e-commerce-service",
-  "data": {
-    "purchase_id": "ord_12345",
-    "product_name": "Widget Pro",
-    "product_sku": "WGT-100",
-    "quantity": 2,
-    "price": 49.99,
-    "total": 99.98,
-    "warranty_expires": 1765670400,
-    "customer_name": "John Doe",
-    "email": "john@example.com",
-    "status": "completed"
-  },
-  "metadata": {
-    "session_id": "sess_abc",
-    "payment_method": "credit_card",
-    "shipping_address": "123 Main St"
-  }
-})";
+constexpr const char* kCustomerPurchase = testing::kSeedFullFeatured;
 
 const char kServiceUserCreated[] =
     R"({"id":"6f1c2a9e-3b4d-4f5a-9c8e-1a2b3c4d5e6f","type":"user.created","source":"auth-service",)"

@@ -28,28 +28,18 @@
 #include "harness/infra/process.h"
 #include "simulators/encoding.h"
 #include "simulators/generators.h"
-#include "tests/integration/nats_test_util.h"
+#include "tests/support/bench_nats.h"
+#include "tests/support/sqlite_query.h"
 
 using namespace ingestlab;
 
 namespace {
 
+using testing::PublishAsync;
+using testing::WaitAllAcked;
+
 int64_t CountEvents(const std::string& db_path) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    sqlite3_close(db);
-    return 0;
-  }
-  sqlite3_busy_timeout(db, 1000);
-  sqlite3_stmt* st = nullptr;
-  int64_t n = 0;
-  if (sqlite3_prepare_v2(db, "SELECT count(*) FROM events", -1, &st, nullptr) == SQLITE_OK &&
-      sqlite3_step(st) == SQLITE_ROW) {
-    n = sqlite3_column_int64(st, 0);
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return n;
+  return testing::QueryInt(db_path, "SELECT count(*) FROM events");
 }
 
 // Appends the whitespace-separated flags of $INGESTD_BENCH_ARGS to args.
@@ -81,70 +71,84 @@ bool WaitForEvents(const std::string& db_path, int64_t n, int64_t timeout_ms) {
   return true;
 }
 
+// ingestd on `nats` with its database, HTTP port file and log in nats.dir, logging warnings
+// only, then `extra` and $INGESTD_BENCH_ARGS.
+SpawnOptions IngestdSpawn(const testing::BenchNats& nats, std::vector<std::string> extra = {}) {
+  SpawnOptions spawn;
+  spawn.program = INGESTLAB_INGESTD;
+  spawn.args = {"--nats",
+                nats.cluster->urls(),
+                "--db",
+                nats.dir.Sub("ingest.db"),
+                "--http",
+                "127.0.0.1:0",
+                "--http-port-file",
+                nats.dir.Sub("port"),
+                "--log-level",
+                "warn"};
+  spawn.args.insert(spawn.args.end(), extra.begin(), extra.end());
+  AddExtraArgs(&spawn.args);
+  spawn.log_path = nats.dir.Sub("ingestd.log");
+  return spawn;
+}
+
+// Starts `spawn` and waits (up to 10 s) for its HTTP port file, then `settle_ms` more.
+std::unique_ptr<ChildProcess> SpawnAndSettle(const SpawnOptions& spawn,
+                                             const std::string& port_file, int settle_ms) {
+  auto child = ChildProcess::Spawn(spawn);
+  testing::WaitUntil([&] { return std::ifstream(port_file).good(); }, 10'000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(settle_ms));
+  return std::move(child).value();
+}
+
+// Creates the streams by running ingestd once, and stops it before anything is published.
+void CreateStreams(const testing::BenchNats& nats, const SpawnOptions& spawn) {
+  SpawnAndSettle(spawn, nats.dir.Sub("port"), 300)->Stop(10'000);
+}
+
+// Starts ingestd on the pre-published stream and waits (up to 120 s, timed) until `n` events
+// are committed; records its peak RSS and stops it untimed.
+void DrainTimed(benchmark::State& state, const testing::BenchNats& nats, const SpawnOptions& spawn,
+                int64_t n, const char* not_drained) {
+  state.ResumeTiming();
+  auto ingestd = ChildProcess::Spawn(spawn);
+  const bool drained = WaitForEvents(nats.dir.Sub("ingest.db"), n, 120'000);
+  state.PauseTiming();
+  state.counters["peak_rss_mb"] = PeakRssMb((*ingestd)->pid());
+  (*ingestd)->Stop(10'000);
+  state.ResumeTiming();
+  if (!drained) state.SkipWithError(not_drained);
+}
+
+const char* SyncMode(const benchmark::State& state) { return state.range(1) ? "full" : "normal"; }
+
 void BM_IngestdNatsEndToEnd(benchmark::State& state) {
-  SetLogLevel(LogLevel::kWarn);
   const int64_t n = state.range(0);
-  auto dir = TempDir::Create("ingestd-bench").value();
-  NatsClusterOptions co;
-  co.dir = dir.path();
-  auto cluster = NatsCluster::Start(co);
-  if (!cluster.ok()) {
-    state.SkipWithError(cluster.status().message().c_str());
-    return;
-  }
+  auto nats = testing::StartBenchNats(state, "ingestd-bench");
+  if (!nats) return;
+  const SpawnOptions spawn = IngestdSpawn(*nats, {"--synchronous", SyncMode(state)});
   for (auto _ : state) {
     state.PauseTiming();
-    const std::string db_path = dir.Sub("ingest.db");
-    const std::string port_file = dir.Sub("port");
-    SpawnOptions spawn;
-    spawn.program = INGESTLAB_INGESTD;
-    spawn.args = {"--nats",      (*cluster)->urls(), "--db",    db_path,       "--http",
-                  "127.0.0.1:0", "--http-port-file", port_file, "--log-level", "warn",
-                  "--synchronous", state.range(1) ? "full" : "normal"};
-    AddExtraArgs(&spawn.args);
-    spawn.log_path = dir.Sub("ingestd.log");
-    {
-      // Create the streams by running ingestd once, then stop it before publishing.
-      auto first = ChildProcess::Spawn(spawn);
-      testing::WaitUntil([&] { return std::ifstream(port_file).good(); }, 10'000);
-      std::this_thread::sleep_for(std::chrono::milliseconds(300));
-      (*first)->Stop(10'000);
-    }
-    testing::JsTestClient client((*cluster)->urls());
+    CreateStreams(*nats, spawn);
+    testing::JsTestClient client(nats->cluster->urls());
     for (int64_t i = 0; i < n; ++i) {
-      std::string payload;
-      const char* subject;
       if (i % 2 == 0) {
-        subject = "focus.ping";
-        payload =
+        PublishAsync(
+            client, "focus.ping",
             R"({"id":"p-)" + std::to_string(i) +
-            R"(","type":"focus.ping","source":"focus-svc","organization_id":"org-1","timestamp":"2026-11-23T10:00:00Z","data":{"session_id":"s-)" +
-            std::to_string(i % 97) + R"(","learner_id":"l-1","focused":true}})";
+                R"(","type":"focus.ping","source":"focus-svc","organization_id":"org-1","timestamp":"2026-11-23T10:00:00Z","data":{"session_id":"s-)" +
+                std::to_string(i % 97) + R"(","learner_id":"l-1","focused":true}})");
       } else {
-        subject = "billing.purchase.completed";
-        payload =
+        PublishAsync(
+            client, "billing.purchase.completed",
             R"({"specversion":"1.0","id":"b-)" + std::to_string(i) +
-            R"(","source":"billing-svc","type":"billing.purchase.completed","time":"2026-11-23T10:00:00Z","subject":"c-)" +
-            std::to_string(i % 1000) + R"(","data":{"purchase_id":"pu-)" + std::to_string(i) +
-            R"(","customer_id":"c-)" + std::to_string(i % 1000) + R"(","amount":12.5}})";
+                R"(","source":"billing-svc","type":"billing.purchase.completed","time":"2026-11-23T10:00:00Z","subject":"c-)" +
+                std::to_string(i % 1000) + R"(","data":{"purchase_id":"pu-)" + std::to_string(i) +
+                R"(","customer_id":"c-)" + std::to_string(i % 1000) + R"(","amount":12.5}})");
       }
-      js_PublishAsync(client.js(), subject, payload.data(), static_cast<int>(payload.size()),
-                      nullptr);
     }
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MaxWait = 60'000;
-    js_PublishAsyncComplete(client.js(), &po);
-    state.ResumeTiming();
-
-    auto ingestd = ChildProcess::Spawn(spawn);
-    const bool drained = WaitForEvents(db_path, n, 120'000);
-
-    state.PauseTiming();
-    state.counters["peak_rss_mb"] = PeakRssMb((*ingestd)->pid());
-    (*ingestd)->Stop(10'000);
-    state.ResumeTiming();
-    if (!drained) state.SkipWithError("not every event was committed within 120 s");
+    WaitAllAcked(client, 60'000);
+    DrainTimed(state, *nats, spawn, n, "not every event was committed within 120 s");
   }
   state.SetItemsProcessed(n * state.iterations());
 }
@@ -153,23 +157,14 @@ BENCHMARK(BM_IngestdNatsEndToEnd)
     ->ArgNames({"events", "sync_full"})
     ->Args({100'000, 1})
     ->Args({100'000, 0})
-    ->Iterations(1)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+    ->Apply(testing::OnePass);
 
 // Seed 000's workload: n customer-dialect purchases (as the simulators encode them) over a pool
 // of 5,000 customers, pre-published to CUSTOMER on customer.events.<customer_id>.purchase.
 void BM_IngestdNatsCustomerPurchases(benchmark::State& state) {
-  SetLogLevel(LogLevel::kWarn);
   const int64_t n = state.range(0);
-  auto dir = TempDir::Create("ingestd-purchases").value();
-  NatsClusterOptions co;
-  co.dir = dir.path();
-  auto cluster = NatsCluster::Start(co);
-  if (!cluster.ok()) {
-    state.SkipWithError(cluster.status().message().c_str());
-    return;
-  }
+  auto nats = testing::StartBenchNats(state, "ingestd-purchases");
+  if (!nats) return;
   // Encoded once, before the clock: the generator's JSON work is not ingestd's.
   sim::GeneratorOptions go;
   go.seed = 0;
@@ -187,28 +182,14 @@ void BM_IngestdNatsCustomerPurchases(benchmark::State& state) {
                         sim::Encode(e, sim::Dialect::kCustomerEvent, go.org_id), e.id});
   }
   const bool with_msg_id = state.range(1) != 0;
+  const SpawnOptions spawn = IngestdSpawn(*nats);
   for (auto _ : state) {
     state.PauseTiming();
-    const std::string db_path = dir.Sub("ingest.db");
-    const std::string port_file = dir.Sub("port");
-    SpawnOptions spawn;
-    spawn.program = INGESTLAB_INGESTD;
-    spawn.args = {"--nats",      (*cluster)->urls(), "--db",    db_path,       "--http",
-                  "127.0.0.1:0", "--http-port-file", port_file, "--log-level", "warn"};
-    AddExtraArgs(&spawn.args);
-    spawn.log_path = dir.Sub("ingestd.log");
-    {
-      // Create the streams by running ingestd once, then stop it before publishing.
-      auto first = ChildProcess::Spawn(spawn);
-      testing::WaitUntil([&] { return std::ifstream(port_file).good(); }, 10'000);
-      std::this_thread::sleep_for(std::chrono::milliseconds(300));
-      (*first)->Stop(10'000);
-    }
-    testing::JsTestClient client((*cluster)->urls());
+    CreateStreams(*nats, spawn);
+    testing::JsTestClient client(nats->cluster->urls());
     for (const auto& m : messages) {
       if (!with_msg_id) {
-        js_PublishAsync(client.js(), m.subject.c_str(), m.payload.data(),
-                        static_cast<int>(m.payload.size()), nullptr);
+        PublishAsync(client, m.subject, m.payload);
         continue;
       }
       natsMsg* msg = nullptr;
@@ -217,20 +198,8 @@ void BM_IngestdNatsCustomerPurchases(benchmark::State& state) {
       natsMsgHeader_Set(msg, "Nats-Msg-Id", m.id.c_str());
       if (js_PublishMsgAsync(client.js(), &msg, nullptr) != NATS_OK) natsMsg_Destroy(msg);
     }
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MaxWait = 60'000;
-    js_PublishAsyncComplete(client.js(), &po);
-    state.ResumeTiming();
-
-    auto ingestd = ChildProcess::Spawn(spawn);
-    const bool drained = WaitForEvents(db_path, n, 120'000);
-
-    state.PauseTiming();
-    state.counters["peak_rss_mb"] = PeakRssMb((*ingestd)->pid());
-    (*ingestd)->Stop(10'000);
-    state.ResumeTiming();
-    if (!drained) state.SkipWithError("not every purchase was committed within 120 s");
+    WaitAllAcked(client, 60'000);
+    DrainTimed(state, *nats, spawn, n, "not every purchase was committed within 120 s");
   }
   size_t bytes = 0;
   for (const auto& m : messages) bytes += m.payload.size();
@@ -245,9 +214,7 @@ BENCHMARK(BM_IngestdNatsCustomerPurchases)
     ->Args({100'000, 0})
     ->Args({200'000, 0})
     ->Args({200'000, 1})
-    ->Iterations(1)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+    ->Apply(testing::OnePass);
 
 // RFC 3339 UTC with milliseconds for a unix-ms timestamp.
 std::string Rfc3339Millis(int64_t unix_ms) {
@@ -264,30 +231,14 @@ std::string Rfc3339Millis(int64_t unix_ms) {
 // Latency at a steady rate: events published at `rate`/s for 3 s with `time` = now; the
 // store's committed_at - event_time per event gives p50 / p99 (ms).
 void BM_IngestdNatsLatency(benchmark::State& state) {
-  SetLogLevel(LogLevel::kWarn);
   const int64_t rate = state.range(0);
   const int64_t seconds = 3;
-  auto dir = TempDir::Create("ingestd-latency").value();
-  NatsClusterOptions co;
-  co.dir = dir.path();
-  auto cluster = NatsCluster::Start(co);
-  if (!cluster.ok()) {
-    state.SkipWithError(cluster.status().message().c_str());
-    return;
-  }
-  const std::string db_path = dir.Sub("ingest.db");
-  const std::string port_file = dir.Sub("port");
-  SpawnOptions spawn;
-  spawn.program = INGESTLAB_INGESTD;
-  spawn.args = {"--nats", (*cluster)->urls(), "--db", db_path, "--http", "127.0.0.1:0",
-                "--http-port-file", port_file, "--log-level", "warn",
-                "--synchronous", state.range(1) ? "full" : "normal"};
-  AddExtraArgs(&spawn.args);
-  spawn.log_path = dir.Sub("ingestd.log");
-  auto ingestd = ChildProcess::Spawn(spawn);
-  testing::WaitUntil([&] { return std::ifstream(port_file).good(); }, 10'000);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  testing::JsTestClient client((*cluster)->urls());
+  auto nats = testing::StartBenchNats(state, "ingestd-latency");
+  if (!nats) return;
+  const std::string db_path = nats->dir.Sub("ingest.db");
+  auto ingestd = SpawnAndSettle(IngestdSpawn(*nats, {"--synchronous", SyncMode(state)}),
+                                nats->dir.Sub("port"), 500);
+  testing::JsTestClient client(nats->cluster->urls());
   Clock& clock = Clock::System();
   double p50 = 0, p99 = 0;
   for (auto _ : state) {
@@ -302,13 +253,9 @@ void BM_IngestdNatsLatency(benchmark::State& state) {
           Rfc3339Millis(clock.NowUnixMillis()) + R"(","subject":"c-1","data":{"purchase_id":"lp-)" +
           std::to_string(i) + R"(","customer_id":"c-)" + std::to_string(i % 500) +
           R"(","amount":1.5}})";
-      js_PublishAsync(client.js(), "billing.purchase.completed", payload.data(),
-                      static_cast<int>(payload.size()), nullptr);
+      PublishAsync(client, "billing.purchase.completed", payload);
     }
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MaxWait = 30'000;
-    js_PublishAsyncComplete(client.js(), &po);
+    WaitAllAcked(client, 30'000);
     if (!WaitForEvents(db_path, total, 60'000)) {
       state.SkipWithError("not every event was committed within 60 s");
       break;
@@ -325,8 +272,8 @@ void BM_IngestdNatsLatency(benchmark::State& state) {
     p50 = static_cast<double>(lat[lat.size() / 2]);
     p99 = static_cast<double>(lat[lat.size() * 99 / 100]);
   }
-  state.counters["peak_rss_mb"] = PeakRssMb((*ingestd)->pid());
-  (*ingestd)->Stop(10'000);
+  state.counters["peak_rss_mb"] = PeakRssMb(ingestd->pid());
+  ingestd->Stop(10'000);
   state.counters["p50_ms"] = p50;
   state.counters["p99_ms"] = p99;
   state.SetItemsProcessed(rate * seconds * state.iterations());
@@ -335,9 +282,7 @@ BENCHMARK(BM_IngestdNatsLatency)
     ->ArgNames({"rate", "sync_full"})
     ->Args({10'000, 1})
     ->Args({10'000, 0})
-    ->Iterations(1)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+    ->Apply(testing::OnePass);
 
 }  // namespace
 

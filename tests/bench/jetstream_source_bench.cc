@@ -18,7 +18,7 @@
 #include "harness/infra/nats_cluster.h"
 #include "harness/infra/ports.h"
 #include "system/nats/jetstream_source.h"
-#include "tests/integration/nats_test_util.h"
+#include "tests/support/bench_nats.h"
 
 using namespace ingestlab;
 
@@ -69,87 +69,64 @@ class AckingSink final : public BatchSink {
   std::thread worker_;
 };
 
+// FOCUS's options for a source on `nats` whose consumers are named for `durable_prefix`.
+JetStreamOptions FocusOptions(const testing::BenchNats& nats, const std::string& durable_prefix) {
+  JetStreamOptions options;
+  options.urls = {nats.cluster->urls()};
+  options.streams = {"FOCUS"};
+  options.durable_prefix = durable_prefix;
+  return options;
+}
+
+// Creates the streams as ingestd does: a source started and stopped at once.
+void CreateStreams(const JetStreamOptions& options, AckingSink& sink, Metrics& metrics) {
+  auto setup = JetStreamSource::Create(options, &sink, &metrics, &Clock::System());
+  (*setup)->Start();
+  (*setup)->Stop();
+}
+
+// Publishes `n` 200-byte focus.ping messages asynchronously; whether all were acked in 60 s.
+bool PublishPings(testing::JsTestClient& client, int64_t n) {
+  const std::string payload(200, 'x');
+  for (int64_t i = 0; i < n; ++i) testing::PublishAsync(client, "focus.ping", payload);
+  return testing::WaitAllAcked(client, 60'000);
+}
+
 void BM_JetStreamPublish(benchmark::State& state) {
-  SetLogLevel(LogLevel::kWarn);
   const int64_t n = state.range(0);
-  auto dir = TempDir::Create("js-publish-bench").value();
-  NatsClusterOptions co;
-  co.dir = dir.path();
-  auto cluster = NatsCluster::Start(co);
-  if (!cluster.ok()) {
-    state.SkipWithError(cluster.status().message().c_str());
-    return;
-  }
+  auto nats = testing::StartBenchNats(state, "js-publish-bench");
+  if (!nats) return;
   {
-    // The streams, as ingestd creates them.
     Metrics metrics;
     AckingSink sink;
-    JetStreamOptions options;
-    options.urls = {(*cluster)->urls()};
-    options.streams = {"FOCUS"};
-    options.durable_prefix = "bench-setup";
-    auto setup = JetStreamSource::Create(options, &sink, &metrics, &Clock::System());
-    (*setup)->Start();
-    (*setup)->Stop();
+    CreateStreams(FocusOptions(*nats, "bench-setup"), sink, metrics);
   }
-  testing::JsTestClient client((*cluster)->urls());
-  const std::string payload(200, 'x');
+  testing::JsTestClient client(nats->cluster->urls());
   for (auto _ : state) {
-    for (int64_t i = 0; i < n; ++i) {
-      js_PublishAsync(client.js(), "focus.ping", payload.data(), static_cast<int>(payload.size()),
-                      nullptr);
-    }
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MaxWait = 60'000;
-    if (js_PublishAsyncComplete(client.js(), &po) != NATS_OK) {
+    if (!PublishPings(client, n)) {
       state.SkipWithError("not every publish was acknowledged within 60 s");
       break;
     }
   }
   state.SetItemsProcessed(n * state.iterations());
 }
-BENCHMARK(BM_JetStreamPublish)
-    ->Arg(200'000)
-    ->Iterations(1)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+BENCHMARK(BM_JetStreamPublish)->Arg(200'000)->Apply(testing::OnePass);
 
 void BM_JetStreamFetchAck(benchmark::State& state) {
-  SetLogLevel(LogLevel::kWarn);
   const int64_t n = state.range(0);
-  auto dir = TempDir::Create("js-bench").value();
-  NatsClusterOptions co;
-  co.dir = dir.path();
-  auto cluster = NatsCluster::Start(co);
-  if (!cluster.ok()) {
-    state.SkipWithError(cluster.status().message().c_str());
-    return;
-  }
+  auto nats = testing::StartBenchNats(state, "js-bench");
+  if (!nats) return;
   int64_t total = 0;
   for (auto _ : state) {
     state.PauseTiming();
     Metrics metrics;
     static AckingSink sink;  // counts across iterations
-    JetStreamOptions options;
-    options.urls = {(*cluster)->urls()};
-    options.streams = {"FOCUS"};
-    options.durable_prefix = "bench" + std::to_string(total);
+    JetStreamOptions options = FocusOptions(*nats, "bench" + std::to_string(total));
     {
       // Create the streams, then pre-publish asynchronously.
-      auto setup = JetStreamSource::Create(options, &sink, &metrics, &Clock::System());
-      (*setup)->Start();
-      (*setup)->Stop();
-      testing::JsTestClient client((*cluster)->urls());
-      const std::string payload(200, 'x');
-      for (int64_t i = 0; i < n; ++i) {
-        js_PublishAsync(client.js(), "focus.ping", payload.data(), static_cast<int>(payload.size()),
-                        nullptr);
-      }
-      jsPubOptions po;
-      jsPubOptions_Init(&po);
-      po.MaxWait = 60'000;
-      js_PublishAsyncComplete(client.js(), &po);
+      CreateStreams(options, sink, metrics);
+      testing::JsTestClient client(nats->cluster->urls());
+      PublishPings(client, n);
     }
     options.durable_prefix = "bench-run" + std::to_string(total);
     auto source = JetStreamSource::Create(options, &sink, &metrics, &Clock::System());
@@ -166,11 +143,7 @@ void BM_JetStreamFetchAck(benchmark::State& state) {
   }
   state.SetItemsProcessed(total);
 }
-BENCHMARK(BM_JetStreamFetchAck)
-    ->Arg(200'000)
-    ->Iterations(1)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+BENCHMARK(BM_JetStreamFetchAck)->Arg(200'000)->Apply(testing::OnePass);
 
 }  // namespace
 

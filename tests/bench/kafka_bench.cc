@@ -31,6 +31,7 @@
 #include "system/pipeline.h"
 #include "system/schema.h"
 #include "system/store.h"
+#include "tests/support/bench_common.h"
 
 namespace ingestlab {
 namespace {
@@ -136,13 +137,9 @@ class TimingSink final : public BatchSink {
 
 void RunKafka(benchmark::State& state, bool with_store) {
   KafkaMockCluster* cluster = Cluster();
-  auto schemas = SchemaRegistry::LoadEmbedded();
-  if (!schemas.ok()) {
-    state.SkipWithError(schemas.status().ToString().c_str());
-    return;
-  }
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("kafka_bench_" + std::to_string(::getpid()));
+  const auto schemas = testing::EmbeddedSchemas(state);
+  if (!schemas) return;
+  const auto dir = testing::BenchScratchDir("kafka_bench");
   static int run = 0;
   for (auto _ : state) {
     std::filesystem::remove_all(dir);
@@ -159,8 +156,8 @@ void RunKafka(benchmark::State& state, bool with_store) {
         break;
       }
       store = std::move(opened).value();
-      pipeline = std::make_unique<Pipeline>(PipelineOptions{}, store.get(), schemas->get(),
-                                            &metrics, &Clock::System());
+      pipeline = std::make_unique<Pipeline>(PipelineOptions{}, store.get(), schemas.get(), &metrics,
+                                            &Clock::System());
       pipeline->Start();
     }
     TimingSink sink(pipeline.get());

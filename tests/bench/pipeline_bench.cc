@@ -17,6 +17,7 @@
 #include "system/pipeline.h"
 #include "system/schema.h"
 #include "system/store.h"
+#include "tests/support/bench_common.h"
 
 namespace ingestlab {
 namespace {
@@ -89,13 +90,9 @@ class NullStore final : public Store {
 
 void RunPipeline(benchmark::State& state, std::string (*make)(int), bool null_store = false) {
   const int batch_size = static_cast<int>(state.range(0));
-  auto schemas = SchemaRegistry::LoadEmbedded();
-  if (!schemas.ok()) {
-    state.SkipWithError(schemas.status().ToString().c_str());
-    return;
-  }
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("pipeline_bench_" + std::to_string(::getpid()));
+  const auto schemas = testing::EmbeddedSchemas(state);
+  if (!schemas) return;
+  const auto dir = testing::BenchScratchDir("pipeline_bench");
   int64_t applied = 0;
   int run = 0;
   for (auto _ : state) {
@@ -115,7 +112,7 @@ void RunPipeline(benchmark::State& state, std::string (*make)(int), bool null_st
     std::mutex mu;
     std::condition_variable cv;
     int settled = 0;
-    Pipeline pipeline(PipelineOptions{}, store->get(), schemas->get(), &metrics, &Clock::System());
+    Pipeline pipeline(PipelineOptions{}, store->get(), schemas.get(), &metrics, &Clock::System());
     pipeline.Start();
     state.ResumeTiming();
 

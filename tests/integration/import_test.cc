@@ -21,6 +21,7 @@
 #include "harness/scenario.h"
 #include "simulators/event_log.h"
 #include "tests/integration/nats_test_util.h"
+#include "tests/integration/test_nats.h"
 #include "tests/support/cli.h"
 
 using namespace ingestlab;
@@ -48,17 +49,8 @@ struct Published {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-struct Broker {
-  TempDir dir = TempDir::Create("import-nats").value();
-  std::unique_ptr<NatsCluster> cluster;
-  Broker() {
-    NatsClusterOptions o;
-    o.nodes = 1;
-    o.dir = dir.path();
-    auto c = NatsCluster::Start(o);
-    REQUIRE(c.ok());
-    cluster = std::move(c).value();
-  }
+struct Broker : ingestlab::testing::TestNats {
+  Broker() : TestNats("import-nats") {}
 };
 
 void CheckMatches(const sim::PublishRecord& r, const Published& p) {

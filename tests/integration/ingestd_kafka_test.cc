@@ -19,116 +19,80 @@
 #include "harness/infra/kafka_cluster.h"
 #include "harness/infra/ports.h"
 #include "harness/infra/process.h"
+#include "tests/integration/kafka_test_util.h"
 #include "tests/support/crash_loop.h"
+#include "tests/support/sqlite_query.h"
 
 using namespace ingestlab;
 using namespace std::chrono_literals;
+using namespace ingestlab::testing;
 
 namespace {
 
-bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return done();
+struct KafkaEnv {
+  std::unique_ptr<KafkaMockCluster> cluster;
+  TempDir dir;
+  std::string db;  // dir/ingest.db, shared by every ingestd of the test
+};
+
+KafkaEnv StartEnv(const std::string& tag) {
+  auto cluster = KafkaMockCluster::Start();
+  REQUIRE(cluster.ok());
+  auto dir = TempDir::Create(tag);
+  REQUIRE(dir.ok());
+  const std::string db = dir->Sub("ingest.db");
+  return KafkaEnv{std::move(cluster).value(), std::move(dir).value(), db};
 }
 
-// Starts ingestd on the mock cluster with a private database, waits until its HTTP port file
-// appears. Short session timeout: a SIGKILLed member's partitions move in ~3 s.
+// The command line every ingestd here shares: fast retries and a short session timeout (a
+// SIGKILLed member's partitions move in ~3 s).
+std::vector<std::string> IngestdArgs(const std::string& bootstrap, const std::string& db,
+                                     const std::string& name) {
+  return {"--kafka",
+          bootstrap,
+          "--db",
+          db,
+          "--http",
+          "127.0.0.1:0",
+          "--name",
+          name,
+          "--retry-base-ms",
+          "20",
+          "--kafka-property",
+          "session.timeout.ms=3000",
+          "--kafka-property",
+          "heartbeat.interval.ms=300"};
+}
+
+// Starts ingestd on the mock cluster with the shared database, waits until its HTTP port file
+// appears.
 std::unique_ptr<ChildProcess> StartIngestd(const KafkaMockCluster& cluster, const TempDir& dir,
                                            const std::string& name) {
   const std::string port_file = dir.Sub(name + ".port");
   std::remove(port_file.c_str());
   SpawnOptions spawn;
   spawn.program = INGESTLAB_INGESTD;
-  spawn.args = {"--kafka",
-                cluster.bootstrap(),
-                "--db",
-                dir.Sub("ingest.db"),
-                "--http",
-                "127.0.0.1:0",
-                "--http-port-file",
-                port_file,
-                "--name",
-                name,
-                "--kafka-property",
-                "session.timeout.ms=3000",
-                "--kafka-property",
-                "heartbeat.interval.ms=300",
-                "--retry-base-ms",
-                "20",
-                "--busy-timeout-ms",
-                "2000"};
+  spawn.args = IngestdArgs(cluster.bootstrap(), dir.Sub("ingest.db"), name);
+  spawn.args.insert(spawn.args.end(), {"--http-port-file", port_file, "--busy-timeout-ms", "2000"});
   spawn.log_path = dir.Sub(name + ".log");
   auto child = ChildProcess::Spawn(spawn);
   REQUIRE(child.ok());
-  const bool ready = WaitUntil(
-      [&] {
-        std::ifstream in(port_file);
-        int port = 0;
-        return static_cast<bool>(in >> port) && port > 0;
-      },
-      15s);
+  const int port = AwaitPortFile(port_file, **child);
   INFO((*child)->LogTail());
-  REQUIRE(ready);
+  REQUIRE(port > 0);
   return std::move(child).value();
 }
 
-// A read-only view of the database, opened per query the way a user would.
-int64_t QueryInt(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    sqlite3_close(db);
-    return -1;
-  }
-  sqlite3_busy_timeout(db, 2000);
-  sqlite3_stmt* stmt = nullptr;
-  int64_t value = -1;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
-      sqlite3_step(stmt) == SQLITE_ROW) {
-    value = sqlite3_column_int64(stmt, 0);
-  }
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return value;
+bool LogSaysAssigned(const ChildProcess& child) {
+  return ReadFileTail(child.log_path(), 100'000).find("assigned") != std::string::npos;
 }
 
-std::string QueryText(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  std::string value;
-  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_busy_timeout(db, 2000);
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
-        sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr) {
-      value = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-    }
-    sqlite3_finalize(stmt);
-  }
-  sqlite3_close(db);
-  return value;
-}
-
-// Sum of every series of a metric on ingestd's /metrics (-1 if unreachable).
-double MetricValue(const std::string& port_file, const std::string& name) {
-  std::ifstream in(port_file);
-  int port = 0;
-  if (!(in >> port)) return -1;
-  httplib::Client client("127.0.0.1", port);
-  auto res = client.Get("/metrics");
-  if (!res || res->status != 200) return -1;
-  double sum = 0;
-  std::istringstream lines(res->body);
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.rfind(name, 0) != 0) continue;
-    const char next = line.size() > name.size() ? line[name.size()] : '\0';
-    if (next != ' ' && next != '{') continue;
-    sum += std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return sum;
+// StartIngestd, then waits until the member has joined the group and holds partitions.
+std::unique_ptr<ChildProcess> StartAssigned(const KafkaMockCluster& cluster, const TempDir& dir,
+                                            const std::string& name) {
+  auto child = StartIngestd(cluster, dir, name);
+  REQUIRE(WaitUntil([&] { return LogSaysAssigned(*child); }, 15s));
+  return child;
 }
 
 std::string LeadCreatedV1(const std::string& id, const std::string& lead_id) {
@@ -152,13 +116,9 @@ void ProduceAll(KafkaTestProducer& producer, const std::vector<KafkaRecord>& rec
 
 TEST_CASE("ingestd folds Kafka CloudEvents into the crm tables and dead-letters bad ones",
           "[kafka][ingestd]") {
-  auto cluster = KafkaMockCluster::Start();
-  REQUIRE(cluster.ok());
-  auto dir = TempDir::Create("ingestd-kafka");
-  REQUIRE(dir.ok());
-  const std::string db = dir->Sub("ingest.db");
-  auto ingestd = StartIngestd(**cluster, *dir, "ingestd-1");
-  auto producer = KafkaTestProducer::Create((*cluster)->bootstrap());
+  auto [cluster, dir, db] = StartEnv("ingestd-kafka");
+  auto ingestd = StartIngestd(*cluster, dir, "ingestd-1");
+  auto producer = KafkaTestProducer::Create(cluster->bootstrap());
   REQUIRE(producer.ok());
 
   std::vector<KafkaRecord> records;
@@ -248,110 +208,76 @@ TEST_CASE("ingestd folds Kafka CloudEvents into the crm tables and dead-letters 
         "schema");
 
   // The dead letter is published right after the transaction that recorded it commits.
-  Result<std::vector<KafkaReadRecord>> leads_dlq = std::vector<KafkaReadRecord>{};
-  CHECK(WaitUntil(
-      [&] {
-        leads_dlq = ReadTopic((*cluster)->bootstrap(), "crm.leads.dlq");
-        return leads_dlq.ok() && !leads_dlq->empty();
-      },
-      10s));
-  REQUIRE(leads_dlq.ok());
-  REQUIRE(leads_dlq->size() == 1);
-  std::map<std::string, std::string> h(leads_dlq->front().headers.begin(),
-                                       leads_dlq->front().headers.end());
+  const KafkaReadRecord lead_dead = OnlyRecord(cluster->bootstrap(), "crm.leads.dlq");
+  auto h = HeaderMap(lead_dead);
   CHECK(h["reason"] == "parse");
   CHECK(h["topic"] == "crm.leads");
   CHECK(!h["error"].empty());
   CHECK(h["origin"] == "kafka:crm.leads:" + h["partition"] + ":" + h["offset"]);
-  CHECK(leads_dlq->front().value == "{\"specversion\": \"1.0\", oops");
-  Result<std::vector<KafkaReadRecord>> contacts_dlq = std::vector<KafkaReadRecord>{};
-  CHECK(WaitUntil(
-      [&] {
-        contacts_dlq = ReadTopic((*cluster)->bootstrap(), "crm.contacts.dlq");
-        return contacts_dlq.ok() && !contacts_dlq->empty();
-      },
-      10s));
-  REQUIRE(contacts_dlq.ok());
-  REQUIRE(contacts_dlq->size() == 1);
-  CHECK(contacts_dlq->front().headers.size() >= 7);
+  CHECK(lead_dead.value == "{\"specversion\": \"1.0\", oops");
+  CHECK(OnlyRecord(cluster->bootstrap(), "crm.contacts.dlq").headers.size() >= 7);
 
-  ingestd->Signal(SIGTERM);
-  auto exit = ingestd->WaitExit(15'000);
-  REQUIRE(exit.ok());
-  CHECK(exit->exited);
-  CHECK(exit->code == 0);
+  const ExitStatus exit = Terminate(*ingestd);
+  CHECK(exit.exited);
+  CHECK(exit.code == 0);
 }
 
 namespace {
 
 // Produces `count` distinct lead.created events over ~duration on a background thread.
-class SteadyProducer {
+class SteadyProducer : public BackgroundProducer {
  public:
   SteadyProducer(const KafkaMockCluster& cluster, int count, std::chrono::milliseconds duration,
-                 std::string prefix)
-      : thread_([this, &cluster, count, duration, prefix] {
-          auto producer = KafkaTestProducer::Create(cluster.bootstrap());
-          if (!producer.ok()) return;
-          const int per_tick = std::max(1, count / static_cast<int>(duration / 20ms));
-          for (int i = 0; i < count; ++i) {
-            const std::string lead = prefix + std::to_string(i);
-            (void)(*producer)->Produce(
-                Structured("crm.leads", lead, LeadCreatedV1("ev-" + lead, lead)));
-            produced_.store(i + 1);
-            if (i % per_tick == per_tick - 1) std::this_thread::sleep_for(20ms);
-          }
-          ok_ = (*producer)->Flush(30'000).ok();
-        }) {}
-  ~SteadyProducer() {
-    if (thread_.joinable()) thread_.join();
-  }
-  bool Finish() {
-    thread_.join();
-    return ok_;
-  }
-  int produced() const { return produced_.load(); }
-
- private:
-  std::atomic<int> produced_{0};
-  bool ok_ = false;
-  std::thread thread_;
+                 const std::string& prefix)
+      : BackgroundProducer(
+            cluster.bootstrap(), count, std::max(1, count / static_cast<int>(duration / 20ms)),
+            20ms, [prefix](int i) {
+              const std::string lead = prefix + std::to_string(i);
+              return Structured("crm.leads", lead, LeadCreatedV1("ev-" + lead, lead));
+            }) {}
 };
+
+int64_t EventRows(const std::string& db) { return QueryInt(db, "SELECT count(*) FROM events"); }
+
+// Two members over one stream: ingestd-a joined the group before the first lead, `total` leads
+// produced over `duration` on a background thread, and at least `applied` of them in the
+// database when this returns.
+struct StreamUnderWay {
+  std::unique_ptr<ChildProcess> first;
+  std::unique_ptr<SteadyProducer> producer;
+};
+
+StreamUnderWay StartStream(const KafkaMockCluster& cluster, const TempDir& dir, int total,
+                           std::chrono::milliseconds duration, const std::string& prefix,
+                           int64_t applied) {
+  StreamUnderWay run;
+  run.first = StartAssigned(cluster, dir, "ingestd-a");
+  run.producer = std::make_unique<SteadyProducer>(cluster, total, duration, prefix);
+  const std::string db = dir.Sub("ingest.db");
+  REQUIRE(WaitUntil([&] { return EventRows(db) >= applied; }, 20s));
+  return run;
+}
 
 }  // namespace
 
 TEST_CASE("ingestd killed with SIGKILL mid-stream and restarted applies every event once",
           "[kafka][ingestd]") {
-  auto cluster = KafkaMockCluster::Start();
-  REQUIRE(cluster.ok());
-  auto dir = TempDir::Create("ingestd-kafka-kill");
-  REQUIRE(dir.ok());
-  const std::string db = dir->Sub("ingest.db");
+  auto [cluster, dir, db] = StartEnv("ingestd-kafka-kill");
   constexpr int kTotal = 3'000;
-  auto first = StartIngestd(**cluster, *dir, "ingestd-a");
-  // Let it join the group before the stream starts.
-  REQUIRE(WaitUntil(
-      [&] {
-        return ReadFileTail(first->log_path(), 100'000).find("assigned") != std::string::npos;
-      },
-      15s));
-  SteadyProducer producer(**cluster, kTotal, 3s, "K");
-  REQUIRE(WaitUntil([&] { return QueryInt(db, "SELECT count(*) FROM events") >= 500; }, 20s));
+  auto [first, producer] = StartStream(*cluster, dir, kTotal, 3s, "K", 500);
   // Make the broker refuse offset commits (OffsetCommit = API key 8) for a moment, so that at the
   // kill there are surely events committed to SQLite whose offsets are not committed.
-  (*cluster)->PushRequestErrors(8, std::vector<int>(100'000, /*UNKNOWN_SERVER_ERROR*/ -1));
-  const int64_t applied_at_refusal = QueryInt(db, "SELECT count(*) FROM events");
-  REQUIRE(WaitUntil(
-      [&] { return QueryInt(db, "SELECT count(*) FROM events") >= applied_at_refusal + 200; },
-      10s));
+  cluster->PushRequestErrors(8, std::vector<int>(100'000, /*UNKNOWN_SERVER_ERROR*/ -1));
+  const int64_t applied_at_refusal = EventRows(db);
+  REQUIRE(WaitUntil([&] { return EventRows(db) >= applied_at_refusal + 200; }, 10s));
   REQUIRE(first->Signal(SIGKILL).ok());
   (void)first->WaitExit(5'000);
-  (*cluster)->ClearRequestErrors(8);
-  const int64_t applied_before_kill = QueryInt(db, "SELECT count(*) FROM events");
-  auto second = StartIngestd(**cluster, *dir, "ingestd-b");
-  REQUIRE(producer.Finish());
+  cluster->ClearRequestErrors(8);
+  const int64_t applied_before_kill = EventRows(db);
+  auto second = StartIngestd(*cluster, dir, "ingestd-b");
+  REQUIRE(producer->Finish());
 
-  const bool all =
-      WaitUntil([&] { return QueryInt(db, "SELECT count(*) FROM events") == kTotal; }, 30s);
+  const bool all = WaitUntil([&] { return EventRows(db) == kTotal; }, 30s);
   INFO(second->LogTail(4000));
   REQUIRE(all);
   std::this_thread::sleep_for(500ms);  // anything redelivered late must not add rows
@@ -361,48 +287,30 @@ TEST_CASE("ingestd killed with SIGKILL mid-stream and restarted applies every ev
   CHECK(QueryInt(db, "SELECT count(DISTINCT event_id) FROM events") == kTotal);
   CHECK(QueryInt(db, "SELECT count(*) FROM dead_letters") == 0);
   // The restarted member saw again what was stored but not committed, and skipped it.
-  CHECK(MetricValue(dir->Sub("ingestd-b.port"), "ingest_redeliveries_total") >= 200);
-  second->Signal(SIGTERM);
-  auto exit = second->WaitExit(15'000);
-  REQUIRE(exit.ok());
-  CHECK(exit->code == 0);
+  CHECK(MetricValue(dir.Sub("ingestd-b.port"), "ingest_redeliveries_total") >= 200);
+  CHECK(Terminate(*second).code == 0);
 }
 
 TEST_CASE("two ingestd in the same group split the partitions and apply every event once",
           "[kafka][ingestd]") {
-  auto cluster = KafkaMockCluster::Start();
-  REQUIRE(cluster.ok());
-  auto dir = TempDir::Create("ingestd-kafka-group");
-  REQUIRE(dir.ok());
-  const std::string db = dir->Sub("ingest.db");
+  auto [cluster, dir, db] = StartEnv("ingestd-kafka-group");
   constexpr int kTotal = 3'000;
-  auto first = StartIngestd(**cluster, *dir, "ingestd-a");
-  REQUIRE(WaitUntil(
-      [&] {
-        return ReadFileTail(first->log_path(), 100'000).find("assigned") != std::string::npos;
-      },
-      15s));
-  SteadyProducer producer(**cluster, kTotal, 5s, "G");
-  REQUIRE(WaitUntil([&] { return QueryInt(db, "SELECT count(*) FROM events") >= 300; }, 20s));
-  auto second = StartIngestd(**cluster, *dir, "ingestd-b");
-  REQUIRE(producer.Finish());
+  auto [first, producer] = StartStream(*cluster, dir, kTotal, 5s, "G", 300);
+  auto second = StartIngestd(*cluster, dir, "ingestd-b");
+  REQUIRE(producer->Finish());
 
-  const bool all =
-      WaitUntil([&] { return QueryInt(db, "SELECT count(*) FROM events") == kTotal; }, 30s);
+  const bool all = WaitUntil([&] { return EventRows(db) == kTotal; }, 30s);
   INFO(first->LogTail(3000));
   INFO(second->LogTail(3000));
   REQUIRE(all);
   CHECK(QueryInt(db, "SELECT count(*) FROM crm_leads") == kTotal);
   CHECK(QueryInt(db, "SELECT count(*) FROM dead_letters") == 0);
   // The newcomer took over partitions and applied part of the stream itself.
-  CHECK(ReadFileTail(second->log_path(), 100'000).find("assigned") != std::string::npos);
-  CHECK(MetricValue(dir->Sub("ingestd-b.port"), "ingest_applied_total") > 0);
-  CHECK(MetricValue(dir->Sub("ingestd-a.port"), "ingest_applied_total") > 0);
+  CHECK(LogSaysAssigned(*second));
+  CHECK(MetricValue(dir.Sub("ingestd-b.port"), "ingest_applied_total") > 0);
+  CHECK(MetricValue(dir.Sub("ingestd-a.port"), "ingest_applied_total") > 0);
   for (auto* p : {first.get(), second.get()}) {
-    p->Signal(SIGTERM);
-    auto exit = p->WaitExit(15'000);
-    REQUIRE(exit.ok());
-    CHECK(exit->code == 0);
+    CHECK(Terminate(*p).code == 0);
   }
 }
 
@@ -410,16 +318,12 @@ TEST_CASE(
     "an oversized message reaches crm.leads.dlq truncated, and replays after a partition rewind "
     "count as redeliveries, not duplicates",
     "[kafka][ingestd][dlq]") {
-  auto cluster = KafkaMockCluster::Start();
-  REQUIRE(cluster.ok());
-  auto dir = TempDir::Create("ingestd-kafka-dlq");
-  REQUIRE(dir.ok());
-  const std::string db = dir->Sub("ingest.db");
-  auto ingestd = StartIngestd(**cluster, *dir, "ingestd-1");
-  const std::string port_file = dir->Sub("ingestd-1.port");
+  auto [cluster, dir, db] = StartEnv("ingestd-kafka-dlq");
+  auto ingestd = StartIngestd(*cluster, dir, "ingestd-1");
+  const std::string port_file = dir.Sub("ingestd-1.port");
   // The producer must accept the oversized message that ingestd then refuses.
   auto producer =
-      KafkaTestProducer::Create((*cluster)->bootstrap(), {{"message.max.bytes", "4000000"}});
+      KafkaTestProducer::Create(cluster->bootstrap(), {{"message.max.bytes", "4000000"}});
   REQUIRE(producer.ok());
 
   // One key: every record lands on the same partition, in this order.
@@ -468,17 +372,11 @@ TEST_CASE(
   CHECK(QueryText(db, "SELECT reason FROM dead_letters") == "parse");
   CHECK(QueryInt(db, "SELECT length(payload) FROM dead_letters") ==
         static_cast<int64_t>(oversized_bytes));
-  Result<std::vector<KafkaReadRecord>> leads_dlq = std::vector<KafkaReadRecord>{};
-  CHECK(WaitUntil(
-      [&] {
-        leads_dlq = ReadTopic((*cluster)->bootstrap(), "crm.leads.dlq");
-        return leads_dlq.ok() && !leads_dlq->empty();
-      },
-      10s));
+  auto [leads_arrived, leads_dlq] = AwaitTopic(cluster->bootstrap(), "crm.leads.dlq");
+  CHECK(leads_arrived);
   REQUIRE(leads_dlq.ok());
   REQUIRE(!leads_dlq->empty());
-  std::map<std::string, std::string> h(leads_dlq->front().headers.begin(),
-                                       leads_dlq->front().headers.end());
+  auto h = HeaderMap(leads_dlq->front());
   CHECK(h["reason"] == "parse");
   CHECK(h["payload_truncated"] == std::to_string(oversized_bytes));
   CHECK(leads_dlq->front().value.size() == 512u * 1024u);
@@ -495,15 +393,13 @@ TEST_CASE(
       },
       10s));
   CHECK(MetricValue(port_file, "ingest_dead_letters_total") == 1);
-  leads_dlq = ReadTopic((*cluster)->bootstrap(), "crm.leads.dlq");
+  leads_dlq = ReadTopic(cluster->bootstrap(), "crm.leads.dlq");
   REQUIRE(leads_dlq.ok());
   CHECK(leads_dlq->size() == 1);
 
-  ingestd->Signal(SIGTERM);
-  auto exit = ingestd->WaitExit(15'000);
-  REQUIRE(exit.ok());
-  CHECK(exit->exited);
-  CHECK(exit->code == 0);
+  const ExitStatus exit = Terminate(*ingestd);
+  CHECK(exit.exited);
+  CHECK(exit.code == 0);
 }
 
 TEST_CASE(
@@ -513,12 +409,8 @@ TEST_CASE(
   // ingestd_crash_hook raises SIGSEGV on a message holding the marker. Kafka replays from the
   // last committed offset after each restart, so without a record that survives the crash this
   // would loop forever. One key: every lead on one partition, in order around the bad one.
-  auto cluster = KafkaMockCluster::Start();
-  REQUIRE(cluster.ok());
-  auto dir = TempDir::Create("ingestd-kafka-crash");
-  REQUIRE(dir.ok());
-  const std::string db = dir->Sub("ingest.db");
-  auto producer = KafkaTestProducer::Create((*cluster)->bootstrap());
+  auto [cluster, dir, db] = StartEnv("ingestd-kafka-crash");
+  auto producer = KafkaTestProducer::Create(cluster->bootstrap());
   REQUIRE(producer.ok());
   constexpr int kTotal = 30;
   std::vector<KafkaRecord> records;
@@ -531,23 +423,9 @@ TEST_CASE(
 
   SpawnOptions spawn;
   spawn.program = INGESTLAB_INGESTD_CRASH_HOOK;
-  spawn.args = {"--kafka",
-                (*cluster)->bootstrap(),
-                "--db",
-                db,
-                "--http",
-                "127.0.0.1:0",
-                "--name",
-                "ingestd-c",
-                "--max-attempts",
-                "3",
-                "--retry-base-ms",
-                "20",
-                "--kafka-property",
-                "session.timeout.ms=3000",
-                "--kafka-property",
-                "heartbeat.interval.ms=300"};
-  spawn.log_path = dir->Sub("ingestd-c.log");
+  spawn.args = IngestdArgs(cluster->bootstrap(), db, "ingestd-c");
+  spawn.args.insert(spawn.args.end(), {"--max-attempts", "3"});
+  spawn.log_path = dir.Sub("ingestd-c.log");
   auto loop = ingestlab::testing::RunThroughCrashes(
       spawn,
       [&] {
@@ -565,23 +443,14 @@ TEST_CASE(
   CHECK(QueryInt(db, "SELECT count(*) FROM crm_leads WHERE lead_id = 'LC11'") == 0);
   CHECK(QueryInt(db, "SELECT count(DISTINCT event_id) FROM events") == kTotal - 1);
   CHECK(QueryInt(db, "SELECT count(*) FROM events") == kTotal - 1);
-  Result<std::vector<KafkaReadRecord>> dlq = std::vector<KafkaReadRecord>{};
-  CHECK(WaitUntil(
-      [&] {
-        dlq = ReadTopic((*cluster)->bootstrap(), "crm.leads.dlq");
-        return dlq.ok() && !dlq->empty();
-      },
-      10s));
-  REQUIRE(dlq.ok());
-  REQUIRE(dlq->size() == 1);
-  std::map<std::string, std::string> h(dlq->front().headers.begin(), dlq->front().headers.end());
+  auto h = HeaderMap(OnlyRecord(cluster->bootstrap(), "crm.leads.dlq"));
   CHECK(h["reason"] == "crash");
   CHECK(h["offset"] == "11");
   // Still up; the offsets move past the dead letter, so a restart replays nothing.
   CHECK(loop.process->Running());
   CHECK(WaitUntil(
       [&] {
-        auto committed = CommittedOffsets((*cluster)->bootstrap(), "ingestd", "crm.leads");
+        auto committed = CommittedOffsets(cluster->bootstrap(), "ingestd", "crm.leads");
         if (!committed.ok()) return false;
         for (auto& [partition, offset] : *committed) {
           if (offset == kTotal) return true;

@@ -19,6 +19,8 @@
 #include "harness/infra/ports.h"
 #include "harness/infra/process.h"
 #include "tests/integration/nats_test_util.h"
+#include "tests/integration/test_nats.h"
+#include "tests/support/child.h"
 #include "tests/support/crash_loop.h"
 
 using namespace ingestlab;
@@ -76,6 +78,14 @@ class Db {
   sqlite3* db_ = nullptr;
 };
 
+// What every ingestd here is started with: the servers, the database, an HTTP server on a free
+// port written to `port_file`, and its name.
+std::vector<std::string> IngestdArgs(const std::string& nats_urls, const std::string& db,
+                                     const std::string& port_file, const std::string& name) {
+  return {"--nats",      nats_urls,          "--db",    db,       "--http",
+          "127.0.0.1:0", "--http-port-file", port_file, "--name", name};
+}
+
 // One ingestd process against a NATS cluster, with its database and HTTP port.
 class Ingestd {
  public:
@@ -86,39 +96,17 @@ class Ingestd {
     const std::string port_file = dir_.Sub("http-port-" + std::to_string(++starts_));
     SpawnOptions spawn;
     spawn.program = INGESTLAB_INGESTD;
-    spawn.args = {"--nats",
-                  urls_,
-                  "--db",
-                  db_path(),
-                  "--http",
-                  "127.0.0.1:0",
-                  "--http-port-file",
-                  port_file,
-                  "--retry-base-ms",
-                  "50",
-                  "--retry-max-ms",
-                  "400",
-                  "--name",
-                  "ingestd" + std::to_string(instance_)};
+    spawn.args = IngestdArgs(urls_, db_path(), port_file, "ingestd" + std::to_string(instance_));
+    spawn.args.insert(spawn.args.end(), {"--retry-base-ms", "50", "--retry-max-ms", "400"});
     spawn.args.insert(spawn.args.end(), extra_args.begin(), extra_args.end());
     spawn.log_path = dir_.Sub("ingestd.log");
     auto child = ChildProcess::Spawn(spawn);
     REQUIRE(child.ok());
     process_ = std::move(child).value();
-    const bool port_written = WaitUntil(
-        [&] {
-          std::ifstream in(port_file);
-          int p = 0;
-          if (in >> p && p > 0) {
-            http_port_ = p;
-            return true;
-          }
-          return !process_->Running();
-        },
-        15'000);
+    http_port_ = ingestlab::testing::AwaitPortFile(port_file, *process_);
     INFO(process_->LogTail());
-    REQUIRE(port_written);
     REQUIRE(process_->Running());
+    REQUIRE(http_port_ > 0);
     REQUIRE(WaitUntil([&] { return Healthz().find("\"connected\":true") != std::string::npos; },
                       15'000));
   }
@@ -135,6 +123,8 @@ class Ingestd {
     return res ? res->body : "";
   }
   std::string Healthz() { return Get("/healthz"); }
+  // SIGTERM, which must reach it, and the exit (within 15 s).
+  ExitStatus Stop() { return ingestlab::testing::Terminate(*process_); }
 
   // The value of a Prometheus sample line starting with `series` ("name{labels}"), summed over
   // all label sets when `series` is a bare name; 0 when absent.
@@ -164,16 +154,44 @@ class Ingestd {
   std::unique_ptr<ChildProcess> process_;
 };
 
-struct Env {
-  TempDir dir = TempDir::Create("ingestd-nats").value();
-  std::unique_ptr<NatsCluster> cluster;
-  Env() {
-    NatsClusterOptions o;
-    o.dir = dir.path();
-    auto c = NatsCluster::Start(o);
-    REQUIRE(c.ok());
-    cluster = std::move(c).value();
+struct Env : ingestlab::testing::TestNats {
+  Env() : TestNats("ingestd-nats") {}
+};
+
+// A NATS server with one ingestd (instance 1) started on it, a publisher and the database.
+class OneIngestd {
+ protected:
+  explicit OneIngestd(std::vector<std::string> extra_args = {})
+      : ingestd(env.dir, env.cluster->urls(), 1),
+        db(StartAndOpen(ingestd, std::move(extra_args))),
+        client(env.cluster->urls()) {}
+
+  // Waits (up to 30 s) until the events table holds at least `n` rows; REQUIREs that it does
+  // and that there are exactly `n`.
+  void RequireAllEvents(int64_t n) {
+    const bool all = WaitUntil([&] { return db.Int("SELECT count(*) FROM events") >= n; }, 30'000);
+    INFO(ingestd.log_tail());
+    REQUIRE(all);
+    CHECK(db.Int("SELECT count(*) FROM events") == n);
   }
+
+  Env env;
+  Ingestd ingestd;
+  Db db;
+  JsTestClient client;
+
+ private:
+  static Db StartAndOpen(Ingestd& ingestd, std::vector<std::string> extra_args) {
+    ingestd.extra_args = std::move(extra_args);
+    ingestd.Start();
+    return Db(ingestd.db_path());
+  }
+};
+
+struct OneIngestdFixture : OneIngestd {};
+// Below the server's 1 MiB max_payload, so an oversized message can be published at all.
+struct SmallPayloadIngestd : OneIngestd {
+  SmallPayloadIngestd() : OneIngestd({"--max-payload-bytes", "600000"}) {}
 };
 
 std::string Purchase(const std::string& id, const std::string& purchase_id, double amount,
@@ -203,22 +221,7 @@ std::string Ping(int i) {
 class PingPublisher {
  public:
   explicit PingPublisher(const std::string& urls) {
-    natsOptions* opts = nullptr;
-    natsOptions_Create(&opts);
-    std::vector<std::string> list;
-    size_t start = 0;
-    while (start <= urls.size()) {
-      size_t comma = urls.find(',', start);
-      if (comma == std::string::npos) comma = urls.size();
-      list.push_back(urls.substr(start, comma - start));
-      start = comma + 1;
-    }
-    std::vector<const char*> ptrs;
-    for (auto& u : list) ptrs.push_back(u.c_str());
-    natsOptions_SetServers(opts, ptrs.data(), static_cast<int>(ptrs.size()));
-    natsOptions_SetMaxReconnect(opts, -1);
-    natsOptions_SetReconnectWait(opts, 100);
-    natsOptions_SetReconnectBufSize(opts, 64 << 20);
+    natsOptions* opts = ingestlab::testing::ReconnectingOptions(urls);
     REQUIRE(natsConnection_Connect(&nc_, opts) == NATS_OK);
     natsOptions_Destroy(opts);
     jsOptions jo;
@@ -286,13 +289,8 @@ class PingPublisher {
 
 }  // namespace
 
-TEST_CASE("ingestd applies NATS events once, counts duplicates, dead-letters and retries") {
-  Env env;
-  Ingestd ingestd(env.dir, env.cluster->urls(), 1);
-  ingestd.Start();
-  JsTestClient client(env.cluster->urls());
-  Db db(ingestd.db_path());
-
+TEST_CASE_METHOD(OneIngestdFixture,
+                 "ingestd applies NATS events once, counts duplicates, dead-letters and retries") {
   // Applied.
   REQUIRE(client.Publish("billing.purchase.completed", Purchase("evt-1", "p-1", 10)) == NATS_OK);
   REQUIRE(client.Publish("billing.purchase.completed", Purchase("evt-2", "p-2", 5)) == NATS_OK);
@@ -368,23 +366,15 @@ TEST_CASE("ingestd applies NATS events once, counts duplicates, dead-letters and
   CHECK(db.Int("SELECT count(*) FROM dead_letters") == 2);  // nothing else dead-lettered
 
   // SIGTERM: exit 0.
-  REQUIRE(ingestd.process().Signal(SIGTERM).ok());
-  auto how = ingestd.process().WaitExit(15'000);
-  REQUIRE(how.ok());
+  const ExitStatus how = ingestd.Stop();
   INFO(ingestd.log_tail());
-  CHECK(how->exited);
-  CHECK(how->code == 0);
+  CHECK(how.exited);
+  CHECK(how.code == 0);
 }
 
-TEST_CASE("a dead letter too large for the DLQ is published truncated with its original size") {
-  Env env;
-  Ingestd ingestd(env.dir, env.cluster->urls(), 1);
-  // Below the server's 1 MiB max_payload, so the oversized message can be published at all.
-  ingestd.extra_args = {"--max-payload-bytes", "600000"};
-  ingestd.Start();
-  JsTestClient client(env.cluster->urls());
-  Db db(ingestd.db_path());
-
+TEST_CASE_METHOD(
+    SmallPayloadIngestd,
+    "a dead letter too large for the DLQ is published truncated with its original size") {
   std::string big = Purchase("evt-big", "p-big", 1);
   big.insert(big.find("\"amount\":"), "\"note\":\"" + std::string(700'000, 'x') + "\",");
   REQUIRE(client.Publish("billing.purchase.completed", big) == NATS_OK);
@@ -399,13 +389,10 @@ TEST_CASE("a dead letter too large for the DLQ is published truncated with its o
   CHECK(ingestd.Metric("ingest_dead_letter_publish_failures_total") == 0);
 }
 
-TEST_CASE("after a stream is recreated, a new poison message at a reused origin is dead-lettered") {
+TEST_CASE_METHOD(
+    OneIngestdFixture,
+    "after a stream is recreated, a new poison message at a reused origin is dead-lettered") {
   // Deleting and recreating a stream restarts its sequence numbers, so origins repeat.
-  Env env;
-  Ingestd ingestd(env.dir, env.cluster->urls(), 1);
-  ingestd.Start();
-  JsTestClient client(env.cluster->urls());
-  Db db(ingestd.db_path());
   REQUIRE(client.Publish("billing.purchase.completed", "{first poison") == NATS_OK);
   REQUIRE(WaitUntil([&] { return client.StreamMessages("DLQ") == 1; }, 10'000));
   CHECK(db.Strings("SELECT origin FROM dead_letters") ==
@@ -499,8 +486,7 @@ TEST_CASE("a message that crashes ingestd is dead-lettered as crash after max_at
     // The streams exist once an ingestd has started; this one stops before the publishing.
     Ingestd first(env.dir, env.cluster->urls(), 1);
     first.Start();
-    REQUIRE(first.process().Signal(SIGTERM).ok());
-    REQUIRE(first.process().WaitExit(15'000).ok());
+    first.Stop();
   }
   constexpr int kTotal = 40;
   double expected_value = 0;
@@ -516,22 +502,10 @@ TEST_CASE("a message that crashes ingestd is dead-lettered as crash after max_at
   Db db(env.dir.Sub("ingest.db"));
   SpawnOptions spawn;
   spawn.program = INGESTLAB_INGESTD_CRASH_HOOK;
-  spawn.args = {"--nats",
-                env.cluster->urls(),
-                "--db",
-                env.dir.Sub("ingest.db"),
-                "--http",
-                "127.0.0.1:0",
-                "--http-port-file",
-                env.dir.Sub("crash-port"),
-                "--name",
-                "ingestd1",
-                "--max-attempts",
-                "3",
-                "--ack-wait-ms",
-                "500",
-                "--retry-base-ms",
-                "50"};
+  spawn.args = IngestdArgs(env.cluster->urls(), env.dir.Sub("ingest.db"), env.dir.Sub("crash-port"),
+                           "ingestd1");
+  spawn.args.insert(spawn.args.end(),
+                    {"--max-attempts", "3", "--ack-wait-ms", "500", "--retry-base-ms", "50"});
   spawn.log_path = env.dir.Sub("ingestd-crash.log");
   auto loop = ingestlab::testing::RunThroughCrashes(
       spawn,
@@ -559,10 +533,7 @@ TEST_CASE("a message that crashes ingestd is dead-lettered as crash after max_at
   // Still up, nothing left in flight or suspected.
   CHECK(loop.process->Running());
   REQUIRE(WaitUntil([&] { return db.Int("SELECT count(*) FROM crash_suspects") == 0; }, 5000));
-  REQUIRE(loop.process->Signal(SIGTERM).ok());
-  auto how = loop.process->WaitExit(15'000);
-  REQUIRE(how.ok());
-  CHECK(how->exited);
+  CHECK(ingestlab::testing::Terminate(*loop.process).exited);
   CHECK(db.Int("SELECT count(*) FROM in_flight") == 0);
 }
 
@@ -631,11 +602,8 @@ TEST_CASE("a flood of 1 MiB messages into a stalled store keeps ingestd within i
   CHECK(RssMiB(ingestd.process().pid()).second < kBoundMiB);
 }
 
-TEST_CASE("ingestd killed with SIGKILL mid-stream applies every event exactly once") {
-  Env env;
-  Ingestd ingestd(env.dir, env.cluster->urls(), 1);
-  ingestd.Start();
-  Db db(ingestd.db_path());
+TEST_CASE_METHOD(OneIngestdFixture,
+                 "ingestd killed with SIGKILL mid-stream applies every event exactly once") {
   constexpr int kEvents = 20'000;
   std::atomic<bool> published{false};
   std::thread publisher([&] {
@@ -651,27 +619,18 @@ TEST_CASE("ingestd killed with SIGKILL mid-stream applies every event exactly on
   publisher.join();
   REQUIRE(published);
   // Messages the killed process had in flight come back after AckWait (10 s).
-  const bool all =
-      WaitUntil([&] { return db.Int("SELECT count(*) FROM events") >= kEvents; }, 30'000);
-  INFO(ingestd.log_tail());
-  REQUIRE(all);
-  CHECK(db.Int("SELECT count(*) FROM events") == kEvents);
+  RequireAllEvents(kEvents);
   CHECK(db.Int("SELECT count(DISTINCT event_id) FROM events WHERE event_id LIKE 'ping-%'") ==
         kEvents);
   // Effects exactly once: every ping counted once in the per-minute aggregate.
   CHECK(db.Int("SELECT sum(pings) FROM focus_minutes") == kEvents);
   CHECK(db.Int("SELECT count(*) FROM dead_letters") == 0);
-  REQUIRE(ingestd.process().Signal(SIGTERM).ok());
-  auto how = ingestd.process().WaitExit(15'000);
-  REQUIRE(how.ok());
-  CHECK(how->code == 0);
+  CHECK(ingestd.Stop().code == 0);
 }
 
-TEST_CASE("ingestd loses nothing when nats-server is killed and restarted while publishing") {
-  Env env;
-  Ingestd ingestd(env.dir, env.cluster->urls(), 1);
-  ingestd.Start();
-  Db db(ingestd.db_path());
+TEST_CASE_METHOD(
+    OneIngestdFixture,
+    "ingestd loses nothing when nats-server is killed and restarted while publishing") {
   constexpr int kEvents = 6'000;
   {
     PingPublisher pinger(env.cluster->urls());
@@ -688,36 +647,22 @@ TEST_CASE("ingestd loses nothing when nats-server is killed and restarted while 
     REQUIRE(restarted.ok());
     REQUIRE(all_acked);
   }
-  const bool all =
-      WaitUntil([&] { return db.Int("SELECT count(*) FROM events") >= kEvents; }, 30'000);
-  INFO(ingestd.log_tail());
-  REQUIRE(all);
-  CHECK(db.Int("SELECT count(*) FROM events") == kEvents);
+  RequireAllEvents(kEvents);
   CHECK(db.Int("SELECT sum(pings) FROM focus_minutes") == kEvents);
   CHECK(ingestd.Metric("ingest_reconnects_total") >= 1);
-  REQUIRE(ingestd.process().Signal(SIGTERM).ok());
-  auto how = ingestd.process().WaitExit(15'000);
-  REQUIRE(how.ok());
-  CHECK(how->code == 0);
+  CHECK(ingestd.Stop().code == 0);
 }
 
-TEST_CASE("ingestd on SIGTERM settles what is in flight and exits 0; a restart finishes the rest") {
-  Env env;
-  Ingestd ingestd(env.dir, env.cluster->urls(), 1);
-  ingestd.Start();
-  Db db(ingestd.db_path());
+TEST_CASE_METHOD(
+    OneIngestdFixture,
+    "ingestd on SIGTERM settles what is in flight and exits 0; a restart finishes the rest") {
   constexpr int kEvents = 10'000;
-  {
-    PingPublisher pinger(env.cluster->urls());
-    REQUIRE(pinger.Publish(0, kEvents));
-  }
+  REQUIRE(PingPublisher(env.cluster->urls()).Publish(0, kEvents));
   REQUIRE(WaitUntil([&] { return db.Int("SELECT count(*) FROM events") > 0; }, 10'000));
-  REQUIRE(ingestd.process().Signal(SIGTERM).ok());
-  auto how = ingestd.process().WaitExit(15'000);
-  REQUIRE(how.ok());
+  const ExitStatus how = ingestd.Stop();
   INFO(ingestd.log_tail());
-  CHECK(how->exited);
-  CHECK(how->code == 0);
+  CHECK(how.exited);
+  CHECK(how.code == 0);
 
   // Everything ingestd took was acked or released: the restart sees no redelivery of an
   // applied event and needs no AckWait to finish.
@@ -726,6 +671,5 @@ TEST_CASE("ingestd on SIGTERM settles what is in flight and exits 0; a restart f
   CHECK(db.Int("SELECT sum(pings) FROM focus_minutes") == kEvents);
   CHECK(ingestd.Metric("ingest_redeliveries_total") == 0);
   CHECK(ingestd.Metric("ingest_duplicates_total") == 0);
-  REQUIRE(ingestd.process().Signal(SIGTERM).ok());
-  REQUIRE(ingestd.process().WaitExit(15'000).ok());
+  ingestd.Stop();
 }

@@ -17,6 +17,7 @@
 #include "harness/infra/ports.h"
 #include "harness/infra/process.h"
 #include "tests/integration/nats_test_util.h"
+#include "tests/support/child.h"
 
 using namespace ingestlab;
 using ingestlab::testing::JsTestClient;
@@ -72,17 +73,8 @@ class Ingestd {
     auto child = ChildProcess::Spawn(spawn);
     REQUIRE(child.ok());
     process_ = std::move(child).value();
-    REQUIRE(WaitUntil(
-        [&] {
-          std::ifstream in(port_file);
-          int p = 0;
-          if (in >> p && p > 0) {
-            http_port_ = p;
-            return true;
-          }
-          return !process_->Running();
-        },
-        15'000));
+    http_port_ = ingestlab::testing::AwaitPortFile(port_file, *process_);
+    REQUIRE(http_port_ > 0);
     INFO(process_->LogTail());
     REQUIRE(process_->Running());
   }

@@ -17,6 +17,7 @@
 #include "system/nats/jetstream_source.h"
 #include "system/sha256.h"
 #include "tests/integration/nats_test_util.h"
+#include "tests/integration/test_nats.h"
 
 using namespace ingestlab;
 using ingestlab::testing::JsTestClient;
@@ -116,17 +117,8 @@ class FakeSink final : public BatchSink {
   std::thread worker_;
 };
 
-struct Broker {
-  TempDir dir = TempDir::Create("js-source").value();
-  std::unique_ptr<NatsCluster> cluster;
-  Broker() {
-    NatsClusterOptions o;
-    o.nodes = 1;
-    o.dir = dir.path();
-    auto c = NatsCluster::Start(o);
-    REQUIRE(c.ok());
-    cluster = std::move(c).value();
-  }
+struct Broker : ingestlab::testing::TestNats {
+  Broker() : TestNats("js-source") {}
 };
 
 JetStreamOptions OptionsFor(const NatsCluster& cluster) {
@@ -140,6 +132,62 @@ std::unique_ptr<JetStreamSource> MustCreate(JetStreamOptions o, FakeSink* sink, 
   auto src = JetStreamSource::Create(std::move(o), sink, metrics, &Clock::System());
   REQUIRE(src.ok());
   return std::move(src).value();
+}
+
+// A 1-node broker, metrics and a FakeSink for the source under test.
+struct SourceFixture {
+  Broker broker;
+  Metrics metrics;
+  FakeSink sink;
+
+  std::unique_ptr<JetStreamSource> Create() {
+    return MustCreate(OptionsFor(*broker.cluster), &sink, &metrics);
+  }
+  // Created with `options` (OptionsFor(*broker.cluster) when omitted) and started.
+  std::unique_ptr<JetStreamSource> Started(std::optional<JetStreamOptions> options = {}) {
+    auto source = MustCreate(options.value_or(OptionsFor(*broker.cluster)), &sink, &metrics);
+    REQUIRE(source->Start().ok());
+    return source;
+  }
+  // Publishes `n` copies of `payload` on `subject` with a client of its own.
+  void Publish(const std::string& subject, const std::string& payload, int n = 1) {
+    JsTestClient client(broker.cluster->urls());
+    for (int i = 0; i < n; ++i) REQUIRE(client.Publish(subject, payload) == NATS_OK);
+  }
+};
+
+// Waits until the sink saw at least `n` distinct origins; those it saw.
+std::set<std::string> AwaitOrigins(const FakeSink& sink, size_t n, int64_t timeout_ms) {
+  std::set<std::string> origins;
+  WaitUntil(
+      [&] {
+        origins.clear();
+        for (const Delivery& d : sink.deliveries()) origins.insert(d.msg.origin);
+        return origins.size() >= n;
+      },
+      timeout_ms);
+  return origins;
+}
+
+// A poison message at `origin` and the dead-letter record the pipeline would make of it.
+struct Poison {
+  RawMessage original;
+  DeadLetterRecord record;
+};
+
+Poison PoisonAt(const std::string& origin, const std::string& error) {
+  Poison p;
+  p.original.payload = "{not json";
+  p.original.subject = "billing.purchase.completed";
+  p.original.origin = origin;
+  p.original.attempts = 1;
+  p.record.origin = origin;
+  p.record.subject = p.original.subject;
+  p.record.reason = "parse";
+  p.record.error = error;
+  p.record.attempts = 1;
+  p.record.payload = p.original.payload;
+  return p;
 }
 
 int64_t CounterValue(Metrics& metrics, const std::string& line_prefix) {
@@ -167,15 +215,8 @@ TEST_CASE("JetStreamSource refuses a BackOff step shorter than AckWait instead o
         "least the AckWait");
 }
 
-TEST_CASE("JetStreamSource creates the contract's streams idempotently") {
-  Broker broker;
-  Metrics metrics;
-  FakeSink sink;
-  {
-    auto source = MustCreate(OptionsFor(*broker.cluster), &sink, &metrics);
-    REQUIRE(source->Start().ok());
-    source->Stop();
-  }
+TEST_CASE_METHOD(SourceFixture, "JetStreamSource creates the contract's streams idempotently") {
+  Started()->Stop();
   JsTestClient client(broker.cluster->urls());
   for (const StreamSpec& spec : DefaultStreams()) {
     INFO(spec.name);
@@ -199,20 +240,18 @@ TEST_CASE("JetStreamSource creates the contract's streams idempotently") {
   CHECK(!client.WithConsumerInfo("DLQ", "ingestd-DLQ", [](jsConsumerInfo*) {}));
 
   SECTION("a second source starts against the existing streams and consumers") {
-    auto again = MustCreate(OptionsFor(*broker.cluster), &sink, &metrics);
+    auto again = Create();
     CHECK(again->Start().ok());
     CHECK(WaitUntil([&] { return again->Health().connected; }, 5000));
     again->Stop();
   }
 }
 
-TEST_CASE("JetStreamSource reports a stream whose subjects differ and leaves it alone") {
-  Broker broker;
+TEST_CASE_METHOD(SourceFixture,
+                 "JetStreamSource reports a stream whose subjects differ and leaves it alone") {
   JsTestClient client(broker.cluster->urls());
   client.AddStream("BILLING", {"billing.only"});
-  Metrics metrics;
-  FakeSink sink;
-  auto source = MustCreate(OptionsFor(*broker.cluster), &sink, &metrics);
+  auto source = Create();
   Status st = source->Start();
   REQUIRE(!st.ok());
   CHECK_THAT(st.message(), Catch::Contains("BILLING") && Catch::Contains("[billing.only]") &&
@@ -220,13 +259,10 @@ TEST_CASE("JetStreamSource reports a stream whose subjects differ and leaves it 
   CHECK(client.StreamSubjects("BILLING") == std::vector<std::string>{"billing.only"});
 }
 
-TEST_CASE("JetStreamSource delivers every published message with origin, attempts, headers") {
-  Broker broker;
-  Metrics metrics;
-  FakeSink sink;
-  JetStreamOptions options = OptionsFor(*broker.cluster);
-  auto source = MustCreate(options, &sink, &metrics);
-  REQUIRE(source->Start().ok());
+TEST_CASE_METHOD(
+    SourceFixture,
+    "JetStreamSource delivers every published message with origin, attempts, headers") {
+  auto source = Started();
 
   JsTestClient client(broker.cluster->urls());
   constexpr int kCount = 500;
@@ -285,18 +321,14 @@ TEST_CASE("JetStreamSource delivers every published message with origin, attempt
   CHECK(CounterValue(metrics, "ingest_source_messages_total{transport=\"nats\"} ") == kCount + 1);
 }
 
-TEST_CASE("JetStreamSource redelivers a kRetry message after its delay with attempts 2") {
-  Broker broker;
-  Metrics metrics;
-  FakeSink sink;
+TEST_CASE_METHOD(SourceFixture,
+                 "JetStreamSource redelivers a kRetry message after its delay with attempts 2") {
   sink.SetPolicy([](const RawMessage& m) -> std::optional<Settlement> {
     if (m.attempts == 1) return Settlement{Verdict::kRetry, 400};
     return Settlement{};
   });
-  auto source = MustCreate(OptionsFor(*broker.cluster), &sink, &metrics);
-  REQUIRE(source->Start().ok());
-  JsTestClient client(broker.cluster->urls());
-  REQUIRE(client.Publish("support.ticket.created", "{\"t\":1}") == NATS_OK);
+  auto source = Started();
+  Publish("support.ticket.created", "{\"t\":1}");
   REQUIRE(WaitUntil([&] { return sink.count() >= 2; }, 10'000));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto d = sink.deliveries();
@@ -309,10 +341,8 @@ TEST_CASE("JetStreamSource redelivers a kRetry message after its delay with atte
   source->Stop();
 }
 
-TEST_CASE("JetStreamSource keeps a message it holds alive past AckWait, then acks it once") {
-  Broker broker;
-  Metrics metrics;
-  FakeSink sink;
+TEST_CASE_METHOD(SourceFixture,
+                 "JetStreamSource keeps a message it holds alive past AckWait, then acks it once") {
   std::atomic<int> seen{0};
   sink.SetPolicy([&](const RawMessage&) -> std::optional<Settlement> {
     if (seen.fetch_add(1) == 0) return std::nullopt;  // hold the first delivery
@@ -320,10 +350,8 @@ TEST_CASE("JetStreamSource keeps a message it holds alive past AckWait, then ack
   });
   JetStreamOptions options = OptionsFor(*broker.cluster);
   options.ack_wait_ms = 600;
-  auto source = MustCreate(options, &sink, &metrics);
-  REQUIRE(source->Start().ok());
-  JsTestClient client(broker.cluster->urls());
-  REQUIRE(client.Publish("auth.user.login.failed", "{}") == NATS_OK);
+  auto source = Started(options);
+  Publish("auth.user.login.failed", "{}");
   REQUIRE(WaitUntil([&] { return sink.count() >= 1; }, 5000));
   CHECK(source->Health().in_flight == 1);
   // Held for four AckWaits (a store stalled by a lock): in-progress acks keep the server from
@@ -338,24 +366,10 @@ TEST_CASE("JetStreamSource keeps a message it holds alive past AckWait, then ack
   source->Stop();
 }
 
-TEST_CASE("JetStreamSource's dead-letter sink publishes to dlq.<subject> with headers") {
-  Broker broker;
-  Metrics metrics;
-  FakeSink sink;
-  auto source = MustCreate(OptionsFor(*broker.cluster), &sink, &metrics);
-  REQUIRE(source->Start().ok());
-  RawMessage original;
-  original.payload = "{not json";
-  original.subject = "billing.purchase.completed";
-  original.origin = "nats:BILLING:7";
-  original.attempts = 1;
-  DeadLetterRecord record;
-  record.origin = original.origin;
-  record.subject = original.subject;
-  record.reason = "parse";
-  record.error = "envelope: not JSON";
-  record.attempts = 1;
-  record.payload = original.payload;
+TEST_CASE_METHOD(SourceFixture,
+                 "JetStreamSource's dead-letter sink publishes to dlq.<subject> with headers") {
+  auto source = Started();
+  auto [original, record] = PoisonAt("nats:BILLING:7", "envelope: not JSON");
   REQUIRE(source->dead_letter_sink()->Publish(original, record).ok());
   REQUIRE(source->dead_letter_sink()->Publish(original, record).ok());  // idempotent
 
@@ -378,25 +392,14 @@ TEST_CASE("JetStreamSource's dead-letter sink publishes to dlq.<subject> with he
   source->Stop();
 }
 
-TEST_CASE("JetStreamSource may be asked for its health and sent dead letters while it starts") {
+TEST_CASE_METHOD(
+    SourceFixture,
+    "JetStreamSource may be asked for its health and sent dead letters while it starts") {
   // ingestd serves /healthz before it starts its sources, and its pipeline may dead-letter a
   // message from another source meanwhile: Health and the dead-letter sink run on those threads
   // while Start connects (ThreadSanitizer checks this in scripts/sanitize.sh tsan).
-  Broker broker;
-  Metrics metrics;
-  FakeSink sink;
-  auto source = MustCreate(OptionsFor(*broker.cluster), &sink, &metrics);
-  RawMessage original;
-  original.payload = "{not json";
-  original.subject = "billing.purchase.completed";
-  original.origin = "kafka:billing.events:0:1";
-  DeadLetterRecord record;
-  record.origin = original.origin;
-  record.subject = original.subject;
-  record.reason = "parse";
-  record.error = "not JSON";
-  record.attempts = 1;
-  record.payload = original.payload;
+  auto source = Create();
+  auto [original, record] = PoisonAt("kafka:billing.events:0:1", "not JSON");
   std::atomic<bool> started{false};
   std::thread health([&] {
     while (!started.load()) (void)source->Health();
@@ -417,16 +420,10 @@ TEST_CASE("JetStreamSource may be asked for its health and sent dead letters whi
   source->Stop();
 }
 
-TEST_CASE("JetStreamSource reconnects after nats-server restarts and keeps delivering") {
-  Broker broker;
-  Metrics metrics;
-  FakeSink sink;
-  auto source = MustCreate(OptionsFor(*broker.cluster), &sink, &metrics);
-  REQUIRE(source->Start().ok());
-  {
-    JsTestClient client(broker.cluster->urls());
-    for (int i = 0; i < 100; ++i) REQUIRE(client.Publish("focus.ping", "{}") == NATS_OK);
-  }
+TEST_CASE_METHOD(SourceFixture,
+                 "JetStreamSource reconnects after nats-server restarts and keeps delivering") {
+  auto source = Started();
+  Publish("focus.ping", "{}", 100);
   REQUIRE(WaitUntil([&] { return sink.count() >= 100; }, 10'000));
   CHECK(source->Health().reconnects == 0);
 
@@ -439,27 +436,16 @@ TEST_CASE("JetStreamSource reconnects after nats-server restarts and keeps deliv
     JsTestClient client(broker.cluster->urls());
     for (int i = 0; i < 100; ++i) client.PublishRetrying("focus.ping", "{}");
   }
-  std::set<std::string> origins;
-  REQUIRE(WaitUntil(
-      [&] {
-        origins.clear();
-        for (const Delivery& d : sink.deliveries()) origins.insert(d.msg.origin);
-        return origins.size() >= 200;
-      },
-      15'000));
+  const std::set<std::string> origins = AwaitOrigins(sink, 200, 15'000);
+  REQUIRE(origins.size() >= 200);
   CHECK(origins.count("nats:FOCUS:200") == 1);
   source->Stop();
   CHECK(source->Health().in_flight == 0);
 }
 
 TEST_CASE("JetStreamSource on a 3-node cluster creates replicated streams and survives a node") {
-  auto dir = TempDir::Create("js-source-3").value();
-  NatsClusterOptions o;
-  o.nodes = 3;
-  o.dir = dir.path();
-  auto cluster = NatsCluster::Start(o);
-  REQUIRE(cluster.ok());
-  NatsCluster& c = **cluster;
+  ingestlab::testing::TestNats nats("js-source-3", 3);
+  NatsCluster& c = *nats.cluster;
   Metrics metrics;
   FakeSink sink;
   JetStreamOptions options;
@@ -476,32 +462,19 @@ TEST_CASE("JetStreamSource on a 3-node cluster creates replicated streams and su
   REQUIRE(WaitUntil([&] { return sink.count() >= 50; }, 10'000));
   REQUIRE(c.Kill(0).ok());  // the node the source was connected to
   for (int i = 0; i < 50; ++i) client.PublishRetrying("billing.x", "{}");
-  std::set<std::string> origins;
-  const bool all_delivered = WaitUntil(
-      [&] {
-        origins.clear();
-        for (const Delivery& d : sink.deliveries()) origins.insert(d.msg.origin);
-        return origins.size() >= 100;
-      },
-      // Leader elections after a kill can take several seconds on a loaded machine, and
-      // messages the dead leader sent but we never saw come back after AckWait (10 s).
-      30'000);
+  // Leader elections after a kill can take several seconds on a loaded machine, and messages
+  // the dead leader sent but we never saw come back after AckWait (10 s).
+  const std::set<std::string> origins = AwaitOrigins(sink, 100, 30'000);
   INFO("distinct messages delivered: " << origins.size());
-  CHECK(all_delivered);
+  CHECK(origins.size() >= 100);
   CHECK(source->Health().reconnects >= 1);
   source->Stop();
 }
 
-TEST_CASE("JetStreamSource re-creates streams and consumers when the broker lost its data") {
-  Broker broker;
-  Metrics metrics;
-  FakeSink sink;
-  auto source = MustCreate(OptionsFor(*broker.cluster), &sink, &metrics);
-  REQUIRE(source->Start().ok());
-  {
-    JsTestClient client(broker.cluster->urls());
-    REQUIRE(client.Publish("support.ticket.opened", "{\"n\":1}") == NATS_OK);
-  }
+TEST_CASE_METHOD(SourceFixture,
+                 "JetStreamSource re-creates streams and consumers when the broker lost its data") {
+  auto source = Started();
+  Publish("support.ticket.opened", "{\"n\":1}");
   REQUIRE(WaitUntil([&] { return sink.count() >= 1; }, 10'000));
 
   REQUIRE(broker.cluster->Stop(0).ok());

@@ -18,9 +18,11 @@
 #include "harness/infra/kafka_cluster.h"
 #include "system/kafka/kafka_source.h"
 #include "system/metrics.h"
+#include "tests/support/wait.h"
 
 using namespace ingestlab;
 using namespace std::chrono_literals;
+using ingestlab::testing::WaitUntil;
 
 namespace {
 
@@ -116,15 +118,6 @@ class AckRecordingProducer {
   std::map<std::string, std::string> acked_;
   int failed_ = 0;
 };
-
-bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return done();
-}
 
 }  // namespace
 

@@ -20,9 +20,12 @@
 #include "harness/infra/kafka_cluster.h"
 #include "system/kafka/kafka_source.h"
 #include "system/metrics.h"
+#include "tests/integration/kafka_test_util.h"
+#include "tests/support/wait.h"
 
 using namespace ingestlab;
 using namespace std::chrono_literals;
+using ingestlab::testing::WaitUntil;
 
 namespace {
 
@@ -142,13 +145,9 @@ class FakeSink final : public BatchSink {
   std::thread worker_;
 };
 
-bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return done();
+// Record i of a numbered stream on crm.leads: key "k<i>", value "<i>".
+KafkaRecord NumberedLead(int i) {
+  return {"crm.leads", -1, "k" + std::to_string(i), std::to_string(i), {}};
 }
 
 std::unique_ptr<KafkaMockCluster> StartCluster() {
@@ -481,22 +480,12 @@ TEST_CASE("a broker going down and up mid-stream loses nothing and counts the re
   REQUIRE(source->Start().ok());
 
   constexpr int kTotal = 2'000;
-  std::atomic<bool> produced_all{false};
-  std::thread producer_thread([&] {
-    auto producer = KafkaTestProducer::Create(cluster->bootstrap());
-    if (!producer.ok()) return;
-    for (int i = 0; i < kTotal; ++i) {
-      (void)(*producer)->Produce({"crm.leads", -1, "k" + std::to_string(i), std::to_string(i), {}});
-      if (i % 100 == 99) std::this_thread::sleep_for(30ms);
-    }
-    produced_all = (*producer)->Flush(30'000).ok();
-  });
+  testing::BackgroundProducer producer(cluster->bootstrap(), kTotal, 100, 30ms, NumberedLead);
   REQUIRE(WaitUntil([&] { return sink.received() >= 300; }, 20s));
   REQUIRE(cluster->BrokerDown(1).ok());
   std::this_thread::sleep_for(1500ms);
   REQUIRE(cluster->BrokerUp(1).ok());
-  producer_thread.join();
-  REQUIRE(produced_all);
+  REQUIRE(producer.Finish());
 
   auto all_acked = [&] {
     std::set<std::string> payloads;
@@ -524,22 +513,12 @@ void SecondMemberJoins(const std::map<std::string, std::string>& properties) {
 
   // ~8 s of traffic, so the stream is still flowing while the group rebalances (~5 s).
   constexpr int kTotal = 2'400;
-  std::atomic<bool> produced_all{false};
-  std::thread producer_thread([&] {
-    auto producer = KafkaTestProducer::Create(cluster->bootstrap());
-    if (!producer.ok()) return;
-    for (int i = 0; i < kTotal; ++i) {
-      (void)(*producer)->Produce({"crm.leads", -1, "k" + std::to_string(i), std::to_string(i), {}});
-      if (i % 50 == 49) std::this_thread::sleep_for(160ms);
-    }
-    produced_all = (*producer)->Flush(30'000).ok();
-  });
+  testing::BackgroundProducer producer(cluster->bootstrap(), kTotal, 50, 160ms, NumberedLead);
   REQUIRE(WaitUntil([&] { return sink_a.received() >= 200; }, 20s));
   std::unique_ptr<KafkaSource> source_b =
       MakeSource(*cluster, "rebalance", &sink_b, &metrics_b, {"crm.leads"}, properties);
   REQUIRE(source_b->Start().ok());
-  producer_thread.join();
-  REQUIRE(produced_all);
+  REQUIRE(producer.Finish());
 
   auto settled = [&] {
     std::set<std::string> origins;

@@ -15,9 +15,7 @@
 
 using ingestlab::Environment;
 using ingestlab::EnvironmentOptions;
-using ingestlab::testing::FreshTempDir;
-using ingestlab::testing::ReadFileBytes;
-using ingestlab::testing::RunIngestlab;
+using namespace ingestlab::testing;  // RunIngestlab, FreshTempDir, ReadFileBytes, ...
 using nlohmann::json;
 namespace fs = std::filesystem;
 

@@ -11,18 +11,11 @@
 
 #include "tests/support/cli.h"
 
-using ingestlab::testing::FreshTempDir;
-using ingestlab::testing::ReadFileBytes;
-using ingestlab::testing::RunIngestlab;
+using namespace ingestlab::testing;  // RunIngestlab, FreshTempDir, ReadFileBytes, ...
 using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-void WriteText(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path) << text;
-}
 
 // A small find_max load result as `ingestlab load` writes it (docs/reports.md).
 json LoadResult() {
@@ -68,7 +61,7 @@ json LoadResult() {
 
 TEST_CASE("ingestlab report writes the load report for a load test's result.json") {
   const fs::path dir = FreshTempDir("load-report-cli");
-  WriteText(dir / "runs" / "load-1" / "result.json", LoadResult().dump());
+  WriteTextFile(dir / "runs" / "load-1" / "result.json", LoadResult().dump());
 
   SECTION("one load run directory") {
     const auto r = RunIngestlab("report '" + (dir / "runs" / "load-1").string() + "' -o '" +
@@ -84,7 +77,7 @@ TEST_CASE("ingestlab report writes the load report for a load test's result.json
   }
   SECTION("a folder with a run and a load test") {
     const json run = {{"format", 1}, {"scenario", "smoke"}, {"seed", 1}, {"verdict", "pass"}};
-    WriteText(dir / "runs" / "smoke-1" / "result.json", run.dump());
+    WriteTextFile(dir / "runs" / "smoke-1" / "result.json", run.dump());
     const auto r = RunIngestlab("report '" + (dir / "runs").string() + "' -o '" +
                                 (dir / "index.html").string() + "'");
     CHECK(r.exit_code == 0);
@@ -98,7 +91,7 @@ TEST_CASE("ingestlab report writes the load report for a load test's result.json
   SECTION("a load result.json without its workload is refused, naming the file") {
     json bad = LoadResult();
     bad.erase("workload");
-    WriteText(dir / "bad" / "result.json", bad.dump());
+    WriteTextFile(dir / "bad" / "result.json", bad.dump());
     const auto r = RunIngestlab("report '" + (dir / "bad").string() + "' -o '" +
                                 (dir / "bad.html").string() + "'");
     CHECK(r.exit_code == 2);

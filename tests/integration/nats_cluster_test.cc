@@ -17,6 +17,7 @@
 #include "harness/infra/nats_cluster.h"
 #include "harness/infra/ports.h"
 #include "harness/infra/process.h"
+#include "tests/integration/nats_test_util.h"
 
 using namespace ingestlab;
 
@@ -29,19 +30,29 @@ NatsClusterOptions ClusterOptions(int nodes, const std::string& dir) {
   return options;
 }
 
-void SetServers(natsOptions* opts, const std::string& urls) {
-  std::vector<std::string> list;
-  size_t start = 0;
-  while (start <= urls.size()) {
-    size_t comma = urls.find(',', start);
-    if (comma == std::string::npos) comma = urls.size();
-    list.push_back(urls.substr(start, comma - start));
-    start = comma + 1;
+// A JetStream context on a plain connection to `urls` (comma-separated, no reconnects).
+class JsConnection {
+ public:
+  explicit JsConnection(const std::string& urls) {
+    REQUIRE(natsOptions_Create(&opts_) == NATS_OK);
+    REQUIRE(ingestlab::testing::SetNatsServers(opts_, urls) == NATS_OK);
+    REQUIRE(natsConnection_Connect(&nc_, opts_) == NATS_OK);
+    REQUIRE(natsConnection_JetStream(&js_, nc_, nullptr) == NATS_OK);
   }
-  std::vector<const char*> ptrs;
-  for (auto& u : list) ptrs.push_back(u.c_str());
-  REQUIRE(natsOptions_SetServers(opts, ptrs.data(), static_cast<int>(ptrs.size())) == NATS_OK);
-}
+  ~JsConnection() {
+    jsCtx_Destroy(js_);
+    natsConnection_Destroy(nc_);
+    natsOptions_Destroy(opts_);
+  }
+  JsConnection(const JsConnection&) = delete;
+  JsConnection& operator=(const JsConnection&) = delete;
+  jsCtx* js() { return js_; }
+
+ private:
+  natsOptions* opts_ = nullptr;
+  natsConnection* nc_ = nullptr;
+  jsCtx* js_ = nullptr;
+};
 
 bool ProcessExists(pid_t pid) { return kill(pid, 0) == 0 || errno != ESRCH; }
 
@@ -74,13 +85,8 @@ nlohmann::json GetJson(const std::string& base_url, const std::string& path) {
 
 // Creates stream TEST (subjects test.>, given replicas) and publishes `n` messages.
 void CreateStreamAndPublish(const std::string& urls, int replicas, int n) {
-  natsOptions* opts = nullptr;
-  REQUIRE(natsOptions_Create(&opts) == NATS_OK);
-  SetServers(opts, urls);
-  natsConnection* nc = nullptr;
-  REQUIRE(natsConnection_Connect(&nc, opts) == NATS_OK);
-  jsCtx* js = nullptr;
-  REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
+  JsConnection conn(urls);
+  jsCtx* js = conn.js();
   jsStreamConfig cfg;
   jsStreamConfig_Init(&cfg);
   cfg.Name = "TEST";
@@ -98,19 +104,11 @@ void CreateStreamAndPublish(const std::string& urls, int replicas, int n) {
     REQUIRE(js_Publish(&ack, js, "test.x", "hello", 5, nullptr, &jerr) == NATS_OK);
     jsPubAck_Destroy(ack);
   }
-  jsCtx_Destroy(js);
-  natsConnection_Destroy(nc);
-  natsOptions_Destroy(opts);
 }
 
 uint64_t StreamMessages(const std::string& urls) {
-  natsOptions* opts = nullptr;
-  REQUIRE(natsOptions_Create(&opts) == NATS_OK);
-  SetServers(opts, urls);
-  natsConnection* nc = nullptr;
-  REQUIRE(natsConnection_Connect(&nc, opts) == NATS_OK);
-  jsCtx* js = nullptr;
-  REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
+  JsConnection conn(urls);
+  jsCtx* js = conn.js();
   jsStreamInfo* si = nullptr;
   uint64_t msgs = 0;
   // A restarted cluster may need a moment to elect a stream leader.
@@ -121,9 +119,6 @@ uint64_t StreamMessages(const std::string& urls) {
   REQUIRE(si != nullptr);
   msgs = si->State.Msgs;
   jsStreamInfo_Destroy(si);
-  jsCtx_Destroy(js);
-  natsConnection_Destroy(nc);
-  natsOptions_Destroy(opts);
   return msgs;
 }
 

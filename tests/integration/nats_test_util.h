@@ -15,9 +15,12 @@
 
 #include <nats/nats.h>
 
+#include "tests/support/wait.h"
+
 namespace ingestlab::testing {
 
 // Polls `done` every 10 ms until it returns true or timeout_ms passes; returns its last value.
+// (tests/support/wait.h has the std::chrono form.)
 inline bool WaitUntil(const std::function<bool()>& done, int64_t timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (true) {
@@ -31,6 +34,33 @@ inline void CheckNats(natsStatus s, const std::string& what) {
   if (s != NATS_OK) throw std::runtime_error(what + ": " + natsStatus_GetText(s));
 }
 
+// Sets the servers of `opts` from a comma-separated list of URLs.
+inline natsStatus SetNatsServers(natsOptions* opts, const std::string& urls) {
+  std::vector<std::string> list;
+  size_t start = 0;
+  while (start <= urls.size()) {
+    size_t comma = urls.find(',', start);
+    if (comma == std::string::npos) comma = urls.size();
+    list.push_back(urls.substr(start, comma - start));
+    start = comma + 1;
+  }
+  std::vector<const char*> ptrs;
+  for (auto& u : list) ptrs.push_back(u.c_str());
+  return natsOptions_SetServers(opts, ptrs.data(), static_cast<int>(ptrs.size()));
+}
+
+// Options for `urls` (comma-separated) that reconnect forever, every 100 ms, buffering up to
+// 64 MiB of publishes meanwhile, so a client survives broker restarts. The caller destroys them.
+inline natsOptions* ReconnectingOptions(const std::string& urls) {
+  natsOptions* opts = nullptr;
+  CheckNats(natsOptions_Create(&opts), "options");
+  CheckNats(SetNatsServers(opts, urls), "servers " + urls);
+  natsOptions_SetMaxReconnect(opts, -1);
+  natsOptions_SetReconnectWait(opts, 100);
+  natsOptions_SetReconnectBufSize(opts, 64 << 20);
+  return opts;
+}
+
 struct ReceivedMessage {
   std::string subject;
   std::string payload;
@@ -42,22 +72,7 @@ class JsTestClient {
  public:
   // urls: comma-separated. Reconnects forever, so it survives broker restarts.
   explicit JsTestClient(const std::string& urls) {
-    natsOptions* opts = nullptr;
-    CheckNats(natsOptions_Create(&opts), "options");
-    std::vector<std::string> list;
-    size_t start = 0;
-    while (start <= urls.size()) {
-      size_t comma = urls.find(',', start);
-      if (comma == std::string::npos) comma = urls.size();
-      list.push_back(urls.substr(start, comma - start));
-      start = comma + 1;
-    }
-    std::vector<const char*> ptrs;
-    for (auto& u : list) ptrs.push_back(u.c_str());
-    natsOptions_SetServers(opts, ptrs.data(), static_cast<int>(ptrs.size()));
-    natsOptions_SetMaxReconnect(opts, -1);
-    natsOptions_SetReconnectWait(opts, 100);
-    natsOptions_SetReconnectBufSize(opts, 64 << 20);
+    natsOptions* opts = ReconnectingOptions(urls);
     CheckNats(natsConnection_Connect(&nc_, opts), "connect " + urls);
     natsOptions_Destroy(opts);
     jsOptions jo;

@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "reports/html_report.h"
+#include "tests/support/cli.h"
 
 using namespace ingestlab;
 using nlohmann::json;
@@ -89,20 +90,10 @@ ProcessOutcome RunProcess(const std::vector<std::string>& args, const fs::path& 
   return outcome;
 }
 
-std::string ReadText(const fs::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::ostringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
+std::string ReadText(const fs::path& path) { return ingestlab::testing::ReadFileBytes(path); }
 
 size_t Count(const std::string& haystack, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = haystack.find(needle); at != std::string::npos;
-       at = haystack.find(needle, at + needle.size())) {
-    ++n;
-  }
-  return n;
+  return ingestlab::testing::CountOccurrences(haystack, needle);
 }
 
 std::string ElementById(const std::string& dom, const std::string& tag, const std::string& id) {
@@ -371,21 +362,40 @@ struct WorkDir {
   }
 };
 
+// What every browser case starts with: chromium, a work dir named for the case and a browser
+// on it. Without chromium installed ready() is false (with a warning) and the case returns.
+struct BrowserCase {
+  explicit BrowserCase(const std::string& name)
+      : chromium(FindChromium()), work(name), browser(chromium, work.path) {
+    if (!ready()) {
+      WARN("skipped: chromium is not installed (apt-get install chromium; scripts/setup.sh does)");
+    }
+  }
+  bool ready() const { return !chromium.empty(); }
+
+  // `page` with `extra` inserted before </body>, written to the work dir as <name>.html.
+  fs::path WritePage(std::string page, const std::string& extra, const std::string& name) const {
+    page.insert(page.find("</body>"), extra);
+    const fs::path html = work.path / (name + ".html");
+    std::ofstream(html) << page;
+    return html;
+  }
+
+  const std::string chromium;
+  WorkDir work;
+  Browser browser;
+};
+
 const std::vector<std::string> kTimeCharts = {"chart-rates", "chart-latency", "chart-lag",
                                               "chart-failures", "chart-reconnects"};
 
 }  // namespace
 
 TEST_CASE("a run report renders in headless chromium with every chart, band and row") {
-  const std::string chromium = FindChromium();
-  if (chromium.empty()) {
-    WARN("skipped: chromium is not installed (apt-get install chromium; scripts/setup.sh does)");
-    return;
-  }
-  WorkDir work("run");
-  Browser browser(chromium, work.path);
+  BrowserCase c("run");
+  if (!c.ready()) return;
   const json result = BrowserSampleResult();
-  const fs::path html = work.path / "report.html";
+  const fs::path html = c.work.path / "report.html";
   REQUIRE(WriteRunReport(result, html.string()).ok());
   const std::string source = ReadText(html);
 
@@ -400,7 +410,7 @@ TEST_CASE("a run report renders in headless chromium with every chart, band and 
 
   SECTION("the DOM after scripts ran has the charts, bands and assertion rows") {
     std::string log;
-    const std::string dom = browser.DumpDom(html, "run", &log);
+    const std::string dom = c.browser.DumpDom(html, "run", &log);
     REQUIRE_FALSE(dom.empty());
     // The browser's own log: no policy violation and no console message naming a web address.
     CHECK(log.find("Content Security Policy") == std::string::npos);
@@ -442,7 +452,7 @@ TEST_CASE("a run report renders in headless chromium with every chart, band and 
   }
 
   SECTION("the screenshot is a full-size, non-trivial image") {
-    const fs::path png = browser.Screenshot(html, "run");
+    const fs::path png = c.browser.Screenshot(html, "run");
     REQUIRE(fs::exists(png));
     const std::string bytes = ReadText(png);
     const PngSize size = ReadPngSize(bytes);
@@ -454,21 +464,13 @@ TEST_CASE("a run report renders in headless chromium with every chart, band and 
 }
 
 TEST_CASE("the browser check notices an external request (the detector works)") {
-  const std::string chromium = FindChromium();
-  if (chromium.empty()) {
-    WARN("skipped: chromium is not installed (apt-get install chromium; scripts/setup.sh does)");
-    return;
-  }
-  WorkDir work("canary");
-  Browser browser(chromium, work.path);
-  std::string page = RenderRunReport(BrowserSampleResult());
+  BrowserCase c("canary");
+  if (!c.ready()) return;
   // 127.0.0.1:9 (discard) on loopback: nothing leaves the machine even if it were fetched.
   const std::string canary = "<img src=\"http://127.0.0.1:9/canary.png\" alt=\"\">";
-  page.insert(page.find("</body>"), canary);
-  const fs::path html = work.path / "canary.html";
-  std::ofstream(html) << page;
+  const fs::path html = c.WritePage(RenderRunReport(BrowserSampleResult()), canary, "canary");
   std::string log;
-  const std::string dom = browser.DumpDom(html, "canary", &log);
+  const std::string dom = c.browser.DumpDom(html, "canary", &log);
   CHECK(log.find("violates the following Content Security Policy") != std::string::npos);
   CHECK(std::regex_search(log, std::regex("CONSOLE[^\n]*http://127.0.0.1:9/canary.png")));
   const std::regex errors(R"re(data-js-errors="(\d+)")re");
@@ -479,14 +481,8 @@ TEST_CASE("the browser check notices an external request (the detector works)") 
 }
 
 TEST_CASE("hovering a time chart shows the values and active faults at that second") {
-  const std::string chromium = FindChromium();
-  if (chromium.empty()) {
-    WARN("skipped: chromium is not installed (apt-get install chromium; scripts/setup.sh does)");
-    return;
-  }
-  WorkDir work("hover");
-  Browser browser(chromium, work.path);
-  std::string page = RenderRunReport(BrowserSampleResult());
+  BrowserCase c("hover");
+  if (!c.ready()) return;
   // After the report's own script: move the mouse over t = 35 s of the latency chart and
   // record what the readout then says.
   const std::string hover = R"js(<script>
@@ -502,10 +498,8 @@ TEST_CASE("hovering a time chart shows the values and active faults at that seco
           !tip ? 'none' : tip.hidden ? 'hidden' : tip.textContent);
     })();
   </script>)js";
-  page.insert(page.find("</body>"), hover);
-  const fs::path html = work.path / "hover.html";
-  std::ofstream(html) << page;
-  const std::string dom = browser.DumpDom(html, "hover");
+  const fs::path html = c.WritePage(RenderRunReport(BrowserSampleResult()), hover, "hover");
+  const std::string dom = c.browser.DumpDom(html, "hover");
   CHECK(dom.find("data-js-errors=\"0\"") != std::string::npos);
   std::smatch m;
   REQUIRE(std::regex_search(dom, m, std::regex(R"re(data-readout="([^"]*)")re")));
@@ -516,17 +510,12 @@ TEST_CASE("hovering a time chart shows the values and active faults at that seco
   CHECK(readout.find("p99: 20.4 ms") != std::string::npos);
   CHECK(readout.find("F1 kill_ingestd") != std::string::npos);
   CHECK(readout.find("F2") == std::string::npos);
-  browser.Screenshot(html, "hover");
+  c.browser.Screenshot(html, "hover");
 }
 
 TEST_CASE("a suite index renders in headless chromium, failed runs first") {
-  const std::string chromium = FindChromium();
-  if (chromium.empty()) {
-    WARN("skipped: chromium is not installed (apt-get install chromium; scripts/setup.sh does)");
-    return;
-  }
-  WorkDir work("suite");
-  Browser browser(chromium, work.path);
+  BrowserCase c("suite");
+  if (!c.ready()) return;
   json passing = BrowserSampleResult();
   passing["scenario"] = "smoke";
   passing["verdict"] = "pass";
@@ -540,9 +529,9 @@ TEST_CASE("a suite index renders in headless chromium, failed runs first") {
       {"smoke-42/report.html", passing},
       {"partition-3/report.html", errored},
       {"kill-ingestd-42/report.html", BrowserSampleResult()}};
-  const fs::path html = work.path / "index.html";
+  const fs::path html = c.work.path / "index.html";
   REQUIRE(WriteSuiteIndex(runs, html.string()).ok());
-  const std::string dom = browser.DumpDom(html, "suite");
+  const std::string dom = c.browser.DumpDom(html, "suite");
   CHECK(dom.find("data-js-errors=\"0\"") != std::string::npos);
   CHECK(dom.find("data-report-ready=\"1\"") != std::string::npos);
   const size_t failed_at = dom.find("href=\"kill-ingestd-42/report.html\"");
@@ -551,6 +540,6 @@ TEST_CASE("a suite index renders in headless chromium, failed runs first") {
   CHECK(failed_at < errored_at);
   CHECK(errored_at < passed_at);
   CHECK(passed_at != std::string::npos);
-  const fs::path png = browser.Screenshot(html, "suite");
+  const fs::path png = c.browser.Screenshot(html, "suite");
   CHECK(ReadPngSize(ReadText(png)).width == 1280);
 }

@@ -28,6 +28,8 @@
 #include "simulators/simulate_command.h"
 #include "simulators/simulation.h"
 #include "tests/integration/nats_test_util.h"
+#include "tests/support/cli.h"
+#include "tests/support/metrics_text.h"
 
 using namespace ingestlab;
 
@@ -39,12 +41,7 @@ std::string MakeTempDir() {
   return tmpl;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string ReadFile(const std::string& path) { return ingestlab::testing::ReadFileBytes(path); }
 
 // What the database says, read through a fresh read-only connection.
 struct DbView {
@@ -82,16 +79,7 @@ DbView ReadDb(const std::string& path) {
 }
 
 double MetricValue(const std::string& text, const std::string& name) {
-  std::istringstream in(text);
-  std::string line;
-  double total = 0;
-  while (std::getline(in, line)) {
-    if (line.rfind(name, 0) != 0) continue;
-    const char next = line.size() > name.size() ? line[name.size()] : ' ';
-    if (next != ' ' && next != '{') continue;
-    total += std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return total;
+  return ingestlab::testing::SumMetric(text, name);
 }
 
 }  // namespace
@@ -334,19 +322,6 @@ TEST_CASE("a faulted mixed stream reaches ingestd with the outcomes the simulato
   std::filesystem::remove_all(dir);
 }
 
-namespace {
-
-uint64_t StreamMessages(jsCtx* js, const char* stream) {
-  jsStreamInfo* si = nullptr;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  if (js_GetStreamInfo(&si, js, stream, nullptr, &jerr) != NATS_OK) return 0;
-  const uint64_t n = si->State.Msgs;
-  jsStreamInfo_Destroy(si);
-  return n;
-}
-
-}  // namespace
-
 TEST_CASE("JetStream publishes are retried until a stream exists and across a server restart") {
   const std::string dir = MakeTempDir();
   NatsClusterOptions nats_options;
@@ -384,16 +359,7 @@ TEST_CASE("JetStream publishes are retried until a stream exists and across a se
   publish(0, 100);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   testing::JsTestClient admin(nats.value()->urls());
-  jsStreamConfig sc;
-  jsStreamConfig_Init(&sc);
-  sc.Name = "SIMRETRY";
-  const char* subjects[] = {"sim.retry.>"};
-  sc.Subjects = subjects;
-  sc.SubjectsLen = 1;
-  sc.Storage = js_FileStorage;
-  jsStreamInfo* si = nullptr;
-  REQUIRE(js_AddStream(&si, admin.js(), &sc, nullptr, nullptr) == NATS_OK);
-  jsStreamInfo_Destroy(si);
+  admin.AddStream("SIMRETRY", {"sim.retry.>"});
   REQUIRE(publisher.value()->Flush(std::chrono::seconds(15)).ok());
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -401,7 +367,7 @@ TEST_CASE("JetStream publishes are retried until a stream exists and across a se
     CHECK(failed == 0);
     CHECK(retried > 0);
   }
-  CHECK(StreamMessages(admin.js(), "SIMRETRY") == 100);
+  CHECK(admin.StreamMessages("SIMRETRY") == 100);
 
   // The server dies and comes back with its store: publishes made meanwhile still get acked,
   // and retried copies of stored messages are dropped by Nats-Msg-Id de-duplication.
@@ -414,7 +380,7 @@ TEST_CASE("JetStream publishes are retried until a stream exists and across a se
     CHECK(acked == 200);
     CHECK(failed == 0);
   }
-  CHECK(testing::WaitUntil([&] { return StreamMessages(admin.js(), "SIMRETRY") == 200; }, 5000));
+  CHECK(testing::WaitUntil([&] { return admin.StreamMessages("SIMRETRY") == 200; }, 5000));
   publisher.value()->Close();
   nats.value().reset();
   std::filesystem::remove_all(dir);

@@ -22,6 +22,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/support/cli.h"
+
 extern char** environ;
 
 namespace fs = std::filesystem;
@@ -31,19 +33,10 @@ namespace {
 constexpr const char* kEpoch = "1700000000000";
 
 fs::path FreshDir(const std::string& name) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("ingestlab-detlog-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
+  return ingestlab::testing::FreshTempDir("detlog-" + name);
 }
 
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string ReadFile(const fs::path& p) { return ingestlab::testing::ReadFileBytes(p); }
 
 // The complete lines of a text (a cut-off last line is left out).
 std::vector<std::string> CompleteLines(const std::string& text) {

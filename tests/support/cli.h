@@ -1,5 +1,6 @@
 // Running commands from tests: a shell command line or the built `ingestlab` binary, with its
-// output captured, and fresh temporary directories for their run directories.
+// output captured, fresh temporary directories for their run directories, and the file and
+// text helpers that go with reading what they wrote.
 // Thread-safety: the functions are independent; each call runs its own child process.
 #pragma once
 
@@ -30,5 +31,11 @@ std::filesystem::path FreshTempDir(const std::string& name);
 
 // A whole file's bytes ("" when it cannot be read).
 std::string ReadFileBytes(const std::filesystem::path& path);
+
+// Writes `text` to `path` (replacing it), creating the parent directories first.
+void WriteTextFile(const std::filesystem::path& path, const std::string& text);
+
+// How many times `needle` (not empty) occurs in `haystack`, without overlaps.
+size_t CountOccurrences(const std::string& haystack, const std::string& needle);
 
 }  // namespace ingestlab::testing

@@ -83,6 +83,17 @@ const AssertionResult& Only(const Evaluation& ev) {
   return ev.results[0];
 }
 
+// A disruptive fault on `target` from 0.2 s, undone at 0.3 s.
+FaultWindow DisruptiveFault(const std::string& action, const std::string& target) {
+  FaultWindow f;
+  f.action = action;
+  f.target = target;
+  f.at_s = 0.2;
+  f.recovered_s = 0.3;
+  f.disruptive = true;
+  return f;
+}
+
 }  // namespace
 
 TEST_CASE("percentiles use the nearest rank") {
@@ -278,13 +289,7 @@ TEST_CASE("throughput, reconnection and drain are measured from commit times") {
     CHECK(Only(ev).measured == Approx(100).margin(1));
   }
   SECTION("reconnection after a fault is undone") {
-    FaultWindow f;
-    f.action = "kill_ingestd";
-    f.target = "ingestd-0";
-    f.at_s = 0.2;
-    f.recovered_s = 0.3;
-    f.disruptive = true;
-    obs.faults.push_back(f);
+    obs.faults.push_back(DisruptiveFault("kill_ingestd", "ingestd-0"));
     // Nothing commits (or dead-letters) between 300 ms and 800 ms.
     obs.dead_letters[0].dead_at_ms = kStart + 900;
     for (auto& row : obs.applied) {
@@ -298,13 +303,7 @@ TEST_CASE("throughput, reconnection and drain are measured from commit times") {
     CHECK(Only(EvaluateAssertions({Spec("reconnect_within", {{"seconds", 1}})}, obs)).passed);
   }
   SECTION("reconnection is judged on the path the fault disrupted") {
-    FaultWindow f;
-    f.action = "pause_nats";
-    f.target = "nats-0";
-    f.at_s = 0.2;
-    f.recovered_s = 0.3;
-    f.disruptive = true;
-    obs.faults.push_back(f);
+    obs.faults.push_back(DisruptiveFault("pause_nats", "nats-0"));
     // Odd events travel over Kafka and keep committing; NATS events stall until 900 ms.
     for (size_t i = 0; i < obs.publishes.size(); ++i) {
       if (i % 2) obs.publishes[i].transport = "kafka";
@@ -329,13 +328,7 @@ TEST_CASE("throughput, reconnection and drain are measured from commit times") {
     }
   }
   SECTION("with two instances, a fault on one is judged by that instance's own counter") {
-    FaultWindow f;
-    f.action = "kill_ingestd";
-    f.target = "ingestd-1";
-    f.at_s = 0.2;
-    f.recovered_s = 0.3;
-    f.disruptive = true;
-    obs.faults.push_back(f);
+    obs.faults.push_back(DisruptiveFault("kill_ingestd", "ingestd-1"));
     obs.ingestd_instances = 2;
     // ingestd-0 keeps applying; ingestd-1 restarts from 0 and applies again only at 2.0 s.
     obs.instance_applied["ingestd-0"] = {{0.1, 10}, {1.0, 60}, {2.0, 90}};

@@ -4,6 +4,7 @@
 #include "common/rng.h"
 #include "common/status.h"
 #include "system/metrics.h"
+#include "tests/support/text_checks.h"
 
 using namespace ingestlab;
 
@@ -77,12 +78,10 @@ TEST_CASE("Metrics render as Prometheus text") {
   h->Observe(50);
   h->Observe(500);
   const std::string text = m.RenderPrometheus();
-  CHECK(text.find("# TYPE ingest_received_total counter") != std::string::npos);
-  CHECK(text.find("ingest_received_total{transport=\"nats\"} 3") != std::string::npos);
-  CHECK(text.find("ingest_lag{consumer=\"BILLING\"} 12") != std::string::npos);
-  CHECK(text.find("ingest_latency_ms_bucket{le=\"10\"} 2") != std::string::npos);
-  CHECK(text.find("ingest_latency_ms_bucket{le=\"+Inf\"} 4") != std::string::npos);
-  CHECK(text.find("ingest_latency_ms_count 4") != std::string::npos);
+  ingestlab::testing::CheckContainsAll(
+      text, {"# TYPE ingest_received_total counter", "ingest_received_total{transport=\"nats\"} 3",
+             "ingest_lag{consumer=\"BILLING\"} 12", "ingest_latency_ms_bucket{le=\"10\"} 2",
+             "ingest_latency_ms_bucket{le=\"+Inf\"} 4", "ingest_latency_ms_count 4"});
   SECTION("quantiles interpolate inside buckets") {
     CHECK(h->Quantile(0.5) == Approx(10));
     CHECK(h->Quantile(0.25) == Approx(1));

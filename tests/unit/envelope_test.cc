@@ -11,6 +11,7 @@
 #include "system/schema.h"
 #include "system/sha256.h"
 #include "system/time_format.h"
+#include "tests/support/seed_events.h"
 
 using namespace ingestlab;
 
@@ -62,29 +63,7 @@ const char kSeedMinimal[] = R"({
   }
 })";
 
-const char kSeedFullFeatured[] = R"({
-  "customer_id": "cust_001",
-  "event_type": "purchase",
-  "timestamp": 1734134400,
-  "source_service": "e-commerce-service",
-  "data": {
-    "purchase_id": "ord_12345",
-    "product_name": "Widget Pro",
-    "product_sku": "WGT-100",
-    "quantity": 2,
-    "price": 49.99,
-    "total": 99.98,
-    "warranty_expires": 1765670400,
-    "customer_name": "John Doe",
-    "email": "john@example.com",
-    "status": "completed"
-  },
-  "metadata": {
-    "session_id": "sess_abc",
-    "payment_method": "credit_card",
-    "shipping_address": "123 Main St"
-  }
-})";
+using ingestlab::testing::kSeedFullFeatured;  // seed 000's full-featured event
 
 // The Node.js example's object as JSON.stringify writes it (99.00 prints as 99).
 const char kSeedNode[] =

@@ -26,6 +26,7 @@
 #include "simulators/load_shape.h"
 #include "simulators/publisher.h"
 #include "simulators/simulation.h"
+#include "tests/support/cli.h"
 
 namespace fs = std::filesystem;
 using namespace ingestlab;
@@ -46,12 +47,7 @@ struct TempDir {
   fs::path path;
 };
 
-std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string ReadBytes(const std::string& path) { return ingestlab::testing::ReadFileBytes(path); }
 
 void WriteBytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

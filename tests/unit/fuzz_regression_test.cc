@@ -15,6 +15,7 @@
 
 #include "system/schema.h"
 #include "tests/fuzz/fuzz_targets.h"
+#include "tests/support/cli.h"
 
 using namespace ingestlab;
 namespace fs = std::filesystem;
@@ -46,12 +47,7 @@ std::vector<fs::path> Inputs(const std::string& kind, const std::string& target)
   return files;
 }
 
-std::string ReadBytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
+std::string ReadBytes(const fs::path& path) { return ingestlab::testing::ReadFileBytes(path); }
 
 }  // namespace
 

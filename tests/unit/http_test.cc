@@ -19,6 +19,7 @@
 #include "system/http_server.h"
 #include "system/ingestd_app.h"
 #include "system/metrics.h"
+#include "tests/support/text_checks.h"
 
 using namespace ingestlab;
 
@@ -131,14 +132,13 @@ TEST_CASE("/metrics serves the registry and per-source gauges as Prometheus text
   REQUIRE(res);
   CHECK(res->status == 200);
   const std::string& body = res->body;
-  CHECK(body.find("ingest_applied_total{type=\"billing.purchase.completed\"} 3\n") !=
-        std::string::npos);
-  CHECK(body.find("ingest_e2e_latency_ms_bucket{le=\"5\"} 1\n") != std::string::npos);
-  CHECK(body.find("ingest_source_connected{transport=\"nats\"} 1\n") != std::string::npos);
-  CHECK(body.find("ingest_source_in_flight{transport=\"nats\"} 0\n") != std::string::npos);
-  CHECK(body.find("ingest_source_lag{transport=\"nats\",consumer=\"BILLING\"} 7\n") !=
-        std::string::npos);
-  CHECK(body.find("# TYPE ingest_source_lag gauge\n") != std::string::npos);
+  ingestlab::testing::CheckContainsAll(
+      body, {"ingest_applied_total{type=\"billing.purchase.completed\"} 3\n",
+             "ingest_e2e_latency_ms_bucket{le=\"5\"} 1\n",
+             "ingest_source_connected{transport=\"nats\"} 1\n",
+             "ingest_source_in_flight{transport=\"nats\"} 0\n",
+             "ingest_source_lag{transport=\"nats\",consumer=\"BILLING\"} 7\n",
+             "# TYPE ingest_source_lag gauge\n"});
   server.Stop();
 }
 

@@ -21,7 +21,9 @@
 #include "reports/load_report.h"
 #include "reports/report_command.h"
 #include "reports/svg_chart.h"
-#include "tests/support/cli.h"  // FreshTempDir, ReadFileBytes
+#include "tests/support/cli.h"  // FreshTempDir, ReadFileBytes, CountOccurrences
+#include "tests/support/report_cli.h"
+#include "tests/support/text_checks.h"
 
 using namespace ingestlab;
 using nlohmann::json;
@@ -122,12 +124,7 @@ json SampleLoadResult() {
 }
 
 size_t Count(const std::string& haystack, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = haystack.find(needle); at != std::string::npos;
-       at = haystack.find(needle, at + needle.size())) {
-    ++n;
-  }
-  return n;
+  return ingestlab::testing::CountOccurrences(haystack, needle);
 }
 
 // The markup of the element that starts with `open` up to the first `close` after it.
@@ -170,29 +167,11 @@ json ReadoutData(const std::string& html, const std::string& id) {
 }
 
 void WriteText(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path) << text;
+  ingestlab::testing::WriteTextFile(path, text);
 }
 
-struct CommandOutcome {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-// `ingestlab report ARGS...` in this process, with stdout and stderr captured.
-CommandOutcome RunReport(std::vector<std::string> args) {
-  args.insert(args.begin(), "report");
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  std::ostringstream out, err;
-  std::streambuf* old_out = std::cout.rdbuf(out.rdbuf());
-  std::streambuf* old_err = std::cerr.rdbuf(err.rdbuf());
-  const int code = RunReportCommand(static_cast<int>(argv.size()), argv.data());
-  std::cout.rdbuf(old_out);
-  std::cerr.rdbuf(old_err);
-  return {code, out.str(), err.str()};
-}
+using ingestlab::testing::CommandOutcome;
+using ingestlab::testing::RunReportCli;
 
 }  // namespace
 
@@ -231,18 +210,14 @@ TEST_CASE("a load report shows every section with the result's numbers") {
   }
   SECTION("workload, mode and target") {
     const std::string facts = SectionById(html, "workload");
-    CHECK(facts.find("<dt>workload</dt><dd>seed-000-purchases</dd>") != std::string::npos);
-    CHECK(facts.find("<dt>mode</dt><dd>find_max</dd>") != std::string::npos);
-    CHECK(facts.find("<dt>seed</dt><dd>1</dd>") != std::string::npos);
-    CHECK(facts.find("<dt>duration</dt><dd>40.5 s</dd>") != std::string::npos);
-    CHECK(facts.find("<dt>started</dt><dd>2025-11-24 16:00:00 UTC</dd>") != std::string::npos);
-    CHECK(facts.find("<dd>embedded (started by ingestlab for this test)</dd>") !=
-          std::string::npos);
-    CHECK(facts.find("nats://127.0.0.1:4222, nats://127.0.0.1:4223") != std::string::npos);
-    CHECK(facts.find("127.0.0.1:9092") != std::string::npos);
-    CHECK(facts.find("/tmp/load/ingest.db") != std::string::npos);
-    CHECK(facts.find("http://127.0.0.1:8080/metrics") != std::string::npos);
-    CHECK(facts.find("<dt>latency from</dt><dd>store</dd>") != std::string::npos);
+    ingestlab::testing::CheckContainsAll(
+        facts,
+        {"<dt>workload</dt><dd>seed-000-purchases</dd>", "<dt>mode</dt><dd>find_max</dd>",
+         "<dt>seed</dt><dd>1</dd>", "<dt>duration</dt><dd>40.5 s</dd>",
+         "<dt>started</dt><dd>2025-11-24 16:00:00 UTC</dd>",
+         "<dd>embedded (started by ingestlab for this test)</dd>",
+         "nats://127.0.0.1:4222, nats://127.0.0.1:4223", "127.0.0.1:9092", "/tmp/load/ingest.db",
+         "http://127.0.0.1:8080/metrics", "<dt>latency from</dt><dd>store</dd>"});
   }
   SECTION("external endpoints are said to be external") {
     json external = result;
@@ -291,9 +266,8 @@ TEST_CASE("a load report shows every section with the result's numbers") {
           std::vector<std::pair<std::string, std::string>>{
               {"2000", "1998.5"}, {"8000", "7990.25"}, {"14000", "13950"}, {"16000", "14800.8"}});
     CHECK(Count(svg, "<line class=\"identity\"") == 1);
-    CHECK(svg.find("committed = offered") != std::string::npos);
-    CHECK(svg.find("offered rate (events/s)") != std::string::npos);
-    CHECK(svg.find("committed (events/s)") != std::string::npos);
+    ingestlab::testing::CheckContainsAll(
+        svg, {"committed = offered", "offered rate (events/s)", "committed (events/s)"});
   }
   SECTION("latency against offered rate: p50, p99 and p99.9 per step, and the p99 target") {
     const std::string svg = SvgById(html, "chart-latency-vs-offered");
@@ -375,14 +349,11 @@ TEST_CASE("hostile values in a load result are escaped, and URL credentials reda
   result["find_max"]["limited_by"] = "<svg onload=alert(5)>";
   result["target"]["nats_urls"] = {"nats://ingest:hunter22@127.0.0.1:4222"};
   const std::string html = RenderLoadReport(result);
-  CHECK(html.find("<script>alert") == std::string::npos);
-  CHECK(html.find("<img src=x") == std::string::npos);
-  CHECK(html.find("<iframe") == std::string::npos);
-  CHECK(html.find("<svg onload") == std::string::npos);
-  CHECK(html.find("<b>boom") == std::string::npos);
-  CHECK(html.find("<h1>&lt;script&gt;alert(1)&lt;/script&gt; <small>") != std::string::npos);
-  CHECK(html.find("&lt;/td&gt;&lt;script&gt;alert(4)&lt;/script&gt;") != std::string::npos);
-  CHECK(html.find("&lt;svg onload=alert(5)&gt;") != std::string::npos);
+  ingestlab::testing::CheckContainsNone(
+      html, {"<script>alert", "<img src=x", "<iframe", "<svg onload", "<b>boom"});
+  ingestlab::testing::CheckContainsAll(
+      html, {"<h1>&lt;script&gt;alert(1)&lt;/script&gt; <small>",
+             "&lt;/td&gt;&lt;script&gt;alert(4)&lt;/script&gt;", "&lt;svg onload=alert(5)&gt;"});
   CHECK(html.find("hunter22") == std::string::npos);
   CHECK(html.find("nats://ingest:***@127.0.0.1:4222") != std::string::npos);
 }
@@ -420,10 +391,9 @@ TEST_CASE("a load result with fields missing or of the wrong type still renders"
     REQUIRE(ValidateLoadResult(minimal).ok());
     const std::string html = RenderLoadReport(minimal);
     CHECK(SectionById(html, "verdict").find("class=\"verdict error\"") != std::string::npos);
-    CHECK(html.find("the load test could not be carried out") != std::string::npos);
-    CHECK(html.find("ingestd did not become ready") != std::string::npos);
-    CHECK(html.find("No thresholds were checked.") != std::string::npos);
-    CHECK(html.find("No steps were recorded.") != std::string::npos);
+    ingestlab::testing::CheckContainsAll(
+        html, {"the load test could not be carried out", "ingestd did not become ready",
+               "No thresholds were checked.", "No steps were recorded."});
     CHECK(SectionById(html, "summary").find("<div class=\"value\">—</div>") != std::string::npos);
     CHECK(Count(SectionById(html, "summary"), "<div class=\"value\">—</div>") == 16);
     CHECK(SectionById(html, "workload").find("<dt>mode</dt><dd>—</dd>") != std::string::npos);
@@ -566,7 +536,7 @@ TEST_CASE("`ingestlab report` renders a load result.json with the load report") 
   WriteText(load_dir / "result.json", SampleLoadResult().dump());
 
   SECTION("one load run directory writes the load report") {
-    const CommandOutcome r = RunReport({load_dir.string(), "-o", (dir / "load.html").string()});
+    const CommandOutcome r = RunReportCli({load_dir.string(), "-o", (dir / "load.html").string()});
     CHECK(r.exit_code == 0);
     CHECK(r.err.empty());
     const std::string html = testing::ReadFileBytes(dir / "load.html");
@@ -579,7 +549,7 @@ TEST_CASE("`ingestlab report` renders a load result.json with the load report") 
     json run = {{"format", 1}, {"scenario", "smoke"}, {"seed", 1}, {"verdict", "pass"}};
     WriteText(dir / "runs" / "smoke-1" / "result.json", run.dump());
     const CommandOutcome r =
-        RunReport({(dir / "runs").string(), "-o", (dir / "suite.html").string()});
+        RunReportCli({(dir / "runs").string(), "-o", (dir / "suite.html").string()});
     CHECK(r.exit_code == 0);
     CHECK(testing::ReadFileBytes(load_dir / "report.html").find("<section id=\"find-max\"") !=
           std::string::npos);
@@ -593,7 +563,8 @@ TEST_CASE("`ingestlab report` renders a load result.json with the load report") 
     json bad = SampleLoadResult();
     bad.erase("workload");
     WriteText(dir / "bad" / "result.json", bad.dump());
-    const CommandOutcome r = RunReport({(dir / "bad").string(), "-o", (dir / "bad.html").string()});
+    const CommandOutcome r =
+        RunReportCli({(dir / "bad").string(), "-o", (dir / "bad.html").string()});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("result.json: not a result.json: missing string field 'workload'") !=
           std::string::npos);

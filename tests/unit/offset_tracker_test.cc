@@ -34,6 +34,18 @@ void Ack(OffsetTracker& t, uint32_t epoch, int64_t offset, int64_t now_ns = 0) {
   t.FinishSettlements(now_ns);
 }
 
+// Delivers `first` and first + 1 and settles both in one go, `retried` for retry and the other
+// acked; the partition must then ask to be paused. The batch's epoch.
+uint32_t RetryOneOfTwo(OffsetTracker& t, int64_t first, int64_t retried) {
+  const uint32_t e = Accept(t, first);
+  Accept(t, first + 1);
+  t.Settle(e, first, first == retried, 0);
+  t.Settle(e, first + 1, first + 1 == retried, 0);
+  t.FinishSettlements(0);
+  REQUIRE(t.TakePauseRequest());
+  return e;
+}
+
 }  // namespace
 
 TEST_CASE("the commit offset is one past the longest settled run at the start") {
@@ -113,12 +125,7 @@ TEST_CASE("a retry rewinds: pause, wait the delay, seek back, redeliver with the
 
 TEST_CASE("a failed seek keeps the partition paused and is tried again after a growing backoff") {
   OffsetTracker t;
-  const uint32_t e = Accept(t, 7);
-  Accept(t, 8);
-  t.Settle(e, 7, true, 0);
-  t.Settle(e, 8, false, 0);
-  t.FinishSettlements(0);
-  REQUIRE(t.TakePauseRequest());
+  RetryOneOfTwo(t, 7, /*retried=*/7);
   REQUIRE(t.SeekDue(0) == std::optional<int64_t>(7));
 
   t.SeekFailed(0);
@@ -139,12 +146,7 @@ TEST_CASE("a failed seek keeps the partition paused and is tried again after a g
 
 TEST_CASE("a message past a retried offset that did not come back is refused and sought back") {
   OffsetTracker t;
-  const uint32_t e = Accept(t, 0);
-  Accept(t, 1);
-  t.Settle(e, 0, false, 0);
-  t.Settle(e, 1, true, 0);
-  t.FinishSettlements(0);
-  REQUIRE(t.TakePauseRequest());
+  RetryOneOfTwo(t, 0, /*retried=*/1);
   REQUIRE(t.SeekSucceeded(*t.SeekDue(0)));
 
   // The consumer is not where it was sought to (e.g. a fetch from before the seek).

@@ -290,19 +290,25 @@ struct Fixture {
     p->SetDeadLetterListener([this] { journal.Add("outbox-woken"); });
     return p;
   }
+  // A pipeline that applies e1 and e2 (nats:BILLING:1 and :2) in one batch, waits until both
+  // are settled, and stops; the stopped pipeline.
+  std::unique_ptr<Pipeline> ApplyTwoAndStop() {
+    auto pipeline = Make();
+    pipeline->Start();
+    REQUIRE(pipeline->Submit(settled.Batch(
+        {Message(CloudEvent("e1"), "nats:BILLING:1"), Message(CloudEvent("e2"), "nats:BILLING:2")},
+        &journal)));
+    REQUIRE(settled.WaitAll());
+    pipeline->Stop();
+    return pipeline;
+  }
 };
 
 }  // namespace
 
 TEST_CASE("a batch is settled only after the transaction that applied it commits") {
   Fixture f;
-  auto pipeline = f.Make();
-  pipeline->Start();
-  REQUIRE(pipeline->Submit(f.settled.Batch(
-      {Message(CloudEvent("e1"), "nats:BILLING:1"), Message(CloudEvent("e2"), "nats:BILLING:2")},
-      &f.journal)));
-  REQUIRE(f.settled.WaitAll());
-  pipeline->Stop();
+  auto pipeline = f.ApplyTwoAndStop();
 
   const auto s = f.settled.of(0);
   REQUIRE(s.size() == 2);
@@ -750,13 +756,7 @@ TEST_CASE("an I/O error under one message rolls back the transaction, which is t
 TEST_CASE("each transaction's messages are recorded in flight before it and cleared inside it") {
   Fixture f;
   f.options.instance_name = "ingestd-7";
-  auto pipeline = f.Make();
-  pipeline->Start();
-  REQUIRE(pipeline->Submit(f.settled.Batch(
-      {Message(CloudEvent("e1"), "nats:BILLING:1"), Message(CloudEvent("e2"), "nats:BILLING:2")},
-      &f.journal)));
-  REQUIRE(f.settled.WaitAll());
-  pipeline->Stop();
+  f.ApplyTwoAndStop();
   const size_t marked = f.journal.IndexOf("in-flight:nats:BILLING:1,nats:BILLING:2,");
   REQUIRE(marked != SIZE_MAX);
   CHECK(f.journal.IndexOf("recover") < marked);

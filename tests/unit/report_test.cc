@@ -18,6 +18,9 @@
 #include "reports/html_util.h"
 #include "reports/report_command.h"
 #include "reports/svg_chart.h"
+#include "tests/support/cli.h"
+#include "tests/support/report_cli.h"
+#include "tests/support/text_checks.h"
 
 using namespace ingestlab;
 using nlohmann::json;
@@ -171,12 +174,7 @@ json SampleResult(int samples, int offending = 2, const std::string& verdict = "
 }
 
 size_t Count(const std::string& haystack, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = haystack.find(needle); at != std::string::npos;
-       at = haystack.find(needle, at + needle.size())) {
-    ++n;
-  }
-  return n;
+  return ingestlab::testing::CountOccurrences(haystack, needle);
 }
 
 // The markup of the <svg> element with this id.
@@ -207,35 +205,13 @@ fs::path TempDir(const std::string& name) {
 }
 
 void WriteText(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path) << text;
+  ingestlab::testing::WriteTextFile(path, text);
 }
 
-std::string ReadText(const fs::path& path) {
-  std::ifstream file(path);
-  std::ostringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
+std::string ReadText(const fs::path& path) { return ingestlab::testing::ReadFileBytes(path); }
 
-struct CommandOutcome {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-CommandOutcome RunCommand(std::vector<std::string> args) {
-  args.insert(args.begin(), "report");
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  std::ostringstream out, err;
-  std::streambuf* old_out = std::cout.rdbuf(out.rdbuf());
-  std::streambuf* old_err = std::cerr.rdbuf(err.rdbuf());
-  const int code = RunReportCommand(static_cast<int>(argv.size()), argv.data());
-  std::cout.rdbuf(old_out);
-  std::cerr.rdbuf(old_err);
-  return {code, out.str(), err.str()};
-}
+using ingestlab::testing::CommandOutcome;
+using ingestlab::testing::RunReportCli;
 
 }  // namespace
 
@@ -254,28 +230,24 @@ TEST_CASE("a run report shows verdict, scenario, assertions, charts and breakdow
   }
   SECTION("the verdict banner says which assertions failed") {
     const std::string banner = SectionById(html, "verdict");
-    CHECK(banner.find("class=\"verdict fail\"") != std::string::npos);
-    CHECK(banner.find("FAIL") != std::string::npos);
-    CHECK(banner.find("1 of 3 assertions failed: no loss") != std::string::npos);
+    ingestlab::testing::CheckContainsAll(
+        banner, {"class=\"verdict fail\"", "FAIL", "1 of 3 assertions failed: no loss"});
   }
   SECTION("the scenario header has seed, duration, topology, versions and the command") {
     const std::string header = SectionById(html, "scenario");
     CHECK(header.find("<dt>seed</dt><dd>7</dd>") != std::string::npos);
     CHECK(header.find("30.0 s") == std::string::npos);  // FormatNumber drops trailing zeros
-    CHECK(header.find("<dd>30 s</dd>") != std::string::npos);
-    CHECK(header.find("kafka_brokers 3") != std::string::npos);
-    CHECK(header.find("nats_server 2.9.10") != std::string::npos);
-    CHECK(header.find("2025-11-23 12:13:20 UTC") != std::string::npos);
-    CHECK(header.find("ingestlab run scenarios/kill_ingestd.yaml --seed 7") != std::string::npos);
+    ingestlab::testing::CheckContainsAll(
+        header, {"<dd>30 s</dd>", "kafka_brokers 3", "nats_server 2.9.10",
+                 "2025-11-23 12:13:20 UTC", "ingestlab run scenarios/kill_ingestd.yaml --seed 7"});
   }
   SECTION("the assertion table has one row per assertion, failed rows highlighted") {
     const std::string table = SectionById(html, "assertions");
     CHECK(Count(table, "<tr class=\"assertion ") == 3);
     CHECK(Count(table, "<tr class=\"assertion failed\"") == 1);
-    CHECK(table.find("<tr class=\"assertion failed\" data-kind=\"no_loss\">") != std::string::npos);
-    CHECK(table.find("≤ 25 ms") != std::string::npos);
-    CHECK(table.find("14 ms") != std::string::npos);
-    CHECK(table.find("12000 acked: 11998 applied, 2 missing") != std::string::npos);
+    ingestlab::testing::CheckContainsAll(
+        table, {"<tr class=\"assertion failed\" data-kind=\"no_loss\">", "≤ 25 ms", "14 ms",
+                "12000 acked: 11998 applied, 2 missing"});
   }
   SECTION("every time chart and the histogram are inline SVG with axes, units and legends") {
     for (const std::string& id : kTimeCharts) {
@@ -304,9 +276,8 @@ TEST_CASE("a run report shows verdict, scenario, assertions, charts and breakdow
   SECTION("offending events show the decoded payload and what happened") {
     const std::string offending = SectionById(html, "offending");
     CHECK(Count(offending, "<tr class=\"offending-event") == 2);
-    CHECK(offending.find("billing-1-41") != std::string::npos);
-    CHECK(offending.find("applied → absent") != std::string::npos);
-    CHECK(offending.find("&quot;specversion&quot;: &quot;1.0&quot;") != std::string::npos);
+    ingestlab::testing::CheckContainsAll(offending, {"billing-1-41", "applied → absent",
+                                                     "&quot;specversion&quot;: &quot;1.0&quot;"});
   }
 }
 
@@ -379,10 +350,8 @@ TEST_CASE("every timeline fault is one shaded, labelled band in every time chart
     const std::string svg = SvgById(html, id);
     INFO(id);
     CHECK(Count(svg, "<g class=\"fault-band\"") == 3);
-    CHECK(svg.find("data-fault=\"1\"") != std::string::npos);
-    CHECK(svg.find("F1 kill_ingestd") != std::string::npos);
-    CHECK(svg.find("F2 kafka_broker_down") != std::string::npos);
-    CHECK(svg.find("F3 nats_restart") != std::string::npos);
+    ingestlab::testing::CheckContainsAll(
+        svg, {"data-fault=\"1\"", "F1 kill_ingestd", "F2 kafka_broker_down", "F3 nats_restart"});
   }
   CHECK(Count(SvgById(html, "chart-latency-histogram"), "fault-band") == 0);
   CHECK(Count(SectionById(html, "timeline"), "<tr class=\"fault\">") == 3);
@@ -426,14 +395,11 @@ TEST_CASE("hostile values from result.json are escaped, never interpreted") {
   // The only scripts are the two embedded assets and one data block per time chart.
   CHECK(Count(html, "<script>") == 2);
   CHECK(Count(html, "<script") == 2 + 5);
-  CHECK(html.find("<img") == std::string::npos);
-  CHECK(html.find("<iframe") == std::string::npos);
-  CHECK(html.find("<svg onload") == std::string::npos);
-  CHECK(html.find("\"onmouseover") == std::string::npos);
-  CHECK(html.find("<b>x</b>") == std::string::npos);
-  CHECK(html.find("&lt;script&gt;alert(&quot;pwn&quot;)&lt;/script&gt;") != std::string::npos);
-  CHECK(html.find("<title>FAIL · &lt;script&gt;") != std::string::npos);
-  CHECK(html.find("F1 &lt;svg onload=alert(3)&gt;") != std::string::npos);
+  ingestlab::testing::CheckContainsNone(
+      html, {"<img", "<iframe", "<svg onload", "\"onmouseover", "<b>x</b>"});
+  ingestlab::testing::CheckContainsAll(
+      html, {"&lt;script&gt;alert(&quot;pwn&quot;)&lt;/script&gt;", "<title>FAIL · &lt;script&gt;",
+             "F1 &lt;svg onload=alert(3)&gt;"});
   SECTION("a payload is decoded, non-text bytes shown as \\xNN, then escaped") {
     CHECK(html.find("&lt;/pre&gt;&lt;script&gt;alert(6)&lt;/script&gt;\\x01\\xff tail") !=
           std::string::npos);
@@ -491,9 +457,9 @@ TEST_CASE("a run that errored before measuring still gets a readable report") {
   REQUIRE(ValidateResult(minimal).ok());
   const std::string html = RenderRunReport(minimal);
   CHECK(SectionById(html, "verdict").find("class=\"verdict error\"") != std::string::npos);
-  CHECK(html.find("nats-server exited with status 1 before becoming ready") != std::string::npos);
-  CHECK(html.find("No assertions were checked.") != std::string::npos);
-  CHECK(html.find("No faults were injected.") != std::string::npos);
+  ingestlab::testing::CheckContainsAll(html,
+                                       {"nats-server exited with status 1 before becoming ready",
+                                        "No assertions were checked.", "No faults were injected."});
   CHECK(Count(html, "<svg class=\"chart\"") == 6);
 
   SECTION("mistyped fields show as absent instead of failing") {
@@ -578,7 +544,7 @@ TEST_CASE("the report command writes reports and refuses bad input with one clea
   WriteText(run_b / "result.json", passing.dump());
 
   SECTION("--help prints usage and exits 0") {
-    const CommandOutcome r = RunCommand({"--help"});
+    const CommandOutcome r = RunReportCli({"--help"});
     CHECK(r.exit_code == 0);
     CHECK(r.out.find("usage: ingestlab report RUN_DIR... -o FILE.html") != std::string::npos);
   }
@@ -588,17 +554,17 @@ TEST_CASE("the report command writes reports and refuses bad input with one clea
                                                {run_a.string()},
                                                {"--bogus", run_a.string(), "-o", "x.html"},
                                                {run_a.string(), "-o"}}) {
-      const CommandOutcome r = RunCommand(args);
+      const CommandOutcome r = RunReportCli(args);
       CHECK(r.exit_code == 2);
       CHECK(Count(r.err, "\n") == 1);
       CHECK(r.err.rfind("ingestlab report: ", 0) == 0);
     }
-    CHECK(RunCommand({run_a.string()}).err.find("-o FILE.html") != std::string::npos);
+    CHECK(RunReportCli({run_a.string()}).err.find("-o FILE.html") != std::string::npos);
   }
   SECTION("a missing result.json is named") {
     fs::create_directories(dir / "empty-run");
     const CommandOutcome r =
-        RunCommand({(dir / "empty-run").string(), "-o", (dir / "x.html").string()});
+        RunReportCli({(dir / "empty-run").string(), "-o", (dir / "x.html").string()});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find((dir / "empty-run" / "result.json").string() + ": no such file") !=
           std::string::npos);
@@ -606,12 +572,12 @@ TEST_CASE("the report command writes reports and refuses bad input with one clea
   }
   SECTION("an invalid result.json is named with what is wrong") {
     WriteText(dir / "broken" / "result.json", "{\"scenario\": \"x\", ");
-    CommandOutcome r = RunCommand({(dir / "broken").string(), "-o", (dir / "x.html").string()});
+    CommandOutcome r = RunReportCli({(dir / "broken").string(), "-o", (dir / "x.html").string()});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find((dir / "broken" / "result.json").string() + ": not valid JSON") !=
           std::string::npos);
     WriteText(dir / "wrong" / "result.json", "{\"scenario\": \"x\"}");
-    r = RunCommand({(dir / "wrong").string(), "-o", (dir / "x.html").string()});
+    r = RunReportCli({(dir / "wrong").string(), "-o", (dir / "x.html").string()});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("result.json: not a result.json: missing string field 'verdict'") !=
           std::string::npos);
@@ -619,19 +585,19 @@ TEST_CASE("the report command writes reports and refuses bad input with one clea
     std::string deep = SampleResult(20).dump();
     deep.insert(1, "\"extra\":" + std::string(100000, '[') + std::string(100000, ']') + ",");
     WriteText(dir / "deep" / "result.json", deep);
-    r = RunCommand({(dir / "deep").string(), "-o", (dir / "x.html").string()});
+    r = RunReportCli({(dir / "deep").string(), "-o", (dir / "x.html").string()});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("result.json: not a result.json: nested deeper than 64 levels") !=
           std::string::npos);
   }
   SECTION("an unwritable output exits 1") {
     const CommandOutcome r =
-        RunCommand({run_a.string(), "-o", (dir / "no" / "such" / "dir" / "r.html").string()});
+        RunReportCli({run_a.string(), "-o", (dir / "no" / "such" / "dir" / "r.html").string()});
     CHECK(r.exit_code == 1);
     CHECK(r.err.find("cannot open") != std::string::npos);
   }
   SECTION("one run directory writes that run's report") {
-    const CommandOutcome r = RunCommand({run_a.string(), "-o", (dir / "run.html").string()});
+    const CommandOutcome r = RunReportCli({run_a.string(), "-o", (dir / "run.html").string()});
     CHECK(r.exit_code == 0);
     const std::string html = ReadText(dir / "run.html");
     CHECK(html.find("<h1>kill-ingestd <small>seed 7</small></h1>") != std::string::npos);
@@ -639,7 +605,7 @@ TEST_CASE("the report command writes reports and refuses bad input with one clea
   }
   SECTION("several run directories write a suite index linking each run's report") {
     const CommandOutcome r =
-        RunCommand({run_b.string(), run_a.string(), "-o", (dir / "suite.html").string()});
+        RunReportCli({run_b.string(), run_a.string(), "-o", (dir / "suite.html").string()});
     CHECK(r.exit_code == 0);
     CHECK(fs::exists(run_a / "report.html"));
     CHECK(fs::exists(run_b / "report.html"));
@@ -652,7 +618,7 @@ TEST_CASE("the report command writes reports and refuses bad input with one clea
   }
   SECTION("a folder of run directories stands for all of them") {
     const CommandOutcome r =
-        RunCommand({(dir / "out").string(), "-o", (dir / "all.html").string()});
+        RunReportCli({(dir / "out").string(), "-o", (dir / "all.html").string()});
     CHECK(r.exit_code == 0);
     CHECK(Count(ReadText(dir / "all.html"), "<tr class=\"run") == 2);
   }
@@ -705,11 +671,9 @@ TEST_CASE("the reference model section lists each table and its first differing 
                                                                    {"expected", "resolved"},
                                                                    {"observed", "open"}}})}}})}};
   const std::string html = RenderRunReport(result);
-  CHECK(html.find("<section id=\"reference-model\">") != std::string::npos);
-  CHECK(html.find("href=\"#reference-model\"") != std::string::npos);
-  CHECK(html.find(">tickets.status<") != std::string::npos);
-  CHECK(html.find(">tk-1<") != std::string::npos);
-  CHECK(html.find("1 more differences in this table not shown") != std::string::npos);
+  ingestlab::testing::CheckContainsAll(
+      html, {"<section id=\"reference-model\">", "href=\"#reference-model\"", ">tickets.status<",
+             ">tk-1<", "1 more differences in this table not shown"});
 
   result["reference_model"] = {{"checked", false}, {"note", "cannot read crm_leads"}};
   const std::string failed = RenderRunReport(result);

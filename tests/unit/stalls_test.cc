@@ -5,6 +5,18 @@
 
 using namespace ingestlab;
 
+namespace {
+
+FaultWindow Fault(const std::string& action, double at_s, double recovered_s) {
+  FaultWindow f;
+  f.action = action;
+  f.at_s = at_s;
+  f.recovered_s = recovered_s;
+  return f;
+}
+
+}  // namespace
+
 TEST_CASE("a stretch with events waiting, no commits and no fault is a stall") {
   // Ingest at 100/s, then nothing from 11 s to 13 s while 150 events wait, then catch-up.
   std::vector<double> t, rate, lag;
@@ -21,17 +33,11 @@ TEST_CASE("a stretch with events waiting, no commits and no fault is a stall") {
   CHECK(stalls[0].max_lag == 150);
 
   SECTION("a fault active at the time explains it") {
-    FaultWindow f;
-    f.action = "pause_nats";
-    f.at_s = 10;
-    f.recovered_s = 11.5;
+    const FaultWindow f = Fault("pause_nats", 10, 11.5);
     CHECK(FindStalls(t, rate, lag, {f}).empty());
   }
   SECTION("so does a fault undone less than the recovery allowance before") {
-    FaultWindow f;
-    f.action = "kill_ingestd";
-    f.at_s = 8;
-    f.recovered_s = 8;
+    FaultWindow f = Fault("kill_ingestd", 8, 8);
     CHECK(FindStalls(t, rate, lag, {f}).empty());
     f.at_s = f.recovered_s = 11 - kStallRecoveryAllowanceS - 1;
     CHECK(FindStalls(t, rate, lag, {f}).size() == 1);

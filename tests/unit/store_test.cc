@@ -83,6 +83,18 @@ void DropV6Columns(StoreHarness& h) {
   }
 }
 
+// Marks the database as schema version `version` and opens it with a new Store, which must
+// migrate it to the current version.
+std::unique_ptr<Store> OpenMigrated(StoreHarness& h, int version) {
+  REQUIRE(h.Exec("PRAGMA user_version = " + std::to_string(version)).ok());
+  StoreOptions options;
+  options.path = h.path();
+  auto migrated = Store::Open(options);
+  REQUIRE(migrated.ok());
+  CHECK(h.Int("PRAGMA user_version") == kStoreSchemaVersion);
+  return std::move(migrated).value();
+}
+
 }  // namespace
 
 TEST_CASE("Open creates the schema in WAL mode and reopens an existing database") {
@@ -298,12 +310,7 @@ TEST_CASE("a version 2 database gains dead_letters.published_at and crash accoun
   REQUIRE(h.Exec("DROP TABLE crash_suspects").ok());
   REQUIRE(h.Exec("DROP TABLE message_failures").ok());
   DropV6Columns(h);
-  REQUIRE(h.Exec("PRAGMA user_version = 2").ok());
-  StoreOptions options;
-  options.path = h.path();
-  auto migrated = Store::Open(options);
-  REQUIRE(migrated.ok());
-  CHECK(h.Int("PRAGMA user_version") == kStoreSchemaVersion);
+  auto migrated = OpenMigrated(h, 2);
   CHECK(h.Int("SELECT COUNT(*) FROM pragma_table_info('dead_letters') "
               "WHERE name = 'published_at'") == 1);
   CHECK(h.Int("SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('in_flight', 'crash_suspects')") ==
@@ -362,11 +369,7 @@ TEST_CASE("a version 4 database gains message_failures when opened") {
   StoreHarness h;
   REQUIRE(h.Exec("DROP TABLE message_failures").ok());
   DropV6Columns(h);
-  REQUIRE(h.Exec("PRAGMA user_version = 4").ok());
-  StoreOptions options;
-  options.path = h.path();
-  REQUIRE(Store::Open(options).ok());
-  CHECK(h.Int("PRAGMA user_version") == kStoreSchemaVersion);
+  OpenMigrated(h, 4);
   CHECK(h.Int("SELECT COUNT(*) FROM sqlite_schema WHERE name = 'message_failures'") == 1);
 }
 
@@ -382,22 +385,17 @@ TEST_CASE("a version 4 database's dead letters move into the outbox table, unpub
                  "'{}', 100, 150), (8, 'nats:B:2', 'b.x', 'schema', 'e', 2, 'p2', '{}', 200, NULL)")
               .ok());
   DropV6Columns(h);
-  REQUIRE(h.Exec("PRAGMA user_version = 4").ok());
-  StoreOptions options;
-  options.path = h.path();
-  auto store = Store::Open(options);
-  REQUIRE(store.ok());
-  CHECK(h.Int("PRAGMA user_version") == kStoreSchemaVersion);
+  auto store = OpenMigrated(h, 4);
   CHECK(h.Text("SELECT group_concat(id || ':' || origin || ':' || ifnull(published_at, '-'), ' ') "
                "FROM dead_letters") == "7:nats:B:1:150 8:nats:B:2:-");
   // The old rows still answer for their origins.
-  REQUIRE((*store)->Begin().ok());
+  REQUIRE(store->Begin().ok());
   DeadLetterRecord replay;
   replay.origin = "nats:B:2";
   replay.reason = "schema";
   replay.payload = "p2";
-  CHECK((*store)->RecordDeadLetter(replay).value() == DeadLetterState::kKnown);
-  REQUIRE((*store)->Commit().ok());
+  CHECK(store->RecordDeadLetter(replay).value() == DeadLetterState::kKnown);
+  REQUIRE(store->Commit().ok());
 }
 
 TEST_CASE("failure counts: recorded in the transaction, read back at start, forgotten on settle") {
@@ -672,12 +670,7 @@ TEST_CASE("a version 5 database gains per-field times, stamped with each row's u
   REQUIRE(h.Exec("INSERT INTO tickets(ticket_id, priority, status, updated_at) "
                  "VALUES ('t1', 'high', 'open', 1700000005000)")
               .ok());
-  REQUIRE(h.Exec("PRAGMA user_version = 5").ok());
-  StoreOptions options;
-  options.path = h.path();
-  auto migrated = Store::Open(options);
-  REQUIRE(migrated.ok());
-  CHECK(h.Int("PRAGMA user_version") == kStoreSchemaVersion);
+  auto migrated = OpenMigrated(h, 5);
   CHECK(h.Int("SELECT priority_at FROM tickets WHERE ticket_id = 't1'") == 1700000005000);
   CHECK(h.Int("SELECT COUNT(*) FROM pragma_table_info('work_orders') WHERE name = 'cost_at'") ==
         1);

@@ -108,6 +108,14 @@ int64_t ElapsedMs(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration_cast<Ms>(std::chrono::steady_clock::now() - since).count();
 }
 
+// Connects through the proxy on `port` and checks that `probe` comes back; the connection.
+int ConnectEchoing(int port, const std::string& probe) {
+  const int fd = Connect(port);
+  REQUIRE(fd >= 0);
+  CHECK(RoundTrip(fd, probe) == probe);
+  return fd;
+}
+
 }  // namespace
 
 TEST_CASE("the proxy forwards bytes both ways and injects faults on demand") {
@@ -117,9 +125,7 @@ TEST_CASE("the proxy forwards bytes both ways and injects faults on demand") {
   auto& proxy = *proxy_or;
 
   SECTION("without faults it is transparent") {
-    int fd = Connect(proxy->port());
-    REQUIRE(fd >= 0);
-    CHECK(RoundTrip(fd, "hello") == "hello");
+    int fd = ConnectEchoing(proxy->port(), "hello");
     std::string big(200000, 'x');
     CHECK(RoundTrip(fd, big).size() == big.size());
     close(fd);
@@ -141,9 +147,7 @@ TEST_CASE("the proxy forwards bytes both ways and injects faults on demand") {
   }
 
   SECTION("cut closes open connections and refuses new ones until restored") {
-    int fd = Connect(proxy->port());
-    REQUIRE(fd >= 0);
-    CHECK(RoundTrip(fd, "before") == "before");
+    int fd = ConnectEchoing(proxy->port(), "before");
     proxy->Cut(CutMode::kClose);
     std::string after = RoundTrip(fd, "during");
     CHECK(after != "during");
@@ -154,16 +158,12 @@ TEST_CASE("the proxy forwards bytes both ways and injects faults on demand") {
       close(fd2);
     }
     proxy->Restore();
-    int fd3 = Connect(proxy->port());
-    REQUIRE(fd3 >= 0);
-    CHECK(RoundTrip(fd3, "again") == "again");
+    int fd3 = ConnectEchoing(proxy->port(), "again");
     close(fd3);
   }
 
   SECTION("a blackhole cut stalls traffic without closing, and restore releases it") {
-    int fd = Connect(proxy->port());
-    REQUIRE(fd >= 0);
-    CHECK(RoundTrip(fd, "a") == "a");
+    int fd = ConnectEchoing(proxy->port(), "a");
     proxy->Cut(CutMode::kBlackhole);
     std::this_thread::sleep_for(Ms(30));
     CHECK(RoundTrip(fd, "stalled", 300) == "TIMEOUT");
@@ -182,9 +182,7 @@ TEST_CASE("the proxy forwards bytes both ways and injects faults on demand") {
   }
 
   SECTION("reset aborts open connections with RST") {
-    int fd = Connect(proxy->port());
-    REQUIRE(fd >= 0);
-    CHECK(RoundTrip(fd, "x") == "x");
+    int fd = ConnectEchoing(proxy->port(), "x");
     REQUIRE(proxy->open_connections() == 1);
     proxy->ResetAll();
     std::this_thread::sleep_for(Ms(50));
