@@ -10,6 +10,7 @@
 #include <iostream>
 #include <string>
 
+#include "common/cli.h"
 #include "harness/log_import.h"
 #include "harness/run_output.h"
 #include "harness/scenario.h"
