@@ -73,6 +73,11 @@ std::optional<int> ParseCommandLine(CLI::App& app, const std::string& command, i
   return p.exit_code;
 }
 
+CLI::Validator NonEmpty(const std::string& what) {
+  return CLI::Validator([what](std::string& value) { return value.empty() ? what : std::string(); },
+                        "");
+}
+
 void SetUsageLine(CLI::App& app, const std::string& usage) {
   app.formatter(std::make_shared<UsageLineFormatter>(usage));
 }

@@ -31,6 +31,9 @@ std::optional<int> ParseCommandLine(CLI::App& app, const std::string& command, i
 std::optional<int> ParseCommandLine(CLI::App& app, const std::string& command, int argc,
                                     char** argv, std::ostream& out, std::ostream& err);
 
+// A check for a string option: an empty value is bad usage, "--url: needs a NATS URL".
+CLI::Validator NonEmpty(const std::string& what);
+
 // Makes the help start with `usage` (e.g. "usage: ingestlab report RUN_DIR... -o FILE.html")
 // and a blank line instead of CLI11's generated "Usage:" line, for commands whose arguments
 // a generated line describes less well.

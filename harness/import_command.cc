@@ -78,16 +78,20 @@ ImportProgress StderrProgress(bool quiet) {
 int RunKcat(int argc, char** argv) {
   const std::string command = "import kcat";
   std::vector<std::string> inputs;
-  std::optional<std::string> out, scenario, nats_nodes;
+  std::string log_path;
+  std::optional<std::string> nats_nodes;
   harness::KcatImportOptions options;
   bool quiet = false;
   CLI::App app{kKcatDescription, "ingestlab import kcat"};
   SetUpApp(app, "usage: ingestlab import kcat FILE|- -o LOG [options]");
   app.add_option("FILE", inputs, "the kcat dump, - for stdin");
-  app.add_option("-o,--out", out, "the event log to write (required)")->type_name("LOG");
-  app.add_option("--scenario", scenario,
+  app.add_option("-o,--out", log_path, "the event log to write (required)")
+      ->type_name("LOG")
+      ->check(NonEmpty("needs a path"));
+  app.add_option("--scenario", options.scenario_name,
                  "scenario name in the log (default import-<topic of the first message>)")
-      ->type_name("NAME");
+      ->type_name("NAME")
+      ->check(NonEmpty("needs a name"));
   app.add_option("--nats-nodes", nats_nodes,
                  "nats nodes of the generated topology: 1 or 3 (default 1)")
       ->type_name("N");
@@ -95,15 +99,6 @@ int RunKcat(int argc, char** argv) {
                "skip malformed lines (counted and reported) instead of failing");
   app.add_flag("--quiet", quiet, "no progress lines");
   if (auto exit_code = ParseCommandLine(app, command, argc, argv)) return *exit_code;
-  std::string log_path;
-  if (out) {
-    if (out->empty()) return UsageError(command, "-o needs a path");
-    log_path = *out;
-  }
-  if (scenario) {
-    if (scenario->empty()) return UsageError(command, "--scenario needs a name");
-    options.scenario_name = *scenario;
-  }
   if (nats_nodes) {
     if (*nats_nodes != "1" && *nats_nodes != "3") {
       return UsageError(command, "--nats-nodes must be 1 or 3");
@@ -149,41 +144,35 @@ int RunKcat(int argc, char** argv) {
 int RunNats(int argc, char** argv) {
   const std::string command = "import nats";
   harness::JetStreamImportOptions options;
-  std::optional<std::string> out, url, stream, subject, from_seq, max, timeout, scenario;
+  std::string log_path;
+  std::optional<std::string> from_seq, max, timeout;
   bool quiet = false;
   CLI::App app{kNatsDescription, "ingestlab import nats"};
   SetUpApp(app, "usage: ingestlab import nats --url URL --stream NAME -o LOG [options]");
-  app.add_option("--url", url, "NATS server URL(s), comma-separated (required)")->type_name("URL");
-  app.add_option("--stream", stream, "the stream to read (required)")->type_name("NAME");
-  app.add_option("-o,--out", out, "the event log to write (required)")->type_name("LOG");
-  app.add_option("--subject", subject, "only messages on this subject (wildcards allowed)")
-      ->type_name("FILTER");
+  app.add_option("--url", options.url, "NATS server URL(s), comma-separated (required)")
+      ->type_name("URL")
+      ->check(NonEmpty("needs a NATS URL"));
+  app.add_option("--stream", options.stream, "the stream to read (required)")
+      ->type_name("NAME")
+      ->check(NonEmpty("needs a stream name"));
+  app.add_option("-o,--out", log_path, "the event log to write (required)")
+      ->type_name("LOG")
+      ->check(NonEmpty("needs a path"));
+  app.add_option("--subject", options.subject_filter,
+                 "only messages on this subject (wildcards allowed)")
+      ->type_name("FILTER")
+      ->check(NonEmpty("needs a subject filter"));
   app.add_option("--from-seq", from_seq, "start at stream sequence N (default: the first message)")
       ->type_name("N");
   app.add_option("--max", max, "at most N messages")->type_name("N");
   app.add_option("--timeout", timeout, "give up after D, connecting included (default 10s)")
       ->type_name("D");
-  app.add_option("--scenario", scenario, "scenario name in the log (default import-<stream>)")
-      ->type_name("NAME");
+  app.add_option("--scenario", options.scenario_name,
+                 "scenario name in the log (default import-<stream>)")
+      ->type_name("NAME")
+      ->check(NonEmpty("needs a name"));
   app.add_flag("--quiet", quiet, "no progress lines");
   if (auto exit_code = ParseCommandLine(app, command, argc, argv)) return *exit_code;
-  std::string log_path;
-  if (out) {
-    if (out->empty()) return UsageError(command, "-o needs a path");
-    log_path = *out;
-  }
-  if (url) {
-    if (url->empty()) return UsageError(command, "--url needs a NATS URL");
-    options.url = *url;
-  }
-  if (stream) {
-    if (stream->empty()) return UsageError(command, "--stream needs a stream name");
-    options.stream = *stream;
-  }
-  if (subject) {
-    if (subject->empty()) return UsageError(command, "--subject needs a subject filter");
-    options.subject_filter = *subject;
-  }
   if (from_seq && (!ParseUnsigned(*from_seq, &options.from_seq) || options.from_seq == 0)) {
     return UsageError(command, "--from-seq needs a stream sequence >= 1");
   }
@@ -197,10 +186,6 @@ int RunNats(int argc, char** argv) {
                         "--timeout needs a positive duration like 10s, got '" + *timeout + "'");
     }
     options.timeout_ms = static_cast<int64_t>(std::llround(*seconds * 1000));
-  }
-  if (scenario) {
-    if (scenario->empty()) return UsageError(command, "--scenario needs a name");
-    options.scenario_name = *scenario;
   }
   if (options.url.empty()) return UsageError(command, "missing --url");
   if (options.stream.empty()) return UsageError(command, "missing --stream");

@@ -163,7 +163,7 @@ struct CommonArgs {
 
 // The shared options as given; ApplyCommon checks and applies them.
 struct CommonFlags {
-  std::optional<std::string> speed, out, ingestd;
+  std::optional<std::string> speed, ingestd;
 };
 
 // The options replay and shrink share, described for `command`'s help.
@@ -181,17 +181,19 @@ void AddCommonOptions(CLI::App& app, const std::string& command, CommonArgs* a,
                           "windows [1]"
                         : "replay time scale [max]")
       ->type_name("X|max");
-  app.add_option("--out", flags->out,
+  app.add_option("--out", a->out,
                  replay ? "the replay's run directory [RUN_DIR-replay]; replaced only if it is\n"
                           "empty or a run directory (holds .ingestlab-run, result.json or\n"
                           "events.log), else refused with exit status 2"
                         : "where the shrunk run goes [RUN_DIR-shrunk]; attempts go to DIR.tries/\n"
                           "(each replaced only if empty or a run directory, else exit 2)")
-      ->type_name("DIR");
+      ->type_name("DIR")
+      ->check(NonEmpty("needs a directory"));
   app.add_option("--ingestd", flags->ingestd,
                  replay ? "the ingestd binary to test (e.g. a build with a fix) [the built one]"
                         : "the ingestd binary to test [the built one]")
-      ->type_name("PATH");
+      ->type_name("PATH")
+      ->check(NonEmpty("needs a path"));
   app.add_flag("-q,--quiet", a->quiet, "no progress lines");
 }
 
@@ -200,13 +202,8 @@ std::optional<int> ApplyCommon(const char* command, const CommonFlags& flags, Co
   if (flags.speed && !ParseSpeed(*flags.speed, &a->replay.speed)) {
     return UsageError(command, "--speed needs a number in (0, 1000] or 'max'");
   }
-  if (flags.out) {
-    if (flags.out->empty()) return UsageError(command, "--out needs a directory");
-    a->out = *flags.out;
-  }
   if (flags.ingestd) {
     const std::string& v = *flags.ingestd;
-    if (v.empty()) return UsageError(command, "--ingestd needs a path");
     std::error_code ec;
     if (!fs::exists(v, ec) || access(v.c_str(), X_OK) != 0) {
       std::fprintf(stderr, "ingestlab %s: --ingestd %s: not an executable file\n", command,
@@ -270,32 +267,27 @@ int RunReplayCommand(int argc, char** argv) {
   CommonArgs a;
   CommonFlags flags;
   std::vector<std::string> inputs;
-  std::optional<std::string> until, only, scenario;
+  std::optional<std::string> until;
   CLI::App app{kReplayDescription, "ingestlab replay"};
   app.add_option("RUN_DIR", inputs,
                  "a run directory (events.log, result.json) or an event log file");
   AddCommonOptions(app, "replay", &a, &flags);
   app.add_option("--until", until, "replay only what happened in the first T (e.g. 20s)")
       ->type_name("T");
-  app.add_option("--only", only, "replay only this service's messages (faults are kept)")
-      ->type_name("SERVICE");
-  app.add_option("--scenario", scenario,
+  app.add_option("--only", a.replay.only_service,
+                 "replay only this service's messages (faults are kept)")
+      ->type_name("SERVICE")
+      ->check(NonEmpty("needs a service name"));
+  app.add_option("--scenario", a.scenario_file,
                  "take topology and assertions from FILE instead of the log's header")
-      ->type_name("FILE");
+      ->type_name("FILE")
+      ->check(NonEmpty("needs a file"));
   if (auto exit_code = ParseCommandLine(app, "replay", argc, argv)) return *exit_code;
   if (auto exit_code = ApplyCommon("replay", flags, &a)) return *exit_code;
   if (until) {
     auto d = ParseDurationSeconds(*until);
     if (!d.ok()) return UsageError("replay", "--until needs a duration such as 20s");
     a.replay.until_ms = static_cast<int64_t>(*d * 1000);
-  }
-  if (only) {
-    if (only->empty()) return UsageError("replay", "--only needs a service name");
-    a.replay.only_service = *only;
-  }
-  if (scenario) {
-    if (scenario->empty()) return UsageError("replay", "--scenario needs a file");
-    a.scenario_file = *scenario;
   }
   if (inputs.size() > 1) {
     return UsageError("replay", "one run directory or log at a time (got '" + inputs[1] + "' too)");
@@ -393,23 +385,18 @@ int RunShrinkCommand(int argc, char** argv) {
   a.replay.speed = 0;  // max
   CommonFlags flags;
   std::vector<std::string> inputs;
-  std::optional<std::string> assertion_given, max_runs_given;
+  std::string assertion;
+  std::optional<std::string> max_runs_given;
   CLI::App app{kShrinkDescription, "ingestlab shrink"};
   app.add_option("RUN_DIR", inputs, "the failed run's directory");
-  app.add_option("--assertion", assertion_given,
-                 "the failure to keep [the run's first failed assertion]")
-      ->type_name("NAME");
+  app.add_option("--assertion", assertion, "the failure to keep [the run's first failed assertion]")
+      ->type_name("NAME")
+      ->check(NonEmpty("needs an assertion name"));
   app.add_option("--max-runs", max_runs_given, "replays to spend, counting the first full one [30]")
       ->type_name("N");
   AddCommonOptions(app, "shrink", &a, &flags);
   if (auto exit_code = ParseCommandLine(app, "shrink", argc, argv)) return *exit_code;
   if (auto exit_code = ApplyCommon("shrink", flags, &a)) return *exit_code;
-  std::string assertion;
-  if (assertion_given) {
-    if (assertion_given->empty())
-      return UsageError("shrink", "--assertion needs an assertion name");
-    assertion = *assertion_given;
-  }
   int max_runs = 30;
   if (max_runs_given) {
     const std::string& v = *max_runs_given;
