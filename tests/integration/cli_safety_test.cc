@@ -196,22 +196,25 @@ TEST_CASE("an event log whose header names scenario '../../etc' is refused", "[c
 }
 
 TEST_CASE("bad usage of every command is one line naming the command, and exit 2", "[cli][usage]") {
-  // Each command with an unknown option, an option missing its value, and (where it takes one)
-  // a number too large for 64 bits.
+  // Each command with an unknown option, an option missing its value, (where it takes one) a
+  // number too large for 64 bits, and (where it needs one) an empty name or path.
   const std::vector<std::pair<std::string, std::vector<std::string>>> commands = {
       {"simulate",
        {"billing --frobnicate", "billing --seed", "billing --seed 99999999999999999999999",
         "billing --count 99999999999999999999999 --print", "billing --rate"}},
       {"replay",
-       {"run-dir --frobnicate", "run-dir --speed", "run-dir --speed 99999999999999999999999"}},
+       {"run-dir --frobnicate", "run-dir --speed", "run-dir --speed 99999999999999999999999",
+        "run-dir --out ''", "run-dir --only ''"}},
       {"shrink",
-       {"run-dir --frobnicate", "run-dir --max-runs",
-        "run-dir --max-runs 99999999999999999999999"}},
+       {"run-dir --frobnicate", "run-dir --max-runs", "run-dir --max-runs 99999999999999999999999",
+        "run-dir --assertion ''"}},
       {"import kcat",
-       {"dump --frobnicate", "dump -o", "dump -o x.log --nats-nodes 99999999999999999999999"}},
+       {"dump --frobnicate", "dump -o", "dump -o x.log --nats-nodes 99999999999999999999999",
+        "dump -o ''"}},
       {"import nats",
        {"--frobnicate", "--url",
-        "--url nats://x --stream s -o x.log --from-seq 99999999999999999999999"}},
+        "--url nats://x --stream s -o x.log --from-seq 99999999999999999999999",
+        "--url '' --stream s -o x.log"}},
       {"report", {"run-dir --frobnicate -o x.html", "run-dir -o"}},
       {"run", {"--frobnicate", "--seed", "--seed 99999999999999999999999"}},
       {"up", {"--frobnicate", "--nats-nodes", "--nats-nodes 99999999999999999999999"}},
