@@ -17,9 +17,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/cli.h"
 #include "common/log.h"
 #include "common/redact.h"
-#include "harness/cli.h"
 #include "harness/environment.h"
 #include "harness/run_dir.h"
 #include "harness/run_output.h"

@@ -8,8 +8,11 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "common/cli.h"
 #include "harness/log_import.h"
 #include "harness/run_output.h"
 #include "harness/scenario.h"
@@ -34,43 +37,26 @@ sources:
 Exit status: 0 imported, 1 the import failed, 2 bad usage.
 )";
 
-constexpr const char* kKcatHelp =
-    R"(usage: ingestlab import kcat FILE|- -o LOG [options]
-
-Reads `kcat -C -J` output (one JSON object per message; blank lines are skipped), e.g.
+constexpr const char* kKcatDescription =
+    R"(Reads `kcat -C -J` output (one JSON object per message; blank lines are skipped), e.g.
   kcat -C -J -b BROKER -t TOPIC -e > dump.jsonl
 and writes an event log with one kafka publish record per message (topic, key, headers and
-payload bytes kept; offsets from the message timestamps relative to the first).
+payload bytes kept; offsets from the message timestamps relative to the first).)";
 
-options:
-  -o, --out LOG        the event log to write (required)
-  --scenario NAME      scenario name in the log (default import-<topic of the first message>)
-  --nats-nodes N       nats nodes of the generated topology: 1 or 3 (default 1)
-  --skip-bad           skip malformed lines (counted and reported) instead of failing
-  --quiet              no progress lines
-  --help               this text
-)";
-
-constexpr const char* kNatsHelp =
-    R"(usage: ingestlab import nats --url URL --stream NAME -o LOG [options]
-
-Reads every message of a JetStream stream (through a temporary ephemeral consumer; the stream
+constexpr const char* kNatsDescription =
+    R"(Reads every message of a JetStream stream (through a temporary ephemeral consumer; the stream
 and its consumers are not changed) and writes an event log with one jetstream publish record per
 message (subject, headers including Nats-Msg-Id, payload bytes; offsets from the stored
-timestamps relative to the first).
+timestamps relative to the first).)";
 
-options:
-  --url URL            NATS server URL(s), comma-separated (required)
-  --stream NAME        the stream to read (required)
-  -o, --out LOG        the event log to write (required)
-  --subject FILTER     only messages on this subject (wildcards allowed)
-  --from-seq N         start at stream sequence N (default: the first message)
-  --max N              at most N messages
-  --timeout D          give up after D, connecting included (default 10s)
-  --scenario NAME      scenario name in the log (default import-<stream>)
-  --quiet              no progress lines
-  --help               this text
-)";
+// An import source's command line: its usage line, -h/--help, and a repeated option taking its
+// last value (as before CLI11).
+void SetUpApp(CLI::App& app, const char* usage) {
+  SetUsageLine(app, usage);
+  app.get_formatter()->column_width(23);
+  app.set_help_flag("-h,--help", "this text");
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+}
 
 bool ParseUnsigned(const std::string& text, uint64_t* out) {
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
@@ -91,43 +77,38 @@ ImportProgress StderrProgress(bool quiet) {
 
 int RunKcat(int argc, char** argv) {
   const std::string command = "import kcat";
-  std::string input;
+  std::vector<std::string> inputs;
   std::string log_path;
+  std::optional<std::string> nats_nodes;
   harness::KcatImportOptions options;
   bool quiet = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    std::string v;
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kKcatHelp, stdout);
-      return 0;
-    } else if (arg == "-o" || arg == "--out") {
-      if (!value(&log_path) || log_path.empty()) return UsageError(command, arg + " needs a path");
-    } else if (arg == "--scenario") {
-      if (!value(&options.scenario_name) || options.scenario_name.empty())
-        return UsageError(command, "--scenario needs a name");
-    } else if (arg == "--nats-nodes") {
-      if (!value(&v) || (v != "1" && v != "3")) {
-        return UsageError(command, "--nats-nodes must be 1 or 3");
-      }
-      options.nats_nodes = v == "1" ? 1 : 3;
-    } else if (arg == "--skip-bad") {
-      options.skip_bad = true;
-    } else if (arg == "--quiet") {
-      quiet = true;
-    } else if (arg != "-" && arg.rfind("-", 0) == 0) {
-      return UsageError(command, "unknown option '" + arg + "'");
-    } else if (input.empty()) {
-      input = arg;
-    } else {
-      return UsageError(command, "one input only, got '" + input + "' and '" + arg + "'");
+  CLI::App app{kKcatDescription, "ingestlab import kcat"};
+  SetUpApp(app, "usage: ingestlab import kcat FILE|- -o LOG [options]");
+  app.add_option("FILE", inputs, "the kcat dump, - for stdin");
+  app.add_option("-o,--out", log_path, "the event log to write (required)")
+      ->type_name("LOG")
+      ->check(NonEmpty("needs a path"));
+  app.add_option("--scenario", options.scenario_name,
+                 "scenario name in the log (default import-<topic of the first message>)")
+      ->type_name("NAME")
+      ->check(NonEmpty("needs a name"));
+  app.add_option("--nats-nodes", nats_nodes,
+                 "nats nodes of the generated topology: 1 or 3 (default 1)")
+      ->type_name("N");
+  app.add_flag("--skip-bad", options.skip_bad,
+               "skip malformed lines (counted and reported) instead of failing");
+  app.add_flag("--quiet", quiet, "no progress lines");
+  if (auto exit_code = ParseCommandLine(app, command, argc, argv)) return *exit_code;
+  if (nats_nodes) {
+    if (*nats_nodes != "1" && *nats_nodes != "3") {
+      return UsageError(command, "--nats-nodes must be 1 or 3");
     }
+    options.nats_nodes = *nats_nodes == "1" ? 1 : 3;
   }
+  if (inputs.size() > 1) {
+    return UsageError(command, "one input only, got '" + inputs[0] + "' and '" + inputs[1] + "'");
+  }
+  const std::string input = inputs.empty() ? "" : inputs[0];
   if (input.empty()) return UsageError(command, "missing FILE (or - for stdin)");
   if (log_path.empty()) return UsageError(command, "missing -o LOG");
   options.source = input;
@@ -162,52 +143,49 @@ int RunKcat(int argc, char** argv) {
 
 int RunNats(int argc, char** argv) {
   const std::string command = "import nats";
-  std::string log_path;
   harness::JetStreamImportOptions options;
+  std::string log_path;
+  std::optional<std::string> from_seq, max, timeout;
   bool quiet = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    std::string v;
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kNatsHelp, stdout);
-      return 0;
-    } else if (arg == "-o" || arg == "--out") {
-      if (!value(&log_path) || log_path.empty()) return UsageError(command, arg + " needs a path");
-    } else if (arg == "--url") {
-      if (!value(&options.url) || options.url.empty())
-        return UsageError(command, "--url needs a NATS URL");
-    } else if (arg == "--stream") {
-      if (!value(&options.stream) || options.stream.empty())
-        return UsageError(command, "--stream needs a stream name");
-    } else if (arg == "--subject") {
-      if (!value(&options.subject_filter) || options.subject_filter.empty())
-        return UsageError(command, "--subject needs a subject filter");
-    } else if (arg == "--from-seq") {
-      if (!value(&v) || !ParseUnsigned(v, &options.from_seq) || options.from_seq == 0)
-        return UsageError(command, "--from-seq needs a stream sequence >= 1");
-    } else if (arg == "--max") {
-      if (!value(&v) || !ParseUnsigned(v, &options.max_messages) || options.max_messages == 0)
-        return UsageError(command, "--max needs a count >= 1");
-    } else if (arg == "--timeout") {
-      if (!value(&v)) return UsageError(command, "--timeout needs a duration like 10s");
-      auto seconds = ParseDurationSeconds(v);
-      if (!seconds.ok() || *seconds <= 0) {
-        return UsageError(command, "--timeout needs a positive duration like 10s, got '" + v + "'");
-      }
-      options.timeout_ms = static_cast<int64_t>(std::llround(*seconds * 1000));
-    } else if (arg == "--scenario") {
-      if (!value(&options.scenario_name) || options.scenario_name.empty())
-        return UsageError(command, "--scenario needs a name");
-    } else if (arg == "--quiet") {
-      quiet = true;
-    } else {
-      return UsageError(command, "unknown argument '" + arg + "'");
+  CLI::App app{kNatsDescription, "ingestlab import nats"};
+  SetUpApp(app, "usage: ingestlab import nats --url URL --stream NAME -o LOG [options]");
+  app.add_option("--url", options.url, "NATS server URL(s), comma-separated (required)")
+      ->type_name("URL")
+      ->check(NonEmpty("needs a NATS URL"));
+  app.add_option("--stream", options.stream, "the stream to read (required)")
+      ->type_name("NAME")
+      ->check(NonEmpty("needs a stream name"));
+  app.add_option("-o,--out", log_path, "the event log to write (required)")
+      ->type_name("LOG")
+      ->check(NonEmpty("needs a path"));
+  app.add_option("--subject", options.subject_filter,
+                 "only messages on this subject (wildcards allowed)")
+      ->type_name("FILTER")
+      ->check(NonEmpty("needs a subject filter"));
+  app.add_option("--from-seq", from_seq, "start at stream sequence N (default: the first message)")
+      ->type_name("N");
+  app.add_option("--max", max, "at most N messages")->type_name("N");
+  app.add_option("--timeout", timeout, "give up after D, connecting included (default 10s)")
+      ->type_name("D");
+  app.add_option("--scenario", options.scenario_name,
+                 "scenario name in the log (default import-<stream>)")
+      ->type_name("NAME")
+      ->check(NonEmpty("needs a name"));
+  app.add_flag("--quiet", quiet, "no progress lines");
+  if (auto exit_code = ParseCommandLine(app, command, argc, argv)) return *exit_code;
+  if (from_seq && (!ParseUnsigned(*from_seq, &options.from_seq) || options.from_seq == 0)) {
+    return UsageError(command, "--from-seq needs a stream sequence >= 1");
+  }
+  if (max && (!ParseUnsigned(*max, &options.max_messages) || options.max_messages == 0)) {
+    return UsageError(command, "--max needs a count >= 1");
+  }
+  if (timeout) {
+    auto seconds = ParseDurationSeconds(*timeout);
+    if (!seconds.ok() || *seconds <= 0) {
+      return UsageError(command,
+                        "--timeout needs a positive duration like 10s, got '" + *timeout + "'");
     }
+    options.timeout_ms = static_cast<int64_t>(std::llround(*seconds * 1000));
   }
   if (options.url.empty()) return UsageError(command, "missing --url");
   if (options.stream.empty()) return UsageError(command, "missing --stream");

@@ -22,11 +22,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/cli.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/log_histogram.h"
 #include "common/redact.h"
-#include "harness/cli.h"
 #include "harness/environment.h"
 #include "harness/load_driver.h"
 #include "harness/load_meter.h"

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/cli.h"
 #include "harness/infra/ingestd_process.h"
 #include "harness/replay.h"
 #include "harness/replay_driver.h"
@@ -33,53 +34,37 @@ constexpr int kMaxResultDepth = 64;
 
 std::string ReadFile(const std::string& path);
 
-const char* kReplayHelp =
+constexpr const char* kReplayUsage =
     "usage: ingestlab replay RUN_DIR|LOG [--speed X|max] [--until T] [--only SERVICE]\n"
-    "                        [--out DIR] [--scenario FILE] [--ingestd PATH] [--quiet]\n"
-    "\n"
+    "                        [--out DIR] [--scenario FILE] [--ingestd PATH] [--quiet]";
+
+constexpr const char* kReplayDescription =
     "Re-sends the exact bytes recorded in a run's event log (same subjects, topics, keys and\n"
     "headers) and its fault timeline into a fresh environment with the same topology, runs the\n"
     "same assertions, and says whether the outcome matches the original run: the same verdict\n"
     "for every assertion and the same final state digest. A log cut off by a killed run replays\n"
-    "up to its last complete entry.\n"
-    "\n"
-    "  RUN_DIR          a run directory (events.log, result.json) or an event log file\n"
-    "  --speed X|max    time scale: 2 = twice as fast; max = back to back, keeping fault\n"
-    "                   windows [1]\n"
-    "  --until T        replay only what happened in the first T (e.g. 20s)\n"
-    "  --only SERVICE   replay only this service's messages (faults are kept)\n"
-    "  --out DIR        the replay's run directory [RUN_DIR-replay]; replaced only if it is\n"
-    "                   empty or a run directory (holds .ingestlab-run, result.json or\n"
-    "                   events.log), else refused with exit status 2\n"
-    "  --scenario FILE  take topology and assertions from FILE instead of the log's header\n"
-    "  --ingestd PATH   the ingestd binary to test (e.g. a build with a fix) [the built one]\n"
-    "  --quiet          no progress lines\n"
-    "\n"
+    "up to its last complete entry.";
+
+constexpr const char* kReplayFooter =
     "With --until or --only the final state is not expected to match, so only verdicts are\n"
     "compared. Exit status: 0 the outcome matches (with no original result.json: every\n"
-    "assertion held), 1 it differs, 2 bad usage or an unreadable log.\n";
+    "assertion held), 1 it differs, 2 bad usage or an unreadable log.";
 
-const char* kShrinkHelp =
+constexpr const char* kShrinkUsage =
     "usage: ingestlab shrink RUN_DIR [--assertion NAME] [--max-runs N] [--speed X|max]\n"
-    "                        [--out DIR] [--ingestd PATH] [--quiet]\n"
-    "\n"
+    "                        [--out DIR] [--ingestd PATH] [--quiet]";
+
+constexpr const char* kShrinkDescription =
     "Cuts a failing run's event log down by delta debugging over its messages and faults:\n"
     "replays subsets and keeps those that still fail the same assertion (and nothing that\n"
     "held in the original run), until no chunk can be removed or the run budget is spent. The "
     "smallest failing replay is written\n"
     "as a run directory of its own (events.log, result.json, report.html), ready for\n"
-    "`ingestlab replay`.\n"
-    "\n"
-    "  --assertion NAME  the failure to keep [the run's first failed assertion]\n"
-    "  --max-runs N      replays to spend, counting the first full one [30]\n"
-    "  --speed X|max     replay time scale [max]\n"
-    "  --out DIR         where the shrunk run goes [RUN_DIR-shrunk]; attempts go to DIR.tries/\n"
-    "                    (each replaced only if empty or a run directory, else exit 2)\n"
-    "  --ingestd PATH    the ingestd binary to test [the built one]\n"
-    "  --quiet           no progress lines\n"
-    "\n"
+    "`ingestlab replay`.";
+
+constexpr const char* kShrinkFooter =
     "Exit status: 0 a failing log was written (smaller, unless nothing could be removed),\n"
-    "1 the failure does not reproduce on replay, 2 bad usage.\n";
+    "1 the failure does not reproduce on replay, 2 bad usage.";
 
 extern "C" void OnReplaySignal(int) {
   if (AbortRequested()) _exit(130);
@@ -176,43 +161,58 @@ struct CommonArgs {
   bool quiet = false;
 };
 
-// Parses a shared option at argv[i]; returns 1 consumed, 0 not ours, -1 error (printed).
-int ParseCommon(const char* command, int argc, char** argv, int& i, CommonArgs* a) {
-  const std::string arg = argv[i];
-  auto value = [&](std::string* out) {
-    if (i + 1 >= argc) return false;
-    *out = argv[++i];
-    return true;
-  };
-  std::string v;
-  if (arg == "--speed") {
-    if (!value(&v) || !ParseSpeed(v, &a->replay.speed)) {
-      UsageError(command, "--speed needs a number in (0, 1000] or 'max'");
-      return -1;
-    }
-  } else if (arg == "--out") {
-    if (!value(&a->out) || a->out.empty()) {
-      UsageError(command, "--out needs a directory");
-      return -1;
-    }
-  } else if (arg == "--ingestd") {
-    if (!value(&v) || v.empty()) {
-      UsageError(command, "--ingestd needs a path");
-      return -1;
-    }
+// The shared options as given; ApplyCommon checks and applies them.
+struct CommonFlags {
+  std::optional<std::string> speed, ingestd;
+};
+
+// The options replay and shrink share, described for `command`'s help.
+void AddCommonOptions(CLI::App& app, const std::string& command, CommonArgs* a,
+                      CommonFlags* flags) {
+  const bool replay = command == "replay";
+  SetUsageLine(app, replay ? kReplayUsage : kShrinkUsage);
+  app.footer(replay ? kReplayFooter : kShrinkFooter);
+  app.get_formatter()->column_width(20);
+  app.set_help_flag("-h,--help", "this text");
+  // As before CLI11: a repeated option takes its last value.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_option("--speed", flags->speed,
+                 replay ? "time scale: 2 = twice as fast; max = back to back, keeping fault\n"
+                          "windows [1]"
+                        : "replay time scale [max]")
+      ->type_name("X|max");
+  app.add_option("--out", a->out,
+                 replay ? "the replay's run directory [RUN_DIR-replay]; replaced only if it is\n"
+                          "empty or a run directory (holds .ingestlab-run, result.json or\n"
+                          "events.log), else refused with exit status 2"
+                        : "where the shrunk run goes [RUN_DIR-shrunk]; attempts go to DIR.tries/\n"
+                          "(each replaced only if empty or a run directory, else exit 2)")
+      ->type_name("DIR")
+      ->check(NonEmpty("needs a directory"));
+  app.add_option("--ingestd", flags->ingestd,
+                 replay ? "the ingestd binary to test (e.g. a build with a fix) [the built one]"
+                        : "the ingestd binary to test [the built one]")
+      ->type_name("PATH")
+      ->check(NonEmpty("needs a path"));
+  app.add_flag("-q,--quiet", a->quiet, "no progress lines");
+}
+
+// Checks and applies the shared options; the exit status when they are bad (printed).
+std::optional<int> ApplyCommon(const char* command, const CommonFlags& flags, CommonArgs* a) {
+  if (flags.speed && !ParseSpeed(*flags.speed, &a->replay.speed)) {
+    return UsageError(command, "--speed needs a number in (0, 1000] or 'max'");
+  }
+  if (flags.ingestd) {
+    const std::string& v = *flags.ingestd;
     std::error_code ec;
     if (!fs::exists(v, ec) || access(v.c_str(), X_OK) != 0) {
       std::fprintf(stderr, "ingestlab %s: --ingestd %s: not an executable file\n", command,
                    v.c_str());
-      return -1;
+      return kExitUsage;
     }
     setenv("INGESTLAB_INGESTD", fs::absolute(v).c_str(), 1);
-  } else if (arg == "--quiet" || arg == "-q") {
-    a->quiet = true;
-  } else {
-    return 0;
   }
-  return 1;
+  return std::nullopt;
 }
 
 // The scenario name of a log's header becomes part of paths (the default replay directory, the
@@ -265,41 +265,35 @@ Result<ReplayRun> ReplayOnce(const sim::EventLog& log, const std::string& scenar
 
 int RunReplayCommand(int argc, char** argv) {
   CommonArgs a;
-  std::string input;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kReplayHelp, stdout);
-      return 0;
-    }
-    const int common = ParseCommon("replay", argc, argv, i, &a);
-    if (common < 0) return 2;
-    if (common > 0) continue;
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    std::string v;
-    if (arg == "--until") {
-      auto d = value(&v) ? ParseDurationSeconds(v) : Result<double>(Status::InvalidArgument(""));
-      if (!d.ok()) return UsageError("replay", "--until needs a duration such as 20s");
-      a.replay.until_ms = static_cast<int64_t>(*d * 1000);
-    } else if (arg == "--only") {
-      if (!value(&a.replay.only_service) || a.replay.only_service.empty())
-        return UsageError("replay", "--only needs a service name");
-    } else if (arg == "--scenario") {
-      if (!value(&a.scenario_file) || a.scenario_file.empty())
-        return UsageError("replay", "--scenario needs a file");
-    } else if (arg.rfind("-", 0) == 0) {
-      return UsageError("replay", "unknown option '" + arg + "'");
-    } else if (input.empty()) {
-      input = arg;
-    } else {
-      return UsageError("replay", "one run directory or log at a time (got '" + arg + "' too)");
-    }
+  CommonFlags flags;
+  std::vector<std::string> inputs;
+  std::optional<std::string> until;
+  CLI::App app{kReplayDescription, "ingestlab replay"};
+  app.add_option("RUN_DIR", inputs,
+                 "a run directory (events.log, result.json) or an event log file");
+  AddCommonOptions(app, "replay", &a, &flags);
+  app.add_option("--until", until, "replay only what happened in the first T (e.g. 20s)")
+      ->type_name("T");
+  app.add_option("--only", a.replay.only_service,
+                 "replay only this service's messages (faults are kept)")
+      ->type_name("SERVICE")
+      ->check(NonEmpty("needs a service name"));
+  app.add_option("--scenario", a.scenario_file,
+                 "take topology and assertions from FILE instead of the log's header")
+      ->type_name("FILE")
+      ->check(NonEmpty("needs a file"));
+  if (auto exit_code = ParseCommandLine(app, "replay", argc, argv)) return *exit_code;
+  if (auto exit_code = ApplyCommon("replay", flags, &a)) return *exit_code;
+  if (until) {
+    auto d = ParseDurationSeconds(*until);
+    if (!d.ok()) return UsageError("replay", "--until needs a duration such as 20s");
+    a.replay.until_ms = static_cast<int64_t>(*d * 1000);
   }
-  if (input.empty()) return UsageError("replay", "no run directory or event log given");
+  if (inputs.size() > 1) {
+    return UsageError("replay", "one run directory or log at a time (got '" + inputs[1] + "' too)");
+  }
+  if (inputs.empty()) return UsageError("replay", "no run directory or event log given");
+  const std::string input = inputs[0];
   auto located = Locate(StripSlash(input));
   if (!located.ok()) {
     std::fprintf(stderr, "ingestlab replay: %s\n", located.status().message().c_str());
@@ -389,42 +383,34 @@ int RunReplayCommand(int argc, char** argv) {
 int RunShrinkCommand(int argc, char** argv) {
   CommonArgs a;
   a.replay.speed = 0;  // max
-  std::string input, assertion;
+  CommonFlags flags;
+  std::vector<std::string> inputs;
+  std::string assertion;
+  std::optional<std::string> max_runs_given;
+  CLI::App app{kShrinkDescription, "ingestlab shrink"};
+  app.add_option("RUN_DIR", inputs, "the failed run's directory");
+  app.add_option("--assertion", assertion, "the failure to keep [the run's first failed assertion]")
+      ->type_name("NAME")
+      ->check(NonEmpty("needs an assertion name"));
+  app.add_option("--max-runs", max_runs_given, "replays to spend, counting the first full one [30]")
+      ->type_name("N");
+  AddCommonOptions(app, "shrink", &a, &flags);
+  if (auto exit_code = ParseCommandLine(app, "shrink", argc, argv)) return *exit_code;
+  if (auto exit_code = ApplyCommon("shrink", flags, &a)) return *exit_code;
   int max_runs = 30;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kShrinkHelp, stdout);
-      return 0;
-    }
-    const int common = ParseCommon("shrink", argc, argv, i, &a);
-    if (common < 0) return 2;
-    if (common > 0) continue;
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    std::string v;
-    if (arg == "--assertion") {
-      if (!value(&assertion) || assertion.empty())
-        return UsageError("shrink", "--assertion needs an assertion name");
-    } else if (arg == "--max-runs") {
-      char* end = nullptr;
-      if (!value(&v)) return UsageError("shrink", "--max-runs needs a number");
-      const long n = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || n < 2 || n > 10000)
-        return UsageError("shrink", "--max-runs must be an integer from 2 to 10000");
-      max_runs = static_cast<int>(n);
-    } else if (arg.rfind("-", 0) == 0) {
-      return UsageError("shrink", "unknown option '" + arg + "'");
-    } else if (input.empty()) {
-      input = arg;
-    } else {
-      return UsageError("shrink", "one run directory at a time (got '" + arg + "' too)");
-    }
+  if (max_runs_given) {
+    const std::string& v = *max_runs_given;
+    char* end = nullptr;
+    const long n = std::strtol(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || n < 2 || n > 10000)
+      return UsageError("shrink", "--max-runs must be an integer from 2 to 10000");
+    max_runs = static_cast<int>(n);
   }
-  if (input.empty()) return UsageError("shrink", "no run directory given");
+  if (inputs.size() > 1) {
+    return UsageError("shrink", "one run directory at a time (got '" + inputs[1] + "' too)");
+  }
+  if (inputs.empty()) return UsageError("shrink", "no run directory given");
+  std::string input = inputs[0];
   input = StripSlash(input);
   auto located = Locate(input);
   if (!located.ok()) {

@@ -51,12 +51,6 @@ std::string FormatMeasured(double value, const std::string& unit) {
   return out.str();
 }
 
-int UsageError(const std::string& command, const std::string& message) {
-  std::fprintf(stderr, "ingestlab %s: %s (see ingestlab %s --help)\n", command.c_str(),
-               message.c_str(), command.c_str());
-  return 2;
-}
-
 std::string FormatRunSummary(const RunOutcome& run, bool color) {
   const char* green = color ? "\x1b[32m" : "";
   const char* red = color ? "\x1b[31m" : "";

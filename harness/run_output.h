@@ -1,6 +1,5 @@
 // Run output for people and CI: the k6-style end-of-run summary table and the JUnit XML file
-// (one testcase per assertion per scenario; failures carry the measured value and threshold),
-// and the one-line usage error every subcommand prints.
+// (one testcase per assertion per scenario; failures carry the measured value and threshold).
 // Thread-safety: pure functions.
 #pragma once
 
@@ -16,10 +15,6 @@ std::string FormatRunSummary(const RunOutcome& run, bool color);
 
 // JUnit XML for a suite of runs.
 std::string FormatJUnit(const std::vector<RunOutcome>& runs);
-
-// Prints "ingestlab COMMAND: MESSAGE (see ingestlab COMMAND --help)" to stderr; returns 2, the
-// exit status of bad usage.
-int UsageError(const std::string& command, const std::string& message);
 
 // "12.3 ms", "never", "1200 events".
 std::string FormatMeasured(double value, const std::string& unit);

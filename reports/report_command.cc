@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/cli.h"
 #include "common/status.h"
 #include "reports/html_report.h"
 #include "reports/load_report.h"
@@ -26,11 +27,8 @@ using nlohmann::json;
 
 constexpr int kExitOk = 0;
 constexpr int kExitWriteFailed = 1;
-constexpr int kExitUsage = 2;
 
-constexpr const char* kUsage =
-    "usage: ingestlab report RUN_DIR... -o FILE.html\n"
-    "\n"
+constexpr const char* kDescription =
     "Writes a self-contained HTML report (inline CSS, SVG charts, no network needed).\n"
     "  one RUN_DIR      the run's report: verdict, scenario, assertions, charts with fault\n"
     "                   bands, per-service and per-type tables, offending events\n"
@@ -39,13 +37,7 @@ constexpr const char* kUsage =
     "A RUN_DIR holds result.json (written by `ingestlab run`); a result.json path works too,\n"
     "and a folder of run directories (an `ingestlab run --out` folder) stands for all of them.\n"
     "A load test's result.json (written by `ingestlab load`) gets the load report: thresholds,\n"
-    "throughput and latency against offered rate, steps, the highest sustainable rate.\n"
-    "\n"
-    "options:\n"
-    "  -o, --output FILE  where to write the report (required)\n"
-    "  -h, --help         this text\n"
-    "\n"
-    "exit: 0 written, 1 could not write, 2 bad usage or a missing/invalid result.json\n";
+    "throughput and latency against offered rate, steps, the highest sustainable rate.";
 
 struct LoadedRun {
   fs::path dir;          // the run directory
@@ -53,9 +45,8 @@ struct LoadedRun {
   json result;
 };
 
-int UsageError(const std::string& message) {
-  std::cerr << "ingestlab report: " << message << " (see --help)\n";
-  return kExitUsage;
+int ReportUsageError(const std::string& message) {
+  return UsageError("report", message, std::cerr);
 }
 
 // The result.json files a RUN_DIR argument stands for, or an error naming what is missing.
@@ -136,33 +127,21 @@ bool SamePath(const fs::path& a, const fs::path& b) {
 int RunReportCommand(int argc, char** argv) {
   std::vector<std::string> run_args;
   std::string output;
-  bool options_done = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (!options_done && (arg == "-h" || arg == "--help")) {
-      std::cout << kUsage;
-      return kExitOk;
-    }
-    if (!options_done && (arg == "-o" || arg == "--output")) {
-      if (i + 1 >= argc) return UsageError(arg + " needs a file name");
-      output = argv[++i];
-      continue;
-    }
-    if (!options_done && arg.rfind("--output=", 0) == 0) {
-      output = arg.substr(9);
-      continue;
-    }
-    if (!options_done && arg == "--") {
-      options_done = true;
-      continue;
-    }
-    if (!options_done && arg.size() > 1 && arg[0] == '-') {
-      return UsageError("unknown option " + arg);
-    }
-    run_args.push_back(arg);
+  CLI::App app{kDescription, "ingestlab report"};
+  SetUsageLine(app, "usage: ingestlab report RUN_DIR... -o FILE.html");
+  app.get_formatter()->column_width(20);
+  app.set_help_flag("-h,--help", "this text");
+  app.footer("exit: 0 written, 1 could not write, 2 bad usage or a missing/invalid result.json");
+  // As before CLI11: a repeated -o takes its last value; `--` ends the options.
+  app.add_option("RUN_DIR", run_args, "run directories, result.json files or folders of runs");
+  app.add_option("-o,--output", output, "where to write the report (required)")
+      ->type_name("FILE")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  if (auto exit_code = ParseCommandLine(app, "report", argc, argv, std::cout, std::cerr)) {
+    return *exit_code;
   }
-  if (run_args.empty()) return UsageError("no RUN_DIR given");
-  if (output.empty()) return UsageError("no output file given: add -o FILE.html");
+  if (run_args.empty()) return ReportUsageError("no RUN_DIR given");
+  if (output.empty()) return ReportUsageError("no output file given: add -o FILE.html");
 
   std::vector<LoadedRun> runs;
   for (const std::string& arg : run_args) {
@@ -204,7 +183,8 @@ int RunReportCommand(int argc, char** argv) {
     const LoadedRun& run = runs[i];
     fs::path report_path = run.dir / "report.html";
     if (SamePath(report_path, output_path)) {
-      return UsageError("-o " + output + " would overwrite the report of run " + run.dir.string());
+      return ReportUsageError("-o " + output + " would overwrite the report of run " +
+                              run.dir.string());
     }
     Status written = WriteReport(run.result, report_path.string());
     if (!written.ok()) {

@@ -2,14 +2,17 @@
 #include "simulators/simulate_command.h"
 
 #include <atomic>
+#include <charconv>
 #include <csignal>
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/cli.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/redact.h"
@@ -24,36 +27,6 @@
 
 namespace ingestlab::sim {
 namespace {
-
-constexpr const char* kUsage =
-    R"(usage: ingestlab simulate SERVICE|all [options]
-
-Runs seeded simulated services (billing, support, auth, learning, crm) against NATS JetStream
-and Kafka endpoints, with optional message-level faults, and prints a summary.
-
-options:
-  --nats URLS            NATS server URLs, comma-separated (default nats://127.0.0.1:4222)
-  --kafka BOOTSTRAP      Kafka bootstrap servers (default 127.0.0.1:9092)
-  --rate R               events per second per service (default 100)
-  --duration D           how long to run: 10s, 500ms, 2m (default 10s unless --count is given)
-  --count N              stop after N messages per service
-  --seed N               seed of every choice (default 1)
-  --faults SPEC          e.g. duplicate=0.02,malformed=0.01,poison=0.01,out_of_order=0.02,
-                         schema_mix=0.1,oversized=0.001,unknown_customer=0.01 (default none)
-  --shape SHAPE          constant | poisson | ramp:FROM:TO[:D] | spike:PEAK:AT:LEN
-  --log FILE             record every publish to an event log (JSON Lines; the acks go to
-                         a sidecar beside it: x.log -> x.acks)
-  --event TYPE           publish one sample event of TYPE (e.g. billing.purchase.completed)
-  --transport SVC=T      transport of a service: jetstream, nats or kafka (repeatable;
-                         default billing and crm on kafka, the others on jetstream)
-  --org ID               tenant id written into events (default org-1)
-  --start-ms MS          virtual clock origin for event times (default: now)
-  --service-envelope P   share of events in the service envelope (default 0.1)
-  --customer-dialect P   share of mappable events in the customer-event dialect (default 0.05)
-  --no-msg-id            do not set Nats-Msg-Id on JetStream publishes
-  --print                print "subject<TAB>payload" lines instead of publishing
-  --help                 this text
-)";
 
 std::atomic<bool> g_interrupted{false};
 extern "C" void OnInterrupt(int) { g_interrupted.store(true); }
@@ -78,7 +51,6 @@ struct Args {
   double customer_dialect = 0.05;
   bool msg_id = true;
   bool print = false;
-  bool help = false;
 };
 
 Result<double> ParseNumber(const std::string& flag, const std::string& v, double lo, double hi) {
@@ -91,111 +63,134 @@ Result<double> ParseNumber(const std::string& flag, const std::string& v, double
   return d;
 }
 
+// Digits only, and small enough for 64 bits (strtoull would saturate a larger one silently).
 Result<uint64_t> ParseUnsigned(const std::string& flag, const std::string& v) {
-  char* end = nullptr;
-  const unsigned long long n = v.empty() ? 0 : std::strtoull(v.c_str(), &end, 10);
-  if (v.empty() || v[0] == '-' || end != v.c_str() + v.size()) {
-    return Status::InvalidArgument(flag + " must be a non-negative integer, got '" + v + "'");
+  uint64_t n = 0;
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (v.empty() || ec != std::errc() || end != v.data() + v.size()) {
+    return Status::InvalidArgument(flag + " must be a non-negative integer below 2^64, got '" + v +
+                                   "'");
   }
-  return static_cast<uint64_t>(n);
+  return n;
 }
 
-Result<Args> ParseArgs(int argc, char** argv) {
-  Args a;
+// The options as given; converted and checked by ParseArgs.
+struct RawArgs {
   std::vector<std::string> positional;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") {
-      a.help = true;
-      return a;
-    }
-    if (flag.rfind("--", 0) != 0) {
-      positional.push_back(flag);
-      continue;
-    }
-    std::string value;
-    bool inline_value = false;
-    if (const size_t eq = flag.find('='); eq != std::string::npos) {
-      value = flag.substr(eq + 1);
-      flag = flag.substr(0, eq);
-      inline_value = true;
-    }
-    auto need = [&]() -> Result<std::string> {
-      if (inline_value) return value;
-      if (i + 1 >= argc) return Status::InvalidArgument(flag + " needs a value");
-      return std::string(argv[++i]);
-    };
-    if (flag == "--no-msg-id") {
-      a.msg_id = false;
-      continue;
-    }
-    if (flag == "--print") {
-      a.print = true;
-      continue;
-    }
-    auto v = need();
-    if (!v.ok()) return v.status();
-    const std::string& s = v.value();
-    if (flag == "--nats") {
-      a.nats = s;
-    } else if (flag == "--kafka") {
-      a.kafka = s;
-    } else if (flag == "--rate") {
-      auto r = ParseNumber(flag, s, 0, 1e7);
-      if (!r.ok()) return r.status();
-      a.rate = r.value();
-    } else if (flag == "--duration") {
-      auto d = ParseDurationSeconds(s);
-      if (!d.ok()) return d.status().Annotate("--duration");
-      a.duration = d.value();
-      a.duration_given = true;
-    } else if (flag == "--count") {
-      auto n = ParseUnsigned(flag, s);
-      if (!n.ok()) return n.status();
-      a.count = n.value();
-    } else if (flag == "--seed") {
-      auto n = ParseUnsigned(flag, s);
-      if (!n.ok()) return n.status();
-      a.seed = n.value();
-    } else if (flag == "--faults") {
-      auto f = FaultSpec::Parse(s);
-      if (!f.ok()) return f.status();
-      a.faults = f.value();
-    } else if (flag == "--shape") {
-      a.shape = s;
-    } else if (flag == "--log") {
-      a.log_path = s;
-    } else if (flag == "--event") {
-      a.event_type = s;
-    } else if (flag == "--transport") {
-      const size_t eq = s.find('=');
-      if (eq == std::string::npos) {
-        return Status::InvalidArgument("--transport expects SERVICE=TRANSPORT, got '" + s + "'");
-      }
-      const std::string svc = s.substr(0, eq);
-      if (!IsKnownService(svc))
-        return Status::InvalidArgument("--transport: unknown service '" + svc + "'");
-      auto t = ParseTransport(s.substr(eq + 1));
-      if (!t.ok()) return t.status().Annotate("--transport");
-      a.transports[svc] = t.value();
-    } else if (flag == "--org") {
-      a.org = s;
-    } else if (flag == "--start-ms") {
-      auto n = ParseUnsigned(flag, s);
-      if (!n.ok()) return n.status();
-      a.start_ms = static_cast<int64_t>(n.value());
-    } else if (flag == "--service-envelope") {
-      auto p = ParseNumber(flag, s, 0, 1);
-      if (!p.ok()) return p.status();
-      a.service_envelope = p.value();
-    } else if (flag == "--customer-dialect") {
-      auto p = ParseNumber(flag, s, 0, 1);
-      if (!p.ok()) return p.status();
-      a.customer_dialect = p.value();
-    } else {
-      return Status::InvalidArgument("unknown option " + flag);
-    }
+  std::optional<std::string> rate, duration, count, seed, faults, start_ms, service_envelope,
+      customer_dialect;
+  std::vector<std::string> transports;
+  bool no_msg_id = false;
+};
+
+void AddOptions(CLI::App& app, Args* a, RawArgs* raw) {
+  app.set_help_flag("-h,--help", "this text");
+  // As before CLI11: a repeated option takes its last value.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.get_formatter()->column_width(23);
+  app.add_option("SERVICE", raw->positional,
+                 "billing, support, auth, learning, crm or all (with --event: optional)");
+  app.add_option("--nats", a->nats,
+                 "NATS server URLs, comma-separated (default nats://127.0.0.1:4222)")
+      ->type_name("URLS");
+  app.add_option("--kafka", a->kafka, "Kafka bootstrap servers (default 127.0.0.1:9092)")
+      ->type_name("BOOTSTRAP");
+  app.add_option("--rate", raw->rate, "events per second per service (default 100)")
+      ->type_name("R");
+  app.add_option("--duration", raw->duration,
+                 "how long to run: 10s, 500ms, 2m (default 10s unless --count is given)")
+      ->type_name("D");
+  app.add_option("--count", raw->count, "stop after N messages per service")->type_name("N");
+  app.add_option("--seed", raw->seed, "seed of every choice (default 1)")->type_name("N");
+  app.add_option("--faults", raw->faults,
+                 "e.g. duplicate=0.02,malformed=0.01,poison=0.01,out_of_order=0.02,\n"
+                 "schema_mix=0.1,oversized=0.001,unknown_customer=0.01 (default none)")
+      ->type_name("SPEC");
+  app.add_option("--shape", a->shape, "constant | poisson | ramp:FROM:TO[:D] | spike:PEAK:AT:LEN")
+      ->type_name("SHAPE");
+  app.add_option("--log", a->log_path,
+                 "record every publish to an event log (JSON Lines; the acks go to\n"
+                 "a sidecar beside it: x.log -> x.acks)")
+      ->type_name("FILE");
+  app.add_option("--event", a->event_type,
+                 "publish one sample event of TYPE (e.g. billing.purchase.completed)")
+      ->type_name("TYPE");
+  app.add_option("--transport", raw->transports,
+                 "transport of a service: jetstream, nats or kafka (repeatable;\n"
+                 "default billing and crm on kafka, the others on jetstream)")
+      ->type_name("SVC=T")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("--org", a->org, "tenant id written into events (default org-1)")->type_name("ID");
+  app.add_option("--start-ms", raw->start_ms, "virtual clock origin for event times (default: now)")
+      ->type_name("MS");
+  app.add_option("--service-envelope", raw->service_envelope,
+                 "share of events in the service envelope (default 0.1)")
+      ->type_name("P");
+  app.add_option("--customer-dialect", raw->customer_dialect,
+                 "share of mappable events in the customer-event dialect (default 0.05)")
+      ->type_name("P");
+  app.add_flag("--no-msg-id", raw->no_msg_id, "do not set Nats-Msg-Id on JetStream publishes");
+  app.add_flag("--print", a->print, "print \"subject<TAB>payload\" lines instead of publishing");
+}
+
+// Converts and checks what CLI11 collected (numbers, faults, transports, the service).
+Result<Args> ParseArgs(Args a, const RawArgs& raw) {
+  a.msg_id = !raw.no_msg_id;
+  if (raw.rate) {
+    auto r = ParseNumber("--rate", *raw.rate, 0, 1e7);
+    if (!r.ok()) return r.status();
+    a.rate = r.value();
   }
+  if (raw.duration) {
+    auto d = ParseDurationSeconds(*raw.duration);
+    if (!d.ok()) return d.status().Annotate("--duration");
+    a.duration = d.value();
+    a.duration_given = true;
+  }
+  if (raw.count) {
+    auto n = ParseUnsigned("--count", *raw.count);
+    if (!n.ok()) return n.status();
+    a.count = n.value();
+  }
+  if (raw.seed) {
+    auto n = ParseUnsigned("--seed", *raw.seed);
+    if (!n.ok()) return n.status();
+    a.seed = n.value();
+  }
+  if (raw.faults) {
+    auto f = FaultSpec::Parse(*raw.faults);
+    if (!f.ok()) return f.status();
+    a.faults = f.value();
+  }
+  for (const std::string& s : raw.transports) {
+    const size_t eq = s.find('=');
+    if (eq == std::string::npos) {
+      return Status::InvalidArgument("--transport expects SERVICE=TRANSPORT, got '" + s + "'");
+    }
+    const std::string svc = s.substr(0, eq);
+    if (!IsKnownService(svc))
+      return Status::InvalidArgument("--transport: unknown service '" + svc + "'");
+    auto t = ParseTransport(s.substr(eq + 1));
+    if (!t.ok()) return t.status().Annotate("--transport");
+    a.transports[svc] = t.value();
+  }
+  if (raw.start_ms) {
+    auto n = ParseUnsigned("--start-ms", *raw.start_ms);
+    if (!n.ok()) return n.status();
+    a.start_ms = static_cast<int64_t>(n.value());
+  }
+  if (raw.service_envelope) {
+    auto p = ParseNumber("--service-envelope", *raw.service_envelope, 0, 1);
+    if (!p.ok()) return p.status();
+    a.service_envelope = p.value();
+  }
+  if (raw.customer_dialect) {
+    auto p = ParseNumber("--customer-dialect", *raw.customer_dialect, 0, 1);
+    if (!p.ok()) return p.status();
+    a.customer_dialect = p.value();
+  }
+  const std::vector<std::string>& positional = raw.positional;
   if (a.event_type.empty()) {
     if (positional.size() != 1) {
       return Status::InvalidArgument(positional.empty() ? "missing SERVICE (or all)"
@@ -285,16 +280,18 @@ int RunSimulateCommand(int argc, char** argv) {
 }
 
 int RunSimulateCommand(int argc, char** argv, std::FILE* out, std::FILE* err) {
-  auto parsed = ParseArgs(argc, argv);
-  if (!parsed.ok()) {
-    std::fprintf(err, "ingestlab simulate: %s (see --help)\n", parsed.status().message().c_str());
-    return 2;
-  }
+  CLI::App app{
+      "Runs seeded simulated services (billing, support, auth, learning, crm) against NATS "
+      "JetStream\nand Kafka endpoints, with optional message-level faults, and prints a summary.",
+      "ingestlab simulate"};
+  SetUsageLine(app, "usage: ingestlab simulate SERVICE|all [options]");
+  Args given;
+  RawArgs raw;
+  AddOptions(app, &given, &raw);
+  if (auto exit_code = ParseCommandLine(app, "simulate", argc, argv, out, err)) return *exit_code;
+  auto parsed = ParseArgs(std::move(given), raw);
+  if (!parsed.ok()) return UsageError("simulate", parsed.status().message(), err);
   const Args& a = parsed.value();
-  if (a.help) {
-    std::fputs(kUsage, out);
-    return 0;
-  }
   Clock& clock = Clock::System();
   const int64_t start_ms = a.start_ms >= 0 ? a.start_ms : clock.NowUnixMillis();
 
@@ -317,8 +314,7 @@ int RunSimulateCommand(int argc, char** argv, std::FILE* out, std::FILE* err) {
     EventLogHeader h;
     // A plain name (it names a replay's run directory): "simulate-billing",
     // "simulate-event-billing.purchase.completed".
-    h.scenario =
-        a.event_type.empty() ? "simulate-" + a.service : "simulate-event-" + a.event_type;
+    h.scenario = a.event_type.empty() ? "simulate-" + a.service : "simulate-event-" + a.event_type;
     h.seed = a.seed;
     h.ingestlab_version = kVersion;
     h.git_commit = kGitCommit;

@@ -1,12 +1,16 @@
 // ingestlab never deletes what it did not make: `replay --out`, `shrink --out` and `run --out`
 // given a directory of someone's files leave it untouched and exit 2 with a one-line error, and
 // an event log whose header names a scenario like "../../etc" is refused before that name
-// becomes a path. Every refusal happens before any infrastructure starts, so these are fast.
+// becomes a path. Bad usage of every command (an unknown option, a missing value, a number out
+// of range) is one line and exit 2 too. Every refusal happens before any infrastructure starts,
+// so these are fast.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -15,6 +19,7 @@
 using ingestlab::testing::FreshTempDir;
 using ingestlab::testing::ReadFileBytes;
 using ingestlab::testing::RunIngestlab;
+using ingestlab::testing::ShellResult;
 namespace fs = std::filesystem;
 
 namespace {
@@ -68,6 +73,15 @@ bool OneLine(const std::string& output) {
   return !output.empty() && output.find('\n') == output.size() - 1;
 }
 
+// Runs `ingestlab ARGS` and checks that it was refused: exit 2 with a one-line message.
+ShellResult Refused(const std::string& args) {
+  const ShellResult r = RunIngestlab(args);
+  INFO("ingestlab " << args << "\n" << r.output);
+  CHECK(r.exit_code == 2);
+  CHECK(OneLine(r.output));
+  return r;
+}
+
 }  // namespace
 
 TEST_CASE("replay --out refuses a non-empty directory that is not a run directory",
@@ -76,10 +90,7 @@ TEST_CASE("replay --out refuses a non-empty directory that is not a run director
   const fs::path run = MakeRecordedRun(root);
   const fs::path foreign = MakeForeignDir(root / "foreign");
 
-  const auto r = RunIngestlab("replay " + run.string() + " --out " + foreign.string());
-  INFO(r.output);
-  CHECK(r.exit_code == 2);
-  CHECK(OneLine(r.output));
+  const auto r = Refused("replay " + run.string() + " --out " + foreign.string());
   CHECK_THAT(r.output, Catch::StartsWith("ingestlab replay: " + foreign.string()));
   CHECK_THAT(r.output, Catch::Contains("not an ingestlab run directory"));
   CheckUntouched(foreign);
@@ -102,10 +113,7 @@ TEST_CASE("shrink --out refuses a non-empty directory that is not a run director
 
   SECTION("the output directory") {
     const fs::path foreign = MakeForeignDir(root / "foreign");
-    const auto r = RunIngestlab("shrink " + run.string() + " --out " + foreign.string());
-    INFO(r.output);
-    CHECK(r.exit_code == 2);
-    CHECK(OneLine(r.output));
+    const auto r = Refused("shrink " + run.string() + " --out " + foreign.string());
     CHECK_THAT(r.output, Catch::Contains("not an ingestlab run directory"));
     CheckUntouched(foreign);
     CHECK_FALSE(fs::exists(root / "foreign.tries"));
@@ -132,11 +140,8 @@ TEST_CASE("run --out refuses a run path that is not a run directory", "[cli][saf
   const fs::path out = root / "runs";
   // `ingestlab run smoke.yaml --seed 5 --out runs` would replace runs/smoke-5.
   const fs::path foreign = MakeForeignDir(out / "smoke-5");
-  const auto r = RunIngestlab(std::string("run ") + INGESTLAB_SOURCE_DIR +
-                              "/scenarios/smoke.yaml --seed 5 --quiet --out " + out.string());
-  INFO(r.output);
-  CHECK(r.exit_code == 2);
-  CHECK(OneLine(r.output));
+  const auto r = Refused(std::string("run ") + INGESTLAB_SOURCE_DIR +
+                         "/scenarios/smoke.yaml --seed 5 --quiet --out " + out.string());
   CHECK_THAT(r.output, Catch::StartsWith("ingestlab run: " + foreign.string()));
   CheckUntouched(foreign);
   fs::remove_all(root);
@@ -164,10 +169,7 @@ TEST_CASE("an event log whose header names scenario '../../etc' is refused", "[c
   const fs::path log = root / "a" / "b" / "crafted.log";
   WriteFile(log, LogWithScenario("../../etc"));
 
-  const auto r = RunIngestlab("replay " + log.string());
-  INFO(r.output);
-  CHECK(r.exit_code == 2);
-  CHECK(OneLine(r.output));
+  const auto r = Refused("replay " + log.string());
   CHECK_THAT(r.output, Catch::Contains("scenario name '../../etc' contains '/'"));
   CHECK_FALSE(fs::exists(root / "etc-7-replay"));
   CHECK_FALSE(fs::exists(root / "a" / "b" / "../../etc-7-replay"));
@@ -187,11 +189,51 @@ TEST_CASE("an event log whose header names scenario '../../etc' is refused", "[c
   }
   SECTION("control characters are shown escaped, on one line") {
     WriteFile(log, LogWithScenario("evil\nname"));
-    const auto c = RunIngestlab("replay " + log.string());
-    INFO(c.output);
-    CHECK(c.exit_code == 2);
-    CHECK(OneLine(c.output));
+    const auto c = Refused("replay " + log.string());
     CHECK_THAT(c.output, Catch::Contains("evil\\x0aname"));
   }
   fs::remove_all(root);
+}
+
+TEST_CASE("bad usage of every command is one line naming the command, and exit 2", "[cli][usage]") {
+  // Each command with an unknown option, an option missing its value, (where it takes one) a
+  // number too large for 64 bits, and (where it needs one) an empty name or path.
+  const std::vector<std::pair<std::string, std::vector<std::string>>> commands = {
+      {"simulate",
+       {"billing --frobnicate", "billing --seed", "billing --seed 99999999999999999999999",
+        "billing --count 99999999999999999999999 --print", "billing --rate"}},
+      {"replay",
+       {"run-dir --frobnicate", "run-dir --speed", "run-dir --speed 99999999999999999999999",
+        "run-dir --out ''", "run-dir --only ''"}},
+      {"shrink",
+       {"run-dir --frobnicate", "run-dir --max-runs", "run-dir --max-runs 99999999999999999999999",
+        "run-dir --assertion ''"}},
+      {"import kcat",
+       {"dump --frobnicate", "dump -o", "dump -o x.log --nats-nodes 99999999999999999999999",
+        "dump -o ''"}},
+      {"import nats",
+       {"--frobnicate", "--url",
+        "--url nats://x --stream s -o x.log --from-seq 99999999999999999999999",
+        "--url '' --stream s -o x.log"}},
+      {"report", {"run-dir --frobnicate -o x.html", "run-dir -o"}},
+      {"run", {"--frobnicate", "--seed", "--seed 99999999999999999999999"}},
+      {"up", {"--frobnicate", "--nats-nodes", "--nats-nodes 99999999999999999999999"}},
+      {"load", {"--frobnicate", "--rate", "--publishers 99999999999999999999999"}},
+  };
+  for (const auto& [command, bad] : commands) {
+    for (const std::string& args : bad) {
+      const ShellResult r = Refused(command + " " + args);
+      CHECK_THAT(r.output, Catch::StartsWith("ingestlab " + command + ": "));
+      CHECK_THAT(r.output, Catch::EndsWith(" (see ingestlab " + command + " --help)\n"));
+    }
+  }
+  SECTION("--help of each prints its usage and exits 0") {
+    for (const auto& [command, bad] : commands) {
+      const ShellResult r = RunIngestlab(command + " --help");
+      INFO(r.output);
+      CHECK(r.exit_code == 0);
+      CHECK_THAT(r.output, Catch::Contains("ingestlab " + command));
+      CHECK_THAT(r.output, Catch::Contains("-h,--help"));
+    }
+  }
 }

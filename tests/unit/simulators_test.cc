@@ -771,12 +771,16 @@ TEST_CASE("ingestlab simulate: usage, errors and dry runs") {
         {"billing", "--transport", "auth=carrier-pigeon"},
         {"--event", "nope.nothing.happened"},
         {"billing", "--seed"},
+        {"billing", "--seed", "99999999999999999999999"},
+        {"billing", "--count", "-1"},
+        {"billing", "--transport", "auth=nats", "--transport"},
     };
     for (const auto& args : bad) {
       INFO(args.size());
       CHECK(RunCli(args, &out, &err) == 2);
       CHECK(err.rfind("ingestlab simulate: ", 0) == 0);
       CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+      CHECK(err.find(" (see ingestlab simulate --help)\n") != std::string::npos);
     }
   }
   SECTION("--print publishes nothing and is deterministic for a seed") {
