@@ -180,7 +180,7 @@ Status RequireNumber(const Event& event, std::string_view key, double* out);
 // prerequisite.
 Status WaitingFor(std::string_view what, std::string_view id);
 
-// The envelope's org_id as a bound value: empty binds NULL.
+// A string as a bound value that may be absent: empty binds NULL (e.g. the envelope's org_id).
 inline std::optional<std::string_view> Opt(const std::string& s) {
   return std::optional<std::string_view>(s);
 }
