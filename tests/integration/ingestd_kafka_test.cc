@@ -116,7 +116,10 @@ void ProduceAll(KafkaTestProducer& producer, const std::vector<KafkaRecord>& rec
 
 TEST_CASE("ingestd folds Kafka CloudEvents into the crm tables and dead-letters bad ones",
           "[kafka][ingestd]") {
-  auto [cluster, dir, db] = StartEnv("ingestd-kafka");
+  KafkaEnv env = StartEnv("ingestd-kafka");
+  auto& cluster = env.cluster;
+  auto& dir = env.dir;
+  auto& db = env.db;
   auto ingestd = StartIngestd(*cluster, dir, "ingestd-1");
   auto producer = KafkaTestProducer::Create(cluster->bootstrap());
   REQUIRE(producer.ok());
@@ -262,9 +265,14 @@ StreamUnderWay StartStream(const KafkaMockCluster& cluster, const TempDir& dir, 
 
 TEST_CASE("ingestd killed with SIGKILL mid-stream and restarted applies every event once",
           "[kafka][ingestd]") {
-  auto [cluster, dir, db] = StartEnv("ingestd-kafka-kill");
+  KafkaEnv env = StartEnv("ingestd-kafka-kill");
+  auto& cluster = env.cluster;
+  auto& dir = env.dir;
+  auto& db = env.db;
   constexpr int kTotal = 3'000;
-  auto [first, producer] = StartStream(*cluster, dir, kTotal, 3s, "K", 500);
+  StreamUnderWay stream = StartStream(*cluster, dir, kTotal, 3s, "K", 500);
+  auto& first = stream.first;
+  auto& producer = stream.producer;
   // Make the broker refuse offset commits (OffsetCommit = API key 8) for a moment, so that at the
   // kill there are surely events committed to SQLite whose offsets are not committed.
   cluster->PushRequestErrors(8, std::vector<int>(100'000, /*UNKNOWN_SERVER_ERROR*/ -1));
@@ -293,9 +301,14 @@ TEST_CASE("ingestd killed with SIGKILL mid-stream and restarted applies every ev
 
 TEST_CASE("two ingestd in the same group split the partitions and apply every event once",
           "[kafka][ingestd]") {
-  auto [cluster, dir, db] = StartEnv("ingestd-kafka-group");
+  KafkaEnv env = StartEnv("ingestd-kafka-group");
+  auto& cluster = env.cluster;
+  auto& dir = env.dir;
+  auto& db = env.db;
   constexpr int kTotal = 3'000;
-  auto [first, producer] = StartStream(*cluster, dir, kTotal, 5s, "G", 300);
+  StreamUnderWay stream = StartStream(*cluster, dir, kTotal, 5s, "G", 300);
+  auto& first = stream.first;
+  auto& producer = stream.producer;
   auto second = StartIngestd(*cluster, dir, "ingestd-b");
   REQUIRE(producer->Finish());
 
@@ -318,7 +331,10 @@ TEST_CASE(
     "an oversized message reaches crm.leads.dlq truncated, and replays after a partition rewind "
     "count as redeliveries, not duplicates",
     "[kafka][ingestd][dlq]") {
-  auto [cluster, dir, db] = StartEnv("ingestd-kafka-dlq");
+  KafkaEnv env = StartEnv("ingestd-kafka-dlq");
+  auto& cluster = env.cluster;
+  auto& dir = env.dir;
+  auto& db = env.db;
   auto ingestd = StartIngestd(*cluster, dir, "ingestd-1");
   const std::string port_file = dir.Sub("ingestd-1.port");
   // The producer must accept the oversized message that ingestd then refuses.
@@ -372,7 +388,9 @@ TEST_CASE(
   CHECK(QueryText(db, "SELECT reason FROM dead_letters") == "parse");
   CHECK(QueryInt(db, "SELECT length(payload) FROM dead_letters") ==
         static_cast<int64_t>(oversized_bytes));
-  auto [leads_arrived, leads_dlq] = AwaitTopic(cluster->bootstrap(), "crm.leads.dlq");
+  TopicRead leads_topic = AwaitTopic(cluster->bootstrap(), "crm.leads.dlq");
+  auto& leads_arrived = leads_topic.arrived;
+  auto& leads_dlq = leads_topic.records;
   CHECK(leads_arrived);
   REQUIRE(leads_dlq.ok());
   REQUIRE(!leads_dlq->empty());
@@ -409,7 +427,10 @@ TEST_CASE(
   // ingestd_crash_hook raises SIGSEGV on a message holding the marker. Kafka replays from the
   // last committed offset after each restart, so without a record that survives the crash this
   // would loop forever. One key: every lead on one partition, in order around the bad one.
-  auto [cluster, dir, db] = StartEnv("ingestd-kafka-crash");
+  KafkaEnv env = StartEnv("ingestd-kafka-crash");
+  auto& cluster = env.cluster;
+  auto& dir = env.dir;
+  auto& db = env.db;
   auto producer = KafkaTestProducer::Create(cluster->bootstrap());
   REQUIRE(producer.ok());
   constexpr int kTotal = 30;

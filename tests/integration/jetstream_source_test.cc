@@ -369,7 +369,9 @@ TEST_CASE_METHOD(SourceFixture,
 TEST_CASE_METHOD(SourceFixture,
                  "JetStreamSource's dead-letter sink publishes to dlq.<subject> with headers") {
   auto source = Started();
-  auto [original, record] = PoisonAt("nats:BILLING:7", "envelope: not JSON");
+  Poison poison = PoisonAt("nats:BILLING:7", "envelope: not JSON");
+  auto& original = poison.original;
+  auto& record = poison.record;
   REQUIRE(source->dead_letter_sink()->Publish(original, record).ok());
   REQUIRE(source->dead_letter_sink()->Publish(original, record).ok());  // idempotent
 
@@ -399,7 +401,9 @@ TEST_CASE_METHOD(
   // message from another source meanwhile: Health and the dead-letter sink run on those threads
   // while Start connects (ThreadSanitizer checks this in scripts/sanitize.sh tsan).
   auto source = Create();
-  auto [original, record] = PoisonAt("kafka:billing.events:0:1", "not JSON");
+  Poison poison = PoisonAt("kafka:billing.events:0:1", "not JSON");
+  auto& original = poison.original;
+  auto& record = poison.record;
   std::atomic<bool> started{false};
   std::thread health([&] {
     while (!started.load()) (void)source->Health();
