@@ -7,7 +7,8 @@
 #include "system/handlers/registry.h"
 #include "system/mutant.h"
 
-namespace ingestlab::handlers {
+namespace ingestlab::handlers::customer {
+
 namespace {
 
 ProfileFields ProfileOf(const Event& e) {
@@ -24,6 +25,8 @@ Status Touch(ApplyContext& ctx, const Event& e, std::string_view* customer_id) {
   *customer_id = ApplyContext::CustomerOf(e);
   return ctx.TouchCustomer(e, *customer_id, ProfileOf(e));
 }
+
+}  // namespace
 
 constexpr char kInsertPurchase[] = R"sql(
 INSERT INTO purchases(purchase_id, customer_id, org_id, event_id, product_name, product_sku,
@@ -172,15 +175,4 @@ Status NoteAdded(ApplyContext& ctx, const Event& e) {
   return InsertKnowledge(ctx, e, customer_id, *note);
 }
 
-constexpr HandlerEntry kEntries[] = {
-    {"customer.purchase.recorded", PurchaseRecorded}, {"customer.ticket.opened", TicketOpened},
-    {"customer.repair.requested", RepairRequested},   {"customer.contact.recorded", TimelineOnly},
-    {"customer.profile.updated", ProfileUpdated},     {"customer.note.added", NoteAdded},
-    {"customer.event.recorded", TimelineOnly},
-};
-
-}  // namespace
-
-std::span<const HandlerEntry> CustomerHandlers() { return kEntries; }
-
-}  // namespace ingestlab::handlers
+}  // namespace ingestlab::handlers::customer
