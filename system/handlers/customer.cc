@@ -118,19 +118,19 @@ WHERE customer_id = ?1 AND (profile_event_time IS NULL OR profile_event_time < ?
                             (profile_event_time = ?7 AND profile_event_id <= ?8)))sql";
 
 #ifdef INGESTD_MUTANTS
-// Mutant arrival_order_wins: the same update without the event-time guard, so the update that
+namespace {
+
+// Mutant arrival_order_wins: kProfileUpdate cut before its event-time guard, so the update that
 // arrives last wins even when an older one arrives after a newer one.
-constexpr char kProfileUpdateArrivalOrder[] = R"sql(
-UPDATE customers SET
-  name = COALESCE(?2, name),
-  email = COALESCE(?3, email),
-  phone = COALESCE(?4, phone),
-  company = COALESCE(?5, company),
-  tags = COALESCE(?6, tags),
-  profile_event_time = ?7,
-  profile_event_id = ?8,
-  updated_at = MAX(COALESCE(updated_at, ?7), ?7)
-WHERE customer_id = ?1)sql";
+const char* ProfileUpdateArrivalOrder() {
+  static const std::string sql = [] {
+    const std::string_view update = kProfileUpdate;
+    return std::string(update.substr(0, update.find(" AND (profile_event_time")));
+  }();
+  return sql.c_str();
+}
+
+}  // namespace
 #endif
 
 Status ProfileUpdated(ApplyContext& ctx, const Event& e) {
@@ -143,7 +143,7 @@ Status ProfileUpdated(ApplyContext& ctx, const Event& e) {
   {
 #ifdef INGESTD_MUTANTS
     INGEST_PREPARE(stmt, ctx,
-                   Mutant("arrival_order_wins") ? kProfileUpdateArrivalOrder : kProfileUpdate);
+                   Mutant("arrival_order_wins") ? ProfileUpdateArrivalOrder() : kProfileUpdate);
 #else
     INGEST_PREPARE(stmt, ctx, kProfileUpdate);
 #endif
