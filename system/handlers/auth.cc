@@ -3,7 +3,8 @@
 
 #include "system/handlers/registry.h"
 
-namespace ingestlab::handlers {
+namespace ingestlab::handlers::auth {
+
 namespace {
 
 // The user an event is about: data.user_id, else the envelope's customer_id.
@@ -18,6 +19,8 @@ Status RequireUser(const Event& e, std::string_view* out) {
   if (out->empty()) return Status::Schema(e.type + ": data.user_id is required");
   return Status::Ok();
 }
+
+}  // namespace
 
 constexpr char kUpsertUser[] = R"sql(
 INSERT INTO users(user_id, org_id, email, first_name, last_name, status, created_at)
@@ -52,11 +55,15 @@ INSERT INTO logins(event_id, user_id, email, org_id, ok, reason, at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
 ON CONFLICT(event_id) DO NOTHING)sql";
 
+namespace {
+
 Status InsertLogin(ApplyContext& ctx, const Event& e, std::optional<std::string_view> user_id,
                    bool ok) {
   return Exec(ctx, kInsertLogin, std::string_view(e.id), user_id, e.data.str("email"),
               Opt(e.org_id), ok ? 1 : 0, e.data.str("reason"), e.event_time_ms);
 }
+
+}  // namespace
 
 constexpr char kLoginSucceeded[] = R"sql(
 UPDATE users SET login_count = login_count + 1,
@@ -122,17 +129,4 @@ Status RoleRevoked(ApplyContext& ctx, const Event& e) {
   return Status::Ok();
 }
 
-constexpr HandlerEntry kEntries[] = {
-    {"auth.user.created", UserCreated},
-    {"auth.user.deleted", UserDeleted},
-    {"auth.user.login.succeeded", LoginSucceeded},
-    {"auth.user.login.failed", LoginFailed},
-    {"auth.user.role.assigned", RoleAssigned},
-    {"auth.user.role.revoked", RoleRevoked},
-};
-
-}  // namespace
-
-std::span<const HandlerEntry> AuthHandlers() { return kEntries; }
-
-}  // namespace ingestlab::handlers
+}  // namespace ingestlab::handlers::auth

@@ -3,8 +3,7 @@
 
 #include "system/handlers/registry.h"
 
-namespace ingestlab::handlers {
-namespace {
+namespace ingestlab::handlers::billing {
 
 constexpr char kUpsertBillingCustomer[] = R"sql(
 INSERT INTO customers(customer_id, org_id, email, name, plan, lifetime_value, created_at,
@@ -144,18 +143,4 @@ Status SubscriptionCancelled(ApplyContext& ctx, const Event& e) {
                      e.event_time_ms, e.data.str("reason"));
 }
 
-constexpr HandlerEntry kEntries[] = {
-    {"billing.customer.created", CustomerCreated},
-    {"billing.purchase.completed", PurchaseCompleted},
-    {"billing.purchase.refunded", PurchaseRefunded},
-    {"billing.invoice.issued", InvoiceIssued},
-    {"billing.invoice.paid", InvoicePaid},
-    {"billing.subscription.started", SubscriptionStarted},
-    {"billing.subscription.cancelled", SubscriptionCancelled},
-};
-
-}  // namespace
-
-std::span<const HandlerEntry> BillingHandlers() { return kEntries; }
-
-}  // namespace ingestlab::handlers
+}  // namespace ingestlab::handlers::billing

@@ -5,8 +5,7 @@
 
 #include "system/handlers/registry.h"
 
-namespace ingestlab::handlers {
-namespace {
+namespace ingestlab::handlers::crm {
 
 constexpr char kInsertLead[] = R"sql(
 INSERT INTO crm_leads(lead_id, org_id, event_date, email, name, company, lead_source, status,
@@ -136,11 +135,15 @@ UPDATE crm_opportunities SET
   updated_at = MAX(COALESCE(updated_at, ?5), ?5)
 WHERE opportunity_id = ?1)sql";
 
+namespace {
+
 Status CloseOpportunity(ApplyContext& ctx, const Event& e, std::string_view status,
                         std::optional<double> amount, std::optional<std::string_view> reason) {
   return UpdateByKey(ctx, e, "opportunity_id", kCloseOpportunity, "opportunity", status, amount,
                      reason, e.event_time_ms);
 }
+
+}  // namespace
 
 Status OpportunityWon(ApplyContext& ctx, const Event& e) {
   return CloseOpportunity(ctx, e, "won", e.data.number("amount"), std::nullopt);
@@ -150,20 +153,4 @@ Status OpportunityLost(ApplyContext& ctx, const Event& e) {
   return CloseOpportunity(ctx, e, "lost", std::nullopt, e.data.str("reason"));
 }
 
-constexpr HandlerEntry kEntries[] = {
-    {"crm.lead.created", LeadCreated},
-    {"crm.lead.updated", LeadUpdated},
-    {"crm.lead.converted", LeadConverted},
-    {"crm.contact.created", ContactCreated},
-    {"crm.contact.updated", ContactUpdated},
-    {"crm.opportunity.created", OpportunityCreated},
-    {"crm.opportunity.updated", OpportunityUpdated},
-    {"crm.opportunity.won", OpportunityWon},
-    {"crm.opportunity.lost", OpportunityLost},
-};
-
-}  // namespace
-
-std::span<const HandlerEntry> CrmHandlers() { return kEntries; }
-
-}  // namespace ingestlab::handlers
+}  // namespace ingestlab::handlers::crm

@@ -7,7 +7,8 @@
 #include "system/handlers/registry.h"
 #include "system/mutant.h"
 
-namespace ingestlab::handlers {
+namespace ingestlab::handlers::customer {
+
 namespace {
 
 ProfileFields ProfileOf(const Event& e) {
@@ -24,6 +25,8 @@ Status Touch(ApplyContext& ctx, const Event& e, std::string_view* customer_id) {
   *customer_id = ApplyContext::CustomerOf(e);
   return ctx.TouchCustomer(e, *customer_id, ProfileOf(e));
 }
+
+}  // namespace
 
 constexpr char kInsertPurchase[] = R"sql(
 INSERT INTO purchases(purchase_id, customer_id, org_id, event_id, product_name, product_sku,
@@ -115,19 +118,19 @@ WHERE customer_id = ?1 AND (profile_event_time IS NULL OR profile_event_time < ?
                             (profile_event_time = ?7 AND profile_event_id <= ?8)))sql";
 
 #ifdef INGESTD_MUTANTS
-// Mutant arrival_order_wins: the same update without the event-time guard, so the update that
+namespace {
+
+// Mutant arrival_order_wins: kProfileUpdate cut before its event-time guard, so the update that
 // arrives last wins even when an older one arrives after a newer one.
-constexpr char kProfileUpdateArrivalOrder[] = R"sql(
-UPDATE customers SET
-  name = COALESCE(?2, name),
-  email = COALESCE(?3, email),
-  phone = COALESCE(?4, phone),
-  company = COALESCE(?5, company),
-  tags = COALESCE(?6, tags),
-  profile_event_time = ?7,
-  profile_event_id = ?8,
-  updated_at = MAX(COALESCE(updated_at, ?7), ?7)
-WHERE customer_id = ?1)sql";
+const char* ProfileUpdateArrivalOrder() {
+  static const std::string sql = [] {
+    const std::string_view update = kProfileUpdate;
+    return std::string(update.substr(0, update.find(" AND (profile_event_time")));
+  }();
+  return sql.c_str();
+}
+
+}  // namespace
 #endif
 
 Status ProfileUpdated(ApplyContext& ctx, const Event& e) {
@@ -140,7 +143,7 @@ Status ProfileUpdated(ApplyContext& ctx, const Event& e) {
   {
 #ifdef INGESTD_MUTANTS
     INGEST_PREPARE(stmt, ctx,
-                   Mutant("arrival_order_wins") ? kProfileUpdateArrivalOrder : kProfileUpdate);
+                   Mutant("arrival_order_wins") ? ProfileUpdateArrivalOrder() : kProfileUpdate);
 #else
     INGEST_PREPARE(stmt, ctx, kProfileUpdate);
 #endif
@@ -172,15 +175,4 @@ Status NoteAdded(ApplyContext& ctx, const Event& e) {
   return InsertKnowledge(ctx, e, customer_id, *note);
 }
 
-constexpr HandlerEntry kEntries[] = {
-    {"customer.purchase.recorded", PurchaseRecorded}, {"customer.ticket.opened", TicketOpened},
-    {"customer.repair.requested", RepairRequested},   {"customer.contact.recorded", TimelineOnly},
-    {"customer.profile.updated", ProfileUpdated},     {"customer.note.added", NoteAdded},
-    {"customer.event.recorded", TimelineOnly},
-};
-
-}  // namespace
-
-std::span<const HandlerEntry> CustomerHandlers() { return kEntries; }
-
-}  // namespace ingestlab::handlers
+}  // namespace ingestlab::handlers::customer

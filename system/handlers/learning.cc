@@ -4,7 +4,8 @@
 
 #include "system/handlers/registry.h"
 
-namespace ingestlab::handlers {
+namespace ingestlab::handlers::learning {
+
 namespace {
 
 // The learner an event is about: data.learner_id, else the envelope's customer_id.
@@ -14,6 +15,8 @@ Status RequireLearner(const Event& e, std::string_view* out) {
   if (out->empty()) return Status::Schema(e.type + ": data.learner_id is required");
   return Status::Ok();
 }
+
+}  // namespace
 
 constexpr char kInsertSession[] = R"sql(
 INSERT INTO learning_sessions(session_id, learner_id, org_id, course, device, started_at)
@@ -119,6 +122,8 @@ ON CONFLICT(session_id, minute) DO UPDATE SET
   focused_pings = focused_pings + excluded.focused_pings,
   idle_s = idle_s + excluded.idle_s)sql";
 
+namespace {
+
 int64_t MinuteOf(int64_t unix_ms) {
   int64_t minute = unix_ms / 60'000;
   if (unix_ms % 60'000 < 0) --minute;
@@ -133,6 +138,8 @@ Status UpsertFocus(ApplyContext& ctx, const Event& e, int pings, int focused, do
               Opt(e.org_id), pings, focused, idle_s);
 }
 
+}  // namespace
+
 Status FocusPing(ApplyContext& ctx, const Event& e) {
   auto focused = e.data.boolean("focused");
   if (!focused) return Status::Schema(e.type + ": data.focused is required (boolean)");
@@ -146,20 +153,4 @@ Status FocusIdle(ApplyContext& ctx, const Event& e) {
   return UpsertFocus(ctx, e, 0, 0, idle_s);
 }
 
-constexpr HandlerEntry kEntries[] = {
-    {"learning.session.started", SessionStarted},
-    {"learning.session.ended", SessionEnded},
-    {"learning.activity.completed", ActivityCompleted},
-    {"learning.skill.mastered", SkillMastered},
-    {"homework.question.asked", QuestionAsked},
-    {"homework.question.answered", QuestionAnswered},
-    {"recommendation.created", RecommendationCreated},
-    {"focus.ping", FocusPing},
-    {"focus.loss.idle", FocusIdle},
-};
-
-}  // namespace
-
-std::span<const HandlerEntry> LearningHandlers() { return kEntries; }
-
-}  // namespace ingestlab::handlers
+}  // namespace ingestlab::handlers::learning

@@ -1,5 +1,5 @@
 // The handler registry: canonical event type → the function that writes its effects
-// (system/schemas/CATALOG.md). One source file per domain contributes its entries.
+// (system/schemas/CATALOG.md). One source file per domain defines its handlers.
 // Handlers return Status::Schema for semantically impossible events, Status::Transient
 // (WaitingFor) when a **depends** prerequisite has not been applied yet.
 // THE RULE: a handler returns such a status only before its first write (validate, then
@@ -9,7 +9,6 @@
 // Thread-safety: the registry is immutable after first use; handlers run on the Store's thread.
 #pragma once
 
-#include <span>
 #include <string_view>
 #include <vector>
 
@@ -21,22 +20,36 @@ namespace ingestlab::handlers {
 
 using Handler = Status (*)(ApplyContext& ctx, const Event& event);
 
-struct HandlerEntry {
-  std::string_view type;
-  Handler handler;
-};
-
 // The handler for a canonical type, or nullptr when the type is unknown.
 Handler FindHandler(std::string_view type);
 // Every type with a handler, sorted.
 std::vector<std::string_view> HandledTypes();
 
-// Declared here, defined in the domain files.
-std::span<const HandlerEntry> BillingHandlers();
-std::span<const HandlerEntry> SupportHandlers();
-std::span<const HandlerEntry> AuthHandlers();
-std::span<const HandlerEntry> LearningHandlers();
-std::span<const HandlerEntry> CrmHandlers();
-std::span<const HandlerEntry> CustomerHandlers();
+// The handlers, one namespace per domain file (auth.cc, billing.cc, ...), declared through their
+// function type. registry.cc holds the one table from canonical type to handler.
+using HandlerFunction = Status(ApplyContext& ctx, const Event& event);
+namespace auth {
+HandlerFunction UserCreated, UserDeleted, LoginSucceeded, LoginFailed, RoleAssigned, RoleRevoked;
+}  // namespace auth
+namespace billing {
+HandlerFunction CustomerCreated, PurchaseCompleted, PurchaseRefunded, InvoiceIssued, InvoicePaid,
+    SubscriptionStarted, SubscriptionCancelled;
+}  // namespace billing
+namespace crm {
+HandlerFunction LeadCreated, LeadUpdated, LeadConverted, ContactCreated, ContactUpdated,
+    OpportunityCreated, OpportunityUpdated, OpportunityWon, OpportunityLost;
+}  // namespace crm
+namespace customer {
+HandlerFunction PurchaseRecorded, TicketOpened, RepairRequested, TimelineOnly, ProfileUpdated,
+    NoteAdded;
+}  // namespace customer
+namespace learning {
+HandlerFunction SessionStarted, SessionEnded, ActivityCompleted, SkillMastered, QuestionAsked,
+    QuestionAnswered, RecommendationCreated, FocusPing, FocusIdle;
+}  // namespace learning
+namespace support {
+HandlerFunction TicketOpened, TicketUpdated, TicketResolved, WorkOrderCreated, WorkOrderUpdated,
+    NoteAdded;
+}  // namespace support
 
 }  // namespace ingestlab::handlers

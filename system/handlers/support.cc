@@ -4,8 +4,7 @@
 
 #include "system/handlers/registry.h"
 
-namespace ingestlab::handlers {
-namespace {
+namespace ingestlab::handlers::support {
 
 constexpr char kInsertTicket[] = R"sql(
 INSERT INTO tickets(ticket_id, customer_id, org_id, title, description, summary, priority, status,
@@ -119,17 +118,4 @@ Status NoteAdded(ApplyContext& ctx, const Event& e) {
   return InsertKnowledge(ctx, e, customer_id, note);
 }
 
-constexpr HandlerEntry kEntries[] = {
-    {"support.ticket.opened", TicketOpened},
-    {"support.ticket.updated", TicketUpdated},
-    {"support.ticket.resolved", TicketResolved},
-    {"support.work_order.created", WorkOrderCreated},
-    {"support.work_order.updated", WorkOrderUpdated},
-    {"support.note.added", NoteAdded},
-};
-
-}  // namespace
-
-std::span<const HandlerEntry> SupportHandlers() { return kEntries; }
-
-}  // namespace ingestlab::handlers
+}  // namespace ingestlab::handlers::support
