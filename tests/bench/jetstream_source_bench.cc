@@ -6,9 +6,6 @@
 //                          every message has been delivered and acked.
 // Run: ./build/tests/jetstream_source_bench [--benchmark_filter=...]
 #include <atomic>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
 #include <thread>
 
 #include <benchmark/benchmark.h>
@@ -18,6 +15,7 @@
 #include "harness/infra/nats_cluster.h"
 #include "harness/infra/ports.h"
 #include "system/nats/jetstream_source.h"
+#include "tests/support/batch_worker.h"
 #include "tests/support/bench_nats.h"
 
 using namespace ingestlab;
@@ -27,46 +25,17 @@ namespace {
 // Settles every batch with kAck on a worker thread, like the pipeline's writer.
 class AckingSink final : public BatchSink {
  public:
-  AckingSink() : worker_([this] { Run(); }) {}
-  ~AckingSink() override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    worker_.join();
-  }
-  bool Submit(InboundBatch batch) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(std::move(batch));
-    cv_.notify_all();
-    return true;
-  }
+  bool Submit(InboundBatch batch) override { return worker_.Submit(std::move(batch)); }
   bool TrySubmit(InboundBatch& batch) override { return Submit(std::move(batch)); }
   int64_t settled() const { return settled_.load(); }
 
  private:
-  void Run() {
-    while (true) {
-      InboundBatch b;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-        if (queue_.empty()) return;
-        b = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      const size_t n = b.messages.size();
-      b.on_settled(std::vector<Settlement>(n));
-      settled_ += static_cast<int64_t>(n);
-    }
-  }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<InboundBatch> queue_;
-  bool stop_ = false;
   std::atomic<int64_t> settled_{0};
-  std::thread worker_;
+  testing::BatchWorker worker_{[this](InboundBatch b) {
+    const size_t n = b.messages.size();
+    b.on_settled(std::vector<Settlement>(n));
+    settled_ += static_cast<int64_t>(n);
+  }};
 };
 
 // FOCUS's options for a source on `nats` whose consumers are named for `durable_prefix`.

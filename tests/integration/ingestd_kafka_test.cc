@@ -117,11 +117,8 @@ void ProduceAll(KafkaTestProducer& producer, const std::vector<KafkaRecord>& rec
 TEST_CASE("ingestd folds Kafka CloudEvents into the crm tables and dead-letters bad ones",
           "[kafka][ingestd]") {
   KafkaEnv env = StartEnv("ingestd-kafka");
-  auto& cluster = env.cluster;
-  auto& dir = env.dir;
-  auto& db = env.db;
-  auto ingestd = StartIngestd(*cluster, dir, "ingestd-1");
-  auto producer = KafkaTestProducer::Create(cluster->bootstrap());
+  auto ingestd = StartIngestd(*env.cluster, env.dir, "ingestd-1");
+  auto producer = KafkaTestProducer::Create(env.cluster->bootstrap());
   REQUIRE(producer.ok());
 
   std::vector<KafkaRecord> records;
@@ -184,41 +181,45 @@ TEST_CASE("ingestd folds Kafka CloudEvents into the crm tables and dead-letters 
 
   const bool settled = WaitUntil(
       [&] {
-        return QueryInt(db, "SELECT count(*) FROM events") == 7 &&
-               QueryInt(db, "SELECT count(*) FROM dead_letters") == 2;
+        return QueryInt(env.db, "SELECT count(*) FROM events") == 7 &&
+               QueryInt(env.db, "SELECT count(*) FROM dead_letters") == 2;
       },
       30s);
   INFO(ingestd->LogTail(4000));
   REQUIRE(settled);
 
-  CHECK(QueryInt(db, "SELECT count(*) FROM crm_leads") == 4);
-  CHECK(QueryText(db, "SELECT status FROM crm_leads WHERE lead_id='L9'") == "qualified");
-  CHECK(QueryInt(db, "SELECT score FROM crm_leads WHERE lead_id='L9'") == 55);
-  CHECK(QueryInt(db, "SELECT attempts FROM events WHERE event_id='ev-lead-9-update'") >= 2);
-  CHECK(QueryText(db, "SELECT name FROM crm_leads WHERE lead_id='L2'") == "Ada Lovelace");
-  CHECK(QueryInt(db, "SELECT score FROM crm_leads WHERE lead_id='L2'") == 87);
-  CHECK(QueryText(db, "SELECT status FROM crm_leads WHERE lead_id='L3'") == "contacted");
-  CHECK(QueryText(db, "SELECT email FROM crm_contacts WHERE contact_id='C1'") == "c1@example.com");
-  CHECK(QueryText(db, "SELECT stage FROM crm_opportunities WHERE opportunity_id='O1'") ==
+  CHECK(QueryInt(env.db, "SELECT count(*) FROM crm_leads") == 4);
+  CHECK(QueryText(env.db, "SELECT status FROM crm_leads WHERE lead_id='L9'") == "qualified");
+  CHECK(QueryInt(env.db, "SELECT score FROM crm_leads WHERE lead_id='L9'") == 55);
+  CHECK(QueryInt(env.db, "SELECT attempts FROM events WHERE event_id='ev-lead-9-update'") >= 2);
+  CHECK(QueryText(env.db, "SELECT name FROM crm_leads WHERE lead_id='L2'") == "Ada Lovelace");
+  CHECK(QueryInt(env.db, "SELECT score FROM crm_leads WHERE lead_id='L2'") == 87);
+  CHECK(QueryText(env.db, "SELECT status FROM crm_leads WHERE lead_id='L3'") == "contacted");
+  CHECK(QueryText(env.db, "SELECT email FROM crm_contacts WHERE contact_id='C1'") ==
+        "c1@example.com");
+  CHECK(QueryText(env.db, "SELECT stage FROM crm_opportunities WHERE opportunity_id='O1'") ==
         "proposal");
-  CHECK(QueryText(db, "SELECT status FROM crm_opportunities WHERE opportunity_id='O1'") == "open");
-  CHECK(QueryInt(db, "SELECT count(*) FROM events WHERE event_id='ev-lead-1'") == 1);
-  CHECK(QueryText(db, "SELECT origin FROM events WHERE event_id='ev-lead-3'")
+  CHECK(QueryText(env.db, "SELECT status FROM crm_opportunities WHERE opportunity_id='O1'") ==
+        "open");
+  CHECK(QueryInt(env.db, "SELECT count(*) FROM events WHERE event_id='ev-lead-1'") == 1);
+  CHECK(QueryText(env.db, "SELECT origin FROM events WHERE event_id='ev-lead-3'")
             .rfind("kafka:crm.leads:", 0) == 0);
-  CHECK(QueryText(db, "SELECT reason FROM dead_letters WHERE origin LIKE 'kafka:crm.leads:%'") ==
-        "parse");
-  CHECK(QueryText(db, "SELECT reason FROM dead_letters WHERE origin LIKE 'kafka:crm.contacts:%'") ==
+  CHECK(
+      QueryText(env.db, "SELECT reason FROM dead_letters WHERE origin LIKE 'kafka:crm.leads:%'") ==
+      "parse");
+  CHECK(QueryText(env.db,
+                  "SELECT reason FROM dead_letters WHERE origin LIKE 'kafka:crm.contacts:%'") ==
         "schema");
 
   // The dead letter is published right after the transaction that recorded it commits.
-  const KafkaReadRecord lead_dead = OnlyRecord(cluster->bootstrap(), "crm.leads.dlq");
+  const KafkaReadRecord lead_dead = OnlyRecord(env.cluster->bootstrap(), "crm.leads.dlq");
   auto h = HeaderMap(lead_dead);
   CHECK(h["reason"] == "parse");
   CHECK(h["topic"] == "crm.leads");
   CHECK(!h["error"].empty());
   CHECK(h["origin"] == "kafka:crm.leads:" + h["partition"] + ":" + h["offset"]);
   CHECK(lead_dead.value == "{\"specversion\": \"1.0\", oops");
-  CHECK(OnlyRecord(cluster->bootstrap(), "crm.contacts.dlq").headers.size() >= 7);
+  CHECK(OnlyRecord(env.cluster->bootstrap(), "crm.contacts.dlq").headers.size() >= 7);
 
   const ExitStatus exit = Terminate(*ingestd);
   CHECK(exit.exited);
@@ -266,63 +267,53 @@ StreamUnderWay StartStream(const KafkaMockCluster& cluster, const TempDir& dir, 
 TEST_CASE("ingestd killed with SIGKILL mid-stream and restarted applies every event once",
           "[kafka][ingestd]") {
   KafkaEnv env = StartEnv("ingestd-kafka-kill");
-  auto& cluster = env.cluster;
-  auto& dir = env.dir;
-  auto& db = env.db;
   constexpr int kTotal = 3'000;
-  StreamUnderWay stream = StartStream(*cluster, dir, kTotal, 3s, "K", 500);
-  auto& first = stream.first;
-  auto& producer = stream.producer;
+  StreamUnderWay stream = StartStream(*env.cluster, env.dir, kTotal, 3s, "K", 500);
   // Make the broker refuse offset commits (OffsetCommit = API key 8) for a moment, so that at the
   // kill there are surely events committed to SQLite whose offsets are not committed.
-  cluster->PushRequestErrors(8, std::vector<int>(100'000, /*UNKNOWN_SERVER_ERROR*/ -1));
-  const int64_t applied_at_refusal = EventRows(db);
-  REQUIRE(WaitUntil([&] { return EventRows(db) >= applied_at_refusal + 200; }, 10s));
-  REQUIRE(first->Signal(SIGKILL).ok());
-  (void)first->WaitExit(5'000);
-  cluster->ClearRequestErrors(8);
-  const int64_t applied_before_kill = EventRows(db);
-  auto second = StartIngestd(*cluster, dir, "ingestd-b");
-  REQUIRE(producer->Finish());
+  env.cluster->PushRequestErrors(8, std::vector<int>(100'000, /*UNKNOWN_SERVER_ERROR*/ -1));
+  const int64_t applied_at_refusal = EventRows(env.db);
+  REQUIRE(WaitUntil([&] { return EventRows(env.db) >= applied_at_refusal + 200; }, 10s));
+  REQUIRE(stream.first->Signal(SIGKILL).ok());
+  (void)stream.first->WaitExit(5'000);
+  env.cluster->ClearRequestErrors(8);
+  const int64_t applied_before_kill = EventRows(env.db);
+  auto second = StartIngestd(*env.cluster, env.dir, "ingestd-b");
+  REQUIRE(stream.producer->Finish());
 
-  const bool all = WaitUntil([&] { return EventRows(db) == kTotal; }, 30s);
+  const bool all = WaitUntil([&] { return EventRows(env.db) == kTotal; }, 30s);
   INFO(second->LogTail(4000));
   REQUIRE(all);
   std::this_thread::sleep_for(500ms);  // anything redelivered late must not add rows
   CHECK(applied_before_kill < kTotal);
-  CHECK(QueryInt(db, "SELECT count(*) FROM events") == kTotal);
-  CHECK(QueryInt(db, "SELECT count(*) FROM crm_leads") == kTotal);
-  CHECK(QueryInt(db, "SELECT count(DISTINCT event_id) FROM events") == kTotal);
-  CHECK(QueryInt(db, "SELECT count(*) FROM dead_letters") == 0);
+  CHECK(QueryInt(env.db, "SELECT count(*) FROM events") == kTotal);
+  CHECK(QueryInt(env.db, "SELECT count(*) FROM crm_leads") == kTotal);
+  CHECK(QueryInt(env.db, "SELECT count(DISTINCT event_id) FROM events") == kTotal);
+  CHECK(QueryInt(env.db, "SELECT count(*) FROM dead_letters") == 0);
   // The restarted member saw again what was stored but not committed, and skipped it.
-  CHECK(MetricValue(dir.Sub("ingestd-b.port"), "ingest_redeliveries_total") >= 200);
+  CHECK(MetricValue(env.dir.Sub("ingestd-b.port"), "ingest_redeliveries_total") >= 200);
   CHECK(Terminate(*second).code == 0);
 }
 
 TEST_CASE("two ingestd in the same group split the partitions and apply every event once",
           "[kafka][ingestd]") {
   KafkaEnv env = StartEnv("ingestd-kafka-group");
-  auto& cluster = env.cluster;
-  auto& dir = env.dir;
-  auto& db = env.db;
   constexpr int kTotal = 3'000;
-  StreamUnderWay stream = StartStream(*cluster, dir, kTotal, 5s, "G", 300);
-  auto& first = stream.first;
-  auto& producer = stream.producer;
-  auto second = StartIngestd(*cluster, dir, "ingestd-b");
-  REQUIRE(producer->Finish());
+  StreamUnderWay stream = StartStream(*env.cluster, env.dir, kTotal, 5s, "G", 300);
+  auto second = StartIngestd(*env.cluster, env.dir, "ingestd-b");
+  REQUIRE(stream.producer->Finish());
 
-  const bool all = WaitUntil([&] { return EventRows(db) == kTotal; }, 30s);
-  INFO(first->LogTail(3000));
+  const bool all = WaitUntil([&] { return EventRows(env.db) == kTotal; }, 30s);
+  INFO(stream.first->LogTail(3000));
   INFO(second->LogTail(3000));
   REQUIRE(all);
-  CHECK(QueryInt(db, "SELECT count(*) FROM crm_leads") == kTotal);
-  CHECK(QueryInt(db, "SELECT count(*) FROM dead_letters") == 0);
+  CHECK(QueryInt(env.db, "SELECT count(*) FROM crm_leads") == kTotal);
+  CHECK(QueryInt(env.db, "SELECT count(*) FROM dead_letters") == 0);
   // The newcomer took over partitions and applied part of the stream itself.
   CHECK(LogSaysAssigned(*second));
-  CHECK(MetricValue(dir.Sub("ingestd-b.port"), "ingest_applied_total") > 0);
-  CHECK(MetricValue(dir.Sub("ingestd-a.port"), "ingest_applied_total") > 0);
-  for (auto* p : {first.get(), second.get()}) {
+  CHECK(MetricValue(env.dir.Sub("ingestd-b.port"), "ingest_applied_total") > 0);
+  CHECK(MetricValue(env.dir.Sub("ingestd-a.port"), "ingest_applied_total") > 0);
+  for (auto* p : {stream.first.get(), second.get()}) {
     CHECK(Terminate(*p).code == 0);
   }
 }
@@ -332,14 +323,11 @@ TEST_CASE(
     "count as redeliveries, not duplicates",
     "[kafka][ingestd][dlq]") {
   KafkaEnv env = StartEnv("ingestd-kafka-dlq");
-  auto& cluster = env.cluster;
-  auto& dir = env.dir;
-  auto& db = env.db;
-  auto ingestd = StartIngestd(*cluster, dir, "ingestd-1");
-  const std::string port_file = dir.Sub("ingestd-1.port");
+  auto ingestd = StartIngestd(*env.cluster, env.dir, "ingestd-1");
+  const std::string port_file = env.dir.Sub("ingestd-1.port");
   // The producer must accept the oversized message that ingestd then refuses.
   auto producer =
-      KafkaTestProducer::Create(cluster->bootstrap(), {{"message.max.bytes", "4000000"}});
+      KafkaTestProducer::Create(env.cluster->bootstrap(), {{"message.max.bytes", "4000000"}});
   REQUIRE(producer.ok());
 
   // One key: every record lands on the same partition, in this order.
@@ -370,8 +358,8 @@ TEST_CASE(
   // oversized message and LX), so at least 4 skips in all once the replay is through.
   const bool settled = WaitUntil(
       [&] {
-        return QueryInt(db, "SELECT count(*) FROM events") == 4 &&
-               QueryInt(db, "SELECT count(*) FROM dead_letters") == 1 &&
+        return QueryInt(env.db, "SELECT count(*) FROM events") == 4 &&
+               QueryInt(env.db, "SELECT count(*) FROM dead_letters") == 1 &&
                MetricValue(port_file, "ingest_duplicates_total") +
                        MetricValue(port_file, "ingest_redeliveries_total") >=
                    2 * kTrueDuplicates;
@@ -379,16 +367,16 @@ TEST_CASE(
       30s);
   INFO(ingestd->LogTail(4000));
   REQUIRE(settled);
-  CHECK(QueryInt(db, "SELECT attempts FROM events WHERE event_id='ev-dlq-x-update'") >= 2);
-  CHECK(QueryText(db, "SELECT status FROM crm_leads WHERE lead_id='LX'") == "qualified");
+  CHECK(QueryInt(env.db, "SELECT attempts FROM events WHERE event_id='ev-dlq-x-update'") >= 2);
+  CHECK(QueryText(env.db, "SELECT status FROM crm_leads WHERE lead_id='LX'") == "qualified");
   CHECK(MetricValue(port_file, "ingest_duplicates_total") == kTrueDuplicates);
   CHECK(MetricValue(port_file, "ingest_redeliveries_total") >= kTrueDuplicates);
 
   // The table keeps every byte; the DLQ gets the first 512 KiB and the original size.
-  CHECK(QueryText(db, "SELECT reason FROM dead_letters") == "parse");
-  CHECK(QueryInt(db, "SELECT length(payload) FROM dead_letters") ==
+  CHECK(QueryText(env.db, "SELECT reason FROM dead_letters") == "parse");
+  CHECK(QueryInt(env.db, "SELECT length(payload) FROM dead_letters") ==
         static_cast<int64_t>(oversized_bytes));
-  TopicRead leads_topic = AwaitTopic(cluster->bootstrap(), "crm.leads.dlq");
+  TopicRead leads_topic = AwaitTopic(env.cluster->bootstrap(), "crm.leads.dlq");
   auto& leads_arrived = leads_topic.arrived;
   auto& leads_dlq = leads_topic.records;
   CHECK(leads_arrived);
@@ -406,12 +394,12 @@ TEST_CASE(
   CHECK(WaitUntil(
       [&] {
         return MetricValue(port_file, "ingest_redeliveries_total") >= kTrueDuplicates + 2 &&
-               QueryInt(db, "SELECT count(*) FROM dead_letters WHERE published_at IS NOT NULL") ==
-                   1;
+               QueryInt(env.db,
+                        "SELECT count(*) FROM dead_letters WHERE published_at IS NOT NULL") == 1;
       },
       10s));
   CHECK(MetricValue(port_file, "ingest_dead_letters_total") == 1);
-  leads_dlq = ReadTopic(cluster->bootstrap(), "crm.leads.dlq");
+  leads_dlq = ReadTopic(env.cluster->bootstrap(), "crm.leads.dlq");
   REQUIRE(leads_dlq.ok());
   CHECK(leads_dlq->size() == 1);
 
@@ -428,10 +416,7 @@ TEST_CASE(
   // last committed offset after each restart, so without a record that survives the crash this
   // would loop forever. One key: every lead on one partition, in order around the bad one.
   KafkaEnv env = StartEnv("ingestd-kafka-crash");
-  auto& cluster = env.cluster;
-  auto& dir = env.dir;
-  auto& db = env.db;
-  auto producer = KafkaTestProducer::Create(cluster->bootstrap());
+  auto producer = KafkaTestProducer::Create(env.cluster->bootstrap());
   REQUIRE(producer.ok());
   constexpr int kTotal = 30;
   std::vector<KafkaRecord> records;
@@ -444,34 +429,34 @@ TEST_CASE(
 
   SpawnOptions spawn;
   spawn.program = INGESTLAB_INGESTD_CRASH_HOOK;
-  spawn.args = IngestdArgs(cluster->bootstrap(), db, "ingestd-c");
+  spawn.args = IngestdArgs(env.cluster->bootstrap(), env.db, "ingestd-c");
   spawn.args.insert(spawn.args.end(), {"--max-attempts", "3"});
-  spawn.log_path = dir.Sub("ingestd-c.log");
+  spawn.log_path = env.dir.Sub("ingestd-c.log");
   auto loop = ingestlab::testing::RunThroughCrashes(
       spawn,
       [&] {
-        return QueryInt(db, "SELECT count(*) FROM dead_letters") == 1 &&
-               QueryInt(db, "SELECT count(*) FROM crm_leads") == kTotal - 1;
+        return QueryInt(env.db, "SELECT count(*) FROM dead_letters") == 1 &&
+               QueryInt(env.db, "SELECT count(*) FROM crm_leads") == kTotal - 1;
       },
       10, 90'000);
   INFO(ReadFileTail(spawn.log_path, 8000));
   REQUIRE(loop.done);
   CHECK(loop.Crashes(SIGSEGV) == 3);
   CHECK(loop.deaths.size() == 3);
-  CHECK(QueryText(db, "SELECT reason FROM dead_letters") == "crash");
-  CHECK(QueryText(db, "SELECT error FROM dead_letters") ==
+  CHECK(QueryText(env.db, "SELECT reason FROM dead_letters") == "crash");
+  CHECK(QueryText(env.db, "SELECT error FROM dead_letters") ==
         "in flight during 3 crashes of the process, max_attempts is 3");
-  CHECK(QueryInt(db, "SELECT count(*) FROM crm_leads WHERE lead_id = 'LC11'") == 0);
-  CHECK(QueryInt(db, "SELECT count(DISTINCT event_id) FROM events") == kTotal - 1);
-  CHECK(QueryInt(db, "SELECT count(*) FROM events") == kTotal - 1);
-  auto h = HeaderMap(OnlyRecord(cluster->bootstrap(), "crm.leads.dlq"));
+  CHECK(QueryInt(env.db, "SELECT count(*) FROM crm_leads WHERE lead_id = 'LC11'") == 0);
+  CHECK(QueryInt(env.db, "SELECT count(DISTINCT event_id) FROM events") == kTotal - 1);
+  CHECK(QueryInt(env.db, "SELECT count(*) FROM events") == kTotal - 1);
+  auto h = HeaderMap(OnlyRecord(env.cluster->bootstrap(), "crm.leads.dlq"));
   CHECK(h["reason"] == "crash");
   CHECK(h["offset"] == "11");
   // Still up; the offsets move past the dead letter, so a restart replays nothing.
   CHECK(loop.process->Running());
   CHECK(WaitUntil(
       [&] {
-        auto committed = CommittedOffsets(cluster->bootstrap(), "ingestd", "crm.leads");
+        auto committed = CommittedOffsets(env.cluster->bootstrap(), "ingestd", "crm.leads");
         if (!committed.ok()) return false;
         for (auto& [partition, offset] : *committed) {
           if (offset == kTotal) return true;
@@ -483,6 +468,6 @@ TEST_CASE(
   auto exit = loop.process->WaitExit(15'000);
   REQUIRE(exit.ok());
   CHECK(exit->code == 0);
-  CHECK(QueryInt(db, "SELECT count(*) FROM in_flight") == 0);
-  CHECK(QueryInt(db, "SELECT count(*) FROM crash_suspects") == 0);
+  CHECK(QueryInt(env.db, "SELECT count(*) FROM in_flight") == 0);
+  CHECK(QueryInt(env.db, "SELECT count(*) FROM crash_suspects") == 0);
 }

@@ -1,8 +1,6 @@
 // Specification of JetStreamSource against a real 1-node nats-server and a fake BatchSink that
 // records what it receives and settles it by a per-test policy (on its own "writer" thread).
 #include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <filesystem>
 #include <mutex>
 #include <optional>
@@ -18,8 +16,10 @@
 #include "system/sha256.h"
 #include "tests/integration/nats_test_util.h"
 #include "tests/integration/test_nats.h"
+#include "tests/support/batch_worker.h"
 
 using namespace ingestlab;
+using ingestlab::testing::BatchWorker;
 using ingestlab::testing::JsTestClient;
 using ingestlab::testing::WaitUntil;
 
@@ -36,27 +36,11 @@ class FakeSink final : public BatchSink {
  public:
   using Policy = std::function<std::optional<Settlement>(const RawMessage&)>;
 
-  FakeSink() : worker_([this] { Run(); }) {}
-  ~FakeSink() override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    worker_.join();
-  }
-
   void SetPolicy(Policy p) {
     std::lock_guard<std::mutex> lock(mu_);
     policy_ = std::move(p);
   }
-  bool Submit(InboundBatch batch) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stop_) return false;
-    queue_.push_back(std::move(batch));
-    cv_.notify_all();
-    return true;
-  }
+  bool Submit(InboundBatch batch) override { return worker_.Submit(std::move(batch)); }
   bool TrySubmit(InboundBatch& batch) override { return Submit(std::move(batch)); }
 
   std::vector<Delivery> deliveries() const {
@@ -77,44 +61,34 @@ class FakeSink final : public BatchSink {
   }
 
  private:
-  void Run() {
-    while (true) {
-      InboundBatch batch;
-      Policy policy;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-        if (queue_.empty()) return;
-        batch = std::move(queue_.front());
-        queue_.pop_front();
-        policy = policy_;
-        const int64_t now = Clock::System().NowUnixMillis();
-        for (const RawMessage& m : batch.messages) deliveries_.push_back({m, now});
-      }
-      std::vector<Settlement> settlements;
-      bool hold = false;
-      for (const RawMessage& m : batch.messages) {
-        std::optional<Settlement> s = policy ? policy(m) : Settlement{};
-        if (!s) hold = true;
-        settlements.push_back(s.value_or(Settlement{}));
-      }
-      if (hold) {
-        std::lock_guard<std::mutex> lock(mu_);
-        held_.push_back(std::move(batch));
-        continue;
-      }
-      batch.on_settled(std::move(settlements));
+  void Settle(InboundBatch batch) {
+    Policy policy;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      policy = policy_;
+      const int64_t now = Clock::System().NowUnixMillis();
+      for (const RawMessage& m : batch.messages) deliveries_.push_back({m, now});
     }
+    std::vector<Settlement> settlements;
+    bool hold = false;
+    for (const RawMessage& m : batch.messages) {
+      std::optional<Settlement> s = policy ? policy(m) : Settlement{};
+      if (!s) hold = true;
+      settlements.push_back(s.value_or(Settlement{}));
+    }
+    if (hold) {
+      std::lock_guard<std::mutex> lock(mu_);
+      held_.push_back(std::move(batch));
+      return;
+    }
+    batch.on_settled(std::move(settlements));
   }
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<InboundBatch> queue_;
   std::vector<InboundBatch> held_;
   std::vector<Delivery> deliveries_;
   Policy policy_;
-  bool stop_ = false;
-  std::thread worker_;
+  BatchWorker worker_{[this](InboundBatch batch) { Settle(std::move(batch)); }};
 };
 
 struct Broker : ingestlab::testing::TestNats {

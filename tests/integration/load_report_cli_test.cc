@@ -10,8 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/cli.h"
+#include "tests/support/result_json.h"
 
-using namespace ingestlab::testing;  // RunIngestlab, FreshTempDir, ReadFileBytes, ...
+using namespace ingestlab::testing;  // RunIngestlab, LoadThreshold, ReadFileBytes, ...
 using nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -28,13 +29,7 @@ json LoadResult() {
       {"seed", 1},
       {"target", {{"embedded", true}, {"nats_urls", {"nats://127.0.0.1:4222"}}}},
       {"duration_s", 20},
-      {"thresholds",
-       {{{"name", "p99_ms"},
-         {"op", "<="},
-         {"threshold", 25},
-         {"measured", 12.5},
-         {"passed", true},
-         {"unit", "ms"}}}},
+      {"thresholds", json::array({LoadThreshold("p99_ms", "<=", 25, 12.5, true, "ms")})},
       {"summary",
        {{"sent", 20000},
         {"committed", 20000},

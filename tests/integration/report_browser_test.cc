@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "reports/html_report.h"
+#include "simulators/encoding.h"
 #include "tests/support/cli.h"
 
 using namespace ingestlab;
@@ -219,19 +220,7 @@ json BrowserSampleResult() {
   };
   const std::vector<std::string> problems = {"missing", "applied twice", "unexpected dead letter"};
   const std::vector<std::string> observed = {"absent", "applied 2 times", "dead-lettered (schema)"};
-  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   for (size_t i = 0; i < payloads.size(); ++i) {
-    std::string b64;
-    const std::string& p = payloads[i];
-    for (size_t k = 0; k < p.size(); k += 3) {
-      uint32_t v = uint8_t(p[k]) << 16;
-      if (k + 1 < p.size()) v |= uint8_t(p[k + 1]) << 8;
-      if (k + 2 < p.size()) v |= uint8_t(p[k + 2]);
-      b64 += alphabet[(v >> 18) & 63];
-      b64 += alphabet[(v >> 12) & 63];
-      b64 += k + 1 < p.size() ? alphabet[(v >> 6) & 63] : '=';
-      b64 += k + 2 < p.size() ? alphabet[v & 63] : '=';
-    }
     offending.push_back({{"event_id", "billing-7-" + std::to_string(1042 + i)},
                          {"problem", problems[i]},
                          {"expected", "applied once"},
@@ -239,7 +228,7 @@ json BrowserSampleResult() {
                          {"service", "billing"},
                          {"type", "billing.purchase.completed"},
                          {"subject", "billing.purchase.completed"},
-                         {"payload_b64", b64}});
+                         {"payload_b64", sim::Base64Encode(payloads[i])}});
   }
   return {
       {"format", 1},

@@ -23,9 +23,11 @@
 #include "reports/svg_chart.h"
 #include "tests/support/cli.h"  // FreshTempDir, ReadFileBytes, CountOccurrences
 #include "tests/support/report_cli.h"
+#include "tests/support/result_json.h"
 #include "tests/support/text_checks.h"
 
 using namespace ingestlab;
+using ingestlab::testing::LoadThreshold;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -85,19 +87,8 @@ json SampleLoadResult() {
             {"latency_source", "store"}}},
           {"started_at_ms", 1764000000000LL},
           {"duration_s", 40.5},
-          {"thresholds",
-           {{{"name", "p99_ms"},
-             {"op", "<="},
-             {"threshold", 25},
-             {"measured", 12.5},
-             {"passed", true},
-             {"unit", "ms"}},
-            {{"name", "uncommitted"},
-             {"op", "<="},
-             {"threshold", 0},
-             {"measured", 37},
-             {"passed", false},
-             {"unit", "events"}}}},
+          {"thresholds", json::array({LoadThreshold("p99_ms", "<=", 25, 12.5, true, "ms"),
+                                      LoadThreshold("uncommitted", "<=", 0, 37, false, "events")})},
           {"summary",
            {{"offered_eps", 5000},
             {"sent", 300000},

@@ -18,6 +18,7 @@
 #include "reports/html_util.h"
 #include "reports/report_command.h"
 #include "reports/svg_chart.h"
+#include "simulators/encoding.h"
 #include "tests/support/cli.h"
 #include "tests/support/report_cli.h"
 #include "tests/support/text_checks.h"
@@ -27,31 +28,6 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string Base64(const std::string& bytes) {
-  static const char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const uint32_t v =
-        (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
-  }
-  if (i + 1 == bytes.size()) {
-    const uint32_t v = uint8_t(bytes[i]) << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == bytes.size()) {
-    const uint32_t v = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
 
 // A result.json as `ingestlab run` writes it (format 1): `samples` one-second samples, two
 // faults, three assertions of which no_loss fails, and `offending` missing events.
@@ -81,6 +57,9 @@ json SampleResult(int samples, int offending = 2, const std::string& verdict = "
   }
   json events = json::array();
   for (int i = 0; i < offending; ++i) {
+    const std::string payload = "{\"specversion\":\"1.0\",\"id\":\"billing-1-" +
+                                std::to_string(40 + i) +
+                                "\",\"type\":\"billing.purchase.completed\"}";
     events.push_back({{"event_id", "billing-1-" + std::to_string(40 + i)},
                       {"problem", "missing"},
                       {"expected", "applied"},
@@ -88,9 +67,7 @@ json SampleResult(int samples, int offending = 2, const std::string& verdict = "
                       {"service", "billing"},
                       {"type", "billing.purchase.completed"},
                       {"subject", "billing.purchase.completed"},
-                      {"payload_b64", Base64("{\"specversion\":\"1.0\",\"id\":\"billing-1-" +
-                                             std::to_string(40 + i) +
-                                             "\",\"type\":\"billing.purchase.completed\"}")}});
+                      {"payload_b64", sim::Base64Encode(payload)}});
   }
   return {{"format", 1},
           {"scenario", "kill-ingestd"},
@@ -389,7 +366,7 @@ TEST_CASE("hostile values from result.json are escaped, never interpreted") {
   result["metrics"]["per_type"]["</td><script>alert(4)</script>"] = {{"applied", 1}};
   result["offending_events"][0]["event_id"] = "id\"onmouseover=\"alert(5)";
   result["offending_events"][0]["payload_b64"] =
-      Base64("</pre><script>alert(6)</script>\x01\xff tail");
+      sim::Base64Encode("</pre><script>alert(6)</script>\x01\xff tail");
   const std::string html = RenderRunReport(result);
 
   // The only scripts are the two embedded assets and one data block per time chart.
@@ -440,7 +417,7 @@ TEST_CASE("a long run's report stays small: series are downsampled") {
   }
   SECTION("long payloads are cut with a note") {
     json big = SampleResult(10, 1);
-    big["offending_events"][0]["payload_b64"] = Base64(std::string(100000, 'a'));
+    big["offending_events"][0]["payload_b64"] = sim::Base64Encode(std::string(100000, 'a'));
     const std::string page = RenderRunReport(big);
     CHECK(page.size() < 100 * 1024);
     CHECK(page.find("98500 more characters not shown; the payload is 100000 bytes") !=
@@ -641,12 +618,12 @@ TEST_CASE("text helpers decode, make printable, format and encode") {
   CHECK(FormatNumber(3.10, 2) == "3.1");
   CHECK(FormatCompact(12500) == "12.5k");
   CHECK(FormatDuration(125) == "2 min 5 s");
-  CHECK(DisplayPayload(Base64("{\"a\":1}"), 100) == "{\n  \"a\": 1\n}");
+  CHECK(DisplayPayload(sim::Base64Encode("{\"a\":1}"), 100) == "{\n  \"a\": 1\n}");
   CHECK(DisplayPayload("not base64!", 100).rfind("(not base64)", 0) == 0);
   // A dead letter nested far deeper than ingestd accepts is shown as text: pretty-printing it
   // recursed once per level and overflowed the stack.
   const std::string deep = "{\"a\":" + std::string(200000, '[') + std::string(200000, ']') + "}";
-  CHECK(DisplayPayload(Base64(deep), 100).rfind("{\"a\":[[[[", 0) == 0);
+  CHECK(DisplayPayload(sim::Base64Encode(deep), 100).rfind("{\"a\":[[[[", 0) == 0);
 }
 
 TEST_CASE("the reference model section lists each table and its first differing rows") {

@@ -31,6 +31,11 @@ std::string Purchase(const std::string& id, const std::string& purchase_id, doub
          purchase_id + R"(","amount":)" + std::to_string(amount) + "}}";
 }
 
+// The ids of the events the store recorded as applied, sorted and comma-separated.
+std::string StoredEventIds(StoreHarness& h) {
+  return h.Text("SELECT group_concat(event_id) FROM (SELECT event_id FROM events ORDER BY 1)");
+}
+
 // A mixed sequence of events touching most tables, for digest comparisons.
 std::vector<std::string> MixedEvents() {
   std::vector<std::string> out;
@@ -240,8 +245,7 @@ TEST_CASE("a failing event in a batch leaves the batch's other events intact") {
   CHECK(results[1].is_transient());
   CHECK(results[2].code() == Status::Code::kSchema);
   CHECK(results[3].ok());
-  CHECK(h.Text("SELECT group_concat(event_id) FROM (SELECT event_id FROM events ORDER BY 1)") ==
-        "e1,e4");
+  CHECK(StoredEventIds(h) == "e1,e4");
   CHECK(h.Int("SELECT COUNT(*) FROM purchases") == 2);
   CHECK(h.Int("SELECT COUNT(*) FROM customers WHERE customer_id='c_bad'") == 0);
   CHECK(h.Real("SELECT lifetime_value FROM customers WHERE customer_id='c1'") == Approx(15));
@@ -548,8 +552,7 @@ TEST_CASE("an event failing midway rolls back the batch once, then runs isolated
   CHECK(retry[1].ok());
   CHECK(retry[2].code() == Status::Code::kInternal);
   CHECK(retry[3].ok());
-  CHECK(h.Text("SELECT group_concat(event_id) FROM (SELECT event_id FROM events ORDER BY 1)") ==
-        "e1,e2,n1");
+  CHECK(StoredEventIds(h) == "e1,e2,n1");
   CHECK(h.Real("SELECT lifetime_value FROM customers WHERE customer_id='c1'") == Approx(15));
 }
 
