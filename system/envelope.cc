@@ -205,6 +205,18 @@ Status OptionalString(const std::optional<element>& e, std::string_view name,
   return Status::Ok();
 }
 
+// id, type and source: required non-empty strings in CloudEvents and the service envelope alike.
+Status IdTypeSource(const EnvelopeFields& f, Event* out) {
+  std::string_view text;
+  INGEST_RETURN_IF_ERROR(RequiredString(f.id, "id", &text));
+  out->id.assign(text);
+  INGEST_RETURN_IF_ERROR(RequiredString(f.type, "type", &text));
+  out->original_type = text;
+  INGEST_RETURN_IF_ERROR(RequiredString(f.source, "source", &text));
+  out->source.assign(text);
+  return Status::Ok();
+}
+
 // "1", "1.0", "2", "2.1" (the major number counts) → version.
 std::optional<int> ParseVersionText(std::string_view s) {
   int v = 0;
@@ -346,12 +358,7 @@ Status EnvelopeDecoder::Impl::DecodeStructured(const RawMessage& msg, element ro
     if (f.specversion->get_string().get(spec) != simdjson::SUCCESS || spec != "1.0") {
       return FieldError("specversion", "must be \"1.0\", got " + Describe(*f.specversion));
     }
-    INGEST_RETURN_IF_ERROR(RequiredString(f.id, "id", &text));
-    out->id.assign(text);
-    INGEST_RETURN_IF_ERROR(RequiredString(f.type, "type", &text));
-    out->original_type = text;
-    INGEST_RETURN_IF_ERROR(RequiredString(f.source, "source", &text));
-    out->source.assign(text);
+    INGEST_RETURN_IF_ERROR(IdTypeSource(f, out));
     INGEST_RETURN_IF_ERROR(OptionalString(f.time, "time", &text));
     if (text.empty()) {
       out->event_time_ms = msg.received_at_ms;
@@ -420,12 +427,7 @@ Status EnvelopeDecoder::Impl::DecodeStructured(const RawMessage& msg, element ro
 
   if (f.id && f.type && f.organization_id) {
     out->dialect = Dialect::kServiceEnvelope;
-    INGEST_RETURN_IF_ERROR(RequiredString(f.id, "id", &text));
-    out->id.assign(text);
-    INGEST_RETURN_IF_ERROR(RequiredString(f.type, "type", &text));
-    out->original_type = text;
-    INGEST_RETURN_IF_ERROR(RequiredString(f.source, "source", &text));
-    out->source.assign(text);
+    INGEST_RETURN_IF_ERROR(IdTypeSource(f, out));
     if (f.organization_id->get_string().get(text) != simdjson::SUCCESS) {
       return FieldError("organization_id", "must be a string, got " + Describe(*f.organization_id));
     }
