@@ -346,4 +346,21 @@ Status WaitingFor(std::string_view what, std::string_view id) {
   return Status::Waiting(std::move(message));
 }
 
+std::string LastWriterWinsUpdate(std::string_view table, std::string_view key,
+                                 std::initializer_list<TimedColumn> columns) {
+  const std::string time = "?" + std::to_string(columns.size() + 2);
+  std::string sql = "UPDATE " + std::string(table) + " SET\n";
+  int param = 2;
+  for (const TimedColumn& c : columns) {
+    const std::string value = "?" + std::to_string(param++);
+    const std::string newer = "CASE WHEN " + value + " IS NOT NULL AND " + time +
+                              " >= COALESCE(" + c.at + ", " + time + ") THEN ";
+    sql += "  " + std::string(c.column) + " = " + newer + value + " ELSE " + c.column + " END,\n";
+    sql += "  " + std::string(c.at) + " = " + newer + time + " ELSE " + c.at + " END,\n";
+  }
+  sql += "  updated_at = MAX(COALESCE(updated_at, " + time + "), " + time + ")\n";
+  sql += "WHERE " + std::string(key) + " = ?1";
+  return sql;
+}
+
 }  // namespace ingestlab::handlers

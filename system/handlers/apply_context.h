@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -226,6 +227,23 @@ Status UpdateByKey(ApplyContext& ctx, const Event& e, std::string_view key, cons
   INGEST_RETURN_IF_ERROR(RequireText(e, key, &id));
   return UpdateOrWait(ctx, sql, what, id, args...);
 }
+
+// A column an update sets by last writer wins, and the column that holds the event time of the
+// value it has.
+struct TimedColumn {
+  const char* column;
+  const char* at;
+};
+
+// The SQL of a last-writer-wins update, field by field, of the `table` row whose `key` is ?1:
+// `columns[i]` is set from ?(i+2) when that parameter is not NULL and the event time, the
+// parameter after them, is at least as new as the column's `at` (which then takes the event time);
+// updated_at becomes the newest event time seen. SQLite evaluates every SET expression against
+// the row as it was, so the final state does not depend on the order events arrive in, and a
+// late update still sets the fields no newer event touched. Build it once, into a static string
+// (statements are cached by the address of their text).
+std::string LastWriterWinsUpdate(std::string_view table, std::string_view key,
+                                 std::initializer_list<TimedColumn> columns);
 
 // A **depends** check: runs `sql` (a SELECT with ?1 = id) and returns WaitingFor(what, id) when
 // it yields no row.

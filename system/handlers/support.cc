@@ -24,29 +24,17 @@ Status TicketOpened(ApplyContext& ctx, const Event& e) {
               e.data.str("channel"), e.event_time_ms);
 }
 
-// Last writer wins by event time, field by field: an update sets a field it carries only if it
-// is at least as new as the event that set the field's current value (its *_at), so the final
-// state does not depend on arrival order, and a late update still sets the fields a newer event
-// did not touch. (SQLite evaluates every SET expression against the row as it was.) It still
-// matches the row: the ticket exists, nothing to wait for.
-constexpr char kUpdateTicket[] = R"sql(
-UPDATE tickets SET
-  status = CASE WHEN ?2 IS NOT NULL AND ?5 >= COALESCE(status_at, ?5) THEN ?2 ELSE status END,
-  status_at = CASE WHEN ?2 IS NOT NULL AND ?5 >= COALESCE(status_at, ?5) THEN ?5
-                   ELSE status_at END,
-  priority = CASE WHEN ?3 IS NOT NULL AND ?5 >= COALESCE(priority_at, ?5) THEN ?3
-                  ELSE priority END,
-  priority_at = CASE WHEN ?3 IS NOT NULL AND ?5 >= COALESCE(priority_at, ?5) THEN ?5
-                     ELSE priority_at END,
-  last_comment = CASE WHEN ?4 IS NOT NULL AND ?5 >= COALESCE(comment_at, ?5) THEN ?4
-                      ELSE last_comment END,
-  comment_at = CASE WHEN ?4 IS NOT NULL AND ?5 >= COALESCE(comment_at, ?5) THEN ?5
-                    ELSE comment_at END,
-  updated_at = MAX(COALESCE(updated_at, ?5), ?5)
-WHERE ticket_id = ?1)sql";
+// Last writer wins by event time, field by field (LastWriterWinsUpdate). It still matches the row:
+// the ticket exists, nothing to wait for.
+const char* UpdateTicketSql() {
+  static const std::string sql = LastWriterWinsUpdate(
+      "tickets", "ticket_id",
+      {{"status", "status_at"}, {"priority", "priority_at"}, {"last_comment", "comment_at"}});
+  return sql.c_str();
+}
 
 Status TicketUpdated(ApplyContext& ctx, const Event& e) {
-  return UpdateByKey(ctx, e, "ticket_id", kUpdateTicket, "ticket", e.data.str("status"),
+  return UpdateByKey(ctx, e, "ticket_id", UpdateTicketSql(), "ticket", e.data.str("status"),
                      e.data.str("priority"), e.data.str("comment"), e.event_time_ms);
 }
 
@@ -86,26 +74,18 @@ Status WorkOrderCreated(ApplyContext& ctx, const Event& e) {
 }
 
 // Last writer wins by event time, field by field, as for tickets.
-constexpr char kUpdateWorkOrder[] = R"sql(
-UPDATE work_orders SET
-  status = CASE WHEN ?2 IS NOT NULL AND ?6 >= COALESCE(status_at, ?6) THEN ?2 ELSE status END,
-  status_at = CASE WHEN ?2 IS NOT NULL AND ?6 >= COALESCE(status_at, ?6) THEN ?6
-                   ELSE status_at END,
-  cost = CASE WHEN ?3 IS NOT NULL AND ?6 >= COALESCE(cost_at, ?6) THEN ?3 ELSE cost END,
-  cost_at = CASE WHEN ?3 IS NOT NULL AND ?6 >= COALESCE(cost_at, ?6) THEN ?6 ELSE cost_at END,
-  resolution_notes = CASE WHEN ?4 IS NOT NULL AND ?6 >= COALESCE(notes_at, ?6) THEN ?4
-                          ELSE resolution_notes END,
-  notes_at = CASE WHEN ?4 IS NOT NULL AND ?6 >= COALESCE(notes_at, ?6) THEN ?6
-                  ELSE notes_at END,
-  assigned_to = CASE WHEN ?5 IS NOT NULL AND ?6 >= COALESCE(assigned_at, ?6) THEN ?5
-                     ELSE assigned_to END,
-  assigned_at = CASE WHEN ?5 IS NOT NULL AND ?6 >= COALESCE(assigned_at, ?6) THEN ?6
-                     ELSE assigned_at END,
-  updated_at = MAX(COALESCE(updated_at, ?6), ?6)
-WHERE work_order_id = ?1)sql";
+const char* UpdateWorkOrderSql() {
+  static const std::string sql =
+      LastWriterWinsUpdate("work_orders", "work_order_id",
+                           {{"status", "status_at"},
+                            {"cost", "cost_at"},
+                            {"resolution_notes", "notes_at"},
+                            {"assigned_to", "assigned_at"}});
+  return sql.c_str();
+}
 
 Status WorkOrderUpdated(ApplyContext& ctx, const Event& e) {
-  return UpdateByKey(ctx, e, "work_order_id", kUpdateWorkOrder, "work order", e.data.str("status"),
+  return UpdateByKey(ctx, e, "work_order_id", UpdateWorkOrderSql(), "work order", e.data.str("status"),
                      e.data.number("cost"), e.data.str("resolution_notes"),
                      e.data.str("assigned_to"), e.event_time_ms);
 }

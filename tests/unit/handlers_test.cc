@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "system/handlers/apply_context.h"
 #include "system/handlers/registry.h"
 #include "tests/support/event_fixture.h"
 
@@ -771,4 +772,16 @@ TEST_CASE("search indexes written at commit match their tables across batches an
     CHECK(h.Exec(std::string("INSERT INTO ") + table + "(" + table + ") VALUES('integrity-check')")
               .ok());
   }
+}
+
+TEST_CASE("LastWriterWinsUpdate sets each column from its parameter when the event is not older",
+          "[handlers]") {
+  CHECK(handlers::LastWriterWinsUpdate("t", "k", {{"a", "a_at"}, {"b", "b_at"}}) ==
+        "UPDATE t SET\n"
+        "  a = CASE WHEN ?2 IS NOT NULL AND ?4 >= COALESCE(a_at, ?4) THEN ?2 ELSE a END,\n"
+        "  a_at = CASE WHEN ?2 IS NOT NULL AND ?4 >= COALESCE(a_at, ?4) THEN ?4 ELSE a_at END,\n"
+        "  b = CASE WHEN ?3 IS NOT NULL AND ?4 >= COALESCE(b_at, ?4) THEN ?3 ELSE b END,\n"
+        "  b_at = CASE WHEN ?3 IS NOT NULL AND ?4 >= COALESCE(b_at, ?4) THEN ?4 ELSE b_at END,\n"
+        "  updated_at = MAX(COALESCE(updated_at, ?4), ?4)\n"
+        "WHERE k = ?1");
 }
