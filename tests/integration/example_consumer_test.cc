@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include <httplib.h>
@@ -18,6 +17,7 @@
 
 #include "harness/infra/ports.h"
 #include "harness/infra/process.h"
+#include "harness/system_probe.h"
 #include "tests/integration/nats_test_util.h"
 #include "tests/integration/test_nats.h"
 
@@ -64,13 +64,12 @@ class ExampleConsumer {
     REQUIRE(process_->WaitExit(5'000).ok());
   }
 
-  std::map<std::string, int> Applied() {
-    std::map<std::string, int> counts;
-    std::istringstream lines(Get("/applied"));
-    for (std::string line; std::getline(lines, line);) {
-      const auto row = nlohmann::json::parse(line);
-      counts[row.at("event_id").get<std::string>()] = row.at("count").get<int>();
-    }
+  // The state probe: event id → times applied (empty while the probe does not answer).
+  std::map<std::string, int64_t> Applied() {
+    std::map<std::string, int64_t> counts;
+    auto probed = ProbeHttp("http://127.0.0.1:" + std::to_string(port_) + "/applied", 2000);
+    if (!probed.ok()) return counts;
+    for (const ProbedEvent& e : *probed) counts[e.event_id] = e.count;
     return counts;
   }
 
@@ -139,13 +138,13 @@ void PublishTwice(JsTestClient& js, const std::string& id) {
 }
 
 // How many times `id` was applied (0: never).
-int Count(const std::map<std::string, int>& applied, const std::string& id) {
+int64_t Count(const std::map<std::string, int64_t>& applied, const std::string& id) {
   auto it = applied.find(id);
   return it == applied.end() ? 0 : it->second;
 }
 
 struct Outcome {
-  std::map<std::string, int> applied;
+  std::map<std::string, int64_t> applied;
   std::vector<std::string> before, while_down, after;
 };
 
