@@ -26,6 +26,11 @@ PACKAGES=(
 
 if [[ "${1:-}" != "--no-install" ]]; then
   scripts/install_packages.sh setup "${PACKAGES[@]}"
+  # examples/contextiq-node, a consumer in Node.js that the tests run: Node.js and npm come with
+  # the machine (Debian's packages otherwise); its one package, the pure-JavaScript NATS client,
+  # is pinned by package-lock.json.
+  command -v npm >/dev/null || scripts/install_packages.sh setup nodejs npm
+  npm ci --prefix examples/contextiq-node --no-audit --no-fund --loglevel=error
 fi
 
 if [[ "${1:-}" == "--install-only" ]]; then exit 0; fi

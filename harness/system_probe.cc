@@ -1,0 +1,187 @@
+// See system_probe.h.
+#include "harness/system_probe.h"
+
+#include <sqlite3.h>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+
+#include "system/json_depth.h"
+
+namespace ingestlab {
+namespace {
+
+constexpr size_t kMaxProbeRows = 10'000'000;
+
+// The start of a rejected line, printable, for the error message.
+std::string Excerpt(std::string_view line) {
+  std::string out;
+  for (char c : line.substr(0, 40)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  return line.size() > 40 ? out + "…" : out;
+}
+
+// Adds `e` unless its id was seen before (`where` names its line or row for the error).
+Status Add(ProbedEvent e, const std::string& where, std::vector<ProbedEvent>& out,
+           std::unordered_map<std::string, std::string>& seen) {
+  if (out.size() >= kMaxProbeRows) {
+    return Status::InvalidArgument("state probe: more than " + std::to_string(kMaxProbeRows) +
+                                   " event ids");
+  }
+  auto [it, fresh] = seen.emplace(e.event_id, where);
+  if (!fresh) {
+    return Status::InvalidArgument("state probe " + where + ": event id '" + Excerpt(e.event_id) +
+                                   "' already reported at " + it->second);
+  }
+  out.push_back(std::move(e));
+  return Status::Ok();
+}
+
+Status CheckId(std::string_view id, const std::string& where) {
+  if (id.empty() || id.size() > kMaxProbeIdBytes) {
+    return Status::InvalidArgument("state probe " + where + ": event_id must be 1 to " +
+                                   std::to_string(kMaxProbeIdBytes) + " bytes");
+  }
+  return Status::Ok();
+}
+
+Result<ProbedEvent> ParseLine(std::string_view line, const std::string& where) {
+  auto bad = [&](const std::string& what) {
+    return Status::InvalidArgument("state probe " + where + ": " + what + " (" + Excerpt(line) +
+                                   ")");
+  };
+  if (line.size() > kMaxProbeLineBytes) return bad("longer than 64 KiB");
+  if (JsonNestedDeeperThan(line, 1)) return bad("not a flat JSON object");
+  const auto doc = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object()) return bad("not a JSON object");
+  ProbedEvent e;
+  const auto id = doc.find("event_id");
+  if (id == doc.end() || !id->is_string()) return bad("event_id must be a string");
+  e.event_id = id->get<std::string>();
+  INGEST_RETURN_IF_ERROR(CheckId(e.event_id, where));
+  const auto count = doc.find("count");
+  if (count == doc.end() || !count->is_number_integer() || count->get<int64_t>() < 1) {
+    return bad("count must be a whole number >= 1");
+  }
+  e.count = count->get<int64_t>();
+  const auto committed = doc.find("committed_ms");
+  if (committed != doc.end() && !committed->is_null()) {
+    if (!committed->is_number_integer() || committed->get<int64_t>() < 0) {
+      return bad("committed_ms must be a whole number >= 0");
+    }
+    e.committed_ms = committed->get<int64_t>();
+  }
+  return e;
+}
+
+}  // namespace
+
+Result<std::vector<ProbedEvent>> ParseProbeLines(std::string_view body) {
+  if (body.size() > kMaxProbeBytes) {
+    return Status::InvalidArgument("state probe: answer larger than 256 MiB");
+  }
+  std::vector<ProbedEvent> out;
+  std::unordered_map<std::string, std::string> seen;
+  size_t line_no = 0;
+  while (!body.empty()) {
+    const size_t nl = body.find('\n');
+    std::string_view line = body.substr(0, nl);
+    body.remove_prefix(nl == std::string_view::npos ? body.size() : nl + 1);
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
+    const std::string where = "line " + std::to_string(line_no);
+    auto e = ParseLine(line, where);
+    if (!e.ok()) return e.status();
+    INGEST_RETURN_IF_ERROR(Add(std::move(e).value(), where, out, seen));
+  }
+  return out;
+}
+
+Result<std::vector<ProbedEvent>> ProbeHttp(const std::string& url, int64_t timeout_ms) {
+  constexpr std::string_view kScheme = "http://";
+  if (url.compare(0, kScheme.size(), kScheme) != 0 || url.size() == kScheme.size()) {
+    return Status::InvalidArgument("state probe: URL must start with http://, got '" +
+                                   Excerpt(url) + "'");
+  }
+  const size_t slash = url.find('/', kScheme.size());
+  const std::string origin = url.substr(0, slash);
+  const std::string path = slash == std::string::npos ? "/" : url.substr(slash);
+  httplib::Client client(origin);
+  client.set_connection_timeout(timeout_ms / 1000, (timeout_ms % 1000) * 1000);
+  client.set_read_timeout(timeout_ms / 1000, (timeout_ms % 1000) * 1000);
+  std::string body;
+  bool too_large = false;
+  auto res = client.Get(path, [&](const char* data, size_t n) {
+    if (body.size() + n > kMaxProbeBytes) {
+      too_large = true;
+      return false;
+    }
+    body.append(data, n);
+    return true;
+  });
+  if (too_large) return Status::InvalidArgument("state probe " + url + ": larger than 256 MiB");
+  if (!res) {
+    return Status::Transient("state probe " + url + ": " + httplib::to_string(res.error()));
+  }
+  if (res->status != 200) {
+    return Status::Transient("state probe " + url + ": HTTP " + std::to_string(res->status));
+  }
+  return ParseProbeLines(body);
+}
+
+Result<std::vector<ProbedEvent>> ProbeSqlite(const std::string& db_path, const std::string& query) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Status::Io("state probe: cannot open " + db_path + ": " + msg);
+  }
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_stmt* st = nullptr;
+  auto done = [&](Status s) {
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return s;
+  };
+  if (sqlite3_prepare_v2(db, query.c_str(), -1, &st, nullptr) != SQLITE_OK || st == nullptr) {
+    return done(Status::InvalidArgument("state probe query: " + std::string(sqlite3_errmsg(db))));
+  }
+  const int columns = sqlite3_column_count(st);
+  if (columns < 2 || columns > 3) {
+    return done(Status::InvalidArgument(
+        "state probe query must return (event_id, count[, committed_ms]), got " +
+        std::to_string(columns) + " columns"));
+  }
+  std::vector<ProbedEvent> out;
+  std::unordered_map<std::string, std::string> seen;
+  int rc;
+  for (size_t row = 1; (rc = sqlite3_step(st)) == SQLITE_ROW; ++row) {
+    const std::string where = "row " + std::to_string(row);
+    if (sqlite3_column_type(st, 0) != SQLITE_TEXT || sqlite3_column_type(st, 1) != SQLITE_INTEGER) {
+      return done(Status::InvalidArgument("state probe " + where +
+                                          ": want event_id TEXT and count INTEGER"));
+    }
+    ProbedEvent e;
+    e.event_id.assign(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)),
+                      static_cast<size_t>(sqlite3_column_bytes(st, 0)));
+    if (Status s = CheckId(e.event_id, where); !s.ok()) return done(s);
+    e.count = sqlite3_column_int64(st, 1);
+    if (e.count < 1) return done(Status::InvalidArgument("state probe " + where + ": count < 1"));
+    if (columns == 3 && sqlite3_column_type(st, 2) != SQLITE_NULL) {
+      if (sqlite3_column_type(st, 2) != SQLITE_INTEGER || sqlite3_column_int64(st, 2) < 0) {
+        return done(Status::InvalidArgument("state probe " + where +
+                                            ": committed_ms must be an INTEGER >= 0 or NULL"));
+      }
+      e.committed_ms = sqlite3_column_int64(st, 2);
+    }
+    if (Status s = Add(std::move(e), where, out, seen); !s.ok()) return done(s);
+  }
+  if (rc != SQLITE_DONE) {
+    return done(Status::Io("state probe query: " + std::string(sqlite3_errmsg(db))));
+  }
+  done(Status::Ok());
+  return out;
+}
+
+}  // namespace ingestlab
