@@ -215,11 +215,15 @@ std::optional<int> ApplyCommon(const char* command, const CommonFlags& flags, Co
   return std::nullopt;
 }
 
-// The scenario name of a log's header becomes part of paths (the default replay directory, the
-// replay's run): it must be a plain name. An empty one means "not recorded".
-Status CheckLogScenarioName(const sim::EventLog& log, const std::string& log_path) {
-  if (log.header.scenario.empty()) return Status::Ok();
-  return ValidateScenarioName(log.header.scenario).Annotate(log_path + ": header");
+// The event log at log_path. The scenario name of its header becomes part of paths (the default
+// replay directory, the replay's run): it must be a plain name. An empty one means "not
+// recorded".
+Result<sim::EventLog> ReadCheckedLog(const std::string& log_path) {
+  auto log = sim::ReadEventLog(log_path);
+  if (!log.ok() || log->header.scenario.empty()) return log;
+  INGEST_RETURN_IF_ERROR(
+      ValidateScenarioName(log->header.scenario).Annotate(log_path + ": header"));
+  return log;
 }
 
 struct ReplayRun {
@@ -299,13 +303,9 @@ int RunReplayCommand(int argc, char** argv) {
     std::fprintf(stderr, "ingestlab replay: %s\n", located.status().message().c_str());
     return 2;
   }
-  auto log = sim::ReadEventLog(located->log_path);
+  auto log = ReadCheckedLog(located->log_path);
   if (!log.ok()) {
     std::fprintf(stderr, "ingestlab replay: %s\n", log.status().message().c_str());
-    return 2;
-  }
-  if (Status name = CheckLogScenarioName(*log, located->log_path); !name.ok()) {
-    std::fprintf(stderr, "ingestlab replay: %s\n", name.message().c_str());
     return 2;
   }
   std::string scenario_text;
@@ -435,13 +435,9 @@ int RunShrinkCommand(int argc, char** argv) {
                  input.c_str());
     return 2;
   }
-  auto log = sim::ReadEventLog(located->log_path);
+  auto log = ReadCheckedLog(located->log_path);
   if (!log.ok()) {
     std::fprintf(stderr, "ingestlab shrink: %s\n", log.status().message().c_str());
-    return 2;
-  }
-  if (Status name = CheckLogScenarioName(*log, located->log_path); !name.ok()) {
-    std::fprintf(stderr, "ingestlab shrink: %s\n", name.message().c_str());
     return 2;
   }
   std::string scenario_text;
