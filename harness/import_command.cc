@@ -58,6 +58,22 @@ void SetUpApp(CLI::App& app, const char* usage) {
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 }
 
+// The options every source has: -o/--out LOG, --scenario NAME (scenario_help says its default)
+// and --quiet.
+void AddOutOption(CLI::App& app, std::string* log_path) {
+  app.add_option("-o,--out", *log_path, "the event log to write (required)")
+      ->type_name("LOG")
+      ->check(NonEmpty("needs a path"));
+}
+void AddScenarioOption(CLI::App& app, std::string* scenario_name, const char* scenario_help) {
+  app.add_option("--scenario", *scenario_name, scenario_help)
+      ->type_name("NAME")
+      ->check(NonEmpty("needs a name"));
+}
+void AddQuietFlag(CLI::App& app, bool* quiet) {
+  app.add_flag("--quiet", *quiet, "no progress lines");
+}
+
 bool ParseUnsigned(const std::string& text, uint64_t* out) {
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
   return !text.empty() && ec == std::errc() && p == text.data() + text.size();
@@ -85,19 +101,15 @@ int RunKcat(int argc, char** argv) {
   CLI::App app{kKcatDescription, "ingestlab import kcat"};
   SetUpApp(app, "usage: ingestlab import kcat FILE|- -o LOG [options]");
   app.add_option("FILE", inputs, "the kcat dump, - for stdin");
-  app.add_option("-o,--out", log_path, "the event log to write (required)")
-      ->type_name("LOG")
-      ->check(NonEmpty("needs a path"));
-  app.add_option("--scenario", options.scenario_name,
-                 "scenario name in the log (default import-<topic of the first message>)")
-      ->type_name("NAME")
-      ->check(NonEmpty("needs a name"));
+  AddOutOption(app, &log_path);
+  AddScenarioOption(app, &options.scenario_name,
+                    "scenario name in the log (default import-<topic of the first message>)");
   app.add_option("--nats-nodes", nats_nodes,
                  "nats nodes of the generated topology: 1 or 3 (default 1)")
       ->type_name("N");
   app.add_flag("--skip-bad", options.skip_bad,
                "skip malformed lines (counted and reported) instead of failing");
-  app.add_flag("--quiet", quiet, "no progress lines");
+  AddQuietFlag(app, &quiet);
   if (auto exit_code = ParseCommandLine(app, command, argc, argv)) return *exit_code;
   if (nats_nodes) {
     if (*nats_nodes != "1" && *nats_nodes != "3") {
@@ -155,9 +167,7 @@ int RunNats(int argc, char** argv) {
   app.add_option("--stream", options.stream, "the stream to read (required)")
       ->type_name("NAME")
       ->check(NonEmpty("needs a stream name"));
-  app.add_option("-o,--out", log_path, "the event log to write (required)")
-      ->type_name("LOG")
-      ->check(NonEmpty("needs a path"));
+  AddOutOption(app, &log_path);
   app.add_option("--subject", options.subject_filter,
                  "only messages on this subject (wildcards allowed)")
       ->type_name("FILTER")
@@ -167,11 +177,9 @@ int RunNats(int argc, char** argv) {
   app.add_option("--max", max, "at most N messages")->type_name("N");
   app.add_option("--timeout", timeout, "give up after D, connecting included (default 10s)")
       ->type_name("D");
-  app.add_option("--scenario", options.scenario_name,
-                 "scenario name in the log (default import-<stream>)")
-      ->type_name("NAME")
-      ->check(NonEmpty("needs a name"));
-  app.add_flag("--quiet", quiet, "no progress lines");
+  AddScenarioOption(app, &options.scenario_name,
+                    "scenario name in the log (default import-<stream>)");
+  AddQuietFlag(app, &quiet);
   if (auto exit_code = ParseCommandLine(app, command, argc, argv)) return *exit_code;
   if (from_seq && (!ParseUnsigned(*from_seq, &options.from_seq) || options.from_seq == 0)) {
     return UsageError(command, "--from-seq needs a stream sequence >= 1");

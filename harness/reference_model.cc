@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <set>
 #include <sstream>
 #include <unordered_map>
@@ -784,14 +785,27 @@ class Folder {
     row[stamp] = I(time);
   }
 
-  Outcome TicketUpdated(const ModelEvent& e) {
+  // An update of the row the event names (see Dependency): each field set if newer
+  // (SetIfNewer against its stamp), updated_at widened to the event's time.
+  struct StampedValue {
+    const char* field;
+    const char* stamp;
+    ModelValue value;
+  };
+  Outcome UpdateIfNewer(const ModelEvent& e, const char* key, const char* table,
+                        std::initializer_list<StampedValue> values) {
     ModelRow* row = nullptr;
-    if (Outcome o = Dependency(e, "ticket_id", "tickets", &row); !row) return o;
-    SetIfNewer(*row, "status", "status_at", T(Str(e.data, "status")), e.time);
-    SetIfNewer(*row, "priority", "priority_at", T(Str(e.data, "priority")), e.time);
-    SetIfNewer(*row, "last_comment", "comment_at", T(Str(e.data, "comment")), e.time);
+    if (Outcome o = Dependency(e, key, table, &row); !row) return o;
+    for (const StampedValue& v : values) SetIfNewer(*row, v.field, v.stamp, v.value, e.time);
     Max(*row, "updated_at", e.time);
     return Outcome::kApplied;
+  }
+
+  Outcome TicketUpdated(const ModelEvent& e) {
+    return UpdateIfNewer(e, "ticket_id", "tickets",
+                         {{"status", "status_at", T(Str(e.data, "status"))},
+                          {"priority", "priority_at", T(Str(e.data, "priority"))},
+                          {"last_comment", "comment_at", T(Str(e.data, "comment"))}});
   }
 
   // Status 'resolved' at the event's time; the resolution text, newest resolution wins.
@@ -818,14 +832,11 @@ class Folder {
   }
 
   Outcome WorkOrderUpdated(const ModelEvent& e) {
-    ModelRow* row = nullptr;
-    if (Outcome o = Dependency(e, "work_order_id", "work_orders", &row); !row) return o;
-    SetIfNewer(*row, "status", "status_at", T(Str(e.data, "status")), e.time);
-    SetIfNewer(*row, "cost", "cost_at", R(Num(e.data, "cost")), e.time);
-    SetIfNewer(*row, "resolution_notes", "notes_at", T(Str(e.data, "resolution_notes")), e.time);
-    SetIfNewer(*row, "assigned_to", "assigned_at", T(Str(e.data, "assigned_to")), e.time);
-    Max(*row, "updated_at", e.time);
-    return Outcome::kApplied;
+    return UpdateIfNewer(e, "work_order_id", "work_orders",
+                         {{"status", "status_at", T(Str(e.data, "status"))},
+                          {"cost", "cost_at", R(Num(e.data, "cost"))},
+                          {"resolution_notes", "notes_at", T(Str(e.data, "resolution_notes"))},
+                          {"assigned_to", "assigned_at", T(Str(e.data, "assigned_to"))}});
   }
 
   Outcome SupportNote(const ModelEvent& e) {
@@ -1175,15 +1186,23 @@ class Folder {
     return Outcome::kApplied;
   }
 
-  Outcome ContactUpdated(const ModelEvent& e) {
+  // An update of the row the event names (see Dependency): each value that is not null (the
+  // event carries it) replaces its column's, updated_at widened to the event's time.
+  Outcome UpdateCarried(const ModelEvent& e, const char* key, const char* table,
+                        std::initializer_list<std::pair<const char*, ModelValue>> values) {
     ModelRow* row = nullptr;
-    if (Outcome o = Dependency(e, "contact_id", "crm_contacts", &row); !row) return o;
-    Coalesce(*row, "email", T(Str(e.data, "email")));
-    Coalesce(*row, "name", T(Str(e.data, "name")));
-    Coalesce(*row, "phone", T(Str(e.data, "phone")));
-    Coalesce(*row, "company", T(Str(e.data, "company")));
+    if (Outcome o = Dependency(e, key, table, &row); !row) return o;
+    for (const auto& column_value : values) Coalesce(*row, column_value.first, column_value.second);
     Max(*row, "updated_at", e.time);
     return Outcome::kApplied;
+  }
+
+  Outcome ContactUpdated(const ModelEvent& e) {
+    return UpdateCarried(e, "contact_id", "crm_contacts",
+                         {{"email", T(Str(e.data, "email"))},
+                          {"name", T(Str(e.data, "name"))},
+                          {"phone", T(Str(e.data, "phone"))},
+                          {"company", T(Str(e.data, "company"))}});
   }
 
   Outcome OpportunityCreated(const ModelEvent& e) {
@@ -1206,24 +1225,18 @@ class Folder {
   }
 
   Outcome OpportunityUpdated(const ModelEvent& e) {
-    ModelRow* row = nullptr;
-    if (Outcome o = Dependency(e, "opportunity_id", "crm_opportunities", &row); !row) return o;
-    Coalesce(*row, "amount", R(Num(e.data, "amount")));
-    Coalesce(*row, "stage", T(Str(e.data, "stage")));
-    Max(*row, "updated_at", e.time);
-    return Outcome::kApplied;
+    return UpdateCarried(
+        e, "opportunity_id", "crm_opportunities",
+        {{"amount", R(Num(e.data, "amount"))}, {"stage", T(Str(e.data, "stage"))}});
   }
 
   Outcome Close(const ModelEvent& e, const char* status, const ModelValue& amount,
                 const ModelValue& reason) {
-    ModelRow* row = nullptr;
-    if (Outcome o = Dependency(e, "opportunity_id", "crm_opportunities", &row); !row) return o;
-    (*row)["status"] = ModelValue::Text(status);
-    Coalesce(*row, "amount", amount);
-    Coalesce(*row, "close_reason", reason);
-    (*row)["closed_at"] = I(e.time);
-    Max(*row, "updated_at", e.time);
-    return Outcome::kApplied;
+    return UpdateCarried(e, "opportunity_id", "crm_opportunities",
+                         {{"status", ModelValue::Text(status)},
+                          {"amount", amount},
+                          {"close_reason", reason},
+                          {"closed_at", I(e.time)}});
   }
   Outcome OpportunityWon(const ModelEvent& e) {
     return Close(e, "won", R(Num(e.data, "amount")), ModelValue::Null());

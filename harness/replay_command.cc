@@ -215,11 +215,22 @@ std::optional<int> ApplyCommon(const char* command, const CommonFlags& flags, Co
   return std::nullopt;
 }
 
-// The scenario name of a log's header becomes part of paths (the default replay directory, the
-// replay's run): it must be a plain name. An empty one means "not recorded".
-Status CheckLogScenarioName(const sim::EventLog& log, const std::string& log_path) {
-  if (log.header.scenario.empty()) return Status::Ok();
-  return ValidateScenarioName(log.header.scenario).Annotate(log_path + ": header");
+// "ingestlab COMMAND: <status message>" on stderr, and exit status 2: a run directory, log or
+// scenario that cannot be used.
+int Refuse(const char* command, const Status& status) {
+  std::fprintf(stderr, "ingestlab %s: %s\n", command, status.message().c_str());
+  return 2;
+}
+
+// The event log at log_path. The scenario name of its header becomes part of paths (the default
+// replay directory, the replay's run): it must be a plain name. An empty one means "not
+// recorded".
+Result<sim::EventLog> ReadCheckedLog(const std::string& log_path) {
+  auto log = sim::ReadEventLog(log_path);
+  if (!log.ok() || log->header.scenario.empty()) return log;
+  INGEST_RETURN_IF_ERROR(
+      ValidateScenarioName(log->header.scenario).Annotate(log_path + ": header"));
+  return log;
 }
 
 struct ReplayRun {
@@ -295,26 +306,13 @@ int RunReplayCommand(int argc, char** argv) {
   if (inputs.empty()) return UsageError("replay", "no run directory or event log given");
   const std::string input = inputs[0];
   auto located = Locate(StripSlash(input));
-  if (!located.ok()) {
-    std::fprintf(stderr, "ingestlab replay: %s\n", located.status().message().c_str());
-    return 2;
-  }
-  auto log = sim::ReadEventLog(located->log_path);
-  if (!log.ok()) {
-    std::fprintf(stderr, "ingestlab replay: %s\n", log.status().message().c_str());
-    return 2;
-  }
-  if (Status name = CheckLogScenarioName(*log, located->log_path); !name.ok()) {
-    std::fprintf(stderr, "ingestlab replay: %s\n", name.message().c_str());
-    return 2;
-  }
+  if (!located.ok()) return Refuse("replay", located.status());
+  auto log = ReadCheckedLog(located->log_path);
+  if (!log.ok()) return Refuse("replay", log.status());
   std::string scenario_text;
   if (!a.scenario_file.empty()) {
     auto s = LoadScenarioFile(a.scenario_file);
-    if (!s.ok()) {
-      std::fprintf(stderr, "ingestlab replay: %s\n", s.status().message().c_str());
-      return 2;
-    }
+    if (!s.ok()) return Refuse("replay", s.status());
     scenario_text = s->text;
   } else if (log->header.scenario_yaml.empty() && !located->scenario_file.empty()) {
     scenario_text = ReadFile(located->scenario_file);
@@ -338,17 +336,13 @@ int RunReplayCommand(int argc, char** argv) {
     return UsageError("replay", "--out must not be the recorded run's own directory");
   }
   if (Status replaceable = CheckReplaceable(run_dir); !replaceable.ok()) {
-    std::fprintf(stderr, "ingestlab replay: %s\n", replaceable.message().c_str());
-    return 2;
+    return Refuse("replay", replaceable);
   }
   InstallSignals();
   std::fprintf(stderr, "ingestlab replay: %s → %s (ingestd %s)\n", located->log_path.c_str(),
                run_dir.c_str(), FindIngestdBinary().c_str());
   auto replay = ReplayOnce(*log, scenario_text, a.replay, {}, run_dir, source, a.quiet);
-  if (!replay.ok()) {
-    std::fprintf(stderr, "ingestlab replay: %s\n", replay.status().message().c_str());
-    return 2;
-  }
+  if (!replay.ok()) return Refuse("replay", replay.status());
   const RunOutcome& r = replay->outcome;
   const bool color = isatty(STDOUT_FILENO) != 0;
   std::fputs(FormatRunSummary(r, color).c_str(), stdout);
@@ -413,10 +407,7 @@ int RunShrinkCommand(int argc, char** argv) {
   std::string input = inputs[0];
   input = StripSlash(input);
   auto located = Locate(input);
-  if (!located.ok()) {
-    std::fprintf(stderr, "ingestlab shrink: %s\n", located.status().message().c_str());
-    return 2;
-  }
+  if (!located.ok()) return Refuse("shrink", located.status());
   if (!located->result) {
     std::fprintf(stderr, "ingestlab shrink: %s has no result.json: which failure to keep?\n",
                  input.c_str());
@@ -435,15 +426,8 @@ int RunShrinkCommand(int argc, char** argv) {
                  input.c_str());
     return 2;
   }
-  auto log = sim::ReadEventLog(located->log_path);
-  if (!log.ok()) {
-    std::fprintf(stderr, "ingestlab shrink: %s\n", log.status().message().c_str());
-    return 2;
-  }
-  if (Status name = CheckLogScenarioName(*log, located->log_path); !name.ok()) {
-    std::fprintf(stderr, "ingestlab shrink: %s\n", name.message().c_str());
-    return 2;
-  }
+  auto log = ReadCheckedLog(located->log_path);
+  if (!log.ok()) return Refuse("shrink", log.status());
   std::string scenario_text;
   if (log->header.scenario_yaml.empty() && !located->scenario_file.empty())
     scenario_text = ReadFile(located->scenario_file);
@@ -458,14 +442,12 @@ int RunShrinkCommand(int argc, char** argv) {
   // Both are replaced: refuse before any replay what ingestlab did not make.
   for (const std::string& dir : {out, tries}) {
     if (Status replaceable = CheckReplaceable(dir); !replaceable.ok()) {
-      std::fprintf(stderr, "ingestlab shrink: %s\n", replaceable.message().c_str());
-      return 2;
+      return Refuse("shrink", replaceable);
     }
   }
   std::error_code ec;
   if (Status prepared = PrepareRunDirectory(tries, "shrink attempts"); !prepared.ok()) {
-    std::fprintf(stderr, "ingestlab shrink: %s\n", prepared.message().c_str());
-    return 2;
+    return Refuse("shrink", prepared);
   }
   InstallSignals();
   std::fprintf(stderr,

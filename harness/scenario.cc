@@ -338,6 +338,17 @@ class Parser {
     return *v;
   }
 
+  // A step's length, `each` of steps and find_max (at least 1s), when the mapping has one.
+  Status ParseStepLength(const YAML::Node& mode, LoadSpec* load) {
+    if (auto e = mode["each"]) {
+      auto v = Duration(e, "each");
+      if (!v.ok()) return v.status();
+      if (*v < 1) return Error(e, "'each' must be at least 1s");
+      load->step_s = *v;
+    }
+    return Status::Ok();
+  }
+
   Status ParseLoad(const YAML::Node& n, LoadSpec* load) {
     if (!n.IsMap()) return Error(n, "'load' must be a mapping");
     load->line = n.Mark().line + 1;
@@ -377,12 +388,7 @@ class Parser {
         if (!v.ok()) return v.status();
         load->steps.push_back(*v);
       }
-      if (auto e = st["each"]) {
-        auto v = Duration(e, "each");
-        if (!v.ok()) return v.status();
-        if (*v < 1) return Error(e, "'each' must be at least 1s");
-        load->step_s = *v;
-      }
+      INGEST_RETURN_IF_ERROR(ParseStepLength(st, load));
       load->mode = "steps";
       ++modes;
     }
@@ -406,12 +412,7 @@ class Parser {
         if (!v.ok()) return v.status();
         load->max_rate = *v;
       }
-      if (auto e = f["each"]) {
-        auto v = Duration(e, "each");
-        if (!v.ok()) return v.status();
-        if (*v < 1) return Error(e, "'each' must be at least 1s");
-        load->step_s = *v;
-      }
+      INGEST_RETURN_IF_ERROR(ParseStepLength(f, load));
       if (auto p = f["precision"]) {
         auto v = Number(p, "precision");
         if (!v.ok()) return v.status();

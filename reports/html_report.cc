@@ -30,9 +30,9 @@ constexpr size_t kMaxOffendingEvents = 100;
 // Tolerant access to result.json (a missing or mistyped field never throws), table cells and
 // the page frame: reports/report_page.h.
 using reports::Cell;
+using reports::Fact;
 using reports::Field;
 using reports::Number;
-using reports::Numbers;
 using reports::NumCell;
 using reports::OpSymbol;
 using reports::PageHead;
@@ -54,21 +54,11 @@ std::string ColumnLabel(std::string key) {
 
 // ---- Run report sections ----
 
-std::vector<const json*> FailedAssertions(const json& result) {
-  std::vector<const json*> failed;
-  const json& assertions = Field(result, "assertions");
-  if (!assertions.is_array()) return failed;
-  for (const json& a : assertions) {
-    if (!Field(a, "passed").is_boolean() || !Field(a, "passed").get<bool>()) failed.push_back(&a);
-  }
-  return failed;
-}
-
 std::string VerdictBanner(const json& result) {
   const std::string verdict = Verdict(result);
   const json& assertions = Field(result, "assertions");
   const size_t total = assertions.is_array() ? assertions.size() : 0;
-  const std::vector<const json*> failed = FailedAssertions(result);
+  const std::vector<const json*> failed = reports::FailedChecks(result, "assertions");
   std::string summary;
   if (verdict == "error") {
     summary = "the run could not be carried out";
@@ -76,22 +66,10 @@ std::string VerdictBanner(const json& result) {
     summary = total == 0 ? "no assertions were checked"
                          : "all " + std::to_string(total) + " assertions held";
   } else {
-    summary =
-        std::to_string(failed.size()) + " of " + std::to_string(total) + " assertions failed: ";
-    for (size_t i = 0; i < failed.size(); ++i) {
-      summary += (i ? ", " : "") + Text(Field(*failed[i], "name"));
-    }
+    summary = std::to_string(failed.size()) + " of " + std::to_string(total) +
+              " assertions failed: " + reports::CheckNames(failed);
   }
-  std::string word = verdict == "pass" ? "PASS" : verdict == "fail" ? "FAIL" : "ERROR";
-  std::string out = "<section id=\"verdict\" class=\"verdict " + verdict + "\" data-verdict=\"" +
-                    verdict + "\"><span class=\"word\">" + word +
-                    "</span><span class=\"summary\">" + HtmlEscape(summary) + "</span>";
-  const std::string error = Text(Field(result, "error"));
-  if (!error.empty()) {
-    out += "<div class=\"error-text\"><strong>Error:</strong> <span class=\"mono\">" +
-           HtmlEscape(error) + "</span></div>";
-  }
-  return out + "</section>\n";
+  return reports::VerdictBannerHtml(result, summary);
 }
 
 std::string ObjectSummary(const json& object) {
@@ -106,23 +84,16 @@ std::string ObjectSummary(const json& object) {
 
 std::string ScenarioSection(const json& result) {
   std::string out = "<section id=\"scenario\"><h2>Scenario</h2><dl class=\"facts\">";
-  const auto fact = [&](const std::string& name, const std::string& escaped_value) {
-    out += "<dt>" + HtmlEscape(name) + "</dt><dd>" + escaped_value + "</dd>";
-  };
-  fact("scenario", Cell(Field(result, "scenario")));
-  fact("seed", Cell(Field(result, "seed"), 0));
-  const double started = Number(Field(result, "started_at_ms"));
-  fact("started", HtmlEscape(std::isfinite(started) && started > 0 && started < 1e15
-                                 ? reports::FormatUtcTime(static_cast<int64_t>(started))
-                                 : "—"));
-  fact("duration", HtmlEscape(FormatDuration(Number(Field(result, "duration_s")))));
-  fact("topology", ObjectSummary(Field(result, "topology")));
-  fact("versions", ObjectSummary(Field(result, "versions")));
+  out += Fact("scenario", Cell(Field(result, "scenario")));
+  out += Fact("seed", Cell(Field(result, "seed"), 0));
+  out += reports::StartedAndDurationFacts(result);
+  out += Fact("topology", ObjectSummary(Field(result, "topology")));
+  out += Fact("versions", ObjectSummary(Field(result, "versions")));
   const json& replay_of = Field(result, "replay_of");
-  if (replay_of.is_object()) fact("replay of", ObjectSummary(replay_of));
+  if (replay_of.is_object()) out += Fact("replay of", ObjectSummary(replay_of));
   const std::string digest = Text(Field(result, "state_digest"));
-  fact("state digest",
-       "<span class=\"mono\">" + (digest.empty() ? "—" : HtmlEscape(digest)) + "</span>");
+  out += Fact("state digest",
+              "<span class=\"mono\">" + (digest.empty() ? "—" : HtmlEscape(digest)) + "</span>");
   out += "</dl>";
   const std::string command = Text(Field(result, "command"));
   const std::string run_dir = Text(Field(result, "run_dir"));
@@ -175,33 +146,27 @@ std::string KeyNumbers(const json& result) {
 }
 
 std::string AssertionTable(const json& result) {
-  const json& assertions = Field(result, "assertions");
-  if (!assertions.is_array() || assertions.empty()) {
-    return reports::EmptySection("assertions", "Assertions", "No assertions were checked.");
-  }
-  std::string out =
-      reports::SectionStart("assertions", "Assertions") +
-      "<table class=\"assertions\"><thead><tr><th>result</th><th>assertion</th><th>kind</th>"
-      "<th class=\"num\">measured</th><th class=\"num\">threshold</th><th>detail</th></tr>"
-      "</thead><tbody>";
-  for (const json& a : assertions) {
+  const auto row = [](const json& a) {
     const bool passed = Field(a, "passed").is_boolean() && Field(a, "passed").get<bool>();
     const std::string unit = Text(Field(a, "unit"));
     const std::string unit_suffix = unit.empty() ? "" : " " + HtmlEscape(unit);
-    out += std::string("<tr class=\"assertion ") + (passed ? "passed" : "failed") +
-           "\" data-kind=\"" + HtmlEscape(Text(Field(a, "kind"))) + "\">";
-    out += std::string("<td><span class=\"badge ") + (passed ? "pass\">pass" : "fail\">FAIL") +
-           "</span></td>";
+    std::string out = std::string("<tr class=\"assertion ") + (passed ? "passed" : "failed") +
+                      "\" data-kind=\"" + HtmlEscape(Text(Field(a, "kind"))) + "\">";
+    out += "<td>" + reports::PassBadge(passed) + "</td>";
     out += "<td>" + Cell(Field(a, "name")) + "</td>";
     out += "<td class=\"mono\">" + Cell(Field(a, "kind")) + "</td>";
     out += "<td class=\"num\">" + Cell(Field(a, "measured"), 3) + unit_suffix + "</td>";
     const std::string op = Text(Field(a, "op"));
     out += "<td class=\"num\">" + HtmlEscape(OpSymbol(op)) + (op.empty() ? "" : " ") +
            Cell(Field(a, "threshold"), 3) + unit_suffix + "</td>";
-    out += "<td class=\"detail\">" + HtmlEscape(Text(Field(a, "detail"))) + "</td></tr>";
-  }
-  out += "</tbody></table></section>\n";
-  return out;
+    return out + "<td class=\"detail\">" + HtmlEscape(Text(Field(a, "detail"))) + "</td></tr>";
+  };
+  return reports::TableSection(
+      "assertions", "Assertions", Field(result, "assertions"), "No assertions were checked.",
+      "<table class=\"assertions\"><thead><tr><th>result</th><th>assertion</th><th>kind</th>"
+      "<th class=\"num\">measured</th><th class=\"num\">threshold</th><th>detail</th></tr>"
+      "</thead><tbody>",
+      row);
 }
 
 // Stretches where events waited, nothing was committed and no fault was active (result.json
@@ -252,21 +217,13 @@ std::vector<reports::FaultBand> FaultBands(const json& result) {
 }
 
 std::string TimelineSection(const json& result) {
-  const json& timeline = Field(result, "timeline");
-  if (!timeline.is_array() || timeline.empty()) {
-    return reports::EmptySection("timeline", "Fault timeline", "No faults were injected.");
-  }
-  std::string out =
-      reports::SectionStart("timeline", "Fault timeline") +
-      "<table class=\"timeline\"><thead><tr><th>fault</th><th class=\"num\">from</th>"
-      "<th class=\"num\">until</th><th class=\"num\">lasting</th><th>action</th><th>target</th>"
-      "<th>parameters</th></tr></thead><tbody>";
   int number = 0;
-  for (const json& fault : timeline) {
+  const auto row = [&number](const json& fault) {
     const double at = Number(Field(fault, "at_s"));
     const double until = Number(Field(fault, "until_s"));
     const json& params = Field(fault, "params");
-    out += "<tr class=\"fault\"><td class=\"fault-id\">F" + std::to_string(++number) + "</td>";
+    std::string out =
+        "<tr class=\"fault\"><td class=\"fault-id\">F" + std::to_string(++number) + "</td>";
     out += "<td class=\"num\">" + HtmlEscape(FormatNumber(at, 1)) + " s</td>";
     out += "<td class=\"num\">" +
            (std::isfinite(until) ? HtmlEscape(FormatNumber(until, 1)) + " s" : "—") + "</td>";
@@ -276,11 +233,15 @@ std::string TimelineSection(const json& result) {
            "</td>";
     out += "<td class=\"mono\">" + Cell(Field(fault, "action")) + "</td>";
     out += "<td class=\"mono\">" + Cell(Field(fault, "target")) + "</td>";
-    out += "<td class=\"mono\">" +
+    return out + "<td class=\"mono\">" +
            (params.is_object() && !params.empty() ? HtmlEscape(Text(params)) : "—") + "</td></tr>";
-  }
-  out += "</tbody></table></section>\n";
-  return out;
+  };
+  return reports::TableSection(
+      "timeline", "Fault timeline", Field(result, "timeline"), "No faults were injected.",
+      "<table class=\"timeline\"><thead><tr><th>fault</th><th class=\"num\">from</th>"
+      "<th class=\"num\">until</th><th class=\"num\">lasting</th><th>action</th><th>target</th>"
+      "<th>parameters</th></tr></thead><tbody>",
+      row);
 }
 
 std::string ChartsSection(const json& result) {
@@ -321,29 +282,16 @@ std::string ChartsSection(const json& result) {
        "/s",
        {{"reconnects", "reconnects", "#8c564b", false}}},
   };
-  std::string out = reports::ChartsSectionHtml(specs, series, t, bands, duration);
-
-  const json& histogram = Field(result, "latency_histogram");
-  reports::Histogram h;
-  h.id = "chart-latency-histogram";
-  h.title = "End-to-end latency distribution";
-  h.bounds_ms = Numbers(Field(histogram, "bounds_ms"));
-  h.counts = Numbers(Field(histogram, "counts"));
-  out +=
-      "<section id=\"latency\"><h2>Latency distribution</h2>"
-      "<figure class=\"chart-box\"><figcaption>" +
-      HtmlEscape(h.title) + " (events per latency bucket)</figcaption>" +
-      reports::RenderHistogram(h) + "</figure></section>\n";
-  return out;
+  return reports::ChartsSectionHtml(specs, series, t, bands, duration) +
+         reports::LatencyHistogramSection(result, " (events per latency bucket)");
 }
 
 // A table with one row per key of `rows` (an object of objects); columns are the preferred
 // keys that occur, then any other keys in name order.
 std::string BreakdownTable(const char* section_id, const char* heading, const char* first_column,
                            const json& rows, const std::vector<std::string>& preferred) {
-  std::string out = std::string("<section id=\"") + section_id + "\"><h2>" + heading + "</h2>";
   if (!rows.is_object() || rows.empty()) {
-    return out + "<p class=\"empty\">Nothing recorded.</p></section>\n";
+    return reports::EmptySection(section_id, heading, "Nothing recorded.");
   }
   std::set<std::string> present;
   for (const json& row : rows) {
@@ -355,8 +303,8 @@ std::string BreakdownTable(const char* section_id, const char* heading, const ch
     if (present.erase(key)) columns.push_back(key);
   }
   columns.insert(columns.end(), present.begin(), present.end());
-  out +=
-      std::string("<table class=\"breakdown sortable\"><thead><tr><th>") + first_column + "</th>";
+  std::string out = reports::SectionStart(section_id, heading) +
+                    "<table class=\"breakdown sortable\"><thead><tr><th>" + first_column + "</th>";
   for (const std::string& c : columns) {
     out += "<th class=\"num\">" + HtmlEscape(ColumnLabel(c)) + "</th>";
   }
@@ -375,13 +323,12 @@ std::string BreakdownTable(const char* section_id, const char* heading, const ch
 
 std::string DeadLetterSection(const json& result) {
   const json& dead = Field(Field(result, "metrics"), "dead_letters");
-  std::string out = "<section id=\"dead-letters\"><h2>Dead letters by reason</h2>";
   if (!dead.is_object() || dead.empty()) {
-    return out + "<p class=\"empty\">Nothing recorded.</p></section>\n";
+    return reports::EmptySection("dead-letters", "Dead letters by reason", "Nothing recorded.");
   }
-  out +=
-      "<table class=\"dead-letter-reasons\"><thead><tr><th>reason</th>"
-      "<th class=\"num\">events</th></tr></thead><tbody>";
+  std::string out = reports::SectionStart("dead-letters", "Dead letters by reason") +
+                    "<table class=\"dead-letter-reasons\"><thead><tr><th>reason</th>"
+                    "<th class=\"num\">events</th></tr></thead><tbody>";
   for (auto it = dead.begin(); it != dead.end(); ++it) {
     out += "<tr><td class=\"mono\">" + HtmlEscape(it.key()) + "</td>" + NumCell(it.value(), 0) +
            "</tr>";
@@ -395,7 +342,7 @@ std::string DeadLetterSection(const json& result) {
 std::string ReferenceModelSection(const json& result) {
   const json& model = Field(result, "reference_model");
   if (!model.is_object()) return "";
-  std::string out = "<section id=\"reference-model\"><h2>Reference model</h2>";
+  std::string out = reports::SectionStart("reference-model", "Reference model");
   const std::string note = Text(Field(model, "note"));
   if (!Field(model, "checked").is_boolean() || !Field(model, "checked").get<bool>()) {
     return out + "<p class=\"failed\">The reference model did not run: " + HtmlEscape(note) +
@@ -403,7 +350,7 @@ std::string ReferenceModelSection(const json& result) {
   }
   const json& tables = Field(model, "tables");
   if (!tables.is_array() || tables.empty()) {
-    return out + "<p class=\"empty\">Nothing compared.</p></section>\n";
+    return reports::EmptySection("reference-model", "Reference model", "Nothing compared.");
   }
   out +=
       "<p>The final state of every table, recomputed from the recorded publishes and compared "
@@ -445,7 +392,7 @@ std::string ReferenceModelSection(const json& result) {
 std::string OffendingEventsSection(const json& result) {
   const json& events = Field(result, "offending_events");
   bool event_check_failed = false;
-  for (const json* a : FailedAssertions(result)) {
+  for (const json* a : reports::FailedChecks(result, "assertions")) {
     const std::string kind = Text(Field(*a, "kind"));
     if (kind == "no_loss" || kind == "exactly_once" || kind == "dlq" || kind == "dead_letters" ||
         kind == "state") {
@@ -504,11 +451,7 @@ std::string OffendingEventsSection(const json& result) {
 }  // namespace
 
 Status ValidateResult(const json& result) {
-  if (!result.is_object()) return Status::InvalidArgument("result is not a JSON object");
-  if (!Field(result, "scenario").is_string()) {
-    return Status::InvalidArgument("missing string field 'scenario'");
-  }
-  return reports::ValidateVerdictAndFormat(result);
+  return reports::ValidateNamedResult(result, "scenario");
 }
 
 std::string RenderRunReport(const json& recorded) {
@@ -517,9 +460,8 @@ std::string RenderRunReport(const json& recorded) {
   RedactJsonStrings(result);
   const std::string scenario = Text(Field(result, "scenario"));
   const std::string seed = Text(Field(result, "seed"));
-  const std::string verdict = Verdict(result);
-  std::string title = (verdict == "pass" ? "PASS" : verdict == "fail" ? "FAIL" : "ERROR");
-  title += " · " + scenario + (seed.empty() ? "" : " seed " + seed) + " · ingestlab";
+  const std::string title = reports::VerdictWord(Verdict(result)) + " · " + scenario +
+                            (seed.empty() ? "" : " seed " + seed) + " · ingestlab";
 
   std::string out = PageHead(title);
   out += "<header><h1>" + HtmlEscape(scenario.empty() ? "(unnamed scenario)" : scenario) +
@@ -568,15 +510,12 @@ std::string RunName(const json& result) {
   return Text(Field(result, IsLoadResult(result) ? "workload" : "scenario"));
 }
 
-// The names of a load test's failed thresholds, comma-separated.
-std::string FailedThresholdNames(const json& result) {
+// The names of a run's failed checks (`key` "assertions" or "thresholds"), comma-separated;
+// an empty name adds no separator.
+std::string FailedCheckNames(const json& result, const char* key) {
   std::string names;
-  const json& thresholds = Field(result, "thresholds");
-  if (!thresholds.is_array()) return names;
-  for (const json& t : thresholds) {
-    const json& passed = Field(t, "passed");
-    if (passed.is_boolean() && passed.get<bool>()) continue;
-    names += (names.empty() ? "" : ", ") + Text(Field(t, "name"));
+  for (const json* check : reports::FailedChecks(result, key)) {
+    names += (names.empty() ? "" : ", ") + Text(Field(*check, "name"));
   }
   return names;
 }
@@ -666,12 +605,8 @@ std::string RenderSuiteIndex(const std::vector<std::pair<std::string, json>>& re
     std::string problems;
     if (v == "error") {
       problems = Text(Field(r, "error"));
-    } else if (load) {
-      problems = FailedThresholdNames(r);
     } else {
-      for (const json* a : FailedAssertions(r)) {
-        problems += (problems.empty() ? "" : ", ") + Text(Field(*a, "name"));
-      }
+      problems = FailedCheckNames(r, load ? "thresholds" : "assertions");
     }
     out += "<td class=\"detail\">" + HtmlEscape(problems) + "</td>";
     out += "<td><a href=\"" + href + "\">report</a></td></tr>";

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <cstdint>
 #include <vector>
 
 #include "common/redact.h"
@@ -18,12 +17,11 @@ namespace {
 
 using nlohmann::json;
 using reports::Cell;
+using reports::Fact;
 using reports::Field;
-using reports::FormatDuration;
 using reports::FormatNumber;
 using reports::HtmlEscape;
 using reports::Number;
-using reports::Numbers;
 using reports::NumCell;
 using reports::Text;
 using reports::Tile;
@@ -37,30 +35,17 @@ std::string WithUnit(const json& value, int decimals, const std::string& unit) {
   return std::isfinite(v) ? FormatNumber(v, decimals) + (unit.empty() ? "" : " " + unit) : "—";
 }
 
-std::vector<const json*> FailedThresholds(const json& result) {
-  std::vector<const json*> failed;
-  const json& thresholds = Field(result, "thresholds");
-  if (!thresholds.is_array()) return failed;
-  for (const json& t : thresholds) {
-    if (!IsTrue(Field(t, "passed"))) failed.push_back(&t);
-  }
-  return failed;
-}
-
 std::string VerdictBanner(const json& result) {
   const std::string verdict = Verdict(result);
   const json& thresholds = Field(result, "thresholds");
   const size_t total = thresholds.is_array() ? thresholds.size() : 0;
-  const std::vector<const json*> failed = FailedThresholds(result);
+  const std::vector<const json*> failed = reports::FailedChecks(result, "thresholds");
   std::string summary;
   if (verdict == "error") {
     summary = "the load test could not be carried out";
   } else if (!failed.empty()) {
-    summary =
-        std::to_string(failed.size()) + " of " + std::to_string(total) + " thresholds failed: ";
-    for (size_t i = 0; i < failed.size(); ++i) {
-      summary += (i ? ", " : "") + Text(Field(*failed[i], "name"));
-    }
+    summary = std::to_string(failed.size()) + " of " + std::to_string(total) +
+              " thresholds failed: " + reports::CheckNames(failed);
   } else if (verdict == "fail") {
     summary = "the load test failed";
   } else {
@@ -68,16 +53,7 @@ std::string VerdictBanner(const json& result) {
               : total == 1 ? "the one threshold held"
                            : "all " + std::to_string(total) + " thresholds held";
   }
-  const std::string word = verdict == "pass" ? "PASS" : verdict == "fail" ? "FAIL" : "ERROR";
-  std::string out = "<section id=\"verdict\" class=\"verdict " + verdict + "\" data-verdict=\"" +
-                    verdict + "\"><span class=\"word\">" + word +
-                    "</span><span class=\"summary\">" + HtmlEscape(summary) + "</span>";
-  const std::string error = Text(Field(result, "error"));
-  if (!error.empty()) {
-    out += "<div class=\"error-text\"><strong>Error:</strong> <span class=\"mono\">" +
-           HtmlEscape(error) + "</span></div>";
-  }
-  return out + "</section>\n";
+  return reports::VerdictBannerHtml(result, summary);
 }
 
 // The highest sustainable rate a find_max test found, highlighted; nothing for other modes.
@@ -120,42 +96,26 @@ std::string JoinedText(const json& value) {
 }
 
 std::string WorkloadSection(const json& result) {
+  const auto text_fact = [](const std::string& name, const std::string& text) {
+    return Fact(name, text.empty() ? "—" : "<span class=\"mono\">" + HtmlEscape(text) + "</span>");
+  };
   std::string out = "<section id=\"workload\"><h2>Workload and target</h2><dl class=\"facts\">";
-  const auto fact = [&](const std::string& name, const std::string& escaped_value) {
-    out += "<dt>" + HtmlEscape(name) + "</dt><dd>" + escaped_value + "</dd>";
-  };
-  const auto text_fact = [&](const std::string& name, const std::string& text) {
-    fact(name, text.empty() ? "—" : "<span class=\"mono\">" + HtmlEscape(text) + "</span>");
-  };
-  fact("workload", Cell(Field(result, "workload")));
-  fact("mode", Cell(Field(result, "mode")));
-  fact("seed", Cell(Field(result, "seed"), 0));
-  const double started = Number(Field(result, "started_at_ms"));
-  fact("started", HtmlEscape(std::isfinite(started) && started > 0 && started < 1e15
-                                 ? reports::FormatUtcTime(static_cast<int64_t>(started))
-                                 : "—"));
-  fact("duration", HtmlEscape(FormatDuration(Number(Field(result, "duration_s")))));
+  out += Fact("workload", Cell(Field(result, "workload")));
+  out += Fact("mode", Cell(Field(result, "mode")));
+  out += Fact("seed", Cell(Field(result, "seed"), 0));
+  out += reports::StartedAndDurationFacts(result);
   const json& target = Field(result, "target");
-  fact("target", HtmlEscape(TargetDescription(target)));
-  text_fact("NATS", JoinedText(Field(target, "nats_urls")));
-  text_fact("Kafka", Text(Field(target, "kafka_bootstrap")));
-  text_fact("store", Text(Field(target, "db")));
-  text_fact("metrics", Text(Field(target, "metrics")));
-  fact("latency from", Cell(Field(target, "latency_source")));
+  out += Fact("target", HtmlEscape(TargetDescription(target)));
+  out += text_fact("NATS", JoinedText(Field(target, "nats_urls")));
+  out += text_fact("Kafka", Text(Field(target, "kafka_bootstrap")));
+  out += text_fact("store", Text(Field(target, "db")));
+  out += text_fact("metrics", Text(Field(target, "metrics")));
+  out += Fact("latency from", Cell(Field(target, "latency_source")));
   return out + "</dl></section>\n";
 }
 
 std::string ThresholdTable(const json& result) {
-  const json& thresholds = Field(result, "thresholds");
-  if (!thresholds.is_array() || thresholds.empty()) {
-    return reports::EmptySection("thresholds", "Thresholds", "No thresholds were checked.");
-  }
-  std::string out =
-      reports::SectionStart("thresholds", "Thresholds") +
-      "<table class=\"thresholds\"><thead><tr><th>threshold</th><th>op</th>"
-      "<th class=\"num\">limit</th><th class=\"num\">measured</th><th>result</th></tr>"
-      "</thead><tbody>";
-  for (const json& t : thresholds) {
+  const auto row = [](const json& t) {
     const bool passed = IsTrue(Field(t, "passed"));
     const std::string unit = Text(Field(t, "unit"));
     const std::string unit_suffix = unit.empty() ? "" : " " + HtmlEscape(unit);
@@ -163,15 +123,20 @@ std::string ThresholdTable(const json& result) {
       const json& v = Field(t, key);
       return Cell(v, 3) + (v.is_number() ? unit_suffix : "");
     };
-    out += std::string("<tr class=\"threshold ") + (passed ? "passed" : "failed") + "\">";
+    std::string out =
+        std::string("<tr class=\"threshold ") + (passed ? "passed" : "failed") + "\">";
     out += "<td>" + Cell(Field(t, "name")) + "</td>";
     out += "<td class=\"mono\">" + HtmlEscape(reports::OpSymbol(Text(Field(t, "op")))) + "</td>";
     out += "<td class=\"num\">" + value("threshold") + "</td>";
     out += "<td class=\"num\">" + value("measured") + "</td>";
-    out += std::string("<td><span class=\"badge ") + (passed ? "pass\">pass" : "fail\">FAIL") +
-           "</span></td></tr>";
-  }
-  return out + "</tbody></table></section>\n";
+    return out + "<td>" + reports::PassBadge(passed) + "</td></tr>";
+  };
+  return reports::TableSection(
+      "thresholds", "Thresholds", Field(result, "thresholds"), "No thresholds were checked.",
+      "<table class=\"thresholds\"><thead><tr><th>threshold</th><th>op</th>"
+      "<th class=\"num\">limit</th><th class=\"num\">measured</th><th>result</th></tr>"
+      "</thead><tbody>",
+      row);
 }
 
 std::string SummarySection(const json& result) {
@@ -196,6 +161,11 @@ std::string SummarySection(const json& result) {
   out += Tile("publish p99", WithUnit(Field(publish, "p99"), 2, "ms"));
   out += Tile("publish max", WithUnit(Field(publish, "max"), 2, "ms"));
   return out + "</div></section>\n";
+}
+
+std::string XYFigure(const reports::XYChart& chart) {
+  return "<figure class=\"chart-box xy-chart\"><figcaption>" + HtmlEscape(chart.title) +
+         "</figcaption>" + reports::RenderXYChart(chart) + "</figure>";
 }
 
 // A step's offered rate: what it offered, or the rate it asked for when that is missing.
@@ -255,11 +225,7 @@ std::string RateChartsSection(const json& result) {
   std::string out =
       "<section id=\"rate-charts\"><h2>Against offered rate</h2><p>One point per step.</p>"
       "<div class=\"charts\">";
-  for (const reports::XYChart* chart : {&throughput, &latency}) {
-    out += "<figure class=\"chart-box xy-chart\"><figcaption>" + HtmlEscape(chart->title) +
-           "</figcaption>" + reports::RenderXYChart(*chart) + "</figure>";
-  }
-  return out + "</div></section>\n";
+  return out + XYFigure(throughput) + XYFigure(latency) + "</div></section>\n";
 }
 
 // A sibling directory name safe to link to: letters, digits, '.', '-', '_', no "..".
@@ -311,10 +277,8 @@ std::string ScalingSection(const json& result) {
   return "<section id=\"scaling\"><h2>Scaling</h2><p>The same load with each number of "
          "ingestd instances, each in a fresh environment; the rate is the highest that held "
          "(a search) or the committed rate. The sections below are the last count's run; each "
-         "count has its own report.</p><div class=\"charts\"><figure class=\"chart-box "
-         "xy-chart\"><figcaption>" +
-         HtmlEscape(chart.title) + "</figcaption>" + reports::RenderXYChart(chart) +
-         "</figure></div>" + table + "</section>\n";
+         "count has its own report.</p><div class=\"charts\">" +
+         XYFigure(chart) + "</div>" + table + "</section>\n";
 }
 
 std::string OverTimeSection(const json& result) {
@@ -345,27 +309,12 @@ std::string OverTimeSection(const json& result) {
 }
 
 std::string StepsTable(const json& result) {
-  const json& steps = Field(result, "steps");
-  if (!steps.is_array() || steps.empty()) {
-    return reports::EmptySection("steps", "Steps", "No steps were recorded.");
-  }
-  std::string out =
-      reports::SectionStart("steps", "Steps") +
-      "<div class=\"table-scroll\"><table class=\"steps sortable\"><thead><tr><th "
-      "class=\"num\">step</th>"
-      "<th class=\"num\">rate (ev/s)</th><th class=\"num\">duration (s)</th>"
-      "<th class=\"num\">offered (ev/s)</th><th class=\"num\">sent</th>"
-      "<th class=\"num\">committed</th><th class=\"num\">throughput (ev/s)</th>"
-      "<th class=\"num\">not committed</th><th class=\"num\">sent late</th>"
-      "<th class=\"num\">end lag</th><th class=\"num\">max lag</th>"
-      "<th class=\"num\">p50 (ms)</th><th class=\"num\">p90 (ms)</th><th class=\"num\">p99 (ms)"
-      "</th><th class=\"num\">p99.9 (ms)</th><th class=\"num\">max (ms)</th>"
-      "<th class=\"num\">publish p99 (ms)</th><th>result</th><th>reason</th></tr></thead><tbody>";
-  for (const json& step : steps) {
+  const auto row = [](const json& step) {
     const json& passed = Field(step, "passed");
     const json& latency = Field(step, "latency_ms");
-    out += std::string("<tr class=\"step") +
-           (passed.is_boolean() ? (passed.get<bool>() ? " passed" : " failed") : "") + "\">";
+    std::string out = std::string("<tr class=\"step") +
+                      (passed.is_boolean() ? (passed.get<bool>() ? " passed" : " failed") : "") +
+                      "\">";
     out += NumCell(Field(step, "index"), 0) + NumCell(Field(step, "rate_eps"), 0) +
            NumCell(Field(step, "duration_s"), 1) + NumCell(Field(step, "offered_eps"), 0) +
            NumCell(Field(step, "sent"), 0) + NumCell(Field(step, "committed"), 0) +
@@ -376,28 +325,22 @@ std::string StepsTable(const json& result) {
       out += NumCell(Field(latency, key), 1);
     }
     out += NumCell(Field(Field(step, "publish_latency_ms"), "p99"), 2);
-    out +=
-        "<td>" +
-        (passed.is_boolean() ? std::string("<span class=\"badge ") +
-                                   (passed.get<bool>() ? "pass\">pass" : "fail\">FAIL") + "</span>"
-                             : std::string("—")) +
-        "</td>";
-    out += "<td class=\"detail\">" + HtmlEscape(Text(Field(step, "reason"))) + "</td></tr>";
-  }
-  return out + "</tbody></table></div></section>\n";
-}
-
-std::string HistogramSection(const json& result) {
-  const json& histogram = Field(result, "latency_histogram");
-  reports::Histogram h;
-  h.id = "chart-latency-histogram";
-  h.title = "End-to-end latency distribution";
-  h.bounds_ms = Numbers(Field(histogram, "bounds_ms"));
-  h.counts = Numbers(Field(histogram, "counts"));
-  return "<section id=\"latency\"><h2>Latency distribution</h2>"
-         "<figure class=\"chart-box\"><figcaption>" +
-         HtmlEscape(h.title) + " (events per latency bucket, log-spaced)</figcaption>" +
-         reports::RenderHistogram(h) + "</figure></section>\n";
+    out += "<td>" + (passed.is_boolean() ? reports::PassBadge(passed.get<bool>()) : "—") + "</td>";
+    return out + "<td class=\"detail\">" + HtmlEscape(Text(Field(step, "reason"))) + "</td></tr>";
+  };
+  return reports::TableSection(
+      "steps", "Steps", Field(result, "steps"), "No steps were recorded.",
+      "<div class=\"table-scroll\"><table class=\"steps sortable\"><thead><tr><th "
+      "class=\"num\">step</th>"
+      "<th class=\"num\">rate (ev/s)</th><th class=\"num\">duration (s)</th>"
+      "<th class=\"num\">offered (ev/s)</th><th class=\"num\">sent</th>"
+      "<th class=\"num\">committed</th><th class=\"num\">throughput (ev/s)</th>"
+      "<th class=\"num\">not committed</th><th class=\"num\">sent late</th>"
+      "<th class=\"num\">end lag</th><th class=\"num\">max lag</th>"
+      "<th class=\"num\">p50 (ms)</th><th class=\"num\">p90 (ms)</th><th class=\"num\">p99 (ms)"
+      "</th><th class=\"num\">p99.9 (ms)</th><th class=\"num\">max (ms)</th>"
+      "<th class=\"num\">publish p99 (ms)</th><th>result</th><th>reason</th></tr></thead><tbody>",
+      row, "</tbody></table></div>");
 }
 
 }  // namespace
@@ -408,12 +351,10 @@ bool IsLoadResult(const json& result) {
 }
 
 Status ValidateLoadResult(const json& result) {
-  if (!result.is_object()) return Status::InvalidArgument("result is not a JSON object");
-  if (!IsLoadResult(result)) return Status::InvalidArgument("'kind' must be \"load\"");
-  if (!Field(result, "workload").is_string()) {
-    return Status::InvalidArgument("missing string field 'workload'");
+  if (result.is_object() && !IsLoadResult(result)) {
+    return Status::InvalidArgument("'kind' must be \"load\"");
   }
-  return reports::ValidateVerdictAndFormat(result);
+  return reports::ValidateNamedResult(result, "workload");
 }
 
 std::string RenderLoadReport(const json& recorded) {
@@ -422,9 +363,8 @@ std::string RenderLoadReport(const json& recorded) {
   RedactJsonStrings(result);
   const std::string workload = Text(Field(result, "workload"));
   const std::string mode = Text(Field(result, "mode"));
-  const std::string verdict = Verdict(result);
-  std::string title = verdict == "pass" ? "PASS" : verdict == "fail" ? "FAIL" : "ERROR";
-  title += " · load " + workload + (mode.empty() ? "" : " (" + mode + ")") + " · ingestlab";
+  const std::string title = reports::VerdictWord(Verdict(result)) + " · load " + workload +
+                            (mode.empty() ? "" : " (" + mode + ")") + " · ingestlab";
 
   std::string out = reports::PageHead(title, reports::kLoadReportCss);
   out += "<header><h1>" + HtmlEscape(workload.empty() ? "(unnamed workload)" : workload) +
@@ -445,7 +385,7 @@ std::string RenderLoadReport(const json& recorded) {
   out += RateChartsSection(result);
   out += OverTimeSection(result);
   out += StepsTable(result);
-  out += HistogramSection(result);
+  out += reports::LatencyHistogramSection(result, " (events per latency bucket, log-spaced)");
   out += reports::PageTail();
   return out;
 }

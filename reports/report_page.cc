@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <fstream>
 #include <limits>
 
@@ -44,6 +45,42 @@ std::string Verdict(const json& result) {
   return v == "pass" || v == "fail" || v == "error" ? v : "error";
 }
 
+std::string VerdictWord(const std::string& verdict) {
+  return verdict == "pass" ? "PASS" : verdict == "fail" ? "FAIL" : "ERROR";
+}
+
+std::vector<const json*> FailedChecks(const json& result, const char* key) {
+  std::vector<const json*> failed;
+  const json& checks = Field(result, key);
+  if (!checks.is_array()) return failed;
+  for (const json& check : checks) {
+    const json& passed = Field(check, "passed");
+    if (!passed.is_boolean() || !passed.get<bool>()) failed.push_back(&check);
+  }
+  return failed;
+}
+
+std::string CheckNames(const std::vector<const json*>& checks) {
+  std::string names;
+  for (size_t i = 0; i < checks.size(); ++i) {
+    names += (i ? ", " : "") + Text(Field(*checks[i], "name"));
+  }
+  return names;
+}
+
+std::string VerdictBannerHtml(const json& result, const std::string& summary) {
+  const std::string verdict = Verdict(result);
+  std::string out = "<section id=\"verdict\" class=\"verdict " + verdict + "\" data-verdict=\"" +
+                    verdict + "\"><span class=\"word\">" + VerdictWord(verdict) +
+                    "</span><span class=\"summary\">" + HtmlEscape(summary) + "</span>";
+  const std::string error = Text(Field(result, "error"));
+  if (!error.empty()) {
+    out += "<div class=\"error-text\"><strong>Error:</strong> <span class=\"mono\">" +
+           HtmlEscape(error) + "</span></div>";
+  }
+  return out + "</section>\n";
+}
+
 std::string Cell(const json& value, int decimals) {
   if (value.is_number()) return HtmlEscape(FormatNumber(value.get<double>(), decimals));
   const std::string text = Text(value);
@@ -68,6 +105,22 @@ std::string OpSymbol(const std::string& op) {
 std::string Tile(const std::string& label, const std::string& value) {
   return "<div class=\"tile\"><div class=\"label\">" + HtmlEscape(label) +
          "</div><div class=\"value\">" + HtmlEscape(value) + "</div></div>";
+}
+
+std::string PassBadge(bool passed) {
+  return std::string("<span class=\"badge ") + (passed ? "pass\">pass" : "fail\">FAIL") + "</span>";
+}
+
+std::string Fact(const std::string& name, const std::string& escaped_value) {
+  return "<dt>" + HtmlEscape(name) + "</dt><dd>" + escaped_value + "</dd>";
+}
+
+std::string StartedAndDurationFacts(const json& result) {
+  const double started = Number(Field(result, "started_at_ms"));
+  return Fact("started", HtmlEscape(std::isfinite(started) && started > 0 && started < 1e15
+                                        ? FormatUtcTime(static_cast<int64_t>(started))
+                                        : "—")) +
+         Fact("duration", HtmlEscape(FormatDuration(Number(Field(result, "duration_s")))));
 }
 
 std::string PageHead(const std::string& title, const char* extra_css) {
@@ -122,12 +175,31 @@ Status ValidateVerdictAndFormat(const nlohmann::json& result) {
   return Status::Ok();
 }
 
+Status ValidateNamedResult(const nlohmann::json& result, const char* name_key) {
+  if (!result.is_object()) return Status::InvalidArgument("result is not a JSON object");
+  if (!Field(result, name_key).is_string()) {
+    return Status::InvalidArgument(std::string("missing string field '") + name_key + "'");
+  }
+  return ValidateVerdictAndFormat(result);
+}
+
 std::string SectionStart(const std::string& id, const std::string& title) {
   return "<section id=\"" + HtmlEscape(id) + "\"><h2>" + HtmlEscape(title) + "</h2>";
 }
 
 std::string EmptySection(const std::string& id, const std::string& title, const std::string& note) {
   return SectionStart(id, title) + "<p class=\"empty\">" + HtmlEscape(note) + "</p></section>\n";
+}
+
+std::string TableSection(const std::string& id, const std::string& title,
+                         const nlohmann::json& rows, const std::string& empty_note,
+                         const std::string& table_open,
+                         const std::function<std::string(const nlohmann::json&)>& row,
+                         const std::string& table_close) {
+  if (!rows.is_array() || rows.empty()) return EmptySection(id, title, empty_note);
+  std::string out = SectionStart(id, title) + table_open;
+  for (const nlohmann::json& element : rows) out += row(element);
+  return out + table_close + "</section>\n";
 }
 
 std::vector<double> SampleTimes(const nlohmann::json& series) {
@@ -163,6 +235,19 @@ std::string ChartsSectionHtml(const std::vector<ChartSpec>& specs, const nlohman
            "</figcaption>" + RenderTimeChart(chart) + "</figure>";
   }
   return out + "</div></section>\n";
+}
+
+std::string LatencyHistogramSection(const nlohmann::json& result, const std::string& caption_note) {
+  const nlohmann::json& histogram = Field(result, "latency_histogram");
+  Histogram h;
+  h.id = "chart-latency-histogram";
+  h.title = "End-to-end latency distribution";
+  h.bounds_ms = Numbers(Field(histogram, "bounds_ms"));
+  h.counts = Numbers(Field(histogram, "counts"));
+  return "<section id=\"latency\"><h2>Latency distribution</h2>"
+         "<figure class=\"chart-box\"><figcaption>" +
+         HtmlEscape(h.title) + caption_note + "</figcaption>" + RenderHistogram(h) +
+         "</figure></section>\n";
 }
 
 }  // namespace ingestlab::reports

@@ -73,6 +73,29 @@ std::string SvgOpen(const std::string& id, const std::string& title,
          HtmlEscape(title) + "\"><title>" + HtmlEscape(title) + "</title>";
 }
 
+// "no samples recorded" and the like, centred in the plot area; `what` is trusted text.
+std::string NoDataText(const char* what) {
+  return "<text class=\"no-data\" x=\"" + Fixed(kLeft + kPlotWidth / 2) + "\" y=\"" +
+         Fixed(kTop + kPlotHeight / 2) + "\" text-anchor=\"middle\">" + what + "</text>";
+}
+
+// The rectangle around the plot area.
+std::string PlotFrame() {
+  return "<rect class=\"frame\" x=\"" + Fixed(kLeft) + "\" y=\"" + Fixed(kTop) + "\" width=\"" +
+         Fixed(kPlotWidth) + "\" height=\"" + Fixed(kPlotHeight) + "\"/>";
+}
+
+// A legend entry at *legend_x (a line sample and the name); moves *legend_x past it.
+std::string LegendEntry(double* legend_x, const std::string& name, const std::string& color,
+                        bool dashed) {
+  std::string out = "<line x1=\"" + Fixed(*legend_x) + "\" x2=\"" + Fixed(*legend_x + 20) +
+                    "\" y1=\"14\" y2=\"14\" stroke=\"" + HtmlEscape(color) + "\"" +
+                    (dashed ? " stroke-dasharray=\"6 4\"" : "") + "/>";
+  out += "<text x=\"" + Fixed(*legend_x + 25) + "\" y=\"18\">" + HtmlEscape(name) + "</text>";
+  *legend_x += 40 + 7 * static_cast<double>(name.size());
+  return out;
+}
+
 double MaxFinite(const std::vector<double>& values) {
   double m = 0;
   for (double v : values) {
@@ -317,22 +340,14 @@ std::string RenderTimeChart(const TimeChart& chart) {
            (line.dashed ? " stroke-dasharray=\"6 4\"" : "") + "/>";
   }
   out += "</g>";
-  if (!any_sample) {
-    out += "<text class=\"no-data\" x=\"" + Fixed(kLeft + kPlotWidth / 2) + "\" y=\"" +
-           Fixed(kTop + kPlotHeight / 2) + "\" text-anchor=\"middle\">no samples recorded</text>";
-  }
+  if (!any_sample) out += NoDataText("no samples recorded");
 
   // Plot frame and legend.
-  out += "<rect class=\"frame\" x=\"" + Fixed(kLeft) + "\" y=\"" + Fixed(kTop) + "\" width=\"" +
-         Fixed(kPlotWidth) + "\" height=\"" + Fixed(kPlotHeight) + "\"/>";
+  out += PlotFrame();
   out += "<g class=\"legend\">";
   double legend_x = kLeft;
   for (const ChartLine& line : chart.lines) {
-    out += "<line x1=\"" + Fixed(legend_x) + "\" x2=\"" + Fixed(legend_x + 20) +
-           "\" y1=\"14\" y2=\"14\" stroke=\"" + HtmlEscape(line.color) + "\"" +
-           (line.dashed ? " stroke-dasharray=\"6 4\"" : "") + "/>";
-    out += "<text x=\"" + Fixed(legend_x + 25) + "\" y=\"18\">" + HtmlEscape(line.name) + "</text>";
-    legend_x += 40 + 7 * static_cast<double>(line.name.size());
+    out += LegendEntry(&legend_x, line.name, line.color, line.dashed);
   }
   if (!chart.bands.empty()) {
     out += "<rect class=\"legend-fault\" x=\"" + Fixed(legend_x) +
@@ -385,14 +400,11 @@ std::string RenderHistogram(const Histogram& histogram) {
       }
     }
   } else {
-    out += "<text class=\"no-data\" x=\"" + Fixed(kLeft + kPlotWidth / 2) + "\" y=\"" +
-           Fixed(kTop + kPlotHeight / 2) + "\" text-anchor=\"middle\">no latencies recorded</text>";
+    out += NoDataText("no latencies recorded");
   }
   out += "</g><text class=\"axis-title\" x=\"" + Fixed(kLeft + kPlotWidth / 2) + "\" y=\"" +
          Fixed(kHeight - 6) + "\" text-anchor=\"middle\">end-to-end latency bucket (ms)</text>";
-  out += "<rect class=\"frame\" x=\"" + Fixed(kLeft) + "\" y=\"" + Fixed(kTop) + "\" width=\"" +
-         Fixed(kPlotWidth) + "\" height=\"" + Fixed(kPlotHeight) + "\"/></svg>";
-  return out;
+  return out + PlotFrame() + "</svg>";
 }
 
 std::string RenderXYChart(const XYChart& chart) {
@@ -493,25 +505,15 @@ std::string RenderXYChart(const XYChart& chart) {
            "\"" + (series.dashed ? " stroke-dasharray=\"6 4\"" : "") + "/>" + points + "</g>";
   }
   out += "</g>";
-  if (!any_point) {
-    out += "<text class=\"no-data\" x=\"" + Fixed(kLeft + kPlotWidth / 2) + "\" y=\"" +
-           Fixed(kTop + kPlotHeight / 2) + "\" text-anchor=\"middle\">no points recorded</text>";
-  }
+  if (!any_point) out += NoDataText("no points recorded");
 
-  out += "<rect class=\"frame\" x=\"" + Fixed(kLeft) + "\" y=\"" + Fixed(kTop) + "\" width=\"" +
-         Fixed(kPlotWidth) + "\" height=\"" + Fixed(kPlotHeight) + "\"/>";
+  out += PlotFrame();
   out += "<g class=\"legend\">";
   double legend_x = kLeft;
-  const auto legend_entry = [&](const std::string& name, const std::string& color, bool dashed) {
-    out += "<line x1=\"" + Fixed(legend_x) + "\" x2=\"" + Fixed(legend_x + 20) +
-           "\" y1=\"14\" y2=\"14\" stroke=\"" + HtmlEscape(color) + "\"" +
-           (dashed ? " stroke-dasharray=\"6 4\"" : "") + "/>";
-    out += "<text x=\"" + Fixed(legend_x + 25) + "\" y=\"18\">" + HtmlEscape(name) + "</text>";
-    legend_x += 40 + 7 * static_cast<double>(name.size());
-  };
-  for (const XYSeries& series : chart.series)
-    legend_entry(series.name, series.color, series.dashed);
-  if (identity) legend_entry(chart.identity_label, "#7f7f7f", true);
+  for (const XYSeries& series : chart.series) {
+    out += LegendEntry(&legend_x, series.name, series.color, series.dashed);
+  }
+  if (identity) out += LegendEntry(&legend_x, chart.identity_label, "#7f7f7f", true);
   out += "</g></svg>";
   return out;
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 #include "system/time_format.h"
 
@@ -27,22 +28,28 @@ const char* DialectName(Dialect d) {
   return "?";
 }
 
+namespace {
+
+// Each transport's name, for TransportName and ParseTransport.
+constexpr std::array<std::pair<TransportKind, const char*>, 3> kTransportNames = {{
+    {TransportKind::kJetStream, "jetstream"},
+    {TransportKind::kNats, "nats"},
+    {TransportKind::kKafka, "kafka"},
+}};
+
+}  // namespace
+
 const char* TransportName(TransportKind t) {
-  switch (t) {
-    case TransportKind::kJetStream:
-      return "jetstream";
-    case TransportKind::kNats:
-      return "nats";
-    case TransportKind::kKafka:
-      return "kafka";
+  for (const auto& [kind, name] : kTransportNames) {
+    if (kind == t) return name;
   }
   return "?";
 }
 
 Result<TransportKind> ParseTransport(std::string_view name) {
-  if (name == "jetstream") return TransportKind::kJetStream;
-  if (name == "nats") return TransportKind::kNats;
-  if (name == "kafka") return TransportKind::kKafka;
+  for (const auto& [kind, known] : kTransportNames) {
+    if (name == known) return kind;
+  }
   return Status::InvalidArgument("unknown transport '" + std::string(name) +
                                  "' (expected jetstream, nats or kafka)");
 }

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -516,6 +517,46 @@ T Integer(const json& j, const char* key, std::optional<T> fallback = std::nullo
   return it->get<T>();
 }
 
+// The lines of a JSON-lines text in order, numbered from 1 (empty ones counted too). The last
+// may lack its newline: a run killed mid-write.
+class Lines {
+ public:
+  explicit Lines(std::string_view text) : text_(text) {}
+
+  // The next line into *line; false after the last.
+  bool Next(std::string_view* line) {
+    if (pos_ >= text_.size()) return false;
+    size_t end = text_.find('\n', pos_);
+    last_without_newline_ = end == std::string_view::npos;
+    if (last_without_newline_) end = text_.size();
+    *line = text_.substr(pos_, end - pos_);
+    pos_ = end + 1;
+    ++number_;
+    return true;
+  }
+  int number() const { return number_; }
+  bool last_without_newline() const { return last_without_newline_; }
+
+ private:
+  std::string_view text_;
+  size_t pos_ = 0;
+  int number_ = 0;
+  bool last_without_newline_ = false;
+};
+
+// use(the line parsed as JSON). A line nested too deep, malformed JSON and a json or BadField
+// exception from `use` are Parse errors.
+Status WithJsonLine(std::string_view line, const std::function<Status(const json&)>& use) {
+  if (JsonNestedDeeperThan(line, kMaxLineDepth)) return LineTooDeep();
+  try {
+    return use(json::parse(line));
+  } catch (const json::exception& e) {
+    return Status::Parse(e.what());
+  } catch (const BadField& e) {
+    return Status::Parse(e.what());
+  }
+}
+
 Status ParseRecord(const json& j, EventLog* log, bool first) {
   const std::string kind = j.at("kind").get<std::string>();
   if (first != (kind == "header")) {
@@ -579,37 +620,21 @@ Status ParseRecord(const json& j, EventLog* log, bool first) {
 
 Result<EventLog> ParseEventLog(const std::string& text) {
   EventLog log;
-  size_t pos = 0;
-  int line_no = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    const bool last_without_newline = end == std::string::npos;
-    if (last_without_newline) end = text.size();
-    const std::string_view line(text.data() + pos, end - pos);
-    pos = end + 1;
-    ++line_no;
+  Lines lines(text);
+  std::string_view line;
+  while (lines.Next(&line)) {
     if (line.empty()) continue;
-    Status st;
-    if (JsonNestedDeeperThan(line, kMaxLineDepth)) {
-      st = LineTooDeep();
-    } else {
-      try {
-        st = ParseRecord(json::parse(line), &log, line_no == 1);
-      } catch (const json::exception& e) {
-        st = Status::Parse(e.what());
-      } catch (const BadField& e) {
-        st = Status::Parse(e.what());
-      }
-    }
+    const Status st = WithJsonLine(
+        line, [&](const json& j) { return ParseRecord(j, &log, lines.number() == 1); });
     if (!st.ok()) {
-      if (last_without_newline && line_no > 1) {
+      if (lines.last_without_newline() && lines.number() > 1) {
         log.truncated_tail = true;  // a run killed mid-write
         break;
       }
-      return st.Annotate("event log line " + std::to_string(line_no));
+      return st.Annotate("event log line " + std::to_string(lines.number()));
     }
   }
-  if (line_no == 0) return Status::Parse("event log is empty (no header)");
+  if (lines.number() == 0) return Status::Parse("event log is empty (no header)");
   return log;
 }
 
@@ -683,40 +708,26 @@ Status MergeOutcomes(const std::string& acks_text, EventLog* log) {
   auto key = [](const std::string& service, uint64_t seq) {
     return service + '\n' + std::to_string(seq);
   };
-  size_t pos = 0;
-  int line_no = 0;
-  while (pos < acks_text.size()) {
-    size_t end = acks_text.find('\n', pos);
-    const bool last_without_newline = end == std::string::npos;
-    if (last_without_newline) end = acks_text.size();
-    const std::string_view line(acks_text.data() + pos, end - pos);
-    pos = end + 1;
-    ++line_no;
-    if (line.empty()) continue;
-    std::string error;
-    if (JsonNestedDeeperThan(line, kMaxLineDepth)) {
-      error = LineTooDeep().message();
-    } else {
-      try {
-        const json j = json::parse(line);
-        if (j.value("kind", "") == "run") {
-          log->header.started_at_ms = Integer<int64_t>(j, "started_at_ms");
-          continue;
-        }
-        Outcome o{Integer<int64_t>(j, "published_ms"), j.at("acked").get<bool>(), ""};
-        if (j.contains("error") && j["error"].is_string()) o.error = j["error"].get<std::string>();
-        const uint64_t msg =
-            j.contains("msg") ? Integer<uint64_t>(j, "msg") : Integer<uint64_t>(j, "seq");
-        outcomes[key(j.at("service").get<std::string>(), msg)] = std::move(o);
-      } catch (const json::exception& e) {
-        error = e.what();
-      } catch (const BadField& e) {
-        error = e.what();
-      }
+  const auto record_outcome = [&](const json& j) {
+    if (j.value("kind", "") == "run") {
+      log->header.started_at_ms = Integer<int64_t>(j, "started_at_ms");
+      return Status::Ok();
     }
-    if (!error.empty()) {
-      if (last_without_newline) break;  // a run killed mid-write
-      return Status::Parse(error).Annotate("event log sidecar line " + std::to_string(line_no));
+    Outcome o{Integer<int64_t>(j, "published_ms"), j.at("acked").get<bool>(), ""};
+    if (j.contains("error") && j["error"].is_string()) o.error = j["error"].get<std::string>();
+    const uint64_t msg =
+        j.contains("msg") ? Integer<uint64_t>(j, "msg") : Integer<uint64_t>(j, "seq");
+    outcomes[key(j.at("service").get<std::string>(), msg)] = std::move(o);
+    return Status::Ok();
+  };
+  Lines lines(acks_text);
+  std::string_view line;
+  while (lines.Next(&line)) {
+    if (line.empty()) continue;
+    const Status st = WithJsonLine(line, record_outcome);
+    if (!st.ok()) {
+      if (lines.last_without_newline()) break;  // a run killed mid-write
+      return st.Annotate("event log sidecar line " + std::to_string(lines.number()));
     }
   }
   for (auto& p : log->publishes) {

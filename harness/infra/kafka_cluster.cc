@@ -40,14 +40,12 @@ Status FromErr(rd_kafka_resp_err_t err, const std::string& what) {
   return Status::Io(what + ": " + rd_kafka_err2str(err));
 }
 
-// A client handle built from bootstrap + properties, with our log routing.
-Result<rd_kafka_t*> NewClient(rd_kafka_type_t type, const std::string& bootstrap,
-                              const std::map<std::string, std::string>& properties) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set_log_cb(conf, RouteLibrdkafkaLog);
-  std::map<std::string, std::string> all = properties;
-  if (!bootstrap.empty()) all.emplace("bootstrap.servers", bootstrap);
-  for (const auto& [key, value] : all) {
+// A handle made from conf with `properties` set on it; it takes conf, which is destroyed when
+// a property is refused or the handle cannot be made (`what` names it in that error).
+Result<rd_kafka_t*> NewHandle(rd_kafka_type_t type, rd_kafka_conf_t* conf,
+                              const std::map<std::string, std::string>& properties,
+                              const char* what) {
+  for (const auto& [key, value] : properties) {
     Status st = ConfSet(conf, key, value);
     if (!st.ok()) {
       rd_kafka_conf_destroy(conf);
@@ -58,9 +56,19 @@ Result<rd_kafka_t*> NewClient(rd_kafka_type_t type, const std::string& bootstrap
   rd_kafka_t* rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
   if (rk == nullptr) {
     rd_kafka_conf_destroy(conf);
-    return Status::InvalidArgument(std::string("kafka client: ") + errstr);
+    return Status::InvalidArgument(std::string(what) + ": " + errstr);
   }
   return rk;
+}
+
+// A client handle built from bootstrap + properties, with our log routing.
+Result<rd_kafka_t*> NewClient(rd_kafka_type_t type, const std::string& bootstrap,
+                              const std::map<std::string, std::string>& properties) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set_log_cb(conf, RouteLibrdkafkaLog);
+  std::map<std::string, std::string> all = properties;
+  if (!bootstrap.empty()) all.emplace("bootstrap.servers", bootstrap);
+  return NewHandle(type, conf, all, "kafka client");
 }
 
 }  // namespace
@@ -187,19 +195,9 @@ Result<std::unique_ptr<KafkaTestProducer>> KafkaTestProducer::Create(
     }
   });
   props["bootstrap.servers"] = bootstrap;
-  for (const auto& [key, value] : props) {
-    Status st = ConfSet(conf, key, value);
-    if (!st.ok()) {
-      rd_kafka_conf_destroy(conf);
-      return st;
-    }
-  }
-  char errstr[512];
-  self->impl_->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-  if (self->impl_->rk == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    return Status::InvalidArgument(std::string("kafka producer: ") + errstr);
-  }
+  auto rk = NewHandle(RD_KAFKA_PRODUCER, conf, props, "kafka producer");
+  if (!rk.ok()) return rk.status();
+  self->impl_->rk = *rk;
   return self;
 }
 
