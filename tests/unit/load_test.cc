@@ -120,24 +120,30 @@ assertions:
   CHECK(r[0].duration_s == 20);
 
   SECTION("bad workloads are refused with the line and the key") {
-    CHECK_THAT(ParseError("services: [{name: auth}]\nload: {rate: 5, steps: {rates: [1]}}\n"),
-               Catch::Contains("exactly one of rate, ramp, steps, find_max"));
-    CHECK_THAT(ParseError("services: [{name: auth}]\nload: {rate: 5}\n"),
-               Catch::Contains("needs 'duration'"));
-    CHECK_THAT(ParseError("services: [{name: auth}]\nload: {rate: -5}\nduration: 5s\n"),
-               Catch::Contains("w.yaml:2"));
-    CHECK_THAT(ParseError("services: [{name: auth}]\nload: {find_max: {p99: 25ms, start: 900, "
-                          "max: 100}}\n"),
-               Catch::Contains("above"));
-    CHECK_THAT(ParseError("services: [{name: auth}]\nload: {rate: 5}\nduration: 5s\n"
-                          "assertions: [exactly_once]\n"),
-               Catch::Contains("latency, throughput and no_loss"));
-    CHECK_THAT(ParseError("load: {rate: 5}\nduration: 5s\n"), Catch::Contains("needs 'services'"));
-    CHECK_THAT(ParseError("services: [{name: auth}]\nload: {rate: 5, speed: 2}\nduration: 5s\n"),
-               Catch::Contains("unknown key 'speed' in load"));
-    CHECK_THAT(ParseError("services: [{name: auth}]\nload: {rate: 5}\nduration: 5s\n"
-                          "timeline: [{at: 1s, action: kill_ingestd, target: ingestd-0}]\n"),
-               Catch::Contains("no fault timeline"));
+    struct Case {
+      const char* yaml;
+      const char* message;  // a part of the error message
+    };
+    const Case cases[] = {
+        {"services: [{name: auth}]\nload: {rate: 5, steps: {rates: [1]}}\n",
+         "exactly one of rate, ramp, steps, find_max"},
+        {"services: [{name: auth}]\nload: {rate: 5}\n", "needs 'duration'"},
+        {"services: [{name: auth}]\nload: {rate: -5}\nduration: 5s\n", "w.yaml:2"},
+        {"services: [{name: auth}]\nload: {find_max: {p99: 25ms, start: 900, max: 100}}\n",
+         "above"},
+        {"services: [{name: auth}]\nload: {rate: 5}\nduration: 5s\nassertions: [exactly_once]\n",
+         "latency, throughput and no_loss"},
+        {"load: {rate: 5}\nduration: 5s\n", "needs 'services'"},
+        {"services: [{name: auth}]\nload: {rate: 5, speed: 2}\nduration: 5s\n",
+         "unknown key 'speed' in load"},
+        {"services: [{name: auth}]\nload: {rate: 5}\nduration: 5s\n"
+         "timeline: [{at: 1s, action: kill_ingestd, target: ingestd-0}]\n",
+         "no fault timeline"},
+    };
+    for (const Case& c : cases) {
+      INFO(c.yaml);
+      CHECK_THAT(ParseError(c.yaml), Catch::Contains(c.message));
+    }
   }
 }
 
