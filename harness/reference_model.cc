@@ -431,6 +431,18 @@ class Folder {
     return T(ExtractiveSummary(*text));
   }
 
+  // Each of `fields` (data key, where its value goes) is a non-empty string in the event's data;
+  // false when one is not (the event is invalid).
+  static bool Required(const ModelEvent& e,
+                       std::initializer_list<std::pair<const char*, std::string*>> fields) {
+    for (const auto& [key, out] : fields) {
+      OptStr v = Str(e.data, key);
+      if (!v || v->empty()) return false;
+      *out = std::move(*v);
+    }
+    return true;
+  }
+
   static std::string CustomerOf(const ModelEvent& e) {
     return !e.customer_id.empty() ? e.customer_id : StrField(e.data, "customer_id");
   }
@@ -475,6 +487,12 @@ class Folder {
     Min(row, "created_at", e.time);
     Max(row, "updated_at", e.time);
     return Outcome::kApplied;
+  }
+
+  // Touch for the event's own customer (CustomerOf), whose id goes to *cid.
+  Outcome TouchCustomerOf(const ModelEvent& e, std::string* cid, const Profile& p) {
+    *cid = CustomerOf(e);
+    return Touch(e, *cid, p);
   }
 
   void AddLifetimeValue(const std::string& cid, double delta) {
@@ -593,8 +611,8 @@ class Folder {
     const OptStr id = Str(e.data, "invoice_id");
     const OptNum amount = Num(e.data, "amount");
     if (!id || id->empty() || !amount) return Outcome::kInvalid;
-    const std::string cid = CustomerOf(e);
-    if (Outcome o = Touch(e, cid, {}); o != Outcome::kApplied) return o;
+    std::string cid;
+    if (Outcome o = TouchCustomerOf(e, &cid, {}); o != Outcome::kApplied) return o;
     auto& tb = table("invoices");
     tb.emplace(*id, ModelRow{{"customer_id", T(cid)},
                              {"org_id", T(e.org_id)},
@@ -621,21 +639,20 @@ class Folder {
   }
 
   Outcome SubscriptionStarted(const ModelEvent& e) {
-    const OptStr id = Str(e.data, "subscription_id");
-    const OptStr plan = Str(e.data, "plan");
-    if (!id || id->empty() || !plan || plan->empty()) return Outcome::kInvalid;
-    const std::string cid = CustomerOf(e);
-    if (Outcome o = Touch(e, cid, {}); o != Outcome::kApplied) return o;
+    std::string id, plan;
+    if (!Required(e, {{"subscription_id", &id}, {"plan", &plan}})) return Outcome::kInvalid;
+    std::string cid;
+    if (Outcome o = TouchCustomerOf(e, &cid, {}); o != Outcome::kApplied) return o;
     auto& tb = table("subscriptions");
-    auto it = tb.find(*id);
+    auto it = tb.find(id);
     if (it == tb.end()) {
-      tb.emplace(*id, ModelRow{{"customer_id", T(cid)},
-                               {"org_id", T(e.org_id)},
-                               {"plan", T(plan)},
-                               {"status", ModelValue::Text("active")},
-                               {"started_at", I(e.time)},
-                               {"cancelled_at", ModelValue::Null()},
-                               {"cancel_reason", ModelValue::Null()}});
+      tb.emplace(id, ModelRow{{"customer_id", T(cid)},
+                              {"org_id", T(e.org_id)},
+                              {"plan", T(plan)},
+                              {"status", ModelValue::Text("active")},
+                              {"started_at", I(e.time)},
+                              {"cancelled_at", ModelValue::Null()},
+                              {"cancel_reason", ModelValue::Null()}});
     } else {
       it->second["plan"] = T(plan);
       Min(it->second, "started_at", e.time);
@@ -657,8 +674,8 @@ class Folder {
 
   // Last writer wins by event time, ties broken by the greater event id.
   Outcome ProfileUpdated(const ModelEvent& e) {
-    const std::string cid = CustomerOf(e);
-    if (Outcome o = Touch(e, cid, {}); o != Outcome::kApplied) return o;
+    std::string cid;
+    if (Outcome o = TouchCustomerOf(e, &cid, {}); o != Outcome::kApplied) return o;
     ModelRow& row = table("customers")[cid];
     const ModelValue& pt = row["profile_event_time"];
     const ModelValue& pid = row["profile_event_id"];
@@ -703,8 +720,8 @@ class Folder {
   }
 
   Outcome CustomerTicket(const ModelEvent& e) {
-    const std::string cid = CustomerOf(e);
-    if (Outcome o = Touch(e, cid, ProfileOf(e)); o != Outcome::kApplied) return o;
+    std::string cid;
+    if (Outcome o = TouchCustomerOf(e, &cid, ProfileOf(e)); o != Outcome::kApplied) return o;
     return InsertTicket(e, cid, StrOr(e.data, "ticket_id", e.id), Str(e.data, "title"),
                         StrOr(e.data, "status", "open"));
   }
@@ -733,8 +750,8 @@ class Folder {
   }
 
   Outcome RepairRequested(const ModelEvent& e) {
-    const std::string cid = CustomerOf(e);
-    if (Outcome o = Touch(e, cid, ProfileOf(e)); o != Outcome::kApplied) return o;
+    std::string cid;
+    if (Outcome o = TouchCustomerOf(e, &cid, ProfileOf(e)); o != Outcome::kApplied) return o;
     return InsertWorkOrder(e, cid, StrOr(e.data, "work_order_id", e.id),
                            StrOr(e.data, "status", "open"));
   }
@@ -759,19 +776,18 @@ class Folder {
     OptStr note = Str(e.data, "note");
     if (!note || note->empty()) note = Str(e.data, "description");
     if (!note || note->empty()) return Outcome::kInvalid;
-    const std::string cid = CustomerOf(e);
-    if (Outcome o = Touch(e, cid, ProfileOf(e)); o != Outcome::kApplied) return o;
+    std::string cid;
+    if (Outcome o = TouchCustomerOf(e, &cid, ProfileOf(e)); o != Outcome::kApplied) return o;
     return InsertKnowledge(e, cid, *note);
   }
 
   // --- support
   Outcome TicketOpened(const ModelEvent& e) {
-    const OptStr id = Str(e.data, "ticket_id");
-    const OptStr title = Str(e.data, "title");
-    if (!id || id->empty() || !title || title->empty()) return Outcome::kInvalid;
-    const std::string cid = CustomerOf(e);
-    if (Outcome o = Touch(e, cid, {}); o != Outcome::kApplied) return o;
-    return InsertTicket(e, cid, *id, title, "open");
+    std::string id, title;
+    if (!Required(e, {{"ticket_id", &id}, {"title", &title}})) return Outcome::kInvalid;
+    std::string cid;
+    if (Outcome o = TouchCustomerOf(e, &cid, {}); o != Outcome::kApplied) return o;
+    return InsertTicket(e, cid, id, title, "open");
   }
 
   // Last writer wins by event time, field by field (tables.md): a field the event carries is
@@ -823,12 +839,12 @@ class Folder {
   }
 
   Outcome WorkOrderCreated(const ModelEvent& e) {
-    const OptStr id = Str(e.data, "work_order_id");
-    const OptStr description = Str(e.data, "description");
-    if (!id || id->empty() || !description || description->empty()) return Outcome::kInvalid;
-    const std::string cid = CustomerOf(e);
-    if (Outcome o = Touch(e, cid, {}); o != Outcome::kApplied) return o;
-    return InsertWorkOrder(e, cid, *id, "open");
+    std::string id, description;
+    if (!Required(e, {{"work_order_id", &id}, {"description", &description}}))
+      return Outcome::kInvalid;
+    std::string cid;
+    if (Outcome o = TouchCustomerOf(e, &cid, {}); o != Outcome::kApplied) return o;
+    return InsertWorkOrder(e, cid, id, "open");
   }
 
   Outcome WorkOrderUpdated(const ModelEvent& e) {
@@ -842,8 +858,8 @@ class Folder {
   Outcome SupportNote(const ModelEvent& e) {
     const OptStr note = Str(e.data, "note");
     if (!note || note->empty()) return Outcome::kInvalid;
-    const std::string cid = CustomerOf(e);
-    if (Outcome o = Touch(e, cid, {}); o != Outcome::kApplied) return o;
+    std::string cid;
+    if (Outcome o = TouchCustomerOf(e, &cid, {}); o != Outcome::kApplied) return o;
     return InsertKnowledge(e, cid, *note);
   }
 
@@ -989,20 +1005,19 @@ class Folder {
   }
 
   Outcome ActivityCompleted(const ModelEvent& e) {
-    const OptStr id = Str(e.data, "activity_id");
-    const OptStr session = Str(e.data, "session_id");
+    std::string id, session;
     const std::string learner = LearnerOf(e);
-    if (!id || id->empty() || !session || session->empty() || learner.empty())
+    if (!Required(e, {{"activity_id", &id}, {"session_id", &session}}) || learner.empty())
       return Outcome::kInvalid;
-    if (!Find("learning_sessions", *session)) return Outcome::kWaiting;
+    if (!Find("learning_sessions", session)) return Outcome::kWaiting;
     auto& tb = table("learning_activities");
-    tb.emplace(*id, ModelRow{{"session_id", T(session)},
-                             {"learner_id", T(learner)},
-                             {"org_id", T(e.org_id)},
-                             {"skill", T(Str(e.data, "skill"))},
-                             {"score", R(Num(e.data, "score"))},
-                             {"duration_s", R(Num(e.data, "duration_s"))},
-                             {"completed_at", I(e.time)}});
+    tb.emplace(id, ModelRow{{"session_id", T(session)},
+                            {"learner_id", T(learner)},
+                            {"org_id", T(e.org_id)},
+                            {"skill", T(Str(e.data, "skill"))},
+                            {"score", R(Num(e.data, "score"))},
+                            {"duration_s", R(Num(e.data, "duration_s"))},
+                            {"completed_at", I(e.time)}});
     return Outcome::kApplied;
   }
 
@@ -1042,10 +1057,9 @@ class Folder {
   }
 
   Outcome QuestionAnswered(const ModelEvent& e) {
-    const OptStr id = Str(e.data, "question_id");
-    const OptStr answer = Str(e.data, "answer");
-    if (!id || id->empty() || !answer || answer->empty()) return Outcome::kInvalid;
-    ModelRow* row = Find("homework", *id);
+    std::string id, answer;
+    if (!Required(e, {{"question_id", &id}, {"answer", &answer}})) return Outcome::kInvalid;
+    ModelRow* row = Find("homework", id);
     if (!row) return Outcome::kWaiting;
     (*row)["answer"] = T(answer);
     (*row)["answered_at"] = I(e.time);
@@ -1053,16 +1067,16 @@ class Folder {
   }
 
   Outcome RecommendationCreated(const ModelEvent& e) {
-    const OptStr id = Str(e.data, "recommendation_id");
-    const OptStr item = Str(e.data, "item");
+    std::string id, item;
     const std::string learner = LearnerOf(e);
-    if (!id || id->empty() || !item || item->empty() || learner.empty()) return Outcome::kInvalid;
+    if (!Required(e, {{"recommendation_id", &id}, {"item", &item}}) || learner.empty())
+      return Outcome::kInvalid;
     auto& tb = table("recommendations");
-    tb.emplace(*id, ModelRow{{"learner_id", T(learner)},
-                             {"org_id", T(e.org_id)},
-                             {"item", T(item)},
-                             {"reason", T(Str(e.data, "reason"))},
-                             {"created_at", I(e.time)}});
+    tb.emplace(id, ModelRow{{"learner_id", T(learner)},
+                            {"org_id", T(e.org_id)},
+                            {"item", T(item)},
+                            {"reason", T(Str(e.data, "reason"))},
+                            {"created_at", I(e.time)}});
     return Outcome::kApplied;
   }
 
@@ -1105,9 +1119,8 @@ class Folder {
 
   // --- CRM
   Outcome LeadCreated(const ModelEvent& e) {
-    const OptStr id = Str(e.data, "lead_id");
-    const OptStr email = Str(e.data, "email");
-    if (!id || id->empty() || !email || email->empty()) return Outcome::kInvalid;
+    std::string id, email;
+    if (!Required(e, {{"lead_id", &id}, {"email", &email}})) return Outcome::kInvalid;
     OptStr name = Str(e.data, "name");
     if (!name) {  // v2: first_name + last_name
       std::string joined = StrField(e.data, "first_name");
@@ -1116,20 +1129,20 @@ class Folder {
       if (!joined.empty()) name = joined;
     }
     auto& tb = table("crm_leads");
-    tb.emplace(*id, ModelRow{{"org_id", T(e.org_id)},
-                             {"event_date", T(DateOf(e.time))},
-                             {"email", T(email)},
-                             {"name", T(name)},
-                             {"company", T(Str(e.data, "company"))},
-                             {"lead_source", T(Str(e.data, "lead_source"))},
-                             {"status", ModelValue::Text(StrOr(e.data, "status", "new"))},
-                             {"score", R(Num(e.data, "score"))},
-                             {"contact_id", ModelValue::Null()},
-                             {"opportunity_id", ModelValue::Null()},
-                             {"schema_version", I(e.schema_version)},
-                             {"created_at", I(e.time)},
-                             {"updated_at", I(e.time)},
-                             {"converted_at", ModelValue::Null()}});
+    tb.emplace(id, ModelRow{{"org_id", T(e.org_id)},
+                            {"event_date", T(DateOf(e.time))},
+                            {"email", T(email)},
+                            {"name", T(name)},
+                            {"company", T(Str(e.data, "company"))},
+                            {"lead_source", T(Str(e.data, "lead_source"))},
+                            {"status", ModelValue::Text(StrOr(e.data, "status", "new"))},
+                            {"score", R(Num(e.data, "score"))},
+                            {"contact_id", ModelValue::Null()},
+                            {"opportunity_id", ModelValue::Null()},
+                            {"schema_version", I(e.schema_version)},
+                            {"created_at", I(e.time)},
+                            {"updated_at", I(e.time)},
+                            {"converted_at", ModelValue::Null()}});
     return Outcome::kApplied;
   }
 
@@ -1144,10 +1157,9 @@ class Folder {
   }
 
   Outcome LeadConverted(const ModelEvent& e) {
-    const OptStr id = Str(e.data, "lead_id");
-    const OptStr contact = Str(e.data, "contact_id");
-    if (!id || id->empty() || !contact || contact->empty()) return Outcome::kInvalid;
-    ModelRow* row = Find("crm_leads", *id);
+    std::string id, contact;
+    if (!Required(e, {{"lead_id", &id}, {"contact_id", &contact}})) return Outcome::kInvalid;
+    ModelRow* row = Find("crm_leads", id);
     if (!row) return Outcome::kWaiting;
     (*row)["status"] = ModelValue::Text("converted");
     (*row)["converted_at"] = I(e.time);
@@ -1158,21 +1170,20 @@ class Folder {
   }
 
   Outcome ContactCreated(const ModelEvent& e) {
-    const OptStr id = Str(e.data, "contact_id");
-    const OptStr email = Str(e.data, "email");
-    if (!id || id->empty() || !email || email->empty()) return Outcome::kInvalid;
+    std::string id, email;
+    if (!Required(e, {{"contact_id", &id}, {"email", &email}})) return Outcome::kInvalid;
     auto& tb = table("crm_contacts");
-    auto it = tb.find(*id);
+    auto it = tb.find(id);
     if (it == tb.end()) {
-      tb.emplace(*id, ModelRow{{"org_id", T(e.org_id)},
-                               {"event_date", T(DateOf(e.time))},
-                               {"email", T(email)},
-                               {"name", T(Str(e.data, "name"))},
-                               {"phone", T(Str(e.data, "phone"))},
-                               {"company", T(Str(e.data, "company"))},
-                               {"lead_id", T(Str(e.data, "lead_id"))},
-                               {"created_at", I(e.time)},
-                               {"updated_at", I(e.time)}});
+      tb.emplace(id, ModelRow{{"org_id", T(e.org_id)},
+                              {"event_date", T(DateOf(e.time))},
+                              {"email", T(email)},
+                              {"name", T(Str(e.data, "name"))},
+                              {"phone", T(Str(e.data, "phone"))},
+                              {"company", T(Str(e.data, "company"))},
+                              {"lead_id", T(Str(e.data, "lead_id"))},
+                              {"created_at", I(e.time)},
+                              {"updated_at", I(e.time)}});
     } else {
       ModelRow& row = it->second;
       row["email"] = T(email);
@@ -1206,21 +1217,20 @@ class Folder {
   }
 
   Outcome OpportunityCreated(const ModelEvent& e) {
-    const OptStr id = Str(e.data, "opportunity_id");
-    const OptStr name = Str(e.data, "name");
-    if (!id || id->empty() || !name || name->empty()) return Outcome::kInvalid;
+    std::string id, name;
+    if (!Required(e, {{"opportunity_id", &id}, {"name", &name}})) return Outcome::kInvalid;
     auto& tb = table("crm_opportunities");
-    tb.emplace(*id, ModelRow{{"org_id", T(e.org_id)},
-                             {"event_date", T(DateOf(e.time))},
-                             {"contact_id", T(Str(e.data, "contact_id"))},
-                             {"name", T(name)},
-                             {"amount", R(Num(e.data, "amount"))},
-                             {"stage", ModelValue::Text(StrOr(e.data, "stage", "prospecting"))},
-                             {"status", ModelValue::Text("open")},
-                             {"close_reason", ModelValue::Null()},
-                             {"created_at", I(e.time)},
-                             {"updated_at", I(e.time)},
-                             {"closed_at", ModelValue::Null()}});
+    tb.emplace(id, ModelRow{{"org_id", T(e.org_id)},
+                            {"event_date", T(DateOf(e.time))},
+                            {"contact_id", T(Str(e.data, "contact_id"))},
+                            {"name", T(name)},
+                            {"amount", R(Num(e.data, "amount"))},
+                            {"stage", ModelValue::Text(StrOr(e.data, "stage", "prospecting"))},
+                            {"status", ModelValue::Text("open")},
+                            {"close_reason", ModelValue::Null()},
+                            {"created_at", I(e.time)},
+                            {"updated_at", I(e.time)},
+                            {"closed_at", ModelValue::Null()}});
     return Outcome::kApplied;
   }
 

@@ -134,6 +134,12 @@ Status ApplyContext::TouchCustomer(const Event& event, std::string_view customer
   return indexed_fields ? AfterCustomerWrite() : Status::Ok();
 }
 
+Status ApplyContext::TouchCustomerOf(const Event& event, std::string_view* customer_id,
+                                     const ProfileFields& profile) {
+  *customer_id = CustomerOf(event);
+  return TouchCustomer(event, *customer_id, profile);
+}
+
 namespace {
 
 constexpr char kMaxCustomerRowid[] = "SELECT COALESCE(MAX(rowid), 0) FROM customers";
@@ -317,6 +323,13 @@ Status RequireText(const Event& event, std::string_view key, std::string_view* o
                           " is required (non-empty string)");
   }
   *out = *v;
+  return Status::Ok();
+}
+
+Status RequireText(const Event& event, std::initializer_list<RequiredText> fields) {
+  for (const RequiredText& field : fields) {
+    INGEST_RETURN_IF_ERROR(RequireText(event, field.key, field.out));
+  }
   return Status::Ok();
 }
 

@@ -132,6 +132,9 @@ class ApplyContext {
   // lifetime_value_delta is added to customers.lifetime_value in the same statement.
   Status TouchCustomer(const Event& event, std::string_view customer_id,
                        const ProfileFields& profile, double lifetime_value_delta = 0);
+  // TouchCustomer for the event's own customer (CustomerOf), whose id goes to *customer_id.
+  Status TouchCustomerOf(const Event& event, std::string_view* customer_id,
+                         const ProfileFields& profile = {});
   // lifetime_value += delta.
   Status AddLifetimeValue(std::string_view customer_id, double delta);
 
@@ -176,6 +179,12 @@ Status InsertKnowledge(ApplyContext& ctx, const Event& event, std::string_view c
 
 // Required-field helpers: the value, or Status::Schema("<type>: data.<key> is required ...").
 Status RequireText(const Event& event, std::string_view key, std::string_view* out);
+// Several required text fields at once, checked in order: the first one missing is the error.
+struct RequiredText {
+  std::string_view key;
+  std::string_view* out;
+};
+Status RequireText(const Event& event, std::initializer_list<RequiredText> fields);
 Status RequireNumber(const Event& event, std::string_view key, double* out);
 // Status::Waiting("waiting for <what> <id>"): a **depends** event arrived before its
 // prerequisite.

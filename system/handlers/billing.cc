@@ -99,8 +99,8 @@ Status InvoiceIssued(ApplyContext& ctx, const Event& e) {
   INGEST_RETURN_IF_ERROR(RequireText(e, "invoice_id", &invoice_id));
   double amount = 0;
   INGEST_RETURN_IF_ERROR(RequireNumber(e, "amount", &amount));
-  const std::string_view customer_id = ApplyContext::CustomerOf(e);
-  INGEST_RETURN_IF_ERROR(ctx.TouchCustomer(e, customer_id, {}));
+  std::string_view customer_id;
+  INGEST_RETURN_IF_ERROR(ctx.TouchCustomerOf(e, &customer_id));
   return Exec(ctx, kInsertInvoice, invoice_id, customer_id, Opt(e.org_id), amount,
               e.data.str("currency").value_or("USD"), e.data.str("due_date"), e.event_time_ms);
 }
@@ -125,10 +125,9 @@ ON CONFLICT(subscription_id) DO UPDATE SET
 
 Status SubscriptionStarted(ApplyContext& ctx, const Event& e) {
   std::string_view subscription_id, plan;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "subscription_id", &subscription_id));
-  INGEST_RETURN_IF_ERROR(RequireText(e, "plan", &plan));
-  const std::string_view customer_id = ApplyContext::CustomerOf(e);
-  INGEST_RETURN_IF_ERROR(ctx.TouchCustomer(e, customer_id, {}));
+  INGEST_RETURN_IF_ERROR(RequireText(e, {{"subscription_id", &subscription_id}, {"plan", &plan}}));
+  std::string_view customer_id;
+  INGEST_RETURN_IF_ERROR(ctx.TouchCustomerOf(e, &customer_id));
   return Exec(ctx, kUpsertSubscription, subscription_id, customer_id, Opt(e.org_id), plan,
               e.event_time_ms);
 }

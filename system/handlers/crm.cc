@@ -16,8 +16,7 @@ ON CONFLICT(lead_id) DO NOTHING)sql";
 // v1 carries `name`; v2 carries first_name + last_name and a score.
 Status LeadCreated(ApplyContext& ctx, const Event& e) {
   std::string_view lead_id, email;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "lead_id", &lead_id));
-  INGEST_RETURN_IF_ERROR(RequireText(e, "email", &email));
+  INGEST_RETURN_IF_ERROR(RequireText(e, {{"lead_id", &lead_id}, {"email", &email}}));
   std::optional<std::string_view> name = e.data.str("name");
   std::string joined;
   if (!name) {
@@ -56,8 +55,7 @@ WHERE lead_id = ?1)sql";
 
 Status LeadConverted(ApplyContext& ctx, const Event& e) {
   std::string_view lead_id, contact_id;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "lead_id", &lead_id));
-  INGEST_RETURN_IF_ERROR(RequireText(e, "contact_id", &contact_id));
+  INGEST_RETURN_IF_ERROR(RequireText(e, {{"lead_id", &lead_id}, {"contact_id", &contact_id}}));
   return UpdateOrWait(ctx, kConvertLead, "lead", lead_id, e.event_time_ms, contact_id,
                       e.data.str("opportunity_id"));
 }
@@ -77,8 +75,7 @@ ON CONFLICT(contact_id) DO UPDATE SET
 
 Status ContactCreated(ApplyContext& ctx, const Event& e) {
   std::string_view contact_id, email;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "contact_id", &contact_id));
-  INGEST_RETURN_IF_ERROR(RequireText(e, "email", &email));
+  INGEST_RETURN_IF_ERROR(RequireText(e, {{"contact_id", &contact_id}, {"email", &email}}));
   return Exec(ctx, kUpsertContact, contact_id, Opt(e.org_id), ctx.DateOf(e.event_time_ms), email,
               e.data.str("name"), e.data.str("phone"), e.data.str("company"), e.data.str("lead_id"),
               e.event_time_ms);
@@ -107,8 +104,7 @@ ON CONFLICT(opportunity_id) DO NOTHING)sql";
 
 Status OpportunityCreated(ApplyContext& ctx, const Event& e) {
   std::string_view opportunity_id, name;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "opportunity_id", &opportunity_id));
-  INGEST_RETURN_IF_ERROR(RequireText(e, "name", &name));
+  INGEST_RETURN_IF_ERROR(RequireText(e, {{"opportunity_id", &opportunity_id}, {"name", &name}}));
   return Exec(ctx, kInsertOpportunity, opportunity_id, Opt(e.org_id), ctx.DateOf(e.event_time_ms),
               e.data.str("contact_id"), name, e.data.number("amount"),
               e.data.str("stage").value_or("prospecting"), e.event_time_ms);

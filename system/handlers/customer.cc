@@ -20,12 +20,6 @@ ProfileFields ProfileOf(const Event& e) {
   return p;
 }
 
-// Touches the event's customer (which the dialect always has) and returns its id.
-Status Touch(ApplyContext& ctx, const Event& e, std::string_view* customer_id) {
-  *customer_id = ApplyContext::CustomerOf(e);
-  return ctx.TouchCustomer(e, *customer_id, ProfileOf(e));
-}
-
 }  // namespace
 
 constexpr char kInsertPurchase[] = R"sql(
@@ -69,7 +63,7 @@ ON CONFLICT(ticket_id) DO NOTHING)sql";
 
 Status TicketOpened(ApplyContext& ctx, const Event& e) {
   std::string_view customer_id;
-  INGEST_RETURN_IF_ERROR(Touch(ctx, e, &customer_id));
+  INGEST_RETURN_IF_ERROR(ctx.TouchCustomerOf(e, &customer_id, ProfileOf(e)));
   const auto description = e.data.str("description");
   return Exec(ctx, kInsertTicket, e.data.str("ticket_id").value_or(e.id), customer_id,
               Opt(e.org_id), e.data.str("title"), description, ctx.SummaryFor(description),
@@ -86,7 +80,7 @@ ON CONFLICT(work_order_id) DO NOTHING)sql";
 
 Status RepairRequested(ApplyContext& ctx, const Event& e) {
   std::string_view customer_id;
-  INGEST_RETURN_IF_ERROR(Touch(ctx, e, &customer_id));
+  INGEST_RETURN_IF_ERROR(ctx.TouchCustomerOf(e, &customer_id, ProfileOf(e)));
   const auto description = e.data.str("description");
   return Exec(ctx, kInsertWorkOrder, e.data.str("work_order_id").value_or(e.id), customer_id,
               Opt(e.org_id), description, ctx.SummaryFor(description),
@@ -97,7 +91,7 @@ Status RepairRequested(ApplyContext& ctx, const Event& e) {
 // Timeline-only events: the `events` row is the record; the profile may still learn fields.
 Status TimelineOnly(ApplyContext& ctx, const Event& e) {
   std::string_view customer_id;
-  return Touch(ctx, e, &customer_id);
+  return ctx.TouchCustomerOf(e, &customer_id, ProfileOf(e));
 }
 
 // Last writer wins by event time: the guard on profile_event_time makes an update older than
@@ -134,8 +128,8 @@ const char* ProfileUpdateArrivalOrder() {
 #endif
 
 Status ProfileUpdated(ApplyContext& ctx, const Event& e) {
-  const std::string_view customer_id = ApplyContext::CustomerOf(e);
-  INGEST_RETURN_IF_ERROR(ctx.TouchCustomer(e, customer_id, {}));
+  std::string_view customer_id;
+  INGEST_RETURN_IF_ERROR(ctx.TouchCustomerOf(e, &customer_id));
   auto name = e.data.str("name");
   if (!name) name = e.data.str("customer_name");
   const std::optional<std::string> tags = e.data.json("tags");
@@ -171,7 +165,7 @@ Status NoteAdded(ApplyContext& ctx, const Event& e) {
     return Status::Schema(e.type + ": data.note or data.description is required");
   }
   std::string_view customer_id;
-  INGEST_RETURN_IF_ERROR(Touch(ctx, e, &customer_id));
+  INGEST_RETURN_IF_ERROR(ctx.TouchCustomerOf(e, &customer_id, ProfileOf(e)));
   return InsertKnowledge(ctx, e, customer_id, *note);
 }
 

@@ -93,8 +93,7 @@ constexpr char kAnswerQuestion[] =
 
 Status QuestionAnswered(ApplyContext& ctx, const Event& e) {
   std::string_view question_id, answer;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "question_id", &question_id));
-  INGEST_RETURN_IF_ERROR(RequireText(e, "answer", &answer));
+  INGEST_RETURN_IF_ERROR(RequireText(e, {{"question_id", &question_id}, {"answer", &answer}}));
   return UpdateOrWait(ctx, kAnswerQuestion, "question", question_id, answer, e.event_time_ms);
 }
 

@@ -14,10 +14,9 @@ ON CONFLICT(ticket_id) DO NOTHING)sql";
 
 Status TicketOpened(ApplyContext& ctx, const Event& e) {
   std::string_view ticket_id, title;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "ticket_id", &ticket_id));
-  INGEST_RETURN_IF_ERROR(RequireText(e, "title", &title));
-  const std::string_view customer_id = ApplyContext::CustomerOf(e);
-  INGEST_RETURN_IF_ERROR(ctx.TouchCustomer(e, customer_id, {}));
+  INGEST_RETURN_IF_ERROR(RequireText(e, {{"ticket_id", &ticket_id}, {"title", &title}}));
+  std::string_view customer_id;
+  INGEST_RETURN_IF_ERROR(ctx.TouchCustomerOf(e, &customer_id));
   const auto description = e.data.str("description");
   return Exec(ctx, kInsertTicket, ticket_id, customer_id, Opt(e.org_id), title, description,
               ctx.SummaryFor(description), e.data.str("priority").value_or("medium"),
@@ -64,10 +63,10 @@ ON CONFLICT(work_order_id) DO NOTHING)sql";
 
 Status WorkOrderCreated(ApplyContext& ctx, const Event& e) {
   std::string_view work_order_id, description;
-  INGEST_RETURN_IF_ERROR(RequireText(e, "work_order_id", &work_order_id));
-  INGEST_RETURN_IF_ERROR(RequireText(e, "description", &description));
-  const std::string_view customer_id = ApplyContext::CustomerOf(e);
-  INGEST_RETURN_IF_ERROR(ctx.TouchCustomer(e, customer_id, {}));
+  INGEST_RETURN_IF_ERROR(
+      RequireText(e, {{"work_order_id", &work_order_id}, {"description", &description}}));
+  std::string_view customer_id;
+  INGEST_RETURN_IF_ERROR(ctx.TouchCustomerOf(e, &customer_id));
   return Exec(ctx, kInsertWorkOrder, work_order_id, customer_id, Opt(e.org_id), description,
               ctx.SummaryFor(description), e.data.str("priority").value_or("medium"),
               e.data.str("assigned_to"), e.data.number("cost"), e.event_time_ms);
@@ -93,8 +92,8 @@ Status WorkOrderUpdated(ApplyContext& ctx, const Event& e) {
 Status NoteAdded(ApplyContext& ctx, const Event& e) {
   std::string_view note;
   INGEST_RETURN_IF_ERROR(RequireText(e, "note", &note));
-  const std::string_view customer_id = ApplyContext::CustomerOf(e);
-  INGEST_RETURN_IF_ERROR(ctx.TouchCustomer(e, customer_id, {}));
+  std::string_view customer_id;
+  INGEST_RETURN_IF_ERROR(ctx.TouchCustomerOf(e, &customer_id));
   return InsertKnowledge(ctx, e, customer_id, note);
 }
 
