@@ -47,6 +47,20 @@ std::string UsageLine(const std::string& command, const std::string& message) {
   return "ingestlab " + command + ": " + message + " (see ingestlab " + command + " --help)\n";
 }
 
+std::optional<int> AnswerHelp(int argc, char** argv, const char* help, std::FILE* out,
+                              std::FILE* err) {
+  if (argc < 2) {
+    std::fputs(help, err);
+    return kExitUsage;
+  }
+  const std::string first = argv[1];
+  if (first == "--help" || first == "-h" || first == "help") {
+    std::fputs(help, out);
+    return 0;
+  }
+  return std::nullopt;
+}
+
 int UsageError(const std::string& command, const std::string& message, std::FILE* err) {
   std::fputs(UsageLine(command, message).c_str(), err);
   return kExitUsage;

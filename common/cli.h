@@ -23,6 +23,12 @@ std::string UsageLine(const std::string& command, const std::string& message);
 int UsageError(const std::string& command, const std::string& message, std::FILE* err = stderr);
 int UsageError(const std::string& command, const std::string& message, std::ostream& err);
 
+// For a command that dispatches on its first argument (ingestlab itself, `ingestlab import`):
+// with no argument prints `help` to `err` (kExitUsage); with --help, -h or help prints it to
+// `out` (0). std::nullopt when argv[1] is for the caller to dispatch on.
+std::optional<int> AnswerHelp(int argc, char** argv, const char* help, std::FILE* out = stdout,
+                              std::FILE* err = stderr);
+
 // Parses argv (argv[0] is the command's name) into `app`. std::nullopt when the command should
 // go on; otherwise the exit code to return, the help or the usage line already printed.
 std::optional<int> ParseCommandLine(CLI::App& app, const std::string& command, int argc,

@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "harness/sqlite_db.h"
 
 namespace ingestlab {
 namespace {
@@ -277,29 +278,21 @@ void FaultInjector::ResumePaused() {
 }
 
 Status FaultInjector::HoldDbLock(double seconds) {
-  const std::string path = env_->db_path();
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return Status::Io("hold_db_lock: cannot open " + path + ": " + msg);
-  }
-  sqlite3_busy_timeout(db, 5000);
+  auto db = OpenSqlite(env_->db_path(), SQLITE_OPEN_READWRITE);
+  if (!db.ok()) return db.status().Annotate("hold_db_lock");
   char* err = nullptr;
-  if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, &err) != SQLITE_OK) {
+  if (sqlite3_exec(db->get(), "BEGIN IMMEDIATE", nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : "?";
     sqlite3_free(err);
-    sqlite3_close(db);
     return Status::Io("hold_db_lock: cannot take the write lock: " + msg);
   }
-  lock_threads_.emplace_back([this, db, seconds] {
+  lock_threads_.emplace_back([this, db = std::move(*db), seconds] {
     Clock& clock = Clock::System();
     const int64_t until = clock.NowMonoNanos() + static_cast<int64_t>(seconds * 1e9);
     while (!stopping_.load() && clock.NowMonoNanos() < until) {
       clock.SleepFor(std::chrono::milliseconds(20));
     }
-    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-    sqlite3_close(db);
+    sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
   });
   return Status::Ok();
 }

@@ -217,15 +217,8 @@ int RunNats(int argc, char** argv) {
 }  // namespace
 
 int RunImportCommand(int argc, char** argv) {
-  if (argc < 2) {
-    std::fputs(kImportHelp, stderr);
-    return 2;
-  }
+  if (auto done = AnswerHelp(argc, argv, kImportHelp)) return *done;
   const std::string source = argv[1];
-  if (source == "--help" || source == "-h" || source == "help") {
-    std::fputs(kImportHelp, stdout);
-    return 0;
-  }
   // The source's own arguments start after its name (argv[0] = the source).
   if (source == "kcat") return RunKcat(argc - 1, argv + 1);
   if (source == "nats") return RunNats(argc - 1, argv + 1);

@@ -4,6 +4,7 @@
 #include <exception>
 #include <string>
 
+#include "common/cli.h"
 #include "common/version.h"
 #include "harness/commands.h"
 #include "harness/import_command.h"
@@ -38,15 +39,8 @@ const char* kHelp =
     "  --help     this text; `ingestlab COMMAND --help` for a command\n";
 
 int Dispatch(int argc, char** argv) {
-  if (argc < 2) {
-    std::fputs(kHelp, stderr);
-    return 2;
-  }
+  if (auto done = ingestlab::AnswerHelp(argc, argv, kHelp)) return *done;
   const std::string command = argv[1];
-  if (command == "--help" || command == "-h" || command == "help") {
-    std::fputs(kHelp, stdout);
-    return 0;
-  }
   if (command == "--version" || command == "version") {
     std::printf("ingestlab %s (%s)\n", ingestlab::kVersion, ingestlab::kGitCommit);
     return 0;

@@ -40,26 +40,20 @@ Status Prepared(sqlite3* db, Statement& st, const char* what) {
 }  // namespace
 
 Result<std::unique_ptr<StoreReader>> StoreReader::Open(const std::string& db_path) {
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return Status::Io("store: cannot open " + db_path + ": " + msg);
-  }
-  sqlite3_busy_timeout(db, 5000);
-  return std::unique_ptr<StoreReader>(new StoreReader(db));
+  auto db = OpenSqlite(db_path, SQLITE_OPEN_READONLY);
+  if (!db.ok()) return db.status().Annotate("store");
+  return std::unique_ptr<StoreReader>(new StoreReader(std::move(*db)));
 }
 
-StoreReader::~StoreReader() { sqlite3_close(db_); }
+StoreReader::~StoreReader() = default;
 
 Result<StoreReader::Counts> StoreReader::ReadCounts() {
   Counts c;
-  Statement st(db_,
+  Statement st(db_.get(),
                "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM dead_letters), "
                "max(coalesce((SELECT max(committed_at) FROM events), 0), "
                "coalesce((SELECT max(dead_at) FROM dead_letters), 0))");
-  INGEST_RETURN_IF_ERROR(Prepared(db_, st, "counts"));
+  INGEST_RETURN_IF_ERROR(Prepared(db_.get(), st, "counts"));
   if (st.Step()) {
     c.events = sqlite3_column_int64(st.get(), 0);
     c.dead_letters = sqlite3_column_int64(st.get(), 1);
@@ -69,10 +63,10 @@ Result<StoreReader::Counts> StoreReader::ReadCounts() {
 }
 
 Result<std::vector<AppliedRow>> StoreReader::ReadApplied() {
-  Statement st(db_,
+  Statement st(db_.get(),
                "SELECT event_id, type, source, customer_id, event_time, received_at, "
                "committed_at, attempts FROM events");
-  INGEST_RETURN_IF_ERROR(Prepared(db_, st, "events"));
+  INGEST_RETURN_IF_ERROR(Prepared(db_.get(), st, "events"));
   std::vector<AppliedRow> rows;
   while (st.Step()) {
     AppliedRow r;
@@ -92,8 +86,8 @@ Result<std::vector<AppliedRow>> StoreReader::ReadApplied() {
 Result<size_t> StoreReader::CountUnsettled(const std::unordered_set<std::string>& ids) {
   size_t settled = 0;
   {
-    Statement st(db_, "SELECT event_id FROM events");
-    INGEST_RETURN_IF_ERROR(Prepared(db_, st, "events"));
+    Statement st(db_.get(), "SELECT event_id FROM events");
+    INGEST_RETURN_IF_ERROR(Prepared(db_.get(), st, "events"));
     while (st.Step()) settled += ids.count(Text(st.get(), 0));
   }
   auto dead = ReadDeadLetters();
@@ -104,10 +98,10 @@ Result<size_t> StoreReader::CountUnsettled(const std::unordered_set<std::string>
 
 Result<std::vector<DeadLetterRow>> StoreReader::ReadDeadLetters() {
   Statement st(
-      db_,
+      db_.get(),
       "SELECT origin, subject, reason, error, attempts, payload, dead_at, "
       "published_at IS NOT NULL, publish_error FROM dead_letters");
-  INGEST_RETURN_IF_ERROR(Prepared(db_, st, "dead_letters"));
+  INGEST_RETURN_IF_ERROR(Prepared(db_.get(), st, "dead_letters"));
   std::vector<DeadLetterRow> rows;
   while (st.Step()) {
     DeadLetterRow r;
@@ -140,13 +134,13 @@ Status StoreReader::CompareWithReferenceModel(const std::vector<PublishRecord>& 
     if (!p.acked && !p.event_id.empty() && p.expect != "dead_letter") unacked.insert(p.event_id);
   }
   if (!unacked.empty()) {
-    Statement st(db_, "SELECT event_id FROM events");
-    INGEST_RETURN_IF_ERROR(Prepared(db_, st, "events"));
+    Statement st(db_.get(), "SELECT event_id FROM events");
+    INGEST_RETURN_IF_ERROR(Prepared(db_.get(), st, "events"));
     for (;;) {
       const int rc = sqlite3_step(st.get());
       if (rc == SQLITE_DONE) break;
       if (rc != SQLITE_ROW) {
-        return Status::Io(std::string("store: cannot read events: ") + sqlite3_errmsg(db_));
+        return Status::Io(std::string("store: cannot read events: ") + sqlite3_errmsg(db_.get()));
       }
       std::string id = Text(st.get(), 0);
       if (unacked.count(id)) stored_unacked.insert(std::move(id));
@@ -155,7 +149,7 @@ Status StoreReader::CompareWithReferenceModel(const std::vector<PublishRecord>& 
   ReferenceModel model(options);
   model.Build(publishes, skip, stored_unacked);
   std::vector<StateMismatch> found;
-  auto diffs = model.Diff(db_, &found);
+  auto diffs = model.Diff(db_.get(), &found);
   if (!diffs.ok()) return diffs.status();
   mismatches->insert(mismatches->end(), found.begin(), found.end());
   *note = DescribeModelDiff(model, *diffs);

@@ -15,8 +15,7 @@
 #include "common/status.h"
 #include "harness/assertions.h"
 #include "harness/reference_model.h"
-
-struct sqlite3;
+#include "harness/sqlite_db.h"
 
 namespace ingestlab {
 
@@ -48,8 +47,8 @@ class StoreReader {
                                    const ModelOptions& options = {});
 
  private:
-  explicit StoreReader(sqlite3* db) : db_(db) {}
-  sqlite3* db_;
+  explicit StoreReader(SqliteDb db) : db_(std::move(db)) {}
+  SqliteDb db_;
 };
 
 }  // namespace ingestlab

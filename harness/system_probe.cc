@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "harness/sqlite_db.h"
 #include "system/json_depth.h"
 
 namespace ingestlab {
@@ -131,17 +132,12 @@ Result<std::vector<ProbedEvent>> ProbeHttp(const std::string& url, int64_t timeo
 }
 
 Result<std::vector<ProbedEvent>> ProbeSqlite(const std::string& db_path, const std::string& query) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return Status::Io("state probe: cannot open " + db_path + ": " + msg);
-  }
-  sqlite3_busy_timeout(db, 5000);
+  auto opened = OpenSqlite(db_path, SQLITE_OPEN_READONLY);
+  if (!opened.ok()) return opened.status().Annotate("state probe");
+  sqlite3* db = opened->get();
   sqlite3_stmt* st = nullptr;
   auto done = [&](Status s) {
     sqlite3_finalize(st);
-    sqlite3_close(db);
     return s;
   };
   if (sqlite3_prepare_v2(db, query.c_str(), -1, &st, nullptr) != SQLITE_OK || st == nullptr) {

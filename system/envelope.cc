@@ -274,6 +274,13 @@ Status DataObject(const std::optional<element>& e, std::string_view name, DataVi
   return Status::Ok();
 }
 
+// A CloudEvents `time` attribute ("" when absent) as unix ms: the receive time when absent,
+// std::nullopt when it is not RFC 3339.
+std::optional<int64_t> CloudEventTimeMs(std::string_view time, int64_t received_at_ms) {
+  if (time.empty()) return received_at_ms;
+  return ParseRfc3339Ms(time);
+}
+
 // Highest plausible unix seconds (9999-12-31T23:59:59Z); larger values are likely milliseconds.
 constexpr double kMaxUnixSeconds = 253402300799.0;
 
@@ -360,13 +367,9 @@ Status EnvelopeDecoder::Impl::DecodeStructured(const RawMessage& msg, element ro
     }
     INGEST_RETURN_IF_ERROR(IdTypeSource(f, out));
     INGEST_RETURN_IF_ERROR(OptionalString(f.time, "time", &text));
-    if (text.empty()) {
-      out->event_time_ms = msg.received_at_ms;
-    } else if (auto ms = ParseRfc3339Ms(text)) {
-      out->event_time_ms = *ms;
-    } else {
-      return FieldError("time", "must be RFC 3339, got " + Quote(text));
-    }
+    const std::optional<int64_t> time_ms = CloudEventTimeMs(text, msg.received_at_ms);
+    if (!time_ms) return FieldError("time", "must be RFC 3339, got " + Quote(text));
+    out->event_time_ms = *time_ms;
     INGEST_RETURN_IF_ERROR(OptionalString(f.datacontenttype, "datacontenttype", &text));
     if (!IsNull(f.data_base64)) {
       return FieldError("data_base64", "is not supported (send data as a JSON object)");
@@ -485,13 +488,9 @@ Status EnvelopeDecoder::Impl::DecodeBinary(const RawMessage& msg, Event* out) {
   out->source.assign(header("ce_source"));
   out->original_type = header("ce_type");
   const std::string_view time = header("ce_time");
-  if (time.empty()) {
-    out->event_time_ms = msg.received_at_ms;
-  } else if (auto ms = ParseRfc3339Ms(time)) {
-    out->event_time_ms = *ms;
-  } else {
-    return header_error("ce_time", "must be RFC 3339, got " + Quote(time));
-  }
+  const std::optional<int64_t> time_ms = CloudEventTimeMs(time, msg.received_at_ms);
+  if (!time_ms) return header_error("ce_time", "must be RFC 3339, got " + Quote(time));
+  out->event_time_ms = *time_ms;
   out->org_id.assign(header("ce_orgid"));
   out->schema_version = 1;
   if (const std::string_view v = header("ce_schemaversion"); !v.empty()) {

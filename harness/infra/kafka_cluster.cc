@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "system/kafka/kafka_headers.h"
 
 namespace ingestlab {
 namespace {
@@ -347,18 +348,7 @@ Result<std::vector<KafkaReadRecord>> ReadTopic(const std::string& bootstrap,
     if (msg->payload != nullptr) {
       rec.value.assign(static_cast<const char*>(msg->payload), msg->len);
     }
-    rd_kafka_headers_t* hdrs = nullptr;
-    if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      const char* name;
-      const void* value;
-      size_t size;
-      for (size_t i = 0;
-           rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
-           ++i) {
-        rec.headers.emplace_back(
-            name, value ? std::string(static_cast<const char*>(value), size) : std::string());
-      }
-    }
+    AppendKafkaHeaders(msg, &rec.headers);
     auto it = high.find(rec.partition);
     if (it != high.end() && rec.offset + 1 >= it->second) high.erase(it);
     rd_kafka_message_destroy(msg);

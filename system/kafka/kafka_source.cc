@@ -32,6 +32,7 @@
 
 #include "common/log.h"
 #include "common/redact.h"
+#include "system/kafka/kafka_headers.h"
 #include "system/kafka/kafka_stats.h"
 #include "system/kafka/offset_tracker.h"
 
@@ -517,18 +518,7 @@ class KafkaSourceImpl final : public KafkaSource {
     (void)ec;
     raw.origin.reserve(state->origin_prefix.size() + static_cast<size_t>(end - digits));
     raw.origin.append(state->origin_prefix).append(digits, end);
-    rd_kafka_headers_t* headers = nullptr;
-    if (rd_kafka_message_headers(msg, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      const char* name;
-      const void* value;
-      size_t size;
-      for (size_t i = 0;
-           rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
-           ++i) {
-        raw.headers.emplace_back(
-            name, value != nullptr ? std::string(static_cast<const char*>(value), size) : "");
-      }
-    }
+    AppendKafkaHeaders(msg, &raw.headers);
     raw.received_at_ms = clock_->NowUnixMillis();
     building_msgs_.push_back(std::move(raw));
     building_refs_.push_back({state, msg->offset});
