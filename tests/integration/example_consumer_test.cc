@@ -37,7 +37,8 @@ class ExampleConsumer {
       : mode_(std::move(mode)), urls_(std::move(urls)), dir_(dir) {}
 
   void Start() {
-    REQUIRE(std::filesystem::exists(kExampleDir + "/node_modules/nats"));  // scripts/setup.sh
+    INFO("the example's packages are missing: scripts/setup.sh installs them (npm ci)");
+    REQUIRE(std::filesystem::exists(kExampleDir + "/node_modules/nats"));
     auto port = FreeLoopbackPort();
     REQUIRE(port.ok());
     port_ = *port;
