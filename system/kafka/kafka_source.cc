@@ -340,6 +340,15 @@ class KafkaSourceImpl final : public KafkaSource {
       rd_kafka_conf_destroy(conf);
       return st;
     }
+    // The rebalance protocol follows from the assignment strategy (librdkafka refuses to mix
+    // eager and cooperative ones), so it is read here, once: rd_kafka_rebalance_protocol()
+    // called from the rebalance callback that rd_kafka_consumer_close() runs can block forever
+    // (librdkafka issue 4041), and the callback runs at every shutdown.
+    char strategy[256];
+    size_t strategy_size = sizeof(strategy);
+    cooperative_ = rd_kafka_conf_get(conf, "partition.assignment.strategy", strategy,
+                                     &strategy_size) == RD_KAFKA_CONF_OK &&
+                   std::strstr(strategy, "cooperative") != nullptr;
     rd_kafka_conf_set_opaque(conf, this);
     rd_kafka_conf_set_log_cb(conf, RouteLibrdkafkaLog);
     rd_kafka_conf_set_rebalance_cb(conf, &KafkaSourceImpl::OnRebalance);
@@ -854,7 +863,7 @@ class KafkaSourceImpl final : public KafkaSource {
 
   void HandleRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                        rd_kafka_topic_partition_list_t* partitions) {
-    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    const bool cooperative = cooperative_;
     rebalances_->Inc();
     cache_state_ = nullptr;
     cache_rkt_ = nullptr;
@@ -1050,6 +1059,7 @@ class KafkaSourceImpl final : public KafkaSource {
   std::vector<Consumed> building_refs_;
   std::unique_ptr<Held> held_;
   bool backpressure_paused_ = false;
+  bool cooperative_ = false;  // the group's rebalance protocol is COOPERATIVE (set by Init)
   rd_kafka_topic_t* cache_rkt_ = nullptr;
   int32_t cache_partition_ = -1;
   PartitionState* cache_state_ = nullptr;
