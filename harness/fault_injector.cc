@@ -95,7 +95,8 @@ Status FaultInjector::Apply(const TimelineStep& step) {
     }
     return Status::Ok();
   };
-  const int ingestds = env_->ingestd_count();
+  const int ingestds = env_->instance_count();
+  const std::string instance = env_->instance_prefix();
   const int nodes = env_->nats().size();
   KafkaMockCluster* kafka = env_->kafka();
   const int brokers = kafka ? kafka->broker_count() : 0;
@@ -105,30 +106,30 @@ Status FaultInjector::Apply(const TimelineStep& step) {
 
   if (a == "kill_ingestd") {
     ingestd_lost_counters_ = true;
-    return with_targets("ingestd-", ingestds, 0, [&](int i) { return env_->ingestd(i).Kill(); });
+    return with_targets(instance, ingestds, 0, [&](int i) { return env_->instance(i).Kill(); });
   }
   if (a == "stop_ingestd") {
     ingestd_lost_counters_ = true;
-    return with_targets("ingestd-", ingestds, 0, [&](int i) {
-      auto r = env_->ingestd(i).Terminate();
+    return with_targets(instance, ingestds, 0, [&](int i) {
+      auto r = env_->instance(i).Terminate();
       return r.ok() ? Status::Ok() : r.status();
     });
   }
   if (a == "restart_ingestd") {
     ingestd_lost_counters_ = true;
-    return with_targets("ingestd-", ingestds, 0, [&](int i) { return env_->ingestd(i).Restart(); });
+    return with_targets(instance, ingestds, 0, [&](int i) { return env_->instance(i).Restart(); });
   }
   if (a == "pause_ingestd") {
-    return with_targets("ingestd-", ingestds, 0, [&](int i) {
-      INGEST_RETURN_IF_ERROR(env_->ingestd(i).Pause());
+    return with_targets(instance, ingestds, 0, [&](int i) {
+      INGEST_RETURN_IF_ERROR(env_->instance(i).Pause());
       paused_ingestds_.insert(i);
       return Status::Ok();
     });
   }
   if (a == "resume_ingestd") {
-    return with_targets("ingestd-", ingestds, 0, [&](int i) {
+    return with_targets(instance, ingestds, 0, [&](int i) {
       paused_ingestds_.erase(i);
-      return env_->ingestd(i).Resume();
+      return env_->instance(i).Resume();
     });
   }
   if (a == "kill_nats")
@@ -230,11 +231,11 @@ Status FaultInjector::Undo(const TimelineStep& step) {
   const std::string& a = step.action;
   TimelineStep inverse = step;
   if (a == "kill_ingestd" || a == "stop_ingestd") {
-    auto targets = Targets(step, "ingestd-", env_->ingestd_count(), 0);
+    auto targets = Targets(step, env_->instance_prefix(), env_->instance_count(), 0);
     if (!targets.ok()) return targets.status();
     for (int i : *targets) {
-      if (!env_->ingestd(i).running()) {
-        INGEST_RETURN_IF_ERROR(env_->ingestd(i).StartAgain().Annotate("restarting after " + a));
+      if (!env_->instance(i).running()) {
+        INGEST_RETURN_IF_ERROR(env_->instance(i).StartAgain().Annotate("restarting after " + a));
       }
     }
     return Status::Ok();
@@ -266,8 +267,8 @@ Status FaultInjector::Undo(const TimelineStep& step) {
 
 void FaultInjector::ResumePaused() {
   for (int i : paused_ingestds_) {
-    if (i >= env_->ingestd_count()) continue;
-    IngestdProcess& p = env_->ingestd(i);
+    if (i >= env_->instance_count()) continue;
+    SystemInstance& p = env_->instance(i);
     if (!p.running()) continue;
     Status st = p.Resume();
     if (!st.ok()) {

@@ -18,6 +18,7 @@
 
 #include "common/status.h"
 #include "harness/infra/process.h"
+#include "harness/infra/system_instance.h"
 
 namespace ingestlab {
 
@@ -53,25 +54,25 @@ struct PrometheusSample {
 };
 PrometheusSample ParsePrometheusText(const std::string& text);
 
-class IngestdProcess {
+class IngestdProcess final : public SystemInstance {
  public:
   // Starts the process and waits for /healthz. Errors name the instance and quote its log.
   static Result<std::unique_ptr<IngestdProcess>> Start(IngestdOptions options);
-  ~IngestdProcess();  // SIGKILL if still running
+  ~IngestdProcess() override;  // SIGKILL if still running
 
-  const std::string& name() const { return options_.name; }
+  const std::string& name() const override { return options_.name; }
   int http_port() const { return http_port_; }
   std::string http_url() const { return "http://127.0.0.1:" + std::to_string(http_port_); }
   const IngestdOptions& options() const { return options_; }
-  bool running();
+  bool running() override;
   int starts() const { return starts_; }
 
-  Status Kill();                   // SIGKILL, reaped
-  Result<ExitStatus> Terminate();  // SIGTERM, wait up to stop_grace_ms (then KILL)
-  Status Pause();                  // SIGSTOP
-  Status Resume();                 // SIGCONT
-  Status Restart();                // Terminate if running, then start and wait
-  Status StartAgain();             // start after Kill/Terminate, and wait
+  Status Kill() override;                   // SIGKILL, reaped
+  Result<ExitStatus> Terminate() override;  // SIGTERM, wait up to stop_grace_ms (then KILL)
+  Status Pause() override;                  // SIGSTOP
+  Status Resume() override;                 // SIGCONT
+  Status Restart() override;                // Terminate if running, then start and wait
+  Status StartAgain() override;             // start after Kill/Terminate, and wait
 
   // GET /metrics and /healthz with a short timeout.
   Result<PrometheusSample> FetchMetrics(int timeout_ms = 1000) const;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -298,6 +299,44 @@ Result<std::vector<std::string>> NatsCluster::SetStreamSubjects(
   jsCtx_Destroy(js);
   natsConnection_Destroy(nc);
   return before;
+}
+
+Status NatsCluster::CreateStreams(
+    const std::vector<std::pair<std::string, std::vector<std::string>>>& streams) {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  auto close = [&](Status st) {
+    if (js) jsCtx_Destroy(js);
+    if (nc) natsConnection_Destroy(nc);
+    return st;
+  };
+  natsStatus s = natsConnection_ConnectTo(&nc, urls().c_str());
+  if (s == NATS_OK) s = natsConnection_JetStream(&js, nc, nullptr);
+  if (s != NATS_OK) {
+    return close(Status::Io(std::string("nats: connect to create streams: ") +
+                            natsStatus_GetText(s)));
+  }
+  for (const auto& [name, subjects] : streams) {
+    std::vector<const char*> ptrs;
+    for (const std::string& subject : subjects) ptrs.push_back(subject.c_str());
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = name.c_str();
+    cfg.Subjects = ptrs.data();
+    cfg.SubjectsLen = static_cast<int>(ptrs.size());
+    cfg.Storage = js_FileStorage;
+    cfg.Duplicates = INT64_C(120'000'000'000);  // 2 minutes, as CONTRACT.md section 2
+    cfg.Replicas = std::min(3, size());
+    jsStreamInfo* si = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    s = js_AddStream(&si, js, &cfg, nullptr, &jerr);
+    if (si) jsStreamInfo_Destroy(si);
+    if (s != NATS_OK && jerr != JSStreamNameExistErr) {
+      return close(Status::Io("nats: create stream " + name + ": " + natsStatus_GetText(s) +
+                              (jerr ? " (JetStream error " + std::to_string(jerr) + ")" : "")));
+    }
+  }
+  return close(Status::Ok());
 }
 
 }  // namespace ingestlab

@@ -63,6 +63,10 @@ class NatsCluster {
   // until the subjects are put back (a DLQ outage). Returns the subjects it had.
   Result<std::vector<std::string>> SetStreamSubjects(const std::string& stream,
                                                      const std::vector<std::string>& subjects);
+  // Creates each stream (name → subjects) that does not exist yet: file storage, a 2-minute
+  // duplicate window, min(3, nodes) replicas. For a system under test that does not create the
+  // contract's streams itself, so that the simulators' JetStream publishes have a stream.
+  Status CreateStreams(const std::vector<std::pair<std::string, std::vector<std::string>>>& streams);
 
  private:
   struct Node {
