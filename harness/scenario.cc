@@ -119,7 +119,8 @@ class Parser {
     s.name = std::filesystem::path(path_).stem().string();
     INGEST_RETURN_IF_ERROR(CheckKeys(root,
                                      {"name", "description", "seed", "duration", "drain_timeout",
-                                      "topology", "services", "timeline", "assertions", "load"},
+                                      "topology", "services", "timeline", "assertions", "load",
+                                      "system"},
                                      "scenario"));
     if (auto n = root["name"]) {
       auto v = String(n, "name");
@@ -152,6 +153,16 @@ class Parser {
       s.drain_timeout_s = *v;
     }
     if (auto n = root["topology"]) INGEST_RETURN_IF_ERROR(ParseTopology(n, &s.topology));
+    if (auto n = root["system"]) {
+      if (auto t = root["topology"]; t && t.IsMap() && t["ingestd"]) {
+        return Error(t["ingestd"], "'topology.ingestd' and 'system' exclude each other: the "
+                                   "system section names its own instances");
+      }
+      SystemSpec system;
+      INGEST_RETURN_IF_ERROR(ParseSystem(n, &system));
+      s.topology.ingestd_count = system.instances;
+      s.system = std::move(system);
+    }
     if (auto n = root["services"]) {
       if (!n.IsSequence()) return Error(n, "'services' must be a list");
       std::set<std::string> seen;
@@ -202,10 +213,141 @@ class Parser {
       }
     }
     if (s.load && s.services.empty()) return Error(root, "a load workload needs 'services'");
+    if (s.load && s.system) return Error(root["system"], "a load workload runs ingestd only");
     return s;
   }
 
  private:
+  // A string that may hold placeholders: checked now, so that a typo stops the run before
+  // anything starts.
+  Result<std::string> Template(const YAML::Node& node, const std::string& key) const {
+    auto v = String(node, key);
+    if (!v.ok()) return v.status();
+    std::map<std::string, std::string> probe;
+    for (const char* name : kSystemPlaceholders) probe[name] = "x";
+    auto expanded = ExpandPlaceholders(*v, probe);
+    if (!expanded.ok()) return Error(node, "'" + key + "': " + expanded.status().message());
+    return v;
+  }
+
+  Result<std::string> HttpTemplate(const YAML::Node& node, const std::string& key) const {
+    auto v = Template(node, key);
+    if (v.ok() && v->rfind("http://", 0) != 0) {
+      return Error(node, "'" + key + "' must be an http:// URL, got '" + *v + "'");
+    }
+    return v;
+  }
+
+  Status ParseSystem(const YAML::Node& n, SystemSpec* sys) {
+    if (!n.IsMap()) return Error(n, "'system' must be a mapping with at least command and state");
+    sys->line = n.Mark().line + 1;
+    INGEST_RETURN_IF_ERROR(CheckKeys(
+        n, {"command", "instances", "env", "ready", "stop", "state", "dead_letters"}, "system"));
+    auto command = n["command"];
+    if (!command) return Error(n, "missing key 'command' in system");
+    if (!command.IsSequence() || command.size() == 0) {
+      return Error(command, "'command' must be a list: program, then its arguments");
+    }
+    for (const auto& arg : command) {
+      auto v = Template(arg, "command");
+      if (!v.ok()) return v.status();
+      sys->command.push_back(*v);
+    }
+    if (sys->command.front().empty()) return Error(command, "'command' names no program");
+    if (auto v = n["instances"]) {
+      auto i = Integer(v, "instances", 1, 8);
+      if (!i.ok()) return i.status();
+      sys->instances = static_cast<int>(*i);
+    }
+    if (auto env = n["env"]) {
+      if (!env.IsMap()) return Error(env, "'env' must be a mapping NAME: value");
+      for (auto it = env.begin(); it != env.end(); ++it) {
+        const std::string key = it->first.Scalar();
+        if (key.empty() || std::isdigit(static_cast<unsigned char>(key[0])) ||
+            key.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
+                std::string::npos) {
+          return Error(it->first, "bad environment variable name '" + key + "'");
+        }
+        auto v = Template(it->second, key);
+        if (!v.ok()) return v.status();
+        sys->env.emplace_back(key, *v);
+      }
+    }
+    if (auto ready = n["ready"]) {
+      if (!ready.IsMap()) return Error(ready, "'ready' must be {http: URL, timeout: D}");
+      INGEST_RETURN_IF_ERROR(CheckKeys(ready, {"http", "timeout"}, "ready"));
+      if (auto h = ready["http"]) {
+        auto v = HttpTemplate(h, "http");
+        if (!v.ok()) return v.status();
+        sys->ready_http = *v;
+      }
+      if (auto t = ready["timeout"]) {
+        auto d = Duration(t, "timeout");
+        if (!d.ok()) return d.status();
+        if (*d <= 0 || *d > 600) return Error(t, "'timeout' must be above 0 and at most 10m");
+        sys->ready_timeout_s = *d;
+      }
+    }
+    if (auto stop = n["stop"]) {
+      if (!stop.IsMap()) return Error(stop, "'stop' must be {signal: TERM, timeout: D}");
+      INGEST_RETURN_IF_ERROR(CheckKeys(stop, {"signal", "timeout"}, "stop"));
+      if (auto sig = stop["signal"]) {
+        auto v = String(sig, "signal");
+        if (!v.ok()) return v.status();
+        std::string name = *v;
+        if (name.rfind("SIG", 0) == 0) name = name.substr(3);
+        if (name != "TERM" && name != "INT" && name != "QUIT" && name != "HUP" && name != "KILL") {
+          return Error(sig, "'signal' must be TERM, INT, QUIT, HUP or KILL, got '" + *v + "'");
+        }
+        sys->stop_signal = name;
+      }
+      if (auto t = stop["timeout"]) {
+        auto d = Duration(t, "timeout");
+        if (!d.ok()) return d.status();
+        if (*d <= 0 || *d > 600) return Error(t, "'timeout' must be above 0 and at most 10m");
+        sys->stop_timeout_s = *d;
+      }
+    }
+    auto state = n["state"];
+    if (!state) {
+      return Error(n, "missing key 'state' in system: the checkers need to learn what it applied "
+                      "(state: {http: URL} or {sql: {sqlite: PATH, applied: QUERY}})");
+    }
+    if (!state.IsMap() || state.size() != 1) {
+      return Error(state, "'state' must be exactly one of {http: URL} or {sql: {sqlite, applied}}");
+    }
+    INGEST_RETURN_IF_ERROR(CheckKeys(state, {"http", "sql"}, "state"));
+    if (auto h = state["http"]) {
+      auto v = HttpTemplate(h, "http");
+      if (!v.ok()) return v.status();
+      sys->state_http = *v;
+    } else {
+      auto sql = state["sql"];
+      if (!sql.IsMap()) return Error(sql, "'sql' must be {sqlite: PATH, applied: QUERY}");
+      INGEST_RETURN_IF_ERROR(CheckKeys(sql, {"sqlite", "applied"}, "state.sql"));
+      if (!sql["sqlite"] || !sql["applied"]) {
+        return Error(sql, "'sql' needs both 'sqlite' (the database) and 'applied' (the query)");
+      }
+      auto path = Template(sql["sqlite"], "sqlite");
+      if (!path.ok()) return path.status();
+      auto query = String(sql["applied"], "applied");
+      if (!query.ok()) return query.status();
+      sys->state_sqlite = *path;
+      sys->state_query = *query;
+    }
+    if (auto dl = n["dead_letters"]) {
+      if (!dl.IsMap()) return Error(dl, "'dead_letters' must be {subject: SUBJECT}");
+      INGEST_RETURN_IF_ERROR(CheckKeys(dl, {"subject"}, "system.dead_letters"));
+      auto v = String(dl["subject"], "subject");
+      if (!v.ok()) return v.status();
+      if (v->empty() || v->find_first_of(" \t\r\n") != std::string::npos) {
+        return Error(dl["subject"], "'subject' must be a NATS subject, got '" + *v + "'");
+      }
+      sys->dead_letter_subject = *v;
+    }
+    return Status::Ok();
+  }
+
   Status ParseTopology(const YAML::Node& n, TopologySpec* t) {
     if (!n.IsMap()) return Error(n, "'topology' must be a mapping");
     INGEST_RETURN_IF_ERROR(CheckKeys(n, {"nats_nodes", "kafka_brokers", "ingestd"}, "topology"));
@@ -547,13 +689,16 @@ class Parser {
       return Error(n, "set_rate needs params: {rate: N}");
     }
     if (a == "hold_db_lock" && !step.for_s) return Error(n, "hold_db_lock needs 'for'");
+    if (a == "hold_db_lock" && s.system) {
+      return Error(n, "hold_db_lock holds ingestd's database: a system under test has its own");
+    }
     // Targets: ingestd-N, nats-N, broker-N, all, or a service name for set_rate.
     if (!step.target.empty() && step.target != "all") {
       std::string prefix;
       if (a.find("_nats") != std::string::npos || a.rfind("net_", 0) == 0) {
         prefix = "nats-";
       } else if (a.find("ingestd") != std::string::npos) {
-        prefix = "ingestd-";
+        prefix = s.system ? "system-" : "ingestd-";
       } else if (a.rfind("kafka_", 0) == 0) {
         prefix = "broker-";
       }
@@ -568,10 +713,12 @@ class Parser {
         // ingestd-N and nats-N count from 0, broker-N (the Kafka broker id) from 1.
         const std::string digits = step.target.substr(prefix.size());
         const int first = prefix == "broker-" ? 1 : 0;
-        const int count = prefix == "ingestd-" ? s.topology.ingestd_count
+        const bool instance = prefix == "ingestd-" || prefix == "system-";
+        const int count = instance ? s.topology.ingestd_count
                           : prefix == "nats-"  ? s.topology.nats_nodes
                                                : s.topology.kafka_brokers;
-        const std::string kind = prefix == "ingestd-" ? "ingestd instance"
+        const std::string kind = prefix == "system-"    ? "system instance"
+                                 : prefix == "ingestd-" ? "ingestd instance"
                                  : prefix == "nats-"  ? "NATS node"
                                                       : "Kafka broker";
         if (digits.size() > 3 || std::stoi(digits) < first || std::stoi(digits) >= first + count) {
@@ -809,6 +956,38 @@ const std::vector<std::string>& KnownFaultNames() {
 Result<Scenario> ParseScenario(const std::string& text, const std::string& path) {
   Parser parser(path);
   return parser.Parse(text);
+}
+
+Result<std::string> ExpandPlaceholders(const std::string& text,
+                                       const std::map<std::string, std::string>& values) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if ((c == '{' || c == '}') && i + 1 < text.size() && text[i + 1] == c) {
+      out += c;  // "{{" or "}}"
+      ++i;
+    } else if (c == '}') {
+      return Status::InvalidArgument("a lone '}' (write '}}' for a brace)");
+    } else if (c == '{') {
+      const size_t close = text.find('}', i);
+      if (close == std::string::npos) {
+        return Status::InvalidArgument("'{' without '}' (write '{{' for a brace)");
+      }
+      const std::string key = text.substr(i + 1, close - i - 1);
+      auto it = values.find(key);
+      if (it == values.end()) {
+        std::string known;
+        for (const char* name : kSystemPlaceholders) known += std::string(known.empty() ? "" : ", ") + "{" + name + "}";
+        return Status::InvalidArgument("unknown placeholder {" + key + "} (known: " + known + ")");
+      }
+      out += it->second;
+      i = close;
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 Result<Scenario> LoadScenarioFile(const std::string& path) {

@@ -34,6 +34,34 @@ struct TopologySpec {
   std::vector<std::pair<std::string, std::string>> ingestd_settings;
 };
 
+// A system under test other than ingestd (docs/sut.md): how to start it, when it is ready, how
+// to stop it, and how the checkers learn what it applied. Strings may hold placeholders the
+// harness fills per instance (see ExpandPlaceholders).
+struct SystemSpec {
+  std::vector<std::string> command;  // program, then its arguments
+  int instances = 1;
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string ready_http;  // GET answers 2xx once the instance is ready; "" = once started
+  double ready_timeout_s = 30;
+  std::string stop_signal = "TERM";  // TERM | INT | QUIT | HUP | KILL
+  double stop_timeout_s = 10;        // then SIGKILL
+  // State probe (system_probe.h): a URL per instance, or one SQLite database and query.
+  std::string state_http;
+  std::string state_sqlite;
+  std::string state_query;
+  std::string dead_letter_subject;  // NATS subject (pattern) it dead-letters to; "" = none
+  int line = 0;
+};
+
+// The placeholders of a `system:` section, filled per instance.
+inline constexpr const char* kSystemPlaceholders[] = {
+    "nats_urls", "kafka_bootstrap", "dir", "port", "name", "index", "scenario_dir"};
+
+// Replaces each {key} of `text` by values[key]; "{{" and "}}" stand for literal braces. An
+// unknown key or an unclosed brace is an error naming it.
+Result<std::string> ExpandPlaceholders(const std::string& text,
+                                       const std::map<std::string, std::string>& values);
+
 struct ServiceSpec {
   std::string name;                // billing | support | auth | learning | crm | all
   std::string transport;           // nats | kafka
@@ -106,6 +134,9 @@ struct Scenario {
   std::vector<TimelineStep> timeline;  // sorted by at_s
   std::vector<AssertionSpec> assertions;
   std::optional<LoadSpec> load;  // set for a load workload
+  // Set when the scenario tests a system of its own instead of ingestd; its instances are
+  // system-0.. and topology.ingestd_count holds their number.
+  std::optional<SystemSpec> system;
 
   std::string path;  // file it came from ("" for text)
   std::string text;  // the YAML as written

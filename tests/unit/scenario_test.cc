@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <vector>
 
 #include "harness/fault_injector.h"
 #include "harness/scenario.h"
@@ -186,6 +188,105 @@ TEST_CASE("mistakes are reported with file, line and the key") {
         {"duration: 10s\nservices: [\n", kContains, "YAML"},
     });
   }
+}
+
+TEST_CASE("a system section describes a system under test of the user's own") {
+  const std::string text = R"(duration: 10s
+topology: {kafka_brokers: 0}
+system:
+  command: ["node", "{scenario_dir}/server.js", "--port={port}"]
+  instances: 2
+  env: {NATS_URL: "{nats_urls}", DB: "{dir}/app-{index}.db", LITERAL: "{{x}}"}
+  ready: {http: "http://127.0.0.1:{port}/health", timeout: 5s}
+  stop: {signal: SIGINT, timeout: 3s}
+  state: {http: "http://127.0.0.1:{port}/applied"}
+  dead_letters: {subject: "dlq.>"}
+timeline:
+  - {at: 2s, action: kill_ingestd, target: system-1, for: 1s}
+)";
+  auto r = ParseScenario(text, "scenarios/x.yaml");
+  REQUIRE(r.ok());
+  REQUIRE(r->system);
+  const SystemSpec& sys = *r->system;
+  CHECK(sys.command == std::vector<std::string>{"node", "{scenario_dir}/server.js", "--port={port}"});
+  CHECK(sys.instances == 2);
+  CHECK(r->topology.ingestd_count == 2);  // the timeline's targets count the instances
+  REQUIRE(sys.env.size() == 3);
+  CHECK(sys.env[1] == std::pair<std::string, std::string>{"DB", "{dir}/app-{index}.db"});
+  CHECK(sys.ready_http == "http://127.0.0.1:{port}/health");
+  CHECK(sys.ready_timeout_s == 5);
+  CHECK(sys.stop_signal == "INT");
+  CHECK(sys.stop_timeout_s == 3);
+  CHECK(sys.state_http == "http://127.0.0.1:{port}/applied");
+  CHECK(sys.dead_letter_subject == "dlq.>");
+
+  auto sql = ParseScenario(
+      "duration: 10s\nsystem:\n  command: [app]\n  state:\n    sql: {sqlite: \"{dir}/a.db\", "
+      "applied: \"SELECT id, 1 FROM t\"}\n",
+      "scenarios/x.yaml");
+  REQUIRE(sql.ok());
+  CHECK(sql->system->state_sqlite == "{dir}/a.db");
+  CHECK(sql->system->state_query == "SELECT id, 1 FROM t");
+  CHECK(sql->system->state_http.empty());
+  CHECK(sql->system->stop_signal == "TERM");
+}
+
+TEST_CASE("a bad system section is refused before anything starts") {
+  const std::string head = "duration: 10s\nsystem:\n";
+  const std::string state = "  state: {http: \"http://127.0.0.1:{port}/applied\"}\n";
+  struct Case {
+    std::string yaml;
+    const char* message;
+  };
+  const std::vector<Case> cases = {
+      {head + state, "scenarios/x.yaml:3: missing key 'command' in system"},
+      {head + "  command: []\n" + state, "'command' must be a list"},
+      {head + "  command: node app.js\n" + state, "'command' must be a list"},
+      {head + "  command: [app]\n", "missing key 'state' in system"},
+      {head + "  command: [app]\n  state: {http: \"ftp://x/applied\"}\n",
+       "'http' must be an http:// URL"},
+      {head + "  command: [app]\n  state: {http: \"http://a/{prot}\"}\n",
+       "unknown placeholder {prot}"},
+      {head + "  command: [\"{dirr}/app\"]\n" + state, "unknown placeholder {dirr}"},
+      {head + "  command: [app]\n  env: {\"1BAD\": x}\n" + state,
+       "bad environment variable name '1BAD'"},
+      {head + "  command: [app]\n  stop: {signal: USR1}\n" + state, "'signal' must be TERM"},
+      {head + "  command: [app]\n  instances: 0\n" + state, "'instances' must be an integer"},
+      {head + "  command: [app]\n  state: {http: \"http://a/\", sql: {sqlite: a, applied: b}}\n",
+       "'state' must be exactly one of"},
+      {head + "  command: [app]\n  state: {sql: {sqlite: a.db}}\n", "needs both 'sqlite'"},
+      {head + "  command: [app]\n  ready: {http: \"http://a/{port\"}\n" + state,
+       "'{' without '}'"},
+      {head + "  command: [app]\n  colour: blue\n" + state, "unknown key 'colour' in system"},
+      {head + "  command: [app]\n" + state +
+           "timeline:\n  - {at: 1s, action: kill_ingestd, target: ingestd-0}\n",
+       "target of kill_ingestd must look like system-N"},
+      {head + "  command: [app]\n" + state +
+           "timeline:\n  - {at: 1s, action: kill_ingestd, target: system-1}\n",
+       "the topology has 1 system instance: system-0"},
+      {head + "  command: [app]\n" + state +
+           "timeline:\n  - {at: 1s, action: hold_db_lock, for: 1s}\n",
+       "hold_db_lock holds ingestd's database"},
+      {"duration: 10s\ntopology: {ingestd: 2}\nsystem:\n  command: [app]\n" + state,
+       "'topology.ingestd' and 'system' exclude each other"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.yaml);
+    auto r = ParseScenario(c.yaml, "scenarios/x.yaml");
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.status().message(), Catch::Contains(c.message));
+  }
+}
+
+TEST_CASE("placeholders are filled, braces escaped, unknown ones refused") {
+  const std::map<std::string, std::string> values = {{"port", "8080"}, {"dir", "/runs/a"}};
+  CHECK(*ExpandPlaceholders("http://127.0.0.1:{port}/x", values) == "http://127.0.0.1:8080/x");
+  CHECK(*ExpandPlaceholders("{dir}/{port}{port}", values) == "/runs/a/80808080");
+  CHECK(*ExpandPlaceholders("{{\"a\": 1}}", values) == "{\"a\": 1}");
+  CHECK(*ExpandPlaceholders("plain", values) == "plain");
+  CHECK_FALSE(ExpandPlaceholders("{nope}", values).ok());
+  CHECK_FALSE(ExpandPlaceholders("{port", values).ok());
+  CHECK_FALSE(ExpandPlaceholders("port}", values).ok());
 }
 
 TEST_CASE("pause_ingestd stops one instance for its 'for:' window") {
