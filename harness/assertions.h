@@ -4,7 +4,7 @@
 //
 // Every check yields an AssertionResult with the measured value, the threshold and the operator
 // ("missing 3 events (threshold <= 0)"), and checks about individual events name the offending
-// events (at most kMaxOffending).
+// events (at most kMaxOffending of each problem).
 // Thread-safety: pure functions over values.
 #pragma once
 
@@ -119,6 +119,10 @@ struct RunObservations {
   // When the NATS latency probe ran (harness/latency_probe.h): event id -> unix ms it was
   // delivered to the probe, the broker's own share of the latency.
   std::unordered_map<std::string, int64_t> probe_delivered_ms;
+  // A system of the user's own (a scenario's `system:`): `applied` comes from its state probe
+  // (event ids and commit times only) and applied_counts says how often each id was applied.
+  bool external_system = false;
+  std::unordered_map<std::string, int64_t> applied_counts;
   std::vector<StateTableSummary> state_tables;  // per table, when the reference model ran
   bool state_checked = false;                   // the reference model ran
   std::string state_note;  // what the reference model compared, or why it could not

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -11,6 +12,8 @@
 #include "common/clock.h"
 
 #include "common/log.h"
+#include "harness/infra/ports.h"
+#include "system/nats/jetstream_source.h"
 
 namespace ingestlab {
 namespace fs = std::filesystem;
@@ -50,6 +53,10 @@ Result<std::unique_ptr<Environment>> Environment::Start(const EnvironmentOptions
     env->kafka_ = std::move(k.value());
   }
 
+  if (options.system) {
+    INGEST_RETURN_IF_ERROR(env->StartSystem());
+    return env;
+  }
   for (int i = 0; i < options.ingestd_count; ++i) {
     IngestdOptions o;
     o.name = "ingestd-" + std::to_string(i);
@@ -70,8 +77,95 @@ Result<std::unique_ptr<Environment>> Environment::Start(const EnvironmentOptions
   return env;
 }
 
+Status Environment::StartSystem() {
+  const SystemSpec& spec = *options_.system;
+  // The contract's streams, which ingestd would create: the simulators publish through
+  // JetStream and need a stream to acknowledge them.
+  std::vector<std::pair<std::string, std::vector<std::string>>> streams;
+  for (const StreamSpec& stream : DefaultStreams()) streams.emplace_back(stream.name, stream.subjects);
+  INGEST_RETURN_IF_ERROR(nats_->CreateStreams(streams));
+  std::error_code ec;
+  const std::string dir = fs::absolute(options_.dir, ec).string();
+  for (int i = 0; i < spec.instances; ++i) {
+    auto port = FreeLoopbackPort();
+    if (!port.ok()) return port.status();
+    const std::string name = "system-" + std::to_string(i);
+    const std::map<std::string, std::string> values = {
+        {"nats_urls", proxied_nats_urls()}, {"kafka_bootstrap", kafka_bootstrap()},
+        {"dir", dir},                       {"port", std::to_string(*port)},
+        {"name", name},                     {"index", std::to_string(i)},
+        {"scenario_dir", options_.scenario_dir.empty() ? "." : options_.scenario_dir}};
+    auto fill = [&](const std::string& text) { return ExpandPlaceholders(text, values); };
+    SystemProcessOptions o;
+    o.name = name;
+    for (const std::string& arg : spec.command) {
+      auto v = fill(arg);
+      if (!v.ok()) return v.status().Annotate("system command");
+      o.command.push_back(*v);
+    }
+    for (const auto& [key, value] : spec.env) {
+      auto v = fill(value);
+      if (!v.ok()) return v.status().Annotate("system env " + key);
+      o.env.emplace_back(key, *v);
+    }
+    auto ready = fill(spec.ready_http);
+    auto state_url = fill(spec.state_http);
+    auto state_db = fill(spec.state_sqlite);
+    for (auto* r : {&ready, &state_url, &state_db}) {
+      if (!r->ok()) return r->status().Annotate("system");
+    }
+    o.ready_http = *ready;
+    o.ready_timeout_ms = static_cast<int64_t>(spec.ready_timeout_s * 1000);
+    o.stop_signal = SignalNumber(spec.stop_signal);
+    o.stop_grace_ms = static_cast<int64_t>(spec.stop_timeout_s * 1000);
+    o.log_path = logs_dir() + "/" + name + ".log";
+    state_urls_.push_back(*state_url);
+    if (i == 0) {
+      state_sqlite_ = *state_db;
+      state_query_ = spec.state_query;
+    }
+    auto p = SystemProcess::Start(std::move(o));
+    if (!p.ok()) return p.status().Annotate("system under test failed to start");
+    systems_.push_back(std::move(p).value());
+  }
+  LOG(kInfo, "harness") << "environment up in " << options_.dir << ": " << nats_->size()
+                        << " nats node(s), " << options_.kafka_brokers << " Kafka broker(s), "
+                        << spec.instances << " system instance(s): " << spec.command.front();
+  return Status::Ok();
+}
+
+int Environment::instance_count() const {
+  return static_cast<int>(options_.system ? systems_.size() : ingestds_.size());
+}
+
+SystemInstance& Environment::instance(int i) {
+  if (options_.system) return *systems_.at(static_cast<size_t>(i));
+  return *ingestds_.at(static_cast<size_t>(i));
+}
+
+Result<SystemState> Environment::ProbeSystemState(int64_t timeout_ms) {
+  SystemState state;
+  if (!state_sqlite_.empty()) {  // one database for every instance
+    auto rows = ProbeSqlite(state_sqlite_, state_query_);
+    if (!rows.ok()) return rows.status();
+    MergeProbed("sql", std::move(rows).value(), &state);
+    return state;
+  }
+  for (size_t i = 0; i < systems_.size(); ++i) {
+    if (!systems_[i]->running()) {
+      state.skipped.push_back(systems_[i]->name());
+      continue;
+    }
+    auto events = ProbeHttp(state_urls_[i], timeout_ms);
+    if (!events.ok()) return events.status().Annotate(systems_[i]->name());
+    MergeProbed(systems_[i]->name(), std::move(events).value(), &state);
+  }
+  return state;
+}
+
 Environment::~Environment() {
   StopIngestds();
+  systems_.clear();
   ingestds_.clear();
   kafka_.reset();
   proxies_.clear();
@@ -80,10 +174,11 @@ Environment::~Environment() {
 
 std::vector<std::string> Environment::StopIngestds() {
   std::vector<std::string> out;
-  for (auto& p : ingestds_) {
-    if (!p->running()) continue;
-    auto r = p->Terminate();
-    out.push_back(p->name() + ": " + (r.ok() ? r->ToString() : r.status().message()));
+  for (int i = 0; i < instance_count(); ++i) {
+    SystemInstance& p = instance(i);
+    if (!p.running()) continue;
+    auto r = p.Terminate();
+    out.push_back(p.name() + ": " + (r.ok() ? r->ToString() : r.status().message()));
   }
   return out;
 }

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,7 +22,10 @@
 #include "harness/infra/ingestd_process.h"
 #include "harness/infra/kafka_cluster.h"
 #include "harness/infra/nats_cluster.h"
+#include "harness/infra/system_process.h"
 #include "harness/infra/tcp_proxy.h"
+#include "harness/scenario.h"
+#include "harness/system_probe.h"
 
 namespace ingestlab {
 
@@ -36,6 +40,11 @@ struct EnvironmentOptions {
   // without it ingestd connects directly (one hop less).
   bool proxies = true;
   int64_t ready_timeout_ms = 30'000;
+  // A system under test of the user's own instead of ingestd (ingestd_count and
+  // ingestd_settings are then ignored): its instances system-0.. are started with the
+  // placeholders filled, after the contract's JetStream streams are created for it.
+  std::optional<SystemSpec> system;
+  std::string scenario_dir;  // {scenario_dir}
 };
 
 class Environment {
@@ -62,22 +71,39 @@ class Environment {
   IngestdProcess& ingestd(int i) { return *ingestds_.at(static_cast<size_t>(i)); }
   int ingestd_count() const { return static_cast<int>(ingestds_.size()); }
 
+  // The system under test's instances, ingestd or the scenario's own, as the fault timeline
+  // drives them; their names start with instance_prefix() ("ingestd-" or "system-").
+  int instance_count() const;
+  SystemInstance& instance(int i);
+  std::string instance_prefix() const { return options_.system ? "system-" : "ingestd-"; }
+  bool external_system() const { return options_.system.has_value(); }
+
+  // Asks every running instance of a system of the user's own what it applied (its state
+  // probe) and merges the answers. A probe that answers garbage is an error; an instance that
+  // is not running is skipped and named in `SystemState::skipped`.
+  Result<SystemState> ProbeSystemState(int64_t timeout_ms);
+
   // Waits until every running ingestd reports its transports connected (/healthz status "ok")
   // and, with Kafka, partitions assigned to the group (the mock delays a group's first join by
   // ~3 s). Returns what is still missing on timeout.
   Status WaitForIngestReady(int64_t timeout_ms);
 
-  // SIGTERMs every ingestd (they drain) and returns the exit descriptions ("exit 0").
+  // Stops every running instance (ingestd: SIGTERM, they drain; a system of the user's own:
+  // its stop signal) and returns the exit descriptions ("ingestd-0: exit 0").
   std::vector<std::string> StopIngestds();
 
  private:
   explicit Environment(EnvironmentOptions options) : options_(std::move(options)) {}
+  Status StartSystem();  // the instances of options_.system, once NATS and Kafka are up
 
   EnvironmentOptions options_;
   std::unique_ptr<NatsCluster> nats_;
   std::vector<std::unique_ptr<TcpProxy>> proxies_;
   std::unique_ptr<KafkaMockCluster> kafka_;
   std::vector<std::unique_ptr<IngestdProcess>> ingestds_;
+  std::vector<std::unique_ptr<SystemProcess>> systems_;
+  std::vector<std::string> state_urls_;  // per system instance, placeholders filled
+  std::string state_sqlite_, state_query_;
 };
 
 }  // namespace ingestlab

@@ -1,6 +1,7 @@
 // The check and output phases of a run (see run_result.h).
 #include "harness/run_result.h"
 
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -106,10 +107,11 @@ nlohmann::json BaseResult(const Scenario& s, uint64_t seed, const std::string& c
   return r;
 }
 
-AssertionResult CleanShutdownResult(const std::vector<std::string>& exits) {
+AssertionResult CleanShutdownResult(const std::vector<std::string>& exits,
+                                    const std::string& system, const std::string& signal) {
   // CONTRACT: SIGTERM drains and exits 0. Checked on every run, as an assertion of its own.
   AssertionResult clean;
-  clean.name = "ingestd stops cleanly";
+  clean.name = system + " stops cleanly";
   clean.kind = "clean_shutdown";
   clean.op = "<=";
   clean.unit = "instances";
@@ -119,7 +121,7 @@ AssertionResult CleanShutdownResult(const std::vector<std::string>& exits) {
     if (e.find("exit 0") == std::string::npos) clean.measured += 1;
   }
   clean.passed = clean.measured == 0;
-  clean.detail = exits.empty() ? "no instance was running at the end" : "SIGTERM: " + detail.str();
+  clean.detail = exits.empty() ? "no instance was running at the end" : signal + ": " + detail.str();
   return clean;
 }
 

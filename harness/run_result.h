@@ -38,7 +38,10 @@ nlohmann::json BaseResult(const Scenario& s, uint64_t seed, const std::string& c
 
 // "ingestd stops cleanly": passes when every exit description (one per instance that was
 // running at the end, as Environment::StopIngestds gives them) says "exit 0".
-AssertionResult CleanShutdownResult(const std::vector<std::string>& exits);
+// `system` names what was stopped ("ingestd"), `signal` how ("SIGTERM").
+AssertionResult CleanShutdownResult(const std::vector<std::string>& exits,
+                                    const std::string& system = "ingestd",
+                                    const std::string& signal = "SIGTERM");
 
 // "error" when the run could not judge (aborted, a timeline action or the load failed, the
 // reference model did not run); otherwise "pass" when every assertion passed, else "fail".

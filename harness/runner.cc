@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "common/redact.h"
 #include "common/version.h"
+#include "harness/dead_letter_tap.h"
 #include "harness/environment.h"
 #include "harness/fault_injector.h"
 #include "harness/infra/ingestd_process.h"
@@ -475,6 +476,10 @@ class ScenarioRun {
   void Drain();
   // One sample at t seconds after the load's start; returns the store's counts.
   StoreReader::Counts Sample(double t);
+  // Sample's source for a system of the user's own: its state probe and dead-letter tap.
+  StoreReader::Counts SampleSystem(double t);
+  // Observe for a system of the user's own: what its probe and tap report.
+  Status ObserveSystem();
   // When load ends: reads events.log for the acked ids that must settle.
   void NoteExpectedOutcomes();
   bool Settled(const StoreReader::Counts& c);
@@ -502,6 +507,9 @@ class ScenarioRun {
 
   std::unique_ptr<Environment> env_;
   std::unique_ptr<LatencyProbe> probe_;
+  std::unique_ptr<DeadLetterTap> tap_;  // a system of the user's own with dead_letters
+  SystemState system_state_;            // its state probe's last answer
+  Status system_probe_status_;          // the final probe's outcome
 
   int64_t start_ms_ = 0, start_mono_ = 0;
   std::unique_ptr<sim::EventLogWriter> log_;
@@ -546,7 +554,11 @@ ScenarioRun::ScenarioRun(const Scenario& scenario, const RunOptions& options)
                          : options.out_dir + "/" + s_.name + "-" + std::to_string(s_.seed);
   dir_ = outcome_.run_dir;
   result_ = BaseResult(s_, s_.seed, options.command, clock_.NowUnixMillis());
-  result_["ingestd_binary"] = FindIngestdBinary();
+  if (s_.system) {
+    result_["system"] = {{"command", s_.system->command}, {"instances", s_.system->instances}};
+  } else {
+    result_["ingestd_binary"] = FindIngestdBinary();
+  }
   result_["run_dir"] = outcome_.run_dir;
   for (const auto& [k, v] : options.result_extra.items()) result_[k] = v;
 }
@@ -611,7 +623,8 @@ Status ScenarioRun::StartInfrastructure() {
   const auto& t = s_.topology;
   progress_.Message("starting " + std::to_string(t.nats_nodes) + " nats node(s), " +
                     std::to_string(t.kafka_brokers) + " Kafka broker(s), " +
-                    std::to_string(t.ingestd_count) + " ingestd");
+                    std::to_string(t.ingestd_count) +
+                    (s_.system ? " instance(s) of " + s_.system->command.front() : " ingestd"));
   EnvironmentOptions eo;
   eo.nats_nodes = t.nats_nodes;
   eo.kafka_brokers = t.kafka_brokers;
@@ -619,6 +632,11 @@ Status ScenarioRun::StartInfrastructure() {
   eo.dir = dir_;
   eo.ingestd_settings = t.ingestd_settings;
   eo.seed = s_.seed;
+  eo.system = s_.system;
+  if (!s_.path.empty()) {
+    std::error_code ec;
+    eo.scenario_dir = fs::absolute(fs::path(s_.path), ec).parent_path().string();
+  }
   eo.proxies = std::any_of(s_.timeline.begin(), s_.timeline.end(), [](const TimelineStep& step) {
     return step.action.rfind("net_", 0) == 0;
   });
@@ -626,6 +644,11 @@ Status ScenarioRun::StartInfrastructure() {
   if (!env_or.ok()) return env_or.status();
   env_ = std::move(env_or.value());
   if (Status ready = env_->WaitForIngestReady(30'000); !ready.ok()) return ready;
+  if (s_.system && !s_.system->dead_letter_subject.empty()) {
+    auto tap = DeadLetterTap::Start(env_->nats_urls(), s_.system->dead_letter_subject);
+    if (!tap.ok()) return tap.status();
+    tap_ = std::move(tap).value();
+  }
   // A probe consumer for latency gates relative to the broker's own delivery time.
   if (std::any_of(s_.assertions.begin(), s_.assertions.end(), UsesLatencyProbe)) {
     auto probe_or = LatencyProbe::StartNats(env_->nats_urls());
@@ -687,6 +710,21 @@ Status ScenarioRun::StartLoad() {
   return Status::Ok();
 }
 
+StoreReader::Counts ScenarioRun::SampleSystem(double t) {
+  StoreReader::Counts c;
+  auto state = env_->ProbeSystemState(1000);
+  if (state.ok()) {  // a paused or restarting instance may not answer: keep the last answer
+    system_state_ = std::move(state).value();
+    for (const auto& [name, ids] : system_state_.ids_by_instance) {
+      instance_applied_[name].emplace_back(RoundTo(t, 3), static_cast<double>(ids));
+    }
+  }
+  c.events = static_cast<int64_t>(system_state_.events.size());
+  for (const auto& [_, e] : system_state_.events) c.last_commit_ms = std::max(c.last_commit_ms, e.committed_ms);
+  c.dead_letters = tap_ ? tap_->Count() : 0;
+  return c;
+}
+
 StoreReader::Counts ScenarioRun::Sample(double t) {
   pending_ = 0;
   for (int i = 0; i < env_->ingestd_count(); ++i) {
@@ -699,7 +737,9 @@ StoreReader::Counts ScenarioRun::Sample(double t) {
     pending_ += m->Total("ingest_queue_messages") + m->Total("ingest_source_lag");
   }
   StoreReader::Counts c;
-  if (store_) {
+  if (env_->external_system()) {
+    c = SampleSystem(t);
+  } else if (store_) {
     auto cr = store_->ReadCounts();
     if (cr.ok()) c = *cr;
   }
@@ -750,6 +790,12 @@ bool ScenarioRun::Settled(const StoreReader::Counts& c) {
       pending_ != 0 || !timeline_->done()) {
     return false;
   }
+  if (env_->external_system()) {
+    for (const auto& id : expected_ids_) {
+      if (!system_state_.events.count(id)) return false;
+    }
+    return true;
+  }
   if (!store_) return true;
   // Counts can be met by extra rows (publishes that failed but were stored anyway); make sure
   // every acked id is accounted for before calling it drained.
@@ -758,8 +804,10 @@ bool ScenarioRun::Settled(const StoreReader::Counts& c) {
 }
 
 void ScenarioRun::Drain() {
-  auto store_or = StoreReader::Open(env_->db_path());
-  if (store_or.ok()) store_ = std::move(store_or.value());
+  if (!env_->external_system()) {
+    auto store_or = StoreReader::Open(env_->db_path());
+    if (store_or.ok()) store_ = std::move(store_or.value());
+  }
   int64_t next_sample = start_mono_ + 1'000'000'000;
   for (;;) {
     const int64_t now = clock_.NowMonoNanos();
@@ -803,7 +851,19 @@ void ScenarioRun::StopSystem() {
   }
   if (probe_) probe_delivered_ = probe_->Stop();
   probe_.reset();
+  if (env_->external_system()) {
+    // An HTTP state probe is asked while the instances still run; a database, after they stop
+    // (their last commits are in it then).
+    auto state = env_->ProbeSystemState(10'000);
+    system_probe_status_ = state.ok() ? Status::Ok() : state.status();
+    if (state.ok()) system_state_ = std::move(state).value();
+  }
   exits_ = env_->StopIngestds();
+  if (env_->external_system() && !s_.system->state_sqlite.empty()) {
+    auto state = env_->ProbeSystemState(10'000);
+    system_probe_status_ = state.ok() ? Status::Ok() : state.status();
+    if (state.ok()) system_state_ = std::move(state).value();
+  }
   totals_ = driver_->Totals();
   service_stats_ = driver_->ServiceStats();
   driver_.reset();
@@ -818,6 +878,7 @@ Status ScenarioRun::Observe() {
   auto parsed_log = sim::ReadEventLog(dir_ + "/events.log");
   if (!parsed_log.ok()) return Status::Io("events.log: " + parsed_log.status().message());
   obs_.publishes = ToPublishRecords(*parsed_log);
+  if (env_->external_system()) return ObserveSystem();
   auto reader_or = StoreReader::Open(env_->db_path());
   if (!reader_or.ok()) return reader_or.status();
   auto& reader = *reader_or;
@@ -854,18 +915,51 @@ Status ScenarioRun::Observe() {
   return Status::Ok();
 }
 
+Status ScenarioRun::ObserveSystem() {
+  if (!system_probe_status_.ok()) {
+    return system_probe_status_.Annotate("the system's state probe failed at the end of the run");
+  }
+  obs_.external_system = true;
+  obs_.applied.reserve(system_state_.events.size());
+  for (const auto& [id, e] : system_state_.events) {
+    AppliedRow row;
+    row.event_id = id;
+    row.committed_at_ms = e.committed_ms;
+    obs_.applied.push_back(std::move(row));
+    obs_.applied_counts[id] = e.count;
+  }
+  if (tap_) obs_.dead_letters = tap_->Rows();
+  obs_.faults = timeline_->Windows();
+  obs_.ingestd_instances = env_->instance_count();
+  obs_.instance_applied = std::move(instance_applied_);
+  obs_.probe_delivered_ms = std::move(probe_delivered_);
+  obs_.counters.complete = false;  // no counters: exactly_once goes by the applied counts
+  obs_.state_checked = false;
+  obs_.state_note =
+      "skipped: the reference model compares ingestd's tables, which the system under test does "
+      "not expose";
+  if (!system_state_.skipped.empty()) {
+    std::string names;
+    for (const auto& n : system_state_.skipped) names += (names.empty() ? "" : ", ") + n;
+    obs_.state_note += "; not running at the end, so not asked: " + names;
+  }
+  return Status::Ok();
+}
+
 void ScenarioRun::Judge() {
   ev_ = EvaluateAssertions(s_.assertions, obs_);
-  ev_.results.push_back(CleanShutdownResult(exits_));
+  ev_.results.push_back(
+      CleanShutdownResult(exits_, s_.system ? "system" : "ingestd",
+                          s_.system ? "SIG" + s_.system->stop_signal : "SIGTERM"));
   std::vector<std::string> problems = timeline_->errors();
   const bool timeline_failed = !problems.empty();
   if (!load_status_.ok()) problems.push_back("load: " + load_status_.message());
   if (aborted_) problems.push_back("interrupted");
   // A reference model that could not run checked nothing: the run proves nothing either way.
-  if (!obs_.state_checked) problems.push_back("reference model not run: " + obs_.state_note);
+  const bool state_judged = obs_.state_checked || obs_.external_system;
+  if (!state_judged) problems.push_back("reference model not run: " + obs_.state_note);
   outcome_.evaluation = ev_;
-  outcome_.verdict =
-      Verdict(ev_, aborted_, timeline_failed, !load_status_.ok(), obs_.state_checked);
+  outcome_.verdict = Verdict(ev_, aborted_, timeline_failed, !load_status_.ok(), state_judged);
   std::ostringstream joined;
   for (size_t i = 0; i < problems.size(); ++i) joined << (i ? "; " : "") << problems[i];
   outcome_.error = joined.str();

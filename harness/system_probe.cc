@@ -99,6 +99,19 @@ Result<std::vector<ProbedEvent>> ParseProbeLines(std::string_view body) {
   return out;
 }
 
+void MergeProbed(const std::string& instance, std::vector<ProbedEvent> events, SystemState* state) {
+  state->ids_by_instance[instance] += static_cast<int64_t>(events.size());
+  for (ProbedEvent& e : events) {
+    auto [it, fresh] = state->events.try_emplace(e.event_id, e);
+    if (fresh) continue;
+    it->second.count += e.count;
+    if (e.committed_ms > 0 &&
+        (it->second.committed_ms == 0 || e.committed_ms < it->second.committed_ms)) {
+      it->second.committed_ms = e.committed_ms;
+    }
+  }
+}
+
 Result<std::vector<ProbedEvent>> ProbeHttp(const std::string& url, int64_t timeout_ms) {
   constexpr std::string_view kScheme = "http://";
   if (url.compare(0, kScheme.size(), kScheme) != 0 || url.size() == kScheme.size()) {

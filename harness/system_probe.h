@@ -12,8 +12,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/status.h"
@@ -32,6 +34,15 @@ inline constexpr size_t kMaxProbeIdBytes = 1024;
 
 // Parses an HTTP probe's answer. Blank lines are skipped; an event id on two lines is an error.
 Result<std::vector<ProbedEvent>> ParseProbeLines(std::string_view body);
+
+// What a system applied, merged over its instances: counts add up, the earliest commit time
+// wins.
+struct SystemState {
+  std::unordered_map<std::string, ProbedEvent> events;
+  std::map<std::string, int64_t> ids_by_instance;  // instance → ids its probe reported
+  std::vector<std::string> skipped;                // instances not running: not asked
+};
+void MergeProbed(const std::string& instance, std::vector<ProbedEvent> events, SystemState* state);
 
 // GETs `url` ("http://host:port/path") within `timeout_ms` and parses the answer. Errors: the URL
 // is not http://, the connection fails, the status is not 200, the answer is larger than

@@ -25,7 +25,7 @@ using reports::HtmlEscape;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // Payload text shown per offending event; the rest is summarised ("… N more bytes").
 constexpr size_t kMaxPayloadChars = 1500;
-constexpr size_t kMaxOffendingEvents = 100;
+constexpr size_t kMaxOffendingEvents = 400;  // 100 of each problem the checks name
 
 // Tolerant access to result.json (a missing or mistyped field never throws), table cells and
 // the page frame: reports/report_page.h.

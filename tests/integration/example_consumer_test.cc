@@ -7,6 +7,7 @@
 // Needs node and the example's packages (scripts/setup.sh runs `npm ci` for it).
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -19,6 +20,7 @@
 #include "harness/infra/process.h"
 #include "harness/system_probe.h"
 #include "tests/integration/nats_test_util.h"
+#include "tests/support/cli.h"
 #include "tests/integration/test_nats.h"
 
 using namespace ingestlab;
@@ -196,4 +198,132 @@ TEST_CASE("the durable JetStream variant loses nothing across kill -9 and applie
     }
   }
   CHECK(o.applied.size() == o.before.size() + o.while_down.size() + o.after.size());
+}
+
+namespace {
+
+// `ingestlab run SCENARIO --quiet --out DIR`: the exit code and result.json.
+struct ScenarioOutcome {
+  int exit_code = -1;
+  std::string output;
+  nlohmann::json result;
+};
+
+ScenarioOutcome RunThroughAdapter(const std::string& scenario, const std::filesystem::path& out,
+                                  const std::string& name) {
+  ScenarioOutcome o;
+  auto run = ingestlab::testing::RunIngestlab("run " + scenario + " --quiet --out " + out.string());
+  o.exit_code = run.exit_code;
+  o.output = run.output;
+  std::ifstream in(out / name / "result.json");
+  if (in) o.result = nlohmann::json::parse(in, nullptr, false);
+  return o;
+}
+
+const nlohmann::json* Assertion(const nlohmann::json& result, const std::string& kind) {
+  if (!result.contains("assertions")) return nullptr;
+  for (const auto& a : result.at("assertions")) {
+    if (a.value("kind", "") == kind) return &a;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("through the system-under-test adapter, seed 000's core consumer fails no_loss and "
+          "exactly_once, naming the events with their bytes; the durable variant passes the same "
+          "scenario",
+          "[example][adapter]") {
+  INFO("the example's packages are missing: scripts/setup.sh installs them (npm ci)");
+  REQUIRE(std::filesystem::exists(kExampleDir + "/node_modules/nats"));
+  const auto out = ingestlab::testing::FreshTempDir("adapter-examples");
+  const std::string dir = std::string(INGESTLAB_SOURCE_DIR) + "/scenarios/examples/";
+
+  const ScenarioOutcome core = RunThroughAdapter(dir + "contextiq-core.yaml", out, "contextiq-core-11");
+  INFO(core.output);
+  CHECK(core.exit_code == 1);
+  REQUIRE(core.result.is_object());
+  CHECK(core.result["verdict"] == "fail");
+  const auto* no_loss = Assertion(core.result, "no_loss");
+  REQUIRE(no_loss);
+  CHECK((*no_loss)["passed"] == false);
+  CHECK((*no_loss)["measured"].get<double>() > 0);
+  const auto* once = Assertion(core.result, "exactly_once");
+  REQUIRE(once);
+  CHECK((*once)["passed"] == false);
+  size_t missing_with_bytes = 0, applied_twice = 0;
+  for (const auto& e : core.result["offending_events"]) {
+    if (e.value("problem", "") == "missing" && !e.value("payload_b64", "").empty() &&
+        !e.value("event_id", "").empty()) {
+      ++missing_with_bytes;
+    }
+    if (e.value("problem", "") == "applied more than once") ++applied_twice;
+  }
+  CHECK(missing_with_bytes > 0);
+  CHECK(applied_twice > 0);
+  // The reference model needs ingestd's tables: skipped with a note, which is no error.
+  CHECK_THAT(core.result["reference_model"].dump(), Catch::Contains("skipped"));
+
+  const ScenarioOutcome durable =
+      RunThroughAdapter(dir + "contextiq-durable.yaml", out, "contextiq-durable-11");
+  INFO(durable.output);
+  CHECK(durable.exit_code == 0);
+  REQUIRE(durable.result.is_object());
+  CHECK(durable.result["verdict"] == "pass");
+  for (const char* kind : {"no_loss", "exactly_once", "dead_letters", "reconnect_within"}) {
+    INFO(kind);
+    const auto* a = Assertion(durable.result, kind);
+    REQUIRE(a);
+    CHECK((*a)["passed"] == true);
+  }
+}
+
+TEST_CASE("a bad system section never passes: it exits 2 or gives verdict error with the reason",
+          "[adapter]") {
+  const auto out = ingestlab::testing::FreshTempDir("adapter-bad");
+  auto write = [&](const std::string& name, const std::string& system) {
+    const auto path = out / (name + ".yaml");
+    std::ofstream(path) << "name: " << name << "\nduration: 2s\ndrain_timeout: 1s\n"
+                        << "topology: {kafka_brokers: 0}\n"
+                        << "services:\n  - {name: billing, transport: nats, rate: 20}\n"
+                        << "assertions:\n  - no_loss\n"
+                        << "system:\n" << system;
+    return path.string();
+  };
+  SECTION("no command: a bad scenario file") {
+    auto run = ingestlab::testing::RunIngestlab(
+        "run " + write("no-command", "  state: {http: \"http://127.0.0.1:{port}/a\"}\n") +
+        " --quiet --out " + out.string());
+    CHECK(run.exit_code == 2);
+    CHECK_THAT(run.output, Catch::Contains("missing key 'command' in system"));
+  }
+  SECTION("a ready check that never answers") {
+    const auto o = RunThroughAdapter(
+        write("never-ready",
+              "  command: [node, -e, \"setInterval(() => 0, 1000)\"]\n"
+              "  ready: {http: \"http://127.0.0.1:{port}/health\", timeout: 2s}\n"
+              "  state: {http: \"http://127.0.0.1:{port}/applied\"}\n"),
+        out, "never-ready-1");
+    INFO(o.output);
+    CHECK(o.exit_code != 0);
+    REQUIRE(o.result.is_object());
+    CHECK(o.result["verdict"] == "error");
+    CHECK_THAT(o.result["error"].get<std::string>(), Catch::Contains("system-0 not ready within 2000 ms"));
+  }
+  SECTION("a state probe that answers garbage") {
+    const auto o = RunThroughAdapter(
+        write("garbage-state",
+              "  command: [node, -e, \"require('http').createServer((q, r) => r.end('garbage'))"
+              ".listen(Number(process.env.PORT), '127.0.0.1')\"]\n"
+              "  env: {PORT: \"{port}\"}\n"
+              "  ready: {http: \"http://127.0.0.1:{port}/\"}\n"
+              "  state: {http: \"http://127.0.0.1:{port}/applied\"}\n"),
+        out, "garbage-state-1");
+    INFO(o.output);
+    CHECK(o.exit_code != 0);
+    REQUIRE(o.result.is_object());
+    CHECK(o.result["verdict"] == "error");
+    CHECK_THAT(o.result["error"].get<std::string>(), Catch::Contains("state probe"));
+    CHECK_THAT(o.result["error"].get<std::string>(), Catch::Contains("not a JSON object"));
+  }
 }

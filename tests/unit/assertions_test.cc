@@ -177,6 +177,48 @@ TEST_CASE("exactly_once catches two outcomes for one id, counter drift and state
   }
 }
 
+TEST_CASE("exactly_once for a system of the user's own goes by the applied counts it reports") {
+  RunObservations obs = HealthyRun();
+  obs.external_system = true;
+  obs.state_checked = false;
+  obs.state_note = "skipped: no ingestd tables";
+  obs.counters = CounterTotals{};
+  obs.counters.complete = false;
+  for (const auto& row : obs.applied) obs.applied_counts[row.event_id] = 1;
+  SECTION("each id applied once passes without counters or a reference model") {
+    auto ev = EvaluateAssertions({Spec("exactly_once")}, obs);
+    INFO(Only(ev).detail);
+    CHECK(Only(ev).passed);
+    CHECK_THAT(Only(ev).detail, Catch::Contains("skipped: no ingestd tables"));
+  }
+  SECTION("an id applied three times is one violation, named with its bytes") {
+    obs.applied_counts["billing-1-5"] = 3;
+    auto ev = EvaluateAssertions({Spec("exactly_once")}, obs);
+    CHECK_FALSE(Only(ev).passed);
+    CHECK(Only(ev).measured == 1);
+    CHECK_THAT(Only(ev).detail, Catch::Contains("1 of them more than once (2 extra applications)"));
+    REQUIRE(ev.offending.size() == 1);
+    CHECK(ev.offending[0].event_id == "billing-1-5");
+    CHECK(ev.offending[0].observed == "applied 3 times");
+    CHECK(ev.offending[0].payload == "{\"id\":\"billing-1-5\"}");
+  }
+  SECTION("an id applied and on the dead-letter subject") {
+    DeadLetterRow dead = Dead(obs.publishes[7].payload, "parse", 900);
+    dead.event_id = obs.publishes[7].event_id;
+    obs.dead_letters.push_back(dead);
+    auto ev = EvaluateAssertions({Spec("exactly_once")}, obs);
+    CHECK(Only(ev).measured == 1);
+    CHECK(ev.offending[0].problem == "applied and dead-lettered");
+  }
+  SECTION("rows without a commit time are left out of latency, not counted as 0 ms") {
+    for (auto& row : obs.applied) row.committed_at_ms = 0;
+    obs.applied[0].committed_at_ms = kStart + 40;  // published at 0
+    const std::vector<double> latencies = EventLatenciesMs(obs);
+    REQUIRE(latencies.size() == 1);
+    CHECK(latencies[0] == 40);
+  }
+}
+
 TEST_CASE("dead_letters: expected matches reasons and flags surprises") {
   AssertionSpec spec = Spec("dead_letters");
   spec.expected = true;

@@ -1,5 +1,6 @@
 // The state probe of a system under test: its two answers (HTTP JSON lines, a SQL query) read
 // into applied counts, and every malformed answer refused with the line or row named.
+#include "harness/dead_letter_tap.h"
 #include "harness/system_probe.h"
 
 #include <sqlite3.h>
@@ -175,4 +176,25 @@ TEST_CASE("the HTTP probe GETs its URL and parses the answer", "[probe]") {
   auto refused = ProbeHttp(base + "/applied", 2000);
   REQUIRE_FALSE(refused.ok());
   CHECK_THAT(refused.status().message(), Catch::Contains("state probe " + base));
+}
+
+TEST_CASE("probes of several instances merge: counts add up, the earliest commit wins", "[probe]") {
+  SystemState state;
+  MergeProbed("system-0", {{"a", 1, 2000}, {"b", 1, 0}}, &state);
+  MergeProbed("system-1", {{"a", 1, 1500}, {"c", 2, 3000}, {"b", 1, 900}}, &state);
+  REQUIRE(state.events.size() == 3);
+  CHECK(state.events.at("a").count == 2);  // applied by both instances: twice
+  CHECK(state.events.at("a").committed_ms == 1500);
+  CHECK(state.events.at("b").committed_ms == 900);  // the first report had no time
+  CHECK(state.events.at("c").count == 2);
+  CHECK(state.ids_by_instance.at("system-0") == 2);
+  CHECK(state.ids_by_instance.at("system-1") == 3);
+}
+
+TEST_CASE("a dead-lettered payload's event id is its top-level id, if any", "[probe]") {
+  CHECK(EventIdOfPayload(R"({"id":"evt-1","type":"x"})") == "evt-1");
+  CHECK(EventIdOfPayload(R"({"event_id":"evt-2"})") == "evt-2");
+  CHECK(EventIdOfPayload(R"({"id":7})").empty());
+  CHECK(EventIdOfPayload("{not json").empty());
+  CHECK(EventIdOfPayload(std::string(100000, '[')).empty());  // too deep: not parsed at all
 }
