@@ -117,14 +117,14 @@ int RunUpCommand(int argc, char** argv) {
           {"nats_urls", nats_urls},
           {"kafka_bootstrap", RedactUrlList((*env)->kafka_bootstrap())},
           {"db", (*env)->db_path()},
-          {"http", (*env)->ingestd_count() > 0 ? (*env)->ingestd(0).http_url() : ""},
+          {"http", (*env)->instance_count() > 0 ? (*env)->instance(0).http_url() : ""},
           {"dir", o.dir}};
       std::printf("%s\n", ready.dump().c_str());
       std::fflush(stdout);
       int sig = 0;
       sigwait(&stop_signals, &sig);
       LOG(kInfo, "harness") << "signal " << sig << ": tearing down";
-      for (const auto& e : (*env)->StopIngestds()) LOG(kInfo, "harness") << e;
+      for (const auto& e : (*env)->StopSystem()) LOG(kInfo, "harness") << e;
     }
   }
   if (remove_dir) fs::remove_all(dir, ec);

@@ -53,48 +53,43 @@ Result<std::unique_ptr<Environment>> Environment::Start(const EnvironmentOptions
     env->kafka_ = std::move(k.value());
   }
 
-  if (options.system) {
-    INGEST_RETURN_IF_ERROR(env->StartSystem());
-    return env;
-  }
-  for (int i = 0; i < options.ingestd_count; ++i) {
-    IngestdOptions o;
-    o.name = "ingestd-" + std::to_string(i);
-    o.nats_urls = env->proxied_nats_urls();
-    o.kafka_bootstrap = env->kafka_bootstrap();
-    o.db_path = env->db_path();
-    o.log_path = env->logs_dir() + "/" + o.name + ".log";
-    o.work_dir = env->logs_dir();
-    o.settings = options.ingestd_settings;
-    o.ready_timeout_ms = options.ready_timeout_ms;
-    auto p = IngestdProcess::Start(o);
-    if (!p.ok()) return p.status().Annotate("ingestd failed to start");
-    env->ingestds_.push_back(std::move(p.value()));
-  }
-  LOG(kInfo, "harness") << "environment up in " << options.dir << ": " << env->nats_->size()
-                        << " nats node(s), " << options.kafka_brokers << " Kafka broker(s), "
-                        << options.ingestd_count << " ingestd";
+  INGEST_RETURN_IF_ERROR(env->StartSystem());
   return env;
 }
 
 Status Environment::StartSystem() {
-  const SystemSpec& spec = *options_.system;
-  // The contract's streams, which ingestd would create: the simulators publish through
-  // JetStream and need a stream to acknowledge them.
-  std::vector<std::pair<std::string, std::vector<std::string>>> streams;
-  for (const StreamSpec& stream : DefaultStreams()) streams.emplace_back(stream.name, stream.subjects);
-  INGEST_RETURN_IF_ERROR(nats_->CreateStreams(streams));
+  if (options_.system) {
+    system_ = *options_.system;
+  } else {
+    TopologySpec topology;
+    topology.kafka_brokers = options_.kafka_brokers;
+    topology.ingestd_count = options_.ingestd_count;
+    topology.ingestd_settings = options_.ingestd_settings;
+    system_ = IngestdSystem(topology);
+    system_.ready_timeout_s = options_.ready_timeout_ms / 1000.0;
+  }
+  const SystemSpec& spec = system_;
+  if (spec.create_streams) {
+    // The contract's streams, which ingestd creates itself: the simulators publish through
+    // JetStream and need a stream to acknowledge them.
+    std::vector<std::pair<std::string, std::vector<std::string>>> streams;
+    for (const StreamSpec& stream : DefaultStreams()) {
+      streams.emplace_back(stream.name, stream.subjects);
+    }
+    INGEST_RETURN_IF_ERROR(nats_->CreateStreams(streams));
+  }
   std::error_code ec;
   const std::string dir = fs::absolute(options_.dir, ec).string();
   for (int i = 0; i < spec.instances; ++i) {
     auto port = FreeLoopbackPort();
     if (!port.ok()) return port.status();
-    const std::string name = "system-" + std::to_string(i);
+    const std::string name = instance_prefix() + std::to_string(i);
     const std::map<std::string, std::string> values = {
         {"nats_urls", proxied_nats_urls()}, {"kafka_bootstrap", kafka_bootstrap()},
         {"dir", dir},                       {"port", std::to_string(*port)},
         {"name", name},                     {"index", std::to_string(i)},
-        {"scenario_dir", options_.scenario_dir.empty() ? "." : options_.scenario_dir}};
+        {"scenario_dir", options_.scenario_dir.empty() ? "." : options_.scenario_dir},
+        {"ingestd", FindIngestdBinary()}};
     auto fill = [&](const std::string& text) { return ExpandPlaceholders(text, values); };
     SystemProcessOptions o;
     o.name = name;
@@ -109,73 +104,69 @@ Status Environment::StartSystem() {
       o.env.emplace_back(key, *v);
     }
     auto ready = fill(spec.ready_http);
+    auto metrics = fill(spec.metrics_http);
     auto state_url = fill(spec.state_http);
-    auto state_db = fill(spec.state_sqlite);
-    for (auto* r : {&ready, &state_url, &state_db}) {
+    auto state_db = fill(spec.state_ingestd.empty() ? spec.state_sqlite : spec.state_ingestd);
+    for (auto* r : {&ready, &metrics, &state_url, &state_db}) {
       if (!r->ok()) return r->status().Annotate("system");
     }
+    o.port = *port;
     o.ready_http = *ready;
+    o.metrics_http = *metrics;
     o.ready_timeout_ms = static_cast<int64_t>(spec.ready_timeout_s * 1000);
     o.stop_signal = SignalNumber(spec.stop_signal);
     o.stop_grace_ms = static_cast<int64_t>(spec.stop_timeout_s * 1000);
     o.log_path = logs_dir() + "/" + name + ".log";
     state_urls_.push_back(*state_url);
     if (i == 0) {
-      state_sqlite_ = *state_db;
+      db_path_ = *state_db;
       state_query_ = spec.state_query;
     }
     auto p = SystemProcess::Start(std::move(o));
-    if (!p.ok()) return p.status().Annotate("system under test failed to start");
-    systems_.push_back(std::move(p).value());
+    if (!p.ok()) return p.status().Annotate(spec.name + " failed to start");
+    instances_.push_back(std::move(p).value());
   }
   LOG(kInfo, "harness") << "environment up in " << options_.dir << ": " << nats_->size()
                         << " nats node(s), " << options_.kafka_brokers << " Kafka broker(s), "
-                        << spec.instances << " system instance(s): " << spec.command.front();
+                        << spec.instances << " " << spec.name << " instance(s)";
   return Status::Ok();
-}
-
-int Environment::instance_count() const {
-  return static_cast<int>(options_.system ? systems_.size() : ingestds_.size());
-}
-
-SystemInstance& Environment::instance(int i) {
-  if (options_.system) return *systems_.at(static_cast<size_t>(i));
-  return *ingestds_.at(static_cast<size_t>(i));
 }
 
 Result<SystemState> Environment::ProbeSystemState(int64_t timeout_ms) {
   SystemState state;
-  if (!state_sqlite_.empty()) {  // one database for every instance
-    auto rows = ProbeSqlite(state_sqlite_, state_query_);
+  if (!system_.state_sqlite.empty()) {  // one database for every instance
+    auto rows = ProbeSqlite(db_path_, state_query_);
     if (!rows.ok()) return rows.status();
     MergeProbed("sql", std::move(rows).value(), &state);
     return state;
   }
-  for (size_t i = 0; i < systems_.size(); ++i) {
-    if (!systems_[i]->running()) {
-      state.skipped.push_back(systems_[i]->name());
+  if (system_.state_http.empty()) {
+    return Status::InvalidArgument(system_.name + " has no state probe (state: http or sql)");
+  }
+  for (size_t i = 0; i < instances_.size(); ++i) {
+    if (!instances_[i]->running()) {
+      state.skipped.push_back(instances_[i]->name());
       continue;
     }
     auto events = ProbeHttp(state_urls_[i], timeout_ms);
-    if (!events.ok()) return events.status().Annotate(systems_[i]->name());
-    MergeProbed(systems_[i]->name(), std::move(events).value(), &state);
+    if (!events.ok()) return events.status().Annotate(instances_[i]->name());
+    MergeProbed(instances_[i]->name(), std::move(events).value(), &state);
   }
   return state;
 }
 
 Environment::~Environment() {
-  StopIngestds();
-  systems_.clear();
-  ingestds_.clear();
+  StopSystem();
+  instances_.clear();
   kafka_.reset();
   proxies_.clear();
   nats_.reset();
 }
 
-std::vector<std::string> Environment::StopIngestds() {
+std::vector<std::string> Environment::StopSystem() {
   std::vector<std::string> out;
   for (int i = 0; i < instance_count(); ++i) {
-    SystemInstance& p = instance(i);
+    SystemProcess& p = instance(i);
     if (!p.running()) continue;
     auto r = p.Terminate();
     out.push_back(p.name() + ": " + (r.ok() ? r->ToString() : r.status().message()));
@@ -184,13 +175,14 @@ std::vector<std::string> Environment::StopIngestds() {
 }
 
 Status Environment::WaitForIngestReady(int64_t timeout_ms) {
+  if (!has_ingestd_tables()) return Status::Ok();  // ready once its ready URL answered
   Clock& clock = Clock::System();
   const int64_t deadline = clock.NowMonoNanos() + timeout_ms * 1'000'000;
   std::string missing;
   while (true) {
     missing.clear();
     int64_t assigned = 0;
-    for (auto& p : ingestds_) {
+    for (auto& p : instances_) {
       if (!p->running()) continue;
       auto body = p->FetchHealth(1000);
       if (!body.ok()) {
@@ -216,7 +208,7 @@ Status Environment::WaitForIngestReady(int64_t timeout_ms) {
         }
       }
     }
-    if (kafka_ && !ingestds_.empty() && assigned == 0)
+    if (kafka_ && !instances_.empty() && assigned == 0)
       missing += "no Kafka partitions assigned yet; ";
     if (missing.empty()) return Status::Ok();
     if (clock.NowMonoNanos() > deadline) {

@@ -268,7 +268,7 @@ Status FaultInjector::Undo(const TimelineStep& step) {
 void FaultInjector::ResumePaused() {
   for (int i : paused_ingestds_) {
     if (i >= env_->instance_count()) continue;
-    SystemInstance& p = env_->instance(i);
+    SystemProcess& p = env_->instance(i);
     if (!p.running()) continue;
     Status st = p.Resume();
     if (!st.ok()) {

@@ -1,8 +1,9 @@
 // FaultInjector: applies a scenario's timeline actions to the real environment — kill -9 or
-// SIGTERM ingestd, kill/stop/pause nats-server nodes, Kafka mock broker faults, proxy network
+// stop (its stop signal) an instance of the system under test, kill/stop/pause nats-server nodes, Kafka mock broker faults, proxy network
 // faults, a held SQLite write lock, a DLQ stream that takes nothing, load rate changes, SIGSTOP
-// of an ingestd (a stand-in for a long GC pause) — and undoes them (`for:`).
-// Targets: "ingestd-N", "nats-N" (0-based), "broker-N" (Kafka broker id, 1-based), "all";
+// of an instance (a stand-in for a long GC pause) — and undoes them (`for:`). The *_ingestd
+// actions work on any system under test: ingestd's instances or a `system:` section's.
+// Targets: "ingestd-N" (or "system-N"), "nats-N" (0-based), "broker-N" (Kafka broker id, 1-based), "all";
 // an empty target means instance 0 (broker 1). set_rate's target is a service name or "all".
 // Thread-safety: Apply/Undo from one thread (the timeline thread); the DB-lock holder runs on
 // its own thread, joined by the destructor.
@@ -40,7 +41,7 @@ class FaultInjector {
   static std::string RecoveryActionFor(const std::string& action);
 
   // SIGCONTs every ingestd that pause_ingestd stopped and nothing resumed yet. The run's
-  // teardown would continue them too (IngestdProcess::Terminate sends SIGCONT before SIGTERM,
+  // teardown would continue them too (SystemProcess::Terminate sends SIGCONT before its stop signal,
   // and the process group's SIGKILL ends a stopped process); this makes the promise that a
   // paused instance never stays stopped hold on any path that drops the injector first.
   void ResumePaused();

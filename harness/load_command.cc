@@ -902,7 +902,7 @@ int RunOneLoad(const Scenario& w, LoadEndpoints ep, const std::string& out, bool
   run.reset();
   meter.reset();
   if (env) {
-    for (const auto& e : env->StopIngestds()) LOG(kInfo, "harness") << e;
+    for (const auto& e : env->StopSystem()) LOG(kInfo, "harness") << e;
   }
   env.reset();
   if (result_out) *result_out = std::move(result);

@@ -9,7 +9,7 @@
 #include <limits>
 #include <map>
 
-#include "harness/infra/ingestd_process.h"
+#include "harness/infra/prometheus.h"
 
 namespace ingestlab {
 namespace {

@@ -121,6 +121,10 @@ Result<ReplayProgram> BuildReplayProgram(const sim::EventLog& log, const std::st
   program.scenario = std::move(parsed.value());
   Scenario& s = program.scenario;
   if (!log.header.scenario.empty()) s.name = log.header.scenario;
+  if (auto dir = log.header.topology.find("scenario_dir");
+      dir != log.header.topology.end() && dir->is_string()) {
+    s.scenario_dir = dir->get<std::string>();
+  }
   s.seed = log.header.seed;
   s.services.clear();
   s.timeline.clear();

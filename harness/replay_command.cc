@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/cli.h"
-#include "harness/infra/ingestd_process.h"
+#include "harness/infra/system_process.h"
 #include "harness/replay.h"
 #include "harness/replay_driver.h"
 #include "harness/run_dir.h"

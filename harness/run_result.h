@@ -37,7 +37,7 @@ nlohmann::json BaseResult(const Scenario& s, uint64_t seed, const std::string& c
                           int64_t started_ms);
 
 // "ingestd stops cleanly": passes when every exit description (one per instance that was
-// running at the end, as Environment::StopIngestds gives them) says "exit 0".
+// running at the end, as Environment::StopSystem gives them) says "exit 0".
 // `system` names what was stopped ("ingestd"), `signal` how ("SIGTERM").
 AssertionResult CleanShutdownResult(const std::vector<std::string>& exits,
                                     const std::string& system = "ingestd",

@@ -28,7 +28,7 @@
 #include "harness/dead_letter_tap.h"
 #include "harness/environment.h"
 #include "harness/fault_injector.h"
-#include "harness/infra/ingestd_process.h"
+#include "harness/infra/system_process.h"
 #include "harness/latency_probe.h"
 #include "harness/load_driver.h"
 #include "harness/run_dir.h"
@@ -499,6 +499,7 @@ class ScenarioRun {
   const Scenario& scenario_;
   const RunOptions& options_;
   Scenario s_;  // the scenario with the run's seed
+  const SystemSpec system_;  // what it tests: its `system:` section, or ingestd
   RunOutcome outcome_;
   std::string dir_;
   int64_t run_start_mono_;
@@ -544,6 +545,7 @@ ScenarioRun::ScenarioRun(const Scenario& scenario, const RunOptions& options)
     : scenario_(scenario),
       options_(options),
       s_(scenario),
+      system_(scenario.SystemUnderTest()),
       run_start_mono_(Clock::System().NowMonoNanos()),
       progress_(options, scenario.name, scenario.duration_s) {
   outcome_.scenario = scenario.name;
@@ -624,19 +626,14 @@ Status ScenarioRun::StartInfrastructure() {
   progress_.Message("starting " + std::to_string(t.nats_nodes) + " nats node(s), " +
                     std::to_string(t.kafka_brokers) + " Kafka broker(s), " +
                     std::to_string(t.ingestd_count) +
-                    (s_.system ? " instance(s) of " + s_.system->command.front() : " ingestd"));
+                    " " + system_.name + (s_.system ? " instance(s): " + system_.command.front() : ""));
   EnvironmentOptions eo;
   eo.nats_nodes = t.nats_nodes;
   eo.kafka_brokers = t.kafka_brokers;
-  eo.ingestd_count = t.ingestd_count;
   eo.dir = dir_;
-  eo.ingestd_settings = t.ingestd_settings;
   eo.seed = s_.seed;
-  eo.system = s_.system;
-  if (!s_.path.empty()) {
-    std::error_code ec;
-    eo.scenario_dir = fs::absolute(fs::path(s_.path), ec).parent_path().string();
-  }
+  eo.system = system_;
+  eo.scenario_dir = s_.scenario_dir;
   eo.proxies = std::any_of(s_.timeline.begin(), s_.timeline.end(), [](const TimelineStep& step) {
     return step.action.rfind("net_", 0) == 0;
   });
@@ -644,8 +641,8 @@ Status ScenarioRun::StartInfrastructure() {
   if (!env_or.ok()) return env_or.status();
   env_ = std::move(env_or.value());
   if (Status ready = env_->WaitForIngestReady(30'000); !ready.ok()) return ready;
-  if (s_.system && !s_.system->dead_letter_subject.empty()) {
-    auto tap = DeadLetterTap::Start(env_->nats_urls(), s_.system->dead_letter_subject);
+  if (!system_.dead_letter_subject.empty()) {
+    auto tap = DeadLetterTap::Start(env_->nats_urls(), system_.dead_letter_subject);
     if (!tap.ok()) return tap.status();
     tap_ = std::move(tap).value();
   }
@@ -667,6 +664,8 @@ Status ScenarioRun::StartLoad() {
   header.ingestlab_version = kVersion;
   header.git_commit = kGitCommit;
   header.topology = TopologyJson(s_.topology);
+  // A system of the user's own may name files beside the scenario: a replay needs the folder.
+  if (s_.system) header.topology["scenario_dir"] = s_.scenario_dir;
   header.started_at_ms = start_ms_;
   const int64_t epoch_ms = options_.epoch_ms.value_or(start_ms_);
   header.epoch_ms = epoch_ms;
@@ -716,6 +715,7 @@ StoreReader::Counts ScenarioRun::SampleSystem(double t) {
   if (state.ok()) {  // a paused or restarting instance may not answer: keep the last answer
     system_state_ = std::move(state).value();
     for (const auto& [name, ids] : system_state_.ids_by_instance) {
+      if (!system_.metrics_http.empty()) break;  // its counters are sampled instead
       instance_applied_[name].emplace_back(RoundTo(t, 3), static_cast<double>(ids));
     }
   }
@@ -727,17 +727,17 @@ StoreReader::Counts ScenarioRun::SampleSystem(double t) {
 
 StoreReader::Counts ScenarioRun::Sample(double t) {
   pending_ = 0;
-  for (int i = 0; i < env_->ingestd_count(); ++i) {
-    if (!env_->ingestd(i).running()) continue;
-    auto m = env_->ingestd(i).FetchMetrics(500);
+  for (int i = 0; i < env_->instance_count(); ++i) {
+    if (!env_->instance(i).running()) continue;
+    auto m = env_->instance(i).FetchMetrics(500);
     if (!m.ok()) continue;
-    counters_.Update(env_->ingestd(i).name(), *m);
-    instance_applied_[env_->ingestd(i).name()].emplace_back(RoundTo(t, 3),
+    counters_.Update(env_->instance(i).name(), *m);
+    instance_applied_[env_->instance(i).name()].emplace_back(RoundTo(t, 3),
                                                             m->Total("ingest_applied_total"));
     pending_ += m->Total("ingest_queue_messages") + m->Total("ingest_source_lag");
   }
   StoreReader::Counts c;
-  if (env_->external_system()) {
+  if (!env_->has_ingestd_tables()) {
     c = SampleSystem(t);
   } else if (store_) {
     auto cr = store_->ReadCounts();
@@ -790,7 +790,7 @@ bool ScenarioRun::Settled(const StoreReader::Counts& c) {
       pending_ != 0 || !timeline_->done()) {
     return false;
   }
-  if (env_->external_system()) {
+  if (!env_->has_ingestd_tables()) {
     for (const auto& id : expected_ids_) {
       if (!system_state_.events.count(id)) return false;
     }
@@ -804,7 +804,7 @@ bool ScenarioRun::Settled(const StoreReader::Counts& c) {
 }
 
 void ScenarioRun::Drain() {
-  if (!env_->external_system()) {
+  if (env_->has_ingestd_tables()) {
     auto store_or = StoreReader::Open(env_->db_path());
     if (store_or.ok()) store_ = std::move(store_or.value());
   }
@@ -845,21 +845,21 @@ void ScenarioRun::Drain() {
 }
 
 void ScenarioRun::StopSystem() {
-  for (int i = 0; i < env_->ingestd_count(); ++i) {  // final counters
-    auto m = env_->ingestd(i).FetchMetrics(1000);
-    if (m.ok()) counters_.Update(env_->ingestd(i).name(), *m);
+  for (int i = 0; i < env_->instance_count(); ++i) {  // final counters
+    auto m = env_->instance(i).FetchMetrics(1000);
+    if (m.ok()) counters_.Update(env_->instance(i).name(), *m);
   }
   if (probe_) probe_delivered_ = probe_->Stop();
   probe_.reset();
-  if (env_->external_system()) {
+  if (!env_->has_ingestd_tables()) {
     // An HTTP state probe is asked while the instances still run; a database, after they stop
     // (their last commits are in it then).
     auto state = env_->ProbeSystemState(10'000);
     system_probe_status_ = state.ok() ? Status::Ok() : state.status();
     if (state.ok()) system_state_ = std::move(state).value();
   }
-  exits_ = env_->StopIngestds();
-  if (env_->external_system() && !s_.system->state_sqlite.empty()) {
+  exits_ = env_->StopSystem();
+  if (!env_->has_ingestd_tables() && !system_.state_sqlite.empty()) {
     auto state = env_->ProbeSystemState(10'000);
     system_probe_status_ = state.ok() ? Status::Ok() : state.status();
     if (state.ok()) system_state_ = std::move(state).value();
@@ -878,7 +878,7 @@ Status ScenarioRun::Observe() {
   auto parsed_log = sim::ReadEventLog(dir_ + "/events.log");
   if (!parsed_log.ok()) return Status::Io("events.log: " + parsed_log.status().message());
   obs_.publishes = ToPublishRecords(*parsed_log);
-  if (env_->external_system()) return ObserveSystem();
+  if (!env_->has_ingestd_tables()) return ObserveSystem();
   auto reader_or = StoreReader::Open(env_->db_path());
   if (!reader_or.ok()) return reader_or.status();
   auto& reader = *reader_or;
@@ -889,7 +889,7 @@ Status ScenarioRun::Observe() {
   if (!dead.ok()) return dead.status();
   obs_.dead_letters = std::move(dead.value());
   obs_.faults = timeline_->Windows();
-  obs_.ingestd_instances = env_->ingestd_count();
+  obs_.ingestd_instances = env_->instance_count();
   obs_.instance_applied = std::move(instance_applied_);
   obs_.probe_delivered_ms = std::move(probe_delivered_);
   obs_.counters.applied = counters_.Total("ingest_applied_total");
@@ -949,8 +949,7 @@ Status ScenarioRun::ObserveSystem() {
 void ScenarioRun::Judge() {
   ev_ = EvaluateAssertions(s_.assertions, obs_);
   ev_.results.push_back(
-      CleanShutdownResult(exits_, s_.system ? "system" : "ingestd",
-                          s_.system ? "SIG" + s_.system->stop_signal : "SIGTERM"));
+      CleanShutdownResult(exits_, system_.name, "SIG" + system_.stop_signal));
   std::vector<std::string> problems = timeline_->errors();
   const bool timeline_failed = !problems.empty();
   if (!load_status_.ok()) problems.push_back("load: " + load_status_.message());

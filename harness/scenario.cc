@@ -241,8 +241,10 @@ class Parser {
   Status ParseSystem(const YAML::Node& n, SystemSpec* sys) {
     if (!n.IsMap()) return Error(n, "'system' must be a mapping with at least command and state");
     sys->line = n.Mark().line + 1;
-    INGEST_RETURN_IF_ERROR(CheckKeys(
-        n, {"command", "instances", "env", "ready", "stop", "state", "dead_letters"}, "system"));
+    INGEST_RETURN_IF_ERROR(CheckKeys(n,
+                                     {"command", "instances", "env", "ready", "stop", "state",
+                                      "metrics", "dead_letters", "create_streams"},
+                                     "system"));
     auto command = n["command"];
     if (!command) return Error(n, "missing key 'command' in system");
     if (!command.IsSequence() || command.size() == 0) {
@@ -311,16 +313,22 @@ class Parser {
     auto state = n["state"];
     if (!state) {
       return Error(n, "missing key 'state' in system: the checkers need to learn what it applied "
-                      "(state: {http: URL} or {sql: {sqlite: PATH, applied: QUERY}})");
+                      "(state: {http: URL}, {sql: {sqlite: PATH, applied: QUERY}} or "
+                      "{ingestd: PATH})");
     }
     if (!state.IsMap() || state.size() != 1) {
-      return Error(state, "'state' must be exactly one of {http: URL} or {sql: {sqlite, applied}}");
+      return Error(state, "'state' must be exactly one of {http: URL}, {sql: {sqlite, applied}} "
+                          "or {ingestd: PATH}");
     }
-    INGEST_RETURN_IF_ERROR(CheckKeys(state, {"http", "sql"}, "state"));
+    INGEST_RETURN_IF_ERROR(CheckKeys(state, {"http", "sql", "ingestd"}, "state"));
     if (auto h = state["http"]) {
       auto v = HttpTemplate(h, "http");
       if (!v.ok()) return v.status();
       sys->state_http = *v;
+    } else if (auto db = state["ingestd"]) {
+      auto v = Template(db, "ingestd");
+      if (!v.ok()) return v.status();
+      sys->state_ingestd = *v;
     } else {
       auto sql = state["sql"];
       if (!sql.IsMap()) return Error(sql, "'sql' must be {sqlite: PATH, applied: QUERY}");
@@ -334,6 +342,19 @@ class Parser {
       if (!query.ok()) return query.status();
       sys->state_sqlite = *path;
       sys->state_query = *query;
+    }
+    if (auto m = n["metrics"]) {
+      if (!m.IsMap()) return Error(m, "'metrics' must be {http: URL}");
+      INGEST_RETURN_IF_ERROR(CheckKeys(m, {"http"}, "metrics"));
+      auto v = HttpTemplate(m["http"], "http");
+      if (!v.ok()) return v.status();
+      sys->metrics_http = *v;
+    }
+    if (auto c = n["create_streams"]) {
+      if (!c.IsScalar() || (c.Scalar() != "true" && c.Scalar() != "false")) {
+        return Error(c, "'create_streams' must be true or false");
+      }
+      sys->create_streams = c.Scalar() == "true";
     }
     if (auto dl = n["dead_letters"]) {
       if (!dl.IsMap()) return Error(dl, "'dead_letters' must be {subject: SUBJECT}");
@@ -689,8 +710,10 @@ class Parser {
       return Error(n, "set_rate needs params: {rate: N}");
     }
     if (a == "hold_db_lock" && !step.for_s) return Error(n, "hold_db_lock needs 'for'");
-    if (a == "hold_db_lock" && s.system) {
-      return Error(n, "hold_db_lock holds ingestd's database: a system under test has its own");
+    if (a == "hold_db_lock" && s.system && s.system->state_ingestd.empty() &&
+        s.system->state_sqlite.empty()) {
+      return Error(n, "hold_db_lock holds the system's SQLite database: this system names none "
+                      "(state: {ingestd: PATH} or {sql: {sqlite: PATH, ...}})");
     }
     // Targets: ingestd-N, nats-N, broker-N, all, or a service name for set_rate.
     if (!step.target.empty() && step.target != "all") {
@@ -990,12 +1013,42 @@ Result<std::string> ExpandPlaceholders(const std::string& text,
   return out;
 }
 
+SystemSpec IngestdSystem(const TopologySpec& topology) {
+  SystemSpec sys;
+  sys.name = "ingestd";
+  sys.command = {"{ingestd}",        "--name", "{name}", "--db", "{dir}/ingest.db",
+                 "--http",           "127.0.0.1:{port}", "--nats", "{nats_urls}"};
+  if (topology.kafka_brokers > 0) {
+    sys.command.insert(sys.command.end(), {"--kafka", "{kafka_bootstrap}"});
+  }
+  for (const auto& [key, value] : topology.ingestd_settings) {
+    // A setting's value is data, not a template: braces in it are literal.
+    std::string escaped;
+    for (char c : value) escaped += (c == '{' || c == '}') ? std::string(2, c) : std::string(1, c);
+    sys.command.insert(sys.command.end(), {"--" + key, escaped});
+  }
+  sys.instances = topology.ingestd_count;
+  sys.ready_http = "http://127.0.0.1:{port}/healthz";
+  sys.stop_timeout_s = 15;  // SIGTERM drains: commit and ack what is in flight
+  sys.state_ingestd = "{dir}/ingest.db";
+  sys.metrics_http = "http://127.0.0.1:{port}/metrics";
+  sys.create_streams = false;  // ingestd creates them, with the replicas it is told
+  return sys;
+}
+
+SystemSpec Scenario::SystemUnderTest() const { return system ? *system : IngestdSystem(topology); }
+
 Result<Scenario> LoadScenarioFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::InvalidArgument(path + ": cannot read scenario file");
   std::ostringstream text;
   text << in.rdbuf();
-  return ParseScenario(text.str(), path);
+  auto s = ParseScenario(text.str(), path);
+  if (s.ok()) {
+    std::error_code ec;
+    s->scenario_dir = std::filesystem::absolute(path, ec).parent_path().lexically_normal().string();
+  }
+  return s;
 }
 
 Result<std::vector<std::string>> ExpandScenarioPaths(const std::vector<std::string>& paths) {

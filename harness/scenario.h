@@ -34,10 +34,12 @@ struct TopologySpec {
   std::vector<std::pair<std::string, std::string>> ingestd_settings;
 };
 
-// A system under test other than ingestd (docs/sut.md): how to start it, when it is ready, how
-// to stop it, and how the checkers learn what it applied. Strings may hold placeholders the
-// harness fills per instance (see ExpandPlaceholders).
+// The system under test (docs/sut.md): how to start it, when it is ready, how to stop it, and
+// how the checkers learn what it applied. A scenario's `system:` section writes one; without
+// it, the run tests ingestd as IngestdSystem describes it, through the same code. Strings may
+// hold placeholders the harness fills per instance (see ExpandPlaceholders).
 struct SystemSpec {
+  std::string name = "system";       // instances are <name>-0, <name>-1, ...
   std::vector<std::string> command;  // program, then its arguments
   int instances = 1;
   std::vector<std::pair<std::string, std::string>> env;
@@ -45,22 +47,33 @@ struct SystemSpec {
   double ready_timeout_s = 30;
   std::string stop_signal = "TERM";  // TERM | INT | QUIT | HUP | KILL
   double stop_timeout_s = 10;        // then SIGKILL
-  // State probe (system_probe.h): a URL per instance, or one SQLite database and query.
+  // How the checkers learn what it applied, exactly one of:
+  // - state_http: a state probe per instance (system_probe.h);
+  // - state_sqlite + state_query: one SQLite database and a query;
+  // - state_ingestd: the SQLite database of ingestd's tables (events, dead_letters, customers,
+  //   ...), which also enables the reference model, the dead_letters table and the state digest.
   std::string state_http;
   std::string state_sqlite;
   std::string state_query;
+  std::string state_ingestd;
+  std::string metrics_http;         // Prometheus text with ingestd's counter names; "" = none
   std::string dead_letter_subject;  // NATS subject (pattern) it dead-letters to; "" = none
+  bool create_streams = true;       // the harness creates the contract's JetStream streams
   int line = 0;
 };
 
 // The placeholders of a `system:` section, filled per instance.
 inline constexpr const char* kSystemPlaceholders[] = {
-    "nats_urls", "kafka_bootstrap", "dir", "port", "name", "index", "scenario_dir"};
+    "nats_urls", "kafka_bootstrap", "dir", "port", "name", "index", "scenario_dir", "ingestd"};
 
 // Replaces each {key} of `text` by values[key]; "{{" and "}}" stand for literal braces. An
 // unknown key or an unclosed brace is an error naming it.
 Result<std::string> ExpandPlaceholders(const std::string& text,
                                        const std::map<std::string, std::string>& values);
+
+// ingestd as a system under test: `count` instances of {ingestd} sharing {dir}/ingest.db, each
+// with `settings` as --key value flags, Kafka only when `kafka` (docs/sut.md shows it as YAML).
+SystemSpec IngestdSystem(const TopologySpec& topology);
 
 struct ServiceSpec {
   std::string name;                // billing | support | auth | learning | crm | all
@@ -134,11 +147,16 @@ struct Scenario {
   std::vector<TimelineStep> timeline;  // sorted by at_s
   std::vector<AssertionSpec> assertions;
   std::optional<LoadSpec> load;  // set for a load workload
-  // Set when the scenario tests a system of its own instead of ingestd; its instances are
-  // system-0.. and topology.ingestd_count holds their number.
+  // The scenario's `system:` section, when it tests a system of its own instead of ingestd;
+  // topology.ingestd_count then holds its number of instances.
   std::optional<SystemSpec> system;
+  // What the run starts: `system`, or IngestdSystem(topology).
+  SystemSpec SystemUnderTest() const;
 
   std::string path;  // file it came from ("" for text)
+  // The folder `{scenario_dir}` names (absolute): the scenario file's, or for a replay the
+  // original run's, as its event log recorded it. "" = the working directory.
+  std::string scenario_dir;
   std::string text;  // the YAML as written
 };
 

@@ -1,15 +1,18 @@
 // SystemProcess: start, wait for the ready URL, signal, restart.
 #include "harness/infra/system_process.h"
 
-#include <httplib.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 
 #include "common/clock.h"
 #include "common/log.h"
 
 namespace ingestlab {
+namespace fs = std::filesystem;
 
 int SignalNumber(const std::string& name) {
   if (name == "TERM") return SIGTERM;
@@ -20,21 +23,32 @@ int SignalNumber(const std::string& name) {
   return -1;
 }
 
-Status HttpReady(const std::string& url, int64_t timeout_ms) {
-  constexpr std::string_view kScheme = "http://";
-  if (url.compare(0, kScheme.size(), kScheme) != 0) {
-    return Status::InvalidArgument("not an http:// URL: " + url);
+std::string FindIngestdBinary() {
+  if (const char* env = std::getenv("INGESTLAB_INGESTD"); env && *env) return env;
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path dir = self.parent_path();
+    for (const fs::path& candidate :
+         {dir / ".." / "system" / "ingestd", dir / "ingestd", dir / ".." / "bin" / "ingestd"}) {
+      if (fs::exists(candidate, ec) && access(candidate.c_str(), X_OK) == 0) {
+        return fs::weakly_canonical(candidate, ec).string();
+      }
+    }
   }
-  const size_t slash = url.find('/', kScheme.size());
-  httplib::Client client(url.substr(0, slash));
-  client.set_connection_timeout(timeout_ms / 1000, (timeout_ms % 1000) * 1000);
-  client.set_read_timeout(timeout_ms / 1000, (timeout_ms % 1000) * 1000);
-  auto res = client.Get(slash == std::string::npos ? "/" : url.substr(slash));
-  if (!res) return Status::Transient(httplib::to_string(res.error()));
-  if (res->status < 200 || res->status > 299) {
-    return Status::Transient("HTTP " + std::to_string(res->status));
-  }
-  return Status::Ok();
+  return "ingestd";
+}
+
+Result<PrometheusSample> SystemProcess::FetchMetrics(int timeout_ms) const {
+  if (options_.metrics_http.empty()) return Status::NotFound(options_.name + " has no metrics");
+  auto body = HttpGetText(options_.metrics_http, timeout_ms, options_.name);
+  if (!body.ok()) return body.status();
+  return ParsePrometheusText(*body);
+}
+
+Result<std::string> SystemProcess::FetchHealth(int timeout_ms) const {
+  if (options_.ready_http.empty()) return Status::NotFound(options_.name + " has no ready URL");
+  return HttpGetText(options_.ready_http, timeout_ms, options_.name);
 }
 
 Result<std::unique_ptr<SystemProcess>> SystemProcess::Start(SystemProcessOptions options) {
@@ -68,17 +82,17 @@ Status SystemProcess::Launch() {
                         options_.log_path + ":\n" + process_->LogTail(1500));
     }
     if (options_.ready_http.empty()) return Status::Ok();
-    Status ready = HttpReady(options_.ready_http, 500);
+    auto ready = HttpGetText(options_.ready_http, 500, options_.name);
     if (ready.ok()) return Status::Ok();
-    last_problem = ready.message();
+    last_problem = ready.status().message();
     if (clock.NowMonoNanos() >= deadline) break;
     clock.SleepFor(std::chrono::milliseconds(100));
   }
   const std::string tail = process_->LogTail(1500);
   process_->Stop(1000);
   return Status::Io(options_.name + " not ready within " +
-                    std::to_string(options_.ready_timeout_ms) + " ms: " + options_.ready_http +
-                    " answered " + last_problem + "; log " + options_.log_path + ":\n" + tail);
+                    std::to_string(options_.ready_timeout_ms) + " ms (" + last_problem +
+                    "); log " + options_.log_path + ":\n" + tail);
 }
 
 Status SystemProcess::Kill() {

@@ -126,7 +126,7 @@ duration: 2s
   }
   SECTION("a fixed rate measured from /metrics, with a p99 threshold nothing can meet") {
     auto r = RunIngestlab("load " + workload.string() + nats + " --metrics " +
-                          env->ingestd(0).http_url() + "/metrics --p99 0.001ms --out " +
+                          env->instance(0).http_url() + "/metrics --p99 0.001ms --out " +
                           (dir / "metrics").string());
     INFO(r.output);
     CHECK(r.exit_code == 1);

@@ -39,7 +39,7 @@ struct PausedEnv {
     env.reset();
     fs::remove_all(dir);
   }
-  bool Answers(int i) { return env->ingestd(i).FetchHealth(400).ok(); }
+  bool Answers(int i) { return env->instance(i).FetchHealth(400).ok(); }
 
   fs::path dir;
   std::unique_ptr<Environment> env;
@@ -84,14 +84,14 @@ TEST_CASE("pause_ingestd stops exactly its target until it is resumed") {
     FaultInjector injector(p.env.get(), nullptr);
     REQUIRE(injector.Apply(Pause("ingestd-0")).ok());
     const auto start = std::chrono::steady_clock::now();
-    const auto exits = p.env->StopIngestds();
+    const auto exits = p.env->StopSystem();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     REQUIRE(exits.size() == 2);
     CHECK(exits[0] == "ingestd-0: exit 0");
     CHECK(exits[1] == "ingestd-1: exit 0");
     CHECK(seconds < 10);  // not the 15 s grace that ends in SIGKILL
-    CHECK_FALSE(p.env->ingestd(0).running());
+    CHECK_FALSE(p.env->instance(0).running());
   }
   SECTION("a target that does not exist is an error naming it") {
     FaultInjector injector(p.env.get(), nullptr);

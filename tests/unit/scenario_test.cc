@@ -1,6 +1,7 @@
 // Specification of scenario files: what parses, and the file:line errors for what does not.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -266,7 +267,7 @@ TEST_CASE("a bad system section is refused before anything starts") {
        "the topology has 1 system instance: system-0"},
       {head + "  command: [app]\n" + state +
            "timeline:\n  - {at: 1s, action: hold_db_lock, for: 1s}\n",
-       "hold_db_lock holds ingestd's database"},
+       "hold_db_lock holds the system's SQLite database: this system names none"},
       {"duration: 10s\ntopology: {ingestd: 2}\nsystem:\n  command: [app]\n" + state,
        "'topology.ingestd' and 'system' exclude each other"},
   };
@@ -276,6 +277,59 @@ TEST_CASE("a bad system section is refused before anything starts") {
     REQUIRE_FALSE(r.ok());
     CHECK_THAT(r.status().message(), Catch::Contains(c.message));
   }
+}
+
+TEST_CASE("without a system section the run tests ingestd, described by the same kind of section") {
+  auto r = ParseScenario(R"(duration: 10s
+topology:
+  kafka_brokers: 0
+  ingestd:
+    count: 2
+    settings: {retry_max_ms: 5000, kafka_property: "a={b}"}
+timeline:
+  - {at: 1s, action: hold_db_lock, for: 1s}
+  - {at: 2s, action: kill_ingestd, target: ingestd-1, for: 1s}
+)",
+                         "scenarios/x.yaml");
+  REQUIRE(r.ok());
+  CHECK_FALSE(r->system);
+  const SystemSpec sys = r->SystemUnderTest();
+  CHECK(sys.name == "ingestd");
+  CHECK(sys.instances == 2);
+  CHECK(sys.command ==
+        std::vector<std::string>{"{ingestd}", "--name", "{name}", "--db", "{dir}/ingest.db",
+                                 "--http", "127.0.0.1:{port}", "--nats", "{nats_urls}",
+                                 "--retry-max-ms", "5000", "--kafka-property", "a={{b}}"});
+  CHECK(sys.state_ingestd == "{dir}/ingest.db");
+  CHECK(sys.ready_http == "http://127.0.0.1:{port}/healthz");
+  CHECK(sys.metrics_http == "http://127.0.0.1:{port}/metrics");
+  CHECK_FALSE(sys.create_streams);
+  // A setting's braces are literal: the filled-in value is what the scenario wrote.
+  std::map<std::string, std::string> values;
+  for (const char* name : kSystemPlaceholders) values[name] = "v";
+  CHECK(*ExpandPlaceholders(sys.command.back(), values) == "a={b}");
+  // With Kafka, ingestd is given the bootstrap servers.
+  TopologySpec with_kafka;
+  const SystemSpec kafka = IngestdSystem(with_kafka);
+  CHECK(std::find(kafka.command.begin(), kafka.command.end(), "{kafka_bootstrap}") !=
+        kafka.command.end());
+
+  // The same, written out as a system section: ingestd's tables, its metrics, its streams.
+  auto written = ParseScenario(R"(duration: 10s
+system:
+  command: ["{ingestd}", --name, "{name}", --db, "{dir}/ingest.db", --http, "127.0.0.1:{port}", --nats, "{nats_urls}"]
+  ready: {http: "http://127.0.0.1:{port}/healthz"}
+  state: {ingestd: "{dir}/ingest.db"}
+  metrics: {http: "http://127.0.0.1:{port}/metrics"}
+  create_streams: false
+timeline:
+  - {at: 1s, action: hold_db_lock, for: 1s}
+)",
+                               "scenarios/x.yaml");
+  REQUIRE(written.ok());
+  CHECK(written->system->state_ingestd == "{dir}/ingest.db");
+  CHECK(written->system->metrics_http == "http://127.0.0.1:{port}/metrics");
+  CHECK_FALSE(written->system->create_streams);
 }
 
 TEST_CASE("placeholders are filled, braces escaped, unknown ones refused") {
