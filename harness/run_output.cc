@@ -80,8 +80,12 @@ std::string FormatRunSummary(const RunOutcome& run, bool color) {
         << FormatMeasured(J(m, "shortfall"), "") << "\n";
     out << "    " << Dots("applied", 26) << FormatMeasured(J(m, "applied"), "") << "  "
         << Fixed(J(m, "throughput_eps"), 1) << "/s during load\n";
-    out << "    " << Dots("duplicates / redeliveries", 26) << FormatMeasured(J(m, "duplicates"), "")
-        << " / " << FormatMeasured(J(m, "redeliveries"), "") << "\n";
+    // A system under test without metrics has no counters to show.
+    const bool counters = !r.contains("system") || r["system"].value("counters", true);
+    if (counters) {
+      out << "    " << Dots("duplicates / redeliveries", 26) << FormatMeasured(J(m, "duplicates"), "")
+          << " / " << FormatMeasured(J(m, "redeliveries"), "") << "\n";
+    }
     if (m.contains("dead_letters")) {
       const auto& d = m["dead_letters"];
       out << "    " << Dots("dead letters", 26) << "parse " << FormatMeasured(J(d, "parse"), "")
@@ -94,8 +98,12 @@ std::string FormatRunSummary(const RunOutcome& run, bool color) {
           << "ms p95=" << Fixed(J(l, "p95"), 1) << "ms p99=" << Fixed(J(l, "p99"), 1)
           << "ms max=" << Fixed(J(l, "max"), 1) << "ms\n";
     }
-    out << "    " << Dots("retries / reconnects", 26) << FormatMeasured(J(m, "retries"), "")
-        << " / " << FormatMeasured(J(m, "reconnects"), "") << "\n";
+    if (counters) {
+      out << "    " << Dots("retries / reconnects", 26) << FormatMeasured(J(m, "retries"), "")
+          << " / " << FormatMeasured(J(m, "reconnects"), "") << "\n";
+    } else {
+      out << "    " << Dots("counters", 26) << "none: the system under test exports no metrics\n";
+    }
     (void)secs;
   }
   if (run.verdict == "fail" && !run.run_dir.empty() && !r.contains("replay_of")) {

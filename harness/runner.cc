@@ -557,7 +557,9 @@ ScenarioRun::ScenarioRun(const Scenario& scenario, const RunOptions& options)
   dir_ = outcome_.run_dir;
   result_ = BaseResult(s_, s_.seed, options.command, clock_.NowUnixMillis());
   if (s_.system) {
-    result_["system"] = {{"command", s_.system->command}, {"instances", s_.system->instances}};
+    result_["system"] = {{"command", s_.system->command},
+                         {"instances", s_.system->instances},
+                         {"counters", !s_.system->metrics_http.empty()}};
   } else {
     result_["ingestd_binary"] = FindIngestdBinary();
   }

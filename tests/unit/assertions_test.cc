@@ -502,4 +502,14 @@ TEST_CASE("JUnit output has one testcase per assertion and failures name the mea
     passed.verdict = "pass";
     CHECK_THAT(FormatRunSummary(passed, false), !Catch::Contains("ingestlab replay"));
   }
+  SECTION("a system under test without metrics shows no counters rather than zeros") {
+    run.result = {{"metrics", {{"published", 10}, {"retries", 0}, {"reconnects", 0}}},
+                  {"duration_s", 1.0}};
+    CHECK_THAT(FormatRunSummary(run, false), Catch::Contains("retries / reconnects"));
+    run.result["system"] = {{"command", {"node", "app.js"}}, {"counters", false}};
+    const std::string summary = FormatRunSummary(run, false);
+    CHECK_THAT(summary, !Catch::Contains("retries / reconnects"));
+    CHECK_THAT(summary, !Catch::Contains("duplicates / redeliveries"));
+    CHECK_THAT(summary, Catch::Contains("none: the system under test exports no metrics"));
+  }
 }
