@@ -724,6 +724,12 @@ StoreReader::Counts ScenarioRun::SampleSystem(double t) {
   c.events = static_cast<int64_t>(system_state_.events.size());
   for (const auto& [_, e] : system_state_.events) c.last_commit_ms = std::max(c.last_commit_ms, e.committed_ms);
   c.dead_letters = tap_ ? tap_->Count() : 0;
+  if (!system_.dead_letter_query.empty()) {
+    int64_t total = 0;
+    if (ProbeSqliteDeadLetters(env_->db_path(), system_.dead_letter_query, 0, &total).ok()) {
+      c.dead_letters = total;
+    }
+  }
   return c;
 }
 
@@ -931,6 +937,12 @@ Status ScenarioRun::ObserveSystem() {
     obs_.applied_counts[id] = e.count;
   }
   if (tap_) obs_.dead_letters = tap_->Rows();
+  if (!system_.dead_letter_query.empty()) {
+    auto rows = ProbeSqliteDeadLetters(env_->db_path(), system_.dead_letter_query,
+                                       kMaxTappedDeadLetters);
+    if (!rows.ok()) return rows.status().Annotate("the system's dead letters at the end of the run");
+    obs_.dead_letters = std::move(rows).value();
+  }
   obs_.faults = timeline_->Windows();
   obs_.ingestd_instances = env_->instance_count();
   obs_.instance_applied = std::move(instance_applied_);

@@ -357,8 +357,20 @@ class Parser {
       sys->create_streams = c.Scalar() == "true";
     }
     if (auto dl = n["dead_letters"]) {
-      if (!dl.IsMap()) return Error(dl, "'dead_letters' must be {subject: SUBJECT}");
-      INGEST_RETURN_IF_ERROR(CheckKeys(dl, {"subject"}, "system.dead_letters"));
+      if (!dl.IsMap() || dl.size() != 1) {
+        return Error(dl, "'dead_letters' must be {subject: SUBJECT} or {sql: QUERY}");
+      }
+      INGEST_RETURN_IF_ERROR(CheckKeys(dl, {"subject", "sql"}, "system.dead_letters"));
+      if (auto q = dl["sql"]) {
+        if (sys->state_sqlite.empty()) {
+          return Error(q, "dead_letters: {sql: ...} queries the database of state: {sql: ...}, "
+                          "which this system does not name");
+        }
+        auto v = String(q, "sql");
+        if (!v.ok()) return v.status();
+        sys->dead_letter_query = *v;
+        return Status::Ok();
+      }
       auto v = String(dl["subject"], "subject");
       if (!v.ok()) return v.status();
       if (v->empty() || v->find_first_of(" \t\r\n") != std::string::npos) {

@@ -58,6 +58,7 @@ struct SystemSpec {
   std::string state_ingestd;
   std::string metrics_http;         // Prometheus text with ingestd's counter names; "" = none
   std::string dead_letter_subject;  // NATS subject (pattern) it dead-letters to; "" = none
+  std::string dead_letter_query;    // or a query on state_sqlite: (payload, reason[, error])
   bool create_streams = true;       // the harness creates the contract's JetStream streams
   int line = 0;
 };

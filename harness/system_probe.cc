@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "harness/dead_letter_tap.h"
 #include "harness/sqlite_db.h"
 #include "system/json_depth.h"
 
@@ -190,6 +191,62 @@ Result<std::vector<ProbedEvent>> ProbeSqlite(const std::string& db_path, const s
     return done(Status::Io("state probe query: " + std::string(sqlite3_errmsg(db))));
   }
   done(Status::Ok());
+  return out;
+}
+
+Result<std::vector<DeadLetterRow>> ProbeSqliteDeadLetters(const std::string& db_path,
+                                                          const std::string& query,
+                                                          size_t max_rows, int64_t* total) {
+  constexpr size_t kMaxPayload = 16u << 20;
+  auto opened = OpenSqlite(db_path, SQLITE_OPEN_READONLY);
+  if (!opened.ok()) return opened.status().Annotate("dead-letter query");
+  sqlite3* db = opened->get();
+  sqlite3_stmt* st = nullptr;
+  auto done = [&](Status s) {
+    sqlite3_finalize(st);
+    return s;
+  };
+  if (sqlite3_prepare_v2(db, query.c_str(), -1, &st, nullptr) != SQLITE_OK || st == nullptr) {
+    return done(Status::InvalidArgument("dead-letter query: " + std::string(sqlite3_errmsg(db))));
+  }
+  const int columns = sqlite3_column_count(st);
+  if (columns < 2 || columns > 3) {
+    return done(Status::InvalidArgument(
+        "dead-letter query must return (payload, reason[, error]), got " +
+        std::to_string(columns) + " columns"));
+  }
+  auto text = [&](int col) {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(st, col));
+    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(st, col))) : std::string();
+  };
+  std::vector<DeadLetterRow> out;
+  int64_t rows = 0;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    ++rows;
+    const std::string where = "dead-letter query row " + std::to_string(rows);
+    const int payload_type = sqlite3_column_type(st, 0);
+    if ((payload_type != SQLITE_TEXT && payload_type != SQLITE_BLOB) ||
+        sqlite3_column_type(st, 1) != SQLITE_TEXT) {
+      return done(Status::InvalidArgument(where + ": want payload TEXT or BLOB and reason TEXT"));
+    }
+    if (static_cast<size_t>(sqlite3_column_bytes(st, 0)) > kMaxPayload) {
+      return done(Status::InvalidArgument(where + ": payload larger than 16 MiB"));
+    }
+    if (out.size() >= max_rows) continue;
+    DeadLetterRow row;
+    row.payload = text(0);
+    row.reason = text(1).substr(0, 64);
+    if (columns == 3) row.error = text(2).substr(0, 1024);
+    row.origin = "sql";
+    row.event_id = EventIdOfPayload(row.payload);
+    out.push_back(std::move(row));
+  }
+  if (rc != SQLITE_DONE) {
+    return done(Status::Io("dead-letter query: " + std::string(sqlite3_errmsg(db))));
+  }
+  done(Status::Ok());
+  if (total) *total = rows;
   return out;
 }
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "harness/assertions.h"
 
 namespace ingestlab {
 
@@ -52,5 +53,13 @@ Result<std::vector<ProbedEvent>> ProbeHttp(const std::string& url, int64_t timeo
 // Runs `query` on the SQLite database at `db_path`, opened read-only, and reads its rows as
 // (event_id TEXT, count INTEGER[, committed_ms INTEGER]).
 Result<std::vector<ProbedEvent>> ProbeSqlite(const std::string& db_path, const std::string& query);
+
+// Runs `query` on the SQLite database at `db_path`, opened read-only, and reads its rows as
+// dead letters (payload TEXT|BLOB, reason TEXT[, error TEXT]). At most `max_rows` are kept;
+// `total` (if given) counts them all. A payload over 16 MiB or a column of another type is an
+// error naming the row.
+Result<std::vector<DeadLetterRow>> ProbeSqliteDeadLetters(const std::string& db_path,
+                                                          const std::string& query,
+                                                          size_t max_rows, int64_t* total = nullptr);
 
 }  // namespace ingestlab

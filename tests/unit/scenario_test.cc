@@ -223,13 +223,14 @@ timeline:
 
   auto sql = ParseScenario(
       "duration: 10s\nsystem:\n  command: [app]\n  state:\n    sql: {sqlite: \"{dir}/a.db\", "
-      "applied: \"SELECT id, 1 FROM t\"}\n",
+      "applied: \"SELECT id, 1 FROM t\"}\n  dead_letters: {sql: \"SELECT payload, reason FROM dlq\"}\n",
       "scenarios/x.yaml");
   REQUIRE(sql.ok());
   CHECK(sql->system->state_sqlite == "{dir}/a.db");
   CHECK(sql->system->state_query == "SELECT id, 1 FROM t");
   CHECK(sql->system->state_http.empty());
   CHECK(sql->system->stop_signal == "TERM");
+  CHECK(sql->system->dead_letter_query == "SELECT payload, reason FROM dlq");
 }
 
 TEST_CASE("a bad system section is refused before anything starts") {
@@ -259,6 +260,10 @@ TEST_CASE("a bad system section is refused before anything starts") {
       {head + "  command: [app]\n  ready: {http: \"http://a/{port\"}\n" + state,
        "'{' without '}'"},
       {head + "  command: [app]\n  colour: blue\n" + state, "unknown key 'colour' in system"},
+      {head + "  command: [app]\n" + state + "  dead_letters: {sql: \"SELECT 1\"}\n",
+       "which this system does not name"},
+      {head + "  command: [app]\n" + state + "  dead_letters: {subject: a, sql: b}\n",
+       "'dead_letters' must be {subject: SUBJECT} or {sql: QUERY}"},
       {head + "  command: [app]\n" + state +
            "timeline:\n  - {at: 1s, action: kill_ingestd, target: ingestd-0}\n",
        "target of kill_ingestd must look like system-N"},

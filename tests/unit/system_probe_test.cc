@@ -198,3 +198,30 @@ TEST_CASE("a dead-lettered payload's event id is its top-level id, if any", "[pr
   CHECK(EventIdOfPayload("{not json").empty());
   CHECK(EventIdOfPayload(std::string(100000, '[')).empty());  // too deep: not parsed at all
 }
+
+TEST_CASE("a dead-letter query reads (payload, reason[, error]) rows, bounded", "[probe]") {
+  auto dir = TempDir::Create("probe_dlq");
+  REQUIRE(dir.ok());
+  const std::string db = dir->Sub("app.db");
+  MakeDatabase(db, "CREATE TABLE dlq(payload BLOB, reason TEXT, error TEXT);"
+                   "INSERT INTO dlq VALUES ('{\"id\":\"e-1\"}', 'parse', 'bad json'), "
+                   "(x'00ff', 'schema', NULL);");
+  int64_t total = 0;
+  auto rows = ProbeSqliteDeadLetters(db, "SELECT payload, reason, error FROM dlq", 10, &total);
+  REQUIRE(rows.ok());
+  CHECK(total == 2);
+  REQUIRE(rows->size() == 2);
+  CHECK((*rows)[0].event_id == "e-1");
+  CHECK((*rows)[0].reason == "parse");
+  CHECK((*rows)[0].error == "bad json");
+  CHECK((*rows)[1].payload == std::string("\x00\xff", 2));
+  // Only max_rows are kept; all are counted.
+  auto one = ProbeSqliteDeadLetters(db, "SELECT payload, reason FROM dlq", 1, &total);
+  REQUIRE(one.ok());
+  CHECK(one->size() == 1);
+  CHECK(total == 2);
+  for (const char* bad : {"SELECT payload FROM dlq", "SELECT 1, 'parse'", "SELECT payload, 3 FROM dlq"}) {
+    INFO(bad);
+    CHECK_FALSE(ProbeSqliteDeadLetters(db, bad, 10).ok());
+  }
+}
