@@ -5,6 +5,7 @@
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <unordered_map>
 
 #include "harness/dead_letter_tap.h"
@@ -145,9 +146,16 @@ Result<std::vector<ProbedEvent>> ProbeHttp(const std::string& url, int64_t timeo
   return ParseProbeLines(body);
 }
 
-Result<std::vector<ProbedEvent>> ProbeSqlite(const std::string& db_path, const std::string& query) {
+namespace {
+
+// Runs `query` on the database at `db_path`, opened read-only, and calls `row` for each result
+// row with its statement, "row N" and the column count, until `row` returns an error. `what`
+// names the query in errors ("state probe query"), `shape` what it must return.
+Status ForEachRow(const std::string& db_path, const std::string& query, const std::string& what,
+                  const std::string& shape,
+                  const std::function<Status(sqlite3_stmt*, const std::string&, int)>& row) {
   auto opened = OpenSqlite(db_path, SQLITE_OPEN_READONLY);
-  if (!opened.ok()) return opened.status().Annotate("state probe");
+  if (!opened.ok()) return opened.status().Annotate(what);
   sqlite3* db = opened->get();
   sqlite3_stmt* st = nullptr;
   auto done = [&](Status s) {
@@ -155,42 +163,52 @@ Result<std::vector<ProbedEvent>> ProbeSqlite(const std::string& db_path, const s
     return s;
   };
   if (sqlite3_prepare_v2(db, query.c_str(), -1, &st, nullptr) != SQLITE_OK || st == nullptr) {
-    return done(Status::InvalidArgument("state probe query: " + std::string(sqlite3_errmsg(db))));
+    return done(Status::InvalidArgument(what + ": " + std::string(sqlite3_errmsg(db))));
   }
   const int columns = sqlite3_column_count(st);
   if (columns < 2 || columns > 3) {
-    return done(Status::InvalidArgument(
-        "state probe query must return (event_id, count[, committed_ms]), got " +
-        std::to_string(columns) + " columns"));
+    return done(Status::InvalidArgument(what + " must return " + shape + ", got " +
+                                        std::to_string(columns) + " columns"));
   }
+  int rc;
+  for (size_t n = 1; (rc = sqlite3_step(st)) == SQLITE_ROW; ++n) {
+    if (Status s = row(st, "row " + std::to_string(n), columns); !s.ok()) return done(s);
+  }
+  if (rc != SQLITE_DONE) return done(Status::Io(what + ": " + std::string(sqlite3_errmsg(db))));
+  return done(Status::Ok());
+}
+
+std::string ColumnBytes(sqlite3_stmt* st, int col) {
+  const auto* p = static_cast<const char*>(sqlite3_column_blob(st, col));
+  return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(st, col))) : std::string();
+}
+
+}  // namespace
+
+Result<std::vector<ProbedEvent>> ProbeSqlite(const std::string& db_path, const std::string& query) {
   std::vector<ProbedEvent> out;
   std::unordered_map<std::string, std::string> seen;
-  int rc;
-  for (size_t row = 1; (rc = sqlite3_step(st)) == SQLITE_ROW; ++row) {
-    const std::string where = "row " + std::to_string(row);
+  auto read = [&](sqlite3_stmt* st, const std::string& where, int columns) -> Status {
     if (sqlite3_column_type(st, 0) != SQLITE_TEXT || sqlite3_column_type(st, 1) != SQLITE_INTEGER) {
-      return done(Status::InvalidArgument("state probe " + where +
-                                          ": want event_id TEXT and count INTEGER"));
+      return Status::InvalidArgument("state probe " + where +
+                                     ": want event_id TEXT and count INTEGER");
     }
     ProbedEvent e;
-    e.event_id.assign(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)),
-                      static_cast<size_t>(sqlite3_column_bytes(st, 0)));
-    if (Status s = CheckId(e.event_id, where); !s.ok()) return done(s);
+    e.event_id = ColumnBytes(st, 0);
+    INGEST_RETURN_IF_ERROR(CheckId(e.event_id, where));
     e.count = sqlite3_column_int64(st, 1);
-    if (e.count < 1) return done(Status::InvalidArgument("state probe " + where + ": count < 1"));
+    if (e.count < 1) return Status::InvalidArgument("state probe " + where + ": count < 1");
     if (columns == 3 && sqlite3_column_type(st, 2) != SQLITE_NULL) {
       if (sqlite3_column_type(st, 2) != SQLITE_INTEGER || sqlite3_column_int64(st, 2) < 0) {
-        return done(Status::InvalidArgument("state probe " + where +
-                                            ": committed_ms must be an INTEGER >= 0 or NULL"));
+        return Status::InvalidArgument("state probe " + where +
+                                       ": committed_ms must be an INTEGER >= 0 or NULL");
       }
       e.committed_ms = sqlite3_column_int64(st, 2);
     }
-    if (Status s = Add(std::move(e), where, out, seen); !s.ok()) return done(s);
-  }
-  if (rc != SQLITE_DONE) {
-    return done(Status::Io("state probe query: " + std::string(sqlite3_errmsg(db))));
-  }
-  done(Status::Ok());
+    return Add(std::move(e), where, out, seen);
+  };
+  INGEST_RETURN_IF_ERROR(ForEachRow(db_path, query, "state probe query",
+                                    "(event_id, count[, committed_ms])", read));
   return out;
 }
 
@@ -198,54 +216,31 @@ Result<std::vector<DeadLetterRow>> ProbeSqliteDeadLetters(const std::string& db_
                                                           const std::string& query,
                                                           size_t max_rows, int64_t* total) {
   constexpr size_t kMaxPayload = 16u << 20;
-  auto opened = OpenSqlite(db_path, SQLITE_OPEN_READONLY);
-  if (!opened.ok()) return opened.status().Annotate("dead-letter query");
-  sqlite3* db = opened->get();
-  sqlite3_stmt* st = nullptr;
-  auto done = [&](Status s) {
-    sqlite3_finalize(st);
-    return s;
-  };
-  if (sqlite3_prepare_v2(db, query.c_str(), -1, &st, nullptr) != SQLITE_OK || st == nullptr) {
-    return done(Status::InvalidArgument("dead-letter query: " + std::string(sqlite3_errmsg(db))));
-  }
-  const int columns = sqlite3_column_count(st);
-  if (columns < 2 || columns > 3) {
-    return done(Status::InvalidArgument(
-        "dead-letter query must return (payload, reason[, error]), got " +
-        std::to_string(columns) + " columns"));
-  }
-  auto text = [&](int col) {
-    const auto* p = static_cast<const char*>(sqlite3_column_blob(st, col));
-    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(st, col))) : std::string();
-  };
   std::vector<DeadLetterRow> out;
   int64_t rows = 0;
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+  auto read = [&](sqlite3_stmt* st, const std::string& where, int columns) -> Status {
     ++rows;
-    const std::string where = "dead-letter query row " + std::to_string(rows);
     const int payload_type = sqlite3_column_type(st, 0);
     if ((payload_type != SQLITE_TEXT && payload_type != SQLITE_BLOB) ||
         sqlite3_column_type(st, 1) != SQLITE_TEXT) {
-      return done(Status::InvalidArgument(where + ": want payload TEXT or BLOB and reason TEXT"));
+      return Status::InvalidArgument("dead-letter query " + where +
+                                     ": want payload TEXT or BLOB and reason TEXT");
     }
     if (static_cast<size_t>(sqlite3_column_bytes(st, 0)) > kMaxPayload) {
-      return done(Status::InvalidArgument(where + ": payload larger than 16 MiB"));
+      return Status::InvalidArgument("dead-letter query " + where + ": payload larger than 16 MiB");
     }
-    if (out.size() >= max_rows) continue;
+    if (out.size() >= max_rows) return Status::Ok();
     DeadLetterRow row;
-    row.payload = text(0);
-    row.reason = text(1).substr(0, 64);
-    if (columns == 3) row.error = text(2).substr(0, 1024);
+    row.payload = ColumnBytes(st, 0);
+    row.reason = ColumnBytes(st, 1).substr(0, 64);
+    if (columns == 3) row.error = ColumnBytes(st, 2).substr(0, 1024);
     row.origin = "sql";
     row.event_id = EventIdOfPayload(row.payload);
     out.push_back(std::move(row));
-  }
-  if (rc != SQLITE_DONE) {
-    return done(Status::Io("dead-letter query: " + std::string(sqlite3_errmsg(db))));
-  }
-  done(Status::Ok());
+    return Status::Ok();
+  };
+  INGEST_RETURN_IF_ERROR(
+      ForEachRow(db_path, query, "dead-letter query", "(payload, reason[, error])", read));
   if (total) *total = rows;
   return out;
 }

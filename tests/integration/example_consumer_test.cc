@@ -297,33 +297,35 @@ TEST_CASE("a bad system section never passes: it exits 2 or gives verdict error 
     CHECK(run.exit_code == 2);
     CHECK_THAT(run.output, Catch::Contains("missing key 'command' in system"));
   }
-  SECTION("a ready check that never answers") {
-    const auto o = RunThroughAdapter(
-        write("never-ready",
-              "  command: [node, -e, \"setInterval(() => 0, 1000)\"]\n"
-              "  ready: {http: \"http://127.0.0.1:{port}/health\", timeout: 2s}\n"
-              "  state: {http: \"http://127.0.0.1:{port}/applied\"}\n"),
-        out, "never-ready-1");
-    INFO(o.output);
-    CHECK(o.exit_code != 0);
-    REQUIRE(o.result.is_object());
-    CHECK(o.result["verdict"] == "error");
-    CHECK_THAT(o.result["error"].get<std::string>(), Catch::Contains("system-0 not ready within 2000 ms"));
-  }
-  SECTION("a state probe that answers garbage") {
-    const auto o = RunThroughAdapter(
-        write("garbage-state",
-              "  command: [node, -e, \"require('http').createServer((q, r) => r.end('garbage'))"
-              ".listen(Number(process.env.PORT), '127.0.0.1')\"]\n"
-              "  env: {PORT: \"{port}\"}\n"
-              "  ready: {http: \"http://127.0.0.1:{port}/\"}\n"
-              "  state: {http: \"http://127.0.0.1:{port}/applied\"}\n"),
-        out, "garbage-state-1");
-    INFO(o.output);
-    CHECK(o.exit_code != 0);
-    REQUIRE(o.result.is_object());
-    CHECK(o.result["verdict"] == "error");
-    CHECK_THAT(o.result["error"].get<std::string>(), Catch::Contains("state probe"));
-    CHECK_THAT(o.result["error"].get<std::string>(), Catch::Contains("not a JSON object"));
+  SECTION("a system that starts but cannot be judged ends in verdict error, with the reason") {
+    struct Case {
+      const char* name;
+      std::string system;
+      std::vector<std::string> reason;
+    };
+    const std::vector<Case> cases = {
+        {"never-ready",
+         "  command: [node, -e, \"setInterval(() => 0, 1000)\"]\n"
+         "  ready: {http: \"http://127.0.0.1:{port}/health\", timeout: 2s}\n"
+         "  state: {http: \"http://127.0.0.1:{port}/applied\"}\n",
+         {"system-0 not ready within 2000 ms"}},
+        {"garbage-state",
+         "  command: [node, -e, \"require('http').createServer((q, r) => r.end('garbage'))"
+         ".listen(Number(process.env.PORT), '127.0.0.1')\"]\n"
+         "  env: {PORT: \"{port}\"}\n"
+         "  ready: {http: \"http://127.0.0.1:{port}/\"}\n"
+         "  state: {http: \"http://127.0.0.1:{port}/applied\"}\n",
+         {"state probe", "not a JSON object"}},
+    };
+    for (const Case& c : cases) {
+      const auto o = RunThroughAdapter(write(c.name, c.system), out, std::string(c.name) + "-1");
+      INFO(c.name << "\n" << o.output);
+      CHECK(o.exit_code != 0);
+      REQUIRE(o.result.is_object());
+      CHECK(o.result["verdict"] == "error");
+      for (const auto& part : c.reason) {
+        CHECK_THAT(o.result["error"].get<std::string>(), Catch::Contains(part));
+      }
+    }
   }
 }
