@@ -560,6 +560,10 @@ ScenarioRun::ScenarioRun(const Scenario& scenario, const RunOptions& options)
     result_["system"] = {{"command", s_.system->command},
                          {"instances", s_.system->instances},
                          {"counters", !s_.system->metrics_http.empty()}};
+    // The report's topology names what ran instead of ingestd.
+    result_["topology"].erase("ingestd");
+    result_["topology"]["system"] = std::to_string(s_.system->instances) + " × " +
+                                    fs::path(s_.system->command.front()).filename().string();
   } else {
     result_["ingestd_binary"] = FindIngestdBinary();
   }
