@@ -10,6 +10,7 @@ PACKAGES=(
   nats-server libnats-dev            # NATS JetStream: the real server and the C client
   librdkafka-dev kcat                # Kafka client (and its mock cluster); kcat for users
   libsqlite3-dev sqlite3             # the store, and a shell to query it
+  postgresql libpq-dev               # the store across hosts: a real server, and libpq
   nlohmann-json3-dev libsimdjson-dev # JSON: nlohmann for config and files, simdjson on the hot path
   libcpp-httplib-dev                 # /healthz and /metrics
   libyaml-cpp-dev                    # scenario files
