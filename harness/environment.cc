@@ -118,10 +118,7 @@ Status Environment::StartSystem() {
     o.stop_grace_ms = static_cast<int64_t>(spec.stop_timeout_s * 1000);
     o.log_path = logs_dir() + "/" + name + ".log";
     state_urls_.push_back(*state_url);
-    if (i == 0) {
-      db_path_ = *state_db;
-      state_query_ = spec.state_query;
-    }
+    if (i == 0) db_path_ = *state_db;  // one database for every instance
     auto p = SystemProcess::Start(std::move(o));
     if (!p.ok()) return p.status().Annotate(spec.name + " failed to start");
     instances_.push_back(std::move(p).value());
@@ -135,7 +132,7 @@ Status Environment::StartSystem() {
 Result<SystemState> Environment::ProbeSystemState(int64_t timeout_ms) {
   SystemState state;
   if (!system_.state_sqlite.empty()) {  // one database for every instance
-    auto rows = ProbeSqlite(db_path_, state_query_);
+    auto rows = ProbeSqlite(db_path_, system_.state_query);
     if (!rows.ok()) return rows.status();
     MergeProbed("sql", std::move(rows).value(), &state);
     return state;

@@ -107,7 +107,6 @@ class Environment {
   std::vector<std::unique_ptr<SystemProcess>> instances_;
   std::vector<std::string> state_urls_;  // per instance, placeholders filled
   std::string db_path_;                  // state: ingestd or sql, filled
-  std::string state_query_;
 };
 
 }  // namespace ingestlab

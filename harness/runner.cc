@@ -631,8 +631,8 @@ Status ScenarioRun::StartInfrastructure() {
   const auto& t = s_.topology;
   progress_.Message("starting " + std::to_string(t.nats_nodes) + " nats node(s), " +
                     std::to_string(t.kafka_brokers) + " Kafka broker(s), " +
-                    std::to_string(t.ingestd_count) +
-                    " " + system_.name + (s_.system ? " instance(s): " + system_.command.front() : ""));
+                    std::to_string(t.ingestd_count) + " " + system_.name +
+                    (s_.system ? " instance(s): " + system_.command.front() : ""));
   EnvironmentOptions eo;
   eo.nats_nodes = t.nats_nodes;
   eo.kafka_brokers = t.kafka_brokers;
@@ -720,13 +720,17 @@ StoreReader::Counts ScenarioRun::SampleSystem(double t) {
   auto state = env_->ProbeSystemState(1000);
   if (state.ok()) {  // a paused or restarting instance may not answer: keep the last answer
     system_state_ = std::move(state).value();
+    // Per instance, what it applied so far (with metrics, Sample takes its counter instead).
     for (const auto& [name, ids] : system_state_.ids_by_instance) {
-      if (!system_.metrics_http.empty()) break;  // its counters are sampled instead
-      instance_applied_[name].emplace_back(RoundTo(t, 3), static_cast<double>(ids));
+      if (system_.metrics_http.empty()) {
+        instance_applied_[name].emplace_back(RoundTo(t, 3), static_cast<double>(ids));
+      }
     }
   }
   c.events = static_cast<int64_t>(system_state_.events.size());
-  for (const auto& [_, e] : system_state_.events) c.last_commit_ms = std::max(c.last_commit_ms, e.committed_ms);
+  for (const auto& [_, e] : system_state_.events) {
+    c.last_commit_ms = std::max(c.last_commit_ms, e.committed_ms);
+  }
   c.dead_letters = tap_ ? tap_->Count() : 0;
   if (!system_.dead_letter_query.empty()) {
     int64_t total = 0;
@@ -863,19 +867,17 @@ void ScenarioRun::StopSystem() {
   }
   if (probe_) probe_delivered_ = probe_->Stop();
   probe_.reset();
-  if (!env_->has_ingestd_tables()) {
-    // An HTTP state probe is asked while the instances still run; a database, after they stop
-    // (their last commits are in it then).
+  // A state probe's last answer: over HTTP while the instances still run; from a database
+  // after they stop (their last commits are in it then).
+  auto final_probe = [this] {
     auto state = env_->ProbeSystemState(10'000);
     system_probe_status_ = state.ok() ? Status::Ok() : state.status();
     if (state.ok()) system_state_ = std::move(state).value();
-  }
+  };
+  const bool probed = !env_->has_ingestd_tables();
+  if (probed && !system_.state_http.empty()) final_probe();
   exits_ = env_->StopSystem();
-  if (!env_->has_ingestd_tables() && !system_.state_sqlite.empty()) {
-    auto state = env_->ProbeSystemState(10'000);
-    system_probe_status_ = state.ok() ? Status::Ok() : state.status();
-    if (state.ok()) system_state_ = std::move(state).value();
-  }
+  if (probed && system_.state_http.empty()) final_probe();
   totals_ = driver_->Totals();
   service_stats_ = driver_->ServiceStats();
   driver_.reset();
