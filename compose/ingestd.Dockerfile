@@ -6,7 +6,7 @@ RUN apt-get update && apt-get install -y -q --no-install-recommends \
       build-essential cmake pkg-config git ca-certificates \
       libnats-dev librdkafka-dev libsqlite3-dev nlohmann-json3-dev libsimdjson-dev \
       libcpp-httplib-dev libyaml-cpp-dev libre2-dev zlib1g-dev catch2 libbenchmark-dev \
-      libcli11-dev libssl-dev \
+      libcli11-dev libssl-dev libpq-dev \
     && rm -rf /var/lib/apt/lists/*
 COPY . /src
 RUN cmake -S /src -B /build -DCMAKE_BUILD_TYPE=Release \
