@@ -1,26 +1,21 @@
-// SqliteStore: the Store over one SQLite writer connection in WAL mode, plus a second
-// connection on a background thread that only checkpoints the WAL. See store.h for the
-// promises, store_schema.h for the tables, handlers/registry.h for the per-type effects.
-// Thread-safety: as store.h (one thread at a time); the checkpoint thread shares nothing but
-// the database file and a nudge flag guarded by its mutex.
+// SqlStore: the Store over one SqlConnection, SQLite's (sqlite_connection.h) or PostgreSQL's
+// (pg/pg_connection.h). See store.h for the promises, store_schema.h for the tables,
+// handlers/registry.h for the per-type effects.
+// Thread-safety: as store.h (one thread at a time).
 #include "system/store.h"
 
-#include <array>
-#include <condition_variable>
-#include <cstring>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <unordered_set>
 
-#include <sqlite3.h>
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
 #include "system/handlers/apply_context.h"
 #include "system/handlers/registry.h"
 #include "system/mutant.h"
+#include "system/pg/pg_connection.h"
 #include "system/sha256.h"
+#include "system/sqlite_connection.h"
 #include "system/store_schema.h"
 
 namespace ingestlab {
@@ -28,7 +23,6 @@ namespace {
 
 using handlers::ApplyContext;
 using handlers::ForEachRow;
-using handlers::SqliteStatus;
 using handlers::Stmt;
 
 // StateDigest's hash: the shared SHA-256 behind the byte-pointer interface the digest uses.
@@ -53,74 +47,6 @@ class DigestSha256 {
   Sha256 sha_;
 };
 
-// Copies the WAL back into the database file on its own connection and thread, so the writer
-// never stalls on checkpoint I/O and fsync (SQLite's default runs it inside COMMIT). The
-// writer's WAL hook nudges it after each commit once the WAL holds kCheckpointFrames pages;
-// if it falls far behind (kWriterCheckpointFrames) the writer checkpoints itself.
-class Checkpointer {
- public:
-  static constexpr int kCheckpointFrames = 1000;
-  static constexpr int kWriterCheckpointFrames = 50'000;
-
-  explicit Checkpointer(sqlite3* db) : db_(db), thread_([this] { Run(); }) {}
-  ~Checkpointer() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_one();
-    thread_.join();
-    sqlite3_close_v2(db_);
-  }
-  Checkpointer(const Checkpointer&) = delete;
-  Checkpointer& operator=(const Checkpointer&) = delete;
-
-  void Nudge() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (pending_) return;
-      pending_ = true;
-    }
-    cv_.notify_one();
-  }
-
-  // sqlite3_wal_hook callback on the writer's connection, after each commit.
-  static int OnCommit(void* arg, sqlite3* writer, const char* schema, int frames) {
-    auto* self = static_cast<Checkpointer*>(arg);
-    if (frames >= kWriterCheckpointFrames) {
-      sqlite3_wal_checkpoint_v2(writer, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    } else if (frames >= kCheckpointFrames) {
-      self->Nudge();
-    }
-    return SQLITE_OK;
-  }
-
- private:
-  void Run() {
-    std::unique_lock<std::mutex> lock(mu_);
-    for (;;) {
-      cv_.wait(lock, [this] { return pending_ || stop_; });
-      if (stop_) return;
-      pending_ = false;
-      lock.unlock();
-      const int rc =
-          sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-      if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
-        LOG(kWarn, "store") << "checkpoint: " << sqlite3_errmsg(db_);
-      }
-      lock.lock();
-    }
-  }
-
-  sqlite3* db_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool pending_ = false;
-  bool stop_ = false;
-  std::thread thread_;  // last: starts once the members above exist
-};
-
-constexpr char kBegin[] = "BEGIN IMMEDIATE";
 constexpr char kCommit[] = "COMMIT";
 constexpr char kRollback[] = "ROLLBACK";
 constexpr char kSavepoint[] = "SAVEPOINT apply_event";
@@ -156,7 +82,7 @@ constexpr char kClearInFlight[] = "DELETE FROM in_flight WHERE owner = ?1";
 constexpr char kInFlightOrigins[] = "SELECT origins FROM in_flight WHERE owner = ?1";
 constexpr char kCountCrash[] = R"sql(
 INSERT INTO crash_suspects(origin, crashes, last_crash_at) VALUES (?1, 1, ?2)
-ON CONFLICT(origin) DO UPDATE SET crashes = crashes + 1, last_crash_at = excluded.last_crash_at)sql";
+ON CONFLICT(origin) DO UPDATE SET crashes = crash_suspects.crashes + 1, last_crash_at = excluded.last_crash_at)sql";
 constexpr char kForgetCrash[] = "DELETE FROM crash_suspects WHERE origin = ?1";
 constexpr char kPruneCrashes[] = "DELETE FROM crash_suspects WHERE last_crash_at < ?1";
 constexpr char kCrashSuspects[] = "SELECT origin, crashes FROM crash_suspects ORDER BY origin";
@@ -171,31 +97,25 @@ constexpr char kPruneFailures[] = "DELETE FROM message_failures WHERE updated_at
 constexpr char kFailures[] =
     "SELECT origin, failures, first_failed_at FROM message_failures ORDER BY origin";
 
-class SqliteStore final : public Store {
+class SqlStore final : public Store {
  public:
-  SqliteStore(StoreOptions options, sqlite3* db, sqlite3* checkpoint_db)
+  SqlStore(StoreOptions options, std::unique_ptr<SqlConnection> db)
       : options_(std::move(options)),
         clock_(options_.clock != nullptr ? options_.clock : &Clock::System()),
-        db_(db),
-        ctx_(std::make_unique<ApplyContext>(db_, options_)),
-        checkpointer_(std::make_unique<Checkpointer>(checkpoint_db)) {
-    sqlite3_wal_hook(db_, &Checkpointer::OnCommit, checkpointer_.get());
-  }
+        db_(std::move(db)),
+        ctx_(std::make_unique<ApplyContext>(*db_, options_)) {}
 
-  ~SqliteStore() override {
-    if (sqlite3_get_autocommit(db_) == 0) Rollback();
-    sqlite3_wal_hook(db_, nullptr, nullptr);
-    checkpointer_.reset();
-    ctx_.reset();           // finalizes the cached statements before the connection closes
-    sqlite3_close_v2(db_);  // the last connection to close checkpoints and removes the WAL
+  ~SqlStore() override {
+    if (db_->InTransaction()) Rollback();
+    ctx_.reset();
   }
 
   Status Begin() override {
     aborted_ = Status::Ok();
-    INGEST_RETURN_IF_ERROR(Exec(kBegin, "begin transaction").Annotate(options_.path));
+    INGEST_RETURN_IF_ERROR(Exec(db_->BeginStatement(), "begin transaction").Annotate(db_->name()));
     Status st = ctx_->BeginSearchTransaction();
     if (!st.ok()) Rollback();
-    return st.Annotate(options_.path);
+    return st.Annotate(db_->name());
   }
 
   Status Commit() override {
@@ -204,21 +124,25 @@ class SqliteStore final : public Store {
       aborted_ = Status::Ok();
       return st;
     }
-    if (sqlite3_get_autocommit(db_) != 0) {
-      return Status::Internal(options_.path + ": commit without a transaction");
+    if (!db_->InTransaction()) {
+      return Status::Internal(db_->name() + ": commit without a transaction");
+    }
+    if (db_->TransactionFailed()) {  // PostgreSQL would answer COMMIT with a silent ROLLBACK
+      Rollback();
+      return Status::Transient(db_->name() + ": the transaction failed; rolled back");
     }
     Status st = ctx_->FlushSearch();
     if (st.ok()) st = Exec(kCommit, "commit");
-    if (!st.ok() && sqlite3_get_autocommit(db_) == 0) Rollback();
-    return st.Annotate(options_.path);
+    if (!st.ok() && db_->InTransaction()) Rollback();
+    return st.Annotate(db_->name());
   }
 
   void Rollback() override {
     aborted_ = Status::Ok();
-    if (sqlite3_get_autocommit(db_) != 0) return;  // nothing open (or SQLite already rolled back)
+    if (!db_->InTransaction()) return;  // nothing open (or SQLite already rolled back)
     Status st = Exec(kRollback, "rollback");
     if (!st.ok()) {
-      LOG(kWarn, "store") << options_.path << ": " << st.ToString();
+      LOG(kWarn, "store") << db_->name() << ": " << st.ToString();
     }
   }
 
@@ -238,7 +162,7 @@ class SqliteStore final : public Store {
     }
     if (event.id.empty()) return Status::Schema(event.type + ": event id is empty");
     if (!aborted_.ok()) return aborted_;
-    if (sqlite3_get_autocommit(db_) != 0) {
+    if (!db_->InTransaction()) {
       return Status::Internal("ApplyEvent outside a transaction (call Begin first)");
     }
     const bool isolate = isolated_handlers_.count(handler) > 0;
@@ -267,7 +191,7 @@ class SqliteStore final : public Store {
       if (isolate) INGEST_RETURN_IF_ERROR(Exec(kRelease, "release savepoint"));
       return outcome;
     }
-    const int64_t changes_before = sqlite3_total_changes64(db_);
+    const int64_t changes_before = db_->TotalChanges();
     Status st = handler(*ctx_, event);
     if (st.ok()) {
       if (isolate) INGEST_RETURN_IF_ERROR(Exec(kRelease, "release savepoint"));
@@ -280,7 +204,7 @@ class SqliteStore final : public Store {
     // event whose dependency was late is then skipped as a redelivery: its effects are lost.
     if (Mutant("mark_seen_before_apply")) return st;
 #endif
-    if (sqlite3_total_changes64(db_) == changes_before && sqlite3_get_autocommit(db_) == 0) {
+    if (db_->TotalChanges() == changes_before && Writable()) {
       Status undo = DeleteEventRow(event);
       if (undo.ok()) return st;
       Abort(handler, undo);
@@ -315,13 +239,13 @@ class SqliteStore final : public Store {
     }
     Sha256HexInto(record.payload, &digest_);
     stmt->Bind(10, std::string_view(digest_));
-    INGEST_RETURN_IF_ERROR(stmt->Run().Annotate(options_.path));
+    INGEST_RETURN_IF_ERROR(stmt->Run().Annotate(db_->name()));
     return stmt->Changes() > 0 ? DeadLetterState::kNew : DeadLetterState::kKnown;
   }
 
   Status MarkInFlight(std::string_view owner,
                       const std::vector<std::string_view>& origins) override {
-    if (sqlite3_get_autocommit(db_) == 0) {
+    if (db_->InTransaction()) {
       return Status::Internal("MarkInFlight inside a transaction");
     }
     in_flight_text_.clear();
@@ -334,9 +258,7 @@ class SqliteStore final : public Store {
     stmt->Bind(1, owner);
     stmt->Bind(2, std::string_view(in_flight_text_));
     stmt->Bind(3, clock_->NowUnixMillis());
-    const Status st = stmt->Run();  // autocommit: its own transaction
-    if (!st.ok()) return SqliteStatus(db_, sqlite3_errcode(db_), "record in-flight messages");
-    return st;
+    return stmt->Run().Annotate("record in-flight messages");  // autocommit: its own transaction
   }
 
   Status ClearInFlight(std::string_view owner,
@@ -345,13 +267,13 @@ class SqliteStore final : public Store {
     auto clear = ctx_->Prepare(kClearInFlight);
     if (!clear.ok()) return clear.status();
     clear->Bind(1, owner);
-    INGEST_RETURN_IF_ERROR(Check(clear->Run()).Annotate(options_.path));
+    INGEST_RETURN_IF_ERROR(Check(clear->Run()).Annotate(db_->name()));
     for (std::string_view origin : settled) {
       for (const char* sql : {kForgetCrash, kForgetFailures}) {
         auto forget = ctx_->Prepare(sql);
         if (!forget.ok()) return forget.status();
         forget->Bind(1, origin);
-        INGEST_RETURN_IF_ERROR(Check(forget->Run()).Annotate(options_.path));
+        INGEST_RETURN_IF_ERROR(Check(forget->Run()).Annotate(db_->name()));
       }
     }
     return Status::Ok();
@@ -365,14 +287,14 @@ class SqliteStore final : public Store {
     stmt->Bind(2, failures);
     stmt->Bind(3, error);
     stmt->Bind(4, clock_->NowUnixMillis());
-    return Check(stmt->Run()).Annotate(options_.path);
+    return Check(stmt->Run()).Annotate(db_->name());
   }
 
   Result<std::vector<MessageFailure>> MessageFailures() override {
     INGEST_RETURN_IF_ERROR(Begin());
     auto fail = [&](const Status& st) {
       Rollback();
-      return st.Annotate(options_.path);
+      return st.Annotate(db_->name());
     };
     Status st = handlers::Exec(*ctx_, kPruneFailures, clock_->NowUnixMillis() - kCrashRetentionMs);
     if (!st.ok()) return fail(st);
@@ -389,7 +311,7 @@ class SqliteStore final : public Store {
     INGEST_RETURN_IF_ERROR(Begin());
     auto fail = [&](const Status& st) {
       Rollback();
-      return st.Annotate(options_.path);
+      return st.Annotate(db_->name());
     };
     std::string origins;
     {
@@ -430,25 +352,18 @@ class SqliteStore final : public Store {
     return suspects;
   }
 
-  std::string Synchronous() override {
-    sqlite3_stmt* stmt = nullptr;
-    std::string mode;
-    if (sqlite3_prepare_v2(db_, "PRAGMA synchronous", -1, &stmt, nullptr) == SQLITE_OK &&
-        sqlite3_step(stmt) == SQLITE_ROW) {
-      switch (sqlite3_column_int(stmt, 0)) {
-        case 0: mode = "off"; break;
-        case 1: mode = "normal"; break;
-        case 2: mode = "full"; break;
-        case 3: mode = "extra"; break;
-      }
-    }
-    sqlite3_finalize(stmt);
-    return mode;
-  }
+  std::string Synchronous() override { return db_->Synchronous(); }
 
   Result<std::string> StateDigest() override {
-    const bool own_transaction = sqlite3_get_autocommit(db_) != 0;
-    if (own_transaction) INGEST_RETURN_IF_ERROR(Exec("BEGIN", "begin digest"));
+    const bool own_transaction = !db_->InTransaction();
+    // One snapshot for every table (SQLite's deferred BEGIN reads one; PostgreSQL needs to be
+    // asked, its default gives each statement its own).
+    if (own_transaction) {
+      INGEST_RETURN_IF_ERROR(db_->Execute(db_->dialect() == SqlDialect::kPostgres
+                                              ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                                              : "BEGIN",
+                                          "begin digest"));
+    }
     DigestSha256 sha;
     Status st = DigestQuery(sha, "events", "SELECT event_id, type FROM events ORDER BY event_id");
     for (const DigestTable& table : DigestTables()) {
@@ -457,34 +372,40 @@ class SqliteStore final : public Store {
           std::string("SELECT * FROM ") + table.name + " ORDER BY " + table.order_by;
       st = DigestQuery(sha, table.name, sql);
     }
-    if (own_transaction) Exec("COMMIT", "end digest");
-    if (!st.ok()) return st.Annotate(options_.path);
+    if (own_transaction) db_->Execute("COMMIT", "end digest");
+    if (!st.ok()) return st.Annotate(db_->name());
     return sha.HexDigest();
   }
 
  private:
+  // A transaction is open and can still commit (PostgreSQL fails the whole transaction on any
+  // error; SQLite rolls it back itself only on I/O errors and a full disk).
+  bool Writable() const { return db_->InTransaction() && !db_->TransactionFailed(); }
+
   // Runs one of the fixed statements above through the statement cache.
   Status Exec(const char* sql, std::string_view what) {
     auto stmt = ctx_->Prepare(sql);
     if (!stmt.ok()) return stmt.status();
     Status st = stmt->Run();
-    if (!st.ok()) return SqliteStatus(db_, sqlite3_errcode(db_), what);
-    return st;
+    return st.ok() ? st : Status(st.code(), std::string(what) + ": " + st.message());
   }
 
-  // A failed statement that wrote nothing: the transaction is intact unless SQLite rolled it
-  // back itself (I/O error, disk full), which then fails the rest of the batch.
+  // A failed statement that wrote nothing: the transaction is intact unless the database rolled
+  // it back itself (SQLite on an I/O error or a full disk; PostgreSQL on any error), which then
+  // fails the rest of the batch.
   Status Check(const Status& cause) {
-    if (sqlite3_get_autocommit(db_) != 0 && aborted_.ok()) {
-      aborted_ = Status::Transient("transaction rolled back by SQLite after: " + cause.ToString());
+    if (!Writable() && aborted_.ok()) {
+      aborted_ = Status::Transient("transaction rolled back by the database after: " + cause.ToString());
     }
     return cause;
   }
 
   // Rolls back the whole transaction after an event failed midway; see ApplyEvent.
+  // A transient cause (a deadlock with another instance, a lock not had in time) is no fault of
+  // the event's: its handler is not isolated for it.
   void Abort(handlers::Handler handler, const Status& cause) {
-    isolated_handlers_.insert(handler);
-    LOG(kWarn, "store") << options_.path << ": an event failed after writing (" << cause.ToString()
+    if (!cause.is_transient()) isolated_handlers_.insert(handler);
+    LOG(kWarn, "store") << db_->name() << ": an event failed after writing (" << cause.ToString()
                         << "); rolling back the transaction";
     Rollback();
     aborted_ = Status::Transient("transaction rolled back after an event failed midway: " +
@@ -502,11 +423,11 @@ class SqliteStore final : public Store {
   Status Undo(const Status& cause) {
     // An I/O error or a full disk can make SQLite roll back the whole transaction itself;
     // then there is no savepoint left to return to.
-    if (sqlite3_get_autocommit(db_) == 0) {
+    if (db_->InTransaction()) {
       Status st = Exec(kRollbackTo, "rollback to savepoint");
       if (st.ok()) st = Exec(kRelease, "release savepoint");
       if (!st.ok()) {
-        LOG(kWarn, "store") << options_.path << ": " << st.ToString();
+        LOG(kWarn, "store") << db_->name() << ": " << st.ToString();
       }
       return cause;
     }
@@ -560,62 +481,51 @@ class SqliteStore final : public Store {
   // Feeds "table <name>", the column names, then every row into the hash. Values are typed and
   // length-prefixed so that no two different tables can produce the same text.
   Status DigestQuery(DigestSha256& sha, std::string_view name, const std::string& sql) {
-    sqlite3_stmt* raw = nullptr;
-    int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &raw, nullptr);
-    if (rc != SQLITE_OK) {
-      sqlite3_finalize(raw);
-      return SqliteStatus(db_, rc, "digest " + std::string(name));
-    }
-    std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt(raw, sqlite3_finalize);
-    const int columns = sqlite3_column_count(raw);
-    std::string line = "table " + std::string(name);
-    for (int c = 0; c < columns; ++c) {
-      line += c == 0 ? ' ' : ',';
-      line += sqlite3_column_name(raw, c);
-    }
-    line += '\n';
-    sha.Update(line);
+    std::string line;
     char number[64];
-    while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
+    auto names = [&](const std::vector<std::string>& columns) {
+      line = "table " + std::string(name);
+      for (size_t c = 0; c < columns.size(); ++c) {
+        line += c == 0 ? ' ' : ',';
+        line += columns[c];
+      }
+      line += '\n';
+      sha.Update(line);
+    };
+    auto row = [&](const std::vector<SqlValue>& values) {
       line.clear();
-      for (int c = 0; c < columns; ++c) {
-        switch (sqlite3_column_type(raw, c)) {
-          case SQLITE_NULL:
+      for (const SqlValue& v : values) {
+        switch (v.kind) {
+          case SqlValue::Kind::kNull:
             line += "N";
             break;
-          case SQLITE_INTEGER:
-            snprintf(number, sizeof(number), "i%lld",
-                     static_cast<long long>(sqlite3_column_int64(raw, c)));
+          case SqlValue::Kind::kInteger:
+            snprintf(number, sizeof(number), "i%lld", static_cast<long long>(v.integer));
             line += number;
             break;
-          case SQLITE_FLOAT:
+          case SqlValue::Kind::kReal:
             // Six decimals: sums of the same amounts agree even if rounding of the last bit
             // differed.
-            snprintf(number, sizeof(number), "r%.6f", sqlite3_column_double(raw, c));
+            snprintf(number, sizeof(number), "r%.6f", v.real);
             line += number;
             break;
-          default: {
-            const auto* p = static_cast<const char*>(sqlite3_column_blob(raw, c));
-            const int n = sqlite3_column_bytes(raw, c);
-            snprintf(number, sizeof(number), "s%d:", n);
+          case SqlValue::Kind::kText:
+            snprintf(number, sizeof(number), "s%zu:", v.text.size());
             line += number;
-            if (n > 0) line.append(p, static_cast<size_t>(n));
-          }
+            line.append(v.text);
         }
         line += '\x1f';
       }
       line += '\n';
       sha.Update(line);
-    }
-    if (rc != SQLITE_DONE) return SqliteStatus(db_, rc, "digest " + std::string(name));
-    return Status::Ok();
+    };
+    return db_->Query(sql, names, row).Annotate("digest " + std::string(name));
   }
 
   StoreOptions options_;
   Clock* clock_;
-  sqlite3* db_;
+  std::unique_ptr<SqlConnection> db_;
   std::unique_ptr<ApplyContext> ctx_;
-  std::unique_ptr<Checkpointer> checkpointer_;
   // Set when the open transaction was rolled back under the pipeline's feet (see ApplyEvent).
   Status aborted_;
   std::string in_flight_text_;  // MarkInFlight's buffer, reused
@@ -624,96 +534,18 @@ class SqliteStore final : public Store {
   std::unordered_set<handlers::Handler> isolated_handlers_;
 };
 
-Status OpenError(sqlite3* db, int rc, const std::string& path, const char* what) {
-  return SqliteStatus(db, rc, what).Annotate("store " + path);
-}
-
-Status Pragma(sqlite3* db, const std::string& path, const char* sql) {
-  char* err = nullptr;
-  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
-  if (rc == SQLITE_OK) return Status::Ok();
-  std::string message = std::string(sql) + ": " + (err ? err : sqlite3_errstr(rc));
-  sqlite3_free(err);
-  Status st =
-      rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? Status::Transient(message) : Status::Io(message);
-  return st.Annotate("store " + path);
-}
-
 }  // namespace
+
+bool IsPostgresUrl(std::string_view path) {
+  return path.starts_with("postgres://") || path.starts_with("postgresql://");
+}
 
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (options.path.empty()) return Status::InvalidArgument("store: database path is empty");
-  // Process-wide, and only possible before SQLite's first use (later calls are refused
-  // harmlessly): memory statistics take a global mutex on every allocation.
-  static std::once_flag configure_sqlite;
-  std::call_once(configure_sqlite, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
-
-  sqlite3* db = nullptr;
-  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-  int rc = sqlite3_open_v2(options.path.c_str(), &db, flags, nullptr);
-  if (rc != SQLITE_OK) {
-    Status st = OpenError(db, rc, options.path, "open");
-    sqlite3_close_v2(db);
-    return st;
-  }
-  sqlite3_extended_result_codes(db, 1);
-  // Triggers stay defined for every other connection; this one maintains the full-text
-  // indexes itself (ApplyContext::FlushSearch) so per-event savepoints stay cheap.
-  sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, nullptr);
-  sqlite3_busy_timeout(db, options.busy_timeout_ms);
-  auto fail = [&](Status st) -> Result<std::unique_ptr<Store>> {
-    sqlite3_close_v2(db);
-    return st;
-  };
-
-  // WAL with synchronous=FULL (the default, StoreOptions::synchronous_full): a committed
-  // transaction survives a power loss, at one fsync of the WAL per commit. NORMAL survives a
-  // process crash (kill -9) but a power loss can drop the last transactions. foreign_keys stays
-  // off because events arrive in any order.
-  {
-    sqlite3_stmt* stmt = nullptr;
-    rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &stmt, nullptr);
-    std::string mode;
-    if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-      mode = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-      rc = SQLITE_OK;
-    }
-    sqlite3_finalize(stmt);
-    if (rc != SQLITE_OK) return fail(OpenError(db, rc, options.path, "set journal_mode=WAL"));
-    if (mode != "wal") {
-      return fail(Status::Io("store " + options.path + ": journal_mode is '" + mode +
-                             "', WAL is required"));
-    }
-  }
-  for (const char* pragma : {options.synchronous_full ? "PRAGMA synchronous=FULL"
-                                                     : "PRAGMA synchronous=NORMAL",
-                             "PRAGMA foreign_keys=OFF",
-                             "PRAGMA temp_store=MEMORY", "PRAGMA cache_size=-65536"}) {
-    Status st = Pragma(db, options.path, pragma);
-    if (!st.ok()) return fail(st);
-  }
-  Status st = EnsureStoreSchema(db);
-  if (!st.ok()) return fail(st.Annotate("store " + options.path));
-
-  sqlite3* checkpoint_db = nullptr;
-  rc = sqlite3_open_v2(options.path.c_str(), &checkpoint_db,
-                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    st = OpenError(checkpoint_db, rc, options.path, "open checkpoint connection");
-    sqlite3_close_v2(checkpoint_db);
-    return fail(st);
-  }
-  // A connection discovers WAL mode only when it first reads the file; until then a checkpoint
-  // on it is a silent no-op.
-  sqlite3_busy_timeout(checkpoint_db, options.busy_timeout_ms);
-  rc = sqlite3_exec(checkpoint_db, "SELECT COUNT(*) FROM sqlite_master", nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) {
-    st = OpenError(checkpoint_db, rc, options.path, "read on checkpoint connection");
-    sqlite3_close_v2(checkpoint_db);
-    return fail(st);
-  }
-  sqlite3_wal_autocheckpoint(db, 0);  // the Checkpointer's thread does it
-  return std::unique_ptr<Store>(new SqliteStore(options, db, checkpoint_db));
+  auto db = IsPostgresUrl(options.path) ? OpenPostgresConnection(options)
+                                        : OpenSqliteConnection(options);
+  if (!db.ok()) return db.status();
+  return std::unique_ptr<Store>(new SqlStore(options, std::move(*db)));
 }
 
 }  // namespace ingestlab

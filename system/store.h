@@ -1,11 +1,13 @@
-// Store: the SQLite database ingestd folds events into (CONTRACT.md section 4), in WAL mode.
+// Store: the database ingestd folds events into (CONTRACT.md section 4): a SQLite file in WAL
+// mode on one host, or a PostgreSQL database that instances on many hosts share. The same tables
+// and the same promises on both (store_test.cc runs the same cases against each).
 //
 // Promises:
 //   - ApplyEvent records the event id in `events` and applies the event's effects in the same
 //     transaction; an id already in `events` is a duplicate and changes nothing else.
 //   - Each ApplyEvent is isolated: an event that fails leaves the batch's other events intact.
 //     (Isolation is by construction rather than a SAVEPOINT per event, which would cost a third
-//     of the apply time: see SqliteStore::ApplyEvent. If an event fails midway through its
+//     of the apply time: see SqlStore::ApplyEvent. If an event fails midway through its
 //     writes, e.g. disk full, the whole transaction is rolled back: that event gets its error,
 //     later calls and Commit get kTransient, and the caller retries the batch.)
 //   - Nothing is durable until Commit() returns OK.
@@ -27,8 +29,11 @@
 namespace ingestlab {
 
 struct StoreOptions {
-  std::string path;                   // database file; created with its schema if missing
+  // The database: a file path (SQLite; created with its schema if missing), or a
+  // postgres://user[:password]@host:port/db URL (PostgreSQL; the schema is created if missing).
+  std::string path;
   int busy_timeout_ms = 200;          // how long a write waits for a lock before kTransient
+  int connect_timeout_s = 5;          // PostgreSQL: how long to wait for the server
   bool auto_create_customers = true;  // events for unknown customers create them
   size_t summary_threshold = 500;     // descriptions longer than this get a summary
   Clock* clock = nullptr;             // for received/committed times; nullptr = system clock

@@ -524,6 +524,8 @@ Status EnsureStoreSchema(sqlite3* db) {
   return Exec(db, "COMMIT", "commit migration");
 }
 
+const char* StoreMigration(int from) { return kMigrations[from]; }
+
 const std::vector<DigestTable>& DigestTables() {
   static const std::vector<DigestTable> tables = {
       {"customers", "customer_id"},

@@ -21,6 +21,11 @@ inline constexpr int kStoreSchemaVersion = 6;
 // A database from a newer ingestd (user_version > kStoreSchemaVersion) is refused.
 Status EnsureStoreSchema(sqlite3* db);
 
+// The SQLite script that moves a database from version `from` to `from + 1`
+// (0 <= from < kStoreSchemaVersion). The PostgreSQL store runs the same steps, translated
+// (pg/pg_schema.h).
+const char* StoreMigration(int from);
+
 // The domain tables StateDigest covers, each with its primary-key ORDER BY clause.
 struct DigestTable {
   const char* name;

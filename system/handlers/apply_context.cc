@@ -8,41 +8,6 @@
 
 namespace ingestlab::handlers {
 
-Status SqliteStatus(sqlite3* db, int rc, std::string_view what) {
-  std::string message(what);
-  message += ": ";
-  message += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  switch (rc & 0xFF) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return Status::Transient(std::move(message));
-    case SQLITE_IOERR:
-    case SQLITE_FULL:
-    case SQLITE_READONLY:
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-    case SQLITE_CANTOPEN:
-    case SQLITE_PERM:
-      return Status::Io(std::move(message));
-    default:
-      return Status::Internal(std::move(message));
-  }
-}
-
-Result<bool> Stmt::Step() {
-  const int rc = sqlite3_step(stmt_);
-  if (rc == SQLITE_ROW) return true;
-  if (rc == SQLITE_DONE) return false;
-  sqlite3* db = sqlite3_db_handle(stmt_);
-  std::string what = "sqlite statement";
-  if (const char* sql = sqlite3_sql(stmt_)) {
-    std::string_view text(sql);
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\n')) text.remove_prefix(1);
-    what.assign(text.substr(0, std::min<size_t>(text.size(), 48)));
-  }
-  return SqliteStatus(db, rc, what);
-}
-
 Status Stmt::Run() {
   for (;;) {
     auto row = Step();
@@ -51,21 +16,10 @@ Status Stmt::Run() {
   }
 }
 
-ApplyContext::~ApplyContext() {
-  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
-}
-
 Result<Stmt> ApplyContext::Prepare(const char* sql) {
-  auto it = statements_.find(sql);
-  if (it != statements_.end()) return Stmt(it->second);
-  sqlite3_stmt* stmt = nullptr;
-  const int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
-  if (rc != SQLITE_OK) {
-    sqlite3_finalize(stmt);
-    return SqliteStatus(db_, rc, std::string("prepare ") + std::string(sql).substr(0, 60));
-  }
-  statements_.emplace(sql, stmt);
-  return Stmt(stmt);
+  auto stmt = db_.Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  return Stmt(*stmt);
 }
 
 std::string_view ApplyContext::CustomerOf(const Event& event) {
@@ -81,14 +35,14 @@ INSERT INTO customers(customer_id, org_id, email, name, phone, company, lifetime
                       created_at, updated_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7, ?7)
 ON CONFLICT(customer_id) DO UPDATE SET
-  lifetime_value = lifetime_value + excluded.lifetime_value,
-  org_id = COALESCE(NULLIF(org_id, ''), excluded.org_id),
-  email = COALESCE(NULLIF(email, ''), excluded.email),
-  name = COALESCE(NULLIF(name, ''), excluded.name),
-  phone = COALESCE(NULLIF(phone, ''), excluded.phone),
-  company = COALESCE(NULLIF(company, ''), excluded.company),
-  created_at = MIN(COALESCE(created_at, excluded.created_at), excluded.created_at),
-  updated_at = MAX(COALESCE(updated_at, excluded.updated_at), excluded.updated_at))sql";
+  lifetime_value = customers.lifetime_value + excluded.lifetime_value,
+  org_id = COALESCE(NULLIF(customers.org_id, ''), excluded.org_id),
+  email = COALESCE(NULLIF(customers.email, ''), excluded.email),
+  name = COALESCE(NULLIF(customers.name, ''), excluded.name),
+  phone = COALESCE(NULLIF(customers.phone, ''), excluded.phone),
+  company = COALESCE(NULLIF(customers.company, ''), excluded.company),
+  created_at = MIN(COALESCE(customers.created_at, excluded.created_at), excluded.created_at),
+  updated_at = MAX(COALESCE(customers.updated_at, excluded.updated_at), excluded.updated_at))sql";
 
 constexpr char kFillCustomer[] = R"sql(
 UPDATE customers SET
@@ -182,6 +136,7 @@ void BindOptional(Stmt& stmt, int i, const std::optional<std::string>& v) {
 }  // namespace
 
 Status ApplyContext::BeginSearchTransaction() {
+  if (!SqliteSearch()) return Status::Ok();
   int64_t* marks[] = {&customers_watermark_, &tickets_watermark_, &knowledge_watermark_};
   const char* queries[] = {kMaxCustomerRowid, kMaxTicketRowid, kMaxKnowledgeRowid};
   for (int i = 0; i < 3; ++i) {
@@ -195,6 +150,7 @@ Status ApplyContext::BeginSearchTransaction() {
 }
 
 Status ApplyContext::FlushSearch() {
+  if (!SqliteSearch()) return Status::Ok();
   const std::pair<const char*, int64_t> flushes[] = {{kIndexNewCustomers, customers_watermark_},
                                                      {kIndexNewTickets, tickets_watermark_},
                                                      {kIndexNewKnowledge, knowledge_watermark_}};
@@ -207,6 +163,7 @@ Status ApplyContext::FlushSearch() {
 }
 
 Status ApplyContext::BeforeCustomerWrite(std::string_view customer_id) {
+  if (!SqliteSearch()) return Status::Ok();
   pending_customer_rowid_ = 0;
   INGEST_PREPARE(stmt, *this, kCustomerSearchRow);
   stmt->Bind(1, customer_id);
@@ -222,6 +179,7 @@ Status ApplyContext::BeforeCustomerWrite(std::string_view customer_id) {
 }
 
 Status ApplyContext::AfterCustomerWrite() {
+  if (!SqliteSearch()) return Status::Ok();
   const int64_t rowid = pending_customer_rowid_;
   pending_customer_rowid_ = 0;
   if (rowid == 0) return Status::Ok();
@@ -366,8 +324,8 @@ std::string LastWriterWinsUpdate(std::string_view table, std::string_view key,
   int param = 2;
   for (const TimedColumn& c : columns) {
     const std::string value = "?" + std::to_string(param++);
-    const std::string newer = "CASE WHEN " + value + " IS NOT NULL AND " + time +
-                              " >= COALESCE(" + c.at + ", " + time + ") THEN ";
+    const std::string newer = "CASE WHEN CAST(" + value + " AS " + c.type + ") IS NOT NULL AND " +
+                              time + " >= COALESCE(" + c.at + ", " + time + ") THEN ";
     sql += "  " + std::string(c.column) + " = " + newer + value + " ELSE " + c.column + " END,\n";
     sql += "  " + std::string(c.at) + " = " + newer + time + " ELSE " + c.at + " END,\n";
   }

@@ -1,12 +1,14 @@
 // ApplyContext: what a domain handler gets to write an event's effects into the store — cached
-// prepared statements, SQLite error mapping, and the helpers several domains share (customer
-// auto-creation and profile filling, required-field checks, summaries).
+// prepared statements on the store's connection (SQLite or PostgreSQL, sql_connection.h), and
+// the helpers several domains share (customer auto-creation and profile filling, required-field
+// checks, summaries).
 //
 // Statements are cached by the address of their SQL text: handlers keep their SQL in
 // namespace-scope `constexpr char kX[]` arrays, so each statement is prepared once per
-// connection and reused for every event (no sqlite3_prepare on the hot path). Text is bound
-// with SQLITE_STATIC: bound views must outlive the statement's execution, which they do because
-// they point into the Event being applied.
+// connection and reused for every event (no prepare on the hot path). Bound text is not copied:
+// bound views must outlive the statement's execution, which they do because they point into the
+// Event being applied. The SQL is written in the dialect both databases accept
+// (sql_connection.h).
 // Thread-safety: one ApplyContext per Store, used by the Store's thread only.
 #pragma once
 
@@ -15,47 +17,33 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
-
-#include <sqlite3.h>
 
 #include "common/status.h"
 #include "system/event.h"
+#include "system/sql_connection.h"
 #include "system/store.h"
 
 namespace ingestlab::handlers {
 
-// Maps a SQLite result code to a Status: SQLITE_BUSY/SQLITE_LOCKED (any extended form) →
-// kTransient; I/O, full, read-only, corrupt and can't-open → kIo; anything else → kInternal.
-// The message is "<what>: <sqlite message>".
-Status SqliteStatus(sqlite3* db, int rc, std::string_view what);
-
 // A borrowed, cached prepared statement. Resets itself and clears its bindings when destroyed,
-// so the next user starts clean. Parameters are 1-based as in SQLite.
+// so the next user starts clean. Parameters are 1-based.
 class Stmt {
  public:
-  explicit Stmt(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  explicit Stmt(SqlStatement* stmt) : stmt_(stmt) {}
   ~Stmt() {
-    if (stmt_ != nullptr) {
-      sqlite3_reset(stmt_);
-      sqlite3_clear_bindings(stmt_);
-    }
+    if (stmt_ != nullptr) stmt_->Reset();
   }
   Stmt(Stmt&& other) noexcept : stmt_(other.stmt_) { other.stmt_ = nullptr; }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
   Stmt& operator=(Stmt&&) = delete;
 
-  void Bind(int i, std::string_view v) {
-    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
-  }
-  void BindBlob(int i, std::string_view v) {
-    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
-  }
-  void Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
-  void Bind(int i, int v) { sqlite3_bind_int64(stmt_, i, v); }
-  void Bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
-  void BindNull(int i) { sqlite3_bind_null(stmt_, i); }
+  void Bind(int i, std::string_view v) { stmt_->BindText(i, v); }
+  void BindBlob(int i, std::string_view v) { stmt_->BindBlob(i, v); }
+  void Bind(int i, int64_t v) { stmt_->BindInt(i, v); }
+  void Bind(int i, int v) { stmt_->BindInt(i, v); }
+  void Bind(int i, double v) { stmt_->BindReal(i, v); }
+  void BindNull(int i) { stmt_->BindNull(i); }
   void Bind(int i, std::nullopt_t) { BindNull(i); }
   // Empty optionals bind NULL. Empty strings bind NULL too: "no value" in our tables is NULL.
   void Bind(int i, std::optional<std::string_view> v) {
@@ -81,22 +69,19 @@ class Stmt {
   }
 
   // Steps once: true = a row is available, false = done.
-  Result<bool> Step();
+  Result<bool> Step() { return stmt_->Step(); }
   // Steps to completion, ignoring rows.
   Status Run();
 
-  bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
-  double Real(int col) const { return sqlite3_column_double(stmt_, col); }
-  std::string_view Text(int col) const {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-    return p ? std::string_view(p, sqlite3_column_bytes(stmt_, col)) : std::string_view();
-  }
-  // Rows changed by the last Run/Step of this statement's connection.
-  int Changes() const { return sqlite3_changes(sqlite3_db_handle(stmt_)); }
+  bool IsNull(int col) const { return stmt_->IsNull(col); }
+  int64_t Int(int col) const { return stmt_->Int(col); }
+  double Real(int col) const { return stmt_->Real(col); }
+  std::string_view Text(int col) const { return stmt_->Text(col); }
+  // Rows changed by the last run of this statement.
+  int Changes() const { return stmt_->Changes(); }
 
  private:
-  sqlite3_stmt* stmt_;
+  SqlStatement* stmt_;
 };
 
 // Profile fields an event may carry about its customer.
@@ -109,17 +94,16 @@ struct ProfileFields {
 
 class ApplyContext {
  public:
-  ApplyContext(sqlite3* db, const StoreOptions& options) : db_(db), options_(options) {}
-  ~ApplyContext();  // finalizes every cached statement
+  ApplyContext(SqlConnection& db, const StoreOptions& options) : db_(db), options_(options) {}
   ApplyContext(const ApplyContext&) = delete;
   ApplyContext& operator=(const ApplyContext&) = delete;
 
   // The cached statement for `sql`, which must be a string with static storage duration.
   Result<Stmt> Prepare(const char* sql);
 
-  sqlite3* db() const { return db_; }
+  SqlConnection& db() const { return db_; }
   // Rows changed by the last statement run on this connection.
-  int Changes() const { return sqlite3_changes(db_); }
+  int Changes() const { return db_.Changes(); }
   const StoreOptions& options() const { return options_; }
 
   // The customer an event is about: the envelope's customer_id, else data.customer_id.
@@ -138,13 +122,14 @@ class ApplyContext {
   // lifetime_value += delta.
   Status AddLifetimeValue(std::string_view customer_id, double delta);
 
-  // Full-text index upkeep. The Store's connection runs with triggers disabled (the *_fts
-  // triggers still serve every other connection), because FTS5 flushes its pending terms on
-  // every savepoint and a per-event savepoint would write one tiny segment per event.
-  // Instead, rows inserted during a transaction (rowid above the watermark taken by
-  // BeginSearchTransaction) are indexed in one statement per table by FlushSearch just before
-  // COMMIT, and a handler that may change an existing customer's name/email/company brackets
-  // the write with BeforeCustomerWrite/AfterCustomerWrite, which re-index that row at once.
+  // Full-text index upkeep, on SQLite (PostgreSQL's search indexes are expression indexes that
+  // keep themselves: these are no-ops there). The Store's connection runs with triggers disabled
+  // (the *_fts triggers still serve every other connection), because FTS5 flushes its pending terms
+  // on every savepoint and a per-event savepoint would write one tiny segment per event. Instead,
+  // rows inserted during a transaction (rowid above the watermark taken by BeginSearchTransaction)
+  // are indexed in one statement per table by FlushSearch just before COMMIT, and a handler that
+  // may change an existing customer's name/email/company brackets the write with
+  // BeforeCustomerWrite/AfterCustomerWrite, which re-index that row at once.
   Status BeginSearchTransaction();
   Status FlushSearch();
   Status BeforeCustomerWrite(std::string_view customer_id);
@@ -159,9 +144,10 @@ class ApplyContext {
   std::string_view DateOf(int64_t unix_ms);
 
  private:
-  sqlite3* db_;
+  bool SqliteSearch() const { return db_.dialect() == SqlDialect::kSqlite; }
+
+  SqlConnection& db_;
   const StoreOptions& options_;
-  std::unordered_map<const char*, sqlite3_stmt*> statements_;
   std::string summary_;
   char date_[16] = {};
   int64_t customers_watermark_ = 0;
@@ -237,11 +223,13 @@ Status UpdateByKey(ApplyContext& ctx, const Event& e, std::string_view key, cons
   return UpdateOrWait(ctx, sql, what, id, args...);
 }
 
-// A column an update sets by last writer wins, and the column that holds the event time of the
-// value it has.
+// A column an update sets by last writer wins, the column that holds the event time of the
+// value it has, and the column's SQL type (PostgreSQL must be told a parameter's type where
+// nothing around it says, as in "?2 IS NOT NULL").
 struct TimedColumn {
   const char* column;
   const char* at;
+  const char* type = "TEXT";
 };
 
 // The SQL of a last-writer-wins update, field by field, of the `table` row whose `key` is ?1:

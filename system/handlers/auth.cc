@@ -26,12 +26,12 @@ constexpr char kUpsertUser[] = R"sql(
 INSERT INTO users(user_id, org_id, email, first_name, last_name, status, created_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
 ON CONFLICT(user_id) DO UPDATE SET
-  org_id = COALESCE(excluded.org_id, org_id),
+  org_id = COALESCE(excluded.org_id, users.org_id),
   email = excluded.email,
-  first_name = COALESCE(excluded.first_name, first_name),
-  last_name = COALESCE(excluded.last_name, last_name),
-  status = CASE WHEN deleted_at IS NULL THEN excluded.status ELSE status END,
-  created_at = MIN(COALESCE(created_at, excluded.created_at), excluded.created_at))sql";
+  first_name = COALESCE(excluded.first_name, users.first_name),
+  last_name = COALESCE(excluded.last_name, users.last_name),
+  status = CASE WHEN users.deleted_at IS NULL THEN excluded.status ELSE users.status END,
+  created_at = MIN(COALESCE(users.created_at, excluded.created_at), excluded.created_at))sql";
 
 Status UserCreated(ApplyContext& ctx, const Event& e) {
   std::string_view user_id, email;
@@ -98,9 +98,9 @@ constexpr char kUpsertRole[] = R"sql(
 INSERT INTO user_roles(user_id, role_id, role_name, user_email, org_id, assigned_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
 ON CONFLICT(user_id, role_id) DO UPDATE SET
-  role_name = COALESCE(excluded.role_name, role_name),
-  user_email = COALESCE(excluded.user_email, user_email),
-  assigned_at = MAX(COALESCE(assigned_at, excluded.assigned_at), excluded.assigned_at))sql";
+  role_name = COALESCE(excluded.role_name, user_roles.role_name),
+  user_email = COALESCE(excluded.user_email, user_roles.user_email),
+  assigned_at = MAX(COALESCE(user_roles.assigned_at, excluded.assigned_at), excluded.assigned_at))sql";
 
 Status RoleAssigned(ApplyContext& ctx, const Event& e) {
   std::string_view user_id, role_id;

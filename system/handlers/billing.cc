@@ -10,12 +10,12 @@ INSERT INTO customers(customer_id, org_id, email, name, plan, lifetime_value, cr
                       updated_at)
 VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)
 ON CONFLICT(customer_id) DO UPDATE SET
-  org_id = COALESCE(NULLIF(org_id, ''), excluded.org_id),
-  email = COALESCE(excluded.email, email),
-  name = COALESCE(excluded.name, name),
-  plan = COALESCE(excluded.plan, plan),
-  created_at = MIN(COALESCE(created_at, excluded.created_at), excluded.created_at),
-  updated_at = MAX(COALESCE(updated_at, excluded.updated_at), excluded.updated_at))sql";
+  org_id = COALESCE(NULLIF(customers.org_id, ''), excluded.org_id),
+  email = COALESCE(excluded.email, customers.email),
+  name = COALESCE(excluded.name, customers.name),
+  plan = COALESCE(excluded.plan, customers.plan),
+  created_at = MIN(COALESCE(customers.created_at, excluded.created_at), excluded.created_at),
+  updated_at = MAX(COALESCE(customers.updated_at, excluded.updated_at), excluded.updated_at))sql";
 
 Status CustomerCreated(ApplyContext& ctx, const Event& e) {
   std::string_view customer_id = e.data.str("customer_id").value_or(e.customer_id);
@@ -121,7 +121,7 @@ INSERT INTO subscriptions(subscription_id, customer_id, org_id, plan, status, st
 VALUES (?1, ?2, ?3, ?4, 'active', ?5)
 ON CONFLICT(subscription_id) DO UPDATE SET
   plan = excluded.plan,
-  started_at = MIN(COALESCE(started_at, excluded.started_at), excluded.started_at))sql";
+  started_at = MIN(COALESCE(subscriptions.started_at, excluded.started_at), excluded.started_at))sql";
 
 Status SubscriptionStarted(ApplyContext& ctx, const Event& e) {
   std::string_view subscription_id, plan;

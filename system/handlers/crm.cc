@@ -66,12 +66,12 @@ INSERT INTO crm_contacts(contact_id, org_id, event_date, email, name, phone, com
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
 ON CONFLICT(contact_id) DO UPDATE SET
   email = excluded.email,
-  name = COALESCE(excluded.name, name),
-  phone = COALESCE(excluded.phone, phone),
-  company = COALESCE(excluded.company, company),
-  lead_id = COALESCE(excluded.lead_id, lead_id),
-  created_at = MIN(COALESCE(created_at, excluded.created_at), excluded.created_at),
-  updated_at = MAX(COALESCE(updated_at, excluded.updated_at), excluded.updated_at))sql";
+  name = COALESCE(excluded.name, crm_contacts.name),
+  phone = COALESCE(excluded.phone, crm_contacts.phone),
+  company = COALESCE(excluded.company, crm_contacts.company),
+  lead_id = COALESCE(excluded.lead_id, crm_contacts.lead_id),
+  created_at = MIN(COALESCE(crm_contacts.created_at, excluded.created_at), excluded.created_at),
+  updated_at = MAX(COALESCE(crm_contacts.updated_at, excluded.updated_at), excluded.updated_at))sql";
 
 Status ContactCreated(ApplyContext& ctx, const Event& e) {
   std::string_view contact_id, email;

@@ -64,8 +64,10 @@ constexpr char kUpsertSkill[] = R"sql(
 INSERT INTO learner_skills(learner_id, skill, org_id, level, mastered_at)
 VALUES (?1, ?2, ?3, ?4, ?5)
 ON CONFLICT(learner_id, skill) DO UPDATE SET
-  level = MAX(COALESCE(level, excluded.level), COALESCE(excluded.level, level)),
-  mastered_at = MAX(COALESCE(mastered_at, excluded.mastered_at), excluded.mastered_at))sql";
+  level = MAX(COALESCE(learner_skills.level, excluded.level),
+              COALESCE(excluded.level, learner_skills.level)),
+  mastered_at = MAX(COALESCE(learner_skills.mastered_at, excluded.mastered_at),
+                    excluded.mastered_at))sql";
 
 Status SkillMastered(ApplyContext& ctx, const Event& e) {
   std::string_view learner_id, skill;
@@ -117,9 +119,9 @@ constexpr char kUpsertFocusMinute[] = R"sql(
 INSERT INTO focus_minutes(session_id, minute, learner_id, org_id, pings, focused_pings, idle_s)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
 ON CONFLICT(session_id, minute) DO UPDATE SET
-  pings = pings + excluded.pings,
-  focused_pings = focused_pings + excluded.focused_pings,
-  idle_s = idle_s + excluded.idle_s)sql";
+  pings = focus_minutes.pings + excluded.pings,
+  focused_pings = focus_minutes.focused_pings + excluded.focused_pings,
+  idle_s = focus_minutes.idle_s + excluded.idle_s)sql";
 
 namespace {
 

@@ -77,7 +77,7 @@ const char* UpdateWorkOrderSql() {
   static const std::string sql =
       LastWriterWinsUpdate("work_orders", "work_order_id",
                            {{"status", "status_at"},
-                            {"cost", "cost_at"},
+                            {"cost", "cost_at", "DOUBLE PRECISION"},
                             {"resolution_notes", "notes_at"},
                             {"assigned_to", "assigned_at"}});
   return sql.c_str();

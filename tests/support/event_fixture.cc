@@ -1,8 +1,20 @@
 // EventFixture: JSON description → Event. See event_fixture.h.
 #include "tests/support/event_fixture.h"
 
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
+
+#include "harness/infra/postgres_server.h"
 
 namespace ingestlab::testing {
 namespace {
@@ -63,15 +75,6 @@ const TestEvent& EventFixture::Make(std::string_view json) {
   return entries_.back()->te;
 }
 
-}  // namespace ingestlab::testing
-
-#include <sqlite3.h>
-#include <stdlib.h>
-
-#include <filesystem>
-
-namespace ingestlab::testing {
-
 std::string MakeTempDir(const std::string& tag) {
   const char* base = getenv("TMPDIR");
   std::string pattern =
@@ -82,8 +85,80 @@ std::string MakeTempDir(const std::string& tag) {
   return pattern;
 }
 
+namespace {
+
+// The PostgreSQL server of this test process, started at the first harness that needs it and
+// stopped (its data removed) when the process exits.
+PostgresServer& SharedPostgres() {
+  static std::unique_ptr<PostgresServer> server = [] {
+    PostgresOptions options;
+    options.log_path = "/dev/null";
+    auto started = PostgresServer::Start(options);
+    if (!started.ok()) throw std::runtime_error(started.status().ToString());
+    return std::move(*started);
+  }();
+  return *server;
+}
+
+// One libpq session; throws on failure (test support).
+class PgSession {
+ public:
+  explicit PgSession(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
+    if (PQstatus(conn_) != CONNECTION_OK) {
+      std::string message = PQerrorMessage(conn_);
+      PQfinish(conn_);
+      throw std::runtime_error("cannot connect to " + url + ": " + message);
+    }
+    PQclear(PQexec(conn_, "SET client_min_messages = warning"));
+  }
+  ~PgSession() { PQfinish(conn_); }
+  PgSession(const PgSession&) = delete;
+  PgSession& operator=(const PgSession&) = delete;
+
+  // Runs `sql`: an error status, or OK with the result's first column per row in *rows.
+  Status Run(const std::string& sql, std::vector<std::optional<std::string>>* rows = nullptr) {
+    PGresult* res = PQexec(conn_, sql.c_str());
+    const ExecStatusType status = PQresultStatus(res);
+    Status st;
+    if (status == PGRES_TUPLES_OK && rows != nullptr) {
+      for (int r = 0; r < PQntuples(res); ++r) {
+        if (PQgetisnull(res, r, 0)) {
+          rows->push_back(std::nullopt);
+        } else {
+          rows->emplace_back(PQgetvalue(res, r, 0));
+        }
+      }
+    } else if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+      st = Status::Internal(sql + ": " + PQresultErrorMessage(res));
+    }
+    PQclear(res);
+    return st;
+  }
+
+ private:
+  PGconn* conn_;
+};
+
+}  // namespace
+
+bool StoreHarness::OnPostgres() {
+  const char* store = getenv("INGESTLAB_TEST_STORE");
+  return store != nullptr && std::string_view(store) == "postgres";
+}
+
 StoreHarness::StoreHarness(StoreOptions options) : dir_(MakeTempDir("store")) {
-  path_ = dir_ + "/ingest.db";
+  if (OnPostgres()) {
+    // A schema of its own per harness: as empty as a new file, and far cheaper than a database.
+    static int next = 0;
+    schema_ = "h" + std::to_string(getpid()) + "_" + std::to_string(++next);
+    const std::string url = SharedPostgres().url();
+    PgSession admin(url);
+    Status st = admin.Run("CREATE SCHEMA " + schema_);
+    if (!st.ok()) throw std::runtime_error(st.ToString());
+    path_ = url + "?options=-csearch_path%3D" + schema_;
+  } else {
+    path_ = dir_ + "/ingest.db";
+  }
   options.path = path_;
   auto store = Store::Open(options);
   if (!store.ok()) throw std::runtime_error(store.status().ToString());
@@ -92,6 +167,14 @@ StoreHarness::StoreHarness(StoreOptions options) : dir_(MakeTempDir("store")) {
 
 StoreHarness::~StoreHarness() {
   store_.reset();
+  if (!schema_.empty()) {
+    try {
+      PgSession admin(SharedPostgres().url());
+      admin.Run("DROP SCHEMA " + schema_ + " CASCADE");
+    } catch (const std::exception&) {
+      // the server is gone with the process; nothing to keep tidy
+    }
+  }
   std::error_code ignored;
   std::filesystem::remove_all(dir_, ignored);
 }
@@ -108,14 +191,18 @@ Result<ApplyOutcome> StoreHarness::Apply(std::string_view json) {
   return outcome;
 }
 
-namespace {
-
-template <typename Fn>
-void QueryFirst(const std::string& path, const std::string& sql, Fn fn) {
+std::vector<std::optional<std::string>> StoreHarness::Column(const std::string& sql) {
+  std::vector<std::optional<std::string>> rows;
+  if (OnPostgres()) {
+    PgSession session(path_);
+    Status st = session.Run(sql, &rows);
+    if (!st.ok()) throw std::runtime_error("bad query: " + st.ToString());
+    return rows;
+  }
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+  if (sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
     sqlite3_close(db);
-    throw std::runtime_error("cannot open " + path);
+    throw std::runtime_error("cannot open " + path_);
   }
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
@@ -123,41 +210,49 @@ void QueryFirst(const std::string& path, const std::string& sql, Fn fn) {
     sqlite3_close(db);
     throw std::runtime_error("bad query '" + sql + "': " + message);
   }
-  const int rc = sqlite3_step(stmt);
-  fn(rc == SQLITE_ROW ? stmt : nullptr);
+  while (sqlite3_step(stmt) == SQLITE_ROW) {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    if (p == nullptr) {
+      rows.push_back(std::nullopt);
+    } else {
+      rows.emplace_back(std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt, 0))));
+    }
+  }
   sqlite3_finalize(stmt);
   sqlite3_close(db);
+  return rows;
 }
 
-}  // namespace
-
 std::string StoreHarness::Text(const std::string& sql) {
-  std::string out;
-  QueryFirst(path_, sql, [&](sqlite3_stmt* stmt) {
-    if (stmt == nullptr) return;
-    const auto* p = sqlite3_column_text(stmt, 0);
-    out = p ? reinterpret_cast<const char*>(p) : "NULL";
-  });
-  return out;
+  const auto rows = Column(sql);
+  if (rows.empty()) return "";
+  return rows.front().value_or("NULL");
 }
 
 int64_t StoreHarness::Int(const std::string& sql) {
-  int64_t out = 0;
-  QueryFirst(path_, sql, [&](sqlite3_stmt* stmt) {
-    if (stmt != nullptr) out = sqlite3_column_int64(stmt, 0);
-  });
-  return out;
+  const auto rows = Column(sql);
+  return rows.empty() || !rows.front() ? 0 : std::strtoll(rows.front()->c_str(), nullptr, 10);
 }
 
 double StoreHarness::Real(const std::string& sql) {
-  double out = 0;
-  QueryFirst(path_, sql, [&](sqlite3_stmt* stmt) {
-    if (stmt != nullptr) out = sqlite3_column_double(stmt, 0);
-  });
+  const auto rows = Column(sql);
+  return rows.empty() || !rows.front() ? 0 : std::strtod(rows.front()->c_str(), nullptr);
+}
+
+std::string StoreHarness::Joined(const std::string& sql, const std::string& separator) {
+  std::string out;
+  for (const auto& row : Column(sql)) {
+    if (!out.empty()) out += separator;
+    out += row.value_or("NULL");
+  }
   return out;
 }
 
 Status StoreHarness::Exec(const std::string& sql) {
+  if (OnPostgres()) {
+    PgSession session(path_);
+    return session.Run(sql);
+  }
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
     sqlite3_close(db);
