@@ -14,7 +14,8 @@ RUN cmake -S /src -B /build -DCMAKE_BUILD_TYPE=Release \
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y -q --no-install-recommends \
-      libnats3.4 librdkafka1 libsqlite3-0 libsimdjson14 libcpp-httplib0.11 libre2-9 libssl3 zlib1g \
+      libnats3.4 librdkafka1 libsqlite3-0 libpq5 libsimdjson14 libcpp-httplib0.11 libre2-9 libssl3 \
+      zlib1g \
       curl ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /data ingestd \

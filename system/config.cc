@@ -100,7 +100,8 @@ const std::vector<Setting>& Settings() {
        }},
       {"kafka", "BOOTSTRAP", "Kafka bootstrap servers, host:port,...",
        STRING_SETTING(kafka_bootstrap)},
-      {"db", "PATH", "SQLite database file (created if missing) [ingest.db]",
+      {"db", "PATH",
+       "SQLite database file (created if missing), or postgres://USER@HOST:PORT/DB [ingest.db]",
        STRING_SETTING(db_path)},
       {"http", "HOST:PORT", "/healthz and /metrics listener; port 0 picks one [127.0.0.1:8080]",
        [](IngestdConfig& c, const std::string& v) {
@@ -144,7 +145,7 @@ const std::vector<Setting>& Settings() {
       {"dlq-max-payload-bytes", "N",
        "dead letters are published to the DLQ cut to N bytes (the table keeps all) [524288]",
        INT_SETTING(dlq_max_payload_bytes, 1)},
-      {"busy-timeout-ms", "MS", "SQLite wait for the write lock [200]",
+      {"busy-timeout-ms", "MS", "SQLite wait for the write lock; PostgreSQL waits for a lock max(this, 2000) [200]",
        INT_SETTING(busy_timeout_ms, 0)},
       {"synchronous", "full|normal",
        "SQLite synchronous: full fsyncs each commit, so acked data survives a power loss; "
@@ -387,7 +388,7 @@ std::string IngestdUsage() {
   os << "usage: ingestd [--nats URLS] [--kafka BOOTSTRAP] [--db PATH] [--http HOST:PORT]\n"
         "               [--config FILE] [settings...]\n\n"
         "Consumes events from NATS JetStream and/or Kafka and folds them idempotently into\n"
-        "SQLite. Serves GET /healthz (JSON) and GET /metrics (Prometheus) on --http.\n"
+        "SQLite or PostgreSQL. Serves GET /healthz (JSON) and GET /metrics (Prometheus) on --http.\n"
         "At least one of --nats and --kafka is required.\n\n"
         "Every setting is also an environment variable (INGEST_ + upper-case name, '-' -> '_')\n"
         "and a config file key (`name = value`, '#' comments). Flags win over the environment,\n"

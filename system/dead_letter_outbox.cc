@@ -1,8 +1,6 @@
 // DeadLetterOutbox: see system/dead_letter_outbox.h.
 #include "system/dead_letter_outbox.h"
 
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -17,6 +15,7 @@
 
 #include "common/log.h"
 #include "system/mutant.h"
+#include "system/sql_connection.h"
 
 namespace ingestlab {
 namespace {
@@ -47,19 +46,13 @@ struct Done {
   std::string error;  // publish_error; empty when published
 };
 
-std::string_view Column(sqlite3_stmt* stmt, int col) {
-  const void* p = sqlite3_column_blob(stmt, col);
-  const int n = sqlite3_column_bytes(stmt, col);
-  return p == nullptr ? std::string_view() : std::string_view(static_cast<const char*>(p), n);
-}
-
 }  // namespace
 
 struct DeadLetterOutbox::Impl {
   OutboxOptions options;
   Metrics* metrics;
   Clock* clock;
-  sqlite3* db = nullptr;
+  std::unique_ptr<SqlConnection> db;  // its own connection to the store's database
   DeadLetterSink* sinks[2] = {nullptr, nullptr};
 
   std::mutex mu;
@@ -80,36 +73,26 @@ struct DeadLetterOutbox::Impl {
   Counter* refused;
   Gauge* pending_gauge;
 
-  ~Impl() {
-    if (db != nullptr) sqlite3_close_v2(db);
-  }
-
-  Status SqlError(int rc, std::string_view what) const {
-    std::string message = "dlq outbox: " + std::string(what) + ": " + sqlite3_errmsg(db);
-    return (rc & 0xFF) == SQLITE_BUSY || (rc & 0xFF) == SQLITE_LOCKED
-               ? Status::Transient(std::move(message))
-               : Status::Io(std::move(message));
-  }
-
   Result<std::vector<Row>> Pending(Transport t) {
-    sqlite3_stmt* stmt = nullptr;
-    int rc = sqlite3_prepare_v2(db, kPendingRows, -1, &stmt, nullptr);
-    if (rc != SQLITE_OK) return SqlError(rc, "read");
-    sqlite3_bind_text(stmt, 1, OriginPattern(t), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(stmt, 2, static_cast<int64_t>(options.rows_per_round));
+    auto stmt = db->Prepare(kPendingRows);
+    if (!stmt.ok()) return stmt.status().Annotate("dlq outbox: read");
+    SqlStatement& q = **stmt;
+    q.BindText(1, OriginPattern(t));
+    q.BindInt(2, static_cast<int64_t>(options.rows_per_round));
     std::vector<Row> rows;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    Result<bool> more = q.Step();
+    for (; more.ok() && *more; more = q.Step()) {
       Row& row = rows.emplace_back();
-      row.id = sqlite3_column_int64(stmt, 0);
+      row.id = q.Int(0);
       DeadLetterRecord& r = row.record;
-      r.origin = std::string(Column(stmt, 1));
-      r.subject = std::string(Column(stmt, 2));
-      r.reason = std::string(Column(stmt, 3));
-      r.error = std::string(Column(stmt, 4));
-      r.attempts = sqlite3_column_int(stmt, 5);
-      r.key = std::string(Column(stmt, 8));
+      r.origin = std::string(q.Text(1));
+      r.subject = std::string(q.Text(2));
+      r.reason = std::string(q.Text(3));
+      r.error = std::string(q.Text(4));
+      r.attempts = static_cast<int>(q.Int(5));
+      r.key = std::string(q.Text(8));
       // The store wrote this JSON: a flat object of strings.
-      auto headers = nlohmann::json::parse(Column(stmt, 7), nullptr, false);
+      auto headers = nlohmann::json::parse(q.Text(7), nullptr, false);
       if (headers.is_object()) {
         for (const auto& [name, value] : headers.items()) {
           if (value.is_string()) r.headers.emplace_back(name, value.get<std::string>());
@@ -122,7 +105,7 @@ struct DeadLetterOutbox::Impl {
       m.key = r.key;
       m.attempts = r.attempts;
       m.headers = r.headers;
-      const std::string_view payload = Column(stmt, 6);
+      const std::string_view payload = q.Text(6);
       if (payload.size() > options.max_payload_bytes) {
         m.payload.assign(payload.substr(0, options.max_payload_bytes));
         m.headers.emplace_back(kPayloadTruncatedHeader, std::to_string(payload.size()));
@@ -130,48 +113,49 @@ struct DeadLetterOutbox::Impl {
         m.payload.assign(payload);
       }
     }
-    sqlite3_finalize(stmt);
-    if (rc != SQLITE_DONE) return SqlError(rc, "read");
+    q.Reset();
+    if (!more.ok()) return more.status().Annotate("dlq outbox: read");
     return rows;
   }
 
   // Marks what was finished, in one transaction; on failure they stay for the next round.
   void MarkDone() {
     if (done.empty()) return;
-    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
-    sqlite3_stmt* stmt = nullptr;
-    if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, kMarkPublished, -1, &stmt, nullptr);
-    for (size_t i = 0; rc == SQLITE_OK && i < done.size(); ++i) {
-      sqlite3_bind_int64(stmt, 1, done[i].id);
-      sqlite3_bind_int64(stmt, 2, done[i].at_ms);
+    Status st = db->Execute(db->BeginStatement(), "begin");
+    auto stmt = db->Prepare(kMarkPublished);
+    if (st.ok() && !stmt.ok()) st = stmt.status();
+    for (size_t i = 0; st.ok() && i < done.size(); ++i) {
+      SqlStatement& q = **stmt;
+      q.BindInt(1, done[i].id);
+      q.BindInt(2, done[i].at_ms);
       if (done[i].error.empty()) {
-        sqlite3_bind_null(stmt, 3);
+        q.BindNull(3);
       } else {
-        sqlite3_bind_text(stmt, 3, done[i].error.c_str(), -1, SQLITE_TRANSIENT);
+        q.BindText(3, done[i].error);
       }
-      rc = sqlite3_step(stmt) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
-      sqlite3_reset(stmt);
+      st = q.Step().status();
+      q.Reset();
     }
-    sqlite3_finalize(stmt);
-    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
-    if (rc != SQLITE_OK) {
-      LOG(kDebug, "dlq") << SqlError(rc, "mark published").message() << "; will retry";
-      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (st.ok()) st = db->Execute("COMMIT", "commit");
+    if (!st.ok()) {
+      LOG(kDebug, "dlq") << "dlq outbox: mark published: " << st.message() << "; will retry";
+      if (db->InTransaction()) db->Execute("ROLLBACK", "rollback");
       return;
     }
     done.clear();
   }
 
   void CountPending() {
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db, kCountPending, -1, &stmt, nullptr) == SQLITE_OK &&
-        sqlite3_step(stmt) == SQLITE_ROW) {
-      const int64_t n = std::max<int64_t>(0, sqlite3_column_int64(stmt, 0) -
-                                                 static_cast<int64_t>(done.size()));
+    auto stmt = db->Prepare(kCountPending);
+    if (!stmt.ok()) return;
+    auto row = (*stmt)->Step();
+    if (row.ok() && *row) {
+      const int64_t n =
+          std::max<int64_t>(0, (*stmt)->Int(0) - static_cast<int64_t>(done.size()));
       pending_rows.store(n, std::memory_order_relaxed);
       pending_gauge->Set(static_cast<double>(n));
     }
-    sqlite3_finalize(stmt);
+    (*stmt)->Reset();
   }
 
   bool AlreadyDone(int64_t id) const {
@@ -288,13 +272,9 @@ Result<std::unique_ptr<DeadLetterOutbox>> DeadLetterOutbox::Open(OutboxOptions o
   impl->options = std::move(options);
   impl->metrics = metrics;
   impl->clock = clock != nullptr ? clock : &Clock::System();
-  const int rc = sqlite3_open_v2(impl->options.db_path.c_str(), &impl->db,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    return Status::Io("dlq outbox: open " + impl->options.db_path + ": " +
-                      (impl->db ? sqlite3_errmsg(impl->db) : sqlite3_errstr(rc)));
-  }
-  sqlite3_busy_timeout(impl->db, impl->options.busy_timeout_ms);
+  auto db = OpenSideConnection(impl->options.db_path, impl->options.busy_timeout_ms);
+  if (!db.ok()) return db.status().Annotate("dlq outbox");
+  impl->db = std::move(*db);
   impl->published = metrics->counter("ingest_dlq_published_total",
                                      "Dead letters published to their DLQ by the outbox");
   impl->refused = metrics->counter(

@@ -5,7 +5,6 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,8 +21,10 @@
 #include "common/rng.h"
 #include "common/version.h"
 #include "system/dead_letter_outbox.h"
+#include "system/pg/pg_connection.h"
 #include "system/pipeline.h"
 #include "system/schema.h"
+#include "system/sql_connection.h"
 #include "system/store.h"
 
 namespace ingestlab {
@@ -70,39 +71,30 @@ struct IngestdApp::Impl {
   std::unique_ptr<Source> kafka;
   bool stopped = false;
 
-  // A read-only connection of our own for the health check (the Store belongs to the writer).
+  // A connection of our own for the health check (the Store belongs to the writer).
   std::mutex db_mu;
-  sqlite3* db_reader = nullptr;
-
-  ~Impl() {
-    if (db_reader != nullptr) sqlite3_close(db_reader);
-  }
+  std::unique_ptr<SqlConnection> db_reader;
 
   bool CheckDb(std::string* error) {
     std::lock_guard<std::mutex> lock(db_mu);
-    if (::access(config.db_path.c_str(), R_OK | W_OK) != 0) {
+    if (!IsPostgresUrl(config.db_path) && ::access(config.db_path.c_str(), R_OK | W_OK) != 0) {
       *error = "cannot access " + config.db_path;
       return false;
     }
     if (db_reader == nullptr) {
-      if (sqlite3_open_v2(config.db_path.c_str(), &db_reader, SQLITE_OPEN_READONLY, nullptr) !=
-          SQLITE_OK) {
-        *error = db_reader ? sqlite3_errmsg(db_reader) : "cannot open";
-        sqlite3_close(db_reader);
-        db_reader = nullptr;
+      auto opened = OpenSideConnection(config.db_path, 1000);
+      if (!opened.ok()) {
+        *error = opened.status().message();
         return false;
       }
-      sqlite3_busy_timeout(db_reader, 1000);
+      db_reader = std::move(*opened);
     }
-    sqlite3_stmt* stmt = nullptr;
-    int rc =
-        sqlite3_prepare_v2(db_reader, "SELECT count(*) FROM sqlite_master", -1, &stmt, nullptr);
-    if (rc == SQLITE_OK) rc = sqlite3_step(stmt);
-    sqlite3_finalize(stmt);
-    if (rc != SQLITE_ROW) {
-      *error = sqlite3_errmsg(db_reader);
-      sqlite3_close(db_reader);
-      db_reader = nullptr;
+    Status st = db_reader->Query(
+        "SELECT COUNT(*) FROM events WHERE event_id = ''", [](const std::vector<std::string>&) {},
+        [](const std::vector<SqlValue>&) {});
+    if (!st.ok()) {
+      *error = st.message();
+      db_reader.reset();
       return false;
     }
     return true;
@@ -170,7 +162,7 @@ Status IngestdApp::Start() {
   auto store = Store::Open(store_options);
   if (!store.ok()) return store.status();  // names the path
   d.store = std::move(store.value());
-  LOG(kInfo, "ingestd") << "store " << c.db_path << " (synchronous=" << d.store->Synchronous()
+  LOG(kInfo, "ingestd") << "store " << RedactPostgresUrl(c.db_path) << " (synchronous=" << d.store->Synchronous()
                         << (c.synchronous == "full" ? ": each commit is fsynced)"
                                                     : ": a power loss can undo the last commits)");
 
@@ -238,7 +230,7 @@ Status IngestdApp::Start() {
   if (d.kafka) INGEST_RETURN_IF_ERROR(d.kafka->Start().Annotate("kafka"));
 
   std::ostringstream ready;
-  ready << "ready: version=" << kVersion << " db=" << c.db_path << " http=http://" << http_address;
+  ready << "ready: version=" << kVersion << " db=" << RedactPostgresUrl(c.db_path) << " http=http://" << http_address;
   if (d.nats) ready << " nats=" << RedactUrlList(Join(c.nats_urls, ","));
   if (d.kafka) ready << " kafka=" << RedactUrlList(c.kafka_bootstrap);
   LOG(kInfo, "ingestd") << ready.str();
@@ -274,7 +266,7 @@ HealthInputs IngestdApp::Health() {
   HealthInputs h;
   if (d.nats) h.nats = d.nats->Health();
   if (d.kafka) h.kafka = d.kafka->Health();
-  h.db_path = d.config.db_path;
+  h.db_path = RedactPostgresUrl(d.config.db_path);
   h.db_ok = d.CheckDb(&h.db_error);
   if (d.pipeline) {
     h.last_commit_unix_ms = d.pipeline->last_commit_unix_ms();

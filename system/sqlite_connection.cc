@@ -156,12 +156,15 @@ class SqliteConnection final : public SqlConnection {
   SqliteConnection(std::string path, sqlite3* db, sqlite3* checkpoint_db)
       : path_(std::move(path)),
         db_(db),
-        checkpointer_(std::make_unique<Checkpointer>(checkpoint_db)) {
-    sqlite3_wal_hook(db_, &Checkpointer::OnCommit, checkpointer_.get());
+        checkpointer_(checkpoint_db != nullptr ? std::make_unique<Checkpointer>(checkpoint_db)
+                                               : nullptr) {
+    if (checkpointer_ != nullptr) {
+      sqlite3_wal_hook(db_, &Checkpointer::OnCommit, checkpointer_.get());
+    }
   }
   ~SqliteConnection() override {
     if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    sqlite3_wal_hook(db_, nullptr, nullptr);
+    if (checkpointer_ != nullptr) sqlite3_wal_hook(db_, nullptr, nullptr);
     checkpointer_.reset();
     statements_.clear();    // finalized before the connection closes
     sqlite3_close_v2(db_);  // the last connection to close checkpoints and removes the WAL
@@ -362,6 +365,21 @@ Result<std::unique_ptr<SqlConnection>> OpenSqliteConnection(const StoreOptions& 
   }
   sqlite3_wal_autocheckpoint(db, 0);  // the Checkpointer's thread does it
   return std::unique_ptr<SqlConnection>(new SqliteConnection(options.path, db, checkpoint_db));
+}
+
+Result<std::unique_ptr<SqlConnection>> OpenSqliteSideConnection(const std::string& path,
+                                                                int busy_timeout_ms) {
+  sqlite3* db = nullptr;
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    Status st = SqliteStatus(db, rc, "open").Annotate(path);
+    sqlite3_close_v2(db);
+    return st;
+  }
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, busy_timeout_ms);
+  return std::unique_ptr<SqlConnection>(new SqliteConnection(path, db, nullptr));
 }
 
 }  // namespace ingestlab

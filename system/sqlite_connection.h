@@ -26,4 +26,9 @@ Status SqliteStatus(sqlite3* db, int rc, std::string_view what);
 // schema created or migrated. Errors name the path.
 Result<std::unique_ptr<SqlConnection>> OpenSqliteConnection(const StoreOptions& options);
 
+// A plain read-write connection to an existing database, beside the Store's (no schema work, no
+// checkpoint thread), waiting up to busy_timeout_ms for locks.
+Result<std::unique_ptr<SqlConnection>> OpenSqliteSideConnection(const std::string& path,
+                                                                int busy_timeout_ms);
+
 }  // namespace ingestlab

@@ -540,6 +540,15 @@ bool IsPostgresUrl(std::string_view path) {
   return path.starts_with("postgres://") || path.starts_with("postgresql://");
 }
 
+Result<std::unique_ptr<SqlConnection>> OpenSideConnection(const std::string& path,
+                                                          int busy_timeout_ms) {
+  if (!IsPostgresUrl(path)) return OpenSqliteSideConnection(path, busy_timeout_ms);
+  StoreOptions options;
+  options.path = path;
+  options.busy_timeout_ms = busy_timeout_ms;
+  return OpenPostgresConnection(options, /*migrate=*/false);
+}
+
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (options.path.empty()) return Status::InvalidArgument("store: database path is empty");
   auto db = IsPostgresUrl(options.path) ? OpenPostgresConnection(options)

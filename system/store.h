@@ -75,6 +75,17 @@ enum class DeadLetterState {
   kKnown,  // the same message (origin and payload) has a row: a replay, nothing written
 };
 
+class SqlConnection;
+
+// A connection of its own to the database at `path` (a file or a postgres:// URL, as
+// StoreOptions::path), beside a Store's: for the DLQ outbox and the health check. It does no
+// schema work; the Store's Open does.
+Result<std::unique_ptr<SqlConnection>> OpenSideConnection(const std::string& path,
+                                                          int busy_timeout_ms);
+
+// Whether `path` names a PostgreSQL database (postgres:// or postgresql://) rather than a file.
+bool IsPostgresUrl(std::string_view path);
+
 class Store {
  public:
   virtual ~Store() = default;

@@ -113,10 +113,15 @@ class PostgresStatement final : public SqlStatement {
   double Real(int col) const override {
     return IsNull(col) ? 0 : std::strtod(PQgetvalue(result_, row_, col), nullptr);
   }
+  // A bytea column's bytes are decoded from their text form, into a buffer per column.
   std::string_view Text(int col) const override {
     if (IsNull(col)) return {};
-    return std::string_view(PQgetvalue(result_, row_, col),
-                            static_cast<size_t>(PQgetlength(result_, row_, col)));
+    const std::string_view text(PQgetvalue(result_, row_, col),
+                                static_cast<size_t>(PQgetlength(result_, row_, col)));
+    if (PQftype(result_, col) != kByteaOid) return text;
+    if (decoded_.size() <= static_cast<size_t>(col)) decoded_.resize(static_cast<size_t>(col) + 1);
+    DecodeBytea(text, &decoded_[static_cast<size_t>(col)]);
+    return decoded_[static_cast<size_t>(col)];
   }
   int Changes() const override { return changes_; }
   void Reset() override {
@@ -157,6 +162,7 @@ class PostgresStatement final : public SqlStatement {
   std::vector<bool> null_;
   std::vector<int> formats_;
   std::string bind_error_;
+  mutable std::vector<std::string> decoded_;  // Text's bytea buffers
   PGresult* result_ = nullptr;
   bool ran_ = false;
   int row_ = -1;
@@ -411,7 +417,8 @@ std::string RedactPostgresUrl(std::string_view url) {
   return std::string(url.substr(0, colon + 1)) + "***" + std::string(url.substr(at));
 }
 
-Result<std::unique_ptr<SqlConnection>> OpenPostgresConnection(const StoreOptions& options) {
+Result<std::unique_ptr<SqlConnection>> OpenPostgresConnection(const StoreOptions& options,
+                                                              bool migrate) {
   const std::string name = RedactPostgresUrl(options.path);
   // A URL libpq cannot parse is the caller's mistake, told before any connection attempt.
   char* parse_error = nullptr;
@@ -445,7 +452,7 @@ Result<std::unique_ptr<SqlConnection>> OpenPostgresConnection(const StoreOptions
   Status st = PQresultStatus(res) == PGRES_COMMAND_OK ? Status::Ok()
                                                       : ResultStatus(conn, res, "session setup");
   PQclear(res);
-  if (st.ok()) st = EnsurePostgresSchema(conn);
+  if (st.ok() && migrate) st = EnsurePostgresSchema(conn);
   if (!st.ok()) {
     PQfinish(conn);
     return st.Annotate("store " + name);

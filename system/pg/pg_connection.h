@@ -31,7 +31,9 @@ namespace ingestlab {
 // options.connect_timeout_s, and creates or migrates the schema (pg_schema.h). A malformed URL
 // is kInvalidArgument, an unreachable or refusing server kIo; messages are one line and never
 // show a password.
-Result<std::unique_ptr<SqlConnection>> OpenPostgresConnection(const StoreOptions& options);
+// With migrate false the schema is left alone (a connection beside the Store's).
+Result<std::unique_ptr<SqlConnection>> OpenPostgresConnection(const StoreOptions& options,
+                                                              bool migrate = true);
 
 // The store's SQL in PostgreSQL's spelling: ?N parameters become $N, and two-or-more-argument
 // MIN(...)/MAX(...) become LEAST/GREATEST (both ignore no NULLs in our statements, whose

@@ -7,6 +7,8 @@
 //                                     and published as the simulators do (no Nats-Msg-Id), each
 //                                     also upserting its customer.
 //   BM_IngestdNatsLatency           — committed_at - event_time at a steady rate.
+//   BM_IngestdNatsScaleOut          — 1, 2 and 4 ingestd sharing one store, SQLite or PostgreSQL,
+//                                     on seed 000's purchases.
 // Each reports peak_rss_mb: ingestd's VmHWM, read from /proc before it is stopped.
 // INGESTD_BENCH_ARGS="--max-txn-messages 16000 ..." appends flags to every ingestd started, for
 // experiments with its settings.
@@ -24,11 +26,13 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "harness/infra/nats_cluster.h"
+#include "harness/infra/postgres_server.h"
 #include "harness/infra/ports.h"
 #include "harness/infra/process.h"
 #include "simulators/encoding.h"
 #include "simulators/generators.h"
 #include "tests/support/bench_nats.h"
+#include "tests/support/pg_session.h"
 #include "tests/support/sqlite_query.h"
 
 using namespace ingestlab;
@@ -282,6 +286,86 @@ BENCHMARK(BM_IngestdNatsLatency)
     ->ArgNames({"rate", "sync_full"})
     ->Args({10'000, 1})
     ->Args({10'000, 0})
+    ->Apply(testing::OnePass);
+
+// Scale-out: `instances` ingestd sharing one store and one durable consumer, on seed 000's
+// purchases (as BM_IngestdNatsCustomerPurchases) pre-published, timed from their start until
+// every event is committed. Store 0 = one SQLite file (one host: a single writer at a time),
+// 1 = a PostgreSQL server started for the run (docs/ingestd.md, "Several hosts, one PostgreSQL").
+void BM_IngestdNatsScaleOut(benchmark::State& state) {
+  const bool postgres = state.range(0) != 0;
+  const int instances = static_cast<int>(state.range(1));
+  const int64_t n = state.range(2);
+  auto nats = testing::StartBenchNats(state, "ingestd-scale");
+  if (!nats) return;
+  std::unique_ptr<PostgresServer> pg;
+  std::string db = nats->dir.Sub("ingest.db");
+  if (postgres) {
+    PostgresOptions options;
+    options.log_path = nats->dir.Sub("postgres.log");
+    auto started = PostgresServer::Start(options);
+    if (!started.ok()) {
+      state.SkipWithError(started.status().ToString().c_str());
+      return;
+    }
+    pg = std::move(*started);
+    db = pg->url();
+  }
+  auto count = [&] {
+    if (!postgres) return CountEvents(db);
+    return testing::PgSession(db).Int("SELECT count(*) FROM events");
+  };
+  sim::GeneratorOptions go;
+  go.seed = 0;
+  go.customer_pool_size = 5'000;
+  auto generator = sim::MakeGenerator("billing", go).value();
+  std::vector<std::pair<std::string, std::string>> messages;
+  for (int64_t i = 0; i < n; ++i) {
+    auto e = generator->Sample("billing.purchase.completed", 1'795'000'000'000 + i).value();
+    messages.emplace_back(sim::NatsSubject(e, sim::Dialect::kCustomerEvent).value(),
+                          sim::Encode(e, sim::Dialect::kCustomerEvent, go.org_id));
+  }
+  std::vector<SpawnOptions> spawns;
+  for (int i = 0; i < instances; ++i) {
+    const std::string name = "ingestd-" + std::to_string(i);
+    SpawnOptions spawn = IngestdSpawn(*nats, {"--name", name});
+    for (size_t a = 0; a + 1 < spawn.args.size(); ++a) {
+      if (spawn.args[a] == "--db") spawn.args[a + 1] = db;
+      if (spawn.args[a] == "--http-port-file") spawn.args[a + 1] = nats->dir.Sub(name + ".port");
+    }
+    spawn.log_path = nats->dir.Sub(name + ".log");
+    spawns.push_back(std::move(spawn));
+  }
+  for (auto _ : state) {
+    state.PauseTiming();
+    SpawnAndSettle(spawns[0], nats->dir.Sub("ingestd-0.port"), 300)->Stop(10'000);
+    std::remove(nats->dir.Sub("ingestd-0.port").c_str());
+    testing::JsTestClient client(nats->cluster->urls());
+    for (const auto& [subject, payload] : messages) PublishAsync(client, subject, payload);
+    WaitAllAcked(client, 60'000);
+    state.ResumeTiming();
+    std::vector<std::unique_ptr<ChildProcess>> running;
+    for (const SpawnOptions& spawn : spawns) running.push_back(ChildProcess::Spawn(spawn).value());
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
+    bool drained = false;
+    while (!(drained = count() >= n) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    state.PauseTiming();
+    for (auto& child : running) child->Stop(10'000);
+    state.ResumeTiming();
+    if (!drained) state.SkipWithError("not every purchase was committed within 180 s");
+  }
+  state.SetItemsProcessed(n * state.iterations());
+}
+BENCHMARK(BM_IngestdNatsScaleOut)
+    ->ArgNames({"postgres", "instances", "events"})
+    ->Args({0, 1, 50'000})
+    ->Args({0, 2, 50'000})
+    ->Args({0, 4, 50'000})
+    ->Args({1, 1, 50'000})
+    ->Args({1, 2, 50'000})
+    ->Args({1, 4, 50'000})
     ->Apply(testing::OnePass);
 
 }  // namespace

@@ -1,7 +1,8 @@
 // End-to-end specification of ingestd over NATS JetStream: a real nats-server, the real ingestd
 // binary (INGESTLAB_INGESTD) as a child process, a cnats publisher, and the SQLite database
 // read directly. Covers CONTRACT.md section 3: applied once, duplicates counted, dead letters
-// with reasons, transient retries, kill -9 of ingestd and of the broker, graceful SIGTERM.
+// with reasons, transient retries, kill -9 of ingestd and of the broker, graceful SIGTERM; and
+// the same promises for several ingestd sharing one real PostgreSQL server through its restart.
 #include <signal.h>
 #include <sqlite3.h>
 
@@ -16,12 +17,14 @@
 #include <catch2/catch.hpp>
 
 #include "harness/infra/nats_cluster.h"
+#include "harness/infra/postgres_server.h"
 #include "harness/infra/ports.h"
 #include "harness/infra/process.h"
 #include "tests/integration/nats_test_util.h"
 #include "tests/integration/test_nats.h"
 #include "tests/support/child.h"
 #include "tests/support/crash_loop.h"
+#include "tests/support/pg_session.h"
 
 using namespace ingestlab;
 using ingestlab::testing::JsTestClient;
@@ -93,13 +96,14 @@ class Ingestd {
       : dir_(dir), urls_(nats_urls), instance_(instance) {}
 
   void Start() {
-    const std::string port_file = dir_.Sub("http-port-" + std::to_string(++starts_));
+    const std::string me = "ingestd" + std::to_string(instance_);
+    const std::string port_file = dir_.Sub(me + "-http-port-" + std::to_string(++starts_));
     SpawnOptions spawn;
     spawn.program = INGESTLAB_INGESTD;
     spawn.args = IngestdArgs(urls_, db_path(), port_file, "ingestd" + std::to_string(instance_));
     spawn.args.insert(spawn.args.end(), {"--retry-base-ms", "50", "--retry-max-ms", "400"});
     spawn.args.insert(spawn.args.end(), extra_args.begin(), extra_args.end());
-    spawn.log_path = dir_.Sub("ingestd.log");
+    spawn.log_path = dir_.Sub(me + ".log");
     auto child = ChildProcess::Spawn(spawn);
     REQUIRE(child.ok());
     process_ = std::move(child).value();
@@ -111,7 +115,9 @@ class Ingestd {
                       15'000));
   }
 
-  std::string db_path() const { return dir_.Sub("ingest.db"); }
+  // The SQLite file in the test's directory, unless db_url names another database.
+  std::string db_path() const { return db_url.empty() ? dir_.Sub("ingest.db") : db_url; }
+  std::string db_url;
   ChildProcess& process() { return *process_; }
   std::vector<std::string> extra_args;  // appended to the command line by Start
   std::string log_tail() const { return process_ ? process_->LogTail(3000) : ""; }
@@ -672,4 +678,74 @@ TEST_CASE_METHOD(
   CHECK(ingestd.Metric("ingest_redeliveries_total") == 0);
   CHECK(ingestd.Metric("ingest_duplicates_total") == 0);
   ingestd.Stop();
+}
+
+TEST_CASE("two ingestd sharing one PostgreSQL apply each event once, through a store restart") {
+  Env env;
+  PostgresOptions pg_options;
+  pg_options.log_path = env.dir.Sub("postgres.log");
+  auto pg = PostgresServer::Start(pg_options);
+  REQUIRE(pg.ok());
+  const std::string url = (*pg)->url();
+  Ingestd first(env.dir, env.cluster->urls(), 1), second(env.dir, env.cluster->urls(), 2);
+  for (Ingestd* ingestd : {&first, &second}) {
+    ingestd->db_url = url;
+    ingestd->Start();
+    CHECK(ingestd->Healthz().find("\"ok\":true") != std::string::npos);
+  }
+  JsTestClient client(env.cluster->urls());
+  testing::PgSession db(url);
+  constexpr int kPurchases = 400;
+  auto publish = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      const std::string n = std::to_string(i);
+      REQUIRE(client.Publish("billing.purchase.completed",
+                             Purchase("evt-" + n, "p-" + n, 1 + i % 7,
+                                      "cust-" + std::to_string(i % 5))) == NATS_OK);
+    }
+  };
+  publish(0, kPurchases / 2);
+  // A producer-side duplicate and a poison message among them.
+  REQUIRE(client.Publish("billing.purchase.completed", Purchase("evt-3", "p-3", 4, "cust-3")) ==
+          NATS_OK);
+  REQUIRE(client.Publish("billing.purchase.completed", "{not json") == NATS_OK);
+  REQUIRE(WaitUntil([&] { return db.Int("SELECT count(*) FROM events") >= 20; }, 15'000));
+
+  // The store goes away under both and comes back: nothing is lost or applied twice.
+  REQUIRE((*pg)->Restart().ok());
+  publish(kPurchases / 2, kPurchases);
+  testing::PgSession after(url);
+  const bool all = WaitUntil(
+      [&] { return after.Int("SELECT count(*) FROM events") >= kPurchases; }, 30'000);
+  INFO(first.log_tail());
+  INFO(second.log_tail());
+  REQUIRE(all);
+  CHECK(after.Int("SELECT count(*) FROM events") == kPurchases);
+  CHECK(after.Int("SELECT count(*) FROM purchases") == kPurchases);
+  double expected = 0;
+  for (int i = 0; i < kPurchases; ++i) expected += 1 + i % 7;
+  CHECK(after.Real("SELECT sum(lifetime_value) FROM customers") == Approx(expected));
+  REQUIRE(WaitUntil([&] { return after.Int("SELECT count(*) FROM dead_letters") == 1; }, 10'000));
+  REQUIRE(WaitUntil([&] { return client.StreamMessages("DLQ") == 1; }, 10'000));
+  const bool counted = WaitUntil(
+      [&] {
+        return first.Metric("ingest_duplicates_total") + second.Metric("ingest_duplicates_total") ==
+               1;
+      },
+      10'000);
+  INFO("duplicates " << first.Metric("ingest_duplicates_total") << " + "
+                     << second.Metric("ingest_duplicates_total") << ", redeliveries "
+                     << first.Metric("ingest_redeliveries_total") << " + "
+                     << second.Metric("ingest_redeliveries_total"));
+  REQUIRE(counted);
+  // Both took a share of the work, and each reconnected to the store on its own.
+  CHECK(first.Metric("ingest_applied_total") > 0);
+  CHECK(second.Metric("ingest_applied_total") > 0);
+  CHECK(first.Metric("ingest_applied_total") + second.Metric("ingest_applied_total") ==
+        kPurchases);
+  for (Ingestd* ingestd : {&first, &second}) {
+    CHECK(ingestd->Healthz().find("\"ok\":true") != std::string::npos);
+    CHECK(ingestd->Healthz().find("postgres://") != std::string::npos);
+    CHECK(ingestd->Stop().code == 0);
+  }
 }

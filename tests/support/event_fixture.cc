@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -15,6 +13,7 @@
 #include <vector>
 
 #include "harness/infra/postgres_server.h"
+#include "tests/support/pg_session.h"
 
 namespace ingestlab::testing {
 namespace {
@@ -99,45 +98,6 @@ PostgresServer& SharedPostgres() {
   }();
   return *server;
 }
-
-// One libpq session; throws on failure (test support).
-class PgSession {
- public:
-  explicit PgSession(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
-    if (PQstatus(conn_) != CONNECTION_OK) {
-      std::string message = PQerrorMessage(conn_);
-      PQfinish(conn_);
-      throw std::runtime_error("cannot connect to " + url + ": " + message);
-    }
-    PQclear(PQexec(conn_, "SET client_min_messages = warning"));
-  }
-  ~PgSession() { PQfinish(conn_); }
-  PgSession(const PgSession&) = delete;
-  PgSession& operator=(const PgSession&) = delete;
-
-  // Runs `sql`: an error status, or OK with the result's first column per row in *rows.
-  Status Run(const std::string& sql, std::vector<std::optional<std::string>>* rows = nullptr) {
-    PGresult* res = PQexec(conn_, sql.c_str());
-    const ExecStatusType status = PQresultStatus(res);
-    Status st;
-    if (status == PGRES_TUPLES_OK && rows != nullptr) {
-      for (int r = 0; r < PQntuples(res); ++r) {
-        if (PQgetisnull(res, r, 0)) {
-          rows->push_back(std::nullopt);
-        } else {
-          rows->emplace_back(PQgetvalue(res, r, 0));
-        }
-      }
-    } else if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
-      st = Status::Internal(sql + ": " + PQresultErrorMessage(res));
-    }
-    PQclear(res);
-    return st;
-  }
-
- private:
-  PGconn* conn_;
-};
 
 }  // namespace
 
