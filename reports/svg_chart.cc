@@ -96,6 +96,15 @@ std::string LegendEntry(double* legend_x, const std::string& name, const std::st
   return out;
 }
 
+// The legend's group, opened with an entry per line (a ChartLine or an XYSeries) from *legend_x
+// on; *legend_x is left past the last entry, for any entry added after them.
+template <typename Line>
+std::string LegendOf(const std::vector<Line>& lines, double* legend_x) {
+  std::string out = "<g class=\"legend\">";
+  for (const Line& line : lines) out += LegendEntry(legend_x, line.name, line.color, line.dashed);
+  return out;
+}
+
 // The x axis: a tick at first, first + step, ... up to last (at most kMaxTicks), placed by x_of
 // and labelled with the value, and the axis title under them.
 template <typename XOf>
@@ -350,12 +359,8 @@ std::string RenderTimeChart(const TimeChart& chart) {
   if (!any_sample) out += NoDataText("no samples recorded");
 
   // Plot frame and legend.
-  out += PlotFrame();
-  out += "<g class=\"legend\">";
   double legend_x = kLeft;
-  for (const ChartLine& line : chart.lines) {
-    out += LegendEntry(&legend_x, line.name, line.color, line.dashed);
-  }
+  out += PlotFrame() + LegendOf(chart.lines, &legend_x);
   if (!chart.bands.empty()) {
     out += "<rect class=\"legend-fault\" x=\"" + Fixed(legend_x) +
            "\" y=\"7\" width=\"16\" height=\"12\"/><text x=\"" + Fixed(legend_x + 21) +
@@ -502,12 +507,8 @@ std::string RenderXYChart(const XYChart& chart) {
   out += "</g>";
   if (!any_point) out += NoDataText("no points recorded");
 
-  out += PlotFrame();
-  out += "<g class=\"legend\">";
   double legend_x = kLeft;
-  for (const XYSeries& series : chart.series) {
-    out += LegendEntry(&legend_x, series.name, series.color, series.dashed);
-  }
+  out += PlotFrame() + LegendOf(chart.series, &legend_x);
   if (identity) out += LegendEntry(&legend_x, chart.identity_label, "#7f7f7f", true);
   out += "</g></svg>";
   return out;
