@@ -288,62 +288,60 @@ void CheckExactlyOnce(const AssertionSpec& spec, const RunObservations& obs, con
 // holding its id. ingestd waits (and, after max_attempts over dependency-wait-ms, dead-letters
 // max_deliveries) only for the entity an event itself names as its dependency (CATALOG.md).
 struct EntityRef {
-  const char* kind;
-  const char* field;
+  const char* kind = nullptr;  // null: none
+  const char* field = nullptr;
 };
 
-const EntityRef* DependencyOf(const std::string& type) {
-  static const std::unordered_map<std::string, EntityRef> kDepends = {
-      {"billing.purchase.refunded", {"purchase", "purchase_id"}},
-      {"billing.invoice.paid", {"invoice", "invoice_id"}},
-      {"billing.subscription.cancelled", {"subscription", "subscription_id"}},
-      {"support.ticket.updated", {"ticket", "ticket_id"}},
-      {"support.ticket.resolved", {"ticket", "ticket_id"}},
-      {"support.work_order.updated", {"work_order", "work_order_id"}},
-      {"auth.user.deleted", {"user", "user_id"}},
-      {"auth.user.login.succeeded", {"user", "user_id"}},
-      {"auth.user.role.assigned", {"user", "user_id"}},
-      {"auth.user.role.revoked", {"role", "role_id"}},
-      {"learning.session.ended", {"session", "session_id"}},
-      {"learning.activity.completed", {"session", "session_id"}},
-      {"homework.question.answered", {"question", "question_id"}},
-      {"crm.lead.updated", {"lead", "lead_id"}},
-      {"crm.lead.converted", {"lead", "lead_id"}},
-      {"crm.contact.updated", {"contact", "contact_id"}},
-      {"crm.opportunity.updated", {"opportunity", "opportunity_id"}},
-      {"crm.opportunity.won", {"opportunity", "opportunity_id"}},
-      {"crm.opportunity.lost", {"opportunity", "opportunity_id"}},
-  };
-  auto it = kDepends.find(type);
-  return it == kDepends.end() ? nullptr : &it->second;
-}
+struct TypeEntities {
+  EntityRef creates;
+  EntityRef waits_for;
+};
 
-const EntityRef* CreationOf(const std::string& type) {
-  static const std::unordered_map<std::string, EntityRef> kCreates = {
-      {"billing.purchase.completed", {"purchase", "purchase_id"}},
-      {"customer.purchase.recorded", {"purchase", "purchase_id"}},
-      {"billing.invoice.issued", {"invoice", "invoice_id"}},
-      {"billing.subscription.started", {"subscription", "subscription_id"}},
-      {"support.ticket.opened", {"ticket", "ticket_id"}},
-      {"customer.ticket.opened", {"ticket", "ticket_id"}},
-      {"support.work_order.created", {"work_order", "work_order_id"}},
-      {"customer.repair.requested", {"work_order", "work_order_id"}},
-      {"auth.user.created", {"user", "user_id"}},
-      {"auth.user.role.assigned", {"role", "role_id"}},
-      {"learning.session.started", {"session", "session_id"}},
-      {"homework.question.asked", {"question", "question_id"}},
-      {"crm.lead.created", {"lead", "lead_id"}},
-      {"crm.contact.created", {"contact", "contact_id"}},
-      {"crm.opportunity.created", {"opportunity", "opportunity_id"}},
+// The entities of each event type that creates or waits for one; nullptr for any other type.
+const TypeEntities* EntitiesOf(const std::string& type) {
+  static const std::unordered_map<std::string, TypeEntities> kEntities = {
+      {"billing.purchase.completed", {{"purchase", "purchase_id"}, {}}},
+      {"customer.purchase.recorded", {{"purchase", "purchase_id"}, {}}},
+      {"billing.purchase.refunded", {{}, {"purchase", "purchase_id"}}},
+      {"billing.invoice.issued", {{"invoice", "invoice_id"}, {}}},
+      {"billing.invoice.paid", {{}, {"invoice", "invoice_id"}}},
+      {"billing.subscription.started", {{"subscription", "subscription_id"}, {}}},
+      {"billing.subscription.cancelled", {{}, {"subscription", "subscription_id"}}},
+      {"support.ticket.opened", {{"ticket", "ticket_id"}, {}}},
+      {"customer.ticket.opened", {{"ticket", "ticket_id"}, {}}},
+      {"support.ticket.updated", {{}, {"ticket", "ticket_id"}}},
+      {"support.ticket.resolved", {{}, {"ticket", "ticket_id"}}},
+      {"support.work_order.created", {{"work_order", "work_order_id"}, {}}},
+      {"customer.repair.requested", {{"work_order", "work_order_id"}, {}}},
+      {"support.work_order.updated", {{}, {"work_order", "work_order_id"}}},
+      {"auth.user.created", {{"user", "user_id"}, {}}},
+      {"auth.user.deleted", {{}, {"user", "user_id"}}},
+      {"auth.user.login.succeeded", {{}, {"user", "user_id"}}},
+      {"auth.user.role.assigned", {{"role", "role_id"}, {"user", "user_id"}}},
+      {"auth.user.role.revoked", {{}, {"role", "role_id"}}},
+      {"learning.session.started", {{"session", "session_id"}, {}}},
+      {"learning.session.ended", {{}, {"session", "session_id"}}},
+      {"learning.activity.completed", {{}, {"session", "session_id"}}},
+      {"homework.question.asked", {{"question", "question_id"}, {}}},
+      {"homework.question.answered", {{}, {"question", "question_id"}}},
+      {"crm.lead.created", {{"lead", "lead_id"}, {}}},
+      {"crm.lead.updated", {{}, {"lead", "lead_id"}}},
+      {"crm.lead.converted", {{}, {"lead", "lead_id"}}},
+      {"crm.contact.created", {{"contact", "contact_id"}, {}}},
+      {"crm.contact.updated", {{}, {"contact", "contact_id"}}},
+      {"crm.opportunity.created", {{"opportunity", "opportunity_id"}, {}}},
+      {"crm.opportunity.updated", {{}, {"opportunity", "opportunity_id"}}},
+      {"crm.opportunity.won", {{}, {"opportunity", "opportunity_id"}}},
+      {"crm.opportunity.lost", {{}, {"opportunity", "opportunity_id"}}},
   };
-  auto it = kCreates.find(type);
-  return it == kCreates.end() ? nullptr : &it->second;
+  auto it = kEntities.find(type);
+  return it == kEntities.end() ? nullptr : &it->second;
 }
 
 // "kind:id" of `ref` in the publish's data; "" when absent. A role assignment is keyed by user
 // and role. The customer dialect's purchase and ticket ids default to the event id.
-std::string EntityKey(const EntityRef* ref, const PublishRecord& p) {
-  if (ref == nullptr) return "";
+std::string EntityKey(const EntityRef& ref, const PublishRecord& p) {
+  if (ref.kind == nullptr) return "";
   auto j = nlohmann::json::parse(p.payload, nullptr, false);
   if (!j.is_object()) return "";
   auto data = j.find("data");
@@ -352,15 +350,15 @@ std::string EntityKey(const EntityRef* ref, const PublishRecord& p) {
     auto it = data->find(k);
     return it != data->end() && it->is_string() ? it->get<std::string>() : std::string();
   };
-  std::string id = str(ref->field);
+  std::string id = str(ref.field);
   if (id.empty() && p.type.rfind("customer.", 0) == 0) id = p.event_id;
   if (id.empty()) return "";
-  if (std::string(ref->kind) == "role") {
+  if (std::string(ref.kind) == "role") {
     const std::string user = str("user_id");
     if (user.empty()) return "";
     id = user + "/" + id;
   }
-  return std::string(ref->kind) + ":" + id;
+  return std::string(ref.kind) + ":" + id;
 }
 
 void CheckDeadLetters(const AssertionSpec& spec, const RunObservations& obs,
@@ -697,11 +695,12 @@ std::unordered_set<std::string> ExcusedDeadLetterIds(const RunObservations& obs)
   std::vector<std::pair<const PublishRecord*, std::string>> waiting;  // dead event, its entity
   std::unordered_set<std::string> seen;
   for (const auto& p : obs.publishes) {
-    if (p.expect == "dead_letter") continue;
-    std::string created = EntityKey(CreationOf(p.type), p);
+    const TypeEntities* entities = EntitiesOf(p.type);
+    if (p.expect == "dead_letter" || entities == nullptr) continue;
+    std::string created = EntityKey(entities->creates, p);
     if (!created.empty()) creators[created].push_back(&p);
     if (p.acked && dead_max.count(p.event_id) && seen.insert(p.event_id).second) {
-      std::string dependency = EntityKey(DependencyOf(p.type), p);
+      std::string dependency = EntityKey(entities->waits_for, p);
       if (!dependency.empty()) waiting.emplace_back(&p, std::move(dependency));
     }
   }

@@ -19,6 +19,14 @@ nlohmann::json NumberOrNull(double v) {
   return RoundTo(v);
 }
 
+// A JSON array of element(item) for each of `items`, in order.
+template <typename T, typename Element>
+nlohmann::json ArrayOf(const std::vector<T>& items, Element element) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const T& item : items) out.push_back(element(item));
+  return out;
+}
+
 nlohmann::json EmptySeries() {
   nlohmann::json s = nlohmann::json::object();
   for (const char* key :
@@ -132,18 +140,16 @@ std::string Verdict(const Evaluation& ev, bool aborted, bool timeline_failed, bo
 }
 
 nlohmann::json AssertionsJson(const Evaluation& ev) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& a : ev.results) {
-    out.push_back({{"name", a.name},
-                   {"kind", a.kind},
-                   {"passed", a.passed},
-                   {"measured", NumberOrNull(a.measured)},
-                   {"threshold", RoundTo(a.threshold)},
-                   {"op", a.op},
-                   {"unit", a.unit},
-                   {"detail", a.detail}});
-  }
-  return out;
+  return ArrayOf(ev.results, [](const AssertionResult& a) {
+    return nlohmann::json{{"name", a.name},
+                          {"kind", a.kind},
+                          {"passed", a.passed},
+                          {"measured", NumberOrNull(a.measured)},
+                          {"threshold", RoundTo(a.threshold)},
+                          {"op", a.op},
+                          {"unit", a.unit},
+                          {"detail", a.detail}};
+  });
 }
 
 nlohmann::json MetricsJson(
@@ -250,28 +256,23 @@ nlohmann::json LatencyHistogramJson(const std::vector<double>& latencies_ms) {
 }
 
 nlohmann::json OffendingEventsJson(const Evaluation& ev) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& o : ev.offending) {
-    out.push_back({{"event_id", o.event_id},
-                   {"problem", o.problem},
-                   {"expected", o.expected},
-                   {"observed", o.observed},
-                   {"service", o.service},
-                   {"type", o.type},
-                   {"subject", o.subject},
-                   {"payload_b64", sim::Base64Encode(o.payload.substr(0, 4096))}});
-  }
-  return out;
+  return ArrayOf(ev.offending, [](const OffendingEvent& o) {
+    return nlohmann::json{{"event_id", o.event_id},
+                          {"problem", o.problem},
+                          {"expected", o.expected},
+                          {"observed", o.observed},
+                          {"service", o.service},
+                          {"type", o.type},
+                          {"subject", o.subject},
+                          {"payload_b64", sim::Base64Encode(o.payload.substr(0, 4096))}};
+  });
 }
 
 nlohmann::json StallsJson(const std::vector<Stall>& stalls) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const Stall& st : stalls) {
-    out.push_back({{"from_s", RoundTo(st.from_s, 1)},
-                   {"to_s", RoundTo(st.to_s, 1)},
-                   {"max_lag", st.max_lag}});
-  }
-  return out;
+  return ArrayOf(stalls, [](const Stall& st) {
+    return nlohmann::json{
+        {"from_s", RoundTo(st.from_s, 1)}, {"to_s", RoundTo(st.to_s, 1)}, {"max_lag", st.max_lag}};
+  });
 }
 
 nlohmann::json ReferenceModelJson(const RunObservations& obs) {
@@ -281,13 +282,12 @@ nlohmann::json ReferenceModelJson(const RunObservations& obs) {
   rm["mismatches"] = obs.state_mismatches.size();
   rm["tables"] = nlohmann::json::array();
   for (const auto& t : obs.state_tables) {
-    nlohmann::json first = nlohmann::json::array();
-    for (const auto& diff : t.first_differences) {
-      first.push_back({{"what", diff.what},
-                       {"key", diff.key},
-                       {"expected", diff.expected},
-                       {"observed", diff.observed}});
-    }
+    const nlohmann::json first = ArrayOf(t.first_differences, [](const StateMismatch& diff) {
+      return nlohmann::json{{"what", diff.what},
+                            {"key", diff.key},
+                            {"expected", diff.expected},
+                            {"observed", diff.observed}};
+    });
     rm["tables"].push_back({{"table", t.table},
                             {"expected_rows", t.expected_rows},
                             {"observed_rows", t.observed_rows},

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "common/redact.h"
@@ -163,6 +165,19 @@ std::string SummarySection(const json& result) {
   return out + "</div></section>\n";
 }
 
+reports::XYChart NewXYChart(std::string id, std::string title, std::string x_label,
+                            std::string y_label, std::string value_unit,
+                            std::vector<reports::XYSeries> series) {
+  reports::XYChart chart;
+  chart.id = std::move(id);
+  chart.title = std::move(title);
+  chart.x_label = std::move(x_label);
+  chart.y_label = std::move(y_label);
+  chart.value_unit = std::move(value_unit);
+  chart.series = std::move(series);
+  return chart;
+}
+
 std::string XYFigure(const reports::XYChart& chart) {
   return "<figure class=\"chart-box xy-chart\"><figcaption>" + HtmlEscape(chart.title) +
          "</figcaption>" + reports::RenderXYChart(chart) + "</figure>";
@@ -197,25 +212,17 @@ std::string RateChartsSection(const json& result) {
     p999.push_back(Number(Field(latency, "p999")));
   }
 
-  reports::XYChart throughput;
-  throughput.id = "chart-throughput-vs-offered";
-  throughput.title = "Throughput against offered rate";
-  throughput.x_label = "offered rate (events/s)";
-  throughput.y_label = "committed (events/s)";
-  throughput.value_unit = "events/s";
-  throughput.series = {{"committed/s", "#2ca02c", offered, committed, false}};
+  reports::XYChart throughput = NewXYChart(
+      "chart-throughput-vs-offered", "Throughput against offered rate", "offered rate (events/s)",
+      "committed (events/s)", "events/s", {{"committed/s", "#2ca02c", offered, committed, false}});
   throughput.identity_line = true;
   throughput.identity_label = "committed = offered";
 
-  reports::XYChart latency;
-  latency.id = "chart-latency-vs-offered";
-  latency.title = "Latency against offered rate";
-  latency.x_label = "offered rate (events/s)";
-  latency.y_label = "latency (ms)";
-  latency.value_unit = "ms";
-  latency.series = {{"p50", "#2ca02c", offered, p50, false},
-                    {"p99", "#d62728", offered, p99, false},
-                    {"p99.9", "#9467bd", offered, p999, true}};
+  reports::XYChart latency = NewXYChart("chart-latency-vs-offered", "Latency against offered rate",
+                                        "offered rate (events/s)", "latency (ms)", "ms",
+                                        {{"p50", "#2ca02c", offered, p50, false},
+                                         {"p99", "#d62728", offered, p99, false},
+                                         {"p99.9", "#9467bd", offered, p999, true}});
   latency.log_scale_when_wide = true;
   const double target = Number(Field(Field(result, "find_max"), "p99_target_ms"));
   if (std::isfinite(target)) {
@@ -267,13 +274,9 @@ std::string ScalingSection(const json& result) {
              "</td></tr>";
   }
   table += "</tbody></table>";
-  reports::XYChart chart;
-  chart.id = "chart-scaling";
-  chart.title = "Rate against ingestd instances";
-  chart.x_label = "ingestd instances";
-  chart.y_label = "rate (events/s)";
-  chart.value_unit = "events/s";
-  chart.series = {{"rate", "#1f77b4", instances, rate, false}};
+  const reports::XYChart chart =
+      NewXYChart("chart-scaling", "Rate against ingestd instances", "ingestd instances",
+                 "rate (events/s)", "events/s", {{"rate", "#1f77b4", instances, rate, false}});
   return "<section id=\"scaling\"><h2>Scaling</h2><p>The same load with each number of "
          "ingestd instances, each in a fresh environment; the rate is the highest that held "
          "(a search) or the committed rate. The sections below are the last count's run; each "

@@ -96,6 +96,33 @@ std::string LegendEntry(double* legend_x, const std::string& name, const std::st
   return out;
 }
 
+// The legend's group, opened with an entry per line (a ChartLine or an XYSeries) from *legend_x
+// on; *legend_x is left past the last entry, for any entry added after them.
+template <typename Line>
+std::string LegendOf(const std::vector<Line>& lines, double* legend_x) {
+  std::string out = "<g class=\"legend\">";
+  for (const Line& line : lines) out += LegendEntry(legend_x, line.name, line.color, line.dashed);
+  return out;
+}
+
+// The x axis: a tick at first, first + step, ... up to last (at most kMaxTicks), placed by x_of
+// and labelled with the value, and the axis title under them.
+template <typename XOf>
+std::string XAxis(double first, double last, double step, const XOf& x_of,
+                  const std::string& title) {
+  std::string out = "<g class=\"axis x-axis\">";
+  size_t ticks = 0;
+  for (double v = first; v <= last + step / 1000 && ticks < kMaxTicks; v += step, ++ticks) {
+    const double x = x_of(v);
+    out += "<line class=\"tick-mark\" x1=\"" + Fixed(x) + "\" x2=\"" + Fixed(x) + "\" y1=\"" +
+           Fixed(kTop + kPlotHeight) + "\" y2=\"" + Fixed(kTop + kPlotHeight + 4) + "\"/>";
+    out += "<text class=\"tick\" x=\"" + Fixed(x) + "\" y=\"" + Fixed(kTop + kPlotHeight + 16) +
+           "\" text-anchor=\"middle\">" + HtmlEscape(FormatCompact(v)) + "</text>";
+  }
+  return out + "<text class=\"axis-title\" x=\"" + Fixed(kLeft + kPlotWidth / 2) + "\" y=\"" +
+         Fixed(kHeight - 6) + "\" text-anchor=\"middle\">" + HtmlEscape(title) + "</text></g>";
+}
+
 double MaxFinite(const std::vector<double>& values) {
   double m = 0;
   for (double v : values) {
@@ -281,18 +308,7 @@ std::string RenderTimeChart(const TimeChart& chart) {
 
   // X ticks in seconds.
   const double x_step = NiceStep(x1 - x0, 8);
-  out += "<g class=\"axis x-axis\">";
-  size_t x_ticks = 0;
-  for (double t = std::ceil(x0 / x_step) * x_step; t <= x1 + x_step / 1000 && x_ticks < kMaxTicks;
-       t += x_step, ++x_ticks) {
-    const double x = x_of(t);
-    out += "<line class=\"tick-mark\" x1=\"" + Fixed(x) + "\" x2=\"" + Fixed(x) + "\" y1=\"" +
-           Fixed(kTop + kPlotHeight) + "\" y2=\"" + Fixed(kTop + kPlotHeight + 4) + "\"/>";
-    out += "<text class=\"tick\" x=\"" + Fixed(x) + "\" y=\"" + Fixed(kTop + kPlotHeight + 16) +
-           "\" text-anchor=\"middle\">" + HtmlEscape(FormatCompact(t)) + "</text>";
-  }
-  out += "<text class=\"axis-title\" x=\"" + Fixed(kLeft + kPlotWidth / 2) + "\" y=\"" +
-         Fixed(kHeight - 6) + "\" text-anchor=\"middle\">time since start (s)</text></g>";
+  out += XAxis(std::ceil(x0 / x_step) * x_step, x1, x_step, x_of, "time since start (s)");
 
   // Fault bands under the lines, every one drawn even when outside the sampled span.
   out += "<g class=\"fault-bands\">";
@@ -343,12 +359,8 @@ std::string RenderTimeChart(const TimeChart& chart) {
   if (!any_sample) out += NoDataText("no samples recorded");
 
   // Plot frame and legend.
-  out += PlotFrame();
-  out += "<g class=\"legend\">";
   double legend_x = kLeft;
-  for (const ChartLine& line : chart.lines) {
-    out += LegendEntry(&legend_x, line.name, line.color, line.dashed);
-  }
+  out += PlotFrame() + LegendOf(chart.lines, &legend_x);
   if (!chart.bands.empty()) {
     out += "<rect class=\"legend-fault\" x=\"" + Fixed(legend_x) +
            "\" y=\"7\" width=\"16\" height=\"12\"/><text x=\"" + Fixed(legend_x + 21) +
@@ -445,19 +457,7 @@ std::string RenderXYChart(const XYChart& chart) {
   std::string out = SvgOpen(chart.id, chart.title, " data-kind=\"xy\"");
   out += scale.Axis(chart.y_label);
 
-  const double x_step = NiceStep(x_hi, 8);
-  out += "<g class=\"axis x-axis\">";
-  size_t x_ticks = 0;
-  for (double x = 0; x <= x_hi + x_step / 1000 && x_ticks < kMaxTicks; x += x_step, ++x_ticks) {
-    const double px = x_of(x);
-    out += "<line class=\"tick-mark\" x1=\"" + Fixed(px) + "\" x2=\"" + Fixed(px) + "\" y1=\"" +
-           Fixed(kTop + kPlotHeight) + "\" y2=\"" + Fixed(kTop + kPlotHeight + 4) + "\"/>";
-    out += "<text class=\"tick\" x=\"" + Fixed(px) + "\" y=\"" + Fixed(kTop + kPlotHeight + 16) +
-           "\" text-anchor=\"middle\">" + HtmlEscape(FormatCompact(x)) + "</text>";
-  }
-  out += "<text class=\"axis-title\" x=\"" + Fixed(kLeft + kPlotWidth / 2) + "\" y=\"" +
-         Fixed(kHeight - 6) + "\" text-anchor=\"middle\">" + HtmlEscape(chart.x_label) +
-         "</text></g>";
+  out += XAxis(0, x_hi, NiceStep(x_hi, 8), x_of, chart.x_label);
 
   // Reference lines under the data.
   out += "<g class=\"references\">";
@@ -507,12 +507,8 @@ std::string RenderXYChart(const XYChart& chart) {
   out += "</g>";
   if (!any_point) out += NoDataText("no points recorded");
 
-  out += PlotFrame();
-  out += "<g class=\"legend\">";
   double legend_x = kLeft;
-  for (const XYSeries& series : chart.series) {
-    out += LegendEntry(&legend_x, series.name, series.color, series.dashed);
-  }
+  out += PlotFrame() + LegendOf(chart.series, &legend_x);
   if (identity) out += LegendEntry(&legend_x, chart.identity_label, "#7f7f7f", true);
   out += "</g></svg>";
   return out;

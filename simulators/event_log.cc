@@ -35,23 +35,6 @@ json ToJson(const EventLogHeader& h) {
               {"scenario_yaml", h.scenario_yaml}};
 }
 
-json ToJson(const PublishRecord& r) {
-  json j{{"kind", "publish"},
-         {"offset_ms", r.offset_ms},
-         {"service", r.service},
-         {"seq", r.seq},
-         {"msg", r.msg},
-         {"type", r.type},
-         {"event_id", r.event_id},
-         {"transport", r.transport},
-         {"subject", r.subject},
-         {"key", r.key},
-         {"headers", r.headers},
-         {"payload_b64", Base64Encode(r.payload)},
-         {"expected", r.expected}};
-  return j;
-}
-
 json ToJson(const FaultRecord& r) {
   return json{{"kind", "fault"},
               {"offset_ms", r.offset_ms},
@@ -106,7 +89,8 @@ void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
 }
 
-// The publish record as one line, written without building a json tree (hot path).
+}  // namespace
+
 std::string PublishLine(const PublishRecord& r) {
   std::string line;
   line.reserve(320 + r.payload.size() * 4 / 3);
@@ -149,6 +133,8 @@ std::string PublishLine(const PublishRecord& r) {
   line += "}";
   return line;
 }
+
+namespace {
 
 // One sidecar line: a publish's outcome.
 std::string OutcomeLine(const std::string& service, uint64_t msg, int64_t published_ms, bool acked,

@@ -92,8 +92,10 @@ struct FaultRecord {
 };
 
 nlohmann::json ToJson(const EventLogHeader& h);
-nlohmann::json ToJson(const PublishRecord& r);
 nlohmann::json ToJson(const FaultRecord& r);
+// A publish record's line in the log (without the newline), written without building a json
+// tree: the writer's hot path. msg is left out when 0.
+std::string PublishLine(const PublishRecord& r);
 
 // The sidecar beside a log: "run/events.log" -> "run/events.acks", "x.log.gz" -> "x.acks.gz".
 std::string AcksPathFor(const std::string& log_path);

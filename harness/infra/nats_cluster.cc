@@ -18,6 +18,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "harness/infra/jetstream_stream.h"
 #include "harness/infra/ports.h"
 
 namespace ingestlab {
@@ -317,20 +318,8 @@ Status NatsCluster::CreateStreams(
                             natsStatus_GetText(s)));
   }
   for (const auto& [name, subjects] : streams) {
-    std::vector<const char*> ptrs;
-    for (const std::string& subject : subjects) ptrs.push_back(subject.c_str());
-    jsStreamConfig cfg;
-    jsStreamConfig_Init(&cfg);
-    cfg.Name = name.c_str();
-    cfg.Subjects = ptrs.data();
-    cfg.SubjectsLen = static_cast<int>(ptrs.size());
-    cfg.Storage = js_FileStorage;
-    cfg.Duplicates = INT64_C(120'000'000'000);  // 2 minutes, as CONTRACT.md section 2
-    cfg.Replicas = std::min(3, size());
-    jsStreamInfo* si = nullptr;
     jsErrCode jerr = static_cast<jsErrCode>(0);
-    s = js_AddStream(&si, js, &cfg, nullptr, &jerr);
-    if (si) jsStreamInfo_Destroy(si);
+    s = AddFileStream(js, name, subjects, std::min(3, size()), &jerr);
     if (s != NATS_OK && jerr != JSStreamNameExistErr) {
       return close(Status::Io("nats: create stream " + name + ": " + natsStatus_GetText(s) +
                               (jerr ? " (JetStream error " + std::to_string(jerr) + ")" : "")));

@@ -335,7 +335,7 @@ std::string CheckEventLog(std::string_view input) {
   // What was read writes back and reads back the same: the log of a replay of this log.
   std::string rewritten = sim::ToJson(log->header).dump() + "\n";
   for (const auto& f : log->faults) rewritten += sim::ToJson(f).dump() + "\n";
-  for (const auto& p : log->publishes) rewritten += sim::ToJson(p).dump() + "\n";
+  for (const auto& p : log->publishes) rewritten += sim::PublishLine(p) + "\n";
   auto again = sim::ParseEventLog(rewritten);
   if (!again.ok()) return "a parsed log does not read back: " + again.status().ToString();
   if (again->publishes.size() != log->publishes.size() ||

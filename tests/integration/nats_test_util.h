@@ -15,6 +15,7 @@
 
 #include <nats/nats.h>
 
+#include "harness/infra/jetstream_stream.h"
 #include "tests/support/wait.h"
 
 namespace ingestlab::testing {
@@ -157,18 +158,9 @@ class JsTestClient {
     return true;
   }
 
+  // A stream as the harness creates it, on one server (one replica).
   void AddStream(const std::string& name, const std::vector<std::string>& subjects) {
-    std::vector<const char*> subs;
-    for (auto& s : subjects) subs.push_back(s.c_str());
-    jsStreamConfig cfg;
-    jsStreamConfig_Init(&cfg);
-    cfg.Name = name.c_str();
-    cfg.Subjects = subs.data();
-    cfg.SubjectsLen = static_cast<int>(subs.size());
-    cfg.Storage = js_FileStorage;
-    jsStreamInfo* si = nullptr;
-    CheckNats(js_AddStream(&si, js_, &cfg, nullptr, nullptr), "add stream " + name);
-    jsStreamInfo_Destroy(si);
+    CheckNats(AddFileStream(js_, name, subjects, 1, nullptr), "add stream " + name);
   }
 
   uint64_t StreamMessages(const std::string& stream) {
