@@ -58,7 +58,10 @@ struct SqlValue {
 // kIo for the storage itself (full, read-only, corrupt), kInternal for everything else.
 class SqlConnection {
  public:
+  SqlConnection() = default;
   virtual ~SqlConnection() = default;
+  SqlConnection(const SqlConnection&) = delete;
+  SqlConnection& operator=(const SqlConnection&) = delete;
   virtual SqlDialect dialect() const = 0;
   // The cached statement for `sql`, which must have static storage duration (the cache is keyed
   // by its address). The statement stays owned by the connection.

@@ -169,8 +169,6 @@ class SqliteConnection final : public SqlConnection {
     statements_.clear();    // finalized before the connection closes
     sqlite3_close_v2(db_);  // the last connection to close checkpoints and removes the WAL
   }
-  SqliteConnection(const SqliteConnection&) = delete;
-  SqliteConnection& operator=(const SqliteConnection&) = delete;
 
   SqlDialect dialect() const override { return SqlDialect::kSqlite; }
 

@@ -15,15 +15,9 @@
 namespace ingestlab {
 namespace {
 
-// PostgreSQL's type ids (pg_type.oid) for the values Query reads typed.
-constexpr Oid kBoolOid = 16;
-constexpr Oid kByteaOid = 17;
-constexpr Oid kInt8Oid = 20;
-constexpr Oid kInt2Oid = 21;
-constexpr Oid kInt4Oid = 23;
-constexpr Oid kFloat4Oid = 700;
-constexpr Oid kFloat8Oid = 701;
-constexpr Oid kNumericOid = 1700;
+// PostgreSQL's type ids (pg_type.oid) of the values Query reads typed.
+enum : Oid { kBoolOid = 16, kByteaOid = 17, kInt8Oid = 20, kInt2Oid = 21, kInt4Oid = 23 };
+enum : Oid { kFloat4Oid = 700, kFloat8Oid = 701, kNumericOid = 1700 };
 
 // A message of libpq's, trimmed to one line.
 std::string OneLine(const char* message) {
@@ -177,8 +171,6 @@ class PostgresConnection final : public SqlConnection {
     statements_.clear();
     PQfinish(conn_);
   }
-  PostgresConnection(const PostgresConnection&) = delete;
-  PostgresConnection& operator=(const PostgresConnection&) = delete;
 
   SqlDialect dialect() const override { return SqlDialect::kPostgres; }
 
