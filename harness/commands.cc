@@ -60,6 +60,7 @@ int RunUpCommand(int argc, char** argv) {
       "line of JSON when everything is ready:\n"
       "  {\"nats_urls\":[...],\"kafka_bootstrap\":\"h:p,...\",\"db\":\"PATH\",\"http\":\"http://"
       "h:p\",\"dir\":\"DIR\"}\n"
+      "(with --store postgres, db is the URL of the PostgreSQL database ingestd writes into)\n"
       "and runs until SIGINT/SIGTERM, then tears everything down and exits 0.",
       "ingestlab up"};
   app.set_help_flag("-h,--help", "this text");
@@ -71,6 +72,12 @@ int RunUpCommand(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--ingestd", o.ingestd_count, "ingestd processes sharing the database")
       ->check(CLI::Range(0, 8))
+      ->capture_default_str();
+  std::string store = "sqlite";
+  app.add_option("--store", store,
+                 "ingestd's store: sqlite (a file in --dir) or postgres (a PostgreSQL server "
+                 "started on a free loopback port, its URL printed as db)")
+      ->check(CLI::IsMember({"sqlite", "postgres"}))
       ->capture_default_str();
   app.add_option("--dir", dir,
                  "where the database, logs and NATS data go [a temporary directory, removed at "
@@ -92,6 +99,7 @@ int RunUpCommand(int argc, char** argv) {
   fs::create_directories(dir, ec);
   o.dir = fs::absolute(dir, ec).string();
   o.proxies = false;  // nothing injects network faults into an `up` environment
+  o.postgres_store = store == "postgres";
 
   // Block the stop signals in every thread (children reset their mask), then sigwait for them.
   sigset_t stop_signals;

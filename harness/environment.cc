@@ -53,6 +53,15 @@ Result<std::unique_ptr<Environment>> Environment::Start(const EnvironmentOptions
     env->kafka_ = std::move(k.value());
   }
 
+  if (options.postgres_store) {
+    PostgresOptions pg;
+    pg.log_path = options.dir + "/logs/postgres.log";
+    pg.ready_timeout_ms = options.ready_timeout_ms;
+    auto server = PostgresServer::Start(pg);
+    if (!server.ok()) return server.status().Annotate("PostgreSQL failed to start");
+    env->postgres_ = std::move(server.value());
+  }
+
   INGEST_RETURN_IF_ERROR(env->StartSystem());
   return env;
 }
@@ -67,6 +76,13 @@ Status Environment::StartSystem() {
     topology.ingestd_settings = options_.ingestd_settings;
     system_ = IngestdSystem(topology);
     system_.ready_timeout_s = options_.ready_timeout_ms / 1000.0;
+  }
+  if (postgres_ != nullptr) {  // ingestd's store is the server's database, not a file
+    const std::string file = system_.state_ingestd;
+    for (std::string& arg : system_.command) {
+      if (arg == file) arg = postgres_->url();
+    }
+    system_.state_ingestd = postgres_->url();
   }
   const SystemSpec& spec = system_;
   if (spec.create_streams) {

@@ -23,6 +23,7 @@
 #include "common/status.h"
 #include "harness/infra/kafka_cluster.h"
 #include "harness/infra/nats_cluster.h"
+#include "harness/infra/postgres_server.h"
 #include "harness/infra/system_process.h"
 #include "harness/infra/tcp_proxy.h"
 #include "harness/scenario.h"
@@ -46,6 +47,9 @@ struct EnvironmentOptions {
   // contract's JetStream streams when it says create_streams.
   std::optional<SystemSpec> system;
   std::string scenario_dir;  // {scenario_dir}
+  // ingestd's store on a PostgreSQL server started for the environment (logs/postgres.log,
+  // data in a private temporary directory) instead of {dir}/ingest.db; db_path() is its URL.
+  bool postgres_store = false;
 };
 
 class Environment {
@@ -100,6 +104,7 @@ class Environment {
   Status StartSystem();  // the instances of system_, once NATS and Kafka are up
 
   EnvironmentOptions options_;
+  std::unique_ptr<PostgresServer> postgres_;  // outlives the instances (declared before them)
   std::unique_ptr<NatsCluster> nats_;
   std::vector<std::unique_ptr<TcpProxy>> proxies_;
   std::unique_ptr<KafkaMockCluster> kafka_;

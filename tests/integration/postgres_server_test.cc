@@ -1,17 +1,23 @@
 // PostgresServer: a real PostgreSQL server on a free loopback port — reachable at its URL with
 // libpq, keeping committed rows across a crash (SIGKILL) and a restart, gone without a trace
 // (no process, no data directory) when it is dropped, and a clear error when the binaries are
-// not where it is told to look.
+// not where it is told to look; and `ingestlab up --store postgres`, which runs ingestd on one.
 #include <libpq-fe.h>
+#include <signal.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "harness/infra/postgres_server.h"
+#include "harness/infra/process.h"
+#include "system/store_schema.h"
 #include "tests/support/cli.h"
 
 using namespace ingestlab;
@@ -91,4 +97,37 @@ TEST_CASE("without the server binaries the error says how to get them", "[postgr
   ::unsetenv("INGESTLAB_PG_BIN");
   REQUIRE_FALSE(server.ok());
   CHECK_THAT(server.status().message(), Catch::Contains("INGESTLAB_PG_BIN=/nonexistent/bin"));
+}
+
+TEST_CASE("ingestlab up --store postgres prints the database URL ingestd writes into, and stops "
+          "it with everything else",
+          "[postgres]") {
+  const auto dir = ingestlab::testing::FreshTempDir("up-postgres");
+  SpawnOptions spawn;
+  spawn.program = INGESTLAB_CLI;
+  spawn.args = {"up", "--store", "postgres", "--kafka-brokers", "0", "--ingestd", "2"};
+  spawn.log_path = (dir / "up.log").string();
+  auto up = ChildProcess::Spawn(spawn);
+  REQUIRE(up.ok());
+  nlohmann::json ready;
+  for (int i = 0; i < 600 && !ready.is_object(); ++i) {  // up to 60 s
+    std::ifstream log(spawn.log_path);
+    for (std::string line; std::getline(log, line);) {
+      if (line.starts_with("{")) ready = nlohmann::json::parse(line, nullptr, false);
+    }
+    if (!ready.is_object()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  INFO((*up)->LogTail());
+  REQUIRE(ready.is_object());
+  const std::string url = ready.value("db", "");
+  REQUIRE(url.starts_with("postgres://ingestlab@127.0.0.1:"));
+  // ingestd created its schema there: the store's current version.
+  CHECK(Query(url, "SELECT version FROM store_schema_version") ==
+        std::to_string(kStoreSchemaVersion));
+  REQUIRE((*up)->Signal(SIGINT).ok());
+  const ExitStatus how = (*up)->Stop(30'000);
+  CHECK(how.exited);
+  CHECK(how.code == 0);
+  CHECK_THAT(Query(url, "SELECT 1"), Catch::StartsWith("ERROR"));  // the server went with it
+  CHECK_FALSE(std::filesystem::exists(ready.value("dir", "/nonexistent")));
 }
