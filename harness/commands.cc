@@ -191,6 +191,12 @@ int RunRunCommand(int argc, char** argv) {
         }
         return "";
       });
+  std::string store;
+  app.add_option("--store", store,
+                 "run ingestd on this store whatever the scenarios say: sqlite (a file in the run "
+                 "directory) or postgres (a PostgreSQL server the run starts); not for scenarios "
+                 "with a system section")
+      ->check(CLI::IsMember({"sqlite", "postgres"}));
   app.add_flag("-q,--quiet", quiet, "no progress lines");
   app.add_flag("--check", check_only, "only parse and validate the scenario files, run nothing");
   if (auto exit_code = ParseCommandLine(app, "run", argc, argv)) return *exit_code;
@@ -213,6 +219,14 @@ int RunRunCommand(int argc, char** argv) {
       std::fprintf(stderr, "ingestlab run: %s is a load workload; run it with `ingestlab load %s`\n",
                    f.c_str(), f.c_str());
       return 2;
+    }
+    if (!store.empty()) {
+      if (s->system) {
+        std::fprintf(stderr, "ingestlab run: %s has a system section: --store is for ingestd\n",
+                     f.c_str());
+        return 2;
+      }
+      s->topology.postgres_store = store == "postgres";
     }
     scenarios.push_back(std::move(s.value()));
   }
@@ -254,7 +268,8 @@ int RunRunCommand(int argc, char** argv) {
     // The command that reproduces this one run: its file and its seed.
     o.command = "ingestlab run " + ShellQuote(s.path) + " --seed " +
                 std::to_string(options.seed.value_or(s.seed)) +
-                (options.epoch_ms ? " --epoch " + std::to_string(*options.epoch_ms) : "");
+                (options.epoch_ms ? " --epoch " + std::to_string(*options.epoch_ms) : "") +
+                (store.empty() ? "" : " --store " + store);
     RunOutcome r = RunScenario(s, o);
     std::fputs(FormatRunSummary(r, color).c_str(), stdout);
     std::fflush(stdout);

@@ -1,8 +1,6 @@
 // FaultInjector: timeline action → call on NatsCluster, KafkaMockCluster, TcpProxy, ingestd.
 #include "harness/fault_injector.h"
 
-#include <sqlite3.h>
-
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -10,7 +8,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
-#include "harness/sqlite_db.h"
+#include "system/store.h"
 
 namespace ingestlab {
 namespace {
@@ -279,21 +277,24 @@ void FaultInjector::ResumePaused() {
 }
 
 Status FaultInjector::HoldDbLock(double seconds) {
-  auto db = OpenSqlite(env_->db_path(), SQLITE_OPEN_READWRITE);
+  // The store's write lock: SQLite's (a write transaction), or on PostgreSQL the writers' turn
+  // (store.cc) and the events table, which every write transaction needs.
+  auto db = OpenSideConnection(env_->db_path(), 5000);
   if (!db.ok()) return db.status().Annotate("hold_db_lock");
-  char* err = nullptr;
-  if (sqlite3_exec(db->get(), "BEGIN IMMEDIATE", nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "?";
-    sqlite3_free(err);
-    return Status::Io("hold_db_lock: cannot take the write lock: " + msg);
-  }
-  lock_threads_.emplace_back([this, db = std::move(*db), seconds] {
+  const bool postgres = (*db)->dialect() == SqlDialect::kPostgres;
+  Status st = (*db)->Execute(postgres ? "BEGIN; SELECT pg_advisory_xact_lock(4242170002); "
+                                        "LOCK TABLE events IN EXCLUSIVE MODE"
+                                      : "BEGIN IMMEDIATE",
+                             "take the write lock");
+  if (!st.ok()) return st.Annotate("hold_db_lock");
+  std::shared_ptr<SqlConnection> held(std::move(*db));
+  lock_threads_.emplace_back([this, held, seconds] {
     Clock& clock = Clock::System();
     const int64_t until = clock.NowMonoNanos() + static_cast<int64_t>(seconds * 1e9);
     while (!stopping_.load() && clock.NowMonoNanos() < until) {
       clock.SleepFor(std::chrono::milliseconds(20));
     }
-    sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+    held->Execute("ROLLBACK", "release the write lock");
   });
   return Status::Ok();
 }

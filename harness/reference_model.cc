@@ -1,8 +1,6 @@
 // ReferenceModel: decoding, the per-type folds and the table-by-table diff. See reference_model.h.
 #include "harness/reference_model.h"
 
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -1344,17 +1342,17 @@ const std::vector<TableDef>& TableDefs() {
 
 // An observed cell.
 struct Cell {
-  int type = SQLITE_NULL;
+  SqlValue::Kind type = SqlValue::Kind::kNull;
   int64_t i = 0;
   double r = 0;
   std::string s;
   std::string ToString() const {
     switch (type) {
-      case SQLITE_NULL:
+      case SqlValue::Kind::kNull:
         return "NULL";
-      case SQLITE_INTEGER:
+      case SqlValue::Kind::kInteger:
         return std::to_string(i);
-      case SQLITE_FLOAT: {
+      case SqlValue::Kind::kReal: {
         std::ostringstream o;
         o.precision(12);
         o << r;
@@ -1366,38 +1364,32 @@ struct Cell {
   }
 };
 
-Cell ReadCell(sqlite3_stmt* st, int col) {
+Cell ReadCell(const SqlValue& v) {
   Cell c;
-  c.type = sqlite3_column_type(st, col);
-  if (c.type == SQLITE_INTEGER) {
-    c.i = sqlite3_column_int64(st, col);
-    c.r = static_cast<double>(c.i);
-  } else if (c.type == SQLITE_FLOAT) {
-    c.r = sqlite3_column_double(st, col);
-  } else if (c.type != SQLITE_NULL) {
-    const void* p = sqlite3_column_blob(st, col);
-    c.s.assign(static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(st, col)));
-  }
+  c.type = v.kind;
+  c.i = v.integer;
+  c.r = v.kind == SqlValue::Kind::kInteger ? static_cast<double>(v.integer) : v.real;
+  c.s.assign(v.text);
   return c;
 }
 
 bool Same(const ModelValue& want, const Cell& got) {
-  const bool numeric = got.type == SQLITE_INTEGER || got.type == SQLITE_FLOAT;
+  const bool numeric = got.type == SqlValue::Kind::kInteger || got.type == SqlValue::Kind::kReal;
   switch (want.kind) {
     case ModelValue::kAny:
       return true;
     case ModelValue::kNull:
-      return got.type == SQLITE_NULL;
+      return got.type == SqlValue::Kind::kNull;
     case ModelValue::kInt:
-      if (got.type == SQLITE_INTEGER) return got.i == want.i;
-      return got.type == SQLITE_FLOAT && got.r == static_cast<double>(want.i);
+      if (got.type == SqlValue::Kind::kInteger) return got.i == want.i;
+      return got.type == SqlValue::Kind::kReal && got.r == static_cast<double>(want.i);
     case ModelValue::kReal:
       // Money and other sums: a tolerance for the order the additions happened in.
       return numeric && std::fabs(got.r - want.r) <= 0.005 + 1e-9 * std::fabs(want.r);
     case ModelValue::kText:
-      return (got.type == SQLITE_TEXT || got.type == SQLITE_BLOB) && got.s == want.s;
+      return got.type == SqlValue::Kind::kText && got.s == want.s;
     case ModelValue::kJson: {
-      if (got.type != SQLITE_TEXT && got.type != SQLITE_BLOB) return false;
+      if (got.type != SqlValue::Kind::kText) return false;
       auto parsed = json::parse(got.s, nullptr, false);
       return !parsed.is_discarded() && parsed.dump() == want.s;
     }
@@ -1406,15 +1398,6 @@ bool Same(const ModelValue& want, const Cell& got) {
 }
 
 std::string Quote(const std::string& s) { return s.size() > 120 ? s.substr(0, 117) + "..." : s; }
-
-struct Statement {
-  Statement(sqlite3* db, const std::string& sql) {
-    rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
-  }
-  ~Statement() { sqlite3_finalize(st); }
-  sqlite3_stmt* st = nullptr;
-  int rc;
-};
 
 }  // namespace
 
@@ -1555,7 +1538,7 @@ void ReferenceModel::Build(const std::vector<PublishRecord>& publishes,
   unsettled_ = waiting.size();
 }
 
-Result<std::vector<ModelTableDiff>> ReferenceModel::Diff(sqlite3* db,
+Result<std::vector<ModelTableDiff>> ReferenceModel::Diff(SqlConnection& db,
                                                          std::vector<StateMismatch>* mismatches,
                                                          size_t max_shown) const {
   std::vector<ModelTableDiff> out;
@@ -1574,43 +1557,37 @@ Result<std::vector<ModelTableDiff>> ReferenceModel::Diff(sqlite3* db,
     }
     for (const auto* c : def.columns) sql += std::string(", ") + c;
     sql += std::string(" FROM ") + def.name;
-    Statement st(db, sql);
-    if (st.rc != SQLITE_OK) {
-      return Status::Io(std::string("reference model: cannot read ") + def.name + ": " +
-                        sqlite3_errmsg(db));
-    }
     auto found = tables_.find(def.name);
     const ModelTable& want = found == tables_.end() ? kEmpty : found->second;
     ModelTableDiff d;
     d.table = def.name;
     d.expected_rows = want.size();
     std::unordered_set<std::string> seen;
-    const int nkey = static_cast<int>(def.key.size());
-    for (;;) {
-      const int rc = sqlite3_step(st.st);
-      if (rc == SQLITE_DONE) break;
-      if (rc != SQLITE_ROW) {
-        return Status::Io(std::string("reference model: cannot read ") + def.name + ": " +
-                          sqlite3_errmsg(db));
-      }
-      ++d.observed_rows;
-      std::string key;
-      for (int k = 0; k < nkey; ++k) key += (k ? "|" : "") + ReadCell(st.st, k).ToString();
-      seen.insert(key);
-      auto it = want.find(key);
-      if (it == want.end()) {
-        add(d, {def.name, key, "no row", "extra row"});
-        continue;
-      }
-      for (size_t c = 0; c < def.columns.size(); ++c) {
-        const ModelValue* v = it->second.find(def.columns[c]);
-        if (v == nullptr) continue;  // the model does not know it
-        const Cell got = ReadCell(st.st, nkey + static_cast<int>(c));
-        if (!Same(*v, got)) {
-          add(d, {std::string(def.name) + "." + def.columns[c], key, Quote(v->ToString()),
-                  Quote(got.ToString())});
-        }
-      }
+    const size_t nkey = def.key.size();
+    Status read = db.Query(
+        sql, [](const std::vector<std::string>&) {},
+        [&](const std::vector<SqlValue>& row) {
+          ++d.observed_rows;
+          std::string key;
+          for (size_t k = 0; k < nkey; ++k) key += (k ? "|" : "") + ReadCell(row[k]).ToString();
+          seen.insert(key);
+          auto it = want.find(key);
+          if (it == want.end()) {
+            add(d, {def.name, key, "no row", "extra row"});
+            return;
+          }
+          for (size_t c = 0; c < def.columns.size(); ++c) {
+            const ModelValue* v = it->second.find(def.columns[c]);
+            if (v == nullptr) continue;  // the model does not know it
+            const Cell got = ReadCell(row[nkey + c]);
+            if (!Same(*v, got)) {
+              add(d, {std::string(def.name) + "." + def.columns[c], key, Quote(v->ToString()),
+                      Quote(got.ToString())});
+            }
+          }
+        });
+    if (!read.ok()) {
+      return read.Annotate(std::string("reference model: cannot read ") + def.name);
     }
     for (const auto& [key, row] : want) {
       if (!seen.count(key)) add(d, {def.name, key, "row", "missing row"});
@@ -1624,11 +1601,6 @@ Result<std::vector<ModelTableDiff>> ReferenceModel::Diff(sqlite3* db,
   // dead_letters: every expected dead letter is there (by the payload's id or its bytes), and
   // nothing else is.
   {
-    Statement st(db, "SELECT id, payload FROM dead_letters");
-    if (st.rc != SQLITE_OK) {
-      return Status::Io(std::string("reference model: cannot read dead_letters: ") +
-                        sqlite3_errmsg(db));
-    }
     ModelTableDiff d;
     d.table = "dead_letters";
     // Several publishes may share bytes or an id (a malformed message sent twice): each row
@@ -1646,43 +1618,39 @@ Result<std::vector<ModelTableDiff>> ReferenceModel::Diff(sqlite3* db,
       }
     }
     std::vector<bool> found(dead_letters_.size(), false);
-    for (;;) {
-      const int rc = sqlite3_step(st.st);
-      if (rc == SQLITE_DONE) break;
-      if (rc != SQLITE_ROW) {
-        return Status::Io(std::string("reference model: cannot read dead_letters: ") +
-                          sqlite3_errmsg(db));
-      }
-      ++d.observed_rows;
-      const Cell payload = ReadCell(st.st, 1);
-      std::string id;
-      auto j = json::parse(payload.s, nullptr, false);
-      if (j.is_object() && j.contains("id") && j["id"].is_string()) id = j["id"];
-      const std::vector<size_t>* candidates = nullptr;
-      if (auto p = by_payload.find(payload.s); p != by_payload.end()) {
-        candidates = &p->second;
-      } else if (auto q = id.empty() ? by_id.end() : by_id.find(id); q != by_id.end()) {
-        candidates = &q->second;
-      }
-      size_t match = SIZE_MAX;
-      if (candidates != nullptr) {
-        match = candidates->front();  // all taken: a second row for a known message
-        for (size_t i : *candidates) {
-          if (!found[i]) {
-            match = i;
-            break;
+    Status read = db.Query(
+        "SELECT id, payload FROM dead_letters", [](const std::vector<std::string>&) {},
+        [&](const std::vector<SqlValue>& row) {
+          ++d.observed_rows;
+          const Cell payload = ReadCell(row[1]);
+          std::string id;
+          auto j = json::parse(payload.s, nullptr, false);
+          if (j.is_object() && j.contains("id") && j["id"].is_string()) id = j["id"];
+          const std::vector<size_t>* candidates = nullptr;
+          if (auto p = by_payload.find(payload.s); p != by_payload.end()) {
+            candidates = &p->second;
+          } else if (auto q = id.empty() ? by_id.end() : by_id.find(id); q != by_id.end()) {
+            candidates = &q->second;
           }
-        }
-      }
-      if (match == SIZE_MAX) {
-        add(d, {"dead_letters",
-                "row " + std::to_string(sqlite3_column_int64(st.st, 0)) +
-                    (id.empty() ? "" : " (" + id + ")"),
-                "no dead letter", "extra row"});
-      } else {
-        found[match] = true;
-      }
-    }
+          size_t match = SIZE_MAX;
+          if (candidates != nullptr) {
+            match = candidates->front();  // all taken: a second row for a known message
+            for (size_t i : *candidates) {
+              if (!found[i]) {
+                match = i;
+                break;
+              }
+            }
+          }
+          if (match == SIZE_MAX) {
+            add(d, {"dead_letters",
+                    "row " + std::to_string(row[0].integer) + (id.empty() ? "" : " (" + id + ")"),
+                    "no dead letter", "extra row"});
+          } else {
+            found[match] = true;
+          }
+        });
+    if (!read.ok()) return read.Annotate("reference model: cannot read dead_letters");
     for (size_t i = 0; i < dead_letters_.size(); ++i) {
       if (dead_letters_[i].required && !found[i]) {
         const std::string key = dead_letters_[i].event_id.empty() ? Quote(dead_letters_[i].payload)

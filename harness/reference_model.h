@@ -32,8 +32,7 @@
 
 #include "common/status.h"
 #include "harness/assertions.h"
-
-struct sqlite3;
+#include "system/sql_connection.h"
 
 namespace ingestlab {
 
@@ -127,7 +126,8 @@ class ReferenceModel {
 
   // Compares with the store behind `db`. Every table above must be readable: a failed query
   // is an error, never "no differences". `mismatches` gets every difference.
-  Result<std::vector<ModelTableDiff>> Diff(sqlite3* db, std::vector<StateMismatch>* mismatches,
+  Result<std::vector<ModelTableDiff>> Diff(SqlConnection& db,
+                                           std::vector<StateMismatch>* mismatches,
                                            size_t max_shown = 20) const;
 
   // The tables Diff compares, in order (the domain tables, then events and dead_letters).

@@ -125,6 +125,8 @@ Result<ReplayProgram> BuildReplayProgram(const sim::EventLog& log, const std::st
       dir != log.header.topology.end() && dir->is_string()) {
     s.scenario_dir = dir->get<std::string>();
   }
+  // The store the run had, also when `run --store` chose it rather than the file.
+  if (!s.system) s.topology.postgres_store = log.header.topology.value("store", "") == "postgres";
   s.seed = log.header.seed;
   s.services.clear();
   s.timeline.clear();

@@ -73,9 +73,11 @@ double RoundTo(double v, int digits) {
 }
 
 nlohmann::json TopologyJson(const TopologySpec& t) {
-  return {{"nats_nodes", t.nats_nodes},
-          {"kafka_brokers", t.kafka_brokers},
-          {"ingestd", t.ingestd_count}};
+  nlohmann::json j = {{"nats_nodes", t.nats_nodes},
+                      {"kafka_brokers", t.kafka_brokers},
+                      {"ingestd", t.ingestd_count}};
+  if (t.postgres_store) j["store"] = "postgres";
+  return j;
 }
 
 nlohmann::json BaseResult(const Scenario& s, uint64_t seed, const std::string& command,

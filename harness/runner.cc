@@ -640,6 +640,7 @@ Status ScenarioRun::StartInfrastructure() {
   eo.seed = s_.seed;
   eo.system = system_;
   eo.scenario_dir = s_.scenario_dir;
+  eo.postgres_store = t.postgres_store;
   eo.proxies = std::any_of(s_.timeline.begin(), s_.timeline.end(), [](const TimelineStep& step) {
     return step.action.rfind("net_", 0) == 0;
   });

@@ -158,6 +158,10 @@ class Parser {
         return Error(t["ingestd"], "'topology.ingestd' and 'system' exclude each other: the "
                                    "system section names its own instances");
       }
+      if (auto t = root["topology"]; t && t.IsMap() && t["store"]) {
+        return Error(t["store"], "'topology.store' and 'system' exclude each other: the "
+                                 "system section says where its state is");
+      }
       SystemSpec system;
       INGEST_RETURN_IF_ERROR(ParseSystem(n, &system));
       s.topology.ingestd_count = system.instances;
@@ -383,7 +387,14 @@ class Parser {
 
   Status ParseTopology(const YAML::Node& n, TopologySpec* t) {
     if (!n.IsMap()) return Error(n, "'topology' must be a mapping");
-    INGEST_RETURN_IF_ERROR(CheckKeys(n, {"nats_nodes", "kafka_brokers", "ingestd"}, "topology"));
+    INGEST_RETURN_IF_ERROR(
+        CheckKeys(n, {"nats_nodes", "kafka_brokers", "ingestd", "store"}, "topology"));
+    if (auto v = n["store"]) {
+      if (!v.IsScalar() || (v.Scalar() != "sqlite" && v.Scalar() != "postgres")) {
+        return Error(v, "'store' must be sqlite or postgres");
+      }
+      t->postgres_store = v.Scalar() == "postgres";
+    }
     if (auto v = n["nats_nodes"]) {
       auto i = Integer(v, "nats_nodes", 1, 3);
       if (!i.ok()) return i.status();

@@ -32,6 +32,9 @@ struct TopologySpec {
   int ingestd_count = 1;
   // Passed to every ingestd as --key value (e.g. busy-timeout-ms: 50 → --busy-timeout-ms 50).
   std::vector<std::pair<std::string, std::string>> ingestd_settings;
+  // `store: postgres`: ingestd's store on a PostgreSQL server the harness starts, instead of a
+  // SQLite file in the run directory (ingestd only; a `system:` section has its own state).
+  bool postgres_store = false;
 };
 
 // The system under test (docs/sut.md): how to start it, when it is ready, how to stop it, and

@@ -1,7 +1,5 @@
-// StoreReader: sqlite3 queries over ingestd's database and the reference model.
+// StoreReader: queries over ingestd's database (SQLite or PostgreSQL) and the reference model.
 #include "harness/store_reader.h"
-
-#include <sqlite3.h>
 
 #include <cmath>
 #include <map>
@@ -10,37 +8,41 @@
 #include <sstream>
 #include <unordered_set>
 
+#include "system/store.h"
+
 namespace ingestlab {
 namespace {
 
-std::string Text(sqlite3_stmt* st, int col) {
-  const void* p = sqlite3_column_blob(st, col);
-  int n = sqlite3_column_bytes(st, col);
-  return p ? std::string(static_cast<const char*>(p), static_cast<size_t>(n)) : std::string();
+using Row = std::vector<SqlValue>;
+
+// A value as text: text and blobs as they are, numbers in decimal, NULL as "".
+std::string Text(const SqlValue& v) {
+  switch (v.kind) {
+    case SqlValue::Kind::kText:
+      return std::string(v.text);
+    case SqlValue::Kind::kInteger:
+      return std::to_string(v.integer);
+    case SqlValue::Kind::kReal:
+      return std::to_string(v.real);
+    case SqlValue::Kind::kNull:
+      break;
+  }
+  return "";
 }
 
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr); }
-  ~Statement() { sqlite3_finalize(st_); }
-  bool ok() const { return rc_ == SQLITE_OK; }
-  sqlite3_stmt* get() { return st_; }
-  bool Step() { return sqlite3_step(st_) == SQLITE_ROW; }
-
- private:
-  sqlite3_stmt* st_ = nullptr;
-  int rc_;
-};
-
-Status Prepared(sqlite3* db, Statement& st, const char* what) {
-  if (st.ok()) return Status::Ok();
-  return Status::Io(std::string("store: cannot query ") + what + ": " + sqlite3_errmsg(db));
+// Runs `sql` and calls fn for each row; errors say what could not be read.
+Status ForEachRow(SqlConnection& db, const std::string& sql, const char* what,
+                  const std::function<void(const Row&)>& fn) {
+  return db
+      .Query(
+          sql, [](const std::vector<std::string>&) {}, fn)
+      .Annotate(std::string("store: cannot read ") + what);
 }
 
 }  // namespace
 
 Result<std::unique_ptr<StoreReader>> StoreReader::Open(const std::string& db_path) {
-  auto db = OpenSqlite(db_path, SQLITE_OPEN_READONLY);
+  auto db = OpenSideConnection(db_path, 5000);
   if (!db.ok()) return db.status().Annotate("store");
   return std::unique_ptr<StoreReader>(new StoreReader(std::move(*db)));
 }
@@ -49,47 +51,43 @@ StoreReader::~StoreReader() = default;
 
 Result<StoreReader::Counts> StoreReader::ReadCounts() {
   Counts c;
-  Statement st(db_.get(),
-               "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM dead_letters), "
-               "max(coalesce((SELECT max(committed_at) FROM events), 0), "
-               "coalesce((SELECT max(dead_at) FROM dead_letters), 0))");
-  INGEST_RETURN_IF_ERROR(Prepared(db_.get(), st, "counts"));
-  if (st.Step()) {
-    c.events = sqlite3_column_int64(st.get(), 0);
-    c.dead_letters = sqlite3_column_int64(st.get(), 1);
-    c.last_commit_ms = sqlite3_column_int64(st.get(), 2);
-  }
+  INGEST_RETURN_IF_ERROR(
+      ForEachRow(*db_,
+                 "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM dead_letters), "
+                 "max(coalesce((SELECT max(committed_at) FROM events), 0), "
+                 "coalesce((SELECT max(dead_at) FROM dead_letters), 0))",
+                 "counts", [&](const Row& r) {
+                   c.events = r[0].integer;
+                   c.dead_letters = r[1].integer;
+                   c.last_commit_ms = r[2].integer;
+                 }));
   return c;
 }
 
 Result<std::vector<AppliedRow>> StoreReader::ReadApplied() {
-  Statement st(db_.get(),
-               "SELECT event_id, type, source, customer_id, event_time, received_at, "
-               "committed_at, attempts FROM events");
-  INGEST_RETURN_IF_ERROR(Prepared(db_.get(), st, "events"));
   std::vector<AppliedRow> rows;
-  while (st.Step()) {
-    AppliedRow r;
-    r.event_id = Text(st.get(), 0);
-    r.type = Text(st.get(), 1);
-    r.source = Text(st.get(), 2);
-    r.customer_id = Text(st.get(), 3);
-    r.event_time_ms = sqlite3_column_int64(st.get(), 4);
-    r.received_at_ms = sqlite3_column_int64(st.get(), 5);
-    r.committed_at_ms = sqlite3_column_int64(st.get(), 6);
-    r.attempts = sqlite3_column_int(st.get(), 7);
-    rows.push_back(std::move(r));
-  }
+  INGEST_RETURN_IF_ERROR(ForEachRow(*db_,
+                                    "SELECT event_id, type, source, customer_id, event_time, "
+                                    "received_at, committed_at, attempts FROM events",
+                                    "events", [&](const Row& v) {
+                                      AppliedRow r;
+                                      r.event_id = Text(v[0]);
+                                      r.type = Text(v[1]);
+                                      r.source = Text(v[2]);
+                                      r.customer_id = Text(v[3]);
+                                      r.event_time_ms = v[4].integer;
+                                      r.received_at_ms = v[5].integer;
+                                      r.committed_at_ms = v[6].integer;
+                                      r.attempts = static_cast<int>(v[7].integer);
+                                      rows.push_back(std::move(r));
+                                    }));
   return rows;
 }
 
 Result<size_t> StoreReader::CountUnsettled(const std::unordered_set<std::string>& ids) {
   size_t settled = 0;
-  {
-    Statement st(db_.get(), "SELECT event_id FROM events");
-    INGEST_RETURN_IF_ERROR(Prepared(db_.get(), st, "events"));
-    while (st.Step()) settled += ids.count(Text(st.get(), 0));
-  }
+  INGEST_RETURN_IF_ERROR(ForEachRow(*db_, "SELECT event_id FROM events", "events",
+                                    [&](const Row& v) { settled += ids.count(Text(v[0])); }));
   auto dead = ReadDeadLetters();
   if (!dead.ok()) return dead.status();
   for (const auto& d : *dead) settled += ids.count(d.event_id);
@@ -97,27 +95,27 @@ Result<size_t> StoreReader::CountUnsettled(const std::unordered_set<std::string>
 }
 
 Result<std::vector<DeadLetterRow>> StoreReader::ReadDeadLetters() {
-  Statement st(
-      db_.get(),
-      "SELECT origin, subject, reason, error, attempts, payload, dead_at, "
-      "published_at IS NOT NULL, publish_error FROM dead_letters");
-  INGEST_RETURN_IF_ERROR(Prepared(db_.get(), st, "dead_letters"));
   std::vector<DeadLetterRow> rows;
-  while (st.Step()) {
-    DeadLetterRow r;
-    r.origin = Text(st.get(), 0);
-    r.subject = Text(st.get(), 1);
-    r.reason = Text(st.get(), 2);
-    r.error = Text(st.get(), 3);
-    r.attempts = sqlite3_column_int(st.get(), 4);
-    r.payload = Text(st.get(), 5);
-    r.dead_at_ms = sqlite3_column_int64(st.get(), 6);
-    r.published = sqlite3_column_int(st.get(), 7) != 0;
-    r.publish_error = Text(st.get(), 8);
-    auto j = nlohmann::json::parse(r.payload, nullptr, false);
-    if (j.is_object() && j.contains("id") && j["id"].is_string()) r.event_id = j["id"];
-    rows.push_back(std::move(r));
-  }
+  INGEST_RETURN_IF_ERROR(
+      ForEachRow(*db_,
+                 "SELECT origin, subject, reason, error, attempts, payload, dead_at, "
+                 "published_at IS NOT NULL, publish_error FROM dead_letters",
+                 "dead_letters", [&](const Row& v) {
+                   DeadLetterRow r;
+                   r.origin = Text(v[0]);
+                   r.subject = Text(v[1]);
+                   r.reason = Text(v[2]);
+                   r.error = Text(v[3]);
+                   r.attempts = static_cast<int>(v[4].integer);
+                   r.payload = Text(v[5]);
+                   r.dead_at_ms = v[6].integer;
+                   r.published = v[7].integer != 0;
+                   r.publish_error = Text(v[8]);
+                   auto j = nlohmann::json::parse(r.payload, nullptr, false);
+                   if (j.is_object() && j.contains("id") && j["id"].is_string())
+                     r.event_id = j["id"];
+                   rows.push_back(std::move(r));
+                 }));
   return rows;
 }
 
@@ -134,22 +132,16 @@ Status StoreReader::CompareWithReferenceModel(const std::vector<PublishRecord>& 
     if (!p.acked && !p.event_id.empty() && p.expect != "dead_letter") unacked.insert(p.event_id);
   }
   if (!unacked.empty()) {
-    Statement st(db_.get(), "SELECT event_id FROM events");
-    INGEST_RETURN_IF_ERROR(Prepared(db_.get(), st, "events"));
-    for (;;) {
-      const int rc = sqlite3_step(st.get());
-      if (rc == SQLITE_DONE) break;
-      if (rc != SQLITE_ROW) {
-        return Status::Io(std::string("store: cannot read events: ") + sqlite3_errmsg(db_.get()));
-      }
-      std::string id = Text(st.get(), 0);
-      if (unacked.count(id)) stored_unacked.insert(std::move(id));
-    }
+    INGEST_RETURN_IF_ERROR(
+        ForEachRow(*db_, "SELECT event_id FROM events", "events", [&](const Row& v) {
+          std::string id = Text(v[0]);
+          if (unacked.count(id)) stored_unacked.insert(std::move(id));
+        }));
   }
   ReferenceModel model(options);
   model.Build(publishes, skip, stored_unacked);
   std::vector<StateMismatch> found;
-  auto diffs = model.Diff(db_.get(), &found);
+  auto diffs = model.Diff(*db_, &found);
   if (!diffs.ok()) return diffs.status();
   mismatches->insert(mismatches->end(), found.begin(), found.end());
   *note = DescribeModelDiff(model, *diffs);

@@ -1,8 +1,9 @@
-// StoreReader: the harness's read-only view of ingestd's SQLite database — the rows assertions
+// StoreReader: the harness's read-only view of ingestd's database (SQLite or PostgreSQL, by the
+// path: StoreOptions::path) — the rows assertions
 // need (events, dead_letters), cheap progress counts, and the reference-model comparison: the
 // final state of every table recomputed from the recorded publishes (harness/reference_model.h)
 // and compared with the tables row by row.
-// Opens its own read-only connection (WAL lets it read while ingestd writes).
+// Opens its own connection (on SQLite, WAL lets it read while ingestd writes).
 // Thread-safety: one StoreReader per thread.
 #pragma once
 
@@ -15,7 +16,7 @@
 #include "common/status.h"
 #include "harness/assertions.h"
 #include "harness/reference_model.h"
-#include "harness/sqlite_db.h"
+#include "system/sql_connection.h"
 
 namespace ingestlab {
 
@@ -47,8 +48,8 @@ class StoreReader {
                                    const ModelOptions& options = {});
 
  private:
-  explicit StoreReader(SqliteDb db) : db_(std::move(db)) {}
-  SqliteDb db_;
+  explicit StoreReader(std::unique_ptr<SqlConnection> db) : db_(std::move(db)) {}
+  std::unique_ptr<SqlConnection> db_;
 };
 
 }  // namespace ingestlab

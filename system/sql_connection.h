@@ -68,7 +68,8 @@ class SqlConnection {
   virtual Result<SqlStatement*> Prepare(const char* sql) = 0;
   // Runs `sql` (one or more statements, no parameters, not cached); `what` names it in errors.
   virtual Status Execute(const std::string& sql, std::string_view what) = 0;
-  // Runs a query (not cached): names(column names) once, then row(values) for each row.
+  // Runs a query (not cached, in the shared dialect as Prepare's): names(column names) once,
+  // then row(values) for each row.
   virtual Status Query(const std::string& sql,
                        const std::function<void(const std::vector<std::string>&)>& names,
                        const std::function<void(const std::vector<SqlValue>&)>& row) = 0;

@@ -25,6 +25,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "system/event.h"
+#include "system/sql_connection.h"
 
 namespace ingestlab {
 
@@ -74,8 +75,6 @@ enum class DeadLetterState {
   kNew,    // no row for this message before: inserted, and queued for the DLQ (the outbox)
   kKnown,  // the same message (origin and payload) has a row: a replay, nothing written
 };
-
-class SqlConnection;
 
 // A connection of its own to the database at `path` (a file or a postgres:// URL, as
 // StoreOptions::path), beside a Store's: for the DLQ outbox and the health check. It does no

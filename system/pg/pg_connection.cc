@@ -200,8 +200,9 @@ class PostgresConnection final : public SqlConnection {
                const std::function<void(const std::vector<std::string>&)>& names,
                const std::function<void(const std::vector<SqlValue>&)>& row) override {
     INGEST_RETURN_IF_ERROR(Reconnect());
+    const std::string translated = TranslateToPostgres(sql);
     std::unique_ptr<PGresult, void (*)(PGresult*)> res(
-        PQexecParams(conn_, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0), PQclear);
+        PQexecParams(conn_, translated.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0), PQclear);
     if (PQresultStatus(res.get()) != PGRES_TUPLES_OK) {
       return ResultStatus(conn_, res.get(), sql.substr(0, 48));
     }

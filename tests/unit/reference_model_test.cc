@@ -346,26 +346,24 @@ class Fixture {
       waiting.swap(still);
     }
     REQUIRE(waiting.empty());
-    REQUIRE(sqlite3_open_v2(h_.path().c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
-    sqlite3_busy_timeout(db_, 5000);
+    auto db = OpenSideConnection(h_.path(), 5000);
+    REQUIRE(db.ok());
+    db_ = std::move(*db);
   }
-  ~Fixture() { sqlite3_close(db_); }
 
   std::vector<StateMismatch> Diff(std::vector<ModelTableDiff>* tables = nullptr) {
     ReferenceModel model(model_options_);
     model.Build(publishes_, {});
     std::vector<StateMismatch> out;
-    auto diffs = model.Diff(db_, &out);
+    auto diffs = model.Diff(*db_, &out);  // the connection Exec changes the tables through
     REQUIRE(diffs.ok());
     if (tables) *tables = *diffs;
     return out;
   }
   void Exec(const std::string& sql) {
-    char* err = nullptr;
-    const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
-    INFO(sql << ": " << (err ? err : ""));
-    sqlite3_free(err);
-    REQUIRE(rc == SQLITE_OK);
+    const Status st = db_->Execute(sql, sql);
+    INFO(st.ToString());
+    REQUIRE(st.ok());
   }
   StoreHarness& harness() { return h_; }
   const std::vector<PublishRecord>& publishes() const { return publishes_; }
@@ -376,7 +374,7 @@ class Fixture {
   ModelOptions model_options_;
   std::unique_ptr<SchemaRegistry> schemas_;
   std::vector<PublishRecord> publishes_;
-  sqlite3* db_ = nullptr;
+  std::unique_ptr<SqlConnection> db_;
 };
 
 std::string Describe(const std::vector<StateMismatch>& ms) {
@@ -668,11 +666,9 @@ TEST_CASE("the model follows ingestd's settings: no auto-created customers, summ
   // The defaults would expect no summary.
   ReferenceModel defaults;
   defaults.Build(f.publishes(), {});
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(f.harness().path().c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
-          SQLITE_OK);
+  auto db = OpenSideConnection(f.harness().path(), 5000);
+  REQUIRE(db.ok());
   std::vector<StateMismatch> wrong;
-  REQUIRE(defaults.Diff(db, &wrong).ok());
-  sqlite3_close(db);
+  REQUIRE(defaults.Diff(**db, &wrong).ok());
   CHECK(Names(wrong, "tickets"));
 }
