@@ -68,6 +68,9 @@ class Environment {
   std::string kafka_bootstrap() const { return kafka_ ? kafka_->bootstrap() : ""; }
   // The system's SQLite database (state: ingestd or sql), "" when it names none.
   const std::string& db_path() const { return db_path_; }
+  // The PostgreSQL server of a `store: postgres` environment (kill_store, restart_store); else
+  // nullptr.
+  PostgresServer* postgres() const { return postgres_.get(); }
   std::string logs_dir() const { return options_.dir + "/logs"; }
 
   NatsCluster& nats() { return *nats_; }

@@ -49,7 +49,8 @@ FaultInjector::~FaultInjector() {
 bool FaultInjector::IsDisruptive(const std::string& a) {
   return a == "kill_ingestd" || a == "stop_ingestd" || a == "restart_ingestd" || a == "kill_nats" ||
          a == "stop_nats" || a == "restart_nats" || a == "pause_nats" || a == "pause_ingestd" ||
-         a == "kafka_broker_down" || a == "net_cut" || a == "net_reset" || a == "hold_db_lock";
+         a == "kafka_broker_down" || a == "net_cut" || a == "net_reset" || a == "hold_db_lock" ||
+         a == "kill_store" || a == "restart_store";
 }
 
 std::string FaultInjector::RecoveryActionFor(const std::string& a) {
@@ -60,6 +61,7 @@ std::string FaultInjector::RecoveryActionFor(const std::string& a) {
   if (a == "kafka_broker_down") return "kafka_broker_up";
   if (a == "net_cut") return "net_restore";
   if (a == "dlq_outage") return "dlq_restore";
+  if (a == "kill_store") return "restart_store";
   return "";
 }
 
@@ -192,6 +194,11 @@ Status FaultInjector::Apply(const TimelineStep& step) {
     });
   }
   if (a == "hold_db_lock") return HoldDbLock(step.for_s.value_or(5));
+  if (a == "kill_store" || a == "restart_store") {
+    PostgresServer* pg = env_->postgres();
+    if (pg == nullptr) return Status::InvalidArgument(a + ": the store is not PostgreSQL");
+    return (a == "kill_store" ? pg->Kill() : pg->Restart()).Annotate(a);
+  }
   if (a == "dlq_outage" || a == "dlq_restore") {
     const bool down = a == "dlq_outage";
     // NATS: the DLQ stream stops taking dlq.> (its messages stay), so every dead-letter publish
@@ -257,6 +264,8 @@ Status FaultInjector::Undo(const TimelineStep& step) {
     inverse.action = "net_restore";
   } else if (a == "dlq_outage") {
     inverse.action = "dlq_restore";
+  } else if (a == "kill_store") {
+    inverse.action = "restart_store";
   } else {
     return Status::Ok();  // instantaneous actions and hold_db_lock (which undoes itself)
   }

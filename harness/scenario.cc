@@ -738,6 +738,9 @@ class Parser {
       return Error(n, "hold_db_lock holds the system's SQLite database: this system names none "
                       "(state: {ingestd: PATH} or {sql: {sqlite: PATH, ...}})");
     }
+    if ((a == "kill_store" || a == "restart_store") && !s.topology.postgres_store) {
+      return Error(n["action"], a + " needs the PostgreSQL store: topology: {store: postgres}");
+    }
     // Targets: ingestd-N, nats-N, broker-N, all, or a service name for set_rate.
     if (!step.target.empty() && step.target != "all") {
       std::string prefix;
@@ -988,7 +991,7 @@ const std::vector<std::string>& KnownTimelineActions() {
       "kafka_broker_down", "kafka_broker_up", "kafka_leader_move", "kafka_request_errors",
       "kafka_rtt",         "net_cut",         "net_restore",       "net_latency",
       "net_bandwidth",     "net_reset",       "hold_db_lock",      "set_rate",
-      "dlq_outage",        "dlq_restore"};
+      "dlq_outage",        "dlq_restore",     "kill_store",        "restart_store"};
   return kActions;
 }
 
