@@ -4,7 +4,9 @@
 // Thread-safety: as store.h (one thread at a time).
 #include "system/store.h"
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
@@ -117,6 +119,7 @@ class SqlStore final : public Store {
 
   Status Begin() override {
     aborted_ = Status::Ok();
+    clears_record_ = false;
     INGEST_RETURN_IF_ERROR(Exec(db_->BeginStatement(), "begin transaction").Annotate(db_->name()));
     Status st = db_->dialect() == SqlDialect::kPostgres ? Exec(kWriterTurn, "writer turn")
                                                         : Status::Ok();
@@ -141,6 +144,8 @@ class SqlStore final : public Store {
     Status st = ctx_->FlushSearch();
     if (st.ok()) st = Exec(kCommit, "commit");
     if (!st.ok() && db_->InTransaction()) Rollback();
+    if (!st.ok() && st.is_transient() && clears_record_) st = CommitInDoubt(st);
+    if (st.ok() && clears_record_) recorded_owner_.clear();
     return st.Annotate(db_->name());
   }
 
@@ -265,7 +270,9 @@ class SqlStore final : public Store {
     stmt->Bind(1, owner);
     stmt->Bind(2, std::string_view(in_flight_text_));
     stmt->Bind(3, clock_->NowUnixMillis());
-    return stmt->Run().Annotate("record in-flight messages");  // autocommit: its own transaction
+    const Status st = stmt->Run();  // autocommit: its own transaction
+    recorded_owner_ = st.ok() ? std::string(owner) : std::string();
+    return st.Annotate("record in-flight messages");
   }
 
   Status ClearInFlight(std::string_view owner,
@@ -275,6 +282,7 @@ class SqlStore final : public Store {
     if (!clear.ok()) return clear.status();
     clear->Bind(1, owner);
     INGEST_RETURN_IF_ERROR(Check(clear->Run()).Annotate(db_->name()));
+    clears_record_ = !recorded_owner_.empty() && owner == recorded_owner_;
     for (std::string_view origin : settled) {
       for (const char* sql : {kForgetCrash, kForgetFailures}) {
         auto forget = ctx_->Prepare(sql);
@@ -426,6 +434,32 @@ class SqlStore final : public Store {
     return stmt->Run();
   }
 
+  // A COMMIT that lost its connection (the server restarted or crashed) may have committed or
+  // not. The in-flight record tells: MarkInFlight committed it before this transaction, which
+  // deleted it, so it is gone exactly when the transaction committed. Asked again for up to
+  // kInDoubtWaitMs while the server comes back; without an answer the failure stands, and the
+  // retried batch finds its events applied (redeliveries, never a second apply).
+  Status CommitInDoubt(const Status& cause) {
+    constexpr int64_t kInDoubtWaitMs = 15'000;
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(kInDoubtWaitMs);
+    do {
+      auto stmt = ctx_->Prepare(kInFlightOrigins);
+      if (stmt.ok()) {
+        stmt->Bind(1, std::string_view(recorded_owner_));
+        auto row = stmt->Step();
+        if (row.ok()) {
+          if (*row) return cause;  // the record is there: the transaction did not commit
+          LOG(kInfo, "store") << db_->name() << ": " << cause.ToString()
+                              << "; the transaction had committed";
+          return Status::Ok();
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    } while (std::chrono::steady_clock::now() < deadline);
+    return cause;
+  }
+
   // Rolls the current event back to its savepoint and returns `cause`.
   Status Undo(const Status& cause) {
     // An I/O error or a full disk can make SQLite roll back the whole transaction itself;
@@ -536,6 +570,10 @@ class SqlStore final : public Store {
   // Set when the open transaction was rolled back under the pipeline's feet (see ApplyEvent).
   Status aborted_;
   std::string in_flight_text_;  // MarkInFlight's buffer, reused
+  // The owner whose in-flight record MarkInFlight committed and no commit has deleted since;
+  // clears_record_: the open transaction deletes it (CommitInDoubt).
+  std::string recorded_owner_;
+  bool clears_record_ = false;
   std::string digest_;          // RecordDeadLetter's buffer, reused
   // Handlers that once failed after writing: they run inside a SAVEPOINT from then on.
   std::unordered_set<handlers::Handler> isolated_handlers_;
