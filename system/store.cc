@@ -416,10 +416,8 @@ class SqlStore final : public Store {
   }
 
   // Rolls back the whole transaction after an event failed midway; see ApplyEvent.
-  // A transient cause (a deadlock with another instance, a lock not had in time) is no fault of
-  // the event's: its handler is not isolated for it.
   void Abort(handlers::Handler handler, const Status& cause) {
-    if (!cause.is_transient()) isolated_handlers_.insert(handler);
+    isolated_handlers_.insert(handler);
     LOG(kWarn, "store") << db_->name() << ": an event failed after writing (" << cause.ToString()
                         << "); rolling back the transaction";
     Rollback();
