@@ -8,6 +8,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "system/pg/pg_connection.h"
 #include "system/store.h"
 
 namespace ingestlab {
@@ -291,9 +292,9 @@ Status FaultInjector::HoldDbLock(double seconds) {
   auto db = OpenSideConnection(env_->db_path(), 5000);
   if (!db.ok()) return db.status().Annotate("hold_db_lock");
   const bool postgres = (*db)->dialect() == SqlDialect::kPostgres;
-  Status st = (*db)->Execute(postgres ? "BEGIN; SELECT pg_advisory_xact_lock(4242170002); "
-                                        "LOCK TABLE events IN EXCLUSIVE MODE"
-                                      : "BEGIN IMMEDIATE",
+  Status st = (*db)->Execute(postgres ? std::string("BEGIN; ") + kPostgresWriterTurn +
+                                            "; LOCK TABLE events IN EXCLUSIVE MODE"
+                                      : std::string("BEGIN IMMEDIATE"),
                              "take the write lock");
   if (!st.ok()) return st.Annotate("hold_db_lock");
   std::shared_ptr<SqlConnection> held(std::move(*db));

@@ -49,11 +49,6 @@ class DigestSha256 {
   Sha256 sha_;
 };
 
-// PostgreSQL: instances sharing the database write one transaction at a time. Batches of
-// thousands of events lock their customers' rows in event order, so two at once deadlock almost
-// surely (each costing the server's deadlock_timeout and a whole retried batch); taking turns
-// keeps one instance's throughput with any number of instances (docs/tables.md, "PostgreSQL").
-constexpr char kWriterTurn[] = "SELECT pg_advisory_xact_lock(4242170002)";
 constexpr char kCommit[] = "COMMIT";
 constexpr char kRollback[] = "ROLLBACK";
 constexpr char kSavepoint[] = "SAVEPOINT apply_event";
@@ -121,7 +116,11 @@ class SqlStore final : public Store {
     aborted_ = Status::Ok();
     clears_record_ = false;
     INGEST_RETURN_IF_ERROR(Exec(db_->BeginStatement(), "begin transaction").Annotate(db_->name()));
-    Status st = db_->dialect() == SqlDialect::kPostgres ? Exec(kWriterTurn, "writer turn")
+    // PostgreSQL: instances sharing the database write one transaction at a time. Batches of
+    // thousands of events lock their customers' rows in event order, so two at once deadlock
+    // almost surely (each costing deadlock_timeout and a whole retried batch); taking turns keeps
+    // one instance's throughput with any number of instances (docs/tables.md, "PostgreSQL").
+    Status st = db_->dialect() == SqlDialect::kPostgres ? Exec(kPostgresWriterTurn, "writer turn")
                                                         : Status::Ok();
     if (st.ok()) st = ctx_->BeginSearchTransaction();
     if (!st.ok()) Rollback();

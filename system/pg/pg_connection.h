@@ -40,6 +40,10 @@ Result<std::unique_ptr<SqlConnection>> OpenPostgresConnection(const StoreOptions
 // arguments are never NULL). String literals and quoted names are left alone.
 std::string TranslateToPostgres(std::string_view sql);
 
+// The writers' turn: every write transaction on PostgreSQL takes this advisory lock first
+// (store.cc; docs/tables.md, "PostgreSQL"), and the harness's hold_db_lock takes it to stop them.
+inline constexpr char kPostgresWriterTurn[] = "SELECT pg_advisory_xact_lock(4242170002)";
+
 // `url` with its password, if any, replaced by "***".
 std::string RedactPostgresUrl(std::string_view url);
 
