@@ -114,6 +114,7 @@ class SqlStore final : public Store {
 
   Status Begin() override {
     aborted_ = Status::Ok();
+    ctx_->EndTransaction(false);
     clears_record_ = false;
     INGEST_RETURN_IF_ERROR(Exec(db_->BeginStatement(), "begin transaction").Annotate(db_->name()));
     // PostgreSQL: instances sharing the database write one transaction at a time. Batches of
@@ -145,11 +146,13 @@ class SqlStore final : public Store {
     if (!st.ok() && db_->InTransaction()) Rollback();
     if (!st.ok() && st.is_transient() && clears_record_) st = CommitInDoubt(st);
     if (st.ok() && clears_record_) recorded_owner_.clear();
+    if (st.ok()) ctx_->EndTransaction(true);
     return st.Annotate(db_->name());
   }
 
   void Rollback() override {
     aborted_ = Status::Ok();
+    ctx_->EndTransaction(false);
     if (!db_->InTransaction()) return;  // nothing open (or SQLite already rolled back)
     Status st = Exec(kRollback, "rollback");
     if (!st.ok()) {
@@ -409,7 +412,8 @@ class SqlStore final : public Store {
   // fails the rest of the batch.
   Status Check(const Status& cause) {
     if (!Writable() && aborted_.ok()) {
-      aborted_ = Status::Transient("transaction rolled back by the database after: " + cause.ToString());
+      aborted_ =
+          Status::Transient("transaction rolled back by the database after: " + cause.ToString());
     }
     return cause;
   }
@@ -462,6 +466,7 @@ class SqlStore final : public Store {
     // An I/O error or a full disk can make SQLite roll back the whole transaction itself;
     // then there is no savepoint left to return to.
     if (db_->InTransaction()) {
+      ctx_->EndTransaction(false);  // partitions the event made are undone (made again if needed)
       Status st = Exec(kRollbackTo, "rollback to savepoint");
       if (st.ok()) st = Exec(kRelease, "release savepoint");
       if (!st.ok()) {
@@ -571,7 +576,7 @@ class SqlStore final : public Store {
   // clears_record_: the open transaction deletes it (CommitInDoubt).
   std::string recorded_owner_;
   bool clears_record_ = false;
-  std::string digest_;          // RecordDeadLetter's buffer, reused
+  std::string digest_;  // RecordDeadLetter's buffer, reused
   // Handlers that once failed after writing: they run inside a SAVEPOINT from then on.
   std::unordered_set<handlers::Handler> isolated_handlers_;
 };
@@ -593,8 +598,8 @@ Result<std::unique_ptr<SqlConnection>> OpenSideConnection(const std::string& pat
 
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (options.path.empty()) return Status::InvalidArgument("store: database path is empty");
-  auto db = IsPostgresUrl(options.path) ? OpenPostgresConnection(options)
-                                        : OpenSqliteConnection(options);
+  auto db =
+      IsPostgresUrl(options.path) ? OpenPostgresConnection(options) : OpenSqliteConnection(options);
   if (!db.ok()) return db.status();
   return std::unique_ptr<Store>(new SqlStore(options, std::move(*db)));
 }

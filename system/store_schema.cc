@@ -1,6 +1,7 @@
 // DDL and migrations of the store. See store_schema.h.
 #include "system/store_schema.h"
 
+#include <cstdio>
 #include <string>
 
 namespace ingestlab {
@@ -549,6 +550,44 @@ const std::vector<DigestTable>& DigestTables() {
       {"crm_opportunities", "opportunity_id"},
   };
   return tables;
+}
+
+const std::vector<PartitionedTable>& PartitionedTables() {
+  static const std::vector<PartitionedTable> tables = {
+      {"crm_leads", "lead_id", "crm_lead_keys"},
+      {"crm_contacts", "contact_id", "crm_contact_keys"},
+      {"crm_opportunities", "opportunity_id", "crm_opportunity_keys"},
+  };
+  return tables;
+}
+
+std::string MonthPartitionsDdl(std::string_view date) {
+  auto digits = [&](size_t from, size_t n) {
+    int value = 0;
+    for (size_t i = from; i < from + n; ++i) {
+      if (date[i] < '0' || date[i] > '9') return -1;
+      value = value * 10 + (date[i] - '0');
+    }
+    return value;
+  };
+  if (date.size() != 10 || date[4] != '-' || date[7] != '-') return "";
+  const int year = digits(0, 4);
+  const int month = digits(5, 2);
+  if (year < 0 || month < 1 || month > 12) return "";
+  const int next_year = month == 12 ? year + 1 : year;
+  const int next_month = month == 12 ? 1 : month + 1;
+  char suffix[32], from[32], to[32];
+  snprintf(suffix, sizeof(suffix), "%04d_%02d", year, month);
+  snprintf(from, sizeof(from), "%04d-%02d-01", year, month);
+  // After 9999-12 comes any later text: '9999-12-31' < '9999-13'.
+  snprintf(to, sizeof(to), "%04d-%02d-01", next_year > 9999 ? 9999 : next_year,
+           next_year > 9999 ? 13 : next_month);
+  std::string ddl;
+  for (const PartitionedTable& table : PartitionedTables()) {
+    ddl += std::string("CREATE TABLE IF NOT EXISTS ") + table.name + "_" + suffix +
+           " PARTITION OF " + table.name + " FOR VALUES FROM ('" + from + "') TO ('" + to + "');\n";
+  }
+  return ddl;
 }
 
 }  // namespace ingestlab

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <sqlite3.h>
@@ -32,5 +33,22 @@ struct DigestTable {
   const char* order_by;
 };
 const std::vector<DigestTable>& DigestTables();
+
+// Seed 001's CRM staging tables, which the PostgreSQL store partitions by month of event_date
+// (docs/tables.md, "PostgreSQL"). A unique key of a partitioned table must hold the partition
+// key, so there the uniqueness of each id, and the date of the row that holds it, live in an
+// unpartitioned keys table: crm_lead_keys(lead_id PRIMARY KEY, event_date).
+struct PartitionedTable {
+  const char* name;        // crm_leads
+  const char* key;         // lead_id
+  const char* keys_table;  // crm_lead_keys
+};
+const std::vector<PartitionedTable>& PartitionedTables();
+
+// PostgreSQL statements that create, where missing, the month partition of every partitioned
+// table that holds `date` ("YYYY-MM-DD"): crm_leads_2026_12 FOR VALUES FROM ('2026-12-01') TO
+// ('2027-01-01'). Empty unless `date` has that form with a year of four digits (all event times
+// the envelopes accept have one).
+std::string MonthPartitionsDdl(std::string_view date);
 
 }  // namespace ingestlab

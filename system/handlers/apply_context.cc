@@ -1,8 +1,11 @@
 // Shared helpers of the domain handlers. See apply_context.h.
 #include "system/handlers/apply_context.h"
 
+#include <algorithm>
 #include <string>
 
+#include "system/pg/pg_connection.h"
+#include "system/store_schema.h"
 #include "system/summary.h"
 #include "system/time_format.h"
 
@@ -242,6 +245,32 @@ std::string_view ApplyContext::DateOf(int64_t unix_ms) {
   const int n =
       snprintf(date_, sizeof(date_), "%04lld-%02u-%02u", static_cast<long long>(year), month, day);
   return std::string_view(date_, n > 0 ? static_cast<size_t>(n) : 0);
+}
+
+Status ApplyContext::EnsureMonthPartition(std::string_view date) {
+  if (db_.dialect() != SqlDialect::kPostgres) return Status::Ok();
+  const std::string_view month = date.substr(0, 7);
+  for (const auto* months : {&months_, &pending_months_}) {
+    if (std::find(months->begin(), months->end(), month) != months->end()) return Status::Ok();
+  }
+  const std::string ddl = MonthPartitionsDdl(date);
+  if (ddl.empty()) return Status::Schema("event date '" + std::string(date) + "' has no partition");
+  INGEST_RETURN_IF_ERROR(
+      db_.Execute(std::string(kPostgresSchemaLock) + ";\n" + ddl, "create month partitions"));
+  pending_months_.emplace_back(month);
+  return Status::Ok();
+}
+
+Status ApplyContext::PartitionChecked(Status st) {
+  if (st.ok() || st.message().find("(SQLSTATE 23514)") == std::string::npos) return st;
+  months_.clear();
+  pending_months_.clear();
+  return Status::Transient(st.message());
+}
+
+void ApplyContext::EndTransaction(bool committed) {
+  if (committed) months_.insert(months_.end(), pending_months_.begin(), pending_months_.end());
+  pending_months_.clear();
 }
 
 namespace {

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "system/event.h"
@@ -143,6 +144,19 @@ class ApplyContext {
   // UTC "YYYY-MM-DD" of a unix-ms time, in a buffer valid until the next call.
   std::string_view DateOf(int64_t unix_ms);
 
+  // PostgreSQL: makes sure the month partitions holding `date` exist (store_schema.h,
+  // MonthPartitionsDdl), creating them in this transaction, under the schema lock, for an event
+  // outside the months made ahead. Months known to exist are remembered once their transaction
+  // commits (EndTransaction). A no-op on SQLite, whose tables are not partitioned.
+  Status EnsureMonthPartition(std::string_view date);
+  // The store's transaction ended: committed, or rolled back (its new partitions with it).
+  void EndTransaction(bool committed);
+  // `st` of a write into a partitioned table, except that a missing partition (SQLSTATE 23514:
+  // the tables have no other CHECK) means one was dropped, say by a retention job, after this
+  // store knew it: what is known is forgotten and the write is Transient, so the batch is tried
+  // again and the partition made again.
+  Status PartitionChecked(Status st);
+
  private:
   bool SqliteSearch() const { return db_.dialect() == SqlDialect::kSqlite; }
 
@@ -150,6 +164,8 @@ class ApplyContext {
   const StoreOptions& options_;
   std::string summary_;
   char date_[16] = {};
+  std::vector<std::string> months_;          // "YYYY-MM" with committed partitions
+  std::vector<std::string> pending_months_;  // created by the open transaction
   int64_t customers_watermark_ = 0;
   int64_t tickets_watermark_ = 0;
   int64_t knowledge_watermark_ = 0;

@@ -45,7 +45,7 @@ Status ResultStatus(PGconn* conn, const PGresult* res, std::string_view what) {
   }
   if (code.starts_with("53") || code.starts_with("58")) return Status::Io(std::move(message));
   if (code.starts_with("22")) return Status::Schema(std::move(message));
-  return Status::Internal(std::move(message));
+  return Status::Internal(std::move(message) + " (SQLSTATE " + std::string(code) + ")");
 }
 
 // Decodes bytea's text form ("\x" and hex digits) into *out.

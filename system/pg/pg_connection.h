@@ -43,6 +43,11 @@ std::string TranslateToPostgres(std::string_view sql);
 // The writers' turn: every write transaction on PostgreSQL takes this advisory lock first
 // (store.cc; docs/tables.md, "PostgreSQL"), and the harness's hold_db_lock takes it to stop them.
 inline constexpr char kPostgresWriterTurn[] = "SELECT pg_advisory_xact_lock(4242170002)";
+// Changes to the schema take this one: migrations (pg_schema.h) and the creation of a month
+// partition for an event outside the existing ones (handlers/crm.cc). A writer takes it while
+// holding its turn; migrations never take the turn, so the two never wait on each other in a
+// cycle.
+inline constexpr char kPostgresSchemaLock[] = "SELECT pg_advisory_xact_lock(4242170001)";
 
 // `url` with its password, if any, replaced by "***".
 std::string RedactPostgresUrl(std::string_view url);

@@ -3,10 +3,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <iterator>
 #include <string>
+#include <vector>
 
+#include "system/pg/pg_connection.h"
 #include "system/store_schema.h"
 
 namespace ingestlab {
@@ -22,9 +26,6 @@ CREATE INDEX tickets_search ON tickets USING GIN (to_tsvector('simple',
 CREATE INDEX knowledge_search ON knowledge USING GIN (to_tsvector('simple',
   COALESCE(note, '') || ' ' || COALESCE(summary, '')));
 )sql";
-
-// Any lock id: taken only by ingestd's migrations.
-constexpr char kMigrationLock[] = "SELECT pg_advisory_xact_lock(4242170001)";
 
 bool IsWordChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 
@@ -150,6 +151,89 @@ Status Run(PGconn* conn, const std::string& sql, std::string_view what,
   return st;
 }
 
+// Column 0 of every row `sql` yields.
+Status Column(PGconn* conn, const std::string& sql, std::string_view what,
+              std::vector<std::string>* out) {
+  PGresult* res = PQexec(conn, sql.c_str());
+  Status st;
+  if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+    for (int row = 0; row < PQntuples(res); ++row) out->emplace_back(PQgetvalue(res, row, 0));
+  } else {
+    st = Status::Io(std::string(what) + ": " + OneLine(PQresultErrorMessage(res)));
+  }
+  PQclear(res);
+  return st;
+}
+
+// The first day ("YYYY-MM-01") of the months from one before the current one (UTC) to three
+// after it: the partitions made ahead.
+std::vector<std::string> MonthsAhead() {
+  const time_t now = time(nullptr);
+  struct tm utc {};
+  gmtime_r(&now, &utc);
+  std::vector<std::string> months;
+  for (int offset = -1; offset <= 3; ++offset) {
+    const int index = (utc.tm_year + 1900) * 12 + utc.tm_mon + offset;
+    char date[32];
+    snprintf(date, sizeof(date), "%04d-%02d-01", index / 12, index % 12 + 1);
+    months.emplace_back(date);
+  }
+  return months;
+}
+
+// Seed 001's CRM tables, partitioned by month of event_date (store_schema.h, PartitionedTables).
+// The migrations make them as plain tables; here, inside the migration's transaction, each plain
+// one becomes partitioned with its rows kept (so a database made before partitioning converts on
+// its next start), and the months ahead get their partitions.
+Status PartitionTables(PGconn* conn) {
+  std::vector<std::string> months = MonthsAhead();
+  std::vector<const PartitionedTable*> plain;
+  std::string script;
+  for (const PartitionedTable& t : PartitionedTables()) {
+    const std::string name(t.name), key(t.key);
+    std::vector<std::string> kind;
+    INGEST_RETURN_IF_ERROR(
+        Column(conn, "SELECT relkind FROM pg_class WHERE oid = to_regclass('" + name + "')",
+               "relkind", &kind));
+    if (kind.empty() || kind[0] != "r") continue;
+    plain.push_back(&t);
+    INGEST_RETURN_IF_ERROR(Column(conn,
+                                  "SELECT DISTINCT substr(event_date, 1, 8) || '01' FROM " + name,
+                                  "months of " + name, &months));
+    std::vector<std::string> primary_key;
+    INGEST_RETURN_IF_ERROR(Column(conn,
+                                  "SELECT conname FROM pg_constraint WHERE contype = 'p' AND "
+                                  "conrelid = to_regclass('" +
+                                      name + "')",
+                                  "primary key of " + name, &primary_key));
+    script +=
+        "CREATE TABLE IF NOT EXISTS " + std::string(t.keys_table) + " (" + key +
+        " TEXT COLLATE \"C\" PRIMARY KEY, event_date TEXT COLLATE \"C\" NOT NULL);\n" +
+        "INSERT INTO " + t.keys_table + " SELECT " + key + ", event_date FROM " + name +
+        " ON CONFLICT DO NOTHING;\n" + "ALTER TABLE " + name + " RENAME TO " + name + "_plain;\n" +
+        (primary_key.empty()
+             ? std::string()
+             : "ALTER TABLE " + name + "_plain DROP CONSTRAINT \"" + primary_key[0] + "\";\n") +
+        "DROP INDEX IF EXISTS " + name + "_by_org_date;\n" + "CREATE TABLE " + name + " (LIKE " +
+        name + "_plain INCLUDING DEFAULTS, PRIMARY KEY (" + key +
+        ", event_date)) PARTITION BY RANGE (event_date);\n" + "CREATE INDEX " + name +
+        "_by_org_date ON " + name + "(org_id, event_date);\n";
+  }
+  std::sort(months.begin(), months.end());
+  months.erase(std::unique(months.begin(), months.end()), months.end());
+  for (const std::string& month : months) {
+    const std::string ddl = MonthPartitionsDdl(month);
+    if (ddl.empty()) return Status::Io("crm tables hold a malformed event_date: " + month);
+    script += ddl;
+  }
+  for (const PartitionedTable* t : plain) {
+    const std::string name(t->name);
+    script += "INSERT INTO " + name + " SELECT * FROM " + name + "_plain;\nDROP TABLE " + name +
+              "_plain;\n";
+  }
+  return Run(conn, script, "partition crm tables");
+}
+
 }  // namespace
 
 std::string TranslateSchemaToPostgres(std::string_view sqlite_script) {
@@ -187,7 +271,7 @@ Status EnsurePostgresSchema(PGconn* conn) {
     PQclear(PQexec(conn, "ROLLBACK"));
     return st;
   };
-  Status st = Run(conn, kMigrationLock, "lock for migration");
+  Status st = Run(conn, kPostgresSchemaLock, "lock for migration");
   if (st.ok()) {
     st = Run(conn, "CREATE TABLE IF NOT EXISTS store_schema_version (version BIGINT NOT NULL)",
              "create store_schema_version");
@@ -218,6 +302,8 @@ Status EnsurePostgresSchema(PGconn* conn) {
           st.Annotate("schema version " + std::to_string(v) + " -> " + std::to_string(v + 1)));
     }
   }
+  st = PartitionTables(conn);
+  if (!st.ok()) return fail(st);
   return Run(conn, "COMMIT", "commit migration");
 }
 

@@ -304,7 +304,8 @@ TEST_CASE("dead letters are kept once per origin") {
   CHECK(h.Int("SELECT length(payload) FROM dead_letters") == 13);
   CHECK(h.Text(StoreHarness::OnPostgres()
                    ? "SELECT headers::json->>'Nats-Msg-Id' FROM dead_letters"
-                   : "SELECT json_extract(headers, '$.\"Nats-Msg-Id\"') FROM dead_letters") == "m1");
+                   : "SELECT json_extract(headers, '$.\"Nats-Msg-Id\"') FROM dead_letters") ==
+        "m1");
   CHECK(h.Int("SELECT dead_at FROM dead_letters") == 1'800'000'000'000);
 
   record.origin = "kafka:crm.leads:2:1235";
@@ -448,8 +449,7 @@ TEST_CASE("failure counts: recorded in the transaction, read back at start, forg
         "waiting for purchase p-2");
   auto reopened = Store::Open(options).value();
   // The first failure's time is kept: it is what dependency_wait_ms counts from.
-  CHECK(reopened->MessageFailures().value() ==
-        Counts{{"kafka:t:0:4", 1, t0}, {"nats:S:1", 2, t0}});
+  CHECK(reopened->MessageFailures().value() == Counts{{"kafka:t:0:4", 1, t0}, {"nats:S:1", 2, t0}});
 
   // Settled: the transaction that settles it forgets its count.
   REQUIRE(reopened->Begin().ok());
@@ -694,8 +694,7 @@ TEST_CASE("a version 5 database gains per-field times, stamped with each row's u
               .ok());
   auto migrated = OpenMigrated(h, 5);
   CHECK(h.Int("SELECT priority_at FROM tickets WHERE ticket_id = 't1'") == 1700000005000);
-  CHECK(h.Int("SELECT COUNT(*) FROM pragma_table_info('work_orders') WHERE name = 'cost_at'") ==
-        1);
+  CHECK(h.Int("SELECT COUNT(*) FROM pragma_table_info('work_orders') WHERE name = 'cost_at'") == 1);
 }
 
 // ---- PostgreSQL's own promises (run with INGESTLAB_TEST_STORE=postgres: tests/CMakeLists.txt)
@@ -771,6 +770,91 @@ TEST_CASE("instances sharing one PostgreSQL database end as one instance would",
   CHECK(*h.store().StateDigest() == DigestAfter(events, events.size()));
 }
 
+TEST_CASE("PostgreSQL partitions the CRM tables by month, made ahead and on demand",
+          "[.postgres]") {
+  REQUIRE(StoreHarness::OnPostgres());
+  StoreHarness h;
+  auto lead = [](const std::string& id, const std::string& time_ms) {
+    return R"({"id":")" + id + "-" + time_ms + R"(","type":"crm.lead.created","time_ms":)" +
+           time_ms + R"(,"data":{"lead_id":")" + id + R"(","email":"a@b.io"}})";
+  };
+  auto partition_of = [&](const std::string& table, const std::string& id) {
+    const std::string column = table == "crm_leads" ? "lead_id" : "contact_id";
+    return h.Joined("SELECT tableoid::regclass::text FROM " + table + " WHERE " + column + " = '" +
+                    id + "'");
+  };
+  auto exists = [&](const std::string& table) {
+    return h.Text("SELECT to_regclass('" + table + "') IS NOT NULL") == "t";
+  };
+  for (const char* table : {"crm_leads", "crm_contacts", "crm_opportunities"}) {
+    CHECK(h.Text(std::string("SELECT relkind FROM pg_class WHERE oid = to_regclass('") + table +
+                 "')") == "p");
+  }
+  // Made ahead: last month to three months on, before any event.
+  CHECK(h.Int("SELECT COUNT(*) FROM pg_inherits WHERE inhparent = to_regclass('crm_leads')") == 5);
+  CHECK(
+      exists("crm_opportunities_" +
+             h.Text("SELECT to_char(now() AT TIME ZONE 'UTC' + interval '3 months', 'YYYY_MM')")));
+
+  SECTION("an event outside them gets its month's; one rolled back leaves none behind") {
+    const std::string march_2019 = "1552176000000";  // 2019-03-10
+    REQUIRE(h.store().Begin().ok());
+    const auto& te = h.fixture().Make(lead("L1", march_2019));
+    REQUIRE(h.store().ApplyEvent(te.event, te.msg).ok());
+    h.store().Rollback();
+    CHECK_FALSE(exists("crm_leads_2019_03"));
+    // The store must not take the rolled-back partitions for made.
+    REQUIRE(h.Apply(lead("L1", march_2019)).ok());
+    CHECK(partition_of("crm_leads", "L1").ends_with("crm_leads_2019_03"));
+    REQUIRE(h.Apply(R"({"id":"c1","type":"crm.contact.created","time_ms":)" + march_2019 +
+                    R"(,"data":{"contact_id":"C1","email":"c@b.io"}})")
+                .ok());
+    CHECK(partition_of("crm_contacts", "C1").ends_with("crm_contacts_2019_03"));
+    REQUIRE(h.Apply(lead("L2", "1552176000000")).ok());
+    CHECK(h.Int("SELECT COUNT(*) FROM pg_inherits WHERE inhparent = to_regclass('crm_leads')") ==
+          6);
+    // A retention job drops the month (and its keys); a late event for it makes it again, after
+    // one transient failure.
+    REQUIRE(h.Exec("DROP TABLE crm_leads_2019_03; DELETE FROM crm_lead_keys").ok());
+    const auto late = h.Apply(lead("L3", march_2019));
+    CHECK(late.status().is_transient());
+    REQUIRE(h.Apply(lead("L3", march_2019)).ok());
+    CHECK(partition_of("crm_leads", "L3").ends_with("crm_leads_2019_03"));
+  }
+
+  SECTION("a database made before partitioning is converted on its next start, rows kept") {
+    REQUIRE(h.Apply(lead("L1", "1552176000000")).ok());
+    REQUIRE(h.Apply(lead("L2", "1700000000000")).ok());
+    const std::string digest = h.store().StateDigest().value();
+    for (const PartitionedTable& t : PartitionedTables()) {
+      const std::string name(t.name);
+      REQUIRE(h.Exec("ALTER TABLE " + name + " RENAME TO old; CREATE TABLE " + name +
+                     " (LIKE old INCLUDING DEFAULTS, PRIMARY KEY (" + t.key + ")); INSERT INTO " +
+                     name + " SELECT * FROM old; DROP TABLE old; DROP TABLE " + t.keys_table +
+                     "; CREATE INDEX " + name + "_by_org_date ON " + name + "(org_id, event_date)")
+                  .ok());
+    }
+    REQUIRE(h.Text("SELECT relkind FROM pg_class WHERE oid = to_regclass('crm_leads')") == "r");
+    StoreOptions options;
+    options.path = h.path();
+    auto reopened = Store::Open(options);
+    INFO(reopened.status().ToString());
+    REQUIRE(reopened.ok());
+    CHECK(h.Text("SELECT relkind FROM pg_class WHERE oid = to_regclass('crm_leads')") == "p");
+    CHECK((*reopened)->StateDigest().value() == digest);
+    CHECK(partition_of("crm_leads", "L1").ends_with("crm_leads_2019_03"));
+    CHECK(h.Joined("SELECT lead_id || ':' || event_date FROM crm_lead_keys ORDER BY 1") ==
+          "L1:2019-03-10,L2:2023-11-14");
+    // The keys were carried over: a creation again in another month still finds its lead.
+    EventFixture fixture;
+    const auto& te = fixture.Make(lead("L1", "1700000000000"));
+    REQUIRE((*reopened)->Begin().ok());
+    REQUIRE((*reopened)->ApplyEvent(te.event, te.msg).ok());
+    REQUIRE((*reopened)->Commit().ok());
+    CHECK(h.Int("SELECT COUNT(*) FROM crm_leads WHERE lead_id = 'L1'") == 1);
+  }
+}
+
 TEST_CASE("a bad PostgreSQL URL or an unreachable server fails at once, in one line",
           "[.postgres]") {
   StoreOptions options;
@@ -803,8 +887,9 @@ TEST_CASE("a table lock held elsewhere makes PostgreSQL writes transient, then t
   Status held;
   std::thread holder([&] {
     // The lock is held for 3 s, past the store's 2 s lock_timeout.
-    held = h.Exec("BEGIN; LOCK TABLE customers IN ACCESS EXCLUSIVE MODE; "
-                  "SELECT pg_sleep(3); COMMIT");
+    held = h.Exec(
+        "BEGIN; LOCK TABLE customers IN ACCESS EXCLUSIVE MODE; "
+        "SELECT pg_sleep(3); COMMIT");
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto blocked = h.Apply(Purchase("e2", "p2", 1));
