@@ -14,6 +14,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/log.h"
+#include "system/context_api.h"
 
 namespace ingestlab {
 namespace {
@@ -145,7 +146,8 @@ const std::vector<Setting>& Settings() {
       {"dlq-max-payload-bytes", "N",
        "dead letters are published to the DLQ cut to N bytes (the table keeps all) [524288]",
        INT_SETTING(dlq_max_payload_bytes, 1)},
-      {"busy-timeout-ms", "MS", "SQLite wait for the write lock; PostgreSQL waits for a lock max(this, 2000) [200]",
+      {"busy-timeout-ms", "MS",
+       "SQLite wait for the write lock; PostgreSQL waits for a lock max(this, 2000) [200]",
        INT_SETTING(busy_timeout_ms, 0)},
       {"synchronous", "full|normal",
        "SQLite synchronous: full fsyncs each commit, so acked data survives a power loss; "
@@ -187,6 +189,16 @@ const std::vector<Setting>& Settings() {
       {"name", "NAME", "prefix of every log line [ingestd]", STRING_SETTING(name)},
       {"kafka-property", "KEY=VALUE", "librdkafka property, repeatable (file: kafka.KEY = VALUE)",
        [](IngestdConfig& c, const std::string& v) { return ParseKafkaProperty(v, c); }},
+      {"api-token", "ORG=TOKEN",
+       "bearer token of organisation ORG for the context API, repeatable; prefer the file, "
+       "where a command line shows in ps (file: api-token.ORG = TOKEN)",
+       [](IngestdConfig& c, const std::string& v) {
+         const size_t eq = v.find('=');
+         if (eq == std::string::npos) {
+           return Status::InvalidArgument("expected ORG=TOKEN (the value is not shown)");
+         }
+         return AddApiToken(v.substr(0, eq), v.substr(eq + 1), &c.api_tokens);
+       }},
   };
   return kSettings;
 }
@@ -257,9 +269,14 @@ Status ReadConfigFile(const std::string& path, std::vector<Assignment>* out) {
       out->push_back({&kKafkaPassThrough, key.substr(6) + "=" + value, where + ": " + key});
       continue;
     }
+    if (key.rfind("api-token.", 0) == 0 || key.rfind("api_token.", 0) == 0) {
+      out->push_back({FindSetting("api-token"), key.substr(10) + "=" + value,
+                      where + ": " + key.substr(0, 9)});
+      continue;
+    }
     std::replace(key.begin(), key.end(), '_', '-');
     const Setting* s = FindSetting(key);
-    if (s == nullptr || key == "config" || key == "kafka-property") {
+    if (s == nullptr || key == "config" || key == "kafka-property" || key == "api-token") {
       return Status::InvalidArgument(where + ": unknown key \"" + key + "\"");
     }
     out->push_back({s, value, where + ": " + key});
@@ -388,7 +405,8 @@ std::string IngestdUsage() {
   os << "usage: ingestd [--nats URLS] [--kafka BOOTSTRAP] [--db PATH] [--http HOST:PORT]\n"
         "               [--config FILE] [settings...]\n\n"
         "Consumes events from NATS JetStream and/or Kafka and folds them idempotently into\n"
-        "SQLite or PostgreSQL. Serves GET /healthz (JSON) and GET /metrics (Prometheus) on --http.\n"
+        "SQLite or PostgreSQL. Serves GET /healthz (JSON) and GET /metrics (Prometheus) on "
+        "--http.\n"
         "At least one of --nats and --kafka is required.\n\n"
         "Every setting is also an environment variable (INGEST_ + upper-case name, '-' -> '_')\n"
         "and a config file key (`name = value`, '#' comments). Flags win over the environment,\n"

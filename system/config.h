@@ -58,6 +58,7 @@ struct IngestdConfig {
   std::vector<std::string> streams;  // JetStream streams to consume; empty = all but DLQ
   std::vector<std::string> topics;   // Kafka topics; empty = the default four
   std::map<std::string, std::string> kafka_properties;  // librdkafka pass-through
+  std::map<std::string, std::string> api_tokens;  // context API: bearer token -> organisation
 
   // Misc.
   std::string schemas_dir;         // empty = schemas compiled into the binary

@@ -20,10 +20,21 @@ namespace ingestlab {
 
 struct HttpServer::Impl {
   httplib::Server server;
+  std::vector<std::pair<std::string, std::function<HttpReply(const HttpRequest&)>>> prefixes;
   std::thread thread;
   int port = 0;
   bool running = false;
 };
+
+namespace {
+
+void Send(const HttpReply& reply, httplib::Response& res) {
+  res.status = reply.status;
+  for (const auto& [name, value] : reply.headers) res.set_header(name.c_str(), value);
+  res.set_content(reply.body, reply.content_type.c_str());
+}
+
+}  // namespace
 
 HttpServer::HttpServer() : impl_(std::make_unique<Impl>()) {
   // httplib's default sets SO_REUSEPORT, which lets a second ingestd bind the same port silently.
@@ -38,17 +49,47 @@ HttpServer::HttpServer() : impl_(std::make_unique<Impl>()) {
 HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Handle(const std::string& path, std::function<HttpReply()> handler) {
-  impl_->server.Get(
-      path, [handler = std::move(handler)](const httplib::Request&, httplib::Response& res) {
+  impl_->server.Get(path, [handler = std::move(handler)](const httplib::Request&,
+                                                         httplib::Response& res) {
+    HttpReply reply;
+    try {
+      reply = handler();
+    } catch (const std::exception& e) {
+      reply = {500, "text/plain; charset=utf-8", std::string("internal error: ") + e.what(), {}};
+    }
+    Send(reply, res);
+  });
+}
+
+void HttpServer::HandlePrefix(const std::string& prefix,
+                              std::function<HttpReply(const HttpRequest&)> handler) {
+  Impl& d = *impl_;
+  if (d.prefixes.empty()) {
+    d.server.set_pre_routing_handler([&d](const httplib::Request& req, httplib::Response& res) {
+      for (const auto& [start, route] : d.prefixes) {
+        if (req.path.rfind(start, 0) != 0) continue;
+        if (req.method != "GET") {
+          Send({405, "application/json", "{\"error\":\"only GET is served here\"}\n", {}}, res);
+          return httplib::Server::HandlerResponse::Handled;
+        }
+        HttpRequest request;
+        request.path = req.path;
+        for (const auto& [name, value] : req.params) request.query.emplace(name, value);
+        request.authorization = req.get_header_value("Authorization");
         HttpReply reply;
         try {
-          reply = handler();
+          reply = route(request);
         } catch (const std::exception& e) {
-          reply = {500, "text/plain; charset=utf-8", std::string("internal error: ") + e.what()};
+          reply = {500, "application/json", "{\"error\":\"internal error\"}\n", {}};
+          LOG(kError, "http") << "GET " << start << "...: " << e.what();
         }
-        res.status = reply.status;
-        res.set_content(reply.body, reply.content_type.c_str());
-      });
+        Send(reply, res);
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+  }
+  d.prefixes.emplace_back(prefix, std::move(handler));
 }
 
 Status HttpServer::Start(const std::string& host, int port) {

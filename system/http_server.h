@@ -15,9 +15,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
 #include "system/source.h"
@@ -28,6 +31,22 @@ struct HttpReply {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
+};
+
+// What a prefix route sees of a GET request: the percent-decoded path and query parameters, and
+// the Authorization header.
+struct HttpRequest {
+  std::string path;
+  std::multimap<std::string, std::string> query;
+  std::string authorization;
+
+  // The first value of query parameter `name`, or nullopt.
+  std::optional<std::string> Param(const std::string& name) const {
+    auto it = query.find(name);
+    if (it == query.end()) return std::nullopt;
+    return it->second;
+  }
 };
 
 class HttpServer {
@@ -39,6 +58,10 @@ class HttpServer {
 
   // Registers a GET route. REQUIRES: before Start.
   void Handle(const std::string& path, std::function<HttpReply()> handler);
+  // Registers a handler for every GET whose path starts with `prefix`, matched by plain string
+  // comparison (no regular expression sees the untrusted path). REQUIRES: before Start.
+  void HandlePrefix(const std::string& prefix,
+                    std::function<HttpReply(const HttpRequest&)> handler);
   // Binds host:port (port 0 = any free port) and serves on a background thread. Errors name
   // the address.
   Status Start(const std::string& host, int port);

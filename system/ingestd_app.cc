@@ -20,6 +20,7 @@
 #include "common/redact.h"
 #include "common/rng.h"
 #include "common/version.h"
+#include "system/context_api.h"
 #include "system/dead_letter_outbox.h"
 #include "system/pg/pg_connection.h"
 #include "system/pipeline.h"
@@ -65,6 +66,7 @@ struct IngestdApp::Impl {
   std::unique_ptr<SchemaRegistry> schemas;
   std::unique_ptr<Pipeline> pipeline;
   std::unique_ptr<DeadLetterOutbox> outbox;
+  std::unique_ptr<ContextApi> context;  // before http: its handlers stop first
   HttpServer http;
   bool http_started = false;
   std::unique_ptr<Source> nats;
@@ -162,7 +164,8 @@ Status IngestdApp::Start() {
   auto store = Store::Open(store_options);
   if (!store.ok()) return store.status();  // names the path
   d.store = std::move(store.value());
-  LOG(kInfo, "ingestd") << "store " << RedactPostgresUrl(c.db_path) << " (synchronous=" << d.store->Synchronous()
+  LOG(kInfo, "ingestd") << "store " << RedactPostgresUrl(c.db_path)
+                        << " (synchronous=" << d.store->Synchronous()
                         << (c.synchronous == "full" ? ": each commit is fsynced)"
                                                     : ": a power loss can undo the last commits)");
 
@@ -185,6 +188,15 @@ Status IngestdApp::Start() {
   d.outbox = std::move(outbox.value());
   d.pipeline->SetDeadLetterListener([outbox = d.outbox.get()] { outbox->Wake(); });
 
+  ContextApiOptions context_options;
+  context_options.db_path = c.db_path;
+  context_options.busy_timeout_ms = c.busy_timeout_ms;
+  context_options.tokens = c.api_tokens;
+  d.context = std::make_unique<ContextApi>(std::move(context_options));
+  d.context->Register(d.http);
+  if (c.api_tokens.empty()) {
+    LOG(kInfo, "ingestd") << "context API: no api-token configured, every request is refused";
+  }
   d.http.Handle("/healthz", [this] { return RenderHealthz(Health()); });
   d.http.Handle("/metrics", [this] {
     HttpReply reply;
@@ -230,7 +242,8 @@ Status IngestdApp::Start() {
   if (d.kafka) INGEST_RETURN_IF_ERROR(d.kafka->Start().Annotate("kafka"));
 
   std::ostringstream ready;
-  ready << "ready: version=" << kVersion << " db=" << RedactPostgresUrl(c.db_path) << " http=http://" << http_address;
+  ready << "ready: version=" << kVersion << " db=" << RedactPostgresUrl(c.db_path)
+        << " http=http://" << http_address;
   if (d.nats) ready << " nats=" << RedactUrlList(Join(c.nats_urls, ","));
   if (d.kafka) ready << " kafka=" << RedactUrlList(c.kafka_bootstrap);
   LOG(kInfo, "ingestd") << ready.str();

@@ -244,10 +244,31 @@ TEST_CASE("bad values are one-line errors naming the setting and the value") {
       {{"--log-level", "loud"}, "--log-level: expected debug, info, warn or error, got \"loud\""},
       {{"--kafka-property", "novalue"}, "--kafka-property: expected KEY=VALUE, got \"novalue\""},
       {{"--db", ""}, "--db: expected a non-empty value, got \"\""},
+      {{"--api-token", "org_a=short"},
+       "--api-token: organisation org_a: a token must have at least 16 characters"},
+      {{"--api-token", "no-equals-sign-0123456789"},
+       "--api-token: expected ORG=TOKEN (the value is not shown)"},
+      {{"--api-token", "org_a=has a space 0123456789"},
+       "--api-token: organisation org_a: a token is printable ASCII without spaces"},
       {{"--db"}, "--db: missing value"},
   }));
   INFO(args.front());
   CHECK(ErrorWithNats(args) == message);
+}
+
+TEST_CASE("context API tokens come from the file (api-token.ORG) and the command line") {
+  TempFile file(
+      "api-token.org_a = token-a-0123456789abcdef\napi_token.org_c = token-c-0123456789ab\n");
+  const IngestdConfig c =
+      Config({"--nats", "nats://x:1", "--config", file.path(), "--api-token",
+              "org_b=token-b-0123456789abcdef"});
+  CHECK(c.api_tokens == std::map<std::string, std::string>{{"token-a-0123456789abcdef", "org_a"},
+                                                           {"token-b-0123456789abcdef", "org_b"},
+                                                           {"token-c-0123456789ab", "org_c"}});
+  TempFile clash(
+      "api-token.org_a = token-x-0123456789abcdef\napi-token.org_b = token-x-0123456789abcdef\n");
+  CHECK(Error({"--config", clash.path()}) ==
+        clash.path() + ":2: api-token: organisation org_b: the same token is given to org_a");
 }
 
 TEST_CASE("a bad value from the environment or the file names where it came from") {

@@ -243,6 +243,8 @@ struct AppFixture {
 
 TEST_CASE("ingestd serves /healthz and /metrics for its store and transports") {
   AppFixture f;
+  f.config.api_tokens = {{"token-of-org-a-0123456789", "org_a"},
+                         {"token-of-org-b-0123456789", "org_b"}};
   IngestdApp app(f.config, f.factories);
   REQUIRE(app.Start().ok());
   REQUIRE(f.source != nullptr);
@@ -288,6 +290,22 @@ TEST_CASE("ingestd serves /healthz and /metrics for its store and transports") {
           std::string::npos);
     CHECK(metrics->body.find("ingest_source_lag{transport=\"nats\",consumer=\"BILLING\"} 3\n") !=
           std::string::npos);
+  }
+  SECTION("the customer context API serves what was committed, to its organisation only") {
+    f.source->Push(R"({"specversion":"1.0","id":"app-3","source":"billing","orgid":"org_a",)"
+                   R"("type":"billing.customer.created","time":"2026-11-23T19:00:00Z",)"
+                   R"("data":{"customer_id":"c-7","email":"c7@example.com"}})",
+                   "nats:BILLING:4");
+    REQUIRE(f.source->WaitSettled());
+    auto get = [&](const std::string& token) {
+      return client.Get("/v1/customers/c-7/context", {{"Authorization", "Bearer " + token}});
+    };
+    auto res = get("token-of-org-a-0123456789");
+    REQUIRE(res);
+    REQUIRE(res->status == 200);
+    CHECK(nlohmann::json::parse(res->body)["profile"]["email"] == "c7@example.com");
+    CHECK(get("token-of-org-b-0123456789")->status == 404);
+    CHECK(get("token-of-nobody-0123456789")->status == 401);
   }
   SECTION("Stop stops the transport first, with nothing left in flight") {
     f.source->Push(R"({"specversion":"1.0","id":"app-2","source":"billing",)"
