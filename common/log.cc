@@ -8,6 +8,7 @@
 #include <ctime>
 #include <mutex>
 
+#include "common/personal_data.h"
 #include "common/redact.h"
 
 namespace ingestlab {
@@ -36,10 +37,14 @@ std::string& ProcessName() {
 
 const char* LevelName(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "DEBUG";
-    case LogLevel::kInfo: return "INFO ";
-    case LogLevel::kWarn: return "WARN ";
-    case LogLevel::kError: return "ERROR";
+    case LogLevel::kDebug:
+      return "DEBUG";
+    case LogLevel::kInfo:
+      return "INFO ";
+    case LogLevel::kWarn:
+      return "WARN ";
+    case LogLevel::kError:
+      return "ERROR";
   }
   return "?";
 }
@@ -50,11 +55,16 @@ void SetLogLevel(LogLevel level) { Level() = level; }
 LogLevel GetLogLevel() { return Level(); }
 
 bool ParseLogLevel(const std::string& s, LogLevel* out) {
-  if (s == "debug") *out = LogLevel::kDebug;
-  else if (s == "info") *out = LogLevel::kInfo;
-  else if (s == "warn") *out = LogLevel::kWarn;
-  else if (s == "error") *out = LogLevel::kError;
-  else return false;
+  if (s == "debug")
+    *out = LogLevel::kDebug;
+  else if (s == "info")
+    *out = LogLevel::kInfo;
+  else if (s == "warn")
+    *out = LogLevel::kWarn;
+  else if (s == "error")
+    *out = LogLevel::kError;
+  else
+    return false;
   return true;
 }
 
@@ -67,7 +77,8 @@ void LogLine(LogLevel level, const std::string& component, const std::string& me
   using namespace std::chrono;
   const auto now = system_clock::now();
   const std::time_t secs = system_clock::to_time_t(now);
-  const int millis = static_cast<int>(duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000);
+  const int millis =
+      static_cast<int>(duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char stamp[64];
@@ -88,8 +99,9 @@ void LogLine(LogLevel level, const std::string& component, const std::string& me
   }
   line += component;
   line += ": ";
-  // Every record passes the redaction rule (common/redact.h): no caller can log a secret.
-  line += RedactText(message);
+  // Every record passes the redaction rule (common/redact.h): no caller can log a secret; nor a
+  // customer's e-mail address or phone number (common/personal_data.h).
+  line += MaskPersonalData(RedactText(message));
   line += '\n';
   ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
   (void)ignored;
