@@ -59,6 +59,14 @@ struct IngestdConfig {
   std::vector<std::string> topics;   // Kafka topics; empty = the default four
   std::map<std::string, std::string> kafka_properties;  // librdkafka pass-through
   std::map<std::string, std::string> api_tokens;  // context API: bearer token -> organisation
+  std::string downstream_crm;  // context API sources (empty: not used)
+  std::string downstream_scheduling;
+  std::string downstream_email;
+  int downstream_timeout_ms = 200;  // per call
+  int breaker_failures = 5;         // within breaker_window_ms open the breaker
+  int breaker_window_ms = 10'000;
+  int breaker_open_ms = 5'000;  // then one probe
+  int context_cache_ttl_ms = 30'000;
 
   // Misc.
   std::string schemas_dir;         // empty = schemas compiled into the binary

@@ -474,6 +474,19 @@ HttpReply ContextApi::Context(const HttpRequest& request) {
                {"retrieved_at_ms", NowMs()}, {"profile", profile[0]},
                {"sections", json::object()}, {"trimmed", json::array()},
                {"partial", false},           {"missing_sources", json::array()}};
+  // The live sources, all at once, outside the store's lock.
+  if (options_.downstreams != nullptr && !options_.downstreams->empty()) {
+    json sources = json::object();
+    json stale = json::array();
+    for (Downstreams::Answer& a : options_.downstreams->Fetch(org, id)) {
+      sources[a.service] = a.body ? json::parse(*a.body, nullptr, false) : json();
+      if (a.from == "none") body["missing_sources"].push_back(a.service);
+      if (a.from == "stale") stale.push_back(a.service);
+    }
+    body["sources"] = std::move(sources);
+    body["stale_sources"] = std::move(stale);
+    body["partial"] = !body["missing_sources"].empty();
+  }
   const auto limit = static_cast<size_t>(max_bytes);
   size_t used = Dump(body).size() + 1;  // + the newline
   // Each section in order of importance, whole while it fits, else the rows that fit. The sizes

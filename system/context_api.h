@@ -30,6 +30,7 @@
 #include <mutex>
 #include <string>
 
+#include "system/downstream.h"
 #include "system/http_server.h"
 #include "system/sql_connection.h"
 
@@ -42,6 +43,10 @@ struct ContextApiOptions {
   std::string db_path;  // the store: a file or a postgres:// URL
   int busy_timeout_ms = 200;
   std::map<std::string, std::string> tokens;  // token -> organisation
+  // The live sources (downstream.h), or null: each answer goes under "sources"; a source with
+  // neither a live nor a cached answer is named in "missing_sources" and makes it "partial", one
+  // answered from an expired cache entry is named in "stale_sources".
+  Downstreams* downstreams = nullptr;
 };
 
 class ContextApi {

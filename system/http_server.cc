@@ -155,6 +155,9 @@ HttpReply RenderHealthz(const HealthInputs& health) {
   j["last_commit_unix_ms"] = health.last_commit_unix_ms;
   j["queue"] = health.queue;
   j["uptime_s"] = health.uptime_s;
+  if (!health.downstream_json.empty()) {
+    j["downstream"] = nlohmann::json::parse(health.downstream_json, nullptr, false);
+  }
   j["status"] = !health.db_ok ? "unavailable" : transports_ok ? "ok" : "degraded";
   HttpReply reply;
   reply.status = health.db_ok ? 200 : 503;

@@ -84,6 +84,7 @@ struct HealthInputs {
   int64_t last_commit_unix_ms = 0;
   size_t queue = 0;
   int64_t uptime_s = 0;
+  std::string downstream_json;  // the context API's sources (Downstreams::HealthJson), or ""
 };
 
 HttpReply RenderHealthz(const HealthInputs& health);

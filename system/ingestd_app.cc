@@ -66,6 +66,7 @@ struct IngestdApp::Impl {
   std::unique_ptr<SchemaRegistry> schemas;
   std::unique_ptr<Pipeline> pipeline;
   std::unique_ptr<DeadLetterOutbox> outbox;
+  std::unique_ptr<Downstreams> downstreams;
   std::unique_ptr<ContextApi> context;  // before http: its handlers stop first
   HttpServer http;
   bool http_started = false;
@@ -192,6 +193,18 @@ Status IngestdApp::Start() {
   context_options.db_path = c.db_path;
   context_options.busy_timeout_ms = c.busy_timeout_ms;
   context_options.tokens = c.api_tokens;
+  DownstreamOptions downstream_options;
+  const std::pair<const char*, std::string> services[] = {{"crm", c.downstream_crm},
+                                                          {"scheduling", c.downstream_scheduling},
+                                                          {"email", c.downstream_email}};
+  for (const auto& [name, url] : services) {
+    if (!url.empty()) downstream_options.services.emplace_back(name, url);
+  }
+  downstream_options.timeout_ms = c.downstream_timeout_ms;
+  downstream_options.breaker = {c.breaker_failures, c.breaker_window_ms, c.breaker_open_ms};
+  downstream_options.cache_ttl_ms = c.context_cache_ttl_ms;
+  d.downstreams = std::make_unique<Downstreams>(std::move(downstream_options), &d.metrics, d.clock);
+  context_options.downstreams = d.downstreams.get();
   d.context = std::make_unique<ContextApi>(std::move(context_options));
   d.context->Register(d.http);
   if (c.api_tokens.empty()) {
@@ -280,6 +293,7 @@ HealthInputs IngestdApp::Health() {
   if (d.nats) h.nats = d.nats->Health();
   if (d.kafka) h.kafka = d.kafka->Health();
   h.db_path = RedactPostgresUrl(d.config.db_path);
+  if (d.downstreams && !d.downstreams->empty()) h.downstream_json = d.downstreams->HealthJson();
   h.db_ok = d.CheckDb(&h.db_error);
   if (d.pipeline) {
     h.last_commit_unix_ms = d.pipeline->last_commit_unix_ms();
