@@ -276,6 +276,13 @@ Status JetStreamSourceImpl::Connect() {
     natsOptions_Destroy(opts);
     return ToStatus(s, "setting options");
   }
+  if (Status st = ApplyNatsSecurity(opts, options_.security); !st.ok()) {
+    natsOptions_Destroy(opts);
+    return st;
+  }
+  if (!options_.security.empty()) {
+    LOG(kInfo, "nats") << "security: " << DescribeNatsSecurity(options_.security);
+  }
   natsConnection* nc = nullptr;
   s = natsConnection_Connect(&nc, opts);
   natsOptions_Destroy(opts);
