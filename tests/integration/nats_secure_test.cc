@@ -416,3 +416,42 @@ TEST_CASE(
   CHECK(how.exited);
   CHECK(how.code == 0);
 }
+
+TEST_CASE(
+    "a 3-node cluster with TLS and a password: ingestd consumes, rides out a node's "
+    "restart over TLS",
+    "[nats][secure][cluster]") {
+  auto dir = TempDir::Create("nats-secure-cluster").value();
+  NatsClusterOptions o;
+  o.dir = dir.Sub("nats");
+  std::filesystem::create_directories(o.dir);
+  o.nodes = 3;
+  o.tls = true;
+  o.auth = NatsAuth::kUser;
+  auto started = NatsCluster::Start(o);
+  INFO(started.status().message());
+  REQUIRE(started.ok());
+  auto& cluster = *started;
+  const NatsSecurity& security = cluster->client_security();
+  for (int i = 0; i < 3; ++i) {
+    CHECK(TryConnect(cluster->url(i), security).first == NATS_OK);
+    NatsSecurity no_password = security;
+    no_password.password.clear();
+    no_password.user.clear();
+    CHECK(TryConnect(cluster->url(i), no_password).first != NATS_OK);
+  }
+  const std::string credentials = dir.Sub("credentials");
+  REQUIRE(WriteNatsCredentialsFile(credentials, security).ok());
+  Ingestd ingestd(dir, cluster->urls(), {"--nats-credentials", credentials});
+  REQUIRE(WaitUntil([&] { return ingestd.Connected(); }, 30'000));
+  REQUIRE(PublishWithSimulator(cluster->urls(), security, "evt-cluster-1"));
+  REQUIRE(WaitUntil([&] { return ingestd.Applied(1); }, 20'000));
+
+  for (int i = 0; i < 3; ++i) REQUIRE(cluster->Restart(i).ok());
+  REQUIRE(WaitUntil([&] { return ingestd.Connected(); }, 30'000));
+  REQUIRE(PublishWithSimulator(cluster->urls(), security, "evt-cluster-2"));
+  REQUIRE(WaitUntil([&] { return ingestd.Applied(2); }, 30'000));
+  const std::string log = ingestd.StopAndReadLog();
+  CHECK(Contains(log, "reconnected to tls://127.0.0.1:"));
+  CheckNoSecret("ingestd log", log, security);
+}

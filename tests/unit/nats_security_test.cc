@@ -194,3 +194,24 @@ TEST_CASE("DescribeNatsSecurity names the mechanisms, never a secret") {
   s.tls_ca = "/ca.pem";
   CHECK(DescribeNatsSecurity(s) == "user+tls");
 }
+
+// Kafka's security settings need no settings of their own: --kafka-property carries them to
+// librdkafka, and the secret ones are redacted like any other secret property.
+TEST_CASE("librdkafka security properties pass through --kafka-property and are redacted") {
+  ClearRegisteredSecrets();
+  auto p = Parse({"--kafka", "127.0.0.1:9093", "--kafka-property", "security.protocol=SASL_SSL",
+                  "--kafka-property", "ssl.ca.location=/etc/kafka-ca.pem", "--kafka-property",
+                  "sasl.username=ingestd", "--kafka-property", "sasl.password=Kp-1f9e-secret"});
+  REQUIRE(p.ok());
+  const auto& props = p->config.kafka_properties;
+  CHECK(props.at("security.protocol") == "SASL_SSL");
+  CHECK(props.at("sasl.password") == "Kp-1f9e-secret");
+  const auto shown = RedactProperties(props);
+  CHECK(shown.at("sasl.password") == "***");
+  CHECK(shown.at("ssl.ca.location") == "/etc/kafka-ca.pem");
+  CHECK(shown.at("sasl.username") == "ingestd");
+  RegisterPropertySecrets(props);
+  CHECK(RedactText("librdkafka: auth failed for Kp-1f9e-secret") ==
+        "librdkafka: auth failed for ***");
+  ClearRegisteredSecrets();
+}
