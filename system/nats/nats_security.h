@@ -6,9 +6,10 @@
 //
 // A credentials file (`nats-credentials`, and what `ingestlab up --secure` writes) is either
 //   - a NATS .creds file (a user JWT and its NKey seed, as nsc writes them), used as is; or
-//   - `key = value` lines ('#' comments): user, password, token, nkey-seed (a file), tls-ca,
-//     tls-cert, tls-key (files; relative paths are relative to the credentials file) and
-//     tls (true|false). Values given directly (flags, INGEST_* variables) win over the file's.
+//   - `key = value` lines (a line starting with '#' is a comment; a value may hold '#'): user,
+//     password, token, nkey-seed, tls-ca, tls-cert, tls-key (files; relative paths are
+//     relative to the credentials file) and tls (true|false). Values given directly (flags,
+//     INGEST_* variables) win over the file's.
 // Secrets (password, token) read from a file are registered with the redaction module
 // (common/redact.h) as soon as they are read, so no log line shows them.
 // Thread-safety: plain values; the functions are safe from any thread.
@@ -55,8 +56,8 @@ Status ApplyNatsSecurity(__natsOptions* opts, const NatsSecurity& security);
 // Registers the password and token with the redaction module (common/redact.h).
 void RegisterNatsSecrets(const NatsSecurity& security);
 
-// "user", "user+tls", "token+tls", "nkey", "creds+tls", "none": what a log line may say about
-// the security in use (never a secret).
+// "user+tls", "token+tls+client certificate", "nkey", "credentials file", "none": what a log
+// line may say about the security in use (never a secret).
 std::string DescribeNatsSecurity(const NatsSecurity& security);
 
 // NKeys (https://docs.nats.io/running-a-nats-service/configuration/securing_nats/auth_intro/
