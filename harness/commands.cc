@@ -60,7 +60,9 @@ int RunUpCommand(int argc, char** argv) {
       "line of JSON when everything is ready:\n"
       "  {\"nats_urls\":[...],\"kafka_bootstrap\":\"h:p,...\",\"db\":\"PATH\",\"http\":\"http://"
       "h:p\",\"dir\":\"DIR\"}\n"
-      "(with --store postgres, db is the URL of the PostgreSQL database ingestd writes into)\n"
+      "(with --store postgres, db is the URL of the PostgreSQL database ingestd writes into;\n"
+      "with --secure, nats_urls are tls:// and \"tls_ca\" and \"credentials\" name the CA\n"
+      "certificate and the credentials file a client needs)\n"
       "and runs until SIGINT/SIGTERM, then tears everything down and exits 0.",
       "ingestlab up"};
   app.set_help_flag("-h,--help", "this text");
@@ -79,6 +81,10 @@ int RunUpCommand(int argc, char** argv) {
                  "started on a free loopback port, its URL printed as db)")
       ->check(CLI::IsMember({"sqlite", "postgres"}))
       ->capture_default_str();
+  bool secure = false;
+  app.add_flag("--secure", secure,
+               "nats-server with TLS (a CA and certificates generated into DIR/nats/tls) and "
+               "authorization (a user with a generated password); ingestd connects with them");
   app.add_option("--dir", dir,
                  "where the database, logs and NATS data go [a temporary directory, removed at "
                  "exit]")
@@ -100,6 +106,7 @@ int RunUpCommand(int argc, char** argv) {
   o.dir = fs::absolute(dir, ec).string();
   o.proxies = false;  // nothing injects network faults into an `up` environment
   o.postgres_store = store == "postgres";
+  o.secure = secure;
 
   // Block the stop signals in every thread (children reset their mask), then sigwait for them.
   sigset_t stop_signals;
@@ -127,6 +134,10 @@ int RunUpCommand(int argc, char** argv) {
           {"db", (*env)->db_path()},
           {"http", (*env)->instance_count() > 0 ? (*env)->instance(0).http_url() : ""},
           {"dir", o.dir}};
+      if (secure) {
+        ready["tls_ca"] = (*env)->nats_security().tls_ca;
+        ready["credentials"] = (*env)->nats_credentials_path();
+      }
       std::printf("%s\n", ready.dump().c_str());
       std::fflush(stdout);
       int sig = 0;
@@ -199,6 +210,10 @@ int RunRunCommand(int argc, char** argv) {
       ->check(CLI::IsMember({"sqlite", "postgres"}));
   app.add_flag("-q,--quiet", quiet, "no progress lines");
   app.add_flag("--check", check_only, "only parse and validate the scenario files, run nothing");
+  bool secure = false;
+  app.add_flag("--secure", secure,
+               "run every scenario with nats-server requiring TLS and a user and password "
+               "(generated per run); ingestd, the simulators and the harness's clients use them");
   if (auto exit_code = ParseCommandLine(app, "run", argc, argv)) return *exit_code;
   if (!ingestd.empty()) setenv("INGESTLAB_INGESTD", fs::absolute(ingestd).c_str(), 1);
   if (paths.empty()) return UsageError("run", "no scenario file or folder given");
@@ -228,6 +243,7 @@ int RunRunCommand(int argc, char** argv) {
       }
       s->topology.postgres_store = store == "postgres";
     }
+    if (secure) s->topology.secure = true;
     scenarios.push_back(std::move(s.value()));
   }
   // Each run replaces <out>/<scenario>-<seed>: refuse up front what is not a run directory.

@@ -1,12 +1,16 @@
 // See dead_letter_tap.h.
 #include "harness/dead_letter_tap.h"
 
+#include <string>
+#include <vector>
+
 #include <nats/nats.h>
 
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
 #include "system/json_depth.h"
+#include "system/nats/nats_util.h"
 
 namespace ingestlab {
 
@@ -22,9 +26,25 @@ std::string EventIdOfPayload(const std::string& payload) {
 }
 
 Result<std::unique_ptr<DeadLetterTap>> DeadLetterTap::Start(const std::string& nats_urls,
-                                                            const std::string& subject) {
+                                                            const std::string& subject,
+                                                            const NatsSecurity& security) {
   std::unique_ptr<DeadLetterTap> tap(new DeadLetterTap());
-  natsStatus s = natsConnection_ConnectTo(&tap->conn_, nats_urls.c_str());
+  natsOptions* opts = nullptr;
+  natsStatus s = natsOptions_Create(&opts);
+  if (s != NATS_OK) return Status::Io(std::string("dead-letter tap: ") + natsStatus_GetText(s));
+  const std::vector<std::string> list = nats_util::SplitUrls({nats_urls});
+  std::vector<const char*> servers;
+  for (const auto& u : list) servers.push_back(u.c_str());
+  s = natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size()));
+  if (s == NATS_OK) s = natsOptions_SetName(opts, "ingestlab-dead-letter-tap");
+  if (s == NATS_OK) {
+    if (Status st = ApplyNatsSecurity(opts, security); !st.ok()) {
+      natsOptions_Destroy(opts);
+      return st.Annotate("dead-letter tap");
+    }
+    s = natsConnection_Connect(&tap->conn_, opts);
+  }
+  natsOptions_Destroy(opts);
   if (s == NATS_OK) {
     s = natsConnection_Subscribe(&tap->sub_, tap->conn_, subject.c_str(), OnMessage, tap.get());
   }

@@ -17,6 +17,7 @@
 
 #include "common/status.h"
 #include "harness/assertions.h"
+#include "system/nats/nats_security.h"
 
 struct __natsConnection;
 struct __natsSubscription;
@@ -29,7 +30,8 @@ inline constexpr size_t kMaxTappedDeadLetters = 100'000;
 class DeadLetterTap {
  public:
   static Result<std::unique_ptr<DeadLetterTap>> Start(const std::string& nats_urls,
-                                                      const std::string& subject);
+                                                      const std::string& subject,
+                                                      const NatsSecurity& security = {});
   ~DeadLetterTap();
 
   int64_t Count() const { return count_.load(); }

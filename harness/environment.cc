@@ -29,9 +29,18 @@ Result<std::unique_ptr<Environment>> Environment::Start(const EnvironmentOptions
   nats.nodes = options.nats_nodes;
   nats.dir = options.dir + "/nats";
   nats.ready_timeout_ms = options.ready_timeout_ms;
+  if (options.secure) {
+    nats.tls = true;
+    nats.auth = NatsAuth::kUser;
+  }
   auto cluster = NatsCluster::Start(nats);
   if (!cluster.ok()) return cluster.status().Annotate("nats-server failed to start");
   env->nats_ = std::move(cluster.value());
+  if (options.secure) {
+    env->credentials_path_ = fs::absolute(nats.dir + "/credentials", ec).string();
+    INGEST_RETURN_IF_ERROR(
+        WriteNatsCredentialsFile(env->credentials_path_, env->nats_->client_security()));
+  }
   // nats-server writes its logs under nats/; link them into logs/ so one folder has them all.
   for (int i = 0; i < env->nats_->size(); ++i) {
     fs::create_symlink(fs::absolute(env->nats_->log_path(i), ec),
@@ -105,7 +114,9 @@ Status Environment::StartSystem() {
         {"dir", dir},                       {"port", std::to_string(*port)},
         {"name", name},                     {"index", std::to_string(i)},
         {"scenario_dir", options_.scenario_dir.empty() ? "." : options_.scenario_dir},
-        {"ingestd", FindIngestdBinary()}};
+        {"ingestd", FindIngestdBinary()},
+        {"nats_credentials", credentials_path_},
+        {"nats_tls_ca", nats_->client_security().tls_ca}};
     auto fill = [&](const std::string& text) { return ExpandPlaceholders(text, values); };
     SystemProcessOptions o;
     o.name = name;
@@ -113,6 +124,9 @@ Status Environment::StartSystem() {
       auto v = fill(arg);
       if (!v.ok()) return v.status().Annotate("system command");
       o.command.push_back(*v);
+    }
+    if (!credentials_path_.empty()) {
+      o.env.emplace_back("INGEST_NATS_CREDENTIALS", credentials_path_);
     }
     for (const auto& [key, value] : spec.env) {
       auto v = fill(value);
@@ -242,7 +256,7 @@ std::string Environment::proxied_nats_urls() const {
   if (proxies_.empty()) return nats_urls();
   std::ostringstream out;
   for (size_t i = 0; i < proxies_.size(); ++i) {
-    out << (i ? "," : "") << "nats://" << proxies_[i]->address();
+    out << (i ? "," : "") << (options_.secure ? "tls://" : "nats://") << proxies_[i]->address();
   }
   return out.str();
 }

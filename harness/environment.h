@@ -50,6 +50,11 @@ struct EnvironmentOptions {
   // ingestd's store on a PostgreSQL server started for the environment (logs/postgres.log,
   // data in a private temporary directory) instead of {dir}/ingest.db; db_path() is its URL.
   bool postgres_store = false;
+  // nats-server with TLS (a CA and certificates generated into {dir}/nats/tls) and
+  // authorization (user "ingestlab" with a generated password); the credentials file a client
+  // needs is {dir}/nats/credentials (nats_security.h). The system under test gets it as
+  // INGEST_NATS_CREDENTIALS (and the {nats_credentials}, {nats_tls_ca} placeholders).
+  bool secure = false;
 };
 
 class Environment {
@@ -65,6 +70,10 @@ class Environment {
   std::vector<std::string> nats_url_list() const;
   // The URLs ingestd connects to: the proxies, or the servers when there are none.
   std::string proxied_nats_urls() const;
+  // What the harness's own NATS clients need with `secure` (empty otherwise), and the
+  // credentials file holding it ("" when not secure).
+  const NatsSecurity& nats_security() const { return nats_->client_security(); }
+  const std::string& nats_credentials_path() const { return credentials_path_; }
   std::string kafka_bootstrap() const { return kafka_ ? kafka_->bootstrap() : ""; }
   // The system's SQLite database (state: ingestd or sql), "" when it names none.
   const std::string& db_path() const { return db_path_; }
@@ -115,6 +124,7 @@ class Environment {
   std::vector<std::unique_ptr<SystemProcess>> instances_;
   std::vector<std::string> state_urls_;  // per instance, placeholders filled
   std::string db_path_;                  // state: ingestd or sql, filled
+  std::string credentials_path_;         // secure: {dir}/nats/credentials
 };
 
 }  // namespace ingestlab

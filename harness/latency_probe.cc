@@ -21,7 +21,8 @@ void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) 
 
 }  // namespace
 
-Result<std::unique_ptr<LatencyProbe>> LatencyProbe::StartNats(const std::string& urls) {
+Result<std::unique_ptr<LatencyProbe>> LatencyProbe::StartNats(const std::string& urls,
+                                                              const NatsSecurity& security) {
   std::unique_ptr<LatencyProbe> probe(new LatencyProbe());
   natsOptions* opts = nullptr;
   natsStatus s = natsOptions_Create(&opts);
@@ -32,6 +33,12 @@ Result<std::unique_ptr<LatencyProbe>> LatencyProbe::StartNats(const std::string&
   if (s == NATS_OK) s = natsOptions_SetName(opts, "ingestlab-latency-probe");
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 100);
+  if (s == NATS_OK) {
+    if (Status st = ApplyNatsSecurity(opts, security); !st.ok()) {
+      natsOptions_Destroy(opts);
+      return st.Annotate("latency probe");
+    }
+  }
   if (s == NATS_OK) s = natsConnection_Connect(&probe->conn_, opts);
   natsOptions_Destroy(opts);
   if (s != NATS_OK) return nats_util::ToStatus(s, "latency probe: connect");

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "system/nats/nats_security.h"
 
 struct __natsConnection;
 struct __natsSubscription;
@@ -27,8 +28,10 @@ namespace ingestlab {
 class LatencyProbe {
  public:
   // Subscribes to every subject of ingestd's streams (DLQ excepted) on the servers in `urls`
-  // (comma-separated). Fails when the streams do not exist yet.
-  static Result<std::unique_ptr<LatencyProbe>> StartNats(const std::string& urls);
+  // (comma-separated), with `security` (credentials, TLS). Fails when the streams do not exist
+  // yet.
+  static Result<std::unique_ptr<LatencyProbe>> StartNats(const std::string& urls,
+                                                         const NatsSecurity& security = {});
   ~LatencyProbe();
   LatencyProbe(const LatencyProbe&) = delete;
   LatencyProbe& operator=(const LatencyProbe&) = delete;

@@ -77,7 +77,8 @@ bool ShouldCompressEventLog(const Scenario& scenario) {
 Result<std::unique_ptr<LoadDriver>> LoadDriver::Create(const Scenario& scenario,
                                                        const std::string& nats_urls,
                                                        const std::string& kafka_bootstrap,
-                                                       sim::EventLogWriter* log, Clock* clock) {
+                                                       sim::EventLogWriter* log, Clock* clock,
+                                                       const NatsSecurity& nats_security) {
   std::unique_ptr<LoadDriver> d(new LoadDriver());
   d->scenario_ = &scenario;
   d->log_ = log;
@@ -114,6 +115,7 @@ Result<std::unique_ptr<LoadDriver>> LoadDriver::Create(const Scenario& scenario,
   if (need_nats) {
     sim::NatsPublisherOptions o;
     o.urls = nats_urls;
+    o.security = nats_security;
     o.name = "ingestlab-" + scenario.name;
     auto p = sim::NatsPublisher::Connect(o);
     if (!p.ok() && nats_urls.find(',') != std::string::npos) {

@@ -26,6 +26,7 @@
 #include "simulators/event_log.h"
 #include "simulators/publisher.h"
 #include "simulators/simulation.h"
+#include "system/nats/nats_security.h"
 
 namespace ingestlab {
 
@@ -53,7 +54,8 @@ class LoadDriver {
   static Result<std::unique_ptr<LoadDriver>> Create(const Scenario& scenario,
                                                     const std::string& nats_urls,
                                                     const std::string& kafka_bootstrap,
-                                                    sim::EventLogWriter* log, Clock* clock);
+                                                    sim::EventLogWriter* log, Clock* clock,
+                                                    const NatsSecurity& nats_security = {});
   ~LoadDriver();  // RequestStop + join
 
   // Called for every message a service is about to publish, with its scheduled time (see

@@ -17,6 +17,7 @@
 #include "harness/scenario.h"
 #include "simulators/event_log.h"
 #include "simulators/simulation.h"
+#include "system/nats/nats_security.h"
 
 namespace ingestlab {
 
@@ -28,6 +29,7 @@ struct LoadContext {
   std::string kafka_bootstrap;
   sim::EventLogWriter* log = nullptr;
   Clock* clock = nullptr;
+  NatsSecurity nats_security;  // credentials and TLS for nats_urls (secure runs)
 };
 
 class LoadSource {

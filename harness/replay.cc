@@ -127,6 +127,7 @@ Result<ReplayProgram> BuildReplayProgram(const sim::EventLog& log, const std::st
   }
   // The store the run had, also when `run --store` chose it rather than the file.
   if (!s.system) s.topology.postgres_store = log.header.topology.value("store", "") == "postgres";
+  s.topology.secure = log.header.topology.value("secure", false);
   s.seed = log.header.seed;
   s.services.clear();
   s.timeline.clear();

@@ -42,6 +42,7 @@ Result<std::unique_ptr<ReplayDriver>> ReplayDriver::Create(const sim::EventLog& 
       return Status::InvalidArgument("the log has NATS entries but the topology starts no NATS");
     sim::NatsPublisherOptions o;
     o.urls = context.nats_urls;
+    o.security = context.nats_security;
     o.jetstream = jetstream;
     o.name = name;
     auto p = sim::NatsPublisher::Connect(o);

@@ -76,6 +76,7 @@ nlohmann::json TopologyJson(const TopologySpec& t) {
   nlohmann::json j = {{"nats_nodes", t.nats_nodes},
                       {"kafka_brokers", t.kafka_brokers},
                       {"ingestd", t.ingestd_count}};
+  if (t.secure) j["secure"] = true;
   if (t.postgres_store) j["store"] = "postgres";
   return j;
 }

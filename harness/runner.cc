@@ -641,6 +641,7 @@ Status ScenarioRun::StartInfrastructure() {
   eo.system = system_;
   eo.scenario_dir = s_.scenario_dir;
   eo.postgres_store = t.postgres_store;
+  eo.secure = t.secure;
   eo.proxies = std::any_of(s_.timeline.begin(), s_.timeline.end(), [](const TimelineStep& step) {
     return step.action.rfind("net_", 0) == 0;
   });
@@ -649,13 +650,14 @@ Status ScenarioRun::StartInfrastructure() {
   env_ = std::move(env_or.value());
   if (Status ready = env_->WaitForIngestReady(30'000); !ready.ok()) return ready;
   if (!system_.dead_letter_subject.empty()) {
-    auto tap = DeadLetterTap::Start(env_->nats_urls(), system_.dead_letter_subject);
+    auto tap =
+        DeadLetterTap::Start(env_->nats_urls(), system_.dead_letter_subject, env_->nats_security());
     if (!tap.ok()) return tap.status();
     tap_ = std::move(tap).value();
   }
   // A probe consumer for latency gates relative to the broker's own delivery time.
   if (std::any_of(s_.assertions.begin(), s_.assertions.end(), UsesLatencyProbe)) {
-    auto probe_or = LatencyProbe::StartNats(env_->nats_urls());
+    auto probe_or = LatencyProbe::StartNats(env_->nats_urls(), env_->nats_security());
     if (!probe_or.ok()) return probe_or.status();
     probe_ = std::move(probe_or.value());
   }
@@ -689,13 +691,14 @@ Status ScenarioRun::StartLoad() {
     log_->RegisterStream("timeline", std::llround(first_s * 1000));
   }
   if (options_.make_load) {
-    LoadContext context{&s_, env_->nats_urls(), env_->kafka_bootstrap(), log_.get(), &clock_};
+    LoadContext context{&s_,        env_->nats_urls(), env_->kafka_bootstrap(),
+                        log_.get(), &clock_,           env_->nats_security()};
     auto source = options_.make_load(context);
     if (!source.ok()) return source.status();
     driver_ = std::move(source.value());
   } else {
-    auto driver_or =
-        LoadDriver::Create(s_, env_->nats_urls(), env_->kafka_bootstrap(), log_.get(), &clock_);
+    auto driver_or = LoadDriver::Create(s_, env_->nats_urls(), env_->kafka_bootstrap(), log_.get(),
+                                        &clock_, env_->nats_security());
     if (!driver_or.ok()) return driver_or.status();
     driver_ = std::make_unique<SimulatedLoad>(std::move(driver_or.value()), epoch_ms);
   }

@@ -388,7 +388,13 @@ class Parser {
   Status ParseTopology(const YAML::Node& n, TopologySpec* t) {
     if (!n.IsMap()) return Error(n, "'topology' must be a mapping");
     INGEST_RETURN_IF_ERROR(
-        CheckKeys(n, {"nats_nodes", "kafka_brokers", "ingestd", "store"}, "topology"));
+        CheckKeys(n, {"nats_nodes", "kafka_brokers", "ingestd", "store", "secure"}, "topology"));
+    if (auto v = n["secure"]) {
+      if (!v.IsScalar() || (v.Scalar() != "true" && v.Scalar() != "false")) {
+        return Error(v, "'secure' must be true or false");
+      }
+      t->secure = v.Scalar() == "true";
+    }
     if (auto v = n["store"]) {
       if (!v.IsScalar() || (v.Scalar() != "sqlite" && v.Scalar() != "postgres")) {
         return Error(v, "'store' must be sqlite or postgres");

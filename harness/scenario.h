@@ -35,6 +35,9 @@ struct TopologySpec {
   // `store: postgres`: ingestd's store on a PostgreSQL server the harness starts, instead of a
   // SQLite file in the run directory (ingestd only; a `system:` section has its own state).
   bool postgres_store = false;
+  // `secure: true` (or `run --secure`): nats-server with TLS and authorization; ingestd, the
+  // simulators and the harness's own clients connect with the generated credentials and CA.
+  bool secure = false;
 };
 
 // The system under test (docs/sut.md): how to start it, when it is ready, how to stop it, and
@@ -68,7 +71,8 @@ struct SystemSpec {
 
 // The placeholders of a `system:` section, filled per instance.
 inline constexpr const char* kSystemPlaceholders[] = {
-    "nats_urls", "kafka_bootstrap", "dir", "port", "name", "index", "scenario_dir", "ingestd"};
+    "nats_urls", "kafka_bootstrap", "dir", "port", "name", "index", "scenario_dir", "ingestd",
+    "nats_credentials", "nats_tls_ca"};
 
 // Replaces each {key} of `text` by values[key]; "{{" and "}}" stand for literal braces. An
 // unknown key or an unclosed brace is an error naming it.

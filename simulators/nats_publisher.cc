@@ -207,6 +207,12 @@ Result<std::unique_ptr<NatsPublisher>> NatsPublisher::Connect(const NatsPublishe
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(impl->nats_options, 100);
   if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(impl->nats_options, 64 << 20);
   if (s == NATS_OK) s = natsOptions_SetTimeout(impl->nats_options, 2000);
+  if (s == NATS_OK) {
+    if (Status st = ApplyNatsSecurity(impl->nats_options, options.security); !st.ok()) {
+      natsOptions_Destroy(impl->nats_options);
+      return st;
+    }
+  }
   if (s == NATS_OK) s = natsConnection_Connect(&impl->conn, impl->nats_options);
   if (s != NATS_OK) {
     const std::string error = NatsError(s);

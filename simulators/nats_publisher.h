@@ -16,6 +16,7 @@
 #include <string>
 
 #include "simulators/publisher.h"
+#include "system/nats/nats_security.h"
 
 namespace ingestlab::sim {
 
@@ -27,6 +28,7 @@ struct NatsPublisherOptions {
   int max_attempts = 8;        // publish attempts per message, counting the first
   int64_t backoff_ms = 50;     // first retry delay; doubles per attempt, capped at 2 s
   std::string name = "ingestlab-simulator";
+  NatsSecurity security;  // credentials and TLS (system/nats/nats_security.h)
 };
 
 class NatsPublisher final : public Publisher {

@@ -34,6 +34,7 @@ extern "C" void OnInterrupt(int) { g_interrupted.store(true); }
 struct Args {
   std::string service;
   std::string nats = "nats://127.0.0.1:4222";
+  NatsSecurity nats_security;  // --nats-credentials, --nats-tls-ca
   std::string kafka = "127.0.0.1:9092";
   double rate = 100;
   double duration = 0;
@@ -93,6 +94,14 @@ void AddOptions(CLI::App& app, Args* a, RawArgs* raw) {
   app.add_option("--nats", a->nats,
                  "NATS server URLs, comma-separated (default nats://127.0.0.1:4222)")
       ->type_name("URLS");
+  app.add_option("--nats-credentials", a->nats_security.credentials,
+                 "NATS credentials file (ingestlab up --secure prints one; docs/ingestd.md)")
+      ->type_name("FILE")
+      ->check(CLI::ExistingFile);
+  app.add_option("--nats-tls-ca", a->nats_security.tls_ca,
+                 "CA certificate (PEM) the NATS servers' certificates must chain to")
+      ->type_name("FILE")
+      ->check(CLI::ExistingFile);
   app.add_option("--kafka", a->kafka, "Kafka bootstrap servers (default 127.0.0.1:9092)")
       ->type_name("BOOTSTRAP");
   app.add_option("--rate", raw->rate, "events per second per service (default 100)")
@@ -240,6 +249,7 @@ class Publishers {
       } else {
         NatsPublisherOptions o;
         o.urls = a.nats;
+        o.security = a.nats_security;
         o.jetstream = t == TransportKind::kJetStream;
         auto p = NatsPublisher::Connect(o);
         if (!p.ok()) return p.status();

@@ -3,11 +3,14 @@
 // Thread-safety: pure functions.
 #include "system/config.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -79,6 +82,17 @@ Status NonEmpty(const std::string& v, std::string* out) {
   return Status::Ok();
 }
 
+// A file ingestd reads at start-up: checked now, so that a wrong path is one line naming the
+// setting rather than a connection failure later.
+Status ReadableFile(const std::string& v, std::string* out) {
+  if (v.empty()) return ExpectedGot("a file", v);
+  if (access(v.c_str(), R_OK) != 0) {
+    return Status::InvalidArgument("cannot read \"" + v + "\": " + std::strerror(errno));
+  }
+  *out = v;
+  return Status::Ok();
+}
+
 Status ParseKafkaProperty(const std::string& v, IngestdConfig& c) {
   const size_t eq = v.find('=');
   if (eq == std::string::npos || eq == 0) return ExpectedGot("KEY=VALUE", v);
@@ -90,6 +104,8 @@ Status ParseKafkaProperty(const std::string& v, IngestdConfig& c) {
   [](IngestdConfig& c, const std::string& v) { return ParseInt(v, min, &c.field); }
 #define STRING_SETTING(field) \
   [](IngestdConfig& c, const std::string& v) { return NonEmpty(v, &c.field); }
+#define FILE_SETTING(field) \
+  [](IngestdConfig& c, const std::string& v) { return ReadableFile(v, &c.field); }
 
 const std::vector<Setting>& Settings() {
   static const std::vector<Setting> kSettings = {
@@ -99,6 +115,31 @@ const std::vector<Setting>& Settings() {
          if (c.nats_urls.empty()) return ExpectedGot("one or more URLs", v);
          return Status::Ok();
        }},
+      {"nats-user", "USER", "NATS user, with --nats-password (a URL's user:password@ works too)",
+       STRING_SETTING(nats_security.user)},
+      {"nats-password", "PASSWORD",
+       "NATS password; prefer INGEST_NATS_PASSWORD or the file, where a command line shows in ps",
+       STRING_SETTING(nats_security.password)},
+      {"nats-token", "TOKEN", "NATS authorization token; prefer the environment or the file",
+       STRING_SETTING(nats_security.token)},
+      {"nats-nkey-seed", "FILE",
+       "file holding a NATS NKey user seed (SU...); the public key is derived from it",
+       FILE_SETTING(nats_security.nkey_seed_file)},
+      {"nats-credentials", "FILE",
+       "NATS credentials: a .creds file (user JWT + seed), or key = value lines (user, "
+       "password, token, nkey-seed, tls-ca, tls-cert, tls-key) as ingestlab up --secure writes",
+       FILE_SETTING(nats_security.credentials)},
+      {"nats-tls-ca", "FILE",
+       "PEM CA certificate(s) the NATS servers' certificates must chain to; implies TLS",
+       FILE_SETTING(nats_security.tls_ca)},
+      {"nats-tls-cert", "FILE",
+       "client certificate chain (PEM) for NATS servers that verify clients; with --nats-tls-key",
+       FILE_SETTING(nats_security.tls_cert)},
+      {"nats-tls-key", "FILE", "the client certificate's private key (PEM)",
+       FILE_SETTING(nats_security.tls_key)},
+      {"nats-tls", "true|false",
+       "require TLS to NATS (tls:// URLs and --nats-tls-ca imply it) [false]",
+       [](IngestdConfig& c, const std::string& v) { return ParseBool(v, &c.nats_security.tls); }},
       {"kafka", "BOOTSTRAP", "Kafka bootstrap servers, host:port,...",
        STRING_SETTING(kafka_bootstrap)},
       {"db", "PATH",
@@ -221,6 +262,7 @@ const std::vector<Setting>& Settings() {
 
 #undef INT_SETTING
 #undef STRING_SETTING
+#undef FILE_SETTING
 
 const Setting* FindSetting(const std::string& key) {
   for (const Setting& s : Settings()) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "system/nats/nats_security.h"
 #include "system/pipeline.h"
 
 namespace ingestlab {
@@ -27,6 +28,7 @@ namespace ingestlab {
 struct IngestdConfig {
   // Endpoints.
   std::vector<std::string> nats_urls;   // --nats, comma-separated
+  NatsSecurity nats_security;           // --nats-user, --nats-tls-ca, ... (nats_security.h)
   std::string kafka_bootstrap;          // --kafka
   std::string db_path = "ingest.db";    // --db
   std::string http = "127.0.0.1:8080";  // --http HOST:PORT; port 0 picks a free port

@@ -121,6 +121,7 @@ struct IngestdApp::Impl {
   JetStreamOptions MakeJetStreamOptions() const {
     JetStreamOptions o;
     o.urls = config.nats_urls;
+    o.security = config.nats_security;
     o.durable_prefix = config.durable;
     o.streams = config.streams;
     o.fetch_batch = config.batch_size;
@@ -339,6 +340,8 @@ int RunIngestd(int argc, char** argv, const SourceFactories& factories) {
   // on, even when a library echoes one verbatim (common/redact.h).
   for (const std::string& urls : config.nats_urls) RegisterUrlSecrets(urls);
   RegisterPropertySecrets(config.kafka_properties);
+  RegisterSecret(config.nats_security.password);
+  RegisterSecret(config.nats_security.token);
   ParseLogLevel(config.log_level, &level);
   SetLogLevel(level);
   SetLogProcessName(config.name);

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include <httplib.h>
@@ -18,6 +19,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/redact.h"
 #include "harness/infra/jetstream_stream.h"
 #include "harness/infra/ports.h"
 
@@ -38,6 +40,15 @@ std::string FindProgram(const std::string& name) {
     if (access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return "";
+}
+
+// 32 hex digits from the system's random source: a password or token nobody chose.
+std::string RandomSecret() {
+  std::random_device rd;
+  std::string out;
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 0; i < 32; ++i) out += kHex[rd() & 15];
+  return out;
 }
 
 // GET http://127.0.0.1:port/path; status code and body, or status -1 when unreachable.
@@ -80,6 +91,7 @@ Result<std::unique_ptr<NatsCluster>> NatsCluster::Start(const NatsClusterOptions
       *port = p.value();
     }
   }
+  INGEST_RETURN_IF_ERROR(cluster->PrepareSecurity());
   for (int i = 0; i < options.nodes; ++i) {
     INGEST_RETURN_IF_ERROR(cluster->WriteConfig(i));
     INGEST_RETURN_IF_ERROR(cluster->Launch(i));
@@ -117,9 +129,95 @@ Status NatsCluster::WriteConfig(int i) {
     }
     out << "  ]\n}\n";
   }
+  out << security_config_;
   if (!options_.extra_config.empty()) out << options_.extra_config << "\n";
   out.close();
   if (!out) return NodeError(i, "can't write config " + n.config_path);
+  return Status::Ok();
+}
+
+Status NatsCluster::PrepareSecurity() {
+  std::ostringstream conf;
+  if (options_.tls) {
+    auto pki = TestPki::Generate(options_.dir + "/tls");
+    if (!pki.ok()) return pki.status().Annotate("nats cluster");
+    pki_ = *pki;
+    conf << "tls {\n  cert_file: \"" << pki_.server_cert << "\"\n  key_file: \"" << pki_.server_key
+         << "\"\n  ca_file: \"" << pki_.ca_cert << "\"\n  timeout: 2\n"
+         << (options_.tls_verify_clients ? "  verify: true\n" : "") << "}\n";
+    client_security_.tls = true;
+    client_security_.tls_ca = pki_.ca_cert;
+    if (options_.tls_verify_clients) {
+      client_security_.tls_cert = pki_.client_cert;
+      client_security_.tls_key = pki_.client_key;
+    }
+  }
+  switch (options_.auth) {
+    case NatsAuth::kNone:
+      break;
+    case NatsAuth::kUser:
+      client_security_.user = options_.user;
+      client_security_.password = options_.password.empty() ? RandomSecret() : options_.password;
+      conf << "authorization {\n  user: \"" << client_security_.user << "\"\n  password: \""
+           << client_security_.password << "\"\n}\n";
+      break;
+    case NatsAuth::kToken:
+      client_security_.token = options_.token.empty() ? RandomSecret() : options_.token;
+      conf << "authorization {\n  token: \"" << client_security_.token << "\"\n}\n";
+      break;
+    case NatsAuth::kNKey: {
+      const std::string auth_dir = options_.dir + "/auth";
+      mkdir(auth_dir.c_str(), 0700);
+      std::string raw(32, '\0');
+      std::random_device rd;
+      for (char& c : raw) c = static_cast<char>(rd() & 0xff);
+      const std::string seed = EncodeNKeyUserSeed(raw);
+      auto pub = NKeyPublicKeyFromSeed(seed);
+      if (!pub.ok()) return pub.status().Annotate("nats cluster");
+      client_security_.nkey_seed_file = auth_dir + "/nkey.seed";
+      {
+        std::ofstream out(client_security_.nkey_seed_file);
+        out << seed << "\n";
+        if (!out)
+          return Status::Io("nats cluster: cannot write " + client_security_.nkey_seed_file);
+      }
+      chmod(client_security_.nkey_seed_file.c_str(), 0600);
+      RegisterSecret(seed);
+      conf << "authorization {\n  users: [ { nkey: \"" << *pub << "\" } ]\n}\n";
+      break;
+    }
+  }
+  RegisterNatsSecrets(client_security_);
+  security_config_ = conf.str();
+  return Status::Ok();
+}
+
+Status NatsCluster::ConnectClient(natsConnection** nc, const std::string& what) const {
+  natsOptions* opts = nullptr;
+  natsStatus s = natsOptions_Create(&opts);
+  if (s != NATS_OK) return Status::Io("nats: " + what + ": " + natsStatus_GetText(s));
+  const std::vector<std::string> list = url_list();
+  std::vector<const char*> servers;
+  for (const std::string& u : list) servers.push_back(u.c_str());
+  s = natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size()));
+  if (s == NATS_OK) s = natsOptions_SetName(opts, "ingestlab-cluster-admin");
+  if (s != NATS_OK) {
+    natsOptions_Destroy(opts);
+    return Status::Io("nats: " + what + ": " + natsStatus_GetText(s));
+  }
+  if (Status st = ApplyNatsSecurity(opts, client_security_); !st.ok()) {
+    natsOptions_Destroy(opts);
+    return st.Annotate("nats: " + what);
+  }
+  s = natsConnection_Connect(nc, opts);
+  natsOptions_Destroy(opts);
+  if (s != NATS_OK) {
+    natsStatus last = NATS_OK;
+    const char* detail = nats_GetLastError(&last);
+    return Status::Io(RedactText(
+        "nats: " + what + ": " + natsStatus_GetText(s) +
+        (detail != nullptr && *detail ? std::string(" (") + detail + ")" : std::string())));
+  }
   return Status::Ok();
 }
 
@@ -201,7 +299,8 @@ std::vector<std::string> NatsCluster::url_list() const {
 }
 
 std::string NatsCluster::url(int i) const {
-  return "nats://127.0.0.1:" + std::to_string(nodes_.at(i).client_port);
+  return (options_.tls ? "tls://127.0.0.1:" : "nats://127.0.0.1:") +
+         std::to_string(nodes_.at(i).client_port);
 }
 std::string NatsCluster::monitoring_url(int i) const {
   return "http://127.0.0.1:" + std::to_string(nodes_.at(i).http_port);
@@ -275,9 +374,8 @@ Result<std::vector<std::string>> NatsCluster::SetStreamSubjects(
     return Status::Io("nats: " + what + " stream " + stream + ": " + natsStatus_GetText(s) +
                       (jerr ? " (JetStream error " + std::to_string(jerr) + ")" : ""));
   };
-  natsStatus s = natsConnection_ConnectTo(&nc, urls().c_str());
-  if (s != NATS_OK) return fail(s, static_cast<jsErrCode>(0), "connect to change");
-  s = natsConnection_JetStream(&js, nc, nullptr);
+  INGEST_RETURN_IF_ERROR(ConnectClient(&nc, "connect to change stream " + stream));
+  natsStatus s = natsConnection_JetStream(&js, nc, nullptr);
   if (s != NATS_OK) return fail(s, static_cast<jsErrCode>(0), "open JetStream to change");
   jsErrCode jerr = static_cast<jsErrCode>(0);
   s = js_GetStreamInfo(&si, js, stream.c_str(), nullptr, &jerr);
@@ -311,8 +409,8 @@ Status NatsCluster::CreateStreams(
     if (nc) natsConnection_Destroy(nc);
     return st;
   };
-  natsStatus s = natsConnection_ConnectTo(&nc, urls().c_str());
-  if (s == NATS_OK) s = natsConnection_JetStream(&js, nc, nullptr);
+  INGEST_RETURN_IF_ERROR(ConnectClient(&nc, "connect to create streams"));
+  natsStatus s = natsConnection_JetStream(&js, nc, nullptr);
   if (s != NATS_OK) {
     return close(Status::Io(std::string("nats: connect to create streams: ") +
                             natsStatus_GetText(s)));

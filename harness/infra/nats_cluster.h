@@ -7,6 +7,13 @@
 // says JetStream is ready and, for clusters, a JetStream meta leader has been elected.
 // Node control keeps ports and data: Restart(i) brings node i back with the same store, so it
 // rejoins with the streams it had. Errors name the node and quote the tail of its log.
+// Secure servers (docs/harness.md, "Secure transports"): with `tls`, a throwaway CA and
+// certificates are generated into dir/tls (test_pki.h) and clients must speak TLS (tls:// URLs);
+// with `auth`, clients must authenticate as one user with a generated password, with a token,
+// or with an NKey (its seed in dir/auth/nkey.seed). client_security() is what a client needs;
+// the cluster's own clients (CreateStreams, SetStreamSubjects) use it. Cluster routes stay
+// plain TCP without authorization: they carry only server-to-server traffic on loopback, and
+// what is under test is the clients' side.
 // Thread-safety: one controlling thread; url getters are safe from any thread after Start.
 #pragma once
 
@@ -17,8 +24,14 @@
 
 #include "common/status.h"
 #include "harness/infra/process.h"
+#include "harness/infra/test_pki.h"
+#include "system/nats/nats_security.h"
+
+struct __natsConnection;
 
 namespace ingestlab {
+
+enum class NatsAuth { kNone, kUser, kToken, kNKey };
 
 struct NatsClusterOptions {
   int nodes = 1;    // 1, or >= 3 for a JetStream cluster
@@ -29,6 +42,12 @@ struct NatsClusterOptions {
   std::string extra_config;                   // appended to every node's config file verbatim
   int64_t ready_timeout_ms = 20'000;          // per Start / Restart
   int64_t stop_grace_ms = 5'000;              // SIGTERM -> SIGKILL in Stop(i) and teardown
+  bool tls = false;                           // require TLS from clients (certificates in dir/tls)
+  bool tls_verify_clients = false;            // ... and a client certificate signed by the same CA
+  NatsAuth auth = NatsAuth::kNone;
+  std::string user = "ingestlab";  // kUser
+  std::string password;            // kUser; empty = generated
+  std::string token;               // kToken; empty = generated
 };
 
 class NatsCluster {
@@ -39,7 +58,12 @@ class NatsCluster {
   NatsCluster& operator=(const NatsCluster&) = delete;
 
   int size() const { return static_cast<int>(nodes_.size()); }
-  // "nats://127.0.0.1:p1,nats://127.0.0.1:p2,..."
+  // What a client needs to connect: credentials and, with tls, the CA (and, when clients are
+  // verified, the client certificate). Empty for a plain cluster.
+  const NatsSecurity& client_security() const { return client_security_; }
+  // The generated certificates (tls only; else every path is empty).
+  const TestPki& pki() const { return pki_; }
+  // "nats://127.0.0.1:p1,nats://127.0.0.1:p2,..." (tls://... with tls)
   std::string urls() const;
   std::vector<std::string> url_list() const;
   std::string url(int i) const;
@@ -84,10 +108,17 @@ class NatsCluster {
   Status Launch(int i);
   Status CheckIndex(int i) const;
   Status NodeError(int i, const std::string& what) const;
+  Status PrepareSecurity();  // certificates, credentials, the config blocks
+  // A client connection with client_security(), for the cluster's own calls.
+  // Errors say `what` the connection was for.
+  Status ConnectClient(__natsConnection** nc, const std::string& what) const;
 
   NatsClusterOptions options_;
   std::string binary_;  // resolved path of nats-server
   std::vector<Node> nodes_;
+  TestPki pki_;
+  NatsSecurity client_security_;
+  std::string security_config_;  // tls and authorization blocks, in every node's config
 };
 
 }  // namespace ingestlab

@@ -139,6 +139,8 @@ class JetStreamSourceImpl final : public JetStreamSource {
   };
 
   Status Connect();
+  // With credentials or TLS: one attempt, so that a refusal is an error, not a retry loop.
+  Status ProbeCredentials(const std::vector<std::string>& urls);
   Status Setup();  // streams, consumers, subscriptions; idempotent
   // `replicas` may be lowered (and stays lowered for the next streams) when the server has
   // fewer peers.
@@ -204,6 +206,9 @@ class JetStreamSourceImpl final : public JetStreamSource {
   std::map<std::string, int64_t> lag_;
   std::string setup_error_;
   bool closed_ = false;  // the connection's closed callback has run
+  // Why cnats gave the connection up for good ("Authorization Violation", a TLS handshake
+  // error), redacted; "" while it is open or when it was closed by Stop().
+  std::string closed_reason_;
 };
 
 Status JetStreamDeadLetterSink::Publish(const RawMessage& original,
@@ -231,21 +236,65 @@ void JetStreamSourceImpl::OnReconnected(natsConnection* nc, void* closure) {
                      << self->reconnects_.load() << ")";
 }
 
-void JetStreamSourceImpl::OnClosed(natsConnection*, void* closure) {
+void JetStreamSourceImpl::OnClosed(natsConnection* nc, void* closure) {
   auto* self = static_cast<JetStreamSourceImpl*>(closure);
+  std::string reason;
   if (self->stopping_) {
     LOG(kInfo, "nats") << "connection closed";
   } else {
-    LOG(kError, "nats") << "connection closed unexpectedly";
+    // cnats closes for good on what retrying cannot fix: refused credentials, a server
+    // certificate that is not trusted. Say which.
+    const char* text = nullptr;
+    const natsStatus last = natsConnection_GetLastError(nc, &text);
+    reason = RedactText(text != nullptr && *text != '\0' ? text : natsStatus_GetText(last));
+    LOG(kError, "nats") << "connection closed unexpectedly: " << reason;
   }
   // The last callback cnats makes: Stop() waits for it before the object may go away.
   std::lock_guard<std::mutex> lock(self->mu_);
   self->closed_ = true;
+  self->closed_reason_ = reason;
   self->cv_.notify_all();
 }
 
 void JetStreamSourceImpl::OnError(natsConnection*, natsSubscription*, natsStatus err, void*) {
   LOG(kWarn, "nats") << "asynchronous error: " << natsStatus_GetText(err);
+}
+
+Status JetStreamSourceImpl::ProbeCredentials(const std::vector<std::string>& urls) {
+  // A connection that retries in the background would take a refused password or an untrusted
+  // certificate as "no server yet", and cnats then closes it for good: one plain attempt first
+  // tells a configuration error (reported now, as one line) from a server that is not up yet.
+  natsOptions* opts = nullptr;
+  natsStatus s = natsOptions_Create(&opts);
+  if (s != NATS_OK) return ToStatus(s, "creating options");
+  std::vector<const char*> servers;
+  for (const std::string& u : urls) servers.push_back(u.c_str());
+  s = natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size()));
+  if (s == NATS_OK) s = natsOptions_SetName(opts, "ingestd");
+  if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 2'000);
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, 0);
+  if (s != NATS_OK) {
+    natsOptions_Destroy(opts);
+    return ToStatus(s, "setting options");
+  }
+  if (Status st = ApplyNatsSecurity(opts, options_.security); !st.ok()) {
+    natsOptions_Destroy(opts);
+    return st;
+  }
+  natsConnection* nc = nullptr;
+  s = natsConnection_Connect(&nc, opts);
+  natsOptions_Destroy(opts);
+  if (nc != nullptr) natsConnection_Destroy(nc);
+  switch (s) {
+    case NATS_CONNECTION_AUTH_FAILED:
+    case NATS_SSL_ERROR:
+    case NATS_SECURE_CONNECTION_WANTED:
+    case NATS_SECURE_CONNECTION_REQUIRED:
+    case NATS_NOT_PERMITTED:
+      return ToStatus(s, "refused by " + JoinUrls(urls));
+    default:
+      return Status::Ok();  // connected, or not up yet: the real connection takes it from here
+  }
 }
 
 Status JetStreamSourceImpl::Connect() {
@@ -275,6 +324,17 @@ Status JetStreamSourceImpl::Connect() {
   if (s != NATS_OK) {
     natsOptions_Destroy(opts);
     return ToStatus(s, "setting options");
+  }
+  if (Status st = ApplyNatsSecurity(opts, options_.security); !st.ok()) {
+    natsOptions_Destroy(opts);
+    return st;
+  }
+  if (!options_.security.empty()) {
+    LOG(kInfo, "nats") << "security: " << DescribeNatsSecurity(options_.security);
+    if (Status refused = ProbeCredentials(urls); !refused.ok()) {
+      natsOptions_Destroy(opts);
+      return refused;
+    }
   }
   natsConnection* nc = nullptr;
   s = natsConnection_Connect(&nc, opts);
@@ -966,6 +1026,8 @@ SourceHealth JetStreamSourceImpl::Health() const {
     h.detail = std::string(ready_ ? "connected to " : "setting up streams on ") + url;
   } else if (stopping_) {
     h.detail = "stopped";
+  } else if (closed_ && !closed_reason_.empty()) {
+    h.detail = "connection closed: " + closed_reason_;
   } else {
     h.detail = "not connected; reconnecting to " + JoinUrls(options_.urls);
   }

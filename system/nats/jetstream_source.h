@@ -22,6 +22,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "system/metrics.h"
+#include "system/nats/nats_security.h"
 #include "system/source.h"
 
 namespace ingestlab {
@@ -36,6 +37,7 @@ const std::vector<StreamSpec>& DefaultStreams();
 
 struct JetStreamOptions {
   std::vector<std::string> urls = {"nats://127.0.0.1:4222"};
+  NatsSecurity security;  // credentials and TLS (nats_security.h); empty = none
   std::string durable_prefix = "ingestd";
   std::vector<std::string> streams;  // consumed streams; empty = all but DLQ
   bool create_streams = true;
