@@ -102,6 +102,7 @@ Downstreams::Answer Downstreams::Ask(Service& s, const std::string& org,
     httplib::Client client(s.url);
     const time_t sec = options_.timeout_ms / 1000;
     const time_t usec = (options_.timeout_ms % 1000) * 1000;
+    client.set_tcp_nodelay(true);
     client.set_connection_timeout(sec, usec);
     client.set_read_timeout(sec, usec);
     client.set_write_timeout(sec, usec);
