@@ -449,7 +449,12 @@ TEST_CASE(
 
   for (int i = 0; i < 3; ++i) REQUIRE(cluster->Restart(i).ok());
   REQUIRE(WaitUntil([&] { return ingestd.Connected(); }, 30'000));
-  REQUIRE(PublishWithSimulator(cluster->urls(), security, "evt-cluster-2"));
+  // With every node restarted, JetStream elects its stream leader again, which on a busy machine
+  // can outlast one publish's retries: publish until one is acked (the same Nats-Msg-Id each
+  // time, so a retry cannot make a second event; Applied(2) below checks it).
+  REQUIRE(WaitUntil(
+      [&] { return PublishWithSimulator(cluster->urls(), security, "evt-cluster-2"); },
+      std::chrono::milliseconds(90'000), std::chrono::milliseconds(500)));
   REQUIRE(WaitUntil([&] { return ingestd.Applied(2); }, 30'000));
   const std::string log = ingestd.StopAndReadLog();
   CHECK(Contains(log, "reconnected to tls://127.0.0.1:"));
