@@ -1,8 +1,13 @@
 // Redaction of URLs, properties and free text; see redact.h for the rule.
 #include "common/redact.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 
 namespace ingestlab {
@@ -283,6 +288,16 @@ void RegisterPropertySecrets(const std::map<std::string, std::string>& propertie
 void ClearRegisteredSecrets() {
   std::lock_guard<std::mutex> lock(RegistryMutex());
   Registry().clear();
+}
+
+Status WritePrivateFile(const std::string& path, std::string_view text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::Io("cannot write \"" + path + "\": " + std::strerror(errno));
+  const ssize_t written = ::write(fd, text.data(), text.size());
+  const bool ok = written == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  if (!ok) return Status::Io("cannot write \"" + path + "\"");
+  return Status::Ok();
 }
 
 }  // namespace ingestlab

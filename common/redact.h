@@ -23,6 +23,8 @@
 // Thread-safety: every function is safe from any thread (the registry is guarded by a mutex).
 #pragma once
 
+#include "common/status.h"
+
 #include <map>
 #include <string>
 #include <string_view>
@@ -72,6 +74,10 @@ void RegisterSecret(std::string_view value);
 // Registers the password or token of each URL in a comma-separated list, as written and
 // percent-decoded.
 void RegisterUrlSecrets(std::string_view urls);
+
+// Writes `text` to `path` (replacing it) readable and writable by its owner only (mode 0600):
+// for files that hold credentials or tokens. Io error naming the path on failure.
+Status WritePrivateFile(const std::string& path, std::string_view text);
 // Registers the values of the secret properties among `properties`.
 void RegisterPropertySecrets(const std::vector<std::pair<std::string, std::string>>& properties);
 void RegisterPropertySecrets(const std::map<std::string, std::string>& properties);

@@ -1,11 +1,13 @@
 // Assertion evaluation: no loss, exactly once, dead letters, latency, throughput, reconnection
-// and drain time, each with measured value vs threshold.
+// and drain time, context reads and circuit breakers, each with measured value vs threshold.
 #include "harness/assertions.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <iomanip>
 #include <limits>
+#include <map>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -13,6 +15,8 @@
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
+
+#include "harness/context_checks.h"
 
 namespace ingestlab {
 namespace {
@@ -806,6 +810,147 @@ LatencySummary SummarizeLatencies(std::vector<double>& values) {
   return s;
 }
 
+namespace {
+
+void CheckContextLatency(const AssertionSpec& spec, const RunObservations& obs, Evaluation* ev) {
+  std::vector<double> values;
+  size_t unanswered = 0, partial = 0;
+  for (const auto& r : obs.context_reads) {
+    values.push_back(static_cast<double>(r.end_ms - r.start_ms));
+    unanswered += r.status == 0;
+    partial += r.partial;
+  }
+  LatencySummary s = SummarizeLatencies(values);
+  std::ostringstream base;
+  base << s.count << " context reads (" << partial << " partial, " << unanswered
+       << " unanswered): p50 " << Num(s.p50) << " ms, p95 " << Num(s.p95) << " ms, p99 "
+       << Num(s.p99) << " ms, max " << Num(s.max) << " ms";
+  using Gate = std::tuple<const char*, const char*, double>;
+  for (const auto& [key, label, value] : {Gate{"p50_ms", "p50", s.p50}, Gate{"p95_ms", "p95", s.p95},
+                                          Gate{"p99_ms", "p99", s.p99}, Gate{"max_ms", "max", s.max}}) {
+    if (!spec.numbers.count(key)) continue;
+    ev->results.push_back(Make(spec, std::string("context latency ") + label,
+                               s.count == 0 ? kInf : value, "<=", spec.numbers.at(key), "ms",
+                               s.count == 0 ? "no context reads to measure" : base.str()));
+  }
+}
+
+// The services a downstream fault acts on.
+std::vector<std::string> DownstreamTargets(const FaultWindow& f) {
+  if (f.target == "all") return {"crm", "scheduling", "email"};
+  return {f.target};
+}
+
+// Whether the fault makes every call fail, so a breaker must open: the service down, every
+// answer an error, or every answer slower than ingestd's per-call timeout.
+bool OpensBreaker(const FaultWindow& f, double timeout_ms) {
+  auto number = [&](const char* key) {
+    auto it = f.params.find(key);
+    if (it == f.params.end()) return 0.0;
+    auto d = ParseDurationSeconds(it->second);
+    return d.ok() ? *d : std::strtod(it->second.c_str(), nullptr);
+  };
+  if (f.action == "downstream_down") return true;
+  if (f.action == "downstream_error") return number("rate") >= 1;
+  if (f.action == "downstream_slow") return number("latency") * 1000 > timeout_ms;
+  return false;
+}
+
+// breaker_opened_within / breaker_closed_within: for every fault that must open a breaker, on
+// every instance whose breakers were watched, how long after the fault began until its breaker
+// was seen open (its state, or its opened count grown), or after the fault ended until it was
+// seen closed again. A later fault on the same service that begins before the bound leaves
+// that closing unjudged.
+void CheckBreakers(const AssertionSpec& spec, const RunObservations& obs, Evaluation* ev) {
+  const bool opening = spec.kind == "breaker_opened_within";
+  const double bound = spec.numbers.at("seconds");
+  std::map<std::pair<std::string, std::string>, std::vector<const BreakerSample*>> series;
+  for (const auto& b : obs.breaker_samples) series[{b.instance, b.service}].push_back(&b);
+  std::vector<const FaultWindow*> faults;
+  for (const auto& f : obs.faults) {
+    if (OpensBreaker(f, obs.downstream_timeout_ms)) faults.push_back(&f);
+  }
+  double worst = faults.empty() ? kInf : 0;
+  std::ostringstream detail;
+  if (faults.empty()) detail << "no downstream fault in the timeline makes every call fail";
+  size_t judged = 0;
+  for (const FaultWindow* f : faults) {
+    for (const std::string& service : DownstreamTargets(*f)) {
+      for (const auto& [key, samples] : series) {
+        if (key.second != service) continue;
+        double from = opening ? f->at_s : f->recovered_s;
+        if (from < 0) continue;  // never recovered: closing is not judged
+        if (!opening) {
+          bool superseded = false;
+          for (const FaultWindow* g : faults) {
+            const auto targets = DownstreamTargets(*g);
+            superseded |= g != f && g->at_s >= f->at_s && g->at_s < from + bound &&
+                          std::find(targets.begin(), targets.end(), service) != targets.end();
+          }
+          if (superseded) continue;
+        }
+        double baseline = 0;
+        double seen = kInf;
+        for (const BreakerSample* b : samples) {
+          if (b->t_s < from) {
+            baseline = b->opened_total;
+            continue;
+          }
+          const bool hit = opening ? (b->state != "closed" || b->opened_total > baseline)
+                                   : b->state == "closed";
+          if (hit) {
+            seen = b->t_s - from;
+            break;
+          }
+        }
+        ++judged;
+        worst = std::max(worst, seen);
+        detail << (judged > 1 ? "; " : "") << service << " on " << key.first << ": "
+               << (std::isfinite(seen) ? Num(seen) + " s" : std::string("never")) << " after "
+               << f->action << (opening ? " began at " : " ended at ") << Num(from) << " s";
+      }
+    }
+  }
+  if (!faults.empty() && judged == 0) {
+    worst = kInf;
+    detail << "no breaker was watched during the downstream faults";
+  }
+  ev->results.push_back(Make(spec, opening ? "breaker opened within" : "breaker closed within",
+                             worst, "<=", bound, "s", detail.str()));
+}
+
+void CheckContextConsistent(const AssertionSpec& spec, const RunObservations& obs,
+                            Evaluation* ev) {
+  const double slack =
+      spec.numbers.count("slack_ms") ? spec.numbers.at("slack_ms") : kDefaultContextSlackMs;
+  const ContextConsistency c = CheckContextReads(obs, slack);
+  std::ostringstream detail;
+  detail << c.reads << " context reads (" << c.cross_tenant << " with another tenant's token): "
+         << c.ok << " consistent, " << c.stale << " stale, " << c.leaks
+         << " showed another tenant's customer, " << c.failed << " failed";
+  if (c.excused) detail << ", " << c.excused << " unanswered during a disruptive fault";
+  if (c.unjudged) detail << ", " << c.unjudged << " checked for isolation only (busy customer)";
+  if (c.reads == 0) detail.str("no context reads were made");
+  const double bad = static_cast<double>(c.stale + c.leaks + c.failed);
+  ev->results.push_back(Make(spec, "context consistent", c.reads == 0 ? kInf : bad, "<=", 0,
+                             "reads", detail.str()));
+  for (const ContextProblem& p : c.problems) {
+    OffendingEvent o;
+    o.event_id = p.read.customer_id;
+    o.problem = p.problem;
+    o.expected = p.expected;
+    o.observed = p.observed;
+    o.service = p.read.instance;
+    o.type = "context read";
+    o.subject = "token of " + p.read.token_org + ", sent at " +
+                Num((p.read.start_ms - obs.start_ms) / 1000.0) + " s, answered after " +
+                std::to_string(p.read.end_ms - p.read.start_ms) + " ms";
+    AddOffending(ev, std::move(o));
+  }
+}
+
+}  // namespace
+
 Evaluation EvaluateAssertions(const std::vector<AssertionSpec>& specs, const RunObservations& obs) {
   Evaluation ev;
   Index idx(obs);
@@ -825,6 +970,12 @@ Evaluation EvaluateAssertions(const std::vector<AssertionSpec>& specs, const Run
       CheckReconnect(spec, obs, &ev);
     } else if (spec.kind == "lag_drained_within") {
       CheckDrain(spec, obs, &ev);
+    } else if (spec.kind == "context_latency") {
+      CheckContextLatency(spec, obs, &ev);
+    } else if (spec.kind == "breaker_opened_within" || spec.kind == "breaker_closed_within") {
+      CheckBreakers(spec, obs, &ev);
+    } else if (spec.kind == "context_consistent") {
+      CheckContextConsistent(spec, obs, &ev);
     }
   }
   return ev;

@@ -66,6 +66,7 @@ struct DeadLetterRow {
 struct FaultWindow {
   std::string action;
   std::string target;
+  std::map<std::string, std::string> params;  // as written (downstream_slow's latency, ...)
   double at_s = 0;          // seconds after the run started
   double recovered_s = -1;  // when the fault was undone (restore/restart/up), -1 if never
   bool disruptive = false;  // interrupts ingestion (kill, stop, cut, broker down, ...)
@@ -101,6 +102,34 @@ struct StateTableSummary {
   std::vector<StateMismatch> first_differences;
 };
 
+// One read of the context API (GET /v1/customers/{id}/context) made during the run.
+struct ContextRead {
+  int64_t start_ms = 0;  // unix ms when the request was sent
+  int64_t end_ms = 0;    // unix ms when its answer (or the error) came
+  std::string instance;  // "ingestd-0"
+  std::string customer_id;
+  std::string customer_org;  // the organisation whose service pool holds the customer
+  std::string token_org;     // the organisation of the bearer token sent
+  int status = 0;            // HTTP status; 0 = no answer (error says why)
+  std::string error;
+  // From a 200 answer: its org_id, the profile's lifetime_value (when a number), partial and
+  // the sources it names as missing.
+  std::string response_org;
+  bool has_lifetime_value = false;
+  double lifetime_value = 0;
+  bool partial = false;
+  std::vector<std::string> missing_sources;
+};
+
+// One look at a downstream service's circuit breaker in an instance's /healthz.
+struct BreakerSample {
+  double t_s = 0;  // seconds after the run started
+  std::string instance;
+  std::string service;        // crm | scheduling | email
+  std::string state;          // closed | open | half_open
+  double opened_total = 0;    // times it opened since the instance started
+};
+
 struct RunObservations {
   int64_t start_ms = 0;      // unix ms when load started
   int64_t load_stop_ms = 0;  // unix ms when load stopped
@@ -126,6 +155,13 @@ struct RunObservations {
   std::vector<StateTableSummary> state_tables;  // per table, when the reference model ran
   bool state_checked = false;                   // the reference model ran
   std::string state_note;  // what the reference model compared, or why it could not
+  // The context API reads (`context:`) and the breaker samples taken meanwhile, ingestd's
+  // per-call downstream timeout, and whether it creates unknown customers (the reference model
+  // needs it for context_consistent).
+  std::vector<ContextRead> context_reads;
+  std::vector<BreakerSample> breaker_samples;
+  double downstream_timeout_ms = 200;
+  bool auto_create_customers = true;
 };
 
 struct AssertionResult {

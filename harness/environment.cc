@@ -12,6 +12,7 @@
 #include "common/clock.h"
 
 #include "common/log.h"
+#include "common/redact.h"
 #include "harness/infra/ports.h"
 #include "system/nats/jetstream_source.h"
 
@@ -71,8 +72,28 @@ Result<std::unique_ptr<Environment>> Environment::Start(const EnvironmentOptions
     env->postgres_ = std::move(server.value());
   }
 
+  if (options.downstreams) {
+    auto set = sim::DownstreamSet::Start(options.seed);
+    if (!set.ok()) return set.status().Annotate("downstream services failed to start");
+    env->downstreams_ = std::move(set).value();
+  }
+  if (!options.api_tokens.empty()) {
+    env->context_config_ = fs::absolute(options.dir + "/context.conf", ec).string();
+    std::ostringstream conf;
+    conf << "# The context API's bearer tokens for this run, by organisation.\n";
+    for (const auto& [org, token] : options.api_tokens) {
+      conf << "api-token." << org << " = " << token << "\n";
+    }
+    INGEST_RETURN_IF_ERROR(WritePrivateFile(env->context_config_, conf.str()));
+  }
+
   INGEST_RETURN_IF_ERROR(env->StartSystem());
   return env;
+}
+
+std::string Environment::DownstreamUrl(const std::string& name) const {
+  const sim::DownstreamService* service = downstreams_ ? downstreams_->Find(name) : nullptr;
+  return service ? service->url() : "";
 }
 
 Status Environment::StartSystem() {
@@ -116,7 +137,11 @@ Status Environment::StartSystem() {
         {"scenario_dir", options_.scenario_dir.empty() ? "." : options_.scenario_dir},
         {"ingestd", FindIngestdBinary()},
         {"nats_credentials", credentials_path_},
-        {"nats_tls_ca", nats_->client_security().tls_ca}};
+        {"nats_tls_ca", nats_->client_security().tls_ca},
+        {"downstream_crm", DownstreamUrl("crm")},
+        {"downstream_scheduling", DownstreamUrl("scheduling")},
+        {"downstream_email", DownstreamUrl("email")},
+        {"context_config", context_config_}};
     auto fill = [&](const std::string& text) { return ExpandPlaceholders(text, values); };
     SystemProcessOptions o;
     o.name = name;

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +29,7 @@
 #include "harness/infra/tcp_proxy.h"
 #include "harness/scenario.h"
 #include "harness/system_probe.h"
+#include "simulators/downstream_services.h"
 
 namespace ingestlab {
 
@@ -55,6 +57,12 @@ struct EnvironmentOptions {
   // needs is {dir}/nats/credentials (nats_security.h). The system under test gets it as
   // INGEST_NATS_CREDENTIALS (and the {nats_credentials}, {nats_tls_ca} placeholders).
   bool secure = false;
+  // The context API's downstream services (simulators/downstream_services.h), seeded with
+  // `seed`, and the bearer tokens ingestd accepts, by organisation: written to
+  // {dir}/context.conf (mode 0600) as api-token.ORG = TOKEN. The placeholders
+  // {downstream_crm}, {downstream_scheduling}, {downstream_email} and {context_config} name them.
+  bool downstreams = false;
+  std::map<std::string, std::string> api_tokens;
 };
 
 class Environment {
@@ -80,6 +88,8 @@ class Environment {
   // The PostgreSQL server of a `store: postgres` environment (kill_store, restart_store); else
   // nullptr.
   PostgresServer* postgres() const { return postgres_.get(); }
+  // The downstream services of `downstreams` (downstream_* faults); else nullptr.
+  sim::DownstreamSet* downstreams() const { return downstreams_.get(); }
   std::string logs_dir() const { return options_.dir + "/logs"; }
 
   NatsCluster& nats() { return *nats_; }
@@ -114,12 +124,15 @@ class Environment {
  private:
   explicit Environment(EnvironmentOptions options) : options_(std::move(options)) {}
   Status StartSystem();  // the instances of system_, once NATS and Kafka are up
+  std::string DownstreamUrl(const std::string& name) const;  // "" without downstreams
 
   EnvironmentOptions options_;
   std::unique_ptr<PostgresServer> postgres_;  // outlives the instances (declared before them)
   std::unique_ptr<NatsCluster> nats_;
   std::vector<std::unique_ptr<TcpProxy>> proxies_;
   std::unique_ptr<KafkaMockCluster> kafka_;
+  std::unique_ptr<sim::DownstreamSet> downstreams_;
+  std::string context_config_;  // {context_config}: the API tokens
   SystemSpec system_;
   std::vector<std::unique_ptr<SystemProcess>> instances_;
   std::vector<std::string> state_urls_;  // per instance, placeholders filled

@@ -230,7 +230,30 @@ Status FaultInjector::Apply(const TimelineStep& step) {
     set_rate_(step.target, step.NumberParam("rate", 0), std::llround(step.at_s * 1000));
     return Status::Ok();
   }
+  if (a.rfind("downstream_", 0) == 0) return SetDownstreamFault(step, /*on=*/true);
   return Status::InvalidArgument("unknown action '" + a + "'");
+}
+
+Status FaultInjector::SetDownstreamFault(const TimelineStep& step, bool on) {
+  sim::DownstreamSet* set = env_->downstreams();
+  if (set == nullptr) {
+    return Status::InvalidArgument(step.action + ": no downstream services run (context:)");
+  }
+  for (const auto& service : set->services()) {
+    if (step.target != "all" && step.target != service->name()) continue;
+    // Each action sets its own part of the service's fault, so overlapping windows of two
+    // actions on one service end independently.
+    sim::DownstreamFault& fault = downstream_faults_[service->name()];
+    if (step.action == "downstream_slow") {
+      fault.latency_ms = on ? std::llround(step.NumberParam("latency", 0) * 1000) : 0;
+    } else if (step.action == "downstream_error") {
+      fault.error_rate = on ? step.NumberParam("rate", 0) : 0;
+    } else {
+      fault.down = on;
+    }
+    INGEST_RETURN_IF_ERROR(service->SetFault(fault).Annotate(step.action + " " + service->name()));
+  }
+  return Status::Ok();
 }
 
 Status FaultInjector::Undo(const TimelineStep& step) {
@@ -267,6 +290,8 @@ Status FaultInjector::Undo(const TimelineStep& step) {
     inverse.action = "dlq_restore";
   } else if (a == "kill_store") {
     inverse.action = "restart_store";
+  } else if (a.rfind("downstream_", 0) == 0) {
+    return SetDownstreamFault(step, /*on=*/false);
   } else {
     return Status::Ok();  // instantaneous actions and hold_db_lock (which undoes itself)
   }

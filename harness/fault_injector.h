@@ -1,7 +1,8 @@
 // FaultInjector: applies a scenario's timeline actions to the real environment — kill -9 or
 // stop (its stop signal) an instance of the system under test, kill/stop/pause nats-server nodes, Kafka mock broker faults, proxy network
 // faults, a held SQLite write lock, a DLQ stream that takes nothing, load rate changes, SIGSTOP
-// of an instance (a stand-in for a long GC pause) — and undoes them (`for:`). The *_ingestd
+// of an instance (a stand-in for a long GC pause), a slow, erroring or unreachable downstream
+// service of the context API — and undoes them (`for:`). The *_ingestd
 // actions work on any system under test: ingestd's instances or a `system:` section's.
 // Targets: "ingestd-N" (or "system-N"), "nats-N" (0-based), "broker-N" (Kafka broker id, 1-based), "all";
 // an empty target means instance 0 (broker 1). set_rate's target is a service name or "all".
@@ -12,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -53,6 +55,8 @@ class FaultInjector {
   Result<std::vector<int>> Targets(const TimelineStep& step, const std::string& prefix, int count,
                                    int first) const;
   Status HoldDbLock(double seconds);
+  // downstream_slow / _error / _down on the step's target service(s), or their end (!on).
+  Status SetDownstreamFault(const TimelineStep& step, bool on);
 
   Environment* env_;
   SetRateFn set_rate_;
@@ -61,6 +65,7 @@ class FaultInjector {
   bool ingestd_lost_counters_ = false;
   std::set<int> paused_ingestds_;          // by pause_ingestd, not yet resumed
   std::vector<std::string> dlq_subjects_;  // the DLQ stream's subjects during a dlq_outage
+  std::map<std::string, sim::DownstreamFault> downstream_faults_;  // by service, as now set
   static constexpr char kDlqStream[] = "DLQ";
 };
 

@@ -160,7 +160,8 @@ Status LoadDriver::Start(int64_t start_unix_ms) {
     const ServiceSpec* spec = s->spec;
     sim::ServiceRunOptions o;
     o.stream.service = s->name;
-    o.stream.seed = scenario_->seed;
+    o.stream.seed = ServiceSeed(scenario_->seed, *spec);
+    o.stream.org_id = spec->org;
     o.stream.faults = ToFaultSpec(spec->faults);
     if (spec->customers > 0) o.stream.customer_pool_size = spec->customers;
     o.stream.transport =

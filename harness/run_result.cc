@@ -278,6 +278,36 @@ nlohmann::json StallsJson(const std::vector<Stall>& stalls) {
   });
 }
 
+nlohmann::json ContextJson(const RunObservations& obs) {
+  std::vector<double> latencies;
+  std::map<std::string, int64_t> statuses, missing;
+  int64_t partial = 0, cross = 0;
+  for (const auto& r : obs.context_reads) {
+    latencies.push_back(static_cast<double>(r.end_ms - r.start_ms));
+    ++statuses[r.status == 0 ? "unanswered" : std::to_string(r.status)];
+    partial += r.partial;
+    cross += r.token_org != r.customer_org;
+    for (const auto& s : r.missing_sources) ++missing[s];
+  }
+  const LatencySummary l = SummarizeLatencies(latencies);
+  nlohmann::json breakers = nlohmann::json::object();
+  std::map<std::string, std::string> last;  // "instance/service" -> state
+  for (const auto& b : obs.breaker_samples) {
+    const std::string key = b.instance + "/" + b.service;
+    auto [it, fresh] = last.emplace(key, b.state);
+    if (!fresh && it->second == b.state) continue;
+    it->second = b.state;
+    breakers[key].push_back({RoundTo(b.t_s, 2), b.state});
+  }
+  return {{"reads", obs.context_reads.size()},
+          {"cross_tenant_reads", cross},
+          {"statuses", statuses},
+          {"partial", partial},
+          {"missing_sources", missing},
+          {"latency_ms", {{"p50", l.p50}, {"p95", l.p95}, {"p99", l.p99}, {"max", l.max}}},
+          {"breakers", breakers}};
+}
+
 nlohmann::json ReferenceModelJson(const RunObservations& obs) {
   nlohmann::json rm;
   rm["checked"] = obs.state_checked;

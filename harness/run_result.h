@@ -59,5 +59,8 @@ nlohmann::json LatencyHistogramJson(const std::vector<double>& latencies_ms);
 nlohmann::json OffendingEventsJson(const Evaluation& ev);
 nlohmann::json StallsJson(const std::vector<Stall>& stalls);
 nlohmann::json ReferenceModelJson(const RunObservations& obs);
+// The context reads of a `context:` run: counts by status, latency percentiles, partial answers
+// by missing source, and each breaker's state changes per instance ([t_s, state] pairs).
+nlohmann::json ContextJson(const RunObservations& obs);
 
 }  // namespace ingestlab

@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "common/redact.h"
 #include "common/version.h"
+#include "harness/context_load.h"
 #include "harness/dead_letter_tap.h"
 #include "harness/environment.h"
 #include "harness/fault_injector.h"
@@ -281,6 +282,7 @@ class TimelineRunner {
       w.target = step.target;
       w.at_s = applied_at_[i];
       w.disruptive = FaultInjector::IsDisruptive(step.action);
+      w.params = step.params;
       if (step.for_s) {
         w.recovered_s = undone_at_[i];
       } else if (step.action == "restart_ingestd" || step.action == "restart_nats" ||
@@ -483,7 +485,10 @@ class ScenarioRun {
   // When load ends: reads events.log for the acked ids that must settle.
   void NoteExpectedOutcomes();
   bool Settled(const StoreReader::Counts& c);
-  // Stops the probe, the load source and ingestd (SIGTERM: they drain and exit).
+  // context: the readers of the context API and the breaker watcher.
+  Status StartContextReads();
+  // Stops the context reads, the probe, the load source and ingestd (SIGTERM: they drain and
+  // exit).
   void StopSystem();
   // Check, first half: events.log, the store, the counters and the reference model.
   Status Observe();
@@ -509,6 +514,8 @@ class ScenarioRun {
   std::unique_ptr<Environment> env_;
   std::unique_ptr<LatencyProbe> probe_;
   std::unique_ptr<DeadLetterTap> tap_;  // a system of the user's own with dead_letters
+  std::map<std::string, std::string> api_tokens_;  // context: by organisation
+  std::unique_ptr<ContextLoad> context_;           // context: reads while the run goes
   SystemState system_state_;            // its state probe's last answer
   Status system_probe_status_;          // the final probe's outcome
 
@@ -645,6 +652,14 @@ Status ScenarioRun::StartInfrastructure() {
   eo.proxies = std::any_of(s_.timeline.begin(), s_.timeline.end(), [](const TimelineStep& step) {
     return step.action.rfind("net_", 0) == 0;
   });
+  if (s_.context) {
+    std::vector<std::string> orgs;
+    for (const auto& svc : s_.services) orgs.push_back(svc.org);
+    api_tokens_ = MakeContextTokens(orgs);
+    for (const auto& [org, token] : api_tokens_) RegisterSecret(token);
+    eo.downstreams = true;
+    eo.api_tokens = api_tokens_;
+  }
   auto env_or = Environment::Start(eo);
   if (!env_or.ok()) return env_or.status();
   env_ = std::move(env_or.value());
@@ -712,6 +727,7 @@ Status ScenarioRun::StartLoad() {
   timeline_ = std::make_unique<TimelineRunner>(s_, injector_.get(), log_.get(), start_mono_,
                                                start_ms_, &progress_);
   timeline_->Start();
+  if (s_.context) INGEST_RETURN_IF_ERROR(StartContextReads());
   load_waiter_ = std::thread([this] {
     load_status_ = driver_->Wait();
     load_done_ = true;
@@ -864,7 +880,42 @@ void ScenarioRun::Drain() {
   progress_.Finish();
 }
 
+Status ScenarioRun::StartContextReads() {
+  ContextLoadOptions o;
+  o.rate = s_.context->rate;
+  o.cross_tenant = s_.context->cross_tenant;
+  o.seed = s_.seed;
+  o.start_unix_ms = start_ms_;
+  o.tokens = api_tokens_;
+  for (int i = 0; i < env_->instance_count(); ++i) {
+    o.instances.emplace_back(env_->instance(i).name(), env_->instance(i).http_url());
+  }
+  for (const auto& svc : s_.services) {
+    auto& ids = o.customers[svc.org];
+    for (auto& id : ServiceCustomerIds(s_.seed, svc)) ids.push_back(std::move(id));
+  }
+  for (auto& [org, ids] : o.customers) {  // services of one organisation share their pool
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  }
+  std::ostringstream rate;
+  rate << o.rate;
+  progress_.Message("context reads: " + rate.str() + "/s over " +
+                    std::to_string(o.instances.size()) + " instance(s), " +
+                    std::to_string(o.customers.size()) + " organisation(s)");
+  auto load = ContextLoad::Start(std::move(o));
+  if (!load.ok()) return load.status();
+  context_ = std::move(load).value();
+  return Status::Ok();
+}
+
 void ScenarioRun::StopSystem() {
+  if (context_) {  // reads end before the instances stop, so none fails for that
+    context_->Stop();
+    obs_.context_reads = context_->TakeReads();
+    obs_.breaker_samples = context_->TakeBreakerSamples();
+    context_.reset();
+  }
   for (int i = 0; i < env_->instance_count(); ++i) {  // final counters
     auto m = env_->instance(i).FetchMetrics(1000);
     if (m.ok()) counters_.Update(env_->instance(i).name(), *m);
@@ -919,9 +970,14 @@ Status ScenarioRun::Observe() {
     obs_.counters.dead_letters[reason] = counters_.Total(std::string("dead_letters:") + reason);
   }
   obs_.counters.complete = !injector_->ingestd_lost_counters();
+  const ModelOptions model_options = ModelOptionsFor(s_.topology.ingestd_settings);
+  obs_.auto_create_customers = model_options.auto_create_customers;
+  for (const auto& [key, value] : s_.topology.ingestd_settings) {
+    if (key == "downstream-timeout-ms") obs_.downstream_timeout_ms = std::strtod(value.c_str(), nullptr);
+  }
   Status model = reader->CompareWithReferenceModel(
       obs_.publishes, ExcusedDeadLetterIds(obs_), &obs_.state_mismatches, &obs_.state_note,
-      &obs_.state_tables, ModelOptionsFor(s_.topology.ingestd_settings));
+      &obs_.state_tables, model_options);
   obs_.state_checked = model.ok();
   if (!model.ok()) obs_.state_note = model.message();
   reader.reset();
@@ -1012,6 +1068,7 @@ void ScenarioRun::Output() {
   result_["latency_histogram"] = LatencyHistogramJson(latencies);
   result_["offending_events"] = OffendingEventsJson(ev_);
   result_["reference_model"] = ReferenceModelJson(obs_);
+  if (s_.context) result_["context"] = ContextJson(obs_);
   result_["state_digest"] = digest_;
   outcome_.error = RedactText(outcome_.error);
   WriteResultFiles();

@@ -2,6 +2,7 @@
 #include "harness/scenario.h"
 
 #include "harness/run_dir.h"
+#include "simulators/generators.h"
 #include "simulators/load_shape.h"
 
 #include <yaml-cpp/yaml.h>
@@ -120,7 +121,7 @@ class Parser {
     INGEST_RETURN_IF_ERROR(CheckKeys(root,
                                      {"name", "description", "seed", "duration", "drain_timeout",
                                       "topology", "services", "timeline", "assertions", "load",
-                                      "system"},
+                                      "system", "context"},
                                      "scenario"));
     if (auto n = root["name"]) {
       auto v = String(n, "name");
@@ -182,6 +183,16 @@ class Parser {
         s.services.push_back(std::move(svc));
       }
     }
+    if (auto n = root["context"]) {
+      if (s.system) {
+        return Error(n, "'context' reads ingestd's context API: a 'system' section has none the "
+                        "harness knows");
+      }
+      ContextLoadSpec context;
+      INGEST_RETURN_IF_ERROR(ParseContext(n, &context));
+      s.context = context;
+      s.topology.context = true;
+    }
     if (auto n = root["timeline"]) {
       if (!n.IsSequence()) return Error(n, "'timeline' must be a list");
       for (const auto& item : n) {
@@ -213,10 +224,17 @@ class Parser {
           return Error(item, "a load workload's assertions are latency, throughput and no_loss, "
                              "not '" + a.kind + "'");
         }
+        if (!s.context && (a.kind == "context_latency" || a.kind == "context_consistent" ||
+                           a.kind == "breaker_opened_within" ||
+                           a.kind == "breaker_closed_within")) {
+          return Error(item, "'" + a.kind + "' judges context API reads: the scenario needs a "
+                             "'context' section, e.g. context: {rate: 20}");
+        }
         s.assertions.push_back(std::move(a));
       }
     }
     if (s.load && s.services.empty()) return Error(root, "a load workload needs 'services'");
+    if (s.load && s.context) return Error(root["context"], "a load workload reads no context");
     if (s.load && s.system) return Error(root["system"], "a load workload runs ingestd only");
     return s;
   }
@@ -467,11 +485,31 @@ class Parser {
     return Status::Ok();
   }
 
+  Status ParseContext(const YAML::Node& n, ContextLoadSpec* c) {
+    if (!n.IsMap()) return Error(n, "'context' must be a mapping like {rate: 20, cross_tenant: 0.1}");
+    c->line = n.Mark().line + 1;
+    INGEST_RETURN_IF_ERROR(CheckKeys(n, {"rate", "cross_tenant"}, "context"));
+    if (auto r = n["rate"]) {
+      auto v = Number(r, "rate");
+      if (!v.ok()) return v.status();
+      if (*v <= 0 || *v > 1000) return Error(r, "'rate' must be in (0, 1000] reads/s");
+      c->rate = *v;
+    }
+    if (auto x = n["cross_tenant"]) {
+      auto v = Number(x, "cross_tenant");
+      if (!v.ok()) return v.status();
+      if (*v < 0 || *v > 1) return Error(x, "'cross_tenant' must be a share from 0 to 1");
+      c->cross_tenant = *v;
+    }
+    return Status::Ok();
+  }
+
   Status ParseService(const YAML::Node& n, ServiceSpec* svc) {
     if (!n.IsMap()) return Error(n, "a service must be a mapping");
     svc->line = n.Mark().line + 1;
     INGEST_RETURN_IF_ERROR(
-        CheckKeys(n, {"name", "transport", "rate", "shape", "faults", "dialects", "customers"},
+        CheckKeys(n,
+                  {"name", "transport", "rate", "shape", "faults", "dialects", "customers", "org"},
                   "service"));
     auto name = n["name"];
     if (!name) return Error(n, "missing key 'name' in service");
@@ -519,6 +557,16 @@ class Parser {
       auto v = Integer(c, "customers", 1, 10'000'000);
       if (!v.ok()) return v.status();
       svc->customers = static_cast<int>(*v);
+    }
+    if (auto o = n["org"]) {
+      auto v = String(o, "org");
+      if (!v.ok()) return v.status();
+      if (v->empty() || v->size() > 64 ||
+          v->find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+              std::string::npos) {
+        return Error(o, "'org' must be 1 to 64 letters, digits, '.', '_' or '-', got '" + *v + "'");
+      }
+      svc->org = *v;
     }
     return Status::Ok();
   }
@@ -711,6 +759,13 @@ class Parser {
       allowed = {"rate"};
     } else if (a == "hold_db_lock" || a == "dlq_outage" || a == "dlq_restore") {
       allowed = {};
+    } else if (a == "downstream_slow") {
+      allowed = {"latency"};
+      durations = allowed;
+    } else if (a == "downstream_error") {
+      allowed = {"rate"};
+    } else if (a == "downstream_down") {
+      allowed = {};
     }
     auto params_node = n["params"];
     for (const auto& [key, value] : step.params) {
@@ -737,6 +792,31 @@ class Parser {
     }
     if (a == "set_rate" && !step.params.count("rate")) {
       return Error(n, "set_rate needs params: {rate: N}");
+    }
+    if (a.rfind("downstream_", 0) == 0) {
+      if (!s.context) {
+        return Error(n["action"], a + " acts on the context API's downstream services: the "
+                                      "scenario needs a 'context' section, e.g. context: {rate: 20}");
+      }
+      if (!step.for_s) return Error(n, a + " needs 'for'");
+      if (step.target != "crm" && step.target != "scheduling" && step.target != "email" &&
+          step.target != "all") {
+        return Error(n["target"] ? n["target"] : n, "target of " + a +
+                                                        " must be crm, scheduling, email or all, "
+                                                        "got '" + step.target + "'");
+      }
+      if (a == "downstream_slow" && !step.params.count("latency")) {
+        return Error(n, "downstream_slow needs params: {latency: 1s}");
+      }
+      if (a == "downstream_slow" && step.NumberParam("latency", 0) > 60) {
+        return Error(n["params"], "param 'latency' of downstream_slow must be at most 60s");
+      }
+      if (a == "downstream_error") {
+        if (!step.params.count("rate")) return Error(n, "downstream_error needs params: {rate: 1}");
+        if (step.NumberParam("rate", 0) > 1) {
+          return Error(n["params"], "param 'rate' of downstream_error is a share from 0 to 1");
+        }
+      }
     }
     if (a == "hold_db_lock" && !step.for_s) return Error(n, "hold_db_lock needs 'for'");
     if (a == "hold_db_lock" && s.system && s.system->state_ingestd.empty() &&
@@ -915,9 +995,50 @@ class Parser {
       a->numbers["seconds"] = *x;
       return Status::Ok();
     }
+    if (kind == "breaker_opened_within" || kind == "breaker_closed_within") {
+      if (!value) return Error(n, "'" + kind + "' needs a duration, e.g. " + kind + ": 5s");
+      auto x = Duration(value, kind);
+      if (!x.ok()) return x.status();
+      if (*x <= 0) return Error(value, "'" + kind + "' must be positive");
+      a->numbers["seconds"] = *x;
+      return Status::Ok();
+    }
+    if (kind == "context_latency") {
+      if (!value || !value.IsMap()) {
+        return Error(n, "'context_latency' must be a mapping like {p95_ms: 500}");
+      }
+      INGEST_RETURN_IF_ERROR(
+          CheckKeys(value, {"p50_ms", "p95_ms", "p99_ms", "max_ms"}, "context_latency"));
+      for (const char* k : {"p50_ms", "p95_ms", "p99_ms", "max_ms"}) {
+        if (auto v = value[k]) {
+          auto x = Number(v, k);
+          if (!x.ok()) return x.status();
+          if (*x <= 0) return Error(v, std::string("'") + k + "' must be positive");
+          a->numbers[k] = *x;
+        }
+      }
+      if (a->numbers.empty()) {
+        return Error(value, "'context_latency' needs at least one of p50_ms, p95_ms, p99_ms, max_ms");
+      }
+      return Status::Ok();
+    }
+    if (kind == "context_consistent") {
+      if (value && value.IsMap()) {
+        INGEST_RETURN_IF_ERROR(CheckKeys(value, {"slack"}, "context_consistent"));
+        if (auto sl = value["slack"]) {
+          auto x = Duration(sl, "slack");
+          if (!x.ok()) return x.status();
+          if (*x > 60) return Error(sl, "'slack' must be at most 60s");
+          a->numbers["slack_ms"] = *x * 1000;
+        }
+        return Status::Ok();
+      }
+      return truthy("context_consistent");
+    }
     return Error(key_node, "unknown assertion '" + kind +
                                "' (no_loss, exactly_once, dead_letters, latency, throughput, "
-                               "reconnect_within, lag_drained_within)");
+                               "reconnect_within, lag_drained_within, context_latency, "
+                               "breaker_opened_within, breaker_closed_within, context_consistent)");
   }
 
   std::string path_;
@@ -997,7 +1118,8 @@ const std::vector<std::string>& KnownTimelineActions() {
       "kafka_broker_down", "kafka_broker_up", "kafka_leader_move", "kafka_request_errors",
       "kafka_rtt",         "net_cut",         "net_restore",       "net_latency",
       "net_bandwidth",     "net_reset",       "hold_db_lock",      "set_rate",
-      "dlq_outage",        "dlq_restore",     "kill_store",        "restart_store"};
+      "dlq_outage",        "dlq_restore",     "kill_store",        "restart_store",
+      "downstream_slow",   "downstream_error", "downstream_down"};
   return kActions;
 }
 
@@ -1053,6 +1175,12 @@ SystemSpec IngestdSystem(const TopologySpec& topology) {
   if (topology.kafka_brokers > 0) {
     sys.command.insert(sys.command.end(), {"--kafka", "{kafka_bootstrap}"});
   }
+  if (topology.context) {  // the API tokens are in the config file, not on the command line
+    sys.command.insert(sys.command.end(),
+                       {"--downstream-crm", "{downstream_crm}", "--downstream-scheduling",
+                        "{downstream_scheduling}", "--downstream-email", "{downstream_email}",
+                        "--config", "{context_config}"});
+  }
   for (const auto& [key, value] : topology.ingestd_settings) {
     // A setting's value is data, not a template: braces in it are literal.
     std::string escaped;
@@ -1066,6 +1194,23 @@ SystemSpec IngestdSystem(const TopologySpec& topology) {
   sys.metrics_http = "http://127.0.0.1:{port}/metrics";
   sys.create_streams = false;  // ingestd creates them, with the replicas it is told
   return sys;
+}
+
+uint64_t ServiceSeed(uint64_t scenario_seed, const ServiceSpec& service) {
+  if (service.org == kDefaultOrg) return scenario_seed;
+  uint32_t h = 2166136261u;  // FNV-1a of the organisation
+  for (unsigned char c : service.org) h = (h ^ c) * 16777619u;
+  return scenario_seed + 1'000'003ULL * (1 + h % 997);
+}
+
+std::vector<std::string> ServiceCustomerIds(uint64_t scenario_seed, const ServiceSpec& service) {
+  const sim::CustomerPool pool(ServiceSeed(scenario_seed, service),
+                               service.customers > 0 ? service.customers
+                                                      : sim::GeneratorOptions{}.customer_pool_size);
+  std::vector<std::string> ids;
+  ids.reserve(pool.size());
+  for (size_t i = 0; i < pool.size(); ++i) ids.push_back(pool.at(i).id);
+  return ids;
 }
 
 SystemSpec Scenario::SystemUnderTest() const { return system ? *system : IngestdSystem(topology); }

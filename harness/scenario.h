@@ -38,6 +38,9 @@ struct TopologySpec {
   // `secure: true` (or `run --secure`): nats-server with TLS and authorization; ingestd, the
   // simulators and the harness's own clients connect with the generated credentials and CA.
   bool secure = false;
+  // Set by a scenario's `context:` section: the harness starts the simulated downstream
+  // services (CRM, scheduling, email) and gives ingestd their URLs and the API tokens.
+  bool context = false;
 };
 
 // The system under test (docs/sut.md): how to start it, when it is ready, how to stop it, and
@@ -72,7 +75,8 @@ struct SystemSpec {
 // The placeholders of a `system:` section, filled per instance.
 inline constexpr const char* kSystemPlaceholders[] = {
     "nats_urls", "kafka_bootstrap", "dir", "port", "name", "index", "scenario_dir", "ingestd",
-    "nats_credentials", "nats_tls_ca"};
+    "nats_credentials", "nats_tls_ca", "downstream_crm", "downstream_scheduling",
+    "downstream_email", "context_config"};
 
 // Replaces each {key} of `text` by values[key]; "{{" and "}}" stand for literal braces. An
 // unknown key or an unclosed brace is an error naming it.
@@ -94,6 +98,27 @@ struct ServiceSpec {
   std::map<std::string, double> faults;
   std::map<std::string, double> dialects;  // cloudevents | service | customer -> share
   int customers = 0;  // size of the service's customer pool; 0 = the generator's default (200)
+  // The organisation its events belong to. Services of another organisation than kDefaultOrg
+  // draw their customers (and event ids) from a pool of their own, so no customer is in two.
+  std::string org = "org-1";
+  int line = 0;
+};
+
+inline constexpr const char* kDefaultOrg = "org-1";
+
+// The seed a service's stream is generated with: the scenario's for kDefaultOrg, another one
+// per organisation otherwise (customer ids "cust-<seed>-NNNN" and event ids carry it).
+uint64_t ServiceSeed(uint64_t scenario_seed, const ServiceSpec& service);
+// The customer ids a service draws from (its pool; customers: N, default 200).
+std::vector<std::string> ServiceCustomerIds(uint64_t scenario_seed, const ServiceSpec& service);
+
+// Reads of the context API (`context:`) alongside the event load, from the load's start until
+// the run has drained: `rate` reads per second over ingestd's instances in turn, each for a
+// customer of one of the services' organisations with that organisation's bearer token, and a
+// `cross_tenant` share with another organisation's token (which must answer 404).
+struct ContextLoadSpec {
+  double rate = 20;
+  double cross_tenant = 0.1;
   int line = 0;
 };
 
@@ -111,11 +136,14 @@ struct TimelineStep {
 
 struct AssertionSpec {
   // no_loss | exactly_once | dead_letters | latency | throughput | reconnect_within |
-  // lag_drained_within
+  // lag_drained_within | context_latency | breaker_opened_within | breaker_closed_within |
+  // context_consistent
   std::string kind;
   // latency: p50_ms, p95_ms, p99_ms, max_ms; throughput: min_eps; reconnect_within and
   // lag_drained_within: seconds; dead_letters: max (when not "expected"),
-  // window_from_s / window_to_s for latency windows.
+  // window_from_s / window_to_s for latency windows; context_latency: p50_ms, p95_ms, p99_ms,
+  // max_ms; breaker_opened_within / breaker_closed_within: seconds; context_consistent:
+  // slack_ms.
   std::map<std::string, double> numbers;
   // dead_letters: expected reasons counts, when written as {reasons: {parse: 3}}.
   std::map<std::string, double> reasons;
@@ -155,6 +183,7 @@ struct Scenario {
   std::vector<TimelineStep> timeline;  // sorted by at_s
   std::vector<AssertionSpec> assertions;
   std::optional<LoadSpec> load;  // set for a load workload
+  std::optional<ContextLoadSpec> context;  // context API reads; sets topology.context
   // The scenario's `system:` section, when it tests a system of its own instead of ingestd;
   // topology.ingestd_count then holds its number of instances.
   std::optional<SystemSpec> system;

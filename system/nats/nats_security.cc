@@ -1,9 +1,6 @@
 // NATS client security: credentials files, cnats options, NKey encoding; see nats_security.h.
 #include "system/nats/nats_security.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -208,14 +205,7 @@ Status WriteNatsCredentialsFile(const std::string& path, const NatsSecurity& s) 
   line("tls-cert", s.tls_cert);
   line("tls-key", s.tls_key);
   if (s.tls) out << "tls = true\n";
-  const std::string text = out.str();
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::Io("cannot write \"" + path + "\": " + std::strerror(errno));
-  const ssize_t written = ::write(fd, text.data(), text.size());
-  const bool ok = written == static_cast<ssize_t>(text.size());
-  ::close(fd);
-  if (!ok) return Status::Io("cannot write \"" + path + "\"");
-  return Status::Ok();
+  return WritePrivateFile(path, out.str());
 }
 
 void RegisterNatsSecrets(const NatsSecurity& security) {
