@@ -3,6 +3,8 @@
 
 #include <utility>
 
+#include "system/mutant.h"
+
 namespace ingestlab {
 
 CircuitBreaker::CircuitBreaker(BreakerOptions options, Clock* clock)
@@ -32,6 +34,10 @@ bool CircuitBreaker::Allow() {
   std::lock_guard<std::mutex> lock(mu_);
   const int64_t now = clock_->NowUnixMillis();
   if (state_ == State::kOpen && now >= open_until_ms_) state_ = State::kHalfOpen;
+#ifdef INGESTD_MUTANTS
+  // Mutant breaker_stays_open: no probe ever goes out, so the breaker never closes again.
+  if (state_ == State::kHalfOpen && Mutant("breaker_stays_open")) state_ = State::kOpen;
+#endif
   switch (state_) {
     case State::kClosed:
       return true;
@@ -62,6 +68,10 @@ void CircuitBreaker::Failure() {
     return;
   }
   if (state_ == State::kOpen) return;  // a call that went out before it opened
+#ifdef INGESTD_MUTANTS
+  // Mutant breaker_never_opens: failures are not counted, so every call keeps going out.
+  if (Mutant("breaker_never_opens")) return;
+#endif
   failures_.push_back(now);
   while (!failures_.empty() && failures_.front() <= now - options_.window_ms) failures_.pop_front();
   if (static_cast<int>(failures_.size()) >= options_.failures) Open(now);
@@ -70,6 +80,9 @@ void CircuitBreaker::Failure() {
 CircuitBreaker::State CircuitBreaker::state() {
   std::lock_guard<std::mutex> lock(mu_);
   if (state_ == State::kOpen && clock_->NowUnixMillis() >= open_until_ms_) {
+#ifdef INGESTD_MUTANTS
+    if (Mutant("breaker_stays_open")) return State::kOpen;
+#endif
     return State::kHalfOpen;  // the next Allow lets the probe out
   }
   return state_;

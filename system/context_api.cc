@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <map>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -17,6 +18,7 @@
 
 #include "common/log.h"
 #include "common/redact.h"
+#include "system/mutant.h"
 #include "system/store.h"
 
 namespace ingestlab {
@@ -55,6 +57,13 @@ constexpr char kProfile[] = R"sql(
 SELECT customer_id, org_id, email, name, phone, company, plan, tags, lifetime_value, created_at,
        updated_at
 FROM customers WHERE customer_id = ?1 AND org_id = ?2)sql";
+
+#ifdef INGESTD_MUTANTS
+constexpr char kProfileAnyOrg[] = R"sql(
+SELECT customer_id, org_id, email, name, phone, company, plan, tags, lifetime_value, created_at,
+       updated_at
+FROM customers WHERE customer_id = ?1 AND ?2 IS NOT NULL)sql";
+#endif
 
 constexpr char kTickets[] = R"sql(
 SELECT ticket_id, title, COALESCE(summary, description), priority, status, channel, opened_at,
@@ -445,8 +454,26 @@ HttpReply ContextApi::Context(const HttpRequest& request) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto db = Db();
+    const char* profile_sql = kProfile;
+#ifdef INGESTD_MUTANTS
+    // Mutant context_ignores_org: the profile is looked up by id alone, so a token of one
+    // organisation reads another's customers.
+    if (Mutant("context_ignores_org")) profile_sql = kProfileAnyOrg;
+#endif
     Status st =
-        db.ok() ? Rows(**db, kProfile, {id, org}, kProfileSection.fields, &profile) : db.status();
+        db.ok() ? Rows(**db, profile_sql, {id, org}, kProfileSection.fields, &profile) : db.status();
+#ifdef INGESTD_MUTANTS
+    // Mutant context_cached_profile: a profile once read is served for 30 s, stale.
+    if (st.ok() && !profile.empty() && Mutant("context_cached_profile")) {
+      static std::map<std::string, std::pair<int64_t, json>> cache;  // guarded by mu_
+      auto [it, fresh] = cache.try_emplace(org + "/" + id, NowMs(), profile[0]);
+      if (!fresh && NowMs() - it->second.first < 30'000) {
+        profile[0] = it->second.second;
+      } else {
+        it->second = {NowMs(), profile[0]};
+      }
+    }
+#endif
     std::optional<std::string> email;
     if (st.ok() && !profile.empty() && profile[0]["email"].is_string()) {
       email = profile[0]["email"].get<std::string>();

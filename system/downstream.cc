@@ -9,6 +9,8 @@
 
 #include "common/log.h"
 
+#include "system/mutant.h"
+
 namespace ingestlab {
 namespace {
 
@@ -100,8 +102,13 @@ Downstreams::Answer Downstreams::Ask(Service& s, const std::string& org,
     answer.error = "circuit breaker open";
   } else {
     httplib::Client client(s.url);
-    const time_t sec = options_.timeout_ms / 1000;
-    const time_t usec = (options_.timeout_ms % 1000) * 1000;
+    int64_t timeout_ms = options_.timeout_ms;
+#ifdef INGESTD_MUTANTS
+    // Mutant downstream_no_timeout: a call waits as long as the service takes (up to 30 s).
+    if (Mutant("downstream_no_timeout")) timeout_ms = 30'000;
+#endif
+    const time_t sec = static_cast<time_t>(timeout_ms / 1000);
+    const time_t usec = static_cast<time_t>((timeout_ms % 1000) * 1000);
     client.set_tcp_nodelay(true);
     client.set_connection_timeout(sec, usec);
     client.set_read_timeout(sec, usec);

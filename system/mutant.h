@@ -29,6 +29,11 @@ inline constexpr const char* kMutantNames[] = {
     "kafka_retry_as_ack",           // kafka/offset_tracker.cc
     "arrival_order_wins",           // handlers/customer.cc
     "dlq_transient_as_refused",     // dead_letter_outbox.cc
+    "context_cached_profile",       // context_api.cc
+    "context_ignores_org",          // context_api.cc
+    "downstream_no_timeout",        // downstream.cc
+    "breaker_never_opens",          // circuit_breaker.cc
+    "breaker_stays_open",           // circuit_breaker.cc
 };
 
 inline const char* SelectedMutant() {
