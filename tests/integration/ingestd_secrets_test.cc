@@ -18,8 +18,13 @@
 #include "harness/infra/process.h"
 #include "tests/integration/nats_test_util.h"
 #include "tests/support/child.h"
+#include "tests/support/ingestd_child.h"
 
 using namespace ingestlab;
+using ingestlab::testing::Contains;
+using ingestlab::testing::IngestdChild;
+using ingestlab::testing::PurchaseEvent;
+using ingestlab::testing::ReadAll;
 using ingestlab::testing::JsTestClient;
 using ingestlab::testing::WaitUntil;
 
@@ -30,17 +35,6 @@ constexpr const char* kUser = "ingest";
 constexpr const char* kPassword = "Pw-7f2c9aQx-do-not-print";
 constexpr const char* kToken = "Tok-3be1c0Zy-do-not-print";
 constexpr const char* kWrongPassword = "Wrong-91dd2bKv-do-not-print";
-
-bool Contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 struct Server {
   TempDir dir = TempDir::Create("ingestd-secrets").value();
@@ -59,53 +53,6 @@ struct Server {
   }
 };
 
-// ingestd as a child process, its log in a file, /healthz and /metrics over HTTP.
-class Ingestd {
- public:
-  Ingestd(const TempDir& dir, const std::string& nats_url) {
-    log_path_ = dir.Sub("ingestd.log");
-    const std::string port_file = dir.Sub("http-port");
-    SpawnOptions spawn;
-    spawn.program = INGESTLAB_INGESTD;
-    spawn.args = {"--nats",      nats_url,           "--db",   dir.Sub("ingest.db"), "--http",
-                  "127.0.0.1:0", "--http-port-file", port_file};
-    spawn.log_path = log_path_;
-    auto child = ChildProcess::Spawn(spawn);
-    REQUIRE(child.ok());
-    process_ = std::move(child).value();
-    http_port_ = ingestlab::testing::AwaitPortFile(port_file, *process_);
-    REQUIRE(http_port_ > 0);
-    INFO(process_->LogTail());
-    REQUIRE(process_->Running());
-  }
-
-  std::string Get(const std::string& path) {
-    httplib::Client client("127.0.0.1", http_port_);
-    client.set_read_timeout(2, 0);
-    auto res = client.Get(path.c_str());
-    return res ? res->body : "";
-  }
-  bool Connected() { return Contains(Get("/healthz"), "\"connected\":true"); }
-  // Stops ingestd (SIGTERM, so the shutdown lines are logged too) and returns its whole log.
-  std::string StopAndReadLog() {
-    process_->Stop(10'000);
-    return ReadAll(log_path_);
-  }
-  std::string log() const { return ReadAll(log_path_); }
-
- private:
-  std::string log_path_;
-  int http_port_ = 0;
-  std::unique_ptr<ChildProcess> process_;
-};
-
-std::string Purchase(const std::string& id) {
-  return R"({"specversion":"1.0","id":")" + id +
-         R"(","source":"billing-svc","type":"billing.purchase.completed",)"
-         R"("time":"2026-11-23T10:00:00Z","subject":"cust-1","data":{"purchase_id":")" +
-         id + R"(","customer_id":"cust-1","amount":5}})";
-}
-
 }  // namespace
 
 TEST_CASE("ingestd connects with a NATS user and password and never shows the password",
@@ -113,12 +60,12 @@ TEST_CASE("ingestd connects with a NATS user and password and never shows the pa
   Server server(std::string("  user: ") + kUser + "\n  password: \"" + kPassword + "\"");
   const std::string url = server.Url(std::string(kUser) + ":" + kPassword);
   const std::string shown = server.Url(std::string(kUser) + ":***");
-  Ingestd ingestd(server.dir, url);
+  IngestdChild ingestd(server.dir, url);
 
   // Still connects: redaction must not touch the URL ingestd actually uses.
   REQUIRE(WaitUntil([&] { return ingestd.Connected(); }, 20'000));
   JsTestClient publisher(url);  // the same credentials work for a publisher
-  publisher.PublishRetrying("billing.purchase.completed", Purchase("evt-secret-1"),
+  publisher.PublishRetrying("billing.purchase.completed", PurchaseEvent("evt-secret-1"),
                             {{"Nats-Msg-Id", "evt-secret-1"}});
   REQUIRE(WaitUntil(
       [&] {
@@ -158,7 +105,7 @@ TEST_CASE("ingestd connects with a NATS user and password and never shows the pa
 TEST_CASE("ingestd connects with a NATS token and never shows the token",
           "[ingestd][nats][secrets]") {
   Server server(std::string("  token: \"") + kToken + "\"");
-  Ingestd ingestd(server.dir, server.Url(kToken));
+  IngestdChild ingestd(server.dir, server.Url(kToken));
   REQUIRE(WaitUntil([&] { return ingestd.Connected(); }, 20'000));
   const std::string healthz = ingestd.Get("/healthz");
   INFO(healthz);
@@ -174,7 +121,7 @@ TEST_CASE("ingestd connects with a NATS token and never shows the token",
 TEST_CASE("ingestd refused by NATS for a wrong password does not show the password",
           "[ingestd][nats][secrets]") {
   Server server(std::string("  user: ") + kUser + "\n  password: \"" + kPassword + "\"");
-  Ingestd ingestd(server.dir, server.Url(std::string(kUser) + ":" + kWrongPassword));
+  IngestdChild ingestd(server.dir, server.Url(std::string(kUser) + ":" + kWrongPassword));
   // It keeps trying; give it a few refusals to log.
   std::this_thread::sleep_for(std::chrono::seconds(2));
   const std::string healthz = ingestd.Get("/healthz");

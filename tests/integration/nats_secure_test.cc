@@ -30,22 +30,16 @@
 #include "system/nats/nats_security.h"
 #include "tests/integration/nats_test_util.h"
 #include "tests/support/child.h"
+#include "tests/support/ingestd_child.h"
 
 using namespace ingestlab;
+using ingestlab::testing::Contains;
+using ingestlab::testing::IngestdChild;
+using ingestlab::testing::PurchaseEvent;
+using ingestlab::testing::ReadAll;
 using ingestlab::testing::WaitUntil;
 
 namespace {
-
-bool Contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::unique_ptr<NatsCluster> StartCluster(const TempDir& dir, bool tls, NatsAuth auth,
                                           bool verify_clients = false) {
@@ -82,58 +76,6 @@ std::pair<natsStatus, std::string> TryConnect(const std::string& url,
   return {s, error};
 }
 
-// ingestd as a child process with `args` after --nats, and `env`; its log in a file.
-class Ingestd {
- public:
-  Ingestd(const TempDir& dir, const std::string& nats_url, std::vector<std::string> args,
-          std::vector<std::pair<std::string, std::string>> env = {}) {
-    log_path_ = dir.Sub("ingestd.log");
-    const std::string port_file = dir.Sub("http-port");
-    SpawnOptions spawn;
-    spawn.program = INGESTLAB_INGESTD;
-    spawn.args = {"--nats",      nats_url,           "--db",   dir.Sub("ingest.db"), "--http",
-                  "127.0.0.1:0", "--http-port-file", port_file};
-    spawn.args.insert(spawn.args.end(), args.begin(), args.end());
-    spawn.env = std::move(env);
-    spawn.log_path = log_path_;
-    auto child = ChildProcess::Spawn(spawn);
-    REQUIRE(child.ok());
-    process_ = std::move(child).value();
-    http_port_ = ingestlab::testing::AwaitPortFile(port_file, *process_);
-    INFO(process_->LogTail());
-    REQUIRE(http_port_ > 0);
-  }
-
-  std::string Get(const std::string& path) {
-    httplib::Client client("127.0.0.1", http_port_);
-    client.set_read_timeout(2, 0);
-    auto res = client.Get(path.c_str());
-    return res ? res->body : "";
-  }
-  bool Connected() { return Contains(Get("/healthz"), "\"connected\":true"); }
-  bool Applied(int n) {
-    return Contains(Get("/metrics"), "ingest_applied_total{type=\"billing.purchase.completed\"} " +
-                                         std::to_string(n));
-  }
-  std::string StopAndReadLog() {
-    process_->Stop(10'000);
-    return ReadAll(log_path_);
-  }
-  std::string log() const { return ReadAll(log_path_); }
-
- private:
-  std::string log_path_;
-  int http_port_ = 0;
-  std::unique_ptr<ChildProcess> process_;
-};
-
-std::string Purchase(const std::string& id) {
-  return R"({"specversion":"1.0","id":")" + id +
-         R"(","source":"billing-svc","type":"billing.purchase.completed",)"
-         R"("time":"2026-11-23T10:00:00Z","subject":"cust-1","data":{"purchase_id":")" +
-         id + R"(","customer_id":"cust-1","amount":5}})";
-}
-
 // Publishes one purchase through the simulators' publisher with `security`; true once acked.
 bool PublishWithSimulator(const std::string& urls, const NatsSecurity& security,
                           const std::string& id) {
@@ -146,7 +88,7 @@ bool PublishWithSimulator(const std::string& urls, const NatsSecurity& security,
   std::atomic<int> acked{0};
   // The stream may not exist until ingestd has created it: the publisher retries.
   REQUIRE((*publisher)
-              ->Publish("billing.purchase.completed", id, {{"Nats-Msg-Id", id}}, Purchase(id),
+              ->Publish("billing.purchase.completed", id, {{"Nats-Msg-Id", id}}, PurchaseEvent(id),
                         [&](const sim::PublishOutcome& outcome) {
                           if (outcome.acked) acked = 1;
                         })
@@ -181,7 +123,7 @@ TEST_CASE(
   REQUIRE(WriteNatsCredentialsFile(credentials, security).ok());
 
   // The credentials file through the environment, as `ingestlab up --secure` hands it over.
-  Ingestd ingestd(dir, cluster->url(0), {}, {{"INGEST_NATS_CREDENTIALS", credentials}});
+  IngestdChild ingestd(dir, cluster->url(0), {}, {{"INGEST_NATS_CREDENTIALS", credentials}});
   REQUIRE(WaitUntil([&] { return ingestd.Connected(); }, 20'000));
   REQUIRE(PublishWithSimulator(cluster->urls(), security, "evt-secure-1"));
   REQUIRE(WaitUntil([&] { return ingestd.Applied(1); }, 15'000));
@@ -320,10 +262,10 @@ TEST_CASE(
     CHECK(TryConnect(cluster->url(0), no_cert).first != NATS_OK);
   }
   SECTION("ingestd with flags for the files and the token in the environment consumes") {
-    Ingestd ingestd(dir, cluster->url(0),
-                    {"--nats-tls-ca", security.tls_ca, "--nats-tls-cert", security.tls_cert,
-                     "--nats-tls-key", security.tls_key},
-                    {{"INGEST_NATS_TOKEN", security.token}});
+    IngestdChild ingestd(dir, cluster->url(0),
+                         {"--nats-tls-ca", security.tls_ca, "--nats-tls-cert", security.tls_cert,
+                          "--nats-tls-key", security.tls_key},
+                         {{"INGEST_NATS_TOKEN", security.token}});
     REQUIRE(WaitUntil([&] { return ingestd.Connected(); }, 20'000));
     REQUIRE(PublishWithSimulator(cluster->urls(), security, "evt-secure-mtls"));
     REQUIRE(WaitUntil([&] { return ingestd.Applied(1); }, 15'000));
@@ -343,7 +285,7 @@ TEST_CASE("ingestd connects with an NKey seed file; a client without it is refus
   CHECK(TryConnect(cluster->url(0), NatsSecurity()).first != NATS_OK);
   CHECK(TryConnect(cluster->url(0), security).first == NATS_OK);
 
-  Ingestd ingestd(dir, cluster->url(0), {"--nats-nkey-seed", security.nkey_seed_file});
+  IngestdChild ingestd(dir, cluster->url(0), {"--nats-nkey-seed", security.nkey_seed_file});
   REQUIRE(WaitUntil([&] { return ingestd.Connected(); }, 20'000));
   REQUIRE(PublishWithSimulator(cluster->urls(), security, "evt-secure-nkey"));
   REQUIRE(WaitUntil([&] { return ingestd.Applied(1); }, 15'000));
@@ -442,7 +384,7 @@ TEST_CASE(
   }
   const std::string credentials = dir.Sub("credentials");
   REQUIRE(WriteNatsCredentialsFile(credentials, security).ok());
-  Ingestd ingestd(dir, cluster->urls(), {"--nats-credentials", credentials});
+  IngestdChild ingestd(dir, cluster->urls(), {"--nats-credentials", credentials});
   REQUIRE(WaitUntil([&] { return ingestd.Connected(); }, 30'000));
   REQUIRE(PublishWithSimulator(cluster->urls(), security, "evt-cluster-1"));
   REQUIRE(WaitUntil([&] { return ingestd.Applied(1); }, 20'000));
