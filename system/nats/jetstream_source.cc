@@ -141,6 +141,9 @@ class JetStreamSourceImpl final : public JetStreamSource {
   Status Connect();
   // With credentials or TLS: one attempt, so that a refusal is an error, not a retry loop.
   Status ProbeCredentials(const std::vector<std::string>& urls);
+  // The options both connections share: the servers, the client name, a 2 s connect timeout
+  // and the security settings. The caller destroys them (natsOptions_Destroy).
+  Result<natsOptions*> BaseOptions(const std::vector<std::string>& urls) const;
   Status Setup();  // streams, consumers, subscriptions; idempotent
   // `replicas` may be lowered (and stays lowered for the next streams) when the server has
   // fewer peers.
@@ -260,10 +263,7 @@ void JetStreamSourceImpl::OnError(natsConnection*, natsSubscription*, natsStatus
   LOG(kWarn, "nats") << "asynchronous error: " << natsStatus_GetText(err);
 }
 
-Status JetStreamSourceImpl::ProbeCredentials(const std::vector<std::string>& urls) {
-  // A connection that retries in the background would take a refused password or an untrusted
-  // certificate as "no server yet", and cnats then closes it for good: one plain attempt first
-  // tells a configuration error (reported now, as one line) from a server that is not up yet.
+Result<natsOptions*> JetStreamSourceImpl::BaseOptions(const std::vector<std::string>& urls) const {
   natsOptions* opts = nullptr;
   natsStatus s = natsOptions_Create(&opts);
   if (s != NATS_OK) return ToStatus(s, "creating options");
@@ -272,7 +272,6 @@ Status JetStreamSourceImpl::ProbeCredentials(const std::vector<std::string>& url
   s = natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size()));
   if (s == NATS_OK) s = natsOptions_SetName(opts, "ingestd");
   if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 2'000);
-  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, 0);
   if (s != NATS_OK) {
     natsOptions_Destroy(opts);
     return ToStatus(s, "setting options");
@@ -280,6 +279,21 @@ Status JetStreamSourceImpl::ProbeCredentials(const std::vector<std::string>& url
   if (Status st = ApplyNatsSecurity(opts, options_.security); !st.ok()) {
     natsOptions_Destroy(opts);
     return st;
+  }
+  return opts;
+}
+
+Status JetStreamSourceImpl::ProbeCredentials(const std::vector<std::string>& urls) {
+  // A connection that retries in the background would take a refused password or an untrusted
+  // certificate as "no server yet", and cnats then closes it for good: one plain attempt first
+  // tells a configuration error (reported now, as one line) from a server that is not up yet.
+  auto base = BaseOptions(urls);
+  if (!base.ok()) return base.status();
+  natsOptions* opts = *base;
+  natsStatus s = natsOptions_SetMaxReconnect(opts, 0);
+  if (s != NATS_OK) {
+    natsOptions_Destroy(opts);
+    return ToStatus(s, "setting options");
   }
   natsConnection* nc = nullptr;
   s = natsConnection_Connect(&nc, opts);
@@ -300,17 +314,12 @@ Status JetStreamSourceImpl::ProbeCredentials(const std::vector<std::string>& url
 Status JetStreamSourceImpl::Connect() {
   const std::vector<std::string> urls = nats_util::SplitUrls(options_.urls);
   if (urls.empty()) return Status::InvalidArgument("nats: no server URLs given");
-  natsOptions* opts = nullptr;
-  natsStatus s = natsOptions_Create(&opts);
-  if (s != NATS_OK) return ToStatus(s, "creating options");
-  std::vector<const char*> servers;
-  for (const std::string& u : urls) servers.push_back(u.c_str());
-  s = natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size()));
-  if (s == NATS_OK) s = natsOptions_SetName(opts, "ingestd");
-  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);  // forever
+  auto base = BaseOptions(urls);
+  if (!base.ok()) return base.status();
+  natsOptions* opts = *base;
+  natsStatus s = natsOptions_SetMaxReconnect(opts, -1);  // forever
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
   if (s == NATS_OK) s = natsOptions_SetReconnectJitter(opts, 250, 1000);
-  if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 2'000);
   if (s == NATS_OK) s = natsOptions_SetPingInterval(opts, 2'000);
   if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts, 3);
   // Acks sent while disconnected wait here; unacked ones are redelivered anyway.
@@ -324,10 +333,6 @@ Status JetStreamSourceImpl::Connect() {
   if (s != NATS_OK) {
     natsOptions_Destroy(opts);
     return ToStatus(s, "setting options");
-  }
-  if (Status st = ApplyNatsSecurity(opts, options_.security); !st.ok()) {
-    natsOptions_Destroy(opts);
-    return st;
   }
   if (!options_.security.empty()) {
     LOG(kInfo, "nats") << "security: " << DescribeNatsSecurity(options_.security);
