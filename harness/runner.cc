@@ -430,6 +430,26 @@ void TidyRunDir(const std::string& dir) {
     fs::copy_file(target, link, ec);
   }
   fs::remove_all(fs::path(dir) / "nats", ec);
+  fs::remove(fs::path(dir) / "context.conf", ec);  // the run's API tokens: no use after it
+}
+
+// context-reads.jsonl: one line per context read, in the order they were sent.
+void WriteContextReads(const std::string& path, const std::vector<ContextRead>& reads) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  for (const ContextRead& r : reads) {
+    nlohmann::json j = {{"start_ms", r.start_ms},       {"end_ms", r.end_ms},
+                        {"instance", r.instance},       {"customer_id", r.customer_id},
+                        {"customer_org", r.customer_org}, {"token_org", r.token_org},
+                        {"status", r.status}};
+    if (!r.error.empty()) j["error"] = r.error;
+    if (r.status == 200) {
+      j["org_id"] = r.response_org;
+      if (r.has_lifetime_value) j["lifetime_value"] = r.lifetime_value;
+      j["partial"] = r.partial;
+      if (!r.missing_sources.empty()) j["missing_sources"] = r.missing_sources;
+    }
+    out << j.dump() << "\n";
+  }
 }
 
 }  // namespace
@@ -654,7 +674,7 @@ Status ScenarioRun::StartInfrastructure() {
   });
   if (s_.context) {
     std::vector<std::string> orgs;
-    for (const auto& svc : s_.services) orgs.push_back(svc.org);
+    for (const auto& svc : s_.context->services) orgs.push_back(svc.org);
     api_tokens_ = MakeContextTokens(orgs);
     for (const auto& [org, token] : api_tokens_) RegisterSecret(token);
     eo.downstreams = true;
@@ -890,7 +910,7 @@ Status ScenarioRun::StartContextReads() {
   for (int i = 0; i < env_->instance_count(); ++i) {
     o.instances.emplace_back(env_->instance(i).name(), env_->instance(i).http_url());
   }
-  for (const auto& svc : s_.services) {
+  for (const auto& svc : s_.context->services) {
     auto& ids = o.customers[svc.org];
     for (auto& id : ServiceCustomerIds(s_.seed, svc)) ids.push_back(std::move(id));
   }
@@ -1068,7 +1088,10 @@ void ScenarioRun::Output() {
   result_["latency_histogram"] = LatencyHistogramJson(latencies);
   result_["offending_events"] = OffendingEventsJson(ev_);
   result_["reference_model"] = ReferenceModelJson(obs_);
-  if (s_.context) result_["context"] = ContextJson(obs_);
+  if (s_.context) {
+    result_["context"] = ContextJson(obs_);
+    WriteContextReads(dir_ + "/context-reads.jsonl", obs_.context_reads);
+  }
   result_["state_digest"] = digest_;
   outcome_.error = RedactText(outcome_.error);
   WriteResultFiles();

@@ -190,6 +190,7 @@ class Parser {
       }
       ContextLoadSpec context;
       INGEST_RETURN_IF_ERROR(ParseContext(n, &context));
+      context.services = s.services;
       s.context = context;
       s.topology.context = true;
     }

@@ -119,6 +119,9 @@ std::vector<std::string> ServiceCustomerIds(uint64_t scenario_seed, const Servic
 struct ContextLoadSpec {
   double rate = 20;
   double cross_tenant = 0.1;
+  // The services whose customers the readers ask for: the scenario's, kept here also when a
+  // replay drops the services (its load comes from the event log).
+  std::vector<ServiceSpec> services;
   int line = 0;
 };
 

@@ -30,7 +30,9 @@ case "$mode" in
   asan)
     build_asan
     dir=build-asan
-    selection=(-L 'unit|integration')
+    # The Node.js example consumer's test drives a consumer that is not C++ through the harness
+    # for about a minute; the test job runs it, and ASan would find nothing of ours in it.
+    selection=(-L 'unit|integration' -E '^integration_example_consumer_test$')
     ;;
   tsan)
     configure_sanitizer_build build-tsan thread

@@ -307,6 +307,7 @@ assertions:
   CHECK(s->context->rate == 40);
   CHECK(s->context->cross_tenant == 0.2);
   CHECK(s->topology.context);
+  CHECK(s->context->services.size() == 2);  // kept for a replay, which drops s->services
   CHECK(s->services[0].org == "org-1");
   CHECK(s->services[1].org == "org-2");
   CHECK(s->timeline.size() == 3);
