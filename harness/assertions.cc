@@ -921,8 +921,8 @@ void CheckBreakers(const AssertionSpec& spec, const RunObservations& obs, Evalua
             baseline = b->opened_total;
             continue;
           }
-          const bool hit = opening ? (b->state != "closed" || b->opened_total > baseline)
-                                   : b->state == "closed";
+          const bool hit =
+              opening ? (b->state != "closed" || b->opened_total > baseline) : b->state == "closed";
           if (hit) {
             seen = b->t_s - from;
             break;
@@ -944,21 +944,20 @@ void CheckBreakers(const AssertionSpec& spec, const RunObservations& obs, Evalua
                              worst, "<=", bound, "s", detail.str()));
 }
 
-void CheckContextConsistent(const AssertionSpec& spec, const RunObservations& obs,
-                            Evaluation* ev) {
+void CheckContextConsistent(const AssertionSpec& spec, const RunObservations& obs, Evaluation* ev) {
   const double slack =
       spec.numbers.count("slack_ms") ? spec.numbers.at("slack_ms") : kDefaultContextSlackMs;
   const ContextConsistency c = CheckContextReads(obs, slack);
   std::ostringstream detail;
-  detail << c.reads << " context reads (" << c.cross_tenant << " with another tenant's token): "
-         << c.ok << " consistent, " << c.stale << " stale, " << c.leaks
-         << " showed another tenant's customer, " << c.failed << " failed";
+  detail << c.reads << " context reads (" << c.cross_tenant
+         << " with another tenant's token): " << c.ok << " consistent, " << c.stale << " stale, "
+         << c.leaks << " showed another tenant's customer, " << c.failed << " failed";
   if (c.excused) detail << ", " << c.excused << " unanswered during a disruptive fault";
   if (c.unjudged) detail << ", " << c.unjudged << " checked for isolation only (busy customer)";
   if (c.reads == 0) detail.str("no context reads were made");
   const double bad = static_cast<double>(c.stale + c.leaks + c.failed);
-  ev->results.push_back(Make(spec, "context consistent", c.reads == 0 ? kInf : bad, "<=", 0,
-                             "reads", detail.str()));
+  ev->results.push_back(
+      Make(spec, "context consistent", c.reads == 0 ? kInf : bad, "<=", 0, "reads", detail.str()));
   for (const ContextProblem& p : c.problems) {
     OffendingEvent o;
     o.event_id = p.read.customer_id;

@@ -41,7 +41,9 @@ std::string Describe(const CustomerState& s) {
   return DescribeValue(s->lifetime_value);
 }
 
-bool SameValue(double a, double b) { return std::fabs(a - b) <= 1e-6 * std::max(1.0, std::fabs(a)); }
+bool SameValue(double a, double b) {
+  return std::fabs(a - b) <= 1e-6 * std::max(1.0, std::fabs(a));
+}
 
 // The committed events of each customer in commit order, and the reference model's state of a
 // customer after its first n of them (memoized: reads of one customer share their prefixes).
@@ -64,10 +66,10 @@ class CustomerHistory {
     auto it = events_.find(customer);
     if (it == events_.end()) return 0;
     const auto& list = it->second;
-    auto pos = inclusive ? std::upper_bound(list.begin(), list.end(),
-                                            std::make_pair(ms, std::string("\xff\xff")))
-                         : std::lower_bound(list.begin(), list.end(),
-                                            std::make_pair(ms, std::string()));
+    auto pos = inclusive
+                   ? std::upper_bound(list.begin(), list.end(),
+                                      std::make_pair(ms, std::string("\xff\xff")))
+                   : std::lower_bound(list.begin(), list.end(), std::make_pair(ms, std::string()));
     return static_cast<size_t>(pos - list.begin());
   }
 
@@ -93,11 +95,12 @@ class CustomerHistory {
     const auto& customers = model.tables().at("customers");
     if (auto row = customers.find(customer); row != customers.end()) {
       Customer c;
-      if (const ModelValue* org = row->second.find("org_id"); org && org->kind == ModelValue::kText) {
+      if (const ModelValue* org = row->second.find("org_id");
+          org && org->kind == ModelValue::kText) {
         c.org = org->s;
       }
       if (const ModelValue* v = row->second.find("lifetime_value")) {
-        c.lifetime_value = v->kind == ModelValue::kReal ? v->r
+        c.lifetime_value = v->kind == ModelValue::kReal  ? v->r
                            : v->kind == ModelValue::kInt ? static_cast<double>(v->i)
                                                          : 0.0;
       }
@@ -179,8 +182,8 @@ ContextConsistency CheckContextReads(const RunObservations& obs, double slack_ms
     if (r.status == 404) {
       if (VisibleTo(first, r.token_org)) {
         ++out.stale;
-        problem(r, "stale context", Describe(first) + " (" + std::to_string(lo) +
-                                        " events committed before the read)",
+        problem(r, "stale context",
+                Describe(first) + " (" + std::to_string(lo) + " events committed before the read)",
                 "404");
       } else {
         ++out.ok;

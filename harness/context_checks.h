@@ -38,11 +38,11 @@ struct ContextProblem {
 struct ContextConsistency {
   size_t reads = 0;
   size_t ok = 0;
-  size_t stale = 0;       // a value, an existence or a 404 no allowed state explains
-  size_t leaks = 0;       // a customer shown to another organisation
-  size_t failed = 0;      // unanswered (outside a disruptive fault) or any other status
-  size_t excused = 0;     // unanswered during a disruptive fault
-  size_t unjudged = 0;    // too many commits during the read to enumerate its states
+  size_t stale = 0;         // a value, an existence or a 404 no allowed state explains
+  size_t leaks = 0;         // a customer shown to another organisation
+  size_t failed = 0;        // unanswered (outside a disruptive fault) or any other status
+  size_t excused = 0;       // unanswered during a disruptive fault
+  size_t unjudged = 0;      // too many commits during the read to enumerate its states
   size_t cross_tenant = 0;  // reads sent with another organisation's token
   std::vector<ContextProblem> problems;  // at most kMaxOffending of each problem
 };

@@ -27,15 +27,15 @@
 namespace ingestlab {
 
 struct ContextLoadOptions {
-  double rate = 20;          // reads per second, over every reader
+  double rate = 20;           // reads per second, over every reader
   double cross_tenant = 0.1;  // share of reads sent with another organisation's token
   int readers = 4;
   uint64_t seed = 1;
   int64_t start_unix_ms = 0;  // the run's origin: BreakerSample::t_s counts from it
   // Per instance: its name and base URL ("http://127.0.0.1:PORT").
   std::vector<std::pair<std::string, std::string>> instances;
-  std::map<std::string, std::string> tokens;                      // org -> bearer token
-  std::map<std::string, std::vector<std::string>> customers;      // org -> customer ids
+  std::map<std::string, std::string> tokens;                  // org -> bearer token
+  std::map<std::string, std::vector<std::string>> customers;  // org -> customer ids
 };
 
 class ContextLoad {
@@ -63,8 +63,8 @@ class ContextLoad {
   std::atomic<bool> stop_{false};
   std::vector<std::thread> threads_;
   std::mutex mu_;
-  std::vector<ContextRead> reads_;         // guarded by mu_
-  std::vector<BreakerSample> breakers_;    // guarded by mu_
+  std::vector<ContextRead> reads_;       // guarded by mu_
+  std::vector<BreakerSample> breakers_;  // guarded by mu_
 };
 
 // Bearer tokens for the run: one per organisation in `orgs`, plus kOutsiderOrg (an organisation

@@ -993,7 +993,9 @@ Status ScenarioRun::Observe() {
   const ModelOptions model_options = ModelOptionsFor(s_.topology.ingestd_settings);
   obs_.auto_create_customers = model_options.auto_create_customers;
   for (const auto& [key, value] : s_.topology.ingestd_settings) {
-    if (key == "downstream-timeout-ms") obs_.downstream_timeout_ms = std::strtod(value.c_str(), nullptr);
+    if (key == "downstream-timeout-ms") {
+      obs_.downstream_timeout_ms = std::strtod(value.c_str(), nullptr);
+    }
   }
   Status model = reader->CompareWithReferenceModel(
       obs_.publishes, ExcusedDeadLetterIds(obs_), &obs_.state_mismatches, &obs_.state_note,

@@ -118,11 +118,11 @@ class Parser {
     s.path = path_;
     s.text = text;
     s.name = std::filesystem::path(path_).stem().string();
-    INGEST_RETURN_IF_ERROR(CheckKeys(root,
-                                     {"name", "description", "seed", "duration", "drain_timeout",
-                                      "topology", "services", "timeline", "assertions", "load",
-                                      "system", "context"},
-                                     "scenario"));
+    INGEST_RETURN_IF_ERROR(
+        CheckKeys(root,
+                  {"name", "description", "seed", "duration", "drain_timeout", "topology",
+                   "services", "timeline", "assertions", "load", "system", "context"},
+                  "scenario"));
     if (auto n = root["name"]) {
       auto v = String(n, "name");
       if (!v.ok()) return v.status();
@@ -185,8 +185,9 @@ class Parser {
     }
     if (auto n = root["context"]) {
       if (s.system) {
-        return Error(n, "'context' reads ingestd's context API: a 'system' section has none the "
-                        "harness knows");
+        return Error(n,
+                     "'context' reads ingestd's context API: a 'system' section has none the "
+                     "harness knows");
       }
       ContextLoadSpec context;
       INGEST_RETURN_IF_ERROR(ParseContext(n, &context));
@@ -225,11 +226,12 @@ class Parser {
           return Error(item, "a load workload's assertions are latency, throughput and no_loss, "
                              "not '" + a.kind + "'");
         }
-        if (!s.context && (a.kind == "context_latency" || a.kind == "context_consistent" ||
-                           a.kind == "breaker_opened_within" ||
-                           a.kind == "breaker_closed_within")) {
-          return Error(item, "'" + a.kind + "' judges context API reads: the scenario needs a "
-                             "'context' section, e.g. context: {rate: 20}");
+        if (!s.context &&
+            (a.kind == "context_latency" || a.kind == "context_consistent" ||
+             a.kind == "breaker_opened_within" || a.kind == "breaker_closed_within")) {
+          return Error(item, "'" + a.kind +
+                                 "' judges context API reads: the scenario needs a "
+                                 "'context' section, e.g. context: {rate: 20}");
         }
         s.assertions.push_back(std::move(a));
       }
@@ -487,7 +489,8 @@ class Parser {
   }
 
   Status ParseContext(const YAML::Node& n, ContextLoadSpec* c) {
-    if (!n.IsMap()) return Error(n, "'context' must be a mapping like {rate: 20, cross_tenant: 0.1}");
+    if (!n.IsMap())
+      return Error(n, "'context' must be a mapping like {rate: 20, cross_tenant: 0.1}");
     c->line = n.Mark().line + 1;
     INGEST_RETURN_IF_ERROR(CheckKeys(n, {"rate", "cross_tenant"}, "context"));
     if (auto r = n["rate"]) {
@@ -508,10 +511,9 @@ class Parser {
   Status ParseService(const YAML::Node& n, ServiceSpec* svc) {
     if (!n.IsMap()) return Error(n, "a service must be a mapping");
     svc->line = n.Mark().line + 1;
-    INGEST_RETURN_IF_ERROR(
-        CheckKeys(n,
-                  {"name", "transport", "rate", "shape", "faults", "dialects", "customers", "org"},
-                  "service"));
+    INGEST_RETURN_IF_ERROR(CheckKeys(
+        n, {"name", "transport", "rate", "shape", "faults", "dialects", "customers", "org"},
+        "service"));
     auto name = n["name"];
     if (!name) return Error(n, "missing key 'name' in service");
     auto nv = String(name, "name");
@@ -563,7 +565,8 @@ class Parser {
       auto v = String(o, "org");
       if (!v.ok()) return v.status();
       if (v->empty() || v->size() > 64 ||
-          v->find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+          v->find_first_not_of(
+              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
               std::string::npos) {
         return Error(o, "'org' must be 1 to 64 letters, digits, '.', '_' or '-', got '" + *v + "'");
       }
@@ -796,15 +799,16 @@ class Parser {
     }
     if (a.rfind("downstream_", 0) == 0) {
       if (!s.context) {
-        return Error(n["action"], a + " acts on the context API's downstream services: the "
-                                      "scenario needs a 'context' section, e.g. context: {rate: 20}");
+        return Error(n["action"],
+                     a + " acts on the context API's downstream services: the "
+                         "scenario needs a 'context' section, e.g. context: {rate: 20}");
       }
       if (!step.for_s) return Error(n, a + " needs 'for'");
       if (step.target != "crm" && step.target != "scheduling" && step.target != "email" &&
           step.target != "all") {
-        return Error(n["target"] ? n["target"] : n, "target of " + a +
-                                                        " must be crm, scheduling, email or all, "
-                                                        "got '" + step.target + "'");
+        const std::string what = "target of " + a + " must be crm, scheduling, email or all, " +
+                                 "got '" + step.target + "'";
+        return Error(n["target"] ? n["target"] : n, what);
       }
       if (a == "downstream_slow" && !step.params.count("latency")) {
         return Error(n, "downstream_slow needs params: {latency: 1s}");
@@ -1019,7 +1023,8 @@ class Parser {
         }
       }
       if (a->numbers.empty()) {
-        return Error(value, "'context_latency' needs at least one of p50_ms, p95_ms, p99_ms, max_ms");
+        return Error(value,
+                     "'context_latency' needs at least one of p50_ms, p95_ms, p99_ms, max_ms");
       }
       return Status::Ok();
     }
@@ -1205,9 +1210,9 @@ uint64_t ServiceSeed(uint64_t scenario_seed, const ServiceSpec& service) {
 }
 
 std::vector<std::string> ServiceCustomerIds(uint64_t scenario_seed, const ServiceSpec& service) {
-  const sim::CustomerPool pool(ServiceSeed(scenario_seed, service),
-                               service.customers > 0 ? service.customers
-                                                      : sim::GeneratorOptions{}.customer_pool_size);
+  const sim::CustomerPool pool(
+      ServiceSeed(scenario_seed, service),
+      service.customers > 0 ? service.customers : sim::GeneratorOptions{}.customer_pool_size);
   std::vector<std::string> ids;
   ids.reserve(pool.size());
   for (size_t i = 0; i < pool.size(); ++i) ids.push_back(pool.at(i).id);

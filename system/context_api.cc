@@ -460,8 +460,8 @@ HttpReply ContextApi::Context(const HttpRequest& request) {
     // organisation reads another's customers.
     if (Mutant("context_ignores_org")) profile_sql = kProfileAnyOrg;
 #endif
-    Status st =
-        db.ok() ? Rows(**db, profile_sql, {id, org}, kProfileSection.fields, &profile) : db.status();
+    Status st = db.ok() ? Rows(**db, profile_sql, {id, org}, kProfileSection.fields, &profile)
+                        : db.status();
 #ifdef INGESTD_MUTANTS
     // Mutant context_cached_profile: a profile once read is served for 30 s, stale.
     if (st.ok() && !profile.empty() && Mutant("context_cached_profile")) {

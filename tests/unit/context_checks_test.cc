@@ -116,11 +116,11 @@ BreakerSample Breaker(double t_s, const std::string& service, const std::string&
 TEST_CASE("context_consistent accepts every read a committed prefix explains") {
   RunObservations obs = TwoPurchases();
   obs.context_reads = {
-      Read(100, 105, 404),          // before any commit: no customer yet
-      Read(2100, 2110, 200, 10),    // after the first purchase
-      Read(2990, 3010, 200, 10),    // the second commits during the read: either state
+      Read(100, 105, 404),        // before any commit: no customer yet
+      Read(2100, 2110, 200, 10),  // after the first purchase
+      Read(2990, 3010, 200, 10),  // the second commits during the read: either state
       Read(2995, 3020, 200, 15),
-      Read(5000, 5004, 200, 15),    // after both
+      Read(5000, 5004, 200, 15),          // after both
       Read(5000, 5004, 404, 0, "org-2"),  // another tenant: 404, as for an unknown id
   };
   const ContextConsistency c = CheckContextReads(obs, 1000);
@@ -224,8 +224,7 @@ TEST_CASE("context_latency holds throughout: a slow stretch fails though the who
   for (int i = 0; i < 10; ++i) {  // 10 of the 60 reads between 5 s and 10 s wait 900 ms
     obs.context_reads.push_back(Read(6000 + i * 100, 6900 + i * 100, 404));
   }
-  const AssertionResult r =
-      Judge(Spec("context_latency", {{"p95_ms", 500}}), obs);
+  const AssertionResult r = Judge(Spec("context_latency", {{"p95_ms", 500}}), obs);
   CHECK_FALSE(r.passed);
   CHECK(r.measured == 900);
   CHECK(r.detail.find("p95 3 ms") != std::string::npos);  // the whole run's
@@ -354,8 +353,8 @@ assertions:
              Catch::Contains("must be a duration"));
   CHECK_THAT(error_of("context: {rate: 5}\nassertions:\n  - context_latency: {p90_ms: 5}\n"),
              Catch::Contains("unknown key 'p90_ms'"));
-  auto bad_org = ParseScenario("name: x\nduration: 5s\nservices:\n  - {name: billing, org: \"a b\"}\n",
-                               "x.yaml");
+  auto bad_org = ParseScenario(
+      "name: x\nduration: 5s\nservices:\n  - {name: billing, org: \"a b\"}\n", "x.yaml");
   REQUIRE_FALSE(bad_org.ok());
   CHECK_THAT(bad_org.status().message(), Catch::Contains("'org' must be"));
 }
