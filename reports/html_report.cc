@@ -337,6 +337,55 @@ std::string DeadLetterSection(const json& result) {
   return out;
 }
 
+// A `context:` run's reads of the context API (result.json "context"): how many, their
+// answers and latency, the sources partial answers missed, and each circuit breaker's state
+// changes. Nothing is shown for a run without context reads.
+std::string ContextSection(const json& result) {
+  const json& context = Field(result, "context");
+  if (!context.is_object()) return "";
+  std::string out = reports::SectionStart("context", "Context API reads");
+  const json& latency = Field(context, "latency_ms");
+  std::string statuses;
+  if (Field(context, "statuses").is_object()) {
+    for (const auto& [status, count] : Field(context, "statuses").items()) {
+      statuses += (statuses.empty() ? "" : ", ") + HtmlEscape(status) + ": " + Cell(count, 0);
+    }
+  }
+  std::string missing;
+  if (Field(context, "missing_sources").is_object()) {
+    for (const auto& [source, count] : Field(context, "missing_sources").items()) {
+      missing += (missing.empty() ? "" : ", ") + HtmlEscape(source) + " " + Cell(count, 0);
+    }
+  }
+  out += "<p>" + Cell(Field(context, "reads"), 0) + " reads (" +
+         Cell(Field(context, "cross_tenant_reads"), 0) + " with another organisation's token); " +
+         "answers " + (statuses.empty() ? "none" : statuses) + "; latency p50 " +
+         Cell(Field(latency, "p50"), 0) + " ms, p95 " + Cell(Field(latency, "p95"), 0) + " ms, p99 " +
+         Cell(Field(latency, "p99"), 0) + " ms, max " + Cell(Field(latency, "max"), 0) + " ms; " +
+         Cell(Field(context, "partial"), 0) + " partial" +
+         (missing.empty() ? "" : " (missing " + missing + ")") +
+         ". Every read is in <code>context-reads.jsonl</code>.</p>";
+  const json& breakers = Field(context, "breakers");
+  if (breakers.is_object() && !breakers.empty()) {
+    out +=
+        "<table class=\"timeline\"><thead><tr><th>instance / service</th><th>circuit breaker "
+        "(seconds after the start: state)</th></tr></thead><tbody>";
+    for (const auto& [name, changes] : breakers.items()) {
+      std::string cell;
+      if (changes.is_array()) {
+        for (const json& c : changes) {
+          if (!c.is_array() || c.size() != 2) continue;
+          cell += (cell.empty() ? "" : " → ") + HtmlEscape(FormatNumber(Number(c[0]), 1)) +
+                  " s: " + Cell(c[1]);
+        }
+      }
+      out += "<tr><td class=\"mono\">" + HtmlEscape(name) + "</td><td>" + cell + "</td></tr>";
+    }
+    out += "</tbody></table>";
+  }
+  return out + "</section>\n";
+}
+
 // The reference model's comparison, table by table: rows compared, mismatches, and the first
 // differing rows of each table that has any.
 std::string ReferenceModelSection(const json& result) {
@@ -477,6 +526,7 @@ std::string RenderRunReport(const json& recorded) {
   if (Field(result, "stalls").is_array() && !Field(result, "stalls").empty()) {
     out += "<a href=\"#stalls\">stalls</a>";
   }
+  if (Field(result, "context").is_object()) out += "<a href=\"#context\">context reads</a>";
   if (Field(result, "reference_model").is_object()) {
     out += "<a href=\"#reference-model\">reference model</a>";
   }
@@ -497,6 +547,7 @@ std::string RenderRunReport(const json& recorded) {
   out += BreakdownTable("types", "Per event type", "type", Field(metrics, "per_type"),
                         {"published", "applied", "duplicates", "dead_letters", "p50_ms", "p99_ms"});
   out += DeadLetterSection(result);
+  out += ContextSection(result);
   out += ReferenceModelSection(result);
   out += OffendingEventsSection(result);
   out += PageTail();

@@ -232,6 +232,33 @@ TEST_CASE("stalls no fault explains get their own section, and none shows no sec
   CHECK(html.find("href=\"#stalls\"") != std::string::npos);
 }
 
+TEST_CASE("context reads get their own section with each breaker's changes, escaped") {
+  json result = SampleResult(30);
+  CHECK(RenderRunReport(result).find("id=\"context\"") == std::string::npos);
+  result["context"] = {
+      {"reads", 1202},
+      {"cross_tenant_reads", 130},
+      {"statuses", {{"200", 838}, {"404", 364}}},
+      {"partial", 308},
+      {"missing_sources", {{"crm", 173}}},
+      {"latency_ms", {{"p50", 1}, {"p95", 2}, {"p99", 2}, {"max", 202}}},
+      {"breakers",
+       {{"ingestd-0/crm", {{0, "closed"}, {6.4, "open"}, {16.4, "closed"}}},
+        {"ingestd-0/<script>", {{0, "<b>x</b>"}}}}}};
+  const std::string html = RenderRunReport(result);
+  const std::string section = SectionById(html, "context");
+  REQUIRE_FALSE(section.empty());
+  INFO(section);
+  CHECK(section.find("1,202 reads (130 with another organisation's token)") != std::string::npos);
+  CHECK(section.find("200: 838, 404: 364") != std::string::npos);
+  CHECK(section.find("p95 2 ms") != std::string::npos);
+  CHECK(section.find("308 partial (missing crm 173)") != std::string::npos);
+  CHECK(section.find("0 s: closed → 6.4 s: open → 16.4 s: closed") != std::string::npos);
+  CHECK(section.find("<script>") == std::string::npos);
+  CHECK(section.find("&lt;b&gt;x&lt;/b&gt;") != std::string::npos);
+  CHECK(html.find("href=\"#context\"") != std::string::npos);
+}
+
 TEST_CASE("each time chart carries its samples for the hover readout, inert as data") {
   const std::string html = RenderRunReport(SampleResult(30));
   for (const std::string& id : kTimeCharts) {
