@@ -20,6 +20,7 @@
 #include "common/cli.h"
 #include "common/log.h"
 #include "common/redact.h"
+#include "harness/context_load.h"
 #include "harness/environment.h"
 #include "harness/run_dir.h"
 #include "harness/run_output.h"
@@ -62,7 +63,9 @@ int RunUpCommand(int argc, char** argv) {
       "h:p\",\"dir\":\"DIR\"}\n"
       "(with --store postgres, db is the URL of the PostgreSQL database ingestd writes into;\n"
       "with --secure, nats_urls are tls:// and \"tls_ca\" and \"credentials\" name the CA\n"
-      "certificate and the credentials file a client needs)\n"
+      "certificate and the credentials file a client needs; with --context, \"downstream\"\n"
+      "has the URLs of the simulated CRM, scheduling and email services and \"context_config\"\n"
+      "the file with the context API's bearer token for org-1)\n"
       "and runs until SIGINT/SIGTERM, then tears everything down and exits 0.",
       "ingestlab up"};
   app.set_help_flag("-h,--help", "this text");
@@ -85,6 +88,10 @@ int RunUpCommand(int argc, char** argv) {
   app.add_flag("--secure", secure,
                "nats-server with TLS (a CA and certificates generated into DIR/nats/tls) and "
                "authorization (a user with a generated password); ingestd connects with them");
+  bool context = false;
+  app.add_flag("--context", context,
+               "the context API's simulated downstream services (CRM, scheduling, email) and a "
+               "bearer token for org-1 (in DIR/context.conf); ingestd uses both");
   app.add_option("--dir", dir,
                  "where the database, logs and NATS data go [a temporary directory, removed at "
                  "exit]")
@@ -107,6 +114,10 @@ int RunUpCommand(int argc, char** argv) {
   o.proxies = false;  // nothing injects network faults into an `up` environment
   o.postgres_store = store == "postgres";
   o.secure = secure;
+  if (context) {
+    o.downstreams = true;
+    o.api_tokens = MakeContextTokens({kDefaultOrg});
+  }
 
   // Block the stop signals in every thread (children reset their mask), then sigwait for them.
   sigset_t stop_signals;
@@ -137,6 +148,12 @@ int RunUpCommand(int argc, char** argv) {
       if (secure) {
         ready["tls_ca"] = (*env)->nats_security().tls_ca;
         ready["credentials"] = (*env)->nats_credentials_path();
+      }
+      if (const sim::DownstreamSet* downstreams = (*env)->downstreams()) {
+        nlohmann::json urls = nlohmann::json::object();
+        for (const auto& service : downstreams->services()) urls[service->name()] = service->url();
+        ready["downstream"] = urls;
+        ready["context_config"] = (*env)->context_config_path();
       }
       std::printf("%s\n", ready.dump().c_str());
       std::fflush(stdout);

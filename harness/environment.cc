@@ -104,6 +104,7 @@ Status Environment::StartSystem() {
     topology.kafka_brokers = options_.kafka_brokers;
     topology.ingestd_count = options_.ingestd_count;
     topology.ingestd_settings = options_.ingestd_settings;
+    topology.context = downstreams_ != nullptr && !context_config_.empty();
     system_ = IngestdSystem(topology);
     system_.ready_timeout_s = options_.ready_timeout_ms / 1000.0;
   }

@@ -90,6 +90,8 @@ class Environment {
   PostgresServer* postgres() const { return postgres_.get(); }
   // The downstream services of `downstreams` (downstream_* faults); else nullptr.
   sim::DownstreamSet* downstreams() const { return downstreams_.get(); }
+  // The API tokens' file of `api_tokens` ({context_config}); "" without tokens.
+  const std::string& context_config_path() const { return context_config_; }
   std::string logs_dir() const { return options_.dir + "/logs"; }
 
   NatsCluster& nats() { return *nats_; }

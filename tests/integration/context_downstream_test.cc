@@ -7,19 +7,27 @@
 
 #include <httplib.h>
 
+#include <signal.h>
+
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
+#include "harness/infra/ports.h"
+#include "harness/infra/process.h"
 #include "simulators/downstream_services.h"
 #include "system/context_api.h"
 #include "system/downstream.h"
 #include "system/http_server.h"
 #include "system/metrics.h"
 #include "tests/support/event_fixture.h"
+#include "tests/support/ingestd_child.h"
+#include "tests/support/wait.h"
 
 using namespace ingestlab;
 using ingestlab::testing::StoreHarness;
@@ -175,4 +183,66 @@ TEST_CASE("an erroring downstream fails the share of calls it is told to") {
   CHECK(w.Context("c1")["missing_sources"] == json::array({"email"}));
   REQUIRE(w.services->SetFault("email", {0, 0.0, false}).ok());
   CHECK(w.Context("c2")["missing_sources"].empty());
+}
+
+TEST_CASE("ingestlab up --context starts the downstream services and gives ingestd a token",
+          "[context][up]") {
+  auto dir = TempDir::Create("up-context").value();
+  SpawnOptions spawn;
+  spawn.program = INGESTLAB_CLI;
+  spawn.args = {"up", "--context", "--kafka-brokers", "0", "--dir", dir.Sub("env")};
+  spawn.log_path = dir.Sub("up.log");
+  auto up = ChildProcess::Spawn(spawn);
+  REQUIRE(up.ok());
+  json ready;
+  ingestlab::testing::WaitUntil(
+      [&] {
+        std::ifstream log(spawn.log_path);
+        for (std::string line; std::getline(log, line);) {
+          if (line.starts_with("{")) ready = json::parse(line, nullptr, false);
+        }
+        return ready.is_object() || !(*up)->Running();
+      },
+      std::chrono::seconds(60));
+  INFO((*up)->LogTail());
+  REQUIRE(ready.is_object());
+  REQUIRE(ready["downstream"].is_object());
+  CHECK(ready["downstream"].size() == 3);
+  const std::string config = ready.value("context_config", "");
+  REQUIRE_FALSE(config.empty());
+  CHECK((std::filesystem::status(config).permissions() & std::filesystem::perms::others_read) ==
+        std::filesystem::perms::none);
+  // context.conf: "api-token.org-1 = TOKEN".
+  std::string token;
+  {
+    std::ifstream in(config);
+    for (std::string line; std::getline(in, line);) {
+      if (line.starts_with("api-token.org-1 = ")) token = line.substr(18);
+    }
+  }
+  REQUIRE(token.size() >= 16);
+
+  // Each downstream service answers for a customer, as ingestd asks it.
+  for (const auto& [name, url] : ready["downstream"].items()) {
+    httplib::Client service(url.get<std::string>());
+    auto res = service.Get("/v1/customers/cust-1", {{"X-Org-Id", "org-1"}});
+    INFO(name);
+    REQUIRE(res);
+    CHECK(res->status == 200);
+  }
+  // ingestd takes the token: an unknown customer is 404 with it, and 401 without it.
+  httplib::Client http(ready.value("http", "").substr(7));
+  auto with = http.Get("/v1/customers/nobody/context", {{"Authorization", "Bearer " + token}});
+  REQUIRE(with);
+  CHECK(with->status == 404);
+  auto without = http.Get("/v1/customers/nobody/context");
+  REQUIRE(without);
+  CHECK(without->status == 401);
+  CHECK(ingestlab::testing::Contains(http.Get("/healthz")->body, "\"downstream\":{\"crm\""));
+  CHECK_FALSE(ingestlab::testing::Contains(ingestlab::testing::ReadAll(spawn.log_path), token));
+
+  REQUIRE((*up)->Signal(SIGINT).ok());
+  const ExitStatus how = (*up)->Stop(30'000);
+  CHECK(how.exited);
+  CHECK(how.code == 0);
 }
