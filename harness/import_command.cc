@@ -179,8 +179,19 @@ int RunNats(int argc, char** argv) {
       ->type_name("D");
   AddScenarioOption(app, &options.scenario_name,
                     "scenario name in the log (default import-<stream>)");
+  app.add_option("--credentials", options.security.credentials,
+                 "NATS credentials file: a .creds file, or key = value lines (user, password, "
+                 "token, nkey-seed, tls-ca, tls-cert, tls-key, tls) as `ingestlab up --secure` "
+                 "writes it")
+      ->type_name("FILE");
   AddQuietFlag(app, &quiet);
   if (auto exit_code = ParseCommandLine(app, command, argc, argv)) return *exit_code;
+  if (!options.security.credentials.empty()) {
+    NatsSecurity probe;
+    if (Status st = ReadNatsCredentialsFile(options.security.credentials, &probe); !st.ok()) {
+      return UsageError(command, st.message());
+    }
+  }
   if (from_seq && (!ParseUnsigned(*from_seq, &options.from_seq) || options.from_seq == 0)) {
     return UsageError(command, "--from-seq needs a stream sequence >= 1");
   }

@@ -35,6 +35,7 @@
 #include "simulators/generators.h"
 #include "reports/load_report.h"
 #include "system/metrics.h"
+#include "system/nats/nats_security.h"
 
 namespace ingestlab {
 namespace fs = std::filesystem;
@@ -144,10 +145,15 @@ struct Measurements {
 // while the step's events settle, so every step's events are known exactly.
 class LoadRun {
  public:
-  LoadRun(const Scenario& workload, std::string nats, std::string kafka, CommitMeter* meter,
-          bool quiet)
-      : w_(workload), nats_(std::move(nats)), kafka_(std::move(kafka)), meter_(meter),
-        quiet_(quiet), weights_(ServiceWeights(workload)) {
+  LoadRun(const Scenario& workload, std::string nats, std::string kafka, NatsSecurity security,
+          CommitMeter* meter, bool quiet)
+      : w_(workload),
+        nats_(std::move(nats)),
+        kafka_(std::move(kafka)),
+        security_(std::move(security)),
+        meter_(meter),
+        quiet_(quiet),
+        weights_(ServiceWeights(workload)) {
     m_.t0_ms = clock_.NowUnixMillis();
   }
   ~LoadRun() { Stop(); }
@@ -167,7 +173,7 @@ class LoadRun {
         sc->services[i].rate = std::max(first_rate * weights_[i] / publishers, 1e-3);
         sc->services[i].shape = "constant";
       }
-      auto d = LoadDriver::Create(*sc, nats_, kafka_, nullptr, &clock_);
+      auto d = LoadDriver::Create(*sc, nats_, kafka_, nullptr, &clock_, security_);
       if (!d.ok()) return d.status();
       d.value()->SetSendObserver([this](const sim::PlannedMessage& m, int64_t scheduled_ms) {
         std::lock_guard<std::mutex> lock(scheduled_mu_);
@@ -460,6 +466,7 @@ class LoadRun {
 
   const Scenario& w_;
   std::string nats_, kafka_;
+  NatsSecurity security_;  // for a NATS cluster that requires credentials (--nats-credentials)
   CommitMeter* meter_;
   bool quiet_;
   std::vector<double> weights_;
@@ -620,6 +627,7 @@ struct LoadEndpoints {
   std::string nats, kafka, db, metrics;
   bool embedded = true;
   bool need_kafka = false;
+  NatsSecurity nats_security;  // --nats-credentials
 };
 
 // One load test: starts the embedded infrastructure when `ep` names no endpoints, runs the
@@ -691,7 +699,7 @@ int RunOneLoad(const Scenario& w, LoadEndpoints ep, const std::string& out, bool
     }
     meter = std::move(m.value());
     result["target"]["latency_source"] = meter->source();
-    run.emplace(w, nats, kafka, meter.get(), quiet);
+    run.emplace(w, nats, kafka, ep.nats_security, meter.get(), quiet);
     const auto plan = PlanLoadSteps(w);
     const double first_rate =
         l.mode == "find_max" ? PlanNextFindMaxRate(l, {}) : plan.front().rate_from;
@@ -1003,6 +1011,12 @@ int RunLoadCommand(int argc, char** argv) {
   app.add_option("workload", workload_path, "workload file (scenarios/load/*.yaml)")
       ->check(CLI::ExistingFile);
   app.add_option("--nats", nats, "NATS URLs of a running cluster (comma-separated)");
+  std::string nats_credentials;
+  app.add_option("--nats-credentials", nats_credentials,
+                 "credentials file for that cluster: a .creds file, or key = value lines (user, "
+                 "password, token, nkey-seed, tls-ca, tls-cert, tls-key, tls) as `ingestlab up "
+                 "--secure` writes it")
+      ->type_name("FILE");
   app.add_option("--kafka", kafka, "Kafka bootstrap servers of a running cluster");
   app.add_option("--metrics", metrics_url,
                  "the system's /metrics URL: latency from its ingest_e2e_latency_ms histogram");
@@ -1129,7 +1143,15 @@ int RunLoadCommand(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 
-  const LoadEndpoints ep{nats, kafka, db, metrics_url, embedded, need_kafka};
+  LoadEndpoints ep{nats, kafka, db, metrics_url, embedded, need_kafka, {}};
+  if (!nats_credentials.empty()) {
+    if (nats.empty()) return usage("--nats-credentials is for the cluster --nats names");
+    NatsSecurity probe;
+    if (Status st = ReadNatsCredentialsFile(nats_credentials, &probe); !st.ok()) {
+      return usage(st.message());
+    }
+    ep.nats_security.credentials = nats_credentials;
+  }
   if (instances.empty()) return RunOneLoad(w, ep, out, quiet, p99_opt, nullptr);
   return RunScaling(w, ep, out, quiet, p99_opt, instances);
 }

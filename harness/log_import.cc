@@ -531,6 +531,10 @@ Result<ImportSummary> ImportJetStream(const JetStreamImportOptions& options,
     natsOptions_SetMaxReconnect(opts, 5);
     natsOptions_SetReconnectWait(opts, 100);
     natsOptions_SetName(opts, "ingestlab-import");
+    if (Status st = ApplyNatsSecurity(opts, options.security); !st.ok()) {
+      natsOptions_Destroy(opts);
+      return st;
+    }
     s = natsConnection_Connect(&session.nc, opts);
     natsOptions_Destroy(opts);
     if (s != NATS_OK) {

@@ -32,6 +32,7 @@
 
 #include "common/status.h"
 #include "simulators/event_log.h"
+#include "system/nats/nats_security.h"
 
 namespace ingestlab::harness {
 
@@ -122,6 +123,7 @@ struct JetStreamImportOptions {
   uint64_t max_messages = 0;    // 0 = all
   int64_t timeout_ms = 10'000;  // for the whole read, connecting included
   std::string scenario_name;    // "" = "import-<stream>"
+  NatsSecurity security;        // credentials and TLS for a server that requires them
   ImportProgress progress;
 };
 

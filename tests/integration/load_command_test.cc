@@ -188,3 +188,59 @@ topology: {kafka_brokers: 0}
   CHECK_THAT(remote.output, Catch::Contains("embedded"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("load and import nats reach a cluster that requires TLS and a password",
+          "[secure]") {
+  const fs::path dir = FreshTempDir("load-secure");
+  std::unique_ptr<Environment> env;
+  {
+    EnvironmentOptions o;
+    o.nats_nodes = 1;
+    o.kafka_brokers = 0;
+    o.ingestd_count = 1;
+    o.proxies = false;
+    o.secure = true;
+    o.dir = (dir / "env").string();
+    auto e = Environment::Start(o);
+    INFO(e.status().message());
+    REQUIRE(e.ok());
+    env = std::move(e.value());
+    REQUIRE(env->WaitForIngestReady(30'000).ok());
+  }
+  const fs::path workload = Write(dir, "w.yaml", R"(name: it-secure
+services: [{name: auth}]
+load: {rate: 100, warmup: 1s}
+duration: 2s
+)");
+  const std::string nats = " --nats " + env->nats_urls();
+  const std::string credentials = env->nats_credentials_path();
+
+  // Without the credentials the server refuses the publishers: a clear error, not a hang.
+  auto refused = RunIngestlab("load " + workload.string() + nats + " --db " + env->db_path() +
+                              " -q --out " + (dir / "refused").string());
+  CHECK(refused.exit_code != 0);
+
+  auto r = RunIngestlab("load " + workload.string() + nats + " --nats-credentials " +
+                        credentials + " --db " + env->db_path() + " -q --out " +
+                        (dir / "load").string());
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const json result = ReadJson(dir / "load" / "result.json");
+  CHECK(result["summary"]["uncommitted"] == 0);
+  CHECK(result["summary"]["committed"].get<int64_t>() >= 150);
+
+  // What the load published is in the AUTH stream; import reads it with the same file.
+  const std::string log = (dir / "auth.log").string();
+  auto imported = RunIngestlab("import nats --url " + env->nats_urls() + " --credentials " +
+                               credentials + " --stream AUTH -o " + log + " --quiet");
+  INFO(imported.output);
+  CHECK(imported.exit_code == 0);
+  const std::string imported_log = ReadFileBytes(log);
+  INFO(imported_log.substr(0, 600));
+  CHECK(imported_log.find("\"subject\":\"auth.") != std::string::npos);
+  auto no_file = RunIngestlab("import nats --url " + env->nats_urls() +
+                              " --credentials /nonexistent/creds --stream AUTH -o " + log);
+  CHECK(no_file.exit_code == 2);
+  CHECK_THAT(no_file.output, Catch::Contains("/nonexistent/creds"));
+  fs::remove_all(dir);
+}
