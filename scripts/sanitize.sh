@@ -31,11 +31,12 @@ case "$mode" in
     build_asan
     dir=build-asan
     # Left to the other jobs, to keep CI inside its budget: the Node.js example consumer's test
-    # (a minute driving a consumer that is not C++; the test job runs it) and the Kafka source's
-    # rebalance cases (80 s, mostly waiting out group sessions; the test job and TSan run them,
-    # and ASan still runs the source through kafka_outage, kafka_mock_child and ingestd_kafka).
+    # (a minute driving a consumer that is not C++; the test job runs it), and the Kafka
+    # source's rebalance cases and ingestd end to end on Kafka (80 s and 50 s, mostly waiting
+    # out group sessions; the test job and TSan run them, and ASan still runs the Kafka source
+    # through kafka_outage and kafka_mock_child, and ingestd end to end on NATS).
     selection=(-L 'unit|integration'
-               -E '^(integration_example_consumer_test|integration_kafka_source_test)$')
+               -E '^(integration_example_consumer_test|integration_kafka_source_test|integration_ingestd_kafka_test)$')
     ;;
   tsan)
     configure_sanitizer_build build-tsan thread
