@@ -27,6 +27,7 @@
 #include "system/metrics.h"
 #include "tests/support/event_fixture.h"
 #include "tests/support/ingestd_child.h"
+#include "tests/support/up_process.h"
 #include "tests/support/wait.h"
 
 using namespace ingestlab;
@@ -188,24 +189,9 @@ TEST_CASE("an erroring downstream fails the share of calls it is told to") {
 TEST_CASE("ingestlab up --context starts the downstream services and gives ingestd a token",
           "[context][up]") {
   auto dir = TempDir::Create("up-context").value();
-  SpawnOptions spawn;
-  spawn.program = INGESTLAB_CLI;
-  spawn.args = {"up", "--context", "--kafka-brokers", "0", "--dir", dir.Sub("env")};
-  spawn.log_path = dir.Sub("up.log");
-  auto up = ChildProcess::Spawn(spawn);
-  REQUIRE(up.ok());
-  json ready;
-  ingestlab::testing::WaitUntil(
-      [&] {
-        std::ifstream log(spawn.log_path);
-        for (std::string line; std::getline(log, line);) {
-          if (line.starts_with("{")) ready = json::parse(line, nullptr, false);
-        }
-        return ready.is_object() || !(*up)->Running();
-      },
-      std::chrono::seconds(60));
-  INFO((*up)->LogTail());
-  REQUIRE(ready.is_object());
+  ingestlab::testing::UpProcess up =
+      ingestlab::testing::StartUp(dir, {"--context", "--kafka-brokers", "0"});
+  const json& ready = up.ready;
   REQUIRE(ready["downstream"].is_object());
   CHECK(ready["downstream"].size() == 3);
   const std::string config = ready.value("context_config", "");
@@ -239,10 +225,10 @@ TEST_CASE("ingestlab up --context starts the downstream services and gives inges
   REQUIRE(without);
   CHECK(without->status == 401);
   CHECK(ingestlab::testing::Contains(http.Get("/healthz")->body, "\"downstream\":{\"crm\""));
-  CHECK_FALSE(ingestlab::testing::Contains(ingestlab::testing::ReadAll(spawn.log_path), token));
+  CHECK_FALSE(ingestlab::testing::Contains(ingestlab::testing::ReadAll(up.log_path), token));
 
-  REQUIRE((*up)->Signal(SIGINT).ok());
-  const ExitStatus how = (*up)->Stop(30'000);
+  REQUIRE(up.process->Signal(SIGINT).ok());
+  const ExitStatus how = up.process->Stop(30'000);
   CHECK(how.exited);
   CHECK(how.code == 0);
 }

@@ -33,6 +33,24 @@ fs::path Write(const fs::path& dir, const std::string& name, const std::string& 
   return dir / name;
 }
 
+// Endpoints for `load --nats`: one nats-server (with TLS and a password when `secure`) and one
+// ingestd, no Kafka, ready.
+std::unique_ptr<Environment> StartEndpoints(const fs::path& dir, bool secure) {
+  EnvironmentOptions o;
+  o.nats_nodes = 1;
+  o.kafka_brokers = 0;
+  o.ingestd_count = 1;
+  o.proxies = false;
+  o.secure = secure;
+  o.dir = dir.string();
+  auto e = Environment::Start(o);
+  INFO(e.status().message());
+  REQUIRE(e.ok());
+  std::unique_ptr<Environment> env = std::move(e.value());
+  REQUIRE(env->WaitForIngestReady(30'000).ok());
+  return env;
+}
+
 // NATS only; billing entirely in seed 000's customer dialect, whose event times have whole-second
 // resolution: their latency must come from the scheduled send time, not the event time.
 constexpr const char* kWorkload = R"(name: it-load
@@ -89,20 +107,7 @@ TEST_CASE("ingestlab load searches the embedded infrastructure and writes result
 
 TEST_CASE("ingestlab load against given endpoints, metered by the store or by /metrics") {
   const fs::path dir = FreshTempDir("load-endpoints");
-  std::unique_ptr<Environment> env;
-  {
-    EnvironmentOptions o;
-    o.nats_nodes = 1;
-    o.kafka_brokers = 0;
-    o.ingestd_count = 1;
-    o.proxies = false;
-    o.dir = (dir / "env").string();
-    auto e = Environment::Start(o);
-    INFO(e.status().message());
-    REQUIRE(e.ok());
-    env = std::move(e.value());
-    REQUIRE(env->WaitForIngestReady(30'000).ok());
-  }
+  std::unique_ptr<Environment> env = StartEndpoints(dir / "env", /*secure=*/false);
   const fs::path workload = Write(dir, "w.yaml", R"(name: it-endpoints
 services: [{name: auth}]
 load: {rate: 100, warmup: 1s}
@@ -192,21 +197,7 @@ topology: {kafka_brokers: 0}
 TEST_CASE("load and import nats reach a cluster that requires TLS and a password",
           "[secure]") {
   const fs::path dir = FreshTempDir("load-secure");
-  std::unique_ptr<Environment> env;
-  {
-    EnvironmentOptions o;
-    o.nats_nodes = 1;
-    o.kafka_brokers = 0;
-    o.ingestd_count = 1;
-    o.proxies = false;
-    o.secure = true;
-    o.dir = (dir / "env").string();
-    auto e = Environment::Start(o);
-    INFO(e.status().message());
-    REQUIRE(e.ok());
-    env = std::move(e.value());
-    REQUIRE(env->WaitForIngestReady(30'000).ok());
-  }
+  std::unique_ptr<Environment> env = StartEndpoints(dir / "env", /*secure=*/true);
   const fs::path workload = Write(dir, "w.yaml", R"(name: it-secure
 services: [{name: auth}]
 load: {rate: 100, warmup: 1s}

@@ -31,6 +31,7 @@
 #include "tests/integration/nats_test_util.h"
 #include "tests/support/child.h"
 #include "tests/support/ingestd_child.h"
+#include "tests/support/up_process.h"
 
 using namespace ingestlab;
 using ingestlab::testing::Contains;
@@ -301,24 +302,9 @@ TEST_CASE(
     "client in",
     "[nats][secure][up]") {
   auto dir = TempDir::Create("up-secure").value();
-  SpawnOptions spawn;
-  spawn.program = INGESTLAB_CLI;
-  spawn.args = {"up", "--secure", "--kafka-brokers", "0", "--dir", dir.Sub("env")};
-  spawn.log_path = dir.Sub("up.log");
-  auto up = ChildProcess::Spawn(spawn);
-  REQUIRE(up.ok());
-  nlohmann::json ready;
-  WaitUntil(
-      [&] {
-        std::ifstream log(spawn.log_path);
-        for (std::string line; std::getline(log, line);) {
-          if (line.starts_with("{")) ready = nlohmann::json::parse(line, nullptr, false);
-        }
-        return ready.is_object() || !(*up)->Running();
-      },
-      60'000);
-  INFO((*up)->LogTail());
-  REQUIRE(ready.is_object());
+  ingestlab::testing::UpProcess up =
+      ingestlab::testing::StartUp(dir, {"--secure", "--kafka-brokers", "0"});
+  const nlohmann::json& ready = up.ready;
   REQUIRE(ready["nats_urls"].size() == 1);
   const std::string url = ready["nats_urls"][0].get<std::string>();
   CHECK(url.rfind("tls://127.0.0.1:", 0) == 0);
@@ -351,10 +337,10 @@ TEST_CASE(
       },
       15'000));
   CHECK_FALSE(Contains(ReadAll(dir.Sub("env") + "/logs/ingestd-0.log"), from_file.password));
-  CHECK_FALSE(Contains(ReadAll(spawn.log_path), from_file.password));
+  CHECK_FALSE(Contains(ReadAll(up.log_path), from_file.password));
 
-  REQUIRE((*up)->Signal(SIGINT).ok());
-  const ExitStatus how = (*up)->Stop(30'000);
+  REQUIRE(up.process->Signal(SIGINT).ok());
+  const ExitStatus how = up.process->Stop(30'000);
   CHECK(how.exited);
   CHECK(how.code == 0);
 }
